@@ -1,0 +1,47 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/regicam/regicam/ent/schema/pulid"
+)
+
+// PosConnection is one POS account (a Smaregi contract, an Ubiregi account,
+// a webhook sender) that journal entries arrive from.
+type PosConnection struct{ ent.Schema }
+
+func (PosConnection) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("PC"), TimeMixin{}}
+}
+
+func (PosConnection) Fields() []ent.Field {
+	hidden := entgql.Skip(entgql.SkipAll)
+	return []ent.Field{
+		accountField(),
+		field.Enum("provider").Values("SMAREGI", "UBIREGI", "WEBHOOK", "PARTNER"),
+		field.String("contract_id").Default("").MaxLen(100),
+		field.String("credential_kind").Default("").Annotations(hidden),
+		// AES-GCM sealed; never leaves the server in clear.
+		field.Bytes("secrets").Optional().Sensitive().Annotations(hidden),
+		field.Enum("status").Values("OK", "NEEDS_REAUTH", "ERROR").Default("OK"),
+		field.Time("last_sync_at").Optional().Nillable(),
+		field.String("last_error").Default(""),
+		field.String("sync_cursor").Default("").Annotations(hidden),
+		field.String("memo").Default("").MaxLen(500),
+	}
+}
+
+func (PosConnection) Edges() []ent.Edge {
+	return []ent.Edge{
+		accountEdge("pos_connections"),
+		edge.To("terminals", Terminal.Type),
+	}
+}
+
+func (PosConnection) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("account_id", "provider", "contract_id").Unique()}
+}

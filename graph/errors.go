@@ -1,0 +1,95 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/graph/model"
+)
+
+// ErrorPresenter gives every error a stable extensions.code; a caller's
+// mistake keeps its message and field, anything else is logged with the
+// request id and shown as INTERNAL without details.
+func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gerr := graphql.DefaultErrorPresenter(ctx, err)
+		if gerr.Extensions == nil {
+			gerr.Extensions = map[string]any{}
+		}
+		if _, set := gerr.Extensions["code"]; set {
+			// gqlgen's own validation and parse errors.
+			return gerr
+		}
+		if e, ok := apperr.As(err); ok {
+			gerr.Message = e.Message
+			gerr.Extensions["code"] = e.Code
+			if e.Field != "" {
+				gerr.Extensions["field"] = e.Field
+			}
+			return gerr
+		}
+		if ent.IsNotFound(err) {
+			gerr.Message = "見つかりません (not found)"
+			gerr.Extensions["code"] = apperr.NotFound
+			return gerr
+		}
+		var gq *gqlerror.Error
+		if errors.As(err, &gq) && gq.Rule != "" {
+			gerr.Extensions["code"] = apperr.BadUserInput
+			return gerr
+		}
+		if errors.Is(err, context.Canceled) {
+			gerr.Message = "canceled"
+			gerr.Extensions["code"] = apperr.Internal
+			return gerr
+		}
+		log.ErrorContext(ctx, "request failed", "request_id", RequestID(ctx), "path", gerr.Path.String(), "err", err)
+		gerr.Message = "内部エラーが発生しました (internal error); request id " + RequestID(ctx)
+		gerr.Extensions["code"] = apperr.Internal
+		return gerr
+	}
+}
+
+// itemError reports a failed batch item both in its result and as a
+// GraphQL error pointing at it, so generic clients see it too.
+func itemError(ctx context.Context, err error) *model.IngestError {
+	e, ok := apperr.As(err)
+	if !ok {
+		graphql.AddError(ctx, err)
+		return &model.IngestError{Code: apperr.Internal, Message: "内部エラーが発生しました (internal error)"}
+	}
+	graphql.AddError(ctx, err)
+	out := &model.IngestError{Code: e.Code, Message: e.Message}
+	if e.Field != "" {
+		f := e.Field
+		out.Field = &f
+	}
+	return out
+}
+
+type requestIDKey struct{}
+
+// WithRequestID stores the id the server gave this request.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the id of the request in ctx.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// notFound turns a lookup miss (or an id of an unknown type) into NOT_FOUND.
+func notFound(field string, err error) error {
+	if ent.IsNotFound(err) {
+		return apperr.Missing(field, "見つかりません (not found)")
+	}
+	return err
+}

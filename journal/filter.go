@@ -1,0 +1,159 @@
+// Package journal reads the journal: the filter behind the dashboard tabs
+// and search box, keyset pages and timeline buckets. The same Filter decides
+// what the list query returns and which live events a subscriber receives.
+package journal
+
+import (
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/journalentry"
+	"github.com/regicam/regicam/ent/predicate"
+	"github.com/regicam/regicam/ent/schema/pulid"
+)
+
+// MaxSearchLen bounds the search box input.
+const MaxSearchLen = 100
+
+// MaxIDs bounds each id list of a filter.
+const MaxIDs = 200
+
+// Filter selects journal entries. Zero values mean "no restriction".
+type Filter struct {
+	AccountID   pulid.ID
+	CameraIDs   []pulid.ID
+	TerminalIDs []pulid.ID
+	ShopIDs     []pulid.ID
+	Kinds       []journalentry.Kind
+	Search      string
+	From, To    *time.Time
+}
+
+// Validate checks the shape of f; field names are reported under prefix
+// (e.g. "where").
+func (f *Filter) Validate(prefix string) error {
+	for _, l := range []struct {
+		name, entity string
+		ids          []pulid.ID
+	}{{"cameraIDs", "CA", f.CameraIDs}, {"terminalIDs", "TE", f.TerminalIDs}, {"shopIDs", "SH", f.ShopIDs}} {
+		if len(l.ids) > MaxIDs {
+			return apperr.Invalid(prefix+"."+l.name, "指定できるのは %d 件までです (at most %d ids)", MaxIDs, MaxIDs)
+		}
+		for _, id := range l.ids {
+			if id.Prefix() != l.entity {
+				return apperr.Missing(prefix+"."+l.name, "%s が見つかりません (no such id)", id)
+			}
+		}
+	}
+	f.Search = strings.TrimSpace(f.Search)
+	if len([]rune(f.Search)) > MaxSearchLen {
+		return apperr.Invalid(prefix+".search", "検索語は %d 文字以内で入力してください (search is limited to %d characters)", MaxSearchLen, MaxSearchLen)
+	}
+	if f.From != nil && f.To != nil && f.From.After(*f.To) {
+		return apperr.Invalid(prefix+".from", "開始日時が終了日時より後になっています (from is after to)")
+	}
+	if f.From != nil {
+		t := f.From.UTC()
+		f.From = &t
+	}
+	if f.To != nil {
+		t := f.To.UTC()
+		f.To = &t
+	}
+	return nil
+}
+
+// Predicates returns f as SQL conditions.
+func (f *Filter) Predicates() []predicate.JournalEntry {
+	var ps []predicate.JournalEntry
+	if f.AccountID != "" {
+		ps = append(ps, journalentry.AccountID(f.AccountID))
+	}
+	if len(f.CameraIDs) > 0 {
+		ps = append(ps, journalentry.CameraIDIn(f.CameraIDs...))
+	}
+	if len(f.TerminalIDs) > 0 {
+		ps = append(ps, journalentry.TerminalIDIn(f.TerminalIDs...))
+	}
+	if len(f.ShopIDs) > 0 {
+		ps = append(ps, journalentry.ShopIDIn(f.ShopIDs...))
+	}
+	if len(f.Kinds) > 0 {
+		ps = append(ps, journalentry.KindIn(f.Kinds...))
+	}
+	if f.Search != "" {
+		ps = append(ps, journalentry.Or(
+			journalentry.ReceiptNoContainsFold(f.Search),
+			journalentry.RegisterNoContainsFold(f.Search),
+			journalentry.StaffNameContainsFold(f.Search),
+		))
+	}
+	if f.From != nil {
+		ps = append(ps, journalentry.OccurredAtGTE(*f.From))
+	}
+	if f.To != nil {
+		ps = append(ps, journalentry.OccurredAtLT(*f.To))
+	}
+	return ps
+}
+
+// Match reports whether e passes f: the in-memory twin of Predicates, used
+// to route live events. Keep the two in step.
+func (f *Filter) Match(e *ent.JournalEntry) bool {
+	if f.AccountID != "" && e.AccountID != f.AccountID {
+		return false
+	}
+	if len(f.CameraIDs) > 0 && (e.CameraID == nil || !contains(f.CameraIDs, *e.CameraID)) {
+		return false
+	}
+	if len(f.TerminalIDs) > 0 && !contains(f.TerminalIDs, e.TerminalID) {
+		return false
+	}
+	if len(f.ShopIDs) > 0 && !contains(f.ShopIDs, e.ShopID) {
+		return false
+	}
+	if len(f.Kinds) > 0 && !contains(f.Kinds, e.Kind) {
+		return false
+	}
+	if f.Search != "" {
+		s := strings.ToLower(f.Search)
+		if !strings.Contains(strings.ToLower(e.ReceiptNo), s) &&
+			!strings.Contains(strings.ToLower(e.RegisterNo), s) &&
+			!strings.Contains(strings.ToLower(e.StaffName), s) {
+			return false
+		}
+	}
+	if f.From != nil && e.OccurredAt.Before(*f.From) {
+		return false
+	}
+	if f.To != nil && !e.OccurredAt.Before(*f.To) {
+		return false
+	}
+	return true
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// olderThan is the keyset condition (occurred_at, id) < (c.OccurredAt, c.ID),
+// written as a row comparison so PostgreSQL and SQLite both turn it into an
+// index range.
+func olderThan(c Cursor) predicate.JournalEntry {
+	return func(s *sql.Selector) {
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString("(").Ident(s.C(journalentry.FieldOccurredAt)).Comma().
+				Ident(s.C(journalentry.FieldID)).WriteString(") < (").
+				Args(c.OccurredAt, string(c.ID)).WriteString(")")
+		}))
+	}
+}

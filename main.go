@@ -1,0 +1,121 @@
+// Command regicam serves the POS journal beside camera pictures: GraphQL
+// API, live subscriptions and the dashboard, in one binary.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/regicam/regicam/server"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "regicam:", err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("regicam stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg server.Config, log *slog.Logger) error {
+	app, err := server.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	db := "sqlite:" + cfg.DataDir
+	if cfg.DatabaseURL != "" {
+		db = "postgres"
+	}
+	log.Info("regicam ready", "database", db, "graphql", "http://"+displayAddr(cfg.Addr)+"/graphql")
+	return server.Serve(ctx, cfg.Addr, app.Handler, cfg.ShutdownTimeout, log)
+}
+
+func displayAddr(addr string) string {
+	if strings.HasPrefix(addr, ":") {
+		return "localhost" + addr
+	}
+	return addr
+}
+
+// parseConfig reads flags; each flag's default comes from its REGICAM_*
+// variable, so either works and a flag wins.
+func parseConfig(args []string, getenv func(string) string) (server.Config, error) {
+	env := func(name, def string) string {
+		if v := getenv("REGICAM_" + name); v != "" {
+			return v
+		}
+		return def
+	}
+	envBool := func(name string, def bool) bool {
+		b, err := strconv.ParseBool(env(name, strconv.FormatBool(def)))
+		return err == nil && b || err != nil && def
+	}
+	var cfg server.Config
+	var cors string
+	fs := flag.NewFlagSet("regicam", flag.ContinueOnError)
+	fs.StringVar(&cfg.Addr, "addr", env("ADDR", ":8080"), "listen address (REGICAM_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("DATA_DIR", "./data"), "directory for the embedded database and files (REGICAM_DATA_DIR)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", env("DATABASE_URL", ""), "postgres://… to use PostgreSQL instead of embedded SQLite (REGICAM_DATABASE_URL)")
+	cfg.Demo = env("DEMO", "auto")
+	fs.Var((*demoFlag)(&cfg.Demo), "demo", "demo tenant with live receipts: auto (fresh or demo-only database), true, false (REGICAM_DEMO)")
+	fs.DurationVar(&cfg.DemoEvery, "demo-every", 3*time.Second, "average time between demo receipts")
+	fs.StringVar(&cors, "cors-origins", env("CORS_ORIGINS", "http://localhost:5173"), "comma-separated origins allowed to call the API from a browser (REGICAM_CORS_ORIGINS)")
+	fs.BoolVar(&cfg.Introspection, "introspection", envBool("INTROSPECTION", true), "allow GraphQL introspection (REGICAM_INTROSPECTION)")
+	fs.IntVar(&cfg.ComplexityLimit, "complexity-limit", 5000, "maximum query complexity")
+	fs.IntVar(&cfg.DepthLimit, "depth-limit", 12, "maximum query depth")
+	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (REGICAM_LOG_LEVEL)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	switch strings.ToLower(cfg.Demo) {
+	case "auto", "true", "false":
+		cfg.Demo = strings.ToLower(cfg.Demo)
+	case "1", "yes", "on":
+		cfg.Demo = "true"
+	case "0", "no", "off":
+		cfg.Demo = "false"
+	default:
+		return cfg, fmt.Errorf("--demo must be auto, true or false, got %q", cfg.Demo)
+	}
+	for _, o := range strings.Split(cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			if o == "*" {
+				return cfg, fmt.Errorf("--cors-origins: '*' is not allowed with credentials; list origins explicitly")
+			}
+			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+		}
+	}
+	return cfg, nil
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// demoFlag lets `--demo` stand alone for true while still taking auto/false.
+type demoFlag string
+
+func (d *demoFlag) String() string     { return string(*d) }
+func (d *demoFlag) Set(v string) error { *d = demoFlag(v); return nil }
+func (d *demoFlag) IsBoolFlag() bool   { return true }

@@ -1,0 +1,239 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/rs/cors"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/regicam/regicam/demo"
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/feed"
+	"github.com/regicam/regicam/frontend"
+	"github.com/regicam/regicam/graph"
+	"github.com/regicam/regicam/graph/generated"
+	"github.com/regicam/regicam/ingest"
+	"github.com/regicam/regicam/pubsub"
+	"github.com/regicam/regicam/server/wsgorilla"
+	"github.com/regicam/regicam/store"
+	"github.com/regicam/regicam/viewer"
+)
+
+// App is one running regicam process: database, event feed, ingest and the
+// HTTP handler over them.
+type App struct {
+	DB        *store.DB
+	Bus       pubsub.Bus
+	Hub       *feed.Hub
+	Ingester  *ingest.Ingester
+	AccountID pulid.ID // the account requests act as until logins land
+	Handler   http.Handler
+
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start opens the database, starts the feed (and the demo generator when
+// enabled) and builds the handler. Close stops it all.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	var bus pubsub.Bus
+	if db.Dialect == dialect.Postgres {
+		bus, err = pubsub.NewPostgres(db.DSN, db.SQL, log)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("listen for events: %w", err)
+		}
+	} else {
+		bus = pubsub.NewMemory()
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	a := &App{DB: db, Bus: bus, log: log, cancel: cancel, done: make(chan struct{})}
+	a.Hub = feed.NewHub(db.Client, bus, log, feed.Options{})
+	a.Ingester = ingest.New(db.Client, db.Dialect, bus, log)
+
+	runDemo, err := a.chooseAccount(ctx, cfg.Demo)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	go func() {
+		defer close(a.done)
+		if err := a.Hub.Run(runCtx); err != nil {
+			log.Error("feed stopped", "err", err)
+		}
+	}()
+	if _, err := a.Hub.Head(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if runDemo {
+		every := cfg.DemoEvery
+		if every <= 0 {
+			every = 3 * time.Second
+		}
+		gen := demo.NewGenerator(db.Client, a.Ingester, a.AccountID, log, time.Now().UnixNano())
+		go func() { _ = gen.Run(runCtx, every) }()
+		log.Info("demo mode: ringing up receipts", "every", every)
+	}
+	a.Handler = a.routes(cfg)
+	return a, nil
+}
+
+// chooseAccount picks the account requests run as. Demo "auto" means: a
+// fresh database, or one that only holds the demo tenant, gets the demo.
+func (a *App) chooseAccount(ctx context.Context, demoMode string) (bool, error) {
+	accounts, err := a.DB.Client.Account.Query().Order(ent.Asc(account.FieldCreatedAt)).Limit(2).All(ctx)
+	if err != nil {
+		return false, fmt.Errorf("find account: %w", err)
+	}
+	onlyDemo := len(accounts) == 0 || len(accounts) == 1 && accounts[0].Name == demo.AccountName
+	if demoMode == "true" || demoMode == "auto" && onlyDemo {
+		id, err := demo.Seed(ctx, a.DB.Client)
+		if err != nil {
+			return false, fmt.Errorf("seed demo: %w", err)
+		}
+		a.AccountID = id
+		return true, nil
+	}
+	if len(accounts) == 0 {
+		acc, err := a.DB.Client.Account.Create().SetName("default").Save(ctx)
+		if err != nil {
+			return false, fmt.Errorf("create account: %w", err)
+		}
+		accounts = append(accounts, acc)
+	}
+	a.AccountID = accounts[0].ID
+	return false, nil
+}
+
+// Close stops background work and closes the database.
+func (a *App) Close() {
+	a.cancel()
+	if a.Hub != nil && a.Handler != nil {
+		<-a.done
+	}
+	if err := a.Bus.Close(); err != nil {
+		a.log.Warn("close bus", "err", err)
+	}
+	if err := a.DB.Close(); err != nil {
+		a.log.Warn("close database", "err", err)
+	}
+}
+
+func (a *App) routes(cfg Config) http.Handler {
+	gql := a.graphQL(cfg)
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", gql)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.DB.SQL.PingContext(ctx); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/", http.FileServerFS(frontend.Files()))
+
+	c := cors.New(cors.Options{
+		AllowedOrigins:   cfg.CORSOrigins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Content-Type", "Authorization"},
+		AllowCredentials: true,
+		MaxAge:           600,
+	})
+	return a.requestContext(c.Handler(mux))
+}
+
+// requestContext gives every request an id (echoed in X-Request-Id and in
+// INTERNAL errors) and its viewer.
+func (a *App) requestContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := graph.WithRequestID(r.Context(), id)
+		ctx = viewer.NewContext(ctx, viewer.Viewer{AccountID: a.AccountID})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func (a *App) graphQL(cfg Config) http.Handler {
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
+		Client: a.DB.Client, Ingester: a.Ingester, Hub: a.Hub,
+	}}))
+	srv.AddTransport(transport.Websocket{
+		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins},
+		KeepAlivePingInterval: 15 * time.Second,
+		InitFunc: func(ctx context.Context, _ transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			return viewer.NewContext(ctx, viewer.Viewer{AccountID: a.AccountID}), nil, nil
+		},
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	complexity := cfg.ComplexityLimit
+	if complexity <= 0 {
+		complexity = 5000
+	}
+	srv.Use(extension.FixedComplexityLimit(complexity))
+	depth := cfg.DepthLimit
+	if depth <= 0 {
+		depth = 12
+	}
+	srv.Use(depthLimit{max: depth})
+	srv.SetErrorPresenter(graph.ErrorPresenter(a.log))
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		a.log.ErrorContext(ctx, "resolver panic", "request_id", graph.RequestID(ctx), "panic", p)
+		return gqlerror.Errorf("内部エラーが発生しました (internal error); request id %s", graph.RequestID(ctx))
+	})
+	return srv
+}
+
+// Serve runs the HTTP server until ctx ends, then drains it.
+func Serve(ctx context.Context, addr string, h http.Handler, shutdown time.Duration, log *slog.Logger) error {
+	hs := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ListenAndServe() }()
+	log.Info("listening", "addr", addr)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdown)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+// Package store opens the database: embedded SQLite under the data
+// directory by default, PostgreSQL when a URL is given, and migrates it.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/lib/pq"  // PostgreSQL driver
+	_ "modernc.org/sqlite" // pure-Go SQLite driver: no C compiler needed
+
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/migrate"
+	_ "github.com/regicam/regicam/ent/runtime"
+)
+
+// DB is an opened, migrated database.
+type DB struct {
+	Client  *ent.Client
+	SQL     *sql.DB
+	Dialect string
+	// DSN is the PostgreSQL URL (for LISTEN), empty on SQLite.
+	DSN string
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.Client.Close() }
+
+// Open connects to databaseURL, or to SQLite in dataDir when it is empty,
+// and applies the schema.
+func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
+	var d *DB
+	var err error
+	if databaseURL == "" {
+		d, err = openSQLite(filepath.Join(dataDir, "regicam.db"), dataDir)
+	} else {
+		d, err = openPostgres(databaseURL)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, d); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Migrate creates or upgrades the schema to what this binary expects.
+func Migrate(ctx context.Context, d *DB) error {
+	if err := d.Client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	return nil
+}
+
+func openPostgres(url string) (*DB, error) {
+	if !strings.Contains(url, "sslmode=") {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		url += sep + "sslmode=disable"
+	}
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := ping(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect postgres: %w", err)
+	}
+	drv := entsql.OpenDB(dialect.Postgres, db)
+	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: db, Dialect: dialect.Postgres, DSN: url}, nil
+}
+
+// openSQLite opens (creating) the SQLite database at path.
+func openSQLite(path, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	// WAL lets readers run beside the writer; immediate transactions take
+	// the write lock up front so two writers queue instead of deadlocking
+	// on a lock upgrade; times are written in one sortable UTC text form.
+	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
+		"&_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	if err := ping(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	drv := entsql.OpenDB(dialect.SQLite, db)
+	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: db, Dialect: dialect.SQLite}, nil
+}
+
+func ping(db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"entgo.io/contrib/entgql"
+	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/link"
@@ -20,22 +21,33 @@ import (
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
-	if _, err := accountOf(ctx); err != nil {
+	acct, err := accountOf(ctx)
+	if err != nil {
 		return nil, err
 	}
 	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(ent.IDToType))
 	if err != nil {
 		return nil, notFound("id", err)
 	}
+	if !visibleTo(n, acct) {
+		return nil, apperr.Missing("id", "見つかりません (not found)")
+	}
 	return n, nil
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder, error) {
-	if _, err := accountOf(ctx); err != nil {
+	acct, err := accountOf(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return r.Client.Noders(ctx, ids, ent.WithNodeType(ent.IDToType))
+	ns, err := r.Client.Noders(ctx, ids, ent.WithNodeType(ent.IDToType))
+	for i, n := range ns {
+		if n != nil && !visibleTo(n, acct) {
+			ns[i] = nil
+		}
+	}
+	return ns, err
 }
 
 // Cameras is the resolver for the cameras field.

@@ -3,9 +3,12 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/regicam/regicam/apperr"
@@ -22,15 +25,25 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if gerr.Extensions == nil {
 			gerr.Extensions = map[string]any{}
 		}
-		if _, set := gerr.Extensions["code"]; set {
-			// gqlgen's own validation and parse errors.
+		if code, _ := gerr.Extensions["code"].(string); code != "" {
+			// gqlgen's own validation and parse errors. A variable that does
+			// not fit its type is the caller's input: say which one.
+			if len(gerr.Path) > 1 && gerr.Path[0] == ast.PathName("variable") {
+				gerr.Extensions["code"] = apperr.BadUserInput
+				gerr.Extensions["field"] = pathField(gerr.Path[1:])
+			}
 			return gerr
 		}
 		if e, ok := apperr.As(err); ok {
 			gerr.Message = e.Message
 			gerr.Extensions["code"] = e.Code
-			if e.Field != "" {
-				gerr.Extensions["field"] = e.Field
+			field := e.Field
+			if field == "" && len(gerr.Path) > 1 {
+				// An argument that failed to decode: its path is field.arg….
+				field = pathField(gerr.Path[1:])
+			}
+			if field != "" {
+				gerr.Extensions["field"] = field
 			}
 			return gerr
 		}
@@ -92,4 +105,22 @@ func notFound(field string, err error) error {
 		return apperr.Missing(field, "見つかりません (not found)")
 	}
 	return err
+}
+
+// pathField renders a path as the field notation used in errors:
+// where.kinds[0].
+func pathField(p ast.Path) string {
+	var b strings.Builder
+	for _, el := range p {
+		switch el := el.(type) {
+		case ast.PathIndex:
+			fmt.Fprintf(&b, "[%d]", int(el))
+		case ast.PathName:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(el))
+		}
+	}
+	return b.String()
 }

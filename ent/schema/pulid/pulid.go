@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/regicam/regicam/apperr"
 )
 
 // ID is a prefixed ULID such as "JE01J9Z3...".
@@ -56,12 +58,17 @@ func (u ID) Prefix() string {
 
 // UnmarshalGQL implements graphql.Unmarshaler.
 func (u *ID) UnmarshalGQL(v any) error {
-	s, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("ID must be a string, got %T", v)
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case ID:
+		s = string(v)
+	default:
+		return apperr.Invalid("", "ID は文字列で指定してください (ID must be a string, got %T)", v)
 	}
 	if !Valid(s, "") {
-		return fmt.Errorf("%q is not a valid ID", s)
+		return apperr.Invalid("", "ID の形式が正しくありません (%q is not a valid ID)", s)
 	}
 	*u = ID(s)
 	return nil

@@ -351,4 +351,3 @@ func (in *Ingester) writeEvents(ctx context.Context, tx *ent.Tx, ch change) (int
 // EventLockKey is the advisory lock every event writer takes (shared with
 // other writers of events such as the thumbnail grabber).
 const EventLockKey int64 = 0x7265676963616d // "regicam"
-

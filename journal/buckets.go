@@ -24,7 +24,7 @@ var BucketWidths = []time.Duration{10 * time.Second, time.Minute, 5 * time.Minut
 
 // Bucket counts entries per kind within [Start, Start+width).
 type Bucket struct {
-	Start                                 time.Time
+	Start                                  time.Time
 	Payment, Cancel, Modify, Delete, Other int
 }
 

@@ -47,6 +47,13 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			return gerr
 		}
+		if fc := graphql.GetFieldContext(ctx); fc != nil && len(gerr.Path) > len(fc.Path()) {
+			// The error sits below the field: an argument that did not
+			// decode (a bad Time, an enum in the wrong case).
+			gerr.Extensions["code"] = apperr.BadUserInput
+			gerr.Extensions["field"] = pathField(gerr.Path[len(fc.Path()):])
+			return gerr
+		}
 		if ent.IsNotFound(err) {
 			gerr.Message = "見つかりません (not found)"
 			gerr.Extensions["code"] = apperr.NotFound

@@ -7,10 +7,8 @@ package graph
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/feed"
@@ -41,15 +39,12 @@ func (r *mutationResolver) IngestJournal(ctx context.Context, input []*model.Jou
 	for i, in := range input {
 		receipts[i], bad[i] = receiptOf(in)
 	}
-	results, err := r.Ingester.IngestBatch(ctx, acct, receipts)
+	results, err := r.Ingester.IngestBatch(ctx, acct, receipts, bad)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*model.IngestResult, len(results))
 	for i, res := range results {
-		if bad[i] != nil {
-			res = ingest.Result{Status: ingest.Failed, Err: apperr.WithFieldPrefix(bad[i], fmt.Sprintf("input[%d]", i))}
-		}
 		out[i] = &model.IngestResult{Index: i, Status: model.IngestStatus(res.Status), Entry: res.Entry}
 		if res.Err != nil {
 			out[i].Entry = nil

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"log/slog"
 	"time"
 
@@ -64,8 +65,10 @@ const MaxBatch = 500
 
 // IngestBatch stores each receipt in its own transaction, so one bad item
 // neither blocks nor half-writes the others. Results follow input order;
-// errors carry fields prefixed with "input[i]".
-func (in *Ingester) IngestBatch(ctx context.Context, accountID pulid.ID, rs []Receipt) ([]Result, error) {
+// errors carry fields prefixed with "input[i]". rejected, when not nil,
+// holds per-item errors the caller found while decoding: those items are
+// reported, not stored.
+func (in *Ingester) IngestBatch(ctx context.Context, accountID pulid.ID, rs []Receipt, rejected []error) ([]Result, error) {
 	if len(rs) == 0 {
 		return nil, apperr.Invalid("input", "データが空です (input is empty)")
 	}
@@ -82,7 +85,11 @@ func (in *Ingester) IngestBatch(ctx context.Context, accountID pulid.ID, rs []Re
 	out := make([]Result, len(rs))
 	for i := range rs {
 		prefix := fmt.Sprintf("input[%d]", i)
-		k := key{rs[i].TerminalID, rs[i].ExternalID, rs[i].Kind, 0}
+		if i < len(rejected) && rejected[i] != nil {
+			out[i] = Result{Status: Failed, Err: apperr.WithFieldPrefix(rejected[i], prefix)}
+			continue
+		}
+		k := key{rs[i].TerminalID, strings.TrimSpace(rs[i].ExternalID), rs[i].Kind, 0}
 		if rs[i].UpdatedAt != nil {
 			k.updated = rs[i].UpdatedAt.UnixMicro()
 		}
@@ -141,8 +148,13 @@ func (in *Ingester) store(ctx context.Context, accountID pulid.ID, r *Receipt) (
 		return Result{}, fmt.Errorf("load terminal: %w", err)
 	}
 	res, ch, err := in.apply(ctx, tx, term, r)
-	if err != nil || res.Status == Duplicate {
+	if err != nil {
 		return res, err
+	}
+	if res.Status == Duplicate {
+		// Detach from the transaction so callers can still load edges.
+		res.Entry = res.Entry.Unwrap()
+		return res, nil
 	}
 	lastEvent, err := in.writeEvents(ctx, tx, ch)
 	if err != nil {
@@ -151,6 +163,8 @@ func (in *Ingester) store(ctx context.Context, accountID pulid.ID, r *Receipt) (
 	if err := tx.Commit(); err != nil {
 		return Result{}, fmt.Errorf("commit: %w", err)
 	}
+	res.Entry = res.Entry.Unwrap()
+	ch.entry = res.Entry
 	// Publishing after commit: a reader woken earlier could look before the
 	// rows are visible. A failed publish only delays delivery until the next
 	// signal or resync, so it is logged, not returned.
@@ -202,8 +216,12 @@ func (in *Ingester) apply(ctx context.Context, tx *ent.Tx, term *ent.Terminal, r
 		if existing == nil {
 			break
 		}
-		if existing.Fingerprint == fp {
-			return Result{Status: Duplicate, Entry: existing}, change{}, nil
+		seen, err := in.alreadyKnown(ctx, tx, existing, r, fp)
+		if err != nil {
+			return Result{}, change{}, err
+		}
+		if seen != nil {
+			return Result{Status: Duplicate, Entry: seen}, change{}, nil
 		}
 		// Same sale, other content: the provider edited it.
 		kind, original = journalentry.KindMODIFY, existing
@@ -284,6 +302,46 @@ func (in *Ingester) apply(ctx context.Context, tx *ent.Tx, term *ent.Terminal, r
 		}
 	}
 	return Result{Status: Created, Entry: entry}, change{entry: entry, original: original}, nil
+}
+
+// alreadyKnown recognises a re-sent sale that is not news, and returns the
+// entry it was recorded as: the very edit already stored, a copy of the
+// latest state, an edit older than the latest one (webhooks arrive out of
+// order), or a late retry of the original content.
+func (in *Ingester) alreadyKnown(ctx context.Context, tx *ent.Tx, sale *ent.JournalEntry, r *Receipt, fp string) (*ent.JournalEntry, error) {
+	edits := tx.JournalEntry.Query().Where(journalentry.RelatedID(sale.ID), journalentry.KindEQ(journalentry.KindMODIFY))
+	same, err := edits.Clone().Where(journalentry.Revision(revisionOf(fp, r.UpdatedAt))).First(ctx)
+	if err == nil {
+		return same, nil
+	}
+	if !ent.IsNotFound(err) {
+		return nil, fmt.Errorf("find edit: %w", err)
+	}
+	if sale.Fingerprint == fp {
+		latest, err := edits.Clone().Order(ent.Desc(journalentry.FieldOccurredAt), ent.Desc(journalentry.FieldID)).First(ctx)
+		if ent.IsNotFound(err) {
+			return sale, nil
+		}
+		return latest, err
+	}
+	if sale.ModifiedAt != nil {
+		if r.UpdatedAt != nil && !r.UpdatedAt.After(*sale.ModifiedAt) {
+			return sale, nil
+		}
+		if r.UpdatedAt == nil && fp == receiptOf(sale).fingerprint() {
+			return sale, nil
+		}
+	}
+	return nil, nil
+}
+
+// receiptOf rebuilds the content a stored entry was made from.
+func receiptOf(e *ent.JournalEntry) *Receipt {
+	return &Receipt{
+		ReceiptNo: e.ReceiptNo, RegisterNo: e.RegisterNo, StaffID: e.StaffID, StaffName: e.StaffName,
+		PaymentMethod: e.PaymentMethod, MaskedCard: e.MaskedCard, Total: e.Total, Deposit: e.Deposit,
+		Change: e.Change, EnteredAt: e.EnteredAt, Items: e.Items,
+	}
 }
 
 // changeTime is when a provider edit happened: its own update time when it

@@ -173,13 +173,22 @@ func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond)
 // fingerprint identifies the content of a sale, so an unchanged re-send is a
 // duplicate and any change (amounts, payment, staff, items) is a MODIFY.
 func (r *Receipt) fingerprint() string {
+	var entered *time.Time
+	if r.EnteredAt != nil {
+		t := normTime(*r.EnteredAt)
+		entered = &t
+	}
+	items := r.Items
+	if len(items) == 0 {
+		items = nil
+	}
 	b, _ := json.Marshal(struct {
 		ReceiptNo, RegisterNo, StaffID, StaffName, PaymentMethod, MaskedCard string
 		Total, Deposit, Change                                               int64
 		EnteredAt                                                            *time.Time
 		Items                                                                []schematype.Item
 	}{r.ReceiptNo, r.RegisterNo, r.StaffID, r.StaffName, r.PaymentMethod, r.MaskedCard,
-		r.Total, r.Deposit, r.Change, r.EnteredAt, r.Items})
+		r.Total, r.Deposit, r.Change, entered, items})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
 }

@@ -32,7 +32,8 @@ type Bucket struct {
 func (b Bucket) Total() int { return b.Payment + b.Cancel + b.Modify + b.Delete + b.Other }
 
 // Buckets returns the per-kind counts of one camera between from and to,
-// in buckets of width (0: the narrowest width giving at most 360 buckets).
+// in buckets of width (0: the narrowest width giving at most 360 full
+// buckets, plus a partial one when from is not aligned).
 // Buckets are aligned to multiples of width since the Unix epoch, so the
 // bars do not shift as the window slides.
 func Buckets(ctx context.Context, client *ent.Client, accountID, cameraID pulid.ID, from, to time.Time, width time.Duration) ([]Bucket, error) {
@@ -69,10 +70,12 @@ func Buckets(ctx context.Context, client *ent.Client, accountID, cameraID pulid.
 	}
 	// Reading (occurred_at, kind) is an index-only range scan on the camera
 	// timeline index; bucketing in Go keeps one code path for both
-	// databases, whose date arithmetic differs.
+	// databases, whose date arithmetic differs. Bars are whole: the last
+	// one counts its full width even past `to`.
+	end := from.Add(time.Duration(n) * width)
 	err = client.JournalEntry.Query().
 		Where(journalentry.AccountID(accountID), journalentry.CameraID(cameraID),
-			journalentry.OccurredAtGTE(from), journalentry.OccurredAtLT(to)).
+			journalentry.OccurredAtGTE(from), journalentry.OccurredAtLT(end)).
 		Select(journalentry.FieldOccurredAt, journalentry.FieldKind).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("count timeline: %w", err)

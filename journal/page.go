@@ -45,6 +45,10 @@ func PageSize(first *int) (int, error) {
 // List returns up to first entries matching f, older than after.
 // query lets the caller add eager loading chosen from the GraphQL selection.
 func List(ctx context.Context, client *ent.Client, f Filter, first int, after *Cursor, query func(*ent.JournalEntryQuery) (*ent.JournalEntryQuery, error)) (*Page, error) {
+	// An unknown id beside a busy one would otherwise pass unnoticed.
+	if err := CheckIDs(ctx, client, f); err != nil {
+		return nil, err
+	}
 	q := client.JournalEntry.Query().Where(f.Predicates()...)
 	if after != nil {
 		q = q.Where(olderThan(*after))
@@ -59,13 +63,6 @@ func List(ctx context.Context, client *ent.Client, f Filter, first int, after *C
 	rows, err := q.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list journal: %w", err)
-	}
-	if len(rows) == 0 {
-		// Only an empty page can hide an unknown id; checking here keeps the
-		// common path at one query.
-		if err := CheckIDs(ctx, client, f); err != nil {
-			return nil, err
-		}
 	}
 	p := &Page{HasNext: len(rows) > first}
 	if p.HasNext {

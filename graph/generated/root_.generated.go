@@ -3514,7 +3514,8 @@ extend type Query {
 
   """
   Counts per kind per bucket between from and to, for the 72H / 24H / 6H /
-  1H / 10M bar. Without ` + "`" + `bucket` + "`" + ` a width giving at most 360 bars is chosen.
+  1H / 10M bar. Without ` + "`" + `bucket` + "`" + ` the narrowest width giving at most 360 full bars is chosen
+  (361 when ` + "`" + `from` + "`" + ` is not on a bar boundary).
   At most 2,000 buckets and 31 days per call.
   """
   timelineBuckets(cameraID: ID!, from: Time!, to: Time!, bucket: BucketSize): [TimelineBucket!]!

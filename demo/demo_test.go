@@ -187,7 +187,7 @@ func TestStepsProduceConsistentJournal(t *testing.T) {
 	ctx := context.Background()
 	client := openClient(t)
 	accountID := seedT(t, client)
-	g := NewGenerator(client, newIngester(client), accountID, nil, 13)
+	g := NewGenerator(client, newIngester(client), accountID, nil, 1)
 
 	const steps = 300
 	for i := range steps {

@@ -118,33 +118,34 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "JournalEntry",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			journalentry.FieldAccountID:     {Type: field.TypeString, Column: journalentry.FieldAccountID},
-			journalentry.FieldConnectionID:  {Type: field.TypeString, Column: journalentry.FieldConnectionID},
-			journalentry.FieldTerminalID:    {Type: field.TypeString, Column: journalentry.FieldTerminalID},
-			journalentry.FieldShopID:        {Type: field.TypeString, Column: journalentry.FieldShopID},
-			journalentry.FieldCameraID:      {Type: field.TypeString, Column: journalentry.FieldCameraID},
-			journalentry.FieldKind:          {Type: field.TypeEnum, Column: journalentry.FieldKind},
-			journalentry.FieldOccurredAt:    {Type: field.TypeTime, Column: journalentry.FieldOccurredAt},
-			journalentry.FieldReceivedAt:    {Type: field.TypeTime, Column: journalentry.FieldReceivedAt},
-			journalentry.FieldExternalID:    {Type: field.TypeString, Column: journalentry.FieldExternalID},
-			journalentry.FieldRevision:      {Type: field.TypeString, Column: journalentry.FieldRevision},
-			journalentry.FieldReceiptNo:     {Type: field.TypeString, Column: journalentry.FieldReceiptNo},
-			journalentry.FieldRegisterNo:    {Type: field.TypeString, Column: journalentry.FieldRegisterNo},
-			journalentry.FieldStaffID:       {Type: field.TypeString, Column: journalentry.FieldStaffID},
-			journalentry.FieldStaffName:     {Type: field.TypeString, Column: journalentry.FieldStaffName},
-			journalentry.FieldTotal:         {Type: field.TypeInt64, Column: journalentry.FieldTotal},
-			journalentry.FieldDeposit:       {Type: field.TypeInt64, Column: journalentry.FieldDeposit},
-			journalentry.FieldChange:        {Type: field.TypeInt64, Column: journalentry.FieldChange},
-			journalentry.FieldEnteredAt:     {Type: field.TypeTime, Column: journalentry.FieldEnteredAt},
-			journalentry.FieldPaymentMethod: {Type: field.TypeString, Column: journalentry.FieldPaymentMethod},
-			journalentry.FieldItems:         {Type: field.TypeJSON, Column: journalentry.FieldItems},
-			journalentry.FieldMaskedCard:    {Type: field.TypeString, Column: journalentry.FieldMaskedCard},
-			journalentry.FieldRelatedID:     {Type: field.TypeString, Column: journalentry.FieldRelatedID},
-			journalentry.FieldCanceledAt:    {Type: field.TypeTime, Column: journalentry.FieldCanceledAt},
-			journalentry.FieldModifiedAt:    {Type: field.TypeTime, Column: journalentry.FieldModifiedAt},
-			journalentry.FieldDeletedAt:     {Type: field.TypeTime, Column: journalentry.FieldDeletedAt},
-			journalentry.FieldRaw:           {Type: field.TypeJSON, Column: journalentry.FieldRaw},
-			journalentry.FieldFingerprint:   {Type: field.TypeString, Column: journalentry.FieldFingerprint},
+			journalentry.FieldAccountID:       {Type: field.TypeString, Column: journalentry.FieldAccountID},
+			journalentry.FieldConnectionID:    {Type: field.TypeString, Column: journalentry.FieldConnectionID},
+			journalentry.FieldTerminalID:      {Type: field.TypeString, Column: journalentry.FieldTerminalID},
+			journalentry.FieldShopID:          {Type: field.TypeString, Column: journalentry.FieldShopID},
+			journalentry.FieldCameraID:        {Type: field.TypeString, Column: journalentry.FieldCameraID},
+			journalentry.FieldKind:            {Type: field.TypeEnum, Column: journalentry.FieldKind},
+			journalentry.FieldOccurredAt:      {Type: field.TypeTime, Column: journalentry.FieldOccurredAt},
+			journalentry.FieldReceivedAt:      {Type: field.TypeTime, Column: journalentry.FieldReceivedAt},
+			journalentry.FieldExternalID:      {Type: field.TypeString, Column: journalentry.FieldExternalID},
+			journalentry.FieldRevision:        {Type: field.TypeString, Column: journalentry.FieldRevision},
+			journalentry.FieldReceiptNo:       {Type: field.TypeString, Column: journalentry.FieldReceiptNo},
+			journalentry.FieldRegisterNo:      {Type: field.TypeString, Column: journalentry.FieldRegisterNo},
+			journalentry.FieldStaffID:         {Type: field.TypeString, Column: journalentry.FieldStaffID},
+			journalentry.FieldStaffName:       {Type: field.TypeString, Column: journalentry.FieldStaffName},
+			journalentry.FieldTotal:           {Type: field.TypeInt64, Column: journalentry.FieldTotal},
+			journalentry.FieldDeposit:         {Type: field.TypeInt64, Column: journalentry.FieldDeposit},
+			journalentry.FieldChange:          {Type: field.TypeInt64, Column: journalentry.FieldChange},
+			journalentry.FieldEnteredAt:       {Type: field.TypeTime, Column: journalentry.FieldEnteredAt},
+			journalentry.FieldPaymentMethod:   {Type: field.TypeString, Column: journalentry.FieldPaymentMethod},
+			journalentry.FieldItems:           {Type: field.TypeJSON, Column: journalentry.FieldItems},
+			journalentry.FieldMaskedCard:      {Type: field.TypeString, Column: journalentry.FieldMaskedCard},
+			journalentry.FieldRelatedID:       {Type: field.TypeString, Column: journalentry.FieldRelatedID},
+			journalentry.FieldCanceledAt:      {Type: field.TypeTime, Column: journalentry.FieldCanceledAt},
+			journalentry.FieldModifiedAt:      {Type: field.TypeTime, Column: journalentry.FieldModifiedAt},
+			journalentry.FieldDeletedAt:       {Type: field.TypeTime, Column: journalentry.FieldDeletedAt},
+			journalentry.FieldThumbnailReason: {Type: field.TypeString, Column: journalentry.FieldThumbnailReason},
+			journalentry.FieldRaw:             {Type: field.TypeJSON, Column: journalentry.FieldRaw},
+			journalentry.FieldFingerprint:     {Type: field.TypeString, Column: journalentry.FieldFingerprint},
 		},
 	}
 	graph.Nodes[5] = &sqlgraph.Node{
@@ -1552,6 +1553,11 @@ func (f *JournalEntryFilter) WhereModifiedAt(p entql.TimeP) {
 // WhereDeletedAt applies the entql time.Time predicate on the deleted_at field.
 func (f *JournalEntryFilter) WhereDeletedAt(p entql.TimeP) {
 	f.Where(p.Field(journalentry.FieldDeletedAt))
+}
+
+// WhereThumbnailReason applies the entql string predicate on the thumbnail_reason field.
+func (f *JournalEntryFilter) WhereThumbnailReason(p entql.StringP) {
+	f.Where(p.Field(journalentry.FieldThumbnailReason))
 }
 
 // WhereRaw applies the entql json.RawMessage predicate on the raw field.

@@ -470,6 +470,11 @@ func (_q *JournalEntryQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, journalentry.FieldDeletedAt)
 				fieldSeen[journalentry.FieldDeletedAt] = struct{}{}
 			}
+		case "thumbnailReason":
+			if _, ok := fieldSeen[journalentry.FieldThumbnailReason]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldThumbnailReason)
+				fieldSeen[journalentry.FieldThumbnailReason] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

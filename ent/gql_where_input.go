@@ -943,6 +943,21 @@ type JournalEntryWhereInput struct {
 	DeletedAtIsNil  bool        `json:"deletedAtIsNil,omitempty"`
 	DeletedAtNotNil bool        `json:"deletedAtNotNil,omitempty"`
 
+	// "thumbnail_reason" field predicates.
+	ThumbnailReason             *string  `json:"thumbnailReason,omitempty"`
+	ThumbnailReasonNEQ          *string  `json:"thumbnailReasonNEQ,omitempty"`
+	ThumbnailReasonIn           []string `json:"thumbnailReasonIn,omitempty"`
+	ThumbnailReasonNotIn        []string `json:"thumbnailReasonNotIn,omitempty"`
+	ThumbnailReasonGT           *string  `json:"thumbnailReasonGT,omitempty"`
+	ThumbnailReasonGTE          *string  `json:"thumbnailReasonGTE,omitempty"`
+	ThumbnailReasonLT           *string  `json:"thumbnailReasonLT,omitempty"`
+	ThumbnailReasonLTE          *string  `json:"thumbnailReasonLTE,omitempty"`
+	ThumbnailReasonContains     *string  `json:"thumbnailReasonContains,omitempty"`
+	ThumbnailReasonHasPrefix    *string  `json:"thumbnailReasonHasPrefix,omitempty"`
+	ThumbnailReasonHasSuffix    *string  `json:"thumbnailReasonHasSuffix,omitempty"`
+	ThumbnailReasonEqualFold    *string  `json:"thumbnailReasonEqualFold,omitempty"`
+	ThumbnailReasonContainsFold *string  `json:"thumbnailReasonContainsFold,omitempty"`
+
 	// "terminal" edge predicates.
 	HasTerminal     *bool                 `json:"hasTerminal,omitempty"`
 	HasTerminalWith []*TerminalWhereInput `json:"hasTerminalWith,omitempty"`
@@ -1755,6 +1770,45 @@ func (i *JournalEntryWhereInput) P() (predicate.JournalEntry, error) {
 	}
 	if i.DeletedAtNotNil {
 		predicates = append(predicates, journalentry.DeletedAtNotNil())
+	}
+	if i.ThumbnailReason != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonEQ(*i.ThumbnailReason))
+	}
+	if i.ThumbnailReasonNEQ != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonNEQ(*i.ThumbnailReasonNEQ))
+	}
+	if len(i.ThumbnailReasonIn) > 0 {
+		predicates = append(predicates, journalentry.ThumbnailReasonIn(i.ThumbnailReasonIn...))
+	}
+	if len(i.ThumbnailReasonNotIn) > 0 {
+		predicates = append(predicates, journalentry.ThumbnailReasonNotIn(i.ThumbnailReasonNotIn...))
+	}
+	if i.ThumbnailReasonGT != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonGT(*i.ThumbnailReasonGT))
+	}
+	if i.ThumbnailReasonGTE != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonGTE(*i.ThumbnailReasonGTE))
+	}
+	if i.ThumbnailReasonLT != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonLT(*i.ThumbnailReasonLT))
+	}
+	if i.ThumbnailReasonLTE != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonLTE(*i.ThumbnailReasonLTE))
+	}
+	if i.ThumbnailReasonContains != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonContains(*i.ThumbnailReasonContains))
+	}
+	if i.ThumbnailReasonHasPrefix != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonHasPrefix(*i.ThumbnailReasonHasPrefix))
+	}
+	if i.ThumbnailReasonHasSuffix != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonHasSuffix(*i.ThumbnailReasonHasSuffix))
+	}
+	if i.ThumbnailReasonEqualFold != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonEqualFold(*i.ThumbnailReasonEqualFold))
+	}
+	if i.ThumbnailReasonContainsFold != nil {
+		predicates = append(predicates, journalentry.ThumbnailReasonContainsFold(*i.ThumbnailReasonContainsFold))
 	}
 
 	if i.HasTerminal != nil {

@@ -75,6 +75,8 @@ type JournalEntry struct {
 	ModifiedAt *time.Time `json:"modified_at,omitempty"`
 	// DeletedAt holds the value of the "deleted_at" field.
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	// ThumbnailReason holds the value of the "thumbnail_reason" field.
+	ThumbnailReason string `json:"thumbnail_reason,omitempty"`
 	// Raw holds the value of the "raw" field.
 	Raw json.RawMessage `json:"raw,omitempty"`
 	// Fingerprint holds the value of the "fingerprint" field.
@@ -198,7 +200,7 @@ func (*JournalEntry) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case journalentry.FieldTotal, journalentry.FieldDeposit, journalentry.FieldChange:
 			values[i] = new(sql.NullInt64)
-		case journalentry.FieldKind, journalentry.FieldExternalID, journalentry.FieldRevision, journalentry.FieldReceiptNo, journalentry.FieldRegisterNo, journalentry.FieldStaffID, journalentry.FieldStaffName, journalentry.FieldPaymentMethod, journalentry.FieldMaskedCard, journalentry.FieldFingerprint:
+		case journalentry.FieldKind, journalentry.FieldExternalID, journalentry.FieldRevision, journalentry.FieldReceiptNo, journalentry.FieldRegisterNo, journalentry.FieldStaffID, journalentry.FieldStaffName, journalentry.FieldPaymentMethod, journalentry.FieldMaskedCard, journalentry.FieldThumbnailReason, journalentry.FieldFingerprint:
 			values[i] = new(sql.NullString)
 		case journalentry.FieldOccurredAt, journalentry.FieldReceivedAt, journalentry.FieldEnteredAt, journalentry.FieldCanceledAt, journalentry.FieldModifiedAt, journalentry.FieldDeletedAt:
 			values[i] = new(sql.NullTime)
@@ -381,6 +383,12 @@ func (_m *JournalEntry) assignValues(columns []string, values []any) error {
 				_m.DeletedAt = new(time.Time)
 				*_m.DeletedAt = value.Time
 			}
+		case journalentry.FieldThumbnailReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field thumbnail_reason", values[i])
+			} else if value.Valid {
+				_m.ThumbnailReason = value.String
+			}
 		case journalentry.FieldRaw:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field raw", values[i])
@@ -552,6 +560,9 @@ func (_m *JournalEntry) String() string {
 		builder.WriteString("deleted_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("thumbnail_reason=")
+	builder.WriteString(_m.ThumbnailReason)
 	builder.WriteString(", ")
 	builder.WriteString("raw=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Raw))

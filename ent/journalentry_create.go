@@ -317,6 +317,20 @@ func (_c *JournalEntryCreate) SetNillableDeletedAt(v *time.Time) *JournalEntryCr
 	return _c
 }
 
+// SetThumbnailReason sets the "thumbnail_reason" field.
+func (_c *JournalEntryCreate) SetThumbnailReason(v string) *JournalEntryCreate {
+	_c.mutation.SetThumbnailReason(v)
+	return _c
+}
+
+// SetNillableThumbnailReason sets the "thumbnail_reason" field if the given value is not nil.
+func (_c *JournalEntryCreate) SetNillableThumbnailReason(v *string) *JournalEntryCreate {
+	if v != nil {
+		_c.SetThumbnailReason(*v)
+	}
+	return _c
+}
+
 // SetRaw sets the "raw" field.
 func (_c *JournalEntryCreate) SetRaw(v json.RawMessage) *JournalEntryCreate {
 	_c.mutation.SetRaw(v)
@@ -489,6 +503,10 @@ func (_c *JournalEntryCreate) defaults() {
 		v := journalentry.DefaultMaskedCard
 		_c.mutation.SetMaskedCard(v)
 	}
+	if _, ok := _c.mutation.ThumbnailReason(); !ok {
+		v := journalentry.DefaultThumbnailReason
+		_c.mutation.SetThumbnailReason(v)
+	}
 	if _, ok := _c.mutation.Fingerprint(); !ok {
 		v := journalentry.DefaultFingerprint
 		_c.mutation.SetFingerprint(v)
@@ -594,6 +612,9 @@ func (_c *JournalEntryCreate) check() error {
 		if err := journalentry.MaskedCardValidator(v); err != nil {
 			return &ValidationError{Name: "masked_card", err: fmt.Errorf(`ent: validator failed for field "JournalEntry.masked_card": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.ThumbnailReason(); !ok {
+		return &ValidationError{Name: "thumbnail_reason", err: errors.New(`ent: missing required field "JournalEntry.thumbnail_reason"`)}
 	}
 	if _, ok := _c.mutation.Fingerprint(); !ok {
 		return &ValidationError{Name: "fingerprint", err: errors.New(`ent: missing required field "JournalEntry.fingerprint"`)}
@@ -727,6 +748,10 @@ func (_c *JournalEntryCreate) createSpec() (*JournalEntry, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.DeletedAt(); ok {
 		_spec.SetField(journalentry.FieldDeletedAt, field.TypeTime, value)
 		_node.DeletedAt = &value
+	}
+	if value, ok := _c.mutation.ThumbnailReason(); ok {
+		_spec.SetField(journalentry.FieldThumbnailReason, field.TypeString, value)
+		_node.ThumbnailReason = value
 	}
 	if value, ok := _c.mutation.Raw(); ok {
 		_spec.SetField(journalentry.FieldRaw, field.TypeJSON, value)
@@ -959,6 +984,18 @@ func (u *JournalEntryUpsert) ClearDeletedAt() *JournalEntryUpsert {
 	return u
 }
 
+// SetThumbnailReason sets the "thumbnail_reason" field.
+func (u *JournalEntryUpsert) SetThumbnailReason(v string) *JournalEntryUpsert {
+	u.Set(journalentry.FieldThumbnailReason, v)
+	return u
+}
+
+// UpdateThumbnailReason sets the "thumbnail_reason" field to the value that was provided on create.
+func (u *JournalEntryUpsert) UpdateThumbnailReason() *JournalEntryUpsert {
+	u.SetExcluded(journalentry.FieldThumbnailReason)
+	return u
+}
+
 // SetFingerprint sets the "fingerprint" field.
 func (u *JournalEntryUpsert) SetFingerprint(v string) *JournalEntryUpsert {
 	u.Set(journalentry.FieldFingerprint, v)
@@ -1148,6 +1185,20 @@ func (u *JournalEntryUpsertOne) UpdateDeletedAt() *JournalEntryUpsertOne {
 func (u *JournalEntryUpsertOne) ClearDeletedAt() *JournalEntryUpsertOne {
 	return u.Update(func(s *JournalEntryUpsert) {
 		s.ClearDeletedAt()
+	})
+}
+
+// SetThumbnailReason sets the "thumbnail_reason" field.
+func (u *JournalEntryUpsertOne) SetThumbnailReason(v string) *JournalEntryUpsertOne {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.SetThumbnailReason(v)
+	})
+}
+
+// UpdateThumbnailReason sets the "thumbnail_reason" field to the value that was provided on create.
+func (u *JournalEntryUpsertOne) UpdateThumbnailReason() *JournalEntryUpsertOne {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.UpdateThumbnailReason()
 	})
 }
 
@@ -1509,6 +1560,20 @@ func (u *JournalEntryUpsertBulk) UpdateDeletedAt() *JournalEntryUpsertBulk {
 func (u *JournalEntryUpsertBulk) ClearDeletedAt() *JournalEntryUpsertBulk {
 	return u.Update(func(s *JournalEntryUpsert) {
 		s.ClearDeletedAt()
+	})
+}
+
+// SetThumbnailReason sets the "thumbnail_reason" field.
+func (u *JournalEntryUpsertBulk) SetThumbnailReason(v string) *JournalEntryUpsertBulk {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.SetThumbnailReason(v)
+	})
+}
+
+// UpdateThumbnailReason sets the "thumbnail_reason" field to the value that was provided on create.
+func (u *JournalEntryUpsertBulk) UpdateThumbnailReason() *JournalEntryUpsertBulk {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.UpdateThumbnailReason()
 	})
 }
 

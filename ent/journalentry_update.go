@@ -91,6 +91,20 @@ func (_u *JournalEntryUpdate) ClearDeletedAt() *JournalEntryUpdate {
 	return _u
 }
 
+// SetThumbnailReason sets the "thumbnail_reason" field.
+func (_u *JournalEntryUpdate) SetThumbnailReason(v string) *JournalEntryUpdate {
+	_u.mutation.SetThumbnailReason(v)
+	return _u
+}
+
+// SetNillableThumbnailReason sets the "thumbnail_reason" field if the given value is not nil.
+func (_u *JournalEntryUpdate) SetNillableThumbnailReason(v *string) *JournalEntryUpdate {
+	if v != nil {
+		_u.SetThumbnailReason(*v)
+	}
+	return _u
+}
+
 // SetFingerprint sets the "fingerprint" field.
 func (_u *JournalEntryUpdate) SetFingerprint(v string) *JournalEntryUpdate {
 	_u.mutation.SetFingerprint(v)
@@ -254,6 +268,9 @@ func (_u *JournalEntryUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if _u.mutation.DeletedAtCleared() {
 		_spec.ClearField(journalentry.FieldDeletedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.ThumbnailReason(); ok {
+		_spec.SetField(journalentry.FieldThumbnailReason, field.TypeString, value)
+	}
 	if _u.mutation.RawCleared() {
 		_spec.ClearField(journalentry.FieldRaw, field.TypeJSON)
 	}
@@ -413,6 +430,20 @@ func (_u *JournalEntryUpdateOne) SetNillableDeletedAt(v *time.Time) *JournalEntr
 // ClearDeletedAt clears the value of the "deleted_at" field.
 func (_u *JournalEntryUpdateOne) ClearDeletedAt() *JournalEntryUpdateOne {
 	_u.mutation.ClearDeletedAt()
+	return _u
+}
+
+// SetThumbnailReason sets the "thumbnail_reason" field.
+func (_u *JournalEntryUpdateOne) SetThumbnailReason(v string) *JournalEntryUpdateOne {
+	_u.mutation.SetThumbnailReason(v)
+	return _u
+}
+
+// SetNillableThumbnailReason sets the "thumbnail_reason" field if the given value is not nil.
+func (_u *JournalEntryUpdateOne) SetNillableThumbnailReason(v *string) *JournalEntryUpdateOne {
+	if v != nil {
+		_u.SetThumbnailReason(*v)
+	}
 	return _u
 }
 
@@ -608,6 +639,9 @@ func (_u *JournalEntryUpdateOne) sqlSave(ctx context.Context) (_node *JournalEnt
 	}
 	if _u.mutation.DeletedAtCleared() {
 		_spec.ClearField(journalentry.FieldDeletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ThumbnailReason(); ok {
+		_spec.SetField(journalentry.FieldThumbnailReason, field.TypeString, value)
 	}
 	if _u.mutation.RawCleared() {
 		_spec.ClearField(journalentry.FieldRaw, field.TypeJSON)

@@ -4190,6 +4190,7 @@ type JournalEntryMutation struct {
 	canceled_at      *time.Time
 	modified_at      *time.Time
 	deleted_at       *time.Time
+	thumbnail_reason *string
 	raw              *json.RawMessage
 	appendraw        json.RawMessage
 	fingerprint      *string
@@ -5385,6 +5386,42 @@ func (m *JournalEntryMutation) ResetDeletedAt() {
 	delete(m.clearedFields, journalentry.FieldDeletedAt)
 }
 
+// SetThumbnailReason sets the "thumbnail_reason" field.
+func (m *JournalEntryMutation) SetThumbnailReason(s string) {
+	m.thumbnail_reason = &s
+}
+
+// ThumbnailReason returns the value of the "thumbnail_reason" field in the mutation.
+func (m *JournalEntryMutation) ThumbnailReason() (r string, exists bool) {
+	v := m.thumbnail_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldThumbnailReason returns the old "thumbnail_reason" field's value of the JournalEntry entity.
+// If the JournalEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalEntryMutation) OldThumbnailReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldThumbnailReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldThumbnailReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldThumbnailReason: %w", err)
+	}
+	return oldValue.ThumbnailReason, nil
+}
+
+// ResetThumbnailReason resets all changes to the "thumbnail_reason" field.
+func (m *JournalEntryMutation) ResetThumbnailReason() {
+	m.thumbnail_reason = nil
+}
+
 // SetRaw sets the "raw" field.
 func (m *JournalEntryMutation) SetRaw(jm json.RawMessage) {
 	m.raw = &jm
@@ -5748,7 +5785,7 @@ func (m *JournalEntryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *JournalEntryMutation) Fields() []string {
-	fields := make([]string, 0, 27)
+	fields := make([]string, 0, 28)
 	if m.account != nil {
 		fields = append(fields, journalentry.FieldAccountID)
 	}
@@ -5824,6 +5861,9 @@ func (m *JournalEntryMutation) Fields() []string {
 	if m.deleted_at != nil {
 		fields = append(fields, journalentry.FieldDeletedAt)
 	}
+	if m.thumbnail_reason != nil {
+		fields = append(fields, journalentry.FieldThumbnailReason)
+	}
 	if m.raw != nil {
 		fields = append(fields, journalentry.FieldRaw)
 	}
@@ -5888,6 +5928,8 @@ func (m *JournalEntryMutation) Field(name string) (ent.Value, bool) {
 		return m.ModifiedAt()
 	case journalentry.FieldDeletedAt:
 		return m.DeletedAt()
+	case journalentry.FieldThumbnailReason:
+		return m.ThumbnailReason()
 	case journalentry.FieldRaw:
 		return m.Raw()
 	case journalentry.FieldFingerprint:
@@ -5951,6 +5993,8 @@ func (m *JournalEntryMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldModifiedAt(ctx)
 	case journalentry.FieldDeletedAt:
 		return m.OldDeletedAt(ctx)
+	case journalentry.FieldThumbnailReason:
+		return m.OldThumbnailReason(ctx)
 	case journalentry.FieldRaw:
 		return m.OldRaw(ctx)
 	case journalentry.FieldFingerprint:
@@ -6138,6 +6182,13 @@ func (m *JournalEntryMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetDeletedAt(v)
+		return nil
+	case journalentry.FieldThumbnailReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetThumbnailReason(v)
 		return nil
 	case journalentry.FieldRaw:
 		v, ok := value.(json.RawMessage)
@@ -6366,6 +6417,9 @@ func (m *JournalEntryMutation) ResetField(name string) error {
 		return nil
 	case journalentry.FieldDeletedAt:
 		m.ResetDeletedAt()
+		return nil
+	case journalentry.FieldThumbnailReason:
+		m.ResetThumbnailReason()
 		return nil
 	case journalentry.FieldRaw:
 		m.ResetRaw()

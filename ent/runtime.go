@@ -265,8 +265,12 @@ func init() {
 	journalentry.DefaultMaskedCard = journalentryDescMaskedCard.Default.(string)
 	// journalentry.MaskedCardValidator is a validator for the "masked_card" field. It is called by the builders before save.
 	journalentry.MaskedCardValidator = journalentryDescMaskedCard.Validators[0].(func(string) error)
+	// journalentryDescThumbnailReason is the schema descriptor for thumbnail_reason field.
+	journalentryDescThumbnailReason := journalentryFields[25].Descriptor()
+	// journalentry.DefaultThumbnailReason holds the default value on creation for the thumbnail_reason field.
+	journalentry.DefaultThumbnailReason = journalentryDescThumbnailReason.Default.(string)
 	// journalentryDescFingerprint is the schema descriptor for fingerprint field.
-	journalentryDescFingerprint := journalentryFields[26].Descriptor()
+	journalentryDescFingerprint := journalentryFields[27].Descriptor()
 	// journalentry.DefaultFingerprint holds the default value on creation for the fingerprint field.
 	journalentry.DefaultFingerprint = journalentryDescFingerprint.Default.(string)
 	// journalentryDescID is the schema descriptor for id field.

@@ -90,13 +90,21 @@ func (r *queryResolver) Terminals(ctx context.Context, after *entgql.Cursor[puli
 		ent.WithTerminalOrder(orderBy), ent.WithTerminalFilter(where.Filter))
 }
 
+// Camera returns generated.CameraResolver implementation.
+func (r *Resolver) Camera() generated.CameraResolver { return &cameraResolver{r} }
+
 // JournalEntry returns generated.JournalEntryResolver implementation.
 func (r *Resolver) JournalEntry() generated.JournalEntryResolver { return &journalEntryResolver{r} }
 
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// Thumbnail returns generated.ThumbnailResolver implementation.
+func (r *Resolver) Thumbnail() generated.ThumbnailResolver { return &thumbnailResolver{r} }
+
 type (
+	cameraResolver       struct{ *Resolver }
 	journalEntryResolver struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
+	thumbnailResolver    struct{ *Resolver }
 )

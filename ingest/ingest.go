@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"log/slog"
 	"time"
 
@@ -47,9 +48,9 @@ type Ingester struct {
 	bus     Publisher
 	log     *slog.Logger
 	now     func() time.Time
-	// AfterCommit, when set, sees every stored entry after its commit (the
-	// thumbnail grabber hooks in here).
-	AfterCommit func(ctx context.Context, e *ent.JournalEntry)
+	// Thumbnails, when set, takes each new entry's camera picture.
+	Thumbnails Thumbnailer
+	late       sync.WaitGroup
 }
 
 // New returns an Ingester; dialectName is entgo's dialect name.
@@ -131,30 +132,72 @@ func (in *Ingester) Ingest(ctx context.Context, accountID pulid.ID, r Receipt) R
 type change struct {
 	entry    *ent.JournalEntry
 	original *ent.JournalEntry // the entry this one changes, marked in the same tx
+	shot     *Shot
+}
+
+// decision is what a receipt means given what is stored: a duplicate of an
+// entry, or a new entry of kind at time at (changing original, if any).
+type decision struct {
+	dup      *ent.JournalEntry
+	kind     journalentry.Kind
+	at       time.Time
+	revision string
+	fp       string
+	original *ent.JournalEntry
+	cameraID *pulid.ID
+}
+
+// reader is what deciding needs; both *ent.Client and *ent.Tx provide it.
+type reader struct {
+	entries *ent.JournalEntryClient
+	links   *ent.LinkClient
 }
 
 func (in *Ingester) store(ctx context.Context, accountID pulid.ID, r *Receipt) (Result, error) {
-	tx, err := in.client.Tx(ctx)
-	if err != nil {
-		return Result{}, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }() // no-op after commit
-
-	term, err := tx.Terminal.Query().Where(terminal.ID(r.TerminalID), terminal.AccountID(accountID)).Only(ctx)
+	term, err := in.client.Terminal.Query().Where(terminal.ID(r.TerminalID), terminal.AccountID(accountID)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return Result{}, apperr.Missing("terminalID", "端末が見つかりません (no such terminal): %s", r.TerminalID)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("load terminal: %w", err)
 	}
-	res, ch, err := in.apply(ctx, tx, term, r)
+	// Decide once outside the transaction so the picture can be taken
+	// without holding it (the camera may need a moment): re-sent records,
+	// which pollers produce all day, never cost a capture.
+	pre, err := in.decide(ctx, reader{in.client.JournalEntry, in.client.Link}, term, r)
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
-	if res.Status == Duplicate {
-		// Detach from the transaction so callers can still load edges.
-		res.Entry = res.Entry.Unwrap()
-		return res, nil
+	if pre.dup != nil {
+		return Result{Status: Duplicate, Entry: pre.dup}, nil
+	}
+	entryID := pulid.MustNew("JE")
+	var shot *Shot
+	var reason string
+	var pending bool
+	if pre.cameraID != nil && in.Thumbnails != nil {
+		shot, reason, pending = in.Thumbnails.Capture(ctx, term.AccountID, entryID, *pre.cameraID, pre.at)
+	}
+
+	tx, err := in.client.Tx(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after commit
+	d, err := in.decide(ctx, reader{tx.JournalEntry, tx.Link}, term, r)
+	if err != nil {
+		return Result{}, err
+	}
+	if d.dup != nil {
+		// Another ingest of the same record committed meanwhile.
+		return Result{Status: Duplicate, Entry: d.dup.Unwrap()}, nil
+	}
+	if shot != nil && (d.cameraID == nil || *d.cameraID != shot.CameraID || !d.at.Equal(shot.RequestedAt)) {
+		shot, reason, pending = nil, "", true // taken for another moment: take it again
+	}
+	ch, err := in.write(ctx, tx, term, r, d, entryID, shot, reason)
+	if err != nil {
+		return Result{}, err
 	}
 	lastEvent, err := in.writeEvents(ctx, tx, ch)
 	if err != nil {
@@ -163,26 +206,33 @@ func (in *Ingester) store(ctx context.Context, accountID pulid.ID, r *Receipt) (
 	if err := tx.Commit(); err != nil {
 		return Result{}, fmt.Errorf("commit: %w", err)
 	}
-	res.Entry = res.Entry.Unwrap()
-	ch.entry = res.Entry
+	ch.entry = ch.entry.Unwrap()
 	// Publishing after commit: a reader woken earlier could look before the
 	// rows are visible. A failed publish only delays delivery until the next
 	// signal or resync, so it is logged, not returned.
-	if err := in.bus.Publish(ctx, lastEvent); err != nil {
-		in.log.WarnContext(ctx, "publish event", "event_id", lastEvent, "err", err)
+	in.publish(ctx, lastEvent)
+	if pending && d.cameraID != nil && in.Thumbnails != nil {
+		in.late.Add(1)
+		go func() {
+			defer in.late.Done()
+			in.lateThumbnail(context.WithoutCancel(ctx), ch.entry)
+		}()
 	}
-	if in.AfterCommit != nil {
-		in.AfterCommit(ctx, ch.entry)
-	}
-	return res, nil
+	return Result{Status: Created, Entry: ch.entry}, nil
 }
 
-// apply decides, per kind, whether r is new, a duplicate, or a change to an
-// earlier sale, and writes the entry (and the mark on the original).
-func (in *Ingester) apply(ctx context.Context, tx *ent.Tx, term *ent.Terminal, r *Receipt) (Result, change, error) {
-	fp := r.fingerprint()
+func (in *Ingester) publish(ctx context.Context, eventID int64) {
+	if err := in.bus.Publish(ctx, eventID); err != nil {
+		in.log.WarnContext(ctx, "publish event", "event_id", eventID, "err", err)
+	}
+}
+
+// decide works out, per kind, whether r is new, a duplicate, or a change to
+// an earlier sale, and which camera watched it.
+func (in *Ingester) decide(ctx context.Context, db reader, term *ent.Terminal, r *Receipt) (decision, error) {
+	d := decision{kind: r.Kind, at: r.OccurredAt, fp: r.fingerprint()}
 	byKey := func(ext string, kind journalentry.Kind, rev string) (*ent.JournalEntry, error) {
-		e, err := tx.JournalEntry.Query().Where(
+		e, err := db.entries.Query().Where(
 			journalentry.ConnectionID(term.ConnectionID), journalentry.ExternalID(ext),
 			journalentry.KindEQ(kind), journalentry.Revision(rev)).Only(ctx)
 		if ent.IsNotFound(err) {
@@ -204,67 +254,62 @@ func (in *Ingester) apply(ctx context.Context, tx *ent.Tx, term *ent.Terminal, r
 		return nil, nil
 	}
 
-	kind, at, revision := r.Kind, r.OccurredAt, ""
-	var original *ent.JournalEntry
 	var err error
 	switch r.Kind {
 	case journalentry.KindPAYMENT, journalentry.KindOTHER:
 		existing, err := byKey(r.ExternalID, r.Kind, "")
 		if err != nil {
-			return Result{}, change{}, fmt.Errorf("find entry: %w", err)
+			return d, fmt.Errorf("find entry: %w", err)
 		}
 		if existing == nil {
 			break
 		}
-		seen, err := in.alreadyKnown(ctx, tx, existing, r, fp)
-		if err != nil {
-			return Result{}, change{}, err
-		}
-		if seen != nil {
-			return Result{Status: Duplicate, Entry: seen}, change{}, nil
+		if d.dup, err = alreadyKnown(ctx, db.entries, existing, r, d.fp); err != nil || d.dup != nil {
+			return d, err
 		}
 		// Same sale, other content: the provider edited it.
-		kind, original = journalentry.KindMODIFY, existing
-		at = in.changeTime(r)
-		revision = revisionOf(fp, r.UpdatedAt)
+		d.kind, d.original = journalentry.KindMODIFY, existing
+		d.at = in.changeTime(r)
+		d.revision = revisionOf(d.fp, r.UpdatedAt)
 	case journalentry.KindMODIFY:
-		if original, err = findOriginal(); err != nil {
-			return Result{}, change{}, fmt.Errorf("find original: %w", err)
+		if d.original, err = findOriginal(); err != nil {
+			return d, fmt.Errorf("find original: %w", err)
 		}
 		if r.UpdatedAt != nil {
-			at = *r.UpdatedAt
+			d.at = *r.UpdatedAt
 		}
-		revision = revisionOf(fp, r.UpdatedAt)
+		d.revision = revisionOf(d.fp, r.UpdatedAt)
 	case journalentry.KindCANCEL, journalentry.KindDELETE:
-		if original, err = findOriginal(); err != nil {
-			return Result{}, change{}, fmt.Errorf("find original: %w", err)
+		if d.original, err = findOriginal(); err != nil {
+			return d, fmt.Errorf("find original: %w", err)
 		}
 	}
-	if kind != journalentry.KindPAYMENT && kind != journalentry.KindOTHER {
-		existing, err := byKey(r.ExternalID, kind, revision)
-		if err != nil {
-			return Result{}, change{}, fmt.Errorf("find change: %w", err)
-		}
-		if existing != nil {
-			return Result{Status: Duplicate, Entry: existing}, change{}, nil
+	if d.kind != journalentry.KindPAYMENT && d.kind != journalentry.KindOTHER {
+		if d.dup, err = byKey(r.ExternalID, d.kind, d.revision); err != nil || d.dup != nil {
+			if err != nil {
+				err = fmt.Errorf("find change: %w", err)
+			}
+			return d, err
 		}
 	}
+	d.cameraID, err = cameraAt(ctx, db.links, term.ID, d.at)
+	return d, err
+}
 
-	cameraID, err := cameraAt(ctx, tx, term.ID, at)
-	if err != nil {
-		return Result{}, change{}, err
-	}
+// write stores the entry d decided on (and the mark on the original).
+func (in *Ingester) write(ctx context.Context, tx *ent.Tx, term *ent.Terminal, r *Receipt, d decision, id pulid.ID, shot *Shot, reason string) (change, error) {
 	create := tx.JournalEntry.Create().
+		SetID(id).
 		SetAccountID(term.AccountID).
 		SetConnectionID(term.ConnectionID).
 		SetTerminalID(term.ID).
 		SetShopID(term.ShopID).
-		SetNillableCameraID(cameraID).
-		SetKind(kind).
-		SetOccurredAt(at).
+		SetNillableCameraID(d.cameraID).
+		SetKind(d.kind).
+		SetOccurredAt(d.at).
 		SetReceivedAt(normTime(in.now())).
 		SetExternalID(r.ExternalID).
-		SetRevision(revision).
+		SetRevision(d.revision).
 		SetReceiptNo(r.ReceiptNo).
 		SetRegisterNo(r.RegisterNo).
 		SetStaffID(r.StaffID).
@@ -276,40 +321,47 @@ func (in *Ingester) apply(ctx context.Context, tx *ent.Tx, term *ent.Terminal, r
 		SetPaymentMethod(r.PaymentMethod).
 		SetItems(r.Items).
 		SetMaskedCard(r.MaskedCard).
-		SetFingerprint(fp)
+		SetFingerprint(d.fp).
+		SetThumbnailReason(reason)
 	if len(r.Raw) > 0 {
 		create.SetRaw(r.Raw)
 	}
-	if original != nil {
-		create.SetRelatedID(original.ID)
+	if d.original != nil {
+		create.SetRelatedID(d.original.ID)
 	}
 	entry, err := create.Save(ctx)
 	if err != nil {
-		return Result{}, change{}, fmt.Errorf("insert entry: %w", err)
+		return change{}, fmt.Errorf("insert entry: %w", err)
 	}
+	if shot != nil {
+		if err := saveShot(ctx, tx, entry, shot); err != nil {
+			return change{}, err
+		}
+	}
+	original := d.original
 	if original != nil {
-		upd := tx.JournalEntry.UpdateOne(original)
-		switch kind {
+		upd := tx.JournalEntry.UpdateOneID(original.ID)
+		switch d.kind {
 		case journalentry.KindCANCEL:
-			upd.SetCanceledAt(at)
+			upd.SetCanceledAt(d.at)
 		case journalentry.KindDELETE:
-			upd.SetDeletedAt(at)
+			upd.SetDeletedAt(d.at)
 		case journalentry.KindMODIFY:
-			upd.SetModifiedAt(at).SetFingerprint(fp)
+			upd.SetModifiedAt(d.at).SetFingerprint(d.fp)
 		}
 		if original, err = upd.Save(ctx); err != nil {
-			return Result{}, change{}, fmt.Errorf("mark original: %w", err)
+			return change{}, fmt.Errorf("mark original: %w", err)
 		}
 	}
-	return Result{Status: Created, Entry: entry}, change{entry: entry, original: original}, nil
+	return change{entry: entry, original: original, shot: shot}, nil
 }
 
 // alreadyKnown recognises a re-sent sale that is not news, and returns the
 // entry it was recorded as: the very edit already stored, a copy of the
 // latest state, an edit older than the latest one (webhooks arrive out of
 // order), or a late retry of the original content.
-func (in *Ingester) alreadyKnown(ctx context.Context, tx *ent.Tx, sale *ent.JournalEntry, r *Receipt, fp string) (*ent.JournalEntry, error) {
-	edits := tx.JournalEntry.Query().Where(journalentry.RelatedID(sale.ID), journalentry.KindEQ(journalentry.KindMODIFY))
+func alreadyKnown(ctx context.Context, entries *ent.JournalEntryClient, sale *ent.JournalEntry, r *Receipt, fp string) (*ent.JournalEntry, error) {
+	edits := entries.Query().Where(journalentry.RelatedID(sale.ID), journalentry.KindEQ(journalentry.KindMODIFY))
 	same, err := edits.Clone().Where(journalentry.Revision(revisionOf(fp, r.UpdatedAt))).First(ctx)
 	if err == nil {
 		return same, nil
@@ -362,8 +414,8 @@ func revisionOf(fp string, updatedAt *time.Time) string {
 
 // cameraAt returns the camera linked to the terminal at t: links are
 // half-open intervals [created_at, ended_at).
-func cameraAt(ctx context.Context, tx *ent.Tx, terminalID pulid.ID, t time.Time) (*pulid.ID, error) {
-	l, err := tx.Link.Query().
+func cameraAt(ctx context.Context, links *ent.LinkClient, terminalID pulid.ID, t time.Time) (*pulid.ID, error) {
+	l, err := links.Query().
 		Where(link.TerminalID(terminalID), link.CreatedAtLTE(t),
 			link.Or(link.EndedAtIsNil(), link.EndedAtGT(t))).
 		Order(ent.Desc(link.FieldCreatedAt)).First(ctx)
@@ -376,32 +428,38 @@ func cameraAt(ctx context.Context, tx *ent.Tx, terminalID pulid.ID, t time.Time)
 	return &l.CameraID, nil
 }
 
-// writeEvents appends the outbox rows. On PostgreSQL a transaction-level
-// advisory lock serialises this step to commit, so event ids become visible
-// strictly in id order and a reader never skips a late-committing id.
+// writeEvents appends the outbox rows of a new entry.
 func (in *Ingester) writeEvents(ctx context.Context, tx *ent.Tx, ch change) (int64, error) {
+	evs := []eventOf{{ch.entry, event.TypeADDED}}
+	if ch.original != nil {
+		evs = append(evs, eventOf{ch.original, event.TypeUPDATED})
+	}
+	return in.appendEvents(ctx, tx, evs...)
+}
+
+type eventOf struct {
+	entry *ent.JournalEntry
+	typ   event.Type
+}
+
+// appendEvents writes outbox rows and returns the last id. On PostgreSQL a
+// transaction-level advisory lock serialises this step to commit, so event
+// ids become visible strictly in id order and a reader never skips a
+// late-committing id.
+func (in *Ingester) appendEvents(ctx context.Context, tx *ent.Tx, evs ...eventOf) (int64, error) {
 	if in.dialect == dialect.Postgres {
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", EventLockKey); err != nil {
 			return 0, fmt.Errorf("event lock: %w", err)
 		}
 	}
 	var last int64
-	add := func(e *ent.JournalEntry, typ event.Type) error {
-		ev, err := tx.Event.Create().SetAccountID(e.AccountID).SetNillableCameraID(e.CameraID).
-			SetEntryID(e.ID).SetType(typ).Save(ctx)
+	for _, e := range evs {
+		ev, err := tx.Event.Create().SetAccountID(e.entry.AccountID).SetNillableCameraID(e.entry.CameraID).
+			SetEntryID(e.entry.ID).SetType(e.typ).Save(ctx)
 		if err != nil {
-			return fmt.Errorf("insert event: %w", err)
+			return 0, fmt.Errorf("insert event: %w", err)
 		}
 		last = ev.ID
-		return nil
-	}
-	if err := add(ch.entry, event.TypeADDED); err != nil {
-		return 0, err
-	}
-	if ch.original != nil {
-		if err := add(ch.original, event.TypeUPDATED); err != nil {
-			return 0, err
-		}
 	}
 	return last, nil
 }

@@ -68,6 +68,8 @@ const (
 	FieldModifiedAt = "modified_at"
 	// FieldDeletedAt holds the string denoting the deleted_at field in the database.
 	FieldDeletedAt = "deleted_at"
+	// FieldThumbnailReason holds the string denoting the thumbnail_reason field in the database.
+	FieldThumbnailReason = "thumbnail_reason"
 	// FieldRaw holds the string denoting the raw field in the database.
 	FieldRaw = "raw"
 	// FieldFingerprint holds the string denoting the fingerprint field in the database.
@@ -161,6 +163,7 @@ var Columns = []string{
 	FieldCanceledAt,
 	FieldModifiedAt,
 	FieldDeletedAt,
+	FieldThumbnailReason,
 	FieldRaw,
 	FieldFingerprint,
 }
@@ -212,6 +215,8 @@ var (
 	DefaultMaskedCard string
 	// MaskedCardValidator is a validator for the "masked_card" field. It is called by the builders before save.
 	MaskedCardValidator func(string) error
+	// DefaultThumbnailReason holds the default value on creation for the "thumbnail_reason" field.
+	DefaultThumbnailReason string
 	// DefaultFingerprint holds the default value on creation for the "fingerprint" field.
 	DefaultFingerprint string
 	// DefaultID holds the default value on creation for the "id" field.
@@ -372,6 +377,11 @@ func ByModifiedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByDeletedAt orders the results by the deleted_at field.
 func ByDeletedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDeletedAt, opts...).ToFunc()
+}
+
+// ByThumbnailReason orders the results by the thumbnail_reason field.
+func ByThumbnailReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldThumbnailReason, opts...).ToFunc()
 }
 
 // ByFingerprint orders the results by the fingerprint field.

@@ -171,6 +171,11 @@ func DeletedAt(v time.Time) predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldEQ(FieldDeletedAt, v))
 }
 
+// ThumbnailReason applies equality check predicate on the "thumbnail_reason" field. It's identical to ThumbnailReasonEQ.
+func ThumbnailReason(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldThumbnailReason, v))
+}
+
 // Fingerprint applies equality check predicate on the "fingerprint" field. It's identical to FingerprintEQ.
 func Fingerprint(v string) predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldEQ(FieldFingerprint, v))
@@ -1564,6 +1569,71 @@ func DeletedAtIsNil() predicate.JournalEntry {
 // DeletedAtNotNil applies the NotNil predicate on the "deleted_at" field.
 func DeletedAtNotNil() predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldNotNull(FieldDeletedAt))
+}
+
+// ThumbnailReasonEQ applies the EQ predicate on the "thumbnail_reason" field.
+func ThumbnailReasonEQ(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonNEQ applies the NEQ predicate on the "thumbnail_reason" field.
+func ThumbnailReasonNEQ(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNEQ(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonIn applies the In predicate on the "thumbnail_reason" field.
+func ThumbnailReasonIn(vs ...string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIn(FieldThumbnailReason, vs...))
+}
+
+// ThumbnailReasonNotIn applies the NotIn predicate on the "thumbnail_reason" field.
+func ThumbnailReasonNotIn(vs ...string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotIn(FieldThumbnailReason, vs...))
+}
+
+// ThumbnailReasonGT applies the GT predicate on the "thumbnail_reason" field.
+func ThumbnailReasonGT(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGT(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonGTE applies the GTE predicate on the "thumbnail_reason" field.
+func ThumbnailReasonGTE(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGTE(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonLT applies the LT predicate on the "thumbnail_reason" field.
+func ThumbnailReasonLT(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLT(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonLTE applies the LTE predicate on the "thumbnail_reason" field.
+func ThumbnailReasonLTE(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLTE(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonContains applies the Contains predicate on the "thumbnail_reason" field.
+func ThumbnailReasonContains(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldContains(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonHasPrefix applies the HasPrefix predicate on the "thumbnail_reason" field.
+func ThumbnailReasonHasPrefix(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldHasPrefix(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonHasSuffix applies the HasSuffix predicate on the "thumbnail_reason" field.
+func ThumbnailReasonHasSuffix(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldHasSuffix(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonEqualFold applies the EqualFold predicate on the "thumbnail_reason" field.
+func ThumbnailReasonEqualFold(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEqualFold(FieldThumbnailReason, v))
+}
+
+// ThumbnailReasonContainsFold applies the ContainsFold predicate on the "thumbnail_reason" field.
+func ThumbnailReasonContainsFold(v string) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldContainsFold(FieldThumbnailReason, v))
 }
 
 // RawIsNil applies the IsNil predicate on the "raw" field.

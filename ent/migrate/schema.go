@@ -146,6 +146,7 @@ var (
 		{Name: "canceled_at", Type: field.TypeTime, Nullable: true},
 		{Name: "modified_at", Type: field.TypeTime, Nullable: true},
 		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "thumbnail_reason", Type: field.TypeString, Default: ""},
 		{Name: "raw", Type: field.TypeJSON, Nullable: true},
 		{Name: "fingerprint", Type: field.TypeString, Default: ""},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
@@ -162,31 +163,31 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "journal_entries_accounts_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[23]},
+				Columns:    []*schema.Column{JournalEntriesColumns[24]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "journal_entries_cameras_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[24]},
+				Columns:    []*schema.Column{JournalEntriesColumns[25]},
 				RefColumns: []*schema.Column{CamerasColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "journal_entries_journal_entries_changes",
-				Columns:    []*schema.Column{JournalEntriesColumns[25]},
+				Columns:    []*schema.Column{JournalEntriesColumns[26]},
 				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "journal_entries_shops_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[26]},
+				Columns:    []*schema.Column{JournalEntriesColumns[27]},
 				RefColumns: []*schema.Column{ShopsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "journal_entries_terminals_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[27]},
+				Columns:    []*schema.Column{JournalEntriesColumns[28]},
 				RefColumns: []*schema.Column{TerminalsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -200,7 +201,7 @@ var (
 			{
 				Name:    "journalentry_account_id_camera_id_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[23], JournalEntriesColumns[24], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[25], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -212,7 +213,7 @@ var (
 			{
 				Name:    "journalentry_account_id_camera_id_kind_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[23], JournalEntriesColumns[24], JournalEntriesColumns[2], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[25], JournalEntriesColumns[2], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -224,7 +225,7 @@ var (
 			{
 				Name:    "journalentry_account_id_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[23], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -236,7 +237,7 @@ var (
 			{
 				Name:    "journalentry_terminal_id_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[27], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[28], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -248,7 +249,7 @@ var (
 			{
 				Name:    "journalentry_account_id_shop_id_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[23], JournalEntriesColumns[26], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[27], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -260,7 +261,7 @@ var (
 			{
 				Name:    "journalentry_related_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[25]},
+				Columns: []*schema.Column{JournalEntriesColumns[26]},
 			},
 		},
 	}

@@ -56,6 +56,9 @@ func (JournalEntry) Fields() []ent.Field {
 		field.Time("canceled_at").Optional().Nillable(),
 		field.Time("modified_at").Optional().Nillable(),
 		field.Time("deleted_at").Optional().Nillable(),
+		// Why the entry has no thumbnail (camera offline, frame too far from
+		// occurred_at, …); empty while it has one or one is still coming.
+		field.String("thumbnail_reason").Default(""),
 		// What the provider sent, kept for audits; not part of the API.
 		field.JSON("raw", json.RawMessage{}).Optional().Immutable().Annotations(hidden),
 		// Content fingerprint of the latest known state of the sale, so a

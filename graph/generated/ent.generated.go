@@ -27,6 +27,9 @@ import (
 
 // region    ************************** generated!.gotpl **************************
 
+type CameraResolver interface {
+	Status(ctx context.Context, obj *ent.Camera) (*model.CameraStatus, error)
+}
 type JournalEntryResolver interface {
 	KindLabel(ctx context.Context, obj *ent.JournalEntry) (string, error)
 }
@@ -39,6 +42,10 @@ type QueryResolver interface {
 	Terminals(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) (*ent.TerminalConnection, error)
 	Journal(ctx context.Context, where *model.JournalWhere, first *int, after *string) (*model.JournalConnection, error)
 	TimelineBuckets(ctx context.Context, cameraID pulid.ID, from time.Time, to time.Time, bucket *model.BucketSize) ([]*model.TimelineBucket, error)
+}
+type ThumbnailResolver interface {
+	URL(ctx context.Context, obj *ent.Thumbnail) (string, error)
+	DataURL(ctx context.Context, obj *ent.Thumbnail) (*string, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -701,6 +708,38 @@ func (ec *executionContext) fieldContext_Camera_links(_ context.Context, field g
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Link(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Camera_status(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Camera_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Camera().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CameraStatus) graphql.Marshaler {
+			return ec.marshalNCameraStatus2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐCameraStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Camera_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Camera",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CameraStatus(ctx, field)
 		},
 	}
 	return fc, nil
@@ -1384,6 +1423,29 @@ func (ec *executionContext) _JournalEntry_deletedAt(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_JournalEntry_deletedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _JournalEntry_thumbnailReason(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_thumbnailReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ThumbnailReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_thumbnailReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, "String")
 }
 
 func (ec *executionContext) _JournalEntry_terminal(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
@@ -3998,6 +4060,52 @@ func (ec *executionContext) fieldContext_Thumbnail_entry(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Thumbnail_url(ctx context.Context, field graphql.CollectedField, obj *ent.Thumbnail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Thumbnail_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Thumbnail().URL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Thumbnail_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Thumbnail", field, true, true, "String")
+}
+
+func (ec *executionContext) _Thumbnail_dataURL(ctx context.Context, field graphql.CollectedField, obj *ent.Thumbnail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Thumbnail_dataURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Thumbnail().DataURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Thumbnail_dataURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Thumbnail", field, true, true, "String")
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5214,7 +5322,7 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "terminalID", "terminalIDNEQ", "terminalIDIn", "terminalIDNotIn", "terminalIDGT", "terminalIDGTE", "terminalIDLT", "terminalIDLTE", "terminalIDContains", "terminalIDHasPrefix", "terminalIDHasSuffix", "terminalIDEqualFold", "terminalIDContainsFold", "shopID", "shopIDNEQ", "shopIDIn", "shopIDNotIn", "shopIDGT", "shopIDGTE", "shopIDLT", "shopIDLTE", "shopIDContains", "shopIDHasPrefix", "shopIDHasSuffix", "shopIDEqualFold", "shopIDContainsFold", "cameraID", "cameraIDNEQ", "cameraIDIn", "cameraIDNotIn", "cameraIDGT", "cameraIDGTE", "cameraIDLT", "cameraIDLTE", "cameraIDContains", "cameraIDHasPrefix", "cameraIDHasSuffix", "cameraIDIsNil", "cameraIDNotNil", "cameraIDEqualFold", "cameraIDContainsFold", "kind", "kindNEQ", "kindIn", "kindNotIn", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "externalIDGT", "externalIDGTE", "externalIDLT", "externalIDLTE", "externalIDContains", "externalIDHasPrefix", "externalIDHasSuffix", "externalIDEqualFold", "externalIDContainsFold", "receiptNo", "receiptNoNEQ", "receiptNoIn", "receiptNoNotIn", "receiptNoGT", "receiptNoGTE", "receiptNoLT", "receiptNoLTE", "receiptNoContains", "receiptNoHasPrefix", "receiptNoHasSuffix", "receiptNoEqualFold", "receiptNoContainsFold", "registerNo", "registerNoNEQ", "registerNoIn", "registerNoNotIn", "registerNoGT", "registerNoGTE", "registerNoLT", "registerNoLTE", "registerNoContains", "registerNoHasPrefix", "registerNoHasSuffix", "registerNoEqualFold", "registerNoContainsFold", "staffID", "staffIDNEQ", "staffIDIn", "staffIDNotIn", "staffIDGT", "staffIDGTE", "staffIDLT", "staffIDLTE", "staffIDContains", "staffIDHasPrefix", "staffIDHasSuffix", "staffIDEqualFold", "staffIDContainsFold", "staffName", "staffNameNEQ", "staffNameIn", "staffNameNotIn", "staffNameGT", "staffNameGTE", "staffNameLT", "staffNameLTE", "staffNameContains", "staffNameHasPrefix", "staffNameHasSuffix", "staffNameEqualFold", "staffNameContainsFold", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "deposit", "depositNEQ", "depositIn", "depositNotIn", "depositGT", "depositGTE", "depositLT", "depositLTE", "change", "changeNEQ", "changeIn", "changeNotIn", "changeGT", "changeGTE", "changeLT", "changeLTE", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "enteredAtIsNil", "enteredAtNotNil", "paymentMethod", "paymentMethodNEQ", "paymentMethodIn", "paymentMethodNotIn", "paymentMethodGT", "paymentMethodGTE", "paymentMethodLT", "paymentMethodLTE", "paymentMethodContains", "paymentMethodHasPrefix", "paymentMethodHasSuffix", "paymentMethodEqualFold", "paymentMethodContainsFold", "maskedCard", "maskedCardNEQ", "maskedCardIn", "maskedCardNotIn", "maskedCardGT", "maskedCardGTE", "maskedCardLT", "maskedCardLTE", "maskedCardContains", "maskedCardHasPrefix", "maskedCardHasSuffix", "maskedCardEqualFold", "maskedCardContainsFold", "relatedID", "relatedIDNEQ", "relatedIDIn", "relatedIDNotIn", "relatedIDGT", "relatedIDGTE", "relatedIDLT", "relatedIDLTE", "relatedIDContains", "relatedIDHasPrefix", "relatedIDHasSuffix", "relatedIDIsNil", "relatedIDNotNil", "relatedIDEqualFold", "relatedIDContainsFold", "canceledAt", "canceledAtNEQ", "canceledAtIn", "canceledAtNotIn", "canceledAtGT", "canceledAtGTE", "canceledAtLT", "canceledAtLTE", "canceledAtIsNil", "canceledAtNotNil", "modifiedAt", "modifiedAtNEQ", "modifiedAtIn", "modifiedAtNotIn", "modifiedAtGT", "modifiedAtGTE", "modifiedAtLT", "modifiedAtLTE", "modifiedAtIsNil", "modifiedAtNotNil", "deletedAt", "deletedAtNEQ", "deletedAtIn", "deletedAtNotIn", "deletedAtGT", "deletedAtGTE", "deletedAtLT", "deletedAtLTE", "deletedAtIsNil", "deletedAtNotNil", "hasTerminal", "hasTerminalWith", "hasShop", "hasShopWith", "hasCamera", "hasCameraWith", "hasRelated", "hasRelatedWith", "hasChanges", "hasChangesWith", "hasThumbnail", "hasThumbnailWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "terminalID", "terminalIDNEQ", "terminalIDIn", "terminalIDNotIn", "terminalIDGT", "terminalIDGTE", "terminalIDLT", "terminalIDLTE", "terminalIDContains", "terminalIDHasPrefix", "terminalIDHasSuffix", "terminalIDEqualFold", "terminalIDContainsFold", "shopID", "shopIDNEQ", "shopIDIn", "shopIDNotIn", "shopIDGT", "shopIDGTE", "shopIDLT", "shopIDLTE", "shopIDContains", "shopIDHasPrefix", "shopIDHasSuffix", "shopIDEqualFold", "shopIDContainsFold", "cameraID", "cameraIDNEQ", "cameraIDIn", "cameraIDNotIn", "cameraIDGT", "cameraIDGTE", "cameraIDLT", "cameraIDLTE", "cameraIDContains", "cameraIDHasPrefix", "cameraIDHasSuffix", "cameraIDIsNil", "cameraIDNotNil", "cameraIDEqualFold", "cameraIDContainsFold", "kind", "kindNEQ", "kindIn", "kindNotIn", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "externalIDGT", "externalIDGTE", "externalIDLT", "externalIDLTE", "externalIDContains", "externalIDHasPrefix", "externalIDHasSuffix", "externalIDEqualFold", "externalIDContainsFold", "receiptNo", "receiptNoNEQ", "receiptNoIn", "receiptNoNotIn", "receiptNoGT", "receiptNoGTE", "receiptNoLT", "receiptNoLTE", "receiptNoContains", "receiptNoHasPrefix", "receiptNoHasSuffix", "receiptNoEqualFold", "receiptNoContainsFold", "registerNo", "registerNoNEQ", "registerNoIn", "registerNoNotIn", "registerNoGT", "registerNoGTE", "registerNoLT", "registerNoLTE", "registerNoContains", "registerNoHasPrefix", "registerNoHasSuffix", "registerNoEqualFold", "registerNoContainsFold", "staffID", "staffIDNEQ", "staffIDIn", "staffIDNotIn", "staffIDGT", "staffIDGTE", "staffIDLT", "staffIDLTE", "staffIDContains", "staffIDHasPrefix", "staffIDHasSuffix", "staffIDEqualFold", "staffIDContainsFold", "staffName", "staffNameNEQ", "staffNameIn", "staffNameNotIn", "staffNameGT", "staffNameGTE", "staffNameLT", "staffNameLTE", "staffNameContains", "staffNameHasPrefix", "staffNameHasSuffix", "staffNameEqualFold", "staffNameContainsFold", "total", "totalNEQ", "totalIn", "totalNotIn", "totalGT", "totalGTE", "totalLT", "totalLTE", "deposit", "depositNEQ", "depositIn", "depositNotIn", "depositGT", "depositGTE", "depositLT", "depositLTE", "change", "changeNEQ", "changeIn", "changeNotIn", "changeGT", "changeGTE", "changeLT", "changeLTE", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "enteredAtIsNil", "enteredAtNotNil", "paymentMethod", "paymentMethodNEQ", "paymentMethodIn", "paymentMethodNotIn", "paymentMethodGT", "paymentMethodGTE", "paymentMethodLT", "paymentMethodLTE", "paymentMethodContains", "paymentMethodHasPrefix", "paymentMethodHasSuffix", "paymentMethodEqualFold", "paymentMethodContainsFold", "maskedCard", "maskedCardNEQ", "maskedCardIn", "maskedCardNotIn", "maskedCardGT", "maskedCardGTE", "maskedCardLT", "maskedCardLTE", "maskedCardContains", "maskedCardHasPrefix", "maskedCardHasSuffix", "maskedCardEqualFold", "maskedCardContainsFold", "relatedID", "relatedIDNEQ", "relatedIDIn", "relatedIDNotIn", "relatedIDGT", "relatedIDGTE", "relatedIDLT", "relatedIDLTE", "relatedIDContains", "relatedIDHasPrefix", "relatedIDHasSuffix", "relatedIDIsNil", "relatedIDNotNil", "relatedIDEqualFold", "relatedIDContainsFold", "canceledAt", "canceledAtNEQ", "canceledAtIn", "canceledAtNotIn", "canceledAtGT", "canceledAtGTE", "canceledAtLT", "canceledAtLTE", "canceledAtIsNil", "canceledAtNotNil", "modifiedAt", "modifiedAtNEQ", "modifiedAtIn", "modifiedAtNotIn", "modifiedAtGT", "modifiedAtGTE", "modifiedAtLT", "modifiedAtLTE", "modifiedAtIsNil", "modifiedAtNotNil", "deletedAt", "deletedAtNEQ", "deletedAtIn", "deletedAtNotIn", "deletedAtGT", "deletedAtGTE", "deletedAtLT", "deletedAtLTE", "deletedAtIsNil", "deletedAtNotNil", "thumbnailReason", "thumbnailReasonNEQ", "thumbnailReasonIn", "thumbnailReasonNotIn", "thumbnailReasonGT", "thumbnailReasonGTE", "thumbnailReasonLT", "thumbnailReasonLTE", "thumbnailReasonContains", "thumbnailReasonHasPrefix", "thumbnailReasonHasSuffix", "thumbnailReasonEqualFold", "thumbnailReasonContainsFold", "hasTerminal", "hasTerminalWith", "hasShop", "hasShopWith", "hasCamera", "hasCameraWith", "hasRelated", "hasRelatedWith", "hasChanges", "hasChangesWith", "hasThumbnail", "hasThumbnailWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6915,6 +7023,97 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 				return it, err
 			}
 			it.DeletedAtNotNil = data
+		case "thumbnailReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReason = data
+		case "thumbnailReasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonNEQ = data
+		case "thumbnailReasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonIn = data
+		case "thumbnailReasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonNotIn = data
+		case "thumbnailReasonGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonGT = data
+		case "thumbnailReasonGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonGTE = data
+		case "thumbnailReasonLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonLT = data
+		case "thumbnailReasonLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonLTE = data
+		case "thumbnailReasonContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonContains = data
+		case "thumbnailReasonHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonHasPrefix = data
+		case "thumbnailReasonHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonHasSuffix = data
+		case "thumbnailReasonEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonEqualFold = data
+		case "thumbnailReasonContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thumbnailReasonContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThumbnailReasonContainsFold = data
 		case "hasTerminal":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTerminal"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -11148,6 +11347,12 @@ func (ec *executionContext) _Camera(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Camera_links(ctx, field, obj)
 				})
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Camera_status(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11370,6 +11575,11 @@ func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.Selection
 		case "deletedAt":
 			out.Values[i] = ec._JournalEntry_deletedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "thumbnailReason":
+			out.Values[i] = ec._JournalEntry_thumbnailReason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "terminal":
@@ -12326,6 +12536,18 @@ func (ec *executionContext) _Thumbnail(ctx context.Context, sel ast.SelectionSet
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Thumbnail_entry(ctx, field, obj)
+				})
+		case "url":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Thumbnail_url(ctx, field, obj)
+				})
+		case "dataURL":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Thumbnail_dataURL(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

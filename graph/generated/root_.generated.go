@@ -26,11 +26,13 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Camera() CameraResolver
 	JournalEntry() JournalEntryResolver
 	JournalEvent() JournalEventResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	Thumbnail() ThumbnailResolver
 }
 
 type DirectiveRoot struct {
@@ -54,6 +56,7 @@ type ComplexityRoot struct {
 		Name       func(childComplexity int) int
 		PosOption  func(childComplexity int) int
 		SourceKind func(childComplexity int) int
+		Status     func(childComplexity int) int
 		UpdatedAt  func(childComplexity int) int
 	}
 
@@ -66,6 +69,14 @@ type ComplexityRoot struct {
 	CameraEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	CameraStatus struct {
+		BufferedFrom func(childComplexity int) int
+		LastError    func(childComplexity int) int
+		LastSeenAt   func(childComplexity int) int
+		Online       func(childComplexity int) int
+		Recording    func(childComplexity int) int
 	}
 
 	IngestError struct {
@@ -92,36 +103,37 @@ type ComplexityRoot struct {
 	}
 
 	JournalEntry struct {
-		Camera        func(childComplexity int) int
-		CameraID      func(childComplexity int) int
-		CanceledAt    func(childComplexity int) int
-		Change        func(childComplexity int) int
-		Changes       func(childComplexity int) int
-		DeletedAt     func(childComplexity int) int
-		Deposit       func(childComplexity int) int
-		EnteredAt     func(childComplexity int) int
-		ExternalID    func(childComplexity int) int
-		ID            func(childComplexity int) int
-		Items         func(childComplexity int) int
-		Kind          func(childComplexity int) int
-		KindLabel     func(childComplexity int) int
-		MaskedCard    func(childComplexity int) int
-		ModifiedAt    func(childComplexity int) int
-		OccurredAt    func(childComplexity int) int
-		PaymentMethod func(childComplexity int) int
-		ReceiptNo     func(childComplexity int) int
-		ReceivedAt    func(childComplexity int) int
-		RegisterNo    func(childComplexity int) int
-		Related       func(childComplexity int) int
-		RelatedID     func(childComplexity int) int
-		Shop          func(childComplexity int) int
-		ShopID        func(childComplexity int) int
-		StaffID       func(childComplexity int) int
-		StaffName     func(childComplexity int) int
-		Terminal      func(childComplexity int) int
-		TerminalID    func(childComplexity int) int
-		Thumbnail     func(childComplexity int) int
-		Total         func(childComplexity int) int
+		Camera          func(childComplexity int) int
+		CameraID        func(childComplexity int) int
+		CanceledAt      func(childComplexity int) int
+		Change          func(childComplexity int) int
+		Changes         func(childComplexity int) int
+		DeletedAt       func(childComplexity int) int
+		Deposit         func(childComplexity int) int
+		EnteredAt       func(childComplexity int) int
+		ExternalID      func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Items           func(childComplexity int) int
+		Kind            func(childComplexity int) int
+		KindLabel       func(childComplexity int) int
+		MaskedCard      func(childComplexity int) int
+		ModifiedAt      func(childComplexity int) int
+		OccurredAt      func(childComplexity int) int
+		PaymentMethod   func(childComplexity int) int
+		ReceiptNo       func(childComplexity int) int
+		ReceivedAt      func(childComplexity int) int
+		RegisterNo      func(childComplexity int) int
+		Related         func(childComplexity int) int
+		RelatedID       func(childComplexity int) int
+		Shop            func(childComplexity int) int
+		ShopID          func(childComplexity int) int
+		StaffID         func(childComplexity int) int
+		StaffName       func(childComplexity int) int
+		Terminal        func(childComplexity int) int
+		TerminalID      func(childComplexity int) int
+		Thumbnail       func(childComplexity int) int
+		ThumbnailReason func(childComplexity int) int
+		Total           func(childComplexity int) int
 	}
 
 	JournalEntryConnection struct {
@@ -273,12 +285,14 @@ type ComplexityRoot struct {
 		CapturedAt  func(childComplexity int) int
 		ContentType func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
+		DataURL     func(childComplexity int) int
 		Entry       func(childComplexity int) int
 		EntryID     func(childComplexity int) int
 		Height      func(childComplexity int) int
 		ID          func(childComplexity int) int
 		RequestedAt func(childComplexity int) int
 		SkewMs      func(childComplexity int) int
+		URL         func(childComplexity int) int
 		Width       func(childComplexity int) int
 	}
 
@@ -397,6 +411,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Camera.SourceKind(childComplexity), true
+	case "Camera.status":
+		if e.ComplexityRoot.Camera.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.Status(childComplexity), true
 	case "Camera.updatedAt":
 		if e.ComplexityRoot.Camera.UpdatedAt == nil {
 			break
@@ -435,6 +455,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CameraEdge.Node(childComplexity), true
+
+	case "CameraStatus.bufferedFrom":
+		if e.ComplexityRoot.CameraStatus.BufferedFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraStatus.BufferedFrom(childComplexity), true
+	case "CameraStatus.lastError":
+		if e.ComplexityRoot.CameraStatus.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraStatus.LastError(childComplexity), true
+	case "CameraStatus.lastSeenAt":
+		if e.ComplexityRoot.CameraStatus.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraStatus.LastSeenAt(childComplexity), true
+	case "CameraStatus.online":
+		if e.ComplexityRoot.CameraStatus.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraStatus.Online(childComplexity), true
+	case "CameraStatus.recording":
+		if e.ComplexityRoot.CameraStatus.Recording == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraStatus.Recording(childComplexity), true
 
 	case "IngestError.code":
 		if e.ComplexityRoot.IngestError.Code == nil {
@@ -680,6 +731,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JournalEntry.Thumbnail(childComplexity), true
+	case "JournalEntry.thumbnailReason":
+		if e.ComplexityRoot.JournalEntry.ThumbnailReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalEntry.ThumbnailReason(childComplexity), true
 	case "JournalEntry.total":
 		if e.ComplexityRoot.JournalEntry.Total == nil {
 			break
@@ -1286,6 +1343,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Thumbnail.CreatedAt(childComplexity), true
+	case "Thumbnail.dataURL":
+		if e.ComplexityRoot.Thumbnail.DataURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Thumbnail.DataURL(childComplexity), true
 	case "Thumbnail.entry":
 		if e.ComplexityRoot.Thumbnail.Entry == nil {
 			break
@@ -1322,6 +1385,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Thumbnail.SkewMs(childComplexity), true
+	case "Thumbnail.url":
+		if e.ComplexityRoot.Thumbnail.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Thumbnail.URL(childComplexity), true
 	case "Thumbnail.width":
 		if e.ComplexityRoot.Thumbnail.Width == nil {
 			break
@@ -1829,6 +1898,7 @@ type JournalEntry implements Node {
   canceledAt: Time
   modifiedAt: Time
   deletedAt: Time
+  thumbnailReason: String!
   terminal: Terminal!
   shop: Shop!
   camera: Camera
@@ -2208,6 +2278,22 @@ input JournalEntryWhereInput {
   deletedAtLTE: Time
   deletedAtIsNil: Boolean
   deletedAtNotNil: Boolean
+  """
+  thumbnail_reason field predicates
+  """
+  thumbnailReason: String
+  thumbnailReasonNEQ: String
+  thumbnailReasonIn: [String!]
+  thumbnailReasonNotIn: [String!]
+  thumbnailReasonGT: String
+  thumbnailReasonGTE: String
+  thumbnailReasonLT: String
+  thumbnailReasonLTE: String
+  thumbnailReasonContains: String
+  thumbnailReasonHasPrefix: String
+  thumbnailReasonHasSuffix: String
+  thumbnailReasonEqualFold: String
+  thumbnailReasonContainsFold: String
   """
   terminal edge predicates
   """
@@ -3614,6 +3700,36 @@ type Subscription {
 	{Name: "../../schema/scalars.graphql", Input: `scalar Map
 type Mutation
 `, BuiltIn: false},
+	{Name: "../../schema/thumbnails.graphql", Input: `# Camera pictures taken at the second of each receipt.
+
+extend type Thumbnail {
+  """Where to GET the JPEG (same authentication as /graphql; immutable, cache it)."""
+  url: String!
+  """
+  The JPEG inline as a data: URL, for subscribers that want the picture in
+  the same message. Null when the picture is no longer stored.
+  """
+  dataURL: String
+}
+
+"""What the server's recorder knows about a camera right now."""
+type CameraStatus {
+  """The server records this camera (it has a frame source)."""
+  recording: Boolean!
+  """The last grab succeeded."""
+  online: Boolean!
+  """Capture time of the newest good frame."""
+  lastSeenAt: Time
+  """Why the camera is offline; null while online."""
+  lastError: String
+  """How far back pictures can still be cut for late POS data."""
+  bufferedFrom: Time
+}
+
+extend type Camera {
+  status: CameraStatus!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3643,6 +3759,8 @@ func (ec *executionContext) childFields_Camera(ctx context.Context, field graphq
 		return ec.fieldContext_Camera_lastSeenAt(ctx, field)
 	case "links":
 		return ec.fieldContext_Camera_links(ctx, field)
+	case "status":
+		return ec.fieldContext_Camera_status(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Camera", field.Name)
 }
@@ -3667,6 +3785,22 @@ func (ec *executionContext) childFields_CameraEdge(ctx context.Context, field gr
 		return ec.fieldContext_CameraEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CameraEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CameraStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "recording":
+		return ec.fieldContext_CameraStatus_recording(ctx, field)
+	case "online":
+		return ec.fieldContext_CameraStatus_online(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_CameraStatus_lastSeenAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_CameraStatus_lastError(ctx, field)
+	case "bufferedFrom":
+		return ec.fieldContext_CameraStatus_bufferedFrom(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CameraStatus", field.Name)
 }
 
 func (ec *executionContext) childFields_IngestError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3763,6 +3897,8 @@ func (ec *executionContext) childFields_JournalEntry(ctx context.Context, field 
 		return ec.fieldContext_JournalEntry_modifiedAt(ctx, field)
 	case "deletedAt":
 		return ec.fieldContext_JournalEntry_deletedAt(ctx, field)
+	case "thumbnailReason":
+		return ec.fieldContext_JournalEntry_thumbnailReason(ctx, field)
 	case "terminal":
 		return ec.fieldContext_JournalEntry_terminal(ctx, field)
 	case "shop":
@@ -4043,6 +4179,10 @@ func (ec *executionContext) childFields_Thumbnail(ctx context.Context, field gra
 		return ec.fieldContext_Thumbnail_createdAt(ctx, field)
 	case "entry":
 		return ec.fieldContext_Thumbnail_entry(ctx, field)
+	case "url":
+		return ec.fieldContext_Thumbnail_url(ctx, field)
+	case "dataURL":
+		return ec.fieldContext_Thumbnail_dataURL(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Thumbnail", field.Name)
 }

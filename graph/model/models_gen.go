@@ -14,6 +14,20 @@ import (
 	"github.com/regicam/regicam/ent/schema/pulid"
 )
 
+// What the server's recorder knows about a camera right now.
+type CameraStatus struct {
+	// The server records this camera (it has a frame source).
+	Recording bool `json:"recording"`
+	// The last grab succeeded.
+	Online bool `json:"online"`
+	// Capture time of the newest good frame.
+	LastSeenAt *time.Time `json:"lastSeenAt,omitempty"`
+	// Why the camera is offline; null while online.
+	LastError *string `json:"lastError,omitempty"`
+	// How far back pictures can still be cut for late POS data.
+	BufferedFrom *time.Time `json:"bufferedFrom,omitempty"`
+}
+
 type IngestError struct {
 	Code string `json:"code"`
 	// The input field at fault, e.g. total or items[2].amount.

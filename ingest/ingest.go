@@ -3,9 +3,9 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
-	"log/slog"
 	"time"
 
 	"entgo.io/ent/dialect"

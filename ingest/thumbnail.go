@@ -93,4 +93,3 @@ func (in *Ingester) lateThumbnail(ctx context.Context, e *ent.JournalEntry) {
 // WaitLate blocks until pictures still being taken for committed entries
 // are recorded (shutdown and tests).
 func (in *Ingester) WaitLate() { in.late.Wait() }
-

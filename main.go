@@ -81,6 +81,12 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	fs.IntVar(&cfg.DepthLimit, "depth-limit", 12, "maximum query depth")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (REGICAM_LOG_LEVEL)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGTERM")
+	cfg.SecretKey = env("SECRET_KEY", "")
+	fs.DurationVar(&cfg.RecorderInterval, "recorder-interval", time.Second, "time between recorded camera frames")
+	fs.IntVar(&cfg.RecorderDepth, "recorder-depth", 600, "frames kept per camera (with 1s interval: 10 minutes of late POS data still get their own picture)")
+	fs.DurationVar(&cfg.FrameTolerance, "frame-tolerance", 2*time.Second, "farthest a frame may be from the receipt's time; beyond it the entry gets no thumbnail and a reason")
+	fs.DurationVar(&cfg.ThumbnailWait, "thumbnail-wait", 2*time.Second, "how long ingest waits for a frame before publishing the entry without it (a THUMBNAIL event follows)")
+	fs.DurationVar(&cfg.ThumbnailRetention, "thumbnail-retention", durationEnv(env("THUMBNAIL_RETENTION", "0")), "delete thumbnails older than this (0 keeps them; journal entries are never deleted) (REGICAM_THUMBNAIL_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -119,3 +125,8 @@ type demoFlag string
 func (d *demoFlag) String() string     { return string(*d) }
 func (d *demoFlag) Set(v string) error { *d = demoFlag(v); return nil }
 func (d *demoFlag) IsBoolFlag() bool   { return true }
+
+func durationEnv(s string) time.Duration {
+	d, _ := time.ParseDuration(s)
+	return d
+}

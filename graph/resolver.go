@@ -3,14 +3,33 @@
 package graph
 
 import (
+	"context"
+
+	"github.com/regicam/regicam/camera"
 	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/feed"
 	"github.com/regicam/regicam/ingest"
 )
 
 // Resolver is the resolver root.
 type Resolver struct {
-	Client   *ent.Client
-	Ingester *ingest.Ingester
-	Hub      *feed.Hub
+	Client    *ent.Client
+	Ingester  *ingest.Ingester
+	Hub       *feed.Hub
+	Recorders RecorderStatus // nil: no camera is recorded
+	Thumbs    BlobReader     // nil: thumbnails are off
 }
+
+// RecorderStatus reports what this process's recorders see.
+type RecorderStatus interface {
+	Status(id pulid.ID) (camera.Status, bool)
+}
+
+// BlobReader reads stored thumbnails.
+type BlobReader interface {
+	Blob(ctx context.Context, key string) ([]byte, error)
+}
+
+// ThumbnailPath is where the HTTP server serves a thumbnail.
+func ThumbnailPath(t *ent.Thumbnail) string { return "/thumbnails/" + string(t.ID) }

@@ -18,4 +18,14 @@ type Config struct {
 	DepthLimit      int
 	LogLevel        string
 	ShutdownTimeout time.Duration
+
+	// SecretKey seals stored credentials ("id:base64[,id:base64…]"); empty
+	// means a key file beside the embedded database.
+	SecretKey string
+	// Camera recording and thumbnails.
+	RecorderInterval   time.Duration // time between frames, default 1s
+	RecorderDepth      int           // frames kept per camera, default 600
+	FrameTolerance     time.Duration // farthest a frame may be from the receipt, default 2s
+	ThumbnailWait      time.Duration // how long ingest waits for a frame, default 2s
+	ThumbnailRetention time.Duration // 0 keeps thumbnails forever
 }

@@ -27,8 +27,11 @@ import (
 	"github.com/regicam/regicam/graph/generated"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/pubsub"
+	"github.com/regicam/regicam/recording"
 	"github.com/regicam/regicam/server/wsgorilla"
 	"github.com/regicam/regicam/store"
+	"github.com/regicam/regicam/thumbnailer"
+	"github.com/regicam/regicam/thumbs"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -41,6 +44,9 @@ type App struct {
 	Ingester  *ingest.Ingester
 	AccountID pulid.ID // the account requests act as until logins land
 	Handler   http.Handler
+	Recorders *recording.Manager
+	Thumbs    *thumbnailer.Thumbnailer
+	Blobs     thumbs.Store
 
 	log    *slog.Logger
 	cancel context.CancelFunc
@@ -68,12 +74,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a := &App{DB: db, Bus: bus, log: log, cancel: cancel, done: make(chan struct{})}
 	a.Hub = feed.NewHub(db.Client, bus, log, feed.Options{})
 	a.Ingester = ingest.New(db.Client, db.Dialect, bus, log)
+	if err := a.startThumbnails(ctx, runCtx, cfg); err != nil {
+		a.Close()
+		return nil, err
+	}
 
 	runDemo, err := a.chooseAccount(ctx, cfg.Demo)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
+	// Record the cameras now, so the first receipts already have pictures.
+	if err := a.Recorders.Sync(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	go a.Recorders.Run(runCtx, 30*time.Second)
 	go func() {
 		defer close(a.done)
 		if err := a.Hub.Run(runCtx); err != nil {
@@ -130,6 +146,9 @@ func (a *App) Close() {
 	if a.Hub != nil && a.Handler != nil {
 		<-a.done
 	}
+	if a.Ingester != nil {
+		a.Ingester.WaitLate()
+	}
 	if err := a.Bus.Close(); err != nil {
 		a.log.Warn("close bus", "err", err)
 	}
@@ -155,6 +174,7 @@ func (a *App) routes(cfg Config) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.Handle("GET /thumbnails/{id}", a.thumbnailHandler())
 	mux.Handle("/", http.FileServerFS(frontend.Files()))
 
 	c := cors.New(cors.Options{
@@ -186,7 +206,7 @@ func (a *App) requestContext(next http.Handler) http.Handler {
 
 func (a *App) graphQL(cfg Config) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
-		Client: a.DB.Client, Ingester: a.Ingester, Hub: a.Hub,
+		Client: a.DB.Client, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
 	}}))
 	srv.AddTransport(transport.Websocket{
 		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins},

@@ -130,16 +130,23 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 }
 
+// Newest returns the id of the newest committed event (0 when none).
+func Newest(ctx context.Context, client *ent.Client) (int64, error) {
+	last, err := client.Event.Query().Order(ent.Desc(event.FieldID)).First(ctx)
+	if ent.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("newest event: %w", err)
+	}
+	return last.ID, nil
+}
+
 // start sets the window to begin at the current end of the table.
 func (h *Hub) start(ctx context.Context) error {
-	var head int64
-	last, err := h.client.Event.Query().Order(ent.Desc(event.FieldID)).First(ctx)
-	switch {
-	case ent.IsNotFound(err):
-	case err != nil:
+	head, err := Newest(ctx, h.client)
+	if err != nil {
 		return fmt.Errorf("feed start: %w", err)
-	default:
-		head = last.ID
 	}
 	h.mu.Lock()
 	h.base, h.head = head, head

@@ -9,6 +9,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/feed"
@@ -131,6 +132,13 @@ func (r *subscriptionResolver) Journal(ctx context.Context, where *model.Journal
 		id, err := feed.DecodeCursor(*after, "after")
 		if err != nil {
 			return nil, err
+		}
+		// A cursor from another installation (or a restored backup) would
+		// silently skip every event up to it.
+		if newest, err := feed.Newest(ctx, r.Client); err != nil {
+			return nil, err
+		} else if id > newest {
+			return nil, apperr.Invalid("after", "このカーソルはまだ存在しないイベントを指しています (cursor is ahead of the newest event)")
 		}
 		from = &id
 	}

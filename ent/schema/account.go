@@ -41,4 +41,3 @@ func (Account) Edges() []ent.Edge {
 		edge.To("events", Event.Type).Annotations(skip),
 	}
 }
-

@@ -188,6 +188,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			posconnection.FieldStatus:         {Type: field.TypeEnum, Column: posconnection.FieldStatus},
 			posconnection.FieldLastSyncAt:     {Type: field.TypeTime, Column: posconnection.FieldLastSyncAt},
 			posconnection.FieldLastError:      {Type: field.TypeString, Column: posconnection.FieldLastError},
+			posconnection.FieldNextRetryAt:    {Type: field.TypeTime, Column: posconnection.FieldNextRetryAt},
+			posconnection.FieldWebhookSecret:  {Type: field.TypeBytes, Column: posconnection.FieldWebhookSecret},
 			posconnection.FieldSyncCursor:     {Type: field.TypeString, Column: posconnection.FieldSyncCursor},
 			posconnection.FieldMemo:           {Type: field.TypeString, Column: posconnection.FieldMemo},
 		},
@@ -1868,6 +1870,16 @@ func (f *PosConnectionFilter) WhereLastSyncAt(p entql.TimeP) {
 // WhereLastError applies the entql string predicate on the last_error field.
 func (f *PosConnectionFilter) WhereLastError(p entql.StringP) {
 	f.Where(p.Field(posconnection.FieldLastError))
+}
+
+// WhereNextRetryAt applies the entql time.Time predicate on the next_retry_at field.
+func (f *PosConnectionFilter) WhereNextRetryAt(p entql.TimeP) {
+	f.Where(p.Field(posconnection.FieldNextRetryAt))
+}
+
+// WhereWebhookSecret applies the entql []byte predicate on the webhook_secret field.
+func (f *PosConnectionFilter) WhereWebhookSecret(p entql.BytesP) {
+	f.Where(p.Field(posconnection.FieldWebhookSecret))
 }
 
 // WhereSyncCursor applies the entql string predicate on the sync_cursor field.

@@ -741,6 +741,11 @@ func (_q *PosConnectionQuery) collectField(ctx context.Context, oneNode bool, op
 				selectedFields = append(selectedFields, posconnection.FieldLastError)
 				fieldSeen[posconnection.FieldLastError] = struct{}{}
 			}
+		case "nextRetryAt":
+			if _, ok := fieldSeen[posconnection.FieldNextRetryAt]; !ok {
+				selectedFields = append(selectedFields, posconnection.FieldNextRetryAt)
+				fieldSeen[posconnection.FieldNextRetryAt] = struct{}{}
+			}
 		case "memo":
 			if _, ok := fieldSeen[posconnection.FieldMemo]; !ok {
 				selectedFields = append(selectedFields, posconnection.FieldMemo)

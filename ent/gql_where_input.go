@@ -2362,6 +2362,18 @@ type PosConnectionWhereInput struct {
 	LastErrorEqualFold    *string  `json:"lastErrorEqualFold,omitempty"`
 	LastErrorContainsFold *string  `json:"lastErrorContainsFold,omitempty"`
 
+	// "next_retry_at" field predicates.
+	NextRetryAt       *time.Time  `json:"nextRetryAt,omitempty"`
+	NextRetryAtNEQ    *time.Time  `json:"nextRetryAtNEQ,omitempty"`
+	NextRetryAtIn     []time.Time `json:"nextRetryAtIn,omitempty"`
+	NextRetryAtNotIn  []time.Time `json:"nextRetryAtNotIn,omitempty"`
+	NextRetryAtGT     *time.Time  `json:"nextRetryAtGT,omitempty"`
+	NextRetryAtGTE    *time.Time  `json:"nextRetryAtGTE,omitempty"`
+	NextRetryAtLT     *time.Time  `json:"nextRetryAtLT,omitempty"`
+	NextRetryAtLTE    *time.Time  `json:"nextRetryAtLTE,omitempty"`
+	NextRetryAtIsNil  bool        `json:"nextRetryAtIsNil,omitempty"`
+	NextRetryAtNotNil bool        `json:"nextRetryAtNotNil,omitempty"`
+
 	// "memo" field predicates.
 	Memo             *string  `json:"memo,omitempty"`
 	MemoNEQ          *string  `json:"memoNEQ,omitempty"`
@@ -2632,6 +2644,36 @@ func (i *PosConnectionWhereInput) P() (predicate.PosConnection, error) {
 	}
 	if i.LastErrorContainsFold != nil {
 		predicates = append(predicates, posconnection.LastErrorContainsFold(*i.LastErrorContainsFold))
+	}
+	if i.NextRetryAt != nil {
+		predicates = append(predicates, posconnection.NextRetryAtEQ(*i.NextRetryAt))
+	}
+	if i.NextRetryAtNEQ != nil {
+		predicates = append(predicates, posconnection.NextRetryAtNEQ(*i.NextRetryAtNEQ))
+	}
+	if len(i.NextRetryAtIn) > 0 {
+		predicates = append(predicates, posconnection.NextRetryAtIn(i.NextRetryAtIn...))
+	}
+	if len(i.NextRetryAtNotIn) > 0 {
+		predicates = append(predicates, posconnection.NextRetryAtNotIn(i.NextRetryAtNotIn...))
+	}
+	if i.NextRetryAtGT != nil {
+		predicates = append(predicates, posconnection.NextRetryAtGT(*i.NextRetryAtGT))
+	}
+	if i.NextRetryAtGTE != nil {
+		predicates = append(predicates, posconnection.NextRetryAtGTE(*i.NextRetryAtGTE))
+	}
+	if i.NextRetryAtLT != nil {
+		predicates = append(predicates, posconnection.NextRetryAtLT(*i.NextRetryAtLT))
+	}
+	if i.NextRetryAtLTE != nil {
+		predicates = append(predicates, posconnection.NextRetryAtLTE(*i.NextRetryAtLTE))
+	}
+	if i.NextRetryAtIsNil {
+		predicates = append(predicates, posconnection.NextRetryAtIsNil())
+	}
+	if i.NextRetryAtNotNil {
+		predicates = append(predicates, posconnection.NextRetryAtNotNil())
 	}
 	if i.Memo != nil {
 		predicates = append(predicates, posconnection.MemoEQ(*i.Memo))

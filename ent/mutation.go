@@ -7427,6 +7427,8 @@ type PosConnectionMutation struct {
 	status           *posconnection.Status
 	last_sync_at     *time.Time
 	last_error       *string
+	next_retry_at    *time.Time
+	webhook_secret   *[]byte
 	sync_cursor      *string
 	memo             *string
 	clearedFields    map[string]struct{}
@@ -7930,6 +7932,104 @@ func (m *PosConnectionMutation) ResetLastError() {
 	m.last_error = nil
 }
 
+// SetNextRetryAt sets the "next_retry_at" field.
+func (m *PosConnectionMutation) SetNextRetryAt(t time.Time) {
+	m.next_retry_at = &t
+}
+
+// NextRetryAt returns the value of the "next_retry_at" field in the mutation.
+func (m *PosConnectionMutation) NextRetryAt() (r time.Time, exists bool) {
+	v := m.next_retry_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextRetryAt returns the old "next_retry_at" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldNextRetryAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextRetryAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextRetryAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextRetryAt: %w", err)
+	}
+	return oldValue.NextRetryAt, nil
+}
+
+// ClearNextRetryAt clears the value of the "next_retry_at" field.
+func (m *PosConnectionMutation) ClearNextRetryAt() {
+	m.next_retry_at = nil
+	m.clearedFields[posconnection.FieldNextRetryAt] = struct{}{}
+}
+
+// NextRetryAtCleared returns if the "next_retry_at" field was cleared in this mutation.
+func (m *PosConnectionMutation) NextRetryAtCleared() bool {
+	_, ok := m.clearedFields[posconnection.FieldNextRetryAt]
+	return ok
+}
+
+// ResetNextRetryAt resets all changes to the "next_retry_at" field.
+func (m *PosConnectionMutation) ResetNextRetryAt() {
+	m.next_retry_at = nil
+	delete(m.clearedFields, posconnection.FieldNextRetryAt)
+}
+
+// SetWebhookSecret sets the "webhook_secret" field.
+func (m *PosConnectionMutation) SetWebhookSecret(b []byte) {
+	m.webhook_secret = &b
+}
+
+// WebhookSecret returns the value of the "webhook_secret" field in the mutation.
+func (m *PosConnectionMutation) WebhookSecret() (r []byte, exists bool) {
+	v := m.webhook_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookSecret returns the old "webhook_secret" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldWebhookSecret(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookSecret: %w", err)
+	}
+	return oldValue.WebhookSecret, nil
+}
+
+// ClearWebhookSecret clears the value of the "webhook_secret" field.
+func (m *PosConnectionMutation) ClearWebhookSecret() {
+	m.webhook_secret = nil
+	m.clearedFields[posconnection.FieldWebhookSecret] = struct{}{}
+}
+
+// WebhookSecretCleared returns if the "webhook_secret" field was cleared in this mutation.
+func (m *PosConnectionMutation) WebhookSecretCleared() bool {
+	_, ok := m.clearedFields[posconnection.FieldWebhookSecret]
+	return ok
+}
+
+// ResetWebhookSecret resets all changes to the "webhook_secret" field.
+func (m *PosConnectionMutation) ResetWebhookSecret() {
+	m.webhook_secret = nil
+	delete(m.clearedFields, posconnection.FieldWebhookSecret)
+}
+
 // SetSyncCursor sets the "sync_cursor" field.
 func (m *PosConnectionMutation) SetSyncCursor(s string) {
 	m.sync_cursor = &s
@@ -8117,7 +8217,7 @@ func (m *PosConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PosConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, posconnection.FieldCreatedAt)
 	}
@@ -8147,6 +8247,12 @@ func (m *PosConnectionMutation) Fields() []string {
 	}
 	if m.last_error != nil {
 		fields = append(fields, posconnection.FieldLastError)
+	}
+	if m.next_retry_at != nil {
+		fields = append(fields, posconnection.FieldNextRetryAt)
+	}
+	if m.webhook_secret != nil {
+		fields = append(fields, posconnection.FieldWebhookSecret)
 	}
 	if m.sync_cursor != nil {
 		fields = append(fields, posconnection.FieldSyncCursor)
@@ -8182,6 +8288,10 @@ func (m *PosConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.LastSyncAt()
 	case posconnection.FieldLastError:
 		return m.LastError()
+	case posconnection.FieldNextRetryAt:
+		return m.NextRetryAt()
+	case posconnection.FieldWebhookSecret:
+		return m.WebhookSecret()
 	case posconnection.FieldSyncCursor:
 		return m.SyncCursor()
 	case posconnection.FieldMemo:
@@ -8215,6 +8325,10 @@ func (m *PosConnectionMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldLastSyncAt(ctx)
 	case posconnection.FieldLastError:
 		return m.OldLastError(ctx)
+	case posconnection.FieldNextRetryAt:
+		return m.OldNextRetryAt(ctx)
+	case posconnection.FieldWebhookSecret:
+		return m.OldWebhookSecret(ctx)
 	case posconnection.FieldSyncCursor:
 		return m.OldSyncCursor(ctx)
 	case posconnection.FieldMemo:
@@ -8298,6 +8412,20 @@ func (m *PosConnectionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastError(v)
 		return nil
+	case posconnection.FieldNextRetryAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextRetryAt(v)
+		return nil
+	case posconnection.FieldWebhookSecret:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookSecret(v)
+		return nil
 	case posconnection.FieldSyncCursor:
 		v, ok := value.(string)
 		if !ok {
@@ -8348,6 +8476,12 @@ func (m *PosConnectionMutation) ClearedFields() []string {
 	if m.FieldCleared(posconnection.FieldLastSyncAt) {
 		fields = append(fields, posconnection.FieldLastSyncAt)
 	}
+	if m.FieldCleared(posconnection.FieldNextRetryAt) {
+		fields = append(fields, posconnection.FieldNextRetryAt)
+	}
+	if m.FieldCleared(posconnection.FieldWebhookSecret) {
+		fields = append(fields, posconnection.FieldWebhookSecret)
+	}
 	return fields
 }
 
@@ -8367,6 +8501,12 @@ func (m *PosConnectionMutation) ClearField(name string) error {
 		return nil
 	case posconnection.FieldLastSyncAt:
 		m.ClearLastSyncAt()
+		return nil
+	case posconnection.FieldNextRetryAt:
+		m.ClearNextRetryAt()
+		return nil
+	case posconnection.FieldWebhookSecret:
+		m.ClearWebhookSecret()
 		return nil
 	}
 	return fmt.Errorf("unknown PosConnection nullable field %s", name)
@@ -8405,6 +8545,12 @@ func (m *PosConnectionMutation) ResetField(name string) error {
 		return nil
 	case posconnection.FieldLastError:
 		m.ResetLastError()
+		return nil
+	case posconnection.FieldNextRetryAt:
+		m.ResetNextRetryAt()
+		return nil
+	case posconnection.FieldWebhookSecret:
+		m.ResetWebhookSecret()
 		return nil
 	case posconnection.FieldSyncCursor:
 		m.ResetSyncCursor()

@@ -39,6 +39,10 @@ type PosConnection struct {
 	LastSyncAt *time.Time `json:"last_sync_at,omitempty"`
 	// LastError holds the value of the "last_error" field.
 	LastError string `json:"last_error,omitempty"`
+	// NextRetryAt holds the value of the "next_retry_at" field.
+	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+	// WebhookSecret holds the value of the "webhook_secret" field.
+	WebhookSecret []byte `json:"-"`
 	// SyncCursor holds the value of the "sync_cursor" field.
 	SyncCursor string `json:"sync_cursor,omitempty"`
 	// Memo holds the value of the "memo" field.
@@ -89,13 +93,13 @@ func (*PosConnection) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case posconnection.FieldSecrets:
+		case posconnection.FieldSecrets, posconnection.FieldWebhookSecret:
 			values[i] = new([]byte)
 		case posconnection.FieldID, posconnection.FieldAccountID:
 			values[i] = new(pulid.ID)
 		case posconnection.FieldProvider, posconnection.FieldContractID, posconnection.FieldCredentialKind, posconnection.FieldStatus, posconnection.FieldLastError, posconnection.FieldSyncCursor, posconnection.FieldMemo:
 			values[i] = new(sql.NullString)
-		case posconnection.FieldCreatedAt, posconnection.FieldUpdatedAt, posconnection.FieldLastSyncAt:
+		case posconnection.FieldCreatedAt, posconnection.FieldUpdatedAt, posconnection.FieldLastSyncAt, posconnection.FieldNextRetryAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -178,6 +182,19 @@ func (_m *PosConnection) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field last_error", values[i])
 			} else if value.Valid {
 				_m.LastError = value.String
+			}
+		case posconnection.FieldNextRetryAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field next_retry_at", values[i])
+			} else if value.Valid {
+				_m.NextRetryAt = new(time.Time)
+				*_m.NextRetryAt = value.Time
+			}
+		case posconnection.FieldWebhookSecret:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field webhook_secret", values[i])
+			} else if value != nil {
+				_m.WebhookSecret = *value
 			}
 		case posconnection.FieldSyncCursor:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -267,6 +284,13 @@ func (_m *PosConnection) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("last_error=")
 	builder.WriteString(_m.LastError)
+	builder.WriteString(", ")
+	if v := _m.NextRetryAt; v != nil {
+		builder.WriteString("next_retry_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("webhook_secret=<sensitive>")
 	builder.WriteString(", ")
 	builder.WriteString("sync_cursor=")
 	builder.WriteString(_m.SyncCursor)

@@ -142,6 +142,26 @@ func (_c *PosConnectionCreate) SetNillableLastError(v *string) *PosConnectionCre
 	return _c
 }
 
+// SetNextRetryAt sets the "next_retry_at" field.
+func (_c *PosConnectionCreate) SetNextRetryAt(v time.Time) *PosConnectionCreate {
+	_c.mutation.SetNextRetryAt(v)
+	return _c
+}
+
+// SetNillableNextRetryAt sets the "next_retry_at" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableNextRetryAt(v *time.Time) *PosConnectionCreate {
+	if v != nil {
+		_c.SetNextRetryAt(*v)
+	}
+	return _c
+}
+
+// SetWebhookSecret sets the "webhook_secret" field.
+func (_c *PosConnectionCreate) SetWebhookSecret(v []byte) *PosConnectionCreate {
+	_c.mutation.SetWebhookSecret(v)
+	return _c
+}
+
 // SetSyncCursor sets the "sync_cursor" field.
 func (_c *PosConnectionCreate) SetSyncCursor(v string) *PosConnectionCreate {
 	_c.mutation.SetSyncCursor(v)
@@ -409,6 +429,14 @@ func (_c *PosConnectionCreate) createSpec() (*PosConnection, *sqlgraph.CreateSpe
 		_spec.SetField(posconnection.FieldLastError, field.TypeString, value)
 		_node.LastError = value
 	}
+	if value, ok := _c.mutation.NextRetryAt(); ok {
+		_spec.SetField(posconnection.FieldNextRetryAt, field.TypeTime, value)
+		_node.NextRetryAt = &value
+	}
+	if value, ok := _c.mutation.WebhookSecret(); ok {
+		_spec.SetField(posconnection.FieldWebhookSecret, field.TypeBytes, value)
+		_node.WebhookSecret = value
+	}
 	if value, ok := _c.mutation.SyncCursor(); ok {
 		_spec.SetField(posconnection.FieldSyncCursor, field.TypeString, value)
 		_node.SyncCursor = value
@@ -607,6 +635,42 @@ func (u *PosConnectionUpsert) SetLastError(v string) *PosConnectionUpsert {
 // UpdateLastError sets the "last_error" field to the value that was provided on create.
 func (u *PosConnectionUpsert) UpdateLastError() *PosConnectionUpsert {
 	u.SetExcluded(posconnection.FieldLastError)
+	return u
+}
+
+// SetNextRetryAt sets the "next_retry_at" field.
+func (u *PosConnectionUpsert) SetNextRetryAt(v time.Time) *PosConnectionUpsert {
+	u.Set(posconnection.FieldNextRetryAt, v)
+	return u
+}
+
+// UpdateNextRetryAt sets the "next_retry_at" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateNextRetryAt() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldNextRetryAt)
+	return u
+}
+
+// ClearNextRetryAt clears the value of the "next_retry_at" field.
+func (u *PosConnectionUpsert) ClearNextRetryAt() *PosConnectionUpsert {
+	u.SetNull(posconnection.FieldNextRetryAt)
+	return u
+}
+
+// SetWebhookSecret sets the "webhook_secret" field.
+func (u *PosConnectionUpsert) SetWebhookSecret(v []byte) *PosConnectionUpsert {
+	u.Set(posconnection.FieldWebhookSecret, v)
+	return u
+}
+
+// UpdateWebhookSecret sets the "webhook_secret" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateWebhookSecret() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldWebhookSecret)
+	return u
+}
+
+// ClearWebhookSecret clears the value of the "webhook_secret" field.
+func (u *PosConnectionUpsert) ClearWebhookSecret() *PosConnectionUpsert {
+	u.SetNull(posconnection.FieldWebhookSecret)
 	return u
 }
 
@@ -811,6 +875,48 @@ func (u *PosConnectionUpsertOne) SetLastError(v string) *PosConnectionUpsertOne 
 func (u *PosConnectionUpsertOne) UpdateLastError() *PosConnectionUpsertOne {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.UpdateLastError()
+	})
+}
+
+// SetNextRetryAt sets the "next_retry_at" field.
+func (u *PosConnectionUpsertOne) SetNextRetryAt(v time.Time) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetNextRetryAt(v)
+	})
+}
+
+// UpdateNextRetryAt sets the "next_retry_at" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateNextRetryAt() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateNextRetryAt()
+	})
+}
+
+// ClearNextRetryAt clears the value of the "next_retry_at" field.
+func (u *PosConnectionUpsertOne) ClearNextRetryAt() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearNextRetryAt()
+	})
+}
+
+// SetWebhookSecret sets the "webhook_secret" field.
+func (u *PosConnectionUpsertOne) SetWebhookSecret(v []byte) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetWebhookSecret(v)
+	})
+}
+
+// UpdateWebhookSecret sets the "webhook_secret" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateWebhookSecret() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateWebhookSecret()
+	})
+}
+
+// ClearWebhookSecret clears the value of the "webhook_secret" field.
+func (u *PosConnectionUpsertOne) ClearWebhookSecret() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearWebhookSecret()
 	})
 }
 
@@ -1186,6 +1292,48 @@ func (u *PosConnectionUpsertBulk) SetLastError(v string) *PosConnectionUpsertBul
 func (u *PosConnectionUpsertBulk) UpdateLastError() *PosConnectionUpsertBulk {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.UpdateLastError()
+	})
+}
+
+// SetNextRetryAt sets the "next_retry_at" field.
+func (u *PosConnectionUpsertBulk) SetNextRetryAt(v time.Time) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetNextRetryAt(v)
+	})
+}
+
+// UpdateNextRetryAt sets the "next_retry_at" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateNextRetryAt() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateNextRetryAt()
+	})
+}
+
+// ClearNextRetryAt clears the value of the "next_retry_at" field.
+func (u *PosConnectionUpsertBulk) ClearNextRetryAt() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearNextRetryAt()
+	})
+}
+
+// SetWebhookSecret sets the "webhook_secret" field.
+func (u *PosConnectionUpsertBulk) SetWebhookSecret(v []byte) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetWebhookSecret(v)
+	})
+}
+
+// UpdateWebhookSecret sets the "webhook_secret" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateWebhookSecret() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateWebhookSecret()
+	})
+}
+
+// ClearWebhookSecret clears the value of the "webhook_secret" field.
+func (u *PosConnectionUpsertBulk) ClearWebhookSecret() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearWebhookSecret()
 	})
 }
 

@@ -139,6 +139,38 @@ func (_u *PosConnectionUpdate) SetNillableLastError(v *string) *PosConnectionUpd
 	return _u
 }
 
+// SetNextRetryAt sets the "next_retry_at" field.
+func (_u *PosConnectionUpdate) SetNextRetryAt(v time.Time) *PosConnectionUpdate {
+	_u.mutation.SetNextRetryAt(v)
+	return _u
+}
+
+// SetNillableNextRetryAt sets the "next_retry_at" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableNextRetryAt(v *time.Time) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetNextRetryAt(*v)
+	}
+	return _u
+}
+
+// ClearNextRetryAt clears the value of the "next_retry_at" field.
+func (_u *PosConnectionUpdate) ClearNextRetryAt() *PosConnectionUpdate {
+	_u.mutation.ClearNextRetryAt()
+	return _u
+}
+
+// SetWebhookSecret sets the "webhook_secret" field.
+func (_u *PosConnectionUpdate) SetWebhookSecret(v []byte) *PosConnectionUpdate {
+	_u.mutation.SetWebhookSecret(v)
+	return _u
+}
+
+// ClearWebhookSecret clears the value of the "webhook_secret" field.
+func (_u *PosConnectionUpdate) ClearWebhookSecret() *PosConnectionUpdate {
+	_u.mutation.ClearWebhookSecret()
+	return _u
+}
+
 // SetSyncCursor sets the "sync_cursor" field.
 func (_u *PosConnectionUpdate) SetSyncCursor(v string) *PosConnectionUpdate {
 	_u.mutation.SetSyncCursor(v)
@@ -320,6 +352,18 @@ func (_u *PosConnectionUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	if value, ok := _u.mutation.LastError(); ok {
 		_spec.SetField(posconnection.FieldLastError, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.NextRetryAt(); ok {
+		_spec.SetField(posconnection.FieldNextRetryAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextRetryAtCleared() {
+		_spec.ClearField(posconnection.FieldNextRetryAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.WebhookSecret(); ok {
+		_spec.SetField(posconnection.FieldWebhookSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.WebhookSecretCleared() {
+		_spec.ClearField(posconnection.FieldWebhookSecret, field.TypeBytes)
+	}
 	if value, ok := _u.mutation.SyncCursor(); ok {
 		_spec.SetField(posconnection.FieldSyncCursor, field.TypeString, value)
 	}
@@ -498,6 +542,38 @@ func (_u *PosConnectionUpdateOne) SetNillableLastError(v *string) *PosConnection
 	if v != nil {
 		_u.SetLastError(*v)
 	}
+	return _u
+}
+
+// SetNextRetryAt sets the "next_retry_at" field.
+func (_u *PosConnectionUpdateOne) SetNextRetryAt(v time.Time) *PosConnectionUpdateOne {
+	_u.mutation.SetNextRetryAt(v)
+	return _u
+}
+
+// SetNillableNextRetryAt sets the "next_retry_at" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableNextRetryAt(v *time.Time) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetNextRetryAt(*v)
+	}
+	return _u
+}
+
+// ClearNextRetryAt clears the value of the "next_retry_at" field.
+func (_u *PosConnectionUpdateOne) ClearNextRetryAt() *PosConnectionUpdateOne {
+	_u.mutation.ClearNextRetryAt()
+	return _u
+}
+
+// SetWebhookSecret sets the "webhook_secret" field.
+func (_u *PosConnectionUpdateOne) SetWebhookSecret(v []byte) *PosConnectionUpdateOne {
+	_u.mutation.SetWebhookSecret(v)
+	return _u
+}
+
+// ClearWebhookSecret clears the value of the "webhook_secret" field.
+func (_u *PosConnectionUpdateOne) ClearWebhookSecret() *PosConnectionUpdateOne {
+	_u.mutation.ClearWebhookSecret()
 	return _u
 }
 
@@ -711,6 +787,18 @@ func (_u *PosConnectionUpdateOne) sqlSave(ctx context.Context) (_node *PosConnec
 	}
 	if value, ok := _u.mutation.LastError(); ok {
 		_spec.SetField(posconnection.FieldLastError, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.NextRetryAt(); ok {
+		_spec.SetField(posconnection.FieldNextRetryAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextRetryAtCleared() {
+		_spec.ClearField(posconnection.FieldNextRetryAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.WebhookSecret(); ok {
+		_spec.SetField(posconnection.FieldWebhookSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.WebhookSecretCleared() {
+		_spec.ClearField(posconnection.FieldWebhookSecret, field.TypeBytes)
 	}
 	if value, ok := _u.mutation.SyncCursor(); ok {
 		_spec.SetField(posconnection.FieldSyncCursor, field.TypeString, value)

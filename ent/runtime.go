@@ -326,11 +326,11 @@ func init() {
 	// posconnection.DefaultLastError holds the default value on creation for the last_error field.
 	posconnection.DefaultLastError = posconnectionDescLastError.Default.(string)
 	// posconnectionDescSyncCursor is the schema descriptor for sync_cursor field.
-	posconnectionDescSyncCursor := posconnectionFields[8].Descriptor()
+	posconnectionDescSyncCursor := posconnectionFields[10].Descriptor()
 	// posconnection.DefaultSyncCursor holds the default value on creation for the sync_cursor field.
 	posconnection.DefaultSyncCursor = posconnectionDescSyncCursor.Default.(string)
 	// posconnectionDescMemo is the schema descriptor for memo field.
-	posconnectionDescMemo := posconnectionFields[9].Descriptor()
+	posconnectionDescMemo := posconnectionFields[11].Descriptor()
 	// posconnection.DefaultMemo holds the default value on creation for the memo field.
 	posconnection.DefaultMemo = posconnectionDescMemo.Default.(string)
 	// posconnection.MemoValidator is a validator for the "memo" field. It is called by the builders before save.

@@ -13,6 +13,7 @@ import (
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
@@ -70,6 +71,16 @@ func (r *queryResolver) Links(ctx context.Context, after *entgql.Cursor[pulid.ID
 		ent.WithLinkOrder(orderBy), ent.WithLinkFilter(where.Filter))
 }
 
+// PosConnections is the resolver for the posConnections field.
+func (r *queryResolver) PosConnections(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.PosConnectionOrder, where *ent.PosConnectionWhereInput) (*ent.PosConnectionConnection, error) {
+	acct, err := accountOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Client.PosConnection.Query().Where(posconnection.AccountID(acct)).Paginate(ctx, after, first, before, last,
+		ent.WithPosConnectionOrder(orderBy), ent.WithPosConnectionFilter(where.Filter))
+}
+
 // Shops is the resolver for the shops field.
 func (r *queryResolver) Shops(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) (*ent.ShopConnection, error) {
 	acct, err := accountOf(ctx)
@@ -96,6 +107,9 @@ func (r *Resolver) Camera() generated.CameraResolver { return &cameraResolver{r}
 // JournalEntry returns generated.JournalEntryResolver implementation.
 func (r *Resolver) JournalEntry() generated.JournalEntryResolver { return &journalEntryResolver{r} }
 
+// PosConnection returns generated.PosConnectionResolver implementation.
+func (r *Resolver) PosConnection() generated.PosConnectionResolver { return &posConnectionResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
@@ -103,8 +117,9 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Thumbnail() generated.ThumbnailResolver { return &thumbnailResolver{r} }
 
 type (
-	cameraResolver       struct{ *Resolver }
-	journalEntryResolver struct{ *Resolver }
-	queryResolver        struct{ *Resolver }
-	thumbnailResolver    struct{ *Resolver }
+	cameraResolver        struct{ *Resolver }
+	journalEntryResolver  struct{ *Resolver }
+	posConnectionResolver struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	thumbnailResolver     struct{ *Resolver }
 )

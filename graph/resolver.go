@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/regicam/regicam/camera"
+	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/feed"
@@ -19,6 +20,8 @@ type Resolver struct {
 	Hub       *feed.Hub
 	Recorders RecorderStatus // nil: no camera is recorded
 	Thumbs    BlobReader     // nil: thumbnails are off
+	// Connectors polls POS providers; nil when disabled.
+	Connectors *connector.Runtime
 }
 
 // RecorderStatus reports what this process's recorders see.

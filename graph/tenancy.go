@@ -1,7 +1,10 @@
 package graph
 
 import (
+	"context"
+
 	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/schema/pulid"
 )
 
@@ -31,4 +34,17 @@ func visibleTo(n ent.Noder, acct pulid.ID) bool {
 		return n.AccountID == acct
 	}
 	return false
+}
+
+// ownConnection loads a POS connection of the viewer's account.
+func (r *Resolver) ownConnection(ctx context.Context, id pulid.ID) (*ent.PosConnection, error) {
+	acct, err := accountOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.Client.PosConnection.Query().Where(posconnection.ID(id), posconnection.AccountID(acct)).Only(ctx)
+	if err != nil {
+		return nil, notFound("id", err)
+	}
+	return c, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/demo"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/account"
@@ -38,15 +39,16 @@ import (
 // App is one running regicam process: database, event feed, ingest and the
 // HTTP handler over them.
 type App struct {
-	DB        *store.DB
-	Bus       pubsub.Bus
-	Hub       *feed.Hub
-	Ingester  *ingest.Ingester
-	AccountID pulid.ID // the account requests act as until logins land
-	Handler   http.Handler
-	Recorders *recording.Manager
-	Thumbs    *thumbnailer.Thumbnailer
-	Blobs     thumbs.Store
+	DB         *store.DB
+	Bus        pubsub.Bus
+	Hub        *feed.Hub
+	Ingester   *ingest.Ingester
+	AccountID  pulid.ID // the account requests act as until logins land
+	Handler    http.Handler
+	Recorders  *recording.Manager
+	Thumbs     *thumbnailer.Thumbnailer
+	Blobs      thumbs.Store
+	Connectors *connector.Runtime
 
 	log    *slog.Logger
 	cancel context.CancelFunc
@@ -90,6 +92,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	go a.Recorders.Run(runCtx, 30*time.Second)
+	a.Connectors = connector.New(db.Client, a.Ingester, log, connector.Options{}, a.connectorFactories(cfg))
+	go a.Connectors.Run(runCtx)
 	go func() {
 		defer close(a.done)
 		if err := a.Hub.Run(runCtx); err != nil {
@@ -207,6 +211,7 @@ func (a *App) requestContext(next http.Handler) http.Handler {
 func (a *App) graphQL(cfg Config) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
 		Client: a.DB.Client, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
+		Connectors: a.Connectors,
 	}}))
 	srv.AddTransport(transport.Websocket{
 		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins},

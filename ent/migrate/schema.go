@@ -333,6 +333,8 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"OK", "NEEDS_REAUTH", "ERROR"}, Default: "OK"},
 		{Name: "last_sync_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_error", Type: field.TypeString, Default: ""},
+		{Name: "next_retry_at", Type: field.TypeTime, Nullable: true},
+		{Name: "webhook_secret", Type: field.TypeBytes, Nullable: true},
 		{Name: "sync_cursor", Type: field.TypeString, Default: ""},
 		{Name: "memo", Type: field.TypeString, Size: 500, Default: ""},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
@@ -345,7 +347,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "pos_connections_accounts_pos_connections",
-				Columns:    []*schema.Column{PosConnectionsColumns[12]},
+				Columns:    []*schema.Column{PosConnectionsColumns[14]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -354,7 +356,7 @@ var (
 			{
 				Name:    "posconnection_account_id_provider_contract_id",
 				Unique:  true,
-				Columns: []*schema.Column{PosConnectionsColumns[12], PosConnectionsColumns[3], PosConnectionsColumns[4]},
+				Columns: []*schema.Column{PosConnectionsColumns[14], PosConnectionsColumns[3], PosConnectionsColumns[4]},
 			},
 		},
 	}

@@ -38,6 +38,10 @@ const (
 	FieldLastSyncAt = "last_sync_at"
 	// FieldLastError holds the string denoting the last_error field in the database.
 	FieldLastError = "last_error"
+	// FieldNextRetryAt holds the string denoting the next_retry_at field in the database.
+	FieldNextRetryAt = "next_retry_at"
+	// FieldWebhookSecret holds the string denoting the webhook_secret field in the database.
+	FieldWebhookSecret = "webhook_secret"
 	// FieldSyncCursor holds the string denoting the sync_cursor field in the database.
 	FieldSyncCursor = "sync_cursor"
 	// FieldMemo holds the string denoting the memo field in the database.
@@ -77,6 +81,8 @@ var Columns = []string{
 	FieldStatus,
 	FieldLastSyncAt,
 	FieldLastError,
+	FieldNextRetryAt,
+	FieldWebhookSecret,
 	FieldSyncCursor,
 	FieldMemo,
 }
@@ -221,6 +227,11 @@ func ByLastSyncAt(opts ...sql.OrderTermOption) OrderOption {
 // ByLastError orders the results by the last_error field.
 func ByLastError(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastError, opts...).ToFunc()
+}
+
+// ByNextRetryAt orders the results by the next_retry_at field.
+func ByNextRetryAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNextRetryAt, opts...).ToFunc()
 }
 
 // BySyncCursor orders the results by the sync_cursor field.

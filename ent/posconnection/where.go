@@ -96,6 +96,16 @@ func LastError(v string) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldEQ(FieldLastError, v))
 }
 
+// NextRetryAt applies equality check predicate on the "next_retry_at" field. It's identical to NextRetryAtEQ.
+func NextRetryAt(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldNextRetryAt, v))
+}
+
+// WebhookSecret applies equality check predicate on the "webhook_secret" field. It's identical to WebhookSecretEQ.
+func WebhookSecret(v []byte) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldWebhookSecret, v))
+}
+
 // SyncCursor applies equality check predicate on the "sync_cursor" field. It's identical to SyncCursorEQ.
 func SyncCursor(v string) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldEQ(FieldSyncCursor, v))
@@ -589,6 +599,106 @@ func LastErrorEqualFold(v string) predicate.PosConnection {
 // LastErrorContainsFold applies the ContainsFold predicate on the "last_error" field.
 func LastErrorContainsFold(v string) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldContainsFold(FieldLastError, v))
+}
+
+// NextRetryAtEQ applies the EQ predicate on the "next_retry_at" field.
+func NextRetryAtEQ(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldNextRetryAt, v))
+}
+
+// NextRetryAtNEQ applies the NEQ predicate on the "next_retry_at" field.
+func NextRetryAtNEQ(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldNextRetryAt, v))
+}
+
+// NextRetryAtIn applies the In predicate on the "next_retry_at" field.
+func NextRetryAtIn(vs ...time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldNextRetryAt, vs...))
+}
+
+// NextRetryAtNotIn applies the NotIn predicate on the "next_retry_at" field.
+func NextRetryAtNotIn(vs ...time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldNextRetryAt, vs...))
+}
+
+// NextRetryAtGT applies the GT predicate on the "next_retry_at" field.
+func NextRetryAtGT(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldNextRetryAt, v))
+}
+
+// NextRetryAtGTE applies the GTE predicate on the "next_retry_at" field.
+func NextRetryAtGTE(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldNextRetryAt, v))
+}
+
+// NextRetryAtLT applies the LT predicate on the "next_retry_at" field.
+func NextRetryAtLT(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldNextRetryAt, v))
+}
+
+// NextRetryAtLTE applies the LTE predicate on the "next_retry_at" field.
+func NextRetryAtLTE(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldNextRetryAt, v))
+}
+
+// NextRetryAtIsNil applies the IsNil predicate on the "next_retry_at" field.
+func NextRetryAtIsNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIsNull(FieldNextRetryAt))
+}
+
+// NextRetryAtNotNil applies the NotNil predicate on the "next_retry_at" field.
+func NextRetryAtNotNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotNull(FieldNextRetryAt))
+}
+
+// WebhookSecretEQ applies the EQ predicate on the "webhook_secret" field.
+func WebhookSecretEQ(v []byte) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldWebhookSecret, v))
+}
+
+// WebhookSecretNEQ applies the NEQ predicate on the "webhook_secret" field.
+func WebhookSecretNEQ(v []byte) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldWebhookSecret, v))
+}
+
+// WebhookSecretIn applies the In predicate on the "webhook_secret" field.
+func WebhookSecretIn(vs ...[]byte) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldWebhookSecret, vs...))
+}
+
+// WebhookSecretNotIn applies the NotIn predicate on the "webhook_secret" field.
+func WebhookSecretNotIn(vs ...[]byte) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldWebhookSecret, vs...))
+}
+
+// WebhookSecretGT applies the GT predicate on the "webhook_secret" field.
+func WebhookSecretGT(v []byte) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldWebhookSecret, v))
+}
+
+// WebhookSecretGTE applies the GTE predicate on the "webhook_secret" field.
+func WebhookSecretGTE(v []byte) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldWebhookSecret, v))
+}
+
+// WebhookSecretLT applies the LT predicate on the "webhook_secret" field.
+func WebhookSecretLT(v []byte) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldWebhookSecret, v))
+}
+
+// WebhookSecretLTE applies the LTE predicate on the "webhook_secret" field.
+func WebhookSecretLTE(v []byte) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldWebhookSecret, v))
+}
+
+// WebhookSecretIsNil applies the IsNil predicate on the "webhook_secret" field.
+func WebhookSecretIsNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIsNull(FieldWebhookSecret))
+}
+
+// WebhookSecretNotNil applies the NotNil predicate on the "webhook_secret" field.
+func WebhookSecretNotNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotNull(FieldWebhookSecret))
 }
 
 // SyncCursorEQ applies the EQ predicate on the "sync_cursor" field.

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
@@ -30,6 +31,9 @@ func (PosConnection) Fields() []ent.Field {
 		field.Enum("status").Values("OK", "NEEDS_REAUTH", "ERROR").Default("OK"),
 		field.Time("last_sync_at").Optional().Nillable(),
 		field.String("last_error").Default(""),
+		field.Time("next_retry_at").Optional().Nillable(),
+		// Sealed secret that authenticates this connection's webhooks.
+		field.Bytes("webhook_secret").Optional().Sensitive().Annotations(hidden),
 		field.String("sync_cursor").Default("").Annotations(hidden),
 		field.String("memo").Default("").MaxLen(500),
 	}
@@ -40,6 +44,10 @@ func (PosConnection) Edges() []ent.Edge {
 		accountEdge("pos_connections"),
 		edge.To("terminals", Terminal.Type),
 	}
+}
+
+func (PosConnection) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
 }
 
 func (PosConnection) Indexes() []ent.Index {

@@ -33,11 +33,15 @@ type CameraResolver interface {
 type JournalEntryResolver interface {
 	KindLabel(ctx context.Context, obj *ent.JournalEntry) (string, error)
 }
+type PosConnectionResolver interface {
+	Backfill(ctx context.Context, obj *ent.PosConnection) (*model.BackfillProgress, error)
+}
 type QueryResolver interface {
 	Node(ctx context.Context, id pulid.ID) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder, error)
 	Cameras(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CameraOrder, where *ent.CameraWhereInput) (*ent.CameraConnection, error)
 	Links(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.LinkOrder, where *ent.LinkWhereInput) (*ent.LinkConnection, error)
+	PosConnections(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.PosConnectionOrder, where *ent.PosConnectionWhereInput) (*ent.PosConnectionConnection, error)
 	Shops(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) (*ent.ShopConnection, error)
 	Terminals(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) (*ent.TerminalConnection, error)
 	Journal(ctx context.Context, where *model.JournalWhere, first *int, after *string) (*model.JournalConnection, error)
@@ -229,6 +233,60 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_posConnections_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.PosConnectionOrder, error) {
+			return ec.unmarshalOPosConnectionOrder2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.PosConnectionWhereInput, error) {
+			return ec.unmarshalOPosConnectionWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
 	return args, nil
 }
 
@@ -2402,6 +2460,29 @@ func (ec *executionContext) fieldContext_PosConnection_lastError(_ context.Conte
 	return graphql.NewScalarFieldContext("PosConnection", field, false, false, "String")
 }
 
+func (ec *executionContext) _PosConnection_nextRetryAt(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnection_nextRetryAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextRetryAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnection_nextRetryAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PosConnection", field, false, false, "Time")
+}
+
 func (ec *executionContext) _PosConnection_memo(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2455,6 +2536,180 @@ func (ec *executionContext) fieldContext_PosConnection_terminals(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _PosConnection_backfill(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnection_backfill(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PosConnection().Backfill(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BackfillProgress) graphql.Marshaler {
+			return ec.marshalOBackfillProgress2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐBackfillProgress(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnection_backfill(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PosConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BackfillProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PosConnectionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnectionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnectionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.PosConnectionEdge) graphql.Marshaler {
+			return ec.marshalOPosConnectionEdge2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnectionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PosConnectionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PosConnectionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PosConnectionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnectionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnectionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnectionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PosConnectionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PosConnectionConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnectionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnectionConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnectionConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PosConnectionConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PosConnectionEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnectionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnectionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PosConnection) graphql.Marshaler {
+			return ec.marshalOPosConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnectionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PosConnectionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PosConnection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PosConnectionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnectionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnectionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnectionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PosConnectionEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -2627,6 +2882,50 @@ func (ec *executionContext) fieldContext_Query_links(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_links_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_posConnections(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_posConnections(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PosConnections(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.PosConnectionOrder), fc.Args["where"].(*ent.PosConnectionWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PosConnectionConnection) graphql.Marshaler {
+			return ec.marshalNPosConnectionConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_posConnections(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PosConnectionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_posConnections_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7780,7 +8079,7 @@ func (ec *executionContext) unmarshalInputPosConnectionWhereInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "provider", "providerNEQ", "providerIn", "providerNotIn", "contractID", "contractIDNEQ", "contractIDIn", "contractIDNotIn", "contractIDGT", "contractIDGTE", "contractIDLT", "contractIDLTE", "contractIDContains", "contractIDHasPrefix", "contractIDHasSuffix", "contractIDEqualFold", "contractIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "lastSyncAt", "lastSyncAtNEQ", "lastSyncAtIn", "lastSyncAtNotIn", "lastSyncAtGT", "lastSyncAtGTE", "lastSyncAtLT", "lastSyncAtLTE", "lastSyncAtIsNil", "lastSyncAtNotNil", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorEqualFold", "lastErrorContainsFold", "memo", "memoNEQ", "memoIn", "memoNotIn", "memoGT", "memoGTE", "memoLT", "memoLTE", "memoContains", "memoHasPrefix", "memoHasSuffix", "memoEqualFold", "memoContainsFold", "hasTerminals", "hasTerminalsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "provider", "providerNEQ", "providerIn", "providerNotIn", "contractID", "contractIDNEQ", "contractIDIn", "contractIDNotIn", "contractIDGT", "contractIDGTE", "contractIDLT", "contractIDLTE", "contractIDContains", "contractIDHasPrefix", "contractIDHasSuffix", "contractIDEqualFold", "contractIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "lastSyncAt", "lastSyncAtNEQ", "lastSyncAtIn", "lastSyncAtNotIn", "lastSyncAtGT", "lastSyncAtGTE", "lastSyncAtLT", "lastSyncAtLTE", "lastSyncAtIsNil", "lastSyncAtNotNil", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorEqualFold", "lastErrorContainsFold", "nextRetryAt", "nextRetryAtNEQ", "nextRetryAtIn", "nextRetryAtNotIn", "nextRetryAtGT", "nextRetryAtGTE", "nextRetryAtLT", "nextRetryAtLTE", "nextRetryAtIsNil", "nextRetryAtNotNil", "memo", "memoNEQ", "memoIn", "memoNotIn", "memoGT", "memoGTE", "memoLT", "memoLTE", "memoContains", "memoHasPrefix", "memoHasSuffix", "memoEqualFold", "memoContainsFold", "hasTerminals", "hasTerminalsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8228,6 +8527,76 @@ func (ec *executionContext) unmarshalInputPosConnectionWhereInput(ctx context.Co
 				return it, err
 			}
 			it.LastErrorContainsFold = data
+		case "nextRetryAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAt = data
+		case "nextRetryAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAtNEQ = data
+		case "nextRetryAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAtIn = data
+		case "nextRetryAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAtNotIn = data
+		case "nextRetryAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAtGT = data
+		case "nextRetryAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAtGTE = data
+		case "nextRetryAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAtLT = data
+		case "nextRetryAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAtLTE = data
+		case "nextRetryAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAtIsNil = data
+		case "nextRetryAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextRetryAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextRetryAtNotNil = data
 		case "memo":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memo"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -11967,6 +12336,11 @@ func (ec *executionContext) _PosConnection(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nextRetryAt":
+			out.Values[i] = ec._PosConnection_nextRetryAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "memo":
 			out.Values[i] = ec._PosConnection_memo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -11978,6 +12352,93 @@ func (ec *executionContext) _PosConnection(ctx context.Context, sel ast.Selectio
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._PosConnection_terminals(ctx, field, obj)
 				})
+		case "backfill":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PosConnection_backfill(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var posConnectionConnectionImplementors = []string{"PosConnectionConnection"}
+
+func (ec *executionContext) _PosConnectionConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.PosConnectionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, posConnectionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PosConnectionConnection")
+		case "edges":
+			out.Values[i] = ec._PosConnectionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PosConnectionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._PosConnectionConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var posConnectionEdgeImplementors = []string{"PosConnectionEdge"}
+
+func (ec *executionContext) _PosConnectionEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.PosConnectionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, posConnectionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PosConnectionEdge")
+		case "node":
+			out.Values[i] = ec._PosConnectionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._PosConnectionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -12037,6 +12498,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_links(ctx, field)
+				})
+		case "posConnections":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_posConnections(ctx, field)
 				})
 		case "shops":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -12818,6 +13285,14 @@ func (ec *executionContext) marshalNPosConnection2ᚖgithubᚗcomᚋregicamᚋre
 	return ec._PosConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPosConnectionConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionConnection(ctx context.Context, sel ast.SelectionSet, v *ent.PosConnectionConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PosConnectionConnection!")
+		return graphql.Null
+	}
+	return ec._PosConnectionConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNPosConnectionOrderField2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionOrderField(ctx context.Context, v any) (*ent.PosConnectionOrderField, error) {
 	var res = new(ent.PosConnectionOrderField)
 	err := res.UnmarshalGQL(v)
@@ -13362,6 +13837,41 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋregicamᚋregicamᚋent�
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPosConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnection(ctx context.Context, sel ast.SelectionSet, v *ent.PosConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PosConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPosConnectionEdge2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.PosConnectionEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOPosConnectionEdge2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOPosConnectionEdge2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionEdge(ctx context.Context, sel ast.SelectionSet, v *ent.PosConnectionEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PosConnectionEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPosConnectionOrder2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionOrder(ctx context.Context, v any) (*ent.PosConnectionOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputPosConnectionOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOPosConnectionProvider2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋposconnectionᚐProviderᚄ(ctx context.Context, v any) ([]posconnection.Provider, error) {

@@ -30,6 +30,7 @@ type ResolverRoot interface {
 	JournalEntry() JournalEntryResolver
 	JournalEvent() JournalEventResolver
 	Mutation() MutationResolver
+	PosConnection() PosConnectionResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
 	Thumbnail() ThumbnailResolver
@@ -44,6 +45,18 @@ type ComplexityRoot struct {
 		ID        func(childComplexity int) int
 		Name      func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
+	}
+
+	BackfillProgress struct {
+		Error        func(childComplexity int) int
+		FinishedAt   func(childComplexity int) int
+		From         func(childComplexity int) int
+		Records      func(childComplexity int) int
+		StartedAt    func(childComplexity int) int
+		State        func(childComplexity int) int
+		To           func(childComplexity int) int
+		WindowsDone  func(childComplexity int) int
+		WindowsTotal func(childComplexity int) int
 	}
 
 	Camera struct {
@@ -186,7 +199,9 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		IngestJournal func(childComplexity int, input []*model.JournalInput) int
+		BackfillConnection func(childComplexity int, id pulid.ID, from time.Time, to time.Time) int
+		IngestJournal      func(childComplexity int, input []*model.JournalInput) int
+		SyncConnection     func(childComplexity int, id pulid.ID) int
 	}
 
 	PageInfo struct {
@@ -197,16 +212,29 @@ type ComplexityRoot struct {
 	}
 
 	PosConnection struct {
-		ContractID func(childComplexity int) int
-		CreatedAt  func(childComplexity int) int
-		ID         func(childComplexity int) int
-		LastError  func(childComplexity int) int
-		LastSyncAt func(childComplexity int) int
-		Memo       func(childComplexity int) int
-		Provider   func(childComplexity int) int
-		Status     func(childComplexity int) int
-		Terminals  func(childComplexity int) int
-		UpdatedAt  func(childComplexity int) int
+		Backfill    func(childComplexity int) int
+		ContractID  func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		LastError   func(childComplexity int) int
+		LastSyncAt  func(childComplexity int) int
+		Memo        func(childComplexity int) int
+		NextRetryAt func(childComplexity int) int
+		Provider    func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Terminals   func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	PosConnectionConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	PosConnectionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Query struct {
@@ -215,6 +243,7 @@ type ComplexityRoot struct {
 		Links           func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.LinkOrder, where *ent.LinkWhereInput) int
 		Node            func(childComplexity int, id pulid.ID) int
 		Nodes           func(childComplexity int, ids []pulid.ID) int
+		PosConnections  func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.PosConnectionOrder, where *ent.PosConnectionWhereInput) int
 		Shops           func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) int
 		Terminals       func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) int
 		TimelineBuckets func(childComplexity int, cameraID pulid.ID, from time.Time, to time.Time, bucket *model.BucketSize) int
@@ -356,6 +385,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.UpdatedAt(childComplexity), true
+
+	case "BackfillProgress.error":
+		if e.ComplexityRoot.BackfillProgress.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.Error(childComplexity), true
+	case "BackfillProgress.finishedAt":
+		if e.ComplexityRoot.BackfillProgress.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.FinishedAt(childComplexity), true
+	case "BackfillProgress.from":
+		if e.ComplexityRoot.BackfillProgress.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.From(childComplexity), true
+	case "BackfillProgress.records":
+		if e.ComplexityRoot.BackfillProgress.Records == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.Records(childComplexity), true
+	case "BackfillProgress.startedAt":
+		if e.ComplexityRoot.BackfillProgress.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.StartedAt(childComplexity), true
+	case "BackfillProgress.state":
+		if e.ComplexityRoot.BackfillProgress.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.State(childComplexity), true
+	case "BackfillProgress.to":
+		if e.ComplexityRoot.BackfillProgress.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.To(childComplexity), true
+	case "BackfillProgress.windowsDone":
+		if e.ComplexityRoot.BackfillProgress.WindowsDone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.WindowsDone(childComplexity), true
+	case "BackfillProgress.windowsTotal":
+		if e.ComplexityRoot.BackfillProgress.WindowsTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.WindowsTotal(childComplexity), true
 
 	case "Camera.createdAt":
 		if e.ComplexityRoot.Camera.CreatedAt == nil {
@@ -902,6 +986,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LinkEdge.Node(childComplexity), true
 
+	case "Mutation.backfillConnection":
+		if e.ComplexityRoot.Mutation.BackfillConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_backfillConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BackfillConnection(childComplexity, args["id"].(pulid.ID), args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Mutation.ingestJournal":
 		if e.ComplexityRoot.Mutation.IngestJournal == nil {
 			break
@@ -913,6 +1008,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.IngestJournal(childComplexity, args["input"].([]*model.JournalInput)), true
+	case "Mutation.syncConnection":
+		if e.ComplexityRoot.Mutation.SyncConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_syncConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SyncConnection(childComplexity, args["id"].(pulid.ID)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -939,6 +1045,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PosConnection.backfill":
+		if e.ComplexityRoot.PosConnection.Backfill == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnection.Backfill(childComplexity), true
 	case "PosConnection.contractID":
 		if e.ComplexityRoot.PosConnection.ContractID == nil {
 			break
@@ -975,6 +1087,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PosConnection.Memo(childComplexity), true
+	case "PosConnection.nextRetryAt":
+		if e.ComplexityRoot.PosConnection.NextRetryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnection.NextRetryAt(childComplexity), true
 	case "PosConnection.provider":
 		if e.ComplexityRoot.PosConnection.Provider == nil {
 			break
@@ -999,6 +1117,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PosConnection.UpdatedAt(childComplexity), true
+
+	case "PosConnectionConnection.edges":
+		if e.ComplexityRoot.PosConnectionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnectionConnection.Edges(childComplexity), true
+	case "PosConnectionConnection.pageInfo":
+		if e.ComplexityRoot.PosConnectionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnectionConnection.PageInfo(childComplexity), true
+	case "PosConnectionConnection.totalCount":
+		if e.ComplexityRoot.PosConnectionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnectionConnection.TotalCount(childComplexity), true
+
+	case "PosConnectionEdge.cursor":
+		if e.ComplexityRoot.PosConnectionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnectionEdge.Cursor(childComplexity), true
+	case "PosConnectionEdge.node":
+		if e.ComplexityRoot.PosConnectionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnectionEdge.Node(childComplexity), true
 
 	case "Query.cameras":
 		if e.ComplexityRoot.Query.Cameras == nil {
@@ -1056,6 +1206,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]pulid.ID)), true
+	case "Query.posConnections":
+		if e.ComplexityRoot.Query.PosConnections == nil {
+			break
+		}
+
+		args, err := ec.field_Query_posConnections_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PosConnections(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.PosConnectionOrder), args["where"].(*ent.PosConnectionWhereInput)), true
 	case "Query.shops":
 		if e.ComplexityRoot.Query.Shops == nil {
 			break
@@ -1614,6 +1775,44 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../../schema/connectors.graphql", Input: `# POS connections: polling and webhooks that bring receipts in by themselves.
+
+"""Progress of a backfill of a past range."""
+type BackfillProgress {
+  from: Time!
+  to: Time!
+  """Windows (≤ 31 days each for Smaregi) done and in all."""
+  windowsDone: Int!
+  windowsTotal: Int!
+  """Records read so far."""
+  records: Int!
+  state: BackfillState!
+  error: String
+  startedAt: Time!
+  finishedAt: Time
+}
+
+enum BackfillState {
+  RUNNING
+  DONE
+  FAILED
+}
+
+extend type PosConnection {
+  """The running or last backfill on this server, if any."""
+  backfill: BackfillProgress
+}
+
+extend type Mutation {
+  """Poll the provider now and wait for the result (status, last sync, last error)."""
+  syncConnection(id: ID!): PosConnection!
+  """
+  Read a past range from the provider and ingest it (idempotent: entries
+  already stored stay single). Runs in the background; watch ` + "`" + `backfill` + "`" + `.
+  """
+  backfillConnection(id: ID!, from: Time!, to: Time!): PosConnection!
+}
+`, BuiltIn: false},
 	{Name: "../../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
 type Account implements Node {
@@ -2523,8 +2722,39 @@ type PosConnection implements Node {
   status: PosConnectionStatus!
   lastSyncAt: Time
   lastError: String!
+  nextRetryAt: Time
   memo: String!
   terminals: [Terminal!]
+}
+"""
+A connection to a list of items.
+"""
+type PosConnectionConnection {
+  """
+  A list of edges.
+  """
+  edges: [PosConnectionEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type PosConnectionEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: PosConnection
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
 }
 """
 Ordering options for PosConnection connections
@@ -2652,6 +2882,19 @@ input PosConnectionWhereInput {
   lastErrorEqualFold: String
   lastErrorContainsFold: String
   """
+  next_retry_at field predicates
+  """
+  nextRetryAt: Time
+  nextRetryAtNEQ: Time
+  nextRetryAtIn: [Time!]
+  nextRetryAtNotIn: [Time!]
+  nextRetryAtGT: Time
+  nextRetryAtGTE: Time
+  nextRetryAtLT: Time
+  nextRetryAtLTE: Time
+  nextRetryAtIsNil: Boolean
+  nextRetryAtNotNil: Boolean
+  """
   memo field predicates
   """
   memo: String
@@ -2754,6 +2997,37 @@ type Query {
     """
     where: LinkWhereInput
   ): LinkConnection!
+  posConnections(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for PosConnections returned from the connection.
+    """
+    orderBy: PosConnectionOrder
+
+    """
+    Filtering options for PosConnections returned from the connection.
+    """
+    where: PosConnectionWhereInput
+  ): PosConnectionConnection!
   shops(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3737,6 +4011,30 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_BackfillProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_BackfillProgress_from(ctx, field)
+	case "to":
+		return ec.fieldContext_BackfillProgress_to(ctx, field)
+	case "windowsDone":
+		return ec.fieldContext_BackfillProgress_windowsDone(ctx, field)
+	case "windowsTotal":
+		return ec.fieldContext_BackfillProgress_windowsTotal(ctx, field)
+	case "records":
+		return ec.fieldContext_BackfillProgress_records(ctx, field)
+	case "state":
+		return ec.fieldContext_BackfillProgress_state(ctx, field)
+	case "error":
+		return ec.fieldContext_BackfillProgress_error(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_BackfillProgress_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_BackfillProgress_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BackfillProgress", field.Name)
+}
+
 func (ec *executionContext) childFields_Camera(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4035,12 +4333,38 @@ func (ec *executionContext) childFields_PosConnection(ctx context.Context, field
 		return ec.fieldContext_PosConnection_lastSyncAt(ctx, field)
 	case "lastError":
 		return ec.fieldContext_PosConnection_lastError(ctx, field)
+	case "nextRetryAt":
+		return ec.fieldContext_PosConnection_nextRetryAt(ctx, field)
 	case "memo":
 		return ec.fieldContext_PosConnection_memo(ctx, field)
 	case "terminals":
 		return ec.fieldContext_PosConnection_terminals(ctx, field)
+	case "backfill":
+		return ec.fieldContext_PosConnection_backfill(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PosConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PosConnectionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PosConnectionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PosConnectionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_PosConnectionConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PosConnectionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PosConnectionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_PosConnectionEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_PosConnectionEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PosConnectionEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Shop(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

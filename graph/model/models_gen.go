@@ -14,6 +14,21 @@ import (
 	"github.com/regicam/regicam/ent/schema/pulid"
 )
 
+// Progress of a backfill of a past range.
+type BackfillProgress struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Windows (≤ 31 days each for Smaregi) done and in all.
+	WindowsDone  int `json:"windowsDone"`
+	WindowsTotal int `json:"windowsTotal"`
+	// Records read so far.
+	Records    int           `json:"records"`
+	State      BackfillState `json:"state"`
+	Error      *string       `json:"error,omitempty"`
+	StartedAt  time.Time     `json:"startedAt"`
+	FinishedAt *time.Time    `json:"finishedAt,omitempty"`
+}
+
 // What the server's recorder knows about a camera right now.
 type CameraStatus struct {
 	// The server records this camera (it has a frame source).
@@ -124,6 +139,63 @@ type TimelineBucket struct {
 	Delete  int       `json:"delete"`
 	Other   int       `json:"other"`
 	Total   int       `json:"total"`
+}
+
+type BackfillState string
+
+const (
+	BackfillStateRunning BackfillState = "RUNNING"
+	BackfillStateDone    BackfillState = "DONE"
+	BackfillStateFailed  BackfillState = "FAILED"
+)
+
+var AllBackfillState = []BackfillState{
+	BackfillStateRunning,
+	BackfillStateDone,
+	BackfillStateFailed,
+}
+
+func (e BackfillState) IsValid() bool {
+	switch e {
+	case BackfillStateRunning, BackfillStateDone, BackfillStateFailed:
+		return true
+	}
+	return false
+}
+
+func (e BackfillState) String() string {
+	return string(e)
+}
+
+func (e *BackfillState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BackfillState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BackfillState", str)
+	}
+	return nil
+}
+
+func (e BackfillState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BackfillState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BackfillState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Bucket width of the timeline bar.

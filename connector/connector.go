@@ -1,0 +1,403 @@
+// Package connector runs the POS connections of one server: a poller per
+// connection that reads what changed at the provider, ingests it and only
+// then stores the provider cursor, so a restart neither loses nor re-reads
+// entries; plus backfills of past ranges and the shared path webhooks use.
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/posconnection"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/shop"
+	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/ingest"
+	"github.com/regicam/regicam/pos"
+)
+
+// Source is one provider connection as the runtime sees it.
+type Source interface {
+	// Poll returns the records changed since cursor and the cursor to keep
+	// once they are stored ("" cursor: the provider's sensible start).
+	Poll(ctx context.Context, cursor string) (recs []pos.Record, next string, err error)
+}
+
+// Backfiller reads a past range in windows, handing each window's records
+// to emit as it goes.
+type Backfiller interface {
+	Backfill(ctx context.Context, from, to time.Time, emit func(window, windows int, recs []pos.Record) error) error
+}
+
+// Factory builds the Source of a connection row; it may open its sealed
+// secrets. Returning an error wrapping pos.ErrAuth or
+// pos.ErrLegacyCredentials marks the connection NEEDS_REAUTH.
+type Factory func(ctx context.Context, c *ent.PosConnection) (Source, error)
+
+// Options tune the runtime; zero values take the defaults.
+type Options struct {
+	Interval   time.Duration // between polls, default 30s (±20% jitter)
+	MaxBackoff time.Duration // after repeated errors, default 10m
+	Rescan     time.Duration // how often the connection list is re-read, default 30s
+}
+
+// Runtime polls every connection that has a Factory for its provider.
+type Runtime struct {
+	client    *ent.Client
+	ingester  *ingest.Ingester
+	log       *slog.Logger
+	opt       Options
+	factories map[posconnection.Provider]Factory
+
+	mu        sync.Mutex
+	workers   map[pulid.ID]*worker
+	backfills map[pulid.ID]*Progress
+}
+
+// New returns a Runtime.
+func New(client *ent.Client, in *ingest.Ingester, log *slog.Logger, opt Options, factories map[posconnection.Provider]Factory) *Runtime {
+	if opt.Interval <= 0 {
+		opt.Interval = 30 * time.Second
+	}
+	if opt.MaxBackoff <= 0 {
+		opt.MaxBackoff = 10 * time.Minute
+	}
+	if opt.Rescan <= 0 {
+		opt.Rescan = 30 * time.Second
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Runtime{client: client, ingester: in, log: log, opt: opt, factories: factories,
+		workers: map[pulid.ID]*worker{}, backfills: map[pulid.ID]*Progress{}}
+}
+
+type worker struct {
+	version time.Time // updated_at of the row it runs; a change (new credentials) restarts it
+	kick    chan chan error
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// Run keeps one worker per pollable connection until ctx ends.
+func (rt *Runtime) Run(ctx context.Context) {
+	t := time.NewTicker(rt.opt.Rescan)
+	defer t.Stop()
+	defer rt.stopAll()
+	for {
+		if err := rt.Rescan(ctx); err != nil && ctx.Err() == nil {
+			rt.log.Warn("connector rescan", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Rescan starts workers for new or changed connections and stops the rest.
+func (rt *Runtime) Rescan(ctx context.Context) error {
+	var providers []posconnection.Provider
+	for p := range rt.factories {
+		providers = append(providers, p)
+	}
+	conns, err := rt.client.PosConnection.Query().Where(posconnection.ProviderIn(providers...)).All(ctx)
+	if err != nil {
+		return fmt.Errorf("load connections: %w", err)
+	}
+	live := map[pulid.ID]bool{}
+	for _, c := range conns {
+		live[c.ID] = true
+		// The worker's own status writes bump updated_at and are recorded
+		// as its version; only a later change (new credentials) restarts it.
+		rt.mu.Lock()
+		w := rt.workers[c.ID]
+		current := w != nil && !c.UpdatedAt.After(w.version)
+		rt.mu.Unlock()
+		if current {
+			continue
+		}
+		rt.stop(c.ID)
+		rt.start(ctx, c)
+	}
+	rt.mu.Lock()
+	var gone []pulid.ID
+	for id := range rt.workers {
+		if !live[id] {
+			gone = append(gone, id)
+		}
+	}
+	rt.mu.Unlock()
+	for _, id := range gone {
+		rt.stop(id)
+	}
+	return nil
+}
+
+func (rt *Runtime) start(ctx context.Context, c *ent.PosConnection) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w := &worker{version: c.UpdatedAt, kick: make(chan chan error), cancel: cancel, done: make(chan struct{})}
+	rt.mu.Lock()
+	rt.workers[c.ID] = w
+	rt.mu.Unlock()
+	go func() {
+		defer close(w.done)
+		rt.loop(wctx, c.ID, w)
+	}()
+}
+
+func (rt *Runtime) stop(id pulid.ID) {
+	rt.mu.Lock()
+	w := rt.workers[id]
+	delete(rt.workers, id)
+	rt.mu.Unlock()
+	if w != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
+func (rt *Runtime) stopAll() {
+	rt.mu.Lock()
+	ids := make([]pulid.ID, 0, len(rt.workers))
+	for id := range rt.workers {
+		ids = append(ids, id)
+	}
+	rt.mu.Unlock()
+	for _, id := range ids {
+		rt.stop(id)
+	}
+}
+
+func (rt *Runtime) loop(ctx context.Context, id pulid.ID, w *worker) {
+	failures := 0
+	wait := time.Duration(0) // poll at once on start: catch up after a restart
+	for {
+		var reply chan error
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case reply = <-w.kick:
+			timer.Stop()
+		case <-timer.C:
+		}
+		err := rt.pollOnce(ctx, id, w)
+		if reply != nil {
+			reply <- err
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil:
+			failures = 0
+			wait = jitter(rt.opt.Interval)
+		case needsReauth(err):
+			// Retrying cannot help until the owner enters new credentials,
+			// which restarts this worker.
+			wait = 24 * time.Hour
+		default:
+			failures++
+			wait = min(rt.opt.Interval<<min(failures, 10), rt.opt.MaxBackoff)
+			wait = jitter(wait)
+		}
+		if err != nil {
+			rt.recordFailure(ctx, id, w, err, wait)
+		}
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
+}
+
+func needsReauth(err error) bool {
+	return errors.Is(err, pos.ErrAuth) || errors.Is(err, pos.ErrLegacyCredentials)
+}
+
+// SyncNow polls a connection at once and returns the poll's error.
+func (rt *Runtime) SyncNow(ctx context.Context, id pulid.ID) error {
+	rt.mu.Lock()
+	w := rt.workers[id]
+	rt.mu.Unlock()
+	if w == nil {
+		if err := rt.Rescan(ctx); err != nil {
+			return err
+		}
+		rt.mu.Lock()
+		w = rt.workers[id]
+		rt.mu.Unlock()
+		if w == nil {
+			return &apperr.Error{Code: apperr.BadUserInput, Field: "id", Message: "この接続は自動取得に対応していません (this connection is not polled)"}
+		}
+	}
+	reply := make(chan error, 1)
+	select {
+	case w.kick <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (rt *Runtime) pollOnce(ctx context.Context, id pulid.ID, w *worker) error {
+	c, err := rt.client.PosConnection.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load connection: %w", err)
+	}
+	src, err := rt.factories[c.Provider](ctx, c)
+	if err != nil {
+		return err
+	}
+	recs, next, err := src.Poll(ctx, c.SyncCursor)
+	if err != nil {
+		return err
+	}
+	if err := rt.Ingest(ctx, c, recs); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	upd, err := rt.client.PosConnection.UpdateOneID(id).SetSyncCursor(next).SetLastSyncAt(now).
+		SetStatus(posconnection.StatusOK).SetLastError("").ClearNextRetryAt().Save(ctx)
+	if err != nil {
+		return fmt.Errorf("save cursor: %w", err)
+	}
+	rt.noteVersion(w, upd.UpdatedAt)
+	if len(recs) > 0 {
+		rt.log.Info("connection synced", "connection", id, "provider", c.Provider, "records", len(recs))
+	}
+	return nil
+}
+
+func (rt *Runtime) noteVersion(w *worker, t time.Time) {
+	rt.mu.Lock()
+	w.version = t
+	rt.mu.Unlock()
+}
+
+func (rt *Runtime) recordFailure(ctx context.Context, id pulid.ID, w *worker, err error, wait time.Duration) {
+	status := posconnection.StatusERROR
+	msg := err.Error()
+	if needsReauth(err) {
+		status = posconnection.StatusNEEDS_REAUTH
+	}
+	rt.log.Warn("connection sync failed", "connection", id, "status", status, "err", msg, "retry_in", wait)
+	upd, uerr := rt.client.PosConnection.UpdateOneID(id).SetStatus(status).SetLastError(truncate(msg, 500)).
+		SetNextRetryAt(time.Now().Add(wait).UTC()).Save(ctx)
+	if uerr != nil {
+		rt.log.Warn("record connection status", "connection", id, "err", uerr)
+		return
+	}
+	rt.noteVersion(w, upd.UpdatedAt)
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
+
+// Ingest stores provider records of connection c: it finds (or creates)
+// each record's terminal and shop, then ingests. Records the provider got
+// wrong are logged and skipped (retrying cannot fix them); anything else
+// fails the batch so the cursor is not moved past unstored records.
+func (rt *Runtime) Ingest(ctx context.Context, c *ent.PosConnection, recs []pos.Record) error {
+	terms := map[string]pulid.ID{}
+	for _, rec := range recs {
+		tid, ok := terms[rec.TerminalExternalID]
+		if !ok {
+			var err error
+			if tid, err = rt.terminalFor(ctx, c, rec); err != nil {
+				return err
+			}
+			terms[rec.TerminalExternalID] = tid
+		}
+		r := rec.Receipt
+		r.TerminalID = tid
+		res := rt.ingester.Ingest(ctx, c.AccountID, r)
+		if res.Err == nil {
+			continue
+		}
+		if e, ok := apperr.As(res.Err); ok && e.Code == apperr.BadUserInput {
+			rt.log.Warn("provider record rejected", "connection", c.ID, "external_id", r.ExternalID, "field", e.Field, "err", e.Message)
+			continue
+		}
+		return fmt.Errorf("ingest %s: %w", r.ExternalID, res.Err)
+	}
+	return nil
+}
+
+// terminalFor returns the terminal of a provider register, creating it
+// (and its shop, from the provider's store) the first time it is seen, so
+// the owner can link it to a camera in the portal.
+func (rt *Runtime) terminalFor(ctx context.Context, c *ent.PosConnection, rec pos.Record) (pulid.ID, error) {
+	if rec.TerminalExternalID == "" {
+		return "", fmt.Errorf("record %s has no terminal", rec.Receipt.ExternalID)
+	}
+	t, err := rt.client.Terminal.Query().Where(terminal.ConnectionID(c.ID), terminal.ExternalID(rec.TerminalExternalID)).Only(ctx)
+	if err == nil {
+		return t.ID, nil
+	}
+	if !ent.IsNotFound(err) {
+		return "", fmt.Errorf("find terminal: %w", err)
+	}
+	shopID, err := rt.shopFor(ctx, c, rec)
+	if err != nil {
+		return "", err
+	}
+	t, err = rt.client.Terminal.Create().SetAccountID(c.AccountID).SetConnectionID(c.ID).SetShopID(shopID).
+		SetExternalID(rec.TerminalExternalID).SetName("端末 " + rec.TerminalExternalID).Save(ctx)
+	if ent.IsConstraintError(err) { // created meanwhile by a webhook
+		t, err = rt.client.Terminal.Query().Where(terminal.ConnectionID(c.ID), terminal.ExternalID(rec.TerminalExternalID)).Only(ctx)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create terminal: %w", err)
+	}
+	rt.log.Info("new POS terminal", "connection", c.ID, "terminal", t.ID, "external_id", rec.TerminalExternalID)
+	return t.ID, nil
+}
+
+func (rt *Runtime) shopFor(ctx context.Context, c *ent.PosConnection, rec pos.Record) (pulid.ID, error) {
+	shops, err := rt.client.Shop.Query().Where(shop.AccountID(c.AccountID)).All(ctx)
+	if err != nil {
+		return "", fmt.Errorf("find shop: %w", err)
+	}
+	for _, s := range shops {
+		if rec.StoreExternalID != "" && s.ExternalStoreIds[string(c.ID)] == rec.StoreExternalID {
+			return s.ID, nil
+		}
+	}
+	if rec.StoreExternalID == "" && len(shops) > 0 {
+		return shops[0].ID, nil
+	}
+	name := rec.StoreName
+	if name == "" {
+		name = "店舗 " + rec.StoreExternalID
+	}
+	if rec.StoreExternalID == "" {
+		name = "未設定の店舗"
+	}
+	s, err := rt.client.Shop.Create().SetAccountID(c.AccountID).SetName(name).
+		SetExternalStoreIds(map[string]string{string(c.ID): rec.StoreExternalID}).Save(ctx)
+	if err != nil {
+		return "", fmt.Errorf("create shop: %w", err)
+	}
+	return s.ID, nil
+}

@@ -165,6 +165,9 @@ func (rt *Runtime) stop(id pulid.ID) {
 	}
 }
 
+// Close stops every worker (Run does this when its ctx ends).
+func (rt *Runtime) Close() { rt.stopAll() }
+
 func (rt *Runtime) stopAll() {
 	rt.mu.Lock()
 	ids := make([]pulid.ID, 0, len(rt.workers))
@@ -192,10 +195,10 @@ func (rt *Runtime) loop(ctx context.Context, id pulid.ID, w *worker) {
 		case <-timer.C:
 		}
 		err := rt.pollOnce(ctx, id, w)
-		if reply != nil {
-			reply <- err
-		}
 		if ctx.Err() != nil {
+			if reply != nil {
+				reply <- err
+			}
 			return
 		}
 		switch {
@@ -208,11 +211,14 @@ func (rt *Runtime) loop(ctx context.Context, id pulid.ID, w *worker) {
 			wait = 24 * time.Hour
 		default:
 			failures++
-			wait = min(rt.opt.Interval<<min(failures, 10), rt.opt.MaxBackoff)
-			wait = jitter(wait)
+			wait = jitter(min(rt.opt.Interval<<min(failures, 10), rt.opt.MaxBackoff))
 		}
 		if err != nil {
 			rt.recordFailure(ctx, id, w, err, wait)
+		}
+		// Reply once the status is stored, so the caller reads it back.
+		if reply != nil {
+			reply <- err
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/webhook"
 )
 
 // SyncConnection is the resolver for the syncConnection field.
@@ -47,6 +48,22 @@ func (r *mutationResolver) BackfillConnection(ctx context.Context, id pulid.ID, 
 		return nil, err
 	}
 	return c, nil
+}
+
+// CreateWebhookSecret is the resolver for the createWebhookSecret field.
+func (r *mutationResolver) CreateWebhookSecret(ctx context.Context, id pulid.ID) (*model.WebhookEndpoint, error) {
+	c, err := r.ownConnection(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Secrets == nil {
+		return nil, apperr.Invalid("id", "Webhook は無効です (webhooks are disabled)")
+	}
+	path, secret, err := webhook.NewSecret(ctx, r.Client, r.Secrets, c)
+	if err != nil {
+		return nil, err
+	}
+	return &model.WebhookEndpoint{Path: path, Secret: secret}, nil
 }
 
 // Backfill is the resolver for the backfill field.

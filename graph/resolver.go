@@ -11,6 +11,7 @@ import (
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/feed"
 	"github.com/regicam/regicam/ingest"
+	"github.com/regicam/regicam/secrets"
 )
 
 // Resolver is the resolver root.
@@ -22,6 +23,8 @@ type Resolver struct {
 	Thumbs    BlobReader     // nil: thumbnails are off
 	// Connectors polls POS providers; nil when disabled.
 	Connectors *connector.Runtime
+	// Secrets seals credentials and webhook secrets.
+	Secrets *secrets.Box
 }
 
 // RecorderStatus reports what this process's recorders see.

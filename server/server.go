@@ -29,11 +29,13 @@ import (
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/pubsub"
 	"github.com/regicam/regicam/recording"
+	"github.com/regicam/regicam/secrets"
 	"github.com/regicam/regicam/server/wsgorilla"
 	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/thumbnailer"
 	"github.com/regicam/regicam/thumbs"
 	"github.com/regicam/regicam/viewer"
+	"github.com/regicam/regicam/webhook"
 )
 
 // App is one running regicam process: database, event feed, ingest and the
@@ -49,6 +51,7 @@ type App struct {
 	Thumbs     *thumbnailer.Thumbnailer
 	Blobs      thumbs.Store
 	Connectors *connector.Runtime
+	Secrets    *secrets.Box
 
 	log    *slog.Logger
 	cancel context.CancelFunc
@@ -179,6 +182,8 @@ func (a *App) routes(cfg Config) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /thumbnails/{id}", a.thumbnailHandler())
+	hooks := &webhook.Handler{Client: a.DB.Client, Box: a.Secrets, Runtime: a.Connectors, Smaregi: a.smaregiPush(cfg), Log: a.log}
+	hooks.Register(mux)
 	mux.Handle("/", http.FileServerFS(frontend.Files()))
 
 	c := cors.New(cors.Options{
@@ -211,7 +216,7 @@ func (a *App) requestContext(next http.Handler) http.Handler {
 func (a *App) graphQL(cfg Config) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
 		Client: a.DB.Client, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
-		Connectors: a.Connectors,
+		Connectors: a.Connectors, Secrets: a.Secrets,
 	}}))
 	srv.AddTransport(transport.Websocket{
 		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins},

@@ -30,6 +30,7 @@ func (a *App) startThumbnails(ctx, runCtx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("secret key: %w", err)
 	}
+	a.Secrets = box
 	if a.DB.Dialect == dialect.Postgres {
 		a.Blobs, err = thumbs.NewPostgres(ctx, a.DB.SQL)
 	} else {

@@ -199,9 +199,10 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		BackfillConnection func(childComplexity int, id pulid.ID, from time.Time, to time.Time) int
-		IngestJournal      func(childComplexity int, input []*model.JournalInput) int
-		SyncConnection     func(childComplexity int, id pulid.ID) int
+		BackfillConnection  func(childComplexity int, id pulid.ID, from time.Time, to time.Time) int
+		CreateWebhookSecret func(childComplexity int, id pulid.ID) int
+		IngestJournal       func(childComplexity int, input []*model.JournalInput) int
+		SyncConnection      func(childComplexity int, id pulid.ID) int
 	}
 
 	PageInfo struct {
@@ -344,6 +345,11 @@ type ComplexityRoot struct {
 		ShopGroups func(childComplexity int) int
 		Shops      func(childComplexity int) int
 		UpdatedAt  func(childComplexity int) int
+	}
+
+	WebhookEndpoint struct {
+		Path   func(childComplexity int) int
+		Secret func(childComplexity int) int
 	}
 }
 
@@ -997,6 +1003,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.BackfillConnection(childComplexity, args["id"].(pulid.ID), args["from"].(time.Time), args["to"].(time.Time)), true
+	case "Mutation.createWebhookSecret":
+		if e.ComplexityRoot.Mutation.CreateWebhookSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createWebhookSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateWebhookSecret(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.ingestJournal":
 		if e.ComplexityRoot.Mutation.IngestJournal == nil {
 			break
@@ -1651,6 +1668,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.UpdatedAt(childComplexity), true
 
+	case "WebhookEndpoint.path":
+		if e.ComplexityRoot.WebhookEndpoint.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.Path(childComplexity), true
+	case "WebhookEndpoint.secret":
+		if e.ComplexityRoot.WebhookEndpoint.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.Secret(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -1811,6 +1841,23 @@ extend type Mutation {
   already stored stay single). Runs in the background; watch ` + "`" + `backfill` + "`" + `.
   """
   backfillConnection(id: ID!, from: Time!, to: Time!): PosConnection!
+}
+
+"""Where a provider or partner posts webhooks for one connection."""
+type WebhookEndpoint {
+  """Path on this server to configure at the provider (append it to the server's public URL)."""
+  path: String!
+  """
+  The secret: for Smaregi it is part of the path; for signed webhooks it is
+  the HMAC-SHA256 key (headers X-Regicam-Timestamp and X-Regicam-Signature).
+  Shown only now; a new call replaces it.
+  """
+  secret: String!
+}
+
+extend type Mutation {
+  """Create (or replace) the webhook secret of a connection. The secret is shown once."""
+  createWebhookSecret(id: ID!): WebhookEndpoint!
 }
 `, BuiltIn: false},
 	{Name: "../../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -4529,6 +4576,16 @@ func (ec *executionContext) childFields_TimelineBucket(ctx context.Context, fiel
 		return ec.fieldContext_TimelineBucket_total(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TimelineBucket", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookEndpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_WebhookEndpoint_path(ctx, field)
+	case "secret":
+		return ec.fieldContext_WebhookEndpoint_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookEndpoint", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -141,6 +141,16 @@ type TimelineBucket struct {
 	Total   int       `json:"total"`
 }
 
+// Where a provider or partner posts webhooks for one connection.
+type WebhookEndpoint struct {
+	// Path on this server to configure at the provider (append it to the server's public URL).
+	Path string `json:"path"`
+	// The secret: for Smaregi it is part of the path; for signed webhooks it is
+	// the HMAC-SHA256 key (headers X-Regicam-Timestamp and X-Regicam-Signature).
+	// Shown only now; a new call replaces it.
+	Secret string `json:"secret"`
+}
+
 type BackfillState string
 
 const (

@@ -64,9 +64,11 @@ func TestSignedWebhook(t *testing.T) {
 			return n
 		}
 		for name, sign := range map[string]func(*http.Request){
-			"no signature":    func(*http.Request) {},
-			"wrong secret":    func(r *http.Request) { signedhook.SignRequest(r, []byte("not-the-secret"), body, time.Now()) },
-			"replayed (6min)": func(r *http.Request) { signedhook.SignRequest(r, []byte(ep.Secret), body, time.Now().Add(-6*time.Minute)) },
+			"no signature": func(*http.Request) {},
+			"wrong secret": func(r *http.Request) { signedhook.SignRequest(r, []byte("not-the-secret"), body, time.Now()) },
+			"replayed (6min)": func(r *http.Request) {
+				signedhook.SignRequest(r, []byte(ep.Secret), body, time.Now().Add(-6*time.Minute))
+			},
 			"tampered body": func(r *http.Request) {
 				signedhook.SignRequest(r, []byte(ep.Secret), append([]byte(nil), body[:len(body)-1]...), time.Now())
 			},

@@ -87,6 +87,14 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	fs.DurationVar(&cfg.FrameTolerance, "frame-tolerance", 2*time.Second, "farthest a frame may be from the receipt's time; beyond it the entry gets no thumbnail and a reason")
 	fs.DurationVar(&cfg.ThumbnailWait, "thumbnail-wait", 2*time.Second, "how long ingest waits for a frame before publishing the entry without it (a THUMBNAIL event follows)")
 	fs.DurationVar(&cfg.ThumbnailRetention, "thumbnail-retention", durationEnv(env("THUMBNAIL_RETENTION", "0")), "delete thumbnails older than this (0 keeps them; journal entries are never deleted) (REGICAM_THUMBNAIL_RETENTION)")
+	fs.StringVar(&cfg.PublicURL, "public-url", env("PUBLIC_URL", "http://localhost:8080"), "how browsers reach this server (OAuth redirects) (REGICAM_PUBLIC_URL)")
+	fs.DurationVar(&cfg.PollInterval, "poll-interval", 30*time.Second, "time between polls of each POS connection (jittered ±20%)")
+	fs.StringVar(&cfg.SmaregiIDURL, "smaregi-id-url", env("SMAREGI_ID_URL", "https://id.smaregi.jp"), "Smaregi token host (sandbox: https://id.smaregi.dev) (REGICAM_SMAREGI_ID_URL)")
+	fs.StringVar(&cfg.SmaregiAPIURL, "smaregi-api-url", env("SMAREGI_API_URL", "https://api.smaregi.jp"), "Smaregi API host (sandbox: https://api.smaregi.dev) (REGICAM_SMAREGI_API_URL)")
+	fs.StringVar(&cfg.UbiregiAuthURL, "ubiregi-auth-url", env("UBIREGI_AUTH_URL", "https://ubiregi.com"), "Ubiregi OAuth host (REGICAM_UBIREGI_AUTH_URL)")
+	fs.StringVar(&cfg.UbiregiAPIURL, "ubiregi-api-url", env("UBIREGI_API_URL", "https://ubiregi.com/api/3"), "Ubiregi API base (REGICAM_UBIREGI_API_URL)")
+	cfg.UbiregiClientID = env("UBIREGI_CLIENT_ID", "")
+	cfg.UbiregiClientSecret = env("UBIREGI_CLIENT_SECRET", "")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -28,4 +28,15 @@ type Config struct {
 	FrameTolerance     time.Duration // farthest a frame may be from the receipt, default 2s
 	ThumbnailWait      time.Duration // how long ingest waits for a frame, default 2s
 	ThumbnailRetention time.Duration // 0 keeps thumbnails forever
+
+	// POS providers. Base URLs are configuration so tests and the demo
+	// point the same clients at the fakes.
+	PublicURL           string // how browsers reach this server, for OAuth redirects
+	PollInterval        time.Duration
+	SmaregiIDURL        string
+	SmaregiAPIURL       string
+	UbiregiAuthURL      string
+	UbiregiAPIURL       string
+	UbiregiClientID     string
+	UbiregiClientSecret string
 }

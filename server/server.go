@@ -27,6 +27,7 @@ import (
 	"github.com/regicam/regicam/graph"
 	"github.com/regicam/regicam/graph/generated"
 	"github.com/regicam/regicam/ingest"
+	ubiregiconnect "github.com/regicam/regicam/pos/ubiregi/connect"
 	"github.com/regicam/regicam/pubsub"
 	"github.com/regicam/regicam/recording"
 	"github.com/regicam/regicam/secrets"
@@ -52,6 +53,8 @@ type App struct {
 	Blobs      thumbs.Store
 	Connectors *connector.Runtime
 	Secrets    *secrets.Box
+
+	ubiregi *ubiregiconnect.Connector
 
 	log    *slog.Logger
 	cancel context.CancelFunc
@@ -95,7 +98,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	go a.Recorders.Run(runCtx, 30*time.Second)
-	a.Connectors = connector.New(db.Client, a.Ingester, log, connector.Options{}, a.connectorFactories(cfg))
+	if err := a.setupUbiregi(cfg); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("ubiregi: %w", err)
+	}
+	a.Connectors = connector.New(db.Client, a.Ingester, log, connector.Options{Interval: cfg.PollInterval}, a.connectorFactories(cfg))
 	go a.Connectors.Run(runCtx)
 	go func() {
 		defer close(a.done)
@@ -184,6 +191,7 @@ func (a *App) routes(cfg Config) http.Handler {
 	mux.Handle("GET /thumbnails/{id}", a.thumbnailHandler())
 	hooks := &webhook.Handler{Client: a.DB.Client, Box: a.Secrets, Runtime: a.Connectors, Smaregi: a.smaregiPush(cfg), Log: a.log}
 	hooks.Register(mux)
+	a.registerProviders(mux)
 	mux.Handle("/", http.FileServerFS(frontend.Files()))
 
 	c := cors.New(cors.Options{

@@ -53,20 +53,35 @@ func Logger() *slog.Logger {
 // empty means a fresh temporary directory.
 func Start(t testing.TB, b Backend, dataDir string) *Server {
 	t.Helper()
+	return StartWith(t, b, dataDir, nil)
+}
+
+// StartWith is Start with a chance to change the configuration; it is told
+// the server's URL first (for settings such as PublicURL).
+func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *server.Config, url string)) *Server {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
+	hs := httptest.NewUnstartedServer(nil)
+	url := "http://" + hs.Listener.Addr().String()
 	cfg := server.Config{
 		DataDir: dataDir, DatabaseURL: b.DatabaseURL, Demo: "false",
 		CORSOrigins: []string{"http://allowed.example"}, Introspection: true,
+		PublicURL: url, PollInterval: time.Hour,
+	}
+	if configure != nil {
+		configure(&cfg, url)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	app, err := server.Start(ctx, cfg, Logger())
 	if err != nil {
+		hs.Listener.Close()
 		t.Fatalf("start server on %s: %v", b.Name, err)
 	}
-	hs := httptest.NewServer(app.Handler)
+	hs.Config.Handler = app.Handler
+	hs.Start()
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()

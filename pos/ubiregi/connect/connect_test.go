@@ -115,7 +115,9 @@ func TestUbiregiEndToEnd(t *testing.T) {
 		// Revoked tokens: the connection asks the owner to connect again.
 		fk.ExpireAccessTokens()
 		fk.RevokeRefreshTokens()
-		var out struct{ SyncConnection struct{ Status, LastError string } }
+		var out struct {
+			SyncConnection struct{ Status, LastError string }
+		}
 		srv.MustQuery(t, `mutation($id: ID!){ syncConnection(id: $id){ status lastError } }`, map[string]any{"id": connID}, &out)
 		if out.SyncConnection.Status != "NEEDS_REAUTH" || out.SyncConnection.LastError == "" {
 			t.Fatalf("after revoked tokens: %+v", out.SyncConnection)

@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/regicam/regicam/apperr"
@@ -64,6 +65,11 @@ func (r *mutationResolver) CreateWebhookSecret(ctx context.Context, id pulid.ID)
 		return nil, err
 	}
 	return &model.WebhookEndpoint{Path: path, Secret: secret}, nil
+}
+
+// ConnectSmaregi is the resolver for the connectSmaregi field.
+func (r *mutationResolver) ConnectSmaregi(ctx context.Context, input model.SmaregiCredentialsInput) (*ent.PosConnection, error) {
+	panic(fmt.Errorf("not implemented: ConnectSmaregi - connectSmaregi"))
 }
 
 // Backfill is the resolver for the backfill field.

@@ -26,12 +26,14 @@ func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error
 	if err != nil {
 		return nil, err
 	}
+	if ok, err := owns(ctx, r.Client, acct, id); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, apperr.Missing("id", "見つかりません (not found)")
+	}
 	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(ent.IDToType))
 	if err != nil {
 		return nil, notFound("id", err)
-	}
-	if !visibleTo(n, acct) {
-		return nil, apperr.Missing("id", "見つかりません (not found)")
 	}
 	return n, nil
 }
@@ -42,13 +44,34 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder,
 	if err != nil {
 		return nil, err
 	}
-	ns, err := r.Client.Noders(ctx, ids, ent.WithNodeType(ent.IDToType))
-	for i, n := range ns {
-		if n != nil && !visibleTo(n, acct) {
-			ns[i] = nil
+	if len(ids) > 100 {
+		return nil, apperr.Invalid("ids", "一度に指定できるのは 100 件までです (at most 100 ids)")
+	}
+	visible := make([]pulid.ID, 0, len(ids))
+	for _, id := range ids {
+		ok, err := owns(ctx, r.Client, acct, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			visible = append(visible, id)
 		}
 	}
-	return ns, err
+	found, err := r.Client.Noders(ctx, visible, ent.WithNodeType(ent.IDToType))
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[pulid.ID]ent.Noder, len(found))
+	for i, n := range found {
+		if n != nil {
+			byID[visible[i]] = n
+		}
+	}
+	ns := make([]ent.Noder, len(ids))
+	for i, id := range ids {
+		ns[i] = byID[id] // another tenant's id reads as null, like a missing one
+	}
+	return ns, nil
 }
 
 // Cameras is the resolver for the cameras field.

@@ -172,7 +172,9 @@ func (m *Manager) grabber(c *ent.Camera) (camera.Grabber, error) {
 	case entcamera.SourceKindSNAPSHOT:
 		return camera.NewSnapshot(c.SourceURL, creds, m.http), nil
 	case entcamera.SourceKindMJPEG:
-		return camera.NewMJPEG(c.SourceURL, creds, &http.Client{}), nil
+		mj := camera.NewMJPEG(c.SourceURL, creds, &http.Client{})
+		mj.Log = m.log.With("camera", c.ID)
+		return mj, nil
 	}
 	return nil, fmt.Errorf("unknown source kind %q", *c.SourceKind)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -53,8 +54,14 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
 	return d, nil
 }
 
+// migrateMu serialises migrations in one process: ent's migrator shares
+// package-level table descriptions (two servers in one test process).
+var migrateMu sync.Mutex
+
 // Migrate creates or upgrades the schema to what this binary expects.
 func Migrate(ctx context.Context, d *DB) error {
+	migrateMu.Lock()
+	defer migrateMu.Unlock()
 	if err := d.Client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}

@@ -281,6 +281,62 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_secret(_ context.Contex
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputSmaregiCredentialsInput(ctx context.Context, obj any) (model.SmaregiCredentialsInput, error) {
+	var it model.SmaregiCredentialsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"contractID", "clientID", "clientSecret"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "contractID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contractID"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContractID = data
+		case "clientID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientID"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientID = data
+		case "clientSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientSecret"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientSecret = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSmaregiCredentialsInput unmarshals raw into the SmaregiCredentialsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSmaregiCredentialsInput(ctx context.Context, raw any) (model.SmaregiCredentialsInput, error) {
+	var out model.SmaregiCredentialsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SmaregiCredentialsInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -412,6 +468,11 @@ func (ec *executionContext) unmarshalNBackfillState2githubᚗcomᚋregicamᚋreg
 
 func (ec *executionContext) marshalNBackfillState2githubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐBackfillState(ctx context.Context, sel ast.SelectionSet, v model.BackfillState) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNSmaregiCredentialsInput2githubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐSmaregiCredentialsInput(ctx context.Context, v any) (model.SmaregiCredentialsInput, error) {
+	res, err := ec.unmarshalInputSmaregiCredentialsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNWebhookEndpoint2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐWebhookEndpoint(ctx context.Context, sel ast.SelectionSet, v *model.WebhookEndpoint) graphql.Marshaler {

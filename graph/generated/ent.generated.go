@@ -2506,6 +2506,29 @@ func (ec *executionContext) fieldContext_PosConnection_memo(_ context.Context, f
 	return graphql.NewScalarFieldContext("PosConnection", field, false, false, "String")
 }
 
+func (ec *executionContext) _PosConnection_secretHint(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnection_secretHint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SecretHint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnection_secretHint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PosConnection", field, false, false, "String")
+}
+
 func (ec *executionContext) _PosConnection_terminals(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8079,7 +8102,7 @@ func (ec *executionContext) unmarshalInputPosConnectionWhereInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "provider", "providerNEQ", "providerIn", "providerNotIn", "contractID", "contractIDNEQ", "contractIDIn", "contractIDNotIn", "contractIDGT", "contractIDGTE", "contractIDLT", "contractIDLTE", "contractIDContains", "contractIDHasPrefix", "contractIDHasSuffix", "contractIDEqualFold", "contractIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "lastSyncAt", "lastSyncAtNEQ", "lastSyncAtIn", "lastSyncAtNotIn", "lastSyncAtGT", "lastSyncAtGTE", "lastSyncAtLT", "lastSyncAtLTE", "lastSyncAtIsNil", "lastSyncAtNotNil", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorEqualFold", "lastErrorContainsFold", "nextRetryAt", "nextRetryAtNEQ", "nextRetryAtIn", "nextRetryAtNotIn", "nextRetryAtGT", "nextRetryAtGTE", "nextRetryAtLT", "nextRetryAtLTE", "nextRetryAtIsNil", "nextRetryAtNotNil", "memo", "memoNEQ", "memoIn", "memoNotIn", "memoGT", "memoGTE", "memoLT", "memoLTE", "memoContains", "memoHasPrefix", "memoHasSuffix", "memoEqualFold", "memoContainsFold", "hasTerminals", "hasTerminalsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "provider", "providerNEQ", "providerIn", "providerNotIn", "contractID", "contractIDNEQ", "contractIDIn", "contractIDNotIn", "contractIDGT", "contractIDGTE", "contractIDLT", "contractIDLTE", "contractIDContains", "contractIDHasPrefix", "contractIDHasSuffix", "contractIDEqualFold", "contractIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "lastSyncAt", "lastSyncAtNEQ", "lastSyncAtIn", "lastSyncAtNotIn", "lastSyncAtGT", "lastSyncAtGTE", "lastSyncAtLT", "lastSyncAtLTE", "lastSyncAtIsNil", "lastSyncAtNotNil", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorEqualFold", "lastErrorContainsFold", "nextRetryAt", "nextRetryAtNEQ", "nextRetryAtIn", "nextRetryAtNotIn", "nextRetryAtGT", "nextRetryAtGTE", "nextRetryAtLT", "nextRetryAtLTE", "nextRetryAtIsNil", "nextRetryAtNotNil", "memo", "memoNEQ", "memoIn", "memoNotIn", "memoGT", "memoGTE", "memoLT", "memoLTE", "memoContains", "memoHasPrefix", "memoHasSuffix", "memoEqualFold", "memoContainsFold", "secretHint", "secretHintNEQ", "secretHintIn", "secretHintNotIn", "secretHintGT", "secretHintGTE", "secretHintLT", "secretHintLTE", "secretHintContains", "secretHintHasPrefix", "secretHintHasSuffix", "secretHintEqualFold", "secretHintContainsFold", "hasTerminals", "hasTerminalsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8688,6 +8711,97 @@ func (ec *executionContext) unmarshalInputPosConnectionWhereInput(ctx context.Co
 				return it, err
 			}
 			it.MemoContainsFold = data
+		case "secretHint":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHint"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHint = data
+		case "secretHintNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintNEQ = data
+		case "secretHintIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintIn = data
+		case "secretHintNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintNotIn = data
+		case "secretHintGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintGT = data
+		case "secretHintGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintGTE = data
+		case "secretHintLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintLT = data
+		case "secretHintLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintLTE = data
+		case "secretHintContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintContains = data
+		case "secretHintHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintHasPrefix = data
+		case "secretHintHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintHasSuffix = data
+		case "secretHintEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintEqualFold = data
+		case "secretHintContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secretHintContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SecretHintContainsFold = data
 		case "hasTerminals":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTerminals"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -12343,6 +12457,11 @@ func (ec *executionContext) _PosConnection(ctx context.Context, sel ast.Selectio
 			}
 		case "memo":
 			out.Values[i] = ec._PosConnection_memo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "secretHint":
+			out.Values[i] = ec._PosConnection_secretHint(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

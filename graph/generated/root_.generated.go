@@ -200,6 +200,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		BackfillConnection  func(childComplexity int, id pulid.ID, from time.Time, to time.Time) int
+		ConnectSmaregi      func(childComplexity int, input model.SmaregiCredentialsInput) int
 		CreateWebhookSecret func(childComplexity int, id pulid.ID) int
 		IngestJournal       func(childComplexity int, input []*model.JournalInput) int
 		SyncConnection      func(childComplexity int, id pulid.ID) int
@@ -222,6 +223,7 @@ type ComplexityRoot struct {
 		Memo        func(childComplexity int) int
 		NextRetryAt func(childComplexity int) int
 		Provider    func(childComplexity int) int
+		SecretHint  func(childComplexity int) int
 		Status      func(childComplexity int) int
 		Terminals   func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
@@ -1003,6 +1005,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.BackfillConnection(childComplexity, args["id"].(pulid.ID), args["from"].(time.Time), args["to"].(time.Time)), true
+	case "Mutation.connectSmaregi":
+		if e.ComplexityRoot.Mutation.ConnectSmaregi == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_connectSmaregi_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConnectSmaregi(childComplexity, args["input"].(model.SmaregiCredentialsInput)), true
 	case "Mutation.createWebhookSecret":
 		if e.ComplexityRoot.Mutation.CreateWebhookSecret == nil {
 			break
@@ -1116,6 +1129,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PosConnection.Provider(childComplexity), true
+	case "PosConnection.secretHint":
+		if e.ComplexityRoot.PosConnection.SecretHint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnection.SecretHint(childComplexity), true
 	case "PosConnection.status":
 		if e.ComplexityRoot.PosConnection.Status == nil {
 			break
@@ -1707,6 +1726,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ShopGroupWhereInput", ec.unmarshalInputShopGroupWhereInput),
 			graphql.NewInputUnmarshaler("ShopOrder", ec.unmarshalInputShopOrder),
 			graphql.NewInputUnmarshaler("ShopWhereInput", ec.unmarshalInputShopWhereInput),
+			graphql.NewInputUnmarshaler("SmaregiCredentialsInput", ec.unmarshalInputSmaregiCredentialsInput),
 			graphql.NewInputUnmarshaler("TerminalOrder", ec.unmarshalInputTerminalOrder),
 			graphql.NewInputUnmarshaler("TerminalWhereInput", ec.unmarshalInputTerminalWhereInput),
 			graphql.NewInputUnmarshaler("ThumbnailWhereInput", ec.unmarshalInputThumbnailWhereInput),
@@ -1858,6 +1878,23 @@ type WebhookEndpoint {
 extend type Mutation {
   """Create (or replace) the webhook secret of a connection. The secret is shown once."""
   createWebhookSecret(id: ID!): WebhookEndpoint!
+}
+
+"""スマレジ連携: 契約ID + クライアントID + クライアントシークレット."""
+input SmaregiCredentialsInput {
+  contractID: String!
+  clientID: String!
+  clientSecret: String!
+}
+
+extend type Mutation {
+  """
+  Connect a Smaregi contract, or replace its credentials (the legacy access
+  token of the pre-2026-01-24 API included). The credentials are checked with
+  Smaregi first; a refused one is a field error and nothing is saved.
+  Terminals, links and history of the contract stay.
+  """
+  connectSmaregi(input: SmaregiCredentialsInput!): PosConnection!
 }
 `, BuiltIn: false},
 	{Name: "../../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -2771,6 +2808,7 @@ type PosConnection implements Node {
   lastError: String!
   nextRetryAt: Time
   memo: String!
+  secretHint: String!
   terminals: [Terminal!]
 }
 """
@@ -2957,6 +2995,22 @@ input PosConnectionWhereInput {
   memoHasSuffix: String
   memoEqualFold: String
   memoContainsFold: String
+  """
+  secret_hint field predicates
+  """
+  secretHint: String
+  secretHintNEQ: String
+  secretHintIn: [String!]
+  secretHintNotIn: [String!]
+  secretHintGT: String
+  secretHintGTE: String
+  secretHintLT: String
+  secretHintLTE: String
+  secretHintContains: String
+  secretHintHasPrefix: String
+  secretHintHasSuffix: String
+  secretHintEqualFold: String
+  secretHintContainsFold: String
   """
   terminals edge predicates
   """
@@ -4384,6 +4438,8 @@ func (ec *executionContext) childFields_PosConnection(ctx context.Context, field
 		return ec.fieldContext_PosConnection_nextRetryAt(ctx, field)
 	case "memo":
 		return ec.fieldContext_PosConnection_memo(ctx, field)
+	case "secretHint":
+		return ec.fieldContext_PosConnection_secretHint(ctx, field)
 	case "terminals":
 		return ec.fieldContext_PosConnection_terminals(ctx, field)
 	case "backfill":

@@ -127,6 +127,13 @@ type JournalWhere struct {
 	To *time.Time `json:"to,omitempty"`
 }
 
+// スマレジ連携: 契約ID + クライアントID + クライアントシークレット.
+type SmaregiCredentialsInput struct {
+	ContractID   string `json:"contractID"`
+	ClientID     string `json:"clientID"`
+	ClientSecret string `json:"clientSecret"`
+}
+
 type Subscription struct {
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
@@ -328,7 +329,7 @@ func (rt *Runtime) Ingest(ctx context.Context, c *ent.PosConnection, recs []pos.
 	terms := map[string]pulid.ID{}
 	for _, rec := range recs {
 		tid, ok := terms[rec.TerminalExternalID]
-		if !ok {
+		if !ok || rec.TerminalExternalID == "" {
 			var err error
 			if tid, err = rt.terminalFor(ctx, c, rec); err != nil {
 				return err
@@ -355,7 +356,14 @@ func (rt *Runtime) Ingest(ctx context.Context, c *ent.PosConnection, recs []pos.
 // the owner can link it to a camera in the portal.
 func (rt *Runtime) terminalFor(ctx context.Context, c *ent.PosConnection, rec pos.Record) (pulid.ID, error) {
 	if rec.TerminalExternalID == "" {
-		return "", fmt.Errorf("record %s has no terminal", rec.Receipt.ExternalID)
+		// A deletion names only the transaction: it happened on the
+		// register of the entry it deletes.
+		e, err := rt.client.JournalEntry.Query().Where(journalentry.ConnectionID(c.ID),
+			journalentry.ExternalID(rec.Receipt.ExternalID)).First(ctx)
+		if err != nil {
+			return "", fmt.Errorf("record %s names no terminal and no stored entry: %w", rec.Receipt.ExternalID, err)
+		}
+		return e.TerminalID, nil
 	}
 	t, err := rt.client.Terminal.Query().Where(terminal.ConnectionID(c.ID), terminal.ExternalID(rec.TerminalExternalID)).Only(ctx)
 	if err == nil {

@@ -192,6 +192,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			posconnection.FieldWebhookSecret:  {Type: field.TypeBytes, Column: posconnection.FieldWebhookSecret},
 			posconnection.FieldSyncCursor:     {Type: field.TypeString, Column: posconnection.FieldSyncCursor},
 			posconnection.FieldMemo:           {Type: field.TypeString, Column: posconnection.FieldMemo},
+			posconnection.FieldSecretHint:     {Type: field.TypeString, Column: posconnection.FieldSecretHint},
 		},
 	}
 	graph.Nodes[7] = &sqlgraph.Node{
@@ -1890,6 +1891,11 @@ func (f *PosConnectionFilter) WhereSyncCursor(p entql.StringP) {
 // WhereMemo applies the entql string predicate on the memo field.
 func (f *PosConnectionFilter) WhereMemo(p entql.StringP) {
 	f.Where(p.Field(posconnection.FieldMemo))
+}
+
+// WhereSecretHint applies the entql string predicate on the secret_hint field.
+func (f *PosConnectionFilter) WhereSecretHint(p entql.StringP) {
+	f.Where(p.Field(posconnection.FieldSecretHint))
 }
 
 // WhereHasAccount applies a predicate to check if query has an edge account.

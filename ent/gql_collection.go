@@ -751,6 +751,11 @@ func (_q *PosConnectionQuery) collectField(ctx context.Context, oneNode bool, op
 				selectedFields = append(selectedFields, posconnection.FieldMemo)
 				fieldSeen[posconnection.FieldMemo] = struct{}{}
 			}
+		case "secretHint":
+			if _, ok := fieldSeen[posconnection.FieldSecretHint]; !ok {
+				selectedFields = append(selectedFields, posconnection.FieldSecretHint)
+				fieldSeen[posconnection.FieldSecretHint] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

@@ -2389,6 +2389,21 @@ type PosConnectionWhereInput struct {
 	MemoEqualFold    *string  `json:"memoEqualFold,omitempty"`
 	MemoContainsFold *string  `json:"memoContainsFold,omitempty"`
 
+	// "secret_hint" field predicates.
+	SecretHint             *string  `json:"secretHint,omitempty"`
+	SecretHintNEQ          *string  `json:"secretHintNEQ,omitempty"`
+	SecretHintIn           []string `json:"secretHintIn,omitempty"`
+	SecretHintNotIn        []string `json:"secretHintNotIn,omitempty"`
+	SecretHintGT           *string  `json:"secretHintGT,omitempty"`
+	SecretHintGTE          *string  `json:"secretHintGTE,omitempty"`
+	SecretHintLT           *string  `json:"secretHintLT,omitempty"`
+	SecretHintLTE          *string  `json:"secretHintLTE,omitempty"`
+	SecretHintContains     *string  `json:"secretHintContains,omitempty"`
+	SecretHintHasPrefix    *string  `json:"secretHintHasPrefix,omitempty"`
+	SecretHintHasSuffix    *string  `json:"secretHintHasSuffix,omitempty"`
+	SecretHintEqualFold    *string  `json:"secretHintEqualFold,omitempty"`
+	SecretHintContainsFold *string  `json:"secretHintContainsFold,omitempty"`
+
 	// "terminals" edge predicates.
 	HasTerminals     *bool                 `json:"hasTerminals,omitempty"`
 	HasTerminalsWith []*TerminalWhereInput `json:"hasTerminalsWith,omitempty"`
@@ -2713,6 +2728,45 @@ func (i *PosConnectionWhereInput) P() (predicate.PosConnection, error) {
 	}
 	if i.MemoContainsFold != nil {
 		predicates = append(predicates, posconnection.MemoContainsFold(*i.MemoContainsFold))
+	}
+	if i.SecretHint != nil {
+		predicates = append(predicates, posconnection.SecretHintEQ(*i.SecretHint))
+	}
+	if i.SecretHintNEQ != nil {
+		predicates = append(predicates, posconnection.SecretHintNEQ(*i.SecretHintNEQ))
+	}
+	if len(i.SecretHintIn) > 0 {
+		predicates = append(predicates, posconnection.SecretHintIn(i.SecretHintIn...))
+	}
+	if len(i.SecretHintNotIn) > 0 {
+		predicates = append(predicates, posconnection.SecretHintNotIn(i.SecretHintNotIn...))
+	}
+	if i.SecretHintGT != nil {
+		predicates = append(predicates, posconnection.SecretHintGT(*i.SecretHintGT))
+	}
+	if i.SecretHintGTE != nil {
+		predicates = append(predicates, posconnection.SecretHintGTE(*i.SecretHintGTE))
+	}
+	if i.SecretHintLT != nil {
+		predicates = append(predicates, posconnection.SecretHintLT(*i.SecretHintLT))
+	}
+	if i.SecretHintLTE != nil {
+		predicates = append(predicates, posconnection.SecretHintLTE(*i.SecretHintLTE))
+	}
+	if i.SecretHintContains != nil {
+		predicates = append(predicates, posconnection.SecretHintContains(*i.SecretHintContains))
+	}
+	if i.SecretHintHasPrefix != nil {
+		predicates = append(predicates, posconnection.SecretHintHasPrefix(*i.SecretHintHasPrefix))
+	}
+	if i.SecretHintHasSuffix != nil {
+		predicates = append(predicates, posconnection.SecretHintHasSuffix(*i.SecretHintHasSuffix))
+	}
+	if i.SecretHintEqualFold != nil {
+		predicates = append(predicates, posconnection.SecretHintEqualFold(*i.SecretHintEqualFold))
+	}
+	if i.SecretHintContainsFold != nil {
+		predicates = append(predicates, posconnection.SecretHintContainsFold(*i.SecretHintContainsFold))
 	}
 
 	if i.HasTerminals != nil {

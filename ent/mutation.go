@@ -7431,6 +7431,7 @@ type PosConnectionMutation struct {
 	webhook_secret   *[]byte
 	sync_cursor      *string
 	memo             *string
+	secret_hint      *string
 	clearedFields    map[string]struct{}
 	account          *pulid.ID
 	clearedaccount   bool
@@ -8102,6 +8103,42 @@ func (m *PosConnectionMutation) ResetMemo() {
 	m.memo = nil
 }
 
+// SetSecretHint sets the "secret_hint" field.
+func (m *PosConnectionMutation) SetSecretHint(s string) {
+	m.secret_hint = &s
+}
+
+// SecretHint returns the value of the "secret_hint" field in the mutation.
+func (m *PosConnectionMutation) SecretHint() (r string, exists bool) {
+	v := m.secret_hint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretHint returns the old "secret_hint" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldSecretHint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretHint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretHint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretHint: %w", err)
+	}
+	return oldValue.SecretHint, nil
+}
+
+// ResetSecretHint resets all changes to the "secret_hint" field.
+func (m *PosConnectionMutation) ResetSecretHint() {
+	m.secret_hint = nil
+}
+
 // ClearAccount clears the "account" edge to the Account entity.
 func (m *PosConnectionMutation) ClearAccount() {
 	m.clearedaccount = true
@@ -8217,7 +8254,7 @@ func (m *PosConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PosConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, posconnection.FieldCreatedAt)
 	}
@@ -8260,6 +8297,9 @@ func (m *PosConnectionMutation) Fields() []string {
 	if m.memo != nil {
 		fields = append(fields, posconnection.FieldMemo)
 	}
+	if m.secret_hint != nil {
+		fields = append(fields, posconnection.FieldSecretHint)
+	}
 	return fields
 }
 
@@ -8296,6 +8336,8 @@ func (m *PosConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.SyncCursor()
 	case posconnection.FieldMemo:
 		return m.Memo()
+	case posconnection.FieldSecretHint:
+		return m.SecretHint()
 	}
 	return nil, false
 }
@@ -8333,6 +8375,8 @@ func (m *PosConnectionMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldSyncCursor(ctx)
 	case posconnection.FieldMemo:
 		return m.OldMemo(ctx)
+	case posconnection.FieldSecretHint:
+		return m.OldSecretHint(ctx)
 	}
 	return nil, fmt.Errorf("unknown PosConnection field %s", name)
 }
@@ -8439,6 +8483,13 @@ func (m *PosConnectionMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetMemo(v)
+		return nil
+	case posconnection.FieldSecretHint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretHint(v)
 		return nil
 	}
 	return fmt.Errorf("unknown PosConnection field %s", name)
@@ -8557,6 +8608,9 @@ func (m *PosConnectionMutation) ResetField(name string) error {
 		return nil
 	case posconnection.FieldMemo:
 		m.ResetMemo()
+		return nil
+	case posconnection.FieldSecretHint:
+		m.ResetSecretHint()
 		return nil
 	}
 	return fmt.Errorf("unknown PosConnection field %s", name)

@@ -47,6 +47,8 @@ type PosConnection struct {
 	SyncCursor string `json:"sync_cursor,omitempty"`
 	// Memo holds the value of the "memo" field.
 	Memo string `json:"memo,omitempty"`
+	// SecretHint holds the value of the "secret_hint" field.
+	SecretHint string `json:"secret_hint,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PosConnectionQuery when eager-loading is set.
 	Edges        PosConnectionEdges `json:"edges"`
@@ -97,7 +99,7 @@ func (*PosConnection) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case posconnection.FieldID, posconnection.FieldAccountID:
 			values[i] = new(pulid.ID)
-		case posconnection.FieldProvider, posconnection.FieldContractID, posconnection.FieldCredentialKind, posconnection.FieldStatus, posconnection.FieldLastError, posconnection.FieldSyncCursor, posconnection.FieldMemo:
+		case posconnection.FieldProvider, posconnection.FieldContractID, posconnection.FieldCredentialKind, posconnection.FieldStatus, posconnection.FieldLastError, posconnection.FieldSyncCursor, posconnection.FieldMemo, posconnection.FieldSecretHint:
 			values[i] = new(sql.NullString)
 		case posconnection.FieldCreatedAt, posconnection.FieldUpdatedAt, posconnection.FieldLastSyncAt, posconnection.FieldNextRetryAt:
 			values[i] = new(sql.NullTime)
@@ -208,6 +210,12 @@ func (_m *PosConnection) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Memo = value.String
 			}
+		case posconnection.FieldSecretHint:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field secret_hint", values[i])
+			} else if value.Valid {
+				_m.SecretHint = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -297,6 +305,9 @@ func (_m *PosConnection) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("memo=")
 	builder.WriteString(_m.Memo)
+	builder.WriteString(", ")
+	builder.WriteString("secret_hint=")
+	builder.WriteString(_m.SecretHint)
 	builder.WriteByte(')')
 	return builder.String()
 }

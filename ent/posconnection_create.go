@@ -190,6 +190,20 @@ func (_c *PosConnectionCreate) SetNillableMemo(v *string) *PosConnectionCreate {
 	return _c
 }
 
+// SetSecretHint sets the "secret_hint" field.
+func (_c *PosConnectionCreate) SetSecretHint(v string) *PosConnectionCreate {
+	_c.mutation.SetSecretHint(v)
+	return _c
+}
+
+// SetNillableSecretHint sets the "secret_hint" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableSecretHint(v *string) *PosConnectionCreate {
+	if v != nil {
+		_c.SetSecretHint(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *PosConnectionCreate) SetID(v pulid.ID) *PosConnectionCreate {
 	_c.mutation.SetID(v)
@@ -291,6 +305,10 @@ func (_c *PosConnectionCreate) defaults() {
 		v := posconnection.DefaultMemo
 		_c.mutation.SetMemo(v)
 	}
+	if _, ok := _c.mutation.SecretHint(); !ok {
+		v := posconnection.DefaultSecretHint
+		_c.mutation.SetSecretHint(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := posconnection.DefaultID()
 		_c.mutation.SetID(v)
@@ -348,6 +366,9 @@ func (_c *PosConnectionCreate) check() error {
 		if err := posconnection.MemoValidator(v); err != nil {
 			return &ValidationError{Name: "memo", err: fmt.Errorf(`ent: validator failed for field "PosConnection.memo": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.SecretHint(); !ok {
+		return &ValidationError{Name: "secret_hint", err: errors.New(`ent: missing required field "PosConnection.secret_hint"`)}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := posconnection.IDValidator(string(v)); err != nil {
@@ -444,6 +465,10 @@ func (_c *PosConnectionCreate) createSpec() (*PosConnection, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.Memo(); ok {
 		_spec.SetField(posconnection.FieldMemo, field.TypeString, value)
 		_node.Memo = value
+	}
+	if value, ok := _c.mutation.SecretHint(); ok {
+		_spec.SetField(posconnection.FieldSecretHint, field.TypeString, value)
+		_node.SecretHint = value
 	}
 	if nodes := _c.mutation.AccountIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -698,6 +723,18 @@ func (u *PosConnectionUpsert) UpdateMemo() *PosConnectionUpsert {
 	return u
 }
 
+// SetSecretHint sets the "secret_hint" field.
+func (u *PosConnectionUpsert) SetSecretHint(v string) *PosConnectionUpsert {
+	u.Set(posconnection.FieldSecretHint, v)
+	return u
+}
+
+// UpdateSecretHint sets the "secret_hint" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateSecretHint() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldSecretHint)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -945,6 +982,20 @@ func (u *PosConnectionUpsertOne) SetMemo(v string) *PosConnectionUpsertOne {
 func (u *PosConnectionUpsertOne) UpdateMemo() *PosConnectionUpsertOne {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.UpdateMemo()
+	})
+}
+
+// SetSecretHint sets the "secret_hint" field.
+func (u *PosConnectionUpsertOne) SetSecretHint(v string) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetSecretHint(v)
+	})
+}
+
+// UpdateSecretHint sets the "secret_hint" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateSecretHint() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateSecretHint()
 	})
 }
 
@@ -1362,6 +1413,20 @@ func (u *PosConnectionUpsertBulk) SetMemo(v string) *PosConnectionUpsertBulk {
 func (u *PosConnectionUpsertBulk) UpdateMemo() *PosConnectionUpsertBulk {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.UpdateMemo()
+	})
+}
+
+// SetSecretHint sets the "secret_hint" field.
+func (u *PosConnectionUpsertBulk) SetSecretHint(v string) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetSecretHint(v)
+	})
+}
+
+// UpdateSecretHint sets the "secret_hint" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateSecretHint() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateSecretHint()
 	})
 }
 

@@ -199,6 +199,20 @@ func (_u *PosConnectionUpdate) SetNillableMemo(v *string) *PosConnectionUpdate {
 	return _u
 }
 
+// SetSecretHint sets the "secret_hint" field.
+func (_u *PosConnectionUpdate) SetSecretHint(v string) *PosConnectionUpdate {
+	_u.mutation.SetSecretHint(v)
+	return _u
+}
+
+// SetNillableSecretHint sets the "secret_hint" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableSecretHint(v *string) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetSecretHint(*v)
+	}
+	return _u
+}
+
 // AddTerminalIDs adds the "terminals" edge to the Terminal entity by IDs.
 func (_u *PosConnectionUpdate) AddTerminalIDs(ids ...pulid.ID) *PosConnectionUpdate {
 	_u.mutation.AddTerminalIDs(ids...)
@@ -369,6 +383,9 @@ func (_u *PosConnectionUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if value, ok := _u.mutation.Memo(); ok {
 		_spec.SetField(posconnection.FieldMemo, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SecretHint(); ok {
+		_spec.SetField(posconnection.FieldSecretHint, field.TypeString, value)
 	}
 	if _u.mutation.TerminalsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -605,6 +622,20 @@ func (_u *PosConnectionUpdateOne) SetNillableMemo(v *string) *PosConnectionUpdat
 	return _u
 }
 
+// SetSecretHint sets the "secret_hint" field.
+func (_u *PosConnectionUpdateOne) SetSecretHint(v string) *PosConnectionUpdateOne {
+	_u.mutation.SetSecretHint(v)
+	return _u
+}
+
+// SetNillableSecretHint sets the "secret_hint" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableSecretHint(v *string) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetSecretHint(*v)
+	}
+	return _u
+}
+
 // AddTerminalIDs adds the "terminals" edge to the Terminal entity by IDs.
 func (_u *PosConnectionUpdateOne) AddTerminalIDs(ids ...pulid.ID) *PosConnectionUpdateOne {
 	_u.mutation.AddTerminalIDs(ids...)
@@ -805,6 +836,9 @@ func (_u *PosConnectionUpdateOne) sqlSave(ctx context.Context) (_node *PosConnec
 	}
 	if value, ok := _u.mutation.Memo(); ok {
 		_spec.SetField(posconnection.FieldMemo, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SecretHint(); ok {
+		_spec.SetField(posconnection.FieldSecretHint, field.TypeString, value)
 	}
 	if _u.mutation.TerminalsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -335,6 +335,10 @@ func init() {
 	posconnection.DefaultMemo = posconnectionDescMemo.Default.(string)
 	// posconnection.MemoValidator is a validator for the "memo" field. It is called by the builders before save.
 	posconnection.MemoValidator = posconnectionDescMemo.Validators[0].(func(string) error)
+	// posconnectionDescSecretHint is the schema descriptor for secret_hint field.
+	posconnectionDescSecretHint := posconnectionFields[12].Descriptor()
+	// posconnection.DefaultSecretHint holds the default value on creation for the secret_hint field.
+	posconnection.DefaultSecretHint = posconnectionDescSecretHint.Default.(string)
 	// posconnectionDescID is the schema descriptor for id field.
 	posconnectionDescID := posconnectionMixinFields0[0].Descriptor()
 	// posconnection.DefaultID holds the default value on creation for the id field.

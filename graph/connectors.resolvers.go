@@ -7,13 +7,13 @@ package graph
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/graph/model"
+	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
 	"github.com/regicam/regicam/webhook"
 )
 
@@ -69,7 +69,22 @@ func (r *mutationResolver) CreateWebhookSecret(ctx context.Context, id pulid.ID)
 
 // ConnectSmaregi is the resolver for the connectSmaregi field.
 func (r *mutationResolver) ConnectSmaregi(ctx context.Context, input model.SmaregiCredentialsInput) (*ent.PosConnection, error) {
-	panic(fmt.Errorf("not implemented: ConnectSmaregi - connectSmaregi"))
+	acct, err := accountOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Smaregi == nil {
+		return nil, apperr.Invalid("input", "スマレジ連携は無効です (Smaregi is disabled)")
+	}
+	conn, err := r.Smaregi.Save(ctx, acct, smaregiconnect.Credentials{
+		ContractID: input.ContractID, ClientID: input.ClientID, ClientSecret: input.ClientSecret})
+	if err != nil {
+		return nil, apperr.WithFieldPrefix(err, "input")
+	}
+	if r.Connectors != nil {
+		_ = r.Connectors.Rescan(ctx) // start polling the new credentials now
+	}
+	return conn, nil
 }
 
 // Backfill is the resolver for the backfill field.

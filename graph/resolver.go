@@ -11,6 +11,7 @@ import (
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/feed"
 	"github.com/regicam/regicam/ingest"
+	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
 	"github.com/regicam/regicam/secrets"
 )
 
@@ -25,6 +26,8 @@ type Resolver struct {
 	Connectors *connector.Runtime
 	// Secrets seals credentials and webhook secrets.
 	Secrets *secrets.Box
+	// Smaregi checks and stores Smaregi credentials.
+	Smaregi *smaregiconnect.Connector
 }
 
 // RecorderStatus reports what this process's recorders see.

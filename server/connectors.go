@@ -6,9 +6,9 @@ import (
 
 	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/ent/posconnection"
+	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
 	"github.com/regicam/regicam/pos/ubiregi"
 	ubiregiconnect "github.com/regicam/regicam/pos/ubiregi/connect"
-	"github.com/regicam/regicam/webhook"
 )
 
 // connectorFactories says how to reach each provider.
@@ -17,6 +17,7 @@ func (a *App) connectorFactories(cfg Config) map[posconnection.Provider]connecto
 	if a.ubiregi != nil {
 		f[posconnection.ProviderUBIREGI] = a.ubiregi.Factory()
 	}
+	f[posconnection.ProviderSMAREGI] = a.smaregi.Factory()
 	return f
 }
 
@@ -44,5 +45,7 @@ func (a *App) registerProviders(mux *http.ServeMux) {
 	}
 }
 
-// smaregiPush fetches the transactions a Smaregi webhook names.
-func (a *App) smaregiPush(cfg Config) webhook.PushFetcher { return nil }
+func (a *App) setupSmaregi(cfg Config) {
+	a.smaregi = &smaregiconnect.Connector{Client: a.DB.Client, Box: a.Secrets,
+		IDBaseURL: cfg.SmaregiIDURL, APIBaseURL: cfg.SmaregiAPIURL, Log: a.log}
+}

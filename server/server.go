@@ -27,6 +27,7 @@ import (
 	"github.com/regicam/regicam/graph"
 	"github.com/regicam/regicam/graph/generated"
 	"github.com/regicam/regicam/ingest"
+	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
 	ubiregiconnect "github.com/regicam/regicam/pos/ubiregi/connect"
 	"github.com/regicam/regicam/pubsub"
 	"github.com/regicam/regicam/recording"
@@ -55,6 +56,7 @@ type App struct {
 	Secrets    *secrets.Box
 
 	ubiregi *ubiregiconnect.Connector
+	smaregi *smaregiconnect.Connector
 
 	log    *slog.Logger
 	cancel context.CancelFunc
@@ -98,6 +100,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	go a.Recorders.Run(runCtx, 30*time.Second)
+	a.setupSmaregi(cfg)
 	if err := a.setupUbiregi(cfg); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("ubiregi: %w", err)
@@ -189,7 +192,7 @@ func (a *App) routes(cfg Config) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /thumbnails/{id}", a.thumbnailHandler())
-	hooks := &webhook.Handler{Client: a.DB.Client, Box: a.Secrets, Runtime: a.Connectors, Smaregi: a.smaregiPush(cfg), Log: a.log}
+	hooks := &webhook.Handler{Client: a.DB.Client, Box: a.Secrets, Runtime: a.Connectors, Smaregi: a.smaregi, Log: a.log}
 	hooks.Register(mux)
 	a.registerProviders(mux)
 	mux.Handle("/", http.FileServerFS(frontend.Files()))
@@ -224,7 +227,7 @@ func (a *App) requestContext(next http.Handler) http.Handler {
 func (a *App) graphQL(cfg Config) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
 		Client: a.DB.Client, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
-		Connectors: a.Connectors, Secrets: a.Secrets,
+		Connectors: a.Connectors, Secrets: a.Secrets, Smaregi: a.smaregi,
 	}}))
 	srv.AddTransport(transport.Websocket{
 		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins},

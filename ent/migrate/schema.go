@@ -337,6 +337,7 @@ var (
 		{Name: "webhook_secret", Type: field.TypeBytes, Nullable: true},
 		{Name: "sync_cursor", Type: field.TypeString, Default: ""},
 		{Name: "memo", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "secret_hint", Type: field.TypeString, Default: ""},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
 	}
 	// PosConnectionsTable holds the schema information for the "pos_connections" table.
@@ -347,7 +348,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "pos_connections_accounts_pos_connections",
-				Columns:    []*schema.Column{PosConnectionsColumns[14]},
+				Columns:    []*schema.Column{PosConnectionsColumns[15]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -356,7 +357,7 @@ var (
 			{
 				Name:    "posconnection_account_id_provider_contract_id",
 				Unique:  true,
-				Columns: []*schema.Column{PosConnectionsColumns[14], PosConnectionsColumns[3], PosConnectionsColumns[4]},
+				Columns: []*schema.Column{PosConnectionsColumns[15], PosConnectionsColumns[3], PosConnectionsColumns[4]},
 			},
 		},
 	}

@@ -46,6 +46,8 @@ const (
 	FieldSyncCursor = "sync_cursor"
 	// FieldMemo holds the string denoting the memo field in the database.
 	FieldMemo = "memo"
+	// FieldSecretHint holds the string denoting the secret_hint field in the database.
+	FieldSecretHint = "secret_hint"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
 	EdgeAccount = "account"
 	// EdgeTerminals holds the string denoting the terminals edge name in mutations.
@@ -85,6 +87,7 @@ var Columns = []string{
 	FieldWebhookSecret,
 	FieldSyncCursor,
 	FieldMemo,
+	FieldSecretHint,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -118,6 +121,8 @@ var (
 	DefaultMemo string
 	// MemoValidator is a validator for the "memo" field. It is called by the builders before save.
 	MemoValidator func(string) error
+	// DefaultSecretHint holds the default value on creation for the "secret_hint" field.
+	DefaultSecretHint string
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -242,6 +247,11 @@ func BySyncCursor(opts ...sql.OrderTermOption) OrderOption {
 // ByMemo orders the results by the memo field.
 func ByMemo(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldMemo, opts...).ToFunc()
+}
+
+// BySecretHint orders the results by the secret_hint field.
+func BySecretHint(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSecretHint, opts...).ToFunc()
 }
 
 // ByAccountField orders the results by account field.

@@ -116,6 +116,11 @@ func Memo(v string) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldEQ(FieldMemo, v))
 }
 
+// SecretHint applies equality check predicate on the "secret_hint" field. It's identical to SecretHintEQ.
+func SecretHint(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldSecretHint, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldEQ(FieldCreatedAt, v))
@@ -829,6 +834,71 @@ func MemoEqualFold(v string) predicate.PosConnection {
 // MemoContainsFold applies the ContainsFold predicate on the "memo" field.
 func MemoContainsFold(v string) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldContainsFold(FieldMemo, v))
+}
+
+// SecretHintEQ applies the EQ predicate on the "secret_hint" field.
+func SecretHintEQ(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldSecretHint, v))
+}
+
+// SecretHintNEQ applies the NEQ predicate on the "secret_hint" field.
+func SecretHintNEQ(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldSecretHint, v))
+}
+
+// SecretHintIn applies the In predicate on the "secret_hint" field.
+func SecretHintIn(vs ...string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldSecretHint, vs...))
+}
+
+// SecretHintNotIn applies the NotIn predicate on the "secret_hint" field.
+func SecretHintNotIn(vs ...string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldSecretHint, vs...))
+}
+
+// SecretHintGT applies the GT predicate on the "secret_hint" field.
+func SecretHintGT(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldSecretHint, v))
+}
+
+// SecretHintGTE applies the GTE predicate on the "secret_hint" field.
+func SecretHintGTE(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldSecretHint, v))
+}
+
+// SecretHintLT applies the LT predicate on the "secret_hint" field.
+func SecretHintLT(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldSecretHint, v))
+}
+
+// SecretHintLTE applies the LTE predicate on the "secret_hint" field.
+func SecretHintLTE(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldSecretHint, v))
+}
+
+// SecretHintContains applies the Contains predicate on the "secret_hint" field.
+func SecretHintContains(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldContains(FieldSecretHint, v))
+}
+
+// SecretHintHasPrefix applies the HasPrefix predicate on the "secret_hint" field.
+func SecretHintHasPrefix(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldHasPrefix(FieldSecretHint, v))
+}
+
+// SecretHintHasSuffix applies the HasSuffix predicate on the "secret_hint" field.
+func SecretHintHasSuffix(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldHasSuffix(FieldSecretHint, v))
+}
+
+// SecretHintEqualFold applies the EqualFold predicate on the "secret_hint" field.
+func SecretHintEqualFold(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEqualFold(FieldSecretHint, v))
+}
+
+// SecretHintContainsFold applies the ContainsFold predicate on the "secret_hint" field.
+func SecretHintContainsFold(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldContainsFold(FieldSecretHint, v))
 }
 
 // HasAccount applies the HasEdge predicate on the "account" edge.

@@ -36,6 +36,9 @@ func (PosConnection) Fields() []ent.Field {
 		field.Bytes("webhook_secret").Optional().Sensitive().Annotations(hidden),
 		field.String("sync_cursor").Default("").Annotations(hidden),
 		field.String("memo").Default("").MaxLen(500),
+		// The stored secret masked (••••1234), so the owner can tell which
+		// one is in use without it ever leaving the server in clear.
+		field.String("secret_hint").Default(""),
 	}
 }
 

@@ -1,0 +1,176 @@
+// Package connect joins Smaregi to regicam: storing a contract's
+// credentials (checked with Smaregi first, sealed at rest), the poller
+// source the connector runtime runs, and the webhook fetcher.
+package connect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/connector"
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/posconnection"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pos"
+	"github.com/regicam/regicam/pos/smaregi"
+	"github.com/regicam/regicam/secrets"
+)
+
+// SecretsAAD binds sealed Smaregi credentials to their connection row.
+func SecretsAAD(id pulid.ID) []byte { return []byte("pos_connection:" + string(id) + ":secrets") }
+
+type stored struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// Connector builds Smaregi clients for connections.
+type Connector struct {
+	Client     *ent.Client
+	Box        *secrets.Box
+	IDBaseURL  string
+	APIBaseURL string
+	HTTP       *http.Client
+	Log        *slog.Logger
+	Poller     smaregi.PollerOptions
+
+	mu      sync.Mutex
+	pollers map[pulid.ID]cachedPoller
+}
+
+// cachedPoller keeps one client per connection so its token is reused
+// across polls; new credentials (another sealed value) build a new one.
+type cachedPoller struct {
+	sealed string
+	p      *smaregi.Poller
+}
+
+func (c *Connector) api(contractID, clientID, clientSecret string) (*smaregi.Client, error) {
+	return smaregi.New(smaregi.Config{IDBaseURL: c.IDBaseURL, APIBaseURL: c.APIBaseURL,
+		ContractID: contractID, ClientID: clientID, ClientSecret: clientSecret, HTTP: c.HTTP, Log: c.Log})
+}
+
+// Credentials are what the owner types into the portal.
+type Credentials struct {
+	ContractID, ClientID, ClientSecret string
+}
+
+// Save checks the credentials with Smaregi and stores them: a new
+// connection, or the same contract's existing one (whose terminals, links
+// and history stay). A credential Smaregi refuses is a field error and
+// nothing is saved.
+func (c *Connector) Save(ctx context.Context, accountID pulid.ID, in Credentials) (*ent.PosConnection, error) {
+	in.ContractID, in.ClientID, in.ClientSecret = strings.TrimSpace(in.ContractID), strings.TrimSpace(in.ClientID), strings.TrimSpace(in.ClientSecret)
+	for _, f := range []struct{ name, v, label string }{
+		{"contractID", in.ContractID, "契約ID"}, {"clientID", in.ClientID, "クライアントID"}, {"clientSecret", in.ClientSecret, "クライアントシークレット"},
+	} {
+		if f.v == "" {
+			return nil, apperr.Invalid(f.name, "%sを入力してください (%s is required)", f.label, f.name)
+		}
+		if len(f.v) > 200 {
+			return nil, apperr.Invalid(f.name, "%sが長すぎます (%s is too long)", f.label, f.name)
+		}
+	}
+	api, err := c.api(in.ContractID, in.ClientID, in.ClientSecret)
+	if err != nil {
+		return nil, apperr.Invalid("contractID", "契約IDが正しくありません (%v)", err)
+	}
+	if err := api.CheckCredentials(ctx); err != nil {
+		if errors.Is(err, pos.ErrAuth) {
+			return nil, apperr.Invalid("clientSecret", "スマレジが認証情報を受け付けませんでした: %v", err)
+		}
+		return nil, &apperr.Error{Code: apperr.BadUserInput, Field: "contractID",
+			Message: "スマレジに接続できませんでした。時間をおいて再度お試しください (" + err.Error() + ")"}
+	}
+	raw, _ := json.Marshal(stored{in.ClientID, in.ClientSecret})
+	tx, err := c.Client.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	conn, err := tx.PosConnection.Query().Where(posconnection.AccountID(accountID),
+		posconnection.ProviderEQ(posconnection.ProviderSMAREGI), posconnection.ContractID(in.ContractID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		conn, err = tx.PosConnection.Create().SetAccountID(accountID).SetProvider(posconnection.ProviderSMAREGI).
+			SetContractID(in.ContractID).Save(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := c.Box.Seal(raw, SecretsAAD(conn.ID))
+	if err != nil {
+		return nil, err
+	}
+	conn, err = tx.PosConnection.UpdateOne(conn).SetSecrets(sealed).SetCredentialKind(smaregi.CredentialClientCredentials).
+		SetSecretHint(secrets.Mask(in.ClientSecret)).SetStatus(posconnection.StatusOK).SetLastError("").ClearNextRetryAt().Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return conn, tx.Commit()
+}
+
+func (c *Connector) poller(conn *ent.PosConnection) (*smaregi.Poller, error) {
+	if err := smaregi.CheckCredentialKind(conn.CredentialKind); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	cached, ok := c.pollers[conn.ID]
+	c.mu.Unlock()
+	if ok && cached.sealed == string(conn.Secrets) {
+		return cached.p, nil
+	}
+	if len(conn.Secrets) == 0 {
+		return nil, fmt.Errorf("%w: 契約ID・クライアントID・クライアントシークレットを入力してください", pos.ErrAuth)
+	}
+	raw, err := c.Box.Open(conn.Secrets, SecretsAAD(conn.ID))
+	if err != nil {
+		return nil, fmt.Errorf("open credentials: %w", err)
+	}
+	var st stored
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("decode credentials: %w", err)
+	}
+	api, err := c.api(conn.ContractID, st.ClientID, st.ClientSecret)
+	if err != nil {
+		return nil, err
+	}
+	p := smaregi.NewPoller(api, c.Poller)
+	c.mu.Lock()
+	if c.pollers == nil {
+		c.pollers = map[pulid.ID]cachedPoller{}
+	}
+	c.pollers[conn.ID] = cachedPoller{sealed: string(conn.Secrets), p: p}
+	c.mu.Unlock()
+	return p, nil
+}
+
+// Factory is the connector runtime's factory for Smaregi connections.
+func (c *Connector) Factory() connector.Factory {
+	return func(_ context.Context, conn *ent.PosConnection) (connector.Source, error) {
+		return c.poller(conn)
+	}
+}
+
+// FetchPushed implements webhook.PushFetcher: parse the notification, then
+// read the named transactions with the connection's own token.
+func (c *Connector) FetchPushed(ctx context.Context, conn *ent.PosConnection, header http.Header, body []byte) ([]pos.Record, error) {
+	wh, err := smaregi.ParseWebhook(header, body)
+	if err != nil {
+		return nil, err
+	}
+	if wh.ContractID != "" && wh.ContractID != conn.ContractID {
+		return nil, fmt.Errorf("webhook for contract %q sent to the URL of %q", wh.ContractID, conn.ContractID)
+	}
+	p, err := c.poller(conn)
+	if err != nil {
+		return nil, err
+	}
+	return p.Webhook(ctx, wh)
+}

@@ -55,7 +55,9 @@ func TestSmaregiEndToEnd(t *testing.T) {
 
 		sync := func() (status, lastError string) {
 			t.Helper()
-			var o struct{ SyncConnection struct{ Status, LastError string } }
+			var o struct {
+				SyncConnection struct{ Status, LastError string }
+			}
 			srv.MustQuery(t, `mutation($id: ID!){ syncConnection(id: $id){ status lastError } }`, map[string]any{"id": connID}, &o)
 			return o.SyncConnection.Status, o.SyncConnection.LastError
 		}

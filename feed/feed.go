@@ -224,7 +224,7 @@ func Load(ctx context.Context, client *ent.Client, after int64, limit int) ([]Ev
 	for _, r := range rows {
 		ids = append(ids, r.EntryID)
 	}
-	entries, err := client.JournalEntry.Query().Where(journalentry.IDIn(ids...)).
+	entries, err := client.JournalEntry.Query().Where(journalentry.IDIn(ids...)).Select(journal.ListColumns...).
 		WithCamera().WithTerminal().WithShop().WithThumbnail().All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read event entries: %w", err)

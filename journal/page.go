@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
@@ -42,6 +43,18 @@ func PageSize(first *int) (int, error) {
 	return *first, nil
 }
 
+// ListColumns are the columns a page reads: all but the provider's raw
+// payload, which the API never shows and which costs most to decode.
+var ListColumns = func() []string {
+	var cols []string
+	for _, c := range journalentry.Columns {
+		if c != journalentry.FieldRaw {
+			cols = append(cols, c)
+		}
+	}
+	return cols
+}()
+
 // List returns up to first entries matching f, older than after.
 // query lets the caller add eager loading chosen from the GraphQL selection.
 func List(ctx context.Context, client *ent.Client, f Filter, first int, after *Cursor, query func(*ent.JournalEntryQuery) (*ent.JournalEntryQuery, error)) (*Page, error) {
@@ -50,6 +63,7 @@ func List(ctx context.Context, client *ent.Client, f Filter, first int, after *C
 		return nil, err
 	}
 	q := client.JournalEntry.Query().Where(f.Predicates()...)
+	q.Select(ListColumns...)
 	if after != nil {
 		q = q.Where(olderThan(*after))
 	}
@@ -78,7 +92,7 @@ func List(ctx context.Context, client *ent.Client, f Filter, first int, after *C
 // CheckIDs turns ids the viewer cannot see into NOT_FOUND, so a typo
 // is not mistaken for a quiet camera.
 func CheckIDs(ctx context.Context, client *ent.Client, f Filter) error {
-	if err := exist(ctx, "where.cameraIDs", f.CameraIDs, func(ids []pulid.ID) (int, error) {
+	if err := exist(ctx, f.AccountID, "where.cameraIDs", f.CameraIDs, func(ids []pulid.ID) (int, error) {
 		q := client.Camera.Query().Where(camera.IDIn(ids...))
 		if f.AccountID != "" {
 			q = q.Where(camera.AccountID(f.AccountID))
@@ -87,7 +101,7 @@ func CheckIDs(ctx context.Context, client *ent.Client, f Filter) error {
 	}); err != nil {
 		return err
 	}
-	if err := exist(ctx, "where.terminalIDs", f.TerminalIDs, func(ids []pulid.ID) (int, error) {
+	if err := exist(ctx, f.AccountID, "where.terminalIDs", f.TerminalIDs, func(ids []pulid.ID) (int, error) {
 		q := client.Terminal.Query().Where(terminal.IDIn(ids...))
 		if f.AccountID != "" {
 			q = q.Where(terminal.AccountID(f.AccountID))
@@ -96,7 +110,7 @@ func CheckIDs(ctx context.Context, client *ent.Client, f Filter) error {
 	}); err != nil {
 		return err
 	}
-	return exist(ctx, "where.shopIDs", f.ShopIDs, func(ids []pulid.ID) (int, error) {
+	return exist(ctx, f.AccountID, "where.shopIDs", f.ShopIDs, func(ids []pulid.ID) (int, error) {
 		q := client.Shop.Query().Where(shop.IDIn(ids...))
 		if f.AccountID != "" {
 			q = q.Where(shop.AccountID(f.AccountID))
@@ -105,9 +119,9 @@ func CheckIDs(ctx context.Context, client *ent.Client, f Filter) error {
 	})
 }
 
-func exist(ctx context.Context, field string, ids []pulid.ID, count func([]pulid.ID) (int, error)) error {
+func exist(ctx context.Context, account pulid.ID, field string, ids []pulid.ID, count func([]pulid.ID) (int, error)) error {
 	uniq := dedupe(ids)
-	if len(uniq) == 0 {
+	if len(uniq) == 0 || known.all(account, uniq) {
 		return nil
 	}
 	n, err := count(uniq)
@@ -117,7 +131,48 @@ func exist(ctx context.Context, field string, ids []pulid.ID, count func([]pulid
 	if n != len(uniq) {
 		return apperr.Missing(field, "指定された ID の一部が見つかりません (one or more ids do not exist)")
 	}
+	known.add(account, uniq)
 	return nil
+}
+
+// known remembers ids already seen to belong to an account. A camera,
+// terminal or shop never changes account, so a yes stays true and the
+// dashboard's every page needs no extra query; a no is never cached.
+var known = &ownership{m: map[pulid.ID]pulid.ID{}}
+
+type ownership struct {
+	mu sync.Mutex
+	m  map[pulid.ID]pulid.ID
+}
+
+const maxKnown = 100_000
+
+func (o *ownership) all(account pulid.ID, ids []pulid.ID) bool {
+	if account == "" {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, id := range ids {
+		if o.m[id] != account {
+			return false
+		}
+	}
+	return true
+}
+
+func (o *ownership) add(account pulid.ID, ids []pulid.ID) {
+	if account == "" {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.m)+len(ids) > maxKnown {
+		clear(o.m) // crude but bounded; it refills from the next pages
+	}
+	for _, id := range ids {
+		o.m[id] = account
+	}
 }
 
 func dedupe(ids []pulid.ID) []pulid.ID {

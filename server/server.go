@@ -13,8 +13,10 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/rs/cors"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/regicam/regicam/connector"
@@ -236,6 +238,10 @@ func (a *App) graphQL(cfg Config) http.Handler {
 			return viewer.NewContext(ctx, viewer.Viewer{AccountID: a.AccountID}), nil, nil
 		},
 	})
+	// Dashboards and partners send the same few operations all day: parse
+	// and validate each once.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

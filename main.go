@@ -75,6 +75,7 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	cfg.Demo = env("DEMO", "auto")
 	fs.Var((*demoFlag)(&cfg.Demo), "demo", "demo tenant with live receipts: auto (fresh or demo-only database), true, false (REGICAM_DEMO)")
 	fs.DurationVar(&cfg.DemoEvery, "demo-every", 3*time.Second, "average time between demo receipts")
+	fs.BoolVar(&cfg.DemoPOS, "demo-pos", envBool("DEMO_POS", true), "in demo mode, also run a built-in Smaregi fake that rings up sales and sends webhooks through the real connector (REGICAM_DEMO_POS)")
 	fs.StringVar(&cors, "cors-origins", env("CORS_ORIGINS", "http://localhost:5173"), "comma-separated origins allowed to call the API from a browser (REGICAM_CORS_ORIGINS)")
 	fs.BoolVar(&cfg.Introspection, "introspection", envBool("INTROSPECTION", true), "allow GraphQL introspection (REGICAM_INTROSPECTION)")
 	fs.IntVar(&cfg.ComplexityLimit, "complexity-limit", 5000, "maximum query complexity")

@@ -7,11 +7,14 @@ import "time"
 // Config is everything the process reads at start-up (flags and REGICAM_*
 // variables); nothing else reads the environment.
 type Config struct {
-	Addr            string
-	DataDir         string
-	DatabaseURL     string
-	Demo            string // "auto", "true" or "false"
-	DemoEvery       time.Duration
+	Addr        string
+	DataDir     string
+	DatabaseURL string
+	Demo        string // "auto", "true" or "false"
+	DemoEvery   time.Duration
+	// DemoPOS also runs a Smaregi fake in the demo, feeding the tenant
+	// through the real connector and webhook path.
+	DemoPOS         bool
 	CORSOrigins     []string
 	Introspection   bool
 	ComplexityLimit int

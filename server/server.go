@@ -103,6 +103,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	go a.Recorders.Run(runCtx, 30*time.Second)
 	a.setupSmaregi(cfg)
+	var ds *demoSmaregi
+	if runDemo && cfg.DemoPOS {
+		if ds, err = a.startDemoSmaregi(ctx, cfg); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	if err := a.setupUbiregi(cfg); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("ubiregi: %w", err)
@@ -127,6 +134,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		gen := demo.NewGenerator(db.Client, a.Ingester, a.AccountID, log, time.Now().UnixNano())
 		go func() { _ = gen.Run(runCtx, every) }()
 		log.Info("demo mode: ringing up receipts", "every", every)
+		if ds != nil {
+			go ds.run(runCtx, a, cfg, 2*every)
+			log.Info("demo mode: a built-in Smaregi fake rings up sales and sends webhooks", "contract", "demo_contract")
+		}
 	}
 	a.Handler = a.routes(cfg)
 	return a, nil

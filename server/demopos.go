@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pos/smaregi/connect"
+	"github.com/regicam/regicam/pos/smaregi/fake"
+	"github.com/regicam/regicam/webhook"
+)
+
+// demoSmaregi runs the Smaregi fake inside the process and connects the
+// demo tenant to it, so a newcomer sees the whole pipeline: a sale rung up
+// at "Smaregi", its webhook, the fetch with our own token, ingest, the
+// camera picture and the live stream. It only ever talks to the fake.
+type demoSmaregi struct {
+	fk   *fake.Server
+	conn *ent.PosConnection
+}
+
+func (a *App) startDemoSmaregi(ctx context.Context, cfg Config) (*demoSmaregi, error) {
+	fk := fake.New(fake.Options{ContractID: "demo_contract", ClientID: "demo_client", ClientSecret: "demo-secret-0042",
+		Stores: []fake.Store{{ID: "1", Name: "渋谷店"}}})
+	sc := &connect.Connector{Client: a.DB.Client, Box: a.Secrets, IDBaseURL: fk.URL(), APIBaseURL: fk.URL(), Log: a.log}
+	a.smaregi = sc
+	conn, err := sc.Save(ctx, a.AccountID, connect.Credentials{ContractID: "demo_contract", ClientID: "demo_client", ClientSecret: "demo-secret-0042"})
+	if err != nil {
+		fk.Close()
+		return nil, fmt.Errorf("connect demo Smaregi: %w", err)
+	}
+	return &demoSmaregi{fk: fk, conn: conn}, nil
+}
+
+// run rings up a sale (sometimes a cancel) at the fake every few seconds
+// and has the fake deliver its webhook to this server.
+func (d *demoSmaregi) run(ctx context.Context, a *App, cfg Config, every time.Duration) {
+	defer d.fk.Close()
+	path, _, err := webhook.NewSecret(ctx, a.DB.Client, a.Secrets, d.conn)
+	if err != nil {
+		a.log.Warn("demo smaregi webhook", "err", err)
+		return
+	}
+	// The fake is in this process: post to our own listener directly.
+	host := cfg.Addr
+	if len(host) > 0 && host[0] == ':' {
+		host = "127.0.0.1" + host
+	}
+	target := "http://" + host + path
+	menu := []struct {
+		name  string
+		price int64
+	}{{"ブレンドコーヒー", 450}, {"カフェラテ", 520}, {"サンドイッチ", 680}, {"チーズケーキ", 480}}
+	staff := []string{"山田", "佐藤", "鈴木"}
+	var last string
+	linked := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every/2 + rand.N(every)):
+		}
+		if last != "" && rand.IntN(8) == 0 {
+			_ = d.fk.Cancel(last, time.Now())
+			_ = d.fk.SendWebhook(ctx, target, "canceled", last)
+			last = ""
+			continue
+		}
+		m := menu[rand.IntN(len(menu))]
+		qty := 1 + rand.IntN(3)
+		total := m.price * int64(qty)
+		cash := (total/1000 + 1) * 1000
+		last = d.fk.RingUp(fake.TransactionSpec{StoreID: "1", TerminalID: "9", StaffName: staff[rand.IntN(len(staff))],
+			Total: total, Cash: cash, Change: cash - total, At: time.Now(), EnteredAt: time.Now().Add(-5 * time.Minute),
+			Items: []fake.Detail{{ProductName: m.name, Quantity: qty, SalesPrice: m.price}}})
+		if err := d.fk.SendWebhook(ctx, target, "created", last); err != nil {
+			a.log.Debug("demo smaregi webhook", "err", err)
+		}
+		if !linked {
+			linked = d.link(ctx, a)
+		}
+	}
+}
+
+// link binds the fake's register to the demo's second camera once the
+// first webhook created the terminal, as an owner would in the portal.
+func (d *demoSmaregi) link(ctx context.Context, a *App) bool {
+	term, err := a.DB.Client.Terminal.Query().Where(terminal.ConnectionID(d.conn.ID), terminal.ExternalID("9")).Only(ctx)
+	if err != nil {
+		return false
+	}
+	cam, err := a.DB.Client.Camera.Query().Where(camera.AccountID(a.AccountID), camera.DeviceID("201000193")).Only(ctx)
+	if err != nil {
+		return false
+	}
+	err = a.DB.Client.Link.Create().SetAccountID(a.AccountID).SetTerminalID(term.ID).SetCameraID(cam.ID).
+		SetCreatedAt(time.Now().Add(-time.Minute).UTC()).Exec(ctx)
+	return err == nil
+}

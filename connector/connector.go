@@ -57,6 +57,8 @@ type Runtime struct {
 	opt       Options
 	factories map[posconnection.Provider]Factory
 
+	owner string // this process, for poll leases
+
 	mu        sync.Mutex
 	workers   map[pulid.ID]*worker
 	backfills map[pulid.ID]*Progress
@@ -77,12 +79,13 @@ func New(client *ent.Client, in *ingest.Ingester, log *slog.Logger, opt Options,
 		log = slog.Default()
 	}
 	return &Runtime{client: client, ingester: in, log: log, opt: opt, factories: factories,
+		owner:   string(pulid.MustNew("rt")),
 		workers: map[pulid.ID]*worker{}, backfills: map[pulid.ID]*Progress{}}
 }
 
 type worker struct {
-	version time.Time // updated_at of the row it runs; a change (new credentials) restarts it
-	kick    chan chan error
+	config string // what the worker was built from; new credentials restart it
+	kick   chan chan error
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -117,11 +120,9 @@ func (rt *Runtime) Rescan(ctx context.Context) error {
 	live := map[pulid.ID]bool{}
 	for _, c := range conns {
 		live[c.ID] = true
-		// The worker's own status writes bump updated_at and are recorded
-		// as its version; only a later change (new credentials) restarts it.
 		rt.mu.Lock()
 		w := rt.workers[c.ID]
-		current := w != nil && !c.UpdatedAt.After(w.version)
+		current := w != nil && w.config == configOf(c)
 		rt.mu.Unlock()
 		if current {
 			continue
@@ -145,7 +146,7 @@ func (rt *Runtime) Rescan(ctx context.Context) error {
 
 func (rt *Runtime) start(ctx context.Context, c *ent.PosConnection) {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &worker{version: c.UpdatedAt, kick: make(chan chan error), cancel: cancel, done: make(chan struct{})}
+	w := &worker{config: configOf(c), kick: make(chan chan error), cancel: cancel, done: make(chan struct{})}
 	rt.mu.Lock()
 	rt.workers[c.ID] = w
 	rt.mu.Unlock()
@@ -153,6 +154,11 @@ func (rt *Runtime) start(ctx context.Context, c *ent.PosConnection) {
 		defer close(w.done)
 		rt.loop(wctx, c.ID, w)
 	}()
+}
+
+// configOf is what a worker depends on: status writes do not count.
+func configOf(c *ent.PosConnection) string {
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%x", c.Provider, c.ContractID, c.CredentialKind, c.Secrets)
 }
 
 func (rt *Runtime) stop(id pulid.ID) {
@@ -195,7 +201,9 @@ func (rt *Runtime) loop(ctx context.Context, id pulid.ID, w *worker) {
 			timer.Stop()
 		case <-timer.C:
 		}
-		err := rt.pollOnce(ctx, id, w)
+		// A poll asked for by a user runs here even if another replica
+		// holds the lease: ingest is idempotent.
+		err := rt.pollOnce(ctx, id, reply != nil)
 		if ctx.Err() != nil {
 			if reply != nil {
 				reply <- err
@@ -203,6 +211,14 @@ func (rt *Runtime) loop(ctx context.Context, id pulid.ID, w *worker) {
 			return
 		}
 		switch {
+		case errors.Is(err, errNotLeader):
+			// Another replica polls it; look again in case it stops.
+			wait, err = jitter(rt.opt.Interval), nil
+			if reply != nil {
+				reply <- nil
+				reply = nil
+			}
+			continue
 		case err == nil:
 			failures = 0
 			wait = jitter(rt.opt.Interval)
@@ -215,7 +231,7 @@ func (rt *Runtime) loop(ctx context.Context, id pulid.ID, w *worker) {
 			wait = jitter(min(rt.opt.Interval<<min(failures, 10), rt.opt.MaxBackoff))
 		}
 		if err != nil {
-			rt.recordFailure(ctx, id, w, err, wait)
+			rt.recordFailure(ctx, id, err, wait)
 		}
 		// Reply once the status is stored, so the caller reads it back.
 		if reply != nil {
@@ -262,7 +278,26 @@ func (rt *Runtime) SyncNow(ctx context.Context, id pulid.ID) error {
 	}
 }
 
-func (rt *Runtime) pollOnce(ctx context.Context, id pulid.ID, w *worker) error {
+// errNotLeader: another replica holds this connection's poll lease.
+var errNotLeader = errors.New("connector: another server polls this connection")
+
+// lease takes or renews the right to poll id. Replicas share the
+// database, so a conditional update decides: the holder, or anyone once
+// the lease has run out (its holder stopped).
+func (rt *Runtime) lease(ctx context.Context, id pulid.ID) (bool, error) {
+	now := time.Now().UTC()
+	n, err := rt.client.PosConnection.Update().Where(posconnection.ID(id), posconnection.Or(
+		posconnection.PollOwner(rt.owner), posconnection.PollLeaseUntilIsNil(), posconnection.PollLeaseUntilLT(now))).
+		SetPollOwner(rt.owner).SetPollLeaseUntil(now.Add(2*rt.opt.Interval + time.Minute)).Save(ctx)
+	return n == 1, err
+}
+
+func (rt *Runtime) pollOnce(ctx context.Context, id pulid.ID, force bool) error {
+	if ok, err := rt.lease(ctx, id); err != nil {
+		return fmt.Errorf("poll lease: %w", err)
+	} else if !ok && !force {
+		return errNotLeader
+	}
 	c, err := rt.client.PosConnection.Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("load connection: %w", err)
@@ -279,38 +314,28 @@ func (rt *Runtime) pollOnce(ctx context.Context, id pulid.ID, w *worker) error {
 		return err
 	}
 	now := time.Now().UTC()
-	upd, err := rt.client.PosConnection.UpdateOneID(id).SetSyncCursor(next).SetLastSyncAt(now).
-		SetStatus(posconnection.StatusOK).SetLastError("").ClearNextRetryAt().Save(ctx)
+	err = rt.client.PosConnection.UpdateOneID(id).SetSyncCursor(next).SetLastSyncAt(now).
+		SetStatus(posconnection.StatusOK).SetLastError("").ClearNextRetryAt().Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("save cursor: %w", err)
 	}
-	rt.noteVersion(w, upd.UpdatedAt)
 	if len(recs) > 0 {
 		rt.log.Info("connection synced", "connection", id, "provider", c.Provider, "records", len(recs))
 	}
 	return nil
 }
 
-func (rt *Runtime) noteVersion(w *worker, t time.Time) {
-	rt.mu.Lock()
-	w.version = t
-	rt.mu.Unlock()
-}
-
-func (rt *Runtime) recordFailure(ctx context.Context, id pulid.ID, w *worker, err error, wait time.Duration) {
+func (rt *Runtime) recordFailure(ctx context.Context, id pulid.ID, err error, wait time.Duration) {
 	status := posconnection.StatusERROR
 	msg := err.Error()
 	if needsReauth(err) {
 		status = posconnection.StatusNEEDS_REAUTH
 	}
 	rt.log.Warn("connection sync failed", "connection", id, "status", status, "err", msg, "retry_in", wait)
-	upd, uerr := rt.client.PosConnection.UpdateOneID(id).SetStatus(status).SetLastError(truncate(msg, 500)).
-		SetNextRetryAt(time.Now().Add(wait).UTC()).Save(ctx)
-	if uerr != nil {
+	if uerr := rt.client.PosConnection.UpdateOneID(id).SetStatus(status).SetLastError(truncate(msg, 500)).
+		SetNextRetryAt(time.Now().Add(wait).UTC()).Exec(ctx); uerr != nil {
 		rt.log.Warn("record connection status", "connection", id, "err", uerr)
-		return
 	}
-	rt.noteVersion(w, upd.UpdatedAt)
 }
 
 func truncate(s string, n int) string {

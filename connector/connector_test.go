@@ -198,3 +198,49 @@ func TestRuntime(t *testing.T) {
 		}
 	})
 }
+
+// Two replicas on one database: only the lease holder polls on its own; a
+// user's sync works on either.
+func TestRuntimeOnePollerPerConnection(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.Start(t, testenv.Postgres(t), "")
+	client := srv.DB.Client
+	conn, err := client.PosConnection.Create().SetAccountID(srv.AccountID).SetProvider(posconnection.ProviderSMAREGI).
+		SetContractID("c-lease").Save(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := func(src *scripted) *connector.Runtime {
+		rt := connector.New(client, srv.Ingester, testenv.Logger(), connector.Options{Interval: 40 * time.Millisecond},
+			map[posconnection.Provider]connector.Factory{
+				posconnection.ProviderSMAREGI: func(context.Context, *ent.PosConnection) (connector.Source, error) { return src, nil },
+			})
+		t.Cleanup(rt.Close)
+		return rt
+	}
+	a, b := &scripted{}, &scripted{}
+	ra, rb := replica(a), replica(b)
+	if err := ra.Rescan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.Rescan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	polls := func(s *scripted) int { s.mu.Lock(); defer s.mu.Unlock(); return s.polls }
+	pa, pb := polls(a), polls(b)
+	if (pa == 0) == (pb == 0) {
+		t.Fatalf("polls per replica: %d and %d; want exactly one replica polling", pa, pb)
+	}
+	idle, idleSrc := rb, b
+	if pb > 0 {
+		idle, idleSrc = ra, a
+	}
+	before := polls(idleSrc)
+	if err := idle.SyncNow(ctx, conn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if polls(idleSrc) != before+1 {
+		t.Fatal("a user's sync on the replica without the lease did not poll")
+	}
+}

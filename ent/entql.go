@@ -189,6 +189,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			posconnection.FieldLastSyncAt:     {Type: field.TypeTime, Column: posconnection.FieldLastSyncAt},
 			posconnection.FieldLastError:      {Type: field.TypeString, Column: posconnection.FieldLastError},
 			posconnection.FieldNextRetryAt:    {Type: field.TypeTime, Column: posconnection.FieldNextRetryAt},
+			posconnection.FieldPollOwner:      {Type: field.TypeString, Column: posconnection.FieldPollOwner},
+			posconnection.FieldPollLeaseUntil: {Type: field.TypeTime, Column: posconnection.FieldPollLeaseUntil},
 			posconnection.FieldWebhookSecret:  {Type: field.TypeBytes, Column: posconnection.FieldWebhookSecret},
 			posconnection.FieldSyncCursor:     {Type: field.TypeString, Column: posconnection.FieldSyncCursor},
 			posconnection.FieldMemo:           {Type: field.TypeString, Column: posconnection.FieldMemo},
@@ -1876,6 +1878,16 @@ func (f *PosConnectionFilter) WhereLastError(p entql.StringP) {
 // WhereNextRetryAt applies the entql time.Time predicate on the next_retry_at field.
 func (f *PosConnectionFilter) WhereNextRetryAt(p entql.TimeP) {
 	f.Where(p.Field(posconnection.FieldNextRetryAt))
+}
+
+// WherePollOwner applies the entql string predicate on the poll_owner field.
+func (f *PosConnectionFilter) WherePollOwner(p entql.StringP) {
+	f.Where(p.Field(posconnection.FieldPollOwner))
+}
+
+// WherePollLeaseUntil applies the entql time.Time predicate on the poll_lease_until field.
+func (f *PosConnectionFilter) WherePollLeaseUntil(p entql.TimeP) {
+	f.Where(p.Field(posconnection.FieldPollLeaseUntil))
 }
 
 // WhereWebhookSecret applies the entql []byte predicate on the webhook_secret field.

@@ -7428,6 +7428,8 @@ type PosConnectionMutation struct {
 	last_sync_at     *time.Time
 	last_error       *string
 	next_retry_at    *time.Time
+	poll_owner       *string
+	poll_lease_until *time.Time
 	webhook_secret   *[]byte
 	sync_cursor      *string
 	memo             *string
@@ -7982,6 +7984,91 @@ func (m *PosConnectionMutation) ResetNextRetryAt() {
 	delete(m.clearedFields, posconnection.FieldNextRetryAt)
 }
 
+// SetPollOwner sets the "poll_owner" field.
+func (m *PosConnectionMutation) SetPollOwner(s string) {
+	m.poll_owner = &s
+}
+
+// PollOwner returns the value of the "poll_owner" field in the mutation.
+func (m *PosConnectionMutation) PollOwner() (r string, exists bool) {
+	v := m.poll_owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPollOwner returns the old "poll_owner" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldPollOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPollOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPollOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPollOwner: %w", err)
+	}
+	return oldValue.PollOwner, nil
+}
+
+// ResetPollOwner resets all changes to the "poll_owner" field.
+func (m *PosConnectionMutation) ResetPollOwner() {
+	m.poll_owner = nil
+}
+
+// SetPollLeaseUntil sets the "poll_lease_until" field.
+func (m *PosConnectionMutation) SetPollLeaseUntil(t time.Time) {
+	m.poll_lease_until = &t
+}
+
+// PollLeaseUntil returns the value of the "poll_lease_until" field in the mutation.
+func (m *PosConnectionMutation) PollLeaseUntil() (r time.Time, exists bool) {
+	v := m.poll_lease_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPollLeaseUntil returns the old "poll_lease_until" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldPollLeaseUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPollLeaseUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPollLeaseUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPollLeaseUntil: %w", err)
+	}
+	return oldValue.PollLeaseUntil, nil
+}
+
+// ClearPollLeaseUntil clears the value of the "poll_lease_until" field.
+func (m *PosConnectionMutation) ClearPollLeaseUntil() {
+	m.poll_lease_until = nil
+	m.clearedFields[posconnection.FieldPollLeaseUntil] = struct{}{}
+}
+
+// PollLeaseUntilCleared returns if the "poll_lease_until" field was cleared in this mutation.
+func (m *PosConnectionMutation) PollLeaseUntilCleared() bool {
+	_, ok := m.clearedFields[posconnection.FieldPollLeaseUntil]
+	return ok
+}
+
+// ResetPollLeaseUntil resets all changes to the "poll_lease_until" field.
+func (m *PosConnectionMutation) ResetPollLeaseUntil() {
+	m.poll_lease_until = nil
+	delete(m.clearedFields, posconnection.FieldPollLeaseUntil)
+}
+
 // SetWebhookSecret sets the "webhook_secret" field.
 func (m *PosConnectionMutation) SetWebhookSecret(b []byte) {
 	m.webhook_secret = &b
@@ -8254,7 +8341,7 @@ func (m *PosConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PosConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, posconnection.FieldCreatedAt)
 	}
@@ -8287,6 +8374,12 @@ func (m *PosConnectionMutation) Fields() []string {
 	}
 	if m.next_retry_at != nil {
 		fields = append(fields, posconnection.FieldNextRetryAt)
+	}
+	if m.poll_owner != nil {
+		fields = append(fields, posconnection.FieldPollOwner)
+	}
+	if m.poll_lease_until != nil {
+		fields = append(fields, posconnection.FieldPollLeaseUntil)
 	}
 	if m.webhook_secret != nil {
 		fields = append(fields, posconnection.FieldWebhookSecret)
@@ -8330,6 +8423,10 @@ func (m *PosConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.LastError()
 	case posconnection.FieldNextRetryAt:
 		return m.NextRetryAt()
+	case posconnection.FieldPollOwner:
+		return m.PollOwner()
+	case posconnection.FieldPollLeaseUntil:
+		return m.PollLeaseUntil()
 	case posconnection.FieldWebhookSecret:
 		return m.WebhookSecret()
 	case posconnection.FieldSyncCursor:
@@ -8369,6 +8466,10 @@ func (m *PosConnectionMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldLastError(ctx)
 	case posconnection.FieldNextRetryAt:
 		return m.OldNextRetryAt(ctx)
+	case posconnection.FieldPollOwner:
+		return m.OldPollOwner(ctx)
+	case posconnection.FieldPollLeaseUntil:
+		return m.OldPollLeaseUntil(ctx)
 	case posconnection.FieldWebhookSecret:
 		return m.OldWebhookSecret(ctx)
 	case posconnection.FieldSyncCursor:
@@ -8463,6 +8564,20 @@ func (m *PosConnectionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetNextRetryAt(v)
 		return nil
+	case posconnection.FieldPollOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPollOwner(v)
+		return nil
+	case posconnection.FieldPollLeaseUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPollLeaseUntil(v)
+		return nil
 	case posconnection.FieldWebhookSecret:
 		v, ok := value.([]byte)
 		if !ok {
@@ -8530,6 +8645,9 @@ func (m *PosConnectionMutation) ClearedFields() []string {
 	if m.FieldCleared(posconnection.FieldNextRetryAt) {
 		fields = append(fields, posconnection.FieldNextRetryAt)
 	}
+	if m.FieldCleared(posconnection.FieldPollLeaseUntil) {
+		fields = append(fields, posconnection.FieldPollLeaseUntil)
+	}
 	if m.FieldCleared(posconnection.FieldWebhookSecret) {
 		fields = append(fields, posconnection.FieldWebhookSecret)
 	}
@@ -8555,6 +8673,9 @@ func (m *PosConnectionMutation) ClearField(name string) error {
 		return nil
 	case posconnection.FieldNextRetryAt:
 		m.ClearNextRetryAt()
+		return nil
+	case posconnection.FieldPollLeaseUntil:
+		m.ClearPollLeaseUntil()
 		return nil
 	case posconnection.FieldWebhookSecret:
 		m.ClearWebhookSecret()
@@ -8599,6 +8720,12 @@ func (m *PosConnectionMutation) ResetField(name string) error {
 		return nil
 	case posconnection.FieldNextRetryAt:
 		m.ResetNextRetryAt()
+		return nil
+	case posconnection.FieldPollOwner:
+		m.ResetPollOwner()
+		return nil
+	case posconnection.FieldPollLeaseUntil:
+		m.ResetPollLeaseUntil()
 		return nil
 	case posconnection.FieldWebhookSecret:
 		m.ResetWebhookSecret()

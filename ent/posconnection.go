@@ -41,6 +41,10 @@ type PosConnection struct {
 	LastError string `json:"last_error,omitempty"`
 	// NextRetryAt holds the value of the "next_retry_at" field.
 	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+	// PollOwner holds the value of the "poll_owner" field.
+	PollOwner string `json:"poll_owner,omitempty"`
+	// PollLeaseUntil holds the value of the "poll_lease_until" field.
+	PollLeaseUntil *time.Time `json:"poll_lease_until,omitempty"`
 	// WebhookSecret holds the value of the "webhook_secret" field.
 	WebhookSecret []byte `json:"-"`
 	// SyncCursor holds the value of the "sync_cursor" field.
@@ -99,9 +103,9 @@ func (*PosConnection) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case posconnection.FieldID, posconnection.FieldAccountID:
 			values[i] = new(pulid.ID)
-		case posconnection.FieldProvider, posconnection.FieldContractID, posconnection.FieldCredentialKind, posconnection.FieldStatus, posconnection.FieldLastError, posconnection.FieldSyncCursor, posconnection.FieldMemo, posconnection.FieldSecretHint:
+		case posconnection.FieldProvider, posconnection.FieldContractID, posconnection.FieldCredentialKind, posconnection.FieldStatus, posconnection.FieldLastError, posconnection.FieldPollOwner, posconnection.FieldSyncCursor, posconnection.FieldMemo, posconnection.FieldSecretHint:
 			values[i] = new(sql.NullString)
-		case posconnection.FieldCreatedAt, posconnection.FieldUpdatedAt, posconnection.FieldLastSyncAt, posconnection.FieldNextRetryAt:
+		case posconnection.FieldCreatedAt, posconnection.FieldUpdatedAt, posconnection.FieldLastSyncAt, posconnection.FieldNextRetryAt, posconnection.FieldPollLeaseUntil:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -191,6 +195,19 @@ func (_m *PosConnection) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.NextRetryAt = new(time.Time)
 				*_m.NextRetryAt = value.Time
+			}
+		case posconnection.FieldPollOwner:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field poll_owner", values[i])
+			} else if value.Valid {
+				_m.PollOwner = value.String
+			}
+		case posconnection.FieldPollLeaseUntil:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field poll_lease_until", values[i])
+			} else if value.Valid {
+				_m.PollLeaseUntil = new(time.Time)
+				*_m.PollLeaseUntil = value.Time
 			}
 		case posconnection.FieldWebhookSecret:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -295,6 +312,14 @@ func (_m *PosConnection) String() string {
 	builder.WriteString(", ")
 	if v := _m.NextRetryAt; v != nil {
 		builder.WriteString("next_retry_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("poll_owner=")
+	builder.WriteString(_m.PollOwner)
+	builder.WriteString(", ")
+	if v := _m.PollLeaseUntil; v != nil {
+		builder.WriteString("poll_lease_until=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")

@@ -156,6 +156,34 @@ func (_c *PosConnectionCreate) SetNillableNextRetryAt(v *time.Time) *PosConnecti
 	return _c
 }
 
+// SetPollOwner sets the "poll_owner" field.
+func (_c *PosConnectionCreate) SetPollOwner(v string) *PosConnectionCreate {
+	_c.mutation.SetPollOwner(v)
+	return _c
+}
+
+// SetNillablePollOwner sets the "poll_owner" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillablePollOwner(v *string) *PosConnectionCreate {
+	if v != nil {
+		_c.SetPollOwner(*v)
+	}
+	return _c
+}
+
+// SetPollLeaseUntil sets the "poll_lease_until" field.
+func (_c *PosConnectionCreate) SetPollLeaseUntil(v time.Time) *PosConnectionCreate {
+	_c.mutation.SetPollLeaseUntil(v)
+	return _c
+}
+
+// SetNillablePollLeaseUntil sets the "poll_lease_until" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillablePollLeaseUntil(v *time.Time) *PosConnectionCreate {
+	if v != nil {
+		_c.SetPollLeaseUntil(*v)
+	}
+	return _c
+}
+
 // SetWebhookSecret sets the "webhook_secret" field.
 func (_c *PosConnectionCreate) SetWebhookSecret(v []byte) *PosConnectionCreate {
 	_c.mutation.SetWebhookSecret(v)
@@ -297,6 +325,10 @@ func (_c *PosConnectionCreate) defaults() {
 		v := posconnection.DefaultLastError
 		_c.mutation.SetLastError(v)
 	}
+	if _, ok := _c.mutation.PollOwner(); !ok {
+		v := posconnection.DefaultPollOwner
+		_c.mutation.SetPollOwner(v)
+	}
 	if _, ok := _c.mutation.SyncCursor(); !ok {
 		v := posconnection.DefaultSyncCursor
 		_c.mutation.SetSyncCursor(v)
@@ -355,6 +387,9 @@ func (_c *PosConnectionCreate) check() error {
 	}
 	if _, ok := _c.mutation.LastError(); !ok {
 		return &ValidationError{Name: "last_error", err: errors.New(`ent: missing required field "PosConnection.last_error"`)}
+	}
+	if _, ok := _c.mutation.PollOwner(); !ok {
+		return &ValidationError{Name: "poll_owner", err: errors.New(`ent: missing required field "PosConnection.poll_owner"`)}
 	}
 	if _, ok := _c.mutation.SyncCursor(); !ok {
 		return &ValidationError{Name: "sync_cursor", err: errors.New(`ent: missing required field "PosConnection.sync_cursor"`)}
@@ -453,6 +488,14 @@ func (_c *PosConnectionCreate) createSpec() (*PosConnection, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.NextRetryAt(); ok {
 		_spec.SetField(posconnection.FieldNextRetryAt, field.TypeTime, value)
 		_node.NextRetryAt = &value
+	}
+	if value, ok := _c.mutation.PollOwner(); ok {
+		_spec.SetField(posconnection.FieldPollOwner, field.TypeString, value)
+		_node.PollOwner = value
+	}
+	if value, ok := _c.mutation.PollLeaseUntil(); ok {
+		_spec.SetField(posconnection.FieldPollLeaseUntil, field.TypeTime, value)
+		_node.PollLeaseUntil = &value
 	}
 	if value, ok := _c.mutation.WebhookSecret(); ok {
 		_spec.SetField(posconnection.FieldWebhookSecret, field.TypeBytes, value)
@@ -678,6 +721,36 @@ func (u *PosConnectionUpsert) UpdateNextRetryAt() *PosConnectionUpsert {
 // ClearNextRetryAt clears the value of the "next_retry_at" field.
 func (u *PosConnectionUpsert) ClearNextRetryAt() *PosConnectionUpsert {
 	u.SetNull(posconnection.FieldNextRetryAt)
+	return u
+}
+
+// SetPollOwner sets the "poll_owner" field.
+func (u *PosConnectionUpsert) SetPollOwner(v string) *PosConnectionUpsert {
+	u.Set(posconnection.FieldPollOwner, v)
+	return u
+}
+
+// UpdatePollOwner sets the "poll_owner" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdatePollOwner() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldPollOwner)
+	return u
+}
+
+// SetPollLeaseUntil sets the "poll_lease_until" field.
+func (u *PosConnectionUpsert) SetPollLeaseUntil(v time.Time) *PosConnectionUpsert {
+	u.Set(posconnection.FieldPollLeaseUntil, v)
+	return u
+}
+
+// UpdatePollLeaseUntil sets the "poll_lease_until" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdatePollLeaseUntil() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldPollLeaseUntil)
+	return u
+}
+
+// ClearPollLeaseUntil clears the value of the "poll_lease_until" field.
+func (u *PosConnectionUpsert) ClearPollLeaseUntil() *PosConnectionUpsert {
+	u.SetNull(posconnection.FieldPollLeaseUntil)
 	return u
 }
 
@@ -933,6 +1006,41 @@ func (u *PosConnectionUpsertOne) UpdateNextRetryAt() *PosConnectionUpsertOne {
 func (u *PosConnectionUpsertOne) ClearNextRetryAt() *PosConnectionUpsertOne {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.ClearNextRetryAt()
+	})
+}
+
+// SetPollOwner sets the "poll_owner" field.
+func (u *PosConnectionUpsertOne) SetPollOwner(v string) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetPollOwner(v)
+	})
+}
+
+// UpdatePollOwner sets the "poll_owner" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdatePollOwner() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdatePollOwner()
+	})
+}
+
+// SetPollLeaseUntil sets the "poll_lease_until" field.
+func (u *PosConnectionUpsertOne) SetPollLeaseUntil(v time.Time) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetPollLeaseUntil(v)
+	})
+}
+
+// UpdatePollLeaseUntil sets the "poll_lease_until" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdatePollLeaseUntil() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdatePollLeaseUntil()
+	})
+}
+
+// ClearPollLeaseUntil clears the value of the "poll_lease_until" field.
+func (u *PosConnectionUpsertOne) ClearPollLeaseUntil() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearPollLeaseUntil()
 	})
 }
 
@@ -1364,6 +1472,41 @@ func (u *PosConnectionUpsertBulk) UpdateNextRetryAt() *PosConnectionUpsertBulk {
 func (u *PosConnectionUpsertBulk) ClearNextRetryAt() *PosConnectionUpsertBulk {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.ClearNextRetryAt()
+	})
+}
+
+// SetPollOwner sets the "poll_owner" field.
+func (u *PosConnectionUpsertBulk) SetPollOwner(v string) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetPollOwner(v)
+	})
+}
+
+// UpdatePollOwner sets the "poll_owner" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdatePollOwner() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdatePollOwner()
+	})
+}
+
+// SetPollLeaseUntil sets the "poll_lease_until" field.
+func (u *PosConnectionUpsertBulk) SetPollLeaseUntil(v time.Time) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetPollLeaseUntil(v)
+	})
+}
+
+// UpdatePollLeaseUntil sets the "poll_lease_until" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdatePollLeaseUntil() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdatePollLeaseUntil()
+	})
+}
+
+// ClearPollLeaseUntil clears the value of the "poll_lease_until" field.
+func (u *PosConnectionUpsertBulk) ClearPollLeaseUntil() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearPollLeaseUntil()
 	})
 }
 

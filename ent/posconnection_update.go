@@ -159,6 +159,40 @@ func (_u *PosConnectionUpdate) ClearNextRetryAt() *PosConnectionUpdate {
 	return _u
 }
 
+// SetPollOwner sets the "poll_owner" field.
+func (_u *PosConnectionUpdate) SetPollOwner(v string) *PosConnectionUpdate {
+	_u.mutation.SetPollOwner(v)
+	return _u
+}
+
+// SetNillablePollOwner sets the "poll_owner" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillablePollOwner(v *string) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetPollOwner(*v)
+	}
+	return _u
+}
+
+// SetPollLeaseUntil sets the "poll_lease_until" field.
+func (_u *PosConnectionUpdate) SetPollLeaseUntil(v time.Time) *PosConnectionUpdate {
+	_u.mutation.SetPollLeaseUntil(v)
+	return _u
+}
+
+// SetNillablePollLeaseUntil sets the "poll_lease_until" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillablePollLeaseUntil(v *time.Time) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetPollLeaseUntil(*v)
+	}
+	return _u
+}
+
+// ClearPollLeaseUntil clears the value of the "poll_lease_until" field.
+func (_u *PosConnectionUpdate) ClearPollLeaseUntil() *PosConnectionUpdate {
+	_u.mutation.ClearPollLeaseUntil()
+	return _u
+}
+
 // SetWebhookSecret sets the "webhook_secret" field.
 func (_u *PosConnectionUpdate) SetWebhookSecret(v []byte) *PosConnectionUpdate {
 	_u.mutation.SetWebhookSecret(v)
@@ -372,6 +406,15 @@ func (_u *PosConnectionUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	if _u.mutation.NextRetryAtCleared() {
 		_spec.ClearField(posconnection.FieldNextRetryAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.PollOwner(); ok {
+		_spec.SetField(posconnection.FieldPollOwner, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PollLeaseUntil(); ok {
+		_spec.SetField(posconnection.FieldPollLeaseUntil, field.TypeTime, value)
+	}
+	if _u.mutation.PollLeaseUntilCleared() {
+		_spec.ClearField(posconnection.FieldPollLeaseUntil, field.TypeTime)
+	}
 	if value, ok := _u.mutation.WebhookSecret(); ok {
 		_spec.SetField(posconnection.FieldWebhookSecret, field.TypeBytes, value)
 	}
@@ -579,6 +622,40 @@ func (_u *PosConnectionUpdateOne) SetNillableNextRetryAt(v *time.Time) *PosConne
 // ClearNextRetryAt clears the value of the "next_retry_at" field.
 func (_u *PosConnectionUpdateOne) ClearNextRetryAt() *PosConnectionUpdateOne {
 	_u.mutation.ClearNextRetryAt()
+	return _u
+}
+
+// SetPollOwner sets the "poll_owner" field.
+func (_u *PosConnectionUpdateOne) SetPollOwner(v string) *PosConnectionUpdateOne {
+	_u.mutation.SetPollOwner(v)
+	return _u
+}
+
+// SetNillablePollOwner sets the "poll_owner" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillablePollOwner(v *string) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetPollOwner(*v)
+	}
+	return _u
+}
+
+// SetPollLeaseUntil sets the "poll_lease_until" field.
+func (_u *PosConnectionUpdateOne) SetPollLeaseUntil(v time.Time) *PosConnectionUpdateOne {
+	_u.mutation.SetPollLeaseUntil(v)
+	return _u
+}
+
+// SetNillablePollLeaseUntil sets the "poll_lease_until" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillablePollLeaseUntil(v *time.Time) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetPollLeaseUntil(*v)
+	}
+	return _u
+}
+
+// ClearPollLeaseUntil clears the value of the "poll_lease_until" field.
+func (_u *PosConnectionUpdateOne) ClearPollLeaseUntil() *PosConnectionUpdateOne {
+	_u.mutation.ClearPollLeaseUntil()
 	return _u
 }
 
@@ -824,6 +901,15 @@ func (_u *PosConnectionUpdateOne) sqlSave(ctx context.Context) (_node *PosConnec
 	}
 	if _u.mutation.NextRetryAtCleared() {
 		_spec.ClearField(posconnection.FieldNextRetryAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PollOwner(); ok {
+		_spec.SetField(posconnection.FieldPollOwner, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PollLeaseUntil(); ok {
+		_spec.SetField(posconnection.FieldPollLeaseUntil, field.TypeTime, value)
+	}
+	if _u.mutation.PollLeaseUntilCleared() {
+		_spec.ClearField(posconnection.FieldPollLeaseUntil, field.TypeTime)
 	}
 	if value, ok := _u.mutation.WebhookSecret(); ok {
 		_spec.SetField(posconnection.FieldWebhookSecret, field.TypeBytes, value)

@@ -325,18 +325,22 @@ func init() {
 	posconnectionDescLastError := posconnectionFields[7].Descriptor()
 	// posconnection.DefaultLastError holds the default value on creation for the last_error field.
 	posconnection.DefaultLastError = posconnectionDescLastError.Default.(string)
+	// posconnectionDescPollOwner is the schema descriptor for poll_owner field.
+	posconnectionDescPollOwner := posconnectionFields[9].Descriptor()
+	// posconnection.DefaultPollOwner holds the default value on creation for the poll_owner field.
+	posconnection.DefaultPollOwner = posconnectionDescPollOwner.Default.(string)
 	// posconnectionDescSyncCursor is the schema descriptor for sync_cursor field.
-	posconnectionDescSyncCursor := posconnectionFields[10].Descriptor()
+	posconnectionDescSyncCursor := posconnectionFields[12].Descriptor()
 	// posconnection.DefaultSyncCursor holds the default value on creation for the sync_cursor field.
 	posconnection.DefaultSyncCursor = posconnectionDescSyncCursor.Default.(string)
 	// posconnectionDescMemo is the schema descriptor for memo field.
-	posconnectionDescMemo := posconnectionFields[11].Descriptor()
+	posconnectionDescMemo := posconnectionFields[13].Descriptor()
 	// posconnection.DefaultMemo holds the default value on creation for the memo field.
 	posconnection.DefaultMemo = posconnectionDescMemo.Default.(string)
 	// posconnection.MemoValidator is a validator for the "memo" field. It is called by the builders before save.
 	posconnection.MemoValidator = posconnectionDescMemo.Validators[0].(func(string) error)
 	// posconnectionDescSecretHint is the schema descriptor for secret_hint field.
-	posconnectionDescSecretHint := posconnectionFields[12].Descriptor()
+	posconnectionDescSecretHint := posconnectionFields[14].Descriptor()
 	// posconnection.DefaultSecretHint holds the default value on creation for the secret_hint field.
 	posconnection.DefaultSecretHint = posconnectionDescSecretHint.Default.(string)
 	// posconnectionDescID is the schema descriptor for id field.

@@ -334,6 +334,8 @@ var (
 		{Name: "last_sync_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_error", Type: field.TypeString, Default: ""},
 		{Name: "next_retry_at", Type: field.TypeTime, Nullable: true},
+		{Name: "poll_owner", Type: field.TypeString, Default: ""},
+		{Name: "poll_lease_until", Type: field.TypeTime, Nullable: true},
 		{Name: "webhook_secret", Type: field.TypeBytes, Nullable: true},
 		{Name: "sync_cursor", Type: field.TypeString, Default: ""},
 		{Name: "memo", Type: field.TypeString, Size: 500, Default: ""},
@@ -348,7 +350,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "pos_connections_accounts_pos_connections",
-				Columns:    []*schema.Column{PosConnectionsColumns[15]},
+				Columns:    []*schema.Column{PosConnectionsColumns[17]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -357,7 +359,7 @@ var (
 			{
 				Name:    "posconnection_account_id_provider_contract_id",
 				Unique:  true,
-				Columns: []*schema.Column{PosConnectionsColumns[15], PosConnectionsColumns[3], PosConnectionsColumns[4]},
+				Columns: []*schema.Column{PosConnectionsColumns[17], PosConnectionsColumns[3], PosConnectionsColumns[4]},
 			},
 		},
 	}

@@ -40,6 +40,10 @@ const (
 	FieldLastError = "last_error"
 	// FieldNextRetryAt holds the string denoting the next_retry_at field in the database.
 	FieldNextRetryAt = "next_retry_at"
+	// FieldPollOwner holds the string denoting the poll_owner field in the database.
+	FieldPollOwner = "poll_owner"
+	// FieldPollLeaseUntil holds the string denoting the poll_lease_until field in the database.
+	FieldPollLeaseUntil = "poll_lease_until"
 	// FieldWebhookSecret holds the string denoting the webhook_secret field in the database.
 	FieldWebhookSecret = "webhook_secret"
 	// FieldSyncCursor holds the string denoting the sync_cursor field in the database.
@@ -84,6 +88,8 @@ var Columns = []string{
 	FieldLastSyncAt,
 	FieldLastError,
 	FieldNextRetryAt,
+	FieldPollOwner,
+	FieldPollLeaseUntil,
 	FieldWebhookSecret,
 	FieldSyncCursor,
 	FieldMemo,
@@ -115,6 +121,8 @@ var (
 	DefaultCredentialKind string
 	// DefaultLastError holds the default value on creation for the "last_error" field.
 	DefaultLastError string
+	// DefaultPollOwner holds the default value on creation for the "poll_owner" field.
+	DefaultPollOwner string
 	// DefaultSyncCursor holds the default value on creation for the "sync_cursor" field.
 	DefaultSyncCursor string
 	// DefaultMemo holds the default value on creation for the "memo" field.
@@ -237,6 +245,16 @@ func ByLastError(opts ...sql.OrderTermOption) OrderOption {
 // ByNextRetryAt orders the results by the next_retry_at field.
 func ByNextRetryAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldNextRetryAt, opts...).ToFunc()
+}
+
+// ByPollOwner orders the results by the poll_owner field.
+func ByPollOwner(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPollOwner, opts...).ToFunc()
+}
+
+// ByPollLeaseUntil orders the results by the poll_lease_until field.
+func ByPollLeaseUntil(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPollLeaseUntil, opts...).ToFunc()
 }
 
 // BySyncCursor orders the results by the sync_cursor field.

@@ -101,6 +101,16 @@ func NextRetryAt(v time.Time) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldEQ(FieldNextRetryAt, v))
 }
 
+// PollOwner applies equality check predicate on the "poll_owner" field. It's identical to PollOwnerEQ.
+func PollOwner(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldPollOwner, v))
+}
+
+// PollLeaseUntil applies equality check predicate on the "poll_lease_until" field. It's identical to PollLeaseUntilEQ.
+func PollLeaseUntil(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldPollLeaseUntil, v))
+}
+
 // WebhookSecret applies equality check predicate on the "webhook_secret" field. It's identical to WebhookSecretEQ.
 func WebhookSecret(v []byte) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldEQ(FieldWebhookSecret, v))
@@ -654,6 +664,121 @@ func NextRetryAtIsNil() predicate.PosConnection {
 // NextRetryAtNotNil applies the NotNil predicate on the "next_retry_at" field.
 func NextRetryAtNotNil() predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldNotNull(FieldNextRetryAt))
+}
+
+// PollOwnerEQ applies the EQ predicate on the "poll_owner" field.
+func PollOwnerEQ(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldPollOwner, v))
+}
+
+// PollOwnerNEQ applies the NEQ predicate on the "poll_owner" field.
+func PollOwnerNEQ(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldPollOwner, v))
+}
+
+// PollOwnerIn applies the In predicate on the "poll_owner" field.
+func PollOwnerIn(vs ...string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldPollOwner, vs...))
+}
+
+// PollOwnerNotIn applies the NotIn predicate on the "poll_owner" field.
+func PollOwnerNotIn(vs ...string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldPollOwner, vs...))
+}
+
+// PollOwnerGT applies the GT predicate on the "poll_owner" field.
+func PollOwnerGT(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldPollOwner, v))
+}
+
+// PollOwnerGTE applies the GTE predicate on the "poll_owner" field.
+func PollOwnerGTE(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldPollOwner, v))
+}
+
+// PollOwnerLT applies the LT predicate on the "poll_owner" field.
+func PollOwnerLT(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldPollOwner, v))
+}
+
+// PollOwnerLTE applies the LTE predicate on the "poll_owner" field.
+func PollOwnerLTE(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldPollOwner, v))
+}
+
+// PollOwnerContains applies the Contains predicate on the "poll_owner" field.
+func PollOwnerContains(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldContains(FieldPollOwner, v))
+}
+
+// PollOwnerHasPrefix applies the HasPrefix predicate on the "poll_owner" field.
+func PollOwnerHasPrefix(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldHasPrefix(FieldPollOwner, v))
+}
+
+// PollOwnerHasSuffix applies the HasSuffix predicate on the "poll_owner" field.
+func PollOwnerHasSuffix(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldHasSuffix(FieldPollOwner, v))
+}
+
+// PollOwnerEqualFold applies the EqualFold predicate on the "poll_owner" field.
+func PollOwnerEqualFold(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEqualFold(FieldPollOwner, v))
+}
+
+// PollOwnerContainsFold applies the ContainsFold predicate on the "poll_owner" field.
+func PollOwnerContainsFold(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldContainsFold(FieldPollOwner, v))
+}
+
+// PollLeaseUntilEQ applies the EQ predicate on the "poll_lease_until" field.
+func PollLeaseUntilEQ(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldPollLeaseUntil, v))
+}
+
+// PollLeaseUntilNEQ applies the NEQ predicate on the "poll_lease_until" field.
+func PollLeaseUntilNEQ(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldPollLeaseUntil, v))
+}
+
+// PollLeaseUntilIn applies the In predicate on the "poll_lease_until" field.
+func PollLeaseUntilIn(vs ...time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldPollLeaseUntil, vs...))
+}
+
+// PollLeaseUntilNotIn applies the NotIn predicate on the "poll_lease_until" field.
+func PollLeaseUntilNotIn(vs ...time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldPollLeaseUntil, vs...))
+}
+
+// PollLeaseUntilGT applies the GT predicate on the "poll_lease_until" field.
+func PollLeaseUntilGT(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldPollLeaseUntil, v))
+}
+
+// PollLeaseUntilGTE applies the GTE predicate on the "poll_lease_until" field.
+func PollLeaseUntilGTE(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldPollLeaseUntil, v))
+}
+
+// PollLeaseUntilLT applies the LT predicate on the "poll_lease_until" field.
+func PollLeaseUntilLT(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldPollLeaseUntil, v))
+}
+
+// PollLeaseUntilLTE applies the LTE predicate on the "poll_lease_until" field.
+func PollLeaseUntilLTE(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldPollLeaseUntil, v))
+}
+
+// PollLeaseUntilIsNil applies the IsNil predicate on the "poll_lease_until" field.
+func PollLeaseUntilIsNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIsNull(FieldPollLeaseUntil))
+}
+
+// PollLeaseUntilNotNil applies the NotNil predicate on the "poll_lease_until" field.
+func PollLeaseUntilNotNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotNull(FieldPollLeaseUntil))
 }
 
 // WebhookSecretEQ applies the EQ predicate on the "webhook_secret" field.

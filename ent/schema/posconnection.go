@@ -32,6 +32,10 @@ func (PosConnection) Fields() []ent.Field {
 		field.Time("last_sync_at").Optional().Nillable(),
 		field.String("last_error").Default(""),
 		field.Time("next_retry_at").Optional().Nillable(),
+		// Which server process polls this connection, and until when: with
+		// several replicas on one database only the lease holder polls.
+		field.String("poll_owner").Default("").Annotations(hidden),
+		field.Time("poll_lease_until").Optional().Nillable().Annotations(hidden),
 		// Sealed secret that authenticates this connection's webhooks.
 		field.Bytes("webhook_secret").Optional().Sensitive().Annotations(hidden),
 		field.String("sync_cursor").Default("").Annotations(hidden),

@@ -86,8 +86,8 @@ func New(client *ent.Client, in *ingest.Ingester, log *slog.Logger, opt Options,
 type worker struct {
 	config string // what the worker was built from; new credentials restart it
 	kick   chan chan error
-	cancel  context.CancelFunc
-	done    chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // Run keeps one worker per pollable connection until ctx ends.

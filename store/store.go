@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,6 @@ import (
 	_ "modernc.org/sqlite" // pure-Go SQLite driver: no C compiler needed
 
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/migrate"
 	_ "github.com/regicam/regicam/ent/runtime"
 )
 
@@ -62,10 +62,30 @@ var migrateMu sync.Mutex
 func Migrate(ctx context.Context, d *DB) error {
 	migrateMu.Lock()
 	defer migrateMu.Unlock()
-	if err := d.Client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
+	if err := d.Client.Schema.Create(ctx); err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
+	if d.Dialect == dialect.Postgres {
+		searchIndex(ctx, d)
+	}
 	return nil
+}
+
+// searchIndex gives the search box (ILIKE '%term%' on receipt no, register
+// no and staff name) a trigram index on PostgreSQL, so a search across a
+// whole chain is not a table scan. It needs the pg_trgm extension; where
+// the database user may not create it, search still works, only slower.
+func searchIndex(ctx context.Context, d *DB) {
+	for _, stmt := range []string{
+		`CREATE EXTENSION IF NOT EXISTS pg_trgm`,
+		`CREATE INDEX IF NOT EXISTS journal_entries_search_trgm ON journal_entries
+		   USING gin (receipt_no gin_trgm_ops, register_no gin_trgm_ops, staff_name gin_trgm_ops)`,
+	} {
+		if _, err := d.SQL.ExecContext(ctx, stmt); err != nil {
+			slog.Warn("search index unavailable; search will scan", "err", err)
+			return
+		}
+	}
 }
 
 func openPostgres(url string) (*DB, error) {

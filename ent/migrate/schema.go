@@ -235,6 +235,18 @@ var (
 				},
 			},
 			{
+				Name:    "journalentry_account_id_kind_occurred_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[2], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					DescColumns: map[string]bool{
+						JournalEntriesColumns[0].Name: true,
+
+						JournalEntriesColumns[3].Name: true,
+					},
+				},
+			},
+			{
 				Name:    "journalentry_terminal_id_occurred_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{JournalEntriesColumns[28], JournalEntriesColumns[3], JournalEntriesColumns[0]},

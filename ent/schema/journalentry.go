@@ -89,6 +89,7 @@ func (JournalEntry) Indexes() []ent.Index {
 		index.Fields("account_id", "camera_id", "occurred_at", "id").Annotations(newest),
 		index.Fields("account_id", "camera_id", "kind", "occurred_at", "id").Annotations(newest),
 		index.Fields("account_id", "occurred_at", "id").Annotations(newest),
+		index.Fields("account_id", "kind", "occurred_at", "id").Annotations(newest),
 		index.Fields("terminal_id", "occurred_at", "id").Annotations(newest),
 		index.Fields("account_id", "shop_id", "occurred_at", "id").Annotations(newest),
 		index.Fields("related_id"),

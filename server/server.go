@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -60,9 +61,10 @@ type App struct {
 	ubiregi *ubiregiconnect.Connector
 	smaregi *smaregiconnect.Connector
 
-	log    *slog.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	done    chan struct{}
+	workers sync.WaitGroup // background loops; Close waits for them
 }
 
 // Start opens the database, starts the feed (and the demo generator when
@@ -101,7 +103,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	go a.Recorders.Run(runCtx, 30*time.Second)
+	a.background(func() { a.Recorders.Run(runCtx, 30*time.Second) })
 	a.setupSmaregi(cfg)
 	var ds *demoSmaregi
 	if runDemo && cfg.DemoPOS {
@@ -115,7 +117,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("ubiregi: %w", err)
 	}
 	a.Connectors = connector.New(db.Client, a.Ingester, log, connector.Options{Interval: cfg.PollInterval}, a.connectorFactories(cfg))
-	go a.Connectors.Run(runCtx)
+	a.background(func() { a.Connectors.Run(runCtx) })
 	go func() {
 		defer close(a.done)
 		if err := a.Hub.Run(runCtx); err != nil {
@@ -132,10 +134,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			every = 3 * time.Second
 		}
 		gen := demo.NewGenerator(db.Client, a.Ingester, a.AccountID, log, time.Now().UnixNano())
-		go func() { _ = gen.Run(runCtx, every) }()
+		a.background(func() { _ = gen.Run(runCtx, every) })
 		log.Info("demo mode: ringing up receipts", "every", every)
 		if ds != nil {
-			go ds.run(runCtx, a, cfg, 2*every)
+			a.background(func() { ds.run(runCtx, a, cfg, 2*every) })
 			log.Info("demo mode: a built-in Smaregi fake rings up sales and sends webhooks", "contract", "demo_contract")
 		}
 	}
@@ -170,12 +172,22 @@ func (a *App) chooseAccount(ctx context.Context, demoMode string) (bool, error) 
 	return false, nil
 }
 
+// background runs f until the app's context ends; Close waits for it.
+func (a *App) background(f func()) {
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		f()
+	}()
+}
+
 // Close stops background work and closes the database.
 func (a *App) Close() {
 	a.cancel()
 	if a.Hub != nil && a.Handler != nil {
 		<-a.done
 	}
+	a.workers.Wait()
 	if a.Ingester != nil {
 		a.Ingester.WaitLate()
 	}

@@ -45,7 +45,7 @@ func (a *App) startThumbnails(ctx, runCtx context.Context, cfg Config) error {
 	a.Thumbs = thumbnailer.New(a.Recorders, a.Blobs, a.log, thumbnailer.Options{Wait: cfg.ThumbnailWait})
 	a.Ingester.Thumbnails = a.Thumbs
 	if cfg.ThumbnailRetention > 0 {
-		go a.expireThumbnails(runCtx, cfg.ThumbnailRetention)
+		a.background(func() { a.expireThumbnails(runCtx, cfg.ThumbnailRetention) })
 	}
 	return nil
 }

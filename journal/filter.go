@@ -4,6 +4,7 @@
 package journal
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/predicate"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/schematype"
 )
 
 // MaxSearchLen bounds the search box input.
@@ -31,6 +33,15 @@ type Filter struct {
 	Kinds       []journalentry.Kind
 	Search      string
 	From, To    *time.Time
+
+	// Beyond the search box: the reports, exports and alert scopes use the
+	// same filter.
+	MinTotal, MaxTotal *int64
+	PaymentMethods     []string // exact 支払い方法 names
+	ItemText           string   // substring of any item name
+	MaskedCard         string   // e.g. "411111" (first 6) or "11" (last 2) or the whole masked number
+	ExternalID         string   // the provider's transaction id, exact
+	Staff              string   // staff id or name, exact
 }
 
 // Validate checks the shape of f; field names are reported under prefix
@@ -52,6 +63,20 @@ func (f *Filter) Validate(prefix string) error {
 	f.Search = strings.TrimSpace(f.Search)
 	if len([]rune(f.Search)) > MaxSearchLen {
 		return apperr.Invalid(prefix+".search", "検索語は %d 文字以内で入力してください (search is limited to %d characters)", MaxSearchLen, MaxSearchLen)
+	}
+	if f.MinTotal != nil && f.MaxTotal != nil && *f.MinTotal > *f.MaxTotal {
+		return apperr.Invalid(prefix+".minTotal", "金額の下限が上限を超えています (minTotal is above maxTotal)")
+	}
+	if len(f.PaymentMethods) > MaxIDs {
+		return apperr.Invalid(prefix+".paymentMethods", "指定できるのは %d 件までです (at most %d)", MaxIDs, MaxIDs)
+	}
+	for _, t := range []struct{ name, v string }{{"itemText", f.ItemText}, {"maskedCard", f.MaskedCard}, {"externalID", f.ExternalID}, {"staff", f.Staff}} {
+		if len([]rune(t.v)) > MaxSearchLen {
+			return apperr.Invalid(prefix+"."+t.name, "%d 文字以内で入力してください (at most %d characters)", MaxSearchLen, MaxSearchLen)
+		}
+	}
+	if strings.ContainsFunc(f.MaskedCard, func(r rune) bool { return r != '*' && (r < '0' || r > '9') }) {
+		return apperr.Invalid(prefix+".maskedCard", "カード番号は数字と * で入力してください (digits and * only)")
 	}
 	if f.From != nil && f.To != nil && f.From.After(*f.To) {
 		return apperr.Invalid(prefix+".from", "開始日時が終了日時より後になっています (from is after to)")
@@ -98,7 +123,57 @@ func (f *Filter) Predicates() []predicate.JournalEntry {
 	if f.To != nil {
 		ps = append(ps, journalentry.OccurredAtLT(*f.To))
 	}
+	if f.MinTotal != nil {
+		ps = append(ps, journalentry.TotalGTE(*f.MinTotal))
+	}
+	if f.MaxTotal != nil {
+		ps = append(ps, journalentry.TotalLTE(*f.MaxTotal))
+	}
+	if len(f.PaymentMethods) > 0 {
+		ps = append(ps, journalentry.PaymentMethodIn(f.PaymentMethods...))
+	}
+	if f.ItemText != "" {
+		ps = append(ps, itemsContain(f.ItemText))
+	}
+	if f.MaskedCard != "" {
+		ps = append(ps, maskedCardMatches(f.MaskedCard))
+	}
+	if f.ExternalID != "" {
+		ps = append(ps, journalentry.ExternalID(f.ExternalID))
+	}
+	if f.Staff != "" {
+		ps = append(ps, journalentry.Or(journalentry.StaffID(f.Staff), journalentry.StaffName(f.Staff)))
+	}
 	return ps
+}
+
+// itemsContain matches an item name substring inside the items JSON text.
+func itemsContain(text string) predicate.JournalEntry {
+	return func(s *sql.Selector) {
+		col := s.C(journalentry.FieldItems)
+		if s.Dialect() == "postgres" {
+			col = col + "::text"
+		}
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString(col).WriteString(" LIKE ").Arg("%" + escapeLike(text) + "%").WriteString(" ESCAPE '\\'")
+		}))
+	}
+}
+
+// maskedCardMatches: digits typed as a prefix match the first 6, a short
+// number also matches the last 2, a full masked number matches exactly.
+func maskedCardMatches(q string) predicate.JournalEntry {
+	if strings.Contains(q, "*") || len(q) > 6 {
+		return journalentry.MaskedCard(q)
+	}
+	if len(q) <= 2 {
+		return journalentry.Or(journalentry.MaskedCardHasPrefix(q), journalentry.MaskedCardHasSuffix(q))
+	}
+	return journalentry.MaskedCardHasPrefix(q)
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer("\\", "\\\\", "%", "\\%", "_", "\\_").Replace(s)
 }
 
 // Match reports whether e passes f: the in-memory twin of Predicates, used
@@ -133,7 +208,35 @@ func (f *Filter) Match(e *ent.JournalEntry) bool {
 	if f.To != nil && !e.OccurredAt.Before(*f.To) {
 		return false
 	}
+	if f.MinTotal != nil && e.Total < *f.MinTotal || f.MaxTotal != nil && e.Total > *f.MaxTotal {
+		return false
+	}
+	if len(f.PaymentMethods) > 0 && !contains(f.PaymentMethods, e.PaymentMethod) {
+		return false
+	}
+	if f.ItemText != "" && !slices.ContainsFunc(e.Items, func(it schematype.Item) bool { return strings.Contains(it.Name, f.ItemText) }) {
+		return false
+	}
+	if f.MaskedCard != "" && !cardMatches(f.MaskedCard, e.MaskedCard) {
+		return false
+	}
+	if f.ExternalID != "" && e.ExternalID != f.ExternalID {
+		return false
+	}
+	if f.Staff != "" && e.StaffID != f.Staff && e.StaffName != f.Staff {
+		return false
+	}
 	return true
+}
+
+func cardMatches(q, card string) bool {
+	switch {
+	case strings.Contains(q, "*") || len(q) > 6:
+		return card == q
+	case len(q) <= 2:
+		return strings.HasPrefix(card, q) || strings.HasSuffix(card, q)
+	}
+	return strings.HasPrefix(card, q)
 }
 
 func contains[T comparable](list []T, v T) bool {

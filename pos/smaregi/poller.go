@@ -2,6 +2,7 @@ package smaregi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -39,12 +40,14 @@ type Poller struct {
 	c   *Client
 	opt PollerOptions
 
-	mu        sync.Mutex
-	stores    map[string]string
-	storesAt  time.Time
-	warned    map[string]bool
-	lastStore error
-	failedAt  time.Time
+	mu       sync.Mutex
+	stores   map[string]string
+	storesAt time.Time
+	warned   map[string]bool
+	// unreadable counts reads of transaction versions with junk amounts.
+	unreadable map[string]int
+	lastStore  error
+	failedAt   time.Time
 }
 
 // NewPoller returns a Poller reading through c.
@@ -107,7 +110,11 @@ func (p *Poller) Poll(ctx context.Context, cursor string) ([]pos.Record, string,
 		if err != nil {
 			return nil, cursor, err
 		}
-		recs = append(recs, p.Records(ctx, ts)...)
+		got, err := p.records(ctx, ts)
+		if err != nil {
+			return nil, cursor, err
+		}
+		recs = append(recs, got...)
 	}
 	return recs, Cursor(windows[len(windows)-1].To), nil
 }
@@ -125,7 +132,11 @@ func (p *Poller) Backfill(ctx context.Context, from, to time.Time, emit func(win
 		if err != nil {
 			return fmt.Errorf("smaregi: backfill window %d/%d: %w", i+1, len(windows), err)
 		}
-		if err := emit(i+1, len(windows), p.Records(ctx, ts)); err != nil {
+		got, err := p.records(ctx, ts)
+		if err != nil {
+			return err
+		}
+		if err := emit(i+1, len(windows), got); err != nil {
 			return err
 		}
 	}
@@ -148,7 +159,10 @@ func (p *Poller) Webhook(ctx context.Context, wh Webhook) ([]pos.Record, error) 
 	if err != nil {
 		return nil, err
 	}
-	recs := p.Records(ctx, found)
+	recs, err := p.records(ctx, found)
+	if err != nil {
+		return nil, err
+	}
 	if wh.IsDeletion() {
 		at := p.opt.Now()
 		for _, id := range missing {
@@ -160,8 +174,36 @@ func (p *Poller) Webhook(ctx context.Context, wh Webhook) ([]pos.Record, error) 
 	return recs, nil
 }
 
+// maxUnreadable is how often one version of a transaction may come back
+// with unreadable amounts before it is skipped (with a warning) so that a
+// provider that always sends junk cannot stall the connection.
+const maxUnreadable = 3
+
+// records is Records, but a transaction whose amounts do not read fails the
+// batch (so the cursor stays and it is read again) until it has done so
+// maxUnreadable times.
+func (p *Poller) records(ctx context.Context, ts []Transaction) ([]pos.Record, error) {
+	for _, t := range ts {
+		if _, err := MapTransaction(t); errors.Is(err, ErrUnreadableAmount) {
+			key := t.TransactionHeadID + "|" + t.UpdDateTime
+			p.mu.Lock()
+			if p.unreadable == nil {
+				p.unreadable = map[string]int{}
+			}
+			p.unreadable[key]++
+			n := p.unreadable[key]
+			p.mu.Unlock()
+			if n <= maxUnreadable {
+				return nil, err
+			}
+		}
+	}
+	return p.Records(ctx, ts), nil
+}
+
 // Records maps transactions, keeps the wanted terminals and names their
-// stores. Odd transactions are logged once each.
+// stores. Odd transactions are logged once each; ones whose amounts do not
+// read are left out.
 func (p *Poller) Records(ctx context.Context, ts []Transaction) []pos.Record {
 	names := p.storeNames(ctx)
 	var out []pos.Record

@@ -94,9 +94,17 @@ func MapTransaction(t Transaction) ([]pos.Record, error) {
 		}
 	}
 
-	total := yenField(t.Total, "total", note)
-	deposit := yenField(t.Deposit, "deposit", note)
-	change := yenField(t.Change, "change", note)
+	// An amount that does not read is a broken response, not ¥0: storing
+	// it would record a false edit that the clean re-read (same
+	// updDateTime) could never correct. The caller reads it again.
+	var amountErr error
+	noteAmount := func(format string, args ...any) { amountErr = fmt.Errorf(format, args...) }
+	total := yenField(t.Total, "total", noteAmount)
+	deposit := yenField(t.Deposit, "deposit", noteAmount)
+	change := yenField(t.Change, "change", noteAmount)
+	if amountErr != nil {
+		return nil, fmt.Errorf("%w: transaction %s: %v", ErrUnreadableAmount, id, amountErr)
+	}
 
 	r := ingest.Receipt{
 		ExternalID:    id,
@@ -238,6 +246,10 @@ func parseYen(s string) (int64, error) {
 	}
 	return int64(math.Round(f)), nil
 }
+
+// ErrUnreadableAmount marks a transaction whose total, deposit or change is
+// not a number: it is read again rather than stored.
+var ErrUnreadableAmount = errors.New("smaregi: unreadable amount")
 
 func yenField(s, name string, note func(string, ...any)) int64 {
 	n, err := parseYen(s)

@@ -32,8 +32,21 @@ func filterOf(acct pulid.ID, w *model.JournalWhere) (journal.Filter, error) {
 	if w != nil {
 		f.CameraIDs, f.TerminalIDs, f.ShopIDs, f.Kinds = w.CameraIDs, w.TerminalIDs, w.ShopIDs, w.Kinds
 		f.From, f.To = w.From, w.To
-		if w.Search != nil {
-			f.Search = *w.Search
+		str := func(p *string) string {
+			if p == nil {
+				return ""
+			}
+			return *p
+		}
+		f.Search, f.ItemText, f.MaskedCard, f.ExternalID, f.Staff = str(w.Search), str(w.ItemText), str(w.MaskedCard), str(w.ExternalID), str(w.Staff)
+		f.PaymentMethods = w.PaymentMethods
+		if w.MinTotal != nil {
+			v := int64(*w.MinTotal)
+			f.MinTotal = &v
+		}
+		if w.MaxTotal != nil {
+			v := int64(*w.MaxTotal)
+			f.MaxTotal = &v
 		}
 	}
 	return f, f.Validate("where")

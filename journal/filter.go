@@ -38,7 +38,7 @@ type Filter struct {
 	// same filter.
 	MinTotal, MaxTotal *int64
 	PaymentMethods     []string // exact 支払い方法 names
-	ItemText           string   // substring of any item name
+	ItemText           string   // substring of any item name, case-insensitive
 	MaskedCard         string   // e.g. "411111" (first 6) or "11" (last 2) or the whole masked number
 	ExternalID         string   // the provider's transaction id, exact
 	Staff              string   // staff id or name, exact
@@ -150,12 +150,15 @@ func (f *Filter) Predicates() []predicate.JournalEntry {
 // itemsContain matches an item name substring inside the items JSON text.
 func itemsContain(text string) predicate.JournalEntry {
 	return func(s *sql.Selector) {
-		col := s.C(journalentry.FieldItems)
-		if s.Dialect() == "postgres" {
-			col = col + "::text"
-		}
 		s.Where(sql.P(func(b *sql.Builder) {
-			b.WriteString(col).WriteString(" LIKE ").Arg("%" + escapeLike(text) + "%").WriteString(" ESCAPE '\\'")
+			// SQLite keeps JSON as a blob, PostgreSQL as jsonb: compare text.
+			// Case-insensitive like the search box: ILIKE on PostgreSQL;
+			// SQLite's LIKE already folds ASCII.
+			op := " LIKE "
+			if s.Dialect() == "postgres" {
+				op = " ILIKE "
+			}
+			b.WriteString("CAST(").Ident(s.C(journalentry.FieldItems)).WriteString(" AS TEXT)" + op).Arg("%" + escapeLike(text) + "%").WriteString(" ESCAPE '\\'")
 		}))
 	}
 }
@@ -214,7 +217,9 @@ func (f *Filter) Match(e *ent.JournalEntry) bool {
 	if len(f.PaymentMethods) > 0 && !contains(f.PaymentMethods, e.PaymentMethod) {
 		return false
 	}
-	if f.ItemText != "" && !slices.ContainsFunc(e.Items, func(it schematype.Item) bool { return strings.Contains(it.Name, f.ItemText) }) {
+	if f.ItemText != "" && !slices.ContainsFunc(e.Items, func(it schematype.Item) bool {
+		return strings.Contains(strings.ToLower(it.Name), strings.ToLower(f.ItemText))
+	}) {
 		return false
 	}
 	if f.MaskedCard != "" && !cardMatches(f.MaskedCard, e.MaskedCard) {

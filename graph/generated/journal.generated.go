@@ -984,7 +984,7 @@ func (ec *executionContext) unmarshalInputJournalWhere(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"cameraIDs", "terminalIDs", "shopIDs", "kinds", "search", "from", "to"}
+	fieldsInOrder := [...]string{"cameraIDs", "terminalIDs", "shopIDs", "kinds", "search", "from", "to", "minTotal", "maxTotal", "paymentMethods", "itemText", "maskedCard", "externalID", "staff"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -1040,6 +1040,55 @@ func (ec *executionContext) unmarshalInputJournalWhere(ctx context.Context, obj 
 				return it, err
 			}
 			it.To = data
+		case "minTotal":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minTotal"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinTotal = data
+		case "maxTotal":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTotal"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTotal = data
+		case "paymentMethods":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentMethods"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentMethods = data
+		case "itemText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemText = data
+		case "maskedCard":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maskedCard"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaskedCard = data
+		case "externalID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalID"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalID = data
+		case "staff":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staff"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Staff = data
 		}
 	}
 	return it, nil

@@ -3927,6 +3927,19 @@ input JournalWhere {
   from: Time
   """Entries with occurredAt < to."""
   to: Time
+  """合計 at least / at most (yen)."""
+  minTotal: Int
+  maxTotal: Int
+  """支払い方法, exact names (e.g. 現金, クレジットカード)."""
+  paymentMethods: [String!]
+  """Substring of any item name."""
+  itemText: String
+  """Card: the first 6 digits, the last 2, or the whole masked number (411111******11)."""
+  maskedCard: String
+  """The provider's transaction id, exact."""
+  externalID: String
+  """Staff id or name, exact."""
+  staff: String
 }
 
 type JournalEdge {

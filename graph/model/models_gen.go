@@ -125,6 +125,19 @@ type JournalWhere struct {
 	From *time.Time `json:"from,omitempty"`
 	// Entries with occurredAt < to.
 	To *time.Time `json:"to,omitempty"`
+	// 合計 at least / at most (yen).
+	MinTotal *int `json:"minTotal,omitempty"`
+	MaxTotal *int `json:"maxTotal,omitempty"`
+	// 支払い方法, exact names (e.g. 現金, クレジットカード).
+	PaymentMethods []string `json:"paymentMethods,omitempty"`
+	// Substring of any item name.
+	ItemText *string `json:"itemText,omitempty"`
+	// Card: the first 6 digits, the last 2, or the whole masked number (411111******11).
+	MaskedCard *string `json:"maskedCard,omitempty"`
+	// The provider's transaction id, exact.
+	ExternalID *string `json:"externalID,omitempty"`
+	// Staff id or name, exact.
+	Staff *string `json:"staff,omitempty"`
 }
 
 // スマレジ連携: 契約ID + クライアントID + クライアントシークレット.

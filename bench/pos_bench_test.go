@@ -76,7 +76,9 @@ func newPosEnv(b *testing.B, fk *fake.Server, interval time.Duration, subscribe 
 
 func (e *posEnv) sync(b *testing.B) (string, string) {
 	b.Helper()
-	var o struct{ SyncConnection struct{ Status, LastError string } }
+	var o struct {
+		SyncConnection struct{ Status, LastError string }
+	}
 	e.srv.MustQuery(b, `mutation($id: ID!){ syncConnection(id: $id){ status lastError } }`, map[string]any{"id": e.conn}, &o)
 	return o.SyncConnection.Status, o.SyncConnection.LastError
 }

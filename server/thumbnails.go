@@ -56,7 +56,7 @@ func (a *App) expireThumbnails(ctx context.Context, keep time.Duration) {
 	tick := time.NewTicker(min(keep/4, time.Hour))
 	defer tick.Stop()
 	for {
-		if n, err := ExpireThumbnails(ctx, a.DB.Client, a.Blobs, time.Now().Add(-keep)); err != nil && ctx.Err() == nil {
+		if n, err := ExpireThumbnails(ctx, a.DB.Client, a.Thumbs, time.Now().Add(-keep)); err != nil && ctx.Err() == nil {
 			a.log.Warn("thumbnail retention", "err", err)
 		} else if n > 0 {
 			a.log.Info("thumbnails expired", "count", n)
@@ -69,9 +69,15 @@ func (a *App) expireThumbnails(ctx context.Context, keep time.Duration) {
 	}
 }
 
+// BlobDeleter removes stored thumbnails (thumbs.Store, or the thumbnailer,
+// which also drops them from its memory).
+type BlobDeleter interface {
+	Delete(ctx context.Context, keys ...string) error
+}
+
 // ExpireThumbnails removes thumbnails created before cutoff, rows first so
 // no row ever points at a missing blob for long, in batches.
-func ExpireThumbnails(ctx context.Context, client *ent.Client, store thumbs.Store, cutoff time.Time) (int, error) {
+func ExpireThumbnails(ctx context.Context, client *ent.Client, store BlobDeleter, cutoff time.Time) (int, error) {
 	total := 0
 	for {
 		old, err := client.Thumbnail.Query().Where(thumbnail.CreatedAtLT(cutoff.UTC())).Limit(500).All(ctx)

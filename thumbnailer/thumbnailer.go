@@ -152,7 +152,14 @@ func (t *Thumbnailer) remember(key string, b []byte) {
 	}
 }
 
-// Forget drops expired keys from memory.
+// Delete removes thumbnails from the store and from memory, so an expired
+// picture is not served from the cache.
+func (t *Thumbnailer) Delete(ctx context.Context, keys ...string) error {
+	t.Forget(keys...)
+	return t.store.Delete(ctx, keys...)
+}
+
+// Forget drops keys from memory only (their blobs went elsewhere).
 func (t *Thumbnailer) Forget(keys ...string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

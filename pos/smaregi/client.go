@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/regicam/regicam/pos"
 )
 
 // Production and sandbox hosts.
@@ -228,7 +230,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	var retryAfter time.Duration
 	for attempt := 0; attempt <= c.cfg.MaxRetries; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, c.backoff(attempt, retryAfter)); err != nil {
+			if err := pos.Sleep(ctx, c.backoff(attempt, retryAfter)); err != nil {
 				return "", 0, errors.Join(err, lastErr)
 			}
 		}
@@ -253,7 +255,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 			}
 			return tok, ttl, nil
 		case status == http.StatusTooManyRequests || status >= 500 || status == http.StatusRequestTimeout:
-			retryAfter = parseRetryAfter(header.Get("Retry-After"), c.now())
+			retryAfter = pos.RetryAfter(header.Get("Retry-After"), c.now())
 			lastErr = fmt.Errorf("smaregi: token: %s", describeStatus(status, body))
 			continue
 		case status >= 400 && status < 500:
@@ -339,7 +341,7 @@ func (c *Client) get(ctx context.Context, target string, allow404 bool, decode f
 	var retryAfter time.Duration
 	for attempt := 0; attempt <= c.cfg.MaxRetries; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, c.backoff(attempt, retryAfter)); err != nil {
+			if err := pos.Sleep(ctx, c.backoff(attempt, retryAfter)); err != nil {
 				return 0, errors.Join(err, lastErr)
 			}
 		}
@@ -385,7 +387,7 @@ func (c *Client) get(ctx context.Context, target string, allow404 bool, decode f
 		case status == http.StatusNotFound && allow404:
 			return status, nil
 		case status == http.StatusTooManyRequests:
-			retryAfter = parseRetryAfter(header.Get("Retry-After"), c.now())
+			retryAfter = pos.RetryAfter(header.Get("Retry-After"), c.now())
 			if retryAfter <= 0 {
 				retryAfter = time.Second // Smaregi's limits are per second
 			}
@@ -394,7 +396,7 @@ func (c *Client) get(ctx context.Context, target string, allow404 bool, decode f
 			lastErr = fmt.Errorf("smaregi: GET %s: rate limited", redact(target))
 			continue
 		case status >= 500 || status == http.StatusRequestTimeout:
-			retryAfter = parseRetryAfter(header.Get("Retry-After"), c.now())
+			retryAfter = pos.RetryAfter(header.Get("Retry-After"), c.now())
 			lastErr = fmt.Errorf("smaregi: GET %s: %s", redact(target), describeStatus(status, body))
 			continue
 		default:
@@ -429,38 +431,6 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 		d = retryAfter + rand.N(c.cfg.MinBackoff/2+1)
 	}
 	return min(d, c.cfg.MaxWait)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n <= 0 || n > 24*3600 {
-			return 0
-		}
-		return time.Duration(n * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), 24*time.Hour)
-	}
-	return 0
 }
 
 // redact drops the query: it is long and adds nothing to an error message.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/regicam/regicam/pos"
 )
 
 // bucket is a token bucket with reservations: a caller takes its token at
@@ -55,7 +57,7 @@ func (b *bucket) wait(ctx context.Context, maxWait time.Duration) error {
 		b.refund()
 		return fmt.Errorf("smaregi: rate limit queue too long (%s)", d.Round(time.Millisecond))
 	}
-	if err := sleep(ctx, d); err != nil {
+	if err := pos.Sleep(ctx, d); err != nil {
 		b.refund()
 		return err
 	}

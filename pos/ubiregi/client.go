@@ -16,9 +16,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/regicam/regicam/pos"
 )
 
 // Production endpoints.
@@ -154,7 +155,7 @@ func (c *Client) get(ctx context.Context, tok Token, u string) ([]byte, error) {
 		if !retryable(ctx, err) || attempt >= c.cfg.MaxRetries || c.cfg.MaxRetries < 0 {
 			return nil, lastErr
 		}
-		if err := sleep(ctx, c.backoff(attempt, retryAfter)); err != nil {
+		if err := pos.Sleep(ctx, c.backoff(attempt, retryAfter)); err != nil {
 			return nil, fmt.Errorf("%w (last error: %v)", err, lastErr)
 		}
 	}
@@ -182,7 +183,7 @@ func (c *Client) getOnce(ctx context.Context, tok Token, u string) ([]byte, time
 	if len(body) > maxBody {
 		return nil, 0, fmt.Errorf("%w: body over %d bytes", ErrMalformed, maxBody)
 	}
-	ra := retryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
+	ra := pos.RetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return body, 0, nil
@@ -215,30 +216,6 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	// Full jitter: many connections hitting one 429 must not come back in
 	// lockstep.
 	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func retryAfter(h string, now time.Time) time.Duration {
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // reason extracts the provider's message from an error body: Ubiregi

@@ -156,7 +156,7 @@ func (c *Client) token(ctx context.Context, form url.Values, oldRefresh string) 
 			}
 			return Token{}, &AuthError{Code: code, Description: reason(body)}
 		}
-		ra := retryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
+		ra := pos.RetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
 		return Token{}, &APIError{Status: resp.StatusCode, Message: reason(body), RetryAfter: ra}
 	}
 	if jsonErr != nil || w.AccessToken == "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
@@ -67,7 +68,7 @@ func List(ctx context.Context, client *ent.Client, f Filter, first int, after *C
 	if after != nil {
 		q = q.Where(olderThan(*after))
 	}
-	q = q.Order(journalentry.ByOccurredAt(sqlDesc()), journalentry.ByID(sqlDesc())).Limit(first + 1)
+	q = q.Order(journalentry.ByOccurredAt(sql.OrderDesc()), journalentry.ByID(sql.OrderDesc())).Limit(first + 1)
 	if query != nil {
 		var err error
 		if q, err = query(q); err != nil {

@@ -17,7 +17,16 @@ import (
 	"github.com/regicam/regicam/server"
 )
 
+// subcommands are the verbs besides serving (`regicam user create …`,
+// `regicam bench …`); each lives in its own cli_*.go file and registers here.
+var subcommands = map[string]func(args []string) int{}
+
 func main() {
+	if len(os.Args) > 1 {
+		if cmd, ok := subcommands[os.Args[1]]; ok {
+			os.Exit(cmd(os.Args[2:]))
+		}
+	}
 	cfg, err := parseConfig(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "regicam:", err)

@@ -4,15 +4,55 @@ package viewer
 
 import (
 	"context"
+	"slices"
 
+	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent/schema/pulid"
 )
 
 type ctxKey struct{}
 
-// Viewer is the caller of one request.
+// Scope is one permission a viewer may hold. Users get scopes from their
+// role; API keys carry the scopes chosen when they were created.
+type Scope string
+
+const (
+	ScopeJournalRead  Scope = "journal:read"  // journal, buckets, thumbnails, subscriptions
+	ScopeJournalWrite Scope = "journal:write" // ingestJournal
+	ScopeLinksWrite   Scope = "links:write"   // link portal: connections, terminals, links
+	ScopeAdmin        Scope = "admin"         // users, API keys, audit log (OWNER/ADMIN sessions only)
+)
+
+// Role of a dashboard user.
+type Role string
+
+const (
+	RoleOwner Role = "OWNER"
+	RoleAdmin Role = "ADMIN"
+	RoleStaff Role = "STAFF"
+)
+
+// Viewer is the caller of one request: a logged-in user (UserID set) or a
+// partner's API key (APIKeyID set).
 type Viewer struct {
 	AccountID pulid.ID
+	UserID    pulid.ID
+	Role      Role
+	APIKeyID  pulid.ID
+	SessionID pulid.ID
+	Scopes    []Scope
+	// Restricted is true for STAFF: they see only ShopIDs (assigned directly
+	// or through a ShopGroup). Other viewers see the whole account.
+	Restricted bool
+	ShopIDs    []pulid.ID
+}
+
+// Allows reports whether v holds scope s.
+func (v Viewer) Allows(s Scope) bool { return slices.Contains(v.Scopes, s) }
+
+// SeesShop reports whether v may see rows of shop id.
+func (v Viewer) SeesShop(id pulid.ID) bool {
+	return !v.Restricted || slices.Contains(v.ShopIDs, id)
 }
 
 // NewContext returns ctx carrying v.
@@ -24,4 +64,17 @@ func NewContext(ctx context.Context, v Viewer) context.Context {
 func FromContext(ctx context.Context) (Viewer, bool) {
 	v, ok := ctx.Value(ctxKey{}).(Viewer)
 	return v, ok && v.AccountID != ""
+}
+
+// Require returns the viewer of ctx when it holds scope s: UNAUTHENTICATED
+// without a viewer, FORBIDDEN without the scope.
+func Require(ctx context.Context, s Scope) (Viewer, error) {
+	v, ok := FromContext(ctx)
+	if !ok {
+		return Viewer{}, &apperr.Error{Code: apperr.Unauthenticated, Message: "ログインしてください (not signed in)"}
+	}
+	if !v.Allows(s) {
+		return v, &apperr.Error{Code: apperr.Forbidden, Message: "この操作の権限がありません (needs " + string(s) + ")"}
+	}
+	return v, nil
 }

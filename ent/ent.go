@@ -14,11 +14,13 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/apikey"
+	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/event"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
+	"github.com/regicam/regicam/ent/session"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
@@ -86,11 +88,13 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			account.Table:       account.ValidColumn,
 			apikey.Table:        apikey.ValidColumn,
+			auditlog.Table:      auditlog.ValidColumn,
 			camera.Table:        camera.ValidColumn,
 			event.Table:         event.ValidColumn,
 			journalentry.Table:  journalentry.ValidColumn,
 			link.Table:          link.ValidColumn,
 			posconnection.Table: posconnection.ValidColumn,
+			session.Table:       session.ValidColumn,
 			shop.Table:          shop.ValidColumn,
 			shopgroup.Table:     shopgroup.ValidColumn,
 			terminal.Table:      terminal.ValidColumn,

@@ -5,12 +5,14 @@ package ent
 import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/apikey"
+	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/event"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/predicate"
+	"github.com/regicam/regicam/ent/session"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
@@ -25,7 +27,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 12)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 14)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   account.Table,
@@ -67,6 +69,27 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   auditlog.Table,
+			Columns: auditlog.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: auditlog.FieldID,
+			},
+		},
+		Type: "AuditLog",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			auditlog.FieldAccountID:   {Type: field.TypeString, Column: auditlog.FieldAccountID},
+			auditlog.FieldActorUserID: {Type: field.TypeString, Column: auditlog.FieldActorUserID},
+			auditlog.FieldActorKeyID:  {Type: field.TypeString, Column: auditlog.FieldActorKeyID},
+			auditlog.FieldAction:      {Type: field.TypeString, Column: auditlog.FieldAction},
+			auditlog.FieldTargetID:    {Type: field.TypeString, Column: auditlog.FieldTargetID},
+			auditlog.FieldDetail:      {Type: field.TypeString, Column: auditlog.FieldDetail},
+			auditlog.FieldIP:          {Type: field.TypeString, Column: auditlog.FieldIP},
+			auditlog.FieldAt:          {Type: field.TypeTime, Column: auditlog.FieldAt},
+		},
+	}
+	graph.Nodes[3] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   camera.Table,
 			Columns: camera.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -89,7 +112,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			camera.FieldLastSeenAt:        {Type: field.TypeTime, Column: camera.FieldLastSeenAt},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   event.Table,
 			Columns: event.Columns,
@@ -107,7 +130,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			event.FieldCreatedAt: {Type: field.TypeTime, Column: event.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   journalentry.Table,
 			Columns: journalentry.Columns,
@@ -148,7 +171,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			journalentry.FieldFingerprint:     {Type: field.TypeString, Column: journalentry.FieldFingerprint},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   link.Table,
 			Columns: link.Columns,
@@ -167,7 +190,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			link.FieldEndedAt:     {Type: field.TypeTime, Column: link.FieldEndedAt},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   posconnection.Table,
 			Columns: posconnection.Columns,
@@ -197,7 +220,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			posconnection.FieldSecretHint:     {Type: field.TypeString, Column: posconnection.FieldSecretHint},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   session.Table,
+			Columns: session.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: session.FieldID,
+			},
+		},
+		Type: "Session",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			session.FieldCreatedAt:  {Type: field.TypeTime, Column: session.FieldCreatedAt},
+			session.FieldUpdatedAt:  {Type: field.TypeTime, Column: session.FieldUpdatedAt},
+			session.FieldAccountID:  {Type: field.TypeString, Column: session.FieldAccountID},
+			session.FieldUserID:     {Type: field.TypeString, Column: session.FieldUserID},
+			session.FieldTokenHash:  {Type: field.TypeString, Column: session.FieldTokenHash},
+			session.FieldExpiresAt:  {Type: field.TypeTime, Column: session.FieldExpiresAt},
+			session.FieldRevokedAt:  {Type: field.TypeTime, Column: session.FieldRevokedAt},
+			session.FieldLastSeenAt: {Type: field.TypeTime, Column: session.FieldLastSeenAt},
+			session.FieldIP:         {Type: field.TypeString, Column: session.FieldIP},
+			session.FieldUserAgent:  {Type: field.TypeString, Column: session.FieldUserAgent},
+		},
+	}
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   shop.Table,
 			Columns: shop.Columns,
@@ -216,7 +262,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			shop.FieldExternalStoreIds: {Type: field.TypeJSON, Column: shop.FieldExternalStoreIds},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   shopgroup.Table,
 			Columns: shopgroup.Columns,
@@ -233,7 +279,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			shopgroup.FieldName:      {Type: field.TypeString, Column: shopgroup.FieldName},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   terminal.Table,
 			Columns: terminal.Columns,
@@ -255,7 +301,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			terminal.FieldAppVersion:   {Type: field.TypeString, Column: terminal.FieldAppVersion},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   thumbnail.Table,
 			Columns: thumbnail.Columns,
@@ -281,7 +327,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			thumbnail.FieldCreatedAt:   {Type: field.TypeTime, Column: thumbnail.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -642,6 +688,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Terminal",
 	)
 	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   session.UserTable,
+			Columns: []string{session.UserColumn},
+			Bidi:    false,
+		},
+		"Session",
+		"User",
+	)
+	graph.MustAddE(
 		"account",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -856,6 +914,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"Shop",
+	)
+	graph.MustAddE(
+		"sessions",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SessionsTable,
+			Columns: []string{user.SessionsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"Session",
 	)
 	return graph
 }()
@@ -1180,6 +1250,86 @@ func (f *ApiKeyFilter) WhereHasAccountWith(preds ...predicate.Account) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *AuditLogQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AuditLogQuery builder.
+func (_q *AuditLogQuery) Filter() *AuditLogFilter {
+	return &AuditLogFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AuditLogMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AuditLogMutation builder.
+func (m *AuditLogMutation) Filter() *AuditLogFilter {
+	return &AuditLogFilter{config: m.config, predicateAdder: m}
+}
+
+// AuditLogFilter provides a generic filtering capability at runtime for AuditLogQuery.
+type AuditLogFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AuditLogFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *AuditLogFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(auditlog.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *AuditLogFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(auditlog.FieldAccountID))
+}
+
+// WhereActorUserID applies the entql string predicate on the actor_user_id field.
+func (f *AuditLogFilter) WhereActorUserID(p entql.StringP) {
+	f.Where(p.Field(auditlog.FieldActorUserID))
+}
+
+// WhereActorKeyID applies the entql string predicate on the actor_key_id field.
+func (f *AuditLogFilter) WhereActorKeyID(p entql.StringP) {
+	f.Where(p.Field(auditlog.FieldActorKeyID))
+}
+
+// WhereAction applies the entql string predicate on the action field.
+func (f *AuditLogFilter) WhereAction(p entql.StringP) {
+	f.Where(p.Field(auditlog.FieldAction))
+}
+
+// WhereTargetID applies the entql string predicate on the target_id field.
+func (f *AuditLogFilter) WhereTargetID(p entql.StringP) {
+	f.Where(p.Field(auditlog.FieldTargetID))
+}
+
+// WhereDetail applies the entql string predicate on the detail field.
+func (f *AuditLogFilter) WhereDetail(p entql.StringP) {
+	f.Where(p.Field(auditlog.FieldDetail))
+}
+
+// WhereIP applies the entql string predicate on the ip field.
+func (f *AuditLogFilter) WhereIP(p entql.StringP) {
+	f.Where(p.Field(auditlog.FieldIP))
+}
+
+// WhereAt applies the entql time.Time predicate on the at field.
+func (f *AuditLogFilter) WhereAt(p entql.TimeP) {
+	f.Where(p.Field(auditlog.FieldAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *CameraQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1208,7 +1358,7 @@ type CameraFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CameraFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1345,7 +1495,7 @@ type EventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *EventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1424,7 +1574,7 @@ type JournalEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *JournalEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1702,7 +1852,7 @@ type LinkFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LinkFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1814,7 +1964,7 @@ type PosConnectionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PosConnectionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1939,6 +2089,110 @@ func (f *PosConnectionFilter) WhereHasTerminalsWith(preds ...predicate.Terminal)
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *SessionQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the SessionQuery builder.
+func (_q *SessionQuery) Filter() *SessionFilter {
+	return &SessionFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *SessionMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the SessionMutation builder.
+func (m *SessionMutation) Filter() *SessionFilter {
+	return &SessionFilter{config: m.config, predicateAdder: m}
+}
+
+// SessionFilter provides a generic filtering capability at runtime for SessionQuery.
+type SessionFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *SessionFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *SessionFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(session.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *SessionFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(session.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *SessionFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(session.FieldUpdatedAt))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *SessionFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(session.FieldAccountID))
+}
+
+// WhereUserID applies the entql string predicate on the user_id field.
+func (f *SessionFilter) WhereUserID(p entql.StringP) {
+	f.Where(p.Field(session.FieldUserID))
+}
+
+// WhereTokenHash applies the entql string predicate on the token_hash field.
+func (f *SessionFilter) WhereTokenHash(p entql.StringP) {
+	f.Where(p.Field(session.FieldTokenHash))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *SessionFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(session.FieldExpiresAt))
+}
+
+// WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
+func (f *SessionFilter) WhereRevokedAt(p entql.TimeP) {
+	f.Where(p.Field(session.FieldRevokedAt))
+}
+
+// WhereLastSeenAt applies the entql time.Time predicate on the last_seen_at field.
+func (f *SessionFilter) WhereLastSeenAt(p entql.TimeP) {
+	f.Where(p.Field(session.FieldLastSeenAt))
+}
+
+// WhereIP applies the entql string predicate on the ip field.
+func (f *SessionFilter) WhereIP(p entql.StringP) {
+	f.Where(p.Field(session.FieldIP))
+}
+
+// WhereUserAgent applies the entql string predicate on the user_agent field.
+func (f *SessionFilter) WhereUserAgent(p entql.StringP) {
+	f.Where(p.Field(session.FieldUserAgent))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *SessionFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *SessionFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ShopQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1967,7 +2221,7 @@ type ShopFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ShopFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2107,7 +2361,7 @@ type ShopGroupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ShopGroupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2209,7 +2463,7 @@ type TerminalFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TerminalFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2364,7 +2618,7 @@ type ThumbnailFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ThumbnailFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2497,7 +2751,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2599,6 +2853,20 @@ func (f *UserFilter) WhereHasShops() {
 // WhereHasShopsWith applies a predicate to check if query has an edge shops with a given conditions (other predicates).
 func (f *UserFilter) WhereHasShopsWith(preds ...predicate.Shop) {
 	f.Where(entql.HasEdgeWith("shops", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasSessions applies a predicate to check if query has an edge sessions.
+func (f *UserFilter) WhereHasSessions() {
+	f.Where(entql.HasEdge("sessions"))
+}
+
+// WhereHasSessionsWith applies a predicate to check if query has an edge sessions with a given conditions (other predicates).
+func (f *UserFilter) WhereHasSessionsWith(preds ...predicate.Session) {
+	f.Where(entql.HasEdgeWith("sessions", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

@@ -8,6 +8,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
@@ -114,6 +115,125 @@ func newAccountPaginateArgs(rv map[string]any) *accountPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*AccountWhereInput); ok {
 		args.opts = append(args.opts, WithAccountFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AuditLogQuery) CollectFields(ctx context.Context, satisfies ...string) (*AuditLogQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AuditLogQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(auditlog.Columns))
+		selectedFields = []string{auditlog.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "actorUserID":
+			if _, ok := fieldSeen[auditlog.FieldActorUserID]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldActorUserID)
+				fieldSeen[auditlog.FieldActorUserID] = struct{}{}
+			}
+		case "actorKeyID":
+			if _, ok := fieldSeen[auditlog.FieldActorKeyID]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldActorKeyID)
+				fieldSeen[auditlog.FieldActorKeyID] = struct{}{}
+			}
+		case "action":
+			if _, ok := fieldSeen[auditlog.FieldAction]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldAction)
+				fieldSeen[auditlog.FieldAction] = struct{}{}
+			}
+		case "targetID":
+			if _, ok := fieldSeen[auditlog.FieldTargetID]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldTargetID)
+				fieldSeen[auditlog.FieldTargetID] = struct{}{}
+			}
+		case "detail":
+			if _, ok := fieldSeen[auditlog.FieldDetail]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldDetail)
+				fieldSeen[auditlog.FieldDetail] = struct{}{}
+			}
+		case "ip":
+			if _, ok := fieldSeen[auditlog.FieldIP]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldIP)
+				fieldSeen[auditlog.FieldIP] = struct{}{}
+			}
+		case "at":
+			if _, ok := fieldSeen[auditlog.FieldAt]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldAt)
+				fieldSeen[auditlog.FieldAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type auditlogPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AuditLogPaginateOption
+}
+
+func newAuditLogPaginateArgs(rv map[string]any) *auditlogPaginateArgs {
+	args := &auditlogPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AuditLogOrder{Field: &AuditLogOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAuditLogOrder(order))
+			}
+		case *AuditLogOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAuditLogOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*AuditLogWhereInput); ok {
+		args.opts = append(args.opts, WithAuditLogFilter(v.Filter))
 	}
 	return args
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
 	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
@@ -31,6 +32,11 @@ var accountImplementors = []string{"Account", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Account) IsNode() {}
+
+var auditlogImplementors = []string{"AuditLog", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AuditLog) IsNode() {}
 
 var cameraImplementors = []string{"Camera", "Node"}
 
@@ -144,6 +150,19 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			Where(account.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, accountImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case auditlog.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.AuditLog.Query().
+			Where(auditlog.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, auditlogImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -342,6 +361,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		query := c.Account.Query().
 			Where(account.IDIn(ids...))
 		query, err := query.CollectFields(ctx, accountImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case auditlog.Table:
+		query := c.AuditLog.Query().
+			Where(auditlog.IDIn(ids...))
+		query, err := query.CollectFields(ctx, auditlogImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
@@ -230,6 +231,504 @@ func (i *AccountWhereInput) P() (predicate.Account, error) {
 		return predicates[0], nil
 	default:
 		return account.And(predicates...), nil
+	}
+}
+
+// AuditLogWhereInput represents a where input for filtering AuditLog queries.
+type AuditLogWhereInput struct {
+	Predicates []predicate.AuditLog  `json:"-"`
+	Not        *AuditLogWhereInput   `json:"not,omitempty"`
+	Or         []*AuditLogWhereInput `json:"or,omitempty"`
+	And        []*AuditLogWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *pulid.ID  `json:"id,omitempty"`
+	IDNEQ   *pulid.ID  `json:"idNEQ,omitempty"`
+	IDIn    []pulid.ID `json:"idIn,omitempty"`
+	IDNotIn []pulid.ID `json:"idNotIn,omitempty"`
+	IDGT    *pulid.ID  `json:"idGT,omitempty"`
+	IDGTE   *pulid.ID  `json:"idGTE,omitempty"`
+	IDLT    *pulid.ID  `json:"idLT,omitempty"`
+	IDLTE   *pulid.ID  `json:"idLTE,omitempty"`
+
+	// "actor_user_id" field predicates.
+	ActorUserID             *pulid.ID  `json:"actorUserID,omitempty"`
+	ActorUserIDNEQ          *pulid.ID  `json:"actorUserIDNEQ,omitempty"`
+	ActorUserIDIn           []pulid.ID `json:"actorUserIDIn,omitempty"`
+	ActorUserIDNotIn        []pulid.ID `json:"actorUserIDNotIn,omitempty"`
+	ActorUserIDGT           *pulid.ID  `json:"actorUserIDGT,omitempty"`
+	ActorUserIDGTE          *pulid.ID  `json:"actorUserIDGTE,omitempty"`
+	ActorUserIDLT           *pulid.ID  `json:"actorUserIDLT,omitempty"`
+	ActorUserIDLTE          *pulid.ID  `json:"actorUserIDLTE,omitempty"`
+	ActorUserIDContains     *pulid.ID  `json:"actorUserIDContains,omitempty"`
+	ActorUserIDHasPrefix    *pulid.ID  `json:"actorUserIDHasPrefix,omitempty"`
+	ActorUserIDHasSuffix    *pulid.ID  `json:"actorUserIDHasSuffix,omitempty"`
+	ActorUserIDIsNil        bool       `json:"actorUserIDIsNil,omitempty"`
+	ActorUserIDNotNil       bool       `json:"actorUserIDNotNil,omitempty"`
+	ActorUserIDEqualFold    *pulid.ID  `json:"actorUserIDEqualFold,omitempty"`
+	ActorUserIDContainsFold *pulid.ID  `json:"actorUserIDContainsFold,omitempty"`
+
+	// "actor_key_id" field predicates.
+	ActorKeyID             *pulid.ID  `json:"actorKeyID,omitempty"`
+	ActorKeyIDNEQ          *pulid.ID  `json:"actorKeyIDNEQ,omitempty"`
+	ActorKeyIDIn           []pulid.ID `json:"actorKeyIDIn,omitempty"`
+	ActorKeyIDNotIn        []pulid.ID `json:"actorKeyIDNotIn,omitempty"`
+	ActorKeyIDGT           *pulid.ID  `json:"actorKeyIDGT,omitempty"`
+	ActorKeyIDGTE          *pulid.ID  `json:"actorKeyIDGTE,omitempty"`
+	ActorKeyIDLT           *pulid.ID  `json:"actorKeyIDLT,omitempty"`
+	ActorKeyIDLTE          *pulid.ID  `json:"actorKeyIDLTE,omitempty"`
+	ActorKeyIDContains     *pulid.ID  `json:"actorKeyIDContains,omitempty"`
+	ActorKeyIDHasPrefix    *pulid.ID  `json:"actorKeyIDHasPrefix,omitempty"`
+	ActorKeyIDHasSuffix    *pulid.ID  `json:"actorKeyIDHasSuffix,omitempty"`
+	ActorKeyIDIsNil        bool       `json:"actorKeyIDIsNil,omitempty"`
+	ActorKeyIDNotNil       bool       `json:"actorKeyIDNotNil,omitempty"`
+	ActorKeyIDEqualFold    *pulid.ID  `json:"actorKeyIDEqualFold,omitempty"`
+	ActorKeyIDContainsFold *pulid.ID  `json:"actorKeyIDContainsFold,omitempty"`
+
+	// "action" field predicates.
+	Action             *string  `json:"action,omitempty"`
+	ActionNEQ          *string  `json:"actionNEQ,omitempty"`
+	ActionIn           []string `json:"actionIn,omitempty"`
+	ActionNotIn        []string `json:"actionNotIn,omitempty"`
+	ActionGT           *string  `json:"actionGT,omitempty"`
+	ActionGTE          *string  `json:"actionGTE,omitempty"`
+	ActionLT           *string  `json:"actionLT,omitempty"`
+	ActionLTE          *string  `json:"actionLTE,omitempty"`
+	ActionContains     *string  `json:"actionContains,omitempty"`
+	ActionHasPrefix    *string  `json:"actionHasPrefix,omitempty"`
+	ActionHasSuffix    *string  `json:"actionHasSuffix,omitempty"`
+	ActionEqualFold    *string  `json:"actionEqualFold,omitempty"`
+	ActionContainsFold *string  `json:"actionContainsFold,omitempty"`
+
+	// "target_id" field predicates.
+	TargetID             *string  `json:"targetID,omitempty"`
+	TargetIDNEQ          *string  `json:"targetIDNEQ,omitempty"`
+	TargetIDIn           []string `json:"targetIDIn,omitempty"`
+	TargetIDNotIn        []string `json:"targetIDNotIn,omitempty"`
+	TargetIDGT           *string  `json:"targetIDGT,omitempty"`
+	TargetIDGTE          *string  `json:"targetIDGTE,omitempty"`
+	TargetIDLT           *string  `json:"targetIDLT,omitempty"`
+	TargetIDLTE          *string  `json:"targetIDLTE,omitempty"`
+	TargetIDContains     *string  `json:"targetIDContains,omitempty"`
+	TargetIDHasPrefix    *string  `json:"targetIDHasPrefix,omitempty"`
+	TargetIDHasSuffix    *string  `json:"targetIDHasSuffix,omitempty"`
+	TargetIDEqualFold    *string  `json:"targetIDEqualFold,omitempty"`
+	TargetIDContainsFold *string  `json:"targetIDContainsFold,omitempty"`
+
+	// "detail" field predicates.
+	Detail             *string  `json:"detail,omitempty"`
+	DetailNEQ          *string  `json:"detailNEQ,omitempty"`
+	DetailIn           []string `json:"detailIn,omitempty"`
+	DetailNotIn        []string `json:"detailNotIn,omitempty"`
+	DetailGT           *string  `json:"detailGT,omitempty"`
+	DetailGTE          *string  `json:"detailGTE,omitempty"`
+	DetailLT           *string  `json:"detailLT,omitempty"`
+	DetailLTE          *string  `json:"detailLTE,omitempty"`
+	DetailContains     *string  `json:"detailContains,omitempty"`
+	DetailHasPrefix    *string  `json:"detailHasPrefix,omitempty"`
+	DetailHasSuffix    *string  `json:"detailHasSuffix,omitempty"`
+	DetailEqualFold    *string  `json:"detailEqualFold,omitempty"`
+	DetailContainsFold *string  `json:"detailContainsFold,omitempty"`
+
+	// "ip" field predicates.
+	IP             *string  `json:"ip,omitempty"`
+	IPNEQ          *string  `json:"ipNEQ,omitempty"`
+	IPIn           []string `json:"ipIn,omitempty"`
+	IPNotIn        []string `json:"ipNotIn,omitempty"`
+	IPGT           *string  `json:"ipGT,omitempty"`
+	IPGTE          *string  `json:"ipGTE,omitempty"`
+	IPLT           *string  `json:"ipLT,omitempty"`
+	IPLTE          *string  `json:"ipLTE,omitempty"`
+	IPContains     *string  `json:"ipContains,omitempty"`
+	IPHasPrefix    *string  `json:"ipHasPrefix,omitempty"`
+	IPHasSuffix    *string  `json:"ipHasSuffix,omitempty"`
+	IPEqualFold    *string  `json:"ipEqualFold,omitempty"`
+	IPContainsFold *string  `json:"ipContainsFold,omitempty"`
+
+	// "at" field predicates.
+	At      *time.Time  `json:"at,omitempty"`
+	AtNEQ   *time.Time  `json:"atNEQ,omitempty"`
+	AtIn    []time.Time `json:"atIn,omitempty"`
+	AtNotIn []time.Time `json:"atNotIn,omitempty"`
+	AtGT    *time.Time  `json:"atGT,omitempty"`
+	AtGTE   *time.Time  `json:"atGTE,omitempty"`
+	AtLT    *time.Time  `json:"atLT,omitempty"`
+	AtLTE   *time.Time  `json:"atLTE,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *AuditLogWhereInput) AddPredicates(predicates ...predicate.AuditLog) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the AuditLogWhereInput filter on the AuditLogQuery builder.
+func (i *AuditLogWhereInput) Filter(q *AuditLogQuery) (*AuditLogQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyAuditLogWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyAuditLogWhereInput is returned in case the AuditLogWhereInput is empty.
+var ErrEmptyAuditLogWhereInput = errors.New("ent: empty predicate AuditLogWhereInput")
+
+// P returns a predicate for filtering auditlogs.
+// An error is returned if the input is empty or invalid.
+func (i *AuditLogWhereInput) P() (predicate.AuditLog, error) {
+	var predicates []predicate.AuditLog
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, auditlog.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.AuditLog, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, auditlog.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.AuditLog, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, auditlog.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, auditlog.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, auditlog.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, auditlog.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, auditlog.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, auditlog.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, auditlog.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, auditlog.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, auditlog.IDLTE(*i.IDLTE))
+	}
+	if i.ActorUserID != nil {
+		predicates = append(predicates, auditlog.ActorUserIDEQ(*i.ActorUserID))
+	}
+	if i.ActorUserIDNEQ != nil {
+		predicates = append(predicates, auditlog.ActorUserIDNEQ(*i.ActorUserIDNEQ))
+	}
+	if len(i.ActorUserIDIn) > 0 {
+		predicates = append(predicates, auditlog.ActorUserIDIn(i.ActorUserIDIn...))
+	}
+	if len(i.ActorUserIDNotIn) > 0 {
+		predicates = append(predicates, auditlog.ActorUserIDNotIn(i.ActorUserIDNotIn...))
+	}
+	if i.ActorUserIDGT != nil {
+		predicates = append(predicates, auditlog.ActorUserIDGT(*i.ActorUserIDGT))
+	}
+	if i.ActorUserIDGTE != nil {
+		predicates = append(predicates, auditlog.ActorUserIDGTE(*i.ActorUserIDGTE))
+	}
+	if i.ActorUserIDLT != nil {
+		predicates = append(predicates, auditlog.ActorUserIDLT(*i.ActorUserIDLT))
+	}
+	if i.ActorUserIDLTE != nil {
+		predicates = append(predicates, auditlog.ActorUserIDLTE(*i.ActorUserIDLTE))
+	}
+	if i.ActorUserIDContains != nil {
+		predicates = append(predicates, auditlog.ActorUserIDContains(*i.ActorUserIDContains))
+	}
+	if i.ActorUserIDHasPrefix != nil {
+		predicates = append(predicates, auditlog.ActorUserIDHasPrefix(*i.ActorUserIDHasPrefix))
+	}
+	if i.ActorUserIDHasSuffix != nil {
+		predicates = append(predicates, auditlog.ActorUserIDHasSuffix(*i.ActorUserIDHasSuffix))
+	}
+	if i.ActorUserIDIsNil {
+		predicates = append(predicates, auditlog.ActorUserIDIsNil())
+	}
+	if i.ActorUserIDNotNil {
+		predicates = append(predicates, auditlog.ActorUserIDNotNil())
+	}
+	if i.ActorUserIDEqualFold != nil {
+		predicates = append(predicates, auditlog.ActorUserIDEqualFold(*i.ActorUserIDEqualFold))
+	}
+	if i.ActorUserIDContainsFold != nil {
+		predicates = append(predicates, auditlog.ActorUserIDContainsFold(*i.ActorUserIDContainsFold))
+	}
+	if i.ActorKeyID != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDEQ(*i.ActorKeyID))
+	}
+	if i.ActorKeyIDNEQ != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDNEQ(*i.ActorKeyIDNEQ))
+	}
+	if len(i.ActorKeyIDIn) > 0 {
+		predicates = append(predicates, auditlog.ActorKeyIDIn(i.ActorKeyIDIn...))
+	}
+	if len(i.ActorKeyIDNotIn) > 0 {
+		predicates = append(predicates, auditlog.ActorKeyIDNotIn(i.ActorKeyIDNotIn...))
+	}
+	if i.ActorKeyIDGT != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDGT(*i.ActorKeyIDGT))
+	}
+	if i.ActorKeyIDGTE != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDGTE(*i.ActorKeyIDGTE))
+	}
+	if i.ActorKeyIDLT != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDLT(*i.ActorKeyIDLT))
+	}
+	if i.ActorKeyIDLTE != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDLTE(*i.ActorKeyIDLTE))
+	}
+	if i.ActorKeyIDContains != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDContains(*i.ActorKeyIDContains))
+	}
+	if i.ActorKeyIDHasPrefix != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDHasPrefix(*i.ActorKeyIDHasPrefix))
+	}
+	if i.ActorKeyIDHasSuffix != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDHasSuffix(*i.ActorKeyIDHasSuffix))
+	}
+	if i.ActorKeyIDIsNil {
+		predicates = append(predicates, auditlog.ActorKeyIDIsNil())
+	}
+	if i.ActorKeyIDNotNil {
+		predicates = append(predicates, auditlog.ActorKeyIDNotNil())
+	}
+	if i.ActorKeyIDEqualFold != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDEqualFold(*i.ActorKeyIDEqualFold))
+	}
+	if i.ActorKeyIDContainsFold != nil {
+		predicates = append(predicates, auditlog.ActorKeyIDContainsFold(*i.ActorKeyIDContainsFold))
+	}
+	if i.Action != nil {
+		predicates = append(predicates, auditlog.ActionEQ(*i.Action))
+	}
+	if i.ActionNEQ != nil {
+		predicates = append(predicates, auditlog.ActionNEQ(*i.ActionNEQ))
+	}
+	if len(i.ActionIn) > 0 {
+		predicates = append(predicates, auditlog.ActionIn(i.ActionIn...))
+	}
+	if len(i.ActionNotIn) > 0 {
+		predicates = append(predicates, auditlog.ActionNotIn(i.ActionNotIn...))
+	}
+	if i.ActionGT != nil {
+		predicates = append(predicates, auditlog.ActionGT(*i.ActionGT))
+	}
+	if i.ActionGTE != nil {
+		predicates = append(predicates, auditlog.ActionGTE(*i.ActionGTE))
+	}
+	if i.ActionLT != nil {
+		predicates = append(predicates, auditlog.ActionLT(*i.ActionLT))
+	}
+	if i.ActionLTE != nil {
+		predicates = append(predicates, auditlog.ActionLTE(*i.ActionLTE))
+	}
+	if i.ActionContains != nil {
+		predicates = append(predicates, auditlog.ActionContains(*i.ActionContains))
+	}
+	if i.ActionHasPrefix != nil {
+		predicates = append(predicates, auditlog.ActionHasPrefix(*i.ActionHasPrefix))
+	}
+	if i.ActionHasSuffix != nil {
+		predicates = append(predicates, auditlog.ActionHasSuffix(*i.ActionHasSuffix))
+	}
+	if i.ActionEqualFold != nil {
+		predicates = append(predicates, auditlog.ActionEqualFold(*i.ActionEqualFold))
+	}
+	if i.ActionContainsFold != nil {
+		predicates = append(predicates, auditlog.ActionContainsFold(*i.ActionContainsFold))
+	}
+	if i.TargetID != nil {
+		predicates = append(predicates, auditlog.TargetIDEQ(*i.TargetID))
+	}
+	if i.TargetIDNEQ != nil {
+		predicates = append(predicates, auditlog.TargetIDNEQ(*i.TargetIDNEQ))
+	}
+	if len(i.TargetIDIn) > 0 {
+		predicates = append(predicates, auditlog.TargetIDIn(i.TargetIDIn...))
+	}
+	if len(i.TargetIDNotIn) > 0 {
+		predicates = append(predicates, auditlog.TargetIDNotIn(i.TargetIDNotIn...))
+	}
+	if i.TargetIDGT != nil {
+		predicates = append(predicates, auditlog.TargetIDGT(*i.TargetIDGT))
+	}
+	if i.TargetIDGTE != nil {
+		predicates = append(predicates, auditlog.TargetIDGTE(*i.TargetIDGTE))
+	}
+	if i.TargetIDLT != nil {
+		predicates = append(predicates, auditlog.TargetIDLT(*i.TargetIDLT))
+	}
+	if i.TargetIDLTE != nil {
+		predicates = append(predicates, auditlog.TargetIDLTE(*i.TargetIDLTE))
+	}
+	if i.TargetIDContains != nil {
+		predicates = append(predicates, auditlog.TargetIDContains(*i.TargetIDContains))
+	}
+	if i.TargetIDHasPrefix != nil {
+		predicates = append(predicates, auditlog.TargetIDHasPrefix(*i.TargetIDHasPrefix))
+	}
+	if i.TargetIDHasSuffix != nil {
+		predicates = append(predicates, auditlog.TargetIDHasSuffix(*i.TargetIDHasSuffix))
+	}
+	if i.TargetIDEqualFold != nil {
+		predicates = append(predicates, auditlog.TargetIDEqualFold(*i.TargetIDEqualFold))
+	}
+	if i.TargetIDContainsFold != nil {
+		predicates = append(predicates, auditlog.TargetIDContainsFold(*i.TargetIDContainsFold))
+	}
+	if i.Detail != nil {
+		predicates = append(predicates, auditlog.DetailEQ(*i.Detail))
+	}
+	if i.DetailNEQ != nil {
+		predicates = append(predicates, auditlog.DetailNEQ(*i.DetailNEQ))
+	}
+	if len(i.DetailIn) > 0 {
+		predicates = append(predicates, auditlog.DetailIn(i.DetailIn...))
+	}
+	if len(i.DetailNotIn) > 0 {
+		predicates = append(predicates, auditlog.DetailNotIn(i.DetailNotIn...))
+	}
+	if i.DetailGT != nil {
+		predicates = append(predicates, auditlog.DetailGT(*i.DetailGT))
+	}
+	if i.DetailGTE != nil {
+		predicates = append(predicates, auditlog.DetailGTE(*i.DetailGTE))
+	}
+	if i.DetailLT != nil {
+		predicates = append(predicates, auditlog.DetailLT(*i.DetailLT))
+	}
+	if i.DetailLTE != nil {
+		predicates = append(predicates, auditlog.DetailLTE(*i.DetailLTE))
+	}
+	if i.DetailContains != nil {
+		predicates = append(predicates, auditlog.DetailContains(*i.DetailContains))
+	}
+	if i.DetailHasPrefix != nil {
+		predicates = append(predicates, auditlog.DetailHasPrefix(*i.DetailHasPrefix))
+	}
+	if i.DetailHasSuffix != nil {
+		predicates = append(predicates, auditlog.DetailHasSuffix(*i.DetailHasSuffix))
+	}
+	if i.DetailEqualFold != nil {
+		predicates = append(predicates, auditlog.DetailEqualFold(*i.DetailEqualFold))
+	}
+	if i.DetailContainsFold != nil {
+		predicates = append(predicates, auditlog.DetailContainsFold(*i.DetailContainsFold))
+	}
+	if i.IP != nil {
+		predicates = append(predicates, auditlog.IPEQ(*i.IP))
+	}
+	if i.IPNEQ != nil {
+		predicates = append(predicates, auditlog.IPNEQ(*i.IPNEQ))
+	}
+	if len(i.IPIn) > 0 {
+		predicates = append(predicates, auditlog.IPIn(i.IPIn...))
+	}
+	if len(i.IPNotIn) > 0 {
+		predicates = append(predicates, auditlog.IPNotIn(i.IPNotIn...))
+	}
+	if i.IPGT != nil {
+		predicates = append(predicates, auditlog.IPGT(*i.IPGT))
+	}
+	if i.IPGTE != nil {
+		predicates = append(predicates, auditlog.IPGTE(*i.IPGTE))
+	}
+	if i.IPLT != nil {
+		predicates = append(predicates, auditlog.IPLT(*i.IPLT))
+	}
+	if i.IPLTE != nil {
+		predicates = append(predicates, auditlog.IPLTE(*i.IPLTE))
+	}
+	if i.IPContains != nil {
+		predicates = append(predicates, auditlog.IPContains(*i.IPContains))
+	}
+	if i.IPHasPrefix != nil {
+		predicates = append(predicates, auditlog.IPHasPrefix(*i.IPHasPrefix))
+	}
+	if i.IPHasSuffix != nil {
+		predicates = append(predicates, auditlog.IPHasSuffix(*i.IPHasSuffix))
+	}
+	if i.IPEqualFold != nil {
+		predicates = append(predicates, auditlog.IPEqualFold(*i.IPEqualFold))
+	}
+	if i.IPContainsFold != nil {
+		predicates = append(predicates, auditlog.IPContainsFold(*i.IPContainsFold))
+	}
+	if i.At != nil {
+		predicates = append(predicates, auditlog.AtEQ(*i.At))
+	}
+	if i.AtNEQ != nil {
+		predicates = append(predicates, auditlog.AtNEQ(*i.AtNEQ))
+	}
+	if len(i.AtIn) > 0 {
+		predicates = append(predicates, auditlog.AtIn(i.AtIn...))
+	}
+	if len(i.AtNotIn) > 0 {
+		predicates = append(predicates, auditlog.AtNotIn(i.AtNotIn...))
+	}
+	if i.AtGT != nil {
+		predicates = append(predicates, auditlog.AtGT(*i.AtGT))
+	}
+	if i.AtGTE != nil {
+		predicates = append(predicates, auditlog.AtGTE(*i.AtGTE))
+	}
+	if i.AtLT != nil {
+		predicates = append(predicates, auditlog.AtLT(*i.AtLT))
+	}
+	if i.AtLTE != nil {
+		predicates = append(predicates, auditlog.AtLTE(*i.AtLTE))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyAuditLogWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return auditlog.And(predicates...), nil
 	}
 }
 

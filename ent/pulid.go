@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
@@ -22,6 +23,7 @@ import (
 // nodes; any other prefix reads as not found.
 var prefixMap = map[pulid.ID]string{
 	"AC": account.Table,
+	"AL": auditlog.Table,
 	"CA": camera.Table,
 	"JE": journalentry.Table,
 	"LI": link.Table,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/apikey"
+	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/event"
 	"github.com/regicam/regicam/ent/journalentry"
@@ -14,6 +15,7 @@ import (
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/schema"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/session"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
@@ -111,6 +113,57 @@ func init() {
 	apikey.DefaultID = apikeyDescID.Default.(func() pulid.ID)
 	// apikey.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	apikey.IDValidator = apikeyDescID.Validators[0].(func(string) error)
+	auditlogMixin := schema.AuditLog{}.Mixin()
+	auditlogMixinFields0 := auditlogMixin[0].Fields()
+	_ = auditlogMixinFields0
+	auditlogFields := schema.AuditLog{}.Fields()
+	_ = auditlogFields
+	// auditlogDescAction is the schema descriptor for action field.
+	auditlogDescAction := auditlogFields[3].Descriptor()
+	// auditlog.ActionValidator is a validator for the "action" field. It is called by the builders before save.
+	auditlog.ActionValidator = func() func(string) error {
+		validators := auditlogDescAction.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(action string) error {
+			for _, fn := range fns {
+				if err := fn(action); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// auditlogDescTargetID is the schema descriptor for target_id field.
+	auditlogDescTargetID := auditlogFields[4].Descriptor()
+	// auditlog.DefaultTargetID holds the default value on creation for the target_id field.
+	auditlog.DefaultTargetID = auditlogDescTargetID.Default.(string)
+	// auditlog.TargetIDValidator is a validator for the "target_id" field. It is called by the builders before save.
+	auditlog.TargetIDValidator = auditlogDescTargetID.Validators[0].(func(string) error)
+	// auditlogDescDetail is the schema descriptor for detail field.
+	auditlogDescDetail := auditlogFields[5].Descriptor()
+	// auditlog.DefaultDetail holds the default value on creation for the detail field.
+	auditlog.DefaultDetail = auditlogDescDetail.Default.(string)
+	// auditlog.DetailValidator is a validator for the "detail" field. It is called by the builders before save.
+	auditlog.DetailValidator = auditlogDescDetail.Validators[0].(func(string) error)
+	// auditlogDescIP is the schema descriptor for ip field.
+	auditlogDescIP := auditlogFields[6].Descriptor()
+	// auditlog.DefaultIP holds the default value on creation for the ip field.
+	auditlog.DefaultIP = auditlogDescIP.Default.(string)
+	// auditlog.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	auditlog.IPValidator = auditlogDescIP.Validators[0].(func(string) error)
+	// auditlogDescAt is the schema descriptor for at field.
+	auditlogDescAt := auditlogFields[7].Descriptor()
+	// auditlog.DefaultAt holds the default value on creation for the at field.
+	auditlog.DefaultAt = auditlogDescAt.Default.(func() time.Time)
+	// auditlogDescID is the schema descriptor for id field.
+	auditlogDescID := auditlogMixinFields0[0].Descriptor()
+	// auditlog.DefaultID holds the default value on creation for the id field.
+	auditlog.DefaultID = auditlogDescID.Default.(func() pulid.ID)
+	// auditlog.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	auditlog.IDValidator = auditlogDescID.Validators[0].(func(string) error)
 	cameraMixin := schema.Camera{}.Mixin()
 	cameraMixinFields0 := cameraMixin[0].Fields()
 	_ = cameraMixinFields0
@@ -349,6 +402,41 @@ func init() {
 	posconnection.DefaultID = posconnectionDescID.Default.(func() pulid.ID)
 	// posconnection.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	posconnection.IDValidator = posconnectionDescID.Validators[0].(func(string) error)
+	sessionMixin := schema.Session{}.Mixin()
+	sessionMixinFields0 := sessionMixin[0].Fields()
+	_ = sessionMixinFields0
+	sessionMixinFields1 := sessionMixin[1].Fields()
+	_ = sessionMixinFields1
+	sessionFields := schema.Session{}.Fields()
+	_ = sessionFields
+	// sessionDescCreatedAt is the schema descriptor for created_at field.
+	sessionDescCreatedAt := sessionMixinFields1[0].Descriptor()
+	// session.DefaultCreatedAt holds the default value on creation for the created_at field.
+	session.DefaultCreatedAt = sessionDescCreatedAt.Default.(func() time.Time)
+	// sessionDescUpdatedAt is the schema descriptor for updated_at field.
+	sessionDescUpdatedAt := sessionMixinFields1[1].Descriptor()
+	// session.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	session.DefaultUpdatedAt = sessionDescUpdatedAt.Default.(func() time.Time)
+	// session.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	session.UpdateDefaultUpdatedAt = sessionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// sessionDescIP is the schema descriptor for ip field.
+	sessionDescIP := sessionFields[6].Descriptor()
+	// session.DefaultIP holds the default value on creation for the ip field.
+	session.DefaultIP = sessionDescIP.Default.(string)
+	// session.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	session.IPValidator = sessionDescIP.Validators[0].(func(string) error)
+	// sessionDescUserAgent is the schema descriptor for user_agent field.
+	sessionDescUserAgent := sessionFields[7].Descriptor()
+	// session.DefaultUserAgent holds the default value on creation for the user_agent field.
+	session.DefaultUserAgent = sessionDescUserAgent.Default.(string)
+	// session.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	session.UserAgentValidator = sessionDescUserAgent.Validators[0].(func(string) error)
+	// sessionDescID is the schema descriptor for id field.
+	sessionDescID := sessionMixinFields0[0].Descriptor()
+	// session.DefaultID holds the default value on creation for the id field.
+	session.DefaultID = sessionDescID.Default.(func() pulid.ID)
+	// session.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	session.IDValidator = sessionDescID.Validators[0].(func(string) error)
 	shopMixin := schema.Shop{}.Mixin()
 	shopMixinFields0 := shopMixin[0].Fields()
 	_ = shopMixinFields0

@@ -18,6 +18,8 @@ type Tx struct {
 	Account *AccountClient
 	// ApiKey is the client for interacting with the ApiKey builders.
 	ApiKey *ApiKeyClient
+	// AuditLog is the client for interacting with the AuditLog builders.
+	AuditLog *AuditLogClient
 	// Camera is the client for interacting with the Camera builders.
 	Camera *CameraClient
 	// Event is the client for interacting with the Event builders.
@@ -28,6 +30,8 @@ type Tx struct {
 	Link *LinkClient
 	// PosConnection is the client for interacting with the PosConnection builders.
 	PosConnection *PosConnectionClient
+	// Session is the client for interacting with the Session builders.
+	Session *SessionClient
 	// Shop is the client for interacting with the Shop builders.
 	Shop *ShopClient
 	// ShopGroup is the client for interacting with the ShopGroup builders.
@@ -171,11 +175,13 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
 	tx.ApiKey = NewApiKeyClient(tx.config)
+	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.Camera = NewCameraClient(tx.config)
 	tx.Event = NewEventClient(tx.config)
 	tx.JournalEntry = NewJournalEntryClient(tx.config)
 	tx.Link = NewLinkClient(tx.config)
 	tx.PosConnection = NewPosConnectionClient(tx.config)
+	tx.Session = NewSessionClient(tx.config)
 	tx.Shop = NewShopClient(tx.config)
 	tx.ShopGroup = NewShopGroupClient(tx.config)
 	tx.Terminal = NewTerminalClient(tx.config)

@@ -56,14 +56,17 @@ type UserEdges struct {
 	ShopGroups []*ShopGroup `json:"shop_groups,omitempty"`
 	// shops a STAFF user is assigned to directly
 	Shops []*Shop `json:"shops,omitempty"`
+	// Sessions holds the value of the sessions edge.
+	Sessions []*Session `json:"sessions,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
 	namedShopGroups map[string][]*ShopGroup
 	namedShops      map[string][]*Shop
+	namedSessions   map[string][]*Session
 }
 
 // AccountOrErr returns the Account value or an error if the edge
@@ -93,6 +96,15 @@ func (e UserEdges) ShopsOrErr() ([]*Shop, error) {
 		return e.Shops, nil
 	}
 	return nil, &NotLoadedError{edge: "shops"}
+}
+
+// SessionsOrErr returns the Sessions value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) SessionsOrErr() ([]*Session, error) {
+	if e.loadedTypes[3] {
+		return e.Sessions, nil
+	}
+	return nil, &NotLoadedError{edge: "sessions"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -230,6 +242,11 @@ func (_m *User) QueryShops() *ShopQuery {
 	return NewUserClient(_m.config).QueryShops(_m)
 }
 
+// QuerySessions queries the "sessions" edge of the User entity.
+func (_m *User) QuerySessions() *SessionQuery {
+	return NewUserClient(_m.config).QuerySessions(_m)
+}
+
 // Update returns a builder for updating this User.
 // Note that you need to call User.Unwrap() before calling this method if this User
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -334,6 +351,30 @@ func (_m *User) appendNamedShops(name string, edges ...*Shop) {
 		_m.Edges.namedShops[name] = []*Shop{}
 	} else {
 		_m.Edges.namedShops[name] = append(_m.Edges.namedShops[name], edges...)
+	}
+}
+
+// NamedSessions returns the Sessions named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedSessions(name string) ([]*Session, error) {
+	if _m.Edges.namedSessions == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSessions[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedSessions(name string, edges ...*Session) {
+	if _m.Edges.namedSessions == nil {
+		_m.Edges.namedSessions = make(map[string][]*Session)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSessions[name] = []*Session{}
+	} else {
+		_m.Edges.namedSessions[name] = append(_m.Edges.namedSessions[name], edges...)
 	}
 }
 

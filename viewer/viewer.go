@@ -6,6 +6,8 @@ import (
 	"context"
 	"slices"
 
+	"entgo.io/ent/privacy"
+
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent/schema/pulid"
 )
@@ -45,6 +47,8 @@ type Viewer struct {
 	// or through a ShopGroup). Other viewers see the whole account.
 	Restricted bool
 	ShopIDs    []pulid.ID
+	// IP is the client address the request came from (for the audit log).
+	IP string
 }
 
 // Allows reports whether v holds scope s.
@@ -77,4 +81,20 @@ func Require(ctx context.Context, s Scope) (Viewer, error) {
 		return v, &apperr.Error{Code: apperr.Forbidden, Message: "この操作の権限がありません (needs " + string(s) + ")"}
 	}
 	return v, nil
+}
+
+type systemKey struct{}
+
+// System marks ctx as the server's own work (POS polling, webhooks, the
+// demo generator, retention sweeps, the live feed): ent privacy rules
+// allow it everything, and no viewer is needed. Request handlers never use
+// it for what a caller asked; they run as the caller's viewer.
+func System(ctx context.Context) context.Context {
+	return privacy.DecisionContext(context.WithValue(ctx, systemKey{}, true), privacy.Allow)
+}
+
+// IsSystem reports whether ctx was made by System.
+func IsSystem(ctx context.Context) bool {
+	b, _ := ctx.Value(systemKey{}).(bool)
+	return b
 }

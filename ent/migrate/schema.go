@@ -57,6 +57,36 @@ var (
 			},
 		},
 	}
+	// AuditLogsColumns holds the columns for the "audit_logs" table.
+	AuditLogsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "account_id", Type: field.TypeString},
+		{Name: "actor_user_id", Type: field.TypeString, Nullable: true},
+		{Name: "actor_key_id", Type: field.TypeString, Nullable: true},
+		{Name: "action", Type: field.TypeString, Size: 100},
+		{Name: "target_id", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "detail", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "at", Type: field.TypeTime},
+	}
+	// AuditLogsTable holds the schema information for the "audit_logs" table.
+	AuditLogsTable = &schema.Table{
+		Name:       "audit_logs",
+		Columns:    AuditLogsColumns,
+		PrimaryKey: []*schema.Column{AuditLogsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditlog_account_id_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[1], AuditLogsColumns[8]},
+			},
+			{
+				Name:    "auditlog_account_id_action_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[1], AuditLogsColumns[4], AuditLogsColumns[8]},
+			},
+		},
+	}
 	// CamerasColumns holds the columns for the "cameras" table.
 	CamerasColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -375,6 +405,46 @@ var (
 			},
 		},
 	}
+	// SessionsColumns holds the columns for the "sessions" table.
+	SessionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "account_id", Type: field.TypeString},
+		{Name: "token_hash", Type: field.TypeString},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_seen_at", Type: field.TypeTime, Nullable: true},
+		{Name: "ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "user_agent", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "user_id", Type: field.TypeString, Size: 40},
+	}
+	// SessionsTable holds the schema information for the "sessions" table.
+	SessionsTable = &schema.Table{
+		Name:       "sessions",
+		Columns:    SessionsColumns,
+		PrimaryKey: []*schema.Column{SessionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "sessions_users_sessions",
+				Columns:    []*schema.Column{SessionsColumns[10]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "session_token_hash",
+				Unique:  true,
+				Columns: []*schema.Column{SessionsColumns[4]},
+			},
+			{
+				Name:    "session_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{SessionsColumns[10]},
+			},
+		},
+	}
 	// ShopsColumns holds the columns for the "shops" table.
 	ShopsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -619,11 +689,13 @@ var (
 	Tables = []*schema.Table{
 		AccountsTable,
 		APIKeysTable,
+		AuditLogsTable,
 		CamerasTable,
 		EventsTable,
 		JournalEntriesTable,
 		LinksTable,
 		PosConnectionsTable,
+		SessionsTable,
 		ShopsTable,
 		ShopGroupsTable,
 		TerminalsTable,
@@ -648,6 +720,7 @@ func init() {
 	LinksTable.ForeignKeys[1].RefTable = CamerasTable
 	LinksTable.ForeignKeys[2].RefTable = TerminalsTable
 	PosConnectionsTable.ForeignKeys[0].RefTable = AccountsTable
+	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	ShopsTable.ForeignKeys[0].RefTable = AccountsTable
 	ShopGroupsTable.ForeignKeys[0].RefTable = AccountsTable
 	TerminalsTable.ForeignKeys[0].RefTable = AccountsTable

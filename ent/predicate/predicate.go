@@ -12,6 +12,9 @@ type Account func(*sql.Selector)
 // ApiKey is the predicate function for apikey builders.
 type ApiKey func(*sql.Selector)
 
+// AuditLog is the predicate function for auditlog builders.
+type AuditLog func(*sql.Selector)
+
 // Camera is the predicate function for camera builders.
 type Camera func(*sql.Selector)
 
@@ -26,6 +29,9 @@ type Link func(*sql.Selector)
 
 // PosConnection is the predicate function for posconnection builders.
 type PosConnection func(*sql.Selector)
+
+// Session is the predicate function for session builders.
+type Session func(*sql.Selector)
 
 // Shop is the predicate function for shop builders.
 type Shop func(*sql.Selector)

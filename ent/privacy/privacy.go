@@ -159,6 +159,30 @@ func (f ApiKeyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ApiKeyMutation", m)
 }
 
+// The AuditLogQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AuditLogQueryRuleFunc func(context.Context, *ent.AuditLogQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AuditLogQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AuditLogQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AuditLogQuery", q)
+}
+
+// The AuditLogMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AuditLogMutationRuleFunc func(context.Context, *ent.AuditLogMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AuditLogMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AuditLogMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AuditLogMutation", m)
+}
+
 // The CameraQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type CameraQueryRuleFunc func(context.Context, *ent.CameraQuery) error
@@ -277,6 +301,30 @@ func (f PosConnectionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.PosConnectionMutation", m)
+}
+
+// The SessionQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SessionQueryRuleFunc func(context.Context, *ent.SessionQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SessionQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SessionQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SessionQuery", q)
+}
+
+// The SessionMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SessionMutationRuleFunc func(context.Context, *ent.SessionMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SessionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SessionMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SessionMutation", m)
 }
 
 // The ShopQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -438,6 +486,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.ApiKeyQuery:
 		return q.Filter(), nil
+	case *ent.AuditLogQuery:
+		return q.Filter(), nil
 	case *ent.CameraQuery:
 		return q.Filter(), nil
 	case *ent.EventQuery:
@@ -447,6 +497,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	case *ent.LinkQuery:
 		return q.Filter(), nil
 	case *ent.PosConnectionQuery:
+		return q.Filter(), nil
+	case *ent.SessionQuery:
 		return q.Filter(), nil
 	case *ent.ShopQuery:
 		return q.Filter(), nil
@@ -469,6 +521,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.ApiKeyMutation:
 		return m.Filter(), nil
+	case *ent.AuditLogMutation:
+		return m.Filter(), nil
 	case *ent.CameraMutation:
 		return m.Filter(), nil
 	case *ent.EventMutation:
@@ -478,6 +532,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.LinkMutation:
 		return m.Filter(), nil
 	case *ent.PosConnectionMutation:
+		return m.Filter(), nil
+	case *ent.SessionMutation:
 		return m.Filter(), nil
 	case *ent.ShopMutation:
 		return m.Filter(), nil

@@ -37,6 +37,7 @@ func (User) Edges() []ent.Edge {
 		accountEdge("users"),
 		edge.From("shop_groups", ShopGroup.Type).Ref("users"),
 		edge.To("shops", Shop.Type).Comment("shops a STAFF user is assigned to directly"),
+		edge.To("sessions", Session.Type).Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -47,6 +47,28 @@ type ComplexityRoot struct {
 		UpdatedAt func(childComplexity int) int
 	}
 
+	AuditLog struct {
+		Action      func(childComplexity int) int
+		ActorKeyID  func(childComplexity int) int
+		ActorUserID func(childComplexity int) int
+		At          func(childComplexity int) int
+		Detail      func(childComplexity int) int
+		ID          func(childComplexity int) int
+		IP          func(childComplexity int) int
+		TargetID    func(childComplexity int) int
+	}
+
+	AuditLogConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AuditLogEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	BackfillProgress struct {
 		Error        func(childComplexity int) int
 		FinishedAt   func(childComplexity int) int
@@ -393,6 +415,87 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.UpdatedAt(childComplexity), true
+
+	case "AuditLog.action":
+		if e.ComplexityRoot.AuditLog.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.Action(childComplexity), true
+	case "AuditLog.actorKeyID":
+		if e.ComplexityRoot.AuditLog.ActorKeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.ActorKeyID(childComplexity), true
+	case "AuditLog.actorUserID":
+		if e.ComplexityRoot.AuditLog.ActorUserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.ActorUserID(childComplexity), true
+	case "AuditLog.at":
+		if e.ComplexityRoot.AuditLog.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.At(childComplexity), true
+	case "AuditLog.detail":
+		if e.ComplexityRoot.AuditLog.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.Detail(childComplexity), true
+	case "AuditLog.id":
+		if e.ComplexityRoot.AuditLog.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.ID(childComplexity), true
+	case "AuditLog.ip":
+		if e.ComplexityRoot.AuditLog.IP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.IP(childComplexity), true
+	case "AuditLog.targetID":
+		if e.ComplexityRoot.AuditLog.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.TargetID(childComplexity), true
+
+	case "AuditLogConnection.edges":
+		if e.ComplexityRoot.AuditLogConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogConnection.Edges(childComplexity), true
+	case "AuditLogConnection.pageInfo":
+		if e.ComplexityRoot.AuditLogConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogConnection.PageInfo(childComplexity), true
+	case "AuditLogConnection.totalCount":
+		if e.ComplexityRoot.AuditLogConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogConnection.TotalCount(childComplexity), true
+
+	case "AuditLogEdge.cursor":
+		if e.ComplexityRoot.AuditLogEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogEdge.Cursor(childComplexity), true
+	case "AuditLogEdge.node":
+		if e.ComplexityRoot.AuditLogEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogEdge.Node(childComplexity), true
 
 	case "BackfillProgress.error":
 		if e.ComplexityRoot.BackfillProgress.Error == nil {
@@ -1711,6 +1814,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AccountOrder", ec.unmarshalInputAccountOrder),
 			graphql.NewInputUnmarshaler("AccountWhereInput", ec.unmarshalInputAccountWhereInput),
+			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
+			graphql.NewInputUnmarshaler("AuditLogWhereInput", ec.unmarshalInputAuditLogWhereInput),
 			graphql.NewInputUnmarshaler("CameraOrder", ec.unmarshalInputCameraOrder),
 			graphql.NewInputUnmarshaler("CameraWhereInput", ec.unmarshalInputCameraWhereInput),
 			graphql.NewInputUnmarshaler("JournalEntryOrder", ec.unmarshalInputJournalEntryOrder),
@@ -1970,6 +2075,196 @@ input AccountWhereInput {
   nameHasSuffix: String
   nameEqualFold: String
   nameContainsFold: String
+}
+type AuditLog implements Node {
+  id: ID!
+  actorUserID: ID
+  actorKeyID: ID
+  action: String!
+  targetID: String!
+  detail: String!
+  ip: String!
+  at: Time!
+}
+"""
+A connection to a list of items.
+"""
+type AuditLogConnection {
+  """
+  A list of edges.
+  """
+  edges: [AuditLogEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type AuditLogEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: AuditLog
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for AuditLog connections
+"""
+input AuditLogOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order AuditLogs.
+  """
+  field: AuditLogOrderField!
+}
+"""
+Properties by which AuditLog connections can be ordered.
+"""
+enum AuditLogOrderField {
+  AT
+}
+"""
+AuditLogWhereInput is used for filtering AuditLog objects.
+Input was generated by ent.
+"""
+input AuditLogWhereInput {
+  not: AuditLogWhereInput
+  and: [AuditLogWhereInput!]
+  or: [AuditLogWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  actor_user_id field predicates
+  """
+  actorUserID: ID
+  actorUserIDNEQ: ID
+  actorUserIDIn: [ID!]
+  actorUserIDNotIn: [ID!]
+  actorUserIDGT: ID
+  actorUserIDGTE: ID
+  actorUserIDLT: ID
+  actorUserIDLTE: ID
+  actorUserIDContains: ID
+  actorUserIDHasPrefix: ID
+  actorUserIDHasSuffix: ID
+  actorUserIDIsNil: Boolean
+  actorUserIDNotNil: Boolean
+  actorUserIDEqualFold: ID
+  actorUserIDContainsFold: ID
+  """
+  actor_key_id field predicates
+  """
+  actorKeyID: ID
+  actorKeyIDNEQ: ID
+  actorKeyIDIn: [ID!]
+  actorKeyIDNotIn: [ID!]
+  actorKeyIDGT: ID
+  actorKeyIDGTE: ID
+  actorKeyIDLT: ID
+  actorKeyIDLTE: ID
+  actorKeyIDContains: ID
+  actorKeyIDHasPrefix: ID
+  actorKeyIDHasSuffix: ID
+  actorKeyIDIsNil: Boolean
+  actorKeyIDNotNil: Boolean
+  actorKeyIDEqualFold: ID
+  actorKeyIDContainsFold: ID
+  """
+  action field predicates
+  """
+  action: String
+  actionNEQ: String
+  actionIn: [String!]
+  actionNotIn: [String!]
+  actionGT: String
+  actionGTE: String
+  actionLT: String
+  actionLTE: String
+  actionContains: String
+  actionHasPrefix: String
+  actionHasSuffix: String
+  actionEqualFold: String
+  actionContainsFold: String
+  """
+  target_id field predicates
+  """
+  targetID: String
+  targetIDNEQ: String
+  targetIDIn: [String!]
+  targetIDNotIn: [String!]
+  targetIDGT: String
+  targetIDGTE: String
+  targetIDLT: String
+  targetIDLTE: String
+  targetIDContains: String
+  targetIDHasPrefix: String
+  targetIDHasSuffix: String
+  targetIDEqualFold: String
+  targetIDContainsFold: String
+  """
+  detail field predicates
+  """
+  detail: String
+  detailNEQ: String
+  detailIn: [String!]
+  detailNotIn: [String!]
+  detailGT: String
+  detailGTE: String
+  detailLT: String
+  detailLTE: String
+  detailContains: String
+  detailHasPrefix: String
+  detailHasSuffix: String
+  detailEqualFold: String
+  detailContainsFold: String
+  """
+  ip field predicates
+  """
+  ip: String
+  ipNEQ: String
+  ipIn: [String!]
+  ipNotIn: [String!]
+  ipGT: String
+  ipGTE: String
+  ipLT: String
+  ipLTE: String
+  ipContains: String
+  ipHasPrefix: String
+  ipHasSuffix: String
+  ipEqualFold: String
+  ipContainsFold: String
+  """
+  at field predicates
+  """
+  at: Time
+  atNEQ: Time
+  atIn: [Time!]
+  atNotIn: [Time!]
+  atGT: Time
+  atGTE: Time
+  atLT: Time
+  atLTE: Time
 }
 type Camera implements Node {
   id: ID!
@@ -4124,6 +4419,38 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AuditLog(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditLog_id(ctx, field)
+	case "actorUserID":
+		return ec.fieldContext_AuditLog_actorUserID(ctx, field)
+	case "actorKeyID":
+		return ec.fieldContext_AuditLog_actorKeyID(ctx, field)
+	case "action":
+		return ec.fieldContext_AuditLog_action(ctx, field)
+	case "targetID":
+		return ec.fieldContext_AuditLog_targetID(ctx, field)
+	case "detail":
+		return ec.fieldContext_AuditLog_detail(ctx, field)
+	case "ip":
+		return ec.fieldContext_AuditLog_ip(ctx, field)
+	case "at":
+		return ec.fieldContext_AuditLog_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLog", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_AuditLogEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AuditLogEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogEdge", field.Name)
+}
 
 func (ec *executionContext) childFields_BackfillProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {

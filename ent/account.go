@@ -54,9 +54,13 @@ type AccountEdges struct {
 	APIKeys []*ApiKey `json:"api_keys,omitempty"`
 	// Events holds the value of the events edge.
 	Events []*Event `json:"events,omitempty"`
+	// AlertRules holds the value of the alert_rules edge.
+	AlertRules []*AlertRule `json:"alert_rules,omitempty"`
+	// Alerts holds the value of the alerts edge.
+	Alerts []*Alert `json:"alerts,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [11]bool
+	loadedTypes [13]bool
 
 	namedUsers          map[string][]*User
 	namedShops          map[string][]*Shop
@@ -69,6 +73,8 @@ type AccountEdges struct {
 	namedThumbnails     map[string][]*Thumbnail
 	namedAPIKeys        map[string][]*ApiKey
 	namedEvents         map[string][]*Event
+	namedAlertRules     map[string][]*AlertRule
+	namedAlerts         map[string][]*Alert
 }
 
 // UsersOrErr returns the Users value or an error if the edge
@@ -168,6 +174,24 @@ func (e AccountEdges) EventsOrErr() ([]*Event, error) {
 		return e.Events, nil
 	}
 	return nil, &NotLoadedError{edge: "events"}
+}
+
+// AlertRulesOrErr returns the AlertRules value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) AlertRulesOrErr() ([]*AlertRule, error) {
+	if e.loadedTypes[11] {
+		return e.AlertRules, nil
+	}
+	return nil, &NotLoadedError{edge: "alert_rules"}
+}
+
+// AlertsOrErr returns the Alerts value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) AlertsOrErr() ([]*Alert, error) {
+	if e.loadedTypes[12] {
+		return e.Alerts, nil
+	}
+	return nil, &NotLoadedError{edge: "alerts"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -286,6 +310,16 @@ func (_m *Account) QueryAPIKeys() *ApiKeyQuery {
 // QueryEvents queries the "events" edge of the Account entity.
 func (_m *Account) QueryEvents() *EventQuery {
 	return NewAccountClient(_m.config).QueryEvents(_m)
+}
+
+// QueryAlertRules queries the "alert_rules" edge of the Account entity.
+func (_m *Account) QueryAlertRules() *AlertRuleQuery {
+	return NewAccountClient(_m.config).QueryAlertRules(_m)
+}
+
+// QueryAlerts queries the "alerts" edge of the Account entity.
+func (_m *Account) QueryAlerts() *AlertQuery {
+	return NewAccountClient(_m.config).QueryAlerts(_m)
 }
 
 // Update returns a builder for updating this Account.
@@ -584,6 +618,54 @@ func (_m *Account) appendNamedEvents(name string, edges ...*Event) {
 		_m.Edges.namedEvents[name] = []*Event{}
 	} else {
 		_m.Edges.namedEvents[name] = append(_m.Edges.namedEvents[name], edges...)
+	}
+}
+
+// NamedAlertRules returns the AlertRules named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedAlertRules(name string) ([]*AlertRule, error) {
+	if _m.Edges.namedAlertRules == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAlertRules[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedAlertRules(name string, edges ...*AlertRule) {
+	if _m.Edges.namedAlertRules == nil {
+		_m.Edges.namedAlertRules = make(map[string][]*AlertRule)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAlertRules[name] = []*AlertRule{}
+	} else {
+		_m.Edges.namedAlertRules[name] = append(_m.Edges.namedAlertRules[name], edges...)
+	}
+}
+
+// NamedAlerts returns the Alerts named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedAlerts(name string) ([]*Alert, error) {
+	if _m.Edges.namedAlerts == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAlerts[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedAlerts(name string, edges ...*Alert) {
+	if _m.Edges.namedAlerts == nil {
+		_m.Edges.namedAlerts = make(map[string][]*Alert)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAlerts[name] = []*Alert{}
+	} else {
+		_m.Edges.namedAlerts[name] = append(_m.Edges.namedAlerts[name], edges...)
 	}
 }
 

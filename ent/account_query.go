@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 
@@ -14,6 +15,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/alert"
+	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/event"
@@ -47,6 +50,8 @@ type AccountQuery struct {
 	withThumbnails          *ThumbnailQuery
 	withAPIKeys             *ApiKeyQuery
 	withEvents              *EventQuery
+	withAlertRules          *AlertRuleQuery
+	withAlerts              *AlertQuery
 	loadTotal               []func(context.Context, []*Account) error
 	modifiers               []func(*sql.Selector)
 	withNamedUsers          map[string]*UserQuery
@@ -60,6 +65,8 @@ type AccountQuery struct {
 	withNamedThumbnails     map[string]*ThumbnailQuery
 	withNamedAPIKeys        map[string]*ApiKeyQuery
 	withNamedEvents         map[string]*EventQuery
+	withNamedAlertRules     map[string]*AlertRuleQuery
+	withNamedAlerts         map[string]*AlertQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -338,6 +345,50 @@ func (_q *AccountQuery) QueryEvents() *EventQuery {
 	return query
 }
 
+// QueryAlertRules chains the current query on the "alert_rules" edge.
+func (_q *AccountQuery) QueryAlertRules() *AlertRuleQuery {
+	query := (&AlertRuleClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(alertrule.Table, alertrule.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.AlertRulesTable, account.AlertRulesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAlerts chains the current query on the "alerts" edge.
+func (_q *AccountQuery) QueryAlerts() *AlertQuery {
+	query := (&AlertClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(alert.Table, alert.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.AlertsTable, account.AlertsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Account entity from the query.
 // Returns a *NotFoundError when no Account was found.
 func (_q *AccountQuery) First(ctx context.Context) (*Account, error) {
@@ -541,6 +592,8 @@ func (_q *AccountQuery) Clone() *AccountQuery {
 		withThumbnails:     _q.withThumbnails.Clone(),
 		withAPIKeys:        _q.withAPIKeys.Clone(),
 		withEvents:         _q.withEvents.Clone(),
+		withAlertRules:     _q.withAlertRules.Clone(),
+		withAlerts:         _q.withAlerts.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -669,6 +722,28 @@ func (_q *AccountQuery) WithEvents(opts ...func(*EventQuery)) *AccountQuery {
 	return _q
 }
 
+// WithAlertRules tells the query-builder to eager-load the nodes that are connected to
+// the "alert_rules" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithAlertRules(opts ...func(*AlertRuleQuery)) *AccountQuery {
+	query := (&AlertRuleClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAlertRules = query
+	return _q
+}
+
+// WithAlerts tells the query-builder to eager-load the nodes that are connected to
+// the "alerts" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithAlerts(opts ...func(*AlertQuery)) *AccountQuery {
+	query := (&AlertClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAlerts = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -740,6 +815,12 @@ func (_q *AccountQuery) prepareQuery(ctx context.Context) error {
 		}
 		_q.sql = prev
 	}
+	if account.Policy == nil {
+		return errors.New("ent: uninitialized account.Policy (forgotten import ent/runtime?)")
+	}
+	if err := account.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -747,7 +828,7 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 	var (
 		nodes       = []*Account{}
 		_spec       = _q.querySpec()
-		loadedTypes = [11]bool{
+		loadedTypes = [13]bool{
 			_q.withUsers != nil,
 			_q.withShops != nil,
 			_q.withShopGroups != nil,
@@ -759,6 +840,8 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 			_q.withThumbnails != nil,
 			_q.withAPIKeys != nil,
 			_q.withEvents != nil,
+			_q.withAlertRules != nil,
+			_q.withAlerts != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -859,6 +942,20 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 			return nil, err
 		}
 	}
+	if query := _q.withAlertRules; query != nil {
+		if err := _q.loadAlertRules(ctx, query, nodes,
+			func(n *Account) { n.Edges.AlertRules = []*AlertRule{} },
+			func(n *Account, e *AlertRule) { n.Edges.AlertRules = append(n.Edges.AlertRules, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAlerts; query != nil {
+		if err := _q.loadAlerts(ctx, query, nodes,
+			func(n *Account) { n.Edges.Alerts = []*Alert{} },
+			func(n *Account, e *Alert) { n.Edges.Alerts = append(n.Edges.Alerts, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedUsers {
 		if err := _q.loadUsers(ctx, query, nodes,
 			func(n *Account) { n.appendNamedUsers(name) },
@@ -933,6 +1030,20 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 		if err := _q.loadEvents(ctx, query, nodes,
 			func(n *Account) { n.appendNamedEvents(name) },
 			func(n *Account, e *Event) { n.appendNamedEvents(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAlertRules {
+		if err := _q.loadAlertRules(ctx, query, nodes,
+			func(n *Account) { n.appendNamedAlertRules(name) },
+			func(n *Account, e *AlertRule) { n.appendNamedAlertRules(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAlerts {
+		if err := _q.loadAlerts(ctx, query, nodes,
+			func(n *Account) { n.appendNamedAlerts(name) },
+			func(n *Account, e *Alert) { n.appendNamedAlerts(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1274,6 +1385,66 @@ func (_q *AccountQuery) loadEvents(ctx context.Context, query *EventQuery, nodes
 	}
 	return nil
 }
+func (_q *AccountQuery) loadAlertRules(ctx context.Context, query *AlertRuleQuery, nodes []*Account, init func(*Account), assign func(*Account, *AlertRule)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(alertrule.FieldAccountID)
+	}
+	query.Where(predicate.AlertRule(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.AlertRulesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadAlerts(ctx context.Context, query *AlertQuery, nodes []*Account, init func(*Account), assign func(*Account, *Alert)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(alert.FieldAccountID)
+	}
+	query.Where(predicate.Alert(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.AlertsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *AccountQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1545,6 +1716,34 @@ func (_q *AccountQuery) WithNamedEvents(name string, opts ...func(*EventQuery)) 
 		_q.withNamedEvents = make(map[string]*EventQuery)
 	}
 	_q.withNamedEvents[name] = query
+	return _q
+}
+
+// WithNamedAlertRules tells the query-builder to eager-load the nodes that are connected to the "alert_rules"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedAlertRules(name string, opts ...func(*AlertRuleQuery)) *AccountQuery {
+	query := (&AlertRuleClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAlertRules == nil {
+		_q.withNamedAlertRules = make(map[string]*AlertRuleQuery)
+	}
+	_q.withNamedAlertRules[name] = query
+	return _q
+}
+
+// WithNamedAlerts tells the query-builder to eager-load the nodes that are connected to the "alerts"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedAlerts(name string, opts ...func(*AlertQuery)) *AccountQuery {
+	query := (&AlertClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAlerts == nil {
+		_q.withNamedAlerts = make(map[string]*AlertQuery)
+	}
+	_q.withNamedAlerts[name] = query
 	return _q
 }
 

@@ -205,7 +205,9 @@ func (_c *CameraCreate) Mutation() *CameraMutation {
 
 // Save creates the Camera in the database.
 func (_c *CameraCreate) Save(ctx context.Context) (*Camera, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -232,12 +234,18 @@ func (_c *CameraCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *CameraCreate) defaults() {
+func (_c *CameraCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if camera.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized camera.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := camera.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if camera.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized camera.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := camera.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -250,9 +258,13 @@ func (_c *CameraCreate) defaults() {
 		_c.mutation.SetPosOption(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if camera.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized camera.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := camera.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 
@@ -442,6 +443,12 @@ func (_q *CameraQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if camera.Policy == nil {
+		return errors.New("ent: uninitialized camera.Policy (forgotten import ent/runtime?)")
+	}
+	if err := camera.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

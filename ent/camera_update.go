@@ -245,7 +245,9 @@ func (_u *CameraUpdate) RemoveJournalEntries(v ...*JournalEntry) *CameraUpdate {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *CameraUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -272,11 +274,15 @@ func (_u *CameraUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *CameraUpdate) defaults() {
+func (_u *CameraUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if camera.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized camera.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := camera.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -702,7 +708,9 @@ func (_u *CameraUpdateOne) Select(field string, fields ...string) *CameraUpdateO
 
 // Save executes the query and returns the updated Camera entity.
 func (_u *CameraUpdateOne) Save(ctx context.Context) (*Camera, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -729,11 +737,15 @@ func (_u *CameraUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *CameraUpdateOne) defaults() {
+func (_u *CameraUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if camera.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized camera.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := camera.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

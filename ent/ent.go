@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/alert"
+	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
@@ -87,6 +89,8 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			account.Table:       account.ValidColumn,
+			alert.Table:         alert.ValidColumn,
+			alertrule.Table:     alertrule.ValidColumn,
 			apikey.Table:        apikey.ValidColumn,
 			auditlog.Table:      auditlog.ValidColumn,
 			camera.Table:        camera.ValidColumn,

@@ -4,6 +4,8 @@ package ent
 
 import (
 	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/alert"
+	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
@@ -27,7 +29,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 14)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 16)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   account.Table,
@@ -45,6 +47,67 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   alert.Table,
+			Columns: alert.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: alert.FieldID,
+			},
+		},
+		Type: "Alert",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			alert.FieldAccountID:        {Type: field.TypeString, Column: alert.FieldAccountID},
+			alert.FieldSeq:              {Type: field.TypeInt64, Column: alert.FieldSeq},
+			alert.FieldRuleID:           {Type: field.TypeString, Column: alert.FieldRuleID},
+			alert.FieldRuleKind:         {Type: field.TypeString, Column: alert.FieldRuleKind},
+			alert.FieldDedupeKey:        {Type: field.TypeString, Column: alert.FieldDedupeKey},
+			alert.FieldEntryID:          {Type: field.TypeString, Column: alert.FieldEntryID},
+			alert.FieldTerminalID:       {Type: field.TypeString, Column: alert.FieldTerminalID},
+			alert.FieldShopID:           {Type: field.TypeString, Column: alert.FieldShopID},
+			alert.FieldCameraID:         {Type: field.TypeString, Column: alert.FieldCameraID},
+			alert.FieldStaffName:        {Type: field.TypeString, Column: alert.FieldStaffName},
+			alert.FieldAmount:           {Type: field.TypeInt64, Column: alert.FieldAmount},
+			alert.FieldOccurredAt:       {Type: field.TypeTime, Column: alert.FieldOccurredAt},
+			alert.FieldMessage:          {Type: field.TypeString, Column: alert.FieldMessage},
+			alert.FieldCreatedAt:        {Type: field.TypeTime, Column: alert.FieldCreatedAt},
+			alert.FieldAcknowledgedAt:   {Type: field.TypeTime, Column: alert.FieldAcknowledgedAt},
+			alert.FieldAcknowledgedByID: {Type: field.TypeString, Column: alert.FieldAcknowledgedByID},
+			alert.FieldWebhookState:     {Type: field.TypeEnum, Column: alert.FieldWebhookState},
+			alert.FieldWebhookAttempts:  {Type: field.TypeInt, Column: alert.FieldWebhookAttempts},
+			alert.FieldWebhookNextAt:    {Type: field.TypeTime, Column: alert.FieldWebhookNextAt},
+			alert.FieldWebhookLastError: {Type: field.TypeString, Column: alert.FieldWebhookLastError},
+		},
+	}
+	graph.Nodes[2] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   alertrule.Table,
+			Columns: alertrule.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: alertrule.FieldID,
+			},
+		},
+		Type: "AlertRule",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			alertrule.FieldCreatedAt:     {Type: field.TypeTime, Column: alertrule.FieldCreatedAt},
+			alertrule.FieldUpdatedAt:     {Type: field.TypeTime, Column: alertrule.FieldUpdatedAt},
+			alertrule.FieldAccountID:     {Type: field.TypeString, Column: alertrule.FieldAccountID},
+			alertrule.FieldName:          {Type: field.TypeString, Column: alertrule.FieldName},
+			alertrule.FieldKind:          {Type: field.TypeEnum, Column: alertrule.FieldKind},
+			alertrule.FieldEnabled:       {Type: field.TypeBool, Column: alertrule.FieldEnabled},
+			alertrule.FieldScope:         {Type: field.TypeJSON, Column: alertrule.FieldScope},
+			alertrule.FieldEntryKinds:    {Type: field.TypeJSON, Column: alertrule.FieldEntryKinds},
+			alertrule.FieldAmount:        {Type: field.TypeInt64, Column: alertrule.FieldAmount},
+			alertrule.FieldWindowSeconds: {Type: field.TypeInt, Column: alertrule.FieldWindowSeconds},
+			alertrule.FieldCount:         {Type: field.TypeInt, Column: alertrule.FieldCount},
+			alertrule.FieldOpensAt:       {Type: field.TypeString, Column: alertrule.FieldOpensAt},
+			alertrule.FieldClosesAt:      {Type: field.TypeString, Column: alertrule.FieldClosesAt},
+			alertrule.FieldWebhookURL:    {Type: field.TypeString, Column: alertrule.FieldWebhookURL},
+			alertrule.FieldWebhookSecret: {Type: field.TypeBytes, Column: alertrule.FieldWebhookSecret},
+		},
+	}
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
 			Columns: apikey.Columns,
@@ -67,7 +130,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			apikey.FieldRevokedAt:  {Type: field.TypeTime, Column: apikey.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   auditlog.Table,
 			Columns: auditlog.Columns,
@@ -88,7 +151,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			auditlog.FieldAt:          {Type: field.TypeTime, Column: auditlog.FieldAt},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   camera.Table,
 			Columns: camera.Columns,
@@ -112,7 +175,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			camera.FieldLastSeenAt:        {Type: field.TypeTime, Column: camera.FieldLastSeenAt},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   event.Table,
 			Columns: event.Columns,
@@ -130,7 +193,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			event.FieldCreatedAt: {Type: field.TypeTime, Column: event.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   journalentry.Table,
 			Columns: journalentry.Columns,
@@ -171,7 +234,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			journalentry.FieldFingerprint:     {Type: field.TypeString, Column: journalentry.FieldFingerprint},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   link.Table,
 			Columns: link.Columns,
@@ -190,7 +253,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			link.FieldEndedAt:     {Type: field.TypeTime, Column: link.FieldEndedAt},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   posconnection.Table,
 			Columns: posconnection.Columns,
@@ -220,7 +283,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			posconnection.FieldSecretHint:     {Type: field.TypeString, Column: posconnection.FieldSecretHint},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -243,7 +306,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldUserAgent:  {Type: field.TypeString, Column: session.FieldUserAgent},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   shop.Table,
 			Columns: shop.Columns,
@@ -262,7 +325,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			shop.FieldExternalStoreIds: {Type: field.TypeJSON, Column: shop.FieldExternalStoreIds},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   shopgroup.Table,
 			Columns: shopgroup.Columns,
@@ -279,7 +342,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			shopgroup.FieldName:      {Type: field.TypeString, Column: shopgroup.FieldName},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   terminal.Table,
 			Columns: terminal.Columns,
@@ -301,7 +364,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			terminal.FieldAppVersion:   {Type: field.TypeString, Column: terminal.FieldAppVersion},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   thumbnail.Table,
 			Columns: thumbnail.Columns,
@@ -327,7 +390,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			thumbnail.FieldCreatedAt:   {Type: field.TypeTime, Column: thumbnail.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -482,6 +545,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Account",
 		"Event",
+	)
+	graph.MustAddE(
+		"alert_rules",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.AlertRulesTable,
+			Columns: []string{account.AlertRulesColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"AlertRule",
+	)
+	graph.MustAddE(
+		"alerts",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.AlertsTable,
+			Columns: []string{account.AlertsColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"Alert",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alert.AccountTable,
+			Columns: []string{alert.AccountColumn},
+			Bidi:    false,
+		},
+		"Alert",
+		"Account",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertrule.AccountTable,
+			Columns: []string{alertrule.AccountColumn},
+			Bidi:    false,
+		},
+		"AlertRule",
+		"Account",
 	)
 	graph.MustAddE(
 		"account",
@@ -1145,6 +1256,317 @@ func (f *AccountFilter) WhereHasEventsWith(preds ...predicate.Event) {
 	})))
 }
 
+// WhereHasAlertRules applies a predicate to check if query has an edge alert_rules.
+func (f *AccountFilter) WhereHasAlertRules() {
+	f.Where(entql.HasEdge("alert_rules"))
+}
+
+// WhereHasAlertRulesWith applies a predicate to check if query has an edge alert_rules with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasAlertRulesWith(preds ...predicate.AlertRule) {
+	f.Where(entql.HasEdgeWith("alert_rules", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasAlerts applies a predicate to check if query has an edge alerts.
+func (f *AccountFilter) WhereHasAlerts() {
+	f.Where(entql.HasEdge("alerts"))
+}
+
+// WhereHasAlertsWith applies a predicate to check if query has an edge alerts with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasAlertsWith(preds ...predicate.Alert) {
+	f.Where(entql.HasEdgeWith("alerts", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *AlertQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AlertQuery builder.
+func (_q *AlertQuery) Filter() *AlertFilter {
+	return &AlertFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AlertMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AlertMutation builder.
+func (m *AlertMutation) Filter() *AlertFilter {
+	return &AlertFilter{config: m.config, predicateAdder: m}
+}
+
+// AlertFilter provides a generic filtering capability at runtime for AlertQuery.
+type AlertFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AlertFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *AlertFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(alert.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *AlertFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(alert.FieldAccountID))
+}
+
+// WhereSeq applies the entql int64 predicate on the seq field.
+func (f *AlertFilter) WhereSeq(p entql.Int64P) {
+	f.Where(p.Field(alert.FieldSeq))
+}
+
+// WhereRuleID applies the entql string predicate on the rule_id field.
+func (f *AlertFilter) WhereRuleID(p entql.StringP) {
+	f.Where(p.Field(alert.FieldRuleID))
+}
+
+// WhereRuleKind applies the entql string predicate on the rule_kind field.
+func (f *AlertFilter) WhereRuleKind(p entql.StringP) {
+	f.Where(p.Field(alert.FieldRuleKind))
+}
+
+// WhereDedupeKey applies the entql string predicate on the dedupe_key field.
+func (f *AlertFilter) WhereDedupeKey(p entql.StringP) {
+	f.Where(p.Field(alert.FieldDedupeKey))
+}
+
+// WhereEntryID applies the entql string predicate on the entry_id field.
+func (f *AlertFilter) WhereEntryID(p entql.StringP) {
+	f.Where(p.Field(alert.FieldEntryID))
+}
+
+// WhereTerminalID applies the entql string predicate on the terminal_id field.
+func (f *AlertFilter) WhereTerminalID(p entql.StringP) {
+	f.Where(p.Field(alert.FieldTerminalID))
+}
+
+// WhereShopID applies the entql string predicate on the shop_id field.
+func (f *AlertFilter) WhereShopID(p entql.StringP) {
+	f.Where(p.Field(alert.FieldShopID))
+}
+
+// WhereCameraID applies the entql string predicate on the camera_id field.
+func (f *AlertFilter) WhereCameraID(p entql.StringP) {
+	f.Where(p.Field(alert.FieldCameraID))
+}
+
+// WhereStaffName applies the entql string predicate on the staff_name field.
+func (f *AlertFilter) WhereStaffName(p entql.StringP) {
+	f.Where(p.Field(alert.FieldStaffName))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *AlertFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(alert.FieldAmount))
+}
+
+// WhereOccurredAt applies the entql time.Time predicate on the occurred_at field.
+func (f *AlertFilter) WhereOccurredAt(p entql.TimeP) {
+	f.Where(p.Field(alert.FieldOccurredAt))
+}
+
+// WhereMessage applies the entql string predicate on the message field.
+func (f *AlertFilter) WhereMessage(p entql.StringP) {
+	f.Where(p.Field(alert.FieldMessage))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *AlertFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(alert.FieldCreatedAt))
+}
+
+// WhereAcknowledgedAt applies the entql time.Time predicate on the acknowledged_at field.
+func (f *AlertFilter) WhereAcknowledgedAt(p entql.TimeP) {
+	f.Where(p.Field(alert.FieldAcknowledgedAt))
+}
+
+// WhereAcknowledgedByID applies the entql string predicate on the acknowledged_by_id field.
+func (f *AlertFilter) WhereAcknowledgedByID(p entql.StringP) {
+	f.Where(p.Field(alert.FieldAcknowledgedByID))
+}
+
+// WhereWebhookState applies the entql string predicate on the webhook_state field.
+func (f *AlertFilter) WhereWebhookState(p entql.StringP) {
+	f.Where(p.Field(alert.FieldWebhookState))
+}
+
+// WhereWebhookAttempts applies the entql int predicate on the webhook_attempts field.
+func (f *AlertFilter) WhereWebhookAttempts(p entql.IntP) {
+	f.Where(p.Field(alert.FieldWebhookAttempts))
+}
+
+// WhereWebhookNextAt applies the entql time.Time predicate on the webhook_next_at field.
+func (f *AlertFilter) WhereWebhookNextAt(p entql.TimeP) {
+	f.Where(p.Field(alert.FieldWebhookNextAt))
+}
+
+// WhereWebhookLastError applies the entql string predicate on the webhook_last_error field.
+func (f *AlertFilter) WhereWebhookLastError(p entql.StringP) {
+	f.Where(p.Field(alert.FieldWebhookLastError))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *AlertFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *AlertFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *AlertRuleQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AlertRuleQuery builder.
+func (_q *AlertRuleQuery) Filter() *AlertRuleFilter {
+	return &AlertRuleFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AlertRuleMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AlertRuleMutation builder.
+func (m *AlertRuleMutation) Filter() *AlertRuleFilter {
+	return &AlertRuleFilter{config: m.config, predicateAdder: m}
+}
+
+// AlertRuleFilter provides a generic filtering capability at runtime for AlertRuleQuery.
+type AlertRuleFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AlertRuleFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *AlertRuleFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(alertrule.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *AlertRuleFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(alertrule.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *AlertRuleFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(alertrule.FieldUpdatedAt))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *AlertRuleFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(alertrule.FieldAccountID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *AlertRuleFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(alertrule.FieldName))
+}
+
+// WhereKind applies the entql string predicate on the kind field.
+func (f *AlertRuleFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(alertrule.FieldKind))
+}
+
+// WhereEnabled applies the entql bool predicate on the enabled field.
+func (f *AlertRuleFilter) WhereEnabled(p entql.BoolP) {
+	f.Where(p.Field(alertrule.FieldEnabled))
+}
+
+// WhereScope applies the entql json.RawMessage predicate on the scope field.
+func (f *AlertRuleFilter) WhereScope(p entql.BytesP) {
+	f.Where(p.Field(alertrule.FieldScope))
+}
+
+// WhereEntryKinds applies the entql json.RawMessage predicate on the entry_kinds field.
+func (f *AlertRuleFilter) WhereEntryKinds(p entql.BytesP) {
+	f.Where(p.Field(alertrule.FieldEntryKinds))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *AlertRuleFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(alertrule.FieldAmount))
+}
+
+// WhereWindowSeconds applies the entql int predicate on the window_seconds field.
+func (f *AlertRuleFilter) WhereWindowSeconds(p entql.IntP) {
+	f.Where(p.Field(alertrule.FieldWindowSeconds))
+}
+
+// WhereCount applies the entql int predicate on the count field.
+func (f *AlertRuleFilter) WhereCount(p entql.IntP) {
+	f.Where(p.Field(alertrule.FieldCount))
+}
+
+// WhereOpensAt applies the entql string predicate on the opens_at field.
+func (f *AlertRuleFilter) WhereOpensAt(p entql.StringP) {
+	f.Where(p.Field(alertrule.FieldOpensAt))
+}
+
+// WhereClosesAt applies the entql string predicate on the closes_at field.
+func (f *AlertRuleFilter) WhereClosesAt(p entql.StringP) {
+	f.Where(p.Field(alertrule.FieldClosesAt))
+}
+
+// WhereWebhookURL applies the entql string predicate on the webhook_url field.
+func (f *AlertRuleFilter) WhereWebhookURL(p entql.StringP) {
+	f.Where(p.Field(alertrule.FieldWebhookURL))
+}
+
+// WhereWebhookSecret applies the entql []byte predicate on the webhook_secret field.
+func (f *AlertRuleFilter) WhereWebhookSecret(p entql.BytesP) {
+	f.Where(p.Field(alertrule.FieldWebhookSecret))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *AlertRuleFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *AlertRuleFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *ApiKeyQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -1174,7 +1596,7 @@ type ApiKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ApiKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1278,7 +1700,7 @@ type AuditLogFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *AuditLogFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1358,7 +1780,7 @@ type CameraFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CameraFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1495,7 +1917,7 @@ type EventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *EventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1574,7 +1996,7 @@ type JournalEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *JournalEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1852,7 +2274,7 @@ type LinkFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LinkFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1964,7 +2386,7 @@ type PosConnectionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PosConnectionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2117,7 +2539,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2221,7 +2643,7 @@ type ShopFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ShopFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2361,7 +2783,7 @@ type ShopGroupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ShopGroupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2463,7 +2885,7 @@ type TerminalFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TerminalFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2618,7 +3040,7 @@ type ThumbnailFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ThumbnailFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2751,7 +3173,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -431,7 +431,9 @@ func (_c *JournalEntryCreate) Mutation() *JournalEntryMutation {
 
 // Save creates the JournalEntry in the database.
 func (_c *JournalEntryCreate) Save(ctx context.Context) (*JournalEntry, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -458,8 +460,11 @@ func (_c *JournalEntryCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *JournalEntryCreate) defaults() {
+func (_c *JournalEntryCreate) defaults() error {
 	if _, ok := _c.mutation.ReceivedAt(); !ok {
+		if journalentry.DefaultReceivedAt == nil {
+			return fmt.Errorf("ent: uninitialized journalentry.DefaultReceivedAt (forgotten import ent/runtime?)")
+		}
 		v := journalentry.DefaultReceivedAt()
 		_c.mutation.SetReceivedAt(v)
 	}
@@ -512,9 +517,13 @@ func (_c *JournalEntryCreate) defaults() {
 		_c.mutation.SetFingerprint(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if journalentry.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized journalentry.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := journalentry.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

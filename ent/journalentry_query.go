@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 
@@ -583,6 +584,12 @@ func (_q *JournalEntryQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if journalentry.Policy == nil {
+		return errors.New("ent: uninitialized journalentry.Policy (forgotten import ent/runtime?)")
+	}
+	if err := journalentry.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

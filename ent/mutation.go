@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/alert"
+	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
@@ -41,6 +43,8 @@ const (
 
 	// Node types.
 	TypeAccount       = "Account"
+	TypeAlert         = "Alert"
+	TypeAlertRule     = "AlertRule"
 	TypeApiKey        = "ApiKey"
 	TypeAuditLog      = "AuditLog"
 	TypeCamera        = "Camera"
@@ -99,6 +103,12 @@ type AccountMutation struct {
 	events                 map[int64]struct{}
 	removedevents          map[int64]struct{}
 	clearedevents          bool
+	alert_rules            map[pulid.ID]struct{}
+	removedalert_rules     map[pulid.ID]struct{}
+	clearedalert_rules     bool
+	alerts                 map[pulid.ID]struct{}
+	removedalerts          map[pulid.ID]struct{}
+	clearedalerts          bool
 	done                   bool
 	oldValue               func(context.Context) (*Account, error)
 	predicates             []predicate.Account
@@ -910,6 +920,114 @@ func (m *AccountMutation) ResetEvents() {
 	m.removedevents = nil
 }
 
+// AddAlertRuleIDs adds the "alert_rules" edge to the AlertRule entity by ids.
+func (m *AccountMutation) AddAlertRuleIDs(ids ...pulid.ID) {
+	if m.alert_rules == nil {
+		m.alert_rules = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.alert_rules[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAlertRules clears the "alert_rules" edge to the AlertRule entity.
+func (m *AccountMutation) ClearAlertRules() {
+	m.clearedalert_rules = true
+}
+
+// AlertRulesCleared reports if the "alert_rules" edge to the AlertRule entity was cleared.
+func (m *AccountMutation) AlertRulesCleared() bool {
+	return m.clearedalert_rules
+}
+
+// RemoveAlertRuleIDs removes the "alert_rules" edge to the AlertRule entity by IDs.
+func (m *AccountMutation) RemoveAlertRuleIDs(ids ...pulid.ID) {
+	if m.removedalert_rules == nil {
+		m.removedalert_rules = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.alert_rules, ids[i])
+		m.removedalert_rules[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAlertRules returns the removed IDs of the "alert_rules" edge to the AlertRule entity.
+func (m *AccountMutation) RemovedAlertRulesIDs() (ids []pulid.ID) {
+	for id := range m.removedalert_rules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AlertRulesIDs returns the "alert_rules" edge IDs in the mutation.
+func (m *AccountMutation) AlertRulesIDs() (ids []pulid.ID) {
+	for id := range m.alert_rules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAlertRules resets all changes to the "alert_rules" edge.
+func (m *AccountMutation) ResetAlertRules() {
+	m.alert_rules = nil
+	m.clearedalert_rules = false
+	m.removedalert_rules = nil
+}
+
+// AddAlertIDs adds the "alerts" edge to the Alert entity by ids.
+func (m *AccountMutation) AddAlertIDs(ids ...pulid.ID) {
+	if m.alerts == nil {
+		m.alerts = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.alerts[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAlerts clears the "alerts" edge to the Alert entity.
+func (m *AccountMutation) ClearAlerts() {
+	m.clearedalerts = true
+}
+
+// AlertsCleared reports if the "alerts" edge to the Alert entity was cleared.
+func (m *AccountMutation) AlertsCleared() bool {
+	return m.clearedalerts
+}
+
+// RemoveAlertIDs removes the "alerts" edge to the Alert entity by IDs.
+func (m *AccountMutation) RemoveAlertIDs(ids ...pulid.ID) {
+	if m.removedalerts == nil {
+		m.removedalerts = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.alerts, ids[i])
+		m.removedalerts[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAlerts returns the removed IDs of the "alerts" edge to the Alert entity.
+func (m *AccountMutation) RemovedAlertsIDs() (ids []pulid.ID) {
+	for id := range m.removedalerts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AlertsIDs returns the "alerts" edge IDs in the mutation.
+func (m *AccountMutation) AlertsIDs() (ids []pulid.ID) {
+	for id := range m.alerts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAlerts resets all changes to the "alerts" edge.
+func (m *AccountMutation) ResetAlerts() {
+	m.alerts = nil
+	m.clearedalerts = false
+	m.removedalerts = nil
+}
+
 // Where appends a list predicates to the AccountMutation builder.
 func (m *AccountMutation) Where(ps ...predicate.Account) {
 	m.predicates = append(m.predicates, ps...)
@@ -1077,7 +1195,7 @@ func (m *AccountMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AccountMutation) AddedEdges() []string {
-	edges := make([]string, 0, 11)
+	edges := make([]string, 0, 13)
 	if m.users != nil {
 		edges = append(edges, account.EdgeUsers)
 	}
@@ -1110,6 +1228,12 @@ func (m *AccountMutation) AddedEdges() []string {
 	}
 	if m.events != nil {
 		edges = append(edges, account.EdgeEvents)
+	}
+	if m.alert_rules != nil {
+		edges = append(edges, account.EdgeAlertRules)
+	}
+	if m.alerts != nil {
+		edges = append(edges, account.EdgeAlerts)
 	}
 	return edges
 }
@@ -1184,13 +1308,25 @@ func (m *AccountMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case account.EdgeAlertRules:
+		ids := make([]ent.Value, 0, len(m.alert_rules))
+		for id := range m.alert_rules {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeAlerts:
+		ids := make([]ent.Value, 0, len(m.alerts))
+		for id := range m.alerts {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AccountMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 11)
+	edges := make([]string, 0, 13)
 	if m.removedusers != nil {
 		edges = append(edges, account.EdgeUsers)
 	}
@@ -1223,6 +1359,12 @@ func (m *AccountMutation) RemovedEdges() []string {
 	}
 	if m.removedevents != nil {
 		edges = append(edges, account.EdgeEvents)
+	}
+	if m.removedalert_rules != nil {
+		edges = append(edges, account.EdgeAlertRules)
+	}
+	if m.removedalerts != nil {
+		edges = append(edges, account.EdgeAlerts)
 	}
 	return edges
 }
@@ -1297,13 +1439,25 @@ func (m *AccountMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case account.EdgeAlertRules:
+		ids := make([]ent.Value, 0, len(m.removedalert_rules))
+		for id := range m.removedalert_rules {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeAlerts:
+		ids := make([]ent.Value, 0, len(m.removedalerts))
+		for id := range m.removedalerts {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AccountMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 11)
+	edges := make([]string, 0, 13)
 	if m.clearedusers {
 		edges = append(edges, account.EdgeUsers)
 	}
@@ -1337,6 +1491,12 @@ func (m *AccountMutation) ClearedEdges() []string {
 	if m.clearedevents {
 		edges = append(edges, account.EdgeEvents)
 	}
+	if m.clearedalert_rules {
+		edges = append(edges, account.EdgeAlertRules)
+	}
+	if m.clearedalerts {
+		edges = append(edges, account.EdgeAlerts)
+	}
 	return edges
 }
 
@@ -1366,6 +1526,10 @@ func (m *AccountMutation) EdgeCleared(name string) bool {
 		return m.clearedapi_keys
 	case account.EdgeEvents:
 		return m.clearedevents
+	case account.EdgeAlertRules:
+		return m.clearedalert_rules
+	case account.EdgeAlerts:
+		return m.clearedalerts
 	}
 	return false
 }
@@ -1415,8 +1579,3002 @@ func (m *AccountMutation) ResetEdge(name string) error {
 	case account.EdgeEvents:
 		m.ResetEvents()
 		return nil
+	case account.EdgeAlertRules:
+		m.ResetAlertRules()
+		return nil
+	case account.EdgeAlerts:
+		m.ResetAlerts()
+		return nil
 	}
 	return fmt.Errorf("unknown Account edge %s", name)
+}
+
+// AlertMutation represents an operation that mutates the Alert nodes in the graph.
+type AlertMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *pulid.ID
+	seq                 *int64
+	addseq              *int64
+	rule_id             *pulid.ID
+	rule_kind           *string
+	dedupe_key          *string
+	entry_id            *pulid.ID
+	terminal_id         *pulid.ID
+	shop_id             *pulid.ID
+	camera_id           *pulid.ID
+	staff_name          *string
+	amount              *int64
+	addamount           *int64
+	occurred_at         *time.Time
+	message             *string
+	created_at          *time.Time
+	acknowledged_at     *time.Time
+	acknowledged_by_id  *pulid.ID
+	webhook_state       *alert.WebhookState
+	webhook_attempts    *int
+	addwebhook_attempts *int
+	webhook_next_at     *time.Time
+	webhook_last_error  *string
+	clearedFields       map[string]struct{}
+	account             *pulid.ID
+	clearedaccount      bool
+	done                bool
+	oldValue            func(context.Context) (*Alert, error)
+	predicates          []predicate.Alert
+}
+
+var _ ent.Mutation = (*AlertMutation)(nil)
+
+// alertOption allows management of the mutation configuration using functional options.
+type alertOption func(*AlertMutation)
+
+// newAlertMutation creates new mutation for the Alert entity.
+func newAlertMutation(c config, op Op, opts ...alertOption) *AlertMutation {
+	m := &AlertMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAlert,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAlertID sets the ID field of the mutation.
+func withAlertID(id pulid.ID) alertOption {
+	return func(m *AlertMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Alert
+		)
+		m.oldValue = func(ctx context.Context) (*Alert, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Alert.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAlert sets the old Alert of the mutation.
+func withAlert(node *Alert) alertOption {
+	return func(m *AlertMutation) {
+		m.oldValue = func(context.Context) (*Alert, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AlertMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AlertMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Alert entities.
+func (m *AlertMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AlertMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AlertMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Alert.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *AlertMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *AlertMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *AlertMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetSeq sets the "seq" field.
+func (m *AlertMutation) SetSeq(i int64) {
+	m.seq = &i
+	m.addseq = nil
+}
+
+// Seq returns the value of the "seq" field in the mutation.
+func (m *AlertMutation) Seq() (r int64, exists bool) {
+	v := m.seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeq returns the old "seq" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldSeq(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeq: %w", err)
+	}
+	return oldValue.Seq, nil
+}
+
+// AddSeq adds i to the "seq" field.
+func (m *AlertMutation) AddSeq(i int64) {
+	if m.addseq != nil {
+		*m.addseq += i
+	} else {
+		m.addseq = &i
+	}
+}
+
+// AddedSeq returns the value that was added to the "seq" field in this mutation.
+func (m *AlertMutation) AddedSeq() (r int64, exists bool) {
+	v := m.addseq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeq resets all changes to the "seq" field.
+func (m *AlertMutation) ResetSeq() {
+	m.seq = nil
+	m.addseq = nil
+}
+
+// SetRuleID sets the "rule_id" field.
+func (m *AlertMutation) SetRuleID(pu pulid.ID) {
+	m.rule_id = &pu
+}
+
+// RuleID returns the value of the "rule_id" field in the mutation.
+func (m *AlertMutation) RuleID() (r pulid.ID, exists bool) {
+	v := m.rule_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRuleID returns the old "rule_id" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldRuleID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRuleID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRuleID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRuleID: %w", err)
+	}
+	return oldValue.RuleID, nil
+}
+
+// ResetRuleID resets all changes to the "rule_id" field.
+func (m *AlertMutation) ResetRuleID() {
+	m.rule_id = nil
+}
+
+// SetRuleKind sets the "rule_kind" field.
+func (m *AlertMutation) SetRuleKind(s string) {
+	m.rule_kind = &s
+}
+
+// RuleKind returns the value of the "rule_kind" field in the mutation.
+func (m *AlertMutation) RuleKind() (r string, exists bool) {
+	v := m.rule_kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRuleKind returns the old "rule_kind" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldRuleKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRuleKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRuleKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRuleKind: %w", err)
+	}
+	return oldValue.RuleKind, nil
+}
+
+// ResetRuleKind resets all changes to the "rule_kind" field.
+func (m *AlertMutation) ResetRuleKind() {
+	m.rule_kind = nil
+}
+
+// SetDedupeKey sets the "dedupe_key" field.
+func (m *AlertMutation) SetDedupeKey(s string) {
+	m.dedupe_key = &s
+}
+
+// DedupeKey returns the value of the "dedupe_key" field in the mutation.
+func (m *AlertMutation) DedupeKey() (r string, exists bool) {
+	v := m.dedupe_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDedupeKey returns the old "dedupe_key" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldDedupeKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDedupeKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDedupeKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDedupeKey: %w", err)
+	}
+	return oldValue.DedupeKey, nil
+}
+
+// ResetDedupeKey resets all changes to the "dedupe_key" field.
+func (m *AlertMutation) ResetDedupeKey() {
+	m.dedupe_key = nil
+}
+
+// SetEntryID sets the "entry_id" field.
+func (m *AlertMutation) SetEntryID(pu pulid.ID) {
+	m.entry_id = &pu
+}
+
+// EntryID returns the value of the "entry_id" field in the mutation.
+func (m *AlertMutation) EntryID() (r pulid.ID, exists bool) {
+	v := m.entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryID returns the old "entry_id" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldEntryID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryID: %w", err)
+	}
+	return oldValue.EntryID, nil
+}
+
+// ClearEntryID clears the value of the "entry_id" field.
+func (m *AlertMutation) ClearEntryID() {
+	m.entry_id = nil
+	m.clearedFields[alert.FieldEntryID] = struct{}{}
+}
+
+// EntryIDCleared returns if the "entry_id" field was cleared in this mutation.
+func (m *AlertMutation) EntryIDCleared() bool {
+	_, ok := m.clearedFields[alert.FieldEntryID]
+	return ok
+}
+
+// ResetEntryID resets all changes to the "entry_id" field.
+func (m *AlertMutation) ResetEntryID() {
+	m.entry_id = nil
+	delete(m.clearedFields, alert.FieldEntryID)
+}
+
+// SetTerminalID sets the "terminal_id" field.
+func (m *AlertMutation) SetTerminalID(pu pulid.ID) {
+	m.terminal_id = &pu
+}
+
+// TerminalID returns the value of the "terminal_id" field in the mutation.
+func (m *AlertMutation) TerminalID() (r pulid.ID, exists bool) {
+	v := m.terminal_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTerminalID returns the old "terminal_id" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldTerminalID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTerminalID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTerminalID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTerminalID: %w", err)
+	}
+	return oldValue.TerminalID, nil
+}
+
+// ClearTerminalID clears the value of the "terminal_id" field.
+func (m *AlertMutation) ClearTerminalID() {
+	m.terminal_id = nil
+	m.clearedFields[alert.FieldTerminalID] = struct{}{}
+}
+
+// TerminalIDCleared returns if the "terminal_id" field was cleared in this mutation.
+func (m *AlertMutation) TerminalIDCleared() bool {
+	_, ok := m.clearedFields[alert.FieldTerminalID]
+	return ok
+}
+
+// ResetTerminalID resets all changes to the "terminal_id" field.
+func (m *AlertMutation) ResetTerminalID() {
+	m.terminal_id = nil
+	delete(m.clearedFields, alert.FieldTerminalID)
+}
+
+// SetShopID sets the "shop_id" field.
+func (m *AlertMutation) SetShopID(pu pulid.ID) {
+	m.shop_id = &pu
+}
+
+// ShopID returns the value of the "shop_id" field in the mutation.
+func (m *AlertMutation) ShopID() (r pulid.ID, exists bool) {
+	v := m.shop_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShopID returns the old "shop_id" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldShopID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShopID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShopID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShopID: %w", err)
+	}
+	return oldValue.ShopID, nil
+}
+
+// ClearShopID clears the value of the "shop_id" field.
+func (m *AlertMutation) ClearShopID() {
+	m.shop_id = nil
+	m.clearedFields[alert.FieldShopID] = struct{}{}
+}
+
+// ShopIDCleared returns if the "shop_id" field was cleared in this mutation.
+func (m *AlertMutation) ShopIDCleared() bool {
+	_, ok := m.clearedFields[alert.FieldShopID]
+	return ok
+}
+
+// ResetShopID resets all changes to the "shop_id" field.
+func (m *AlertMutation) ResetShopID() {
+	m.shop_id = nil
+	delete(m.clearedFields, alert.FieldShopID)
+}
+
+// SetCameraID sets the "camera_id" field.
+func (m *AlertMutation) SetCameraID(pu pulid.ID) {
+	m.camera_id = &pu
+}
+
+// CameraID returns the value of the "camera_id" field in the mutation.
+func (m *AlertMutation) CameraID() (r pulid.ID, exists bool) {
+	v := m.camera_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCameraID returns the old "camera_id" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldCameraID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCameraID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCameraID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCameraID: %w", err)
+	}
+	return oldValue.CameraID, nil
+}
+
+// ClearCameraID clears the value of the "camera_id" field.
+func (m *AlertMutation) ClearCameraID() {
+	m.camera_id = nil
+	m.clearedFields[alert.FieldCameraID] = struct{}{}
+}
+
+// CameraIDCleared returns if the "camera_id" field was cleared in this mutation.
+func (m *AlertMutation) CameraIDCleared() bool {
+	_, ok := m.clearedFields[alert.FieldCameraID]
+	return ok
+}
+
+// ResetCameraID resets all changes to the "camera_id" field.
+func (m *AlertMutation) ResetCameraID() {
+	m.camera_id = nil
+	delete(m.clearedFields, alert.FieldCameraID)
+}
+
+// SetStaffName sets the "staff_name" field.
+func (m *AlertMutation) SetStaffName(s string) {
+	m.staff_name = &s
+}
+
+// StaffName returns the value of the "staff_name" field in the mutation.
+func (m *AlertMutation) StaffName() (r string, exists bool) {
+	v := m.staff_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffName returns the old "staff_name" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldStaffName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffName: %w", err)
+	}
+	return oldValue.StaffName, nil
+}
+
+// ResetStaffName resets all changes to the "staff_name" field.
+func (m *AlertMutation) ResetStaffName() {
+	m.staff_name = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *AlertMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *AlertMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *AlertMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *AlertMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *AlertMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetOccurredAt sets the "occurred_at" field.
+func (m *AlertMutation) SetOccurredAt(t time.Time) {
+	m.occurred_at = &t
+}
+
+// OccurredAt returns the value of the "occurred_at" field in the mutation.
+func (m *AlertMutation) OccurredAt() (r time.Time, exists bool) {
+	v := m.occurred_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOccurredAt returns the old "occurred_at" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldOccurredAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOccurredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOccurredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOccurredAt: %w", err)
+	}
+	return oldValue.OccurredAt, nil
+}
+
+// ResetOccurredAt resets all changes to the "occurred_at" field.
+func (m *AlertMutation) ResetOccurredAt() {
+	m.occurred_at = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *AlertMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *AlertMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *AlertMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AlertMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AlertMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AlertMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetAcknowledgedAt sets the "acknowledged_at" field.
+func (m *AlertMutation) SetAcknowledgedAt(t time.Time) {
+	m.acknowledged_at = &t
+}
+
+// AcknowledgedAt returns the value of the "acknowledged_at" field in the mutation.
+func (m *AlertMutation) AcknowledgedAt() (r time.Time, exists bool) {
+	v := m.acknowledged_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAcknowledgedAt returns the old "acknowledged_at" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldAcknowledgedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAcknowledgedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAcknowledgedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAcknowledgedAt: %w", err)
+	}
+	return oldValue.AcknowledgedAt, nil
+}
+
+// ClearAcknowledgedAt clears the value of the "acknowledged_at" field.
+func (m *AlertMutation) ClearAcknowledgedAt() {
+	m.acknowledged_at = nil
+	m.clearedFields[alert.FieldAcknowledgedAt] = struct{}{}
+}
+
+// AcknowledgedAtCleared returns if the "acknowledged_at" field was cleared in this mutation.
+func (m *AlertMutation) AcknowledgedAtCleared() bool {
+	_, ok := m.clearedFields[alert.FieldAcknowledgedAt]
+	return ok
+}
+
+// ResetAcknowledgedAt resets all changes to the "acknowledged_at" field.
+func (m *AlertMutation) ResetAcknowledgedAt() {
+	m.acknowledged_at = nil
+	delete(m.clearedFields, alert.FieldAcknowledgedAt)
+}
+
+// SetAcknowledgedByID sets the "acknowledged_by_id" field.
+func (m *AlertMutation) SetAcknowledgedByID(pu pulid.ID) {
+	m.acknowledged_by_id = &pu
+}
+
+// AcknowledgedByID returns the value of the "acknowledged_by_id" field in the mutation.
+func (m *AlertMutation) AcknowledgedByID() (r pulid.ID, exists bool) {
+	v := m.acknowledged_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAcknowledgedByID returns the old "acknowledged_by_id" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldAcknowledgedByID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAcknowledgedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAcknowledgedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAcknowledgedByID: %w", err)
+	}
+	return oldValue.AcknowledgedByID, nil
+}
+
+// ClearAcknowledgedByID clears the value of the "acknowledged_by_id" field.
+func (m *AlertMutation) ClearAcknowledgedByID() {
+	m.acknowledged_by_id = nil
+	m.clearedFields[alert.FieldAcknowledgedByID] = struct{}{}
+}
+
+// AcknowledgedByIDCleared returns if the "acknowledged_by_id" field was cleared in this mutation.
+func (m *AlertMutation) AcknowledgedByIDCleared() bool {
+	_, ok := m.clearedFields[alert.FieldAcknowledgedByID]
+	return ok
+}
+
+// ResetAcknowledgedByID resets all changes to the "acknowledged_by_id" field.
+func (m *AlertMutation) ResetAcknowledgedByID() {
+	m.acknowledged_by_id = nil
+	delete(m.clearedFields, alert.FieldAcknowledgedByID)
+}
+
+// SetWebhookState sets the "webhook_state" field.
+func (m *AlertMutation) SetWebhookState(as alert.WebhookState) {
+	m.webhook_state = &as
+}
+
+// WebhookState returns the value of the "webhook_state" field in the mutation.
+func (m *AlertMutation) WebhookState() (r alert.WebhookState, exists bool) {
+	v := m.webhook_state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookState returns the old "webhook_state" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldWebhookState(ctx context.Context) (v alert.WebhookState, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookState: %w", err)
+	}
+	return oldValue.WebhookState, nil
+}
+
+// ResetWebhookState resets all changes to the "webhook_state" field.
+func (m *AlertMutation) ResetWebhookState() {
+	m.webhook_state = nil
+}
+
+// SetWebhookAttempts sets the "webhook_attempts" field.
+func (m *AlertMutation) SetWebhookAttempts(i int) {
+	m.webhook_attempts = &i
+	m.addwebhook_attempts = nil
+}
+
+// WebhookAttempts returns the value of the "webhook_attempts" field in the mutation.
+func (m *AlertMutation) WebhookAttempts() (r int, exists bool) {
+	v := m.webhook_attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookAttempts returns the old "webhook_attempts" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldWebhookAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookAttempts: %w", err)
+	}
+	return oldValue.WebhookAttempts, nil
+}
+
+// AddWebhookAttempts adds i to the "webhook_attempts" field.
+func (m *AlertMutation) AddWebhookAttempts(i int) {
+	if m.addwebhook_attempts != nil {
+		*m.addwebhook_attempts += i
+	} else {
+		m.addwebhook_attempts = &i
+	}
+}
+
+// AddedWebhookAttempts returns the value that was added to the "webhook_attempts" field in this mutation.
+func (m *AlertMutation) AddedWebhookAttempts() (r int, exists bool) {
+	v := m.addwebhook_attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWebhookAttempts resets all changes to the "webhook_attempts" field.
+func (m *AlertMutation) ResetWebhookAttempts() {
+	m.webhook_attempts = nil
+	m.addwebhook_attempts = nil
+}
+
+// SetWebhookNextAt sets the "webhook_next_at" field.
+func (m *AlertMutation) SetWebhookNextAt(t time.Time) {
+	m.webhook_next_at = &t
+}
+
+// WebhookNextAt returns the value of the "webhook_next_at" field in the mutation.
+func (m *AlertMutation) WebhookNextAt() (r time.Time, exists bool) {
+	v := m.webhook_next_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookNextAt returns the old "webhook_next_at" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldWebhookNextAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookNextAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookNextAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookNextAt: %w", err)
+	}
+	return oldValue.WebhookNextAt, nil
+}
+
+// ClearWebhookNextAt clears the value of the "webhook_next_at" field.
+func (m *AlertMutation) ClearWebhookNextAt() {
+	m.webhook_next_at = nil
+	m.clearedFields[alert.FieldWebhookNextAt] = struct{}{}
+}
+
+// WebhookNextAtCleared returns if the "webhook_next_at" field was cleared in this mutation.
+func (m *AlertMutation) WebhookNextAtCleared() bool {
+	_, ok := m.clearedFields[alert.FieldWebhookNextAt]
+	return ok
+}
+
+// ResetWebhookNextAt resets all changes to the "webhook_next_at" field.
+func (m *AlertMutation) ResetWebhookNextAt() {
+	m.webhook_next_at = nil
+	delete(m.clearedFields, alert.FieldWebhookNextAt)
+}
+
+// SetWebhookLastError sets the "webhook_last_error" field.
+func (m *AlertMutation) SetWebhookLastError(s string) {
+	m.webhook_last_error = &s
+}
+
+// WebhookLastError returns the value of the "webhook_last_error" field in the mutation.
+func (m *AlertMutation) WebhookLastError() (r string, exists bool) {
+	v := m.webhook_last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookLastError returns the old "webhook_last_error" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldWebhookLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookLastError: %w", err)
+	}
+	return oldValue.WebhookLastError, nil
+}
+
+// ResetWebhookLastError resets all changes to the "webhook_last_error" field.
+func (m *AlertMutation) ResetWebhookLastError() {
+	m.webhook_last_error = nil
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *AlertMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[alert.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *AlertMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *AlertMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *AlertMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// Where appends a list predicates to the AlertMutation builder.
+func (m *AlertMutation) Where(ps ...predicate.Alert) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AlertMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AlertMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Alert, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AlertMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AlertMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Alert).
+func (m *AlertMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AlertMutation) Fields() []string {
+	fields := make([]string, 0, 20)
+	if m.account != nil {
+		fields = append(fields, alert.FieldAccountID)
+	}
+	if m.seq != nil {
+		fields = append(fields, alert.FieldSeq)
+	}
+	if m.rule_id != nil {
+		fields = append(fields, alert.FieldRuleID)
+	}
+	if m.rule_kind != nil {
+		fields = append(fields, alert.FieldRuleKind)
+	}
+	if m.dedupe_key != nil {
+		fields = append(fields, alert.FieldDedupeKey)
+	}
+	if m.entry_id != nil {
+		fields = append(fields, alert.FieldEntryID)
+	}
+	if m.terminal_id != nil {
+		fields = append(fields, alert.FieldTerminalID)
+	}
+	if m.shop_id != nil {
+		fields = append(fields, alert.FieldShopID)
+	}
+	if m.camera_id != nil {
+		fields = append(fields, alert.FieldCameraID)
+	}
+	if m.staff_name != nil {
+		fields = append(fields, alert.FieldStaffName)
+	}
+	if m.amount != nil {
+		fields = append(fields, alert.FieldAmount)
+	}
+	if m.occurred_at != nil {
+		fields = append(fields, alert.FieldOccurredAt)
+	}
+	if m.message != nil {
+		fields = append(fields, alert.FieldMessage)
+	}
+	if m.created_at != nil {
+		fields = append(fields, alert.FieldCreatedAt)
+	}
+	if m.acknowledged_at != nil {
+		fields = append(fields, alert.FieldAcknowledgedAt)
+	}
+	if m.acknowledged_by_id != nil {
+		fields = append(fields, alert.FieldAcknowledgedByID)
+	}
+	if m.webhook_state != nil {
+		fields = append(fields, alert.FieldWebhookState)
+	}
+	if m.webhook_attempts != nil {
+		fields = append(fields, alert.FieldWebhookAttempts)
+	}
+	if m.webhook_next_at != nil {
+		fields = append(fields, alert.FieldWebhookNextAt)
+	}
+	if m.webhook_last_error != nil {
+		fields = append(fields, alert.FieldWebhookLastError)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AlertMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case alert.FieldAccountID:
+		return m.AccountID()
+	case alert.FieldSeq:
+		return m.Seq()
+	case alert.FieldRuleID:
+		return m.RuleID()
+	case alert.FieldRuleKind:
+		return m.RuleKind()
+	case alert.FieldDedupeKey:
+		return m.DedupeKey()
+	case alert.FieldEntryID:
+		return m.EntryID()
+	case alert.FieldTerminalID:
+		return m.TerminalID()
+	case alert.FieldShopID:
+		return m.ShopID()
+	case alert.FieldCameraID:
+		return m.CameraID()
+	case alert.FieldStaffName:
+		return m.StaffName()
+	case alert.FieldAmount:
+		return m.Amount()
+	case alert.FieldOccurredAt:
+		return m.OccurredAt()
+	case alert.FieldMessage:
+		return m.Message()
+	case alert.FieldCreatedAt:
+		return m.CreatedAt()
+	case alert.FieldAcknowledgedAt:
+		return m.AcknowledgedAt()
+	case alert.FieldAcknowledgedByID:
+		return m.AcknowledgedByID()
+	case alert.FieldWebhookState:
+		return m.WebhookState()
+	case alert.FieldWebhookAttempts:
+		return m.WebhookAttempts()
+	case alert.FieldWebhookNextAt:
+		return m.WebhookNextAt()
+	case alert.FieldWebhookLastError:
+		return m.WebhookLastError()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AlertMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case alert.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case alert.FieldSeq:
+		return m.OldSeq(ctx)
+	case alert.FieldRuleID:
+		return m.OldRuleID(ctx)
+	case alert.FieldRuleKind:
+		return m.OldRuleKind(ctx)
+	case alert.FieldDedupeKey:
+		return m.OldDedupeKey(ctx)
+	case alert.FieldEntryID:
+		return m.OldEntryID(ctx)
+	case alert.FieldTerminalID:
+		return m.OldTerminalID(ctx)
+	case alert.FieldShopID:
+		return m.OldShopID(ctx)
+	case alert.FieldCameraID:
+		return m.OldCameraID(ctx)
+	case alert.FieldStaffName:
+		return m.OldStaffName(ctx)
+	case alert.FieldAmount:
+		return m.OldAmount(ctx)
+	case alert.FieldOccurredAt:
+		return m.OldOccurredAt(ctx)
+	case alert.FieldMessage:
+		return m.OldMessage(ctx)
+	case alert.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case alert.FieldAcknowledgedAt:
+		return m.OldAcknowledgedAt(ctx)
+	case alert.FieldAcknowledgedByID:
+		return m.OldAcknowledgedByID(ctx)
+	case alert.FieldWebhookState:
+		return m.OldWebhookState(ctx)
+	case alert.FieldWebhookAttempts:
+		return m.OldWebhookAttempts(ctx)
+	case alert.FieldWebhookNextAt:
+		return m.OldWebhookNextAt(ctx)
+	case alert.FieldWebhookLastError:
+		return m.OldWebhookLastError(ctx)
+	}
+	return nil, fmt.Errorf("unknown Alert field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AlertMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case alert.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case alert.FieldSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeq(v)
+		return nil
+	case alert.FieldRuleID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRuleID(v)
+		return nil
+	case alert.FieldRuleKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRuleKind(v)
+		return nil
+	case alert.FieldDedupeKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDedupeKey(v)
+		return nil
+	case alert.FieldEntryID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryID(v)
+		return nil
+	case alert.FieldTerminalID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTerminalID(v)
+		return nil
+	case alert.FieldShopID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShopID(v)
+		return nil
+	case alert.FieldCameraID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCameraID(v)
+		return nil
+	case alert.FieldStaffName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffName(v)
+		return nil
+	case alert.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case alert.FieldOccurredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOccurredAt(v)
+		return nil
+	case alert.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case alert.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case alert.FieldAcknowledgedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAcknowledgedAt(v)
+		return nil
+	case alert.FieldAcknowledgedByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAcknowledgedByID(v)
+		return nil
+	case alert.FieldWebhookState:
+		v, ok := value.(alert.WebhookState)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookState(v)
+		return nil
+	case alert.FieldWebhookAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookAttempts(v)
+		return nil
+	case alert.FieldWebhookNextAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookNextAt(v)
+		return nil
+	case alert.FieldWebhookLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookLastError(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Alert field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AlertMutation) AddedFields() []string {
+	var fields []string
+	if m.addseq != nil {
+		fields = append(fields, alert.FieldSeq)
+	}
+	if m.addamount != nil {
+		fields = append(fields, alert.FieldAmount)
+	}
+	if m.addwebhook_attempts != nil {
+		fields = append(fields, alert.FieldWebhookAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AlertMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case alert.FieldSeq:
+		return m.AddedSeq()
+	case alert.FieldAmount:
+		return m.AddedAmount()
+	case alert.FieldWebhookAttempts:
+		return m.AddedWebhookAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AlertMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case alert.FieldSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeq(v)
+		return nil
+	case alert.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case alert.FieldWebhookAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWebhookAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Alert numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AlertMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(alert.FieldEntryID) {
+		fields = append(fields, alert.FieldEntryID)
+	}
+	if m.FieldCleared(alert.FieldTerminalID) {
+		fields = append(fields, alert.FieldTerminalID)
+	}
+	if m.FieldCleared(alert.FieldShopID) {
+		fields = append(fields, alert.FieldShopID)
+	}
+	if m.FieldCleared(alert.FieldCameraID) {
+		fields = append(fields, alert.FieldCameraID)
+	}
+	if m.FieldCleared(alert.FieldAcknowledgedAt) {
+		fields = append(fields, alert.FieldAcknowledgedAt)
+	}
+	if m.FieldCleared(alert.FieldAcknowledgedByID) {
+		fields = append(fields, alert.FieldAcknowledgedByID)
+	}
+	if m.FieldCleared(alert.FieldWebhookNextAt) {
+		fields = append(fields, alert.FieldWebhookNextAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AlertMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AlertMutation) ClearField(name string) error {
+	switch name {
+	case alert.FieldEntryID:
+		m.ClearEntryID()
+		return nil
+	case alert.FieldTerminalID:
+		m.ClearTerminalID()
+		return nil
+	case alert.FieldShopID:
+		m.ClearShopID()
+		return nil
+	case alert.FieldCameraID:
+		m.ClearCameraID()
+		return nil
+	case alert.FieldAcknowledgedAt:
+		m.ClearAcknowledgedAt()
+		return nil
+	case alert.FieldAcknowledgedByID:
+		m.ClearAcknowledgedByID()
+		return nil
+	case alert.FieldWebhookNextAt:
+		m.ClearWebhookNextAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Alert nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AlertMutation) ResetField(name string) error {
+	switch name {
+	case alert.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case alert.FieldSeq:
+		m.ResetSeq()
+		return nil
+	case alert.FieldRuleID:
+		m.ResetRuleID()
+		return nil
+	case alert.FieldRuleKind:
+		m.ResetRuleKind()
+		return nil
+	case alert.FieldDedupeKey:
+		m.ResetDedupeKey()
+		return nil
+	case alert.FieldEntryID:
+		m.ResetEntryID()
+		return nil
+	case alert.FieldTerminalID:
+		m.ResetTerminalID()
+		return nil
+	case alert.FieldShopID:
+		m.ResetShopID()
+		return nil
+	case alert.FieldCameraID:
+		m.ResetCameraID()
+		return nil
+	case alert.FieldStaffName:
+		m.ResetStaffName()
+		return nil
+	case alert.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case alert.FieldOccurredAt:
+		m.ResetOccurredAt()
+		return nil
+	case alert.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case alert.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case alert.FieldAcknowledgedAt:
+		m.ResetAcknowledgedAt()
+		return nil
+	case alert.FieldAcknowledgedByID:
+		m.ResetAcknowledgedByID()
+		return nil
+	case alert.FieldWebhookState:
+		m.ResetWebhookState()
+		return nil
+	case alert.FieldWebhookAttempts:
+		m.ResetWebhookAttempts()
+		return nil
+	case alert.FieldWebhookNextAt:
+		m.ResetWebhookNextAt()
+		return nil
+	case alert.FieldWebhookLastError:
+		m.ResetWebhookLastError()
+		return nil
+	}
+	return fmt.Errorf("unknown Alert field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AlertMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.account != nil {
+		edges = append(edges, alert.EdgeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AlertMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case alert.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AlertMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AlertMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AlertMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedaccount {
+		edges = append(edges, alert.EdgeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AlertMutation) EdgeCleared(name string) bool {
+	switch name {
+	case alert.EdgeAccount:
+		return m.clearedaccount
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AlertMutation) ClearEdge(name string) error {
+	switch name {
+	case alert.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown Alert unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AlertMutation) ResetEdge(name string) error {
+	switch name {
+	case alert.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown Alert edge %s", name)
+}
+
+// AlertRuleMutation represents an operation that mutates the AlertRule nodes in the graph.
+type AlertRuleMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *pulid.ID
+	created_at        *time.Time
+	updated_at        *time.Time
+	name              *string
+	kind              *alertrule.Kind
+	enabled           *bool
+	scope             *json.RawMessage
+	appendscope       json.RawMessage
+	entry_kinds       *[]string
+	appendentry_kinds []string
+	amount            *int64
+	addamount         *int64
+	window_seconds    *int
+	addwindow_seconds *int
+	count             *int
+	addcount          *int
+	opens_at          *string
+	closes_at         *string
+	webhook_url       *string
+	webhook_secret    *[]byte
+	clearedFields     map[string]struct{}
+	account           *pulid.ID
+	clearedaccount    bool
+	done              bool
+	oldValue          func(context.Context) (*AlertRule, error)
+	predicates        []predicate.AlertRule
+}
+
+var _ ent.Mutation = (*AlertRuleMutation)(nil)
+
+// alertruleOption allows management of the mutation configuration using functional options.
+type alertruleOption func(*AlertRuleMutation)
+
+// newAlertRuleMutation creates new mutation for the AlertRule entity.
+func newAlertRuleMutation(c config, op Op, opts ...alertruleOption) *AlertRuleMutation {
+	m := &AlertRuleMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAlertRule,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAlertRuleID sets the ID field of the mutation.
+func withAlertRuleID(id pulid.ID) alertruleOption {
+	return func(m *AlertRuleMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AlertRule
+		)
+		m.oldValue = func(ctx context.Context) (*AlertRule, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AlertRule.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAlertRule sets the old AlertRule of the mutation.
+func withAlertRule(node *AlertRule) alertruleOption {
+	return func(m *AlertRuleMutation) {
+		m.oldValue = func(context.Context) (*AlertRule, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AlertRuleMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AlertRuleMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AlertRule entities.
+func (m *AlertRuleMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AlertRuleMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AlertRuleMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AlertRule.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AlertRuleMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AlertRuleMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AlertRuleMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AlertRuleMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AlertRuleMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AlertRuleMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *AlertRuleMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *AlertRuleMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *AlertRuleMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetName sets the "name" field.
+func (m *AlertRuleMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *AlertRuleMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *AlertRuleMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *AlertRuleMutation) SetKind(a alertrule.Kind) {
+	m.kind = &a
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *AlertRuleMutation) Kind() (r alertrule.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldKind(ctx context.Context) (v alertrule.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *AlertRuleMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *AlertRuleMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *AlertRuleMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *AlertRuleMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetScope sets the "scope" field.
+func (m *AlertRuleMutation) SetScope(jm json.RawMessage) {
+	m.scope = &jm
+	m.appendscope = nil
+}
+
+// Scope returns the value of the "scope" field in the mutation.
+func (m *AlertRuleMutation) Scope() (r json.RawMessage, exists bool) {
+	v := m.scope
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScope returns the old "scope" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldScope(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScope is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScope requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScope: %w", err)
+	}
+	return oldValue.Scope, nil
+}
+
+// AppendScope adds jm to the "scope" field.
+func (m *AlertRuleMutation) AppendScope(jm json.RawMessage) {
+	m.appendscope = append(m.appendscope, jm...)
+}
+
+// AppendedScope returns the list of values that were appended to the "scope" field in this mutation.
+func (m *AlertRuleMutation) AppendedScope() (json.RawMessage, bool) {
+	if len(m.appendscope) == 0 {
+		return nil, false
+	}
+	return m.appendscope, true
+}
+
+// ClearScope clears the value of the "scope" field.
+func (m *AlertRuleMutation) ClearScope() {
+	m.scope = nil
+	m.appendscope = nil
+	m.clearedFields[alertrule.FieldScope] = struct{}{}
+}
+
+// ScopeCleared returns if the "scope" field was cleared in this mutation.
+func (m *AlertRuleMutation) ScopeCleared() bool {
+	_, ok := m.clearedFields[alertrule.FieldScope]
+	return ok
+}
+
+// ResetScope resets all changes to the "scope" field.
+func (m *AlertRuleMutation) ResetScope() {
+	m.scope = nil
+	m.appendscope = nil
+	delete(m.clearedFields, alertrule.FieldScope)
+}
+
+// SetEntryKinds sets the "entry_kinds" field.
+func (m *AlertRuleMutation) SetEntryKinds(s []string) {
+	m.entry_kinds = &s
+	m.appendentry_kinds = nil
+}
+
+// EntryKinds returns the value of the "entry_kinds" field in the mutation.
+func (m *AlertRuleMutation) EntryKinds() (r []string, exists bool) {
+	v := m.entry_kinds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryKinds returns the old "entry_kinds" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldEntryKinds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryKinds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryKinds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryKinds: %w", err)
+	}
+	return oldValue.EntryKinds, nil
+}
+
+// AppendEntryKinds adds s to the "entry_kinds" field.
+func (m *AlertRuleMutation) AppendEntryKinds(s []string) {
+	m.appendentry_kinds = append(m.appendentry_kinds, s...)
+}
+
+// AppendedEntryKinds returns the list of values that were appended to the "entry_kinds" field in this mutation.
+func (m *AlertRuleMutation) AppendedEntryKinds() ([]string, bool) {
+	if len(m.appendentry_kinds) == 0 {
+		return nil, false
+	}
+	return m.appendentry_kinds, true
+}
+
+// ClearEntryKinds clears the value of the "entry_kinds" field.
+func (m *AlertRuleMutation) ClearEntryKinds() {
+	m.entry_kinds = nil
+	m.appendentry_kinds = nil
+	m.clearedFields[alertrule.FieldEntryKinds] = struct{}{}
+}
+
+// EntryKindsCleared returns if the "entry_kinds" field was cleared in this mutation.
+func (m *AlertRuleMutation) EntryKindsCleared() bool {
+	_, ok := m.clearedFields[alertrule.FieldEntryKinds]
+	return ok
+}
+
+// ResetEntryKinds resets all changes to the "entry_kinds" field.
+func (m *AlertRuleMutation) ResetEntryKinds() {
+	m.entry_kinds = nil
+	m.appendentry_kinds = nil
+	delete(m.clearedFields, alertrule.FieldEntryKinds)
+}
+
+// SetAmount sets the "amount" field.
+func (m *AlertRuleMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *AlertRuleMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *AlertRuleMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *AlertRuleMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *AlertRuleMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetWindowSeconds sets the "window_seconds" field.
+func (m *AlertRuleMutation) SetWindowSeconds(i int) {
+	m.window_seconds = &i
+	m.addwindow_seconds = nil
+}
+
+// WindowSeconds returns the value of the "window_seconds" field in the mutation.
+func (m *AlertRuleMutation) WindowSeconds() (r int, exists bool) {
+	v := m.window_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWindowSeconds returns the old "window_seconds" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldWindowSeconds(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWindowSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWindowSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWindowSeconds: %w", err)
+	}
+	return oldValue.WindowSeconds, nil
+}
+
+// AddWindowSeconds adds i to the "window_seconds" field.
+func (m *AlertRuleMutation) AddWindowSeconds(i int) {
+	if m.addwindow_seconds != nil {
+		*m.addwindow_seconds += i
+	} else {
+		m.addwindow_seconds = &i
+	}
+}
+
+// AddedWindowSeconds returns the value that was added to the "window_seconds" field in this mutation.
+func (m *AlertRuleMutation) AddedWindowSeconds() (r int, exists bool) {
+	v := m.addwindow_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWindowSeconds resets all changes to the "window_seconds" field.
+func (m *AlertRuleMutation) ResetWindowSeconds() {
+	m.window_seconds = nil
+	m.addwindow_seconds = nil
+}
+
+// SetCount sets the "count" field.
+func (m *AlertRuleMutation) SetCount(i int) {
+	m.count = &i
+	m.addcount = nil
+}
+
+// Count returns the value of the "count" field in the mutation.
+func (m *AlertRuleMutation) Count() (r int, exists bool) {
+	v := m.count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCount returns the old "count" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCount: %w", err)
+	}
+	return oldValue.Count, nil
+}
+
+// AddCount adds i to the "count" field.
+func (m *AlertRuleMutation) AddCount(i int) {
+	if m.addcount != nil {
+		*m.addcount += i
+	} else {
+		m.addcount = &i
+	}
+}
+
+// AddedCount returns the value that was added to the "count" field in this mutation.
+func (m *AlertRuleMutation) AddedCount() (r int, exists bool) {
+	v := m.addcount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCount resets all changes to the "count" field.
+func (m *AlertRuleMutation) ResetCount() {
+	m.count = nil
+	m.addcount = nil
+}
+
+// SetOpensAt sets the "opens_at" field.
+func (m *AlertRuleMutation) SetOpensAt(s string) {
+	m.opens_at = &s
+}
+
+// OpensAt returns the value of the "opens_at" field in the mutation.
+func (m *AlertRuleMutation) OpensAt() (r string, exists bool) {
+	v := m.opens_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpensAt returns the old "opens_at" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldOpensAt(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpensAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpensAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpensAt: %w", err)
+	}
+	return oldValue.OpensAt, nil
+}
+
+// ResetOpensAt resets all changes to the "opens_at" field.
+func (m *AlertRuleMutation) ResetOpensAt() {
+	m.opens_at = nil
+}
+
+// SetClosesAt sets the "closes_at" field.
+func (m *AlertRuleMutation) SetClosesAt(s string) {
+	m.closes_at = &s
+}
+
+// ClosesAt returns the value of the "closes_at" field in the mutation.
+func (m *AlertRuleMutation) ClosesAt() (r string, exists bool) {
+	v := m.closes_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClosesAt returns the old "closes_at" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldClosesAt(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClosesAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClosesAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClosesAt: %w", err)
+	}
+	return oldValue.ClosesAt, nil
+}
+
+// ResetClosesAt resets all changes to the "closes_at" field.
+func (m *AlertRuleMutation) ResetClosesAt() {
+	m.closes_at = nil
+}
+
+// SetWebhookURL sets the "webhook_url" field.
+func (m *AlertRuleMutation) SetWebhookURL(s string) {
+	m.webhook_url = &s
+}
+
+// WebhookURL returns the value of the "webhook_url" field in the mutation.
+func (m *AlertRuleMutation) WebhookURL() (r string, exists bool) {
+	v := m.webhook_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookURL returns the old "webhook_url" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldWebhookURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookURL: %w", err)
+	}
+	return oldValue.WebhookURL, nil
+}
+
+// ResetWebhookURL resets all changes to the "webhook_url" field.
+func (m *AlertRuleMutation) ResetWebhookURL() {
+	m.webhook_url = nil
+}
+
+// SetWebhookSecret sets the "webhook_secret" field.
+func (m *AlertRuleMutation) SetWebhookSecret(b []byte) {
+	m.webhook_secret = &b
+}
+
+// WebhookSecret returns the value of the "webhook_secret" field in the mutation.
+func (m *AlertRuleMutation) WebhookSecret() (r []byte, exists bool) {
+	v := m.webhook_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookSecret returns the old "webhook_secret" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldWebhookSecret(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookSecret: %w", err)
+	}
+	return oldValue.WebhookSecret, nil
+}
+
+// ClearWebhookSecret clears the value of the "webhook_secret" field.
+func (m *AlertRuleMutation) ClearWebhookSecret() {
+	m.webhook_secret = nil
+	m.clearedFields[alertrule.FieldWebhookSecret] = struct{}{}
+}
+
+// WebhookSecretCleared returns if the "webhook_secret" field was cleared in this mutation.
+func (m *AlertRuleMutation) WebhookSecretCleared() bool {
+	_, ok := m.clearedFields[alertrule.FieldWebhookSecret]
+	return ok
+}
+
+// ResetWebhookSecret resets all changes to the "webhook_secret" field.
+func (m *AlertRuleMutation) ResetWebhookSecret() {
+	m.webhook_secret = nil
+	delete(m.clearedFields, alertrule.FieldWebhookSecret)
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *AlertRuleMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[alertrule.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *AlertRuleMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *AlertRuleMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *AlertRuleMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// Where appends a list predicates to the AlertRuleMutation builder.
+func (m *AlertRuleMutation) Where(ps ...predicate.AlertRule) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AlertRuleMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AlertRuleMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AlertRule, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AlertRuleMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AlertRuleMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AlertRule).
+func (m *AlertRuleMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AlertRuleMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, alertrule.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, alertrule.FieldUpdatedAt)
+	}
+	if m.account != nil {
+		fields = append(fields, alertrule.FieldAccountID)
+	}
+	if m.name != nil {
+		fields = append(fields, alertrule.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, alertrule.FieldKind)
+	}
+	if m.enabled != nil {
+		fields = append(fields, alertrule.FieldEnabled)
+	}
+	if m.scope != nil {
+		fields = append(fields, alertrule.FieldScope)
+	}
+	if m.entry_kinds != nil {
+		fields = append(fields, alertrule.FieldEntryKinds)
+	}
+	if m.amount != nil {
+		fields = append(fields, alertrule.FieldAmount)
+	}
+	if m.window_seconds != nil {
+		fields = append(fields, alertrule.FieldWindowSeconds)
+	}
+	if m.count != nil {
+		fields = append(fields, alertrule.FieldCount)
+	}
+	if m.opens_at != nil {
+		fields = append(fields, alertrule.FieldOpensAt)
+	}
+	if m.closes_at != nil {
+		fields = append(fields, alertrule.FieldClosesAt)
+	}
+	if m.webhook_url != nil {
+		fields = append(fields, alertrule.FieldWebhookURL)
+	}
+	if m.webhook_secret != nil {
+		fields = append(fields, alertrule.FieldWebhookSecret)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AlertRuleMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case alertrule.FieldCreatedAt:
+		return m.CreatedAt()
+	case alertrule.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case alertrule.FieldAccountID:
+		return m.AccountID()
+	case alertrule.FieldName:
+		return m.Name()
+	case alertrule.FieldKind:
+		return m.Kind()
+	case alertrule.FieldEnabled:
+		return m.Enabled()
+	case alertrule.FieldScope:
+		return m.Scope()
+	case alertrule.FieldEntryKinds:
+		return m.EntryKinds()
+	case alertrule.FieldAmount:
+		return m.Amount()
+	case alertrule.FieldWindowSeconds:
+		return m.WindowSeconds()
+	case alertrule.FieldCount:
+		return m.Count()
+	case alertrule.FieldOpensAt:
+		return m.OpensAt()
+	case alertrule.FieldClosesAt:
+		return m.ClosesAt()
+	case alertrule.FieldWebhookURL:
+		return m.WebhookURL()
+	case alertrule.FieldWebhookSecret:
+		return m.WebhookSecret()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AlertRuleMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case alertrule.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case alertrule.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case alertrule.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case alertrule.FieldName:
+		return m.OldName(ctx)
+	case alertrule.FieldKind:
+		return m.OldKind(ctx)
+	case alertrule.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case alertrule.FieldScope:
+		return m.OldScope(ctx)
+	case alertrule.FieldEntryKinds:
+		return m.OldEntryKinds(ctx)
+	case alertrule.FieldAmount:
+		return m.OldAmount(ctx)
+	case alertrule.FieldWindowSeconds:
+		return m.OldWindowSeconds(ctx)
+	case alertrule.FieldCount:
+		return m.OldCount(ctx)
+	case alertrule.FieldOpensAt:
+		return m.OldOpensAt(ctx)
+	case alertrule.FieldClosesAt:
+		return m.OldClosesAt(ctx)
+	case alertrule.FieldWebhookURL:
+		return m.OldWebhookURL(ctx)
+	case alertrule.FieldWebhookSecret:
+		return m.OldWebhookSecret(ctx)
+	}
+	return nil, fmt.Errorf("unknown AlertRule field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AlertRuleMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case alertrule.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case alertrule.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case alertrule.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case alertrule.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case alertrule.FieldKind:
+		v, ok := value.(alertrule.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case alertrule.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case alertrule.FieldScope:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScope(v)
+		return nil
+	case alertrule.FieldEntryKinds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryKinds(v)
+		return nil
+	case alertrule.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case alertrule.FieldWindowSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWindowSeconds(v)
+		return nil
+	case alertrule.FieldCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCount(v)
+		return nil
+	case alertrule.FieldOpensAt:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpensAt(v)
+		return nil
+	case alertrule.FieldClosesAt:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClosesAt(v)
+		return nil
+	case alertrule.FieldWebhookURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookURL(v)
+		return nil
+	case alertrule.FieldWebhookSecret:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookSecret(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AlertRule field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AlertRuleMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, alertrule.FieldAmount)
+	}
+	if m.addwindow_seconds != nil {
+		fields = append(fields, alertrule.FieldWindowSeconds)
+	}
+	if m.addcount != nil {
+		fields = append(fields, alertrule.FieldCount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AlertRuleMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case alertrule.FieldAmount:
+		return m.AddedAmount()
+	case alertrule.FieldWindowSeconds:
+		return m.AddedWindowSeconds()
+	case alertrule.FieldCount:
+		return m.AddedCount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AlertRuleMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case alertrule.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case alertrule.FieldWindowSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWindowSeconds(v)
+		return nil
+	case alertrule.FieldCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AlertRule numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AlertRuleMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(alertrule.FieldScope) {
+		fields = append(fields, alertrule.FieldScope)
+	}
+	if m.FieldCleared(alertrule.FieldEntryKinds) {
+		fields = append(fields, alertrule.FieldEntryKinds)
+	}
+	if m.FieldCleared(alertrule.FieldWebhookSecret) {
+		fields = append(fields, alertrule.FieldWebhookSecret)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AlertRuleMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AlertRuleMutation) ClearField(name string) error {
+	switch name {
+	case alertrule.FieldScope:
+		m.ClearScope()
+		return nil
+	case alertrule.FieldEntryKinds:
+		m.ClearEntryKinds()
+		return nil
+	case alertrule.FieldWebhookSecret:
+		m.ClearWebhookSecret()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertRule nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AlertRuleMutation) ResetField(name string) error {
+	switch name {
+	case alertrule.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case alertrule.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case alertrule.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case alertrule.FieldName:
+		m.ResetName()
+		return nil
+	case alertrule.FieldKind:
+		m.ResetKind()
+		return nil
+	case alertrule.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case alertrule.FieldScope:
+		m.ResetScope()
+		return nil
+	case alertrule.FieldEntryKinds:
+		m.ResetEntryKinds()
+		return nil
+	case alertrule.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case alertrule.FieldWindowSeconds:
+		m.ResetWindowSeconds()
+		return nil
+	case alertrule.FieldCount:
+		m.ResetCount()
+		return nil
+	case alertrule.FieldOpensAt:
+		m.ResetOpensAt()
+		return nil
+	case alertrule.FieldClosesAt:
+		m.ResetClosesAt()
+		return nil
+	case alertrule.FieldWebhookURL:
+		m.ResetWebhookURL()
+		return nil
+	case alertrule.FieldWebhookSecret:
+		m.ResetWebhookSecret()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertRule field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AlertRuleMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.account != nil {
+		edges = append(edges, alertrule.EdgeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AlertRuleMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case alertrule.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AlertRuleMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AlertRuleMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AlertRuleMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedaccount {
+		edges = append(edges, alertrule.EdgeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AlertRuleMutation) EdgeCleared(name string) bool {
+	switch name {
+	case alertrule.EdgeAccount:
+		return m.clearedaccount
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AlertRuleMutation) ClearEdge(name string) error {
+	switch name {
+	case alertrule.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertRule unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AlertRuleMutation) ResetEdge(name string) error {
+	switch name {
+	case alertrule.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertRule edge %s", name)
 }
 
 // ApiKeyMutation represents an operation that mutates the ApiKey nodes in the graph.

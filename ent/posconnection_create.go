@@ -273,7 +273,9 @@ func (_c *PosConnectionCreate) Mutation() *PosConnectionMutation {
 
 // Save creates the PosConnection in the database.
 func (_c *PosConnectionCreate) Save(ctx context.Context) (*PosConnection, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -300,12 +302,18 @@ func (_c *PosConnectionCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *PosConnectionCreate) defaults() {
+func (_c *PosConnectionCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if posconnection.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized posconnection.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := posconnection.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if posconnection.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized posconnection.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := posconnection.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -342,9 +350,13 @@ func (_c *PosConnectionCreate) defaults() {
 		_c.mutation.SetSecretHint(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if posconnection.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized posconnection.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := posconnection.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

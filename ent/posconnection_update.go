@@ -290,7 +290,9 @@ func (_u *PosConnectionUpdate) RemoveTerminals(v ...*Terminal) *PosConnectionUpd
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *PosConnectionUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -317,11 +319,15 @@ func (_u *PosConnectionUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *PosConnectionUpdate) defaults() {
+func (_u *PosConnectionUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if posconnection.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized posconnection.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := posconnection.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -769,7 +775,9 @@ func (_u *PosConnectionUpdateOne) Select(field string, fields ...string) *PosCon
 
 // Save executes the query and returns the updated PosConnection entity.
 func (_u *PosConnectionUpdateOne) Save(ctx context.Context) (*PosConnection, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -796,11 +804,15 @@ func (_u *PosConnectionUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *PosConnectionUpdateOne) defaults() {
+func (_u *PosConnectionUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if posconnection.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized posconnection.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := posconnection.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -175,7 +175,9 @@ func (_c *ShopCreate) Mutation() *ShopMutation {
 
 // Save creates the Shop in the database.
 func (_c *ShopCreate) Save(ctx context.Context) (*Shop, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -202,12 +204,18 @@ func (_c *ShopCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *ShopCreate) defaults() {
+func (_c *ShopCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if shop.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized shop.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := shop.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if shop.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized shop.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := shop.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -216,9 +224,13 @@ func (_c *ShopCreate) defaults() {
 		_c.mutation.SetTimezone(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if shop.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized shop.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := shop.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 
@@ -516,6 +517,12 @@ func (_q *ShopQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if shop.Policy == nil {
+		return errors.New("ent: uninitialized shop.Policy (forgotten import ent/runtime?)")
+	}
+	if err := shop.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

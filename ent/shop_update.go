@@ -231,7 +231,9 @@ func (_u *ShopUpdate) RemoveJournalEntries(v ...*JournalEntry) *ShopUpdate {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *ShopUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -258,11 +260,15 @@ func (_u *ShopUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *ShopUpdate) defaults() {
+func (_u *ShopUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if shop.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized shop.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := shop.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -723,7 +729,9 @@ func (_u *ShopUpdateOne) Select(field string, fields ...string) *ShopUpdateOne {
 
 // Save executes the query and returns the updated Shop entity.
 func (_u *ShopUpdateOne) Save(ctx context.Context) (*Shop, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -750,11 +758,15 @@ func (_u *ShopUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *ShopUpdateOne) defaults() {
+func (_u *ShopUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if shop.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized shop.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := shop.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

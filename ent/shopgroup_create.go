@@ -123,7 +123,9 @@ func (_c *ShopGroupCreate) Mutation() *ShopGroupMutation {
 
 // Save creates the ShopGroup in the database.
 func (_c *ShopGroupCreate) Save(ctx context.Context) (*ShopGroup, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -150,19 +152,29 @@ func (_c *ShopGroupCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *ShopGroupCreate) defaults() {
+func (_c *ShopGroupCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if shopgroup.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized shopgroup.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := shopgroup.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if shopgroup.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized shopgroup.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := shopgroup.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if shopgroup.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized shopgroup.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := shopgroup.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -131,7 +131,9 @@ func (_u *ShopGroupUpdate) RemoveUsers(v ...*User) *ShopGroupUpdate {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *ShopGroupUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -158,11 +160,15 @@ func (_u *ShopGroupUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *ShopGroupUpdate) defaults() {
+func (_u *ShopGroupUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if shopgroup.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized shopgroup.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := shopgroup.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -426,7 +432,9 @@ func (_u *ShopGroupUpdateOne) Select(field string, fields ...string) *ShopGroupU
 
 // Save executes the query and returns the updated ShopGroup entity.
 func (_u *ShopGroupUpdateOne) Save(ctx context.Context) (*ShopGroup, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -453,11 +461,15 @@ func (_u *ShopGroupUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *ShopGroupUpdateOne) defaults() {
+func (_u *ShopGroupUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if shopgroup.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized shopgroup.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := shopgroup.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -189,7 +189,9 @@ func (_c *TerminalCreate) Mutation() *TerminalMutation {
 
 // Save creates the Terminal in the database.
 func (_c *TerminalCreate) Save(ctx context.Context) (*Terminal, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -216,12 +218,18 @@ func (_c *TerminalCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *TerminalCreate) defaults() {
+func (_c *TerminalCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if terminal.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized terminal.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := terminal.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if terminal.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized terminal.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := terminal.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -238,9 +246,13 @@ func (_c *TerminalCreate) defaults() {
 		_c.mutation.SetAppVersion(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if terminal.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized terminal.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := terminal.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -199,7 +199,9 @@ func (_u *TerminalUpdate) RemoveJournalEntries(v ...*JournalEntry) *TerminalUpda
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *TerminalUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -226,11 +228,15 @@ func (_u *TerminalUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *TerminalUpdate) defaults() {
+func (_u *TerminalUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if terminal.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized terminal.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := terminal.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -620,7 +626,9 @@ func (_u *TerminalUpdateOne) Select(field string, fields ...string) *TerminalUpd
 
 // Save executes the query and returns the updated Terminal entity.
 func (_u *TerminalUpdateOne) Save(ctx context.Context) (*Terminal, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -647,11 +655,15 @@ func (_u *TerminalUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *TerminalUpdateOne) defaults() {
+func (_u *TerminalUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if terminal.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized terminal.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := terminal.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

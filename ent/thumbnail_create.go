@@ -151,7 +151,9 @@ func (_c *ThumbnailCreate) Mutation() *ThumbnailMutation {
 
 // Save creates the Thumbnail in the database.
 func (_c *ThumbnailCreate) Save(ctx context.Context) (*Thumbnail, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -178,19 +180,26 @@ func (_c *ThumbnailCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *ThumbnailCreate) defaults() {
+func (_c *ThumbnailCreate) defaults() error {
 	if _, ok := _c.mutation.ContentType(); !ok {
 		v := thumbnail.DefaultContentType
 		_c.mutation.SetContentType(v)
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if thumbnail.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized thumbnail.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := thumbnail.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if thumbnail.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized thumbnail.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := thumbnail.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

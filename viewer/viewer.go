@@ -98,3 +98,17 @@ func IsSystem(ctx context.Context) bool {
 	b, _ := ctx.Value(systemKey{}).(bool)
 	return b
 }
+
+type requestKey struct{}
+
+// InRequest marks ctx as serving a caller over the network: without a
+// viewer it may read nothing (see ent/schema/rule).
+func InRequest(ctx context.Context) bool {
+	b, _ := ctx.Value(requestKey{}).(bool)
+	return b
+}
+
+// WithRequest marks ctx as serving a caller over the network.
+func WithRequest(ctx context.Context) context.Context {
+	return context.WithValue(ctx, requestKey{}, true)
+}

@@ -22,6 +22,94 @@ var (
 		Columns:    AccountsColumns,
 		PrimaryKey: []*schema.Column{AccountsColumns[0]},
 	}
+	// AlertsColumns holds the columns for the "alerts" table.
+	AlertsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "seq", Type: field.TypeInt64, Unique: true},
+		{Name: "rule_id", Type: field.TypeString},
+		{Name: "rule_kind", Type: field.TypeString},
+		{Name: "dedupe_key", Type: field.TypeString},
+		{Name: "entry_id", Type: field.TypeString, Nullable: true},
+		{Name: "terminal_id", Type: field.TypeString, Nullable: true},
+		{Name: "shop_id", Type: field.TypeString, Nullable: true},
+		{Name: "camera_id", Type: field.TypeString, Nullable: true},
+		{Name: "staff_name", Type: field.TypeString, Default: ""},
+		{Name: "amount", Type: field.TypeInt64, Default: 0},
+		{Name: "occurred_at", Type: field.TypeTime},
+		{Name: "message", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "acknowledged_at", Type: field.TypeTime, Nullable: true},
+		{Name: "acknowledged_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "webhook_state", Type: field.TypeEnum, Enums: []string{"NONE", "PENDING", "DELIVERED"}, Default: "NONE"},
+		{Name: "webhook_attempts", Type: field.TypeInt, Default: 0},
+		{Name: "webhook_next_at", Type: field.TypeTime, Nullable: true},
+		{Name: "webhook_last_error", Type: field.TypeString, Default: ""},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+	}
+	// AlertsTable holds the schema information for the "alerts" table.
+	AlertsTable = &schema.Table{
+		Name:       "alerts",
+		Columns:    AlertsColumns,
+		PrimaryKey: []*schema.Column{AlertsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "alerts_accounts_alerts",
+				Columns:    []*schema.Column{AlertsColumns[20]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "alert_rule_id_dedupe_key",
+				Unique:  true,
+				Columns: []*schema.Column{AlertsColumns[2], AlertsColumns[4]},
+			},
+			{
+				Name:    "alert_account_id_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{AlertsColumns[20], AlertsColumns[11]},
+			},
+			{
+				Name:    "alert_webhook_state_webhook_next_at",
+				Unique:  false,
+				Columns: []*schema.Column{AlertsColumns[16], AlertsColumns[18]},
+			},
+		},
+	}
+	// AlertRulesColumns holds the columns for the "alert_rules" table.
+	AlertRulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"AMOUNT_OVER", "QUICK_CANCEL", "CANCEL_BURST", "OUTSIDE_HOURS", "FEED_SILENT", "UNLINKED_TERMINAL"}},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "scope", Type: field.TypeJSON, Nullable: true},
+		{Name: "entry_kinds", Type: field.TypeJSON, Nullable: true},
+		{Name: "amount", Type: field.TypeInt64, Default: 0},
+		{Name: "window_seconds", Type: field.TypeInt, Default: 0},
+		{Name: "count", Type: field.TypeInt, Default: 0},
+		{Name: "opens_at", Type: field.TypeString, Default: ""},
+		{Name: "closes_at", Type: field.TypeString, Default: ""},
+		{Name: "webhook_url", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "webhook_secret", Type: field.TypeBytes, Nullable: true},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+	}
+	// AlertRulesTable holds the schema information for the "alert_rules" table.
+	AlertRulesTable = &schema.Table{
+		Name:       "alert_rules",
+		Columns:    AlertRulesColumns,
+		PrimaryKey: []*schema.Column{AlertRulesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "alert_rules_accounts_alert_rules",
+				Columns:    []*schema.Column{AlertRulesColumns[15]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
 	// APIKeysColumns holds the columns for the "api_keys" table.
 	APIKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -688,6 +776,8 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccountsTable,
+		AlertsTable,
+		AlertRulesTable,
 		APIKeysTable,
 		AuditLogsTable,
 		CamerasTable,
@@ -708,6 +798,8 @@ var (
 )
 
 func init() {
+	AlertsTable.ForeignKeys[0].RefTable = AccountsTable
+	AlertRulesTable.ForeignKeys[0].RefTable = AccountsTable
 	APIKeysTable.ForeignKeys[0].RefTable = AccountsTable
 	CamerasTable.ForeignKeys[0].RefTable = AccountsTable
 	EventsTable.ForeignKeys[0].RefTable = AccountsTable

@@ -135,6 +135,54 @@ func (f AccountMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AccountMutation", m)
 }
 
+// The AlertQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AlertQueryRuleFunc func(context.Context, *ent.AlertQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AlertQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AlertQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AlertQuery", q)
+}
+
+// The AlertMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AlertMutationRuleFunc func(context.Context, *ent.AlertMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AlertMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AlertMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AlertMutation", m)
+}
+
+// The AlertRuleQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AlertRuleQueryRuleFunc func(context.Context, *ent.AlertRuleQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AlertRuleQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AlertRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AlertRuleQuery", q)
+}
+
+// The AlertRuleMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AlertRuleMutationRuleFunc func(context.Context, *ent.AlertRuleMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AlertRuleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AlertRuleMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AlertRuleMutation", m)
+}
+
 // The ApiKeyQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ApiKeyQueryRuleFunc func(context.Context, *ent.ApiKeyQuery) error
@@ -484,6 +532,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 	switch q := q.(type) {
 	case *ent.AccountQuery:
 		return q.Filter(), nil
+	case *ent.AlertQuery:
+		return q.Filter(), nil
+	case *ent.AlertRuleQuery:
+		return q.Filter(), nil
 	case *ent.ApiKeyQuery:
 		return q.Filter(), nil
 	case *ent.AuditLogQuery:
@@ -518,6 +570,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 func mutationFilter(m ent.Mutation) (Filter, error) {
 	switch m := m.(type) {
 	case *ent.AccountMutation:
+		return m.Filter(), nil
+	case *ent.AlertMutation:
+		return m.Filter(), nil
+	case *ent.AlertRuleMutation:
 		return m.Filter(), nil
 	case *ent.ApiKeyMutation:
 		return m.Filter(), nil

@@ -2,7 +2,895 @@
 
 package runtime
 
-// The schema-stitching logic is generated in github.com/regicam/regicam/ent/runtime.go
+import (
+	"context"
+	"time"
+
+	"github.com/regicam/regicam/ent/account"
+	"github.com/regicam/regicam/ent/alert"
+	"github.com/regicam/regicam/ent/alertrule"
+	"github.com/regicam/regicam/ent/apikey"
+	"github.com/regicam/regicam/ent/auditlog"
+	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/ent/journalentry"
+	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/posconnection"
+	"github.com/regicam/regicam/ent/schema"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/session"
+	"github.com/regicam/regicam/ent/shop"
+	"github.com/regicam/regicam/ent/shopgroup"
+	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/ent/thumbnail"
+	"github.com/regicam/regicam/ent/user"
+
+	"entgo.io/ent"
+	"entgo.io/ent/privacy"
+)
+
+// The init function reads all schema descriptors with runtime code
+// (default values, validators, hooks and policies) and stitches it
+// to their package variables.
+func init() {
+	accountMixin := schema.Account{}.Mixin()
+	account.Policy = privacy.NewPolicies(schema.Account{})
+	account.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := account.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	accountMixinFields0 := accountMixin[0].Fields()
+	_ = accountMixinFields0
+	accountMixinFields1 := accountMixin[1].Fields()
+	_ = accountMixinFields1
+	accountFields := schema.Account{}.Fields()
+	_ = accountFields
+	// accountDescCreatedAt is the schema descriptor for created_at field.
+	accountDescCreatedAt := accountMixinFields1[0].Descriptor()
+	// account.DefaultCreatedAt holds the default value on creation for the created_at field.
+	account.DefaultCreatedAt = accountDescCreatedAt.Default.(func() time.Time)
+	// accountDescUpdatedAt is the schema descriptor for updated_at field.
+	accountDescUpdatedAt := accountMixinFields1[1].Descriptor()
+	// account.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	account.DefaultUpdatedAt = accountDescUpdatedAt.Default.(func() time.Time)
+	// account.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	account.UpdateDefaultUpdatedAt = accountDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// accountDescName is the schema descriptor for name field.
+	accountDescName := accountFields[0].Descriptor()
+	// account.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	account.NameValidator = func() func(string) error {
+		validators := accountDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accountDescID is the schema descriptor for id field.
+	accountDescID := accountMixinFields0[0].Descriptor()
+	// account.DefaultID holds the default value on creation for the id field.
+	account.DefaultID = accountDescID.Default.(func() pulid.ID)
+	// account.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	account.IDValidator = accountDescID.Validators[0].(func(string) error)
+	alertMixin := schema.Alert{}.Mixin()
+	alertMixinFields0 := alertMixin[0].Fields()
+	_ = alertMixinFields0
+	alertFields := schema.Alert{}.Fields()
+	_ = alertFields
+	// alertDescStaffName is the schema descriptor for staff_name field.
+	alertDescStaffName := alertFields[9].Descriptor()
+	// alert.DefaultStaffName holds the default value on creation for the staff_name field.
+	alert.DefaultStaffName = alertDescStaffName.Default.(string)
+	// alertDescAmount is the schema descriptor for amount field.
+	alertDescAmount := alertFields[10].Descriptor()
+	// alert.DefaultAmount holds the default value on creation for the amount field.
+	alert.DefaultAmount = alertDescAmount.Default.(int64)
+	// alertDescCreatedAt is the schema descriptor for created_at field.
+	alertDescCreatedAt := alertFields[13].Descriptor()
+	// alert.DefaultCreatedAt holds the default value on creation for the created_at field.
+	alert.DefaultCreatedAt = alertDescCreatedAt.Default.(func() time.Time)
+	// alertDescWebhookAttempts is the schema descriptor for webhook_attempts field.
+	alertDescWebhookAttempts := alertFields[17].Descriptor()
+	// alert.DefaultWebhookAttempts holds the default value on creation for the webhook_attempts field.
+	alert.DefaultWebhookAttempts = alertDescWebhookAttempts.Default.(int)
+	// alertDescWebhookLastError is the schema descriptor for webhook_last_error field.
+	alertDescWebhookLastError := alertFields[19].Descriptor()
+	// alert.DefaultWebhookLastError holds the default value on creation for the webhook_last_error field.
+	alert.DefaultWebhookLastError = alertDescWebhookLastError.Default.(string)
+	// alertDescID is the schema descriptor for id field.
+	alertDescID := alertMixinFields0[0].Descriptor()
+	// alert.DefaultID holds the default value on creation for the id field.
+	alert.DefaultID = alertDescID.Default.(func() pulid.ID)
+	// alert.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	alert.IDValidator = alertDescID.Validators[0].(func(string) error)
+	alertruleMixin := schema.AlertRule{}.Mixin()
+	alertruleMixinFields0 := alertruleMixin[0].Fields()
+	_ = alertruleMixinFields0
+	alertruleMixinFields1 := alertruleMixin[1].Fields()
+	_ = alertruleMixinFields1
+	alertruleFields := schema.AlertRule{}.Fields()
+	_ = alertruleFields
+	// alertruleDescCreatedAt is the schema descriptor for created_at field.
+	alertruleDescCreatedAt := alertruleMixinFields1[0].Descriptor()
+	// alertrule.DefaultCreatedAt holds the default value on creation for the created_at field.
+	alertrule.DefaultCreatedAt = alertruleDescCreatedAt.Default.(func() time.Time)
+	// alertruleDescUpdatedAt is the schema descriptor for updated_at field.
+	alertruleDescUpdatedAt := alertruleMixinFields1[1].Descriptor()
+	// alertrule.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	alertrule.DefaultUpdatedAt = alertruleDescUpdatedAt.Default.(func() time.Time)
+	// alertrule.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	alertrule.UpdateDefaultUpdatedAt = alertruleDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// alertruleDescName is the schema descriptor for name field.
+	alertruleDescName := alertruleFields[1].Descriptor()
+	// alertrule.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	alertrule.NameValidator = func() func(string) error {
+		validators := alertruleDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// alertruleDescEnabled is the schema descriptor for enabled field.
+	alertruleDescEnabled := alertruleFields[3].Descriptor()
+	// alertrule.DefaultEnabled holds the default value on creation for the enabled field.
+	alertrule.DefaultEnabled = alertruleDescEnabled.Default.(bool)
+	// alertruleDescAmount is the schema descriptor for amount field.
+	alertruleDescAmount := alertruleFields[6].Descriptor()
+	// alertrule.DefaultAmount holds the default value on creation for the amount field.
+	alertrule.DefaultAmount = alertruleDescAmount.Default.(int64)
+	// alertruleDescWindowSeconds is the schema descriptor for window_seconds field.
+	alertruleDescWindowSeconds := alertruleFields[7].Descriptor()
+	// alertrule.DefaultWindowSeconds holds the default value on creation for the window_seconds field.
+	alertrule.DefaultWindowSeconds = alertruleDescWindowSeconds.Default.(int)
+	// alertruleDescCount is the schema descriptor for count field.
+	alertruleDescCount := alertruleFields[8].Descriptor()
+	// alertrule.DefaultCount holds the default value on creation for the count field.
+	alertrule.DefaultCount = alertruleDescCount.Default.(int)
+	// alertruleDescOpensAt is the schema descriptor for opens_at field.
+	alertruleDescOpensAt := alertruleFields[9].Descriptor()
+	// alertrule.DefaultOpensAt holds the default value on creation for the opens_at field.
+	alertrule.DefaultOpensAt = alertruleDescOpensAt.Default.(string)
+	// alertruleDescClosesAt is the schema descriptor for closes_at field.
+	alertruleDescClosesAt := alertruleFields[10].Descriptor()
+	// alertrule.DefaultClosesAt holds the default value on creation for the closes_at field.
+	alertrule.DefaultClosesAt = alertruleDescClosesAt.Default.(string)
+	// alertruleDescWebhookURL is the schema descriptor for webhook_url field.
+	alertruleDescWebhookURL := alertruleFields[11].Descriptor()
+	// alertrule.DefaultWebhookURL holds the default value on creation for the webhook_url field.
+	alertrule.DefaultWebhookURL = alertruleDescWebhookURL.Default.(string)
+	// alertrule.WebhookURLValidator is a validator for the "webhook_url" field. It is called by the builders before save.
+	alertrule.WebhookURLValidator = alertruleDescWebhookURL.Validators[0].(func(string) error)
+	// alertruleDescID is the schema descriptor for id field.
+	alertruleDescID := alertruleMixinFields0[0].Descriptor()
+	// alertrule.DefaultID holds the default value on creation for the id field.
+	alertrule.DefaultID = alertruleDescID.Default.(func() pulid.ID)
+	// alertrule.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	alertrule.IDValidator = alertruleDescID.Validators[0].(func(string) error)
+	apikeyMixin := schema.ApiKey{}.Mixin()
+	apikey.Policy = privacy.NewPolicies(schema.ApiKey{})
+	apikey.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := apikey.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	apikeyMixinFields0 := apikeyMixin[0].Fields()
+	_ = apikeyMixinFields0
+	apikeyMixinFields1 := apikeyMixin[1].Fields()
+	_ = apikeyMixinFields1
+	apikeyFields := schema.ApiKey{}.Fields()
+	_ = apikeyFields
+	// apikeyDescCreatedAt is the schema descriptor for created_at field.
+	apikeyDescCreatedAt := apikeyMixinFields1[0].Descriptor()
+	// apikey.DefaultCreatedAt holds the default value on creation for the created_at field.
+	apikey.DefaultCreatedAt = apikeyDescCreatedAt.Default.(func() time.Time)
+	// apikeyDescUpdatedAt is the schema descriptor for updated_at field.
+	apikeyDescUpdatedAt := apikeyMixinFields1[1].Descriptor()
+	// apikey.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	apikey.DefaultUpdatedAt = apikeyDescUpdatedAt.Default.(func() time.Time)
+	// apikey.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	apikey.UpdateDefaultUpdatedAt = apikeyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// apikeyDescName is the schema descriptor for name field.
+	apikeyDescName := apikeyFields[1].Descriptor()
+	// apikey.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	apikey.NameValidator = func() func(string) error {
+		validators := apikeyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescPrefix is the schema descriptor for prefix field.
+	apikeyDescPrefix := apikeyFields[2].Descriptor()
+	// apikey.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	apikey.PrefixValidator = apikeyDescPrefix.Validators[0].(func(string) error)
+	// apikeyDescID is the schema descriptor for id field.
+	apikeyDescID := apikeyMixinFields0[0].Descriptor()
+	// apikey.DefaultID holds the default value on creation for the id field.
+	apikey.DefaultID = apikeyDescID.Default.(func() pulid.ID)
+	// apikey.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	apikey.IDValidator = apikeyDescID.Validators[0].(func(string) error)
+	auditlogMixin := schema.AuditLog{}.Mixin()
+	auditlog.Policy = privacy.NewPolicies(schema.AuditLog{})
+	auditlog.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := auditlog.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	auditlogMixinFields0 := auditlogMixin[0].Fields()
+	_ = auditlogMixinFields0
+	auditlogFields := schema.AuditLog{}.Fields()
+	_ = auditlogFields
+	// auditlogDescAction is the schema descriptor for action field.
+	auditlogDescAction := auditlogFields[3].Descriptor()
+	// auditlog.ActionValidator is a validator for the "action" field. It is called by the builders before save.
+	auditlog.ActionValidator = func() func(string) error {
+		validators := auditlogDescAction.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(action string) error {
+			for _, fn := range fns {
+				if err := fn(action); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// auditlogDescTargetID is the schema descriptor for target_id field.
+	auditlogDescTargetID := auditlogFields[4].Descriptor()
+	// auditlog.DefaultTargetID holds the default value on creation for the target_id field.
+	auditlog.DefaultTargetID = auditlogDescTargetID.Default.(string)
+	// auditlog.TargetIDValidator is a validator for the "target_id" field. It is called by the builders before save.
+	auditlog.TargetIDValidator = auditlogDescTargetID.Validators[0].(func(string) error)
+	// auditlogDescDetail is the schema descriptor for detail field.
+	auditlogDescDetail := auditlogFields[5].Descriptor()
+	// auditlog.DefaultDetail holds the default value on creation for the detail field.
+	auditlog.DefaultDetail = auditlogDescDetail.Default.(string)
+	// auditlog.DetailValidator is a validator for the "detail" field. It is called by the builders before save.
+	auditlog.DetailValidator = auditlogDescDetail.Validators[0].(func(string) error)
+	// auditlogDescIP is the schema descriptor for ip field.
+	auditlogDescIP := auditlogFields[6].Descriptor()
+	// auditlog.DefaultIP holds the default value on creation for the ip field.
+	auditlog.DefaultIP = auditlogDescIP.Default.(string)
+	// auditlog.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	auditlog.IPValidator = auditlogDescIP.Validators[0].(func(string) error)
+	// auditlogDescAt is the schema descriptor for at field.
+	auditlogDescAt := auditlogFields[7].Descriptor()
+	// auditlog.DefaultAt holds the default value on creation for the at field.
+	auditlog.DefaultAt = auditlogDescAt.Default.(func() time.Time)
+	// auditlogDescID is the schema descriptor for id field.
+	auditlogDescID := auditlogMixinFields0[0].Descriptor()
+	// auditlog.DefaultID holds the default value on creation for the id field.
+	auditlog.DefaultID = auditlogDescID.Default.(func() pulid.ID)
+	// auditlog.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	auditlog.IDValidator = auditlogDescID.Validators[0].(func(string) error)
+	cameraMixin := schema.Camera{}.Mixin()
+	camera.Policy = privacy.NewPolicies(schema.Camera{})
+	camera.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := camera.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	cameraMixinFields0 := cameraMixin[0].Fields()
+	_ = cameraMixinFields0
+	cameraMixinFields1 := cameraMixin[1].Fields()
+	_ = cameraMixinFields1
+	cameraFields := schema.Camera{}.Fields()
+	_ = cameraFields
+	// cameraDescCreatedAt is the schema descriptor for created_at field.
+	cameraDescCreatedAt := cameraMixinFields1[0].Descriptor()
+	// camera.DefaultCreatedAt holds the default value on creation for the created_at field.
+	camera.DefaultCreatedAt = cameraDescCreatedAt.Default.(func() time.Time)
+	// cameraDescUpdatedAt is the schema descriptor for updated_at field.
+	cameraDescUpdatedAt := cameraMixinFields1[1].Descriptor()
+	// camera.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	camera.DefaultUpdatedAt = cameraDescUpdatedAt.Default.(func() time.Time)
+	// camera.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	camera.UpdateDefaultUpdatedAt = cameraDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// cameraDescName is the schema descriptor for name field.
+	cameraDescName := cameraFields[1].Descriptor()
+	// camera.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	camera.NameValidator = func() func(string) error {
+		validators := cameraDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// cameraDescModel is the schema descriptor for model field.
+	cameraDescModel := cameraFields[2].Descriptor()
+	// camera.DefaultModel holds the default value on creation for the model field.
+	camera.DefaultModel = cameraDescModel.Default.(string)
+	// camera.ModelValidator is a validator for the "model" field. It is called by the builders before save.
+	camera.ModelValidator = cameraDescModel.Validators[0].(func(string) error)
+	// cameraDescDeviceID is the schema descriptor for device_id field.
+	cameraDescDeviceID := cameraFields[3].Descriptor()
+	// camera.DeviceIDValidator is a validator for the "device_id" field. It is called by the builders before save.
+	camera.DeviceIDValidator = func() func(string) error {
+		validators := cameraDescDeviceID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(device_id string) error {
+			for _, fn := range fns {
+				if err := fn(device_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// cameraDescPosOption is the schema descriptor for pos_option field.
+	cameraDescPosOption := cameraFields[4].Descriptor()
+	// camera.DefaultPosOption holds the default value on creation for the pos_option field.
+	camera.DefaultPosOption = cameraDescPosOption.Default.(bool)
+	// cameraDescID is the schema descriptor for id field.
+	cameraDescID := cameraMixinFields0[0].Descriptor()
+	// camera.DefaultID holds the default value on creation for the id field.
+	camera.DefaultID = cameraDescID.Default.(func() pulid.ID)
+	// camera.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	camera.IDValidator = cameraDescID.Validators[0].(func(string) error)
+	event.Policy = privacy.NewPolicies(schema.Event{})
+	event.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := event.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	eventFields := schema.Event{}.Fields()
+	_ = eventFields
+	// eventDescCreatedAt is the schema descriptor for created_at field.
+	eventDescCreatedAt := eventFields[5].Descriptor()
+	// event.DefaultCreatedAt holds the default value on creation for the created_at field.
+	event.DefaultCreatedAt = eventDescCreatedAt.Default.(func() time.Time)
+	journalentryMixin := schema.JournalEntry{}.Mixin()
+	journalentry.Policy = privacy.NewPolicies(schema.JournalEntry{})
+	journalentry.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := journalentry.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	journalentryMixinFields0 := journalentryMixin[0].Fields()
+	_ = journalentryMixinFields0
+	journalentryFields := schema.JournalEntry{}.Fields()
+	_ = journalentryFields
+	// journalentryDescReceivedAt is the schema descriptor for received_at field.
+	journalentryDescReceivedAt := journalentryFields[7].Descriptor()
+	// journalentry.DefaultReceivedAt holds the default value on creation for the received_at field.
+	journalentry.DefaultReceivedAt = journalentryDescReceivedAt.Default.(func() time.Time)
+	// journalentryDescExternalID is the schema descriptor for external_id field.
+	journalentryDescExternalID := journalentryFields[8].Descriptor()
+	// journalentry.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
+	journalentry.ExternalIDValidator = func() func(string) error {
+		validators := journalentryDescExternalID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(external_id string) error {
+			for _, fn := range fns {
+				if err := fn(external_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// journalentryDescRevision is the schema descriptor for revision field.
+	journalentryDescRevision := journalentryFields[9].Descriptor()
+	// journalentry.DefaultRevision holds the default value on creation for the revision field.
+	journalentry.DefaultRevision = journalentryDescRevision.Default.(string)
+	// journalentryDescReceiptNo is the schema descriptor for receipt_no field.
+	journalentryDescReceiptNo := journalentryFields[10].Descriptor()
+	// journalentry.DefaultReceiptNo holds the default value on creation for the receipt_no field.
+	journalentry.DefaultReceiptNo = journalentryDescReceiptNo.Default.(string)
+	// journalentry.ReceiptNoValidator is a validator for the "receipt_no" field. It is called by the builders before save.
+	journalentry.ReceiptNoValidator = journalentryDescReceiptNo.Validators[0].(func(string) error)
+	// journalentryDescRegisterNo is the schema descriptor for register_no field.
+	journalentryDescRegisterNo := journalentryFields[11].Descriptor()
+	// journalentry.DefaultRegisterNo holds the default value on creation for the register_no field.
+	journalentry.DefaultRegisterNo = journalentryDescRegisterNo.Default.(string)
+	// journalentry.RegisterNoValidator is a validator for the "register_no" field. It is called by the builders before save.
+	journalentry.RegisterNoValidator = journalentryDescRegisterNo.Validators[0].(func(string) error)
+	// journalentryDescStaffID is the schema descriptor for staff_id field.
+	journalentryDescStaffID := journalentryFields[12].Descriptor()
+	// journalentry.DefaultStaffID holds the default value on creation for the staff_id field.
+	journalentry.DefaultStaffID = journalentryDescStaffID.Default.(string)
+	// journalentry.StaffIDValidator is a validator for the "staff_id" field. It is called by the builders before save.
+	journalentry.StaffIDValidator = journalentryDescStaffID.Validators[0].(func(string) error)
+	// journalentryDescStaffName is the schema descriptor for staff_name field.
+	journalentryDescStaffName := journalentryFields[13].Descriptor()
+	// journalentry.DefaultStaffName holds the default value on creation for the staff_name field.
+	journalentry.DefaultStaffName = journalentryDescStaffName.Default.(string)
+	// journalentry.StaffNameValidator is a validator for the "staff_name" field. It is called by the builders before save.
+	journalentry.StaffNameValidator = journalentryDescStaffName.Validators[0].(func(string) error)
+	// journalentryDescTotal is the schema descriptor for total field.
+	journalentryDescTotal := journalentryFields[14].Descriptor()
+	// journalentry.DefaultTotal holds the default value on creation for the total field.
+	journalentry.DefaultTotal = journalentryDescTotal.Default.(int64)
+	// journalentryDescDeposit is the schema descriptor for deposit field.
+	journalentryDescDeposit := journalentryFields[15].Descriptor()
+	// journalentry.DefaultDeposit holds the default value on creation for the deposit field.
+	journalentry.DefaultDeposit = journalentryDescDeposit.Default.(int64)
+	// journalentryDescChange is the schema descriptor for change field.
+	journalentryDescChange := journalentryFields[16].Descriptor()
+	// journalentry.DefaultChange holds the default value on creation for the change field.
+	journalentry.DefaultChange = journalentryDescChange.Default.(int64)
+	// journalentryDescPaymentMethod is the schema descriptor for payment_method field.
+	journalentryDescPaymentMethod := journalentryFields[18].Descriptor()
+	// journalentry.DefaultPaymentMethod holds the default value on creation for the payment_method field.
+	journalentry.DefaultPaymentMethod = journalentryDescPaymentMethod.Default.(string)
+	// journalentry.PaymentMethodValidator is a validator for the "payment_method" field. It is called by the builders before save.
+	journalentry.PaymentMethodValidator = journalentryDescPaymentMethod.Validators[0].(func(string) error)
+	// journalentryDescMaskedCard is the schema descriptor for masked_card field.
+	journalentryDescMaskedCard := journalentryFields[20].Descriptor()
+	// journalentry.DefaultMaskedCard holds the default value on creation for the masked_card field.
+	journalentry.DefaultMaskedCard = journalentryDescMaskedCard.Default.(string)
+	// journalentry.MaskedCardValidator is a validator for the "masked_card" field. It is called by the builders before save.
+	journalentry.MaskedCardValidator = journalentryDescMaskedCard.Validators[0].(func(string) error)
+	// journalentryDescThumbnailReason is the schema descriptor for thumbnail_reason field.
+	journalentryDescThumbnailReason := journalentryFields[25].Descriptor()
+	// journalentry.DefaultThumbnailReason holds the default value on creation for the thumbnail_reason field.
+	journalentry.DefaultThumbnailReason = journalentryDescThumbnailReason.Default.(string)
+	// journalentryDescFingerprint is the schema descriptor for fingerprint field.
+	journalentryDescFingerprint := journalentryFields[27].Descriptor()
+	// journalentry.DefaultFingerprint holds the default value on creation for the fingerprint field.
+	journalentry.DefaultFingerprint = journalentryDescFingerprint.Default.(string)
+	// journalentryDescID is the schema descriptor for id field.
+	journalentryDescID := journalentryMixinFields0[0].Descriptor()
+	// journalentry.DefaultID holds the default value on creation for the id field.
+	journalentry.DefaultID = journalentryDescID.Default.(func() pulid.ID)
+	// journalentry.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	journalentry.IDValidator = journalentryDescID.Validators[0].(func(string) error)
+	linkMixin := schema.Link{}.Mixin()
+	link.Policy = privacy.NewPolicies(schema.Link{})
+	link.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := link.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	linkMixinFields0 := linkMixin[0].Fields()
+	_ = linkMixinFields0
+	linkFields := schema.Link{}.Fields()
+	_ = linkFields
+	// linkDescCreatedAt is the schema descriptor for created_at field.
+	linkDescCreatedAt := linkFields[4].Descriptor()
+	// link.DefaultCreatedAt holds the default value on creation for the created_at field.
+	link.DefaultCreatedAt = linkDescCreatedAt.Default.(func() time.Time)
+	// linkDescID is the schema descriptor for id field.
+	linkDescID := linkMixinFields0[0].Descriptor()
+	// link.DefaultID holds the default value on creation for the id field.
+	link.DefaultID = linkDescID.Default.(func() pulid.ID)
+	// link.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	link.IDValidator = linkDescID.Validators[0].(func(string) error)
+	posconnectionMixin := schema.PosConnection{}.Mixin()
+	posconnection.Policy = privacy.NewPolicies(schema.PosConnection{})
+	posconnection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := posconnection.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	posconnectionMixinFields0 := posconnectionMixin[0].Fields()
+	_ = posconnectionMixinFields0
+	posconnectionMixinFields1 := posconnectionMixin[1].Fields()
+	_ = posconnectionMixinFields1
+	posconnectionFields := schema.PosConnection{}.Fields()
+	_ = posconnectionFields
+	// posconnectionDescCreatedAt is the schema descriptor for created_at field.
+	posconnectionDescCreatedAt := posconnectionMixinFields1[0].Descriptor()
+	// posconnection.DefaultCreatedAt holds the default value on creation for the created_at field.
+	posconnection.DefaultCreatedAt = posconnectionDescCreatedAt.Default.(func() time.Time)
+	// posconnectionDescUpdatedAt is the schema descriptor for updated_at field.
+	posconnectionDescUpdatedAt := posconnectionMixinFields1[1].Descriptor()
+	// posconnection.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	posconnection.DefaultUpdatedAt = posconnectionDescUpdatedAt.Default.(func() time.Time)
+	// posconnection.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	posconnection.UpdateDefaultUpdatedAt = posconnectionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// posconnectionDescContractID is the schema descriptor for contract_id field.
+	posconnectionDescContractID := posconnectionFields[2].Descriptor()
+	// posconnection.DefaultContractID holds the default value on creation for the contract_id field.
+	posconnection.DefaultContractID = posconnectionDescContractID.Default.(string)
+	// posconnection.ContractIDValidator is a validator for the "contract_id" field. It is called by the builders before save.
+	posconnection.ContractIDValidator = posconnectionDescContractID.Validators[0].(func(string) error)
+	// posconnectionDescCredentialKind is the schema descriptor for credential_kind field.
+	posconnectionDescCredentialKind := posconnectionFields[3].Descriptor()
+	// posconnection.DefaultCredentialKind holds the default value on creation for the credential_kind field.
+	posconnection.DefaultCredentialKind = posconnectionDescCredentialKind.Default.(string)
+	// posconnectionDescLastError is the schema descriptor for last_error field.
+	posconnectionDescLastError := posconnectionFields[7].Descriptor()
+	// posconnection.DefaultLastError holds the default value on creation for the last_error field.
+	posconnection.DefaultLastError = posconnectionDescLastError.Default.(string)
+	// posconnectionDescPollOwner is the schema descriptor for poll_owner field.
+	posconnectionDescPollOwner := posconnectionFields[9].Descriptor()
+	// posconnection.DefaultPollOwner holds the default value on creation for the poll_owner field.
+	posconnection.DefaultPollOwner = posconnectionDescPollOwner.Default.(string)
+	// posconnectionDescSyncCursor is the schema descriptor for sync_cursor field.
+	posconnectionDescSyncCursor := posconnectionFields[12].Descriptor()
+	// posconnection.DefaultSyncCursor holds the default value on creation for the sync_cursor field.
+	posconnection.DefaultSyncCursor = posconnectionDescSyncCursor.Default.(string)
+	// posconnectionDescMemo is the schema descriptor for memo field.
+	posconnectionDescMemo := posconnectionFields[13].Descriptor()
+	// posconnection.DefaultMemo holds the default value on creation for the memo field.
+	posconnection.DefaultMemo = posconnectionDescMemo.Default.(string)
+	// posconnection.MemoValidator is a validator for the "memo" field. It is called by the builders before save.
+	posconnection.MemoValidator = posconnectionDescMemo.Validators[0].(func(string) error)
+	// posconnectionDescSecretHint is the schema descriptor for secret_hint field.
+	posconnectionDescSecretHint := posconnectionFields[14].Descriptor()
+	// posconnection.DefaultSecretHint holds the default value on creation for the secret_hint field.
+	posconnection.DefaultSecretHint = posconnectionDescSecretHint.Default.(string)
+	// posconnectionDescID is the schema descriptor for id field.
+	posconnectionDescID := posconnectionMixinFields0[0].Descriptor()
+	// posconnection.DefaultID holds the default value on creation for the id field.
+	posconnection.DefaultID = posconnectionDescID.Default.(func() pulid.ID)
+	// posconnection.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	posconnection.IDValidator = posconnectionDescID.Validators[0].(func(string) error)
+	sessionMixin := schema.Session{}.Mixin()
+	session.Policy = privacy.NewPolicies(schema.Session{})
+	session.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := session.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	sessionMixinFields0 := sessionMixin[0].Fields()
+	_ = sessionMixinFields0
+	sessionMixinFields1 := sessionMixin[1].Fields()
+	_ = sessionMixinFields1
+	sessionFields := schema.Session{}.Fields()
+	_ = sessionFields
+	// sessionDescCreatedAt is the schema descriptor for created_at field.
+	sessionDescCreatedAt := sessionMixinFields1[0].Descriptor()
+	// session.DefaultCreatedAt holds the default value on creation for the created_at field.
+	session.DefaultCreatedAt = sessionDescCreatedAt.Default.(func() time.Time)
+	// sessionDescUpdatedAt is the schema descriptor for updated_at field.
+	sessionDescUpdatedAt := sessionMixinFields1[1].Descriptor()
+	// session.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	session.DefaultUpdatedAt = sessionDescUpdatedAt.Default.(func() time.Time)
+	// session.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	session.UpdateDefaultUpdatedAt = sessionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// sessionDescIP is the schema descriptor for ip field.
+	sessionDescIP := sessionFields[6].Descriptor()
+	// session.DefaultIP holds the default value on creation for the ip field.
+	session.DefaultIP = sessionDescIP.Default.(string)
+	// session.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	session.IPValidator = sessionDescIP.Validators[0].(func(string) error)
+	// sessionDescUserAgent is the schema descriptor for user_agent field.
+	sessionDescUserAgent := sessionFields[7].Descriptor()
+	// session.DefaultUserAgent holds the default value on creation for the user_agent field.
+	session.DefaultUserAgent = sessionDescUserAgent.Default.(string)
+	// session.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	session.UserAgentValidator = sessionDescUserAgent.Validators[0].(func(string) error)
+	// sessionDescID is the schema descriptor for id field.
+	sessionDescID := sessionMixinFields0[0].Descriptor()
+	// session.DefaultID holds the default value on creation for the id field.
+	session.DefaultID = sessionDescID.Default.(func() pulid.ID)
+	// session.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	session.IDValidator = sessionDescID.Validators[0].(func(string) error)
+	shopMixin := schema.Shop{}.Mixin()
+	shop.Policy = privacy.NewPolicies(schema.Shop{})
+	shop.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := shop.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	shopMixinFields0 := shopMixin[0].Fields()
+	_ = shopMixinFields0
+	shopMixinFields1 := shopMixin[1].Fields()
+	_ = shopMixinFields1
+	shopFields := schema.Shop{}.Fields()
+	_ = shopFields
+	// shopDescCreatedAt is the schema descriptor for created_at field.
+	shopDescCreatedAt := shopMixinFields1[0].Descriptor()
+	// shop.DefaultCreatedAt holds the default value on creation for the created_at field.
+	shop.DefaultCreatedAt = shopDescCreatedAt.Default.(func() time.Time)
+	// shopDescUpdatedAt is the schema descriptor for updated_at field.
+	shopDescUpdatedAt := shopMixinFields1[1].Descriptor()
+	// shop.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	shop.DefaultUpdatedAt = shopDescUpdatedAt.Default.(func() time.Time)
+	// shop.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	shop.UpdateDefaultUpdatedAt = shopDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// shopDescName is the schema descriptor for name field.
+	shopDescName := shopFields[1].Descriptor()
+	// shop.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	shop.NameValidator = func() func(string) error {
+		validators := shopDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// shopDescTimezone is the schema descriptor for timezone field.
+	shopDescTimezone := shopFields[2].Descriptor()
+	// shop.DefaultTimezone holds the default value on creation for the timezone field.
+	shop.DefaultTimezone = shopDescTimezone.Default.(string)
+	// shopDescID is the schema descriptor for id field.
+	shopDescID := shopMixinFields0[0].Descriptor()
+	// shop.DefaultID holds the default value on creation for the id field.
+	shop.DefaultID = shopDescID.Default.(func() pulid.ID)
+	// shop.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	shop.IDValidator = shopDescID.Validators[0].(func(string) error)
+	shopgroupMixin := schema.ShopGroup{}.Mixin()
+	shopgroup.Policy = privacy.NewPolicies(schema.ShopGroup{})
+	shopgroup.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := shopgroup.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	shopgroupMixinFields0 := shopgroupMixin[0].Fields()
+	_ = shopgroupMixinFields0
+	shopgroupMixinFields1 := shopgroupMixin[1].Fields()
+	_ = shopgroupMixinFields1
+	shopgroupFields := schema.ShopGroup{}.Fields()
+	_ = shopgroupFields
+	// shopgroupDescCreatedAt is the schema descriptor for created_at field.
+	shopgroupDescCreatedAt := shopgroupMixinFields1[0].Descriptor()
+	// shopgroup.DefaultCreatedAt holds the default value on creation for the created_at field.
+	shopgroup.DefaultCreatedAt = shopgroupDescCreatedAt.Default.(func() time.Time)
+	// shopgroupDescUpdatedAt is the schema descriptor for updated_at field.
+	shopgroupDescUpdatedAt := shopgroupMixinFields1[1].Descriptor()
+	// shopgroup.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	shopgroup.DefaultUpdatedAt = shopgroupDescUpdatedAt.Default.(func() time.Time)
+	// shopgroup.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	shopgroup.UpdateDefaultUpdatedAt = shopgroupDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// shopgroupDescName is the schema descriptor for name field.
+	shopgroupDescName := shopgroupFields[1].Descriptor()
+	// shopgroup.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	shopgroup.NameValidator = func() func(string) error {
+		validators := shopgroupDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// shopgroupDescID is the schema descriptor for id field.
+	shopgroupDescID := shopgroupMixinFields0[0].Descriptor()
+	// shopgroup.DefaultID holds the default value on creation for the id field.
+	shopgroup.DefaultID = shopgroupDescID.Default.(func() pulid.ID)
+	// shopgroup.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	shopgroup.IDValidator = shopgroupDescID.Validators[0].(func(string) error)
+	terminalMixin := schema.Terminal{}.Mixin()
+	terminal.Policy = privacy.NewPolicies(schema.Terminal{})
+	terminal.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := terminal.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	terminalMixinFields0 := terminalMixin[0].Fields()
+	_ = terminalMixinFields0
+	terminalMixinFields1 := terminalMixin[1].Fields()
+	_ = terminalMixinFields1
+	terminalFields := schema.Terminal{}.Fields()
+	_ = terminalFields
+	// terminalDescCreatedAt is the schema descriptor for created_at field.
+	terminalDescCreatedAt := terminalMixinFields1[0].Descriptor()
+	// terminal.DefaultCreatedAt holds the default value on creation for the created_at field.
+	terminal.DefaultCreatedAt = terminalDescCreatedAt.Default.(func() time.Time)
+	// terminalDescUpdatedAt is the schema descriptor for updated_at field.
+	terminalDescUpdatedAt := terminalMixinFields1[1].Descriptor()
+	// terminal.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	terminal.DefaultUpdatedAt = terminalDescUpdatedAt.Default.(func() time.Time)
+	// terminal.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	terminal.UpdateDefaultUpdatedAt = terminalDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// terminalDescExternalID is the schema descriptor for external_id field.
+	terminalDescExternalID := terminalFields[3].Descriptor()
+	// terminal.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
+	terminal.ExternalIDValidator = func() func(string) error {
+		validators := terminalDescExternalID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(external_id string) error {
+			for _, fn := range fns {
+				if err := fn(external_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// terminalDescName is the schema descriptor for name field.
+	terminalDescName := terminalFields[4].Descriptor()
+	// terminal.DefaultName holds the default value on creation for the name field.
+	terminal.DefaultName = terminalDescName.Default.(string)
+	// terminal.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	terminal.NameValidator = terminalDescName.Validators[0].(func(string) error)
+	// terminalDescIdentifier is the schema descriptor for identifier field.
+	terminalDescIdentifier := terminalFields[5].Descriptor()
+	// terminal.DefaultIdentifier holds the default value on creation for the identifier field.
+	terminal.DefaultIdentifier = terminalDescIdentifier.Default.(string)
+	// terminal.IdentifierValidator is a validator for the "identifier" field. It is called by the builders before save.
+	terminal.IdentifierValidator = terminalDescIdentifier.Validators[0].(func(string) error)
+	// terminalDescAppVersion is the schema descriptor for app_version field.
+	terminalDescAppVersion := terminalFields[6].Descriptor()
+	// terminal.DefaultAppVersion holds the default value on creation for the app_version field.
+	terminal.DefaultAppVersion = terminalDescAppVersion.Default.(string)
+	// terminal.AppVersionValidator is a validator for the "app_version" field. It is called by the builders before save.
+	terminal.AppVersionValidator = terminalDescAppVersion.Validators[0].(func(string) error)
+	// terminalDescID is the schema descriptor for id field.
+	terminalDescID := terminalMixinFields0[0].Descriptor()
+	// terminal.DefaultID holds the default value on creation for the id field.
+	terminal.DefaultID = terminalDescID.Default.(func() pulid.ID)
+	// terminal.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	terminal.IDValidator = terminalDescID.Validators[0].(func(string) error)
+	thumbnailMixin := schema.Thumbnail{}.Mixin()
+	thumbnail.Policy = privacy.NewPolicies(schema.Thumbnail{})
+	thumbnail.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := thumbnail.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	thumbnailMixinFields0 := thumbnailMixin[0].Fields()
+	_ = thumbnailMixinFields0
+	thumbnailFields := schema.Thumbnail{}.Fields()
+	_ = thumbnailFields
+	// thumbnailDescContentType is the schema descriptor for content_type field.
+	thumbnailDescContentType := thumbnailFields[9].Descriptor()
+	// thumbnail.DefaultContentType holds the default value on creation for the content_type field.
+	thumbnail.DefaultContentType = thumbnailDescContentType.Default.(string)
+	// thumbnailDescCreatedAt is the schema descriptor for created_at field.
+	thumbnailDescCreatedAt := thumbnailFields[12].Descriptor()
+	// thumbnail.DefaultCreatedAt holds the default value on creation for the created_at field.
+	thumbnail.DefaultCreatedAt = thumbnailDescCreatedAt.Default.(func() time.Time)
+	// thumbnailDescID is the schema descriptor for id field.
+	thumbnailDescID := thumbnailMixinFields0[0].Descriptor()
+	// thumbnail.DefaultID holds the default value on creation for the id field.
+	thumbnail.DefaultID = thumbnailDescID.Default.(func() pulid.ID)
+	// thumbnail.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	thumbnail.IDValidator = thumbnailDescID.Validators[0].(func(string) error)
+	userMixin := schema.User{}.Mixin()
+	user.Policy = privacy.NewPolicies(schema.User{})
+	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := user.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	userMixinFields0 := userMixin[0].Fields()
+	_ = userMixinFields0
+	userMixinFields1 := userMixin[1].Fields()
+	_ = userMixinFields1
+	userFields := schema.User{}.Fields()
+	_ = userFields
+	// userDescCreatedAt is the schema descriptor for created_at field.
+	userDescCreatedAt := userMixinFields1[0].Descriptor()
+	// user.DefaultCreatedAt holds the default value on creation for the created_at field.
+	user.DefaultCreatedAt = userDescCreatedAt.Default.(func() time.Time)
+	// userDescUpdatedAt is the schema descriptor for updated_at field.
+	userDescUpdatedAt := userMixinFields1[1].Descriptor()
+	// user.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	user.DefaultUpdatedAt = userDescUpdatedAt.Default.(func() time.Time)
+	// user.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	user.UpdateDefaultUpdatedAt = userDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// userDescEmail is the schema descriptor for email field.
+	userDescEmail := userFields[1].Descriptor()
+	// user.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	user.EmailValidator = func() func(string) error {
+		validators := userDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// userDescName is the schema descriptor for name field.
+	userDescName := userFields[2].Descriptor()
+	// user.DefaultName holds the default value on creation for the name field.
+	user.DefaultName = userDescName.Default.(string)
+	// user.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	user.NameValidator = userDescName.Validators[0].(func(string) error)
+	// userDescPasswordHash is the schema descriptor for password_hash field.
+	userDescPasswordHash := userFields[4].Descriptor()
+	// user.DefaultPasswordHash holds the default value on creation for the password_hash field.
+	user.DefaultPasswordHash = userDescPasswordHash.Default.(string)
+	// userDescFailedLogins is the schema descriptor for failed_logins field.
+	userDescFailedLogins := userFields[5].Descriptor()
+	// user.DefaultFailedLogins holds the default value on creation for the failed_logins field.
+	user.DefaultFailedLogins = userDescFailedLogins.Default.(int)
+	// userDescID is the schema descriptor for id field.
+	userDescID := userMixinFields0[0].Descriptor()
+	// user.DefaultID holds the default value on creation for the id field.
+	user.DefaultID = userDescID.Default.(func() pulid.ID)
+	// user.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	user.IDValidator = userDescID.Validators[0].(func(string) error)
+}
 
 const (
 	Version = "v0.14.5"                                         // Version of ent codegen.

@@ -7,6 +7,7 @@ import (
 	"entgo.io/ent/schema/field"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // Account is a camera-service contract: the organisation that owns shops,
@@ -39,5 +40,11 @@ func (Account) Edges() []ent.Edge {
 		edge.To("thumbnails", Thumbnail.Type).Annotations(skip),
 		edge.To("api_keys", ApiKey.Type).Annotations(skip),
 		edge.To("events", Event.Type).Annotations(skip),
+		edge.To("alert_rules", AlertRule.Type).Annotations(skip),
+		edge.To("alerts", Alert.Type).Annotations(skip),
 	}
+}
+
+func (Account) Policy() ent.Policy {
+	return rule.Account()
 }

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // ApiKey lets a partner system call the API; only its hash is stored.
@@ -40,4 +41,8 @@ func (ApiKey) Indexes() []ent.Index {
 
 func (ApiKey) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+func (ApiKey) Policy() ent.Policy {
+	return rule.Tenant(nil)
 }

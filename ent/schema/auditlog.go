@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // AuditLog is one security-relevant action (a login, a lockout, a key
@@ -40,4 +41,8 @@ func (AuditLog) Indexes() []ent.Index {
 
 func (AuditLog) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.RelayConnection()}
+}
+
+func (AuditLog) Policy() ent.Policy {
+	return rule.Tenant(nil)
 }

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // Camera is a cloud camera; only cameras with the POS option can be linked.
@@ -46,4 +47,9 @@ func (Camera) Indexes() []ent.Index {
 
 func (Camera) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}
+
+// STAFF see the cameras that watch (or watched) a register of their shops.
+func (Camera) Policy() ent.Policy {
+	return rule.Tenant(rule.Through(rule.ShopIn("shop_id"), "links", "terminal"))
 }

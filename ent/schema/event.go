@@ -6,6 +6,8 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // Event is the outbox row written in the same transaction as the change it
@@ -34,4 +36,10 @@ func (Event) Indexes() []ent.Index {
 
 func (Event) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// STAFF read the live feed through feed.Hub, which filters by shop; the
+// events table itself stays with the system and full-account viewers.
+func (Event) Policy() ent.Policy {
+	return rule.Tenant(nil)
 }

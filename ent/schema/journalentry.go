@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 	"github.com/regicam/regicam/ent/schema/schematype"
 )
 
@@ -98,4 +99,8 @@ func (JournalEntry) Indexes() []ent.Index {
 
 func (JournalEntry) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.RelayConnection()}
+}
+
+func (JournalEntry) Policy() ent.Policy {
+	return rule.Tenant(rule.ShopIn("shop_id"))
 }

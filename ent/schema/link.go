@@ -10,6 +10,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // Link says which camera watched a terminal during [created_at, ended_at).
@@ -51,4 +52,8 @@ func (Link) Indexes() []ent.Index {
 
 func (Link) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}
+
+func (Link) Policy() ent.Policy {
+	return rule.Tenant(rule.Through(rule.ShopIn("shop_id"), "terminal"))
 }

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // PosConnection is one POS account (a Smaregi contract, an Ubiregi account,
@@ -59,4 +60,9 @@ func (PosConnection) Annotations() []schema.Annotation {
 
 func (PosConnection) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("account_id", "provider", "contract_id").Unique()}
+}
+
+// STAFF see the connections that feed a register of their shops.
+func (PosConnection) Policy() ent.Policy {
+	return rule.Tenant(rule.Through(rule.ShopIn("shop_id"), "terminals"))
 }

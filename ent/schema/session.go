@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // Session is one browser login. The cookie carries a random token; only its
@@ -45,4 +46,8 @@ func (Session) Indexes() []ent.Index {
 
 func (Session) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+func (Session) Policy() ent.Policy {
+	return rule.Tenant(rule.Self("user_id"))
 }

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/field"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // Shop is one physical store.
@@ -40,4 +41,8 @@ func (Shop) Edges() []ent.Edge {
 
 func (Shop) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}
+
+func (Shop) Policy() ent.Policy {
+	return rule.Tenant(rule.ShopIn("id"))
 }

@@ -7,6 +7,7 @@ import (
 	"entgo.io/ent/schema/field"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // ShopGroup bundles shops whose figures a set of users may see together.
@@ -29,4 +30,8 @@ func (ShopGroup) Edges() []ent.Edge {
 		edge.To("shops", Shop.Type),
 		edge.To("users", User.Type).Annotations(entgql.Skip(entgql.SkipAll)),
 	}
+}
+
+func (ShopGroup) Policy() ent.Policy {
+	return rule.Tenant(rule.Through(rule.Self("id"), "users"))
 }

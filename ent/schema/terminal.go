@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // Terminal is one register of a POS connection (Smaregi 端末ID).
@@ -46,4 +47,8 @@ func (Terminal) Indexes() []ent.Index {
 
 func (Terminal) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}
+
+func (Terminal) Policy() ent.Policy {
+	return rule.Tenant(rule.ShopIn("shop_id"))
 }

@@ -7,6 +7,7 @@ import (
 	"entgo.io/ent/schema/field"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // Thumbnail is the camera picture taken nearest an entry's occurred_at. The
@@ -41,4 +42,8 @@ func (Thumbnail) Edges() []ent.Edge {
 		accountEdge("thumbnails"),
 		edge.From("entry", JournalEntry.Type).Ref("thumbnail").Field("entry_id").Unique().Required().Immutable(),
 	}
+}
+
+func (Thumbnail) Policy() ent.Policy {
+	return rule.Tenant(rule.Through(rule.ShopIn("shop_id"), "entry"))
 }

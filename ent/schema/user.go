@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // User is a person who logs in to the dashboard for one account.
@@ -43,4 +44,8 @@ func (User) Edges() []ent.Edge {
 
 func (User) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("email").Unique()}
+}
+
+func (User) Policy() ent.Policy {
+	return rule.Tenant(rule.Self("id"))
 }

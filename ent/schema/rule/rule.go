@@ -1,0 +1,124 @@
+// Package rule holds the ent privacy rules that keep every row inside its
+// account, and STAFF viewers inside their shops. Schemas attach them in
+// Policy(); the database layer then applies them to every query and
+// mutation, including node(id), connections, edges and subscriptions.
+//
+// Contexts:
+//   - viewer.System(ctx) (POS polling, webhooks, demo, retention, feed):
+//     everything is allowed (privacy.DecisionContext).
+//   - a viewer in ctx: rows of its account only; restricted (STAFF)
+//     viewers see only their shops' rows and change nothing.
+//   - an HTTP request without a viewer (viewer.InRequest): denied.
+//   - neither (start-up, CLI, tests seeding data): trusted in-process code,
+//     allowed. Request handlers always carry the request marker, so a route
+//     that forgets to authenticate reads nothing.
+package rule
+
+import (
+	"context"
+
+	"entgo.io/ent"
+	"entgo.io/ent/entql"
+
+	"github.com/regicam/regicam/ent/privacy"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/viewer"
+)
+
+// Staff narrows what a restricted viewer sees of one table; nil means such
+// a viewer sees none of its rows.
+type Staff func(v viewer.Viewer) entql.P
+
+// Tenant is the policy of a table whose rows carry account_id.
+func Tenant(staff Staff) ent.Policy { return policy("account_id", staff) }
+
+// Account is the policy of the accounts table itself.
+func Account() ent.Policy {
+	return policy("id", func(viewer.Viewer) entql.P { return nil })
+}
+
+func policy(accountField string, staff Staff) ent.Policy {
+	filter := privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v, ok := viewer.FromContext(ctx)
+		if !ok {
+			return anonymous(ctx)
+		}
+		f.Where(entql.FieldEQ(accountField, string(v.AccountID)))
+		if v.Restricted {
+			var p entql.P
+			if staff != nil {
+				p = staff(v)
+			} else {
+				p = Nothing()
+			}
+			if p != nil {
+				f.Where(p)
+			}
+		}
+		return privacy.Allow
+	})
+	create := privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+		v, ok := viewer.FromContext(ctx)
+		if !ok {
+			return anonymous(ctx)
+		}
+		if v.Restricted {
+			return privacy.Denyf("staff users cannot change %s", m.Type())
+		}
+		if !m.Op().Is(ent.OpCreate) {
+			return privacy.Skip
+		}
+		got, _ := m.Field(accountField)
+		if id, _ := got.(pulid.ID); id != v.AccountID {
+			return privacy.Denyf("%s of another account", m.Type())
+		}
+		return privacy.Allow
+	})
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{filter},
+		Mutation: privacy.MutationPolicy{create, filter},
+	}
+}
+
+func anonymous(ctx context.Context) error {
+	if viewer.InRequest(ctx) {
+		return privacy.Denyf("not signed in")
+	}
+	return privacy.Allow
+}
+
+// ShopIn limits rows whose field names one of the viewer's shops.
+func ShopIn(field string) Staff {
+	return func(v viewer.Viewer) entql.P { return in(field, v.ShopIDs) }
+}
+
+// Through limits rows to those with an edge (a path of edges) reaching a
+// row the inner rule allows, e.g. a link through its terminal's shop.
+func Through(inner Staff, edges ...string) Staff {
+	return func(v viewer.Viewer) entql.P {
+		p := inner(v)
+		for i := len(edges) - 1; i >= 0; i-- {
+			p = entql.HasEdgeWith(edges[i], p)
+		}
+		return p
+	}
+}
+
+// Self limits a restricted viewer to its own row (users) or rows it owns.
+func Self(field string) Staff {
+	return func(v viewer.Viewer) entql.P { return entql.FieldEQ(field, string(v.UserID)) }
+}
+
+// Nothing matches no row.
+func Nothing() entql.P { return entql.FieldEQ("id", "") }
+
+func in(field string, ids []pulid.ID) entql.P {
+	if len(ids) == 0 {
+		return Nothing()
+	}
+	vs := make([]any, len(ids))
+	for i, id := range ids {
+		vs[i] = string(id)
+	}
+	return entql.FieldIn(field, vs...)
+}

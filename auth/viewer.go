@@ -1,0 +1,118 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/apikey"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/session"
+	"github.com/regicam/regicam/ent/shop"
+	"github.com/regicam/regicam/ent/shopgroup"
+	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/viewer"
+)
+
+// ErrUnauthenticated is a credential that names nothing valid.
+func unauthenticated(msg string) error {
+	return &apperr.Error{Code: apperr.Unauthenticated, Message: msg}
+}
+
+// SessionViewer returns the viewer of a session cookie's token.
+func (s *Service) SessionViewer(ctx context.Context, token, ip string) (viewer.Viewer, error) {
+	sys := viewer.System(ctx)
+	se, err := s.client.Session.Query().Where(session.TokenHash(hashToken(token))).WithUser().Only(sys)
+	if ent.IsNotFound(err) {
+		return viewer.Viewer{}, unauthenticated("セッションが無効です。ログインし直してください (session not valid)")
+	}
+	if err != nil {
+		return viewer.Viewer{}, err
+	}
+	now := s.now()
+	u := se.Edges.User
+	switch {
+	case se.RevokedAt != nil || !now.Before(se.ExpiresAt) || u == nil:
+		return viewer.Viewer{}, unauthenticated("セッションが終了しました。ログインし直してください (session ended)")
+	case u.LockedUntil != nil && now.Before(*u.LockedUntil):
+		return viewer.Viewer{}, lockedError(*u.LockedUntil)
+	case !ipAllowed(u.IPAllowlist, ip):
+		return viewer.Viewer{}, &apperr.Error{Code: apperr.Forbidden, Message: "このIPアドレスからは利用できません (IP address not allowed)"}
+	}
+	v := viewer.Viewer{AccountID: u.AccountID, UserID: u.ID, SessionID: se.ID,
+		Role: viewer.Role(u.Role), Scopes: ScopesOf(viewer.Role(u.Role)), IP: ip}
+	if v.Role == viewer.RoleStaff {
+		v.Restricted = true
+		if v.ShopIDs, err = s.shopsOf(sys, u); err != nil {
+			return viewer.Viewer{}, err
+		}
+	}
+	if se.LastSeenAt == nil || now.Sub(*se.LastSeenAt) > time.Minute {
+		_ = s.client.Session.UpdateOneID(se.ID).SetLastSeenAt(now).Exec(sys)
+	}
+	return v, nil
+}
+
+// shopsOf lists the shops a STAFF user is assigned to, directly or through
+// a ShopGroup.
+func (s *Service) shopsOf(ctx context.Context, u *ent.User) ([]pulid.ID, error) {
+	return s.client.Shop.Query().Where(shop.AccountID(u.AccountID), shop.Or(
+		shop.HasStaffWith(user.ID(u.ID)),
+		shop.HasGroupsWith(shopgroup.HasUsersWith(user.ID(u.ID))),
+	)).IDs(ctx)
+}
+
+// KeyViewer returns the viewer of an API key ("rk_<prefix>_<secret>").
+func (s *Service) KeyViewer(ctx context.Context, key, ip string) (viewer.Viewer, error) {
+	prefix, secret, ok := splitKey(key)
+	if !ok {
+		return viewer.Viewer{}, unauthenticated("APIキーが正しくありません (invalid API key)")
+	}
+	sys := viewer.System(ctx)
+	k, err := s.client.ApiKey.Query().Where(apikey.Prefix(prefix)).Only(sys)
+	if ent.IsNotFound(err) {
+		return viewer.Viewer{}, unauthenticated("APIキーが正しくありません (invalid API key)")
+	}
+	if err != nil {
+		return viewer.Viewer{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(hashToken(secret)), []byte(k.Hash)) != 1 {
+		return viewer.Viewer{}, unauthenticated("APIキーが正しくありません (invalid API key)")
+	}
+	now := s.now()
+	if k.RevokedAt != nil {
+		return viewer.Viewer{}, unauthenticated("APIキーは失効しています (API key revoked)")
+	}
+	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+		return viewer.Viewer{}, unauthenticated("APIキーの有効期限が切れています (API key expired)")
+	}
+	v := viewer.Viewer{AccountID: k.AccountID, APIKeyID: k.ID, IP: ip}
+	for _, sc := range k.Scopes {
+		if sc := viewer.Scope(sc); sc != viewer.ScopeAdmin {
+			v.Scopes = append(v.Scopes, sc)
+		}
+	}
+	// One write a minute is enough to tell when a key was last used.
+	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > time.Minute {
+		_ = s.client.ApiKey.UpdateOneID(k.ID).SetLastUsedAt(now).Exec(sys)
+	}
+	return v, nil
+}
+
+// Allow takes one token from the key's bucket; when empty it returns a
+// RATE_LIMITED error and how long to wait.
+func (s *Service) Allow(keyID pulid.ID) (time.Duration, error) {
+	if wait, ok := s.limiter.take(string(keyID)); !ok {
+		secs := int(wait/time.Second) + 1
+		return wait, &apperr.Error{Code: apperr.RateLimited, Message: fmt.Sprintf(
+			"リクエストが多すぎます。%d 秒後に再試行してください (rate limited; retry after %ds)", secs, secs)}
+	}
+	return 0, nil
+}
+
+// IsAPIKey reports whether a bearer token looks like one of our keys.
+func IsAPIKey(token string) bool { return strings.HasPrefix(token, keyPrefix) }

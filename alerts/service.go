@@ -1,0 +1,239 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/alert"
+	"github.com/regicam/regicam/ent/alertrule"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/secrets"
+	"github.com/regicam/regicam/viewer"
+)
+
+// Options tune the background loops; zero values take the defaults.
+type Options struct {
+	// Poll is how often each process looks for alerts written by others
+	// (default 500ms); alerts written by this process are sent at once.
+	Poll time.Duration
+	// SilentEvery is how often feeds are checked for silence (default 30s).
+	SilentEvery time.Duration
+	// RuleTTL is how long a process trusts its copy of an account's rules
+	// (default 5s; changes made through this process apply at once).
+	RuleTTL time.Duration
+	// Backoff is the first webhook retry delay (default 2s), doubled per
+	// attempt up to MaxBackoff (default 1h). Deliveries are never dropped.
+	Backoff, MaxBackoff time.Duration
+	// HTTP posts webhooks (default: 10s timeout).
+	HTTP *http.Client
+}
+
+// Service owns rules, evaluation, the alert stream and webhook delivery.
+type Service struct {
+	Client  *ent.Client
+	Dialect string
+	Box     *secrets.Box
+	Log     *slog.Logger
+	// Now is the clock of evaluation, the silence checker and retries.
+	Now func() time.Time
+	opt Options
+
+	rules *ruleCache
+	hub   *hub
+	kick  chan struct{} // wakes the webhook sender
+	seqMu sync.Mutex    // SQLite: one writer of seq per process
+}
+
+// New returns a Service; call Run to start its loops.
+func New(client *ent.Client, dialectName string, box *secrets.Box, log *slog.Logger, opt Options) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	if opt.Poll <= 0 {
+		opt.Poll = 500 * time.Millisecond
+	}
+	if opt.SilentEvery <= 0 {
+		opt.SilentEvery = 30 * time.Second
+	}
+	if opt.RuleTTL <= 0 {
+		opt.RuleTTL = 5 * time.Second
+	}
+	if opt.Backoff <= 0 {
+		opt.Backoff = 2 * time.Second
+	}
+	if opt.MaxBackoff <= 0 {
+		opt.MaxBackoff = time.Hour
+	}
+	if opt.HTTP == nil {
+		opt.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	s := &Service{Client: client, Dialect: dialectName, Box: box, Log: log, Now: time.Now, opt: opt,
+		kick: make(chan struct{}, 1)}
+	s.rules = &ruleCache{ttl: opt.RuleTTL, m: map[pulid.ID]cachedRules{}}
+	s.hub = newHub(s)
+	return s
+}
+
+// Run runs the stream reader, the webhook sender and the silence checker
+// until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	ctx = viewer.System(ctx)
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){s.hub.run, s.deliverLoop, s.silentLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// rule is an enabled rule with its scope decoded once.
+type rule struct {
+	*ent.AlertRule
+	scope journal.Filter
+}
+
+type cachedRules struct {
+	rules []rule
+	at    time.Time
+}
+
+type ruleCache struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	m   map[pulid.ID]cachedRules
+}
+
+func (c *ruleCache) forget(account pulid.ID) {
+	c.mu.Lock()
+	delete(c.m, account)
+	c.mu.Unlock()
+}
+
+// enabled returns the account's enabled rules, from cache when fresh: the
+// common case, an account without rules, then costs no query per entry.
+func (s *Service) enabled(ctx context.Context, account pulid.ID) ([]rule, error) {
+	c := s.rules
+	c.mu.Lock()
+	got, ok := c.m[account]
+	c.mu.Unlock()
+	now := time.Now()
+	if ok && now.Sub(got.at) < c.ttl {
+		return got.rules, nil
+	}
+	rows, err := s.Client.AlertRule.Query().Where(alertrule.AccountID(account), alertrule.Enabled(true)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load rules: %w", err)
+	}
+	rules := make([]rule, 0, len(rows))
+	for _, r := range rows {
+		f := journal.Filter{AccountID: account}
+		if len(r.Scope) > 0 {
+			var w journal.Where
+			if err := json.Unmarshal(r.Scope, &w); err != nil {
+				s.Log.WarnContext(ctx, "alert rule scope unreadable; rule skipped", "rule", r.ID, "err", err)
+				continue
+			}
+			if f, err = w.Filter(account, "scope"); err != nil {
+				s.Log.WarnContext(ctx, "alert rule scope invalid; rule skipped", "rule", r.ID, "err", err)
+				continue
+			}
+		}
+		rules = append(rules, rule{AlertRule: r, scope: f})
+	}
+	c.mu.Lock()
+	c.m[account] = cachedRules{rules: rules, at: now}
+	c.mu.Unlock()
+	return rules, nil
+}
+
+// hit is one alert about to be stored.
+type hit struct {
+	rule    rule
+	dedupe  string
+	entry   *ent.JournalEntry // nil for FEED_SILENT
+	term    *pulid.ID
+	shop    *pulid.ID
+	camera  *pulid.ID
+	staff   string
+	amount  int64
+	at      time.Time
+	message string
+}
+
+// EventLockKey serialises alert writers on PostgreSQL so seq becomes
+// visible in order (the stream reader never skips a late commit).
+const EventLockKey int64 = 0x616c65727473 // "alerts"
+
+// save stores h once (the dedupe key makes re-evaluation harmless) and
+// wakes the stream and the webhook sender. It returns nil when the alert
+// already existed.
+func (s *Service) save(ctx context.Context, h hit) (*ent.Alert, error) {
+	if s.Dialect != dialect.Postgres {
+		s.seqMu.Lock()
+		defer s.seqMu.Unlock()
+	}
+	tx, err := s.Client.Tx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin alert: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.Dialect == dialect.Postgres {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", EventLockKey); err != nil {
+			return nil, fmt.Errorf("alert lock: %w", err)
+		}
+	}
+	exists, err := tx.Alert.Query().Where(alert.RuleID(h.rule.ID), alert.DedupeKey(h.dedupe)).Exist(ctx)
+	if err != nil || exists {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM "+alert.Table)
+	if err != nil {
+		return nil, fmt.Errorf("next alert seq: %w", err)
+	}
+	var next int64
+	for rows.Next() {
+		if err := rows.Scan(&next); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("next alert seq: %w", err)
+		}
+	}
+	rows.Close()
+	next++
+	c := tx.Alert.Create().SetAccountID(h.rule.AccountID).SetSeq(next).SetRuleID(h.rule.ID).
+		SetRuleKind(string(h.rule.Kind)).SetDedupeKey(h.dedupe).SetNillableTerminalID(h.term).
+		SetNillableShopID(h.shop).SetNillableCameraID(h.camera).SetStaffName(h.staff).SetAmount(h.amount).
+		SetOccurredAt(h.at.UTC()).SetMessage(h.message).SetCreatedAt(s.Now().UTC())
+	if h.entry != nil {
+		c.SetEntryID(h.entry.ID)
+	}
+	if h.rule.WebhookURL != "" {
+		c.SetWebhookState(alert.WebhookStatePENDING).SetWebhookNextAt(s.Now().UTC())
+	}
+	a, err := c.Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("insert alert: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit alert: %w", err)
+	}
+	s.hub.poke()
+	if h.rule.WebhookURL != "" {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return a, nil
+}

@@ -22,6 +22,9 @@ import (
 type Backend struct {
 	Name        string
 	DatabaseURL string // empty for SQLite
+	// Log, if set, receives the logs of servers started on this backend
+	// (tests that read them); nil means Logger().
+	Log *slog.Logger
 }
 
 // Backends runs fn once on SQLite and once on a fresh PostgreSQL database.
@@ -75,7 +78,11 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	app, err := server.Start(ctx, cfg, Logger())
+	log := b.Log
+	if log == nil {
+		log = Logger()
+	}
+	app, err := server.Start(ctx, cfg, log)
 	if err != nil {
 		hs.Listener.Close()
 		t.Fatalf("start server on %s: %v", b.Name, err)

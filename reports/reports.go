@@ -145,6 +145,8 @@ func (s *Service) Summarize(ctx context.Context, v viewer.Viewer, req Request) (
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("summary rows: %w", err)
 	}
+	// Byte order, not the database collation, so both backends agree.
+	slices.SortFunc(sum.Rows, func(a, b Row) int { return strings.Compare(a.Key, b.Key) })
 	if err := s.label(ctx, sum, loc); err != nil {
 		return nil, err
 	}
@@ -175,6 +177,10 @@ func (s *Service) SQL(f journal.Filter, g GroupBy, loc *time.Location, from, to 
 	for _, p := range f.Predicates() {
 		p(sel)
 	}
+	// 入金/出金 and other OTHER records move no sales figure; leaving them
+	// out also keeps all-zero rows away.
+	sel.Where(entsql.In(kind, string(journalentry.KindPAYMENT), string(journalentry.KindCANCEL),
+		string(journalentry.KindMODIFY), string(journalentry.KindDELETE)))
 	sel.Where(entsql.And(entsql.GTE(col(journalentry.FieldOccurredAt), from.UTC()), entsql.LT(col(journalentry.FieldOccurredAt), to.UTC())))
 	sel.GroupBy(key).OrderBy("k")
 	return sel.Query()

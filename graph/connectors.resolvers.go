@@ -9,58 +9,25 @@ import (
 	"context"
 	"time"
 
-	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/graph/model"
 	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
-	"github.com/regicam/regicam/webhook"
 )
 
 // SyncConnection is the resolver for the syncConnection field.
 func (r *mutationResolver) SyncConnection(ctx context.Context, id pulid.ID) (*ent.PosConnection, error) {
-	c, err := r.ownConnection(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if r.Connectors == nil {
-		return nil, apperr.Invalid("id", "POS 連携は無効です (connectors are disabled)")
-	}
-	// The poll's own failure is recorded on the connection (status,
-	// lastError, nextRetryAt), which is what the caller reads back.
-	if err := r.Connectors.SyncNow(ctx, c.ID); err != nil {
-		if _, ok := apperr.As(err); ok {
-			return nil, err
-		}
-	}
-	return r.Client.PosConnection.Get(ctx, c.ID)
+	return r.Portal.SyncConnection(ctx, id)
 }
 
 // BackfillConnection is the resolver for the backfillConnection field.
 func (r *mutationResolver) BackfillConnection(ctx context.Context, id pulid.ID, from time.Time, to time.Time) (*ent.PosConnection, error) {
-	c, err := r.ownConnection(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if r.Connectors == nil {
-		return nil, apperr.Invalid("id", "POS 連携は無効です (connectors are disabled)")
-	}
-	if err := r.Connectors.StartBackfill(ctx, c.ID, from, to); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return r.Portal.BackfillConnection(ctx, id, from, to)
 }
 
 // CreateWebhookSecret is the resolver for the createWebhookSecret field.
 func (r *mutationResolver) CreateWebhookSecret(ctx context.Context, id pulid.ID) (*model.WebhookEndpoint, error) {
-	c, err := r.ownConnection(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if r.Secrets == nil {
-		return nil, apperr.Invalid("id", "Webhook は無効です (webhooks are disabled)")
-	}
-	path, secret, err := webhook.NewSecret(ctx, r.Client, r.Secrets, c)
+	path, secret, err := r.Portal.CreateWebhookSecret(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -69,22 +36,8 @@ func (r *mutationResolver) CreateWebhookSecret(ctx context.Context, id pulid.ID)
 
 // ConnectSmaregi is the resolver for the connectSmaregi field.
 func (r *mutationResolver) ConnectSmaregi(ctx context.Context, input model.SmaregiCredentialsInput) (*ent.PosConnection, error) {
-	acct, err := accountOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if r.Smaregi == nil {
-		return nil, apperr.Invalid("input", "スマレジ連携は無効です (Smaregi is disabled)")
-	}
-	conn, err := r.Smaregi.Save(ctx, acct, smaregiconnect.Credentials{
+	return r.Portal.ConnectSmaregi(ctx, smaregiconnect.Credentials{
 		ContractID: input.ContractID, ClientID: input.ClientID, ClientSecret: input.ClientSecret})
-	if err != nil {
-		return nil, apperr.WithFieldPrefix(err, "input")
-	}
-	if r.Connectors != nil {
-		_ = r.Connectors.Rescan(ctx) // start polling the new credentials now
-	}
-	return conn, nil
 }
 
 // Backfill is the resolver for the backfill field.

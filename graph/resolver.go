@@ -11,6 +11,7 @@ import (
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/feed"
 	"github.com/regicam/regicam/ingest"
+	"github.com/regicam/regicam/portal"
 	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
 	"github.com/regicam/regicam/secrets"
 )
@@ -28,6 +29,8 @@ type Resolver struct {
 	Secrets *secrets.Box
 	// Smaregi checks and stores Smaregi credentials.
 	Smaregi *smaregiconnect.Connector
+	// Portal is the link portal: cameras, connections, registers and links.
+	Portal *portal.Service
 }
 
 // RecorderStatus reports what this process's recorders see.

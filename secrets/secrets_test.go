@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func key(t *testing.T, id string) Key {
@@ -122,5 +123,61 @@ func TestMask(t *testing.T) {
 		if got := Mask(in); got != want {
 			t.Errorf("Mask(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestBoxFollowsKeyFile: a running server opens values a rotation sealed
+// with a key it added to the key file, and soon seals with that key too.
+func TestBoxFollowsKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	running, err := FromEnvOrFile("", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := running.Seal([]byte("before"), nil)
+	keys, err := ReadKeyFile(KeyFile(dir))
+	if err != nil || len(keys) != 1 || keys[0].ID != "k1" {
+		t.Fatalf("key file: %v %v", keys, err)
+	}
+	next := append([]Key{NewKey(NextKeyID(keys))}, keys...)
+	if next[0].ID != "k2" {
+		t.Fatalf("next key id %s", next[0].ID)
+	}
+	if err := WriteKeyFile(KeyFile(dir), next); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(KeyFile(dir)); st.Mode().Perm() != 0o600 {
+		t.Fatalf("rewritten key file mode %v", st.Mode().Perm())
+	}
+	rotator, _ := New(next...)
+	resealed, _ := rotator.Reseal(old, nil)
+	if got, err := running.Open(resealed, nil); err != nil || string(got) != "before" {
+		t.Fatalf("running box cannot open a value under the new key: %q %v", got, err)
+	}
+	running.mu.Lock()
+	running.lastCheck = time.Time{} // as if KeyFileCheck had passed
+	running.mu.Unlock()
+	fresh, _ := running.Seal([]byte("after"), nil)
+	if id, _ := KeyID(fresh); id != "k2" || running.Current() != "k2" {
+		t.Fatalf("running box seals with %s after the rotation", id)
+	}
+	// Dropping k1 from the file: values under k2 still open.
+	if err := WriteKeyFile(KeyFile(dir), next[:1]); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := FromEnvOrFile("", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range [][]byte{resealed, fresh} {
+		if _, err := restarted.Open(v, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := restarted.Open(old, nil); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("value under the dropped key: %v", err)
+	}
+	if got := restarted.KeyIDs(); len(got) != 1 || got[0] != "k2" {
+		t.Fatalf("keys after drop: %v", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/ent/posconnection"
+	"github.com/regicam/regicam/portal"
 	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
 	"github.com/regicam/regicam/pos/ubiregi"
 	ubiregiconnect "github.com/regicam/regicam/pos/ubiregi/connect"
@@ -48,4 +49,14 @@ func (a *App) registerProviders(mux *http.ServeMux) {
 func (a *App) setupSmaregi(cfg Config) {
 	a.smaregi = &smaregiconnect.Connector{Client: a.DB.Client, Box: a.Secrets,
 		IDBaseURL: cfg.SmaregiIDURL, APIBaseURL: cfg.SmaregiAPIURL, Log: a.log}
+}
+
+// portal is the link portal over this process's connectors.
+func (a *App) portal() *portal.Service {
+	p := &portal.Service{Client: a.DB.Client, Smaregi: a.smaregi, Ubiregi: a.ubiregi,
+		Connectors: a.Connectors, Box: a.Secrets, Log: a.log}
+	if a.ubiregi != nil {
+		a.ubiregi.Saved = p.UbiregiSaved
+	}
+	return p
 }

@@ -252,7 +252,7 @@ func (a *App) requestContext(next http.Handler) http.Handler {
 func (a *App) graphQL(cfg Config) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
 		Client: a.DB.Client, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
-		Connectors: a.Connectors, Secrets: a.Secrets, Smaregi: a.smaregi,
+		Connectors: a.Connectors, Secrets: a.Secrets, Smaregi: a.smaregi, Portal: a.portal(),
 	}}))
 	srv.AddTransport(transport.Websocket{
 		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins},

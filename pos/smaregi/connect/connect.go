@@ -5,6 +5,7 @@ package connect
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,53 +68,104 @@ type Credentials struct {
 // and history stay). A credential Smaregi refuses is a field error and
 // nothing is saved.
 func (c *Connector) Save(ctx context.Context, accountID pulid.ID, in Credentials) (*ent.PosConnection, error) {
-	in.ContractID, in.ClientID, in.ClientSecret = strings.TrimSpace(in.ContractID), strings.TrimSpace(in.ClientID), strings.TrimSpace(in.ClientSecret)
-	for _, f := range []struct{ name, v, label string }{
-		{"contractID", in.ContractID, "契約ID"}, {"clientID", in.ClientID, "クライアントID"}, {"clientSecret", in.ClientSecret, "クライアントシークレット"},
-	} {
-		if f.v == "" {
-			return nil, apperr.Invalid(f.name, "%sを入力してください (%s is required)", f.label, f.name)
-		}
-		if len(f.v) > 200 {
-			return nil, apperr.Invalid(f.name, "%sが長すぎます (%s is too long)", f.label, f.name)
-		}
-	}
-	api, err := c.api(in.ContractID, in.ClientID, in.ClientSecret)
+	in, err := c.Check(ctx, in)
 	if err != nil {
-		return nil, apperr.Invalid("contractID", "契約IDが正しくありません (%v)", err)
+		return nil, err
 	}
-	if err := api.CheckCredentials(ctx); err != nil {
-		if errors.Is(err, pos.ErrAuth) {
-			return nil, apperr.Invalid("clientSecret", "スマレジが認証情報を受け付けませんでした: %v", err)
-		}
-		return nil, &apperr.Error{Code: apperr.BadUserInput, Field: "contractID",
-			Message: "スマレジに接続できませんでした。時間をおいて再度お試しください (" + err.Error() + ")"}
-	}
-	raw, _ := json.Marshal(stored{in.ClientID, in.ClientSecret})
 	tx, err := c.Client.Tx(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	conn, err := tx.PosConnection.Query().Where(posconnection.AccountID(accountID),
-		posconnection.ProviderEQ(posconnection.ProviderSMAREGI), posconnection.ContractID(in.ContractID)).Only(ctx)
-	if ent.IsNotFound(err) {
-		conn, err = tx.PosConnection.Create().SetAccountID(accountID).SetProvider(posconnection.ProviderSMAREGI).
-			SetContractID(in.ContractID).Save(ctx)
-	}
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := c.Box.Seal(raw, SecretsAAD(conn.ID))
-	if err != nil {
-		return nil, err
-	}
-	conn, err = tx.PosConnection.UpdateOne(conn).SetSecrets(sealed).SetCredentialKind(smaregi.CredentialClientCredentials).
-		SetSecretHint(secrets.Mask(in.ClientSecret)).SetStatus(posconnection.StatusOK).SetLastError("").ClearNextRetryAt().Save(ctx)
+	conn, _, err := c.Store(ctx, tx, accountID, in)
 	if err != nil {
 		return nil, err
 	}
 	return conn, tx.Commit()
+}
+
+// Check validates the typed credentials and asks Smaregi for a token with
+// them. It returns them trimmed; a refusal is BAD_USER_INPUT on the field at
+// fault (clientSecret for refused client credentials, clientID for an app
+// lacking the scopes regicam needs), an unreachable Smaregi on contractID.
+// The secret never appears in an error.
+func (c *Connector) Check(ctx context.Context, in Credentials) (Credentials, error) {
+	in.ContractID, in.ClientID, in.ClientSecret = strings.TrimSpace(in.ContractID), strings.TrimSpace(in.ClientID), strings.TrimSpace(in.ClientSecret)
+	for _, f := range []struct{ name, v, label string }{
+		{"contractID", in.ContractID, "契約ID"}, {"clientID", in.ClientID, "クライアントID"}, {"clientSecret", in.ClientSecret, "クライアントシークレット"},
+	} {
+		if f.v == "" {
+			return in, apperr.Invalid(f.name, "%sを入力してください (%s is required)", f.label, f.name)
+		}
+		if len(f.v) > 200 {
+			return in, apperr.Invalid(f.name, "%sが長すぎます (%s is too long)", f.label, f.name)
+		}
+	}
+	api, err := c.api(in.ContractID, in.ClientID, in.ClientSecret)
+	if err != nil {
+		return in, apperr.Invalid("contractID", "契約IDが正しくありません (%v)", err)
+	}
+	if err := api.CheckCredentials(ctx); err != nil {
+		var ae *smaregi.AuthError
+		if errors.As(err, &ae) && ae.Code == "invalid_scope" {
+			return in, apperr.Invalid("clientID", "このアプリにはスマレジの取引・店舗を読む権限がありません。アプリのスコープ (pos.transactions:read pos.stores:read) を確認してください: %v", err)
+		}
+		if errors.Is(err, pos.ErrAuth) {
+			return in, apperr.Invalid("clientSecret", "スマレジが認証情報を受け付けませんでした: %v", err)
+		}
+		return in, &apperr.Error{Code: apperr.BadUserInput, Field: "contractID",
+			Message: "スマレジに接続できませんでした。時間をおいて再度お試しください (" + err.Error() + ")"}
+	}
+	return in, nil
+}
+
+// Store saves credentials already checked by Check inside tx: the
+// contract's existing connection (its terminals, links and history stay)
+// or a new one. changed reports whether what is stored now differs from
+// before (a new connection, other credentials, or a legacy token
+// replaced), which is what the audit log records.
+func (c *Connector) Store(ctx context.Context, tx *ent.Tx, accountID pulid.ID, in Credentials) (conn *ent.PosConnection, changed bool, err error) {
+	raw, _ := json.Marshal(stored{in.ClientID, in.ClientSecret})
+	conn, err = tx.PosConnection.Query().Where(posconnection.AccountID(accountID),
+		posconnection.ProviderEQ(posconnection.ProviderSMAREGI), posconnection.ContractID(in.ContractID)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		conn, err = tx.PosConnection.Create().SetAccountID(accountID).SetProvider(posconnection.ProviderSMAREGI).
+			SetContractID(in.ContractID).Save(ctx)
+		changed = true
+	case err == nil:
+		changed = !c.sameStored(conn, in)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	sealed, err := c.Box.Seal(raw, SecretsAAD(conn.ID))
+	if err != nil {
+		return nil, false, err
+	}
+	conn, err = tx.PosConnection.UpdateOne(conn).SetSecrets(sealed).SetCredentialKind(smaregi.CredentialClientCredentials).
+		SetSecretHint(secrets.Mask(in.ClientSecret)).SetStatus(posconnection.StatusOK).SetLastError("").ClearNextRetryAt().Save(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	return conn, changed, nil
+}
+
+// sameStored reports whether conn already holds exactly these client
+// credentials.
+func (c *Connector) sameStored(conn *ent.PosConnection, in Credentials) bool {
+	if conn.CredentialKind != smaregi.CredentialClientCredentials || len(conn.Secrets) == 0 {
+		return false
+	}
+	raw, err := c.Box.Open(conn.Secrets, SecretsAAD(conn.ID))
+	if err != nil {
+		return false
+	}
+	var st stored
+	if json.Unmarshal(raw, &st) != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(st.ClientID+"\x00"+st.ClientSecret), []byte(in.ClientID+"\x00"+in.ClientSecret)) == 1
 }
 
 func (c *Connector) poller(conn *ent.PosConnection) (*smaregi.Poller, error) {

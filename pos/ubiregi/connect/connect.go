@@ -5,13 +5,16 @@ package connect
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/posconnection"
@@ -33,8 +36,12 @@ type Connector struct {
 	Box    *secrets.Box
 	API    *ubiregi.Client
 	Log    *slog.Logger
-	// Done is where the browser goes after the callback (the portal).
+	// Done is where the browser goes after the callback (the portal) when
+	// the flow did not name a page to return to.
 	Done string
+	// Saved, if set, is told about every connection the callback stores
+	// (the audit log; starting its poller at once).
+	Saved func(ctx context.Context, conn *ent.PosConnection)
 }
 
 const stateCookie = "regicam_ubiregi_state"
@@ -65,45 +72,128 @@ func (c *Connector) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	// Two ways to prove the callback belongs to this browser: the state
+	// cookie of /oauth/ubiregi/start, or a state sealed for this viewer by
+	// AuthorizeURLFor (the dashboard's GraphQL button).
+	returnTo := c.Done
 	cookie, err := r.Cookie(stateCookie)
 	if err != nil || ubiregi.CheckState(cookie.Value, q.Get("state")) != nil {
-		c.finish(w, r, "", "連携を確認できませんでした。もう一度やり直してください (state mismatch)")
-		return
+		st, ok := c.openState(q.Get("state"), v)
+		if !ok {
+			c.finish(w, r, returnTo, "", "連携を確認できませんでした。もう一度やり直してください (state mismatch)")
+			return
+		}
+		returnTo = st.ReturnTo
 	}
 	http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/oauth/ubiregi", MaxAge: -1, HttpOnly: true})
 	if e := q.Get("error"); e != "" {
-		c.finish(w, r, "", "ユビレジで連携が許可されませんでした ("+e+")")
+		c.finish(w, r, returnTo, "", "ユビレジで連携が許可されませんでした ("+e+")")
 		return
 	}
 	tok, err := c.API.Exchange(r.Context(), q.Get("code"))
 	if err != nil {
 		c.Log.Warn("ubiregi token exchange", "err", err)
-		c.finish(w, r, "", "ユビレジのトークンを取得できませんでした: "+err.Error())
+		c.finish(w, r, returnTo, "", "ユビレジのトークンを取得できませんでした: "+err.Error())
 		return
 	}
 	acct, err := c.API.Account(r.Context(), tok)
 	if err != nil {
-		c.finish(w, r, "", "ユビレジのアカウントを読めませんでした: "+err.Error())
+		c.finish(w, r, returnTo, "", "ユビレジのアカウントを読めませんでした: "+err.Error())
 		return
 	}
 	conn, err := c.Save(r.Context(), v.AccountID, acct, tok)
 	if err != nil {
 		c.Log.Error("save ubiregi connection", "err", err)
-		c.finish(w, r, "", "連携を保存できませんでした")
+		c.finish(w, r, returnTo, "", "連携を保存できませんでした")
 		return
 	}
-	c.finish(w, r, string(conn.ID), "")
+	if c.Saved != nil {
+		c.Saved(r.Context(), conn)
+	}
+	c.finish(w, r, returnTo, string(conn.ID), "")
 }
 
-func (c *Connector) finish(w http.ResponseWriter, r *http.Request, connID, problem string) {
-	q := url.Values{}
+// finish sends the browser back to the dashboard page it came from, with
+// ?connected=<connection id> or ?error=<message>.
+func (c *Connector) finish(w http.ResponseWriter, r *http.Request, returnTo, connID, problem string) {
+	u, err := url.Parse(returnTo)
+	if err != nil || !LocalPath(returnTo) {
+		u = &url.URL{Path: "/"}
+	}
+	q := u.Query()
 	if connID != "" {
 		q.Set("connected", connID)
 	}
 	if problem != "" {
 		q.Set("error", problem)
 	}
-	http.Redirect(w, r, c.Done+"?"+q.Encode(), http.StatusFound)
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// LocalPath reports whether p is a path on this site ("/portal?tab=2"),
+// not a URL of another one ("//evil.example", "https://…", "/\\evil"):
+// the callback must never become an open redirect.
+func LocalPath(p string) bool {
+	if p == "" || p[0] != '/' || len(p) > 1 && (p[1] == '/' || p[1] == '\\') || strings.ContainsAny(p, "\r\n") {
+		return false
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == ""
+}
+
+// stateTTL is how long a consent page may stay open.
+const stateTTL = 15 * time.Minute
+
+// stateAAD binds sealed OAuth states to their use.
+var stateAAD = []byte("oauth_state:ubiregi")
+
+type sealedState struct {
+	Account  pulid.ID `json:"a"`
+	User     pulid.ID `json:"u,omitempty"`
+	Session  pulid.ID `json:"s,omitempty"`
+	ReturnTo string   `json:"r"`
+	Expires  int64    `json:"e"`
+	Nonce    string   `json:"n"`
+}
+
+// AuthorizeURLFor returns Ubiregi's consent URL for v, with a state sealed
+// (AES-GCM) for v's account, user and session: no cookie or server-side
+// store is needed, so any replica can take the callback, and a state
+// lifted from another session does not open for this one. returnTo (a path
+// on this site, default Done) is where the callback sends the browser.
+func (c *Connector) AuthorizeURLFor(v viewer.Viewer, returnTo string) (string, time.Time, error) {
+	if returnTo == "" {
+		returnTo = c.Done
+	}
+	if !LocalPath(returnTo) {
+		return "", time.Time{}, apperr.Invalid("returnTo", "戻り先はこのサイト内のパスを指定してください (returnTo must be a path such as /links)")
+	}
+	exp := time.Now().Add(stateTTL).Truncate(time.Second)
+	raw, _ := json.Marshal(sealedState{Account: v.AccountID, User: v.UserID, Session: v.SessionID,
+		ReturnTo: returnTo, Expires: exp.Unix(), Nonce: ubiregi.NewState()[:16]})
+	sealed, err := c.Box.Seal(raw, stateAAD)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return c.API.AuthorizeURL(base64.RawURLEncoding.EncodeToString(sealed)), exp, nil
+}
+
+func (c *Connector) openState(state string, v viewer.Viewer) (sealedState, bool) {
+	var st sealedState
+	sealed, err := base64.RawURLEncoding.DecodeString(state)
+	if err != nil || state == "" {
+		return st, false
+	}
+	raw, err := c.Box.Open(sealed, stateAAD)
+	if err != nil || json.Unmarshal(raw, &st) != nil {
+		return st, false
+	}
+	if st.Account != v.AccountID || st.User != v.UserID || st.Session != v.SessionID ||
+		time.Now().Unix() > st.Expires || !LocalPath(st.ReturnTo) {
+		return st, false
+	}
+	return st, true
 }
 
 // Save creates or updates the connection of an Ubiregi account (tokens

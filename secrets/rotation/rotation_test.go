@@ -1,0 +1,201 @@
+package rotation_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/internal/pgtest"
+	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
+	ubiregiconnect "github.com/regicam/regicam/pos/ubiregi/connect"
+	"github.com/regicam/regicam/recording"
+	"github.com/regicam/regicam/secrets"
+	"github.com/regicam/regicam/secrets/rotation"
+	"github.com/regicam/regicam/store"
+	"github.com/regicam/regicam/viewer"
+	"github.com/regicam/regicam/webhook"
+)
+
+func backends(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	for _, b := range []string{"sqlite", "postgres"} {
+		t.Run(b, func(t *testing.T) {
+			url := ""
+			if b == "postgres" {
+				url = pgtest.New(t)
+			}
+			db, err := store.Open(context.Background(), url, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			fn(t, db)
+		})
+	}
+}
+
+type sealedRow struct {
+	col   rotation.Column
+	id    pulid.ID
+	plain string
+}
+
+// seed stores n connections (credentials sealed, every third with a
+// webhook secret too, one with nothing sealed) and a camera with sealed
+// credentials, all under box.
+func seed(t *testing.T, c *ent.Client, box *secrets.Box, n int) []sealedRow {
+	t.Helper()
+	ctx := viewer.System(context.Background())
+	cols := rotation.Sealed()
+	acc := c.Account.Create().SetName("a").SaveX(ctx)
+	var out []sealedRow
+	seal := func(plain string, aad []byte) []byte {
+		v, err := box.Seal([]byte(plain), aad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for i := range n {
+		id := pulid.MustNew("PC")
+		cred := fmt.Sprintf(`{"client_id":"cli-%d","client_secret":"secret-%d"}`, i, i)
+		create := c.PosConnection.Create().SetID(id).SetAccountID(acc.ID).SetProvider("SMAREGI").
+			SetContractID(fmt.Sprintf("c%d", i)).SetSecrets(seal(cred, smaregiconnect.SecretsAAD(id)))
+		out = append(out, sealedRow{cols[0], id, cred})
+		if i%3 == 0 {
+			hook := fmt.Sprintf("hook-%d", i)
+			create.SetWebhookSecret(seal(hook, webhook.SecretAAD(id)))
+			out = append(out, sealedRow{cols[1], id, hook})
+		}
+		create.ExecX(ctx)
+	}
+	c.PosConnection.Create().SetAccountID(acc.ID).SetProvider("PARTNER").SetContractID("nothing-sealed").ExecX(ctx)
+	cam := pulid.MustNew("CA")
+	pw := `{"username":"admin","password":"cam-pass"}`
+	c.Camera.Create().SetID(cam).SetAccountID(acc.ID).SetName("cam").SetDeviceID(string(cam)).
+		SetSourceCredentials(seal(pw, recording.CredentialsAAD(cam))).ExecX(ctx)
+	return append(out, sealedRow{cols[2], cam, pw})
+}
+
+// opens checks that every seeded value opens with box to its plaintext.
+func opens(t *testing.T, db *store.DB, box *secrets.Box, rows []sealedRow) {
+	t.Helper()
+	for _, r := range rows {
+		var v []byte
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE id = '%s'", r.col.Column, r.col.Table, r.id)
+		if err := db.SQL.QueryRow(q).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got, err := box.Open(v, r.col.AAD(r.id))
+		if err != nil || string(got) != r.plain {
+			t.Fatalf("%s of %s: %q, %v", r.col, r.id, got, err)
+		}
+	}
+}
+
+// TestRotate: values sealed with key A are re-encrypted under B in
+// batches; afterwards every value opens with B alone, to the same
+// plaintext, and A can be dropped.
+func TestRotate(t *testing.T) {
+	backends(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a, b := secrets.NewKey("kA"), secrets.NewKey("kB")
+		boxA, _ := secrets.New(a)
+		rows := seed(t, db.Client, boxA, 250)
+		rdb := rotation.DB{SQL: db.SQL, Dialect: db.Dialect}
+
+		before, err := rotation.Check(ctx, rdb, boxA, rotation.Sealed())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rotation.KeysInUse(before); len(got) != 1 || got[0] != "kA" {
+			t.Fatalf("keys in use before: %v", got)
+		}
+
+		boxBA, _ := secrets.New(b, a)
+		var progress []rotation.Progress
+		reports, err := rotation.Rotate(ctx, rdb, boxBA, rotation.Sealed(), rotation.Options{BatchSize: 40,
+			Progress: func(p rotation.Progress) { progress = append(progress, p) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int{"pos_connections.secrets": 250, "pos_connections.webhook_secret": 84, "cameras.source_credentials": 1}
+		for _, r := range reports {
+			if r.Values != want[r.Column] || r.Resealed != want[r.Column] || r.ByKey["kB"] != want[r.Column] || len(r.ByKey) != 1 {
+				t.Errorf("report %+v, want %d values all resealed under kB", r, want[r.Column])
+			}
+		}
+		// Progress: batch by batch, up to the column's total.
+		last := map[string]rotation.Progress{}
+		batches := 0
+		for _, p := range progress {
+			if prev, ok := last[p.Column]; ok && (p.Scanned <= prev.Scanned || p.Resealed < prev.Resealed) {
+				t.Fatalf("progress went backwards: %+v after %+v", p, prev)
+			}
+			last[p.Column] = p
+			batches++
+		}
+		if p := last["pos_connections.secrets"]; p.Scanned != 250 || p.Total != 250 || p.Resealed != 250 || batches < 7 {
+			t.Fatalf("last progress %+v after %d reports", p, batches)
+		}
+
+		// A is no longer needed: B alone opens everything.
+		boxB, _ := secrets.New(b)
+		opens(t, db, boxB, rows)
+		after, err := rotation.Check(ctx, rdb, boxB, rotation.Sealed())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rotation.KeysInUse(after); len(got) != 1 || got[0] != "kB" {
+			t.Fatalf("keys in use after: %v", got)
+		}
+		// A second run finds nothing to do.
+		reports, err = rotation.Rotate(ctx, rdb, boxBA, rotation.Sealed(), rotation.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reports {
+			if r.Resealed != 0 {
+				t.Fatalf("second run resealed %+v", r)
+			}
+		}
+	})
+}
+
+// TestRotateStopsAtAValueThatDoesNotOpen: a value under a key the command
+// was not given stops the run with the row named (never the value), the
+// values before it stay re-encrypted, and a run with the key finishes.
+func TestRotateStopsAtAValueThatDoesNotOpen(t *testing.T) {
+	backends(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a, b, lost := secrets.NewKey("kA"), secrets.NewKey("kB"), secrets.NewKey("kLost")
+		boxA, _ := secrets.New(a)
+		rows := seed(t, db.Client, boxA, 30)
+		boxLost, _ := secrets.New(lost)
+		odd := seed(t, db.Client, boxLost, 1)[0]
+		rdb := rotation.DB{SQL: db.SQL, Dialect: db.Dialect}
+
+		boxBA, _ := secrets.New(b, a)
+		_, err := rotation.Rotate(ctx, rdb, boxBA, rotation.Sealed(), rotation.Options{BatchSize: 7})
+		if !errors.Is(err, secrets.ErrUnknownKey) || !strings.Contains(err.Error(), string(odd.id)) || strings.Contains(err.Error(), "secret-0") {
+			t.Fatalf("error %v: want the unknown key named with its row", err)
+		}
+		boxAll, _ := secrets.New(b, a, lost)
+		if _, err := rotation.Rotate(ctx, rdb, boxAll, rotation.Sealed(), rotation.Options{BatchSize: 7}); err != nil {
+			t.Fatal(err)
+		}
+		boxB, _ := secrets.New(b)
+		opens(t, db, boxB, append(rows, odd))
+	})
+}
+
+// TestSmaregiAndUbiregiShareTheBinding: one column, one binding, whichever
+// provider sealed it.
+func TestSmaregiAndUbiregiShareTheBinding(t *testing.T) {
+	if string(smaregiconnect.SecretsAAD("PC1")) != string(ubiregiconnect.SecretsAAD("PC1")) {
+		t.Fatal("pos_connections.secrets is bound differently by Smaregi and Ubiregi: rotation would break one of them")
+	}
+}

@@ -387,3 +387,13 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// DeleteUser ends a user's sessions and deletes it (as the caller, so the
+// privacy rules decide whether it may).
+func (s *Service) DeleteUser(ctx context.Context, id pulid.ID) error {
+	if _, err := s.client.Session.Delete().Where(session.UserID(id)).Exec(viewer.System(ctx)); err != nil {
+		return err
+	}
+	s.watch.kick()
+	return s.client.User.DeleteOneID(id).Exec(ctx)
+}

@@ -245,6 +245,7 @@ func Load(ctx context.Context, client *ent.Client, after int64, limit int) ([]Ev
 // Subscribe streams events matching f after the event id `after` (nil:
 // only events from now on). The channel closes when ctx ends.
 func (h *Hub) Subscribe(ctx context.Context, f journal.Filter, after *int64) (<-chan *Event, error) {
+	f.ForViewer(ctx)
 	pos, err := h.Head(ctx)
 	if err != nil {
 		return nil, err

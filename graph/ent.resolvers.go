@@ -22,7 +22,7 @@ import (
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
-	acct, err := accountOf(ctx)
+	acct, err := readerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +40,7 @@ func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder, error) {
-	acct, err := accountOf(ctx)
+	acct, err := readerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder,
 
 // Cameras is the resolver for the cameras field.
 func (r *queryResolver) Cameras(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CameraOrder, where *ent.CameraWhereInput) (*ent.CameraConnection, error) {
-	acct, err := accountOf(ctx)
+	acct, err := readerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (r *queryResolver) Cameras(ctx context.Context, after *entgql.Cursor[pulid.
 
 // Links is the resolver for the links field.
 func (r *queryResolver) Links(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.LinkOrder, where *ent.LinkWhereInput) (*ent.LinkConnection, error) {
-	acct, err := accountOf(ctx)
+	acct, err := readerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (r *queryResolver) Links(ctx context.Context, after *entgql.Cursor[pulid.ID
 
 // PosConnections is the resolver for the posConnections field.
 func (r *queryResolver) PosConnections(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.PosConnectionOrder, where *ent.PosConnectionWhereInput) (*ent.PosConnectionConnection, error) {
-	acct, err := accountOf(ctx)
+	acct, err := readerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (r *queryResolver) PosConnections(ctx context.Context, after *entgql.Cursor
 
 // Shops is the resolver for the shops field.
 func (r *queryResolver) Shops(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) (*ent.ShopConnection, error) {
-	acct, err := accountOf(ctx)
+	acct, err := readerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (r *queryResolver) Shops(ctx context.Context, after *entgql.Cursor[pulid.ID
 
 // Terminals is the resolver for the terminals field.
 func (r *queryResolver) Terminals(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) (*ent.TerminalConnection, error) {
-	acct, err := accountOf(ctx)
+	acct, err := readerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +136,9 @@ func (r *Resolver) PosConnection() generated.PosConnectionResolver { return &pos
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// Terminal returns generated.TerminalResolver implementation.
+func (r *Resolver) Terminal() generated.TerminalResolver { return &terminalResolver{r} }
+
 // Thumbnail returns generated.ThumbnailResolver implementation.
 func (r *Resolver) Thumbnail() generated.ThumbnailResolver { return &thumbnailResolver{r} }
 
@@ -144,5 +147,6 @@ type (
 	journalEntryResolver  struct{ *Resolver }
 	posConnectionResolver struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
+	terminalResolver      struct{ *Resolver }
 	thumbnailResolver     struct{ *Resolver }
 )

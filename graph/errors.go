@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"entgo.io/ent/privacy"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -14,6 +15,7 @@ import (
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/viewer"
 )
 
 // ErrorPresenter gives every error a stable extensions.code; a caller's
@@ -52,6 +54,16 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			// decode (a bad Time, an enum in the wrong case).
 			gerr.Extensions["code"] = apperr.BadUserInput
 			gerr.Extensions["field"] = pathField(gerr.Path[len(fc.Path()):])
+			return gerr
+		}
+		if errors.Is(err, privacy.Deny) {
+			// ent privacy refused: no viewer, or one that may not write.
+			gerr.Message = "この操作の権限がありません (forbidden)"
+			gerr.Extensions["code"] = apperr.Forbidden
+			if _, ok := viewer.FromContext(ctx); !ok {
+				gerr.Message = "ログインしてください (not signed in)"
+				gerr.Extensions["code"] = apperr.Unauthenticated
+			}
 			return gerr
 		}
 		if ent.IsNotFound(err) {

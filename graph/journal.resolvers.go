@@ -17,6 +17,7 @@ import (
 	"github.com/regicam/regicam/graph/model"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/viewer"
 )
 
 // KindLabel is the resolver for the kindLabel field.
@@ -31,7 +32,7 @@ func (r *journalEventResolver) Type(ctx context.Context, obj *feed.Event) (model
 
 // IngestJournal is the resolver for the ingestJournal field.
 func (r *mutationResolver) IngestJournal(ctx context.Context, input []*model.JournalInput) ([]*model.IngestResult, error) {
-	acct, err := accountOf(ctx)
+	acct, err := writerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +58,7 @@ func (r *mutationResolver) IngestJournal(ctx context.Context, input []*model.Jou
 
 // Journal is the resolver for the journal field.
 func (r *queryResolver) Journal(ctx context.Context, where *model.JournalWhere, first *int, after *string) (*model.JournalConnection, error) {
-	acct, err := accountOf(ctx)
+	acct, err := journalReaderOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +95,7 @@ func (r *queryResolver) Journal(ctx context.Context, where *model.JournalWhere, 
 
 // TimelineBuckets is the resolver for the timelineBuckets field.
 func (r *queryResolver) TimelineBuckets(ctx context.Context, cameraID pulid.ID, from time.Time, to time.Time, bucket *model.BucketSize) ([]*model.TimelineBucket, error) {
-	acct, err := accountOf(ctx)
+	acct, err := journalReaderOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (r *queryResolver) TimelineBuckets(ctx context.Context, cameraID pulid.ID, 
 
 // Journal is the resolver for the journal field.
 func (r *subscriptionResolver) Journal(ctx context.Context, where *model.JournalWhere, after *string) (<-chan *feed.Event, error) {
-	acct, err := accountOf(ctx)
+	acct, err := journalReaderOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +136,8 @@ func (r *subscriptionResolver) Journal(ctx context.Context, where *model.Journal
 		}
 		// A cursor from another installation (or a restored backup) would
 		// silently skip every event up to it.
-		if newest, err := feed.Newest(ctx, r.Client); err != nil {
+		// The newest event of all accounts: cursors count across them.
+		if newest, err := feed.Newest(viewer.System(ctx), r.Client); err != nil {
 			return nil, err
 		} else if id > newest {
 			return nil, apperr.Invalid("after", "このカーソルはまだ存在しないイベントを指しています (cursor is ahead of the newest event)")

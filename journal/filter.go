@@ -4,6 +4,7 @@
 package journal
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/regicam/regicam/ent/predicate"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
+	"github.com/regicam/regicam/viewer"
 )
 
 // MaxSearchLen bounds the search box input.
@@ -42,6 +44,19 @@ type Filter struct {
 	MaskedCard         string   // e.g. "411111" (first 6) or "11" (last 2) or the whole masked number
 	ExternalID         string   // the provider's transaction id, exact
 	Staff              string   // staff id or name, exact
+
+	// Restricted limits a STAFF viewer to VisibleShops whatever it asked
+	// for (set by ForViewer; ent privacy does the same to SQL).
+	Restricted   bool
+	VisibleShops []pulid.ID
+}
+
+// ForViewer applies the shop restriction of the viewer in ctx, so the
+// in-memory Match of the live feed keeps a STAFF user inside its shops.
+func (f *Filter) ForViewer(ctx context.Context) {
+	if v, ok := viewer.FromContext(ctx); ok && v.Restricted {
+		f.Restricted, f.VisibleShops = true, v.ShopIDs
+	}
 }
 
 // Validate checks the shape of f; field names are reported under prefix
@@ -106,6 +121,9 @@ func (f *Filter) Predicates() []predicate.JournalEntry {
 	}
 	if len(f.ShopIDs) > 0 {
 		ps = append(ps, journalentry.ShopIDIn(f.ShopIDs...))
+	}
+	if f.Restricted {
+		ps = append(ps, journalentry.ShopIDIn(f.VisibleShops...))
 	}
 	if len(f.Kinds) > 0 {
 		ps = append(ps, journalentry.KindIn(f.Kinds...))
@@ -192,6 +210,9 @@ func (f *Filter) Match(e *ent.JournalEntry) bool {
 		return false
 	}
 	if len(f.ShopIDs) > 0 && !contains(f.ShopIDs, e.ShopID) {
+		return false
+	}
+	if f.Restricted && !contains(f.VisibleShops, e.ShopID) {
 		return false
 	}
 	if len(f.Kinds) > 0 && !contains(f.Kinds, e.Kind) {

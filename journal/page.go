@@ -63,6 +63,7 @@ func List(ctx context.Context, client *ent.Client, f Filter, first int, after *C
 	if err := CheckIDs(ctx, client, f); err != nil {
 		return nil, err
 	}
+	f.ForViewer(ctx)
 	q := client.JournalEntry.Query().Where(f.Predicates()...)
 	q.Select(ListColumns...)
 	if after != nil {

@@ -22,6 +22,17 @@ type Config struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 
+	// Sign-in. Zero values take auth's defaults (15 min lock, 50 req/s
+	// burst 100 per API key, revocation checked every 2 s).
+	LockoutDuration time.Duration
+	APIKeyRate      float64
+	APIKeyBurst     int
+	RevocationCheck time.Duration
+	AuthNow         func() time.Time // tests move the clock; nil is time.Now
+	// DemoLogin receives the demo owner's "demo login: EMAIL PASSWORD"
+	// line; nil prints it on stdout.
+	DemoLogin func(line string)
+
 	// SecretKey seals stored credentials ("id:base64[,id:base64…]"); empty
 	// means a key file beside the embedded database.
 	SecretKey string

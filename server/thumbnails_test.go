@@ -245,6 +245,7 @@ func thumbGet(t testing.TB, srv *testenv.Server, path string, header map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.Credential().Apply(req.Header)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}

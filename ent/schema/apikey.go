@@ -44,5 +44,5 @@ func (ApiKey) Annotations() []schema.Annotation {
 }
 
 func (ApiKey) Policy() ent.Policy {
-	return rule.Tenant(nil)
+	return rule.Private(nil)
 }

@@ -44,5 +44,5 @@ func (AuditLog) Annotations() []schema.Annotation {
 }
 
 func (AuditLog) Policy() ent.Policy {
-	return rule.Tenant(nil)
+	return rule.Private(nil)
 }

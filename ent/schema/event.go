@@ -38,8 +38,9 @@ func (Event) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
 }
 
-// STAFF read the live feed through feed.Hub, which filters by shop; the
-// events table itself stays with the system and full-account viewers.
+// Events only point at entries; STAFF see the account's events and
+// the entries they load are narrowed to their shops (and feed.Hub matches
+// by shop).
 func (Event) Policy() ent.Policy {
-	return rule.Tenant(nil)
+	return rule.Tenant(rule.Whole)
 }

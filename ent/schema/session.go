@@ -49,5 +49,5 @@ func (Session) Annotations() []schema.Annotation {
 }
 
 func (Session) Policy() ent.Policy {
-	return rule.Tenant(rule.Self("user_id"))
+	return rule.Private(rule.Self("user_id"))
 }

@@ -47,5 +47,5 @@ func (User) Indexes() []ent.Index {
 }
 
 func (User) Policy() ent.Policy {
-	return rule.Tenant(rule.Self("id"))
+	return rule.Private(rule.Self("id"))
 }

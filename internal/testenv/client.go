@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/regicam/regicam/auth"
 )
 
 // GQLError is one GraphQL error as a client sees it.
@@ -32,11 +34,26 @@ type Response struct {
 	Errors []GQLError      `json:"errors"`
 }
 
-// Query posts a GraphQL operation as JSON and decodes the response.
+// Query posts a GraphQL operation as JSON, with the server's credential,
+// and decodes the response.
 func (s *Server) Query(t testing.TB, query string, vars map[string]any) Response {
 	t.Helper()
+	r, _ := s.QueryHTTP(t, query, vars)
+	return r
+}
+
+// QueryHTTP is Query that also returns the HTTP response (its body already
+// read), for status codes, Set-Cookie and Retry-After.
+func (s *Server) QueryHTTP(t testing.TB, query string, vars map[string]any) (Response, *http.Response) {
+	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	resp, err := http.Post(s.URL+"/graphql", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("graphql request: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	s.cred.Apply(req.Header)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("post graphql: %v", err)
 	}
@@ -45,7 +62,22 @@ func (s *Server) Query(t testing.TB, query string, vars map[string]any) Response
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		t.Fatalf("decode graphql response (status %d): %v", resp.StatusCode, err)
 	}
-	return r
+	return r, resp
+}
+
+// Get fetches path (e.g. a thumbnail URL) with the server's credential.
+func (s *Server) Get(t testing.TB, path string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		t.Fatalf("request %s: %v", path, err)
+	}
+	s.cred.Apply(req.Header)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("get %s: %v", path, err)
+	}
+	return resp
 }
 
 // MustQuery is Query that fails the test on any GraphQL error and decodes
@@ -74,12 +106,20 @@ type Subscription struct {
 // handshake and starts one subscription.
 func (s *Server) Subscribe(ctx context.Context, query string, vars map[string]any) (*Subscription, error) {
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second}
-	conn, _, err := d.DialContext(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/graphql", nil)
+	header := http.Header{}
+	payload := map[string]any{}
+	if s.cred.Cookie != "" {
+		header.Set("Cookie", (&http.Cookie{Name: auth.CookieName, Value: s.cred.Cookie}).String())
+	}
+	if s.cred.APIKey != "" {
+		payload["Authorization"] = "Bearer " + s.cred.APIKey
+	}
+	conn, _, err := d.DialContext(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/graphql", header)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	sub := &Subscription{conn: conn}
-	if err := conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{}}); err != nil {
+	if err := conn.WriteJSON(map[string]any{"type": "connection_init", "payload": payload}); err != nil {
 		conn.Close()
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/pgtest"
 	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/viewer"
 )
 
 // Backend is one database a test runs against.
@@ -38,10 +39,19 @@ func Postgres(t testing.TB) Backend {
 	return Backend{Name: "postgres", DatabaseURL: pgtest.New(t)}
 }
 
-// Server is a started regicam with its HTTP endpoint.
+// Server is a started regicam with its HTTP endpoint, and the identity
+// its client methods (Query, MustQuery, Subscribe, Get) use: by default an
+// OWNER session of App.AccountID. As, NewUser, NewAccount, NewAPIKey and
+// LoginAs give clients with other identities.
 type Server struct {
 	*server.App
 	URL string
+	// Owner is the default client's user.
+	Owner *ent.User
+	// DemoLogin is the "demo login: EMAIL PASSWORD" line of a demo server.
+	DemoLogin string
+
+	cred Credential
 }
 
 // Logger is quiet unless REGICAM_TEST_LOG is set.
@@ -73,6 +83,8 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 		CORSOrigins: []string{"http://allowed.example"}, Introspection: true,
 		PublicURL: url, PollInterval: time.Hour,
 	}
+	var demoLine string
+	cfg.DemoLogin = func(line string) { demoLine = line }
 	if configure != nil {
 		configure(&cfg, url)
 	}
@@ -94,7 +106,9 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 		hs.Close()
 		app.Close()
 	})
-	return &Server{App: app, URL: hs.URL}
+	s := &Server{App: app, URL: hs.URL, DemoLogin: demoLine}
+	s.Owner, s = s.NewUser(t, app.AccountID, viewer.RoleOwner)
+	return s
 }
 
 // Fixture is a small shop: two cameras, three terminals; terminals 0 and 1
@@ -112,7 +126,7 @@ var LinkedSince = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // NewFixture creates the fixture rows in account.
 func NewFixture(t testing.TB, client *ent.Client, account pulid.ID) Fixture {
 	t.Helper()
-	ctx := context.Background()
+	ctx := system()
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

@@ -29,22 +29,29 @@ import (
 // a viewer sees none of its rows.
 type Staff func(v viewer.Viewer) entql.P
 
-// Tenant is the policy of a table whose rows carry account_id.
-func Tenant(staff Staff) ent.Policy { return policy("account_id", staff) }
+// Tenant is the policy of a table whose rows carry account_id; staff
+// narrows it for restricted viewers.
+func Tenant(staff Staff) ent.Policy { return policy("account_id", staff, false) }
+
+// Private is the policy of a table that only administrators (viewers with
+// ScopeAdmin: OWNER and ADMIN sessions) see whole: users, API keys,
+// sessions, the audit log. Everyone else, API keys included, sees what
+// staff allows (nil: nothing) and creates nothing.
+func Private(staff Staff) ent.Policy { return policy("account_id", staff, true) }
 
 // Account is the policy of the accounts table itself.
 func Account() ent.Policy {
-	return policy("id", func(viewer.Viewer) entql.P { return nil })
+	return policy("id", func(viewer.Viewer) entql.P { return nil }, false)
 }
 
-func policy(accountField string, staff Staff) ent.Policy {
+func policy(accountField string, staff Staff, private bool) ent.Policy {
 	filter := privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
 		v, ok := viewer.FromContext(ctx)
 		if !ok {
 			return anonymous(ctx)
 		}
 		f.Where(entql.FieldEQ(accountField, string(v.AccountID)))
-		if v.Restricted {
+		if v.Restricted || private && !v.Allows(viewer.ScopeAdmin) {
 			var p entql.P
 			if staff != nil {
 				p = staff(v)
@@ -67,6 +74,9 @@ func policy(accountField string, staff Staff) ent.Policy {
 		}
 		if !m.Op().Is(ent.OpCreate) {
 			return privacy.Skip
+		}
+		if private && !v.Allows(viewer.ScopeAdmin) {
+			return privacy.Denyf("only administrators add %s", m.Type())
 		}
 		got, _ := m.Field(accountField)
 		if id, _ := got.(pulid.ID); id != v.AccountID {
@@ -108,6 +118,9 @@ func Through(inner Staff, edges ...string) Staff {
 func Self(field string) Staff {
 	return func(v viewer.Viewer) entql.P { return entql.FieldEQ(field, string(v.UserID)) }
 }
+
+// Whole leaves the account's rows unnarrowed for restricted viewers.
+func Whole(viewer.Viewer) entql.P { return nil }
 
 // Nothing matches no row.
 func Nothing() entql.P { return entql.FieldEQ("id", "") }

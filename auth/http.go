@@ -1,0 +1,77 @@
+package auth
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// CookieName is the session cookie.
+const CookieName = "regicam_session"
+
+type httpKey struct{}
+
+type httpExchange struct {
+	w http.ResponseWriter
+	r *http.Request
+}
+
+// WithHTTP lets resolvers reach the response (to set the session cookie)
+// and the request (client address, TLS).
+func WithHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request) context.Context {
+	return context.WithValue(ctx, httpKey{}, httpExchange{w, r})
+}
+
+func exchange(ctx context.Context) (httpExchange, bool) {
+	x, ok := ctx.Value(httpKey{}).(httpExchange)
+	return x, ok && x.w != nil
+}
+
+// ClientInfo returns the address and user agent of the request in ctx.
+func ClientInfo(ctx context.Context) (ip, userAgent string) {
+	if x, ok := exchange(ctx); ok {
+		return ClientIP(x.r), x.r.UserAgent()
+	}
+	return "", ""
+}
+
+// ClientIP is the caller's address. X-Forwarded-For is not trusted: a
+// client could claim any address to pass an IP allowlist.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// secure reports whether the browser reached us over TLS, directly or
+// through a proxy that terminated it.
+func secure(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// SetSessionCookie sends the session cookie on the response in ctx.
+func SetSessionCookie(ctx context.Context, token string, expires time.Time) bool {
+	x, ok := exchange(ctx)
+	if !ok {
+		return false
+	}
+	http.SetCookie(x.w, &http.Cookie{
+		Name: CookieName, Value: token, Path: "/", Expires: expires,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure(x.r),
+	})
+	return true
+}
+
+// ClearSessionCookie removes the session cookie.
+func ClearSessionCookie(ctx context.Context) {
+	if x, ok := exchange(ctx); ok {
+		http.SetCookie(x.w, &http.Cookie{
+			Name: CookieName, Value: "", Path: "/", MaxAge: -1,
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure(x.r),
+		})
+	}
+}

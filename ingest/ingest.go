@@ -51,6 +51,9 @@ type Ingester struct {
 	// Thumbnails, when set, takes each new entry's camera picture.
 	Thumbnails Thumbnailer
 	late       sync.WaitGroup
+
+	// Observer, when set, sees each new entry after commit.
+	Observer Observer
 }
 
 // New returns an Ingester; dialectName is entgo's dialect name.
@@ -64,8 +67,10 @@ func New(client *ent.Client, dialectName string, bus Publisher, log *slog.Logger
 // MaxBatch is the largest batch IngestBatch accepts.
 const MaxBatch = 500
 
-// IngestBatch stores each receipt in its own transaction, so one bad item
-// neither blocks nor half-writes the others. Results follow input order;
+// IngestBatch stores a batch with the guarantees of storing each receipt
+// in its own transaction: one bad item neither blocks nor half-writes the
+// others, and a re-sent item is a duplicate. New records share one
+// transaction (see storeBatch); the rest go one by one. Results follow input order;
 // errors carry fields prefixed with "input[i]". rejected, when not nil,
 // holds per-item errors the caller found while decoding: those items are
 // reported, not stored.
@@ -84,6 +89,7 @@ func (in *Ingester) IngestBatch(ctx context.Context, accountID pulid.ID, rs []Re
 	}
 	seen := make(map[key]int, len(rs))
 	out := make([]Result, len(rs))
+	var todo []int
 	for i := range rs {
 		prefix := fmt.Sprintf("input[%d]", i)
 		if i < len(rejected) && rejected[i] != nil {
@@ -100,13 +106,27 @@ func (in *Ingester) IngestBatch(ctx context.Context, accountID pulid.ID, rs []Re
 			continue
 		}
 		seen[k] = i
-		res := in.Ingest(ctx, accountID, rs[i])
-		if res.Err != nil {
-			res.Err = apperr.WithFieldPrefix(res.Err, prefix)
+		if err := rs[i].Validate(in.now()); err != nil {
+			out[i] = Result{Status: Failed, Err: apperr.WithFieldPrefix(err, prefix)}
+			continue
 		}
-		out[i] = res
+		todo = append(todo, i)
 	}
+	// Runs of new sales and other records, the bulk of any batch, go in
+	// together; changes, re-sent records and anything a shared transaction
+	// could not take go one by one, exactly as a single receipt would. The
+	// order of the input is the order of the events.
+	in.storeInOrder(ctx, accountID, rs, todo, out)
 	return out, nil
+}
+
+// storeOne stores rs[i] on its own.
+func (in *Ingester) storeOne(ctx context.Context, accountID pulid.ID, rs []Receipt, i int, out []Result) {
+	res := in.Ingest(ctx, accountID, rs[i])
+	if res.Err != nil {
+		res.Err = apperr.WithFieldPrefix(res.Err, fmt.Sprintf("input[%d]", i))
+	}
+	out[i] = res
 }
 
 // Ingest stores one receipt. Failures are in Result.Err with Status Failed.
@@ -211,6 +231,7 @@ func (in *Ingester) store(ctx context.Context, accountID pulid.ID, r *Receipt) (
 	// rows are visible. A failed publish only delays delivery until the next
 	// signal or resync, so it is logged, not returned.
 	in.publish(ctx, lastEvent)
+	in.observe(ctx, ch.entry)
 	if pending && d.cameraID != nil && in.Thumbnails != nil {
 		in.late.Add(1)
 		go func() {
@@ -298,6 +319,35 @@ func (in *Ingester) decide(ctx context.Context, db reader, term *ent.Terminal, r
 
 // write stores the entry d decided on (and the mark on the original).
 func (in *Ingester) write(ctx context.Context, tx *ent.Tx, term *ent.Terminal, r *Receipt, d decision, id pulid.ID, shot *Shot, reason string) (change, error) {
+	entry, err := in.entryCreate(tx, term, r, d, id, reason).Save(ctx)
+	if err != nil {
+		return change{}, fmt.Errorf("insert entry: %w", err)
+	}
+	if shot != nil {
+		if err := saveShot(ctx, tx, entry, shot); err != nil {
+			return change{}, err
+		}
+	}
+	original := d.original
+	if original != nil {
+		upd := tx.JournalEntry.UpdateOneID(original.ID)
+		switch d.kind {
+		case journalentry.KindCANCEL:
+			upd.SetCanceledAt(d.at)
+		case journalentry.KindDELETE:
+			upd.SetDeletedAt(d.at)
+		case journalentry.KindMODIFY:
+			upd.SetModifiedAt(d.at).SetFingerprint(d.fp)
+		}
+		if original, err = upd.Save(ctx); err != nil {
+			return change{}, fmt.Errorf("mark original: %w", err)
+		}
+	}
+	return change{entry: entry, original: original, shot: shot}, nil
+}
+
+// entryCreate is the insert of the entry d decided on.
+func (in *Ingester) entryCreate(tx *ent.Tx, term *ent.Terminal, r *Receipt, d decision, id pulid.ID, reason string) *ent.JournalEntryCreate {
 	create := tx.JournalEntry.Create().
 		SetID(id).
 		SetAccountID(term.AccountID).
@@ -329,31 +379,7 @@ func (in *Ingester) write(ctx context.Context, tx *ent.Tx, term *ent.Terminal, r
 	if d.original != nil {
 		create.SetRelatedID(d.original.ID)
 	}
-	entry, err := create.Save(ctx)
-	if err != nil {
-		return change{}, fmt.Errorf("insert entry: %w", err)
-	}
-	if shot != nil {
-		if err := saveShot(ctx, tx, entry, shot); err != nil {
-			return change{}, err
-		}
-	}
-	original := d.original
-	if original != nil {
-		upd := tx.JournalEntry.UpdateOneID(original.ID)
-		switch d.kind {
-		case journalentry.KindCANCEL:
-			upd.SetCanceledAt(d.at)
-		case journalentry.KindDELETE:
-			upd.SetDeletedAt(d.at)
-		case journalentry.KindMODIFY:
-			upd.SetModifiedAt(d.at).SetFingerprint(d.fp)
-		}
-		if original, err = upd.Save(ctx); err != nil {
-			return change{}, fmt.Errorf("mark original: %w", err)
-		}
-	}
-	return change{entry: entry, original: original, shot: shot}, nil
+	return create
 }
 
 // alreadyKnown recognises a re-sent sale that is not news, and returns the
@@ -452,14 +478,18 @@ func (in *Ingester) appendEvents(ctx context.Context, tx *ent.Tx, evs ...eventOf
 			return 0, fmt.Errorf("event lock: %w", err)
 		}
 	}
+	creates := make([]*ent.EventCreate, len(evs))
+	for i, e := range evs {
+		creates[i] = tx.Event.Create().SetAccountID(e.entry.AccountID).SetNillableCameraID(e.entry.CameraID).
+			SetEntryID(e.entry.ID).SetType(e.typ)
+	}
+	saved, err := tx.Event.CreateBulk(creates...).Save(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("insert event: %w", err)
+	}
 	var last int64
-	for _, e := range evs {
-		ev, err := tx.Event.Create().SetAccountID(e.entry.AccountID).SetNillableCameraID(e.entry.CameraID).
-			SetEntryID(e.entry.ID).SetType(e.typ).Save(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("insert event: %w", err)
-		}
-		last = ev.ID
+	for _, ev := range saved {
+		last = max(last, ev.ID)
 	}
 	return last, nil
 }

@@ -65,12 +65,12 @@ func q1Variants(ds *Dataset) []*q1Variant {
 	search.Search = "山田"
 	return []*q1Variant{
 		{Name: "first page", Where: map[string]any{"cameraIDs": []pulid.ID{cam}}, Filter: base,
-			peerCond: map[string]any{"cameraId": cam}, peerOK: true},
+			peerCond: map[string]any{"accountId": ds.AccountID, "cameraId": cam}, peerOK: true},
 		{Name: "kind tab (CANCEL)", Where: map[string]any{"cameraIDs": []pulid.ID{cam}, "kinds": []string{"CANCEL"}}, Filter: kind,
-			peerCond: map[string]any{"cameraId": cam, "kind": "CANCEL"}, peerOK: true},
+			peerCond: map[string]any{"accountId": ds.AccountID, "cameraId": cam, "kind": "CANCEL"}, peerOK: true},
 		{Name: "search 山田", Where: map[string]any{"cameraIDs": []pulid.ID{cam}, "search": "山田"}, Filter: search},
 		{Name: fmt.Sprintf("page %d (cursor)", pageDepth+1), Where: map[string]any{"cameraIDs": []pulid.ID{cam}}, Filter: base,
-			peerCond: map[string]any{"cameraId": cam}, peerOK: true},
+			peerCond: map[string]any{"accountId": ds.AccountID, "cameraId": cam}, peerOK: true},
 	}
 }
 

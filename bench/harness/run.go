@@ -19,7 +19,10 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/regicam/regicam/auth"
+	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/viewer"
 )
 
 // Options configure `regicam bench run`.
@@ -146,6 +149,7 @@ type runEnv struct {
 	httpHeader http.Header
 	childCmd   []string
 	runID      string
+	userID     string
 	mu         sync.Mutex
 	created    []string
 }
@@ -203,6 +207,22 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	env := &runEnv{ds: ds, app: app, httpURL: hs.URL + "/graphql", wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/graphql",
 		childCmd: o.ChildCmd, runID: strconv.FormatInt(time.Now().Unix()%1_000_000, 36), httpHeader: http.Header{}}
 	defer env.cleanup(ds.DSN, logf)
+	// The harness signs in like the dashboard: an OWNER's session cookie
+	// (API keys are rate limited per key, a partner's concern, not Q1's).
+	sctx := viewer.System(ctx)
+	u, err := app.DB.Client.User.Create().SetAccountID(ds.AccountID).SetEmail("bench-" + env.runID + "@bench.regicam.local").
+		SetName("bench").SetRole(user.RoleOWNER).Save(sctx)
+	if err != nil {
+		return fmt.Errorf("bench user: %w", err)
+	}
+	env.userID = string(u.ID)
+	token, err := app.Auth.NewSession(sctx, u, "", "regicam-bench")
+	if err != nil {
+		return fmt.Errorf("bench session: %w", err)
+	}
+	cookie := (&http.Cookie{Name: auth.CookieName, Value: token}).String()
+	env.headers = map[string]string{"Cookie": cookie}
+	env.httpHeader.Set("Cookie", cookie)
 
 	db, err := sql.Open("postgres", ds.DSN)
 	if err != nil {
@@ -240,6 +260,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 
 	// Q1
 	gql := newGQLClient(env.httpURL, 128)
+	gql.header = env.httpHeader
 	var peerC *gqlClient
 	if peerURL != "" {
 		peerC = newGQLClient(peerURL, 128)
@@ -378,15 +399,18 @@ func (e *runEnv) cleanup(dsn string, logf func(string, ...any)) {
 	e.mu.Lock()
 	ids := e.created
 	e.mu.Unlock()
-	if len(ids) == 0 {
-		return
-	}
 	db, err := sql.Open("postgres", dsn)
 	if err != nil {
 		return
 	}
 	defer db.Close()
 	ctx := context.Background()
+	if e.userID != "" {
+		_, _ = db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, e.userID)
+		if _, err := db.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, e.userID); err != nil {
+			logf("cleanup: bench user %s stays: %v", e.userID, err)
+		}
+	}
 	for i := 0; i < len(ids); i += 5000 {
 		part := pq.Array(ids[i:min(i+5000, len(ids))])
 		_, err1 := db.ExecContext(ctx, `DELETE FROM events WHERE entry_id = ANY($1)`, part)

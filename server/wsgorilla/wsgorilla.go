@@ -51,6 +51,8 @@ type Implementation struct {
 
 var _ transport.WebsocketImplementation = Implementation{}
 
+var writeBuffers = &sync.Pool{}
+
 func (i Implementation) Accept(
 	w http.ResponseWriter,
 	r *http.Request,
@@ -73,6 +75,10 @@ func (i Implementation) Accept(
 		// no protocol is sent and gqlgen falls back to graphql-ws.
 		Subprotocols: options.Subprotocols,
 		CheckOrigin:  i.CheckOrigin,
+		// An idle live view holds no write buffer: thousands of open
+		// subscriptions would otherwise pin 4 KiB each between events.
+		WriteBufferPool: writeBuffers,
+		ReadBufferSize:  1024,
 	}
 	ws, err := upgrader.Upgrade(w, r, upgradeHeader(w.Header(), options.ResponseHeader))
 	if err != nil {
@@ -242,6 +248,30 @@ func (c *conn) WriteJSON(v any) error {
 		return err
 	}
 	return nil
+}
+
+// WriteText writes one text message made of parts, so a payload shared by
+// many connections is written to each without being copied into a new
+// message per connection.
+func (c *conn) WriteText(parts ...[]byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	w, err := c.ws.NextWriter(websocket.TextMessage)
+	if err == nil {
+		for _, p := range parts {
+			if _, err = w.Write(p); err != nil {
+				break
+			}
+		}
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		_ = c.Close()
+	}
+	return err
 }
 
 func (c *conn) WriteClose(closeCode int, message string) error {

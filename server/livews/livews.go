@@ -1,0 +1,619 @@
+// Package livews is regicam's GraphQL websocket transport (graphql-transport-ws
+// and the legacy graphql-ws) for live views held open all day by many
+// clients. Unlike gqlgen's transport, which executes and encodes every
+// subscription on its own, it groups live subscriptions that would produce
+// the same bytes — same document, operation, variables and viewer access —
+// executes each group once per event and writes the one encoded payload to
+// every member's connection (only the message id differs). Every
+// connection has a bounded send queue drained by its own writer: a client
+// too slow to keep up is closed with 1008, never allowed to stall the group.
+package livews
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/regicam/regicam/apperr"
+)
+
+const (
+	protoTransportWS = "graphql-transport-ws"
+	protoGraphQLWS   = "graphql-ws"
+
+	// CloseSlowConsumer closes a connection whose send queue is full.
+	CloseSlowConsumer = 1008
+	// DefaultSendQueue is how many messages may wait for one connection:
+	// room for a few partner batches (500 entries committed at once) to a
+	// client that is reading, far from what an idle live view needs.
+	DefaultSendQueue = 2048
+)
+
+// Transport is a graphql.Transport for websocket upgrades. Create it with
+// New; its groups are shared by every connection of one server.
+type Transport struct {
+	// Implementation accepts the upgrade (origin allowlist, read limit,
+	// deadlines, protocol pings): wsgorilla.Implementation.
+	Implementation transport.WebsocketImplementation
+	// InitFunc checks connection_init and returns the connection's context;
+	// when that context ends (a revoked session or key) the connection is
+	// closed. An error closes with the code set by
+	// transport.WithWebsocketCloseCode, else 4401 for UNAUTHENTICATED and
+	// 4403 otherwise.
+	InitFunc    transport.WebsocketInitFunc
+	InitTimeout time.Duration
+	// KeepAlivePingInterval is the graphql-ws "ka" interval.
+	KeepAlivePingInterval time.Duration
+	// PayloadReadLimit caps inbound messages (default 1 MiB).
+	PayloadReadLimit int64
+	// SendQueue bounds each connection's outgoing messages.
+	SendQueue int
+	// Shared turns grouping off when false (for comparisons).
+	Shared bool
+	Log    *slog.Logger
+
+	groups *groups
+}
+
+// New returns a Transport with its shared state.
+func New(t Transport) *Transport {
+	if t.SendQueue <= 0 {
+		t.SendQueue = DefaultSendQueue
+	}
+	if t.PayloadReadLimit == 0 {
+		t.PayloadReadLimit = 1 << 20
+	}
+	if t.InitTimeout == 0 {
+		t.InitTimeout = 30 * time.Second
+	}
+	if t.Log == nil {
+		t.Log = slog.Default()
+	}
+	t.groups = &groups{m: map[string]*group{}}
+	return &t
+}
+
+var _ graphql.Transport = (*Transport)(nil)
+
+// Supports implements graphql.Transport.
+func (t *Transport) Supports(r *http.Request) bool { return r.Header.Get("Upgrade") != "" }
+
+// textWriter is what wsgorilla's connection offers beyond WebsocketConn.
+type textWriter interface {
+	WriteText(parts ...[]byte) error
+}
+
+// Groups reports how many shared groups and members are live (tests,
+// metrics).
+func (t *Transport) Groups() (groups, members int) { return t.groups.stats() }
+
+// Do implements graphql.Transport.
+func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	ws, err := t.Implementation.Accept(w, r, transport.WebsocketAcceptOptions{
+		ResponseHeader: http.Header{},
+		Subprotocols:   []string{protoTransportWS, protoGraphQLWS},
+	})
+	if err != nil {
+		return // Accept has answered (403 for a foreign origin)
+	}
+	tw, ok := ws.(textWriter)
+	if !ok {
+		_ = ws.WriteClose(1011, "websocket adapter cannot write raw frames")
+		_ = ws.Close()
+		return
+	}
+	proto := ws.Subprotocol()
+	switch proto {
+	case protoTransportWS:
+	case protoGraphQLWS, "":
+		proto = protoGraphQLWS
+	default:
+		_ = ws.WriteClose(1002, "unsupported subprotocol "+proto)
+		_ = ws.Close()
+		return
+	}
+	if l, ok := ws.(transport.WebsocketReadLimiter); ok && t.PayloadReadLimit > 0 {
+		l.SetReadLimit(t.PayloadReadLimit)
+	}
+	c := &conn{t: t, ws: ws, tw: tw, proto: proto, exec: exec, ctx: r.Context(), headers: r.Header,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), subs: map[string]*sub{}}
+	if !c.init() {
+		return
+	}
+	go c.writer()
+	c.read()
+}
+
+// outMsg is one queued message: head + body + tail, so a shared body is
+// written as is.
+type outMsg struct{ head, body, tail []byte }
+
+type conn struct {
+	t       *Transport
+	ws      transport.WebsocketConn
+	tw      textWriter
+	proto   string
+	exec    graphql.GraphExecutor
+	ctx     context.Context
+	headers http.Header
+	done    chan struct{}
+
+	// The send queue grows only while messages wait, so an idle
+	// connection holds none of it.
+	qmu  sync.Mutex
+	q    []outMsg
+	wake chan struct{}
+
+	mu     sync.Mutex
+	subs   map[string]*sub
+	closed bool
+}
+
+// sub is one active operation of a connection: a group membership or an
+// operation of its own.
+type sub struct {
+	cancel context.CancelFunc // own operation
+	m      *member            // group membership
+}
+
+type inMsg struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+func (c *conn) nextMessage() (inMsg, error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return inMsg{}, err
+	}
+	var m inMsg
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return inMsg{}, errInvalid
+	}
+	return m, nil
+}
+
+var errInvalid = errors.New("invalid message")
+
+// init runs the connection_init handshake before anything is queued.
+func (c *conn) init() bool {
+	type res struct {
+		m   inMsg
+		err error
+	}
+	got := make(chan res, 1)
+	go func() { m, err := c.nextMessage(); got <- res{m, err} }()
+	var r res
+	select {
+	case r = <-got:
+	case <-time.After(c.t.InitTimeout):
+		c.closeNow(4408, "Connection initialisation timeout")
+		return false
+	}
+	if r.err != nil {
+		c.closeNow(1002, "decoding error")
+		return false
+	}
+	if r.m.Type != "connection_init" {
+		if r.m.Type == "connection_terminate" {
+			c.closeNow(1000, "terminated")
+			return false
+		}
+		c.closeNow(4400, "unexpected message "+r.m.Type)
+		return false
+	}
+	var payload transport.InitPayload
+	if len(r.m.Payload) > 0 && !bytes.Equal(r.m.Payload, []byte("null")) {
+		if err := json.Unmarshal(r.m.Payload, &payload); err != nil {
+			c.closeNow(4400, "invalid connection_init payload")
+			return false
+		}
+	}
+	var ack *transport.InitPayload
+	if c.t.InitFunc != nil {
+		ctx, ackPayload, err := c.t.InitFunc(c.ctx, payload)
+		if err != nil {
+			code := initCloseCode(ctx, err)
+			if c.proto == protoGraphQLWS {
+				b, _ := json.Marshal(&gqlerror.Error{Message: err.Error()})
+				_ = c.tw.WriteText(frame("connection_error", "", b))
+			}
+			reason := closeReason(ctx)
+			if reason == "" {
+				reason = map[int]string{4401: "Unauthorized", 4403: "Forbidden"}[code]
+			}
+			c.closeNow(code, reason)
+			return false
+		}
+		if ctx != nil {
+			c.ctx = ctx
+		}
+		ack = ackPayload
+	}
+	var b []byte
+	if ack != nil {
+		b, _ = json.Marshal(*ack)
+	}
+	if err := c.tw.WriteText(frame("connection_ack", "", b)); err != nil {
+		c.closeNow(1011, "")
+		return false
+	}
+	if c.proto == protoGraphQLWS {
+		_ = c.tw.WriteText(frame("ka", "", nil))
+	}
+	return true
+}
+
+// initCloseCode is the close code for a refused connection_init: the one
+// the InitFunc put in its context, else from the error's code.
+func initCloseCode(ctx context.Context, err error) int {
+	if v, ok := ctxValue(ctx, "contextKeyWebsocketCloseCode"); ok && v.CanInt() {
+		return int(v.Int())
+	}
+	if e, ok := apperr.As(err); ok && e.Code == apperr.Unauthenticated {
+		return 4401
+	}
+	return 4403
+}
+
+func closeReason(ctx context.Context) string {
+	if v, ok := ctxValue(ctx, "wsCloseReasonContextKey"); ok && v.Kind() == reflect.String {
+		return v.String()
+	}
+	return ""
+}
+
+// ctxValue finds a value gqlgen's transport keeps under an unexported key
+// (close code and reason set with transport.WithWebsocketCloseCode and
+// transport.AppendCloseReason), by the key's type name.
+func ctxValue(ctx context.Context, keyType string) (reflect.Value, bool) {
+	for depth := 0; ctx != nil && depth < 64; depth++ {
+		v := reflect.ValueOf(ctx)
+		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			return reflect.Value{}, false
+		}
+		s := v.Elem()
+		if k := s.FieldByName("key"); k.IsValid() {
+			kk := k
+			if kk.Kind() == reflect.Interface {
+				kk = kk.Elem()
+			}
+			if kk.Kind() == reflect.Pointer {
+				kk = kk.Elem()
+			}
+			if kk.IsValid() && kk.Type().Name() == keyType {
+				val := s.FieldByName("val")
+				if val.Kind() == reflect.Interface {
+					val = val.Elem()
+				}
+				return val, val.IsValid()
+			}
+		}
+		parent := s.FieldByName("Context")
+		if !parent.IsValid() || parent.Kind() != reflect.Interface || parent.IsNil() {
+			return reflect.Value{}, false
+		}
+		next, ok := parent.Interface().(context.Context)
+		if !ok {
+			return reflect.Value{}, false
+		}
+		ctx = next
+	}
+	return reflect.Value{}, false
+}
+
+// frame renders {"id":…,"type":…,"payload":…}.
+func frame(typ, id string, payload []byte) []byte {
+	head, tail := frameParts(typ, id, payload != nil)
+	return append(append(head, payload...), tail...)
+}
+
+// frameParts is the message around a payload.
+func frameParts(typ, id string, withPayload bool) (head, tail []byte) {
+	b := make([]byte, 0, 48+len(id))
+	b = append(b, '{')
+	if id != "" {
+		q, _ := json.Marshal(id)
+		b = append(b, `"id":`...)
+		b = append(b, q...)
+		b = append(b, ',')
+	}
+	b = append(b, `"type":"`...)
+	b = append(b, typ...)
+	b = append(b, '"')
+	if withPayload {
+		b = append(b, `,"payload":`...)
+		return b, []byte{'}'}
+	}
+	return append(b, '}'), nil
+}
+
+func (c *conn) nextType() string {
+	if c.proto == protoGraphQLWS {
+		return "data"
+	}
+	return "next"
+}
+
+// enqueue queues a message without ever blocking: a full queue means the
+// client is not reading, and it is closed rather than allowed to hold up
+// whoever is sending.
+func (c *conn) enqueue(m outMsg) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	c.qmu.Lock()
+	if len(c.q) >= c.t.SendQueue {
+		c.qmu.Unlock()
+		go c.close(CloseSlowConsumer, "send queue full: client too slow")
+		return false
+	}
+	c.q = append(c.q, m)
+	c.qmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (c *conn) send(typ, id string, payload []byte) {
+	c.enqueue(outMsg{head: frame(typ, id, payload)})
+}
+
+// writer drains the queue, sends graphql-ws keep-alives and closes the
+// connection when its context (the InitFunc's) ends.
+func (c *conn) writer() {
+	var ka <-chan time.Time
+	if c.proto == protoGraphQLWS && c.t.KeepAlivePingInterval > 0 {
+		tk := time.NewTicker(c.t.KeepAlivePingInterval)
+		defer tk.Stop()
+		ka = tk.C
+	}
+	kaFrame := frame("ka", "", nil)
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.ctx.Done():
+			c.close(1000, "terminated")
+			return
+		case <-ka:
+			if err := c.tw.WriteText(kaFrame); err != nil {
+				c.close(1011, "")
+				return
+			}
+		case <-c.wake:
+			c.qmu.Lock()
+			batch := c.q
+			c.q = nil
+			c.qmu.Unlock()
+			for _, m := range batch {
+				if err := c.tw.WriteText(m.head, m.body, m.tail); err != nil {
+					c.close(1011, "")
+					return
+				}
+			}
+		}
+	}
+}
+
+// read handles client messages until the connection ends.
+func (c *conn) read() {
+	defer c.close(1000, "")
+	for {
+		m, err := c.nextMessage()
+		if err != nil {
+			if err == errInvalid {
+				c.close(4400, "invalid message")
+			}
+			return
+		}
+		switch m.Type {
+		case "subscribe", "start":
+			if m.ID == "" {
+				c.close(4400, "subscribe without id")
+				return
+			}
+			c.subscribe(m.ID, m.Payload)
+		case "complete", "stop":
+			c.stop(m.ID)
+		case "ping":
+			c.enqueue(outMsg{head: frame("pong", "", m.Payload)})
+		case "pong":
+		case "connection_terminate":
+			return
+		case "connection_init":
+			c.close(4429, "Too many initialisation requests")
+			return
+		default:
+			c.close(4400, "unexpected message "+m.Type)
+			return
+		}
+	}
+}
+
+func (c *conn) subscribe(id string, payload json.RawMessage) {
+	c.mu.Lock()
+	if _, dup := c.subs[id]; dup || c.closed {
+		c.mu.Unlock()
+		if c.proto == protoTransportWS {
+			c.close(4409, "Subscriber for "+id+" already exists")
+		}
+		return
+	}
+	c.subs[id] = &sub{} // reserved while starting
+	c.mu.Unlock()
+
+	start := graphql.Now()
+	params := &graphql.RawParams{}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(params); err != nil {
+		c.sendErrors(id, &gqlerror.Error{Message: "invalid json"})
+		c.finish(id, true)
+		return
+	}
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	params.Headers = c.headers
+	ctx := graphql.StartOperationTrace(c.ctx)
+	rc, err := c.exec.CreateOperationContext(ctx, params)
+	if err != nil {
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), err)
+		if errcode.GetErrorKind(err) == errcode.KindProtocol {
+			c.sendErrors(id, resp.Errors...)
+		} else {
+			c.sendResponse(id, &graphql.Response{Errors: err})
+		}
+		c.finish(id, true)
+		return
+	}
+	ctx = graphql.WithOperationContext(ctx, rc)
+	if key, ok := c.t.groupKey(c.ctx, rc, params); ok {
+		m := &member{c: c, id: id}
+		m.head, m.tail = frameParts(c.nextType(), id, true)
+		c.mu.Lock()
+		if s := c.subs[id]; s != nil && !c.closed {
+			s.m = m
+			c.mu.Unlock()
+			c.t.groups.join(key, m, ctx, rc, c.exec, c.t.Log)
+			return
+		}
+		c.mu.Unlock()
+		return
+	}
+	// On its own: a resuming subscriber (its replay is its own), a query or
+	// mutation sent over the socket.
+	ctx, cancel := context.WithCancel(ctx)
+	c.mu.Lock()
+	if s := c.subs[id]; s != nil && !c.closed {
+		s.cancel = cancel
+	} else {
+		c.mu.Unlock()
+		cancel()
+		return
+	}
+	c.mu.Unlock()
+	go func() {
+		defer cancel()
+		defer func() {
+			if r := recover(); r != nil {
+				err := rc.Recover(ctx, r)
+				var gqlerr *gqlerror.Error
+				if !errors.As(err, &gqlerr) {
+					gqlerr = &gqlerror.Error{Message: fmt.Sprint(err)}
+				}
+				c.sendErrors(id, gqlerr)
+			}
+			c.finish(id, c.ctx.Err() == nil)
+		}()
+		responses, ctx := c.exec.DispatchOperation(ctx, rc)
+		for {
+			resp := responses(ctx)
+			if resp == nil {
+				return
+			}
+			c.sendResponse(id, resp)
+		}
+	}()
+}
+
+func (c *conn) sendResponse(id string, resp *graphql.Response) {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		c.t.Log.Error("encode response", "err", err)
+		return
+	}
+	head, tail := frameParts(c.nextType(), id, true)
+	c.enqueue(outMsg{head: head, body: b, tail: tail})
+}
+
+func (c *conn) sendErrors(id string, errs ...*gqlerror.Error) {
+	list := make([]error, len(errs))
+	for i, e := range errs {
+		list[i] = e
+	}
+	b, _ := json.Marshal(list)
+	c.send("error", id, b)
+}
+
+// finish ends operation id; complete says whether to tell the client.
+func (c *conn) finish(id string, complete bool) {
+	c.mu.Lock()
+	_, ok := c.subs[id]
+	delete(c.subs, id)
+	c.mu.Unlock()
+	if ok && complete {
+		c.send("complete", id, nil)
+	}
+}
+
+// stop is the client's complete/stop for id.
+func (c *conn) stop(id string) {
+	c.mu.Lock()
+	s := c.subs[id]
+	delete(c.subs, id)
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if s.m != nil {
+		c.t.groups.leave(s.m)
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+}
+
+// close sends a close frame (best effort) and tears everything down.
+func (c *conn) close(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	subs := c.subs
+	c.subs = map[string]*sub{}
+	close(c.done)
+	c.mu.Unlock()
+	for _, s := range subs {
+		if s.m != nil {
+			c.t.groups.leave(s.m)
+		}
+		if s.cancel != nil {
+			s.cancel()
+		}
+	}
+	if code != 0 {
+		_ = c.ws.WriteClose(code, reason)
+	}
+	_ = c.ws.Close()
+}
+
+// closeNow closes before the writer runs (handshake failures).
+func (c *conn) closeNow(code int, reason string) { c.close(code, reason) }
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, transport.ErrWebsocketClosed)
+}
+
+var _ = isClosedErr

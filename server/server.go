@@ -217,6 +217,7 @@ func (a *App) routes(cfg Config) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /thumbnails/{id}", a.thumbnailHandler())
+	mux.Handle("GET /cameras/{id}/live.jpg", a.cameraLiveHandler())
 	hooks := &webhook.Handler{Client: a.DB.Client, Box: a.Secrets, Runtime: a.Connectors, Smaregi: a.smaregi, Log: a.log}
 	hooks.Register(mux)
 	a.registerProviders(mux)

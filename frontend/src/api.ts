@@ -1,0 +1,97 @@
+// The only way the dashboard talks to the server: GraphQL over POST JSON
+// (same-origin cookie session) and subscriptions over graphql-transport-ws.
+import { createClient, type Client } from 'graphql-ws';
+import type { Op } from './gql/ops';
+
+/** One GraphQL error as the server presents it (extensions.code / field). */
+export interface GraphQLErrorItem {
+  message: string;
+  path?: (string | number)[];
+  extensions?: { code?: string; field?: string; [k: string]: unknown };
+}
+
+/** A failed operation: the server's errors, or a network failure (code NETWORK). */
+export class ApiError extends Error {
+  readonly errors: GraphQLErrorItem[];
+  constructor(errors: GraphQLErrorItem[]) {
+    super(errors.map((e) => e.message).join('\n') || 'エラーが発生しました');
+    this.name = 'ApiError';
+    this.errors = errors;
+  }
+  get code(): string {
+    return this.errors[0]?.extensions?.code ?? 'INTERNAL';
+  }
+  /** The message for an input field, matched on its last path segment
+   *  (extensions.field may be `input.clientSecret` or `input[2].cameraID`). */
+  fieldError(field: string): string | undefined {
+    for (const e of this.errors) {
+      const f = e.extensions?.field;
+      if (!f) continue;
+      if (f === field || f.endsWith('.' + field) || f.endsWith(']' + field)) return e.message;
+    }
+    return undefined;
+  }
+  /** Errors not tied to one of the given fields: shown above the form. */
+  generalErrors(fields: string[]): string[] {
+    return this.errors.filter((e) => !fields.some((f) => this.fieldErrorOf(e, f))).map((e) => e.message);
+  }
+  private fieldErrorOf(e: GraphQLErrorItem, field: string): boolean {
+    const f = e.extensions?.field;
+    return !!f && (f === field || f.endsWith('.' + field));
+  }
+}
+
+/** Called when the server says the session is gone (UNAUTHENTICATED). */
+let onUnauthenticated: () => void = () => {};
+export function setUnauthenticatedHandler(f: () => void) {
+  onUnauthenticated = f;
+}
+
+/** Runs a query or mutation. Rejects with ApiError. */
+export async function gql<R, V>(op: Op<R, V>, variables?: V, signal?: AbortSignal): Promise<R> {
+  let res: Response;
+  try {
+    res = await fetch('/graphql', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ query: op, variables: variables ?? {} }),
+      signal,
+    });
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    throw new ApiError([{ message: 'サーバーに接続できません (network error)', extensions: { code: 'NETWORK' } }]);
+  }
+  let body: { data?: R | null; errors?: GraphQLErrorItem[] };
+  try {
+    body = await res.json();
+  } catch {
+    throw new ApiError([{ message: `サーバーエラー (HTTP ${res.status})`, extensions: { code: 'INTERNAL' } }]);
+  }
+  if (body.errors?.length) {
+    const err = new ApiError(body.errors);
+    if (err.code === 'UNAUTHENTICATED') onUnauthenticated();
+    throw err;
+  }
+  if (!body.data) throw new ApiError([{ message: `サーバーエラー (HTTP ${res.status})` }]);
+  return body.data;
+}
+
+let ws: Client | null = null;
+
+/** The shared websocket client. It connects lazily and does not retry by
+ *  itself: the live journal resubscribes with its own `after` cursor, which a
+ *  blind retry of the original subscription would lose. */
+export function wsClient(): Client {
+  if (!ws) {
+    const url = location.origin.replace(/^http/, 'ws') + '/graphql';
+    ws = createClient({ url, lazy: true, retryAttempts: 0, keepAlive: 20_000, lazyCloseTimeout: 1000 });
+  }
+  return ws;
+}
+
+/** Drops the websocket (on logout, so the next user gets a fresh connection). */
+export function resetWs() {
+  ws?.dispose();
+  ws = null;
+}

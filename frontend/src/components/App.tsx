@@ -1,0 +1,50 @@
+// The shell: who is signed in, the top bar and the three screens.
+import { useEffect, useState } from 'preact/hooks';
+import { setUnauthenticatedHandler } from '../api';
+import { useRoute } from '../router';
+import { Dashboard } from './Dashboard';
+import { loadSession, logout, type Session } from '../session';
+import { Login } from './Login';
+import { Portal } from './Portal';
+import { Settings } from './Settings';
+
+export function App() {
+  const route = useRoute();
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+
+  useEffect(() => {
+    setUnauthenticatedHandler(() => setSession(null));
+    loadSession().then(setSession, () => setSession(null));
+  }, []);
+
+  useEffect(() => {
+    const title = { portal: '連携ポータル', settings: '設定' }[route.page] ?? 'ダッシュボード';
+    document.title = session === null ? 'ログイン - regicam' : `${title} - regicam`;
+  }, [route.page, session]);
+
+  if (session === undefined) return <div class="loading"><span class="spinner" />読み込み中…</div>;
+  if (session === null) return <Login onLoggedIn={setSession} />;
+
+  const page = route.page === 'camera' ? '' : route.page;
+  const nav: [string, string][] = [['', 'ダッシュボード'], ['portal', '連携ポータル'], ['settings', '設定']];
+  return (
+    <>
+      <header class="topbar">
+        <span class="brand">regicam</span>
+        <nav aria-label="メニュー">
+          {nav.map(([p, label]) => <a href={'#/' + p} aria-current={page === p ? 'page' : undefined}>{label}</a>)}
+        </nav>
+        <span class="spacer" />
+        <span class="user">
+          <span data-testid="me">{session.user.name || session.user.email}</span>
+          <button class="btn" onClick={() => logout().finally(() => setSession(null))}>ログアウト</button>
+        </span>
+      </header>
+      <main class="page">
+        {page === 'portal' ? <Portal /> :
+         page === 'settings' ? <Settings session={session} /> :
+         <Dashboard cameraID={route.page === 'camera' ? route.rest[0] : undefined} onUnauthenticated={() => setSession(null)} />}
+      </main>
+    </>
+  );
+}

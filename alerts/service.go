@@ -237,3 +237,6 @@ func (s *Service) save(ctx context.Context, h hit) (*ent.Alert, error) {
 	}
 	return a, nil
 }
+
+// Forget drops the cached rules of account (rules changed elsewhere).
+func (s *Service) Forget(account pulid.ID) { s.rules.forget(account) }

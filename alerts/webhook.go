@@ -16,6 +16,7 @@ import (
 
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/alert"
+	"github.com/regicam/regicam/ent/thumbnail"
 )
 
 // lease is how long a claimed delivery is left to its sender before
@@ -127,7 +128,7 @@ func (s *Service) deliver(ctx context.Context, a *ent.Alert) {
 		OccurredAt: a.OccurredAt, StaffName: a.StaffName, Amount: a.Amount}
 	if a.EntryID != nil {
 		p.EntryID = string(*a.EntryID)
-		if th, err := s.Client.JournalEntry.QueryThumbnail(&ent.JournalEntry{ID: *a.EntryID}).Only(ctx); err == nil {
+		if th, err := s.Client.Thumbnail.Query().Where(thumbnail.EntryID(*a.EntryID)).Only(ctx); err == nil {
 			p.Thumbnail = "/thumbnails/" + string(th.ID)
 		}
 	}

@@ -237,7 +237,11 @@ func (c *secretsCmd) dropOld(ctx context.Context, db rotation.DB) error {
 
 func newKeyCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	id := ""
-	if len(args) > 0 {
+	if len(args) > 1 || len(args) == 1 && strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: regicam secrets new-key [ID]")
+		return 2
+	}
+	if len(args) == 1 {
 		id = args[0]
 	}
 	if id == "" {

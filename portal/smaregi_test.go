@@ -21,10 +21,10 @@ const rowFields = `id provider contractID secretHint terminalExternalID terminal
 
 type rowT struct {
 	ID, Provider, ContractID, SecretHint, TerminalExternalID, TerminalName, CameraLabel, Status, LastError string
-	LastSyncAt *time.Time
-	Connection struct{ ID, Status string }
-	Terminal   *struct{ ID string }
-	Link       *struct {
+	LastSyncAt                                                                                             *time.Time
+	Connection                                                                                             struct{ ID, Status string }
+	Terminal                                                                                               *struct{ ID string }
+	Link                                                                                                   *struct {
 		ID        string
 		CreatedAt time.Time
 		EndedAt   *time.Time
@@ -174,7 +174,9 @@ func TestAddSmaregiLink(t *testing.T) {
 		// NEEDS_REAUTH; entering the three values again repairs it and
 		// keeps registers and links.
 		c.PosConnection.UpdateOneID(pulid.ID(connID)).SetCredentialKind("access_token").ExecX(ctx)
-		var s struct{ SyncConnection struct{ Status, LastError string } }
+		var s struct {
+			SyncConnection struct{ Status, LastError string }
+		}
 		e.must(syncQ, map[string]any{"id": connID}, &s)
 		if s.SyncConnection.Status != "NEEDS_REAUTH" {
 			t.Fatalf("legacy credential: %+v", s.SyncConnection)

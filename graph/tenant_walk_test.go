@@ -367,7 +367,9 @@ fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { 
 
 func auIntrospect(t *testing.T, srv *testenv.Server) *auSchema {
 	t.Helper()
-	var out struct{ Schema auSchema `json:"__schema"` }
+	var out struct {
+		Schema auSchema `json:"__schema"`
+	}
 	srv.MustQuery(t, auIntrospection, nil, &out)
 	s := &out.Schema
 	s.byName = map[string]*auType{}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +70,27 @@ func (e *env) q(query string, vars map[string]any) testenv.Response {
 	_, _ = e.responses.Write(append(raw, '\n'))
 	return r
 }
+
+// browser is an HTTP client that sends the test's credential to the
+// server (not to the providers' fakes), as a signed-in browser would.
+func (e *env) browser() *http.Client {
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	return &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Host == host {
+			r = r.Clone(r.Context())
+			jar := r.Header.Get("Cookie") // the browser's own cookies stay
+			e.srv.Credential().Apply(r.Header)
+			if c := r.Header.Get("Cookie"); jar != "" && c != jar {
+				r.Header.Set("Cookie", jar+"; "+c)
+			}
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // must is q that fails on any error and decodes data into out.
 func (e *env) must(query string, vars map[string]any, out any) {

@@ -106,6 +106,17 @@ func TestRebindAndBulkDeleteKeepHistory(t *testing.T) {
 		if err := e.srv.Recorders.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// Sales are rung up once both cameras have pictures to cut from.
+		for _, cam := range fx.CameraIDs {
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if st, ok := e.srv.Recorders.Status(cam); ok && st.Online && st.Frames > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("camera %s records no frame", cam)
+				}
+			}
+		}
 		other := newForeign(t, e)
 		frontLabel := portal.Label(c.Camera.GetX(ctx, front))
 		activeLink := func(term pulid.ID) *struct{ id, camera pulid.ID } {
@@ -194,7 +205,7 @@ func TestRebindAndBulkDeleteKeepHistory(t *testing.T) {
 			if r.Thumbnail == nil {
 				t.Fatalf("entry %s has no thumbnail", ext)
 			}
-			resp, err := http.Get(e.srv.URL + r.Thumbnail.URL)
+			resp, err := e.browser().Get(e.srv.URL + r.Thumbnail.URL)
 			if err != nil {
 				t.Fatal(err)
 			}

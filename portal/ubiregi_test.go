@@ -1,7 +1,6 @@
 package portal_test
 
 import (
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -51,7 +50,7 @@ func TestUbiregiFromDashboard(t *testing.T) {
 		state := u.Query().Get("state")
 		forged := u.Query()
 		forged.Set("state", state[:len(state)-2]+"AA")
-		resp, err := http.Get(e.srv.URL + "/oauth/ubiregi/callback?code=x&" + url.Values{"state": {forged.Get("state")}}.Encode())
+		resp, err := e.browser().Get(e.srv.URL + "/oauth/ubiregi/callback?code=x&" + url.Values{"state": {forged.Get("state")}}.Encode())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +61,7 @@ func TestUbiregiFromDashboard(t *testing.T) {
 
 		// The browser (no cookie from /oauth/ubiregi/start: the state
 		// itself proves the session) follows the consent URL.
-		resp, err = http.Get(st.StartUbiregiOAuth.AuthorizeURL)
+		resp, err = e.browser().Get(st.StartUbiregiOAuth.AuthorizeURL)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -152,13 +152,14 @@ type sealedState struct {
 	Account  pulid.ID `json:"a"`
 	User     pulid.ID `json:"u,omitempty"`
 	Session  pulid.ID `json:"s,omitempty"`
+	Key      pulid.ID `json:"k,omitempty"`
 	ReturnTo string   `json:"r"`
 	Expires  int64    `json:"e"`
 	Nonce    string   `json:"n"`
 }
 
 // AuthorizeURLFor returns Ubiregi's consent URL for v, with a state sealed
-// (AES-GCM) for v's account, user and session: no cookie or server-side
+// (AES-GCM) for v's account, user and session (or API key): no cookie or server-side
 // store is needed, so any replica can take the callback, and a state
 // lifted from another session does not open for this one. returnTo (a path
 // on this site, default Done) is where the callback sends the browser.
@@ -170,7 +171,7 @@ func (c *Connector) AuthorizeURLFor(v viewer.Viewer, returnTo string) (string, t
 		return "", time.Time{}, apperr.Invalid("returnTo", "戻り先はこのサイト内のパスを指定してください (returnTo must be a path such as /links)")
 	}
 	exp := time.Now().Add(stateTTL).Truncate(time.Second)
-	raw, _ := json.Marshal(sealedState{Account: v.AccountID, User: v.UserID, Session: v.SessionID,
+	raw, _ := json.Marshal(sealedState{Account: v.AccountID, User: v.UserID, Session: v.SessionID, Key: v.APIKeyID,
 		ReturnTo: returnTo, Expires: exp.Unix(), Nonce: ubiregi.NewState()[:16]})
 	sealed, err := c.Box.Seal(raw, stateAAD)
 	if err != nil {
@@ -189,7 +190,7 @@ func (c *Connector) openState(state string, v viewer.Viewer) (sealedState, bool)
 	if err != nil || json.Unmarshal(raw, &st) != nil {
 		return st, false
 	}
-	if st.Account != v.AccountID || st.User != v.UserID || st.Session != v.SessionID ||
+	if st.Account != v.AccountID || st.User != v.UserID || st.Session != v.SessionID || st.Key != v.APIKeyID ||
 		time.Now().Unix() > st.Expires || !LocalPath(st.ReturnTo) {
 		return st, false
 	}

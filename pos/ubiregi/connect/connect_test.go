@@ -26,8 +26,7 @@ func TestUbiregiEndToEnd(t *testing.T) {
 			cfg.UbiregiAuthURL, cfg.UbiregiAPIURL = fk.URL(), fk.APIBaseURL()
 			cfg.UbiregiClientID, cfg.UbiregiClientSecret = fk.ClientID(), fk.ClientSecret()
 		})
-		jar, _ := cookiejar.New(nil)
-		browser := &http.Client{Jar: jar}
+		browser := signedIn(srv)
 
 		// A callback with a forged state is refused and stores nothing.
 		resp, err := browser.Get(srv.URL + "/oauth/ubiregi/callback?code=x&state=forged")
@@ -124,3 +123,25 @@ func TestUbiregiEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// signedIn is the owner's browser: a cookie jar, and the test's credential
+// sent to regicam (not to the provider).
+func signedIn(srv *testenv.Server) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	return &http.Client{Jar: jar, Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Host == host {
+			r = r.Clone(r.Context())
+			jar := r.Header.Get("Cookie") // the browser's own cookies stay
+			srv.Credential().Apply(r.Header)
+			if c := r.Header.Get("Cookie"); jar != "" && c != jar {
+				r.Header.Set("Cookie", jar+"; "+c)
+			}
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

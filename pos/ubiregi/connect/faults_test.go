@@ -3,8 +3,6 @@ package connect_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/cookiejar"
 	"sort"
 	"strings"
 	"testing"
@@ -36,8 +34,7 @@ func TestUbiregiFaultsExactlyOnce(t *testing.T) {
 			cfg.UbiregiAuthURL, cfg.UbiregiAPIURL = fk.URL(), fk.APIBaseURL()
 			cfg.UbiregiClientID, cfg.UbiregiClientSecret = fk.ClientID(), fk.ClientSecret()
 		})
-		jar, _ := cookiejar.New(nil)
-		resp, err := (&http.Client{Jar: jar}).Get(srv.URL + "/oauth/ubiregi/start")
+		resp, err := signedIn(srv).Get(srv.URL + "/oauth/ubiregi/start")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,18 +49,29 @@ export function setUnauthenticatedHandler(f: () => void) {
 
 /** Runs a query or mutation. Rejects with ApiError. */
 export async function gql<R, V>(op: Op<R, V>, variables?: V, signal?: AbortSignal): Promise<R> {
+  const init: RequestInit = {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify({ query: op, variables: variables ?? {} }),
+    signal,
+  };
   let res: Response;
   try {
-    res = await fetch('/graphql', {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ query: op, variables: variables ?? {} }),
-      signal,
-    });
+    res = await fetch('/graphql', init);
   } catch (e) {
     if (signal?.aborted) throw e;
-    throw new ApiError([{ message: 'サーバーに接続できません (network error)', extensions: { code: 'NETWORK' } }]);
+    // After a network drop the browser may still hold a dead keep-alive
+    // connection, and it does not retry a POST on it by itself. A query is
+    // safe to send again; a mutation is not.
+    try {
+      if (!op.startsWith('query')) throw e;
+      await new Promise((r) => setTimeout(r, 300));
+      res = await fetch('/graphql', init);
+    } catch {
+      if (signal?.aborted) throw e;
+      throw new ApiError([{ message: 'サーバーに接続できません (network error)', extensions: { code: 'NETWORK' } }]);
+    }
   }
   let body: { data?: R | null; errors?: GraphQLErrorItem[] };
   try {

@@ -100,6 +100,7 @@ export function parseIsoDay(s: string, tz: string): number | null {
 /** +0.3秒 / -1.2秒: how far a picture is from the receipt's second. */
 export function skew(ms: number): string {
   const s = (Math.abs(ms) / 1000).toFixed(1);
+  if (s === '0.0') return '±0.0秒';
   return `${ms < 0 ? '-' : '+'}${s}秒`;
 }
 

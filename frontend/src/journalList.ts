@@ -24,15 +24,28 @@ export function newerFirst(a: Entry, b: Entry): number {
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
-/** Adds a page (first or next) of the list. */
-export function addPage(l: ListData, edges: { node: Entry }[], pageInfo: { hasNextPage: boolean; endCursor: string | null }, first: boolean): ListData {
+/**
+ * Adds a page (first or next) of the list. missedBefore: the first page read
+ * again after a reconnect that had no cursor to resume from; entries it
+ * brings that the server received before that instant happened while the
+ * connection was down.
+ */
+export function addPage(l: ListData, edges: { node: Entry }[], pageInfo: { hasNextPage: boolean; endCursor: string | null }, first: boolean, missedBefore = 0): ListData {
   const byId = new Map(l.entries.map((e) => [e.id, e]));
-  for (const { node } of edges) byId.set(node.id, node);
+  let missed = l.missed, fresh = l.fresh;
+  for (const { node } of edges) {
+    if (missedBefore && !byId.has(node.id) && Date.parse(node.receivedAt) < missedBefore) {
+      if (missed === l.missed) { missed = new Set(l.missed); fresh = new Set(l.fresh); }
+      (missed as Set<string>).add(node.id);
+      (fresh as Set<string>).add(node.id);
+    }
+    byId.set(node.id, node);
+  }
   const entries = [...byId.values()].sort(newerFirst);
   // A refetched first page keeps the pagination state of what is loaded
   // below it; only an empty list takes its cursor.
-  if (first && l.entries.length > 0 && l.endCursor !== null) return { ...l, entries };
-  return { ...l, entries, endCursor: pageInfo.endCursor, hasNextPage: pageInfo.hasNextPage };
+  if (first && l.entries.length > 0 && l.endCursor !== null) return { ...l, entries, missed, fresh };
+  return { ...l, entries, missed, fresh, endCursor: pageInfo.endCursor, hasNextPage: pageInfo.hasNextPage };
 }
 
 /**

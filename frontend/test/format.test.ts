@@ -37,5 +37,6 @@ describe('format', () => {
   it('signs the picture skew', () => {
     expect(skew(300)).toBe('+0.3秒');
     expect(skew(-1250)).toBe('-1.3秒');
+    expect(skew(-20)).toBe('±0.0秒');
   });
 });

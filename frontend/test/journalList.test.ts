@@ -49,3 +49,14 @@ describe('journal list', () => {
     expect(l.endCursor).toBe('c-b');
   });
 });
+
+describe('journal list after a reconnect without a cursor', () => {
+  it('marks what the refetched first page brings as missed', () => {
+    const a = entry({ occurredAt: '2019-02-21T02:30:00Z', receivedAt: '2019-02-21T02:30:00Z' });
+    let l = addPage(emptyList, [{ node: a }], { hasNextPage: false, endCursor: null }, true);
+    const b = entry({ occurredAt: '2019-02-21T02:31:00Z', receivedAt: '2019-02-21T02:31:00Z' });
+    l = addPage(l, [{ node: b }, { node: a }], { hasNextPage: false, endCursor: null }, true, Date.parse('2019-02-21T02:32:00Z'));
+    expect([...l.missed]).toEqual([b.id]);
+    expect(l.fresh.has(b.id)).toBe(true);
+  });
+});

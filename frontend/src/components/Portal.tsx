@@ -10,6 +10,7 @@ import { ago, dateTime, DEFAULT_TZ } from '../format';
 import { useRoute } from '../router';
 import { Field } from './Field';
 import { Modal } from './Modal';
+import { PlusIcon, TrashIcon } from './Icons';
 
 type Row = LinkRowFragment;
 type Camera = PortalQuery['linkableCameras'][number];
@@ -48,7 +49,7 @@ export function Portal() {
         cameras={data.linkableCameras}
         onChanged={(msg) => { setNotice(msg); void load(); }}
         onReauth={setReauth}
-        actions={<button class="btn primary icon" aria-label="新規設定追加" title="新規設定追加" onClick={() => setAdding(true)}>＋</button>}
+        actions={<button class="btn primary icon" aria-label="新規設定追加" title="新規設定追加" onClick={() => setAdding(true)}><PlusIcon /></button>}
       />
       <LinkTable
         key={'u' + version}
@@ -162,13 +163,13 @@ function LinkTable({ title, provider, rows, cameras, actions, onChanged, onReaut
         <h2 id={headId} style="margin:0;font-size:15px">{title}</h2>
         <div class="toolbar">
           <button class="btn danger icon" aria-label="選択した連携を削除" title="選択した連携を削除" disabled={checked.size === 0 || busy}
-            onClick={() => setConfirming(true)}>🗑</button>
+            onClick={() => setConfirming(true)}><TrashIcon /></button>
           {actions}
         </div>
       </div>
       {err && !changed.some(rowError) && err.errors.map((e) => <div class="alert" role="alert" style="margin:8px 14px">{e.message}</div>)}
       {rows.length === 0 ? (
-        <div class="empty">{provider === 'SMAREGI' ? '設定がありません。「＋」から追加してください。' : '連携しているユビレジのアカウントはありません。'}</div>
+        <div class="empty">{provider === 'SMAREGI' ? '設定がありません。「＋」(新規設定追加) から追加してください。' : '連携しているユビレジのアカウントはありません。'}</div>
       ) : (
         <table class="grid">
           <thead>
@@ -192,7 +193,7 @@ function LinkTable({ title, provider, rows, cameras, actions, onChanged, onReaut
                   <td>{r.link && <input type="checkbox" aria-label={`端末 ${r.terminalExternalID} の連携を選択`} checked={checked.has(r.link.id)} onClick={() => toggle(r.link!.id)} />}</td>
                   <td class="mono">{r.contractID}</td>
                   {provider === 'SMAREGI' && <td class="mono">{r.secretHint || '—'}</td>}
-                  <td class="mono">{r.terminal ? <>{r.terminalExternalID}{r.terminalName && r.terminalName !== r.terminalExternalID ? <span class="hint"> {r.terminalName}</span> : null}</> : <span class="hint">端末なし</span>}</td>
+                  <td class="mono">{r.terminal ? <>{r.terminalExternalID}{r.terminalName && !r.terminalName.endsWith(r.terminalExternalID) ? <span class="hint"> {r.terminalName}</span> : null}</> : <span class="hint">端末なし</span>}</td>
                   <td>
                     {r.terminal ? (
                       <>

@@ -9,6 +9,7 @@ import { addDays, dayHeader, hm, isoDay, parseIsoDay, startOfDay } from '../form
 import { addPage, applyEvent, emptyList, type Entry, type ListData } from '../journalList';
 import { LiveFeed, type LiveState, type LiveOptions } from '../live';
 import { ReceiptCard } from './ReceiptCard';
+import { CalendarIcon } from './Icons';
 
 export const TABS: [JournalEntryKind | '', string][] = [
   ['', 'すべて'], ['PAYMENT', '支払い'], ['CANCEL', 'キャンセル'], ['MODIFY', '修正'], ['DELETE', '削除'],
@@ -75,10 +76,10 @@ export function ReceiptList(p: Props) {
     setError(null);
     setLoading('first');
     const w = whereRef.current;
-    const loadFirst = (initial: boolean) =>
+    const loadFirst = (initial: boolean, missedBefore = 0) =>
       gql(Journal, { where: w, first: PAGE }, ctl.signal)
         .then((d) => {
-          setData((l) => addPage(l, d.journal.edges, d.journal.pageInfo, true));
+          setData((l) => addPage(l, d.journal.edges, d.journal.pageInfo, true, missedBefore));
           if (initial) setLoading(null);
         })
         .catch((e) => {
@@ -97,7 +98,7 @@ export function ReceiptList(p: Props) {
         if (s.kind === 'unauthenticated') cb.current.onUnauthenticated?.();
         // Without a cursor the server cannot replay what this feed missed
         // before it first connected: read the newest page again.
-        if (s.kind === 'live' && s.gap) void loadFirst(false);
+        if (s.kind === 'live' && s.gap) void loadFirst(false, s.resumed ? Date.now() : 0);
       },
     }, cb.current.liveOptions).start();
     void loadFirst(true);
@@ -142,7 +143,7 @@ export function ReceiptList(p: Props) {
         <button class="btn icon" aria-label="前の日" onClick={() => p.onDay(addDays(day, -1, tz))}>‹</button>
         <h2 data-testid="day-header">{dayHeader(day, tz)}</h2>
         <button class="btn icon" aria-label="次の日" disabled={day >= today} onClick={() => p.onDay(addDays(day, 1, tz))}>›</button>
-        <button class="btn icon" aria-label="日付を選ぶ" title="日付を選ぶ" onClick={() => { try { dateRef.current?.showPicker(); } catch { dateRef.current?.focus(); } }}>📅</button>
+        <button class="btn icon" aria-label="日付を選ぶ" title="日付を選ぶ" onClick={() => { try { dateRef.current?.showPicker(); } catch { dateRef.current?.focus(); } }}><CalendarIcon /></button>
         <input ref={dateRef} class="sr-only" type="date" aria-label="日付" tabIndex={-1} value={isoDay(day, tz)} max={isoDay(today, tz)}
           onChange={(e) => { const d = parseIsoDay((e.target as HTMLInputElement).value, tz); if (d !== null) p.onDay(d); }} />
         {day < today && <button class="btn small" onClick={() => p.onDay(today)}>今日</button>}

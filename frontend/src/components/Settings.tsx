@@ -143,7 +143,7 @@ function ApiKeysPanel() {
               return (
                 <tr>
                   <td>{k.name}</td>
-                  <td class="mono">{k.prefix}…</td>
+                  <td class="mono">rk_{k.prefix}_…</td>
                   <td class="mono">{k.scopes.join(', ')}</td>
                   <td>{when(k.createdAt)}</td>
                   <td>{when(k.lastUsedAt)}</td>

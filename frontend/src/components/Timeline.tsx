@@ -64,11 +64,13 @@ export function Timeline({ cameraID, tz, refresh, selectedAt, onPick, now = Date
   const [live, setLive] = useState(true);
   const [end, setEnd] = useState(now());
   const [clock, setClock] = useState(now());
-  const [buckets, setBuckets] = useState<Bucket[] | null>(null);
+  const [loaded, setLoaded] = useState<{ bucket: BucketSize; rows: Bucket[] } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
   const svgRef = useRef<SVGSVGElement>(null);
   const span = SPANS[spanIdx];
+  // Bars of another width (the answer for the span before) are not drawn.
+  const buckets = loaded && loaded.bucket === span.bucket ? loaded.rows : null;
   const shownEnd = live ? clock : end;
   const { from, to } = windowFor(span, shownEnd);
 
@@ -90,9 +92,9 @@ export function Timeline({ cameraID, tz, refresh, selectedAt, onPick, now = Date
     const ctl = new AbortController();
     const t = setTimeout(() => {
       gql(TimelineOp, { cameraID, from: new Date(from).toISOString(), to: new Date(to).toISOString(), bucket: span.bucket }, ctl.signal)
-        .then((d) => { setBuckets(d.timelineBuckets); setError(null); })
+        .then((d) => { setLoaded({ bucket: span.bucket, rows: d.timelineBuckets }); setError(null); })
         .catch((e) => { if (!ctl.signal.aborted) setError(e.message); });
-    }, buckets ? 150 : 0);
+    }, loaded ? 150 : 0);
     return () => { clearTimeout(t); ctl.abort(); };
   }, [cameraID, from, to, span.bucket, refresh, poll]);
 
@@ -196,7 +198,7 @@ export function Timeline({ cameraID, tz, refresh, selectedAt, onPick, now = Date
         {ticks(from, to, span.tickMs, tz).map((t) => (
           <g>
             <line x1={x(t)} x2={x(t)} y1={TOP} y2={BOTTOM + 3} stroke="#e3e8ee" vector-effect="non-scaling-stroke" />
-            <text x={x(t)} y={HGT - 4} font-size="10" fill="#5f6b7a" text-anchor="middle">{tickLabel(t, span, tz)}</text>
+            <text x={x(t)} y={HGT - 4} font-size="10" fill="#5f6b7a" text-anchor={x(t) > W - 24 ? 'end' : x(t) < 24 ? 'start' : 'middle'}>{tickLabel(t, span, tz)}</text>
           </g>
         ))}
         {(buckets ?? []).map((b) => {

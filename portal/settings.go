@@ -11,6 +11,7 @@ import (
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pos/smaregi"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -87,6 +88,16 @@ func (s *Service) rows(ctx context.Context, v viewer.Viewer, conns []*ent.PosCon
 	for _, c := range conns {
 		base := LinkSetting{ID: c.ID, Connection: c, Provider: c.Provider, ContractID: c.ContractID,
 			SecretHint: c.SecretHint, Status: c.Status, LastSyncAt: c.LastSyncAt, LastError: c.LastError}
+		if c.Provider == posconnection.ProviderSMAREGI {
+			if err := smaregi.CheckCredentialKind(c.CredentialKind); err != nil {
+				// A credential of the retired API cannot work: say so before
+				// the poller has tried it.
+				base.Status = posconnection.StatusNEEDS_REAUTH
+				if base.LastError == "" {
+					base.LastError = err.Error()
+				}
+			}
+		}
 		ts := byConn[c.ID]
 		if len(ts) == 0 {
 			if !v.Restricted { // STAFF see registers of their shops only

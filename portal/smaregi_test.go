@@ -174,6 +174,9 @@ func TestAddSmaregiLink(t *testing.T) {
 		// NEEDS_REAUTH; entering the three values again repairs it and
 		// keeps registers and links.
 		c.PosConnection.UpdateOneID(pulid.ID(connID)).SetCredentialKind("access_token").ExecX(ctx)
+		if rows := settings(e, "SMAREGI"); rows[0].Status != "NEEDS_REAUTH" || !strings.Contains(rows[0].LastError, "クライアントシークレット") {
+			t.Fatalf("legacy row before any poll: %+v", rows[0])
+		}
 		var s struct {
 			SyncConnection struct{ Status, LastError string }
 		}

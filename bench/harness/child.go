@@ -49,7 +49,17 @@ type childArgs struct {
 // returns the exit code.
 func ChildMain() int {
 	var a childArgs
-	if err := json.Unmarshal([]byte(os.Getenv(ChildEnv)), &a); err != nil {
+	spec := []byte(os.Getenv(ChildEnv))
+	if path, ok := strings.CutPrefix(string(spec), "@"); ok {
+		// Large arguments (10,000 subscriptions' variables) come in a file.
+		var err error
+		if spec, err = os.ReadFile(path); err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			return 2
+		}
+		_ = os.Remove(path)
+	}
+	if err := json.Unmarshal(spec, &a); err != nil {
 		fmt.Fprintln(os.Stderr, "bench child:", err)
 		return 2
 	}
@@ -136,6 +146,7 @@ type clientReport struct {
 	Delivered int64   `json:"delivered"`
 	Dups      int64   `json:"dups"`
 	Missing   int64   `json:"missing"`
+	Unique    int64   `json:"unique"` // (client, event) pairs seen in the range
 	Errors    int64   `json:"errors"`
 	Closed    int64   `json:"closed"`
 	P50ms     float64 `json:"p50_ms"`
@@ -364,6 +375,8 @@ func (cs *clientSet) report(n, ready, from, to int) clientReport {
 			w := s / 64
 			if w >= len(cs.seen[i]) || cs.seen[i][w]&(1<<(s%64)) == 0 {
 				r.Missing++
+			} else {
+				r.Unique++
 			}
 		}
 	}
@@ -405,8 +418,17 @@ type child struct {
 // startChild starts this program again in role a.
 func startChild(cmdline []string, a childArgs) (*child, error) {
 	b, _ := json.Marshal(a)
+	f, err := os.CreateTemp("", "regicam-bench-child-*.json")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	f.Close()
 	cmd := exec.Command(cmdline[0], cmdline[1:]...)
-	cmd.Env = append(os.Environ(), ChildEnv+"="+string(b))
+	cmd.Env = append(os.Environ(), ChildEnv+"=@"+f.Name())
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

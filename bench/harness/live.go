@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -34,6 +35,8 @@ type S1Result struct {
 	Subs           int     `json:"subscriptions"`
 	Rate           int     `json:"entries_per_sec"`
 	Events         int     `json:"events"`
+	Groups         int     `json:"shared_groups"`
+	Expected       int64   `json:"expected"`
 	Delivered      int64   `json:"delivered"`
 	Missing        int64   `json:"missing"`
 	Dups           int64   `json:"duplicates"`
@@ -66,6 +69,7 @@ type S2Result struct {
 // live drives events into a server and watches clients receive them.
 type live struct {
 	env  *runEnv
+	mu   sync.Mutex
 	seq  int
 	term Terminal
 }
@@ -92,13 +96,18 @@ func (l *live) subscriptionVars() []json.RawMessage {
 
 // ingestOne rings up event seq on register 0 through the in-process
 // Ingester (what a connector or ingestJournal calls).
-func (l *live) ingestOne(ctx context.Context) (int, error) {
+func (l *live) ingestOne(ctx context.Context) (int, error) { return l.ingestOn(ctx, l.term) }
+
+// ingestOn rings up the next event on register t.
+func (l *live) ingestOn(ctx context.Context, t Terminal) (int, error) {
+	l.mu.Lock()
 	seq := l.seq
 	l.seq++
+	l.mu.Unlock()
 	now := time.Now()
 	r := ingest.Receipt{
-		TerminalID: l.term.ID, ExternalID: extID(l.env.runID, seq, now.UnixNano()), Kind: journalentry.KindPAYMENT,
-		OccurredAt: now, ReceiptNo: fmt.Sprintf("%06d", seq%1_000_000), RegisterNo: l.term.Register,
+		TerminalID: t.ID, ExternalID: extID(l.env.runID, seq, now.UnixNano()), Kind: journalentry.KindPAYMENT,
+		OccurredAt: now, ReceiptNo: fmt.Sprintf("%06d", seq%1_000_000), RegisterNo: t.Register,
 		StaffID: "101", StaffName: "山田 太郎", Total: 1420, Deposit: 2000, Change: 580, PaymentMethod: "現金",
 		Items: []schematype.Item{{Name: "ブレンドコーヒー", Quantity: 2, Amount: 900}, {Name: "カフェラテ", Quantity: 1, Amount: 520}},
 	}
@@ -132,27 +141,45 @@ func (l *live) waitLive(ctx context.Context, ch *child) error {
 		last.Missing, last.Clients, last.Closed, last.Errors, last.FirstErr)
 }
 
-// paced rings up rate receipts per second for dur through send and returns
-// the seq range and how long sending took.
+// paced rings up rate receipts per second for dur through send, each on
+// its own goroutine (an ingest waits for its commit; the rate must not
+// depend on how long that takes), and returns the seq range and how long
+// sending took.
 func paced(ctx context.Context, rate int, dur time.Duration, send func() (int, error)) (from, to int, took time.Duration, err error) {
 	n := max(1, int(float64(rate)*dur.Seconds()))
 	interval := time.Second / time.Duration(rate)
 	began := time.Now()
-	from = -1
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+	)
+	from, to = -1, 0
+	sem := make(chan struct{}, 64)
 	for i := range n {
 		if d := time.Until(began.Add(time.Duration(i) * interval)); d > 0 {
 			sleepCtx(ctx, d)
 		}
-		seq, err := send()
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		if from < 0 {
-			from = seq
-		}
-		to = seq + 1
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			seq, err := send()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if err == nil && (from < 0 || seq < from) {
+				from = seq
+			}
+			if err == nil && seq+1 > to {
+				to = seq + 1
+			}
+		}()
 	}
-	return from, to, time.Since(began), nil
+	wg.Wait()
+	return from, to, time.Since(began), firstErr
 }
 
 // drain waits until the clients have every event in [from, to) or timeout.
@@ -198,13 +225,67 @@ func rssBytes() uint64 {
 	return 0
 }
 
-// s1 measures N subscriptions on the in-process server, then the same
-// number of raw gorilla connections pushed the same frames.
+// s1Spec is what one S1 subscriber watches. The mix is a chain's: most
+// live views watch one camera (some only its 支払い tab), some a whole
+// shop, a few (head office) everything.
+type s1Spec struct {
+	all        bool
+	shop, cam  pulid.ID
+	paymentTab bool
+}
+
+func (l *live) s1Specs(n int) ([]s1Spec, []json.RawMessage) {
+	type camInfo struct{ cam, shop pulid.ID }
+	var cams []camInfo
+	seen := map[pulid.ID]bool{}
+	for _, t := range l.env.ds.Terminals {
+		if !seen[t.CameraID] {
+			seen[t.CameraID] = true
+			cams = append(cams, camInfo{t.CameraID, t.ShopID})
+		}
+	}
+	specs := make([]s1Spec, n)
+	vars := make([]json.RawMessage, n)
+	for i := range n {
+		c := cams[i%len(cams)]
+		var w map[string]any
+		switch r := i % 100; {
+		case r < 1:
+			specs[i] = s1Spec{all: true}
+		case r < 11:
+			specs[i] = s1Spec{shop: c.shop}
+			w = map[string]any{"shopIDs": []pulid.ID{c.shop}}
+		case r < 26:
+			specs[i] = s1Spec{cam: c.cam, paymentTab: true}
+			w = map[string]any{"cameraIDs": []pulid.ID{c.cam}, "kinds": []string{"PAYMENT"}}
+		default:
+			specs[i] = s1Spec{cam: c.cam}
+			w = map[string]any{"cameraIDs": []pulid.ID{c.cam}}
+		}
+		vars[i], _ = json.Marshal(map[string]any{"w": w})
+	}
+	return specs, vars
+}
+
+// s1 measures N subscriptions on the in-process server receiving entries
+// rung up at rate on registers all over the chain, then the floor: the
+// same number of frames per event written to N raw gorilla connections.
 func (l *live) s1(ctx context.Context, n, rate int, dur time.Duration) (S1Result, error) {
 	res := S1Result{Subs: n, Rate: rate}
+	specs, vars := l.s1Specs(n)
+	terms := l.env.ds.Terminals
+	matching := make([]int64, len(terms)) // subscribers each register's entries reach
+	for ti, t := range terms {
+		for _, sp := range specs {
+			if sp.all || sp.shop == t.ShopID || sp.cam == t.CameraID {
+				matching[ti]++
+			}
+		}
+	}
+	_, membersBefore := l.env.app.Live.Groups()
 	before := snapshot()
 	ch, err := startChild(l.env.childCmd, childArgs{Role: "clients", URLs: []string{l.env.wsURL}, N: n,
-		Query: liveQuery, Vars: l.subscriptionVars(), Headers: l.env.headers})
+		Query: liveQuery, Vars: vars, Headers: l.env.headers})
 	if err != nil {
 		return res, err
 	}
@@ -216,10 +297,19 @@ func (l *live) s1(ctx context.Context, n, rate int, dur time.Duration) (S1Result
 	if hello.Ready != n {
 		return res, fmt.Errorf("%d of %d subscriptions connected: %s", hello.Ready, n, hello.FirstErr)
 	}
-	if err := l.waitLive(ctx, ch); err != nil {
-		return res, err
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		g, m := l.env.app.Live.Groups()
+		if m-membersBefore >= n {
+			res.Groups = g
+			break
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("only %d of %d subscriptions live", m-membersBefore, n)
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
 	}
-	sleepCtx(ctx, 2*time.Second) // idle
+	sleepCtx(ctx, 2*time.Second) // new groups register with the feed; then idle
 	after := snapshot()
 	res.HeapPerSubKiB = float64(int64(after.heap)-int64(before.heap)) / float64(n) / 1024
 	res.RSSPerSubKiB = float64(int64(after.rss)-int64(before.rss)) / float64(n) / 1024
@@ -229,27 +319,43 @@ func (l *live) s1(ctx context.Context, n, rate int, dur time.Duration) (S1Result
 	if err := ch.command("reset", &r, time.Minute); err != nil {
 		return res, err
 	}
-	from, to, took, err := paced(ctx, rate, dur, func() (int, error) { return l.ingestOne(ctx) })
+	var expected int64
+	var pickMu sync.Mutex
+	pick := 0
+	next := func() int {
+		pickMu.Lock()
+		defer pickMu.Unlock()
+		ti := (pick * 7) % len(terms) // spread over the chain
+		pick++
+		return ti
+	}
+	from, to, took, err := paced(ctx, rate, dur, func() (int, error) {
+		ti := next()
+		atomic.AddInt64(&expected, matching[ti])
+		return l.ingestOn(ctx, terms[ti])
+	})
 	if err != nil {
 		return res, err
 	}
-	r, err = drain(ch, from, to, 30*time.Second)
+	r, err = drainUnique(ch, from, to, expected, 30*time.Second)
 	if err != nil {
 		return res, err
 	}
 	res.Events = to - from
-	res.Delivered = int64(res.Events)*int64(n) - r.Missing
-	res.Missing, res.Dups = r.Missing, r.Dups
+	res.Expected = expected
+	res.Delivered = r.Unique
+	res.Missing, res.Dups = expected-r.Unique, r.Dups
 	res.DeliveredPS = float64(res.Delivered) / took.Seconds()
 	res.P50ms, res.P99ms = r.P50ms, r.P99ms
-	if r.Missing > 0 || r.Dups > 0 || r.Closed > 0 {
-		res.Note = fmt.Sprintf("missing %d, duplicates %d, closed connections %d (%s)", r.Missing, r.Dups, r.Closed, r.FirstErr)
+	if res.Missing != 0 || r.Dups > 0 || r.Closed > 0 {
+		res.Note = fmt.Sprintf("missing %d, duplicates %d, closed connections %d (%s)", res.Missing, r.Dups, r.Closed, r.FirstErr)
 	}
 	sample := r.Sample
 	ch.stop()
 
-	// The floor: the same frame written to n plain gorilla connections, one
-	// writer goroutine each, encoded once.
+	// The floor: for each event, the same number of frames written to as
+	// many plain gorilla connections, one writer goroutine each, encoded
+	// once.
 	ps := newPushServer()
 	defer ps.close()
 	rc, err := startChild(l.env.childCmd, childArgs{Role: "clients", URLs: []string{"ws" + strings.TrimPrefix(ps.hs.URL, "http")}, N: n, Raw: true})
@@ -263,29 +369,50 @@ func (l *live) s1(ctx context.Context, n, rate int, dur time.Duration) (S1Result
 	for ps.conns() < n {
 		sleepCtx(ctx, 10*time.Millisecond)
 	}
-	seq := 0
+	var seq atomic.Int64
+	pattern := extIDPattern(sample)
 	frame := func(seq int, stamp int64) []byte {
-		data := strings.Replace(sample, extIDPattern(sample), extID(l.env.runID, seq, stamp), 1)
+		data := strings.Replace(sample, pattern, extID(l.env.runID, seq, stamp), 1)
 		b, _ := json.Marshal(wsMessage{ID: "1", Type: "next", Payload: json.RawMessage(data)})
 		return b
 	}
 	res.FrameBytes = len(frame(0, time.Now().UnixNano()))
+	var rawExpected int64
+	pick = 0
 	from, to, took, err = paced(ctx, rate, dur, func() (int, error) {
-		s := seq
-		seq++
-		ps.push(frame(s, time.Now().UnixNano()))
+		ti := next()
+		k := int(matching[ti])
+		atomic.AddInt64(&rawExpected, int64(k))
+		s := int(seq.Add(1) - 1)
+		ps.pushTo(frame(s, time.Now().UnixNano()), k, s*k)
 		return s, nil
 	})
 	if err != nil {
 		return res, err
 	}
-	r, err = drain(rc, from, to, 30*time.Second)
+	r, err = drainUnique(rc, from, to, rawExpected, 30*time.Second)
 	if err != nil {
 		return res, err
 	}
-	res.RawDeliveredPS = float64(int64(to-from)*int64(n)-r.Missing) / took.Seconds()
+	res.RawDeliveredPS = float64(r.Unique) / took.Seconds()
 	res.RawP50ms, res.RawP99ms = r.P50ms, r.P99ms
 	return res, nil
+}
+
+// drainUnique waits until the clients have seen want (client, event)
+// pairs of [from, to) or timeout.
+func drainUnique(ch *child, from, to int, want int64, timeout time.Duration) (clientReport, error) {
+	deadline := time.Now().Add(timeout)
+	var r clientReport
+	for {
+		if err := ch.command(fmt.Sprintf("report %d %d", from, to), &r, time.Minute); err != nil {
+			return r, err
+		}
+		if r.Unique >= want || time.Now().After(deadline) {
+			return r, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // extIDPattern finds the harness external id inside a sample payload.
@@ -414,6 +541,19 @@ func (p *pushServer) push(msg []byte) {
 		select {
 		case out <- msg:
 		default: // a stuck client is the client's problem, as on the server
+		}
+	}
+}
+
+// pushTo hands msg to k connections starting at offset (wrapping).
+func (p *pushServer) pushTo(msg []byte, k, offset int) {
+	p.mu.Lock()
+	outs := p.outs
+	p.mu.Unlock()
+	for j := range min(k, len(outs)) {
+		select {
+		case outs[(offset+j)%len(outs)] <- msg:
+		default:
 		}
 	}
 }

@@ -39,8 +39,9 @@ const peerQuery = `query P($c: JournalEntryCondition, $after: Cursor) {
   }
 }`
 
-// pageDepth is how many pages deep the "page N" variant starts.
-const pageDepth = 10
+// maxPageDepth is how many pages deep the "page N" variant starts (fewer
+// on a dataset too small for it).
+const maxPageDepth = 10
 
 // q1Variant is one form of the timeline query.
 type q1Variant struct {
@@ -48,6 +49,7 @@ type q1Variant struct {
 	Where  map[string]any
 	Filter journal.Filter
 	After  *journal.Cursor
+	depth  int
 	// gqlAfter and peerAfter are the cursor of page N in each API.
 	gqlAfter, peerAfter *string
 	peerCond            map[string]any
@@ -63,14 +65,15 @@ func q1Variants(ds *Dataset) []*q1Variant {
 	kind.Kinds = []journalentry.Kind{journalentry.KindCANCEL}
 	search := base
 	search.Search = "山田"
+	depth := min(maxPageDepth, max(1, ds.Rows/Cameras/journal.DefaultPageSize-1))
 	return []*q1Variant{
 		{Name: "first page", Where: map[string]any{"cameraIDs": []pulid.ID{cam}}, Filter: base,
 			peerCond: map[string]any{"accountId": ds.AccountID, "cameraId": cam}, peerOK: true},
 		{Name: "kind tab (CANCEL)", Where: map[string]any{"cameraIDs": []pulid.ID{cam}, "kinds": []string{"CANCEL"}}, Filter: kind,
 			peerCond: map[string]any{"accountId": ds.AccountID, "cameraId": cam, "kind": "CANCEL"}, peerOK: true},
 		{Name: "search 山田", Where: map[string]any{"cameraIDs": []pulid.ID{cam}, "search": "山田"}, Filter: search},
-		{Name: fmt.Sprintf("page %d (cursor)", pageDepth+1), Where: map[string]any{"cameraIDs": []pulid.ID{cam}}, Filter: base,
-			peerCond: map[string]any{"accountId": ds.AccountID, "cameraId": cam}, peerOK: true},
+		{Name: fmt.Sprintf("page %d (cursor)", depth+1), Where: map[string]any{"cameraIDs": []pulid.ID{cam}}, Filter: base,
+			peerCond: map[string]any{"accountId": ds.AccountID, "cameraId": cam}, peerOK: true, depth: depth},
 	}
 }
 
@@ -278,14 +281,14 @@ type peerPage struct {
 func (v *q1Variant) prepare(ctx context.Context, db *sql.DB, gql *gqlClient, peer *gqlClient) error {
 	if strings.HasPrefix(v.Name, "page") {
 		var after *string
-		for range pageDepth {
+		for range v.depth {
 			var p journalPage
 			if err := gql.post(q1Query, map[string]any{"w": v.Where, "after": after}, &p); err != nil {
 				return err
 			}
 			after = p.Data.Journal.PageInfo.EndCursor
 			if after == nil {
-				return fmt.Errorf("camera has fewer than %d pages", pageDepth+1)
+				return fmt.Errorf("camera has fewer than %d pages", v.depth+1)
 			}
 		}
 		v.gqlAfter = after
@@ -296,7 +299,7 @@ func (v *q1Variant) prepare(ctx context.Context, db *sql.DB, gql *gqlClient, pee
 		v.After = &c
 		if peer != nil {
 			var pa *string
-			for range pageDepth {
+			for range v.depth {
 				var p peerPage
 				if err := peer.post(peerQuery, map[string]any{"c": v.peerCond, "after": pa}, &p); err != nil {
 					return fmt.Errorf("peer: %w", err)

@@ -64,7 +64,8 @@ func targets(r *Report, prev *Report) []Target {
 	}
 	if s1 != nil {
 		out = append(out, Target{Name: "S1: 10,000 subscriptions @100/s, p99 ingest→client ≤ 100 ms",
-			Figure: fmt.Sprintf("%.1f ms (raw push %.1f ms), missing %d", s1.P99ms, s1.RawP99ms, s1.Missing), Pass: s1.P99ms <= 100 && s1.Missing == 0})
+			Figure: fmt.Sprintf("%.1f ms (raw push %.1f ms); %d/%d delivered, %d duplicates", s1.P99ms, s1.RawP99ms, s1.Delivered, s1.Expected, s1.Dups),
+			Pass:   s1.P99ms <= 100 && s1.Missing == 0 && s1.Dups == 0})
 		out = append(out, Target{Name: "S1: ≤ 32 KiB heap per idle subscription",
 			Figure: fmt.Sprintf("%.1f KiB (RSS %.1f KiB)", s1.HeapPerSubKiB, s1.RSSPerSubKiB), Pass: s1.HeapPerSubKiB <= 32})
 	} else {
@@ -114,12 +115,13 @@ func printReport(w io.Writer, r *Report, prev *Report) {
 				q.Variant, q.Clients, q.Regicam.PerSec, q.Regicam.P50ms, q.Regicam.P99ms, q.Raw.PerSec, q.Raw.P50ms, q.Raw.P99ms)
 		}
 	}
-	fmt.Fprintln(w, "\nS1 fan-out: N websocket subscriptions on one process, entries ingested at a steady rate")
-	fmt.Fprintf(w, "%7s %5s %6s │ %11s %7s %7s │ %11s %7s %7s │ %9s %9s %6s\n",
-		"subs", "rate", "events", "delivered/s", "p50ms", "p99ms", "raw push/s", "p50ms", "p99ms", "heap/sub", "RSS/sub", "frame")
+	fmt.Fprintln(w, "\nS1 fan-out: N websocket subscriptions on one process (70% one camera, 15% its 支払い tab, 10% a shop, 1% everything),")
+	fmt.Fprintln(w, "   entries rung up at a steady rate on registers across the chain; raw push = same frames per event to N plain gorilla sockets")
+	fmt.Fprintf(w, "%7s %5s %6s %6s │ %11s %7s %7s │ %11s %7s %7s │ %9s %9s %6s\n",
+		"subs", "rate", "events", "groups", "delivered/s", "p50ms", "p99ms", "raw push/s", "p50ms", "p99ms", "heap/sub", "RSS/sub", "frame")
 	for _, s := range r.S1 {
-		fmt.Fprintf(w, "%7d %5d %6d │ %11.0f %7.1f %7.1f │ %11.0f %7.1f %7.1f │ %7.1fKiB %7.1fKiB %5dB\n",
-			s.Subs, s.Rate, s.Events, s.DeliveredPS, s.P50ms, s.P99ms, s.RawDeliveredPS, s.RawP50ms, s.RawP99ms,
+		fmt.Fprintf(w, "%7d %5d %6d %6d │ %11.0f %7.1f %7.1f │ %11.0f %7.1f %7.1f │ %7.1fKiB %7.1fKiB %5dB\n",
+			s.Subs, s.Rate, s.Events, s.Groups, s.DeliveredPS, s.P50ms, s.P99ms, s.RawDeliveredPS, s.RawP50ms, s.RawP99ms,
 			s.HeapPerSubKiB, s.RSSPerSubKiB, s.FrameBytes)
 		if s.Note != "" {
 			fmt.Fprintf(w, "    %s\n", s.Note)

@@ -388,9 +388,24 @@ func (c *conn) writer() {
 		defer tk.Stop()
 		ka = tk.C
 	}
+	var ping <-chan time.Time
+	pinger, _ := c.ws.(interface {
+		PingInterval() time.Duration
+		Ping() error
+	})
+	if pinger != nil && pinger.PingInterval() > 0 {
+		tk := time.NewTicker(pinger.PingInterval())
+		defer tk.Stop()
+		ping = tk.C
+	}
 	kaFrame := frame("ka", "", nil)
 	for {
 		select {
+		case <-ping:
+			if err := pinger.Ping(); err != nil {
+				c.close(0, "")
+				return
+			}
 		case <-c.done:
 			return
 		case <-c.ctx.Done():

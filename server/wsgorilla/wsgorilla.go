@@ -47,6 +47,10 @@ type Implementation struct {
 	// PongWait is how long the connection survives without a pong; it must
 	// exceed PingInterval.
 	PongWait time.Duration
+	// CallerPings leaves sending the pings to the caller (through the
+	// connection's Ping and PingInterval), so a transport with a writer
+	// goroutine per connection needs no second one for keep-alive.
+	CallerPings bool
 }
 
 var _ transport.WebsocketImplementation = Implementation{}
@@ -99,7 +103,10 @@ func (i Implementation) Accept(
 			c.pongDeadline = time.Now().Add(pongWait)
 			return c.applyReadDeadlineLocked()
 		})
-		go c.keepalive(pingInterval)
+		c.pingEvery = pingInterval
+		if !i.CallerPings {
+			go c.keepalive(pingInterval)
+		}
 	}
 	return c, nil
 }
@@ -176,6 +183,7 @@ type conn struct {
 	ws           *websocket.Conn
 	readLimit    int64
 	writeTimeout time.Duration
+	pingEvery    time.Duration
 
 	// gorilla allows one writer at a time; control frames are exempt.
 	writeMu sync.Mutex
@@ -210,6 +218,20 @@ func (c *conn) keepalive(interval time.Duration) {
 			}
 		}
 	}
+}
+
+// PingInterval is how often the caller should call Ping (0: never); see
+// Implementation.CallerPings.
+func (c *conn) PingInterval() time.Duration { return c.pingEvery }
+
+// Ping sends a protocol ping; an error means the peer is gone and the
+// connection has been closed.
+func (c *conn) Ping() error {
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.writeTimeout)); err != nil {
+		_ = c.Close()
+		return err
+	}
+	return nil
 }
 
 func (c *conn) NextReader() (int, io.Reader, error) {

@@ -17,6 +17,8 @@ import (
 
 	entsql "entgo.io/ent/dialect/sql"
 
+	"github.com/regicam/regicam/alerts"
+	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/schema/pulid"
@@ -44,6 +46,7 @@ func Sealed() []Column {
 		{Table: posconnection.Table, Column: posconnection.FieldSecrets, AAD: smaregiconnect.SecretsAAD},
 		{Table: posconnection.Table, Column: posconnection.FieldWebhookSecret, AAD: webhook.SecretAAD},
 		{Table: camera.Table, Column: camera.FieldSourceCredentials, AAD: recording.CredentialsAAD},
+		{Table: alertrule.Table, Column: alertrule.FieldWebhookSecret, AAD: alerts.SecretAAD},
 	}
 }
 

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
+	"github.com/regicam/regicam/alerts"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/pgtest"
@@ -77,7 +82,10 @@ func seed(t *testing.T, c *ent.Client, box *secrets.Box, n int) []sealedRow {
 	pw := `{"username":"admin","password":"cam-pass"}`
 	c.Camera.Create().SetID(cam).SetAccountID(acc.ID).SetName("cam").SetDeviceID(string(cam)).
 		SetSourceCredentials(seal(pw, recording.CredentialsAAD(cam))).ExecX(ctx)
-	return append(out, sealedRow{cols[2], cam, pw})
+	rule := pulid.MustNew("AR")
+	c.AlertRule.Create().SetID(rule).SetAccountID(acc.ID).SetName("高額キャンセル").SetKind("AMOUNT_OVER").
+		SetWebhookURL("https://hooks.example/x").SetWebhookSecret(seal("alert-hook", alerts.SecretAAD(rule))).ExecX(ctx)
+	return append(out, sealedRow{cols[2], cam, pw}, sealedRow{cols[3], rule, "alert-hook"})
 }
 
 // opens checks that every seeded value opens with box to its plaintext.
@@ -122,7 +130,8 @@ func TestRotate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]int{"pos_connections.secrets": 250, "pos_connections.webhook_secret": 84, "cameras.source_credentials": 1}
+		want := map[string]int{"pos_connections.secrets": 250, "pos_connections.webhook_secret": 84, "cameras.source_credentials": 1,
+			"alert_rules.webhook_secret": 1}
 		for _, r := range reports {
 			if r.Values != want[r.Column] || r.Resealed != want[r.Column] || r.ByKey["kB"] != want[r.Column] || len(r.ByKey) != 1 {
 				t.Errorf("report %+v, want %d values all resealed under kB", r, want[r.Column])
@@ -198,4 +207,55 @@ func TestSmaregiAndUbiregiShareTheBinding(t *testing.T) {
 	if string(smaregiconnect.SecretsAAD("PC1")) != string(ubiregiconnect.SecretsAAD("PC1")) {
 		t.Fatal("pos_connections.secrets is bound differently by Smaregi and Ubiregi: rotation would break one of them")
 	}
+}
+
+// TestEverySealedColumnRotates: every sensitive bytes field of the ent
+// schema (where sealed values live) is on the rotation's list, so a column
+// added later cannot be left on a retired key unnoticed.
+func TestEverySealedColumnRotates(t *testing.T) {
+	files, err := filepath.Glob("../../ent/schema/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("schema files: %v %v", files, err)
+	}
+	typeRe := regexp.MustCompile(`type (\w+) struct\{ ent\.Schema \}`)
+	fieldRe := regexp.MustCompile(`field\.Bytes\("(\w+)"\)[^\n]*\.Sensitive\(\)`)
+	listed := map[string]bool{}
+	for _, c := range rotation.Sealed() {
+		listed[c.String()] = true
+	}
+	found := 0
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := typeRe.FindSubmatch(src)
+		if m == nil {
+			continue
+		}
+		table := snake(string(m[1])) + "s"
+		for _, fm := range fieldRe.FindAllSubmatch(src, -1) {
+			found++
+			if col := table + "." + string(fm[1]); !listed[col] {
+				t.Errorf("%s is sealed (sensitive bytes) but rotation.Sealed() does not list it", col)
+			}
+		}
+	}
+	if found < len(rotation.Sealed()) {
+		t.Fatalf("found %d sealed columns in the schema, the list has %d", found, len(rotation.Sealed()))
+	}
+}
+
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

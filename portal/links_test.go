@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -356,4 +357,57 @@ func TestScopes(t *testing.T) {
 	if n := c.Link.Query().Where(link.EndedAtNotNil()).CountX(sys()); n != 0 {
 		t.Fatalf("%d links ended by refused calls", n)
 	}
+}
+
+// TestConcurrentRebinds: many moves of one register at once leave exactly
+// one active link and a history without gaps or overlaps; a move that
+// loses the race is CONFLICT (try again), never an internal error.
+func TestConcurrentRebinds(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		e := start(t, b, nil)
+		ctx, c := sys(), e.srv.DB.Client
+		fx := testenv.NewFixture(t, c, e.srv.AccountID)
+		term := fx.TerminalIDs[0]
+		const n = 12
+		errs := make(chan error, n)
+		codes := make(chan string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := e.srv.Query(t, rebindQ, map[string]any{"t": term, "c": fx.CameraIDs[(i+1)%2]})
+				if len(r.Errors) > 0 {
+					codes <- r.Errors[0].Code()
+					if r.Errors[0].Code() != "CONFLICT" {
+						errs <- fmt.Errorf("%+v", r.Errors)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		close(codes)
+		for err := range errs {
+			t.Error(err)
+		}
+		links := c.Link.Query().Where(link.TerminalID(term)).Order(link.ByCreatedAt(), link.ByID()).AllX(ctx)
+		active := 0
+		for i, l := range links {
+			if l.EndedAt == nil {
+				active++
+				if i != len(links)-1 {
+					t.Fatalf("active link %s is not the newest", l.ID)
+				}
+				continue
+			}
+			if i+1 < len(links) && !l.EndedAt.Equal(links[i+1].CreatedAt) {
+				t.Fatalf("link %s ends %v, the next starts %v", l.ID, l.EndedAt, links[i+1].CreatedAt)
+			}
+		}
+		if active != 1 {
+			t.Fatalf("%d active links after concurrent moves", active)
+		}
+		t.Logf("%d links, %d conflicts", len(links), len(codes))
+	})
 }

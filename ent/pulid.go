@@ -23,7 +23,7 @@ import (
 // nodes; any other prefix reads as not found.
 var prefixMap = map[pulid.ID]string{
 	"AC": account.Table,
-	"AL": auditlog.Table,
+	"AU": auditlog.Table,
 	"CA": camera.Table,
 	"JE": journalentry.Table,
 	"LI": link.Table,

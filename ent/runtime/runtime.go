@@ -84,6 +84,15 @@ func init() {
 	// account.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	account.IDValidator = accountDescID.Validators[0].(func(string) error)
 	alertMixin := schema.Alert{}.Mixin()
+	alert.Policy = privacy.NewPolicies(schema.Alert{})
+	alert.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := alert.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	alertMixinFields0 := alertMixin[0].Fields()
 	_ = alertMixinFields0
 	alertFields := schema.Alert{}.Fields()
@@ -115,6 +124,15 @@ func init() {
 	// alert.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	alert.IDValidator = alertDescID.Validators[0].(func(string) error)
 	alertruleMixin := schema.AlertRule{}.Mixin()
+	alertrule.Policy = privacy.NewPolicies(schema.AlertRule{})
+	alertrule.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := alertrule.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	alertruleMixinFields0 := alertruleMixin[0].Fields()
 	_ = alertruleMixinFields0
 	alertruleMixinFields1 := alertruleMixin[1].Fields()

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // Alert is one hit of an AlertRule. Alerts are records like journal
@@ -64,4 +65,9 @@ func (Alert) Indexes() []ent.Index {
 
 func (Alert) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// STAFF see the alerts of their shops.
+func (Alert) Policy() ent.Policy {
+	return rule.Tenant(rule.ShopIn("shop_id"))
 }

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/field"
 
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/rule"
 )
 
 // AlertRule is one exception rule of an account, evaluated at ingest (and,
@@ -54,4 +55,9 @@ func (AlertRule) Edges() []ent.Edge {
 
 func (AlertRule) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Rules are the administrators' settings; STAFF see none.
+func (AlertRule) Policy() ent.Policy {
+	return rule.Tenant(nil)
 }

@@ -17,7 +17,7 @@ import (
 type AuditLog struct{ ent.Schema }
 
 func (AuditLog) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.MixinWithPrefix("AL")}
+	return []ent.Mixin{pulid.MixinWithPrefix("AU")}
 }
 
 func (AuditLog) Fields() []ent.Field {

@@ -1,0 +1,192 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/viewer"
+)
+
+// auInit dials /graphql with header, sends connection_init with payload and
+// returns the first message type, or the close code the server ended with.
+func auInit(t *testing.T, srv *testenv.Server, header http.Header, payload map[string]any) (string, int) {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", header)
+	if err != nil {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		return "handshake", code
+	}
+	defer conn.Close()
+	if err := conn.WriteJSON(map[string]any{"type": "connection_init", "payload": payload}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var msg struct{ Type string }
+		if err := conn.ReadJSON(&msg); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return "close", ce.Code
+			}
+			t.Fatalf("read: %v", err)
+		}
+		if msg.Type != "ping" {
+			return msg.Type, 0
+		}
+	}
+}
+
+// TestWebsocketAuthentication: connection_init without valid credentials
+// closes 4401, a credential without journal:read 4403; the session cookie
+// of the handshake or a key in the payload is accepted; a handshake from
+// an origin not on the allowlist is refused with 403.
+func TestWebsocketAuthentication(t *testing.T) {
+	srv := testenv.Start(t, testenv.Postgres(t), "")
+	key, _ := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeJournalRead)
+	linksOnly, _ := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeLinksWrite)
+	cookie := http.Header{}
+	srv.Credential().Apply(cookie)
+	bearer := func(k string) map[string]any { return map[string]any{"Authorization": "Bearer " + k} }
+
+	for _, tc := range []struct {
+		name     string
+		header   http.Header
+		payload  map[string]any
+		wantType string
+		wantCode int
+	}{
+		{"no credential", nil, map[string]any{}, "close", 4401},
+		{"made-up key", nil, bearer("rk_abcdefgh_" + strings.Repeat("x", 43)), "close", 4401},
+		{"not a bearer key", nil, map[string]any{"Authorization": "Basic dXNlcjpwYXNz"}, "close", 4401},
+		{"stale cookie", http.Header{"Cookie": {"regicam_session=nope"}}, map[string]any{}, "close", 4401},
+		{"links:write only", nil, bearer(linksOnly), "close", 4403},
+		{"key in payload", nil, bearer(key), "connection_ack", 0},
+		{"cookie with the handshake", cookie, map[string]any{}, "connection_ack", 0},
+		{"allowed origin", http.Header{"Origin": {"http://allowed.example"}, "Cookie": cookie["Cookie"]}, map[string]any{}, "connection_ack", 0},
+		{"foreign origin", http.Header{"Origin": {"https://evil.example"}, "Cookie": cookie["Cookie"]}, map[string]any{}, "handshake", http.StatusForbidden},
+	} {
+		typ, code := auInit(t, srv, tc.header, tc.payload)
+		if typ != tc.wantType || code != tc.wantCode {
+			t.Errorf("%s: got %s %d, want %s %d", tc.name, typ, code, tc.wantType, tc.wantCode)
+		}
+	}
+}
+
+// TestRevocationEndsOpenSubscriptions opens real subscriptions and ends
+// their credential: a revoked key, a logout, a deleted user, a lockout.
+// Each socket must close within the watcher's bound (2 s by default) plus
+// slack, also when the revocation happens on another replica.
+func TestRevocationEndsOpenSubscriptions(t *testing.T) {
+	b := testenv.Postgres(t)
+	srv := testenv.Start(t, b, "")
+	replica := testenv.Start(t, b, "") // same database, its own watcher
+	const bound = 10 * time.Second
+	q := `subscription { journal { type entry { id } } }`
+	open := func(c *testenv.Server) *testenv.Subscription {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sub, err := c.Subscribe(ctx, q, nil)
+		if err != nil {
+			t.Fatalf("subscribe: %v", err)
+		}
+		t.Cleanup(sub.Close)
+		return sub
+	}
+	ended := func(name string, sub *testenv.Subscription) {
+		t.Helper()
+		deadline := time.Now().Add(bound)
+		for time.Now().Before(deadline) {
+			if _, _, err := sub.Next(time.Until(deadline)); err != nil {
+				if strings.Contains(err.Error(), "timeout") {
+					break
+				}
+				return // closed (or completed) by the server
+			}
+		}
+		t.Errorf("%s: subscription still open after %v", name, bound)
+	}
+
+	// A key revoked through the API of the other replica.
+	key, _ := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeJournalRead)
+	keySub := open(replica.As(testenv.Credential{APIKey: key}))
+	var keys struct{ ApiKeys []struct{ ID, Prefix string } }
+	srv.MustQuery(t, `{ apiKeys { id prefix } }`, nil, &keys)
+	for _, k := range keys.ApiKeys {
+		if strings.HasPrefix(key, "rk_"+k.Prefix+"_") {
+			srv.MustQuery(t, `mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, map[string]any{"id": k.ID}, nil)
+		}
+	}
+	ended("revoked key", keySub)
+
+	// A logout of the same session from another tab.
+	srv.CreateUser(t, srv.AccountID, "ws@example.jp", "Socket2026x", viewer.RoleStaff)
+	me := srv.LoginAs(t, "ws@example.jp", "Socket2026x")
+	logoutSub := open(me)
+	me.MustQuery(t, `mutation { logout }`, nil, nil)
+	ended("logout", logoutSub)
+
+	// A user deleted by an OWNER.
+	u, gone := srv.NewUser(t, srv.AccountID, viewer.RoleAdmin)
+	deleteSub := open(gone)
+	srv.MustQuery(t, `mutation($id: ID!) { deleteUser(id: $id) }`, map[string]any{"id": u.ID}, nil)
+	ended("deleted user", deleteSub)
+
+	// A user locked by wrong passwords while a session is open.
+	srv.CreateUser(t, srv.AccountID, "lock@example.jp", "Locked2026x", viewer.RoleStaff)
+	locked := srv.LoginAs(t, "lock@example.jp", "Locked2026x")
+	lockSub := open(locked)
+	for range 5 {
+		srv.As(testenv.Anonymous).Query(t, `mutation { login(email: "lock@example.jp", password: "Wrong2026x") { expiresAt } }`, nil)
+	}
+	ended("locked user", lockSub)
+
+	// A subscription whose credential stays valid stays open.
+	stay := open(srv)
+	if _, _, err := stay.Next(3 * time.Second); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("an untouched subscription ended: %v", err)
+	}
+}
+
+// TestDemoOwnerLogin: demo mode prints one login line whose password
+// works, and a restart prints a new one that replaces it.
+func TestDemoOwnerLogin(t *testing.T) {
+	dir := t.TempDir()
+	demo := func(cfg *server.Config, _ string) { cfg.Demo, cfg.DemoPOS, cfg.DemoEvery = "true", false, time.Hour }
+	line := regexp.MustCompile(`^demo login: (demo@regicam\.local) (\S+)$`)
+	first := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, dir, demo)
+	m := line.FindStringSubmatch(first.DemoLogin)
+	if m == nil {
+		t.Fatalf("demo line %q", first.DemoLogin)
+	}
+	first.LoginAs(t, m[1], m[2])
+
+	second := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, dir, demo)
+	m2 := line.FindStringSubmatch(second.DemoLogin)
+	if m2 == nil || m2[2] == m[2] {
+		t.Fatalf("restart line %q (first %q)", second.DemoLogin, first.DemoLogin)
+	}
+	owner := second.LoginAs(t, m2[1], m2[2])
+	var me struct{ Me struct{ Role string } }
+	owner.MustQuery(t, `{ me { role } }`, nil, &me)
+	if me.Me.Role != "OWNER" {
+		t.Fatalf("demo user role %q", me.Me.Role)
+	}
+	if r := second.As(testenv.Anonymous).Query(t, `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { expiresAt } }`,
+		map[string]any{"e": m[1], "p": m[2]}); len(r.Errors) == 0 {
+		t.Fatal("the previous start's password still works")
+	}
+}

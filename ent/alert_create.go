@@ -275,7 +275,9 @@ func (_c *AlertCreate) Mutation() *AlertMutation {
 
 // Save creates the Alert in the database.
 func (_c *AlertCreate) Save(ctx context.Context) (*Alert, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -302,7 +304,7 @@ func (_c *AlertCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *AlertCreate) defaults() {
+func (_c *AlertCreate) defaults() error {
 	if _, ok := _c.mutation.StaffName(); !ok {
 		v := alert.DefaultStaffName
 		_c.mutation.SetStaffName(v)
@@ -312,6 +314,9 @@ func (_c *AlertCreate) defaults() {
 		_c.mutation.SetAmount(v)
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if alert.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized alert.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := alert.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
@@ -328,9 +333,13 @@ func (_c *AlertCreate) defaults() {
 		_c.mutation.SetWebhookLastError(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if alert.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized alert.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := alert.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

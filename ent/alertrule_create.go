@@ -214,7 +214,9 @@ func (_c *AlertRuleCreate) Mutation() *AlertRuleMutation {
 
 // Save creates the AlertRule in the database.
 func (_c *AlertRuleCreate) Save(ctx context.Context) (*AlertRule, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -241,12 +243,18 @@ func (_c *AlertRuleCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *AlertRuleCreate) defaults() {
+func (_c *AlertRuleCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if alertrule.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized alertrule.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := alertrule.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if alertrule.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized alertrule.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := alertrule.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -279,9 +287,13 @@ func (_c *AlertRuleCreate) defaults() {
 		_c.mutation.SetWebhookURL(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if alertrule.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized alertrule.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := alertrule.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

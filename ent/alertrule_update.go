@@ -239,7 +239,9 @@ func (_u *AlertRuleUpdate) Mutation() *AlertRuleMutation {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *AlertRuleUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -266,11 +268,15 @@ func (_u *AlertRuleUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *AlertRuleUpdate) defaults() {
+func (_u *AlertRuleUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if alertrule.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized alertrule.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := alertrule.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -624,7 +630,9 @@ func (_u *AlertRuleUpdateOne) Select(field string, fields ...string) *AlertRuleU
 
 // Save executes the query and returns the updated AlertRule entity.
 func (_u *AlertRuleUpdateOne) Save(ctx context.Context) (*AlertRule, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -651,11 +659,15 @@ func (_u *AlertRuleUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *AlertRuleUpdateOne) defaults() {
+func (_u *AlertRuleUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if alertrule.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized alertrule.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := alertrule.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -800,7 +800,8 @@ func (c *AlertClient) QueryAccount(_m *Alert) *AccountQuery {
 
 // Hooks returns the client hooks.
 func (c *AlertClient) Hooks() []Hook {
-	return c.hooks.Alert
+	hooks := c.hooks.Alert
+	return append(hooks[:len(hooks):len(hooks)], alert.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -949,7 +950,8 @@ func (c *AlertRuleClient) QueryAccount(_m *AlertRule) *AccountQuery {
 
 // Hooks returns the client hooks.
 func (c *AlertRuleClient) Hooks() []Hook {
-	return c.hooks.AlertRule
+	hooks := c.hooks.AlertRule
+	return append(hooks[:len(hooks):len(hooks)], alertrule.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.

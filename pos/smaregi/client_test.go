@@ -209,7 +209,9 @@ func TestPagination(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newFake(t, fake.Options{NoLink: tc.noLink})
 			ids := ringUp(srv, tc.n, time.Now())
-			c := newClient(t, srv)
+			// A 1000-row page can take seconds on a loaded machine under
+			// -race: a timed-out attempt would count as an extra request.
+			c := newClient(t, srv, func(cfg *smaregi.Config) { cfg.RequestTimeout = 30 * time.Second })
 			got, err := c.Transactions(context.Background(), lastDay(), "")
 			if err != nil {
 				t.Fatal(err)

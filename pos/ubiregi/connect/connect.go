@@ -135,7 +135,12 @@ func (c *Connector) finish(w http.ResponseWriter, r *http.Request, returnTo, con
 // not a URL of another one ("//evil.example", "https://…", "/\\evil"):
 // the callback must never become an open redirect.
 func LocalPath(p string) bool {
-	if p == "" || p[0] != '/' || len(p) > 1 && (p[1] == '/' || p[1] == '\\') || strings.ContainsAny(p, "\r\n") {
+	if p == "" || p[0] != '/' || len(p) > 1 && p[1] == '/' || strings.ContainsRune(p, '\\') {
+		return false
+	}
+	// Browsers drop tabs and newlines from URLs, so "/\t/evil.example"
+	// would become "//evil.example": no control characters at all.
+	if strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return false
 	}
 	u, err := url.Parse(p)

@@ -211,6 +211,7 @@ func (in *Ingester) storeShared(ctx context.Context, rs []Receipt, items []*batc
 	for n, it := range items {
 		e := entries[n].Unwrap()
 		out[it.i] = Result{Status: Created, Entry: e}
+		in.observe(ctx, e)
 		if it.pending && it.d.cameraID != nil && in.Thumbnails != nil {
 			in.late.Add(1)
 			go func() {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ type Options struct {
 	S2Events   int
 	I1Entries  int
 	Compare    string // an earlier run's JSON (e.g. 1M) for the degradation check
+	CPUProfile string // profile the process during the regicam Q1 cells
 	// ChildCmd starts this program as a harness child (with ChildEnv set).
 	ChildCmd []string
 }
@@ -64,6 +66,7 @@ func ParseRunFlags(args []string) (Options, error) {
 	fs.IntVar(&o.S2Subs, "s2-subs", 1000, "S2 subscriptions split across two server processes")
 	fs.IntVar(&o.S2Events, "s2-events", 200, "S2 events to deliver")
 	fs.IntVar(&o.I1Entries, "i1-entries", 20000, "I1 entries per writer")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the regicam Q1 cells to this file")
 	fs.StringVar(&o.Compare, "compare", "", "JSON of an earlier run on a smaller dataset: check Q1 degrades at most linearly")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -282,12 +285,26 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		rep.SQL[v.Name] = fmt.Sprintf("%s\n-- args: %v", v.stmts[v.page].SQL, v.stmts[v.page].Args)
 	}
 	warm := time.Second
+	var prof *os.File
+	if o.CPUProfile != "" {
+		if prof, err = os.Create(o.CPUProfile); err != nil {
+			return err
+		}
+		defer prof.Close()
+	}
 	for _, v := range variants {
 		gbody, _ := json.Marshal(map[string]any{"query": q1Query, "variables": v.vars()})
 		pbody, _ := json.Marshal(map[string]any{"query": peerQuery, "variables": v.peerVars()})
 		for _, c := range o.Clients {
 			row := Q1Row{Variant: v.Name, Clients: c}
+			if prof != nil {
+				_ = pprof.StartCPUProfile(prof)
+			}
 			row.Regicam = closedLoop(ctx, c, warm, o.Duration, func() error { _, err := gql.postRaw(gbody); return err })
+			if prof != nil {
+				pprof.StopCPUProfile()
+				prof = nil
+			}
 			row.Raw = closedLoop(ctx, c, warm, o.Duration, func() error { _, err := v.raw(ctx, db); return err })
 			if peerC != nil && v.peerOK {
 				l := closedLoop(ctx, c, warm, o.Duration, func() error { _, err := peerC.postRaw(pbody); return err })

@@ -40,7 +40,7 @@ type env struct {
 	now  atomic.Pointer[time.Time]
 }
 
-func open(t *testing.T, b testenv.Backend) *env {
+func open(t testing.TB, b testenv.Backend) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, b.DatabaseURL, t.TempDir())
@@ -336,9 +336,9 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 			sent  int
 			state alert.WebhookState
 		}{
-			{0, 1, alert.WebhookStatePENDING},                   // 503
+			{0, 1, alert.WebhookStatePENDING},                      // 503
 			{500 * time.Millisecond, 0, alert.WebhookStatePENDING}, // backing off (1 s)
-			{2 * time.Second, 1, alert.WebhookStatePENDING},     // 503 again; next in ~2 s
+			{2 * time.Second, 1, alert.WebhookStatePENDING},        // 503 again; next in ~2 s
 			{3 * time.Second, 0, alert.WebhookStatePENDING},
 			{10 * time.Second, 1, alert.WebhookStateDELIVERED},
 			{time.Hour, 0, alert.WebhookStateDELIVERED}, // never twice

@@ -146,12 +146,25 @@ func openAt(r rule, t time.Time) (bool, error) {
 	return m >= o || m < c, nil
 }
 
+// shopZone is the shop's timezone, cached like the rules: a shop's zone
+// practically never changes, and a query per entry would double the cost
+// of the OUTSIDE_HOURS rule.
 func (s *Service) shopZone(ctx context.Context, e *ent.JournalEntry) (*time.Location, error) {
+	if z, ok := s.zones.Load(e.ShopID); ok && time.Since(z.(cachedZone).at) < s.opt.RuleTTL {
+		return z.(cachedZone).loc, nil
+	}
 	tz, err := s.Client.Shop.Query().Where(shop.ID(e.ShopID)).Select(shop.FieldTimezone).String(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("shop timezone: %w", err)
 	}
-	return zone(tz), nil
+	loc := zone(tz)
+	s.zones.Store(e.ShopID, cachedZone{loc: loc, at: time.Now()})
+	return loc, nil
+}
+
+type cachedZone struct {
+	loc *time.Location
+	at  time.Time
 }
 
 func zone(name string) *time.Location {

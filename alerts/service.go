@@ -51,6 +51,7 @@ type Service struct {
 	hub   *hub
 	kick  chan struct{} // wakes the webhook sender
 	seqMu sync.Mutex    // SQLite: one writer of seq per process
+	zones sync.Map      // shop id → cachedZone
 }
 
 // New returns a Service; call Run to start its loops.

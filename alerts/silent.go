@@ -97,7 +97,7 @@ func (s *Service) checkRule(ctx context.Context, r rule, now time.Time) (int, er
 		}
 		term, shopID := t.ID, t.ShopID
 		h := hit{rule: r, dedupe: fmt.Sprintf("%s|%d", t.ID, start.UnixMicro()), term: &term, shop: &shopID,
-			at: start.Add(window),
+			at:      start.Add(window),
 			message: fmt.Sprintf("端末 %s から %s 以降データが届いていません (%d 分以上)", t.Name, start.In(loc).Format("15:04"), r.WindowSeconds/60)}
 		a, err := s.save(ctx, h)
 		if err != nil {
@@ -124,4 +124,3 @@ func openedAt(r rule, t time.Time) (time.Time, bool) {
 	}
 	return start, true
 }
-

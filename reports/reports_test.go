@@ -86,12 +86,12 @@ func (e *env) fixture(t *testing.T) {
 	e.add(t, journalentry.KindPAYMENT, at("2026-11-23 09:30:00"), 500, "山田", "現金", nil)
 	e.add(t, journalentry.KindMODIFY, at("2026-11-23 09:40:00"), 600, "山田", "現金", nil)
 	e.add(t, journalentry.KindDELETE, at("2026-11-23 09:50:00"), 500, "山田", "現金", nil)
-	e.add(t, journalentry.KindOTHER, at("2026-11-23 10:00:00"), 2000, "山田", "", nil)   // 入金: no figure
+	e.add(t, journalentry.KindOTHER, at("2026-11-23 10:00:00"), 2000, "山田", "", nil)     // 入金: no figure
 	e.add(t, journalentry.KindPAYMENT, at("2026-11-24 00:00:00"), 9000, "山田", "現金", nil) // the day after
 }
 
 type fig struct {
-	key                                  string
+	key                                 string
 	sales, refunds, net, sc, rc, mc, dc int64
 }
 

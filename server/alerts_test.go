@@ -82,7 +82,9 @@ func TestAlertsStreamWithThumbnail(t *testing.T) {
 		}
 
 		var list struct {
-			Alerts struct{ Edges []struct{ Node struct{ ID string } } }
+			Alerts struct {
+				Edges []struct{ Node struct{ ID string } }
+			}
 		}
 		s.MustQuery(t, `query { alerts(acknowledged: false) { edges { node { id } } } }`, nil, &list)
 		if len(list.Alerts.Edges) != 1 || list.Alerts.Edges[0].Node.ID != a.ID {

@@ -190,3 +190,29 @@ func TestDemoOwnerLogin(t *testing.T) {
 		t.Fatal("the previous start's password still works")
 	}
 }
+
+// TestThumbnailRouteAuth: /thumbnails/{id} is 401 without a credential, 403
+// without journal:read, and 404 for an id the viewer cannot see.
+func TestThumbnailRouteAuth(t *testing.T) {
+	srv := testenv.Start(t, testenv.Backend{Name: "sqlite"}, "")
+	_, links := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeLinksWrite)
+	_, reader := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeJournalRead)
+	path := "/thumbnails/TH01M8000000000000000000000"
+	for _, tc := range []struct {
+		name string
+		c    *testenv.Server
+		want int
+	}{
+		{"anonymous", srv.As(testenv.Anonymous), http.StatusUnauthorized},
+		{"links:write key", links, http.StatusForbidden},
+		{"journal:read key", reader, http.StatusNotFound},
+		{"owner session", srv, http.StatusNotFound},
+		{"revoked-looking key", srv.As(testenv.Credential{APIKey: "rk_zzzzzzzz_" + strings.Repeat("x", 43)}), http.StatusUnauthorized},
+	} {
+		resp := tc.c.Get(t, path)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+}

@@ -103,9 +103,13 @@ func ExpireThumbnails(ctx context.Context, client *ent.Client, store BlobDeleter
 // GraphQL: another account's id is a 404, never a 403 that confirms it.
 func (a *App) thumbnailHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, ok := viewer.FromContext(r.Context())
-		if !ok {
-			http.Error(w, "authentication required", http.StatusUnauthorized)
+		v, err := viewer.Require(r.Context(), viewer.ScopeJournalRead)
+		if err != nil {
+			status := http.StatusForbidden
+			if _, ok := viewer.FromContext(r.Context()); !ok {
+				status = http.StatusUnauthorized
+			}
+			http.Error(w, err.Error(), status)
 			return
 		}
 		id := r.PathValue("id")

@@ -107,7 +107,7 @@ func (s *Service) KeyViewer(ctx context.Context, key, ip string) (viewer.Viewer,
 // RATE_LIMITED error and how long to wait.
 func (s *Service) Allow(keyID pulid.ID) (time.Duration, error) {
 	if wait, ok := s.limiter.take(string(keyID)); !ok {
-		secs := int(wait/time.Second) + 1
+		secs := RetryAfter(wait)
 		return wait, &apperr.Error{Code: apperr.RateLimited, Message: fmt.Sprintf(
 			"リクエストが多すぎます。%d 秒後に再試行してください (rate limited; retry after %ds)", secs, secs)}
 	}
@@ -116,3 +116,8 @@ func (s *Service) Allow(keyID pulid.ID) (time.Duration, error) {
 
 // IsAPIKey reports whether a bearer token looks like one of our keys.
 func IsAPIKey(token string) bool { return strings.HasPrefix(token, keyPrefix) }
+
+// RetryAfter is wait in whole seconds, rounded up, at least 1.
+func RetryAfter(wait time.Duration) int {
+	return max(1, int((wait+time.Second-1)/time.Second))
+}

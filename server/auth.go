@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
@@ -45,7 +44,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			if wait, err := a.Auth.Allow(v.APIKeyID); err != nil {
-				w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+				w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfter(wait)))
 				refuse(w, r, err, http.StatusTooManyRequests)
 				return
 			}

@@ -90,3 +90,20 @@ describe('Portal', () => {
     await waitFor(() => expect(calls.find((c) => c.op === 'SetTerminalCameras')?.variables).toEqual({ input: [{ terminalID: 'TE9', cameraID: 'CA1' }] }));
   });
 });
+
+describe('Portal re-authentication', () => {
+  it('asks for new credentials of a legacy Smaregi contract and keeps the contract id', async () => {
+    const legacy = row({ status: 'NEEDS_REAUTH', contractID: 'legacy_contract', secretHint: '' });
+    const calls = portal([legacy], (op) => (op === 'ConnectSmaregi'
+      ? { data: { connectSmaregi: { id: 'PC1', status: 'OK', secretHint: '••••cret', lastSyncAt: null, lastError: '' } } } : undefined));
+    render(<Portal />);
+    fireEvent.click(await screen.findByRole('button', { name: '認証情報を更新' }));
+    const dlg = within(screen.getByTestId('reauth'));
+    expect((dlg.getByLabelText('契約ID') as HTMLInputElement).value).toBe('legacy_contract');
+    fireEvent.input(dlg.getByLabelText('クライアントID'), { target: { value: 'cid' } });
+    fireEvent.input(dlg.getByLabelText('クライアントシークレット'), { target: { value: 'new-secret' } });
+    fireEvent.click(dlg.getByRole('button', { name: '更新' }));
+    expect((await screen.findByTestId('success')).textContent).toContain('認証情報を更新しました');
+    expect(calls.find((c) => c.op === 'ConnectSmaregi')!.variables).toEqual({ input: { contractID: 'legacy_contract', clientID: 'cid', clientSecret: 'new-secret' } });
+  });
+});

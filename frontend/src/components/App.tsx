@@ -2,11 +2,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import { setUnauthenticatedHandler } from '../api';
 import { useRoute } from '../router';
-import { Dashboard } from './Dashboard';
+import { Dashboard, prefetchCameras } from './Dashboard';
 import { loadSession, logout, type Session } from '../session';
 import { Login } from './Login';
-import { Portal } from './Portal';
-import { Settings } from './Settings';
+import { lazy } from './Lazy';
+
+const Portal = lazy(() => import('./Portal').then((m) => m.Portal));
+const Settings = lazy(() => import('./Settings').then((m) => m.Settings));
 
 export function App() {
   const route = useRoute();
@@ -14,6 +16,7 @@ export function App() {
 
   useEffect(() => {
     setUnauthenticatedHandler(() => setSession(null));
+    if (route.page === '' || route.page === 'camera') prefetchCameras();
     loadSession().then(setSession, () => setSession(null));
   }, []);
 

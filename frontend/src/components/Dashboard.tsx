@@ -13,12 +13,22 @@ import { Timeline } from './Timeline';
 
 type Data = DashboardCamerasQuery;
 
+let early: Promise<Data> | null = null;
+/** Starts reading the cameras while the session is still being checked, so
+ *  the first receipt list is one round trip nearer. */
+export function prefetchCameras() {
+  early = gql(DashboardCameras);
+  early.catch(() => {}); // an unauthenticated answer is simply not used
+}
+
 export function Dashboard({ cameraID, onUnauthenticated }: { cameraID?: string; onUnauthenticated?: () => void }) {
   const [data, setData] = useState<Data | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
-    gql(DashboardCameras).then(setData, (e) => setError(e.message));
+    const p = early ?? gql(DashboardCameras);
+    early = null;
+    p.catch(() => gql(DashboardCameras)).then(setData, (e) => setError(e.message));
   }, []);
 
   if (error) return <div class="alert" role="alert">{error}</div>;
@@ -59,7 +69,8 @@ function CameraDashboard({ camera, tz, onUnauthenticated }: { camera: CameraInfo
     return () => clearInterval(id);
   }, [tz, until]);
 
-  const onLive = () => {
+  const onLive = (e: Entry) => {
+    setSelected((s) => (s && s.id === e.id ? { ...e, thumbnail: e.thumbnail ?? s.thumbnail } : s));
     if (pending.current) return;
     pending.current = setTimeout(() => { pending.current = undefined; setRefresh((n) => n + 1); }, 1000);
   };

@@ -27,8 +27,9 @@ interface Props {
   onSelect: (e: Entry) => void;
   onDay: (dayStart: number) => void;
   onClearUntil: () => void;
-  /** A live event arrived (the timeline refreshes its counts). */
-  onLive?: () => void;
+  /** A live event arrived (the timeline refreshes its counts; a selected
+   *  receipt gets its late picture or its canceled mark). */
+  onLive?: (e: Entry) => void;
   onUnauthenticated?: () => void;
   now?: () => number;
   liveOptions?: LiveOptions;
@@ -91,7 +92,7 @@ export function ReceiptList(p: Props) {
     const feed = new LiveFeed(w, {
       event: (ev, wasMissed) => {
         setData((l) => applyEvent(l, ev.type, ev.entry, wasMissed));
-        cb.current.onLive?.();
+        cb.current.onLive?.(ev.entry);
       },
       state: (s) => {
         setLive(s);

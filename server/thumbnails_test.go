@@ -132,7 +132,7 @@ func thumbStart(t testing.TB, b testenv.Backend, tweak func(*server.Config)) (*t
 		})
 	}
 	t.Cleanup(stop)
-	return &testenv.Server{App: app, URL: hs.URL}, stop
+	return testenv.Wrap(t, app, hs.URL), stop
 }
 
 // thumbRecord gives a camera a frame source and has the server record it.

@@ -106,7 +106,16 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 		hs.Close()
 		app.Close()
 	})
-	s := &Server{App: app, URL: hs.URL, DemoLogin: demoLine}
+	s := Wrap(t, app, hs.URL)
+	s.DemoLogin = demoLine
+	return s
+}
+
+// Wrap makes a client for an App a test started itself, signed in as a
+// new OWNER of app.AccountID like Start's.
+func Wrap(t testing.TB, app *server.App, url string) *Server {
+	t.Helper()
+	s := &Server{App: app, URL: url}
 	s.Owner, s = s.NewUser(t, app.AccountID, viewer.RoleOwner)
 	return s
 }

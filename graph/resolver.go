@@ -5,14 +5,17 @@ package graph
 import (
 	"context"
 
+	"github.com/regicam/regicam/alerts"
 	"github.com/regicam/regicam/camera"
 	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/export"
 	"github.com/regicam/regicam/feed"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/portal"
 	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
+	"github.com/regicam/regicam/reports"
 	"github.com/regicam/regicam/secrets"
 )
 
@@ -29,6 +32,10 @@ type Resolver struct {
 	Secrets *secrets.Box
 	// Smaregi checks and stores Smaregi credentials.
 	Smaregi *smaregiconnect.Connector
+	// Reports computes sales summaries; Exports tracks CSV export progress; Alerts owns exception rules.
+	Reports *reports.Service
+	Exports *export.Progress
+	Alerts  *alerts.Service
 	// Portal is the link portal: cameras, connections, registers and links.
 	Portal *portal.Service
 }

@@ -65,6 +65,7 @@ type App struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	workers sync.WaitGroup // background loops; Close waits for them
+	ext     extras         // reports, exports, alerts (server/alerts.go)
 }
 
 // Start opens the database, starts the feed (and the demo generator when
@@ -93,6 +94,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
+	a.startAlerts(runCtx)
 	runDemo, err := a.chooseAccount(ctx, cfg.Demo)
 	if err != nil {
 		a.Close()
@@ -217,6 +219,7 @@ func (a *App) routes(cfg Config) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /thumbnails/{id}", a.thumbnailHandler())
+	mux.Handle("/export/journal.csv", a.exportHandler())
 	mux.Handle("GET /cameras/{id}/live.jpg", a.cameraLiveHandler())
 	hooks := &webhook.Handler{Client: a.DB.Client, Box: a.Secrets, Runtime: a.Connectors, Smaregi: a.smaregi, Log: a.log}
 	hooks.Register(mux)
@@ -254,6 +257,7 @@ func (a *App) graphQL(cfg Config) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
 		Client: a.DB.Client, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
 		Connectors: a.Connectors, Secrets: a.Secrets, Smaregi: a.smaregi, Portal: a.portal(),
+		Reports: a.ext.reports, Exports: a.ext.exports, Alerts: a.ext.alerts,
 	}}))
 	srv.AddTransport(transport.Websocket{
 		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins},

@@ -359,3 +359,43 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookClaimedOnce: two servers' senders on one PostgreSQL race for
+// the same pending alerts; each alert is POSTed exactly once.
+func TestWebhookClaimedOnce(t *testing.T) {
+	b := testenv.Postgres(t)
+	e := open(t, b)
+	var posts sync.Map
+	var dup atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, loaded := posts.LoadOrStore(r.Header.Get("X-Regicam-Alert-Id"), true); loaded {
+			dup.Add(1)
+		}
+	}))
+	defer hook.Close()
+	if _, _, err := e.svc.Create(e.ctx, alerts.Input{Name: "全部", Kind: alertrule.KindAMOUNT_OVER, Amount: ptr(int64(0)), WebhookURL: ptr(hook.URL)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		e.ring(t, rec{kind: journalentry.KindCANCEL, at: tokyo("2026-11-23 12:00:00").Add(time.Duration(i) * time.Second), total: 100, staff: "a"})
+	}
+	second := alerts.New(e.db.Client, e.db.Dialect, e.svc.Box, testenv.Logger(), alerts.Options{})
+	second.Now = e.svc.Now
+	ctx := viewer.System(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range []*alerts.Service{e.svc, second} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s.DeliverDue(ctx) > 0 {
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	posts.Range(func(any, any) bool { n++; return true })
+	pending, _ := e.db.Client.Alert.Query().Where(alert.WebhookStateNEQ(alert.WebhookStateDELIVERED)).Count(ctx)
+	if n != 30 || dup.Load() != 0 || pending != 0 {
+		t.Errorf("%d alerts posted, %d twice, %d not delivered", n, dup.Load(), pending)
+	}
+}

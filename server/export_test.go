@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/export"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/viewer"
 )
 
 func TestJournalCSVExport(t *testing.T) {
@@ -103,6 +105,29 @@ func TestJournalCSVExport(t *testing.T) {
 		s.MustQuery(t, `query { journalExportProgress(id: "all-1") { rowsWritten rowsEstimate done } }`, nil, &p)
 		if pr := p.JournalExportProgress; pr.RowsWritten != 3 || pr.RowsEstimate != 3 || !pr.Done {
 			t.Errorf("progress %+v", pr)
+		}
+
+		// POST, as a dashboard sends a long filter.
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/export/journal.csv", strings.NewReader(`{"where":{"kinds":["CANCEL"]},"exportID":"p1"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.AddCookie(&http.Cookie{Name: auth.CookieName, Value: s.Credential().Cookie})
+		post, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer post.Body.Close()
+		if recs := parse(post); len(recs) != 2 || recs[1][1] != "キャンセル" {
+			t.Errorf("POST export: %v", recs)
+		}
+
+		// STAFF of another shop: nothing of this shop, and asking for it is NOT_FOUND.
+		shop2, _ := s.DB.Client.Shop.Create().SetAccountID(s.AccountID).SetName("新宿店").Save(viewer.System(ctx))
+		_, staff := s.NewUser(t, s.AccountID, viewer.RoleStaff, shop2.ID)
+		if recs := parse(staff.Get(t, "/export/journal.csv")); len(recs) != 1 {
+			t.Errorf("staff of another shop exports %d records", len(recs)-1)
+		}
+		if res := staff.Get(t, "/export/journal.csv?where="+url.QueryEscape(`{"shopIDs":["`+string(fx.ShopID)+`"]}`)); res.StatusCode != http.StatusNotFound {
+			t.Errorf("staff asking for another shop: status %d", res.StatusCode)
 		}
 
 		anon := s.As(testenv.Anonymous).Get(t, "/export/journal.csv")

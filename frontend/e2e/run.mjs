@@ -147,6 +147,7 @@ async function main() {
   await page.getByRole('button', { name: 'ログイン' }).click();
   const loginErr = await page.locator('[role=alert]').first().textContent();
   log('wrong password says:', loginErr);
+  await page.screenshot({ path: join(artifacts, 'login.png') });
   await page.getByLabel('パスワード').fill(creds.password);
   const tLogin = Date.now();
   await page.getByRole('button', { name: 'ログイン' }).click();
@@ -298,6 +299,7 @@ async function main() {
   await dlg.getByRole('button', { name: '追加' }).click();
   const fieldErr = await dlg.locator('[data-field-error]').first().textContent();
   log('refused secret:', fieldErr);
+  await page.screenshot({ path: join(artifacts, 'portal-dialog.png') });
   await dlg.getByLabel('クライアントシークレット').fill('demo-secret-0042');
   await dlg.getByRole('button', { name: '追加' }).click();
   await page.getByTestId('success').getByText('スマレジ連携を追加しました').waitFor();
@@ -332,10 +334,60 @@ async function main() {
   log('register 9 re-bound');
   await page.screenshot({ path: join(artifacts, 'portal-after.png') });
 
-  // 12. Settings renders (API keys list shows the e2e key, users).
+  // 12. Settings: an API key shown once, then revoked; a user added (the
+  // password rules speak at the field), locked out by wrong passwords and
+  // unlocked by the owner.
   await page.getByRole('link', { name: '設定' }).click();
-  await page.getByTestId('api-keys').getByText('e2e', { exact: true }).waitFor();
+  const keys = page.getByTestId('api-keys');
+  await keys.getByText('e2e', { exact: true }).waitFor();
+  await keys.getByLabel('名前').fill('POS連携');
+  await keys.getByRole('button', { name: 'キーを作成' }).click();
+  const shown = await page.getByTestId('new-key-value').textContent();
+  assert.match(shown, /^rk_/);
+  await keys.getByRole('button', { name: '閉じる' }).click();
+  assert.equal(await page.getByTestId('new-key-value').count(), 0, 'the key is shown once');
+  await keys.locator('tr', { hasText: 'POS連携' }).getByRole('button', { name: '失効させる' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: '失効させる' }).click();
+  await keys.locator('tr', { hasText: 'POS連携' }).getByText(/失効/).waitFor();
+  const revoked = await fetch(direct + '/graphql', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + shown }, body: '{"query":"{ journal(first:1){ edges { cursor } } }"}' }).then((r) => r.json());
+  assert.equal(revoked.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED', 'a revoked key is refused');
+  log('API key created once and revoked');
+
+  const users = page.getByTestId('users');
+  await users.getByLabel('メールアドレス').fill('staff@e2e.local');
+  await users.getByLabel('名前').fill('E2E スタッフ');
+  await users.getByLabel('初期パスワード').fill('short');
+  await users.getByRole('button', { name: '追加' }).click();
+  const ruleErr = await users.locator('[data-field-error="u-password"]').textContent();
+  log('weak password:', ruleErr);
+  await users.getByLabel('初期パスワード').fill('Staff1234x');
+  await users.getByRole('button', { name: '追加' }).click();
+  await users.getByText('staff@e2e.local').waitFor();
   await page.screenshot({ path: join(artifacts, 'settings.png') });
+
+  const staffCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const staff = await staffCtx.newPage();
+  staff.on('pageerror', (e) => consoleErrors.push('staff pageerror: ' + e.message));
+  await staff.goto(base + '/');
+  await staff.getByLabel('メールアドレス').fill('staff@e2e.local');
+  let lockMsg = '';
+  for (let i = 0; i < 6 && !/ロック/.test(lockMsg); i++) {
+    await staff.getByLabel('パスワード').fill('Wrong1234x' + i);
+    await staff.getByRole('button', { name: 'ログイン' }).click();
+    await staff.waitForFunction(() => !document.querySelector('button[type=submit]')?.textContent?.includes('中'));
+    lockMsg = (await staff.locator('[role=alert]').allTextContents()).join(' ');
+  }
+  assert.match(lockMsg, /ロック/);
+  log('lockout says:', lockMsg);
+  await staff.screenshot({ path: join(artifacts, 'login-locked.png') });
+  await page.reload();
+  await users.locator('tr', { hasText: 'staff@e2e.local' }).getByRole('button', { name: 'ロック解除' }).click();
+  await users.locator('tr', { hasText: 'staff@e2e.local' }).getByText('有効').waitFor();
+  await staff.getByLabel('パスワード').fill('Staff1234x');
+  await staff.getByRole('button', { name: 'ログイン' }).click();
+  await staff.getByTestId('me').getByText('E2E スタッフ').waitFor();
+  await staffCtx.close();
+  log('owner unlocked the user; the user signs in');
 
   // 13. Tablet width still shows the dashboard.
   await page.setViewportSize({ width: 820, height: 1180 });

@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/regicam/regicam/alerts"
+	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/camera"
 	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/ent"
@@ -21,7 +22,9 @@ import (
 
 // Resolver is the resolver root.
 type Resolver struct {
-	Client    *ent.Client
+	Client *ent.Client
+	// Auth signs viewers in and out (login, users, API keys).
+	Auth      *auth.Service
 	Ingester  *ingest.Ingester
 	Hub       *feed.Hub
 	Recorders RecorderStatus // nil: no camera is recorded
@@ -32,12 +35,12 @@ type Resolver struct {
 	Secrets *secrets.Box
 	// Smaregi checks and stores Smaregi credentials.
 	Smaregi *smaregiconnect.Connector
+	// Portal is the link portal: cameras, connections, registers and links.
+	Portal *portal.Service
 	// Reports computes sales summaries; Exports tracks CSV export progress; Alerts owns exception rules.
 	Reports *reports.Service
 	Exports *export.Progress
 	Alerts  *alerts.Service
-	// Portal is the link portal: cameras, connections, registers and links.
-	Portal *portal.Service
 }
 
 // RecorderStatus reports what this process's recorders see.

@@ -20,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/demo"
 	"github.com/regicam/regicam/ent"
@@ -35,6 +36,7 @@ import (
 	"github.com/regicam/regicam/pubsub"
 	"github.com/regicam/regicam/recording"
 	"github.com/regicam/regicam/secrets"
+	"github.com/regicam/regicam/server/livews"
 	"github.com/regicam/regicam/server/wsgorilla"
 	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/thumbnailer"
@@ -50,7 +52,9 @@ type App struct {
 	Bus        pubsub.Bus
 	Hub        *feed.Hub
 	Ingester   *ingest.Ingester
-	AccountID  pulid.ID // the account requests act as until logins land
+	AccountID  pulid.ID // the first account (the demo tenant in demo mode); requests act as their viewer
+	Auth       *auth.Service
+	Live       *livews.Transport // websocket subscriptions (shared groups)
 	Handler    http.Handler
 	Recorders  *recording.Manager
 	Thumbs     *thumbnailer.Thumbnailer
@@ -71,6 +75,9 @@ type App struct {
 // Start opens the database, starts the feed (and the demo generator when
 // enabled) and builds the handler. Close stops it all.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	// Start-up and every background loop act as the server itself; request
+	// handlers act as their viewer (ent/schema/rule).
+	ctx = viewer.System(ctx)
 	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -85,8 +92,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	} else {
 		bus = pubsub.NewMemory()
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
+	runCtx, cancel := context.WithCancel(viewer.System(context.Background()))
 	a := &App{DB: db, Bus: bus, log: log, cancel: cancel, done: make(chan struct{})}
+	a.Auth = auth.New(db.Client, log, auth.Options{
+		LockFor: cfg.LockoutDuration, KeyRate: cfg.APIKeyRate, KeyBurst: cfg.APIKeyBurst,
+		WatchEvery: cfg.RevocationCheck, Now: cfg.AuthNow,
+	})
+	a.background(func() { a.Auth.RunWatcher(runCtx) })
 	a.Hub = feed.NewHub(db.Client, bus, log, feed.Options{})
 	a.Ingester = ingest.New(db.Client, db.Dialect, bus, log)
 	if err := a.startThumbnails(ctx, runCtx, cfg); err != nil {
@@ -99,6 +111,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		a.Close()
 		return nil, err
+	}
+	if runDemo {
+		if err := a.demoOwner(ctx, cfg); err != nil {
+			a.Close()
+			return nil, err
+		}
 	}
 	// Record the cameras now, so the first receipts already have pictures.
 	if err := a.Recorders.Sync(ctx); err != nil {
@@ -222,7 +240,10 @@ func (a *App) routes(cfg Config) http.Handler {
 	mux.Handle("/export/journal.csv", a.exportHandler())
 	mux.Handle("GET /cameras/{id}/live.jpg", a.cameraLiveHandler())
 	hooks := &webhook.Handler{Client: a.DB.Client, Box: a.Secrets, Runtime: a.Connectors, Smaregi: a.smaregi, Log: a.log}
-	hooks.Register(mux)
+	// Webhooks authenticate with their connection's secret, not a viewer.
+	hookMux := http.NewServeMux()
+	hooks.Register(hookMux)
+	mux.Handle("/webhooks/", system(hookMux))
 	a.registerProviders(mux)
 	mux.Handle("/", http.FileServerFS(frontend.Files()))
 
@@ -233,11 +254,11 @@ func (a *App) routes(cfg Config) http.Handler {
 		AllowCredentials: true,
 		MaxAge:           600,
 	})
-	return a.requestContext(c.Handler(mux))
+	return a.requestContext(a.authenticate(c.Handler(mux)))
 }
 
 // requestContext gives every request an id (echoed in X-Request-Id and in
-// INTERNAL errors) and its viewer.
+// INTERNAL errors); authenticate then adds its viewer.
 func (a *App) requestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -247,25 +268,26 @@ func (a *App) requestContext(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		ctx := graph.WithRequestID(r.Context(), id)
-		ctx = viewer.NewContext(ctx, viewer.Viewer{AccountID: a.AccountID})
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(graph.WithRequestID(r.Context(), id)))
 	})
 }
 
 func (a *App) graphQL(cfg Config) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
-		Client: a.DB.Client, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
+		Client: a.DB.Client, Auth: a.Auth, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
 		Connectors: a.Connectors, Secrets: a.Secrets, Smaregi: a.smaregi, Portal: a.portal(),
 		Reports: a.ext.reports, Exports: a.ext.exports, Alerts: a.ext.alerts,
 	}}))
-	srv.AddTransport(transport.Websocket{
-		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins},
+	// Live views share one execution and encoding per event among
+	// subscriptions with equal selection, variables and access (livews).
+	a.Live = livews.New(livews.Transport{
+		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins, CallerPings: true},
 		KeepAlivePingInterval: 15 * time.Second,
-		InitFunc: func(ctx context.Context, _ transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			return viewer.NewContext(ctx, viewer.Viewer{AccountID: a.AccountID}), nil, nil
-		},
+		InitFunc:              a.websocketInit,
+		Shared:                true,
+		Log:                   a.log,
 	})
+	srv.AddTransport(a.Live)
 	// Dashboards and partners send the same few operations all day: parse
 	// and validate each once.
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))

@@ -12,8 +12,11 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/portal"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -26,6 +29,8 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Alert() AlertResolver
+	AlertRule() AlertRuleResolver
 	Camera() CameraResolver
 	JournalEntry() JournalEntryResolver
 	JournalEvent() JournalEventResolver
@@ -33,6 +38,7 @@ type ResolverRoot interface {
 	PosConnection() PosConnectionResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	Terminal() TerminalResolver
 	Thumbnail() ThumbnailResolver
 }
 
@@ -45,6 +51,68 @@ type ComplexityRoot struct {
 		ID        func(childComplexity int) int
 		Name      func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
+	}
+
+	Alert struct {
+		AcknowledgedAt  func(childComplexity int) int
+		AcknowledgedBy  func(childComplexity int) int
+		Amount          func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		Cursor          func(childComplexity int) int
+		Entry           func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Message         func(childComplexity int) int
+		OccurredAt      func(childComplexity int) int
+		Rule            func(childComplexity int) int
+		RuleKind        func(childComplexity int) int
+		Shop            func(childComplexity int) int
+		StaffName       func(childComplexity int) int
+		Terminal        func(childComplexity int) int
+		Thumbnail       func(childComplexity int) int
+		WebhookAttempts func(childComplexity int) int
+		WebhookState    func(childComplexity int) int
+	}
+
+	AlertConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AlertEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AlertRule struct {
+		Amount        func(childComplexity int) int
+		ClosesAt      func(childComplexity int) int
+		Count         func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Enabled       func(childComplexity int) int
+		EntryKinds    func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		Name          func(childComplexity int) int
+		OpensAt       func(childComplexity int) int
+		Scope         func(childComplexity int) int
+		WebhookURL    func(childComplexity int) int
+		WindowSeconds func(childComplexity int) int
+	}
+
+	AlertRulePayload struct {
+		Rule          func(childComplexity int) int
+		WebhookSecret func(childComplexity int) int
+	}
+
+	ApiKey struct {
+		CreatedAt  func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Prefix     func(childComplexity int) int
+		RevokedAt  func(childComplexity int) int
+		Scopes     func(childComplexity int) int
 	}
 
 	AuditLog struct {
@@ -85,6 +153,7 @@ type ComplexityRoot struct {
 		CreatedAt  func(childComplexity int) int
 		DeviceID   func(childComplexity int) int
 		ID         func(childComplexity int) int
+		Label      func(childComplexity int) int
 		LastSeenAt func(childComplexity int) int
 		Links      func(childComplexity int) int
 		Model      func(childComplexity int) int
@@ -112,6 +181,11 @@ type ComplexityRoot struct {
 		LastSeenAt   func(childComplexity int) int
 		Online       func(childComplexity int) int
 		Recording    func(childComplexity int) int
+	}
+
+	CreateApiKeyPayload struct {
+		APIKey func(childComplexity int) int
+		Key    func(childComplexity int) int
 	}
 
 	IngestError struct {
@@ -188,6 +262,14 @@ type ComplexityRoot struct {
 		Type   func(childComplexity int) int
 	}
 
+	JournalExportProgress struct {
+		Done         func(childComplexity int) int
+		Error        func(childComplexity int) int
+		ID           func(childComplexity int) int
+		RowsEstimate func(childComplexity int) int
+		RowsWritten  func(childComplexity int) int
+	}
+
 	JournalItem struct {
 		Amount   func(childComplexity int) int
 		Name     func(childComplexity int) int
@@ -220,12 +302,56 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	LinkSetting struct {
+		Camera             func(childComplexity int) int
+		CameraLabel        func(childComplexity int) int
+		Connection         func(childComplexity int) int
+		ContractID         func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		LastError          func(childComplexity int) int
+		LastSyncAt         func(childComplexity int) int
+		Link               func(childComplexity int) int
+		Provider           func(childComplexity int) int
+		SecretHint         func(childComplexity int) int
+		Status             func(childComplexity int) int
+		Terminal           func(childComplexity int) int
+		TerminalExternalID func(childComplexity int) int
+		TerminalName       func(childComplexity int) int
+	}
+
+	LoginPayload struct {
+		ExpiresAt func(childComplexity int) int
+		User      func(childComplexity int) int
+	}
+
 	Mutation struct {
-		BackfillConnection  func(childComplexity int, id pulid.ID, from time.Time, to time.Time) int
-		ConnectSmaregi      func(childComplexity int, input model.SmaregiCredentialsInput) int
-		CreateWebhookSecret func(childComplexity int, id pulid.ID) int
-		IngestJournal       func(childComplexity int, input []*model.JournalInput) int
-		SyncConnection      func(childComplexity int, id pulid.ID) int
+		AcknowledgeAlert         func(childComplexity int, id pulid.ID) int
+		AddSmaregiLink           func(childComplexity int, input portal.AddSmaregiLinkInput) int
+		BackfillConnection       func(childComplexity int, id pulid.ID, from time.Time, to time.Time) int
+		ChangePassword           func(childComplexity int, currentPassword string, newPassword string) int
+		ConnectSmaregi           func(childComplexity int, input model.SmaregiCredentialsInput) int
+		CreateAPIKey             func(childComplexity int, name string, scopes []string, expiresAt *time.Time) int
+		CreateAlertRule          func(childComplexity int, input model.AlertRuleInput) int
+		CreateUser               func(childComplexity int, input model.CreateUserInput) int
+		CreateWebhookSecret      func(childComplexity int, id pulid.ID) int
+		DeleteAlertRule          func(childComplexity int, id pulid.ID) int
+		DeleteLinks              func(childComplexity int, ids []pulid.ID) int
+		DeleteUser               func(childComplexity int, id pulid.ID) int
+		IngestJournal            func(childComplexity int, input []*model.JournalInput) int
+		LinkTerminal             func(childComplexity int, terminalID pulid.ID, cameraID pulid.ID) int
+		Login                    func(childComplexity int, email string, password string) int
+		Logout                   func(childComplexity int) int
+		RebindTerminal           func(childComplexity int, terminalID pulid.ID, cameraID pulid.ID) int
+		RevokeAPIKey             func(childComplexity int, id pulid.ID) int
+		RotateAlertWebhookSecret func(childComplexity int, id pulid.ID) int
+		SetTerminalCameras       func(childComplexity int, input []*portal.TerminalCameraInput) int
+		SetUserIPAllowlist       func(childComplexity int, id pulid.ID, ipAllowlist []string) int
+		SetUserShops             func(childComplexity int, id pulid.ID, shopIDs []pulid.ID, shopGroupIDs []pulid.ID) int
+		StartUbiregiOAuth        func(childComplexity int, returnTo *string) int
+		SyncConnection           func(childComplexity int, id pulid.ID) int
+		UnlockUser               func(childComplexity int, id pulid.ID) int
+		UpdateAlertRule          func(childComplexity int, id pulid.ID, input model.AlertRuleInput) int
+		UpdateUserRole           func(childComplexity int, id pulid.ID, role user.Role) int
 	}
 
 	PageInfo struct {
@@ -263,15 +389,48 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Cameras         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CameraOrder, where *ent.CameraWhereInput) int
-		Journal         func(childComplexity int, where *model.JournalWhere, first *int, after *string) int
-		Links           func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.LinkOrder, where *ent.LinkWhereInput) int
-		Node            func(childComplexity int, id pulid.ID) int
-		Nodes           func(childComplexity int, ids []pulid.ID) int
-		PosConnections  func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.PosConnectionOrder, where *ent.PosConnectionWhereInput) int
-		Shops           func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) int
-		Terminals       func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) int
-		TimelineBuckets func(childComplexity int, cameraID pulid.ID, from time.Time, to time.Time, bucket *model.BucketSize) int
+		APIKeys               func(childComplexity int) int
+		AlertRules            func(childComplexity int) int
+		Alerts                func(childComplexity int, acknowledged *bool, first *int, after *string) int
+		AuditLog              func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], action *string) int
+		Cameras               func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CameraOrder, where *ent.CameraWhereInput) int
+		Journal               func(childComplexity int, where *model.JournalWhere, first *int, after *string) int
+		JournalExportProgress func(childComplexity int, id string) int
+		LinkSettings          func(childComplexity int, provider *posconnection.Provider) int
+		LinkableCameras       func(childComplexity int) int
+		Links                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.LinkOrder, where *ent.LinkWhereInput) int
+		Me                    func(childComplexity int) int
+		Node                  func(childComplexity int, id pulid.ID) int
+		Nodes                 func(childComplexity int, ids []pulid.ID) int
+		PosConnections        func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.PosConnectionOrder, where *ent.PosConnectionWhereInput) int
+		SalesSummary          func(childComplexity int, where *model.JournalWhere, from *time.Time, to *time.Time, period *model.SummaryPeriod, groupBy model.SummaryGroupBy, shopGroupID *pulid.ID) int
+		Shops                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) int
+		Terminals             func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) int
+		TimelineBuckets       func(childComplexity int, cameraID pulid.ID, from time.Time, to time.Time, bucket *model.BucketSize) int
+		UbiregiAvailable      func(childComplexity int) int
+		Users                 func(childComplexity int) int
+	}
+
+	SalesSummary struct {
+		From     func(childComplexity int) int
+		GroupBy  func(childComplexity int) int
+		Rows     func(childComplexity int) int
+		Timezone func(childComplexity int) int
+		To       func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
+	SalesSummaryRow struct {
+		DeleteCount func(childComplexity int) int
+		Key         func(childComplexity int) int
+		Label       func(childComplexity int) int
+		ModifyCount func(childComplexity int) int
+		Net         func(childComplexity int) int
+		RefundCount func(childComplexity int) int
+		Refunds     func(childComplexity int) int
+		Sales       func(childComplexity int) int
+		SalesCount  func(childComplexity int) int
+		Start       func(childComplexity int) int
 	}
 
 	Shop struct {
@@ -304,10 +463,12 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		Alerts  func(childComplexity int, after *string) int
 		Journal func(childComplexity int, where *model.JournalWhere, after *string) int
 	}
 
 	Terminal struct {
+		ActiveLink   func(childComplexity int) int
 		AppVersion   func(childComplexity int) int
 		Connection   func(childComplexity int) int
 		ConnectionID func(childComplexity int) int
@@ -360,15 +521,22 @@ type ComplexityRoot struct {
 		Total   func(childComplexity int) int
 	}
 
+	UbiregiAuthorization struct {
+		AuthorizeURL func(childComplexity int) int
+		ExpiresAt    func(childComplexity int) int
+	}
+
 	User struct {
-		CreatedAt  func(childComplexity int) int
-		Email      func(childComplexity int) int
-		ID         func(childComplexity int) int
-		Name       func(childComplexity int) int
-		Role       func(childComplexity int) int
-		ShopGroups func(childComplexity int) int
-		Shops      func(childComplexity int) int
-		UpdatedAt  func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Email       func(childComplexity int) int
+		ID          func(childComplexity int) int
+		IPAllowlist func(childComplexity int) int
+		LockedUntil func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Role        func(childComplexity int) int
+		ShopGroups  func(childComplexity int) int
+		Shops       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
 	}
 
 	WebhookEndpoint struct {
@@ -415,6 +583,276 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.UpdatedAt(childComplexity), true
+
+	case "Alert.acknowledgedAt":
+		if e.ComplexityRoot.Alert.AcknowledgedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.AcknowledgedAt(childComplexity), true
+	case "Alert.acknowledgedBy":
+		if e.ComplexityRoot.Alert.AcknowledgedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.AcknowledgedBy(childComplexity), true
+	case "Alert.amount":
+		if e.ComplexityRoot.Alert.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Amount(childComplexity), true
+	case "Alert.createdAt":
+		if e.ComplexityRoot.Alert.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.CreatedAt(childComplexity), true
+	case "Alert.cursor":
+		if e.ComplexityRoot.Alert.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Cursor(childComplexity), true
+	case "Alert.entry":
+		if e.ComplexityRoot.Alert.Entry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Entry(childComplexity), true
+	case "Alert.id":
+		if e.ComplexityRoot.Alert.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.ID(childComplexity), true
+	case "Alert.message":
+		if e.ComplexityRoot.Alert.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Message(childComplexity), true
+	case "Alert.occurredAt":
+		if e.ComplexityRoot.Alert.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.OccurredAt(childComplexity), true
+	case "Alert.rule":
+		if e.ComplexityRoot.Alert.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Rule(childComplexity), true
+	case "Alert.ruleKind":
+		if e.ComplexityRoot.Alert.RuleKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.RuleKind(childComplexity), true
+	case "Alert.shop":
+		if e.ComplexityRoot.Alert.Shop == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Shop(childComplexity), true
+	case "Alert.staffName":
+		if e.ComplexityRoot.Alert.StaffName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.StaffName(childComplexity), true
+	case "Alert.terminal":
+		if e.ComplexityRoot.Alert.Terminal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Terminal(childComplexity), true
+	case "Alert.thumbnail":
+		if e.ComplexityRoot.Alert.Thumbnail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Thumbnail(childComplexity), true
+	case "Alert.webhookAttempts":
+		if e.ComplexityRoot.Alert.WebhookAttempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.WebhookAttempts(childComplexity), true
+	case "Alert.webhookState":
+		if e.ComplexityRoot.Alert.WebhookState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.WebhookState(childComplexity), true
+
+	case "AlertConnection.edges":
+		if e.ComplexityRoot.AlertConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.Edges(childComplexity), true
+	case "AlertConnection.pageInfo":
+		if e.ComplexityRoot.AlertConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.PageInfo(childComplexity), true
+
+	case "AlertEdge.cursor":
+		if e.ComplexityRoot.AlertEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEdge.Cursor(childComplexity), true
+	case "AlertEdge.node":
+		if e.ComplexityRoot.AlertEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEdge.Node(childComplexity), true
+
+	case "AlertRule.amount":
+		if e.ComplexityRoot.AlertRule.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.Amount(childComplexity), true
+	case "AlertRule.closesAt":
+		if e.ComplexityRoot.AlertRule.ClosesAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.ClosesAt(childComplexity), true
+	case "AlertRule.count":
+		if e.ComplexityRoot.AlertRule.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.Count(childComplexity), true
+	case "AlertRule.createdAt":
+		if e.ComplexityRoot.AlertRule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.CreatedAt(childComplexity), true
+	case "AlertRule.enabled":
+		if e.ComplexityRoot.AlertRule.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.Enabled(childComplexity), true
+	case "AlertRule.entryKinds":
+		if e.ComplexityRoot.AlertRule.EntryKinds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.EntryKinds(childComplexity), true
+	case "AlertRule.id":
+		if e.ComplexityRoot.AlertRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.ID(childComplexity), true
+	case "AlertRule.kind":
+		if e.ComplexityRoot.AlertRule.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.Kind(childComplexity), true
+	case "AlertRule.name":
+		if e.ComplexityRoot.AlertRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.Name(childComplexity), true
+	case "AlertRule.opensAt":
+		if e.ComplexityRoot.AlertRule.OpensAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.OpensAt(childComplexity), true
+	case "AlertRule.scope":
+		if e.ComplexityRoot.AlertRule.Scope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.Scope(childComplexity), true
+	case "AlertRule.webhookURL":
+		if e.ComplexityRoot.AlertRule.WebhookURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.WebhookURL(childComplexity), true
+	case "AlertRule.windowSeconds":
+		if e.ComplexityRoot.AlertRule.WindowSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.WindowSeconds(childComplexity), true
+
+	case "AlertRulePayload.rule":
+		if e.ComplexityRoot.AlertRulePayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePayload.Rule(childComplexity), true
+	case "AlertRulePayload.webhookSecret":
+		if e.ComplexityRoot.AlertRulePayload.WebhookSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePayload.WebhookSecret(childComplexity), true
+
+	case "ApiKey.createdAt":
+		if e.ComplexityRoot.ApiKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.CreatedAt(childComplexity), true
+	case "ApiKey.expiresAt":
+		if e.ComplexityRoot.ApiKey.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.ExpiresAt(childComplexity), true
+	case "ApiKey.id":
+		if e.ComplexityRoot.ApiKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.ID(childComplexity), true
+	case "ApiKey.lastUsedAt":
+		if e.ComplexityRoot.ApiKey.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.LastUsedAt(childComplexity), true
+	case "ApiKey.name":
+		if e.ComplexityRoot.ApiKey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.Name(childComplexity), true
+	case "ApiKey.prefix":
+		if e.ComplexityRoot.ApiKey.Prefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.Prefix(childComplexity), true
+	case "ApiKey.revokedAt":
+		if e.ComplexityRoot.ApiKey.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.RevokedAt(childComplexity), true
+	case "ApiKey.scopes":
+		if e.ComplexityRoot.ApiKey.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.Scopes(childComplexity), true
 
 	case "AuditLog.action":
 		if e.ComplexityRoot.AuditLog.Action == nil {
@@ -570,6 +1008,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Camera.ID(childComplexity), true
+	case "Camera.label":
+		if e.ComplexityRoot.Camera.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.Label(childComplexity), true
 	case "Camera.lastSeenAt":
 		if e.ComplexityRoot.Camera.LastSeenAt == nil {
 			break
@@ -681,6 +1125,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CameraStatus.Recording(childComplexity), true
+
+	case "CreateApiKeyPayload.apiKey":
+		if e.ComplexityRoot.CreateApiKeyPayload.APIKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApiKeyPayload.APIKey(childComplexity), true
+	case "CreateApiKeyPayload.key":
+		if e.ComplexityRoot.CreateApiKeyPayload.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApiKeyPayload.Key(childComplexity), true
 
 	case "IngestError.code":
 		if e.ComplexityRoot.IngestError.Code == nil {
@@ -990,6 +1447,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.JournalEvent.Type(childComplexity), true
 
+	case "JournalExportProgress.done":
+		if e.ComplexityRoot.JournalExportProgress.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalExportProgress.Done(childComplexity), true
+	case "JournalExportProgress.error":
+		if e.ComplexityRoot.JournalExportProgress.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalExportProgress.Error(childComplexity), true
+	case "JournalExportProgress.id":
+		if e.ComplexityRoot.JournalExportProgress.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalExportProgress.ID(childComplexity), true
+	case "JournalExportProgress.rowsEstimate":
+		if e.ComplexityRoot.JournalExportProgress.RowsEstimate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalExportProgress.RowsEstimate(childComplexity), true
+	case "JournalExportProgress.rowsWritten":
+		if e.ComplexityRoot.JournalExportProgress.RowsWritten == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalExportProgress.RowsWritten(childComplexity), true
+
 	case "JournalItem.amount":
 		if e.ComplexityRoot.JournalItem.Amount == nil {
 			break
@@ -1097,6 +1585,126 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LinkEdge.Node(childComplexity), true
 
+	case "LinkSetting.camera":
+		if e.ComplexityRoot.LinkSetting.Camera == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.Camera(childComplexity), true
+	case "LinkSetting.cameraLabel":
+		if e.ComplexityRoot.LinkSetting.CameraLabel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.CameraLabel(childComplexity), true
+	case "LinkSetting.connection":
+		if e.ComplexityRoot.LinkSetting.Connection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.Connection(childComplexity), true
+	case "LinkSetting.contractID":
+		if e.ComplexityRoot.LinkSetting.ContractID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.ContractID(childComplexity), true
+	case "LinkSetting.id":
+		if e.ComplexityRoot.LinkSetting.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.ID(childComplexity), true
+	case "LinkSetting.lastError":
+		if e.ComplexityRoot.LinkSetting.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.LastError(childComplexity), true
+	case "LinkSetting.lastSyncAt":
+		if e.ComplexityRoot.LinkSetting.LastSyncAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.LastSyncAt(childComplexity), true
+	case "LinkSetting.link":
+		if e.ComplexityRoot.LinkSetting.Link == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.Link(childComplexity), true
+	case "LinkSetting.provider":
+		if e.ComplexityRoot.LinkSetting.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.Provider(childComplexity), true
+	case "LinkSetting.secretHint":
+		if e.ComplexityRoot.LinkSetting.SecretHint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.SecretHint(childComplexity), true
+	case "LinkSetting.status":
+		if e.ComplexityRoot.LinkSetting.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.Status(childComplexity), true
+	case "LinkSetting.terminal":
+		if e.ComplexityRoot.LinkSetting.Terminal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.Terminal(childComplexity), true
+	case "LinkSetting.terminalExternalID":
+		if e.ComplexityRoot.LinkSetting.TerminalExternalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.TerminalExternalID(childComplexity), true
+	case "LinkSetting.terminalName":
+		if e.ComplexityRoot.LinkSetting.TerminalName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkSetting.TerminalName(childComplexity), true
+
+	case "LoginPayload.expiresAt":
+		if e.ComplexityRoot.LoginPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoginPayload.ExpiresAt(childComplexity), true
+	case "LoginPayload.user":
+		if e.ComplexityRoot.LoginPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoginPayload.User(childComplexity), true
+
+	case "Mutation.acknowledgeAlert":
+		if e.ComplexityRoot.Mutation.AcknowledgeAlert == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acknowledgeAlert_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcknowledgeAlert(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.addSmaregiLink":
+		if e.ComplexityRoot.Mutation.AddSmaregiLink == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addSmaregiLink_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddSmaregiLink(childComplexity, args["input"].(portal.AddSmaregiLinkInput)), true
 	case "Mutation.backfillConnection":
 		if e.ComplexityRoot.Mutation.BackfillConnection == nil {
 			break
@@ -1108,6 +1716,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.BackfillConnection(childComplexity, args["id"].(pulid.ID), args["from"].(time.Time), args["to"].(time.Time)), true
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["currentPassword"].(string), args["newPassword"].(string)), true
 	case "Mutation.connectSmaregi":
 		if e.ComplexityRoot.Mutation.ConnectSmaregi == nil {
 			break
@@ -1119,6 +1738,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ConnectSmaregi(childComplexity, args["input"].(model.SmaregiCredentialsInput)), true
+	case "Mutation.createApiKey":
+		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createApiKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["name"].(string), args["scopes"].([]string), args["expiresAt"].(*time.Time)), true
+	case "Mutation.createAlertRule":
+		if e.ComplexityRoot.Mutation.CreateAlertRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAlertRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAlertRule(childComplexity, args["input"].(model.AlertRuleInput)), true
+	case "Mutation.createUser":
+		if e.ComplexityRoot.Mutation.CreateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(model.CreateUserInput)), true
 	case "Mutation.createWebhookSecret":
 		if e.ComplexityRoot.Mutation.CreateWebhookSecret == nil {
 			break
@@ -1130,6 +1782,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateWebhookSecret(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.deleteAlertRule":
+		if e.ComplexityRoot.Mutation.DeleteAlertRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteAlertRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteAlertRule(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.deleteLinks":
+		if e.ComplexityRoot.Mutation.DeleteLinks == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteLinks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteLinks(childComplexity, args["ids"].([]pulid.ID)), true
+	case "Mutation.deleteUser":
+		if e.ComplexityRoot.Mutation.DeleteUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteUser(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.ingestJournal":
 		if e.ComplexityRoot.Mutation.IngestJournal == nil {
 			break
@@ -1141,6 +1826,111 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.IngestJournal(childComplexity, args["input"].([]*model.JournalInput)), true
+	case "Mutation.linkTerminal":
+		if e.ComplexityRoot.Mutation.LinkTerminal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_linkTerminal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LinkTerminal(childComplexity, args["terminalID"].(pulid.ID), args["cameraID"].(pulid.ID)), true
+	case "Mutation.login":
+		if e.ComplexityRoot.Mutation.Login == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_login_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Login(childComplexity, args["email"].(string), args["password"].(string)), true
+	case "Mutation.logout":
+		if e.ComplexityRoot.Mutation.Logout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.rebindTerminal":
+		if e.ComplexityRoot.Mutation.RebindTerminal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rebindTerminal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RebindTerminal(childComplexity, args["terminalID"].(pulid.ID), args["cameraID"].(pulid.ID)), true
+	case "Mutation.revokeApiKey":
+		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeApiKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.rotateAlertWebhookSecret":
+		if e.ComplexityRoot.Mutation.RotateAlertWebhookSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateAlertWebhookSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateAlertWebhookSecret(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.setTerminalCameras":
+		if e.ComplexityRoot.Mutation.SetTerminalCameras == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setTerminalCameras_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetTerminalCameras(childComplexity, args["input"].([]*portal.TerminalCameraInput)), true
+	case "Mutation.setUserIPAllowlist":
+		if e.ComplexityRoot.Mutation.SetUserIPAllowlist == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUserIPAllowlist_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUserIPAllowlist(childComplexity, args["id"].(pulid.ID), args["ipAllowlist"].([]string)), true
+	case "Mutation.setUserShops":
+		if e.ComplexityRoot.Mutation.SetUserShops == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUserShops_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUserShops(childComplexity, args["id"].(pulid.ID), args["shopIDs"].([]pulid.ID), args["shopGroupIDs"].([]pulid.ID)), true
+	case "Mutation.startUbiregiOAuth":
+		if e.ComplexityRoot.Mutation.StartUbiregiOAuth == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startUbiregiOAuth_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartUbiregiOAuth(childComplexity, args["returnTo"].(*string)), true
 	case "Mutation.syncConnection":
 		if e.ComplexityRoot.Mutation.SyncConnection == nil {
 			break
@@ -1152,6 +1942,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SyncConnection(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.unlockUser":
+		if e.ComplexityRoot.Mutation.UnlockUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unlockUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnlockUser(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.updateAlertRule":
+		if e.ComplexityRoot.Mutation.UpdateAlertRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateAlertRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateAlertRule(childComplexity, args["id"].(pulid.ID), args["input"].(model.AlertRuleInput)), true
+	case "Mutation.updateUserRole":
+		if e.ComplexityRoot.Mutation.UpdateUserRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateUserRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateUserRole(childComplexity, args["id"].(pulid.ID), args["role"].(user.Role)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1289,6 +2112,40 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PosConnectionEdge.Node(childComplexity), true
 
+	case "Query.apiKeys":
+		if e.ComplexityRoot.Query.APIKeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.APIKeys(childComplexity), true
+	case "Query.alertRules":
+		if e.ComplexityRoot.Query.AlertRules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AlertRules(childComplexity), true
+	case "Query.alerts":
+		if e.ComplexityRoot.Query.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Alerts(childComplexity, args["acknowledged"].(*bool), args["first"].(*int), args["after"].(*string)), true
+	case "Query.auditLog":
+		if e.ComplexityRoot.Query.AuditLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID]), args["action"].(*string)), true
 	case "Query.cameras":
 		if e.ComplexityRoot.Query.Cameras == nil {
 			break
@@ -1312,6 +2169,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Journal(childComplexity, args["where"].(*model.JournalWhere), args["first"].(*int), args["after"].(*string)), true
+	case "Query.journalExportProgress":
+		if e.ComplexityRoot.Query.JournalExportProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Query_journalExportProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.JournalExportProgress(childComplexity, args["id"].(string)), true
+	case "Query.linkSettings":
+		if e.ComplexityRoot.Query.LinkSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Query_linkSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LinkSettings(childComplexity, args["provider"].(*posconnection.Provider)), true
+	case "Query.linkableCameras":
+		if e.ComplexityRoot.Query.LinkableCameras == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.LinkableCameras(childComplexity), true
 	case "Query.links":
 		if e.ComplexityRoot.Query.Links == nil {
 			break
@@ -1323,6 +2208,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Links(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.LinkOrder), args["where"].(*ent.LinkWhereInput)), true
+	case "Query.me":
+		if e.ComplexityRoot.Query.Me == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Me(childComplexity), true
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
 			break
@@ -1356,6 +2247,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PosConnections(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.PosConnectionOrder), args["where"].(*ent.PosConnectionWhereInput)), true
+	case "Query.salesSummary":
+		if e.ComplexityRoot.Query.SalesSummary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_salesSummary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SalesSummary(childComplexity, args["where"].(*model.JournalWhere), args["from"].(*time.Time), args["to"].(*time.Time), args["period"].(*model.SummaryPeriod), args["groupBy"].(model.SummaryGroupBy), args["shopGroupID"].(*pulid.ID)), true
 	case "Query.shops":
 		if e.ComplexityRoot.Query.Shops == nil {
 			break
@@ -1389,6 +2291,116 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.TimelineBuckets(childComplexity, args["cameraID"].(pulid.ID), args["from"].(time.Time), args["to"].(time.Time), args["bucket"].(*model.BucketSize)), true
+	case "Query.ubiregiAvailable":
+		if e.ComplexityRoot.Query.UbiregiAvailable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.UbiregiAvailable(childComplexity), true
+	case "Query.users":
+		if e.ComplexityRoot.Query.Users == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Users(childComplexity), true
+
+	case "SalesSummary.from":
+		if e.ComplexityRoot.SalesSummary.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummary.From(childComplexity), true
+	case "SalesSummary.groupBy":
+		if e.ComplexityRoot.SalesSummary.GroupBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummary.GroupBy(childComplexity), true
+	case "SalesSummary.rows":
+		if e.ComplexityRoot.SalesSummary.Rows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummary.Rows(childComplexity), true
+	case "SalesSummary.timezone":
+		if e.ComplexityRoot.SalesSummary.Timezone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummary.Timezone(childComplexity), true
+	case "SalesSummary.to":
+		if e.ComplexityRoot.SalesSummary.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummary.To(childComplexity), true
+	case "SalesSummary.total":
+		if e.ComplexityRoot.SalesSummary.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummary.Total(childComplexity), true
+
+	case "SalesSummaryRow.deleteCount":
+		if e.ComplexityRoot.SalesSummaryRow.DeleteCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.DeleteCount(childComplexity), true
+	case "SalesSummaryRow.key":
+		if e.ComplexityRoot.SalesSummaryRow.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.Key(childComplexity), true
+	case "SalesSummaryRow.label":
+		if e.ComplexityRoot.SalesSummaryRow.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.Label(childComplexity), true
+	case "SalesSummaryRow.modifyCount":
+		if e.ComplexityRoot.SalesSummaryRow.ModifyCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.ModifyCount(childComplexity), true
+	case "SalesSummaryRow.net":
+		if e.ComplexityRoot.SalesSummaryRow.Net == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.Net(childComplexity), true
+	case "SalesSummaryRow.refundCount":
+		if e.ComplexityRoot.SalesSummaryRow.RefundCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.RefundCount(childComplexity), true
+	case "SalesSummaryRow.refunds":
+		if e.ComplexityRoot.SalesSummaryRow.Refunds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.Refunds(childComplexity), true
+	case "SalesSummaryRow.sales":
+		if e.ComplexityRoot.SalesSummaryRow.Sales == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.Sales(childComplexity), true
+	case "SalesSummaryRow.salesCount":
+		if e.ComplexityRoot.SalesSummaryRow.SalesCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.SalesCount(childComplexity), true
+	case "SalesSummaryRow.start":
+		if e.ComplexityRoot.SalesSummaryRow.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesSummaryRow.Start(childComplexity), true
 
 	case "Shop.createdAt":
 		if e.ComplexityRoot.Shop.CreatedAt == nil {
@@ -1496,6 +2508,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ShopGroup.UpdatedAt(childComplexity), true
 
+	case "Subscription.alerts":
+		if e.ComplexityRoot.Subscription.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Alerts(childComplexity, args["after"].(*string)), true
 	case "Subscription.journal":
 		if e.ComplexityRoot.Subscription.Journal == nil {
 			break
@@ -1508,6 +2531,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.Journal(childComplexity, args["where"].(*model.JournalWhere), args["after"].(*string)), true
 
+	case "Terminal.activeLink":
+		if e.ComplexityRoot.Terminal.ActiveLink == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Terminal.ActiveLink(childComplexity), true
 	case "Terminal.appVersion":
 		if e.ComplexityRoot.Terminal.AppVersion == nil {
 			break
@@ -1741,6 +2770,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TimelineBucket.Total(childComplexity), true
 
+	case "UbiregiAuthorization.authorizeURL":
+		if e.ComplexityRoot.UbiregiAuthorization.AuthorizeURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UbiregiAuthorization.AuthorizeURL(childComplexity), true
+	case "UbiregiAuthorization.expiresAt":
+		if e.ComplexityRoot.UbiregiAuthorization.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UbiregiAuthorization.ExpiresAt(childComplexity), true
+
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
@@ -1759,6 +2801,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.ID(childComplexity), true
+	case "User.ipAllowlist":
+		if e.ComplexityRoot.User.IPAllowlist == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.IPAllowlist(childComplexity), true
+	case "User.lockedUntil":
+		if e.ComplexityRoot.User.LockedUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.LockedUntil(childComplexity), true
 	case "User.name":
 		if e.ComplexityRoot.User.Name == nil {
 			break
@@ -1814,10 +2868,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AccountOrder", ec.unmarshalInputAccountOrder),
 			graphql.NewInputUnmarshaler("AccountWhereInput", ec.unmarshalInputAccountWhereInput),
+			graphql.NewInputUnmarshaler("AddSmaregiLinkInput", ec.unmarshalInputAddSmaregiLinkInput),
+			graphql.NewInputUnmarshaler("AlertRuleInput", ec.unmarshalInputAlertRuleInput),
 			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
 			graphql.NewInputUnmarshaler("AuditLogWhereInput", ec.unmarshalInputAuditLogWhereInput),
 			graphql.NewInputUnmarshaler("CameraOrder", ec.unmarshalInputCameraOrder),
 			graphql.NewInputUnmarshaler("CameraWhereInput", ec.unmarshalInputCameraWhereInput),
+			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("JournalEntryOrder", ec.unmarshalInputJournalEntryOrder),
 			graphql.NewInputUnmarshaler("JournalEntryWhereInput", ec.unmarshalInputJournalEntryWhereInput),
 			graphql.NewInputUnmarshaler("JournalInput", ec.unmarshalInputJournalInput),
@@ -1832,6 +2889,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ShopOrder", ec.unmarshalInputShopOrder),
 			graphql.NewInputUnmarshaler("ShopWhereInput", ec.unmarshalInputShopWhereInput),
 			graphql.NewInputUnmarshaler("SmaregiCredentialsInput", ec.unmarshalInputSmaregiCredentialsInput),
+			graphql.NewInputUnmarshaler("TerminalCameraInput", ec.unmarshalInputTerminalCameraInput),
 			graphql.NewInputUnmarshaler("TerminalOrder", ec.unmarshalInputTerminalOrder),
 			graphql.NewInputUnmarshaler("TerminalWhereInput", ec.unmarshalInputTerminalWhereInput),
 			graphql.NewInputUnmarshaler("ThumbnailWhereInput", ec.unmarshalInputThumbnailWhereInput),
@@ -1930,6 +2988,211 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../../schema/alerts.graphql", Input: `# Exception rules and the alerts they raise.
+
+enum AlertRuleKind {
+  """A CANCEL / DELETE / MODIFY (entryKinds) whose total exceeds amount."""
+  AMOUNT_OVER
+  """A cancel within windowSeconds of its sale, by the sale's staff."""
+  QUICK_CANCEL
+  """count cancels by one staff within windowSeconds."""
+  CANCEL_BURST
+  """An entry outside business hours (opensAt–closesAt, shop time)."""
+  OUTSIDE_HOURS
+  """A terminal with no entry for windowSeconds during business hours."""
+  FEED_SILENT
+  """An entry from a terminal no camera watches."""
+  UNLINKED_TERMINAL
+}
+
+type AlertRule {
+  id: ID!
+  name: String!
+  kind: AlertRuleKind!
+  enabled: Boolean!
+  """The JournalWhere limiting which entries the rule looks at, as JSON."""
+  scope: Map
+  entryKinds: [JournalEntryKind!]!
+  amount: Int!
+  windowSeconds: Int!
+  count: Int!
+  opensAt: String!
+  closesAt: String!
+  webhookURL: String!
+  createdAt: Time!
+}
+
+input AlertRuleInput {
+  name: String!
+  kind: AlertRuleKind!
+  enabled: Boolean
+  """Which entries count (shops, terminals, staff, amounts …); omit for all."""
+  scope: JournalWhere
+  """AMOUNT_OVER: kinds that count (CANCEL, DELETE, MODIFY; default all three)."""
+  entryKinds: [JournalEntryKind!]
+  """AMOUNT_OVER: yen a total must exceed."""
+  amount: Int
+  """QUICK_CANCEL / CANCEL_BURST / FEED_SILENT: seconds."""
+  windowSeconds: Int
+  """CANCEL_BURST: number of cancels."""
+  count: Int
+  """OUTSIDE_HOURS / FEED_SILENT: business hours "HH:MM" in shop time."""
+  opensAt: String
+  closesAt: String
+  """POST each alert here (HMAC-SHA256 signed); empty for none."""
+  webhookURL: String
+}
+
+type AlertRulePayload {
+  rule: AlertRule!
+  """
+  The webhook signing key, shown only when it is created or rotated.
+  Verify X-Regicam-Signature: sha256=hex(HMAC-SHA256(key, timestamp + "." + body)).
+  """
+  webhookSecret: String
+}
+
+enum AlertWebhookState {
+  NONE
+  PENDING
+  DELIVERED
+}
+
+type Alert {
+  id: ID!
+  """Resume point for Subscription.alerts."""
+  cursor: String!
+  rule: AlertRule
+  ruleKind: AlertRuleKind!
+  message: String!
+  """When what it reports happened."""
+  occurredAt: Time!
+  createdAt: Time!
+  entry: JournalEntry
+  """The camera picture of the entry's second."""
+  thumbnail: Thumbnail
+  terminal: Terminal
+  shop: Shop
+  staffName: String!
+  amount: Int!
+  acknowledgedAt: Time
+  acknowledgedBy: User
+  webhookState: AlertWebhookState!
+  webhookAttempts: Int!
+}
+
+type AlertEdge {
+  node: Alert!
+  cursor: String!
+}
+
+type AlertConnection {
+  edges: [AlertEdge!]!
+  pageInfo: JournalPageInfo!
+}
+
+extend type Query {
+  alertRules: [AlertRule!]!
+  """Alerts, newest first."""
+  alerts(acknowledged: Boolean, first: Int, after: String): AlertConnection!
+}
+
+extend type Mutation {
+  createAlertRule(input: AlertRuleInput!): AlertRulePayload!
+  updateAlertRule(id: ID!, input: AlertRuleInput!): AlertRulePayload!
+  deleteAlertRule(id: ID!): ID!
+  rotateAlertWebhookSecret(id: ID!): AlertRulePayload!
+  acknowledgeAlert(id: ID!): Alert!
+}
+
+extend type Subscription {
+  """New alerts; with ` + "`" + `after` + "`" + ` (an alert cursor) missed ones first."""
+  alerts(after: String): Alert!
+}
+`, BuiltIn: false},
+	{Name: "../../schema/auth.graphql", Input: `# Sign-in, users, API keys and the audit log.
+#
+# Browsers sign in with login (an HttpOnly session cookie); partner systems
+# send "Authorization: Bearer rk_…" (API key) on HTTP and in the websocket
+# connection_init payload. Scopes: journal:read, journal:write, links:write;
+# OWNER/ADMIN sessions hold them all plus admin, STAFF only journal:read
+# for their shops.
+
+extend type User {
+  "Set while the user is locked after too many wrong passwords."
+  lockedUntil: Time
+  "Addresses (CIDR) the user may sign in from; empty allows any."
+  ipAllowlist: [String!]!
+}
+
+type LoginPayload {
+  user: User!
+  "When the session ends unless renewed by signing in again."
+  expiresAt: Time!
+}
+
+"A partner's key. The clear key is shown once, by createApiKey."
+type ApiKey {
+  id: ID!
+  name: String!
+  "Public part of the key (rk_<prefix>_…), to tell keys apart."
+  prefix: String!
+  scopes: [String!]!
+  createdAt: Time!
+  lastUsedAt: Time
+  expiresAt: Time
+  revokedAt: Time
+}
+
+type CreateApiKeyPayload {
+  apiKey: ApiKey!
+  "The key to send as Authorization: Bearer …; shown only this once."
+  key: String!
+}
+
+input CreateUserInput {
+  email: String!
+  password: String!
+  name: String
+  role: UserRole!
+  "Shops a STAFF user sees (besides those of shopGroupIDs)."
+  shopIDs: [ID!]
+  shopGroupIDs: [ID!]
+  ipAllowlist: [String!]
+}
+
+extend type Query {
+  "The signed-in user; null for API keys."
+  me: User
+  "Users of the account (OWNER/ADMIN)."
+  users: [User!]!
+  "API keys of the account (OWNER/ADMIN)."
+  apiKeys: [ApiKey!]!
+  "Security-relevant actions, newest first (OWNER/ADMIN)."
+  auditLog(first: Int, after: Cursor, action: String): AuditLogConnection!
+}
+
+extend type Mutation {
+  "Signs in and sets the session cookie."
+  login(email: String!, password: String!): LoginPayload!
+  "Ends the current session and clears the cookie."
+  logout: Boolean!
+  changePassword(currentPassword: String!, newPassword: String!): Boolean!
+
+  createUser(input: CreateUserInput!): User!
+  updateUserRole(id: ID!, role: UserRole!): User!
+  "Replaces the shops and shop groups a STAFF user is assigned to."
+  setUserShops(id: ID!, shopIDs: [ID!]!, shopGroupIDs: [ID!]): User!
+  setUserIPAllowlist(id: ID!, ipAllowlist: [String!]!): User!
+  "Lifts a lockout now."
+  unlockUser(id: ID!): User!
+  "Deletes a user and ends its sessions."
+  deleteUser(id: ID!): ID!
+
+  createApiKey(name: String!, scopes: [String!]!, expiresAt: Time): CreateApiKeyPayload!
+  revokeApiKey(id: ID!): ApiKey!
+}
+`, BuiltIn: false},
 	{Name: "../../schema/connectors.graphql", Input: `# POS connections: polling and webhooks that bring receipts in by themselves.
 
 """Progress of a backfill of a past range."""
@@ -4380,6 +5643,247 @@ type Subscription {
   journal(where: JournalWhere, after: String): JournalEvent!
 }
 `, BuiltIn: false},
+	{Name: "../../schema/portal.graphql", Input: `# The link portal (カメラ - POS 認証連携ポータル): which camera watches which
+# register. Reads of cameras need journal:read; the link tables (they show
+# connection settings) and every mutation need links:write.
+#
+# Secrets never leave the server in clear: a stored client secret shows only
+# as ` + "`" + `secretHint` + "`" + ` (••••1234). Links are never rewritten: ending or moving one
+# closes it (endedAt) and starts another, so journal entries keep the camera
+# that really watched their register at their time.
+#
+# Errors carry extensions.code and extensions.field, e.g. BAD_USER_INPUT on
+# ` + "`" + `input.clientSecret` + "`" + ` when Smaregi refuses a credential, CONFLICT when a
+# register is already watched by another camera, NOT_FOUND for an id the
+# caller's account does not hold (exactly as for an id that does not exist).
+
+extend type Camera {
+  """
+  How the portal names a camera: ` + "`" + `自宅カメラ (CC-2L_SF : 201000192)` + "`" + ` — name,
+  then model and device id.
+  """
+  label: String!
+}
+
+extend type Terminal {
+  """The link in force now, or null when no camera watches this register."""
+  activeLink: Link
+}
+
+"""
+One row of the portal's link tables (スマレジ設定, the ユビレジ register list):
+one register of a POS connection and the camera watching it now. A
+connection without registers yet is one row with ` + "`" + `terminal` + "`" + ` null, so a
+contract that needs new credentials still shows.
+"""
+type LinkSetting {
+  """
+  Stable id of the row: the terminal's id, or the connection's for a row
+  without a terminal. Not a link id: use ` + "`" + `link.id` + "`" + ` for deleteLinks.
+  """
+  id: ID!
+  connection: PosConnection!
+  provider: PosConnectionProvider!
+  """契約ID (Smaregi contract id; Ubiregi account id)."""
+  contractID: String!
+  """クライアントシークレット, masked (••••1234); empty when none is stored."""
+  secretHint: String!
+  terminal: Terminal
+  """端末ID: the provider's register id; empty when ` + "`" + `terminal` + "`" + ` is null."""
+  terminalExternalID: String!
+  """The register's name (e.g. 端末 3); empty when ` + "`" + `terminal` + "`" + ` is null."""
+  terminalName: String!
+  """The link in force now (select its id for deleteLinks); null when no camera watches the register."""
+  link: Link
+  camera: Camera
+  """The カメラ column: ` + "`" + `camera.label` + "`" + `, or empty."""
+  cameraLabel: String!
+  """
+  Connection status: OK; NEEDS_REAUTH (a credential of the retired Smaregi
+  API or a refused one: enter 契約ID + クライアントID + クライアントシークレット
+  again with connectSmaregi, or connect Ubiregi again); ERROR (see lastError).
+  """
+  status: PosConnectionStatus!
+  """When the provider was last read successfully."""
+  lastSyncAt: Time
+  """Why the last read failed, for the owner; empty when it did not."""
+  lastError: String!
+}
+
+"""
+The スマレジ連携を追加 form: the contract's credentials, the register and the
+camera, saved in one step.
+"""
+input AddSmaregiLinkInput {
+  """契約ID"""
+  contractID: String!
+  """クライアントID"""
+  clientID: String!
+  """クライアントシークレット: stored sealed; only its last 4 characters are ever shown."""
+  clientSecret: String!
+  """端末ID: the register's id in Smaregi."""
+  terminalID: String!
+  """A camera of the account with the POS option (see linkableCameras)."""
+  cameraID: ID!
+}
+
+"""One register's camera choice in a list saved with 更新."""
+input TerminalCameraInput {
+  terminalID: ID!
+  """The camera to watch the register from now on; null ends its link."""
+  cameraID: ID
+}
+
+"""Where to send the owner's browser to connect an Ubiregi account."""
+type UbiregiAuthorization {
+  """
+  Ubiregi's consent page: open it as a top-level navigation. After the owner
+  agrees, Ubiregi sends the browser to /oauth/ubiregi/callback, which stores
+  the connection (one Ubiregi account = one register) and redirects to
+  ` + "`" + `returnTo` + "`" + ` with ` + "`" + `?connected=<connection id>` + "`" + `, or ` + "`" + `?error=<message>` + "`" + `.
+  """
+  authorizeURL: String!
+  """The URL must be used before this time."""
+  expiresAt: Time!
+}
+
+extend type Query {
+  """Cameras of the account that registers can be linked to (POS option on), by name."""
+  linkableCameras: [Camera!]!
+  """
+  The link table rows, by provider, contract and 端末ID: provider SMAREGI for
+  the スマレジ設定 table, UBIREGI for the ユビレジ register list, omitted for
+  every connection.
+  """
+  linkSettings(provider: PosConnectionProvider): [LinkSetting!]!
+  """Whether this server can connect Ubiregi accounts (an OAuth client is configured)."""
+  ubiregiAvailable: Boolean!
+}
+
+extend type Mutation {
+  """
+  スマレジ連携を追加: check the credentials with Smaregi, then in one
+  transaction create or reuse the contract's connection (storing the
+  credentials sealed) and the register (端末ID), and link it to the camera.
+  A credential Smaregi refuses is BAD_USER_INPUT on input.clientSecret (or
+  input.clientID) and nothing is saved. A register already watched by another
+  camera is CONFLICT naming that camera (use rebindTerminal to move it); the
+  same camera again is not an error.
+  """
+  addSmaregiLink(input: AddSmaregiLinkInput!): LinkSetting!
+  """
+  Link a register that has no camera yet. CONFLICT when another camera
+  already watches it (rebindTerminal moves it); the same camera is a no-op.
+  """
+  linkTerminal(terminalID: ID!, cameraID: ID!): LinkSetting!
+  """
+  Move a register to another camera: the current link ends and the new one
+  starts at the same instant, in one transaction. Entries before the move
+  keep the old camera. Works on an unlinked register too.
+  """
+  rebindTerminal(terminalID: ID!, cameraID: ID!): LinkSetting!
+  """
+  更新: save the camera choice of several registers at once (each one moved
+  as rebindTerminal, or unlinked when cameraID is null). All or nothing;
+  errors name the item, e.g. input[2].cameraID.
+  """
+  setTerminalCameras(input: [TerminalCameraInput!]!): [LinkSetting!]!
+  """
+  Delete the selected links (checkboxes + trash): each link ends now. The POS
+  connection, the register and every journal entry and thumbnail stay. All or
+  nothing: an id that is not a link of the account is NOT_FOUND on ids[i] and
+  no link ends. Links already ended are returned as they are.
+  """
+  deleteLinks(ids: [ID!]!): [Link!]!
+  """
+  Start connecting an Ubiregi account (the ユビレジ OAuth2 連携 button).
+  returnTo is a path on this site to come back to (default /).
+  """
+  startUbiregiOAuth(returnTo: String): UbiregiAuthorization!
+}
+`, BuiltIn: false},
+	{Name: "../../schema/reports.graphql", Input: `# Sales summaries (締め) and the progress of CSV exports.
+
+"""Period shortcuts, in the shops' timezone (Asia/Tokyo unless set)."""
+enum SummaryPeriod {
+  TODAY
+  YESTERDAY
+  THIS_WEEK
+  LAST_WEEK
+  THIS_MONTH
+  LAST_MONTH
+}
+
+"""How summary rows are split. DAY covers at most 400 days, HOUR at most 31 days."""
+enum SummaryGroupBy {
+  DAY
+  HOUR
+  SHOP
+  TERMINAL
+  STAFF
+  PAYMENT_METHOD
+}
+
+"""
+Figures of one group. A sale counts on the day it was rung up, a cancel as a
+refund on the day of the cancel, so each day's net is what the drawer saw
+that day even when a sale is cancelled days later. MODIFY and DELETE entries
+are counted but change no amount.
+"""
+type SalesSummaryRow {
+  """Group key: 2026-11-23 (DAY), 2026-11-23T14 (HOUR), a shop/terminal id, a staff or payment method name; "total" for the total row."""
+  key: String!
+  """What to show: the day, hour, shop name, terminal name, staff or payment method."""
+  label: String!
+  """Start of the day or hour (DAY / HOUR only)."""
+  start: Time
+  """売上額: sum of PAYMENT totals."""
+  sales: Int!
+  """返金額: sum of CANCEL totals (as a positive amount)."""
+  refunds: Int!
+  """差引額: sales - refunds."""
+  net: Int!
+  """売上件数."""
+  salesCount: Int!
+  """返金件数."""
+  refundCount: Int!
+  modifyCount: Int!
+  deleteCount: Int!
+}
+
+type SalesSummary {
+  from: Time!
+  to: Time!
+  """IANA zone days and hours are cut in."""
+  timezone: String!
+  groupBy: SummaryGroupBy!
+  """Groups with at least one entry, in key order (time order for DAY / HOUR)."""
+  rows: [SalesSummaryRow!]!
+  total: SalesSummaryRow!
+}
+
+"""Progress of a CSV export started with GET /export/journal.csv?exportID=…"""
+type JournalExportProgress {
+  id: String!
+  rowsWritten: Int!
+  """Rows the filter matched when the export started."""
+  rowsEstimate: Int!
+  done: Boolean!
+  error: String
+}
+
+extend type Query {
+  """
+  Sales figures for [from, to) or a period shortcut (default TODAY), split
+  by groupBy. ` + "`" + `where` + "`" + ` narrows the entries like Query.journal; ` + "`" + `shopGroupID` + "`" + `
+  limits to the shops of a group the viewer may see.
+  """
+  salesSummary(where: JournalWhere, from: Time, to: Time, period: SummaryPeriod, groupBy: SummaryGroupBy!, shopGroupID: ID): SalesSummary!
+
+  """Progress of a running CSV export of this server (null when unknown or long finished)."""
+  journalExportProgress(id: String!): JournalExportProgress
+}
+`, BuiltIn: false},
 	{Name: "../../schema/scalars.graphql", Input: `scalar Map
 type Mutation
 `, BuiltIn: false},
@@ -4420,6 +5924,130 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Alert_id(ctx, field)
+	case "cursor":
+		return ec.fieldContext_Alert_cursor(ctx, field)
+	case "rule":
+		return ec.fieldContext_Alert_rule(ctx, field)
+	case "ruleKind":
+		return ec.fieldContext_Alert_ruleKind(ctx, field)
+	case "message":
+		return ec.fieldContext_Alert_message(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_Alert_occurredAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Alert_createdAt(ctx, field)
+	case "entry":
+		return ec.fieldContext_Alert_entry(ctx, field)
+	case "thumbnail":
+		return ec.fieldContext_Alert_thumbnail(ctx, field)
+	case "terminal":
+		return ec.fieldContext_Alert_terminal(ctx, field)
+	case "shop":
+		return ec.fieldContext_Alert_shop(ctx, field)
+	case "staffName":
+		return ec.fieldContext_Alert_staffName(ctx, field)
+	case "amount":
+		return ec.fieldContext_Alert_amount(ctx, field)
+	case "acknowledgedAt":
+		return ec.fieldContext_Alert_acknowledgedAt(ctx, field)
+	case "acknowledgedBy":
+		return ec.fieldContext_Alert_acknowledgedBy(ctx, field)
+	case "webhookState":
+		return ec.fieldContext_Alert_webhookState(ctx, field)
+	case "webhookAttempts":
+		return ec.fieldContext_Alert_webhookAttempts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Alert", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AlertConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_AlertEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AlertEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AlertRule_id(ctx, field)
+	case "name":
+		return ec.fieldContext_AlertRule_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_AlertRule_kind(ctx, field)
+	case "enabled":
+		return ec.fieldContext_AlertRule_enabled(ctx, field)
+	case "scope":
+		return ec.fieldContext_AlertRule_scope(ctx, field)
+	case "entryKinds":
+		return ec.fieldContext_AlertRule_entryKinds(ctx, field)
+	case "amount":
+		return ec.fieldContext_AlertRule_amount(ctx, field)
+	case "windowSeconds":
+		return ec.fieldContext_AlertRule_windowSeconds(ctx, field)
+	case "count":
+		return ec.fieldContext_AlertRule_count(ctx, field)
+	case "opensAt":
+		return ec.fieldContext_AlertRule_opensAt(ctx, field)
+	case "closesAt":
+		return ec.fieldContext_AlertRule_closesAt(ctx, field)
+	case "webhookURL":
+		return ec.fieldContext_AlertRule_webhookURL(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AlertRule_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertRule", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_AlertRulePayload_rule(ctx, field)
+	case "webhookSecret":
+		return ec.fieldContext_AlertRulePayload_webhookSecret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertRulePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ApiKey_id(ctx, field)
+	case "name":
+		return ec.fieldContext_ApiKey_name(ctx, field)
+	case "prefix":
+		return ec.fieldContext_ApiKey_prefix(ctx, field)
+	case "scopes":
+		return ec.fieldContext_ApiKey_scopes(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ApiKey_createdAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_ApiKey_lastUsedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ApiKey_expiresAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_ApiKey_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKey", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditLog(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4440,6 +6068,18 @@ func (ec *executionContext) childFields_AuditLog(ctx context.Context, field grap
 		return ec.fieldContext_AuditLog_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditLog", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditLogConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditLogConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AuditLogConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditLogEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4498,6 +6138,8 @@ func (ec *executionContext) childFields_Camera(ctx context.Context, field graphq
 		return ec.fieldContext_Camera_lastSeenAt(ctx, field)
 	case "links":
 		return ec.fieldContext_Camera_links(ctx, field)
+	case "label":
+		return ec.fieldContext_Camera_label(ctx, field)
 	case "status":
 		return ec.fieldContext_Camera_status(ctx, field)
 	}
@@ -4540,6 +6182,16 @@ func (ec *executionContext) childFields_CameraStatus(ctx context.Context, field 
 		return ec.fieldContext_CameraStatus_bufferedFrom(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CameraStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateApiKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "apiKey":
+		return ec.fieldContext_CreateApiKeyPayload_apiKey(ctx, field)
+	case "key":
+		return ec.fieldContext_CreateApiKeyPayload_key(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateApiKeyPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_IngestError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4678,6 +6330,22 @@ func (ec *executionContext) childFields_JournalEvent(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type JournalEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_JournalExportProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_JournalExportProgress_id(ctx, field)
+	case "rowsWritten":
+		return ec.fieldContext_JournalExportProgress_rowsWritten(ctx, field)
+	case "rowsEstimate":
+		return ec.fieldContext_JournalExportProgress_rowsEstimate(ctx, field)
+	case "done":
+		return ec.fieldContext_JournalExportProgress_done(ctx, field)
+	case "error":
+		return ec.fieldContext_JournalExportProgress_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JournalExportProgress", field.Name)
+}
+
 func (ec *executionContext) childFields_JournalItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -4740,6 +6408,50 @@ func (ec *executionContext) childFields_LinkEdge(ctx context.Context, field grap
 		return ec.fieldContext_LinkEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LinkEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LinkSetting(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LinkSetting_id(ctx, field)
+	case "connection":
+		return ec.fieldContext_LinkSetting_connection(ctx, field)
+	case "provider":
+		return ec.fieldContext_LinkSetting_provider(ctx, field)
+	case "contractID":
+		return ec.fieldContext_LinkSetting_contractID(ctx, field)
+	case "secretHint":
+		return ec.fieldContext_LinkSetting_secretHint(ctx, field)
+	case "terminal":
+		return ec.fieldContext_LinkSetting_terminal(ctx, field)
+	case "terminalExternalID":
+		return ec.fieldContext_LinkSetting_terminalExternalID(ctx, field)
+	case "terminalName":
+		return ec.fieldContext_LinkSetting_terminalName(ctx, field)
+	case "link":
+		return ec.fieldContext_LinkSetting_link(ctx, field)
+	case "camera":
+		return ec.fieldContext_LinkSetting_camera(ctx, field)
+	case "cameraLabel":
+		return ec.fieldContext_LinkSetting_cameraLabel(ctx, field)
+	case "status":
+		return ec.fieldContext_LinkSetting_status(ctx, field)
+	case "lastSyncAt":
+		return ec.fieldContext_LinkSetting_lastSyncAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_LinkSetting_lastError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LinkSetting", field.Name)
+}
+
+func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_LoginPayload_user(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_LoginPayload_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LoginPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4808,6 +6520,50 @@ func (ec *executionContext) childFields_PosConnectionEdge(ctx context.Context, f
 		return ec.fieldContext_PosConnectionEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PosConnectionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SalesSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_SalesSummary_from(ctx, field)
+	case "to":
+		return ec.fieldContext_SalesSummary_to(ctx, field)
+	case "timezone":
+		return ec.fieldContext_SalesSummary_timezone(ctx, field)
+	case "groupBy":
+		return ec.fieldContext_SalesSummary_groupBy(ctx, field)
+	case "rows":
+		return ec.fieldContext_SalesSummary_rows(ctx, field)
+	case "total":
+		return ec.fieldContext_SalesSummary_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SalesSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_SalesSummaryRow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_SalesSummaryRow_key(ctx, field)
+	case "label":
+		return ec.fieldContext_SalesSummaryRow_label(ctx, field)
+	case "start":
+		return ec.fieldContext_SalesSummaryRow_start(ctx, field)
+	case "sales":
+		return ec.fieldContext_SalesSummaryRow_sales(ctx, field)
+	case "refunds":
+		return ec.fieldContext_SalesSummaryRow_refunds(ctx, field)
+	case "net":
+		return ec.fieldContext_SalesSummaryRow_net(ctx, field)
+	case "salesCount":
+		return ec.fieldContext_SalesSummaryRow_salesCount(ctx, field)
+	case "refundCount":
+		return ec.fieldContext_SalesSummaryRow_refundCount(ctx, field)
+	case "modifyCount":
+		return ec.fieldContext_SalesSummaryRow_modifyCount(ctx, field)
+	case "deleteCount":
+		return ec.fieldContext_SalesSummaryRow_deleteCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SalesSummaryRow", field.Name)
 }
 
 func (ec *executionContext) childFields_Shop(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4894,6 +6650,8 @@ func (ec *executionContext) childFields_Terminal(ctx context.Context, field grap
 		return ec.fieldContext_Terminal_shop(ctx, field)
 	case "links":
 		return ec.fieldContext_Terminal_links(ctx, field)
+	case "activeLink":
+		return ec.fieldContext_Terminal_activeLink(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Terminal", field.Name)
 }
@@ -4972,6 +6730,42 @@ func (ec *executionContext) childFields_TimelineBucket(ctx context.Context, fiel
 		return ec.fieldContext_TimelineBucket_total(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TimelineBucket", field.Name)
+}
+
+func (ec *executionContext) childFields_UbiregiAuthorization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "authorizeURL":
+		return ec.fieldContext_UbiregiAuthorization_authorizeURL(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_UbiregiAuthorization_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UbiregiAuthorization", field.Name)
+}
+
+func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_User_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_User_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_User_updatedAt(ctx, field)
+	case "email":
+		return ec.fieldContext_User_email(ctx, field)
+	case "name":
+		return ec.fieldContext_User_name(ctx, field)
+	case "role":
+		return ec.fieldContext_User_role(ctx, field)
+	case "shopGroups":
+		return ec.fieldContext_User_shopGroups(ctx, field)
+	case "shops":
+		return ec.fieldContext_User_shops(ctx, field)
+	case "lockedUntil":
+		return ec.fieldContext_User_lockedUntil(ctx, field)
+	case "ipAllowlist":
+		return ec.fieldContext_User_ipAllowlist(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
 
 func (ec *executionContext) childFields_WebhookEndpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

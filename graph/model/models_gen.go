@@ -12,7 +12,46 @@ import (
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/user"
 )
+
+type AlertConnection struct {
+	Edges    []*AlertEdge     `json:"edges"`
+	PageInfo *JournalPageInfo `json:"pageInfo"`
+}
+
+type AlertEdge struct {
+	Node   *ent.Alert `json:"node"`
+	Cursor string     `json:"cursor"`
+}
+
+type AlertRuleInput struct {
+	Name    string        `json:"name"`
+	Kind    AlertRuleKind `json:"kind"`
+	Enabled *bool         `json:"enabled,omitempty"`
+	// Which entries count (shops, terminals, staff, amounts …); omit for all.
+	Scope *JournalWhere `json:"scope,omitempty"`
+	// AMOUNT_OVER: kinds that count (CANCEL, DELETE, MODIFY; default all three).
+	EntryKinds []journalentry.Kind `json:"entryKinds,omitempty"`
+	// AMOUNT_OVER: yen a total must exceed.
+	Amount *int `json:"amount,omitempty"`
+	// QUICK_CANCEL / CANCEL_BURST / FEED_SILENT: seconds.
+	WindowSeconds *int `json:"windowSeconds,omitempty"`
+	// CANCEL_BURST: number of cancels.
+	Count *int `json:"count,omitempty"`
+	// OUTSIDE_HOURS / FEED_SILENT: business hours "HH:MM" in shop time.
+	OpensAt  *string `json:"opensAt,omitempty"`
+	ClosesAt *string `json:"closesAt,omitempty"`
+	// POST each alert here (HMAC-SHA256 signed); empty for none.
+	WebhookURL *string `json:"webhookURL,omitempty"`
+}
+
+type AlertRulePayload struct {
+	Rule *ent.AlertRule `json:"rule"`
+	// The webhook signing key, shown only when it is created or rotated.
+	// Verify X-Regicam-Signature: sha256=hex(HMAC-SHA256(key, timestamp + "." + body)).
+	WebhookSecret *string `json:"webhookSecret,omitempty"`
+}
 
 // Progress of a backfill of a past range.
 type BackfillProgress struct {
@@ -43,6 +82,23 @@ type CameraStatus struct {
 	BufferedFrom *time.Time `json:"bufferedFrom,omitempty"`
 }
 
+type CreateAPIKeyPayload struct {
+	APIKey *ent.ApiKey `json:"apiKey"`
+	// The key to send as Authorization: Bearer …; shown only this once.
+	Key string `json:"key"`
+}
+
+type CreateUserInput struct {
+	Email    string    `json:"email"`
+	Password string    `json:"password"`
+	Name     *string   `json:"name,omitempty"`
+	Role     user.Role `json:"role"`
+	// Shops a STAFF user sees (besides those of shopGroupIDs).
+	ShopIDs      []pulid.ID `json:"shopIDs,omitempty"`
+	ShopGroupIDs []pulid.ID `json:"shopGroupIDs,omitempty"`
+	IPAllowlist  []string   `json:"ipAllowlist,omitempty"`
+}
+
 type IngestError struct {
 	Code string `json:"code"`
 	// The input field at fault, e.g. total or items[2].amount.
@@ -67,6 +123,16 @@ type JournalConnection struct {
 type JournalEdge struct {
 	Node   *ent.JournalEntry `json:"node"`
 	Cursor string            `json:"cursor"`
+}
+
+// Progress of a CSV export started with GET /export/journal.csv?exportID=…
+type JournalExportProgress struct {
+	ID          string `json:"id"`
+	RowsWritten int    `json:"rowsWritten"`
+	// Rows the filter matched when the export started.
+	RowsEstimate int     `json:"rowsEstimate"`
+	Done         bool    `json:"done"`
+	Error        *string `json:"error,omitempty"`
 }
 
 // A normalized receipt from a partner or connector.
@@ -140,6 +206,48 @@ type JournalWhere struct {
 	Staff *string `json:"staff,omitempty"`
 }
 
+type LoginPayload struct {
+	User *ent.User `json:"user"`
+	// When the session ends unless renewed by signing in again.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+type SalesSummary struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// IANA zone days and hours are cut in.
+	Timezone string         `json:"timezone"`
+	GroupBy  SummaryGroupBy `json:"groupBy"`
+	// Groups with at least one entry, in key order (time order for DAY / HOUR).
+	Rows  []*SalesSummaryRow `json:"rows"`
+	Total *SalesSummaryRow   `json:"total"`
+}
+
+// Figures of one group. A sale counts on the day it was rung up, a cancel as a
+// refund on the day of the cancel, so each day's net is what the drawer saw
+// that day even when a sale is cancelled days later. MODIFY and DELETE entries
+// are counted but change no amount.
+type SalesSummaryRow struct {
+	// Group key: 2026-11-23 (DAY), 2026-11-23T14 (HOUR), a shop/terminal id, a staff or payment method name; "total" for the total row.
+	Key string `json:"key"`
+	// What to show: the day, hour, shop name, terminal name, staff or payment method.
+	Label string `json:"label"`
+	// Start of the day or hour (DAY / HOUR only).
+	Start *time.Time `json:"start,omitempty"`
+	// 売上額: sum of PAYMENT totals.
+	Sales int `json:"sales"`
+	// 返金額: sum of CANCEL totals (as a positive amount).
+	Refunds int `json:"refunds"`
+	// 差引額: sales - refunds.
+	Net int `json:"net"`
+	// 売上件数.
+	SalesCount int `json:"salesCount"`
+	// 返金件数.
+	RefundCount int `json:"refundCount"`
+	ModifyCount int `json:"modifyCount"`
+	DeleteCount int `json:"deleteCount"`
+}
+
 // スマレジ連携: 契約ID + クライアントID + クライアントシークレット.
 type SmaregiCredentialsInput struct {
 	ContractID   string `json:"contractID"`
@@ -169,6 +277,132 @@ type WebhookEndpoint struct {
 	// the HMAC-SHA256 key (headers X-Regicam-Timestamp and X-Regicam-Signature).
 	// Shown only now; a new call replaces it.
 	Secret string `json:"secret"`
+}
+
+type AlertRuleKind string
+
+const (
+	// A CANCEL / DELETE / MODIFY (entryKinds) whose total exceeds amount.
+	AlertRuleKindAmountOver AlertRuleKind = "AMOUNT_OVER"
+	// A cancel within windowSeconds of its sale, by the sale's staff.
+	AlertRuleKindQuickCancel AlertRuleKind = "QUICK_CANCEL"
+	// count cancels by one staff within windowSeconds.
+	AlertRuleKindCancelBurst AlertRuleKind = "CANCEL_BURST"
+	// An entry outside business hours (opensAt–closesAt, shop time).
+	AlertRuleKindOutsideHours AlertRuleKind = "OUTSIDE_HOURS"
+	// A terminal with no entry for windowSeconds during business hours.
+	AlertRuleKindFeedSilent AlertRuleKind = "FEED_SILENT"
+	// An entry from a terminal no camera watches.
+	AlertRuleKindUnlinkedTerminal AlertRuleKind = "UNLINKED_TERMINAL"
+)
+
+var AllAlertRuleKind = []AlertRuleKind{
+	AlertRuleKindAmountOver,
+	AlertRuleKindQuickCancel,
+	AlertRuleKindCancelBurst,
+	AlertRuleKindOutsideHours,
+	AlertRuleKindFeedSilent,
+	AlertRuleKindUnlinkedTerminal,
+}
+
+func (e AlertRuleKind) IsValid() bool {
+	switch e {
+	case AlertRuleKindAmountOver, AlertRuleKindQuickCancel, AlertRuleKindCancelBurst, AlertRuleKindOutsideHours, AlertRuleKindFeedSilent, AlertRuleKindUnlinkedTerminal:
+		return true
+	}
+	return false
+}
+
+func (e AlertRuleKind) String() string {
+	return string(e)
+}
+
+func (e *AlertRuleKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AlertRuleKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AlertRuleKind", str)
+	}
+	return nil
+}
+
+func (e AlertRuleKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AlertRuleKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AlertRuleKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type AlertWebhookState string
+
+const (
+	AlertWebhookStateNone      AlertWebhookState = "NONE"
+	AlertWebhookStatePending   AlertWebhookState = "PENDING"
+	AlertWebhookStateDelivered AlertWebhookState = "DELIVERED"
+)
+
+var AllAlertWebhookState = []AlertWebhookState{
+	AlertWebhookStateNone,
+	AlertWebhookStatePending,
+	AlertWebhookStateDelivered,
+}
+
+func (e AlertWebhookState) IsValid() bool {
+	switch e {
+	case AlertWebhookStateNone, AlertWebhookStatePending, AlertWebhookStateDelivered:
+		return true
+	}
+	return false
+}
+
+func (e AlertWebhookState) String() string {
+	return string(e)
+}
+
+func (e *AlertWebhookState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AlertWebhookState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AlertWebhookState", str)
+	}
+	return nil
+}
+
+func (e AlertWebhookState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AlertWebhookState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AlertWebhookState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type BackfillState string
@@ -402,6 +636,134 @@ func (e *JournalEventType) UnmarshalJSON(b []byte) error {
 }
 
 func (e JournalEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How summary rows are split. DAY covers at most 400 days, HOUR at most 31 days.
+type SummaryGroupBy string
+
+const (
+	SummaryGroupByDay           SummaryGroupBy = "DAY"
+	SummaryGroupByHour          SummaryGroupBy = "HOUR"
+	SummaryGroupByShop          SummaryGroupBy = "SHOP"
+	SummaryGroupByTerminal      SummaryGroupBy = "TERMINAL"
+	SummaryGroupByStaff         SummaryGroupBy = "STAFF"
+	SummaryGroupByPaymentMethod SummaryGroupBy = "PAYMENT_METHOD"
+)
+
+var AllSummaryGroupBy = []SummaryGroupBy{
+	SummaryGroupByDay,
+	SummaryGroupByHour,
+	SummaryGroupByShop,
+	SummaryGroupByTerminal,
+	SummaryGroupByStaff,
+	SummaryGroupByPaymentMethod,
+}
+
+func (e SummaryGroupBy) IsValid() bool {
+	switch e {
+	case SummaryGroupByDay, SummaryGroupByHour, SummaryGroupByShop, SummaryGroupByTerminal, SummaryGroupByStaff, SummaryGroupByPaymentMethod:
+		return true
+	}
+	return false
+}
+
+func (e SummaryGroupBy) String() string {
+	return string(e)
+}
+
+func (e *SummaryGroupBy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SummaryGroupBy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SummaryGroupBy", str)
+	}
+	return nil
+}
+
+func (e SummaryGroupBy) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SummaryGroupBy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SummaryGroupBy) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Period shortcuts, in the shops' timezone (Asia/Tokyo unless set).
+type SummaryPeriod string
+
+const (
+	SummaryPeriodToday     SummaryPeriod = "TODAY"
+	SummaryPeriodYesterday SummaryPeriod = "YESTERDAY"
+	SummaryPeriodThisWeek  SummaryPeriod = "THIS_WEEK"
+	SummaryPeriodLastWeek  SummaryPeriod = "LAST_WEEK"
+	SummaryPeriodThisMonth SummaryPeriod = "THIS_MONTH"
+	SummaryPeriodLastMonth SummaryPeriod = "LAST_MONTH"
+)
+
+var AllSummaryPeriod = []SummaryPeriod{
+	SummaryPeriodToday,
+	SummaryPeriodYesterday,
+	SummaryPeriodThisWeek,
+	SummaryPeriodLastWeek,
+	SummaryPeriodThisMonth,
+	SummaryPeriodLastMonth,
+}
+
+func (e SummaryPeriod) IsValid() bool {
+	switch e {
+	case SummaryPeriodToday, SummaryPeriodYesterday, SummaryPeriodThisWeek, SummaryPeriodLastWeek, SummaryPeriodThisMonth, SummaryPeriodLastMonth:
+		return true
+	}
+	return false
+}
+
+func (e SummaryPeriod) String() string {
+	return string(e)
+}
+
+func (e *SummaryPeriod) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SummaryPeriod(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SummaryPeriod", str)
+	}
+	return nil
+}
+
+func (e SummaryPeriod) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SummaryPeriod) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SummaryPeriod) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

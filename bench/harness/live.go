@@ -46,6 +46,8 @@ type S1Result struct {
 	RawDeliveredPS float64 `json:"raw_delivered_per_sec"`
 	RawP50ms       float64 `json:"raw_p50_ms"`
 	RawP99ms       float64 `json:"raw_p99_ms"`
+	IngestP50ms    float64 `json:"ingest_p50_ms"` // the Ingest call alone (commit included)
+	IngestP99ms    float64 `json:"ingest_p99_ms"`
 	HeapPerSubKiB  float64 `json:"heap_per_sub_kib"`
 	RSSPerSubKiB   float64 `json:"rss_per_sub_kib"`
 	Goroutines     int     `json:"server_goroutines_per_sub_x100"`
@@ -329,10 +331,18 @@ func (l *live) s1(ctx context.Context, n, rate int, dur time.Duration) (S1Result
 		pick++
 		return ti
 	}
+	var ingMu sync.Mutex
+	var ingLat []time.Duration
 	from, to, took, err := paced(ctx, rate, dur, func() (int, error) {
 		ti := next()
 		atomic.AddInt64(&expected, matching[ti])
-		return l.ingestOn(ctx, terms[ti])
+		t0 := time.Now()
+		seq, err := l.ingestOn(ctx, terms[ti])
+		d := time.Since(t0)
+		ingMu.Lock()
+		ingLat = append(ingLat, d)
+		ingMu.Unlock()
+		return seq, err
 	})
 	if err != nil {
 		return res, err
@@ -347,6 +357,7 @@ func (l *live) s1(ctx context.Context, n, rate int, dur time.Duration) (S1Result
 	res.Missing, res.Dups = expected-r.Unique, r.Dups
 	res.DeliveredPS = float64(res.Delivered) / took.Seconds()
 	res.P50ms, res.P99ms = r.P50ms, r.P99ms
+	res.IngestP50ms, res.IngestP99ms = ms(percentile(ingLat, 0.5)), ms(percentile(ingLat, 0.99))
 	if res.Missing != 0 || r.Dups > 0 || r.Closed > 0 {
 		res.Note = fmt.Sprintf("missing %d, duplicates %d, closed connections %d (%s)", res.Missing, r.Dups, r.Closed, r.FirstErr)
 	}

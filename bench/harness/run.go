@@ -232,8 +232,11 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(80)
-	db.SetMaxIdleConns(80)
+	// PostgreSQL's max_connections (100 by default) is shared by regicam's
+	// pool, the raw floor, PostGraphile and the S2 servers: the floor keeps
+	// no idle connections outside its own cells.
+	db.SetMaxOpenConns(64)
+	db.SetMaxIdleConns(0)
 	_ = db.QueryRowContext(ctx, "SHOW server_version").Scan(&rep.Postgres)
 
 	var pr *peer
@@ -305,7 +308,11 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 				pprof.StopCPUProfile()
 				prof = nil
 			}
+			app.DB.SQL.SetMaxIdleConns(0) // room for the floor's connections
+			db.SetMaxIdleConns(64)
 			row.Raw = closedLoop(ctx, c, warm, o.Duration, func() error { _, err := v.raw(ctx, db); return err })
+			db.SetMaxIdleConns(0)
+			app.DB.SQL.SetMaxIdleConns(32)
 			if peerC != nil && v.peerOK {
 				l := closedLoop(ctx, c, warm, o.Duration, func() error { _, err := peerC.postRaw(pbody); return err })
 				row.Peer = &l

@@ -61,19 +61,6 @@ func owns(ctx context.Context, c *ent.Client, acct, id pulid.ID) (bool, error) {
 	return false, nil
 }
 
-// ownConnection loads a POS connection of the viewer's account.
-func (r *Resolver) ownConnection(ctx context.Context, id pulid.ID) (*ent.PosConnection, error) {
-	acct, err := accountOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.Client.PosConnection.Query().Where(posconnection.ID(id), posconnection.AccountID(acct)).Only(ctx)
-	if err != nil {
-		return nil, notFound("id", err)
-	}
-	return c, nil
-}
-
 // mayGrant refuses an ADMIN giving or touching the OWNER role: only owners
 // hand ownership around.
 func mayGrant(v viewer.Viewer, role viewer.Role) error {

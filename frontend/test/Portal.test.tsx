@@ -107,3 +107,14 @@ describe('Portal re-authentication', () => {
     expect(calls.find((c) => c.op === 'ConnectSmaregi')!.variables).toEqual({ input: { contractID: 'legacy_contract', clientID: 'cid', clientSecret: 'new-secret' } });
   });
 });
+
+describe('Portal after Ubiregi OAuth', () => {
+  it('says the account is connected and cleans the address', async () => {
+    history.replaceState(null, '', '/?connected=PC9#/portal');
+    portal([]);
+    render(<Portal />);
+    expect((await screen.findByText(/ユビレジと連携しました/)).textContent).toContain('更新');
+    expect(location.search).toBe('');
+    expect(location.hash).toBe('#/portal');
+  });
+});

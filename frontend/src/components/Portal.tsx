@@ -28,10 +28,15 @@ export function Portal() {
   const load = () => gql(PortalOp).then((d) => { setData(d); setVersion((v) => v + 1); setError(null); }, (e) => setError(e.message));
   useEffect(() => { void load(); }, []);
 
-  // Back from Ubiregi's consent page: ?connected=<id> or ?error=<message>.
-  const q = new URLSearchParams(location.search);
-  const connected = route.query.get('connected') ?? q.get('connected');
-  const oauthError = route.query.get('error') ?? q.get('error');
+  // Back from Ubiregi's consent page: /?connected=<id>#/portal or ?error=…
+  // (read once, then dropped from the address so a reload does not repeat it).
+  const [back] = useState(() => {
+    const q = new URLSearchParams(location.search);
+    const r = { connected: route.query.get('connected') ?? q.get('connected'), error: route.query.get('error') ?? q.get('error') };
+    if (location.search) history.replaceState(null, '', location.pathname + location.hash);
+    return r;
+  });
+  const connected = back.connected, oauthError = back.error;
 
   if (error && !data) return <div class="alert" role="alert">{error}</div>;
   if (!data) return <div class="loading"><span class="spinner" />読み込み中…</div>;

@@ -41,7 +41,8 @@ func (r *mutationResolver) SetTerminalCameras(ctx context.Context, input []*port
 
 // DeleteLinks is the resolver for the deleteLinks field.
 func (r *mutationResolver) DeleteLinks(ctx context.Context, ids []pulid.ID) ([]*ent.Link, error) {
-	return r.Portal.DeleteLinks(ctx, ids)
+	links, err := r.Portal.DeleteLinks(ctx, ids)
+	return links, eachError(ctx, err)
 }
 
 // StartUbiregiOAuth is the resolver for the startUbiregiOAuth field.

@@ -169,7 +169,12 @@ func TestRebindAndBulkDeleteKeepHistory(t *testing.T) {
 		// index and no link ends.
 		l0, l1 := activeLink(t0).id, activeLink(t1).id
 		e.fails(deleteQ, map[string]any{"ids": []pulid.ID{l0, other.link}}, "NOT_FOUND", "ids[1]")
-		e.fails(deleteQ, map[string]any{"ids": []pulid.ID{l0, l1, pulid.MustNew("LI")}}, "NOT_FOUND", "ids[2]")
+		// Every bad id is named, each in its own error.
+		r := e.q(deleteQ, map[string]any{"ids": []pulid.ID{pulid.MustNew("LI"), l0, other.link, l1}})
+		if len(r.Errors) != 2 || r.Errors[0].Code() != "NOT_FOUND" || r.Errors[1].Code() != "NOT_FOUND" ||
+			r.Errors[0].Field() != "ids[0]" || r.Errors[1].Field() != "ids[2]" || !strings.Contains(r.Errors[1].Message, string(other.link)) {
+			t.Fatalf("bulk delete with two bad ids: %+v", r.Errors)
+		}
 		e.fails(deleteQ, map[string]any{"ids": []pulid.ID{}}, "BAD_USER_INPUT", "ids")
 		if activeLink(t0) == nil || activeLink(t1) == nil || c.Link.GetX(ctx, other.link).EndedAt != nil {
 			t.Fatal("a refused bulk delete ended links")

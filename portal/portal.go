@@ -192,8 +192,9 @@ func (s *Service) SetTerminalCameras(ctx context.Context, in []*TerminalCameraIn
 }
 
 // DeleteLinks ends the selected links now. Connections, registers, journal
-// entries and thumbnails stay. All or nothing: an id that is not a link of
-// the viewer's account is NOT_FOUND on ids[i] and no link ends.
+// entries and thumbnails stay. All or nothing: each id that is not a link
+// of the viewer's account is a NOT_FOUND on ids[i] (all of them, joined
+// with errors.Join) and no link ends.
 func (s *Service) DeleteLinks(ctx context.Context, ids []pulid.ID) ([]*ent.Link, error) {
 	v, err := viewer.Require(ctx, viewer.ScopeLinksWrite)
 	if err != nil {
@@ -209,28 +210,35 @@ func (s *Service) DeleteLinks(ctx context.Context, ids []pulid.ID) ([]*ent.Link,
 	var out []*ent.Link
 	err = s.inTx(ctx, func(tx *ent.Tx) error {
 		c := tx.Client()
+		// Every id is checked before any link ends, and every bad one is
+		// reported: the owner fixes the selection once.
+		var missing []error
 		for i, id := range ids {
 			field := fmt.Sprintf("ids[%d]", i)
 			l, err := c.Link.Query().Where(link.ID(id), link.AccountID(v.AccountID)).WithTerminal().WithCamera().Only(ctx)
-			if ent.IsNotFound(err) {
-				return apperr.Missing(field, "リンク %s が見つかりません (%s: not found)", id, field)
-			}
-			if err != nil {
+			if err != nil && !ent.IsNotFound(err) {
 				return err
 			}
-			if !v.SeesShop(l.Edges.Terminal.ShopID) {
-				return apperr.Missing(field, "リンク %s が見つかりません (%s: not found)", id, field)
-			}
-			if l.EndedAt == nil {
-				if err := endLink(ctx, c, l, now); err != nil {
-					return err
-				}
-				if err := audit.Record(ctx, c, audit.Entry{Action: "link.ended", TargetID: string(l.ID),
-					Detail: fmt.Sprintf("%s と %s のリンクを削除", terminalLabel(l.Edges.Terminal), Label(l.Edges.Camera))}); err != nil {
-					return err
-				}
+			if err != nil || !v.SeesShop(l.Edges.Terminal.ShopID) {
+				missing = append(missing, apperr.Missing(field, "リンク %s が見つかりません (%s: not found)", id, field))
+				continue
 			}
 			out = append(out, l)
+		}
+		if len(missing) > 0 {
+			return errors.Join(missing...)
+		}
+		for _, l := range out {
+			if l.EndedAt != nil { // ended before: deleting again is harmless
+				continue
+			}
+			if err := endLink(ctx, c, l, now); err != nil {
+				return err
+			}
+			if err := audit.Record(ctx, c, audit.Entry{Action: "link.ended", TargetID: string(l.ID),
+				Detail: fmt.Sprintf("%s と %s のリンクを削除", terminalLabel(l.Edges.Terminal), Label(l.Edges.Camera))}); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -5791,8 +5791,9 @@ extend type Mutation {
   """
   Delete the selected links (checkboxes + trash): each link ends now. The POS
   connection, the register and every journal entry and thumbnail stay. All or
-  nothing: an id that is not a link of the account is NOT_FOUND on ids[i] and
-  no link ends. Links already ended are returned as they are.
+  nothing: each id that is not a link of the account is its own NOT_FOUND
+  error on ids[i], and no link ends. Links already ended are returned as
+  they are.
   """
   deleteLinks(ids: [ID!]!): [Link!]!
   """

@@ -276,7 +276,7 @@ func TestRuleValidation(t *testing.T) {
 			{alerts.Input{Kind: alertrule.KindCANCEL_BURST, WindowSeconds: ptr(-5), Count: ptr(3)}, "input.windowSeconds"},
 			{alerts.Input{Kind: alertrule.KindOUTSIDE_HOURS, OpensAt: ptr("25:00"), ClosesAt: ptr("22:00")}, "input.opensAt"},
 			{alerts.Input{Kind: alertrule.KindOUTSIDE_HOURS, OpensAt: ptr("10:00"), ClosesAt: ptr("10:00")}, "input.closesAt"},
-			{alerts.Input{Kind: alertrule.KindFEED_SILENT, OpensAt: ptr("10:00"), ClosesAt: ptr("22:00")}, "input.windowSeconds"},
+			{alerts.Input{Kind: alertrule.KindFEED_SILENT, WindowSeconds: ptr(0), OpensAt: ptr("10:00"), ClosesAt: ptr("22:00")}, "input.windowSeconds"},
 			{alerts.Input{Kind: alertrule.KindUNLINKED_TERMINAL, Scope: &journal.Filter{Staff: "幽霊"}}, "input.scope.staff"},
 			{alerts.Input{Kind: alertrule.KindUNLINKED_TERMINAL, WebhookURL: ptr("ftp://example.com")}, "input.webhookURL"},
 		} {
@@ -398,4 +398,32 @@ func TestWebhookClaimedOnce(t *testing.T) {
 	if n != 30 || dup.Load() != 0 || pending != 0 {
 		t.Errorf("%d alerts posted, %d twice, %d not delivered", n, dup.Load(), pending)
 	}
+}
+
+// TestFeedSilentLearnsWhatIsUsual: without windowSeconds, "too long" is
+// three times the terminal's mean gap in business hours over seven days.
+func TestFeedSilentLearnsWhatIsUsual(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		e := open(t, b)
+		e.rule(t, alerts.Input{Kind: alertrule.KindFEED_SILENT, OpensAt: ptr("10:00"), ClosesAt: ptr("22:00"),
+			Scope: &journal.Filter{TerminalIDs: []pulid.ID{e.fx.TerminalIDs[0]}}})
+		e.setNow(tokyo("2026-11-23 12:00:00"))
+		if n, err := e.svc.CheckSilent(context.Background()); err != nil || n != 0 {
+			t.Fatalf("no history: %d alerts, %v", n, err)
+		}
+		// Twelve sales a day, 10:00–10:55, from the 17th to the 22nd:
+		// 72 in the last seven days of 12 open hours → a usual gap of
+		// 70 minutes → silent after 3 h 30 min.
+		for d := 17; d <= 22; d++ {
+			for m := 0; m < 60; m += 5 {
+				e.ring(t, rec{kind: journalentry.KindPAYMENT, at: tokyo(fmt.Sprintf("2026-11-%02d 10:%02d:00", d, m)), total: 100})
+			}
+		}
+		for at, want := range map[string]int{"2026-11-23 13:29:59": 0, "2026-11-23 13:30:00": 1} {
+			e.setNow(tokyo(at))
+			if n, err := e.svc.CheckSilent(context.Background()); err != nil || n != want {
+				t.Errorf("at %s JST: %d alerts (%v), want %d", at, n, err, want)
+			}
+		}
+	})
 }

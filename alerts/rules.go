@@ -87,7 +87,8 @@ func (s *Service) validate(ctx context.Context, account pulid.ID, in *Input) err
 			return err
 		}
 	case alertrule.KindOUTSIDE_HOURS, alertrule.KindFEED_SILENT:
-		if in.Kind == alertrule.KindFEED_SILENT {
+		// FEED_SILENT without windowSeconds learns what is usual per terminal.
+		if in.Kind == alertrule.KindFEED_SILENT && in.WindowSeconds != nil {
 			if err := positive("windowSeconds", in.WindowSeconds, MaxWindow, "無通信の許容時間"); err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/journalentry"
+	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
 )
@@ -73,7 +74,6 @@ func (s *Service) checkRule(ctx context.Context, r rule, now time.Time) (int, er
 		return 0, fmt.Errorf("silent terminals: %w", err)
 	}
 	raised := 0
-	window := time.Duration(r.WindowSeconds) * time.Second
 	for _, t := range terms {
 		loc := zone("")
 		if t.Edges.Shop != nil {
@@ -82,6 +82,15 @@ func (s *Service) checkRule(ctx context.Context, r rule, now time.Time) (int, er
 		opened, ok := openedAt(r, now.In(loc))
 		if !ok {
 			continue
+		}
+		window := time.Duration(r.WindowSeconds) * time.Second
+		if window == 0 {
+			if window, err = s.usualSilence(ctx, r, t.ID, now); err != nil {
+				return raised, err
+			}
+			if window == 0 {
+				continue // no history yet: nothing is usual
+			}
 		}
 		start := opened
 		last, err := s.Client.JournalEntry.Query().Where(journalentry.TerminalID(t.ID), journalentry.OccurredAtLTE(now)).
@@ -98,7 +107,7 @@ func (s *Service) checkRule(ctx context.Context, r rule, now time.Time) (int, er
 		term, shopID := t.ID, t.ShopID
 		h := hit{rule: r, dedupe: fmt.Sprintf("%s|%d", t.ID, start.UnixMicro()), term: &term, shop: &shopID,
 			at:      start.Add(window),
-			message: fmt.Sprintf("端末 %s から %s 以降データが届いていません (%d 分以上)", t.Name, start.In(loc).Format("15:04"), r.WindowSeconds/60)}
+			message: fmt.Sprintf("端末 %s から %s 以降データが届いていません (%d 分以上)", t.Name, start.In(loc).Format("15:04"), int(window.Minutes()))}
 		a, err := s.save(ctx, h)
 		if err != nil {
 			return raised, err
@@ -123,4 +132,31 @@ func openedAt(r rule, t time.Time) (time.Time, bool) {
 		start = start.AddDate(0, 0, -1)
 	}
 	return start, true
+}
+
+// Bounds of a learned silence threshold.
+const (
+	minUsual = 10 * time.Minute
+	maxUsual = 4 * time.Hour
+)
+
+// usualSilence is "longer than usual" for a terminal: three times its mean
+// gap between entries during business hours over the last seven days,
+// kept within [10 min, 4 h]; zero without any entry in those days.
+func (s *Service) usualSilence(ctx context.Context, r rule, terminalID pulid.ID, now time.Time) (time.Duration, error) {
+	n, err := s.Client.JournalEntry.Query().Where(journalentry.TerminalID(terminalID),
+		journalentry.OccurredAtGTE(now.AddDate(0, 0, -7)), journalentry.OccurredAtLT(now)).Count(ctx)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	o, c, err := hoursOf(&r.OpensAt, &r.ClosesAt)
+	if err != nil {
+		return 0, err
+	}
+	open := c - o
+	if open <= 0 {
+		open += 24 * 60
+	}
+	gap := time.Duration(open) * time.Minute * 7 / time.Duration(n)
+	return min(max(3*gap, minUsual), maxUsual), nil
 }

@@ -2999,7 +2999,11 @@ enum AlertRuleKind {
   CANCEL_BURST
   """An entry outside business hours (opensAt–closesAt, shop time)."""
   OUTSIDE_HOURS
-  """A terminal with no entry for windowSeconds during business hours."""
+  """
+  A terminal with no entry for windowSeconds during business hours; without
+  windowSeconds, for three times its usual gap (mean over the last 7 days'
+  business hours, 10 min to 4 h).
+  """
   FEED_SILENT
   """An entry from a terminal no camera watches."""
   UNLINKED_TERMINAL

@@ -290,7 +290,9 @@ const (
 	AlertRuleKindCancelBurst AlertRuleKind = "CANCEL_BURST"
 	// An entry outside business hours (opensAt–closesAt, shop time).
 	AlertRuleKindOutsideHours AlertRuleKind = "OUTSIDE_HOURS"
-	// A terminal with no entry for windowSeconds during business hours.
+	// A terminal with no entry for windowSeconds during business hours; without
+	// windowSeconds, for three times its usual gap (mean over the last 7 days'
+	// business hours, 10 min to 4 h).
 	AlertRuleKindFeedSilent AlertRuleKind = "FEED_SILENT"
 	// An entry from a terminal no camera watches.
 	AlertRuleKindUnlinkedTerminal AlertRuleKind = "UNLINKED_TERMINAL"

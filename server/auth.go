@@ -24,6 +24,7 @@ import (
 const (
 	closeUnauthorized = 4401
 	closeForbidden    = 4403
+	closeTooMany      = 4429
 )
 
 // authenticate puts the caller's viewer into the request: an API key
@@ -103,7 +104,8 @@ func websocketUpgrade(r *http.Request) bool {
 // websocketInit authenticates a graphql-transport-ws connection: an API key
 // in the connection_init payload ({"Authorization": "Bearer rk_…"}) or the
 // session cookie sent with the handshake. No or bad credentials close the
-// socket with 4401, a credential without journal:read with 4403.
+// socket with 4401, a credential without journal:read with 4403, a key over
+// its rate limit with 4429.
 //
 // Contract (kept by any websocket transport that replaces gqlgen's): the
 // connection lives as long as the returned context; auth.Service.Watch
@@ -116,6 +118,10 @@ func (a *App) websocketInit(ctx context.Context, p transport.InitPayload) (conte
 		kv, err := a.keyViewer(ctx, h, ip)
 		if err != nil {
 			return wsRefused(ctx, closeUnauthorized, "Unauthorized"), nil, err
+		}
+		// A new connection costs the key one request.
+		if _, err := a.Auth.Allow(kv.APIKeyID); err != nil {
+			return wsRefused(ctx, closeTooMany, "Too many requests"), nil, err
 		}
 		v, ok = kv, true
 	}

@@ -216,3 +216,19 @@ func TestThumbnailRouteAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestWebsocketRateLimit: each connection_init of a key costs a request;
+// over the limit the socket closes with 4429.
+func TestWebsocketRateLimit(t *testing.T) {
+	srv := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, "", func(cfg *server.Config, _ string) {
+		cfg.APIKeyRate, cfg.APIKeyBurst = 0.001, 1
+	})
+	key, _ := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeJournalRead)
+	payload := map[string]any{"Authorization": "Bearer " + key}
+	if typ, code := auInit(t, srv, nil, payload); typ != "connection_ack" {
+		t.Fatalf("first connection: %s %d", typ, code)
+	}
+	if typ, code := auInit(t, srv, nil, payload); typ != "close" || code != 4429 {
+		t.Fatalf("over the limit: %s %d, want close 4429", typ, code)
+	}
+}

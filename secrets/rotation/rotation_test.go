@@ -51,7 +51,7 @@ type sealedRow struct {
 // seed stores n connections (credentials sealed, every third with a
 // webhook secret too, one with nothing sealed) and a camera with sealed
 // credentials, all under box.
-func seed(t *testing.T, c *ent.Client, box *secrets.Box, n int) []sealedRow {
+func seed(t testing.TB, c *ent.Client, box *secrets.Box, n int) []sealedRow {
 	t.Helper()
 	ctx := viewer.System(context.Background())
 	cols := rotation.Sealed()

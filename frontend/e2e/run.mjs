@@ -239,6 +239,14 @@ async function main() {
     log(`tab ${name}: ${kinds.length} cards`);
   }
 
+  // Scrolling to the end of the list reads the next page (keyset cursor).
+  const shownBefore = await page.locator('.card').count();
+  await page.locator('[data-testid=receipts]').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+  await page.waitForFunction((n) => document.querySelectorAll('.card').length > n, shownBefore);
+  const allIds = await page.locator('.card').evaluateAll((cs) => cs.map((c) => c.dataset.id));
+  assert.equal(new Set(allIds).size, allIds.length, 'pages do not repeat entries');
+  log(`infinite scroll: ${shownBefore} → ${allIds.length} cards`);
+
   // 6. Search by receipt no.
   await page.getByPlaceholder('レシートNo / レジNo / 担当').fill('L007');
   await page.waitForFunction(() => { const cs = document.querySelectorAll('.card'); return cs.length === 1 && cs[0].dataset.receipt === 'L007'; });

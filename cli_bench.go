@@ -27,6 +27,7 @@ func benchCommand(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	serverGC() // the in-process and child servers run as `regicam` does
 	switch args[0] {
 	case "seed":
 		fs := flag.NewFlagSet("bench seed", flag.ContinueOnError)

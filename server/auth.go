@@ -178,3 +178,11 @@ func (a *App) demoOwner(ctx context.Context, cfg Config) error {
 	}
 	return nil
 }
+
+// hintFirstOwner tells the operator of a database without users how to
+// create the first one: nothing can sign in until then.
+func (a *App) hintFirstOwner(ctx context.Context) {
+	if n, err := a.DB.Client.User.Query().Count(ctx); err == nil && n == 0 {
+		a.log.Warn("no users yet; create the first OWNER with: regicam user create --email EMAIL --password - --account NAME")
+	}
+}

@@ -117,6 +117,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			a.Close()
 			return nil, err
 		}
+	} else {
+		a.hintFirstOwner(ctx)
 	}
 	// Record the cameras now, so the first receipts already have pictures.
 	if err := a.Recorders.Sync(ctx); err != nil {

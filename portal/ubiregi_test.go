@@ -92,9 +92,22 @@ func TestUbiregiFromDashboard(t *testing.T) {
 		if n := c.Link.Query().CountX(ctx); n != 5 { // fixture 3 + ended + active
 			t.Fatalf("links: %d", n)
 		}
-		if conn := c.PosConnection.GetX(ctx, pulid.ID(connID)); strings.Contains(string(conn.Secrets), "access") {
-			t.Fatal("tokens stored in clear")
+		var sync struct{ SyncConnection struct{ Status string } }
+		e.must(syncQ, map[string]any{"id": connID}, &sync)
+		if sync.SyncConnection.Status != "OK" {
+			t.Fatalf("sync with the stored tokens: %+v", sync.SyncConnection)
 		}
+		tokens := fk.Tokens()
+		if len(tokens) == 0 {
+			t.Fatal("the fake issued no token")
+		}
+		conn := c.PosConnection.GetX(ctx, pulid.ID(connID))
+		for _, tok := range tokens {
+			if strings.Contains(string(conn.Secrets), tok) {
+				t.Fatal("tokens stored in clear")
+			}
+		}
+		e.noClear(tokens...)
 	})
 }
 

@@ -356,6 +356,21 @@ func (s *Server) TokenCalls() int {
 	return s.tokenCalls
 }
 
+// Tokens lists every access and refresh token issued so far, for tests
+// that prove none of them leaks into a response or a log line.
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for t := range s.access {
+		out = append(out, t)
+	}
+	for t := range s.refresh {
+		out = append(out, t)
+	}
+	return out
+}
+
 // --- HTTP ---
 
 func (s *Server) withFaults(next http.Handler) http.Handler {

@@ -1,6 +1,5 @@
 // The only way the dashboard talks to the server: GraphQL over POST JSON
 // (same-origin cookie session) and subscriptions over graphql-transport-ws.
-import { createClient, type Client } from 'graphql-ws';
 import type { Op } from './gql/ops';
 
 /** One GraphQL error as the server presents it (extensions.code / field). */
@@ -86,23 +85,4 @@ export async function gql<R, V>(op: Op<R, V>, variables?: V, signal?: AbortSigna
   }
   if (!body.data) throw new ApiError([{ message: `サーバーエラー (HTTP ${res.status})` }]);
   return body.data;
-}
-
-let ws: Client | null = null;
-
-/** The shared websocket client. It connects lazily and does not retry by
- *  itself: the live journal resubscribes with its own `after` cursor, which a
- *  blind retry of the original subscription would lose. */
-export function wsClient(): Client {
-  if (!ws) {
-    const url = location.origin.replace(/^http/, 'ws') + '/graphql';
-    ws = createClient({ url, lazy: true, retryAttempts: 0, keepAlive: 20_000, lazyCloseTimeout: 1000 });
-  }
-  return ws;
-}
-
-/** Drops the websocket (on logout, so the next user gets a fresh connection). */
-export function resetWs() {
-  ws?.dispose();
-  ws = null;
 }

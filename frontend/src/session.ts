@@ -1,6 +1,6 @@
 // Who is signed in: the session cookie is HttpOnly, so the dashboard asks
 // the server (`me`) and shows the login screen when there is no user.
-import { ApiError, gql, resetWs } from './api';
+import { ApiError, gql } from './api';
 import { Logout, Me } from './gql/ops';
 import type { MeFragment } from './gql/types';
 
@@ -19,11 +19,7 @@ export async function loadSession(): Promise<Session | null> {
 }
 
 export async function logout(): Promise<void> {
-  try {
-    await gql(Logout);
-  } finally {
-    resetWs();
-  }
+  await gql(Logout);
 }
 
 /** OWNER and ADMIN manage users and API keys. */

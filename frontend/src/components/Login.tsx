@@ -1,7 +1,7 @@
 // ログイン: email and password; the server's messages (wrong password,
 // lockout with its time, IP not allowed) are shown as it words them.
 import { useState } from 'preact/hooks';
-import { ApiError, gql, resetWs } from '../api';
+import { ApiError, gql } from '../api';
 import { Login as LoginOp } from '../gql/ops';
 import type { Session } from '../session';
 import { Field } from './Field';
@@ -18,7 +18,6 @@ export function Login({ onLoggedIn }: { onLoggedIn: (s: Session) => void }) {
     setErr(null);
     try {
       const d = await gql(LoginOp, { email: email.trim(), password });
-      resetWs(); // the websocket authenticates with the new cookie
       onLoggedIn({ user: d.login.user });
     } catch (x) {
       setErr(x instanceof ApiError ? x : new ApiError([{ message: String(x) }]));

@@ -235,6 +235,8 @@ func TestRebindAndBulkDeleteKeepHistory(t *testing.T) {
 			"NOT_FOUND", "input[1].terminalID")
 		e.fails(setQ, map[string]any{"in": []map[string]any{{"terminalID": t0, "cameraID": home}, {"terminalID": t1, "cameraID": other.camera}}},
 			"NOT_FOUND", "input[1].cameraID")
+		e.fails(setQ, map[string]any{"in": []map[string]any{{"terminalID": t0, "cameraID": home}, {"terminalID": t0, "cameraID": front}}},
+			"BAD_USER_INPUT", "input[1].terminalID")
 		if activeLink(t0) != nil {
 			t.Fatal("a refused 更新 linked a register")
 		}

@@ -150,6 +150,13 @@ func (s *Service) SetTerminalCameras(ctx context.Context, in []*TerminalCameraIn
 	if len(in) > 500 {
 		return nil, apperr.Invalid("input", "一度に更新できるのは 500 台までです (at most 500 terminals)")
 	}
+	seen := make(map[pulid.ID]int, len(in))
+	for i, item := range in {
+		if j, dup := seen[item.TerminalID]; dup {
+			return nil, apperr.Invalid(fmt.Sprintf("input[%d].terminalID", i), "同じ端末が input[%d] にもあります (terminal listed twice)", j)
+		}
+		seen[item.TerminalID] = i
+	}
 	now := s.now()
 	ids := make([]pulid.ID, 0, len(in))
 	err = s.inTx(ctx, func(tx *ent.Tx) error {

@@ -71,7 +71,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id pulid.ID) (*ent.ApiKey, e
 			return nil, err
 		}
 		s.record(ctx, "apikey.revoked", k.ID, "prefix="+k.Prefix)
-		s.watch.kick()
+		s.revoked()
 	}
 	return k, nil
 }

@@ -68,6 +68,7 @@ type Service struct {
 	log     *slog.Logger
 	limiter *limiter
 	watch   *watcher
+	cache   viewerCache
 }
 
 // New returns a Service over client. Run its watcher with Watch.
@@ -147,7 +148,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip, userAgent stri
 				return "", nil, err
 			}
 			s.record(actx, "user.locked", u.ID, fmt.Sprintf("%d wrong passwords", n))
-			s.watch.kick()
+			s.revoked()
 			return "", nil, lockedError(until)
 		}
 		return "", nil, errBadLogin
@@ -188,7 +189,7 @@ func (s *Service) Logout(ctx context.Context) error {
 		return nil
 	}
 	err := s.client.Session.UpdateOneID(v.SessionID).SetRevokedAt(s.now()).Exec(viewer.System(ctx))
-	s.watch.kick()
+	s.revoked()
 	return err
 }
 
@@ -314,6 +315,7 @@ func (s *Service) Unlock(ctx context.Context, id pulid.ID) (*ent.User, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.revoked()
 	s.record(ctx, "user.unlocked", id, "")
 	return u, nil
 }
@@ -322,7 +324,7 @@ func (s *Service) Unlock(ctx context.Context, id pulid.ID) (*ent.User, error) {
 func (s *Service) RevokeSessionsOf(ctx context.Context, userID pulid.ID) error {
 	_, err := s.client.Session.Update().Where(session.UserID(userID), session.RevokedAtIsNil()).
 		SetRevokedAt(s.now()).Save(viewer.System(ctx))
-	s.watch.kick()
+	s.revoked()
 	return err
 }
 
@@ -394,6 +396,17 @@ func (s *Service) DeleteUser(ctx context.Context, id pulid.ID) error {
 	if _, err := s.client.Session.Delete().Where(session.UserID(id)).Exec(viewer.System(ctx)); err != nil {
 		return err
 	}
-	s.watch.kick()
+	s.revoked()
 	return s.client.User.DeleteOneID(id).Exec(ctx)
+}
+
+// UserChanged is called after a user's role, shops or allowlist changed:
+// cached viewers are dropped so the next request sees the change.
+func (s *Service) UserChanged() { s.revoked() }
+
+// revoked forgets cached viewers and has the watcher check open
+// connections now: a credential just changed.
+func (s *Service) revoked() {
+	s.cache.clear()
+	s.watch.kick()
 }

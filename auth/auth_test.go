@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regicam/regicam/viewer"
 )
 
 func TestPasswordHash(t *testing.T) {
@@ -109,5 +111,22 @@ func TestAPIKeyFormat(t *testing.T) {
 		if _, _, got := splitKey(key); got != ok {
 			t.Errorf("%q: %v", key, got)
 		}
+	}
+}
+
+func TestViewerCache(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var c viewerCache
+	c.put("k", viewer.Viewer{AccountID: "AC1"}, now)
+	if v, ok := c.get("k", now.Add(cacheFor/2)); !ok || v.AccountID != "AC1" {
+		t.Fatal("fresh entry missed")
+	}
+	if _, ok := c.get("k", now.Add(cacheFor)); ok {
+		t.Fatal("entry outlived cacheFor")
+	}
+	c.put("k", viewer.Viewer{AccountID: "AC1"}, now)
+	c.clear()
+	if _, ok := c.get("k", now); ok {
+		t.Fatal("clear kept an entry")
 	}
 }

@@ -25,8 +25,20 @@ func unauthenticated(msg string) error {
 
 // SessionViewer returns the viewer of a session cookie's token.
 func (s *Service) SessionViewer(ctx context.Context, token, ip string) (viewer.Viewer, error) {
+	hash := hashToken(token)
+	if v, ok := s.cache.get("s"+hash+ip, s.now()); ok {
+		return v, nil
+	}
+	v, err := s.sessionViewer(ctx, hash, ip)
+	if err == nil {
+		s.cache.put("s"+hash+ip, v, s.now())
+	}
+	return v, err
+}
+
+func (s *Service) sessionViewer(ctx context.Context, hash, ip string) (viewer.Viewer, error) {
 	sys := viewer.System(ctx)
-	se, err := s.client.Session.Query().Where(session.TokenHash(hashToken(token))).WithUser().Only(sys)
+	se, err := s.client.Session.Query().Where(session.TokenHash(hash)).WithUser().Only(sys)
 	if ent.IsNotFound(err) {
 		return viewer.Viewer{}, unauthenticated("セッションが無効です。ログインし直してください (session not valid)")
 	}
@@ -68,6 +80,18 @@ func (s *Service) shopsOf(ctx context.Context, u *ent.User) ([]pulid.ID, error) 
 
 // KeyViewer returns the viewer of an API key ("rk_<prefix>_<secret>").
 func (s *Service) KeyViewer(ctx context.Context, key, ip string) (viewer.Viewer, error) {
+	ck := "k" + hashToken(key) + ip
+	if v, ok := s.cache.get(ck, s.now()); ok {
+		return v, nil
+	}
+	v, err := s.keyViewer(ctx, key, ip)
+	if err == nil {
+		s.cache.put(ck, v, s.now())
+	}
+	return v, err
+}
+
+func (s *Service) keyViewer(ctx context.Context, key, ip string) (viewer.Viewer, error) {
 	prefix, secret, ok := splitKey(key)
 	if !ok {
 		return viewer.Viewer{}, unauthenticated("APIキーが正しくありません (invalid API key)")

@@ -108,6 +108,7 @@ func (r *mutationResolver) UpdateUserRole(ctx context.Context, id pulid.ID, role
 	if u, err = u.Update().SetRole(role).Save(ctx); err != nil {
 		return nil, err
 	}
+	r.Auth.UserChanged()
 	r.audit(ctx, "user.role_changed", u.ID, fmt.Sprintf("%s -> %s", old, role))
 	return u, nil
 }
@@ -128,6 +129,7 @@ func (r *mutationResolver) SetUserShops(ctx context.Context, id pulid.ID, shopID
 	if err != nil {
 		return nil, err
 	}
+	r.Auth.UserChanged()
 	r.audit(ctx, "user.shops_changed", u.ID, fmt.Sprintf("%d shops, %d groups", len(shopIDs), len(shopGroupIDs)))
 	return u, nil
 }
@@ -147,6 +149,7 @@ func (r *mutationResolver) SetUserIPAllowlist(ctx context.Context, id pulid.ID, 
 	if u, err = u.Update().SetIPAllowlist(ipAllowlist).Save(ctx); err != nil {
 		return nil, err
 	}
+	r.Auth.UserChanged()
 	r.audit(ctx, "user.ip_allowlist_changed", u.ID, strings.Join(ipAllowlist, ","))
 	return u, nil
 }

@@ -130,3 +130,11 @@ func TestViewerCache(t *testing.T) {
 		t.Fatal("clear kept an entry")
 	}
 }
+
+// BenchmarkVerifyPassword is the cost of one login attempt.
+func BenchmarkVerifyPassword(b *testing.B) {
+	h, _ := HashPassword("Kasse2026go")
+	for b.Loop() {
+		VerifyPassword(h, "Kasse2026go")
+	}
+}

@@ -64,10 +64,12 @@ export function applyEvent(l: ListData, type: JournalEventType, entry: Entry, mi
   const last = l.entries[l.entries.length - 1];
   if (l.hasNextPage && last && newerFirst(entry, last) > 0) return l;
   const entries = [...l.entries, entry].sort(newerFirst);
+  // Only a new entry is news; an UPDATED or THUMBNAIL of one this list has
+  // not shown yet (it fell in a gap) just takes its place.
+  if (type !== 'ADDED') return { ...l, entries };
   const fresh = new Set(l.fresh); fresh.add(entry.id);
   let missedSet = l.missed;
   if (missed) { const m = new Set(l.missed); m.add(entry.id); missedSet = m; }
-  void type;
   return { ...l, entries, fresh, missed: missedSet };
 }
 

@@ -70,6 +70,8 @@ export function ReceiptList(p: Props) {
   whereRef.current = where;
   const dataRef = useRef(data);
   dataRef.current = data;
+  const keyRef = useRef(key);
+  keyRef.current = key;
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -110,10 +112,12 @@ export function ReceiptList(p: Props) {
     const l = dataRef.current;
     if (loading || !l.hasNextPage || !l.endCursor) return;
     setLoading('more');
+    // A page asked for under another tab or search is dropped.
+    const asked = keyRef.current;
     gql(Journal, { where: whereRef.current, first: PAGE, after: l.endCursor })
-      .then((d) => setData((cur) => addPage(cur, d.journal.edges, d.journal.pageInfo, false)))
-      .catch((e) => setError(e instanceof ApiError ? e.message : String(e)))
-      .finally(() => setLoading(null));
+      .then((d) => { if (keyRef.current === asked) setData((cur) => addPage(cur, d.journal.edges, d.journal.pageInfo, false)); })
+      .catch((e) => { if (keyRef.current === asked) setError(e instanceof ApiError ? e.message : String(e)); })
+      .finally(() => { if (keyRef.current === asked) setLoading(null); });
   };
   const loadMoreRef = useRef(loadMore);
   loadMoreRef.current = loadMore;

@@ -272,3 +272,68 @@ func TestSlowConsumer(t *testing.T) {
 	}
 	waitMembers(t, srv, 1, 1)
 }
+
+// TestLegacyProtocol: the older graphql-ws subprotocol (start/data/stop,
+// "ka" keep-alives) gets the same shared stream.
+func TestLegacyProtocol(t *testing.T) {
+	srv := testenv.Start(t, testenv.Postgres(t), "")
+	fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
+	h := http.Header{}
+	h.Set("Cookie", (&http.Cookie{Name: auth.CookieName, Value: srv.Credential().Cookie}).String())
+	d := websocket.Dialer{Subprotocols: []string{"graphql-ws"}, HandshakeTimeout: 10 * time.Second}
+	c, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := &socket{c: c}
+	s.write(t, map[string]any{"type": "connection_init", "payload": map[string]any{}})
+	if m := s.read(t); m.Type != "connection_ack" {
+		t.Fatalf("handshake: %+v", m)
+	}
+	if m := s.read(t); m.Type != "ka" {
+		t.Fatalf("want a keep-alive after the ack, got %+v", m)
+	}
+	modern := dial(t, srv)
+	modern.subscribe(t, "1", nil)
+	s.write(t, map[string]any{"id": "a", "type": "start", "payload": map[string]any{"query": live}})
+	waitMembers(t, srv, 1, 2) // one execution; each member frames it for its protocol
+	if r := srv.Ingester.Ingest(context.Background(), srv.AccountID, sale(fx.TerminalIDs[1], "legacy-1")); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	for {
+		m := s.read(t)
+		if m.Type == "ka" {
+			continue
+		}
+		var p struct{ Data evData }
+		if m.Type != "data" || m.ID != "a" || json.Unmarshal(m.Payload, &p) != nil || p.Data.Journal.Entry.ExternalID != "legacy-1" {
+			t.Fatalf("got %s %s %s", m.Type, m.ID, m.Payload)
+		}
+		break
+	}
+	if _, ext := modern.nextExt(t); ext != "legacy-1" {
+		t.Fatalf("modern client got %s", ext)
+	}
+	s.write(t, map[string]any{"id": "a", "type": "stop"})
+	waitMembers(t, srv, 1, 1)
+}
+
+// TestRefusedInit: a connection without credentials is closed with 4401.
+func TestRefusedInit(t *testing.T) {
+	srv := testenv.Start(t, testenv.Postgres(t), "")
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second}
+	c, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err = c.ReadMessage()
+	if !websocket.IsCloseError(err, 4401) {
+		t.Fatalf("anonymous connection_init ended with %v, want close 4401", err)
+	}
+}

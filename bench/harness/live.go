@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,10 +71,11 @@ type S2Result struct {
 
 // live drives events into a server and watches clients receive them.
 type live struct {
-	env  *runEnv
-	mu   sync.Mutex
-	seq  int
-	term Terminal
+	env         *runEnv
+	heapProfile string
+	mu          sync.Mutex
+	seq         int
+	term        Terminal
 }
 
 // subscriptionVars are filters a dashboard would use that all match the
@@ -313,6 +315,12 @@ func (l *live) s1(ctx context.Context, n, rate int, dur time.Duration) (S1Result
 	}
 	sleepCtx(ctx, 2*time.Second) // new groups register with the feed; then idle
 	after := snapshot()
+	if l.heapProfile != "" {
+		if f, err := os.Create(l.heapProfile); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	res.HeapPerSubKiB = float64(int64(after.heap)-int64(before.heap)) / float64(n) / 1024
 	res.RSSPerSubKiB = float64(int64(after.rss)-int64(before.rss)) / float64(n) / 1024
 	res.Goroutines = (after.goroutines - before.goroutines) * 100 / n

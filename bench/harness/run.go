@@ -32,18 +32,19 @@ type Options struct {
 	SizeLabel   string
 	JSONPath    string
 	// Peer is auto (skip loudly without npm), on (fail without it) or off.
-	Peer       string
-	PeerDir    string
-	Duration   time.Duration // measuring time per Q1 cell
-	Clients    []int
-	Subs       []int
-	Rate       int
-	S1Duration time.Duration
-	S2Subs     int
-	S2Events   int
-	I1Entries  int
-	Compare    string // an earlier run's JSON (e.g. 1M) for the degradation check
-	CPUProfile string // profile the process during the regicam Q1 cells
+	Peer        string
+	PeerDir     string
+	Duration    time.Duration // measuring time per Q1 cell
+	Clients     []int
+	Subs        []int
+	Rate        int
+	S1Duration  time.Duration
+	S2Subs      int
+	S2Events    int
+	I1Entries   int
+	Compare     string // an earlier run's JSON (e.g. 1M) for the degradation check
+	CPUProfile  string // profile the process during the regicam Q1 cells
+	HeapProfile string // heap profile with the S1 subscriptions idle
 	// ChildCmd starts this program as a harness child (with ChildEnv set).
 	ChildCmd []string
 }
@@ -67,6 +68,7 @@ func ParseRunFlags(args []string) (Options, error) {
 	fs.IntVar(&o.S2Events, "s2-events", 200, "S2 events to deliver")
 	fs.IntVar(&o.I1Entries, "i1-entries", 20000, "I1 entries per writer")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the regicam Q1 cells to this file")
+	fs.StringVar(&o.HeapProfile, "heapprofile", "", "write a heap profile with the S1 subscriptions connected and idle")
 	fs.StringVar(&o.Compare, "compare", "", "JSON of an earlier run on a smaller dataset: check Q1 degrades at most linearly")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -328,7 +330,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	rep.LoadAvg = append(rep.LoadAvg, loadAvg())
 
 	// S1, S2
-	l := &live{env: env, term: ds.Terminals[0]}
+	l := &live{env: env, term: ds.Terminals[0], heapProfile: o.HeapProfile}
 	for _, n := range o.Subs {
 		logf("S1: %d subscriptions, %d entries/s for %v …", n, o.Rate, o.S1Duration)
 		r, err := l.s1(ctx, n, o.Rate, o.S1Duration)

@@ -97,7 +97,7 @@ func TestAlertsStreamWithThumbnail(t *testing.T) {
 			}
 		}
 		s.MustQuery(t, `mutation($id: ID!) { acknowledgeAlert(id: $id) { acknowledgedAt acknowledgedBy { id } } }`, map[string]any{"id": a.ID}, &ack)
-		if ack.AcknowledgeAlert.AcknowledgedAt == nil || ack.AcknowledgeAlert.AcknowledgedBy == nil || ack.AcknowledgeAlert.AcknowledgedBy.ID == "" {
+		if ack.AcknowledgeAlert.AcknowledgedAt == nil || ack.AcknowledgeAlert.AcknowledgedBy == nil || ack.AcknowledgeAlert.AcknowledgedBy.ID != string(s.Owner.ID) {
 			t.Errorf("acknowledge: %+v", ack)
 		}
 		s.MustQuery(t, `query { alerts(acknowledged: false) { edges { node { id } } } }`, nil, &list)

@@ -115,8 +115,10 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 // new OWNER of app.AccountID like Start's.
 func Wrap(t testing.TB, app *server.App, url string) *Server {
 	t.Helper()
-	s := &Server{App: app, URL: url}
-	s.Owner, s = s.NewUser(t, app.AccountID, viewer.RoleOwner)
+	owner, s := (&Server{App: app, URL: url}).NewUser(t, app.AccountID, viewer.RoleOwner)
+	// NewUser returns a copy, so the owner is set on that copy, not on the
+	// receiver (which the copy was made from before the owner existed).
+	s.Owner = owner
 	return s
 }
 

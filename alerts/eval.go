@@ -25,13 +25,19 @@ func (s *Service) Observe(ctx context.Context, e *ent.JournalEntry) {
 	}
 	ctx = viewer.System(context.WithoutCancel(ctx))
 	hits, err := s.Evaluate(ctx, e)
+	ok := err == nil
 	if err != nil {
 		s.Log.ErrorContext(ctx, "evaluate alert rules", "entry", e.ID, "err", err)
 	}
 	for _, h := range hits {
 		if _, err := s.save(ctx, h); err != nil {
+			ok = false
 			s.Log.ErrorContext(ctx, "store alert", "entry", e.ID, "rule", h.rule.ID, "err", err)
 		}
+	}
+	// The sweep may skip this entry now; on any failure it retries it.
+	if ok && s.hasRules(e.AccountID) {
+		s.observed.add(e.ID)
 	}
 }
 

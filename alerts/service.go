@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -35,6 +36,12 @@ type Options struct {
 	Backoff, MaxBackoff time.Duration
 	// HTTP posts webhooks (default: 10s timeout).
 	HTTP *http.Client
+	// SweepEvery is how often entries that may have missed evaluation (the
+	// process died between an ingest's commit and Observe) are re-checked
+	// (default 2m; also once at start). SweepGrace is how old an entry must
+	// be before the sweep looks at it (default 1m): younger ones are
+	// normally still being observed.
+	SweepEvery, SweepGrace time.Duration
 }
 
 // Service owns rules, evaluation, the alert stream and webhook delivery.
@@ -52,6 +59,9 @@ type Service struct {
 	kick  chan struct{} // wakes the webhook sender
 	seqMu sync.Mutex    // SQLite: one writer of seq per process
 	zones sync.Map      // shop id → cachedZone
+
+	observed observed    // entries the sweep need not evaluate again
+	swept    atomic.Bool // the sweep's watermark table exists
 }
 
 // New returns a Service; call Run to start its loops.
@@ -74,6 +84,12 @@ func New(client *ent.Client, dialectName string, box *secrets.Box, log *slog.Log
 	if opt.MaxBackoff <= 0 {
 		opt.MaxBackoff = time.Hour
 	}
+	if opt.SweepEvery <= 0 {
+		opt.SweepEvery = 2 * time.Minute
+	}
+	if opt.SweepGrace <= 0 {
+		opt.SweepGrace = time.Minute
+	}
 	if opt.HTTP == nil {
 		opt.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -84,12 +100,12 @@ func New(client *ent.Client, dialectName string, box *secrets.Box, log *slog.Log
 	return s
 }
 
-// Run runs the stream reader, the webhook sender and the silence checker
-// until ctx ends.
+// Run runs the stream reader, the webhook sender, the silence checker and
+// the recovery sweep (at once, then every SweepEvery) until ctx ends.
 func (s *Service) Run(ctx context.Context) {
 	ctx = viewer.System(ctx)
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.hub.run, s.deliverLoop, s.silentLoop} {
+	for _, loop := range []func(context.Context){s.hub.run, s.deliverLoop, s.silentLoop, s.sweepLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -157,6 +173,13 @@ func (s *Service) enabled(ctx context.Context, account pulid.ID) ([]rule, error)
 	c.m[account] = cachedRules{rules: rules, at: now}
 	c.mu.Unlock()
 	return rules, nil
+}
+
+// hasRules reports whether account had enabled rules at the last load.
+func (s *Service) hasRules(account pulid.ID) bool {
+	s.rules.mu.Lock()
+	defer s.rules.mu.Unlock()
+	return len(s.rules.m[account].rules) > 0
 }
 
 // hit is one alert about to be stored.

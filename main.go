@@ -102,6 +102,7 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	fs.IntVar(&cfg.ComplexityLimit, "complexity-limit", 5000, "maximum query complexity")
 	fs.IntVar(&cfg.DepthLimit, "depth-limit", 12, "maximum query depth")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (REGICAM_LOG_LEVEL)")
+	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", 32, "most PostgreSQL connections this server opens (mind max_connections across replicas)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGTERM")
 	cfg.SecretKey = env("SECRET_KEY", "")
 	fs.DurationVar(&cfg.LockoutDuration, "lockout", durationEnv(env("LOCKOUT", "15m")), "how long 5 wrong passwords lock a user (REGICAM_LOCKOUT)")

@@ -21,6 +21,9 @@ type Config struct {
 	DepthLimit      int
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	// DBMaxConns caps the PostgreSQL connection pool (0: 32). Several
+	// replicas, or many test servers, share one max_connections.
+	DBMaxConns int
 
 	// Sign-in. Zero values take auth's defaults (15 min lock, 50 req/s
 	// burst 100 per API key, revocation checked every 2 s).

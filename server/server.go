@@ -82,6 +82,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.DBMaxConns > 0 && db.Dialect == dialect.Postgres {
+		db.SQL.SetMaxOpenConns(cfg.DBMaxConns)
+		db.SQL.SetMaxIdleConns(cfg.DBMaxConns)
+	}
 	var bus pubsub.Bus
 	if db.Dialect == dialect.Postgres {
 		bus, err = pubsub.NewPostgres(db.DSN, db.SQL, log)

@@ -82,6 +82,8 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 		DataDir: dataDir, DatabaseURL: b.DatabaseURL, Demo: "false",
 		CORSOrigins: []string{"http://allowed.example"}, Introspection: true,
 		PublicURL: url, PollInterval: time.Hour,
+		// Test binaries run side by side against one max_connections.
+		DBMaxConns: 8,
 	}
 	var demoLine string
 	cfg.DemoLogin = func(line string) { demoLine = line }

@@ -41,8 +41,9 @@ type childArgs struct {
 	Vars    []json.RawMessage `json:"vars,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
 	// serve
-	DSN  string `json:"dsn,omitempty"`
-	Addr string `json:"addr,omitempty"`
+	DSN        string `json:"dsn,omitempty"`
+	Addr       string `json:"addr,omitempty"`
+	DBMaxConns int    `json:"dbMaxConns,omitempty"`
 }
 
 // ChildMain runs the child role described by $REGICAM_BENCH_CHILD and
@@ -104,7 +105,7 @@ func runServe(a childArgs, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: a.DSN, Demo: "false"},
+	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: a.DSN, Demo: "false", DBMaxConns: a.DBMaxConns},
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err

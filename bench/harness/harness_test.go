@@ -93,7 +93,7 @@ func TestSeedAndRun(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "bench.json")
-	opts, err := harness.ParseRunFlags([]string{"--database-url", dsn, "--peer=off", "--json", out,
+	opts, err := harness.ParseRunFlags([]string{"--database-url", dsn, "--peer=off", "--json", out, "--db-max-conns", "8",
 		"--duration", "300ms", "--clients", "1,4", "--subs", "200", "--rate", "50", "--s1-duration", "1s",
 		"--s2-subs", "60", "--s2-events", "10", "--i1-entries", "1000"})
 	if err != nil {

@@ -456,7 +456,7 @@ func (l *live) s2(ctx context.Context, n, events int) (S2Result, error) {
 			return res, err
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		sc, err := startChild(l.env.childCmd, childArgs{Role: "serve", DSN: l.env.ds.DSN, Addr: addr})
+		sc, err := startChild(l.env.childCmd, childArgs{Role: "serve", DSN: l.env.ds.DSN, Addr: addr, DBMaxConns: l.env.dbMaxConns})
 		if err != nil {
 			return res, err
 		}

@@ -45,6 +45,9 @@ type Options struct {
 	Compare     string // an earlier run's JSON (e.g. 1M) for the degradation check
 	CPUProfile  string // profile the process during the regicam Q1 cells
 	HeapProfile string // heap profile with the S1 subscriptions idle
+	// DBMaxConns caps each regicam server's PostgreSQL pool (in-process and
+	// S2 children): they share max_connections with the floor and the peer.
+	DBMaxConns int
 	// ChildCmd starts this program as a harness child (with ChildEnv set).
 	ChildCmd []string
 }
@@ -56,6 +59,7 @@ func ParseRunFlags(args []string) (Options, error) {
 	fs := flag.NewFlagSet("bench run", flag.ContinueOnError)
 	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv("REGICAM_DATABASE_URL"), "seeded PostgreSQL database (regicam bench seed)")
 	fs.StringVar(&o.SizeLabel, "size-label", "", "label of the dataset in the table (default: its row count, e.g. 10M)")
+	fs.IntVar(&o.DBMaxConns, "db-max-conns", 32, "PostgreSQL pool of each regicam server the harness starts")
 	fs.StringVar(&o.JSONPath, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&o.Peer, "peer", "auto", "PostGraphile v5 beside regicam: auto (skipped loudly without npm), on (required), off")
 	fs.StringVar(&o.PeerDir, "peer-dir", ".bench/peer", "folder the harness installs PostGraphile and Node 22 into (npm)")
@@ -153,6 +157,7 @@ type runEnv struct {
 	headers    map[string]string
 	httpHeader http.Header
 	childCmd   []string
+	dbMaxConns int
 	runID      string
 	userID     string
 	mu         sync.Mutex
@@ -198,7 +203,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: ds.DSN, Demo: "false"},
+	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: ds.DSN, Demo: "false", DBMaxConns: o.DBMaxConns},
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return fmt.Errorf("start regicam: %w", err)
@@ -209,7 +214,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	}
 	hs := httptest.NewServer(app.Handler)
 	defer hs.Close()
-	env := &runEnv{ds: ds, app: app, httpURL: hs.URL + "/graphql", wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/graphql",
+	env := &runEnv{ds: ds, app: app, dbMaxConns: o.DBMaxConns, httpURL: hs.URL + "/graphql", wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/graphql",
 		childCmd: o.ChildCmd, runID: strconv.FormatInt(time.Now().Unix()%1_000_000, 36), httpHeader: http.Header{}}
 	defer env.cleanup(ds.DSN, logf)
 	// The harness signs in like the dashboard: an OWNER's session cookie

@@ -113,6 +113,7 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	fs.DurationVar(&cfg.FrameTolerance, "frame-tolerance", 2*time.Second, "farthest a frame may be from the receipt's time; beyond it the entry gets no thumbnail and a reason")
 	fs.DurationVar(&cfg.ThumbnailWait, "thumbnail-wait", 2*time.Second, "how long ingest waits for a frame before publishing the entry without it (a THUMBNAIL event follows)")
 	fs.DurationVar(&cfg.ThumbnailRetention, "thumbnail-retention", durationEnv(env("THUMBNAIL_RETENTION", "0")), "delete thumbnails older than this (0 keeps them; journal entries are never deleted) (REGICAM_THUMBNAIL_RETENTION)")
+	fs.BoolVar(&cfg.AlertWebhookAllowPrivate, "alert-webhook-allow-private", envBool("ALERT_WEBHOOK_ALLOW_PRIVATE", false), "let alert webhook URLs point at private, loopback or link-local addresses (receivers inside your own network) (REGICAM_ALERT_WEBHOOK_ALLOW_PRIVATE)")
 	fs.StringVar(&cfg.PublicURL, "public-url", env("PUBLIC_URL", "http://localhost:8080"), "how browsers reach this server (OAuth redirects) (REGICAM_PUBLIC_URL)")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", 30*time.Second, "time between polls of each POS connection (jittered ±20%)")
 	fs.StringVar(&cfg.SmaregiIDURL, "smaregi-id-url", env("SMAREGI_ID_URL", "https://id.smaregi.jp"), "Smaregi token host (sandbox: https://id.smaregi.dev) (REGICAM_SMAREGI_ID_URL)")

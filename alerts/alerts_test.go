@@ -58,7 +58,7 @@ func open(t testing.TB, b testenv.Backend) *env {
 	}
 	e := &env{db: db, acct: acc.ID, fx: testenv.NewFixture(t, db.Client, acc.ID)}
 	e.svc = alerts.New(db.Client, db.Dialect, box, testenv.Logger(), alerts.Options{Backoff: time.Second, MaxBackoff: time.Minute,
-		HTTP: &http.Client{Timeout: 2 * time.Second}})
+		HTTP: &http.Client{Timeout: 2 * time.Second}, AllowPrivate: true}) // webhooks go to httptest on 127.0.0.1
 	start := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
 	e.now.Store(&start)
 	e.svc.Now = func() time.Time { return *e.now.Load() }
@@ -379,7 +379,7 @@ func TestWebhookClaimedOnce(t *testing.T) {
 	for i := range 30 {
 		e.ring(t, rec{kind: journalentry.KindCANCEL, at: tokyo("2026-11-23 12:00:00").Add(time.Duration(i) * time.Second), total: 100, staff: "a"})
 	}
-	second := alerts.New(e.db.Client, e.db.Dialect, e.svc.Box, testenv.Logger(), alerts.Options{})
+	second := alerts.New(e.db.Client, e.db.Dialect, e.svc.Box, testenv.Logger(), alerts.Options{AllowPrivate: true})
 	second.Now = e.svc.Now
 	ctx := viewer.System(context.Background())
 	var wg sync.WaitGroup

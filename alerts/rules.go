@@ -106,6 +106,9 @@ func (s *Service) validate(ctx context.Context, account pulid.ID, in *Input) err
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(*in.WebhookURL) > 2000 {
 			return apperr.Invalid("input.webhookURL", "通知先 URL は http(s):// で始まる URL を入力してください (webhookURL must be an http(s) URL)")
 		}
+		if !s.opt.AllowPrivate && blockedHost(u.Hostname()) {
+			return apperr.Invalid("input.webhookURL", "通知先 URL に社内ネットワークやこのサーバー自身 (localhost・プライベート IP など) は指定できません。インターネットから届く URL を入力してください (webhookURL must not be a private, loopback or link-local address)")
+		}
 	}
 	if in.Scope != nil {
 		f := in.Scope

@@ -34,8 +34,12 @@ type Options struct {
 	// Backoff is the first webhook retry delay (default 2s), doubled per
 	// attempt up to MaxBackoff (default 1h). Deliveries are never dropped.
 	Backoff, MaxBackoff time.Duration
-	// HTTP posts webhooks (default: 10s timeout).
+	// HTTP posts webhooks (default: 10s timeout, refusing to connect to
+	// private, loopback and link-local addresses unless AllowPrivate).
 	HTTP *http.Client
+	// AllowPrivate accepts webhook URLs on private, loopback and
+	// link-local addresses (receivers inside the server's own network).
+	AllowPrivate bool
 	// SweepEvery is how often entries that may have missed evaluation (the
 	// process died between an ingest's commit and Observe) are re-checked
 	// (default 2m; also once at start). SweepGrace is how old an entry must
@@ -90,8 +94,11 @@ func New(client *ent.Client, dialectName string, box *secrets.Box, log *slog.Log
 	if opt.SweepGrace <= 0 {
 		opt.SweepGrace = time.Minute
 	}
-	if opt.HTTP == nil {
+	if opt.HTTP == nil && opt.AllowPrivate {
 		opt.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	if opt.HTTP == nil {
+		opt.HTTP = guardedClient(10 * time.Second)
 	}
 	s := &Service{Client: client, Dialect: dialectName, Box: box, Log: log, Now: time.Now, opt: opt,
 		kick: make(chan struct{}, 1)}

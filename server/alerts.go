@@ -19,10 +19,10 @@ type extras struct {
 // startAlerts builds the reporting services, hooks rule evaluation into
 // ingest and runs the alert stream, webhook sender and silence checker
 // until runCtx ends (Close waits for them).
-func (a *App) startAlerts(runCtx context.Context) {
+func (a *App) startAlerts(runCtx context.Context, cfg Config) {
 	a.ext.reports = &reports.Service{Client: a.DB.Client, DB: a.DB.SQL, Dialect: a.DB.Dialect}
 	a.ext.exports = export.NewProgress()
-	a.ext.alerts = alerts.New(a.DB.Client, a.DB.Dialect, a.Secrets, a.log, alerts.Options{})
+	a.ext.alerts = alerts.New(a.DB.Client, a.DB.Dialect, a.Secrets, a.log, alerts.Options{AllowPrivate: cfg.AlertWebhookAllowPrivate})
 	a.Ingester.Observer = a.ext.alerts
 	a.background(func() { a.ext.alerts.Run(runCtx) })
 }

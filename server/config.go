@@ -45,6 +45,9 @@ type Config struct {
 	FrameTolerance     time.Duration // farthest a frame may be from the receipt, default 2s
 	ThumbnailWait      time.Duration // how long ingest waits for a frame, default 2s
 	ThumbnailRetention time.Duration // 0 keeps thumbnails forever
+	// AlertWebhookAllowPrivate lets alert webhooks reach private, loopback
+	// and link-local addresses (refused by default: SSRF).
+	AlertWebhookAllowPrivate bool
 
 	// POS providers. Base URLs are configuration so tests and the demo
 	// point the same clients at the fakes.

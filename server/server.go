@@ -110,7 +110,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
-	a.startAlerts(runCtx)
+	a.startAlerts(runCtx, cfg)
 	runDemo, err := a.chooseAccount(ctx, cfg.Demo)
 	if err != nil {
 		a.Close()

@@ -164,6 +164,11 @@ func (s *Service) sweepBatch(ctx context.Context, evs []*ent.Event, cutoff time.
 				return raised, last, done, fmt.Errorf("sweep entry %s: %w", e.ID, err)
 			}
 			for _, h := range hits {
+				// A rule made after the entry arrived never saw it live:
+				// the sweep must not raise what Observe would not have.
+				if h.rule.CreatedAt.After(ev.CreatedAt) {
+					continue
+				}
 				a, err := s.save(ctx, h)
 				if err != nil {
 					return raised, last, done, fmt.Errorf("sweep entry %s: %w", e.ID, err)

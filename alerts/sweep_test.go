@@ -67,3 +67,25 @@ func TestSweepRecoversAlertsOfACrash(t *testing.T) {
 		}
 	})
 }
+
+// TestSweepLeavesEntriesOlderThanTheRule: a rule applies to entries that
+// arrive after it; the sweep does not reach back to ones before it.
+func TestSweepLeavesEntriesOlderThanTheRule(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		e := open(t, b)
+		ctx := viewer.System(context.Background())
+		if _, err := e.svc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := e.ring(t, rec{kind: journalentry.KindCANCEL, at: tokyo("2026-11-23 12:00:00"), total: 5000, staff: "a"})
+		time.Sleep(10 * time.Millisecond) // the rule's created_at is strictly later
+		e.rule(t, alerts.Input{Kind: alertrule.KindAMOUNT_OVER, Amount: ptr(int64(1000))})
+		restarted := alerts.New(e.db.Client, e.db.Dialect, e.svc.Box, testenv.Logger(), alerts.Options{SweepGrace: time.Nanosecond})
+		if n, err := restarted.Sweep(ctx); err != nil || n != 0 {
+			t.Errorf("sweep: %d alerts, %v; want none for an entry older than the rule", n, err)
+		}
+		if n, _ := e.db.Client.Alert.Query().Where(alert.EntryID(before.ID)).Count(ctx); n != 0 {
+			t.Errorf("%d alerts for the entry older than the rule", n)
+		}
+	})
+}

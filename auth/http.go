@@ -31,7 +31,8 @@ func exchange(ctx context.Context) (httpExchange, bool) {
 
 // ClientInfo returns the address and user agent of the request in ctx.
 func ClientInfo(ctx context.Context) (ip, userAgent string) {
-	if x, ok := exchange(ctx); ok {
+	// A websocket's context carries the request without the response.
+	if x, ok := ctx.Value(httpKey{}).(httpExchange); ok && x.r != nil {
 		return ClientIP(x.r), x.r.UserAgent()
 	}
 	return "", ""

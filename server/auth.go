@@ -36,7 +36,14 @@ const (
 func (a *App) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := viewer.WithRequest(r.Context())
-		ctx = auth.WithHTTP(ctx, w, r)
+		if websocketUpgrade(r) {
+			// The connection outlives this handler (server/livews) and its
+			// context must not pin the response and net/http's buffers:
+			// resolvers over a socket get the caller's address, no cookies.
+			ctx = auth.WithHTTP(ctx, nil, &http.Request{RemoteAddr: r.RemoteAddr, Host: r.Host, Header: r.Header, TLS: r.TLS})
+		} else {
+			ctx = auth.WithHTTP(ctx, w, r)
+		}
 		ip := auth.ClientIP(r)
 		if h := r.Header.Get("Authorization"); h != "" {
 			v, err := a.keyViewer(ctx, h, ip)

@@ -209,6 +209,10 @@ func (a *App) background(f func()) {
 
 // Close stops background work and closes the database.
 func (a *App) Close() {
+	// Hijacked websockets are not closed by http.Server.Shutdown.
+	if a.Live != nil {
+		a.Live.Close()
+	}
 	a.cancel()
 	if a.Hub != nil && a.Handler != nil {
 		<-a.done

@@ -66,6 +66,7 @@ type Transport struct {
 	Log    *slog.Logger
 
 	groups *groups
+	reg    *registry
 }
 
 // New returns a Transport with its shared state.
@@ -83,6 +84,7 @@ func New(t Transport) *Transport {
 		t.Log = slog.Default()
 	}
 	t.groups = &groups{m: map[string]*group{}}
+	t.reg = &registry{conns: map[*conn]struct{}{}}
 	return &t
 }
 
@@ -100,20 +102,36 @@ type textWriter interface {
 // metrics).
 func (t *Transport) Groups() (groups, members int) { return t.groups.stats() }
 
-// Do implements graphql.Transport.
+// Do implements graphql.Transport. It returns as soon as the connection is
+// upgraded and runs it on goroutines of its own: an idle live view left on
+// the handler goroutine would keep net/http's per-connection state (its
+// buffers, the response) alive for the whole day.
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if !t.reg.enter() {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	c := t.accept(w, r, exec)
+	if c == nil {
+		t.reg.exit(nil)
+		return
+	}
+	go c.run()
+}
+
+func (t *Transport) accept(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) *conn {
 	ws, err := t.Implementation.Accept(w, r, transport.WebsocketAcceptOptions{
 		ResponseHeader: http.Header{},
 		Subprotocols:   []string{protoTransportWS, protoGraphQLWS},
 	})
 	if err != nil {
-		return // Accept has answered (403 for a foreign origin)
+		return nil // Accept has answered (403 for a foreign origin)
 	}
 	tw, ok := ws.(textWriter)
 	if !ok {
 		_ = ws.WriteClose(1011, "websocket adapter cannot write raw frames")
 		_ = ws.Close()
-		return
+		return nil
 	}
 	proto := ws.Subprotocol()
 	switch proto {
@@ -123,18 +141,107 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	default:
 		_ = ws.WriteClose(1002, "unsupported subprotocol "+proto)
 		_ = ws.Close()
-		return
+		return nil
 	}
 	if l, ok := ws.(transport.WebsocketReadLimiter); ok && t.PayloadReadLimit > 0 {
 		l.SetReadLimit(t.PayloadReadLimit)
 	}
-	c := &conn{t: t, ws: ws, tw: tw, proto: proto, exec: exec, ctx: r.Context(), headers: r.Header,
+	// net/http cancels the request's context when the handler returns,
+	// which is right away: the connection keeps the request's values
+	// (viewer, request id) and ends with its own cancel.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &conn{t: t, ws: ws, tw: tw, proto: proto, exec: exec, ctx: ctx, cancel: cancel, headers: r.Header,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), subs: map[string]*sub{}}
+	t.reg.track(c)
+	return c
+}
+
+// run is the connection's life after the upgrade.
+func (c *conn) run() {
+	defer c.t.reg.exit(c)
+	defer func() {
+		if p := recover(); p != nil {
+			c.t.Log.Error("websocket connection panic", "panic", p)
+			c.close(1011, "")
+		}
+	}()
 	if !c.init() {
 		return
 	}
-	go c.writer()
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		c.writer()
+	}()
 	c.read()
+	<-wrote
+}
+
+// Close closes every websocket connection (1001, going away) and waits
+// until they are torn down; later upgrades are refused. http.Server's
+// Shutdown does neither for hijacked connections.
+func (t *Transport) Close() {
+	for _, c := range t.reg.shut() {
+		c.close(1001, "server shutting down")
+	}
+	t.reg.wg.Wait()
+}
+
+// Conns reports how many websocket connections are open.
+func (t *Transport) Conns() int {
+	t.reg.mu.Lock()
+	defer t.reg.mu.Unlock()
+	return len(t.reg.conns)
+}
+
+// registry is every live connection, for Close.
+type registry struct {
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (g *registry) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+func (g *registry) track(c *conn) {
+	g.mu.Lock()
+	closed := g.closed
+	if !closed {
+		g.conns[c] = struct{}{}
+	}
+	g.mu.Unlock()
+	if closed {
+		c.close(1001, "server shutting down")
+	}
+}
+
+func (g *registry) exit(c *conn) {
+	if c != nil {
+		g.mu.Lock()
+		delete(g.conns, c)
+		g.mu.Unlock()
+	}
+	g.wg.Done()
+}
+
+func (g *registry) shut() []*conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	out := make([]*conn, 0, len(g.conns))
+	for c := range g.conns {
+		out = append(out, c)
+	}
+	return out
 }
 
 // outMsg is one queued message: head + body + tail, so a shared body is
@@ -147,7 +254,8 @@ type conn struct {
 	tw      textWriter
 	proto   string
 	exec    graphql.GraphExecutor
-	ctx     context.Context
+	ctx     context.Context // the InitFunc's once initialised
+	cancel  context.CancelFunc
 	headers http.Header
 	done    chan struct{}
 
@@ -622,6 +730,8 @@ func (c *conn) close(code int, reason string) {
 		_ = c.ws.WriteClose(code, reason)
 	}
 	_ = c.ws.Close()
+	// Ends the InitFunc's context too (its credential watch).
+	c.cancel()
 }
 
 // closeNow closes before the writer runs (handshake failures).

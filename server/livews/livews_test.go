@@ -337,3 +337,49 @@ func TestRefusedInit(t *testing.T) {
 		t.Fatalf("anonymous connection_init ended with %v, want close 4401", err)
 	}
 }
+
+// TestClose: shutting the server down closes live sockets with 1001
+// (hijacked connections are invisible to http.Server.Shutdown), waits for
+// them and refuses new upgrades; a connection keeps working after the
+// handler that upgraded it has returned.
+func TestClose(t *testing.T) {
+	srv := testenv.Start(t, testenv.Postgres(t), "")
+	fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
+	s := dial(t, srv)
+	s.subscribe(t, "1", nil)
+	waitMembers(t, srv, 1, 1)
+	if r := srv.Ingester.Ingest(context.Background(), srv.AccountID, sale(fx.TerminalIDs[0], "close-1")); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if _, ext := s.nextExt(t); ext != "close-1" {
+		t.Fatalf("got %s, want close-1", ext)
+	}
+
+	srv.Live.Close()
+	if n := srv.Live.Conns(); n != 0 {
+		t.Fatalf("%d connections left after Close", n)
+	}
+	if g, m := srv.Live.Groups(); g != 0 || m != 0 {
+		t.Fatalf("%d groups with %d members left after Close", g, m)
+	}
+	_ = s.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, _, err := s.c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Fatalf("socket ended with %v, want close 1001", err)
+		}
+		break
+	}
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second}
+	c, resp, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", nil)
+	if err == nil {
+		_ = c.Close()
+		t.Fatal("upgrade accepted after Close")
+	}
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("upgrade after Close: %v %v, want 503", resp, err)
+	}
+}

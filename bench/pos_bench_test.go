@@ -244,3 +244,11 @@ func BenchmarkSmaregiSustained(b *testing.B) {
 		b.ReportMetric(float64(st.RateLimited), "rate_limited")
 	}
 }
+
+// liveQuery is a live view's subscription: the timeline row of each event.
+const liveQuery = `subscription Live($w: JournalWhere) {
+  journal(where: $w) {
+    cursor type
+    entry { id externalID kind occurredAt receiptNo registerNo staffName total deposit change paymentMethod cameraID }
+  }
+}`

@@ -41,6 +41,10 @@ type Camera struct {
 	SourceCredentials []byte `json:"-"`
 	// LastSeenAt holds the value of the "last_seen_at" field.
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
+	// RetiredAt holds the value of the "retired_at" field.
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
+	// SourceStatus holds the value of the "source_status" field.
+	SourceStatus string `json:"source_status,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the CameraQuery when eager-loading is set.
 	Edges        CameraEdges `json:"edges"`
@@ -105,9 +109,9 @@ func (*Camera) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case camera.FieldPosOption:
 			values[i] = new(sql.NullBool)
-		case camera.FieldName, camera.FieldModel, camera.FieldDeviceID, camera.FieldSourceKind, camera.FieldSourceURL:
+		case camera.FieldName, camera.FieldModel, camera.FieldDeviceID, camera.FieldSourceKind, camera.FieldSourceURL, camera.FieldSourceStatus:
 			values[i] = new(sql.NullString)
-		case camera.FieldCreatedAt, camera.FieldUpdatedAt, camera.FieldLastSeenAt:
+		case camera.FieldCreatedAt, camera.FieldUpdatedAt, camera.FieldLastSeenAt, camera.FieldRetiredAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -198,6 +202,19 @@ func (_m *Camera) assignValues(columns []string, values []any) error {
 				_m.LastSeenAt = new(time.Time)
 				*_m.LastSeenAt = value.Time
 			}
+		case camera.FieldRetiredAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field retired_at", values[i])
+			} else if value.Valid {
+				_m.RetiredAt = new(time.Time)
+				*_m.RetiredAt = value.Time
+			}
+		case camera.FieldSourceStatus:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field source_status", values[i])
+			} else if value.Valid {
+				_m.SourceStatus = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -284,6 +301,14 @@ func (_m *Camera) String() string {
 		builder.WriteString("last_seen_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	if v := _m.RetiredAt; v != nil {
+		builder.WriteString("retired_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("source_status=")
+	builder.WriteString(_m.SourceStatus)
 	builder.WriteByte(')')
 	return builder.String()
 }

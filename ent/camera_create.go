@@ -149,6 +149,34 @@ func (_c *CameraCreate) SetNillableLastSeenAt(v *time.Time) *CameraCreate {
 	return _c
 }
 
+// SetRetiredAt sets the "retired_at" field.
+func (_c *CameraCreate) SetRetiredAt(v time.Time) *CameraCreate {
+	_c.mutation.SetRetiredAt(v)
+	return _c
+}
+
+// SetNillableRetiredAt sets the "retired_at" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableRetiredAt(v *time.Time) *CameraCreate {
+	if v != nil {
+		_c.SetRetiredAt(*v)
+	}
+	return _c
+}
+
+// SetSourceStatus sets the "source_status" field.
+func (_c *CameraCreate) SetSourceStatus(v string) *CameraCreate {
+	_c.mutation.SetSourceStatus(v)
+	return _c
+}
+
+// SetNillableSourceStatus sets the "source_status" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableSourceStatus(v *string) *CameraCreate {
+	if v != nil {
+		_c.SetSourceStatus(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *CameraCreate) SetID(v pulid.ID) *CameraCreate {
 	_c.mutation.SetID(v)
@@ -257,6 +285,10 @@ func (_c *CameraCreate) defaults() error {
 		v := camera.DefaultPosOption
 		_c.mutation.SetPosOption(v)
 	}
+	if _, ok := _c.mutation.SourceStatus(); !ok {
+		v := camera.DefaultSourceStatus
+		_c.mutation.SetSourceStatus(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if camera.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized camera.DefaultID (forgotten import ent/runtime?)")
@@ -308,6 +340,14 @@ func (_c *CameraCreate) check() error {
 	if v, ok := _c.mutation.SourceKind(); ok {
 		if err := camera.SourceKindValidator(v); err != nil {
 			return &ValidationError{Name: "source_kind", err: fmt.Errorf(`ent: validator failed for field "Camera.source_kind": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SourceStatus(); !ok {
+		return &ValidationError{Name: "source_status", err: errors.New(`ent: missing required field "Camera.source_status"`)}
+	}
+	if v, ok := _c.mutation.SourceStatus(); ok {
+		if err := camera.SourceStatusValidator(v); err != nil {
+			return &ValidationError{Name: "source_status", err: fmt.Errorf(`ent: validator failed for field "Camera.source_status": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -393,6 +433,14 @@ func (_c *CameraCreate) createSpec() (*Camera, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastSeenAt(); ok {
 		_spec.SetField(camera.FieldLastSeenAt, field.TypeTime, value)
 		_node.LastSeenAt = &value
+	}
+	if value, ok := _c.mutation.RetiredAt(); ok {
+		_spec.SetField(camera.FieldRetiredAt, field.TypeTime, value)
+		_node.RetiredAt = &value
+	}
+	if value, ok := _c.mutation.SourceStatus(); ok {
+		_spec.SetField(camera.FieldSourceStatus, field.TypeString, value)
+		_node.SourceStatus = value
 	}
 	if nodes := _c.mutation.AccountIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -627,6 +675,36 @@ func (u *CameraUpsert) ClearLastSeenAt() *CameraUpsert {
 	return u
 }
 
+// SetRetiredAt sets the "retired_at" field.
+func (u *CameraUpsert) SetRetiredAt(v time.Time) *CameraUpsert {
+	u.Set(camera.FieldRetiredAt, v)
+	return u
+}
+
+// UpdateRetiredAt sets the "retired_at" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateRetiredAt() *CameraUpsert {
+	u.SetExcluded(camera.FieldRetiredAt)
+	return u
+}
+
+// ClearRetiredAt clears the value of the "retired_at" field.
+func (u *CameraUpsert) ClearRetiredAt() *CameraUpsert {
+	u.SetNull(camera.FieldRetiredAt)
+	return u
+}
+
+// SetSourceStatus sets the "source_status" field.
+func (u *CameraUpsert) SetSourceStatus(v string) *CameraUpsert {
+	u.Set(camera.FieldSourceStatus, v)
+	return u
+}
+
+// UpdateSourceStatus sets the "source_status" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateSourceStatus() *CameraUpsert {
+	u.SetExcluded(camera.FieldSourceStatus)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -832,6 +910,41 @@ func (u *CameraUpsertOne) UpdateLastSeenAt() *CameraUpsertOne {
 func (u *CameraUpsertOne) ClearLastSeenAt() *CameraUpsertOne {
 	return u.Update(func(s *CameraUpsert) {
 		s.ClearLastSeenAt()
+	})
+}
+
+// SetRetiredAt sets the "retired_at" field.
+func (u *CameraUpsertOne) SetRetiredAt(v time.Time) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRetiredAt(v)
+	})
+}
+
+// UpdateRetiredAt sets the "retired_at" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateRetiredAt() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRetiredAt()
+	})
+}
+
+// ClearRetiredAt clears the value of the "retired_at" field.
+func (u *CameraUpsertOne) ClearRetiredAt() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearRetiredAt()
+	})
+}
+
+// SetSourceStatus sets the "source_status" field.
+func (u *CameraUpsertOne) SetSourceStatus(v string) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetSourceStatus(v)
+	})
+}
+
+// UpdateSourceStatus sets the "source_status" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateSourceStatus() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateSourceStatus()
 	})
 }
 
@@ -1207,6 +1320,41 @@ func (u *CameraUpsertBulk) UpdateLastSeenAt() *CameraUpsertBulk {
 func (u *CameraUpsertBulk) ClearLastSeenAt() *CameraUpsertBulk {
 	return u.Update(func(s *CameraUpsert) {
 		s.ClearLastSeenAt()
+	})
+}
+
+// SetRetiredAt sets the "retired_at" field.
+func (u *CameraUpsertBulk) SetRetiredAt(v time.Time) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRetiredAt(v)
+	})
+}
+
+// UpdateRetiredAt sets the "retired_at" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateRetiredAt() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRetiredAt()
+	})
+}
+
+// ClearRetiredAt clears the value of the "retired_at" field.
+func (u *CameraUpsertBulk) ClearRetiredAt() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearRetiredAt()
+	})
+}
+
+// SetSourceStatus sets the "source_status" field.
+func (u *CameraUpsertBulk) SetSourceStatus(v string) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetSourceStatus(v)
+	})
+}
+
+// UpdateSourceStatus sets the "source_status" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateSourceStatus() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateSourceStatus()
 	})
 }
 

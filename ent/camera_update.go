@@ -166,6 +166,40 @@ func (_u *CameraUpdate) ClearLastSeenAt() *CameraUpdate {
 	return _u
 }
 
+// SetRetiredAt sets the "retired_at" field.
+func (_u *CameraUpdate) SetRetiredAt(v time.Time) *CameraUpdate {
+	_u.mutation.SetRetiredAt(v)
+	return _u
+}
+
+// SetNillableRetiredAt sets the "retired_at" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableRetiredAt(v *time.Time) *CameraUpdate {
+	if v != nil {
+		_u.SetRetiredAt(*v)
+	}
+	return _u
+}
+
+// ClearRetiredAt clears the value of the "retired_at" field.
+func (_u *CameraUpdate) ClearRetiredAt() *CameraUpdate {
+	_u.mutation.ClearRetiredAt()
+	return _u
+}
+
+// SetSourceStatus sets the "source_status" field.
+func (_u *CameraUpdate) SetSourceStatus(v string) *CameraUpdate {
+	_u.mutation.SetSourceStatus(v)
+	return _u
+}
+
+// SetNillableSourceStatus sets the "source_status" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableSourceStatus(v *string) *CameraUpdate {
+	if v != nil {
+		_u.SetSourceStatus(*v)
+	}
+	return _u
+}
+
 // AddLinkIDs adds the "links" edge to the Link entity by IDs.
 func (_u *CameraUpdate) AddLinkIDs(ids ...pulid.ID) *CameraUpdate {
 	_u.mutation.AddLinkIDs(ids...)
@@ -307,6 +341,11 @@ func (_u *CameraUpdate) check() error {
 			return &ValidationError{Name: "source_kind", err: fmt.Errorf(`ent: validator failed for field "Camera.source_kind": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SourceStatus(); ok {
+		if err := camera.SourceStatusValidator(v); err != nil {
+			return &ValidationError{Name: "source_status", err: fmt.Errorf(`ent: validator failed for field "Camera.source_status": %w`, err)}
+		}
+	}
 	if _u.mutation.AccountCleared() && len(_u.mutation.AccountIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Camera.account"`)
 	}
@@ -369,6 +408,15 @@ func (_u *CameraUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LastSeenAtCleared() {
 		_spec.ClearField(camera.FieldLastSeenAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RetiredAt(); ok {
+		_spec.SetField(camera.FieldRetiredAt, field.TypeTime, value)
+	}
+	if _u.mutation.RetiredAtCleared() {
+		_spec.ClearField(camera.FieldRetiredAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SourceStatus(); ok {
+		_spec.SetField(camera.FieldSourceStatus, field.TypeString, value)
 	}
 	if _u.mutation.LinksCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -616,6 +664,40 @@ func (_u *CameraUpdateOne) ClearLastSeenAt() *CameraUpdateOne {
 	return _u
 }
 
+// SetRetiredAt sets the "retired_at" field.
+func (_u *CameraUpdateOne) SetRetiredAt(v time.Time) *CameraUpdateOne {
+	_u.mutation.SetRetiredAt(v)
+	return _u
+}
+
+// SetNillableRetiredAt sets the "retired_at" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableRetiredAt(v *time.Time) *CameraUpdateOne {
+	if v != nil {
+		_u.SetRetiredAt(*v)
+	}
+	return _u
+}
+
+// ClearRetiredAt clears the value of the "retired_at" field.
+func (_u *CameraUpdateOne) ClearRetiredAt() *CameraUpdateOne {
+	_u.mutation.ClearRetiredAt()
+	return _u
+}
+
+// SetSourceStatus sets the "source_status" field.
+func (_u *CameraUpdateOne) SetSourceStatus(v string) *CameraUpdateOne {
+	_u.mutation.SetSourceStatus(v)
+	return _u
+}
+
+// SetNillableSourceStatus sets the "source_status" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableSourceStatus(v *string) *CameraUpdateOne {
+	if v != nil {
+		_u.SetSourceStatus(*v)
+	}
+	return _u
+}
+
 // AddLinkIDs adds the "links" edge to the Link entity by IDs.
 func (_u *CameraUpdateOne) AddLinkIDs(ids ...pulid.ID) *CameraUpdateOne {
 	_u.mutation.AddLinkIDs(ids...)
@@ -770,6 +852,11 @@ func (_u *CameraUpdateOne) check() error {
 			return &ValidationError{Name: "source_kind", err: fmt.Errorf(`ent: validator failed for field "Camera.source_kind": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SourceStatus(); ok {
+		if err := camera.SourceStatusValidator(v); err != nil {
+			return &ValidationError{Name: "source_status", err: fmt.Errorf(`ent: validator failed for field "Camera.source_status": %w`, err)}
+		}
+	}
 	if _u.mutation.AccountCleared() && len(_u.mutation.AccountIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Camera.account"`)
 	}
@@ -849,6 +936,15 @@ func (_u *CameraUpdateOne) sqlSave(ctx context.Context) (_node *Camera, err erro
 	}
 	if _u.mutation.LastSeenAtCleared() {
 		_spec.ClearField(camera.FieldLastSeenAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RetiredAt(); ok {
+		_spec.SetField(camera.FieldRetiredAt, field.TypeTime, value)
+	}
+	if _u.mutation.RetiredAtCleared() {
+		_spec.ClearField(camera.FieldRetiredAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SourceStatus(); ok {
+		_spec.SetField(camera.FieldSourceStatus, field.TypeString, value)
 	}
 	if _u.mutation.LinksCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -173,6 +173,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			camera.FieldSourceURL:         {Type: field.TypeString, Column: camera.FieldSourceURL},
 			camera.FieldSourceCredentials: {Type: field.TypeBytes, Column: camera.FieldSourceCredentials},
 			camera.FieldLastSeenAt:        {Type: field.TypeTime, Column: camera.FieldLastSeenAt},
+			camera.FieldRetiredAt:         {Type: field.TypeTime, Column: camera.FieldRetiredAt},
+			camera.FieldSourceStatus:      {Type: field.TypeString, Column: camera.FieldSourceStatus},
 		},
 	}
 	graph.Nodes[6] = &sqlgraph.Node{
@@ -281,6 +283,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			posconnection.FieldSyncCursor:     {Type: field.TypeString, Column: posconnection.FieldSyncCursor},
 			posconnection.FieldMemo:           {Type: field.TypeString, Column: posconnection.FieldMemo},
 			posconnection.FieldSecretHint:     {Type: field.TypeString, Column: posconnection.FieldSecretHint},
+			posconnection.FieldName:           {Type: field.TypeString, Column: posconnection.FieldName},
+			posconnection.FieldDefaultShopID:  {Type: field.TypeString, Column: posconnection.FieldDefaultShopID},
 		},
 	}
 	graph.Nodes[10] = &sqlgraph.Node{
@@ -322,6 +326,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			shop.FieldAccountID:        {Type: field.TypeString, Column: shop.FieldAccountID},
 			shop.FieldName:             {Type: field.TypeString, Column: shop.FieldName},
 			shop.FieldTimezone:         {Type: field.TypeString, Column: shop.FieldTimezone},
+			shop.FieldBusinessHours:    {Type: field.TypeJSON, Column: shop.FieldBusinessHours},
 			shop.FieldExternalStoreIds: {Type: field.TypeJSON, Column: shop.FieldExternalStoreIds},
 		},
 	}
@@ -1846,6 +1851,16 @@ func (f *CameraFilter) WhereLastSeenAt(p entql.TimeP) {
 	f.Where(p.Field(camera.FieldLastSeenAt))
 }
 
+// WhereRetiredAt applies the entql time.Time predicate on the retired_at field.
+func (f *CameraFilter) WhereRetiredAt(p entql.TimeP) {
+	f.Where(p.Field(camera.FieldRetiredAt))
+}
+
+// WhereSourceStatus applies the entql string predicate on the source_status field.
+func (f *CameraFilter) WhereSourceStatus(p entql.StringP) {
+	f.Where(p.Field(camera.FieldSourceStatus))
+}
+
 // WhereHasAccount applies a predicate to check if query has an edge account.
 func (f *CameraFilter) WhereHasAccount() {
 	f.Where(entql.HasEdge("account"))
@@ -2482,6 +2497,16 @@ func (f *PosConnectionFilter) WhereSecretHint(p entql.StringP) {
 	f.Where(p.Field(posconnection.FieldSecretHint))
 }
 
+// WhereName applies the entql string predicate on the name field.
+func (f *PosConnectionFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(posconnection.FieldName))
+}
+
+// WhereDefaultShopID applies the entql string predicate on the default_shop_id field.
+func (f *PosConnectionFilter) WhereDefaultShopID(p entql.StringP) {
+	f.Where(p.Field(posconnection.FieldDefaultShopID))
+}
+
 // WhereHasAccount applies a predicate to check if query has an edge account.
 func (f *PosConnectionFilter) WhereHasAccount() {
 	f.Where(entql.HasEdge("account"))
@@ -2677,6 +2702,11 @@ func (f *ShopFilter) WhereName(p entql.StringP) {
 // WhereTimezone applies the entql string predicate on the timezone field.
 func (f *ShopFilter) WhereTimezone(p entql.StringP) {
 	f.Where(p.Field(shop.FieldTimezone))
+}
+
+// WhereBusinessHours applies the entql json.RawMessage predicate on the business_hours field.
+func (f *ShopFilter) WhereBusinessHours(p entql.BytesP) {
+	f.Where(p.Field(shop.FieldBusinessHours))
 }
 
 // WhereExternalStoreIds applies the entql json.RawMessage predicate on the external_store_ids field.

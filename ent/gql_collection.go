@@ -312,6 +312,16 @@ func (_q *CameraQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, camera.FieldLastSeenAt)
 				fieldSeen[camera.FieldLastSeenAt] = struct{}{}
 			}
+		case "retiredAt":
+			if _, ok := fieldSeen[camera.FieldRetiredAt]; !ok {
+				selectedFields = append(selectedFields, camera.FieldRetiredAt)
+				fieldSeen[camera.FieldRetiredAt] = struct{}{}
+			}
+		case "sourceStatus":
+			if _, ok := fieldSeen[camera.FieldSourceStatus]; !ok {
+				selectedFields = append(selectedFields, camera.FieldSourceStatus)
+				fieldSeen[camera.FieldSourceStatus] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -875,6 +885,11 @@ func (_q *PosConnectionQuery) collectField(ctx context.Context, oneNode bool, op
 			if _, ok := fieldSeen[posconnection.FieldSecretHint]; !ok {
 				selectedFields = append(selectedFields, posconnection.FieldSecretHint)
 				fieldSeen[posconnection.FieldSecretHint] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[posconnection.FieldName]; !ok {
+				selectedFields = append(selectedFields, posconnection.FieldName)
+				fieldSeen[posconnection.FieldName] = struct{}{}
 			}
 		case "id":
 		case "__typename":

@@ -828,6 +828,33 @@ type CameraWhereInput struct {
 	LastSeenAtIsNil  bool        `json:"lastSeenAtIsNil,omitempty"`
 	LastSeenAtNotNil bool        `json:"lastSeenAtNotNil,omitempty"`
 
+	// "retired_at" field predicates.
+	RetiredAt       *time.Time  `json:"retiredAt,omitempty"`
+	RetiredAtNEQ    *time.Time  `json:"retiredAtNEQ,omitempty"`
+	RetiredAtIn     []time.Time `json:"retiredAtIn,omitempty"`
+	RetiredAtNotIn  []time.Time `json:"retiredAtNotIn,omitempty"`
+	RetiredAtGT     *time.Time  `json:"retiredAtGT,omitempty"`
+	RetiredAtGTE    *time.Time  `json:"retiredAtGTE,omitempty"`
+	RetiredAtLT     *time.Time  `json:"retiredAtLT,omitempty"`
+	RetiredAtLTE    *time.Time  `json:"retiredAtLTE,omitempty"`
+	RetiredAtIsNil  bool        `json:"retiredAtIsNil,omitempty"`
+	RetiredAtNotNil bool        `json:"retiredAtNotNil,omitempty"`
+
+	// "source_status" field predicates.
+	SourceStatus             *string  `json:"sourceStatus,omitempty"`
+	SourceStatusNEQ          *string  `json:"sourceStatusNEQ,omitempty"`
+	SourceStatusIn           []string `json:"sourceStatusIn,omitempty"`
+	SourceStatusNotIn        []string `json:"sourceStatusNotIn,omitempty"`
+	SourceStatusGT           *string  `json:"sourceStatusGT,omitempty"`
+	SourceStatusGTE          *string  `json:"sourceStatusGTE,omitempty"`
+	SourceStatusLT           *string  `json:"sourceStatusLT,omitempty"`
+	SourceStatusLTE          *string  `json:"sourceStatusLTE,omitempty"`
+	SourceStatusContains     *string  `json:"sourceStatusContains,omitempty"`
+	SourceStatusHasPrefix    *string  `json:"sourceStatusHasPrefix,omitempty"`
+	SourceStatusHasSuffix    *string  `json:"sourceStatusHasSuffix,omitempty"`
+	SourceStatusEqualFold    *string  `json:"sourceStatusEqualFold,omitempty"`
+	SourceStatusContainsFold *string  `json:"sourceStatusContainsFold,omitempty"`
+
 	// "links" edge predicates.
 	HasLinks     *bool             `json:"hasLinks,omitempty"`
 	HasLinksWith []*LinkWhereInput `json:"hasLinksWith,omitempty"`
@@ -1122,6 +1149,75 @@ func (i *CameraWhereInput) P() (predicate.Camera, error) {
 	}
 	if i.LastSeenAtNotNil {
 		predicates = append(predicates, camera.LastSeenAtNotNil())
+	}
+	if i.RetiredAt != nil {
+		predicates = append(predicates, camera.RetiredAtEQ(*i.RetiredAt))
+	}
+	if i.RetiredAtNEQ != nil {
+		predicates = append(predicates, camera.RetiredAtNEQ(*i.RetiredAtNEQ))
+	}
+	if len(i.RetiredAtIn) > 0 {
+		predicates = append(predicates, camera.RetiredAtIn(i.RetiredAtIn...))
+	}
+	if len(i.RetiredAtNotIn) > 0 {
+		predicates = append(predicates, camera.RetiredAtNotIn(i.RetiredAtNotIn...))
+	}
+	if i.RetiredAtGT != nil {
+		predicates = append(predicates, camera.RetiredAtGT(*i.RetiredAtGT))
+	}
+	if i.RetiredAtGTE != nil {
+		predicates = append(predicates, camera.RetiredAtGTE(*i.RetiredAtGTE))
+	}
+	if i.RetiredAtLT != nil {
+		predicates = append(predicates, camera.RetiredAtLT(*i.RetiredAtLT))
+	}
+	if i.RetiredAtLTE != nil {
+		predicates = append(predicates, camera.RetiredAtLTE(*i.RetiredAtLTE))
+	}
+	if i.RetiredAtIsNil {
+		predicates = append(predicates, camera.RetiredAtIsNil())
+	}
+	if i.RetiredAtNotNil {
+		predicates = append(predicates, camera.RetiredAtNotNil())
+	}
+	if i.SourceStatus != nil {
+		predicates = append(predicates, camera.SourceStatusEQ(*i.SourceStatus))
+	}
+	if i.SourceStatusNEQ != nil {
+		predicates = append(predicates, camera.SourceStatusNEQ(*i.SourceStatusNEQ))
+	}
+	if len(i.SourceStatusIn) > 0 {
+		predicates = append(predicates, camera.SourceStatusIn(i.SourceStatusIn...))
+	}
+	if len(i.SourceStatusNotIn) > 0 {
+		predicates = append(predicates, camera.SourceStatusNotIn(i.SourceStatusNotIn...))
+	}
+	if i.SourceStatusGT != nil {
+		predicates = append(predicates, camera.SourceStatusGT(*i.SourceStatusGT))
+	}
+	if i.SourceStatusGTE != nil {
+		predicates = append(predicates, camera.SourceStatusGTE(*i.SourceStatusGTE))
+	}
+	if i.SourceStatusLT != nil {
+		predicates = append(predicates, camera.SourceStatusLT(*i.SourceStatusLT))
+	}
+	if i.SourceStatusLTE != nil {
+		predicates = append(predicates, camera.SourceStatusLTE(*i.SourceStatusLTE))
+	}
+	if i.SourceStatusContains != nil {
+		predicates = append(predicates, camera.SourceStatusContains(*i.SourceStatusContains))
+	}
+	if i.SourceStatusHasPrefix != nil {
+		predicates = append(predicates, camera.SourceStatusHasPrefix(*i.SourceStatusHasPrefix))
+	}
+	if i.SourceStatusHasSuffix != nil {
+		predicates = append(predicates, camera.SourceStatusHasSuffix(*i.SourceStatusHasSuffix))
+	}
+	if i.SourceStatusEqualFold != nil {
+		predicates = append(predicates, camera.SourceStatusEqualFold(*i.SourceStatusEqualFold))
+	}
+	if i.SourceStatusContainsFold != nil {
+		predicates = append(predicates, camera.SourceStatusContainsFold(*i.SourceStatusContainsFold))
 	}
 
 	if i.HasLinks != nil {
@@ -2903,6 +2999,21 @@ type PosConnectionWhereInput struct {
 	SecretHintEqualFold    *string  `json:"secretHintEqualFold,omitempty"`
 	SecretHintContainsFold *string  `json:"secretHintContainsFold,omitempty"`
 
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
 	// "terminals" edge predicates.
 	HasTerminals     *bool                 `json:"hasTerminals,omitempty"`
 	HasTerminalsWith []*TerminalWhereInput `json:"hasTerminalsWith,omitempty"`
@@ -3266,6 +3377,45 @@ func (i *PosConnectionWhereInput) P() (predicate.PosConnection, error) {
 	}
 	if i.SecretHintContainsFold != nil {
 		predicates = append(predicates, posconnection.SecretHintContainsFold(*i.SecretHintContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, posconnection.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, posconnection.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, posconnection.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, posconnection.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, posconnection.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, posconnection.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, posconnection.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, posconnection.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, posconnection.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, posconnection.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, posconnection.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, posconnection.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, posconnection.NameContainsFold(*i.NameContainsFold))
 	}
 
 	if i.HasTerminals != nil {

@@ -6292,6 +6292,8 @@ type CameraMutation struct {
 	source_url             *string
 	source_credentials     *[]byte
 	last_seen_at           *time.Time
+	retired_at             *time.Time
+	source_status          *string
 	clearedFields          map[string]struct{}
 	account                *pulid.ID
 	clearedaccount         bool
@@ -6858,6 +6860,91 @@ func (m *CameraMutation) ResetLastSeenAt() {
 	delete(m.clearedFields, camera.FieldLastSeenAt)
 }
 
+// SetRetiredAt sets the "retired_at" field.
+func (m *CameraMutation) SetRetiredAt(t time.Time) {
+	m.retired_at = &t
+}
+
+// RetiredAt returns the value of the "retired_at" field in the mutation.
+func (m *CameraMutation) RetiredAt() (r time.Time, exists bool) {
+	v := m.retired_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRetiredAt returns the old "retired_at" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldRetiredAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRetiredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRetiredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRetiredAt: %w", err)
+	}
+	return oldValue.RetiredAt, nil
+}
+
+// ClearRetiredAt clears the value of the "retired_at" field.
+func (m *CameraMutation) ClearRetiredAt() {
+	m.retired_at = nil
+	m.clearedFields[camera.FieldRetiredAt] = struct{}{}
+}
+
+// RetiredAtCleared returns if the "retired_at" field was cleared in this mutation.
+func (m *CameraMutation) RetiredAtCleared() bool {
+	_, ok := m.clearedFields[camera.FieldRetiredAt]
+	return ok
+}
+
+// ResetRetiredAt resets all changes to the "retired_at" field.
+func (m *CameraMutation) ResetRetiredAt() {
+	m.retired_at = nil
+	delete(m.clearedFields, camera.FieldRetiredAt)
+}
+
+// SetSourceStatus sets the "source_status" field.
+func (m *CameraMutation) SetSourceStatus(s string) {
+	m.source_status = &s
+}
+
+// SourceStatus returns the value of the "source_status" field in the mutation.
+func (m *CameraMutation) SourceStatus() (r string, exists bool) {
+	v := m.source_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceStatus returns the old "source_status" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldSourceStatus(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceStatus: %w", err)
+	}
+	return oldValue.SourceStatus, nil
+}
+
+// ResetSourceStatus resets all changes to the "source_status" field.
+func (m *CameraMutation) ResetSourceStatus() {
+	m.source_status = nil
+}
+
 // ClearAccount clears the "account" edge to the Account entity.
 func (m *CameraMutation) ClearAccount() {
 	m.clearedaccount = true
@@ -7027,7 +7114,7 @@ func (m *CameraMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CameraMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, camera.FieldCreatedAt)
 	}
@@ -7061,6 +7148,12 @@ func (m *CameraMutation) Fields() []string {
 	if m.last_seen_at != nil {
 		fields = append(fields, camera.FieldLastSeenAt)
 	}
+	if m.retired_at != nil {
+		fields = append(fields, camera.FieldRetiredAt)
+	}
+	if m.source_status != nil {
+		fields = append(fields, camera.FieldSourceStatus)
+	}
 	return fields
 }
 
@@ -7091,6 +7184,10 @@ func (m *CameraMutation) Field(name string) (ent.Value, bool) {
 		return m.SourceCredentials()
 	case camera.FieldLastSeenAt:
 		return m.LastSeenAt()
+	case camera.FieldRetiredAt:
+		return m.RetiredAt()
+	case camera.FieldSourceStatus:
+		return m.SourceStatus()
 	}
 	return nil, false
 }
@@ -7122,6 +7219,10 @@ func (m *CameraMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldSourceCredentials(ctx)
 	case camera.FieldLastSeenAt:
 		return m.OldLastSeenAt(ctx)
+	case camera.FieldRetiredAt:
+		return m.OldRetiredAt(ctx)
+	case camera.FieldSourceStatus:
+		return m.OldSourceStatus(ctx)
 	}
 	return nil, fmt.Errorf("unknown Camera field %s", name)
 }
@@ -7208,6 +7309,20 @@ func (m *CameraMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastSeenAt(v)
 		return nil
+	case camera.FieldRetiredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRetiredAt(v)
+		return nil
+	case camera.FieldSourceStatus:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceStatus(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Camera field %s", name)
 }
@@ -7250,6 +7365,9 @@ func (m *CameraMutation) ClearedFields() []string {
 	if m.FieldCleared(camera.FieldLastSeenAt) {
 		fields = append(fields, camera.FieldLastSeenAt)
 	}
+	if m.FieldCleared(camera.FieldRetiredAt) {
+		fields = append(fields, camera.FieldRetiredAt)
+	}
 	return fields
 }
 
@@ -7275,6 +7393,9 @@ func (m *CameraMutation) ClearField(name string) error {
 		return nil
 	case camera.FieldLastSeenAt:
 		m.ClearLastSeenAt()
+		return nil
+	case camera.FieldRetiredAt:
+		m.ClearRetiredAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Camera nullable field %s", name)
@@ -7316,6 +7437,12 @@ func (m *CameraMutation) ResetField(name string) error {
 		return nil
 	case camera.FieldLastSeenAt:
 		m.ResetLastSeenAt()
+		return nil
+	case camera.FieldRetiredAt:
+		m.ResetRetiredAt()
+		return nil
+	case camera.FieldSourceStatus:
+		m.ResetSourceStatus()
 		return nil
 	}
 	return fmt.Errorf("unknown Camera field %s", name)
@@ -11347,6 +11474,8 @@ type PosConnectionMutation struct {
 	sync_cursor      *string
 	memo             *string
 	secret_hint      *string
+	name             *string
+	default_shop_id  *pulid.ID
 	clearedFields    map[string]struct{}
 	account          *pulid.ID
 	clearedaccount   bool
@@ -12139,6 +12268,91 @@ func (m *PosConnectionMutation) ResetSecretHint() {
 	m.secret_hint = nil
 }
 
+// SetName sets the "name" field.
+func (m *PosConnectionMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *PosConnectionMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *PosConnectionMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDefaultShopID sets the "default_shop_id" field.
+func (m *PosConnectionMutation) SetDefaultShopID(pu pulid.ID) {
+	m.default_shop_id = &pu
+}
+
+// DefaultShopID returns the value of the "default_shop_id" field in the mutation.
+func (m *PosConnectionMutation) DefaultShopID() (r pulid.ID, exists bool) {
+	v := m.default_shop_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDefaultShopID returns the old "default_shop_id" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldDefaultShopID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDefaultShopID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDefaultShopID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDefaultShopID: %w", err)
+	}
+	return oldValue.DefaultShopID, nil
+}
+
+// ClearDefaultShopID clears the value of the "default_shop_id" field.
+func (m *PosConnectionMutation) ClearDefaultShopID() {
+	m.default_shop_id = nil
+	m.clearedFields[posconnection.FieldDefaultShopID] = struct{}{}
+}
+
+// DefaultShopIDCleared returns if the "default_shop_id" field was cleared in this mutation.
+func (m *PosConnectionMutation) DefaultShopIDCleared() bool {
+	_, ok := m.clearedFields[posconnection.FieldDefaultShopID]
+	return ok
+}
+
+// ResetDefaultShopID resets all changes to the "default_shop_id" field.
+func (m *PosConnectionMutation) ResetDefaultShopID() {
+	m.default_shop_id = nil
+	delete(m.clearedFields, posconnection.FieldDefaultShopID)
+}
+
 // ClearAccount clears the "account" edge to the Account entity.
 func (m *PosConnectionMutation) ClearAccount() {
 	m.clearedaccount = true
@@ -12254,7 +12468,7 @@ func (m *PosConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PosConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, posconnection.FieldCreatedAt)
 	}
@@ -12306,6 +12520,12 @@ func (m *PosConnectionMutation) Fields() []string {
 	if m.secret_hint != nil {
 		fields = append(fields, posconnection.FieldSecretHint)
 	}
+	if m.name != nil {
+		fields = append(fields, posconnection.FieldName)
+	}
+	if m.default_shop_id != nil {
+		fields = append(fields, posconnection.FieldDefaultShopID)
+	}
 	return fields
 }
 
@@ -12348,6 +12568,10 @@ func (m *PosConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.Memo()
 	case posconnection.FieldSecretHint:
 		return m.SecretHint()
+	case posconnection.FieldName:
+		return m.Name()
+	case posconnection.FieldDefaultShopID:
+		return m.DefaultShopID()
 	}
 	return nil, false
 }
@@ -12391,6 +12615,10 @@ func (m *PosConnectionMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldMemo(ctx)
 	case posconnection.FieldSecretHint:
 		return m.OldSecretHint(ctx)
+	case posconnection.FieldName:
+		return m.OldName(ctx)
+	case posconnection.FieldDefaultShopID:
+		return m.OldDefaultShopID(ctx)
 	}
 	return nil, fmt.Errorf("unknown PosConnection field %s", name)
 }
@@ -12519,6 +12747,20 @@ func (m *PosConnectionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSecretHint(v)
 		return nil
+	case posconnection.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case posconnection.FieldDefaultShopID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDefaultShopID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown PosConnection field %s", name)
 }
@@ -12564,6 +12806,9 @@ func (m *PosConnectionMutation) ClearedFields() []string {
 	if m.FieldCleared(posconnection.FieldWebhookSecret) {
 		fields = append(fields, posconnection.FieldWebhookSecret)
 	}
+	if m.FieldCleared(posconnection.FieldDefaultShopID) {
+		fields = append(fields, posconnection.FieldDefaultShopID)
+	}
 	return fields
 }
 
@@ -12592,6 +12837,9 @@ func (m *PosConnectionMutation) ClearField(name string) error {
 		return nil
 	case posconnection.FieldWebhookSecret:
 		m.ClearWebhookSecret()
+		return nil
+	case posconnection.FieldDefaultShopID:
+		m.ClearDefaultShopID()
 		return nil
 	}
 	return fmt.Errorf("unknown PosConnection nullable field %s", name)
@@ -12651,6 +12899,12 @@ func (m *PosConnectionMutation) ResetField(name string) error {
 		return nil
 	case posconnection.FieldSecretHint:
 		m.ResetSecretHint()
+		return nil
+	case posconnection.FieldName:
+		m.ResetName()
+		return nil
+	case posconnection.FieldDefaultShopID:
+		m.ResetDefaultShopID()
 		return nil
 	}
 	return fmt.Errorf("unknown PosConnection field %s", name)
@@ -13681,6 +13935,8 @@ type ShopMutation struct {
 	updated_at             *time.Time
 	name                   *string
 	timezone               *string
+	business_hours         *schematype.BusinessHours
+	appendbusiness_hours   schematype.BusinessHours
 	external_store_ids     *map[string]string
 	clearedFields          map[string]struct{}
 	account                *pulid.ID
@@ -13984,6 +14240,71 @@ func (m *ShopMutation) OldTimezone(ctx context.Context) (v string, err error) {
 // ResetTimezone resets all changes to the "timezone" field.
 func (m *ShopMutation) ResetTimezone() {
 	m.timezone = nil
+}
+
+// SetBusinessHours sets the "business_hours" field.
+func (m *ShopMutation) SetBusinessHours(sh schematype.BusinessHours) {
+	m.business_hours = &sh
+	m.appendbusiness_hours = nil
+}
+
+// BusinessHours returns the value of the "business_hours" field in the mutation.
+func (m *ShopMutation) BusinessHours() (r schematype.BusinessHours, exists bool) {
+	v := m.business_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBusinessHours returns the old "business_hours" field's value of the Shop entity.
+// If the Shop object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShopMutation) OldBusinessHours(ctx context.Context) (v schematype.BusinessHours, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBusinessHours is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBusinessHours requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBusinessHours: %w", err)
+	}
+	return oldValue.BusinessHours, nil
+}
+
+// AppendBusinessHours adds sh to the "business_hours" field.
+func (m *ShopMutation) AppendBusinessHours(sh schematype.BusinessHours) {
+	m.appendbusiness_hours = append(m.appendbusiness_hours, sh...)
+}
+
+// AppendedBusinessHours returns the list of values that were appended to the "business_hours" field in this mutation.
+func (m *ShopMutation) AppendedBusinessHours() (schematype.BusinessHours, bool) {
+	if len(m.appendbusiness_hours) == 0 {
+		return nil, false
+	}
+	return m.appendbusiness_hours, true
+}
+
+// ClearBusinessHours clears the value of the "business_hours" field.
+func (m *ShopMutation) ClearBusinessHours() {
+	m.business_hours = nil
+	m.appendbusiness_hours = nil
+	m.clearedFields[shop.FieldBusinessHours] = struct{}{}
+}
+
+// BusinessHoursCleared returns if the "business_hours" field was cleared in this mutation.
+func (m *ShopMutation) BusinessHoursCleared() bool {
+	_, ok := m.clearedFields[shop.FieldBusinessHours]
+	return ok
+}
+
+// ResetBusinessHours resets all changes to the "business_hours" field.
+func (m *ShopMutation) ResetBusinessHours() {
+	m.business_hours = nil
+	m.appendbusiness_hours = nil
+	delete(m.clearedFields, shop.FieldBusinessHours)
 }
 
 // SetExternalStoreIds sets the "external_store_ids" field.
@@ -14312,7 +14633,7 @@ func (m *ShopMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ShopMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, shop.FieldCreatedAt)
 	}
@@ -14327,6 +14648,9 @@ func (m *ShopMutation) Fields() []string {
 	}
 	if m.timezone != nil {
 		fields = append(fields, shop.FieldTimezone)
+	}
+	if m.business_hours != nil {
+		fields = append(fields, shop.FieldBusinessHours)
 	}
 	if m.external_store_ids != nil {
 		fields = append(fields, shop.FieldExternalStoreIds)
@@ -14349,6 +14673,8 @@ func (m *ShopMutation) Field(name string) (ent.Value, bool) {
 		return m.Name()
 	case shop.FieldTimezone:
 		return m.Timezone()
+	case shop.FieldBusinessHours:
+		return m.BusinessHours()
 	case shop.FieldExternalStoreIds:
 		return m.ExternalStoreIds()
 	}
@@ -14370,6 +14696,8 @@ func (m *ShopMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldName(ctx)
 	case shop.FieldTimezone:
 		return m.OldTimezone(ctx)
+	case shop.FieldBusinessHours:
+		return m.OldBusinessHours(ctx)
 	case shop.FieldExternalStoreIds:
 		return m.OldExternalStoreIds(ctx)
 	}
@@ -14416,6 +14744,13 @@ func (m *ShopMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTimezone(v)
 		return nil
+	case shop.FieldBusinessHours:
+		v, ok := value.(schematype.BusinessHours)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBusinessHours(v)
+		return nil
 	case shop.FieldExternalStoreIds:
 		v, ok := value.(map[string]string)
 		if !ok {
@@ -14453,6 +14788,9 @@ func (m *ShopMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *ShopMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(shop.FieldBusinessHours) {
+		fields = append(fields, shop.FieldBusinessHours)
+	}
 	if m.FieldCleared(shop.FieldExternalStoreIds) {
 		fields = append(fields, shop.FieldExternalStoreIds)
 	}
@@ -14470,6 +14808,9 @@ func (m *ShopMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *ShopMutation) ClearField(name string) error {
 	switch name {
+	case shop.FieldBusinessHours:
+		m.ClearBusinessHours()
+		return nil
 	case shop.FieldExternalStoreIds:
 		m.ClearExternalStoreIds()
 		return nil
@@ -14495,6 +14836,9 @@ func (m *ShopMutation) ResetField(name string) error {
 		return nil
 	case shop.FieldTimezone:
 		m.ResetTimezone()
+		return nil
+	case shop.FieldBusinessHours:
+		m.ResetBusinessHours()
 		return nil
 	case shop.FieldExternalStoreIds:
 		m.ResetExternalStoreIds()

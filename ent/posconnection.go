@@ -53,6 +53,10 @@ type PosConnection struct {
 	Memo string `json:"memo,omitempty"`
 	// SecretHint holds the value of the "secret_hint" field.
 	SecretHint string `json:"secret_hint,omitempty"`
+	// Name holds the value of the "name" field.
+	Name string `json:"name,omitempty"`
+	// DefaultShopID holds the value of the "default_shop_id" field.
+	DefaultShopID *pulid.ID `json:"default_shop_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PosConnectionQuery when eager-loading is set.
 	Edges        PosConnectionEdges `json:"edges"`
@@ -99,11 +103,13 @@ func (*PosConnection) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case posconnection.FieldDefaultShopID:
+			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case posconnection.FieldSecrets, posconnection.FieldWebhookSecret:
 			values[i] = new([]byte)
 		case posconnection.FieldID, posconnection.FieldAccountID:
 			values[i] = new(pulid.ID)
-		case posconnection.FieldProvider, posconnection.FieldContractID, posconnection.FieldCredentialKind, posconnection.FieldStatus, posconnection.FieldLastError, posconnection.FieldPollOwner, posconnection.FieldSyncCursor, posconnection.FieldMemo, posconnection.FieldSecretHint:
+		case posconnection.FieldProvider, posconnection.FieldContractID, posconnection.FieldCredentialKind, posconnection.FieldStatus, posconnection.FieldLastError, posconnection.FieldPollOwner, posconnection.FieldSyncCursor, posconnection.FieldMemo, posconnection.FieldSecretHint, posconnection.FieldName:
 			values[i] = new(sql.NullString)
 		case posconnection.FieldCreatedAt, posconnection.FieldUpdatedAt, posconnection.FieldLastSyncAt, posconnection.FieldNextRetryAt, posconnection.FieldPollLeaseUntil:
 			values[i] = new(sql.NullTime)
@@ -233,6 +239,19 @@ func (_m *PosConnection) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SecretHint = value.String
 			}
+		case posconnection.FieldName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field name", values[i])
+			} else if value.Valid {
+				_m.Name = value.String
+			}
+		case posconnection.FieldDefaultShopID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field default_shop_id", values[i])
+			} else if value.Valid {
+				_m.DefaultShopID = new(pulid.ID)
+				*_m.DefaultShopID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -333,6 +352,14 @@ func (_m *PosConnection) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("secret_hint=")
 	builder.WriteString(_m.SecretHint)
+	builder.WriteString(", ")
+	builder.WriteString("name=")
+	builder.WriteString(_m.Name)
+	builder.WriteString(", ")
+	if v := _m.DefaultShopID; v != nil {
+		builder.WriteString("default_shop_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

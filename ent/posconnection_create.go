@@ -232,6 +232,34 @@ func (_c *PosConnectionCreate) SetNillableSecretHint(v *string) *PosConnectionCr
 	return _c
 }
 
+// SetName sets the "name" field.
+func (_c *PosConnectionCreate) SetName(v string) *PosConnectionCreate {
+	_c.mutation.SetName(v)
+	return _c
+}
+
+// SetNillableName sets the "name" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableName(v *string) *PosConnectionCreate {
+	if v != nil {
+		_c.SetName(*v)
+	}
+	return _c
+}
+
+// SetDefaultShopID sets the "default_shop_id" field.
+func (_c *PosConnectionCreate) SetDefaultShopID(v pulid.ID) *PosConnectionCreate {
+	_c.mutation.SetDefaultShopID(v)
+	return _c
+}
+
+// SetNillableDefaultShopID sets the "default_shop_id" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableDefaultShopID(v *pulid.ID) *PosConnectionCreate {
+	if v != nil {
+		_c.SetDefaultShopID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *PosConnectionCreate) SetID(v pulid.ID) *PosConnectionCreate {
 	_c.mutation.SetID(v)
@@ -349,6 +377,10 @@ func (_c *PosConnectionCreate) defaults() error {
 		v := posconnection.DefaultSecretHint
 		_c.mutation.SetSecretHint(v)
 	}
+	if _, ok := _c.mutation.Name(); !ok {
+		v := posconnection.DefaultName
+		_c.mutation.SetName(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if posconnection.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized posconnection.DefaultID (forgotten import ent/runtime?)")
@@ -416,6 +448,14 @@ func (_c *PosConnectionCreate) check() error {
 	}
 	if _, ok := _c.mutation.SecretHint(); !ok {
 		return &ValidationError{Name: "secret_hint", err: errors.New(`ent: missing required field "PosConnection.secret_hint"`)}
+	}
+	if _, ok := _c.mutation.Name(); !ok {
+		return &ValidationError{Name: "name", err: errors.New(`ent: missing required field "PosConnection.name"`)}
+	}
+	if v, ok := _c.mutation.Name(); ok {
+		if err := posconnection.NameValidator(v); err != nil {
+			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "PosConnection.name": %w`, err)}
+		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := posconnection.IDValidator(string(v)); err != nil {
@@ -524,6 +564,14 @@ func (_c *PosConnectionCreate) createSpec() (*PosConnection, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.SecretHint(); ok {
 		_spec.SetField(posconnection.FieldSecretHint, field.TypeString, value)
 		_node.SecretHint = value
+	}
+	if value, ok := _c.mutation.Name(); ok {
+		_spec.SetField(posconnection.FieldName, field.TypeString, value)
+		_node.Name = value
+	}
+	if value, ok := _c.mutation.DefaultShopID(); ok {
+		_spec.SetField(posconnection.FieldDefaultShopID, field.TypeString, value)
+		_node.DefaultShopID = &value
 	}
 	if nodes := _c.mutation.AccountIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -817,6 +865,36 @@ func (u *PosConnectionUpsert) SetSecretHint(v string) *PosConnectionUpsert {
 // UpdateSecretHint sets the "secret_hint" field to the value that was provided on create.
 func (u *PosConnectionUpsert) UpdateSecretHint() *PosConnectionUpsert {
 	u.SetExcluded(posconnection.FieldSecretHint)
+	return u
+}
+
+// SetName sets the "name" field.
+func (u *PosConnectionUpsert) SetName(v string) *PosConnectionUpsert {
+	u.Set(posconnection.FieldName, v)
+	return u
+}
+
+// UpdateName sets the "name" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateName() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldName)
+	return u
+}
+
+// SetDefaultShopID sets the "default_shop_id" field.
+func (u *PosConnectionUpsert) SetDefaultShopID(v pulid.ID) *PosConnectionUpsert {
+	u.Set(posconnection.FieldDefaultShopID, v)
+	return u
+}
+
+// UpdateDefaultShopID sets the "default_shop_id" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateDefaultShopID() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldDefaultShopID)
+	return u
+}
+
+// ClearDefaultShopID clears the value of the "default_shop_id" field.
+func (u *PosConnectionUpsert) ClearDefaultShopID() *PosConnectionUpsert {
+	u.SetNull(posconnection.FieldDefaultShopID)
 	return u
 }
 
@@ -1116,6 +1194,41 @@ func (u *PosConnectionUpsertOne) SetSecretHint(v string) *PosConnectionUpsertOne
 func (u *PosConnectionUpsertOne) UpdateSecretHint() *PosConnectionUpsertOne {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.UpdateSecretHint()
+	})
+}
+
+// SetName sets the "name" field.
+func (u *PosConnectionUpsertOne) SetName(v string) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetName(v)
+	})
+}
+
+// UpdateName sets the "name" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateName() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateName()
+	})
+}
+
+// SetDefaultShopID sets the "default_shop_id" field.
+func (u *PosConnectionUpsertOne) SetDefaultShopID(v pulid.ID) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetDefaultShopID(v)
+	})
+}
+
+// UpdateDefaultShopID sets the "default_shop_id" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateDefaultShopID() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateDefaultShopID()
+	})
+}
+
+// ClearDefaultShopID clears the value of the "default_shop_id" field.
+func (u *PosConnectionUpsertOne) ClearDefaultShopID() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearDefaultShopID()
 	})
 }
 
@@ -1582,6 +1695,41 @@ func (u *PosConnectionUpsertBulk) SetSecretHint(v string) *PosConnectionUpsertBu
 func (u *PosConnectionUpsertBulk) UpdateSecretHint() *PosConnectionUpsertBulk {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.UpdateSecretHint()
+	})
+}
+
+// SetName sets the "name" field.
+func (u *PosConnectionUpsertBulk) SetName(v string) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetName(v)
+	})
+}
+
+// UpdateName sets the "name" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateName() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateName()
+	})
+}
+
+// SetDefaultShopID sets the "default_shop_id" field.
+func (u *PosConnectionUpsertBulk) SetDefaultShopID(v pulid.ID) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetDefaultShopID(v)
+	})
+}
+
+// UpdateDefaultShopID sets the "default_shop_id" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateDefaultShopID() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateDefaultShopID()
+	})
+}
+
+// ClearDefaultShopID clears the value of the "default_shop_id" field.
+func (u *PosConnectionUpsertBulk) ClearDefaultShopID() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearDefaultShopID()
 	})
 }
 

@@ -247,6 +247,40 @@ func (_u *PosConnectionUpdate) SetNillableSecretHint(v *string) *PosConnectionUp
 	return _u
 }
 
+// SetName sets the "name" field.
+func (_u *PosConnectionUpdate) SetName(v string) *PosConnectionUpdate {
+	_u.mutation.SetName(v)
+	return _u
+}
+
+// SetNillableName sets the "name" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableName(v *string) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetName(*v)
+	}
+	return _u
+}
+
+// SetDefaultShopID sets the "default_shop_id" field.
+func (_u *PosConnectionUpdate) SetDefaultShopID(v pulid.ID) *PosConnectionUpdate {
+	_u.mutation.SetDefaultShopID(v)
+	return _u
+}
+
+// SetNillableDefaultShopID sets the "default_shop_id" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableDefaultShopID(v *pulid.ID) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetDefaultShopID(*v)
+	}
+	return _u
+}
+
+// ClearDefaultShopID clears the value of the "default_shop_id" field.
+func (_u *PosConnectionUpdate) ClearDefaultShopID() *PosConnectionUpdate {
+	_u.mutation.ClearDefaultShopID()
+	return _u
+}
+
 // AddTerminalIDs adds the "terminals" edge to the Terminal entity by IDs.
 func (_u *PosConnectionUpdate) AddTerminalIDs(ids ...pulid.ID) *PosConnectionUpdate {
 	_u.mutation.AddTerminalIDs(ids...)
@@ -352,6 +386,11 @@ func (_u *PosConnectionUpdate) check() error {
 			return &ValidationError{Name: "memo", err: fmt.Errorf(`ent: validator failed for field "PosConnection.memo": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Name(); ok {
+		if err := posconnection.NameValidator(v); err != nil {
+			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "PosConnection.name": %w`, err)}
+		}
+	}
 	if _u.mutation.AccountCleared() && len(_u.mutation.AccountIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "PosConnection.account"`)
 	}
@@ -435,6 +474,15 @@ func (_u *PosConnectionUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if value, ok := _u.mutation.SecretHint(); ok {
 		_spec.SetField(posconnection.FieldSecretHint, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Name(); ok {
+		_spec.SetField(posconnection.FieldName, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.DefaultShopID(); ok {
+		_spec.SetField(posconnection.FieldDefaultShopID, field.TypeString, value)
+	}
+	if _u.mutation.DefaultShopIDCleared() {
+		_spec.ClearField(posconnection.FieldDefaultShopID, field.TypeString)
 	}
 	if _u.mutation.TerminalsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -719,6 +767,40 @@ func (_u *PosConnectionUpdateOne) SetNillableSecretHint(v *string) *PosConnectio
 	return _u
 }
 
+// SetName sets the "name" field.
+func (_u *PosConnectionUpdateOne) SetName(v string) *PosConnectionUpdateOne {
+	_u.mutation.SetName(v)
+	return _u
+}
+
+// SetNillableName sets the "name" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableName(v *string) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetName(*v)
+	}
+	return _u
+}
+
+// SetDefaultShopID sets the "default_shop_id" field.
+func (_u *PosConnectionUpdateOne) SetDefaultShopID(v pulid.ID) *PosConnectionUpdateOne {
+	_u.mutation.SetDefaultShopID(v)
+	return _u
+}
+
+// SetNillableDefaultShopID sets the "default_shop_id" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableDefaultShopID(v *pulid.ID) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetDefaultShopID(*v)
+	}
+	return _u
+}
+
+// ClearDefaultShopID clears the value of the "default_shop_id" field.
+func (_u *PosConnectionUpdateOne) ClearDefaultShopID() *PosConnectionUpdateOne {
+	_u.mutation.ClearDefaultShopID()
+	return _u
+}
+
 // AddTerminalIDs adds the "terminals" edge to the Terminal entity by IDs.
 func (_u *PosConnectionUpdateOne) AddTerminalIDs(ids ...pulid.ID) *PosConnectionUpdateOne {
 	_u.mutation.AddTerminalIDs(ids...)
@@ -837,6 +919,11 @@ func (_u *PosConnectionUpdateOne) check() error {
 			return &ValidationError{Name: "memo", err: fmt.Errorf(`ent: validator failed for field "PosConnection.memo": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Name(); ok {
+		if err := posconnection.NameValidator(v); err != nil {
+			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "PosConnection.name": %w`, err)}
+		}
+	}
 	if _u.mutation.AccountCleared() && len(_u.mutation.AccountIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "PosConnection.account"`)
 	}
@@ -937,6 +1024,15 @@ func (_u *PosConnectionUpdateOne) sqlSave(ctx context.Context) (_node *PosConnec
 	}
 	if value, ok := _u.mutation.SecretHint(); ok {
 		_spec.SetField(posconnection.FieldSecretHint, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Name(); ok {
+		_spec.SetField(posconnection.FieldName, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.DefaultShopID(); ok {
+		_spec.SetField(posconnection.FieldDefaultShopID, field.TypeString, value)
+	}
+	if _u.mutation.DefaultShopIDCleared() {
+		_spec.ClearField(posconnection.FieldDefaultShopID, field.TypeString)
 	}
 	if _u.mutation.TerminalsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/shop"
 )
 
@@ -30,6 +31,8 @@ type Shop struct {
 	Name string `json:"name,omitempty"`
 	// Timezone holds the value of the "timezone" field.
 	Timezone string `json:"timezone,omitempty"`
+	// BusinessHours holds the value of the "business_hours" field.
+	BusinessHours schematype.BusinessHours `json:"business_hours,omitempty"`
 	// ExternalStoreIds holds the value of the "external_store_ids" field.
 	ExternalStoreIds map[string]string `json:"external_store_ids,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -114,7 +117,7 @@ func (*Shop) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case shop.FieldExternalStoreIds:
+		case shop.FieldBusinessHours, shop.FieldExternalStoreIds:
 			values[i] = new([]byte)
 		case shop.FieldID, shop.FieldAccountID:
 			values[i] = new(pulid.ID)
@@ -172,6 +175,14 @@ func (_m *Shop) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field timezone", values[i])
 			} else if value.Valid {
 				_m.Timezone = value.String
+			}
+		case shop.FieldBusinessHours:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field business_hours", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.BusinessHours); err != nil {
+					return fmt.Errorf("unmarshal field business_hours: %w", err)
+				}
 			}
 		case shop.FieldExternalStoreIds:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -256,6 +267,9 @@ func (_m *Shop) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("timezone=")
 	builder.WriteString(_m.Timezone)
+	builder.WriteString(", ")
+	builder.WriteString("business_hours=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BusinessHours))
 	builder.WriteString(", ")
 	builder.WriteString("external_store_ids=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ExternalStoreIds))

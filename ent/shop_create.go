@@ -15,6 +15,7 @@ import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
@@ -80,6 +81,12 @@ func (_c *ShopCreate) SetNillableTimezone(v *string) *ShopCreate {
 	if v != nil {
 		_c.SetTimezone(*v)
 	}
+	return _c
+}
+
+// SetBusinessHours sets the "business_hours" field.
+func (_c *ShopCreate) SetBusinessHours(v schematype.BusinessHours) *ShopCreate {
+	_c.mutation.SetBusinessHours(v)
 	return _c
 }
 
@@ -315,6 +322,10 @@ func (_c *ShopCreate) createSpec() (*Shop, *sqlgraph.CreateSpec) {
 		_spec.SetField(shop.FieldTimezone, field.TypeString, value)
 		_node.Timezone = value
 	}
+	if value, ok := _c.mutation.BusinessHours(); ok {
+		_spec.SetField(shop.FieldBusinessHours, field.TypeJSON, value)
+		_node.BusinessHours = value
+	}
 	if value, ok := _c.mutation.ExternalStoreIds(); ok {
 		_spec.SetField(shop.FieldExternalStoreIds, field.TypeJSON, value)
 		_node.ExternalStoreIds = value
@@ -488,6 +499,24 @@ func (u *ShopUpsert) UpdateTimezone() *ShopUpsert {
 	return u
 }
 
+// SetBusinessHours sets the "business_hours" field.
+func (u *ShopUpsert) SetBusinessHours(v schematype.BusinessHours) *ShopUpsert {
+	u.Set(shop.FieldBusinessHours, v)
+	return u
+}
+
+// UpdateBusinessHours sets the "business_hours" field to the value that was provided on create.
+func (u *ShopUpsert) UpdateBusinessHours() *ShopUpsert {
+	u.SetExcluded(shop.FieldBusinessHours)
+	return u
+}
+
+// ClearBusinessHours clears the value of the "business_hours" field.
+func (u *ShopUpsert) ClearBusinessHours() *ShopUpsert {
+	u.SetNull(shop.FieldBusinessHours)
+	return u
+}
+
 // SetExternalStoreIds sets the "external_store_ids" field.
 func (u *ShopUpsert) SetExternalStoreIds(v map[string]string) *ShopUpsert {
 	u.Set(shop.FieldExternalStoreIds, v)
@@ -599,6 +628,27 @@ func (u *ShopUpsertOne) SetTimezone(v string) *ShopUpsertOne {
 func (u *ShopUpsertOne) UpdateTimezone() *ShopUpsertOne {
 	return u.Update(func(s *ShopUpsert) {
 		s.UpdateTimezone()
+	})
+}
+
+// SetBusinessHours sets the "business_hours" field.
+func (u *ShopUpsertOne) SetBusinessHours(v schematype.BusinessHours) *ShopUpsertOne {
+	return u.Update(func(s *ShopUpsert) {
+		s.SetBusinessHours(v)
+	})
+}
+
+// UpdateBusinessHours sets the "business_hours" field to the value that was provided on create.
+func (u *ShopUpsertOne) UpdateBusinessHours() *ShopUpsertOne {
+	return u.Update(func(s *ShopUpsert) {
+		s.UpdateBusinessHours()
+	})
+}
+
+// ClearBusinessHours clears the value of the "business_hours" field.
+func (u *ShopUpsertOne) ClearBusinessHours() *ShopUpsertOne {
+	return u.Update(func(s *ShopUpsert) {
+		s.ClearBusinessHours()
 	})
 }
 
@@ -883,6 +933,27 @@ func (u *ShopUpsertBulk) SetTimezone(v string) *ShopUpsertBulk {
 func (u *ShopUpsertBulk) UpdateTimezone() *ShopUpsertBulk {
 	return u.Update(func(s *ShopUpsert) {
 		s.UpdateTimezone()
+	})
+}
+
+// SetBusinessHours sets the "business_hours" field.
+func (u *ShopUpsertBulk) SetBusinessHours(v schematype.BusinessHours) *ShopUpsertBulk {
+	return u.Update(func(s *ShopUpsert) {
+		s.SetBusinessHours(v)
+	})
+}
+
+// UpdateBusinessHours sets the "business_hours" field to the value that was provided on create.
+func (u *ShopUpsertBulk) UpdateBusinessHours() *ShopUpsertBulk {
+	return u.Update(func(s *ShopUpsert) {
+		s.UpdateBusinessHours()
+	})
+}
+
+// ClearBusinessHours clears the value of the "business_hours" field.
+func (u *ShopUpsertBulk) ClearBusinessHours() *ShopUpsertBulk {
+	return u.Update(func(s *ShopUpsert) {
+		s.ClearBusinessHours()
 	})
 }
 

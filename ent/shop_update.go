@@ -10,10 +10,12 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/predicate"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
@@ -65,6 +67,24 @@ func (_u *ShopUpdate) SetNillableTimezone(v *string) *ShopUpdate {
 	if v != nil {
 		_u.SetTimezone(*v)
 	}
+	return _u
+}
+
+// SetBusinessHours sets the "business_hours" field.
+func (_u *ShopUpdate) SetBusinessHours(v schematype.BusinessHours) *ShopUpdate {
+	_u.mutation.SetBusinessHours(v)
+	return _u
+}
+
+// AppendBusinessHours appends value to the "business_hours" field.
+func (_u *ShopUpdate) AppendBusinessHours(v schematype.BusinessHours) *ShopUpdate {
+	_u.mutation.AppendBusinessHours(v)
+	return _u
+}
+
+// ClearBusinessHours clears the value of the "business_hours" field.
+func (_u *ShopUpdate) ClearBusinessHours() *ShopUpdate {
+	_u.mutation.ClearBusinessHours()
 	return _u
 }
 
@@ -311,6 +331,17 @@ func (_u *ShopUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Timezone(); ok {
 		_spec.SetField(shop.FieldTimezone, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.BusinessHours(); ok {
+		_spec.SetField(shop.FieldBusinessHours, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedBusinessHours(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, shop.FieldBusinessHours, value)
+		})
+	}
+	if _u.mutation.BusinessHoursCleared() {
+		_spec.ClearField(shop.FieldBusinessHours, field.TypeJSON)
+	}
 	if value, ok := _u.mutation.ExternalStoreIds(); ok {
 		_spec.SetField(shop.FieldExternalStoreIds, field.TypeJSON, value)
 	}
@@ -550,6 +581,24 @@ func (_u *ShopUpdateOne) SetNillableTimezone(v *string) *ShopUpdateOne {
 	if v != nil {
 		_u.SetTimezone(*v)
 	}
+	return _u
+}
+
+// SetBusinessHours sets the "business_hours" field.
+func (_u *ShopUpdateOne) SetBusinessHours(v schematype.BusinessHours) *ShopUpdateOne {
+	_u.mutation.SetBusinessHours(v)
+	return _u
+}
+
+// AppendBusinessHours appends value to the "business_hours" field.
+func (_u *ShopUpdateOne) AppendBusinessHours(v schematype.BusinessHours) *ShopUpdateOne {
+	_u.mutation.AppendBusinessHours(v)
+	return _u
+}
+
+// ClearBusinessHours clears the value of the "business_hours" field.
+func (_u *ShopUpdateOne) ClearBusinessHours() *ShopUpdateOne {
+	_u.mutation.ClearBusinessHours()
 	return _u
 }
 
@@ -825,6 +874,17 @@ func (_u *ShopUpdateOne) sqlSave(ctx context.Context) (_node *Shop, err error) {
 	}
 	if value, ok := _u.mutation.Timezone(); ok {
 		_spec.SetField(shop.FieldTimezone, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.BusinessHours(); ok {
+		_spec.SetField(shop.FieldBusinessHours, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedBusinessHours(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, shop.FieldBusinessHours, value)
+		})
+	}
+	if _u.mutation.BusinessHoursCleared() {
+		_spec.ClearField(shop.FieldBusinessHours, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.ExternalStoreIds(); ok {
 		_spec.SetField(shop.FieldExternalStoreIds, field.TypeJSON, value)

@@ -136,6 +136,12 @@ func (r *Resolver) PosConnection() generated.PosConnectionResolver { return &pos
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// Shop returns generated.ShopResolver implementation.
+func (r *Resolver) Shop() generated.ShopResolver { return &shopResolver{r} }
+
+// ShopGroup returns generated.ShopGroupResolver implementation.
+func (r *Resolver) ShopGroup() generated.ShopGroupResolver { return &shopGroupResolver{r} }
+
 // Terminal returns generated.TerminalResolver implementation.
 func (r *Resolver) Terminal() generated.TerminalResolver { return &terminalResolver{r} }
 
@@ -147,6 +153,8 @@ type (
 	journalEntryResolver  struct{ *Resolver }
 	posConnectionResolver struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
+	shopResolver          struct{ *Resolver }
+	shopGroupResolver     struct{ *Resolver }
 	terminalResolver      struct{ *Resolver }
 	thumbnailResolver     struct{ *Resolver }
 )

@@ -41,6 +41,10 @@ const (
 	FieldSourceCredentials = "source_credentials"
 	// FieldLastSeenAt holds the string denoting the last_seen_at field in the database.
 	FieldLastSeenAt = "last_seen_at"
+	// FieldRetiredAt holds the string denoting the retired_at field in the database.
+	FieldRetiredAt = "retired_at"
+	// FieldSourceStatus holds the string denoting the source_status field in the database.
+	FieldSourceStatus = "source_status"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
 	EdgeAccount = "account"
 	// EdgeLinks holds the string denoting the links edge name in mutations.
@@ -86,6 +90,8 @@ var Columns = []string{
 	FieldSourceURL,
 	FieldSourceCredentials,
 	FieldLastSeenAt,
+	FieldRetiredAt,
+	FieldSourceStatus,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -122,6 +128,10 @@ var (
 	DeviceIDValidator func(string) error
 	// DefaultPosOption holds the default value on creation for the "pos_option" field.
 	DefaultPosOption bool
+	// DefaultSourceStatus holds the default value on creation for the "source_status" field.
+	DefaultSourceStatus string
+	// SourceStatusValidator is a validator for the "source_status" field. It is called by the builders before save.
+	SourceStatusValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -136,6 +146,7 @@ const (
 	SourceKindSIMULATED SourceKind = "SIMULATED"
 	SourceKindSNAPSHOT  SourceKind = "SNAPSHOT"
 	SourceKindMJPEG     SourceKind = "MJPEG"
+	SourceKindRTSP      SourceKind = "RTSP"
 )
 
 func (sk SourceKind) String() string {
@@ -145,7 +156,7 @@ func (sk SourceKind) String() string {
 // SourceKindValidator is a validator for the "source_kind" field enum values. It is called by the builders before save.
 func SourceKindValidator(sk SourceKind) error {
 	switch sk {
-	case SourceKindSIMULATED, SourceKindSNAPSHOT, SourceKindMJPEG:
+	case SourceKindSIMULATED, SourceKindSNAPSHOT, SourceKindMJPEG, SourceKindRTSP:
 		return nil
 	default:
 		return fmt.Errorf("camera: invalid enum value for source_kind field: %q", sk)
@@ -208,6 +219,16 @@ func BySourceURL(opts ...sql.OrderTermOption) OrderOption {
 // ByLastSeenAt orders the results by the last_seen_at field.
 func ByLastSeenAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastSeenAt, opts...).ToFunc()
+}
+
+// ByRetiredAt orders the results by the retired_at field.
+func ByRetiredAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRetiredAt, opts...).ToFunc()
+}
+
+// BySourceStatus orders the results by the source_status field.
+func BySourceStatus(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSourceStatus, opts...).ToFunc()
 }
 
 // ByAccountField orders the results by account field.

@@ -106,6 +106,16 @@ func LastSeenAt(v time.Time) predicate.Camera {
 	return predicate.Camera(sql.FieldEQ(FieldLastSeenAt, v))
 }
 
+// RetiredAt applies equality check predicate on the "retired_at" field. It's identical to RetiredAtEQ.
+func RetiredAt(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRetiredAt, v))
+}
+
+// SourceStatus applies equality check predicate on the "source_status" field. It's identical to SourceStatusEQ.
+func SourceStatus(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldSourceStatus, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Camera {
 	return predicate.Camera(sql.FieldEQ(FieldCreatedAt, v))
@@ -664,6 +674,121 @@ func LastSeenAtIsNil() predicate.Camera {
 // LastSeenAtNotNil applies the NotNil predicate on the "last_seen_at" field.
 func LastSeenAtNotNil() predicate.Camera {
 	return predicate.Camera(sql.FieldNotNull(FieldLastSeenAt))
+}
+
+// RetiredAtEQ applies the EQ predicate on the "retired_at" field.
+func RetiredAtEQ(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRetiredAt, v))
+}
+
+// RetiredAtNEQ applies the NEQ predicate on the "retired_at" field.
+func RetiredAtNEQ(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldRetiredAt, v))
+}
+
+// RetiredAtIn applies the In predicate on the "retired_at" field.
+func RetiredAtIn(vs ...time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldRetiredAt, vs...))
+}
+
+// RetiredAtNotIn applies the NotIn predicate on the "retired_at" field.
+func RetiredAtNotIn(vs ...time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldRetiredAt, vs...))
+}
+
+// RetiredAtGT applies the GT predicate on the "retired_at" field.
+func RetiredAtGT(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldRetiredAt, v))
+}
+
+// RetiredAtGTE applies the GTE predicate on the "retired_at" field.
+func RetiredAtGTE(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldRetiredAt, v))
+}
+
+// RetiredAtLT applies the LT predicate on the "retired_at" field.
+func RetiredAtLT(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldRetiredAt, v))
+}
+
+// RetiredAtLTE applies the LTE predicate on the "retired_at" field.
+func RetiredAtLTE(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldRetiredAt, v))
+}
+
+// RetiredAtIsNil applies the IsNil predicate on the "retired_at" field.
+func RetiredAtIsNil() predicate.Camera {
+	return predicate.Camera(sql.FieldIsNull(FieldRetiredAt))
+}
+
+// RetiredAtNotNil applies the NotNil predicate on the "retired_at" field.
+func RetiredAtNotNil() predicate.Camera {
+	return predicate.Camera(sql.FieldNotNull(FieldRetiredAt))
+}
+
+// SourceStatusEQ applies the EQ predicate on the "source_status" field.
+func SourceStatusEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldSourceStatus, v))
+}
+
+// SourceStatusNEQ applies the NEQ predicate on the "source_status" field.
+func SourceStatusNEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldSourceStatus, v))
+}
+
+// SourceStatusIn applies the In predicate on the "source_status" field.
+func SourceStatusIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldSourceStatus, vs...))
+}
+
+// SourceStatusNotIn applies the NotIn predicate on the "source_status" field.
+func SourceStatusNotIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldSourceStatus, vs...))
+}
+
+// SourceStatusGT applies the GT predicate on the "source_status" field.
+func SourceStatusGT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldSourceStatus, v))
+}
+
+// SourceStatusGTE applies the GTE predicate on the "source_status" field.
+func SourceStatusGTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldSourceStatus, v))
+}
+
+// SourceStatusLT applies the LT predicate on the "source_status" field.
+func SourceStatusLT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldSourceStatus, v))
+}
+
+// SourceStatusLTE applies the LTE predicate on the "source_status" field.
+func SourceStatusLTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldSourceStatus, v))
+}
+
+// SourceStatusContains applies the Contains predicate on the "source_status" field.
+func SourceStatusContains(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContains(FieldSourceStatus, v))
+}
+
+// SourceStatusHasPrefix applies the HasPrefix predicate on the "source_status" field.
+func SourceStatusHasPrefix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasPrefix(FieldSourceStatus, v))
+}
+
+// SourceStatusHasSuffix applies the HasSuffix predicate on the "source_status" field.
+func SourceStatusHasSuffix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasSuffix(FieldSourceStatus, v))
+}
+
+// SourceStatusEqualFold applies the EqualFold predicate on the "source_status" field.
+func SourceStatusEqualFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEqualFold(FieldSourceStatus, v))
+}
+
+// SourceStatusContainsFold applies the ContainsFold predicate on the "source_status" field.
+func SourceStatusContainsFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContainsFold(FieldSourceStatus, v))
 }
 
 // HasAccount applies the HasEdge predicate on the "account" edge.

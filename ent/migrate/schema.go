@@ -184,10 +184,12 @@ var (
 		{Name: "model", Type: field.TypeString, Size: 100, Default: ""},
 		{Name: "device_id", Type: field.TypeString, Size: 100},
 		{Name: "pos_option", Type: field.TypeBool, Default: false},
-		{Name: "source_kind", Type: field.TypeEnum, Nullable: true, Enums: []string{"SIMULATED", "SNAPSHOT", "MJPEG"}},
+		{Name: "source_kind", Type: field.TypeEnum, Nullable: true, Enums: []string{"SIMULATED", "SNAPSHOT", "MJPEG", "RTSP"}},
 		{Name: "source_url", Type: field.TypeString, Nullable: true},
 		{Name: "source_credentials", Type: field.TypeBytes, Nullable: true},
 		{Name: "last_seen_at", Type: field.TypeTime, Nullable: true},
+		{Name: "retired_at", Type: field.TypeTime, Nullable: true},
+		{Name: "source_status", Type: field.TypeString, Size: 500, Default: ""},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
 	}
 	// CamerasTable holds the schema information for the "cameras" table.
@@ -198,16 +200,16 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "cameras_accounts_cameras",
-				Columns:    []*schema.Column{CamerasColumns[11]},
+				Columns:    []*schema.Column{CamerasColumns[13]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "camera_device_id",
+				Name:    "camera_account_id_device_id",
 				Unique:  true,
-				Columns: []*schema.Column{CamerasColumns[5]},
+				Columns: []*schema.Column{CamerasColumns[13], CamerasColumns[5]},
 			},
 		},
 	}
@@ -470,6 +472,8 @@ var (
 		{Name: "sync_cursor", Type: field.TypeString, Default: ""},
 		{Name: "memo", Type: field.TypeString, Size: 500, Default: ""},
 		{Name: "secret_hint", Type: field.TypeString, Default: ""},
+		{Name: "name", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "default_shop_id", Type: field.TypeString, Nullable: true},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
 	}
 	// PosConnectionsTable holds the schema information for the "pos_connections" table.
@@ -480,7 +484,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "pos_connections_accounts_pos_connections",
-				Columns:    []*schema.Column{PosConnectionsColumns[17]},
+				Columns:    []*schema.Column{PosConnectionsColumns[19]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -489,7 +493,7 @@ var (
 			{
 				Name:    "posconnection_account_id_provider_contract_id",
 				Unique:  true,
-				Columns: []*schema.Column{PosConnectionsColumns[17], PosConnectionsColumns[3], PosConnectionsColumns[4]},
+				Columns: []*schema.Column{PosConnectionsColumns[19], PosConnectionsColumns[3], PosConnectionsColumns[4]},
 			},
 		},
 	}
@@ -540,6 +544,7 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "timezone", Type: field.TypeString, Default: "Asia/Tokyo"},
+		{Name: "business_hours", Type: field.TypeJSON, Nullable: true},
 		{Name: "external_store_ids", Type: field.TypeJSON, Nullable: true},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
 	}
@@ -551,7 +556,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "shops_accounts_shops",
-				Columns:    []*schema.Column{ShopsColumns[6]},
+				Columns:    []*schema.Column{ShopsColumns[7]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},

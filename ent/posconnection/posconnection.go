@@ -53,6 +53,10 @@ const (
 	FieldMemo = "memo"
 	// FieldSecretHint holds the string denoting the secret_hint field in the database.
 	FieldSecretHint = "secret_hint"
+	// FieldName holds the string denoting the name field in the database.
+	FieldName = "name"
+	// FieldDefaultShopID holds the string denoting the default_shop_id field in the database.
+	FieldDefaultShopID = "default_shop_id"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
 	EdgeAccount = "account"
 	// EdgeTerminals holds the string denoting the terminals edge name in mutations.
@@ -95,6 +99,8 @@ var Columns = []string{
 	FieldSyncCursor,
 	FieldMemo,
 	FieldSecretHint,
+	FieldName,
+	FieldDefaultShopID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -139,6 +145,10 @@ var (
 	MemoValidator func(string) error
 	// DefaultSecretHint holds the default value on creation for the "secret_hint" field.
 	DefaultSecretHint string
+	// DefaultName holds the default value on creation for the "name" field.
+	DefaultName string
+	// NameValidator is a validator for the "name" field. It is called by the builders before save.
+	NameValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -278,6 +288,16 @@ func ByMemo(opts ...sql.OrderTermOption) OrderOption {
 // BySecretHint orders the results by the secret_hint field.
 func BySecretHint(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSecretHint, opts...).ToFunc()
+}
+
+// ByName orders the results by the name field.
+func ByName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldName, opts...).ToFunc()
+}
+
+// ByDefaultShopID orders the results by the default_shop_id field.
+func ByDefaultShopID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDefaultShopID, opts...).ToFunc()
 }
 
 // ByAccountField orders the results by account field.

@@ -131,6 +131,16 @@ func SecretHint(v string) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldEQ(FieldSecretHint, v))
 }
 
+// Name applies equality check predicate on the "name" field. It's identical to NameEQ.
+func Name(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldName, v))
+}
+
+// DefaultShopID applies equality check predicate on the "default_shop_id" field. It's identical to DefaultShopIDEQ.
+func DefaultShopID(v pulid.ID) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldDefaultShopID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldEQ(FieldCreatedAt, v))
@@ -1024,6 +1034,151 @@ func SecretHintEqualFold(v string) predicate.PosConnection {
 // SecretHintContainsFold applies the ContainsFold predicate on the "secret_hint" field.
 func SecretHintContainsFold(v string) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldContainsFold(FieldSecretHint, v))
+}
+
+// NameEQ applies the EQ predicate on the "name" field.
+func NameEQ(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldName, v))
+}
+
+// NameNEQ applies the NEQ predicate on the "name" field.
+func NameNEQ(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldName, v))
+}
+
+// NameIn applies the In predicate on the "name" field.
+func NameIn(vs ...string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldName, vs...))
+}
+
+// NameNotIn applies the NotIn predicate on the "name" field.
+func NameNotIn(vs ...string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldName, vs...))
+}
+
+// NameGT applies the GT predicate on the "name" field.
+func NameGT(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldName, v))
+}
+
+// NameGTE applies the GTE predicate on the "name" field.
+func NameGTE(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldName, v))
+}
+
+// NameLT applies the LT predicate on the "name" field.
+func NameLT(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldName, v))
+}
+
+// NameLTE applies the LTE predicate on the "name" field.
+func NameLTE(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldName, v))
+}
+
+// NameContains applies the Contains predicate on the "name" field.
+func NameContains(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldContains(FieldName, v))
+}
+
+// NameHasPrefix applies the HasPrefix predicate on the "name" field.
+func NameHasPrefix(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldHasPrefix(FieldName, v))
+}
+
+// NameHasSuffix applies the HasSuffix predicate on the "name" field.
+func NameHasSuffix(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldHasSuffix(FieldName, v))
+}
+
+// NameEqualFold applies the EqualFold predicate on the "name" field.
+func NameEqualFold(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEqualFold(FieldName, v))
+}
+
+// NameContainsFold applies the ContainsFold predicate on the "name" field.
+func NameContainsFold(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldContainsFold(FieldName, v))
+}
+
+// DefaultShopIDEQ applies the EQ predicate on the "default_shop_id" field.
+func DefaultShopIDEQ(v pulid.ID) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldDefaultShopID, v))
+}
+
+// DefaultShopIDNEQ applies the NEQ predicate on the "default_shop_id" field.
+func DefaultShopIDNEQ(v pulid.ID) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldDefaultShopID, v))
+}
+
+// DefaultShopIDIn applies the In predicate on the "default_shop_id" field.
+func DefaultShopIDIn(vs ...pulid.ID) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldDefaultShopID, vs...))
+}
+
+// DefaultShopIDNotIn applies the NotIn predicate on the "default_shop_id" field.
+func DefaultShopIDNotIn(vs ...pulid.ID) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldDefaultShopID, vs...))
+}
+
+// DefaultShopIDGT applies the GT predicate on the "default_shop_id" field.
+func DefaultShopIDGT(v pulid.ID) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldDefaultShopID, v))
+}
+
+// DefaultShopIDGTE applies the GTE predicate on the "default_shop_id" field.
+func DefaultShopIDGTE(v pulid.ID) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldDefaultShopID, v))
+}
+
+// DefaultShopIDLT applies the LT predicate on the "default_shop_id" field.
+func DefaultShopIDLT(v pulid.ID) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldDefaultShopID, v))
+}
+
+// DefaultShopIDLTE applies the LTE predicate on the "default_shop_id" field.
+func DefaultShopIDLTE(v pulid.ID) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldDefaultShopID, v))
+}
+
+// DefaultShopIDContains applies the Contains predicate on the "default_shop_id" field.
+func DefaultShopIDContains(v pulid.ID) predicate.PosConnection {
+	vc := string(v)
+	return predicate.PosConnection(sql.FieldContains(FieldDefaultShopID, vc))
+}
+
+// DefaultShopIDHasPrefix applies the HasPrefix predicate on the "default_shop_id" field.
+func DefaultShopIDHasPrefix(v pulid.ID) predicate.PosConnection {
+	vc := string(v)
+	return predicate.PosConnection(sql.FieldHasPrefix(FieldDefaultShopID, vc))
+}
+
+// DefaultShopIDHasSuffix applies the HasSuffix predicate on the "default_shop_id" field.
+func DefaultShopIDHasSuffix(v pulid.ID) predicate.PosConnection {
+	vc := string(v)
+	return predicate.PosConnection(sql.FieldHasSuffix(FieldDefaultShopID, vc))
+}
+
+// DefaultShopIDIsNil applies the IsNil predicate on the "default_shop_id" field.
+func DefaultShopIDIsNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIsNull(FieldDefaultShopID))
+}
+
+// DefaultShopIDNotNil applies the NotNil predicate on the "default_shop_id" field.
+func DefaultShopIDNotNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotNull(FieldDefaultShopID))
+}
+
+// DefaultShopIDEqualFold applies the EqualFold predicate on the "default_shop_id" field.
+func DefaultShopIDEqualFold(v pulid.ID) predicate.PosConnection {
+	vc := string(v)
+	return predicate.PosConnection(sql.FieldEqualFold(FieldDefaultShopID, vc))
+}
+
+// DefaultShopIDContainsFold applies the ContainsFold predicate on the "default_shop_id" field.
+func DefaultShopIDContainsFold(v pulid.ID) predicate.PosConnection {
+	vc := string(v)
+	return predicate.PosConnection(sql.FieldContainsFold(FieldDefaultShopID, vc))
 }
 
 // HasAccount applies the HasEdge predicate on the "account" edge.

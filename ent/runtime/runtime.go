@@ -389,6 +389,12 @@ func init() {
 	cameraDescPosOption := cameraFields[4].Descriptor()
 	// camera.DefaultPosOption holds the default value on creation for the pos_option field.
 	camera.DefaultPosOption = cameraDescPosOption.Default.(bool)
+	// cameraDescSourceStatus is the schema descriptor for source_status field.
+	cameraDescSourceStatus := cameraFields[10].Descriptor()
+	// camera.DefaultSourceStatus holds the default value on creation for the source_status field.
+	camera.DefaultSourceStatus = cameraDescSourceStatus.Default.(string)
+	// camera.SourceStatusValidator is a validator for the "source_status" field. It is called by the builders before save.
+	camera.SourceStatusValidator = cameraDescSourceStatus.Validators[0].(func(string) error)
 	// cameraDescID is the schema descriptor for id field.
 	cameraDescID := cameraMixinFields0[0].Descriptor()
 	// camera.DefaultID holds the default value on creation for the id field.
@@ -594,6 +600,12 @@ func init() {
 	posconnectionDescSecretHint := posconnectionFields[14].Descriptor()
 	// posconnection.DefaultSecretHint holds the default value on creation for the secret_hint field.
 	posconnection.DefaultSecretHint = posconnectionDescSecretHint.Default.(string)
+	// posconnectionDescName is the schema descriptor for name field.
+	posconnectionDescName := posconnectionFields[15].Descriptor()
+	// posconnection.DefaultName holds the default value on creation for the name field.
+	posconnection.DefaultName = posconnectionDescName.Default.(string)
+	// posconnection.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	posconnection.NameValidator = posconnectionDescName.Validators[0].(func(string) error)
 	// posconnectionDescID is the schema descriptor for id field.
 	posconnectionDescID := posconnectionMixinFields0[0].Descriptor()
 	// posconnection.DefaultID holds the default value on creation for the id field.

@@ -26,10 +26,15 @@ func (Camera) Fields() []ent.Field {
 		field.String("model").Default("").MaxLen(100),
 		field.String("device_id").NotEmpty().MaxLen(100),
 		field.Bool("pos_option").Default(false),
-		field.Enum("source_kind").Values("SIMULATED", "SNAPSHOT", "MJPEG").Optional().Nillable(),
+		field.Enum("source_kind").Values("SIMULATED", "SNAPSHOT", "MJPEG", "RTSP").Optional().Nillable(),
 		field.String("source_url").Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Bytes("source_credentials").Optional().Sensitive().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("last_seen_at").Optional().Nillable(),
+		// A retired camera keeps its entries, thumbnails and links readable
+		// but leaves the lists and is no longer recorded.
+		field.Time("retired_at").Optional().Nillable(),
+		// What the source test or the recorder last found, for the owner.
+		field.String("source_status").Default("").MaxLen(500),
 	}
 }
 
@@ -42,7 +47,7 @@ func (Camera) Edges() []ent.Edge {
 }
 
 func (Camera) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("device_id").Unique()}
+	return []ent.Index{index.Fields("account_id", "device_id").Unique()}
 }
 
 func (Camera) Annotations() []schema.Annotation {

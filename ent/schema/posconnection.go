@@ -44,6 +44,10 @@ func (PosConnection) Fields() []ent.Field {
 		// The stored secret masked (••••1234), so the owner can tell which
 		// one is in use without it ever leaving the server in clear.
 		field.String("secret_hint").Default(""),
+		// The owner's name for a WEBHOOK / PARTNER connection (カード端末 1F).
+		field.String("name").Default("").MaxLen(200),
+		// New terminals that a signed webhook names first join this shop.
+		field.String("default_shop_id").GoType(pulidID).Optional().Nillable().Annotations(hidden),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/ent/schema/schematype"
 )
 
 // Shop is one physical store.
@@ -23,6 +24,10 @@ func (Shop) Fields() []ent.Field {
 		accountField(),
 		field.String("name").NotEmpty().MaxLen(200).Annotations(entgql.OrderField("NAME")),
 		field.String("timezone").Default("Asia/Tokyo"),
+		// Opening hours per weekday (see schematype.BusinessHours): alert
+		// rules and summaries tell business time from after-hours with it.
+		field.JSON("business_hours", schematype.BusinessHours{}).Optional().
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipOrderField | entgql.SkipType)),
 		// Keyed by PosConnection id: the store id the provider uses for this shop.
 		field.JSON("external_store_ids", map[string]string{}).Optional().
 			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipOrderField | entgql.SkipType)),

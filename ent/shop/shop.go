@@ -26,6 +26,8 @@ const (
 	FieldName = "name"
 	// FieldTimezone holds the string denoting the timezone field in the database.
 	FieldTimezone = "timezone"
+	// FieldBusinessHours holds the string denoting the business_hours field in the database.
+	FieldBusinessHours = "business_hours"
 	// FieldExternalStoreIds holds the string denoting the external_store_ids field in the database.
 	FieldExternalStoreIds = "external_store_ids"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
@@ -81,6 +83,7 @@ var Columns = []string{
 	FieldAccountID,
 	FieldName,
 	FieldTimezone,
+	FieldBusinessHours,
 	FieldExternalStoreIds,
 }
 

@@ -361,6 +361,16 @@ func TimezoneContainsFold(v string) predicate.Shop {
 	return predicate.Shop(sql.FieldContainsFold(FieldTimezone, v))
 }
 
+// BusinessHoursIsNil applies the IsNil predicate on the "business_hours" field.
+func BusinessHoursIsNil() predicate.Shop {
+	return predicate.Shop(sql.FieldIsNull(FieldBusinessHours))
+}
+
+// BusinessHoursNotNil applies the NotNil predicate on the "business_hours" field.
+func BusinessHoursNotNil() predicate.Shop {
+	return predicate.Shop(sql.FieldNotNull(FieldBusinessHours))
+}
+
 // ExternalStoreIdsIsNil applies the IsNil predicate on the "external_store_ids" field.
 func ExternalStoreIdsIsNil() predicate.Shop {
 	return predicate.Shop(sql.FieldIsNull(FieldExternalStoreIds))

@@ -37,6 +37,8 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	PosConnection() PosConnectionResolver
 	Query() QueryResolver
+	Shop() ShopResolver
+	ShopGroup() ShopGroupResolver
 	Subscription() SubscriptionResolver
 	Terminal() TerminalResolver
 	Thumbnail() ThumbnailResolver
@@ -149,19 +151,29 @@ type ComplexityRoot struct {
 		WindowsTotal func(childComplexity int) int
 	}
 
+	BusinessDay struct {
+		Close   func(childComplexity int) int
+		Open    func(childComplexity int) int
+		Weekday func(childComplexity int) int
+	}
+
 	Camera struct {
-		CreatedAt  func(childComplexity int) int
-		DeviceID   func(childComplexity int) int
-		ID         func(childComplexity int) int
-		Label      func(childComplexity int) int
-		LastSeenAt func(childComplexity int) int
-		Links      func(childComplexity int) int
-		Model      func(childComplexity int) int
-		Name       func(childComplexity int) int
-		PosOption  func(childComplexity int) int
-		SourceKind func(childComplexity int) int
-		Status     func(childComplexity int) int
-		UpdatedAt  func(childComplexity int) int
+		CreatedAt            func(childComplexity int) int
+		DeviceID             func(childComplexity int) int
+		HasSourceCredentials func(childComplexity int) int
+		ID                   func(childComplexity int) int
+		Label                func(childComplexity int) int
+		LastSeenAt           func(childComplexity int) int
+		Links                func(childComplexity int) int
+		Model                func(childComplexity int) int
+		Name                 func(childComplexity int) int
+		PosOption            func(childComplexity int) int
+		RetiredAt            func(childComplexity int) int
+		SourceKind           func(childComplexity int) int
+		SourceStatus         func(childComplexity int) int
+		SourceURL            func(childComplexity int) int
+		Status               func(childComplexity int) int
+		UpdatedAt            func(childComplexity int) int
 	}
 
 	CameraConnection struct {
@@ -175,6 +187,16 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CameraSourceTest struct {
+		ElapsedMs      func(childComplexity int) int
+		Height         func(childComplexity int) int
+		Message        func(childComplexity int) int
+		Ok             func(childComplexity int) int
+		PreviewDataURL func(childComplexity int) int
+		Reason         func(childComplexity int) int
+		Width          func(childComplexity int) int
+	}
+
 	CameraStatus struct {
 		BufferedFrom func(childComplexity int) int
 		LastError    func(childComplexity int) int
@@ -186,6 +208,11 @@ type ComplexityRoot struct {
 	CreateApiKeyPayload struct {
 		APIKey func(childComplexity int) int
 		Key    func(childComplexity int) int
+	}
+
+	CreatePosConnectionPayload struct {
+		Connection func(childComplexity int) int
+		Webhook    func(childComplexity int) int
 	}
 
 	IngestError struct {
@@ -332,25 +359,39 @@ type ComplexityRoot struct {
 		ConnectSmaregi           func(childComplexity int, input model.SmaregiCredentialsInput) int
 		CreateAPIKey             func(childComplexity int, name string, scopes []string, expiresAt *time.Time) int
 		CreateAlertRule          func(childComplexity int, input model.AlertRuleInput) int
+		CreateCamera             func(childComplexity int, input model.CreateCameraInput) int
+		CreatePosConnection      func(childComplexity int, input model.CreatePosConnectionInput) int
+		CreateShop               func(childComplexity int, input model.CreateShopInput) int
+		CreateShopGroup          func(childComplexity int, input model.CreateShopGroupInput) int
+		CreateTerminal           func(childComplexity int, input model.CreateTerminalInput) int
 		CreateUser               func(childComplexity int, input model.CreateUserInput) int
 		CreateWebhookSecret      func(childComplexity int, id pulid.ID) int
 		DeleteAlertRule          func(childComplexity int, id pulid.ID) int
 		DeleteLinks              func(childComplexity int, ids []pulid.ID) int
+		DeleteShopGroup          func(childComplexity int, id pulid.ID) int
 		DeleteUser               func(childComplexity int, id pulid.ID) int
 		IngestJournal            func(childComplexity int, input []*model.JournalInput) int
 		LinkTerminal             func(childComplexity int, terminalID pulid.ID, cameraID pulid.ID) int
 		Login                    func(childComplexity int, email string, password string) int
 		Logout                   func(childComplexity int) int
 		RebindTerminal           func(childComplexity int, terminalID pulid.ID, cameraID pulid.ID) int
+		RenameShopGroup          func(childComplexity int, id pulid.ID, name string) int
+		RetireCamera             func(childComplexity int, id pulid.ID, force *bool) int
 		RevokeAPIKey             func(childComplexity int, id pulid.ID) int
 		RotateAlertWebhookSecret func(childComplexity int, id pulid.ID) int
+		SetShopGroupMembers      func(childComplexity int, id pulid.ID, userIDs []pulid.ID) int
+		SetShopGroupShops        func(childComplexity int, id pulid.ID, shopIDs []pulid.ID) int
 		SetTerminalCameras       func(childComplexity int, input []*portal.TerminalCameraInput) int
 		SetUserIPAllowlist       func(childComplexity int, id pulid.ID, ipAllowlist []string) int
 		SetUserShops             func(childComplexity int, id pulid.ID, shopIDs []pulid.ID, shopGroupIDs []pulid.ID) int
 		StartUbiregiOAuth        func(childComplexity int, returnTo *string) int
 		SyncConnection           func(childComplexity int, id pulid.ID) int
+		TestCameraSource         func(childComplexity int, input model.CameraSourceInput) int
+		TestCameraSourceOf       func(childComplexity int, id pulid.ID) int
 		UnlockUser               func(childComplexity int, id pulid.ID) int
 		UpdateAlertRule          func(childComplexity int, id pulid.ID, input model.AlertRuleInput) int
+		UpdateCamera             func(childComplexity int, id pulid.ID, input model.UpdateCameraInput) int
+		UpdateShop               func(childComplexity int, id pulid.ID, input model.UpdateShopInput) int
 		UpdateUserRole           func(childComplexity int, id pulid.ID, role user.Role) int
 	}
 
@@ -365,10 +406,12 @@ type ComplexityRoot struct {
 		Backfill    func(childComplexity int) int
 		ContractID  func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
+		DefaultShop func(childComplexity int) int
 		ID          func(childComplexity int) int
 		LastError   func(childComplexity int) int
 		LastSyncAt  func(childComplexity int) int
 		Memo        func(childComplexity int) int
+		Name        func(childComplexity int) int
 		NextRetryAt func(childComplexity int) int
 		Provider    func(childComplexity int) int
 		SecretHint  func(childComplexity int) int
@@ -404,11 +447,18 @@ type ComplexityRoot struct {
 		Nodes                 func(childComplexity int, ids []pulid.ID) int
 		PosConnections        func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.PosConnectionOrder, where *ent.PosConnectionWhereInput) int
 		SalesSummary          func(childComplexity int, where *model.JournalWhere, from *time.Time, to *time.Time, period *model.SummaryPeriod, groupBy model.SummaryGroupBy, shopGroupID *pulid.ID) int
+		SetupProgress         func(childComplexity int) int
+		ShopGroups            func(childComplexity int) int
 		Shops                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) int
 		Terminals             func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) int
 		TimelineBuckets       func(childComplexity int, cameraID pulid.ID, from time.Time, to time.Time, bucket *model.BucketSize) int
 		UbiregiAvailable      func(childComplexity int) int
 		Users                 func(childComplexity int) int
+	}
+
+	RetireCameraPayload struct {
+		Camera           func(childComplexity int) int
+		WatchedTerminals func(childComplexity int) int
 	}
 
 	SalesSummary struct {
@@ -433,14 +483,24 @@ type ComplexityRoot struct {
 		Start       func(childComplexity int) int
 	}
 
+	SetupProgress struct {
+		Complete      func(childComplexity int) int
+		HasCamera     func(childComplexity int) int
+		HasConnection func(childComplexity int) int
+		HasLink       func(childComplexity int) int
+		HasReceipt    func(childComplexity int) int
+		HasShop       func(childComplexity int) int
+	}
+
 	Shop struct {
-		CreatedAt func(childComplexity int) int
-		Groups    func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Terminals func(childComplexity int) int
-		Timezone  func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		BusinessHours func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Groups        func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Terminals     func(childComplexity int) int
+		Timezone      func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
 	}
 
 	ShopConnection struct {
@@ -457,6 +517,7 @@ type ComplexityRoot struct {
 	ShopGroup struct {
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
+		Members   func(childComplexity int) int
 		Name      func(childComplexity int) int
 		Shops     func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
@@ -990,6 +1051,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BackfillProgress.WindowsTotal(childComplexity), true
 
+	case "BusinessDay.close":
+		if e.ComplexityRoot.BusinessDay.Close == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessDay.Close(childComplexity), true
+	case "BusinessDay.open":
+		if e.ComplexityRoot.BusinessDay.Open == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessDay.Open(childComplexity), true
+	case "BusinessDay.weekday":
+		if e.ComplexityRoot.BusinessDay.Weekday == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessDay.Weekday(childComplexity), true
+
 	case "Camera.createdAt":
 		if e.ComplexityRoot.Camera.CreatedAt == nil {
 			break
@@ -1002,6 +1082,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Camera.DeviceID(childComplexity), true
+	case "Camera.hasSourceCredentials":
+		if e.ComplexityRoot.Camera.HasSourceCredentials == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.HasSourceCredentials(childComplexity), true
 	case "Camera.id":
 		if e.ComplexityRoot.Camera.ID == nil {
 			break
@@ -1044,12 +1130,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Camera.PosOption(childComplexity), true
+	case "Camera.retiredAt":
+		if e.ComplexityRoot.Camera.RetiredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.RetiredAt(childComplexity), true
 	case "Camera.sourceKind":
 		if e.ComplexityRoot.Camera.SourceKind == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Camera.SourceKind(childComplexity), true
+	case "Camera.sourceStatus":
+		if e.ComplexityRoot.Camera.SourceStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.SourceStatus(childComplexity), true
+	case "Camera.sourceURL":
+		if e.ComplexityRoot.Camera.SourceURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.SourceURL(childComplexity), true
 	case "Camera.status":
 		if e.ComplexityRoot.Camera.Status == nil {
 			break
@@ -1095,6 +1199,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CameraEdge.Node(childComplexity), true
 
+	case "CameraSourceTest.elapsedMs":
+		if e.ComplexityRoot.CameraSourceTest.ElapsedMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraSourceTest.ElapsedMs(childComplexity), true
+	case "CameraSourceTest.height":
+		if e.ComplexityRoot.CameraSourceTest.Height == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraSourceTest.Height(childComplexity), true
+	case "CameraSourceTest.message":
+		if e.ComplexityRoot.CameraSourceTest.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraSourceTest.Message(childComplexity), true
+	case "CameraSourceTest.ok":
+		if e.ComplexityRoot.CameraSourceTest.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraSourceTest.Ok(childComplexity), true
+	case "CameraSourceTest.previewDataURL":
+		if e.ComplexityRoot.CameraSourceTest.PreviewDataURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraSourceTest.PreviewDataURL(childComplexity), true
+	case "CameraSourceTest.reason":
+		if e.ComplexityRoot.CameraSourceTest.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraSourceTest.Reason(childComplexity), true
+	case "CameraSourceTest.width":
+		if e.ComplexityRoot.CameraSourceTest.Width == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraSourceTest.Width(childComplexity), true
+
 	case "CameraStatus.bufferedFrom":
 		if e.ComplexityRoot.CameraStatus.BufferedFrom == nil {
 			break
@@ -1138,6 +1285,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateApiKeyPayload.Key(childComplexity), true
+
+	case "CreatePosConnectionPayload.connection":
+		if e.ComplexityRoot.CreatePosConnectionPayload.Connection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatePosConnectionPayload.Connection(childComplexity), true
+	case "CreatePosConnectionPayload.webhook":
+		if e.ComplexityRoot.CreatePosConnectionPayload.Webhook == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatePosConnectionPayload.Webhook(childComplexity), true
 
 	case "IngestError.code":
 		if e.ComplexityRoot.IngestError.Code == nil {
@@ -1760,6 +1920,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAlertRule(childComplexity, args["input"].(model.AlertRuleInput)), true
+	case "Mutation.createCamera":
+		if e.ComplexityRoot.Mutation.CreateCamera == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createCamera_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateCamera(childComplexity, args["input"].(model.CreateCameraInput)), true
+	case "Mutation.createPosConnection":
+		if e.ComplexityRoot.Mutation.CreatePosConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createPosConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreatePosConnection(childComplexity, args["input"].(model.CreatePosConnectionInput)), true
+	case "Mutation.createShop":
+		if e.ComplexityRoot.Mutation.CreateShop == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createShop_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateShop(childComplexity, args["input"].(model.CreateShopInput)), true
+	case "Mutation.createShopGroup":
+		if e.ComplexityRoot.Mutation.CreateShopGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createShopGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateShopGroup(childComplexity, args["input"].(model.CreateShopGroupInput)), true
+	case "Mutation.createTerminal":
+		if e.ComplexityRoot.Mutation.CreateTerminal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createTerminal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateTerminal(childComplexity, args["input"].(model.CreateTerminalInput)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -1804,6 +2019,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteLinks(childComplexity, args["ids"].([]pulid.ID)), true
+	case "Mutation.deleteShopGroup":
+		if e.ComplexityRoot.Mutation.DeleteShopGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteShopGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteShopGroup(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.deleteUser":
 		if e.ComplexityRoot.Mutation.DeleteUser == nil {
 			break
@@ -1865,6 +2091,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RebindTerminal(childComplexity, args["terminalID"].(pulid.ID), args["cameraID"].(pulid.ID)), true
+	case "Mutation.renameShopGroup":
+		if e.ComplexityRoot.Mutation.RenameShopGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_renameShopGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RenameShopGroup(childComplexity, args["id"].(pulid.ID), args["name"].(string)), true
+	case "Mutation.retireCamera":
+		if e.ComplexityRoot.Mutation.RetireCamera == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retireCamera_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetireCamera(childComplexity, args["id"].(pulid.ID), args["force"].(*bool)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -1887,6 +2135,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateAlertWebhookSecret(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.setShopGroupMembers":
+		if e.ComplexityRoot.Mutation.SetShopGroupMembers == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setShopGroupMembers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetShopGroupMembers(childComplexity, args["id"].(pulid.ID), args["userIDs"].([]pulid.ID)), true
+	case "Mutation.setShopGroupShops":
+		if e.ComplexityRoot.Mutation.SetShopGroupShops == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setShopGroupShops_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetShopGroupShops(childComplexity, args["id"].(pulid.ID), args["shopIDs"].([]pulid.ID)), true
 	case "Mutation.setTerminalCameras":
 		if e.ComplexityRoot.Mutation.SetTerminalCameras == nil {
 			break
@@ -1942,6 +2212,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SyncConnection(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.testCameraSource":
+		if e.ComplexityRoot.Mutation.TestCameraSource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testCameraSource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestCameraSource(childComplexity, args["input"].(model.CameraSourceInput)), true
+	case "Mutation.testCameraSourceOf":
+		if e.ComplexityRoot.Mutation.TestCameraSourceOf == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testCameraSourceOf_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestCameraSourceOf(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.unlockUser":
 		if e.ComplexityRoot.Mutation.UnlockUser == nil {
 			break
@@ -1964,6 +2256,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateAlertRule(childComplexity, args["id"].(pulid.ID), args["input"].(model.AlertRuleInput)), true
+	case "Mutation.updateCamera":
+		if e.ComplexityRoot.Mutation.UpdateCamera == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateCamera_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateCamera(childComplexity, args["id"].(pulid.ID), args["input"].(model.UpdateCameraInput)), true
+	case "Mutation.updateShop":
+		if e.ComplexityRoot.Mutation.UpdateShop == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateShop_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateShop(childComplexity, args["id"].(pulid.ID), args["input"].(model.UpdateShopInput)), true
 	case "Mutation.updateUserRole":
 		if e.ComplexityRoot.Mutation.UpdateUserRole == nil {
 			break
@@ -2019,6 +2333,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PosConnection.CreatedAt(childComplexity), true
+	case "PosConnection.defaultShop":
+		if e.ComplexityRoot.PosConnection.DefaultShop == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnection.DefaultShop(childComplexity), true
 	case "PosConnection.id":
 		if e.ComplexityRoot.PosConnection.ID == nil {
 			break
@@ -2043,6 +2363,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PosConnection.Memo(childComplexity), true
+	case "PosConnection.name":
+		if e.ComplexityRoot.PosConnection.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnection.Name(childComplexity), true
 	case "PosConnection.nextRetryAt":
 		if e.ComplexityRoot.PosConnection.NextRetryAt == nil {
 			break
@@ -2258,6 +2584,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SalesSummary(childComplexity, args["where"].(*model.JournalWhere), args["from"].(*time.Time), args["to"].(*time.Time), args["period"].(*model.SummaryPeriod), args["groupBy"].(model.SummaryGroupBy), args["shopGroupID"].(*pulid.ID)), true
+	case "Query.setupProgress":
+		if e.ComplexityRoot.Query.SetupProgress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SetupProgress(childComplexity), true
+	case "Query.shopGroups":
+		if e.ComplexityRoot.Query.ShopGroups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ShopGroups(childComplexity), true
 	case "Query.shops":
 		if e.ComplexityRoot.Query.Shops == nil {
 			break
@@ -2303,6 +2641,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Users(childComplexity), true
+
+	case "RetireCameraPayload.camera":
+		if e.ComplexityRoot.RetireCameraPayload.Camera == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetireCameraPayload.Camera(childComplexity), true
+	case "RetireCameraPayload.watchedTerminals":
+		if e.ComplexityRoot.RetireCameraPayload.WatchedTerminals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetireCameraPayload.WatchedTerminals(childComplexity), true
 
 	case "SalesSummary.from":
 		if e.ComplexityRoot.SalesSummary.From == nil {
@@ -2402,6 +2753,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SalesSummaryRow.Start(childComplexity), true
 
+	case "SetupProgress.complete":
+		if e.ComplexityRoot.SetupProgress.Complete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetupProgress.Complete(childComplexity), true
+	case "SetupProgress.hasCamera":
+		if e.ComplexityRoot.SetupProgress.HasCamera == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetupProgress.HasCamera(childComplexity), true
+	case "SetupProgress.hasConnection":
+		if e.ComplexityRoot.SetupProgress.HasConnection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetupProgress.HasConnection(childComplexity), true
+	case "SetupProgress.hasLink":
+		if e.ComplexityRoot.SetupProgress.HasLink == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetupProgress.HasLink(childComplexity), true
+	case "SetupProgress.hasReceipt":
+		if e.ComplexityRoot.SetupProgress.HasReceipt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetupProgress.HasReceipt(childComplexity), true
+	case "SetupProgress.hasShop":
+		if e.ComplexityRoot.SetupProgress.HasShop == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetupProgress.HasShop(childComplexity), true
+
+	case "Shop.businessHours":
+		if e.ComplexityRoot.Shop.BusinessHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shop.BusinessHours(childComplexity), true
 	case "Shop.createdAt":
 		if e.ComplexityRoot.Shop.CreatedAt == nil {
 			break
@@ -2489,6 +2883,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ShopGroup.ID(childComplexity), true
+	case "ShopGroup.members":
+		if e.ComplexityRoot.ShopGroup.Members == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShopGroup.Members(childComplexity), true
 	case "ShopGroup.name":
 		if e.ComplexityRoot.ShopGroup.Name == nil {
 			break
@@ -2872,8 +3272,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AlertRuleInput", ec.unmarshalInputAlertRuleInput),
 			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
 			graphql.NewInputUnmarshaler("AuditLogWhereInput", ec.unmarshalInputAuditLogWhereInput),
+			graphql.NewInputUnmarshaler("BusinessDayInput", ec.unmarshalInputBusinessDayInput),
 			graphql.NewInputUnmarshaler("CameraOrder", ec.unmarshalInputCameraOrder),
+			graphql.NewInputUnmarshaler("CameraSourceInput", ec.unmarshalInputCameraSourceInput),
 			graphql.NewInputUnmarshaler("CameraWhereInput", ec.unmarshalInputCameraWhereInput),
+			graphql.NewInputUnmarshaler("CreateCameraInput", ec.unmarshalInputCreateCameraInput),
+			graphql.NewInputUnmarshaler("CreatePosConnectionInput", ec.unmarshalInputCreatePosConnectionInput),
+			graphql.NewInputUnmarshaler("CreateShopGroupInput", ec.unmarshalInputCreateShopGroupInput),
+			graphql.NewInputUnmarshaler("CreateShopInput", ec.unmarshalInputCreateShopInput),
+			graphql.NewInputUnmarshaler("CreateTerminalInput", ec.unmarshalInputCreateTerminalInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("JournalEntryOrder", ec.unmarshalInputJournalEntryOrder),
 			graphql.NewInputUnmarshaler("JournalEntryWhereInput", ec.unmarshalInputJournalEntryWhereInput),
@@ -2893,6 +3300,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("TerminalOrder", ec.unmarshalInputTerminalOrder),
 			graphql.NewInputUnmarshaler("TerminalWhereInput", ec.unmarshalInputTerminalWhereInput),
 			graphql.NewInputUnmarshaler("ThumbnailWhereInput", ec.unmarshalInputThumbnailWhereInput),
+			graphql.NewInputUnmarshaler("UpdateCameraInput", ec.unmarshalInputUpdateCameraInput),
+			graphql.NewInputUnmarshaler("UpdateShopInput", ec.unmarshalInputUpdateShopInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
 		)
@@ -3195,6 +3604,90 @@ extend type Mutation {
 
   createApiKey(name: String!, scopes: [String!]!, expiresAt: Time): CreateApiKeyPayload!
   revokeApiKey(id: ID!): ApiKey!
+}
+`, BuiltIn: false},
+	{Name: "../../schema/cameras.graphql", Input: `# Cameras an owner adds, tests and retires (設定 › カメラ).
+
+"""
+Where the server reads a camera's picture. The URL's scheme must fit the
+kind: http/https for SNAPSHOT and MJPEG, rtsp/rtsps for RTSP; SIMULATED has
+no URL. Credentials are sealed at rest and never returned.
+"""
+input CameraSourceInput {
+  kind: CameraSourceKind!
+  url: String
+  username: String
+  password: String
+}
+
+input CreateCameraInput {
+  name: String!
+  model: String
+  """Device id / serial, unique in the account (` + "`" + `201000192` + "`" + `)."""
+  deviceID: String!
+  """The camera has the POS option: it can be linked to registers."""
+  posOption: Boolean
+  source: CameraSourceInput
+  """Fetch one frame first and refuse to save when it fails (default: save with the failure as its status)."""
+  requireSourceOK: Boolean
+}
+
+input UpdateCameraInput {
+  name: String
+  model: String
+  deviceID: String
+  posOption: Boolean
+  """A new source replaces the old one; to keep stored credentials, omit username and password."""
+  source: CameraSourceInput
+  """Remove the picture source (the camera is no longer recorded)."""
+  clearSource: Boolean
+}
+
+"""What one frame fetch found."""
+type CameraSourceTest {
+  ok: Boolean!
+  """
+  Why it failed: UNREACHABLE, TIMEOUT, AUTH_REFUSED, NOT_JPEG, TLS,
+  URL_REFUSED (the URL policy), BAD_URL, HTTP_STATUS, RTSP (RTSP is
+  stored but not yet read: see status); null when ok.
+  """
+  reason: String
+  """A sentence for the owner (Japanese)."""
+  message: String!
+  """A small JPEG preview (≤ 320 px wide) as a data: URL when ok."""
+  previewDataURL: String
+  width: Int
+  height: Int
+  """How long the fetch took."""
+  elapsedMs: Int!
+}
+
+extend type Camera {
+  """The kind of URL stored (never the URL's credentials)."""
+  sourceURL: String
+  """Whether credentials are stored for the source (they are never returned)."""
+  hasSourceCredentials: Boolean!
+}
+
+type RetireCameraPayload {
+  """The camera, retired; null when retirement was refused."""
+  camera: Camera
+  """Registers still watched by the camera when retirement was refused (retry with force: true to end those links)."""
+  watchedTerminals: [Terminal!]!
+}
+
+extend type Mutation {
+  createCamera(input: CreateCameraInput!): Camera!
+  updateCamera(id: ID!, input: UpdateCameraInput!): Camera!
+  """
+  Retire a camera. Refused (camera null, watchedTerminals listed) while it
+  still watches registers, unless force ends those links.
+  """
+  retireCamera(id: ID!, force: Boolean): RetireCameraPayload!
+  """Fetch one frame from a source now (before or after saving it)."""
+  testCameraSource(input: CameraSourceInput!): CameraSourceTest!
+  """Test the stored source of a camera (its sealed credentials included)."""
+  testCameraSourceOf(id: ID!): CameraSourceTest!
 }
 `, BuiltIn: false},
 	{Name: "../../schema/connectors.graphql", Input: `# POS connections: polling and webhooks that bring receipts in by themselves.
@@ -3543,6 +4036,8 @@ type Camera implements Node {
   posOption: Boolean!
   sourceKind: CameraSourceKind
   lastSeenAt: Time
+  retiredAt: Time
+  sourceStatus: String!
   links: [Link!]
 }
 """
@@ -3602,6 +4097,7 @@ enum CameraSourceKind @goModel(model: "github.com/regicam/regicam/ent/camera.Sou
   SIMULATED
   SNAPSHOT
   MJPEG
+  RTSP
 }
 """
 CameraWhereInput is used for filtering Camera objects.
@@ -3708,6 +4204,35 @@ input CameraWhereInput {
   lastSeenAtLTE: Time
   lastSeenAtIsNil: Boolean
   lastSeenAtNotNil: Boolean
+  """
+  retired_at field predicates
+  """
+  retiredAt: Time
+  retiredAtNEQ: Time
+  retiredAtIn: [Time!]
+  retiredAtNotIn: [Time!]
+  retiredAtGT: Time
+  retiredAtGTE: Time
+  retiredAtLT: Time
+  retiredAtLTE: Time
+  retiredAtIsNil: Boolean
+  retiredAtNotNil: Boolean
+  """
+  source_status field predicates
+  """
+  sourceStatus: String
+  sourceStatusNEQ: String
+  sourceStatusIn: [String!]
+  sourceStatusNotIn: [String!]
+  sourceStatusGT: String
+  sourceStatusGTE: String
+  sourceStatusLT: String
+  sourceStatusLTE: String
+  sourceStatusContains: String
+  sourceStatusHasPrefix: String
+  sourceStatusHasSuffix: String
+  sourceStatusEqualFold: String
+  sourceStatusContainsFold: String
   """
   links edge predicates
   """
@@ -4371,6 +4896,7 @@ type PosConnection implements Node {
   nextRetryAt: Time
   memo: String!
   secretHint: String!
+  name: String!
   terminals: [Terminal!]
 }
 """
@@ -4573,6 +5099,22 @@ input PosConnectionWhereInput {
   secretHintHasSuffix: String
   secretHintEqualFold: String
   secretHintContainsFold: String
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
   """
   terminals edge predicates
   """
@@ -5892,6 +6434,125 @@ extend type Query {
 	{Name: "../../schema/scalars.graphql", Input: `scalar Map
 type Mutation
 `, BuiltIn: false},
+	{Name: "../../schema/shops.graphql", Input: `# Shops, shop groups, card-terminal / partner connections and their
+# registers: what a new owner sets up before the first receipt.
+
+"""One weekday's opening hours in the shop's timezone; close before open crosses midnight."""
+type BusinessDay {
+  """0 = Sunday … 6 = Saturday."""
+  weekday: Int!
+  """HH:MM"""
+  open: String!
+  """HH:MM"""
+  close: String!
+}
+
+input BusinessDayInput {
+  weekday: Int!
+  open: String!
+  close: String!
+}
+
+extend type Shop {
+  """Opening hours; a weekday that is missing is closed. Empty: not set (always open)."""
+  businessHours: [BusinessDay!]!
+}
+
+input CreateShopInput {
+  name: String!
+  """IANA zone, default Asia/Tokyo."""
+  timezone: String
+  businessHours: [BusinessDayInput!]
+}
+
+input UpdateShopInput {
+  name: String
+  timezone: String
+  """Replaces every weekday; [] clears the hours."""
+  businessHours: [BusinessDayInput!]
+}
+
+extend type ShopGroup {
+  """Users (STAFF) who see every shop of the group."""
+  members: [User!]!
+}
+
+input CreateShopGroupInput {
+  name: String!
+  shopIDs: [ID!]
+}
+
+"""A card-terminal or partner connection, with its signed-webhook endpoint shown once."""
+type CreatePosConnectionPayload {
+  connection: PosConnection!
+  webhook: WebhookEndpoint!
+}
+
+enum ManualPosProvider {
+  """Card terminals and other senders of signed webhooks."""
+  WEBHOOK
+  """A partner system that posts ingestJournal with an API key (a webhook endpoint is created as well)."""
+  PARTNER
+}
+
+input CreatePosConnectionInput {
+  provider: ManualPosProvider!
+  name: String!
+  """Shop new terminals of this connection belong to when a webhook names one first."""
+  shopID: ID!
+}
+
+input CreateTerminalInput {
+  connectionID: ID!
+  """The register's id as the sender names it (terminalId)."""
+  externalID: String!
+  name: String
+  shopID: ID!
+}
+
+extend type PosConnection {
+  """Shop that new terminals named by a webhook join."""
+  defaultShop: Shop
+}
+
+extend type Query {
+  """Shop groups of the account (STAFF: the groups they belong to)."""
+  shopGroups: [ShopGroup!]!
+  """
+  How far a new account is (the setup checklist): each step done or not,
+  in the order ① camera ② shop ③ POS ④ link ⑤ first receipt.
+  """
+  setupProgress: SetupProgress!
+}
+
+type SetupProgress {
+  hasCamera: Boolean!
+  hasShop: Boolean!
+  hasConnection: Boolean!
+  hasLink: Boolean!
+  hasReceipt: Boolean!
+  """All five done."""
+  complete: Boolean!
+}
+
+extend type Mutation {
+  createShop(input: CreateShopInput!): Shop!
+  updateShop(id: ID!, input: UpdateShopInput!): Shop!
+
+  createShopGroup(input: CreateShopGroupInput!): ShopGroup!
+  renameShopGroup(id: ID!, name: String!): ShopGroup!
+  """Replaces the group's shops."""
+  setShopGroupShops(id: ID!, shopIDs: [ID!]!): ShopGroup!
+  """Replaces the users who see the group."""
+  setShopGroupMembers(id: ID!, userIDs: [ID!]!): ShopGroup!
+  deleteShopGroup(id: ID!): ID!
+
+  """Create a card-terminal (WEBHOOK) or partner connection; the signing key is shown once."""
+  createPosConnection(input: CreatePosConnectionInput!): CreatePosConnectionPayload!
+  """Add a register to a WEBHOOK / PARTNER connection. CONFLICT when the connection already has that externalID."""
+  createTerminal(input: CreateTerminalInput!): Terminal!
+}
+`, BuiltIn: false},
 	{Name: "../../schema/thumbnails.graphql", Input: `# Camera pictures taken at the second of each receipt.
 
 extend type Thumbnail {
@@ -6121,6 +6782,18 @@ func (ec *executionContext) childFields_BackfillProgress(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type BackfillProgress", field.Name)
 }
 
+func (ec *executionContext) childFields_BusinessDay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "weekday":
+		return ec.fieldContext_BusinessDay_weekday(ctx, field)
+	case "open":
+		return ec.fieldContext_BusinessDay_open(ctx, field)
+	case "close":
+		return ec.fieldContext_BusinessDay_close(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BusinessDay", field.Name)
+}
+
 func (ec *executionContext) childFields_Camera(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6141,8 +6814,16 @@ func (ec *executionContext) childFields_Camera(ctx context.Context, field graphq
 		return ec.fieldContext_Camera_sourceKind(ctx, field)
 	case "lastSeenAt":
 		return ec.fieldContext_Camera_lastSeenAt(ctx, field)
+	case "retiredAt":
+		return ec.fieldContext_Camera_retiredAt(ctx, field)
+	case "sourceStatus":
+		return ec.fieldContext_Camera_sourceStatus(ctx, field)
 	case "links":
 		return ec.fieldContext_Camera_links(ctx, field)
+	case "sourceURL":
+		return ec.fieldContext_Camera_sourceURL(ctx, field)
+	case "hasSourceCredentials":
+		return ec.fieldContext_Camera_hasSourceCredentials(ctx, field)
 	case "label":
 		return ec.fieldContext_Camera_label(ctx, field)
 	case "status":
@@ -6173,6 +6854,26 @@ func (ec *executionContext) childFields_CameraEdge(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type CameraEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CameraSourceTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_CameraSourceTest_ok(ctx, field)
+	case "reason":
+		return ec.fieldContext_CameraSourceTest_reason(ctx, field)
+	case "message":
+		return ec.fieldContext_CameraSourceTest_message(ctx, field)
+	case "previewDataURL":
+		return ec.fieldContext_CameraSourceTest_previewDataURL(ctx, field)
+	case "width":
+		return ec.fieldContext_CameraSourceTest_width(ctx, field)
+	case "height":
+		return ec.fieldContext_CameraSourceTest_height(ctx, field)
+	case "elapsedMs":
+		return ec.fieldContext_CameraSourceTest_elapsedMs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CameraSourceTest", field.Name)
+}
+
 func (ec *executionContext) childFields_CameraStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "recording":
@@ -6197,6 +6898,16 @@ func (ec *executionContext) childFields_CreateApiKeyPayload(ctx context.Context,
 		return ec.fieldContext_CreateApiKeyPayload_key(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateApiKeyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreatePosConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "connection":
+		return ec.fieldContext_CreatePosConnectionPayload_connection(ctx, field)
+	case "webhook":
+		return ec.fieldContext_CreatePosConnectionPayload_webhook(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreatePosConnectionPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_IngestError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6497,10 +7208,14 @@ func (ec *executionContext) childFields_PosConnection(ctx context.Context, field
 		return ec.fieldContext_PosConnection_memo(ctx, field)
 	case "secretHint":
 		return ec.fieldContext_PosConnection_secretHint(ctx, field)
+	case "name":
+		return ec.fieldContext_PosConnection_name(ctx, field)
 	case "terminals":
 		return ec.fieldContext_PosConnection_terminals(ctx, field)
 	case "backfill":
 		return ec.fieldContext_PosConnection_backfill(ctx, field)
+	case "defaultShop":
+		return ec.fieldContext_PosConnection_defaultShop(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PosConnection", field.Name)
 }
@@ -6525,6 +7240,16 @@ func (ec *executionContext) childFields_PosConnectionEdge(ctx context.Context, f
 		return ec.fieldContext_PosConnectionEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PosConnectionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RetireCameraPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "camera":
+		return ec.fieldContext_RetireCameraPayload_camera(ctx, field)
+	case "watchedTerminals":
+		return ec.fieldContext_RetireCameraPayload_watchedTerminals(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetireCameraPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SalesSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6571,6 +7296,24 @@ func (ec *executionContext) childFields_SalesSummaryRow(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type SalesSummaryRow", field.Name)
 }
 
+func (ec *executionContext) childFields_SetupProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "hasCamera":
+		return ec.fieldContext_SetupProgress_hasCamera(ctx, field)
+	case "hasShop":
+		return ec.fieldContext_SetupProgress_hasShop(ctx, field)
+	case "hasConnection":
+		return ec.fieldContext_SetupProgress_hasConnection(ctx, field)
+	case "hasLink":
+		return ec.fieldContext_SetupProgress_hasLink(ctx, field)
+	case "hasReceipt":
+		return ec.fieldContext_SetupProgress_hasReceipt(ctx, field)
+	case "complete":
+		return ec.fieldContext_SetupProgress_complete(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetupProgress", field.Name)
+}
+
 func (ec *executionContext) childFields_Shop(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6587,6 +7330,8 @@ func (ec *executionContext) childFields_Shop(ctx context.Context, field graphql.
 		return ec.fieldContext_Shop_groups(ctx, field)
 	case "terminals":
 		return ec.fieldContext_Shop_terminals(ctx, field)
+	case "businessHours":
+		return ec.fieldContext_Shop_businessHours(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Shop", field.Name)
 }
@@ -6625,6 +7370,8 @@ func (ec *executionContext) childFields_ShopGroup(ctx context.Context, field gra
 		return ec.fieldContext_ShopGroup_name(ctx, field)
 	case "shops":
 		return ec.fieldContext_ShopGroup_shops(ctx, field)
+	case "members":
+		return ec.fieldContext_ShopGroup_members(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ShopGroup", field.Name)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/user"
@@ -68,6 +69,49 @@ type BackfillProgress struct {
 	FinishedAt *time.Time    `json:"finishedAt,omitempty"`
 }
 
+// One weekday's opening hours in the shop's timezone; close before open crosses midnight.
+type BusinessDay struct {
+	// 0 = Sunday … 6 = Saturday.
+	Weekday int `json:"weekday"`
+	// HH:MM
+	Open string `json:"open"`
+	// HH:MM
+	Close string `json:"close"`
+}
+
+type BusinessDayInput struct {
+	Weekday int    `json:"weekday"`
+	Open    string `json:"open"`
+	Close   string `json:"close"`
+}
+
+// Where the server reads a camera's picture. The URL's scheme must fit the
+// kind: http/https for SNAPSHOT and MJPEG, rtsp/rtsps for RTSP; SIMULATED has
+// no URL. Credentials are sealed at rest and never returned.
+type CameraSourceInput struct {
+	Kind     camera.SourceKind `json:"kind"`
+	URL      *string           `json:"url,omitempty"`
+	Username *string           `json:"username,omitempty"`
+	Password *string           `json:"password,omitempty"`
+}
+
+// What one frame fetch found.
+type CameraSourceTest struct {
+	Ok bool `json:"ok"`
+	// Why it failed: UNREACHABLE, TIMEOUT, AUTH_REFUSED, NOT_JPEG, TLS,
+	// URL_REFUSED (the URL policy), BAD_URL, HTTP_STATUS, RTSP (RTSP is
+	// stored but not yet read: see status); null when ok.
+	Reason *string `json:"reason,omitempty"`
+	// A sentence for the owner (Japanese).
+	Message string `json:"message"`
+	// A small JPEG preview (≤ 320 px wide) as a data: URL when ok.
+	PreviewDataURL *string `json:"previewDataURL,omitempty"`
+	Width          *int    `json:"width,omitempty"`
+	Height         *int    `json:"height,omitempty"`
+	// How long the fetch took.
+	ElapsedMs int `json:"elapsedMs"`
+}
+
 // What the server's recorder knows about a camera right now.
 type CameraStatus struct {
 	// The server records this camera (it has a frame source).
@@ -86,6 +130,51 @@ type CreateAPIKeyPayload struct {
 	APIKey *ent.ApiKey `json:"apiKey"`
 	// The key to send as Authorization: Bearer …; shown only this once.
 	Key string `json:"key"`
+}
+
+type CreateCameraInput struct {
+	Name  string  `json:"name"`
+	Model *string `json:"model,omitempty"`
+	// Device id / serial, unique in the account (`201000192`).
+	DeviceID string `json:"deviceID"`
+	// The camera has the POS option: it can be linked to registers.
+	PosOption *bool              `json:"posOption,omitempty"`
+	Source    *CameraSourceInput `json:"source,omitempty"`
+	// Fetch one frame first and refuse to save when it fails (default: save with the failure as its status).
+	RequireSourceOk *bool `json:"requireSourceOK,omitempty"`
+}
+
+type CreatePosConnectionInput struct {
+	Provider ManualPosProvider `json:"provider"`
+	Name     string            `json:"name"`
+	// Shop new terminals of this connection belong to when a webhook names one first.
+	ShopID pulid.ID `json:"shopID"`
+}
+
+// A card-terminal or partner connection, with its signed-webhook endpoint shown once.
+type CreatePosConnectionPayload struct {
+	Connection *ent.PosConnection `json:"connection"`
+	Webhook    *WebhookEndpoint   `json:"webhook"`
+}
+
+type CreateShopGroupInput struct {
+	Name    string     `json:"name"`
+	ShopIDs []pulid.ID `json:"shopIDs,omitempty"`
+}
+
+type CreateShopInput struct {
+	Name string `json:"name"`
+	// IANA zone, default Asia/Tokyo.
+	Timezone      *string             `json:"timezone,omitempty"`
+	BusinessHours []*BusinessDayInput `json:"businessHours,omitempty"`
+}
+
+type CreateTerminalInput struct {
+	ConnectionID pulid.ID `json:"connectionID"`
+	// The register's id as the sender names it (terminalId).
+	ExternalID string   `json:"externalID"`
+	Name       *string  `json:"name,omitempty"`
+	ShopID     pulid.ID `json:"shopID"`
 }
 
 type CreateUserInput struct {
@@ -212,6 +301,13 @@ type LoginPayload struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+type RetireCameraPayload struct {
+	// The camera, retired; null when retirement was refused.
+	Camera *ent.Camera `json:"camera,omitempty"`
+	// Registers still watched by the camera when retirement was refused (retry with force: true to end those links).
+	WatchedTerminals []*ent.Terminal `json:"watchedTerminals"`
+}
+
 type SalesSummary struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
@@ -248,6 +344,16 @@ type SalesSummaryRow struct {
 	DeleteCount int `json:"deleteCount"`
 }
 
+type SetupProgress struct {
+	HasCamera     bool `json:"hasCamera"`
+	HasShop       bool `json:"hasShop"`
+	HasConnection bool `json:"hasConnection"`
+	HasLink       bool `json:"hasLink"`
+	HasReceipt    bool `json:"hasReceipt"`
+	// All five done.
+	Complete bool `json:"complete"`
+}
+
 // スマレジ連携: 契約ID + クライアントID + クライアントシークレット.
 type SmaregiCredentialsInput struct {
 	ContractID   string `json:"contractID"`
@@ -267,6 +373,24 @@ type TimelineBucket struct {
 	Delete  int       `json:"delete"`
 	Other   int       `json:"other"`
 	Total   int       `json:"total"`
+}
+
+type UpdateCameraInput struct {
+	Name      *string `json:"name,omitempty"`
+	Model     *string `json:"model,omitempty"`
+	DeviceID  *string `json:"deviceID,omitempty"`
+	PosOption *bool   `json:"posOption,omitempty"`
+	// A new source replaces the old one; to keep stored credentials, omit username and password.
+	Source *CameraSourceInput `json:"source,omitempty"`
+	// Remove the picture source (the camera is no longer recorded).
+	ClearSource *bool `json:"clearSource,omitempty"`
+}
+
+type UpdateShopInput struct {
+	Name     *string `json:"name,omitempty"`
+	Timezone *string `json:"timezone,omitempty"`
+	// Replaces every weekday; [] clears the hours.
+	BusinessHours []*BusinessDayInput `json:"businessHours,omitempty"`
 }
 
 // Where a provider or partner posts webhooks for one connection.
@@ -638,6 +762,63 @@ func (e *JournalEventType) UnmarshalJSON(b []byte) error {
 }
 
 func (e JournalEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ManualPosProvider string
+
+const (
+	// Card terminals and other senders of signed webhooks.
+	ManualPosProviderWebhook ManualPosProvider = "WEBHOOK"
+	// A partner system that posts ingestJournal with an API key (a webhook endpoint is created as well).
+	ManualPosProviderPartner ManualPosProvider = "PARTNER"
+)
+
+var AllManualPosProvider = []ManualPosProvider{
+	ManualPosProviderWebhook,
+	ManualPosProviderPartner,
+}
+
+func (e ManualPosProvider) IsValid() bool {
+	switch e {
+	case ManualPosProviderWebhook, ManualPosProviderPartner:
+		return true
+	}
+	return false
+}
+
+func (e ManualPosProvider) String() string {
+	return string(e)
+}
+
+func (e *ManualPosProvider) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ManualPosProvider(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ManualPosProvider", str)
+	}
+	return nil
+}
+
+func (e ManualPosProvider) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ManualPosProvider) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ManualPosProvider) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -64,7 +64,24 @@ var (
 	ErrTooLarge     = errors.New("camera: frame too large")
 	ErrOffline      = errors.New("camera: offline")
 	ErrNoFrame      = errors.New("camera: no frame near the requested time")
+	// ErrNotMJPEG: an MJPEG URL answered with something that is not a
+	// multipart stream (often a single JPEG: the URL is a snapshot URL).
+	ErrNotMJPEG = errors.New("camera: not an MJPEG stream")
 )
+
+// HTTPStatusError is a camera's answer other than 200 OK (a 401 the
+// credentials could not answer is ErrUnauthorized instead). The code lets
+// a source test tell "forbidden" from "no such path".
+type HTTPStatusError struct {
+	URL    string // redacted
+	Code   int
+	Status string
+	Body   string // the first bytes, for the status line
+}
+
+func (e *HTTPStatusError) Error() string {
+	return fmt.Sprintf("camera: GET %s: %s: %q", e.URL, e.Status, e.Body)
+}
 
 // AuthScheme pins the HTTP authentication scheme. The empty value follows
 // the camera's challenge, preferring Digest over Basic.

@@ -132,7 +132,8 @@ func (m *MJPEG) Grab(ctx context.Context) (Frame, error) {
 	defer m.mu.Unlock()
 	why := func(state string) error {
 		if m.lastErr != nil {
-			return fmt.Errorf("%w: mjpeg %s: %s: %v", ErrOffline, m.where(), state, m.lastErr)
+			// %w twice: callers ask errors.Is both "offline?" and why.
+			return fmt.Errorf("%w: mjpeg %s: %s: %w", ErrOffline, m.where(), state, m.lastErr)
 		}
 		return fmt.Errorf("%w: mjpeg %s: %s", ErrOffline, m.where(), state)
 	}
@@ -205,7 +206,7 @@ func (m *MJPEG) stream(ctx context.Context) (int, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-		return 0, fmt.Errorf("GET %s: %s: %q", m.where(), resp.Status, strings.TrimSpace(string(body)))
+		return 0, &HTTPStatusError{URL: m.where(), Code: resp.StatusCode, Status: resp.Status, Body: strings.TrimSpace(string(body))}
 	}
 	ct := resp.Header.Get("Content-Type")
 	boundary, err := multipartBoundary(ct)
@@ -257,12 +258,12 @@ func multipartBoundary(ct string) (string, error) {
 	mt, params, err := mime.ParseMediaType(ct)
 	if err == nil {
 		if !strings.HasPrefix(mt, "multipart/") {
-			return "", fmt.Errorf("Content-Type %q is not a multipart (MJPEG) stream", ct)
+			return "", fmt.Errorf("%w: Content-Type %q is not a multipart (MJPEG) stream", ErrNotMJPEG, ct)
 		}
 		return params["boundary"], nil
 	}
 	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "multipart/") {
-		return "", fmt.Errorf("Content-Type %q is not a multipart (MJPEG) stream", ct)
+		return "", fmt.Errorf("%w: Content-Type %q is not a multipart (MJPEG) stream", ErrNotMJPEG, ct)
 	}
 	i := strings.Index(strings.ToLower(ct), "boundary=")
 	if i < 0 {

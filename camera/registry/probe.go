@@ -1,0 +1,313 @@
+package registry
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/camera"
+	entcamera "github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/netguard"
+	"github.com/regicam/regicam/thumbs"
+)
+
+// Reason is why a source test failed.
+type Reason string
+
+const (
+	ReasonUnreachable Reason = "UNREACHABLE"  // connection refused, no route, name not found
+	ReasonTimeout     Reason = "TIMEOUT"      // no frame within the test timeout
+	ReasonAuthRefused Reason = "AUTH_REFUSED" // 401 (Basic or Digest refused) or 403
+	ReasonNotJPEG     Reason = "NOT_JPEG"     // the answer is not a JPEG (or not an MJPEG stream)
+	ReasonTLS         Reason = "TLS"          // certificate or handshake failure
+	ReasonHTTPStatus  Reason = "HTTP_STATUS"  // any other HTTP status
+	ReasonURLRefused  Reason = "URL_REFUSED"  // the URL policy (netguard)
+	ReasonBadURL      Reason = "BAD_URL"      // malformed, wrong scheme for the kind
+	ReasonRTSP        Reason = "RTSP"         // RTSP is stored but not read yet
+)
+
+// PreviewWidth is the largest preview a test returns.
+const PreviewWidth = 320
+
+// TestResult is what one frame fetch found.
+type TestResult struct {
+	OK     bool
+	Reason Reason // empty when OK
+	// Message is a sentence for the owner (Japanese, with the technical
+	// detail in parentheses). It never contains credentials.
+	Message string
+	// Preview is a JPEG at most PreviewWidth wide (OK only).
+	Preview []byte
+	// Width and Height are the camera's frame size (OK only).
+	Width, Height int
+	Elapsed       time.Duration
+
+	reached bool // an RTSP server answered
+}
+
+// acceptable: saving with RequireSourceOK is allowed. An RTSP server that
+// answered is as far as this release can check.
+func (r TestResult) acceptable() bool { return r.OK || r.Reason == ReasonRTSP && r.reached }
+
+// status is the one-line source status saved on the camera:
+// "OK" or "REASON: message".
+func (r TestResult) status() string {
+	if r.OK {
+		return "OK"
+	}
+	st := string(r.Reason) + ": " + r.Message
+	if len(st) > maxStatus {
+		st = strings.ToValidUTF8(st[:maxStatus], "") // a rune cut in half goes
+	}
+	return st
+}
+
+// TestSource fetches one frame from a source now. A source that does not
+// validate is answered as BAD_URL or URL_REFUSED, not as an error: the
+// owner is still typing.
+func (s *Service) TestSource(ctx context.Context, in Source) TestResult {
+	start := time.Now()
+	src, err := s.parseSource(ctx, "source", in)
+	if err != nil {
+		return badSource(err, start)
+	}
+	return s.probe(ctx, src)
+}
+
+// TestSourceOf tests the stored source of a camera, its sealed credentials
+// included, and saves what it found as the camera's source status.
+func (s *Service) TestSourceOf(ctx context.Context, id pulid.ID) (TestResult, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return TestResult{}, err
+	}
+	if c.SourceKind == nil {
+		return TestResult{Reason: ReasonBadURL, Message: Label(c) + " には映像の取得元が設定されていません (no source)"}, nil
+	}
+	start := time.Now()
+	src, err := s.parseSource(ctx, "source", Source{Kind: *c.SourceKind, URL: c.SourceURL})
+	if err != nil {
+		// A URL saved under a laxer policy than the server runs now.
+		return badSource(err, start), nil
+	}
+	if src.creds, err = s.open(c); err != nil {
+		return TestResult{}, err
+	}
+	res := s.probe(ctx, src)
+	if c.RetiredAt == nil {
+		if err := c.Update().SetSourceStatus(res.status()).Exec(ctx); err != nil {
+			s.opt.Log.WarnContext(ctx, "camera registry: save source status", "camera", c.ID, "err", err)
+		}
+	}
+	return res, nil
+}
+
+func badSource(err error, start time.Time) TestResult {
+	e, ok := apperr.As(err)
+	if !ok {
+		return TestResult{Reason: ReasonBadURL, Message: "URL を確認してください (bad URL)", Elapsed: time.Since(start)}
+	}
+	r := ReasonBadURL
+	if strings.Contains(e.Message, "URL refused") {
+		r = ReasonURLRefused
+	}
+	return TestResult{Reason: r, Message: e.Message, Elapsed: time.Since(start)}
+}
+
+// probe fetches one frame within Options.TestTimeout.
+func (s *Service) probe(ctx context.Context, src source) TestResult {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, s.opt.TestTimeout)
+	defer cancel()
+	var creds *camera.Credentials
+	if src.creds != nil {
+		creds = &camera.Credentials{Username: src.creds.Username, Password: src.creds.Password, Scheme: camera.AuthScheme(src.creds.Scheme)}
+	}
+	var (
+		f   camera.Frame
+		err error
+	)
+	switch src.kind {
+	case entcamera.SourceKindSIMULATED:
+		f, err = camera.NewSimulated("テスト", time.Now).Grab(ctx)
+	case entcamera.SourceKindSNAPSHOT:
+		f, err = camera.NewSnapshot(src.url, creds, s.opt.Policy.Client(0)).Grab(ctx)
+	case entcamera.SourceKindMJPEG:
+		f, err = s.firstMJPEGFrame(ctx, src.url, creds)
+	case entcamera.SourceKindRTSP:
+		return s.probeRTSP(ctx, src.url, start)
+	}
+	if err != nil {
+		r, msg := s.explain(ctx, err)
+		return TestResult{Reason: r, Message: msg, Elapsed: time.Since(start)}
+	}
+	res := TestResult{OK: true, Width: f.Width, Height: f.Height, Elapsed: time.Since(start)}
+	th, err := thumbs.Make(f.JPEG, PreviewWidth, 75)
+	if err != nil {
+		// checkJPEG passed the header but the pixels do not decode.
+		return TestResult{Reason: ReasonNotJPEG, Message: "画像を読み取れませんでした (" + err.Error() + ")", Elapsed: time.Since(start)}
+	}
+	res.Preview = th.JPEG
+	res.Message = fmt.Sprintf("%d×%d の画像を取得できました (%d ms)", f.Width, f.Height, res.Elapsed.Milliseconds())
+	return res
+}
+
+// firstMJPEGFrame opens the stream once and waits for its first frame. A
+// failure that retrying cannot fix (refused, 401, not a stream) ends the
+// wait at once; otherwise it lasts until ctx ends.
+func (s *Service) firstMJPEGFrame(ctx context.Context, rawURL string, creds *camera.Credentials) (camera.Frame, error) {
+	m := camera.NewMJPEG(rawURL, creds, s.opt.Policy.Client(0))
+	deadline, _ := ctx.Deadline()
+	m.HeaderTimeout = time.Until(deadline)
+	m.MinBackoff, m.MaxBackoff = time.Hour, time.Hour // one attempt
+	m.Log = slog.New(slog.DiscardHandler)
+	if err := m.Start(ctx); err != nil {
+		return camera.Frame{}, err
+	}
+	defer m.Close()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		f, err := m.Grab(context.WithoutCancel(ctx))
+		if err == nil {
+			return f, nil
+		}
+		last = err
+		if r, _ := s.explain(ctx, err); r != ReasonTimeout && r != "" {
+			return camera.Frame{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return camera.Frame{}, fmt.Errorf("%w (%v)", context.DeadlineExceeded, last)
+		case <-tick.C:
+		}
+	}
+}
+
+// explain turns a fetch error into a reason and a sentence for the owner.
+// An MJPEG "no frame yet" explains to ReasonTimeout (keep waiting).
+func (s *Service) explain(ctx context.Context, err error) (Reason, string) {
+	secs := fmt.Sprintf("%g", s.opt.TestTimeout.Seconds())
+	var (
+		re   *netguard.RefusedError
+		hs   *camera.HTTPStatusError
+		cv   *tls.CertificateVerificationError
+		ua   x509.UnknownAuthorityError
+		hn   x509.HostnameError
+		ci   x509.CertificateInvalidError
+		rh   tls.RecordHeaderError
+		dns  *net.DNSError
+		ne   net.Error
+		aerr tls.AlertError
+	)
+	switch {
+	case errors.As(err, &re):
+		return ReasonURLRefused, refusedMessage(re)
+	case errors.Is(err, camera.ErrUnauthorized):
+		return ReasonAuthRefused, "カメラが認証を拒否しました。ユーザー名とパスワードを確認してください (" + detail(err) + ")"
+	case errors.As(err, &hs) && (hs.Code == 401 || hs.Code == 403):
+		return ReasonAuthRefused, fmt.Sprintf("カメラがアクセスを拒否しました (%s)。ユーザー名・パスワードや権限を確認してください", hs.Status)
+	case errors.As(err, &hs):
+		return ReasonHTTPStatus, fmt.Sprintf("カメラが %s を返しました。URL のパスを確認してください (%s)", hs.Status, detail(err))
+	case errors.Is(err, camera.ErrNotMJPEG):
+		return ReasonNotJPEG, "MJPEG のストリームではありません。静止画の URL なら種類を SNAPSHOT にしてください (" + detail(err) + ")"
+	case errors.Is(err, camera.ErrNotJPEG):
+		return ReasonNotJPEG, "カメラの応答が JPEG 画像ではありません。スナップショット画像の URL か確認してください (" + detail(err) + ")"
+	case errors.Is(err, camera.ErrTooLarge):
+		return ReasonNotJPEG, "画像が大きすぎます (" + detail(err) + ")"
+	case errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci):
+		return ReasonTLS, "カメラの TLS 証明書を検証できませんでした (信頼されていない・期限切れ・ホスト名違い)。http:// の URL を使うか、正しい証明書を設定してください (" + detail(err) + ")"
+	case errors.As(err, &rh), errors.As(err, &aerr):
+		return ReasonTLS, "TLS の接続に失敗しました。https:// と http:// を取り違えていないか確認してください (" + detail(err) + ")"
+	case errors.As(err, &dns):
+		return ReasonUnreachable, fmt.Sprintf("ホスト名 %s が見つかりません (%s)", dns.Name, detail(err))
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return ReasonTimeout, secs + " 秒以内にカメラから画像が届きませんでした。カメラの電源とネットワークを確認してください (" + detail(err) + ")"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ReasonUnreachable, "カメラに接続できません (接続を拒否されました)。アドレスとポート番号を確認してください (" + detail(err) + ")"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return ReasonUnreachable, "カメラのネットワークに届きません。アドレスを確認してください (" + detail(err) + ")"
+	case errors.Is(err, camera.ErrOffline):
+		return ReasonTimeout, "" // no frame yet
+	}
+	var op *net.OpError
+	if errors.As(err, &op) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return ReasonUnreachable, "カメラとの接続に失敗しました (" + detail(err) + ")"
+	}
+	if ctx.Err() != nil {
+		return ReasonTimeout, secs + " 秒以内にカメラから画像が届きませんでした (" + detail(err) + ")"
+	}
+	return ReasonUnreachable, "カメラから画像を取得できませんでした (" + detail(err) + ")"
+}
+
+// detail is the technical error, short. Camera URLs in errors are already
+// redacted (userinfo never reaches a grabber: it is lifted out first).
+func detail(err error) string {
+	m := err.Error()
+	if len(m) > 300 {
+		m = m[:300] + "…"
+	}
+	return strings.ToValidUTF8(m, "")
+}
+
+// probeRTSP asks an RTSP server for OPTIONS: enough to tell whether it is
+// there. Reading RTSP video is a later release, so even a server that
+// answers is reported as ReasonRTSP.
+func (s *Service) probeRTSP(ctx context.Context, raw string, start time.Time) TestResult {
+	fail := func(err error) TestResult {
+		r, msg := s.explain(ctx, err)
+		return TestResult{Reason: r, Message: msg, Elapsed: time.Since(start)}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return TestResult{Reason: ReasonBadURL, Message: "URL の形式が正しくありません", Elapsed: time.Since(start)}
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "554"
+		if u.Scheme == "rtsps" {
+			port = "322"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	d := s.opt.Policy.Dialer(s.opt.TestTimeout)
+	var conn net.Conn
+	if u.Scheme == "rtsps" {
+		conn, err = (&tls.Dialer{NetDialer: d, Config: &tls.Config{ServerName: u.Hostname()}}).DialContext(ctx, "tcp", host)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", host)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if _, err := fmt.Fprintf(conn, "OPTIONS %s RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: regicam\r\n\r\n", u.String()); err != nil {
+		return fail(err)
+	}
+	line, err := bufio.NewReader(io.LimitReader(conn, 4096)).ReadString('\n')
+	if err != nil {
+		return fail(err)
+	}
+	line = strings.TrimSpace(line)
+	if !strings.HasPrefix(line, "RTSP/") {
+		return TestResult{Reason: ReasonRTSP, Message: fmt.Sprintf("RTSP サーバーではないようです (応答: %.60q)", line), Elapsed: time.Since(start)}
+	}
+	return TestResult{Reason: ReasonRTSP, Elapsed: time.Since(start), reached: true,
+		Message: "RTSP サーバーが応答しました (" + line + ")。URL は保存できますが、RTSP の映像の録画は今後のリリースで対応します (RTSP is stored but not yet recorded)"}
+}

@@ -1,0 +1,164 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/ent"
+	entcamera "github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/netguard"
+	"github.com/regicam/regicam/recording"
+)
+
+// source is a checked Source: the URL without userinfo, the credentials
+// lifted out of it or given beside it.
+type source struct {
+	kind  entcamera.SourceKind
+	url   string
+	creds *recording.Credentials
+}
+
+// schemes are the URL schemes each kind reads.
+var schemes = map[entcamera.SourceKind][]string{
+	entcamera.SourceKindSNAPSHOT: {"http", "https"},
+	entcamera.SourceKindMJPEG:    {"http", "https"},
+	entcamera.SourceKindRTSP:     {"rtsp", "rtsps"},
+}
+
+// parseSource checks a source against its kind and the URL policy; field
+// is the input path of the source ("input.source").
+func (s *Service) parseSource(ctx context.Context, field string, in Source) (source, error) {
+	if err := entcamera.SourceKindValidator(in.Kind); err != nil {
+		return source{}, apperr.Invalid(field+".kind", "映像の種類 %q は使えません (SIMULATED, SNAPSHOT, MJPEG, RTSP)", in.Kind)
+	}
+	out := source{kind: in.Kind}
+	raw := strings.TrimSpace(in.URL)
+	if in.Kind == entcamera.SourceKindSIMULATED {
+		if raw != "" {
+			return source{}, apperr.Invalid(field+".url", "シミュレーションカメラに URL は指定できません (SIMULATED has no URL)")
+		}
+		return out, nil
+	}
+	want := schemes[in.Kind]
+	if raw == "" {
+		return source{}, apperr.Invalid(field+".url", "%s のカメラには %s:// の URL を入力してください (url is required)", in.Kind, strings.Join(want, ":// または "))
+	}
+	if len(raw) > maxURL {
+		return source{}, apperr.Invalid(field+".url", "URL は %d 文字以内で入力してください (URL too long)", maxURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return source{}, apperr.Invalid(field+".url", "URL の形式が正しくありません (%s)", redactParseError(err))
+	}
+	scheme := strings.ToLower(u.Scheme)
+	ok := false
+	for _, w := range want {
+		ok = ok || scheme == w
+	}
+	if !ok {
+		got := scheme
+		if got == "" {
+			got = "(なし)"
+		}
+		return source{}, apperr.Invalid(field+".url", "スキーム %s は %s のカメラには使えません。%s:// で始まる URL を入力してください (scheme %q not supported for %s)",
+			got, in.Kind, strings.Join(want, ":// か "), scheme, in.Kind)
+	}
+	if u.Hostname() == "" || u.Opaque != "" {
+		return source{}, apperr.Invalid(field+".url", "URL にホスト名がありません (%s://ホスト/パス の形で入力してください)", scheme)
+	}
+	u.Scheme = scheme
+	if u.User != nil {
+		p, _ := u.User.Password()
+		out.creds = &recording.Credentials{Username: u.User.Username(), Password: p}
+		u.User = nil
+	}
+	if in.Username != nil || in.Password != nil {
+		// Fields given beside the URL win over userinfo in it.
+		out.creds = &recording.Credentials{Username: deref(in.Username), Password: deref(in.Password)}
+	}
+	if out.creds != nil {
+		if len(out.creds.Username) > maxCred || len(out.creds.Password) > maxCred {
+			return source{}, apperr.Invalid(field+".password", "ユーザー名とパスワードは %d バイト以内にしてください (credentials too long)", maxCred)
+		}
+		if out.creds.Username == "" && out.creds.Password == "" {
+			out.creds = nil // blank means "none", as the recorder reads it
+		}
+	}
+	out.url = u.String()
+	if err := s.opt.Policy.Resolve(ctx, u.Hostname()); err != nil {
+		return source{}, apperr.Invalid(field+".url", "%s", refusedMessage(err))
+	}
+	return out, nil
+}
+
+// refusedMessage says which rule of the URL policy refused an address.
+func refusedMessage(err error) string {
+	var re *netguard.RefusedError
+	if !errors.As(err, &re) {
+		return "この URL は使えません (URL refused)"
+	}
+	m := re.Message()
+	if re.Rule == netguard.RulePrivate {
+		m += "。このサーバーは --camera-allow-private=false で運用されています"
+	}
+	return m + " (URL refused: " + string(re.Rule) + ")"
+}
+
+// redactParseError keeps a password typed into a malformed URL out of the
+// message (url.Error quotes the whole input).
+func redactParseError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return "parse error"
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// seal encrypts credentials for camera id exactly as the recorder opens
+// them (recording.Credentials, bound to the row by CredentialsAAD); nil
+// creds seal to nil.
+func (s *Service) seal(id pulid.ID, creds *recording.Credentials, field string) ([]byte, error) {
+	if creds == nil {
+		return nil, nil
+	}
+	if s.box == nil {
+		return nil, apperr.Invalid(field+".password", "このサーバーには秘密鍵が設定されていないため、カメラの認証情報を保存できません (no secret key configured)")
+	}
+	raw, err := json.Marshal(creds)
+	if err != nil {
+		return nil, err
+	}
+	return s.box.Seal(raw, recording.CredentialsAAD(id))
+}
+
+// open returns a camera's stored credentials, nil when it has none.
+func (s *Service) open(c *ent.Camera) (*recording.Credentials, error) {
+	if len(c.SourceCredentials) == 0 {
+		return nil, nil
+	}
+	if s.box == nil {
+		return nil, fmt.Errorf("camera %s has credentials but no secret key is configured", c.ID)
+	}
+	raw, err := s.box.Open(c.SourceCredentials, recording.CredentialsAAD(c.ID))
+	if err != nil {
+		return nil, fmt.Errorf("open camera credentials: %w", err)
+	}
+	var cr recording.Credentials
+	if err := json.Unmarshal(raw, &cr); err != nil {
+		return nil, fmt.Errorf("decode camera credentials: %w", err)
+	}
+	return &cr, nil
+}

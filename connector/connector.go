@@ -22,6 +22,7 @@ import (
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/pos"
+	"github.com/regicam/regicam/textcheck"
 )
 
 // Source is one provider connection as the runtime sees it.
@@ -353,6 +354,12 @@ func truncate(s string, n int) string {
 func (rt *Runtime) Ingest(ctx context.Context, c *ent.PosConnection, recs []pos.Record) error {
 	terms := map[string]pulid.ID{}
 	for _, rec := range recs {
+		// A stray NUL or invalid UTF-8 from a provider is dropped, not
+		// refused: PostgreSQL cannot store it, the owner cannot fix it,
+		// and a refusal would skip a real sale.
+		rec.TerminalExternalID, rec.StoreExternalID = textcheck.Clean(rec.TerminalExternalID), textcheck.Clean(rec.StoreExternalID)
+		rec.StoreName = textcheck.Clean(rec.StoreName)
+		rec.Receipt.CleanText()
 		tid, ok := terms[rec.TerminalExternalID]
 		if !ok || rec.TerminalExternalID == "" {
 			var err error

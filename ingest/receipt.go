@@ -73,6 +73,9 @@ func (r *Receipt) Validate(now time.Time) error {
 	if r.TerminalID.Prefix() != "TE" {
 		return apperr.Missing("terminalID", "端末が見つかりません (no such terminal): %s", r.TerminalID)
 	}
+	if err := r.checkText(); err != nil {
+		return err
+	}
 	r.ExternalID = strings.TrimSpace(r.ExternalID)
 	if r.ExternalID == "" {
 		return apperr.Invalid("externalID", "取引IDを入力してください (externalID is required)")

@@ -13,6 +13,7 @@ import (
 	"github.com/regicam/regicam/export"
 	"github.com/regicam/regicam/graph"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/textcheck"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -51,6 +52,16 @@ func (a *App) exportHandler() http.Handler {
 		}
 		if len(exportID) > export.MaxIDLen {
 			writeJSONError(w, apperr.Invalid("exportID", "exportID は %d 文字以内にしてください (exportID too long)", export.MaxIDLen))
+			return
+		}
+		// Text PostgreSQL cannot store (NUL, invalid UTF-8) is the
+		// caller's mistake on both databases, as on /graphql.
+		if err := textcheck.JSON("where", whereJSON); err != nil {
+			writeJSONError(w, err)
+			return
+		}
+		if err := textcheck.String("exportID", exportID); err != nil {
+			writeJSONError(w, err)
 			return
 		}
 		f, err := journal.ParseWhere(whereJSON, v.AccountID, "where")

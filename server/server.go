@@ -318,6 +318,9 @@ func (a *App) graphQL(cfg Config) http.Handler {
 		depth = 12
 	}
 	srv.Use(depthLimit{max: depth})
+	// NUL and invalid UTF-8 are refused in every argument before a
+	// resolver runs, alike on both databases (graph/textcheck.go).
+	srv.Use(graph.TextCheck{})
 	srv.SetErrorPresenter(graph.ErrorPresenter(a.log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		a.log.ErrorContext(ctx, "resolver panic", "request_id", graph.RequestID(ctx), "panic", p)

@@ -14,6 +14,7 @@ import (
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/pos"
+	"github.com/regicam/regicam/textcheck"
 )
 
 // Status values a transaction may carry, with the Japanese labels card
@@ -147,6 +148,13 @@ func Parse(body []byte) ([]pos.Record, error) {
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPayload, err)
 	}
+	// A NUL (which PostgreSQL cannot store) is the partner's to fix:
+	// refused here, per transaction below, never cleaned away.
+	for _, f := range []struct{ name, v string }{{"terminalId", p.TerminalID}, {"storeId", p.StoreID}, {"storeName", p.StoreName}} {
+		if err := textcheck.String(f.name, f.v); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrPayload, err)
+		}
+	}
 	p.TerminalID = strings.TrimSpace(p.TerminalID)
 	switch {
 	case p.TerminalID == "":
@@ -186,6 +194,9 @@ func parseTx(p wirePayload, raw json.RawMessage) (pos.Record, string, error) {
 	}
 	t.ID = strings.TrimSpace(t.ID)
 	id := clip(t.ID)
+	if err := textcheck.JSON("", raw); err != nil {
+		return pos.Record{}, id, err
+	}
 	if t.ID == "" || utf8.RuneCountInString(t.ID) > maxIDLen || !utf8.ValidString(t.ID) {
 		return pos.Record{}, id, fmt.Errorf("id must be 1-%d characters", maxIDLen)
 	}

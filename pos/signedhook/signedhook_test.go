@@ -251,3 +251,33 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRefusesNUL: a NUL (which PostgreSQL cannot store) in a
+// transaction refuses that transaction, naming the field; in the payload's
+// own fields it refuses the payload. Nothing is silently cleaned.
+func TestParseRefusesNUL(t *testing.T) {
+	b := `{"terminalId":"T","transactions":[
+	 {"id":"ok","status":"CAPTURE","occurredAt":"2026-03-01T17:00:00Z","amount":1,"staffName":"山田"},
+	 {"id":"n1","status":"CAPTURE","occurredAt":"2026-03-01T17:00:00Z","amount":1,"staffName":"山\u0000田"},
+	 {"id":"n2","status":"CAPTURE","occurredAt":"2026-03-01T17:00:00Z","amount":1,"items":[{"name":"\u0000","quantity":1,"amount":1}]}
+	]}`
+	recs, err := signedhook.Parse([]byte(b))
+	var items signedhook.ItemErrors
+	if !errors.As(err, &items) || len(recs) != 1 || recs[0].Receipt.StaffName != "山田" {
+		t.Fatalf("%v, %d records", err, len(recs))
+	}
+	if len(items) != 2 || !strings.Contains(items[0].Error(), "staffName: 文字列に使えない文字 (NUL)") ||
+		!strings.Contains(items[1].Error(), "items[0].name: 文字列に使えない文字 (NUL)") {
+		t.Fatalf("item errors: %v", items)
+	}
+	for _, field := range []string{"terminalId", "storeId", "storeName"} {
+		body := `{"terminalId":"T","` + field + `":"x\u0000","transactions":[{"id":"ok","status":"CAPTURE","occurredAt":"2026-03-01T17:00:00Z","amount":1}]}`
+		if field == "terminalId" {
+			body = strings.Replace(body, `"terminalId":"T",`, "", 1)
+		}
+		recs, err := signedhook.Parse([]byte(body))
+		if !errors.Is(err, signedhook.ErrPayload) || len(recs) != 0 || !strings.Contains(err.Error(), field+": ") {
+			t.Errorf("%s with NUL: %v, %d records", field, err, len(recs))
+		}
+	}
+}

@@ -54,7 +54,7 @@ func run(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		db = "postgres"
 	}
 	log.Info("regicam ready", "database", db, "graphql", "http://"+displayAddr(cfg.Addr)+"/graphql")
-	return server.Serve(ctx, cfg.Addr, app.Handler, cfg.ShutdownTimeout, log)
+	return server.Serve(ctx, cfg, app.Handler, log)
 }
 
 // serverGC trades memory for CPU: a server's live heap is small, so Go's
@@ -89,6 +89,7 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	}
 	var cfg server.Config
 	var cors string
+	var cameraAllowPrivate bool
 	fs := flag.NewFlagSet("regicam", flag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", env("ADDR", ":8080"), "listen address (REGICAM_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("DATA_DIR", "./data"), "directory for the embedded database and files (REGICAM_DATA_DIR)")
@@ -103,7 +104,14 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	fs.IntVar(&cfg.DepthLimit, "depth-limit", 12, "maximum query depth")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (REGICAM_LOG_LEVEL)")
 	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", 32, "most PostgreSQL connections this server opens (mind max_connections across replicas)")
+	fs.Int64Var(&cfg.WSQueueBytes, "ws-queue-bytes", 4<<20, "bytes that may wait for one websocket connection; a client that falls further behind is closed (1008)")
+	fs.Int64Var(&cfg.WSCredentialQueueBytes, "ws-credential-queue-bytes", 16<<20, "bytes that may wait across the websocket connections of one session or API key; past it the one holding the most is closed (1008)")
+	fs.IntVar(&cfg.WSConnsPerCredential, "ws-conns-per-credential", 20, "websocket connections one session or API key may hold open; connection_init beyond it is refused (4429)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain requests on SIGTERM")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest /graphql request body; larger ones are answered 413 unread")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "time to read a whole request, body included (negative: none)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "time to write an answer; the CSV export gets this much per chunk (negative: none)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection stays open (negative: none)")
 	cfg.SecretKey = env("SECRET_KEY", "")
 	fs.DurationVar(&cfg.LockoutDuration, "lockout", durationEnv(env("LOCKOUT", "15m")), "how long 5 wrong passwords lock a user (REGICAM_LOCKOUT)")
 	fs.Float64Var(&cfg.APIKeyRate, "api-key-rate", 50, "requests per second each API key may make (per server)")
@@ -114,6 +122,8 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	fs.DurationVar(&cfg.ThumbnailWait, "thumbnail-wait", 2*time.Second, "how long ingest waits for a frame before publishing the entry without it (a THUMBNAIL event follows)")
 	fs.DurationVar(&cfg.ThumbnailRetention, "thumbnail-retention", durationEnv(env("THUMBNAIL_RETENTION", "0")), "delete thumbnails older than this (0 keeps them; journal entries are never deleted) (REGICAM_THUMBNAIL_RETENTION)")
 	fs.BoolVar(&cfg.AlertWebhookAllowPrivate, "alert-webhook-allow-private", envBool("ALERT_WEBHOOK_ALLOW_PRIVATE", false), "let alert webhook URLs point at private, loopback or link-local addresses (receivers inside your own network) (REGICAM_ALERT_WEBHOOK_ALLOW_PRIVATE)")
+	fs.BoolVar(&cameraAllowPrivate, "camera-allow-private", envBool("CAMERA_ALLOW_PRIVATE", true), "let camera URLs point at loopback and private addresses (cameras on the shop's network); false for multi-tenant hosting. Link-local and cloud metadata addresses are always refused (REGICAM_CAMERA_ALLOW_PRIVATE)")
+	fs.DurationVar(&cfg.CameraTestTimeout, "camera-test-timeout", 5*time.Second, "how long a camera source test (testCameraSource, and the check when a camera is added) waits for one frame")
 	fs.StringVar(&cfg.PublicURL, "public-url", env("PUBLIC_URL", "http://localhost:8080"), "how browsers reach this server (OAuth redirects) (REGICAM_PUBLIC_URL)")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", 30*time.Second, "time between polls of each POS connection (jittered ±20%)")
 	fs.StringVar(&cfg.SmaregiIDURL, "smaregi-id-url", env("SMAREGI_ID_URL", "https://id.smaregi.jp"), "Smaregi token host (sandbox: https://id.smaregi.dev) (REGICAM_SMAREGI_ID_URL)")
@@ -125,6 +135,7 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
+	cfg.CameraDenyPrivate = !cameraAllowPrivate
 	switch strings.ToLower(cfg.Demo) {
 	case "auto", "true", "false":
 		cfg.Demo = strings.ToLower(cfg.Demo)

@@ -7,39 +7,98 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/regicam/regicam/camera/registry"
 	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/predicate"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/thumbs"
 )
 
 // HasSourceCredentials is the resolver for the hasSourceCredentials field.
 func (r *cameraResolver) HasSourceCredentials(ctx context.Context, obj *ent.Camera) (bool, error) {
-	panic(fmt.Errorf("not implemented: HasSourceCredentials - hasSourceCredentials"))
+	return len(obj.SourceCredentials) > 0, nil
 }
 
 // CreateCamera is the resolver for the createCamera field.
 func (r *mutationResolver) CreateCamera(ctx context.Context, input model.CreateCameraInput) (*ent.Camera, error) {
-	panic(fmt.Errorf("not implemented: CreateCamera - createCamera"))
+	acct, err := readerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Cameras.Create(ctx, acct, registry.Input{Name: input.Name, Model: optString(input.Model), DeviceID: input.DeviceID,
+		PosOption: input.PosOption, Source: cameraSource(input.Source), RequireSourceOK: input.RequireSourceOk != nil && *input.RequireSourceOk})
 }
 
 // UpdateCamera is the resolver for the updateCamera field.
 func (r *mutationResolver) UpdateCamera(ctx context.Context, id pulid.ID, input model.UpdateCameraInput) (*ent.Camera, error) {
-	panic(fmt.Errorf("not implemented: UpdateCamera - updateCamera"))
+	return r.Cameras.Update(ctx, id, registry.Update{Name: input.Name, Model: input.Model, DeviceID: input.DeviceID,
+		PosOption: input.PosOption, Source: cameraSource(input.Source), ClearSource: input.ClearSource != nil && *input.ClearSource})
 }
 
 // RetireCamera is the resolver for the retireCamera field.
 func (r *mutationResolver) RetireCamera(ctx context.Context, id pulid.ID, force *bool) (*model.RetireCameraPayload, error) {
-	panic(fmt.Errorf("not implemented: RetireCamera - retireCamera"))
+	out, err := r.Cameras.Retire(ctx, id, force != nil && *force)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RetireCameraPayload{Camera: out.Camera, WatchedTerminals: append([]*ent.Terminal{}, out.WatchedTerminals...)}, nil
 }
 
 // TestCameraSource is the resolver for the testCameraSource field.
 func (r *mutationResolver) TestCameraSource(ctx context.Context, input model.CameraSourceInput) (*model.CameraSourceTest, error) {
-	panic(fmt.Errorf("not implemented: TestCameraSource - testCameraSource"))
+	if _, err := readerOf(ctx); err != nil {
+		return nil, err
+	}
+	return sourceTest(r.Cameras.TestSource(ctx, *cameraSource(&input))), nil
 }
 
 // TestCameraSourceOf is the resolver for the testCameraSourceOf field.
 func (r *mutationResolver) TestCameraSourceOf(ctx context.Context, id pulid.ID) (*model.CameraSourceTest, error) {
-	panic(fmt.Errorf("not implemented: TestCameraSourceOf - testCameraSourceOf"))
+	res, err := r.Cameras.TestSourceOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return sourceTest(res), nil
+}
+
+func cameraSource(in *model.CameraSourceInput) *registry.Source {
+	if in == nil {
+		return nil
+	}
+	return &registry.Source{Kind: in.Kind, URL: optString(in.URL), Username: in.Username, Password: in.Password}
+}
+
+func sourceTest(res registry.TestResult) *model.CameraSourceTest {
+	out := &model.CameraSourceTest{Ok: res.OK, Message: res.Message, ElapsedMs: int(res.Elapsed.Milliseconds())}
+	if !res.OK {
+		reason := string(res.Reason)
+		out.Reason = &reason
+		return out
+	}
+	preview := thumbs.DataURL(res.Preview)
+	out.PreviewDataURL, out.Width, out.Height = &preview, &res.Width, &res.Height
+	return out
+}
+
+func optString(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// unlessAsked leaves retired cameras out of the cameras list unless the
+// filter asks about retiredAt (a settings screen showing retired ones).
+func unlessAsked(w *ent.CameraWhereInput) predicate.Camera {
+	if w != nil && (w.RetiredAt != nil || w.RetiredAtNEQ != nil || len(w.RetiredAtIn) > 0 || len(w.RetiredAtNotIn) > 0 ||
+		w.RetiredAtGT != nil || w.RetiredAtGTE != nil || w.RetiredAtLT != nil || w.RetiredAtLTE != nil ||
+		w.RetiredAtIsNil || w.RetiredAtNotNil) {
+		return func(*sql.Selector) {}
+	}
+	return camera.RetiredAtIsNil()
 }

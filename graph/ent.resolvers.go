@@ -80,7 +80,7 @@ func (r *queryResolver) Cameras(ctx context.Context, after *entgql.Cursor[pulid.
 	if err != nil {
 		return nil, err
 	}
-	return r.Client.Camera.Query().Where(camera.AccountID(acct)).Paginate(ctx, after, first, before, last,
+	return r.Client.Camera.Query().Where(camera.AccountID(acct), unlessAsked(where)).Paginate(ctx, after, first, before, last,
 		ent.WithCameraOrder(orderBy), ent.WithCameraFilter(where.Filter))
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/regicam/regicam/alerts"
 	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/camera"
+	"github.com/regicam/regicam/camera/registry"
 	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/schema/pulid"
@@ -29,6 +30,8 @@ type Resolver struct {
 	Hub       *feed.Hub
 	Recorders RecorderStatus // nil: no camera is recorded
 	Thumbs    BlobReader     // nil: thumbnails are off
+	// Cameras adds, changes, retires and tests the account's cameras.
+	Cameras *registry.Service
 	// Connectors polls POS providers; nil when disabled.
 	Connectors *connector.Runtime
 	// Secrets seals credentials and webhook secrets.

@@ -73,14 +73,15 @@ func Label(c *ent.Camera) string {
 // terminalLabel names a register in messages by the 端末ID the owner typed.
 func terminalLabel(t *ent.Terminal) string { return "端末 " + t.ExternalID }
 
-// LinkableCameras lists the account's cameras with the POS option, by name.
+// LinkableCameras lists the account's cameras with the POS option that are
+// not retired, by name.
 func (s *Service) LinkableCameras(ctx context.Context) ([]*ent.Camera, error) {
 	v, err := viewer.Require(ctx, viewer.ScopeJournalRead)
 	if err != nil {
 		return nil, err
 	}
 	return s.Client.Camera.Query().
-		Where(camera.AccountID(v.AccountID), camera.PosOption(true)).
+		Where(camera.AccountID(v.AccountID), camera.PosOption(true), camera.RetiredAtIsNil()).
 		Order(ent.Asc(camera.FieldName), ent.Asc(camera.FieldID)).
 		All(ctx)
 }

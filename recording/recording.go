@@ -18,6 +18,7 @@ import (
 	"github.com/regicam/regicam/ent"
 	entcamera "github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/netguard"
 	"github.com/regicam/regicam/secrets"
 )
 
@@ -39,10 +40,12 @@ type Manager struct {
 	box    *secrets.Box
 	log    *slog.Logger
 	opt    camera.RecorderOptions
-	http   *http.Client
+	http   *http.Client // snapshots: one request per frame, bounded
+	stream *http.Client // MJPEG: no Timeout, the stream never ends
 
-	mu   sync.Mutex
-	recs map[pulid.ID]*running
+	syncMu sync.Mutex // one Sync at a time: two would both start a new camera's recorder
+	mu     sync.Mutex
+	recs   map[pulid.ID]*running
 }
 
 type running struct {
@@ -57,8 +60,19 @@ func New(client *ent.Client, box *secrets.Box, log *slog.Logger, opt camera.Reco
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Manager{client: client, box: box, log: log, opt: opt,
-		http: &http.Client{Timeout: camera.DefaultRequestTimeout}, recs: map[pulid.ID]*running{}}
+	m := &Manager{client: client, box: box, log: log, opt: opt, recs: map[pulid.ID]*running{}}
+	// Until UsePolicy says more, private addresses are fine (cameras on the
+	// shop's network) and link-local/metadata ones are not.
+	m.UsePolicy(netguard.Policy{AllowPrivate: true})
+	return m
+}
+
+// UsePolicy makes every camera fetch dial through p, so a stored URL whose
+// name now resolves to a refused address is never connected to. Call it
+// before the first Sync.
+func (m *Manager) UsePolicy(p netguard.Policy) {
+	m.http = p.Client(camera.DefaultRequestTimeout)
+	m.stream = p.Client(0)
 }
 
 // Run syncs recorders with the cameras table every interval until ctx
@@ -82,7 +96,12 @@ func (m *Manager) Run(ctx context.Context, every time.Duration) {
 // Sync starts recorders for new cameras, restarts changed ones, stops
 // removed ones and saves last-seen times.
 func (m *Manager) Sync(ctx context.Context) error {
-	cams, err := m.client.Camera.Query().Where(entcamera.SourceKindNotNil(), entcamera.PosOption(true)).All(ctx)
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	// Retired cameras stop recording; RTSP URLs are stored but not read
+	// yet (the registry's source status says so).
+	cams, err := m.client.Camera.Query().Where(entcamera.SourceKindNotNil(), entcamera.PosOption(true),
+		entcamera.RetiredAtIsNil(), entcamera.SourceKindNEQ(entcamera.SourceKindRTSP)).All(ctx)
 	if err != nil {
 		return fmt.Errorf("load cameras: %w", err)
 	}
@@ -172,7 +191,7 @@ func (m *Manager) grabber(c *ent.Camera) (camera.Grabber, error) {
 	case entcamera.SourceKindSNAPSHOT:
 		return camera.NewSnapshot(c.SourceURL, creds, m.http), nil
 	case entcamera.SourceKindMJPEG:
-		mj := camera.NewMJPEG(c.SourceURL, creds, &http.Client{})
+		mj := camera.NewMJPEG(c.SourceURL, creds, m.stream)
 		mj.Log = m.log.With("camera", c.ID)
 		return mj, nil
 	}

@@ -21,9 +21,23 @@ type Config struct {
 	DepthLimit      int
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	// HTTP edge (server/httpedge.go); zero takes the default, a negative
+	// timeout turns it off. MaxBodyBytes bounds a /graphql request body
+	// (default 1 MiB).
+	MaxBodyBytes int64
+	ReadTimeout  time.Duration // whole request, body included (30s)
+	WriteTimeout time.Duration // from the end of the headers to the end of the answer (60s)
+	IdleTimeout  time.Duration // keep-alive connection between requests (120s)
 	// DBMaxConns caps the PostgreSQL connection pool (0: 32). Several
 	// replicas, or many test servers, share one max_connections.
 	DBMaxConns int
+	// Websocket send queues: bytes waiting for one connection, bytes
+	// waiting across the connections of one session or API key, and how
+	// many connections one session or API key may hold (0: livews's
+	// defaults 4 MiB, 16 MiB, 20; negative: unbounded).
+	WSQueueBytes           int64
+	WSCredentialQueueBytes int64
+	WSConnsPerCredential   int
 
 	// Sign-in. Zero values take auth's defaults (15 min lock, 50 req/s
 	// burst 100 per API key, revocation checked every 2 s).
@@ -48,6 +62,13 @@ type Config struct {
 	// AlertWebhookAllowPrivate lets alert webhooks reach private, loopback
 	// and link-local addresses (refused by default: SSRF).
 	AlertWebhookAllowPrivate bool
+	// CameraDenyPrivate refuses camera URLs on loopback and private
+	// addresses (multi-tenant hosting); link-local and metadata addresses
+	// are refused whatever it says. The zero value allows them: cameras
+	// live on the shop's own network.
+	CameraDenyPrivate bool
+	// CameraTestTimeout bounds one camera source test (default 5s).
+	CameraTestTimeout time.Duration
 
 	// POS providers. Base URLs are configuration so tests and the demo
 	// point the same clients at the fakes.

@@ -20,7 +20,9 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/regicam/regicam/access"
 	"github.com/regicam/regicam/auth"
+	"github.com/regicam/regicam/camera/registry"
 	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/demo"
 	"github.com/regicam/regicam/ent"
@@ -57,6 +59,7 @@ type App struct {
 	Live       *livews.Transport // websocket subscriptions (shared groups)
 	Handler    http.Handler
 	Recorders  *recording.Manager
+	Cameras    *registry.Service // adds, changes, retires and tests cameras (server/cameras.go)
 	Thumbs     *thumbnailer.Thumbnailer
 	Blobs      thumbs.Store
 	Connectors *connector.Runtime
@@ -99,7 +102,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	runCtx, cancel := context.WithCancel(viewer.System(context.Background()))
 	a := &App{DB: db, Bus: bus, log: log, cancel: cancel, done: make(chan struct{})}
 	a.Auth = auth.New(db.Client, log, auth.Options{
-		LockFor: cfg.LockoutDuration, KeyRate: cfg.APIKeyRate, KeyBurst: cfg.APIKeyBurst,
+		MaxBackoff: cfg.LockoutDuration, KeyRate: cfg.APIKeyRate, KeyBurst: cfg.APIKeyBurst,
 		WatchEvery: cfg.RevocationCheck, Now: cfg.AuthNow,
 	})
 	a.background(func() { a.Auth.RunWatcher(runCtx) })
@@ -247,7 +250,9 @@ func (a *App) routes(cfg Config) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /thumbnails/{id}", a.thumbnailHandler())
-	mux.Handle("/export/journal.csv", a.exportHandler())
+	// The export streams for as long as it makes progress (httpedge.go).
+	_, writeTimeout, _ := Timeouts(cfg)
+	mux.Handle("/export/journal.csv", streaming(writeTimeout, a.exportHandler()))
 	mux.Handle("GET /cameras/{id}/live.jpg", a.cameraLiveHandler())
 	hooks := &webhook.Handler{Client: a.DB.Client, Box: a.Secrets, Runtime: a.Connectors, Smaregi: a.smaregi, Log: a.log}
 	// Webhooks authenticate with their connection's secret, not a viewer.
@@ -264,7 +269,7 @@ func (a *App) routes(cfg Config) http.Handler {
 		AllowCredentials: true,
 		MaxAge:           600,
 	})
-	return a.requestContext(a.authenticate(c.Handler(mux)))
+	return limitBodies(cfg, a.requestContext(a.authenticate(c.Handler(mux))))
 }
 
 // requestContext gives every request an id (echoed in X-Request-Id and in
@@ -285,7 +290,7 @@ func (a *App) requestContext(next http.Handler) http.Handler {
 func (a *App) graphQL(cfg Config) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
 		Client: a.DB.Client, Auth: a.Auth, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
-		Connectors: a.Connectors, Secrets: a.Secrets, Smaregi: a.smaregi, Portal: a.portal(),
+		Connectors: a.Connectors, Secrets: a.Secrets, Smaregi: a.smaregi, Portal: a.portal(), Cameras: a.Cameras,
 		Reports: a.ext.reports, Exports: a.ext.exports, Alerts: a.ext.alerts,
 	}}))
 	// Live views share one execution and encoding per event among
@@ -296,6 +301,11 @@ func (a *App) graphQL(cfg Config) http.Handler {
 		InitFunc:              a.websocketInit,
 		Shared:                true,
 		Log:                   a.log,
+		// Bounded in bytes, per connection and per credential, so stalled
+		// live views cannot hold the server's memory (README, Limits).
+		QueueBytes:           cfg.WSQueueBytes,
+		CredentialQueueBytes: cfg.WSCredentialQueueBytes,
+		ConnsPerCredential:   cfg.WSConnsPerCredential,
 	})
 	srv.AddTransport(a.Live)
 	// Dashboards and partners send the same few operations all day: parse
@@ -303,8 +313,8 @@ func (a *App) graphQL(cfg Config) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	// GET and POST per GraphQL over HTTP, bodies never quoted (graphqlhttp.go).
+	srv.AddTransport(graphQLHTTP{log: a.log})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -318,6 +328,7 @@ func (a *App) graphQL(cfg Config) http.Handler {
 		depth = 12
 	}
 	srv.Use(depthLimit{max: depth})
+	srv.Use(access.Gate{}) // who may call what: access.Table, checked before any resolver
 	// NUL and invalid UTF-8 are refused in every argument before a
 	// resolver runs, alike on both databases (graph/textcheck.go).
 	srv.Use(graph.TextCheck{})
@@ -329,12 +340,14 @@ func (a *App) graphQL(cfg Config) http.Handler {
 	return srv
 }
 
-// Serve runs the HTTP server until ctx ends, then drains it.
-func Serve(ctx context.Context, addr string, h http.Handler, shutdown time.Duration, log *slog.Logger) error {
-	hs := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+// Serve runs the HTTP server on cfg.Addr until ctx ends, then drains it
+// for cfg.ShutdownTimeout.
+func Serve(ctx context.Context, cfg Config, h http.Handler, log *slog.Logger) error {
+	hs := HTTPServer(cfg, h, log)
+	shutdown := cfg.ShutdownTimeout
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()
-	log.Info("listening", "addr", addr)
+	log.Info("listening", "addr", cfg.Addr)
 	select {
 	case err := <-errc:
 		return err

@@ -42,6 +42,7 @@ func (a *App) startThumbnails(ctx, runCtx context.Context, cfg Config) error {
 	a.Recorders = recording.New(a.DB.Client, box, a.log, camera.RecorderOptions{
 		Interval: cfg.RecorderInterval, Depth: cfg.RecorderDepth, Tolerance: cfg.FrameTolerance,
 	})
+	a.startCameras(cfg)
 	a.Thumbs = thumbnailer.New(a.Recorders, a.Blobs, a.log, thumbnailer.Options{Wait: cfg.ThumbnailWait})
 	a.Ingester.Thumbnails = a.Thumbs
 	if cfg.ThumbnailRetention > 0 {

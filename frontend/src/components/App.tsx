@@ -1,14 +1,27 @@
 // The shell: who is signed in, the top bar and the three screens.
 import { useEffect, useState } from 'preact/hooks';
-import { setUnauthenticatedHandler } from '../api';
-import { useRoute } from '../router';
+import { gql, setUnauthenticatedHandler } from '../api';
+import { SetupProgress } from '../gql/ops';
+import { navigate, useRoute } from '../router';
 import { Dashboard, prefetchCameras } from './Dashboard';
-import { loadSession, logout, type Session } from '../session';
+import { isAdmin, loadSession, logout, type Session } from '../session';
 import { Login } from './Login';
 import { lazy } from './Lazy';
 
 const Portal = lazy(() => import('./Portal').then((m) => m.Portal));
 const Settings = lazy(() => import('./Settings').then((m) => m.Settings));
+const Setup = lazy(() => import('./Setup').then((m) => m.Setup));
+
+/** A new account (nothing linked yet, so the dashboard could show nothing)
+ *  lands on the setup checklist instead of the dashboard, once per sign-in. */
+function landOnSetup(s: Session) {
+  if (!isAdmin(s)) return;
+  gql(SetupProgress).then((d) => {
+    const p = d.setupProgress;
+    const r = location.hash.replace(/^#\/?/, '');
+    if (!p.complete && !p.hasLink && (r === '' || r.startsWith('camera'))) navigate('/setup');
+  }, () => {});
+}
 
 export function App() {
   const route = useRoute();
@@ -17,16 +30,16 @@ export function App() {
   useEffect(() => {
     setUnauthenticatedHandler(() => setSession(null));
     if (route.page === '' || route.page === 'camera') prefetchCameras();
-    loadSession().then(setSession, () => setSession(null));
+    loadSession().then((s) => { setSession(s); if (s) landOnSetup(s); }, () => setSession(null));
   }, []);
 
   useEffect(() => {
-    const title = { portal: '連携ポータル', settings: '設定' }[route.page] ?? 'ダッシュボード';
+    const title = { portal: '連携ポータル', settings: '設定', setup: '初期設定' }[route.page] ?? 'ダッシュボード';
     document.title = session === null ? 'ログイン - regicam' : `${title} - regicam`;
   }, [route.page, session]);
 
   if (session === undefined) return <div class="loading"><span class="spinner" />読み込み中…</div>;
-  if (session === null) return <Login onLoggedIn={setSession} />;
+  if (session === null) return <Login onLoggedIn={(s) => { setSession(s); landOnSetup(s); }} />;
 
   const page = route.page === 'camera' ? '' : route.page;
   const nav: [string, string][] = [['', 'ダッシュボード'], ['portal', '連携ポータル'], ['settings', '設定']];
@@ -46,6 +59,7 @@ export function App() {
       <main class="page">
         {page === 'portal' ? <Portal /> :
          page === 'settings' ? <Settings session={session} /> :
+         page === 'setup' ? <Setup /> :
          <Dashboard cameraID={route.page === 'camera' ? route.rest[0] : undefined} onUnauthenticated={() => setSession(null)} />}
       </main>
     </>

@@ -35,7 +35,7 @@ export function Dashboard({ cameraID, onUnauthenticated }: { cameraID?: string; 
   if (!data) return <div class="loading"><span class="spinner" />読み込み中…</div>;
   const cams = data.cameras.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
   const tz = data.shops.edges?.[0]?.node?.timezone || DEFAULT_TZ;
-  if (cams.length === 0) return <div class="panel empty">カメラが登録されていません</div>;
+  if (cams.length === 0) return <div class="panel empty">カメラが登録されていません。<a href="#/setup">初期設定</a>からカメラを追加してください。</div>;
   const cam = cams.find((c) => c.id === cameraID) ?? cams[0];
   return (
     <>

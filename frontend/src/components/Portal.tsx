@@ -89,9 +89,9 @@ export function Portal() {
   );
 }
 
-async function startUbiregi(): Promise<string | null> {
+async function startUbiregi(returnTo = '/#/portal'): Promise<string | null> {
   try {
-    const d = await gql(StartUbiregiOAuth, { returnTo: '/#/portal' });
+    const d = await gql(StartUbiregiOAuth, { returnTo });
     location.assign(d.startUbiregiOAuth.authorizeURL);
     return null;
   } catch (e) {
@@ -99,13 +99,13 @@ async function startUbiregi(): Promise<string | null> {
   }
 }
 
-function UbiregiButton({ available }: { available: boolean }) {
+export function UbiregiButton({ available, returnTo }: { available: boolean; returnTo?: string }) {
   const [err, setErr] = useState<string | null>(null);
   return (
     <>
       {err && <span class="field-error">{err}</span>}
       <button class="btn primary" disabled={!available} title={available ? undefined : 'このサーバーにはユビレジの OAuth クライアントが設定されていません'}
-        onClick={async () => setErr(await startUbiregi())}>Ubiregi OAuth2 連携</button>
+        onClick={async () => setErr(await startUbiregi(returnTo))}>Ubiregi OAuth2 連携</button>
     </>
   );
 }
@@ -250,7 +250,7 @@ function LinkTable({ title, provider, rows, cameras, actions, onChanged, onReaut
 
 const ADD_FIELDS = ['contractID', 'clientID', 'clientSecret', 'terminalID', 'cameraID'] as const;
 
-function AddSmaregiDialog({ cameras, onClose, onAdded }: { cameras: Camera[]; onClose: () => void; onAdded: () => void }) {
+export function AddSmaregiDialog({ cameras, onClose, onAdded }: { cameras: Camera[]; onClose: () => void; onAdded: () => void }) {
   const [v, setV] = useState<Record<(typeof ADD_FIELDS)[number], string>>({ contractID: '', clientID: '', clientSecret: '', terminalID: '', cameraID: cameras[0]?.id ?? '' });
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<ApiError | null>(null);

@@ -8,6 +8,11 @@ import { dateTime, DEFAULT_TZ } from '../format';
 import { isAdmin, type Session } from '../session';
 import { Field } from './Field';
 import { Modal } from './Modal';
+import { CameraSettings } from './CameraSettings';
+import { ShopSettings } from './ShopSettings';
+import { SetupReminder } from './Setup';
+import { SetupProgress } from '../gql/ops';
+import type { ProgressFragment } from '../gql/types';
 
 const asApiError = (x: unknown) => (x instanceof ApiError ? x : new ApiError([{ message: String(x) }]));
 const when = (t: string | null | undefined) => (t ? dateTime(t, DEFAULT_TZ) : '—');
@@ -15,9 +20,20 @@ const ROLES: [UserRole, string][] = [['OWNER', 'オーナー'], ['ADMIN', '管�
 const SCOPES: [string, string][] = [['journal:read', 'ジャーナル閲覧'], ['journal:write', 'ジャーナル送信 (ingest)'], ['links:write', '連携設定']];
 
 export function Settings({ session }: { session: Session }) {
+  const [progress, setProgress] = useState<ProgressFragment | null>(null);
+  useEffect(() => {
+    if (isAdmin(session)) gql(SetupProgress).then((d) => setProgress(d.setupProgress), () => {});
+  }, []);
   return (
     <div class="stack">
       <h1 style="margin:0;font-size:18px">設定</h1>
+      {progress && <SetupReminder progress={progress} />}
+      {isAdmin(session) && (
+        <>
+          <CameraSettings />
+          <ShopSettings />
+        </>
+      )}
       <PasswordPanel />
       {isAdmin(session) ? (
         <>

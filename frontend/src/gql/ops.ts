@@ -28,7 +28,7 @@ export const CreateApiKey = "mutation CreateApiKey($name:String!$scopes:[String!
 
 export const RevokeApiKey = "mutation RevokeApiKey($id:ID!){revokeApiKey(id:$id){...ApiKeyRow}}fragment ApiKeyRow on ApiKey{id name prefix scopes createdAt lastUsedAt expiresAt revokedAt}" as Op<T.RevokeApiKeyMutation, T.RevokeApiKeyMutationVariables>;
 
-export const DashboardCameras = "query DashboardCameras{cameras(first:100 orderBy:{field:NAME direction:ASC}){edges{node{id name model deviceID posOption status{recording online lastSeenAt lastError}}}}shops(first:1){edges{node{id name timezone}}}}" as Op<T.DashboardCamerasQuery, T.DashboardCamerasQueryVariables>;
+export const DashboardCameras = "query DashboardCameras{cameras(first:100 orderBy:{field:NAME direction:ASC}where:{retiredAtIsNil:true}){edges{node{id name model deviceID posOption status{recording online lastSeenAt lastError}}}}shops(first:1){edges{node{id name timezone}}}}" as Op<T.DashboardCamerasQuery, T.DashboardCamerasQueryVariables>;
 
 export const Journal = "query Journal($where:JournalWhere$first:Int$after:String){journal(where:$where first:$first after:$after){edges{cursor node{...EntryCard}}pageInfo{hasNextPage endCursor}}}fragment EntryCard on JournalEntry{id kind kindLabel occurredAt receivedAt receiptNo registerNo staffName total deposit change enteredAt paymentMethod canceledAt modifiedAt deletedAt thumbnailReason thumbnail{id url width height capturedAt skewMs}}" as Op<T.JournalQuery, T.JournalQueryVariables>;
 
@@ -36,16 +36,58 @@ export const Timeline = "query Timeline($cameraID:ID!$from:Time!$to:Time!$bucket
 
 export const JournalLive = "subscription JournalLive($where:JournalWhere$after:String){journal(where:$where after:$after){cursor type entry{...EntryCard}}}fragment EntryCard on JournalEntry{id kind kindLabel occurredAt receivedAt receiptNo registerNo staffName total deposit change enteredAt paymentMethod canceledAt modifiedAt deletedAt thumbnailReason thumbnail{id url width height capturedAt skewMs}}" as Op<T.JournalLiveSubscription, T.JournalLiveSubscriptionVariables>;
 
-export const Portal = "query Portal{linkableCameras{id label}smaregi:linkSettings(provider:SMAREGI){...LinkRow}ubiregi:linkSettings(provider:UBIREGI){...LinkRow}ubiregiAvailable}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id}terminal{id}link{id}camera{id}}" as Op<T.PortalQuery, T.PortalQueryVariables>;
+export const Portal = "query Portal{linkableCameras{id label}smaregi:linkSettings(provider:SMAREGI){...LinkRow}ubiregi:linkSettings(provider:UBIREGI){...LinkRow}ubiregiAvailable}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id name}terminal{id}link{id}camera{id}}" as Op<T.PortalQuery, T.PortalQueryVariables>;
 
-export const AddSmaregiLink = "mutation AddSmaregiLink($input:AddSmaregiLinkInput!){addSmaregiLink(input:$input){...LinkRow}}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id}terminal{id}link{id}camera{id}}" as Op<T.AddSmaregiLinkMutation, T.AddSmaregiLinkMutationVariables>;
+export const AddSmaregiLink = "mutation AddSmaregiLink($input:AddSmaregiLinkInput!){addSmaregiLink(input:$input){...LinkRow}}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id name}terminal{id}link{id}camera{id}}" as Op<T.AddSmaregiLinkMutation, T.AddSmaregiLinkMutationVariables>;
 
 export const DeleteLinks = "mutation DeleteLinks($ids:[ID!]!){deleteLinks(ids:$ids){id endedAt}}" as Op<T.DeleteLinksMutation, T.DeleteLinksMutationVariables>;
 
-export const SetTerminalCameras = "mutation SetTerminalCameras($input:[TerminalCameraInput!]!){setTerminalCameras(input:$input){...LinkRow}}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id}terminal{id}link{id}camera{id}}" as Op<T.SetTerminalCamerasMutation, T.SetTerminalCamerasMutationVariables>;
+export const SetTerminalCameras = "mutation SetTerminalCameras($input:[TerminalCameraInput!]!){setTerminalCameras(input:$input){...LinkRow}}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id name}terminal{id}link{id}camera{id}}" as Op<T.SetTerminalCamerasMutation, T.SetTerminalCamerasMutationVariables>;
 
-export const RebindTerminal = "mutation RebindTerminal($terminalID:ID!$cameraID:ID!){rebindTerminal(terminalID:$terminalID cameraID:$cameraID){...LinkRow}}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id}terminal{id}link{id}camera{id}}" as Op<T.RebindTerminalMutation, T.RebindTerminalMutationVariables>;
+export const RebindTerminal = "mutation RebindTerminal($terminalID:ID!$cameraID:ID!){rebindTerminal(terminalID:$terminalID cameraID:$cameraID){...LinkRow}}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id name}terminal{id}link{id}camera{id}}" as Op<T.RebindTerminalMutation, T.RebindTerminalMutationVariables>;
 
 export const ConnectSmaregi = "mutation ConnectSmaregi($input:SmaregiCredentialsInput!){connectSmaregi(input:$input){id status secretHint lastSyncAt lastError}}" as Op<T.ConnectSmaregiMutation, T.ConnectSmaregiMutationVariables>;
 
 export const StartUbiregiOAuth = "mutation StartUbiregiOAuth($returnTo:String){startUbiregiOAuth(returnTo:$returnTo){authorizeURL expiresAt}}" as Op<T.StartUbiregiOAuthMutation, T.StartUbiregiOAuthMutationVariables>;
+
+export const SetupProgress = "query SetupProgress{setupProgress{...Progress}}fragment Progress on SetupProgress{hasCamera hasShop hasConnection hasLink hasReceipt complete}" as Op<T.SetupProgressQuery, T.SetupProgressQueryVariables>;
+
+export const SetupData = "query SetupData{setupProgress{...Progress}cameras(first:200 orderBy:{field:NAME direction:ASC}where:{retiredAtIsNil:true}){edges{node{...CameraRow}}}shops(first:200 orderBy:{field:NAME direction:ASC}){edges{node{...ShopRow}}}links:linkSettings{...LinkRow}linkableCameras{id label}ubiregiAvailable}fragment CameraRow on Camera{id name model deviceID posOption label sourceKind sourceURL hasSourceCredentials sourceStatus retiredAt status{recording online lastSeenAt lastError}}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id name}terminal{id}link{id}camera{id}}fragment Progress on SetupProgress{hasCamera hasShop hasConnection hasLink hasReceipt complete}fragment ShopRow on Shop{id name timezone businessHours{weekday open close}}" as Op<T.SetupDataQuery, T.SetupDataQueryVariables>;
+
+export const CameraList = "query CameraList{cameras(first:200 orderBy:{field:NAME direction:ASC}where:{retiredAtIsNil:true}){edges{node{...CameraRow}}}}fragment CameraRow on Camera{id name model deviceID posOption label sourceKind sourceURL hasSourceCredentials sourceStatus retiredAt status{recording online lastSeenAt lastError}}" as Op<T.CameraListQuery, T.CameraListQueryVariables>;
+
+export const CreateCamera = "mutation CreateCamera($input:CreateCameraInput!){createCamera(input:$input){...CameraRow}}fragment CameraRow on Camera{id name model deviceID posOption label sourceKind sourceURL hasSourceCredentials sourceStatus retiredAt status{recording online lastSeenAt lastError}}" as Op<T.CreateCameraMutation, T.CreateCameraMutationVariables>;
+
+export const UpdateCamera = "mutation UpdateCamera($id:ID!$input:UpdateCameraInput!){updateCamera(id:$id input:$input){...CameraRow}}fragment CameraRow on Camera{id name model deviceID posOption label sourceKind sourceURL hasSourceCredentials sourceStatus retiredAt status{recording online lastSeenAt lastError}}" as Op<T.UpdateCameraMutation, T.UpdateCameraMutationVariables>;
+
+export const RetireCamera = "mutation RetireCamera($id:ID!$force:Boolean){retireCamera(id:$id force:$force){camera{id retiredAt}watchedTerminals{id externalID name connection{provider name contractID}}}}" as Op<T.RetireCameraMutation, T.RetireCameraMutationVariables>;
+
+export const TestCameraSource = "mutation TestCameraSource($input:CameraSourceInput!){testCameraSource(input:$input){...SourceTest}}fragment SourceTest on CameraSourceTest{ok reason message previewDataURL width height elapsedMs}" as Op<T.TestCameraSourceMutation, T.TestCameraSourceMutationVariables>;
+
+export const TestCameraSourceOf = "mutation TestCameraSourceOf($id:ID!){testCameraSourceOf(id:$id){...SourceTest}}fragment SourceTest on CameraSourceTest{ok reason message previewDataURL width height elapsedMs}" as Op<T.TestCameraSourceOfMutation, T.TestCameraSourceOfMutationVariables>;
+
+export const ShopList = "query ShopList{shops(first:200 orderBy:{field:NAME direction:ASC}){edges{node{...ShopRow}}}shopGroups{...ShopGroupRow}}fragment ShopGroupRow on ShopGroup{id name shops{id name}members{id email name}}fragment ShopRow on Shop{id name timezone businessHours{weekday open close}}" as Op<T.ShopListQuery, T.ShopListQueryVariables>;
+
+export const CreateShop = "mutation CreateShop($input:CreateShopInput!){createShop(input:$input){...ShopRow}}fragment ShopRow on Shop{id name timezone businessHours{weekday open close}}" as Op<T.CreateShopMutation, T.CreateShopMutationVariables>;
+
+export const UpdateShop = "mutation UpdateShop($id:ID!$input:UpdateShopInput!){updateShop(id:$id input:$input){...ShopRow}}fragment ShopRow on Shop{id name timezone businessHours{weekday open close}}" as Op<T.UpdateShopMutation, T.UpdateShopMutationVariables>;
+
+export const CreateShopGroup = "mutation CreateShopGroup($input:CreateShopGroupInput!){createShopGroup(input:$input){...ShopGroupRow}}fragment ShopGroupRow on ShopGroup{id name shops{id name}members{id email name}}" as Op<T.CreateShopGroupMutation, T.CreateShopGroupMutationVariables>;
+
+export const RenameShopGroup = "mutation RenameShopGroup($id:ID!$name:String!){renameShopGroup(id:$id name:$name){...ShopGroupRow}}fragment ShopGroupRow on ShopGroup{id name shops{id name}members{id email name}}" as Op<T.RenameShopGroupMutation, T.RenameShopGroupMutationVariables>;
+
+export const SetShopGroupShops = "mutation SetShopGroupShops($id:ID!$shopIDs:[ID!]!){setShopGroupShops(id:$id shopIDs:$shopIDs){...ShopGroupRow}}fragment ShopGroupRow on ShopGroup{id name shops{id name}members{id email name}}" as Op<T.SetShopGroupShopsMutation, T.SetShopGroupShopsMutationVariables>;
+
+export const SetShopGroupMembers = "mutation SetShopGroupMembers($id:ID!$userIDs:[ID!]!){setShopGroupMembers(id:$id userIDs:$userIDs){...ShopGroupRow}}fragment ShopGroupRow on ShopGroup{id name shops{id name}members{id email name}}" as Op<T.SetShopGroupMembersMutation, T.SetShopGroupMembersMutationVariables>;
+
+export const DeleteShopGroup = "mutation DeleteShopGroup($id:ID!){deleteShopGroup(id:$id)}" as Op<T.DeleteShopGroupMutation, T.DeleteShopGroupMutationVariables>;
+
+export const ManualConnections = "query ManualConnections{webhook:linkSettings(provider:WEBHOOK){...LinkRow}partner:linkSettings(provider:PARTNER){...LinkRow}linkableCameras{id label}shops(first:200 orderBy:{field:NAME direction:ASC}){edges{node{id name}}}}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id name}terminal{id}link{id}camera{id}}" as Op<T.ManualConnectionsQuery, T.ManualConnectionsQueryVariables>;
+
+export const CreatePosConnection = "mutation CreatePosConnection($input:CreatePosConnectionInput!){createPosConnection(input:$input){connection{id name provider}webhook{path secret}}}" as Op<T.CreatePosConnectionMutation, T.CreatePosConnectionMutationVariables>;
+
+export const CreateTerminal = "mutation CreateTerminal($input:CreateTerminalInput!){createTerminal(input:$input){id externalID name}}" as Op<T.CreateTerminalMutation, T.CreateTerminalMutationVariables>;
+
+export const LinkTerminal = "mutation LinkTerminal($terminalID:ID!$cameraID:ID!){linkTerminal(terminalID:$terminalID cameraID:$cameraID){...LinkRow}}fragment LinkRow on LinkSetting{id provider contractID secretHint terminalExternalID terminalName status lastSyncAt lastError cameraLabel connection{id name}terminal{id}link{id}camera{id}}" as Op<T.LinkTerminalMutation, T.LinkTerminalMutationVariables>;
+
+export const FirstReceipt = "query FirstReceipt{journal(first:1){edges{node{...EntryCard}}}}fragment EntryCard on JournalEntry{id kind kindLabel occurredAt receivedAt receiptNo registerNo staffName total deposit change enteredAt paymentMethod canceledAt modifiedAt deletedAt thumbnailReason thumbnail{id url width height capturedAt skewMs}}" as Op<T.FirstReceiptQuery, T.FirstReceiptQueryVariables>;

@@ -14,12 +14,54 @@ export type CreateUserInput = {
   ipAllowlist?: Array<string> | null | undefined;
 };
 
+/**
+ * Where the server reads a camera's picture. The URL's scheme must fit the
+ * kind: http/https for SNAPSHOT and MJPEG, rtsp/rtsps for RTSP; SIMULATED has
+ * no URL. Credentials are sealed at rest and never returned.
+ */
+export type CameraSourceInput = {
+  kind: CameraSourceKind;
+  url?: string | null | undefined;
+  username?: string | null | undefined;
+  password?: string | null | undefined;
+};
+
+export type CreateCameraInput = {
+  name: string;
+  model?: string | null | undefined;
+  /** Device id / serial, unique in the account (`201000192`). */
+  deviceID: string;
+  /** The camera has the POS option: it can be linked to registers. */
+  posOption?: boolean | null | undefined;
+  source?: CameraSourceInput | null | undefined;
+  /** Fetch one frame first and refuse to save when it fails (default: save with the failure as its status). */
+  requireSourceOK?: boolean | null | undefined;
+};
+
+export type UpdateCameraInput = {
+  name?: string | null | undefined;
+  model?: string | null | undefined;
+  deviceID?: string | null | undefined;
+  posOption?: boolean | null | undefined;
+  /** A new source replaces the old one; to keep stored credentials, omit username and password. */
+  source?: CameraSourceInput | null | undefined;
+  /** Remove the picture source (the camera is no longer recorded). */
+  clearSource?: boolean | null | undefined;
+};
+
 /** スマレジ連携: 契約ID + クライアントID + クライアントシークレット. */
 export type SmaregiCredentialsInput = {
   contractID: string;
   clientID: string;
   clientSecret: string;
 };
+
+/** CameraSourceKind is enum for the field source_kind */
+export type CameraSourceKind =
+  | 'SIMULATED'
+  | 'SNAPSHOT'
+  | 'MJPEG'
+  | 'RTSP';
 
 /** JournalEntryKind is enum for the field kind */
 export type JournalEntryKind =
@@ -114,6 +156,52 @@ export type TerminalCameraInput = {
   terminalID: string;
   /** The camera to watch the register from now on; null ends its link. */
   cameraID?: string | null | undefined;
+};
+
+export type BusinessDayInput = {
+  weekday: number;
+  open: string;
+  close: string;
+};
+
+export type CreateShopInput = {
+  name: string;
+  /** IANA zone, default Asia/Tokyo. */
+  timezone?: string | null | undefined;
+  businessHours?: Array<BusinessDayInput> | null | undefined;
+};
+
+export type UpdateShopInput = {
+  name?: string | null | undefined;
+  timezone?: string | null | undefined;
+  /** Replaces every weekday; [] clears the hours. */
+  businessHours?: Array<BusinessDayInput> | null | undefined;
+};
+
+export type CreateShopGroupInput = {
+  name: string;
+  shopIDs?: Array<string> | null | undefined;
+};
+
+export type ManualPosProvider =
+  /** Card terminals and other senders of signed webhooks. */
+  | 'WEBHOOK'
+  /** A partner system that posts ingestJournal with an API key (a webhook endpoint is created as well). */
+  | 'PARTNER';
+
+export type CreatePosConnectionInput = {
+  provider: ManualPosProvider;
+  name: string;
+  /** Shop new terminals of this connection belong to when a webhook names one first. */
+  shopID: string;
+};
+
+export type CreateTerminalInput = {
+  connectionID: string;
+  /** The register's id as the sender names it (terminalId). */
+  externalID: string;
+  name?: string | null | undefined;
+  shopID: string;
 };
 
 export type MeFragment = { id: string, email: string, name: string, role: UserRole };
@@ -237,19 +325,19 @@ export type JournalLiveSubscriptionVariables = Exact<{
 
 export type JournalLiveSubscription = { journal: { cursor: string, type: JournalEventType, entry: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number } | null } } };
 
-export type LinkRowFragment = { id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null };
+export type LinkRowFragment = { id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null };
 
 export type PortalQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type PortalQuery = { ubiregiAvailable: boolean, linkableCameras: Array<{ id: string, label: string }>, smaregi: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, ubiregi: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }> };
+export type PortalQuery = { ubiregiAvailable: boolean, linkableCameras: Array<{ id: string, label: string }>, smaregi: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, ubiregi: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }> };
 
 export type AddSmaregiLinkMutationVariables = Exact<{
   input: AddSmaregiLinkInput;
 }>;
 
 
-export type AddSmaregiLinkMutation = { addSmaregiLink: { id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null } };
+export type AddSmaregiLinkMutation = { addSmaregiLink: { id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null } };
 
 export type DeleteLinksMutationVariables = Exact<{
   ids: Array<string> | string;
@@ -263,7 +351,7 @@ export type SetTerminalCamerasMutationVariables = Exact<{
 }>;
 
 
-export type SetTerminalCamerasMutation = { setTerminalCameras: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }> };
+export type SetTerminalCamerasMutation = { setTerminalCameras: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }> };
 
 export type RebindTerminalMutationVariables = Exact<{
   terminalID: string;
@@ -271,7 +359,7 @@ export type RebindTerminalMutationVariables = Exact<{
 }>;
 
 
-export type RebindTerminalMutation = { rebindTerminal: { id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null } };
+export type RebindTerminalMutation = { rebindTerminal: { id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null } };
 
 export type ConnectSmaregiMutationVariables = Exact<{
   input: SmaregiCredentialsInput;
@@ -286,3 +374,155 @@ export type StartUbiregiOAuthMutationVariables = Exact<{
 
 
 export type StartUbiregiOAuthMutation = { startUbiregiOAuth: { authorizeURL: string, expiresAt: string } };
+
+export type ProgressFragment = { hasCamera: boolean, hasShop: boolean, hasConnection: boolean, hasLink: boolean, hasReceipt: boolean, complete: boolean };
+
+export type SetupProgressQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type SetupProgressQuery = { setupProgress: { hasCamera: boolean, hasShop: boolean, hasConnection: boolean, hasLink: boolean, hasReceipt: boolean, complete: boolean } };
+
+export type SetupDataQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type SetupDataQuery = { ubiregiAvailable: boolean, setupProgress: { hasCamera: boolean, hasShop: boolean, hasConnection: boolean, hasLink: boolean, hasReceipt: boolean, complete: boolean }, cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null }, shops: { edges: Array<{ node: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } | null } | null> | null }, links: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, linkableCameras: Array<{ id: string, label: string }> };
+
+export type CameraRowFragment = { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } };
+
+export type CameraListQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type CameraListQuery = { cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null } };
+
+export type CreateCameraMutationVariables = Exact<{
+  input: CreateCameraInput;
+}>;
+
+
+export type CreateCameraMutation = { createCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
+
+export type UpdateCameraMutationVariables = Exact<{
+  id: string;
+  input: UpdateCameraInput;
+}>;
+
+
+export type UpdateCameraMutation = { updateCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
+
+export type RetireCameraMutationVariables = Exact<{
+  id: string;
+  force?: boolean | null | undefined;
+}>;
+
+
+export type RetireCameraMutation = { retireCamera: { camera: { id: string, retiredAt: string | null } | null, watchedTerminals: Array<{ id: string, externalID: string, name: string, connection: { provider: PosConnectionProvider, name: string, contractID: string } }> } };
+
+export type SourceTestFragment = { ok: boolean, reason: string | null, message: string, previewDataURL: string | null, width: number | null, height: number | null, elapsedMs: number };
+
+export type TestCameraSourceMutationVariables = Exact<{
+  input: CameraSourceInput;
+}>;
+
+
+export type TestCameraSourceMutation = { testCameraSource: { ok: boolean, reason: string | null, message: string, previewDataURL: string | null, width: number | null, height: number | null, elapsedMs: number } };
+
+export type TestCameraSourceOfMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type TestCameraSourceOfMutation = { testCameraSourceOf: { ok: boolean, reason: string | null, message: string, previewDataURL: string | null, width: number | null, height: number | null, elapsedMs: number } };
+
+export type ShopRowFragment = { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> };
+
+export type ShopGroupRowFragment = { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> };
+
+export type ShopListQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ShopListQuery = { shops: { edges: Array<{ node: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } | null } | null> | null }, shopGroups: Array<{ id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> }> };
+
+export type CreateShopMutationVariables = Exact<{
+  input: CreateShopInput;
+}>;
+
+
+export type CreateShopMutation = { createShop: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } };
+
+export type UpdateShopMutationVariables = Exact<{
+  id: string;
+  input: UpdateShopInput;
+}>;
+
+
+export type UpdateShopMutation = { updateShop: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } };
+
+export type CreateShopGroupMutationVariables = Exact<{
+  input: CreateShopGroupInput;
+}>;
+
+
+export type CreateShopGroupMutation = { createShopGroup: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> } };
+
+export type RenameShopGroupMutationVariables = Exact<{
+  id: string;
+  name: string;
+}>;
+
+
+export type RenameShopGroupMutation = { renameShopGroup: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> } };
+
+export type SetShopGroupShopsMutationVariables = Exact<{
+  id: string;
+  shopIDs: Array<string> | string;
+}>;
+
+
+export type SetShopGroupShopsMutation = { setShopGroupShops: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> } };
+
+export type SetShopGroupMembersMutationVariables = Exact<{
+  id: string;
+  userIDs: Array<string> | string;
+}>;
+
+
+export type SetShopGroupMembersMutation = { setShopGroupMembers: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> } };
+
+export type DeleteShopGroupMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type DeleteShopGroupMutation = { deleteShopGroup: string };
+
+export type ManualConnectionsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ManualConnectionsQuery = { webhook: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, partner: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, linkableCameras: Array<{ id: string, label: string }>, shops: { edges: Array<{ node: { id: string, name: string } | null } | null> | null } };
+
+export type CreatePosConnectionMutationVariables = Exact<{
+  input: CreatePosConnectionInput;
+}>;
+
+
+export type CreatePosConnectionMutation = { createPosConnection: { connection: { id: string, name: string, provider: PosConnectionProvider }, webhook: { path: string, secret: string } } };
+
+export type CreateTerminalMutationVariables = Exact<{
+  input: CreateTerminalInput;
+}>;
+
+
+export type CreateTerminalMutation = { createTerminal: { id: string, externalID: string, name: string } };
+
+export type LinkTerminalMutationVariables = Exact<{
+  terminalID: string;
+  cameraID: string;
+}>;
+
+
+export type LinkTerminalMutation = { linkTerminal: { id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null } };
+
+export type FirstReceiptQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type FirstReceiptQuery = { journal: { edges: Array<{ node: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number } | null } }> } };

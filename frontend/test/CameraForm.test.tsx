@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/preact';
+import { CameraForm } from '../src/components/CameraForm';
+import { mockGraphQL } from './helpers';
+
+const saved = (over: Record<string, unknown> = {}) => ({
+  id: 'CA1', name: '自宅カメラ', model: 'CC-2L_SF', deviceID: '201000192', posOption: true, label: '自宅カメラ (CC-2L_SF : 201000192)',
+  sourceKind: 'SNAPSHOT', sourceURL: 'http://192.168.1.20/snapshot.jpg', hasSourceCredentials: false, sourceStatus: '', retiredAt: null,
+  status: { recording: true, online: true, lastSeenAt: null, lastError: null }, ...over,
+});
+
+const fill = (label: RegExp | string, value: string) => fireEvent.input(screen.getByLabelText(label), { target: { value } });
+
+describe('CameraForm', () => {
+  it('tests the source: disabled without a URL, busy while testing, then the preview', async () => {
+    let release!: () => void;
+    const calls = mockGraphQL(async (op) => {
+      if (op !== 'TestCameraSource') throw new Error('unexpected ' + op);
+      await new Promise<void>((r) => (release = r));
+      return { data: { testCameraSource: { ok: true, reason: null, message: '接続できました', previewDataURL: 'data:image/jpeg;base64,AAAA', width: 640, height: 360, elapsedMs: 42 } } };
+    });
+    render(<CameraForm onSaved={() => {}} />);
+    const btn = screen.getByTestId('camera-test');
+    expect(btn.hasAttribute('disabled')).toBe(true);
+    fill('URL', 'http://127.0.0.1:9/snapshot.jpg');
+    fill('ユーザー名', 'admin');
+    fill('パスワード', 'pw');
+    expect(btn.hasAttribute('disabled')).toBe(false);
+    fireEvent.click(btn);
+    await waitFor(() => expect(btn.textContent).toContain('接続テスト中'));
+    expect(btn.hasAttribute('disabled')).toBe(true);
+    release();
+    const result = screen.getByTestId('camera-test-result');
+    await waitFor(() => expect(result.getAttribute('data-ok')).toBe('true'));
+    expect((within(result).getByRole('img') as HTMLImageElement).src).toBe('data:image/jpeg;base64,AAAA');
+    expect(result.textContent).toContain('640×360');
+    expect(calls[0].variables).toEqual({ input: { kind: 'SNAPSHOT', url: 'http://127.0.0.1:9/snapshot.jpg', username: 'admin', password: 'pw' } });
+    // Changing the source forgets the old result.
+    fill('URL', 'http://127.0.0.1:9/other.jpg');
+    expect(result.getAttribute('data-ok')).toBeNull();
+  });
+
+  it('says why a test failed, in Japanese, and falls back to the reason code', async () => {
+    let n = 0;
+    mockGraphQL(() => (n++ === 0
+      ? { data: { testCameraSource: { ok: false, reason: 'AUTH_REFUSED', message: 'カメラがユーザー名またはパスワードを受け付けませんでした（401）', previewDataURL: null, width: null, height: null, elapsedMs: 12 } } }
+      : { data: { testCameraSource: { ok: false, reason: 'NOT_JPEG', message: '', previewDataURL: null, width: null, height: null, elapsedMs: 5 } } }));
+    render(<CameraForm onSaved={() => {}} />);
+    fill('URL', 'http://cam.local/snap');
+    fireEvent.click(screen.getByTestId('camera-test'));
+    expect((await screen.findByRole('alert')).textContent).toContain('受け付けませんでした（401）');
+    fireEvent.click(screen.getByTestId('camera-test'));
+    expect((await screen.findByText(/JPEG 画像ではありませんでした/)).getAttribute('role')).toBe('alert');
+  });
+
+  it('shows a refused URL of the test at the URL field', async () => {
+    mockGraphQL(() => ({ errors: [{ message: 'スキーム ftp には対応していません', extensions: { code: 'BAD_USER_INPUT', field: 'input.url' } }] }));
+    render(<CameraForm onSaved={() => {}} />);
+    fill('URL', 'ftp://cam.local/snap.jpg');
+    fireEvent.click(screen.getByTestId('camera-test'));
+    const err = await screen.findByText('スキーム ftp には対応していません');
+    expect(screen.getByLabelText('URL').getAttribute('aria-describedby')).toContain(err.id);
+  });
+
+  it('puts API errors next to the fields they name and saves on retry', async () => {
+    let attempt = 0;
+    let got: unknown = null;
+    const calls = mockGraphQL((op) => {
+      if (op !== 'CreateCamera') throw new Error('unexpected ' + op);
+      if (attempt++ === 0) {
+        return { errors: [
+          { message: 'デバイスID 201000192 は「レジ前カメラ」で使われています', extensions: { code: 'CONFLICT', field: 'input.deviceID' } },
+          { message: 'URL のスキーム ftp は使えません（http か https）', extensions: { code: 'BAD_USER_INPUT', field: 'input.source.url' } },
+        ] };
+      }
+      return { data: { createCamera: saved() } };
+    });
+    render(<CameraForm onSaved={(c) => (got = c)} />);
+    const submit = screen.getByRole('button', { name: 'カメラを追加' });
+    expect(submit.hasAttribute('disabled')).toBe(true);
+    fill('カメラ名', '自宅カメラ');
+    fill('機種', 'CC-2L_SF');
+    fill('デバイスID・シリアル番号', '201000192');
+    fill('URL', 'ftp://192.168.1.20/snapshot.jpg');
+    fireEvent.click(submit);
+    const devErr = await screen.findByText('デバイスID 201000192 は「レジ前カメラ」で使われています');
+    expect(screen.getByLabelText('デバイスID・シリアル番号').getAttribute('aria-describedby')).toContain(devErr.id);
+    expect(screen.getByLabelText('デバイスID・シリアル番号').getAttribute('aria-invalid')).toBe('true');
+    const urlErr = screen.getByText('URL のスキーム ftp は使えません（http か https）');
+    expect(screen.getByLabelText('URL').getAttribute('aria-describedby')).toContain(urlErr.id);
+    expect(screen.getByLabelText('カメラ名').getAttribute('aria-invalid')).toBe('false');
+
+    fill('デバイスID・シリアル番号', '201000194');
+    fill('URL', 'http://192.168.1.20/snapshot.jpg');
+    fireEvent.click(submit);
+    await waitFor(() => expect(got).toBeTruthy());
+    expect(calls[1].variables).toEqual({ input: { name: '自宅カメラ', model: 'CC-2L_SF', deviceID: '201000194', posOption: true, source: { kind: 'SNAPSHOT', url: 'http://192.168.1.20/snapshot.jpg' } } });
+  });
+
+  it('edits without resending the source, keeping stored credentials', async () => {
+    const calls = mockGraphQL(() => ({ data: { updateCamera: saved({ name: 'レジ前' }) } }));
+    render(<CameraForm camera={saved({ hasSourceCredentials: true }) as any} onSaved={() => {}} />);
+    expect(screen.getByText(/保存済みです/)).toBeTruthy();
+    fill('カメラ名', 'レジ前');
+    fireEvent.click(screen.getByRole('button', { name: '保存' }));
+    await waitFor(() => expect(calls).toHaveLength(1));
+    expect(calls[0].variables).toEqual({ id: 'CA1', input: { name: 'レジ前', model: 'CC-2L_SF', deviceID: '201000192', posOption: true } });
+  });
+
+  it('needs no URL for the simulated camera', () => {
+    mockGraphQL(() => ({}));
+    render(<CameraForm onSaved={() => {}} />);
+    fireEvent.change(screen.getByLabelText('種類'), { target: { value: 'SIMULATED' } });
+    expect(screen.queryByLabelText('URL')).toBeNull();
+    expect(screen.getByTestId('camera-test').hasAttribute('disabled')).toBe(false);
+  });
+});

@@ -10,6 +10,10 @@
 //   E2E_DOCS=1 npm run e2e            also copy the screenshots to docs/screenshots
 //   CHROMIUM=/path/to/chrome npm run e2e
 //   REGICAM_BIN=/path/to/regicam npm run e2e   use a binary built already
+//   E2E_ONLY=setup npm run e2e        only the first-use run (e2e/setup.mjs)
+//
+// After the demo run, e2e/setup.mjs runs the first-use scenarios (an empty
+// database, no demo) with the same binary.
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, copyFileSync, createWriteStream } from 'node:fs';
@@ -18,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sizes } from '../scripts/size.mjs';
+import { runSetupE2E } from './setup.mjs';
 import assert from 'node:assert/strict';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,6 +30,8 @@ const frontend = join(here, '..');
 const root = join(frontend, '..');
 const artifacts = join(here, 'artifacts');
 const tmp = mkdtempSync(join(tmpdir(), 'regicam-e2e-'));
+// The binary outlives the demo run's temp dir: the first-use run uses it too.
+const binDir = mkdtempSync(join(tmpdir(), 'regicam-e2e-bin-'));
 const chromePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const started = Date.now();
 const figures = {};
@@ -71,14 +78,20 @@ function startProxy(port, target) {
 
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
 
-async function main() {
-  mkdirSync(artifacts, { recursive: true });
+function buildBinary() {
   let bin = process.env.REGICAM_BIN;
   if (!bin) {
-    bin = join(tmp, 'regicam');
+    bin = join(binDir, 'regicam');
     log('go build');
     execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
   }
+  return bin;
+}
+
+async function main() {
+  mkdirSync(artifacts, { recursive: true });
+  const bin = buildBinary();
+  if (process.env.E2E_ONLY === 'setup') return;
 
   const port = await freePort();
   const pport = await freePort();
@@ -427,9 +440,11 @@ async function main() {
   console.log(`e2e passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-main().then(cleanup, async (e) => {
+main().then(cleanup).then(() => runSetupE2E({ bin: process.env.REGICAM_BIN ?? join(binDir, 'regicam') }))
+  .then(() => rmSync(binDir, { recursive: true, force: true }), async (e) => {
   console.error('e2e FAILED:', e);
   try { const p = browser?.contexts()[0]?.pages()[0]; if (p) await p.screenshot({ path: join(artifacts, 'failure.png') }); } catch { /* ignore */ }
   await cleanup();
+  rmSync(binDir, { recursive: true, force: true });
   process.exit(1);
 });

@@ -131,7 +131,7 @@ describe('Setup checklist', () => {
     await waitFor(() => expect(ws.connected.length).toBe(1));
     ws.connect();
     await waitFor(() => expect(screen.getByTestId('first-receipt-waiting').getAttribute('data-state')).toBe('live'));
-    expect(ws.current.variables).toEqual({ where: {}, after: null });
+    expect(ws.current.variables).toEqual({ where: { cameraIDs: ['CA1'] }, after: null });
 
     got = true;
     const e = entry({ receiptNo: '0001', thumbnail: null });

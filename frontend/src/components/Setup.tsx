@@ -131,7 +131,7 @@ export function Setup({ onProgress, pollMs = 3000, live }: Props) {
         ))}
         {step('pos', <PosStep data={data} shops={shops} onChanged={() => void load()} onCreated={(c) => { setCreated(c); void load(); }} />)}
         {step('link', <LinkStep data={data} shops={shops} onChanged={() => void load()} />)}
-        {step('receipt', <FirstReceiptStep tz={tz} hasReceipt={p.hasReceipt} live={live} onArrived={() => void load()} />)}
+        {step('receipt', <FirstReceiptStep tz={tz} cameraIDs={cams.map((c) => c.id)} hasReceipt={p.hasReceipt} live={live} onArrived={() => void load()} />)}
       </ol>
       {p.complete && (
         <div><button class="btn primary" onClick={() => navigate('/')}>ダッシュボードを開く</button></div>
@@ -246,17 +246,25 @@ function RegisterRow({ row, cameras, onChanged }: { row: LinkRowFragment; camera
 }
 
 /** ⑤: waits live for the first receipt and shows it with its picture. */
-export function FirstReceiptStep({ tz, hasReceipt, live, onArrived }: { tz: string; hasReceipt: boolean; live?: LiveOptions; onArrived: () => void }) {
+export function FirstReceiptStep({ tz, cameraIDs, hasReceipt, live, onArrived }: {
+  tz: string;
+  /** The account's cameras: the receipt awaited is one with a camera's picture. */
+  cameraIDs: string[];
+  hasReceipt: boolean;
+  live?: LiveOptions;
+  onArrived: () => void;
+}) {
   const [entry, setEntry] = useState<EntryCardFragment | null>(null);
   const [state, setState] = useState<string>('connecting');
   const arrived = useRef(false);
 
   useEffect(() => {
     let stopped = false;
+    const where = { cameraIDs };
     if (hasReceipt) {
-      gql(FirstReceiptOp).then((d) => { if (!stopped) setEntry((e) => e ?? d.journal.edges[0]?.node ?? null); }, () => {});
+      gql(FirstReceiptOp, { where }).then((d) => { if (!stopped) setEntry((e) => e ?? d.journal.edges[0]?.node ?? null); }, () => {});
     }
-    const feed = new LiveFeed({}, {
+    const feed = new LiveFeed(where, {
       event: (ev) => {
         setEntry((cur) => (!cur || cur.id === ev.entry.id ? { ...ev.entry, thumbnail: ev.entry.thumbnail ?? cur?.thumbnail ?? null } : cur));
         if (!arrived.current) { arrived.current = true; onArrived(); }

@@ -522,7 +522,9 @@ export type LinkTerminalMutationVariables = Exact<{
 
 export type LinkTerminalMutation = { linkTerminal: { id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null } };
 
-export type FirstReceiptQueryVariables = Exact<{ [key: string]: never; }>;
+export type FirstReceiptQueryVariables = Exact<{
+  where?: JournalWhere | null | undefined;
+}>;
 
 
 export type FirstReceiptQuery = { journal: { edges: Array<{ node: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number } | null } }> } };

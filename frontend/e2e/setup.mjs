@@ -315,6 +315,15 @@ async function scenario({ kind, bin, fk, browser, tmp, say }) {
     assert.match(await camRow.textContent(), /録画中・オンライン/);
     assert.equal(await page.getByTestId('setup-reminder').count(), 0, 'no reminder once setup is complete');
     await shot('7-settings');
+    // Retiring a camera that still watches a register is refused with the register named.
+    await camRow.getByRole('button', { name: '撤去' }).click();
+    const retire = page.getByTestId('retire-camera');
+    await retire.getByRole('button', { name: '撤去する' }).click();
+    const watched = await retire.getByTestId('watched-terminals').textContent();
+    assert.match(watched, kind === 'smaregi' ? /端末ID 9/ : /端末ID T-0001/);
+    await shot('8-retire-refused');
+    await retire.getByRole('button', { name: 'キャンセル' }).click();
+    say(kind, 'retire refused, listing:', watched.trim());
     assert.deepEqual(consoleErrors, [], 'no console errors');
     return f;
   } catch (e) {

@@ -12,7 +12,6 @@ import { Modal } from './Modal';
 import { PlusIcon } from './Icons';
 
 type Watched = RetireCameraMutation['retireCamera']['watchedTerminals'];
-const PROVIDER_LABEL: Record<string, string> = { SMAREGI: 'スマレジ', UBIREGI: 'ユビレジ', WEBHOOK: 'カード端末', PARTNER: 'パートナー' };
 
 export function CameraSettings({ tz = DEFAULT_TZ }: { tz?: string }) {
   const [cams, setCams] = useState<CameraRowFragment[] | null>(null);
@@ -115,7 +114,7 @@ function RetireDialog({ camera, onClose, onDone }: { camera: CameraRowFragment; 
           <>
             <p role="alert">このカメラはまだ次のレジを映しています。撤去すると、これらのレジとの紐づけを今の時点で終了します。</p>
             <ul data-testid="watched-terminals">
-              {watched.map((t) => <li>{PROVIDER_LABEL[t.connection.provider] ?? t.connection.provider} {t.connection.name || t.connection.contractID} ・ 端末ID {t.externalID}{t.name && t.name !== t.externalID ? `（${t.name}）` : ''}</li>)}
+              {watched.map((t) => <li>端末ID {t.externalID}{t.name && t.name !== t.externalID ? `（${t.name}）` : ''}</li>)}
             </ul>
             <div class="actions">
               <button class="btn" autoFocus onClick={onClose}>キャンセル</button>

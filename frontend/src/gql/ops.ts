@@ -60,7 +60,7 @@ export const CreateCamera = "mutation CreateCamera($input:CreateCameraInput!){cr
 
 export const UpdateCamera = "mutation UpdateCamera($id:ID!$input:UpdateCameraInput!){updateCamera(id:$id input:$input){...CameraRow}}fragment CameraRow on Camera{id name model deviceID posOption label sourceKind sourceURL hasSourceCredentials sourceStatus retiredAt status{recording online lastSeenAt lastError}}" as Op<T.UpdateCameraMutation, T.UpdateCameraMutationVariables>;
 
-export const RetireCamera = "mutation RetireCamera($id:ID!$force:Boolean){retireCamera(id:$id force:$force){camera{id retiredAt}watchedTerminals{id externalID name connection{provider name contractID}}}}" as Op<T.RetireCameraMutation, T.RetireCameraMutationVariables>;
+export const RetireCamera = "mutation RetireCamera($id:ID!$force:Boolean){retireCamera(id:$id force:$force){camera{id retiredAt}watchedTerminals{id externalID name}}}" as Op<T.RetireCameraMutation, T.RetireCameraMutationVariables>;
 
 export const TestCameraSource = "mutation TestCameraSource($input:CameraSourceInput!){testCameraSource(input:$input){...SourceTest}}fragment SourceTest on CameraSourceTest{ok reason message previewDataURL width height elapsedMs}" as Op<T.TestCameraSourceMutation, T.TestCameraSourceMutationVariables>;
 

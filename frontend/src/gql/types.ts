@@ -415,7 +415,7 @@ export type RetireCameraMutationVariables = Exact<{
 }>;
 
 
-export type RetireCameraMutation = { retireCamera: { camera: { id: string, retiredAt: string | null } | null, watchedTerminals: Array<{ id: string, externalID: string, name: string, connection: { provider: PosConnectionProvider, name: string, contractID: string } }> } };
+export type RetireCameraMutation = { retireCamera: { camera: { id: string, retiredAt: string | null } | null, watchedTerminals: Array<{ id: string, externalID: string, name: string }> } };
 
 export type SourceTestFragment = { ok: boolean, reason: string | null, message: string, previewDataURL: string | null, width: number | null, height: number | null, elapsedMs: number };
 

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -113,7 +114,9 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "time to write an answer; the CSV export gets this much per chunk (negative: none)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection stays open (negative: none)")
 	cfg.SecretKey = env("SECRET_KEY", "")
-	fs.DurationVar(&cfg.LockoutDuration, "lockout", durationEnv(env("LOCKOUT", "15m")), "how long 5 wrong passwords lock a user (REGICAM_LOCKOUT)")
+	fs.DurationVar(&cfg.LockoutDuration, "lockout", durationEnv(env("LOCKOUT", "15m")), "longest wait between login attempts for one email from one address after 5 wrong passwords (1s, 2s, 4s … up to this) (REGICAM_LOCKOUT)")
+	var proxies string
+	fs.StringVar(&proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client (REGICAM_TRUSTED_PROXIES)")
 	fs.Float64Var(&cfg.APIKeyRate, "api-key-rate", 50, "requests per second each API key may make (per server)")
 	fs.IntVar(&cfg.APIKeyBurst, "api-key-burst", 100, "burst of requests each API key may make")
 	fs.DurationVar(&cfg.RecorderInterval, "recorder-interval", time.Second, "time between recorded camera frames")
@@ -145,6 +148,22 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 		cfg.Demo = "false"
 	default:
 		return cfg, fmt.Errorf("--demo must be auto, true or false, got %q", cfg.Demo)
+	}
+	for _, c := range strings.Split(proxies, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		if !strings.Contains(c, "/") {
+			c += "/32"
+			if strings.Contains(c, ":") {
+				c = strings.TrimSuffix(c, "/32") + "/128"
+			}
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return cfg, fmt.Errorf("--trusted-proxies: %q is not a CIDR", c)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p.Masked())
 	}
 	for _, o := range strings.Split(cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {

@@ -1,5 +1,5 @@
 // Package auth signs people and partner systems in: passwords (argon2id),
-// lockout, sessions behind an HttpOnly cookie, API keys with scopes and a
+// login throttling, sessions behind an HttpOnly cookie, API keys with scopes and a
 // per-key rate limit, and a watcher that ends open websocket connections
 // whose credential was revoked.
 package auth
@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/regicam/regicam/apperr"
@@ -28,21 +29,37 @@ import (
 
 // Options tune sign-in; zero values take the defaults.
 type Options struct {
-	MaxFailures int           // wrong passwords in a row before a lock; default 5
-	LockFor     time.Duration // how long a lock lasts; default 15 minutes
-	SessionTTL  time.Duration // how long a login lasts; default 14 days
-	KeyRate     float64       // requests per second per API key; default 50
-	KeyBurst    int           // burst per API key; default 100
-	WatchEvery  time.Duration // how often open connections re-check their credential; default 2s
-	Now         func() time.Time
+	// MaxFailures wrong passwords for one email from one source address
+	// cost nothing; each further attempt from there waits 1 s, 2 s, 4 s …
+	// up to MaxBackoff. Default 5 and 15 minutes.
+	MaxFailures int
+	MaxBackoff  time.Duration
+	// SourceFailures wrong passwords (any email) one source address may
+	// spend per SourceWindow; default 20 per 10 minutes.
+	SourceFailures int
+	SourceWindow   time.Duration
+	SessionTTL     time.Duration // how long a login lasts; default 14 days
+	KeyRate        float64       // requests per second per API key; default 50
+	KeyBurst       int           // burst per API key; default 100
+	WatchEvery     time.Duration // how often open connections re-check their credential; default 2s
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (ClientIP); empty trusts none.
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time
 }
 
 func (o *Options) defaults() {
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = 5
 	}
-	if o.LockFor <= 0 {
-		o.LockFor = 15 * time.Minute
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 15 * time.Minute
+	}
+	if o.SourceFailures <= 0 {
+		o.SourceFailures = 20
+	}
+	if o.SourceWindow <= 0 {
+		o.SourceWindow = 10 * time.Minute
 	}
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 14 * 24 * time.Hour
@@ -69,6 +86,11 @@ type Service struct {
 	limiter *limiter
 	watch   *watcher
 	cache   viewerCache
+
+	throttle *throttle
+	// failNanos is how long a wrong password takes to answer (a moving
+	// average): unknown emails and throttled attempts answer no sooner.
+	failNanos atomic.Int64
 }
 
 // New returns a Service over client. Run its watcher with Watch.
@@ -76,8 +98,9 @@ func New(client *ent.Client, log *slog.Logger, opt Options) *Service {
 	opt.defaults()
 	return &Service{
 		client: client, opt: opt, log: log,
-		limiter: newLimiter(opt.KeyRate, opt.KeyBurst, opt.Now),
-		watch:   newWatcher(),
+		limiter:  newLimiter(opt.KeyRate, opt.KeyBurst, opt.Now),
+		watch:    newWatcher(),
+		throttle: newThrottle(opt.MaxFailures, opt.MaxBackoff, opt.SourceFailures, opt.SourceWindow),
 	}
 }
 
@@ -98,62 +121,55 @@ func ScopesOf(role viewer.Role) []viewer.Scope {
 	return []viewer.Scope{viewer.ScopeJournalRead}
 }
 
+// errBadLogin is the one answer to an unknown email, a wrong password and
+// a throttled attempt: telling them apart would tell which emails exist.
 var errBadLogin = &apperr.Error{Code: apperr.Unauthenticated, Field: "password",
-	Message: "メールアドレスまたはパスワードが違います (wrong email or password)"}
-
-var jst = time.FixedZone("JST", 9*60*60)
-
-func lockedError(until time.Time) error {
-	return &apperr.Error{Code: apperr.Forbidden, Field: "password", Message: fmt.Sprintf(
-		"ロックされています。%s 以降に再試行するか、管理者に解除を依頼してください (locked until %s)",
-		until.In(jst).Format("15:04"), until.UTC().Format(time.RFC3339))}
-}
+	Message: "メールアドレスまたはパスワードが違います。続けて間違えると、しばらく待たないと受け付けません (wrong email or password; repeated failures must wait before the next attempt)"}
 
 // Login checks email and password from ip and opens a session. The
 // returned token goes into the cookie; only its hash is stored.
+//
+// Failed logins never lock the account or end its sessions: they are
+// throttled per (email, ip) and per ip (throttle.go), so an attacker slows
+// only their own attempts. Unknown email, wrong password and throttled
+// attempt get the same error after the same time.
 func (s *Service) Login(ctx context.Context, email, password, ip, userAgent string) (string, *ent.User, error) {
+	start := time.Now() // the real clock: this measures work, opt.Now may be a test's
+	email = NormalizeEmail(email)
+	n, ok := s.throttle.begin(email, ip, s.now())
+	if !ok {
+		// Refused without hashing, so a throttled source costs no CPU.
+		s.evenOut(ctx, start)
+		return "", nil, errBadLogin
+	}
 	sys := viewer.System(ctx)
-	u, err := s.client.User.Query().Where(user.Email(NormalizeEmail(email))).Only(sys)
+	u, err := s.client.User.Query().Where(user.Email(email)).Only(sys)
 	if ent.IsNotFound(err) {
 		VerifyPassword(dummyHash, password)
+		s.evenOut(ctx, start)
 		return "", nil, errBadLogin
 	}
 	if err != nil {
 		return "", nil, err
 	}
 	actx := viewer.NewContext(ctx, viewer.Viewer{AccountID: u.AccountID, UserID: u.ID, IP: ip})
-	now := s.now()
-	if u.LockedUntil != nil && now.Before(*u.LockedUntil) {
-		s.record(actx, "login.failure", u.ID, "locked")
-		return "", nil, lockedError(*u.LockedUntil)
+	if !VerifyPassword(u.PasswordHash, password) {
+		s.record(actx, "login.failure", u.ID, "wrong password")
+		if n == s.opt.MaxFailures {
+			s.record(actx, "login.throttled", u.ID, fmt.Sprintf("%d wrong passwords from one address; its next attempts wait", n))
+		}
+		s.observeFailure(start)
+		return "", nil, errBadLogin
 	}
+	// The allowlist is checked after the password, so that it tells only
+	// someone who knows the password that the email exists.
 	if !ipAllowed(u.IPAllowlist, ip) {
 		s.record(actx, "login.failure", u.ID, "ip not on the allowlist")
 		return "", nil, &apperr.Error{Code: apperr.Forbidden, Message: "このIPアドレスからはログインできません (IP address not allowed)"}
 	}
-	if !VerifyPassword(u.PasswordHash, password) {
-		// Count in the database so concurrent attempts cannot slip past
-		// the limit.
-		if err := s.client.User.UpdateOneID(u.ID).AddFailedLogins(1).Exec(sys); err != nil {
-			return "", nil, err
-		}
-		n, err := s.client.User.Query().Where(user.ID(u.ID)).Select(user.FieldFailedLogins).Int(sys)
-		if err != nil {
-			return "", nil, err
-		}
-		s.record(actx, "login.failure", u.ID, "wrong password")
-		if n >= s.opt.MaxFailures {
-			until := now.Add(s.opt.LockFor).Truncate(time.Second)
-			if err := s.client.User.UpdateOneID(u.ID).SetLockedUntil(until).SetFailedLogins(0).Exec(sys); err != nil {
-				return "", nil, err
-			}
-			s.record(actx, "user.locked", u.ID, fmt.Sprintf("%d wrong passwords", n))
-			s.revoked()
-			return "", nil, lockedError(until)
-		}
-		return "", nil, errBadLogin
-	}
+	s.throttle.success(email, ip)
 	if u.FailedLogins != 0 || u.LockedUntil != nil {
+		// Columns of the account lock this throttle replaced.
 		if err := s.client.User.UpdateOneID(u.ID).SetFailedLogins(0).ClearLockedUntil().Exec(sys); err != nil {
 			return "", nil, err
 		}
@@ -164,6 +180,38 @@ func (s *Service) Login(ctx context.Context, email, password, ip, userAgent stri
 	}
 	s.record(actx, "login.success", u.ID, "")
 	return token, u, nil
+}
+
+// observeFailure folds the time a wrong password took to answer (hash and
+// audit row) into the average the other failures wait for.
+func (s *Service) observeFailure(start time.Time) {
+	d := int64(time.Since(start))
+	for {
+		old := s.failNanos.Load()
+		next := d
+		if old != 0 {
+			next = old + (d-old)/8
+		}
+		if s.failNanos.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// evenOut waits until a failure that started at start has taken as long as
+// a wrong password does, so response times do not tell an unknown email
+// or a throttled attempt from a wrong password.
+func (s *Service) evenOut(ctx context.Context, start time.Time) {
+	wait := time.Duration(s.failNanos.Load()) - time.Since(start)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // NewSession opens a session for u without a password (the CLI, tests).
@@ -309,13 +357,15 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*ent.User, error)
 	return u, nil
 }
 
-// Unlock lifts a lockout (by an OWNER or ADMIN).
+// Unlock forgets the failed logins counted against a user's email, so its
+// next attempt is not delayed (by an OWNER or ADMIN). The throttle lives in
+// each process: on several replicas this clears the one that serves it.
 func (s *Service) Unlock(ctx context.Context, id pulid.ID) (*ent.User, error) {
 	u, err := s.client.User.UpdateOneID(id).SetFailedLogins(0).ClearLockedUntil().Save(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.revoked()
+	s.throttle.clear(u.Email)
 	s.record(ctx, "user.unlocked", id, "")
 	return u, nil
 }

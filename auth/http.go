@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -33,9 +34,62 @@ func exchange(ctx context.Context) (httpExchange, bool) {
 func ClientInfo(ctx context.Context) (ip, userAgent string) {
 	// A websocket's context carries the request without the response.
 	if x, ok := ctx.Value(httpKey{}).(httpExchange); ok && x.r != nil {
-		return ClientIP(x.r), x.r.UserAgent()
+		ip, userAgent = ClientIP(x.r), x.r.UserAgent()
 	}
-	return "", ""
+	if resolved, ok := ctx.Value(clientIPKey{}).(string); ok {
+		ip = resolved
+	}
+	return ip, userAgent
+}
+
+type clientIPKey struct{}
+
+// WithClientIP records the caller's address as Service.ClientIP resolved
+// it, for ClientInfo.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+// ClientIP is the caller's address: the connection's peer, or, when that
+// peer is one of Options.TrustedProxies, the nearest address in
+// X-Forwarded-For that is not a trusted proxy. A client could otherwise
+// claim any address to pass an IP allowlist or dodge the login throttle.
+func (s *Service) ClientIP(r *http.Request) string {
+	peer := ClientIP(r)
+	if !s.trusted(peer) {
+		return peer
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return peer // a hop we cannot read: stop at the proxy
+			}
+			if !s.trusted(a.String()) {
+				return a.Unmap().String()
+			}
+		}
+	}
+	return peer
+}
+
+func (s *Service) trusted(ip string) bool {
+	if len(s.opt.TrustedProxies) == 0 {
+		return false
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.opt.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // ClientIP is the caller's address. X-Forwarded-For is not trusted: a

@@ -50,8 +50,6 @@ func (s *Service) sessionViewer(ctx context.Context, hash, ip string) (viewer.Vi
 	switch {
 	case se.RevokedAt != nil || !now.Before(se.ExpiresAt) || u == nil:
 		return viewer.Viewer{}, unauthenticated("セッションが終了しました。ログインし直してください (session ended)")
-	case u.LockedUntil != nil && now.Before(*u.LockedUntil):
-		return viewer.Viewer{}, lockedError(*u.LockedUntil)
 	case !ipAllowed(u.IPAllowlist, ip):
 		return viewer.Viewer{}, &apperr.Error{Code: apperr.Forbidden, Message: "このIPアドレスからは利用できません (IP address not allowed)"}
 	}

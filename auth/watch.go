@@ -9,7 +9,6 @@ import (
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/session"
-	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -18,7 +17,7 @@ var ErrRevoked = errors.New("credential revoked")
 
 // watcher keeps the credentials of open long-lived connections and
 // cancels a connection's context when its session or key is revoked or
-// expires, or its user is locked or deleted.
+// expires, or its user is deleted.
 type watcher struct {
 	mu    sync.Mutex
 	next  int
@@ -106,7 +105,7 @@ func (s *Service) checkWatched(ctx context.Context) error {
 	now := s.now()
 	for ids := range chunks(sessions) {
 		valid, err := s.client.Session.Query().Where(session.IDIn(ids...), session.RevokedAtIsNil(),
-			session.ExpiresAtGT(now), session.HasUserWith(user.Or(user.LockedUntilIsNil(), user.LockedUntilLTE(now)))).
+			session.ExpiresAtGT(now), session.HasUser()).
 			IDs(ctx)
 		if err != nil {
 			return err

@@ -44,7 +44,8 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		} else {
 			ctx = auth.WithHTTP(ctx, w, r)
 		}
-		ip := auth.ClientIP(r)
+		ip := a.Auth.ClientIP(r) // X-Forwarded-For only from --trusted-proxies
+		ctx = auth.WithClientIP(ctx, ip)
 		if h := r.Header.Get("Authorization"); h != "" {
 			v, err := a.keyViewer(ctx, h, ip)
 			if err != nil {

@@ -2,7 +2,10 @@
 // probes, CORS and the embedded dashboard.
 package server
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Config is everything the process reads at start-up (flags and REGICAM_*
 // variables); nothing else reads the environment.
@@ -41,7 +44,9 @@ type Config struct {
 
 	// Sign-in. Zero values take auth's defaults (15 min lock, 50 req/s
 	// burst 100 per API key, revocation checked every 2 s).
-	LockoutDuration time.Duration
+	LockoutDuration time.Duration // longest wait between login attempts after repeated failures
+	// TrustedProxies may name the client in X-Forwarded-For (--trusted-proxies).
+	TrustedProxies  []netip.Prefix
 	APIKeyRate      float64
 	APIKeyBurst     int
 	RevocationCheck time.Duration

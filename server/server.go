@@ -103,7 +103,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a := &App{DB: db, Bus: bus, log: log, cancel: cancel, done: make(chan struct{})}
 	a.Auth = auth.New(db.Client, log, auth.Options{
 		MaxBackoff: cfg.LockoutDuration, KeyRate: cfg.APIKeyRate, KeyBurst: cfg.APIKeyBurst,
-		WatchEvery: cfg.RevocationCheck, Now: cfg.AuthNow,
+		WatchEvery: cfg.RevocationCheck, Now: cfg.AuthNow, TrustedProxies: cfg.TrustedProxies,
 	})
 	a.background(func() { a.Auth.RunWatcher(runCtx) })
 	a.Hub = feed.NewHub(db.Client, bus, log, feed.Options{})

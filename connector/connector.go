@@ -352,6 +352,14 @@ func truncate(s string, n int) string {
 // wrong are logged and skipped (retrying cannot fix them); anything else
 // fails the batch so the cursor is not moved past unstored records.
 func (rt *Runtime) Ingest(ctx context.Context, c *ent.PosConnection, recs []pos.Record) error {
+	_, err := rt.Deliver(ctx, c, recs)
+	return err
+}
+
+// Deliver is Ingest that also returns the records it skipped, one error
+// each naming the record, for a sender that is told what was refused (the
+// signed webhook's "rejected").
+func (rt *Runtime) Deliver(ctx context.Context, c *ent.PosConnection, recs []pos.Record) (refused []error, err error) {
 	terms := map[string]pulid.ID{}
 	for _, rec := range recs {
 		// A stray NUL or invalid UTF-8 from a provider is dropped, not
@@ -364,7 +372,12 @@ func (rt *Runtime) Ingest(ctx context.Context, c *ent.PosConnection, recs []pos.
 		if !ok || rec.TerminalExternalID == "" {
 			var err error
 			if tid, err = rt.terminalFor(ctx, c, rec); err != nil {
-				return err
+				if e, ok := apperr.As(err); ok && e.Code == apperr.BadUserInput {
+					rt.log.Warn("provider record rejected", "connection", c.ID, "external_id", rec.Receipt.ExternalID, "field", e.Field, "err", e.Message)
+					refused = append(refused, fmt.Errorf("%s: %w", rec.Receipt.ExternalID, err))
+					continue
+				}
+				return refused, err
 			}
 			terms[rec.TerminalExternalID] = tid
 		}
@@ -376,11 +389,24 @@ func (rt *Runtime) Ingest(ctx context.Context, c *ent.PosConnection, recs []pos.
 		}
 		if e, ok := apperr.As(res.Err); ok && e.Code == apperr.BadUserInput {
 			rt.log.Warn("provider record rejected", "connection", c.ID, "external_id", r.ExternalID, "field", e.Field, "err", e.Message)
+			refused = append(refused, fmt.Errorf("%s: %w", r.ExternalID, res.Err))
 			continue
 		}
-		return fmt.Errorf("ingest %s: %w", r.ExternalID, res.Err)
+		return refused, fmt.Errorf("ingest %s: %w", r.ExternalID, res.Err)
 	}
-	return nil
+	return refused, nil
+}
+
+// MaxNewTerminals bounds the registers that webhooks of one WEBHOOK or
+// PARTNER connection may add by naming them: the signing key is all it
+// takes, and a leaked one must not fill the account with registers. The
+// owner adds more with createTerminal. Two deliveries at the same moment
+// may each add one past the count they read, so the bound is loose by the
+// number of concurrent deliveries, which is what it is for.
+const MaxNewTerminals = 200
+
+func manual(p posconnection.Provider) bool {
+	return p == posconnection.ProviderWEBHOOK || p == posconnection.ProviderPARTNER
 }
 
 // terminalFor returns the terminal of a provider register, creating it
@@ -403,6 +429,16 @@ func (rt *Runtime) terminalFor(ctx context.Context, c *ent.PosConnection, rec po
 	}
 	if !ent.IsNotFound(err) {
 		return "", fmt.Errorf("find terminal: %w", err)
+	}
+	if manual(c.Provider) {
+		n, err := rt.client.Terminal.Query().Where(terminal.ConnectionID(c.ID)).Count(ctx)
+		if err != nil {
+			return "", fmt.Errorf("count terminals: %w", err)
+		}
+		if n >= MaxNewTerminals {
+			return "", apperr.Invalid("terminalId", "この連携の端末が %d 台に達したため、新しい端末 %q は自動では追加しません。管理画面の createTerminal で追加してください (connection has %d terminals; add more with createTerminal)",
+				MaxNewTerminals, rec.TerminalExternalID, MaxNewTerminals)
+		}
 	}
 	shopID, err := rt.shopFor(ctx, c, rec)
 	if err != nil {
@@ -429,6 +465,11 @@ func (rt *Runtime) shopFor(ctx context.Context, c *ent.PosConnection, rec pos.Re
 		if rec.StoreExternalID != "" && s.ExternalStoreIds[string(c.ID)] == rec.StoreExternalID {
 			return s.ID, nil
 		}
+	}
+	if c.DefaultShopID != nil {
+		// The owner said where this connection's registers are
+		// (createPosConnection): a sender's unknown store id makes no shop.
+		return *c.DefaultShopID, nil
 	}
 	if rec.StoreExternalID == "" && len(shops) > 0 {
 		return shops[0].ID, nil

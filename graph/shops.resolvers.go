@@ -7,79 +7,89 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/portal"
+	"github.com/regicam/regicam/setup"
+	"github.com/regicam/regicam/shop"
 )
 
 // CreateShop is the resolver for the createShop field.
 func (r *mutationResolver) CreateShop(ctx context.Context, input model.CreateShopInput) (*ent.Shop, error) {
-	panic(fmt.Errorf("not implemented: CreateShop - createShop"))
+	return r.shops().Create(ctx, shop.Input{Name: &input.Name, Timezone: input.Timezone, Hours: hoursIn(input.BusinessHours)})
 }
 
 // UpdateShop is the resolver for the updateShop field.
 func (r *mutationResolver) UpdateShop(ctx context.Context, id pulid.ID, input model.UpdateShopInput) (*ent.Shop, error) {
-	panic(fmt.Errorf("not implemented: UpdateShop - updateShop"))
+	return r.shops().Update(ctx, id, shop.Input{Name: input.Name, Timezone: input.Timezone, Hours: hoursIn(input.BusinessHours)})
 }
 
 // CreateShopGroup is the resolver for the createShopGroup field.
 func (r *mutationResolver) CreateShopGroup(ctx context.Context, input model.CreateShopGroupInput) (*ent.ShopGroup, error) {
-	panic(fmt.Errorf("not implemented: CreateShopGroup - createShopGroup"))
+	return r.shops().CreateGroup(ctx, input.Name, input.ShopIDs)
 }
 
 // RenameShopGroup is the resolver for the renameShopGroup field.
 func (r *mutationResolver) RenameShopGroup(ctx context.Context, id pulid.ID, name string) (*ent.ShopGroup, error) {
-	panic(fmt.Errorf("not implemented: RenameShopGroup - renameShopGroup"))
+	return r.shops().RenameGroup(ctx, id, name)
 }
 
 // SetShopGroupShops is the resolver for the setShopGroupShops field.
 func (r *mutationResolver) SetShopGroupShops(ctx context.Context, id pulid.ID, shopIDs []pulid.ID) (*ent.ShopGroup, error) {
-	panic(fmt.Errorf("not implemented: SetShopGroupShops - setShopGroupShops"))
+	return r.shops().SetGroupShops(ctx, id, shopIDs)
 }
 
 // SetShopGroupMembers is the resolver for the setShopGroupMembers field.
 func (r *mutationResolver) SetShopGroupMembers(ctx context.Context, id pulid.ID, userIDs []pulid.ID) (*ent.ShopGroup, error) {
-	panic(fmt.Errorf("not implemented: SetShopGroupMembers - setShopGroupMembers"))
+	return r.shops().SetGroupMembers(ctx, id, userIDs)
 }
 
 // DeleteShopGroup is the resolver for the deleteShopGroup field.
 func (r *mutationResolver) DeleteShopGroup(ctx context.Context, id pulid.ID) (pulid.ID, error) {
-	panic(fmt.Errorf("not implemented: DeleteShopGroup - deleteShopGroup"))
+	return r.shops().DeleteGroup(ctx, id)
 }
 
 // CreatePosConnection is the resolver for the createPosConnection field.
 func (r *mutationResolver) CreatePosConnection(ctx context.Context, input model.CreatePosConnectionInput) (*model.CreatePosConnectionPayload, error) {
-	panic(fmt.Errorf("not implemented: CreatePosConnection - createPosConnection"))
+	c, ep, err := r.Portal.CreateConnection(ctx, portal.NewConnection{Provider: posconnection.Provider(input.Provider), Name: input.Name, ShopID: input.ShopID})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreatePosConnectionPayload{Connection: c, Webhook: &model.WebhookEndpoint{Path: ep.Path, Secret: ep.Secret}}, nil
 }
 
 // CreateTerminal is the resolver for the createTerminal field.
 func (r *mutationResolver) CreateTerminal(ctx context.Context, input model.CreateTerminalInput) (*ent.Terminal, error) {
-	panic(fmt.Errorf("not implemented: CreateTerminal - createTerminal"))
+	return r.Portal.CreateTerminal(ctx, portal.NewTerminal{ConnectionID: input.ConnectionID, ExternalID: input.ExternalID, Name: deref(input.Name), ShopID: input.ShopID})
 }
 
 // DefaultShop is the resolver for the defaultShop field.
 func (r *posConnectionResolver) DefaultShop(ctx context.Context, obj *ent.PosConnection) (*ent.Shop, error) {
-	panic(fmt.Errorf("not implemented: DefaultShop - defaultShop"))
+	return r.defaultShop(ctx, obj)
 }
 
 // ShopGroups is the resolver for the shopGroups field.
 func (r *queryResolver) ShopGroups(ctx context.Context) ([]*ent.ShopGroup, error) {
-	panic(fmt.Errorf("not implemented: ShopGroups - shopGroups"))
+	return r.shops().Groups(ctx)
 }
 
 // SetupProgress is the resolver for the setupProgress field.
 func (r *queryResolver) SetupProgress(ctx context.Context) (*model.SetupProgress, error) {
-	panic(fmt.Errorf("not implemented: SetupProgress - setupProgress"))
+	s, err := setup.Progress(ctx, r.Client)
+	return &model.SetupProgress{HasCamera: s.HasCamera, HasShop: s.HasShop, HasConnection: s.HasConnection,
+		HasLink: s.HasLink, HasReceipt: s.HasReceipt, Complete: s.Complete()}, err
 }
 
 // BusinessHours is the resolver for the businessHours field.
 func (r *shopResolver) BusinessHours(ctx context.Context, obj *ent.Shop) ([]*model.BusinessDay, error) {
-	panic(fmt.Errorf("not implemented: BusinessHours - businessHours"))
+	return hoursOut(obj.BusinessHours), nil
 }
 
 // Members is the resolver for the members field.
 func (r *shopGroupResolver) Members(ctx context.Context, obj *ent.ShopGroup) ([]*ent.User, error) {
-	panic(fmt.Errorf("not implemented: Members - members"))
+	return obj.QueryUsers().Order(ent.Asc(user.FieldEmail)).All(ctx) // non-admins see themselves only (User policy)
 }

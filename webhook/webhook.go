@@ -134,16 +134,23 @@ func (h *Handler) signed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) ingest(w http.ResponseWriter, r *http.Request, c *ent.PosConnection, recs []pos.Record, rejected signedhook.ItemErrors) {
-	if err := h.Runtime.Ingest(r.Context(), c, recs); err != nil {
+	// Records refused past parsing (a register over the connection's
+	// limit, a value ingest refuses) are reported too: a sender retrying
+	// them would be refused again.
+	refused, err := h.Runtime.Deliver(r.Context(), c, recs)
+	if err != nil {
 		h.Log.Error("webhook ingest", "connection", c.ID, "err", err)
 		http.Error(w, "could not store the transactions; deliver again", http.StatusServiceUnavailable)
 		return
 	}
-	out := map[string]any{"accepted": len(recs)}
-	if len(rejected) > 0 {
-		msgs := make([]string, len(rejected))
-		for i, e := range rejected {
-			msgs[i] = e.Error()
+	out := map[string]any{"accepted": len(recs) - len(refused)}
+	if len(rejected)+len(refused) > 0 {
+		msgs := make([]string, 0, len(rejected)+len(refused))
+		for _, e := range rejected {
+			msgs = append(msgs, e.Error())
+		}
+		for _, e := range refused {
+			msgs = append(msgs, e.Error())
 		}
 		out["rejected"] = msgs
 	}

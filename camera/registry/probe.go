@@ -151,6 +151,9 @@ func (s *Service) probe(ctx context.Context, src source) TestResult {
 	}
 	if err != nil {
 		r, msg := s.explain(ctx, err)
+		if r == ReasonAuthRefused && creds == nil {
+			msg = "カメラが認証を求めています。ユーザー名とパスワードを入力してください (" + detail(err) + ")"
+		}
 		return TestResult{Reason: r, Message: msg, Elapsed: time.Since(start)}
 	}
 	res := TestResult{OK: true, Width: f.Width, Height: f.Height, Elapsed: time.Since(start)}

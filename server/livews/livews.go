@@ -5,8 +5,11 @@
 // the same bytes — same document, operation, variables and viewer access —
 // executes each group once per event and writes the one encoded payload to
 // every member's connection (only the message id differs). Every
-// connection has a bounded send queue drained by its own writer: a client
-// too slow to keep up is closed with 1008, never allowed to stall the group.
+// connection has a send queue drained by its own writer, bounded in
+// messages and in bytes, and the connections of one credential (a session
+// or an API key) share a byte budget and a connection count: a client too
+// slow to keep up is closed with 1008, never allowed to stall the group or
+// to hold the server's memory.
 package livews
 
 import (
@@ -16,10 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -36,10 +41,26 @@ const (
 
 	// CloseSlowConsumer closes a connection whose send queue is full.
 	CloseSlowConsumer = 1008
+	// CloseTooManyConnections refuses connection_init beyond
+	// ConnsPerCredential: graphql-transport-ws's "too many" code, which
+	// the graphql-ws client treats as final rather than reconnecting in a
+	// loop against the cap.
+	CloseTooManyConnections = 4429
 	// DefaultSendQueue is how many messages may wait for one connection:
 	// room for a few partner batches (500 entries committed at once) to a
 	// client that is reading, far from what an idle live view needs.
 	DefaultSendQueue = 2048
+	// DefaultQueueBytes is how many bytes may wait for one connection:
+	// about a hundred journal events with their thumbnails, many seconds
+	// of a busy account for a client that is reading.
+	DefaultQueueBytes = 4 << 20
+	// DefaultCredentialQueueBytes is how many bytes may wait across all
+	// connections of one session or API key.
+	DefaultCredentialQueueBytes = 16 << 20
+	// DefaultConnsPerCredential is how many websocket connections one
+	// session or API key may hold open: a dashboard uses one or two per
+	// browser tab.
+	DefaultConnsPerCredential = 20
 )
 
 // Transport is a graphql.Transport for websocket upgrades. Create it with
@@ -61,18 +82,45 @@ type Transport struct {
 	PayloadReadLimit int64
 	// SendQueue bounds each connection's outgoing messages.
 	SendQueue int
+	// QueueBytes bounds the bytes waiting for one connection (default
+	// DefaultQueueBytes, negative: no bound). A payload shared by a group
+	// counts in full for every connection that holds it: what a stalled
+	// connection pins is what it references. One message is always
+	// accepted into an empty queue, however large.
+	QueueBytes int64
+	// CredentialQueueBytes bounds the bytes waiting across the
+	// connections of one credential (default DefaultCredentialQueueBytes,
+	// negative: no bound); past it the connection holding the most is
+	// closed first.
+	CredentialQueueBytes int64
+	// ConnsPerCredential caps the connections one credential holds open
+	// (default DefaultConnsPerCredential, negative: no cap); a
+	// connection_init beyond it is closed with 4429.
+	ConnsPerCredential int
+	// Credential names the credential of an initialised connection's
+	// context, "" for none (not counted). Default: the viewer's API key,
+	// else its session.
+	Credential func(ctx context.Context) string
 	// Shared turns grouping off when false (for comparisons).
 	Shared bool
 	Log    *slog.Logger
 
 	groups *groups
 	reg    *registry
+	creds  *credentials
+	queued *atomic.Int64 // bytes waiting across all connections
 }
 
 // New returns a Transport with its shared state.
 func New(t Transport) *Transport {
 	if t.SendQueue <= 0 {
 		t.SendQueue = DefaultSendQueue
+	}
+	t.QueueBytes = limit(t.QueueBytes, DefaultQueueBytes)
+	t.CredentialQueueBytes = limit(t.CredentialQueueBytes, DefaultCredentialQueueBytes)
+	t.ConnsPerCredential = int(limit(int64(t.ConnsPerCredential), DefaultConnsPerCredential))
+	if t.Credential == nil {
+		t.Credential = viewerCredential
 	}
 	if t.PayloadReadLimit == 0 {
 		t.PayloadReadLimit = 1 << 20
@@ -85,7 +133,20 @@ func New(t Transport) *Transport {
 	}
 	t.groups = &groups{m: map[string]*group{}}
 	t.reg = &registry{conns: map[*conn]struct{}{}}
+	t.creds = &credentials{m: map[string]*credential{}}
+	t.queued = new(atomic.Int64)
 	return &t
+}
+
+// limit is v, def for zero, and no limit for a negative v.
+func limit(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return math.MaxInt64
+	}
+	return v
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -101,6 +162,10 @@ type textWriter interface {
 // Groups reports how many shared groups and members are live (tests,
 // metrics).
 func (t *Transport) Groups() (groups, members int) { return t.groups.stats() }
+
+// QueuedBytes reports the bytes waiting in the send queues of every
+// connection, counted as the queues are bounded (tests, metrics).
+func (t *Transport) QueuedBytes() int64 { return t.queued.Load() }
 
 // Do implements graphql.Transport. It returns as soon as the connection is
 // upgraded and runs it on goroutines of its own: an idle live view left on
@@ -248,6 +313,8 @@ func (g *registry) shut() []*conn {
 // written as is.
 type outMsg struct{ head, body, tail []byte }
 
+func (m outMsg) size() int64 { return int64(len(m.head) + len(m.body) + len(m.tail)) }
+
 type conn struct {
 	t       *Transport
 	ws      transport.WebsocketConn
@@ -260,10 +327,15 @@ type conn struct {
 	done    chan struct{}
 
 	// The send queue grows only while messages wait, so an idle
-	// connection holds none of it.
-	qmu  sync.Mutex
-	q    []outMsg
-	wake chan struct{}
+	// connection holds none of it. queued counts its bytes and the one
+	// message being written; qclosed refuses more once the connection is
+	// being closed.
+	qmu     sync.Mutex
+	q       []outMsg
+	queued  atomic.Int64
+	qclosed bool
+	wake    chan struct{}
+	cred    *credential // set by init, before anything is queued
 
 	mu     sync.Mutex
 	subs   map[string]*sub
@@ -353,6 +425,9 @@ func (c *conn) init() bool {
 			c.ctx = ctx
 		}
 		ack = ackPayload
+	}
+	if !c.holdCredential() {
+		return false
 	}
 	var b []byte
 	if ack != nil {
@@ -461,26 +536,102 @@ func (c *conn) nextType() string {
 
 // enqueue queues a message without ever blocking: a full queue means the
 // client is not reading, and it is closed rather than allowed to hold up
-// whoever is sending.
+// whoever is sending or to pin the server's memory.
 func (c *conn) enqueue(m outMsg) bool {
-	select {
-	case <-c.done:
-		return false
-	default:
-	}
+	size := m.size()
 	c.qmu.Lock()
-	if len(c.q) >= c.t.SendQueue {
+	if c.qclosed {
 		c.qmu.Unlock()
-		go c.close(CloseSlowConsumer, "send queue full: client too slow")
+		return false
+	}
+	held := c.queued.Load()
+	var full string
+	switch {
+	case len(c.q) >= c.t.SendQueue:
+		full = "send queue full: client too slow"
+	case held > 0 && held+size > c.t.QueueBytes:
+		full = fmt.Sprintf("send queue over %s: client too slow", mib(c.t.QueueBytes))
+	}
+	if full != "" {
+		c.qmu.Unlock()
+		c.abort(full)
 		return false
 	}
 	c.q = append(c.q, m)
+	c.account(size)
+	cr := c.cred
+	over := cr != nil && cr.queued.Load() > c.t.CredentialQueueBytes
 	c.qmu.Unlock()
+	if over {
+		c.t.creds.shed(cr, c.t.CredentialQueueBytes,
+			fmt.Sprintf("send queues of this credential over %s: client too slow", mib(c.t.CredentialQueueBytes)))
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
 	return true
+}
+
+// account adds n (negative: releases) to the bytes c holds, its
+// credential's and the transport's.
+func (c *conn) account(n int64) {
+	c.queued.Add(n)
+	if c.cred != nil {
+		c.cred.queued.Add(n)
+	}
+	c.t.queued.Add(n)
+}
+
+// pop takes the next message to write; its bytes stay counted until
+// written.
+func (c *conn) pop() (outMsg, bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.qclosed || len(c.q) == 0 {
+		return outMsg{}, false
+	}
+	m := c.q[0]
+	c.q[0] = outMsg{} // the array outlives the pop: drop the reference
+	c.q = c.q[1:]
+	if len(c.q) == 0 {
+		c.q = nil
+	}
+	return m, true
+}
+
+// dropQueue discards what waits and refuses more; it reports whether this
+// call did so (false once already dropped).
+func (c *conn) dropQueue() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.qclosed {
+		return false
+	}
+	c.qclosed = true
+	var n int64
+	for _, m := range c.q {
+		n += m.size()
+	}
+	c.q = nil
+	c.account(-n)
+	return true
+}
+
+// abort closes a connection for being too slow. Its queue is freed at
+// once; the close handshake, which can wait WriteTimeout on a stalled
+// socket, runs on a goroutine of its own so the sender never waits.
+func (c *conn) abort(reason string) {
+	if c.dropQueue() {
+		go c.close(CloseSlowConsumer, reason)
+	}
+}
+
+func mib(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 func (c *conn) send(typ, id string, payload []byte) {
@@ -525,12 +676,18 @@ func (c *conn) writer() {
 				return
 			}
 		case <-c.wake:
-			c.qmu.Lock()
-			batch := c.q
-			c.q = nil
-			c.qmu.Unlock()
-			for _, m := range batch {
-				if err := c.tw.WriteText(m.head, m.body, m.tail); err != nil {
+			// One message at a time, so that a close frees what still
+			// waits while a write is stuck on a stalled socket.
+			for {
+				m, ok := c.pop()
+				if !ok {
+					break
+				}
+				err := c.tw.WriteText(m.head, m.body, m.tail)
+				c.qmu.Lock()
+				c.account(-m.size())
+				c.qmu.Unlock()
+				if err != nil {
 					c.close(1011, "")
 					return
 				}
@@ -717,7 +874,12 @@ func (c *conn) close(code int, reason string) {
 	subs := c.subs
 	c.subs = map[string]*sub{}
 	close(c.done)
+	cred := c.cred
 	c.mu.Unlock()
+	c.dropQueue()
+	if cred != nil {
+		c.t.creds.release(cred, c)
+	}
 	for _, s := range subs {
 		if s.m != nil {
 			c.t.groups.leave(s.m)

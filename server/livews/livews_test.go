@@ -30,7 +30,7 @@ type socket struct {
 	c *websocket.Conn
 }
 
-func dial(t *testing.T, srv *testenv.Server) *socket { return dialWith(t, srv, nil) }
+func dial(t testing.TB, srv *testenv.Server) *socket { return dialWith(t, srv, nil) }
 
 // tinyBuffer makes a socket's receive buffer small, so a client that stops
 // reading fills the server's queue soon rather than after megabytes of
@@ -44,7 +44,7 @@ func tinyBuffer(network, addr string) (net.Conn, error) {
 	return d.Dial(network, addr)
 }
 
-func dialWith(t *testing.T, srv *testenv.Server, netDial func(string, string) (net.Conn, error)) *socket {
+func dialWith(t testing.TB, srv *testenv.Server, netDial func(string, string) (net.Conn, error)) *socket {
 	t.Helper()
 	h := http.Header{}
 	if ck := srv.Credential().Cookie; ck != "" {
@@ -70,14 +70,14 @@ type msg struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-func (s *socket) write(t *testing.T, v any) {
+func (s *socket) write(t testing.TB, v any) {
 	t.Helper()
 	if err := s.c.WriteJSON(v); err != nil {
 		t.Fatalf("write: %v", err)
 	}
 }
 
-func (s *socket) read(t *testing.T) msg {
+func (s *socket) read(t testing.TB) msg {
 	t.Helper()
 	_ = s.c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var m msg
@@ -131,7 +131,7 @@ func sale(term pulid.ID, ext string) ingest.Receipt {
 }
 
 // waitMembers waits until the server holds n live subscriptions in groups.
-func waitMembers(t *testing.T, srv *testenv.Server, groups, members int) {
+func waitMembers(t testing.TB, srv *testenv.Server, groups, members int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -218,6 +218,9 @@ async function scenario({ kind, bin, fk, browser, tmp, say }) {
       await page.getByTestId('first-receipt-waiting').waitFor();
       await page.waitForSelector('[data-testid=first-receipt-waiting][data-state=live]');
       await shot('3-waiting');
+      // Sale times are whole seconds: ring up a full second after the binding
+      // began, so the sale cannot fall before the link in its own second.
+      await page.waitForTimeout(1100);
       const sale = await fetch(fk.control + '/smaregi/ringup', { method: 'POST', body: JSON.stringify({ terminalId: '9', total: 1200, staffName: '山田' }) }).then((r) => r.json());
       decodeTarget = { atMs: sale.atMs, t0: Date.now() };
       say(kind, 'sale rung up at the Smaregi fake', sale);
@@ -264,6 +267,7 @@ async function scenario({ kind, bin, fk, browser, tmp, say }) {
       await page.getByTestId('first-receipt-waiting').waitFor();
       await page.waitForSelector('[data-testid=first-receipt-waiting][data-state=live]');
       await shot('4-waiting');
+      await page.waitForTimeout(1100); // as above: the sale's whole second is after the binding
       const at = new Date(Math.floor(Date.now() / 1000) * 1000);
       const r = await send('T-0001', { id: 'tx-0001', status: 'CAPTURE', occurredAt: at.toISOString(), amount: 1500, receiptNo: '0001', staffName: '佐藤', paymentMethod: 'VISA', maskedCard: '411111******11' });
       assert.ok(r.status >= 200 && r.status < 300, `signed webhook accepted: ${r.status} ${r.body}`);

@@ -299,8 +299,11 @@ func TestAPIKeyScopes(t *testing.T) {
 		ok(reader, read)
 		ok(reader, list)
 		auWant(t, ingest(reader, "R1"), "FORBIDDEN", "")
-		if errs := ingest(writer, "W1"); len(errs) > 0 {
-			t.Errorf("journal:write ingest: %+v", errs)
+		// Without journal:read the key reads back only the entry's id
+		// (TestIngestResultEntryNeedsJournalRead).
+		if r := writer.Query(t, `mutation($in: [JournalInput!]!) { ingestJournal(input: $in) { status entry { id } } }`,
+			map[string]any{"in": []any{tjReceipt(fx.TerminalIDs[0], "W1", "PAYMENT", now, nil)}}); len(r.Errors) > 0 {
+			t.Errorf("journal:write ingest: %+v", r.Errors)
 		}
 		auWant(t, writer.Query(t, read, nil).Errors, "FORBIDDEN", "")
 		ok(linker, list)

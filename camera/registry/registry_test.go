@@ -552,3 +552,51 @@ func TestSourceTestReasons(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdateCamera: renaming, replacing and clearing the source, clearing
+// credentials, and the POS option that cannot be dropped while the camera
+// watches registers.
+func TestUpdateCamera(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		srv := start(t, b, nil)
+		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
+		const update = `mutation($id: ID!, $in: UpdateCameraInput!) { updateCamera(id: $id, input: $in) { ` + cameraFields + ` } }`
+		upd := func(id string, in map[string]any) (cam, []testenv.GQLError) {
+			r := srv.Query(t, update, map[string]any{"id": id, "in": in})
+			var out struct {
+				UpdateCamera cam `json:"updateCamera"`
+			}
+			if len(r.Errors) == 0 {
+				_ = json.Unmarshal(r.Data, &out)
+			}
+			return out.UpdateCamera, r.Errors
+		}
+		id := string(fx.CameraIDs[0])
+		c, errs := upd(id, map[string]any{"name": "新しい名前", "model": "", "source": map[string]any{"kind": "SIMULATED"}})
+		if errs != nil || c.Name != "新しい名前" || c.Label != "新しい名前 ("+c.DeviceID+")" || !c.Status.Recording || c.SourceStatus != "OK" {
+			t.Fatalf("rename and add a source: %+v %+v", c, errs)
+		}
+		c, errs = upd(id, map[string]any{"clearSource": true})
+		if errs != nil || c.SourceKind != nil || c.Status.Recording || c.SourceStatus != "" {
+			t.Errorf("clearSource: %+v %+v", c, errs)
+		}
+		_, errs = upd(id, map[string]any{"clearSource": true, "source": map[string]any{"kind": "SIMULATED"}})
+		wantError(t, "source and clearSource", errs, "BAD_USER_INPUT", "input.clearSource")
+		_, errs = upd(id, map[string]any{"posOption": false})
+		wantError(t, "posOption off while watching", errs, "BAD_USER_INPUT", "input.posOption", "端末 1", "端末 2")
+
+		snap := serve(t, snapshots(frame(t, 64, 36)))
+		c, errs = upd(id, map[string]any{"source": map[string]any{"kind": "SNAPSHOT", "url": snap.URL + "/a.jpg", "username": "u", "password": "p"}})
+		if errs != nil || !c.HasSourceCredentials {
+			t.Fatalf("credentials set: %+v %+v", c, errs)
+		}
+		c, errs = upd(id, map[string]any{"source": map[string]any{"kind": "SNAPSHOT", "url": snap.URL + "/a.jpg", "username": "", "password": ""}})
+		if errs != nil || c.HasSourceCredentials {
+			t.Errorf("blank credentials clear them: %+v %+v", c, errs)
+		}
+		r := srv.Query(t, update, map[string]any{"id": string(pulid.MustNew("CA")), "in": map[string]any{"name": "x"}})
+		if len(r.Errors) != 1 || r.Errors[0].Code() != "NOT_FOUND" {
+			t.Errorf("unknown id: %+v", r.Errors)
+		}
+	})
+}

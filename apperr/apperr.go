@@ -16,6 +16,12 @@ const (
 	Conflict        = "CONFLICT"
 	RateLimited     = "RATE_LIMITED"
 	Internal        = "INTERNAL"
+	// BadRequest: the HTTP request itself is not a GraphQL request (not
+	// JSON, a batch array, "query" not a string, body too large).
+	BadRequest = "BAD_REQUEST"
+	// Unavailable: the database could not be reached; nothing was stored
+	// and the same request may be retried after Retry-After seconds.
+	Unavailable = "UNAVAILABLE"
 )
 
 // Error is a failure the caller caused and can fix.

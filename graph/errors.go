@@ -15,6 +15,7 @@ import (
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -76,6 +77,21 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Extensions["code"] = apperr.BadUserInput
 			return gerr
 		}
+		if errors.As(err, &gq) && strings.Contains(gq.Message, "`first` and `last`") {
+			// ent's Paginate refuses first and last together without a code.
+			gerr.Message = "first と last は同時に指定できません (passing both first and last is not supported)"
+			gerr.Extensions["code"] = apperr.BadUserInput
+			gerr.Extensions["field"] = "last"
+			return gerr
+		}
+		if store.Unavailable(err) {
+			// An outage, not a bug: the client retries (Retry-After, set
+			// by the transport on this code), operators see a warning.
+			log.WarnContext(ctx, "database unavailable", "request_id", RequestID(ctx), "path", gerr.Path.String(), "err", err)
+			gerr.Message = unavailableMessage
+			gerr.Extensions["code"] = apperr.Unavailable
+			return gerr
+		}
 		if errors.Is(err, context.Canceled) {
 			gerr.Message = "canceled"
 			gerr.Extensions["code"] = apperr.Internal
@@ -94,6 +110,11 @@ func itemError(ctx context.Context, err error) *model.IngestError {
 	e, ok := apperr.As(err)
 	if !ok {
 		graphql.AddError(ctx, err)
+		if store.Unavailable(err) {
+			// The partner sends the item again; one that did land meanwhile
+			// comes back DUPLICATE.
+			return &model.IngestError{Code: apperr.Unavailable, Message: unavailableMessage}
+		}
 		return &model.IngestError{Code: apperr.Internal, Message: "内部エラーが発生しました (internal error)"}
 	}
 	graphql.AddError(ctx, err)
@@ -104,6 +125,8 @@ func itemError(ctx context.Context, err error) *model.IngestError {
 	}
 	return out
 }
+
+const unavailableMessage = "データベースに一時的に接続できません。しばらくしてから再試行してください (database unavailable; retry later)"
 
 type requestIDKey struct{}
 

@@ -276,12 +276,11 @@ func (a *App) routes(cfg Config) http.Handler {
 // INTERNAL errors); authenticate then adds its viewer.
 func (a *App) requestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if id == "" || len(id) > 64 {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
+		// Always our own: a client's X-Request-Id is a header value, and
+		// header values never reach a log line (issue 12).
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-Id", id)
 		next.ServeHTTP(w, r.WithContext(graph.WithRequestID(r.Context(), id)))
 	})

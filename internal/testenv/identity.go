@@ -61,12 +61,13 @@ func (s *Server) NewUser(t testing.TB, account pulid.ID, role viewer.Role, shops
 	if err != nil {
 		t.Fatalf("session for %s: %v", u.Email, err)
 	}
-	return u, s.As(Credential{Cookie: token})
+	return u, s.As(Credential{Cookie: Secret(token)})
 }
 
 // CreateUser adds a user that signs in with email and password.
 func (s *Server) CreateUser(t testing.TB, account pulid.ID, email, password string, role viewer.Role, shops ...pulid.ID) *ent.User {
 	t.Helper()
+	Secret(password)
 	u, err := s.Auth.CreateUser(system(), auth.NewUser{AccountID: account, Email: email, Password: password,
 		Role: role, ShopIDs: shops})
 	if err != nil {
@@ -97,13 +98,14 @@ func (s *Server) NewAPIKey(t testing.TB, account pulid.ID, scopes ...viewer.Scop
 	if err != nil {
 		t.Fatalf("create API key: %v", err)
 	}
-	return key, s.As(Credential{APIKey: key})
+	return Secret(key), s.As(Credential{APIKey: key})
 }
 
 // LoginAs signs in through the login mutation and returns a client with
 // the session cookie it set.
 func (s *Server) LoginAs(t testing.TB, email, password string) *Server {
 	t.Helper()
+	Secret(password)
 	r, resp := s.As(Anonymous).QueryHTTP(t, `mutation($e:String!,$p:String!){login(email:$e,password:$p){user{id}}}`,
 		map[string]any{"e": email, "p": password})
 	if len(r.Errors) > 0 {
@@ -111,7 +113,7 @@ func (s *Server) LoginAs(t testing.TB, email, password string) *Server {
 	}
 	for _, c := range resp.Cookies() {
 		if c.Name == auth.CookieName && c.Value != "" {
-			return s.As(Credential{Cookie: c.Value})
+			return s.As(Credential{Cookie: Secret(c.Value)})
 		}
 	}
 	t.Fatalf("login %s set no session cookie", email)

@@ -5,10 +5,8 @@ package testenv
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -54,14 +52,6 @@ type Server struct {
 	cred Credential
 }
 
-// Logger is quiet unless REGICAM_TEST_LOG is set.
-func Logger() *slog.Logger {
-	if os.Getenv("REGICAM_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
 // Start runs a server on b. dataDir lets two servers share one SQLite file;
 // empty means a fresh temporary directory.
 func Start(t testing.TB, b Backend, dataDir string) *Server {
@@ -92,16 +82,24 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	log := b.Log
-	if log == nil {
-		log = Logger()
+	log := Logger() // captured (logs.go)
+	if b.Log != nil {
+		log = withCapture(b.Log)
 	}
 	app, err := server.Start(ctx, cfg, log)
 	if err != nil {
 		hs.Listener.Close()
 		t.Fatalf("start server on %s: %v", b.Name, err)
 	}
+	// Runs after the server's cleanup below: its shutdown logs count too.
+	t.Cleanup(func() { CheckLogs(t) })
+	// The production server's timeouts (server.HTTPServer), so tests see
+	// what clients see.
+	edge := server.HTTPServer(cfg, app.Handler, log)
 	hs.Config.Handler = app.Handler
+	hs.Config.ReadHeaderTimeout, hs.Config.ReadTimeout = edge.ReadHeaderTimeout, edge.ReadTimeout
+	hs.Config.WriteTimeout, hs.Config.IdleTimeout = edge.WriteTimeout, edge.IdleTimeout
+	hs.Config.ErrorLog = edge.ErrorLog
 	hs.Start()
 	t.Cleanup(func() {
 		hs.CloseClientConnections()

@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
+
+	"entgo.io/ent/dialect/sql"
 
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/journalentry"
+	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/pos/smaregi/connect"
 	"github.com/regicam/regicam/pos/smaregi/fake"
@@ -33,7 +38,42 @@ func (a *App) startDemoSmaregi(ctx context.Context, cfg Config) (*demoSmaregi, e
 		fk.Close()
 		return nil, fmt.Errorf("connect demo Smaregi: %w", err)
 	}
+	// The fake keeps nothing across restarts but the journal does: its
+	// numbering must go on after the sales already ingested, or its next
+	// sale "1" would be taken for an edit of the previous run's "1".
+	last, err := lastTransactionID(ctx, a.DB.Client, conn.ID)
+	if err != nil {
+		fk.Close()
+		return nil, fmt.Errorf("demo Smaregi numbering: %w", err)
+	}
+	fk.Default().ContinueAfter(last)
 	return &demoSmaregi{fk: fk, conn: conn}, nil
+}
+
+// lastTransactionID is the highest Smaregi transactionHeadId ingested for
+// connection (0 for none). The ids are decimal strings without leading
+// zeros, so the longest, then greatest, is the highest, on both databases.
+func lastTransactionID(ctx context.Context, client *ent.Client, connection pulid.ID) (int, error) {
+	e, err := client.JournalEntry.Query().
+		Where(journalentry.ConnectionID(connection)).
+		Order(func(s *sql.Selector) {
+			col := s.C(journalentry.FieldExternalID)
+			s.OrderExpr(sql.Expr("LENGTH(" + col + ") DESC"))
+			s.OrderBy(sql.Desc(col))
+		}).
+		Select(journalentry.FieldExternalID).
+		First(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	n, err := strconv.Atoi(e.ExternalID)
+	if err != nil {
+		return 0, fmt.Errorf("transaction id %q: %w", e.ExternalID, err)
+	}
+	return n, nil
 }
 
 // run rings up a sale (sometimes a cancel) at the fake every few seconds

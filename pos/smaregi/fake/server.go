@@ -771,6 +771,18 @@ func (c *Contract) RingUp(spec TransactionSpec) string {
 	return t.TransactionHeadID
 }
 
+// ContinueAfter makes the contract's numbering go on after id: the next
+// transaction gets transactionHeadId id+1 (and a receipt number to
+// match), as a real contract's would after any restart of ours. A fake
+// started afresh beside a journal that already holds its earlier sales
+// would otherwise hand out "1" again, and the new sale would read as an
+// edit of the old one. It never moves the numbering back.
+func (c *Contract) ContinueAfter(id int) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.seq = max(c.seq, id)
+}
+
 // change runs fn on a stored transaction and moves its updDateTime to at
 // (now when zero), never backwards: Smaregi stamps the server time.
 func (c *Contract) change(id string, at time.Time, fn func(*Transaction) error) error {

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -134,9 +135,30 @@ func TestPermissionWalk(t *testing.T) {
 				}
 			}
 		}
+		// Subscriptions over the websocket: a credential without
+		// journal:read is already closed at connection_init (4401 without
+		// one, 4403 without the scope); otherwise the gate answers.
+		sub := schema.root("subscription")
+		for _, f := range sub.Fields {
+			name := sub.Name + "." + f.Name
+			doc, vars := pwOperation(schema, "subscription", f, given[name])
+			for _, p := range principals {
+				walked["subscription"]++
+				v, signedIn := p.viewer()
+				var want string
+				if err := access.Check(v, signedIn, name); err != nil {
+					e, _ := apperr.As(err)
+					want = e.Code
+				}
+				got := pwSubscribe(t, readers[p], doc, vars)
+				if got != want {
+					t.Errorf("%s as %s: table says %s, server says %s", name, p, pwVerdict(want), pwVerdict(got))
+				}
+			}
+		}
 		// The schema has 40-odd mutations: a walk much shorter than that
 		// found too little to prove anything.
-		if walked["mutation"] < 40*len(principals) || walked["query"] < 20*len(principals) {
+		if walked["mutation"] < 40*len(principals) || walked["query"] < 20*len(principals) || walked["subscription"] < 2*len(principals) {
 			t.Fatalf("walked only %v calls; introspection found too little", walked)
 		}
 		t.Logf("%v calls walked as %d principals", walked, len(principals))
@@ -226,6 +248,32 @@ func TestIngestResultEntryNeedsJournalRead(t *testing.T) {
 			t.Errorf("key with journal:read and journal:write: data %s errors %+v", r.Data, r.Errors)
 		}
 	})
+}
+
+// pwSubscribe starts doc over a websocket and reports its permission
+// error: a connection closed at connection_init counts as
+// UNAUTHENTICATED (4401) or FORBIDDEN (4403).
+func pwSubscribe(t *testing.T, c *testenv.Server, doc string, vars map[string]any) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, err := c.Subscribe(ctx, doc, vars)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "4401"):
+		return apperr.Unauthenticated
+	case err != nil && strings.Contains(err.Error(), "4403"):
+		return apperr.Forbidden
+	case err != nil:
+		t.Fatalf("subscribe %s: %v", doc, err)
+	}
+	defer sub.Close()
+	// No event is due: a live subscription times out, a refused one
+	// answers at once.
+	_, errs, err := sub.Next(300 * time.Millisecond)
+	if err != nil && !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("subscription %s: %v", doc, err)
+	}
+	return pwRefusal(errs)
 }
 
 // pwRefusal is the permission error of an answer: FORBIDDEN or

@@ -362,6 +362,9 @@ func loadCamera(ctx context.Context, c *ent.Client, v viewer.Viewer, id pulid.ID
 	if !cam.PosOption {
 		return nil, apperr.Invalid(field, "%s には POS オプションがないため連携できません (camera has no POS option)", Label(cam))
 	}
+	if cam.RetiredAt != nil {
+		return nil, apperr.Invalid(field, "%s は退役済みのため連携できません (camera is retired)", Label(cam))
+	}
 	return cam, nil
 }
 

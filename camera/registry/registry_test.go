@@ -437,6 +437,9 @@ func TestRetireCamera(t *testing.T) {
 		}
 		r := srv.Query(t, `mutation($id: ID!) { updateCamera(id: $id, input: {name: "x"}) { id } }`, map[string]any{"id": id})
 		wantError(t, "update a retired camera", r.Errors, "BAD_USER_INPUT", "id", "退役")
+		r = srv.Query(t, `mutation($t: ID!, $c: ID!) { linkTerminal(terminalID: $t, cameraID: $c) { terminal { id } } }`,
+			map[string]any{"t": fx.TerminalIDs[0], "c": id})
+		wantError(t, "link a register to a retired camera", r.Errors, "BAD_USER_INPUT", "cameraID", "退役")
 	})
 }
 
@@ -461,8 +464,13 @@ func TestCameraTenancyAndRoles(t *testing.T) {
 		if n := node(t, srv, id); n == nil || n.Name != "レジ前カメラ" || n.RetiredAt != nil {
 			t.Errorf("camera after the other account's attempts: %+v", n)
 		}
-		// The other account's own device id space is separate.
+		// The other account's own device id space is separate, and its
+		// change does not stop this account's recorders.
+		srv.MustQuery(t, `mutation($id: ID!) { updateCamera(id: $id, input: {source: {kind: SIMULATED}}) { id } }`, map[string]any{"id": id}, nil)
 		mustCreate(t, other, map[string]any{"name": "同じ番号", "deviceID": node(t, srv, id).DeviceID})
+		if !node(t, srv, id).Status.Recording {
+			t.Error("another account's createCamera stopped this account's recorder")
+		}
 
 		_, staff := srv.NewUser(t, srv.AccountID, viewer.RoleStaff, fx.ShopID)
 		_, reader := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeJournalRead)

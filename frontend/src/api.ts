@@ -9,13 +9,24 @@ export interface GraphQLErrorItem {
   extensions?: { code?: string; field?: string; [k: string]: unknown };
 }
 
+/** The server words its messages for partners too: Japanese, then the
+ *  English in brackets (「…違います (wrong email or password)」). The owner
+ *  reads the Japanese only; short technical brackets such as (HTTP 500) or
+ *  (invalid_client) stay. */
+export function forOwner(message: string): string {
+  if (!/[\u3040-\u30ff\u4e00-\u9fff]/.test(message)) return message;
+  return message.replace(/\s*\(([\x20-\x27\x2a-\x7e]*)\)/g, (all, inner: string) =>
+    (inner.match(/[A-Za-z]{2,}/g) ?? []).length >= 2 && /\s/.test(inner) ? '' : all);
+}
+
 /** A failed operation: the server's errors, or a network failure (code NETWORK). */
 export class ApiError extends Error {
   readonly errors: GraphQLErrorItem[];
   constructor(errors: GraphQLErrorItem[]) {
-    super(errors.map((e) => e.message).join('\n') || 'エラーが発生しました');
+    const shown = errors.map((e) => ({ ...e, message: forOwner(e.message) }));
+    super(shown.map((e) => e.message).join('\n') || 'エラーが発生しました');
     this.name = 'ApiError';
-    this.errors = errors;
+    this.errors = shown;
   }
   get code(): string {
     return this.errors[0]?.extensions?.code ?? 'INTERNAL';
@@ -69,7 +80,7 @@ export async function gql<R, V>(op: Op<R, V>, variables?: V, signal?: AbortSigna
       res = await fetch('/graphql', init);
     } catch {
       if (signal?.aborted) throw e;
-      throw new ApiError([{ message: 'サーバーに接続できません (network error)', extensions: { code: 'NETWORK' } }]);
+      throw new ApiError([{ message: 'サーバーに接続できません。ネットワークを確認してください', extensions: { code: 'NETWORK' } }]);
     }
   }
   let body: { data?: R | null; errors?: GraphQLErrorItem[] };

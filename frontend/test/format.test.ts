@@ -40,3 +40,16 @@ describe('format', () => {
     expect(skew(-20)).toBe('±0.0秒');
   });
 });
+
+import { forOwner } from '../src/api';
+
+describe('forOwner', () => {
+  it('drops the English in brackets after a Japanese message, keeps short technical ones', () => {
+    expect(forOwner('メールアドレスまたはパスワードが違います (wrong email or password)')).toBe('メールアドレスまたはパスワードが違います');
+    expect(forOwner('スキーム ftp は使えません (scheme "ftp" not supported for SNAPSHOT)')).toBe('スキーム ftp は使えません');
+    expect(forOwner('スマレジが認証を拒否しました (Smaregi rejected the credentials): Client authentication failed (invalid_client)'))
+      .toBe('スマレジが認証を拒否しました: Client authentication failed (invalid_client)');
+    expect(forOwner('カメラがエラーを返しました (HTTP 500)')).toBe('カメラがエラーを返しました (HTTP 500)');
+    expect(forOwner('wrong email or password (for partners)')).toBe('wrong email or password (for partners)');
+  });
+});

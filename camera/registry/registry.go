@@ -267,9 +267,11 @@ func (s *Service) Update(ctx context.Context, id pulid.ID, in Update) (*ent.Came
 		res := s.probe(ctx, src)
 		upd.SetSourceKind(src.kind).SetSourceURL(src.url).SetSourceStatus(res.status())
 	}
+	account := c.AccountID
 	c, err = upd.Save(ctx)
 	if ent.IsConstraintError(err) {
-		return nil, s.deviceTaken(ctx, c.AccountID, device, "input.deviceID")
+		// Another request took the device id between our check and update.
+		return nil, s.deviceTaken(ctx, account, device, "input.deviceID")
 	}
 	if err != nil {
 		return nil, err

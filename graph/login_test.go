@@ -17,7 +17,7 @@ import (
 // lgServer trusts the test client as a reverse proxy, so each request's
 // X-Forwarded-For is its source address: tests play callers from several
 // addresses.
-func lgServer(t *testing.T, b testenv.Backend, clock *auClock) *testenv.Server {
+func lgServer(t testing.TB, b testenv.Backend, clock *auClock) *testenv.Server {
 	return testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) {
 		cfg.AuthNow = clock.Now
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -33,7 +33,7 @@ type lgAnswer struct {
 }
 
 // lgLogin posts login(email, password) from ip without a credential.
-func lgLogin(t *testing.T, srv *testenv.Server, ip, email, pw string) lgAnswer {
+func lgLogin(t testing.TB, srv *testenv.Server, ip, email, pw string) lgAnswer {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": auLogin, "variables": map[string]any{"e": email, "p": pw}})
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/graphql", bytes.NewReader(body))
@@ -207,6 +207,43 @@ func TestUnlockUserClearsTheThrottle(t *testing.T) {
 			if got[action] != n {
 				t.Errorf("audit %s: %d rows, want %d (all: %v)", action, got[action], n, got)
 			}
+		}
+	})
+}
+
+// BenchmarkLoginFailureAnswers measures, on PostgreSQL, how long each kind
+// of failed login takes to answer: a wrong password (argon2id plus an
+// audit row), an unknown email (a dummy hash, then a wait up to the wrong
+// password's average) and a throttled attempt (no hash, the same wait).
+// Equal figures mean response times do not tell them apart.
+func BenchmarkLoginFailureAnswers(b *testing.B) {
+	clock := &auClock{now: time.Date(2026, 4, 1, 1, 0, 0, 0, time.UTC)}
+	srv := lgServer(b, testenv.Postgres(b), clock)
+	srv.CreateUser(b, srv.AccountID, "known@example.jp", "Kasse2026go", viewer.RoleStaff)
+	n := 0
+	fresh := func() string { n++; return fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255) }
+	// Warm up: the average a wrong password takes.
+	for range 20 {
+		lgLogin(b, srv, fresh(), "known@example.jp", "Guess2026x")
+	}
+	b.Run("wrong_password", func(b *testing.B) {
+		for b.Loop() {
+			lgLogin(b, srv, fresh(), "known@example.jp", "Guess2026x")
+		}
+	})
+	b.Run("unknown_email", func(b *testing.B) {
+		for b.Loop() {
+			lgLogin(b, srv, fresh(), "nobody@example.jp", "Guess2026x")
+		}
+	})
+	ip := fresh()
+	for range 30 {
+		lgLogin(b, srv, ip, fmt.Sprintf("spray%d@example.jp", n), "Guess2026x")
+		n++
+	}
+	b.Run("throttled", func(b *testing.B) {
+		for b.Loop() {
+			lgLogin(b, srv, ip, "known@example.jp", "Guess2026x")
 		}
 	})
 }

@@ -118,7 +118,7 @@ func websocketUpgrade(r *http.Request) bool {
 // Contract (kept by any websocket transport that replaces gqlgen's): the
 // connection lives as long as the returned context; auth.Service.Watch
 // cancels it within WatchEvery when the session or key is revoked, expires
-// or its user is locked or deleted.
+// or its user is deleted (failed logins never end a session).
 func (a *App) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	v, ok := viewer.FromContext(ctx)
 	if h := p.Authorization(); h != "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/regicam/regicam/pos"
 	"github.com/regicam/regicam/pos/ubiregi"
 	"github.com/regicam/regicam/secrets"
+	"github.com/regicam/regicam/textcheck"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -206,6 +207,9 @@ func (c *Connector) openState(state string, v viewer.Viewer) (sealedState, bool)
 // sealed) and its one terminal, keeping terminals, links and history when
 // the owner connects again.
 func (c *Connector) Save(ctx context.Context, accountID pulid.ID, acct ubiregi.Account, tok ubiregi.Token) (*ent.PosConnection, error) {
+	// Ubiregi's own text is cleaned, not refused (textcheck): a stray NUL
+	// must not make the owner's connection impossible to save.
+	acct.ID, acct.Name = textcheck.Clean(acct.ID), textcheck.Clean(acct.Name)
 	tx, err := c.Client.Tx(ctx)
 	if err != nil {
 		return nil, err

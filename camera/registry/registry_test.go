@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -605,6 +606,44 @@ func TestUpdateCamera(t *testing.T) {
 		r := srv.Query(t, update, map[string]any{"id": string(pulid.MustNew("CA")), "in": map[string]any{"name": "x"}})
 		if len(r.Errors) != 1 || r.Errors[0].Code() != "NOT_FOUND" {
 			t.Errorf("unknown id: %+v", r.Errors)
+		}
+	})
+}
+
+// TestConcurrentDuplicateDeviceID: owners adding the same device at once
+// get one camera; every other request is the same CONFLICT naming it,
+// whether the check or the database's unique index caught it.
+func TestConcurrentDuplicateDeviceID(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		srv := start(t, b, nil)
+		const n = 6
+		var wg sync.WaitGroup
+		errs := make([][]testenv.GQLError, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := srv.Query(t, createMutation, map[string]any{"in": map[string]any{"name": fmt.Sprintf("同時%d", i), "deviceID": "same-serial"}})
+				errs[i] = r.Errors
+			}()
+		}
+		wg.Wait()
+		won := -1
+		for i, e := range errs {
+			if len(e) == 0 {
+				if won >= 0 {
+					t.Fatalf("requests %d and %d both created same-serial", won, i)
+				}
+				won = i
+			}
+		}
+		if won < 0 {
+			t.Fatalf("no request created the camera: %+v", errs)
+		}
+		for i, e := range errs {
+			if i != won {
+				wantError(t, fmt.Sprint("request ", i), e, "CONFLICT", "input.deviceID", fmt.Sprintf("同時%d (same-serial)", won))
+			}
 		}
 	})
 }

@@ -84,7 +84,7 @@ export function SigningKeyOnce({ created, onClose }: { created: Created; onClose
           <code class="mono" style="flex:1" data-testid="webhook-secret">{created.webhook.secret}</code>
           <button type="button" class="btn" onClick={() => copy('secret', created.webhook.secret)}>{copied === 'secret' ? 'コピーしました' : 'コピー'}</button>
         </div>
-        <p class="hint">送信側は本文と時刻に HMAC-SHA256 で署名し、ヘッダー X-Regicam-Timestamp と X-Regicam-Signature を付けて送ります。最初に正しく署名された送信で、そのレジ（terminalId）が自動で登録されます。</p>
+        <p class="hint">送信側は本文と時刻に HMAC-SHA256 で署名し、ヘッダー X-Regicam-Timestamp と X-Regicam-Signature を付けて送ります。送信データの terminalId が新しいレジのときは、最初に正しく署名された送信でそのレジが自動で登録されます。</p>
       </div>
       <button type="button" class="btn" onClick={onClose}>保管したので閉じる</button>
     </div>
@@ -120,7 +120,7 @@ export function TerminalForm({ connections, shops, onCreated }: { connections: C
         <Field id="term-conn" label="連携" error={err?.fieldError('connectionID')}>
           {(a) => <select {...a} value={connectionID} onChange={(e) => setConnectionID((e.target as HTMLSelectElement).value)}>{connections.map((c) => <option value={c.id}>{c.name}</option>)}</select>}
         </Field>
-        <Field id="term-ext" label="端末ID" error={err?.fieldError('externalID')} hint="送信側がそのレジを呼ぶ ID（terminalId）">
+        <Field id="term-ext" label="端末ID" error={err?.fieldError('externalID')} hint="送信データの terminalId に入る、そのレジの ID">
           {(a) => <input {...a} value={externalID} onInput={(e) => setExternalID((e.target as HTMLInputElement).value)} autoComplete="off" />}
         </Field>
         <Field id="term-name" label="レジの名前" error={err?.fieldError('name')} hint="任意">

@@ -16,6 +16,7 @@ import (
 	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -63,8 +64,10 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			if err == nil {
 				ctx = viewer.NewContext(ctx, v)
 			} else if _, ok := apperr.As(err); !ok {
-				a.log.ErrorContext(ctx, "session lookup", "err", err)
-				http.Error(w, "internal error", http.StatusInternalServerError)
+				if !store.Unavailable(err) {
+					a.log.ErrorContext(ctx, "session lookup", "err", err)
+				}
+				refuse(w, r, err, http.StatusInternalServerError)
 				return
 			}
 		}
@@ -87,7 +90,15 @@ func (a *App) keyViewer(ctx context.Context, header, ip string) (viewer.Viewer, 
 // plain text elsewhere.
 func refuse(w http.ResponseWriter, r *http.Request, err error, status int) {
 	e, ok := apperr.As(err)
-	if !ok {
+	switch {
+	case ok:
+	case store.Unavailable(err):
+		// The database is away (restart, failover): try again shortly.
+		e = &apperr.Error{Code: apperr.Unavailable,
+			Message: "データベースに一時的に接続できません。しばらくしてから再試行してください (database unavailable; retry later)"}
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	default:
 		e = &apperr.Error{Code: apperr.Internal, Message: "内部エラーが発生しました (internal error)"}
 		status = http.StatusInternalServerError
 	}

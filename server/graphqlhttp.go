@@ -98,6 +98,17 @@ func (t graphQLHTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		// Parse, validation and variable errors of a well-formed request.
+		for _, e := range errs {
+			if c, _ := e.Extensions["code"].(string); c == "" && e.Err == nil {
+				// A plain message from an extension about the request
+				// (APQ: "provided APQ hash does not match query"): the
+				// client's mistake, not an INTERNAL one to log.
+				if e.Extensions == nil {
+					e.Extensions = map[string]any{}
+				}
+				e.Extensions["code"] = apperr.BadRequest
+			}
+		}
 		status := http.StatusOK
 		if media == mediaGraphQLResponse {
 			status = http.StatusBadRequest
@@ -254,7 +265,16 @@ func decodeParams(body []byte) (*graphql.RawParams, *requestError) {
 	if rerr := decodeObject(raw.Extensions, "extensions", &p.Extensions); rerr != nil {
 		return nil, rerr
 	}
-	return p, nil
+	return p, missingQuery(p)
+}
+
+// missingQuery refuses a request without a query, unless it names a
+// persisted one (extensions.persistedQuery) for gqlgen's APQ to fill in.
+func missingQuery(p *graphql.RawParams) *requestError {
+	if p.Query != "" || p.Extensions["persistedQuery"] != nil {
+		return nil
+	}
+	return badRequest(http.StatusBadRequest, "query", "query を指定してください (query is required)")
 }
 
 func malformed(err error) *requestError {
@@ -309,5 +329,5 @@ func paramsFromQuery(rawQuery string) (*graphql.RawParams, *requestError) {
 			return nil, rerr
 		}
 	}
-	return p, nil
+	return p, missingQuery(p)
 }

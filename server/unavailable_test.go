@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"sync"
 	"testing"
@@ -94,6 +95,7 @@ func TestIngestDuringDatabaseOutage(t *testing.T) {
 
 	proxy.cut()
 	r, resp := partner.QueryHTTP(t, mutation, map[string]any{"in": []any{ingestItem(f, "during-1"), ingestItem(f, "during-2")}})
+	ingested := r
 	if len(r.Errors) == 0 {
 		t.Fatalf("ingest during the outage answered without errors: %s", r.Data)
 	}
@@ -105,14 +107,22 @@ func TestIngestDuringDatabaseOutage(t *testing.T) {
 	if got := resp.Header.Get("Retry-After"); got == "" {
 		t.Error("no Retry-After header on an UNAVAILABLE answer")
 	}
+	// A credential the server has not seen yet needs the database to be
+	// checked: 503 UNAVAILABLE with Retry-After, not a 500.
+	r, resp = srv.QueryHTTP(t, `{ cameras { totalCount } }`, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		len(r.Errors) != 1 || r.Errors[0].Code() != "UNAVAILABLE" {
+		t.Errorf("session lookup during the outage: %d Retry-After %q %+v, want 503 UNAVAILABLE with Retry-After",
+			resp.StatusCode, resp.Header.Get("Retry-After"), r.Errors)
+	}
 	var data struct {
 		IngestJournal []struct {
 			Status string
 			Error  *struct{ Code string }
 		}
 	}
-	if len(r.Data) > 0 && string(r.Data) != "null" {
-		if err := json.Unmarshal(r.Data, &data); err != nil {
+	if len(ingested.Data) > 0 && string(ingested.Data) != "null" {
+		if err := json.Unmarshal(ingested.Data, &data); err != nil {
 			t.Fatal(err)
 		}
 		for i, it := range data.IngestJournal {

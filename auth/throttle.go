@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"net/netip"
 	"sync"
 	"time"
@@ -34,7 +35,14 @@ type throttle struct {
 	ips   *simplelru.LRU[string, *ipState]
 }
 
-type pairKey struct{ email, source string }
+// pairKey holds a digest of the email, so a megabyte-long email costs a
+// tracked pair no more memory than a short one.
+type pairKey struct {
+	email  [sha256.Size]byte
+	source string
+}
+
+func keyOf(email, ip string) pairKey { return pairKey{sha256.Sum256([]byte(email)), source(ip)} }
 
 type pairState struct {
 	failures int
@@ -80,7 +88,7 @@ func source(ip string) string {
 // or refuses it. n is the pair's failures including this attempt; success
 // takes the count back.
 func (t *throttle) begin(email, ip string, now time.Time) (n int, ok bool) {
-	key := pairKey{email, source(ip)}
+	key := keyOf(email, ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p, found := t.pairs.Get(key)
@@ -121,7 +129,7 @@ func (t *throttle) begin(email, ip string, now time.Time) (n int, ok bool) {
 // an office of many users behind one address is not slowed by sign-ins
 // that work.
 func (t *throttle) success(email, ip string) {
-	key := pairKey{email, source(ip)}
+	key := keyOf(email, ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pairs.Remove(key)
@@ -132,10 +140,11 @@ func (t *throttle) success(email, ip string) {
 
 // clear forgets every failure counted against email (unlockUser).
 func (t *throttle) clear(email string) {
+	sum := sha256.Sum256([]byte(email))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range t.pairs.Keys() {
-		if k.email == email {
+		if k.email == sum {
 			t.pairs.Remove(k)
 		}
 	}

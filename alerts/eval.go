@@ -11,7 +11,9 @@ import (
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/predicate"
+	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/shop"
+	shophours "github.com/regicam/regicam/shop"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -119,9 +121,18 @@ func (s *Service) check(ctx context.Context, r rule, e *ent.JournalEntry) (strin
 		return fmt.Sprintf("%s が %d 秒以内に %d 回キャンセルしました", staffOf(e), r.WindowSeconds, n), true, nil
 
 	case alertrule.KindOUTSIDE_HOURS:
-		loc, err := s.shopZone(ctx, e)
+		z, err := s.shopZone(ctx, e)
 		if err != nil {
 			return "", false, err
+		}
+		loc := z.loc
+		if r.OpensAt == "" && r.ClosesAt == "" {
+			// No hours on the rule: the shop's own, per weekday (a shop
+			// whose hours are not set is always open).
+			if shophours.OpenAt(z.hours, loc, e.OccurredAt) {
+				return "", false, nil
+			}
+			return fmt.Sprintf("店舗の営業時間外 (%s) の%s: %s", shophours.FormatHours(z.hours), kindJa[e.Kind], e.OccurredAt.In(loc).Format("01/02 15:04:05")), true, nil
 		}
 		open, err := openAt(r, e.OccurredAt.In(loc))
 		if err != nil || open {
@@ -152,25 +163,26 @@ func openAt(r rule, t time.Time) (bool, error) {
 	return m >= o || m < c, nil
 }
 
-// shopZone is the shop's timezone, cached like the rules: a shop's zone
-// practically never changes, and a query per entry would double the cost
-// of the OUTSIDE_HOURS rule.
-func (s *Service) shopZone(ctx context.Context, e *ent.JournalEntry) (*time.Location, error) {
+// shopZone is the shop's timezone and business hours, cached like the
+// rules: they practically never change, and a query per entry would
+// double the cost of the OUTSIDE_HOURS rule.
+func (s *Service) shopZone(ctx context.Context, e *ent.JournalEntry) (cachedZone, error) {
 	if z, ok := s.zones.Load(e.ShopID); ok && time.Since(z.(cachedZone).at) < s.opt.RuleTTL {
-		return z.(cachedZone).loc, nil
+		return z.(cachedZone), nil
 	}
-	tz, err := s.Client.Shop.Query().Where(shop.ID(e.ShopID)).Select(shop.FieldTimezone).String(ctx)
+	sh, err := s.Client.Shop.Query().Where(shop.ID(e.ShopID)).Select(shop.FieldTimezone, shop.FieldBusinessHours).Only(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("shop timezone: %w", err)
+		return cachedZone{}, fmt.Errorf("shop timezone: %w", err)
 	}
-	loc := zone(tz)
-	s.zones.Store(e.ShopID, cachedZone{loc: loc, at: time.Now()})
-	return loc, nil
+	z := cachedZone{loc: zone(sh.Timezone), hours: sh.BusinessHours, at: time.Now()}
+	s.zones.Store(e.ShopID, z)
+	return z, nil
 }
 
 type cachedZone struct {
-	loc *time.Location
-	at  time.Time
+	loc   *time.Location
+	hours schematype.BusinessHours
+	at    time.Time
 }
 
 func zone(name string) *time.Location {

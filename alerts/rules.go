@@ -93,6 +93,9 @@ func (s *Service) validate(ctx context.Context, account pulid.ID, in *Input) err
 				return err
 			}
 		}
+		if in.Kind == alertrule.KindOUTSIDE_HOURS && deref(in.OpensAt) == "" && deref(in.ClosesAt) == "" {
+			break // no hours on the rule: each shop's own business hours apply
+		}
 		o, c, err := hoursOf(in.OpensAt, in.ClosesAt)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
@@ -135,6 +136,10 @@ func (s *Service) probe(ctx context.Context, src source) TestResult {
 	if src.creds != nil {
 		creds = &camera.Credentials{Username: src.creds.Username, Password: src.creds.Password, Scheme: camera.AuthScheme(src.creds.Scheme)}
 	}
+	// A client per test: its connections close when the test ends rather
+	// than idling for a minute and a half per owner who clicked テスト.
+	client := s.opt.Policy.Client(0)
+	defer client.CloseIdleConnections()
 	var (
 		f   camera.Frame
 		err error
@@ -143,9 +148,9 @@ func (s *Service) probe(ctx context.Context, src source) TestResult {
 	case entcamera.SourceKindSIMULATED:
 		f, err = camera.NewSimulated("テスト", time.Now).Grab(ctx)
 	case entcamera.SourceKindSNAPSHOT:
-		f, err = camera.NewSnapshot(src.url, creds, s.opt.Policy.Client(0)).Grab(ctx)
+		f, err = camera.NewSnapshot(src.url, creds, client).Grab(ctx)
 	case entcamera.SourceKindMJPEG:
-		f, err = s.firstMJPEGFrame(ctx, src.url, creds)
+		f, err = s.firstMJPEGFrame(ctx, src.url, creds, client)
 	case entcamera.SourceKindRTSP:
 		return s.probeRTSP(ctx, src.url, start)
 	}
@@ -170,8 +175,8 @@ func (s *Service) probe(ctx context.Context, src source) TestResult {
 // firstMJPEGFrame opens the stream once and waits for its first frame. A
 // failure that retrying cannot fix (refused, 401, not a stream) ends the
 // wait at once; otherwise it lasts until ctx ends.
-func (s *Service) firstMJPEGFrame(ctx context.Context, rawURL string, creds *camera.Credentials) (camera.Frame, error) {
-	m := camera.NewMJPEG(rawURL, creds, s.opt.Policy.Client(0))
+func (s *Service) firstMJPEGFrame(ctx context.Context, rawURL string, creds *camera.Credentials, client *http.Client) (camera.Frame, error) {
+	m := camera.NewMJPEG(rawURL, creds, client)
 	deadline, _ := ctx.Deadline()
 	m.HeaderTimeout = time.Until(deadline)
 	m.MinBackoff, m.MaxBackoff = time.Hour, time.Hour // one attempt

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -514,6 +515,8 @@ func TestSourceTestReasons(t *testing.T) {
 		tlsCam := tlsServer(t, snapshots(jpg))
 		mj := serve(t, &fake.MJPEG{Frame: func(int) []byte { return jpg }, Interval: 20 * time.Millisecond})
 		rtsp := fakeRTSP(t)
+		http.DefaultClient.CloseIdleConnections()
+		base := runtime.NumGoroutine()
 
 		cases := []struct {
 			name   string
@@ -559,6 +562,11 @@ func TestSourceTestReasons(t *testing.T) {
 		if res := testSource(t, srv, map[string]any{"kind": "SIMULATED"}); !res.OK || res.PreviewDataURL == nil {
 			t.Errorf("simulated: %+v", res)
 		}
+		// Twenty tests leave no stream, connection or timer running.
+		eventually(t, "goroutines back to the start", func() bool {
+			http.DefaultClient.CloseIdleConnections()
+			return runtime.NumGoroutine() <= base+2
+		})
 	})
 }
 

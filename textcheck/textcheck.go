@@ -45,12 +45,47 @@ func String(field, s string) error {
 // returns the error of the first unstorable string, keys included, with
 // its path below field: "input[2].staffName", "raw.note".
 func Value(field string, v any) error {
+	if !bad(v) {
+		return nil // the common case, without building a path
+	}
+	return locate(field, v)
+}
+
+// bad reports whether v holds an unstorable string; it allocates nothing.
+func bad(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return Problem(v) != ""
+	case []any:
+		for _, c := range v {
+			if bad(c) {
+				return true
+			}
+		}
+	case []string:
+		for _, c := range v {
+			if Problem(c) != "" {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, c := range v {
+			if Problem(k) != "" || bad(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// locate names the first unstorable string of v in a stable order.
+func locate(field string, v any) error {
 	switch v := v.(type) {
 	case string:
 		return String(field, v)
 	case []any:
 		for i, c := range v {
-			if err := Value(fmt.Sprintf("%s[%d]", field, i), c); err != nil {
+			if err := locate(fmt.Sprintf("%s[%d]", field, i), c); err != nil {
 				return err
 			}
 		}
@@ -71,7 +106,7 @@ func Value(field string, v any) error {
 			if err := String(join(field, "(key)"), k); err != nil {
 				return err
 			}
-			if err := Value(join(field, k), v[k]); err != nil {
+			if err := locate(join(field, k), v[k]); err != nil {
 				return err
 			}
 		}

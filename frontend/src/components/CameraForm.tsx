@@ -3,7 +3,7 @@
 // preview, or the reason in plain Japanese). Errors of the API appear at
 // the field they name (input.deviceID, input.source.url …).
 import { useState } from 'preact/hooks';
-import { ApiError, gql } from '../api';
+import { ApiError, forOwner, gql } from '../api';
 import { CreateCamera, TestCameraSource, UpdateCamera } from '../gql/ops';
 import type { CameraRowFragment, CameraSourceInput, CameraSourceKind, SourceTestFragment } from '../gql/types';
 import { Field } from './Field';
@@ -108,7 +108,7 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
   const testGeneral = testErr?.generalErrors(FIELDS) ?? [];
   const id = (s: string) => `${idPrefix}-${s}`;
   const kindInfo = SOURCE_KINDS.find((k) => k[0] === v.kind)!;
-  const testMessage = test && !test.ok ? (test.message || TEST_REASONS[test.reason ?? ''] || '接続できませんでした。') : null;
+  const testMessage = test && !test.ok ? (forOwner(test.message) || TEST_REASONS[test.reason ?? ''] || '接続できませんでした。') : null;
 
   return (
     <form class="camera-form" onSubmit={submit} noValidate data-testid="camera-form">
@@ -193,8 +193,8 @@ export function CameraStatusText({ c, tz }: { c: Pick<CameraRowFragment, 'status
     <span class="cam-status">
       {!s.recording ? <span class="status-bad">録画していません</span> : s.online ? <span class="status-ok">録画中・オンライン</span> : <span class="status-bad">録画中・オフライン</span>}
       <span class="hint">最終確認 {lastText}</span>
-      {s.lastError && <span class="field-error">{s.lastError}</span>}
-      {!s.recording && c.sourceStatus && <span class="hint">{c.sourceStatus}</span>}
+      {s.lastError && <span class="field-error">{forOwner(s.lastError)}</span>}
+      {!s.recording && c.sourceStatus && <span class="hint">{forOwner(c.sourceStatus)}</span>}
     </span>
   );
 }

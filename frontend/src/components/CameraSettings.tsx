@@ -3,7 +3,7 @@
 // refused while a camera still watches registers, which the dialog lists
 // before the owner ends those links with it.
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, gql } from '../api';
+import { ApiError, forOwner, gql } from '../api';
 import { CameraList, RetireCamera, TestCameraSourceOf } from '../gql/ops';
 import type { CameraRowFragment, RetireCameraMutation, SourceTestFragment } from '../gql/types';
 import { DEFAULT_TZ } from '../format';
@@ -56,7 +56,7 @@ export function CameraSettings({ tz = DEFAULT_TZ }: { tz?: string }) {
                   <td>
                     <CameraStatusText c={c} tz={tz} />
                     {t === 'busy' && <div class="hint"><span class="spinner" />テスト中…</div>}
-                    {t && typeof t === 'object' && (t.ok ? <div class="status-ok">接続できました（{t.elapsedMs} ミリ秒）</div> : <div class="field-error" role="alert">{t.message || TEST_REASONS[t.reason ?? ''] || '接続できませんでした'}</div>)}
+                    {t && typeof t === 'object' && (t.ok ? <div class="status-ok">接続できました（{t.elapsedMs} ミリ秒）</div> : <div class="field-error" role="alert">{forOwner(t.message) || TEST_REASONS[t.reason ?? ''] || '接続できませんでした'}</div>)}
                     {typeof t === 'string' && t !== 'busy' && <div class="field-error" role="alert">{t}</div>}
                   </td>
                   <td class="row-actions">

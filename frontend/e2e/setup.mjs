@@ -328,6 +328,11 @@ async function scenario({ kind, bin, fk, browser, tmp, say }) {
     await shot('8-retire-refused');
     await retire.getByRole('button', { name: 'キャンセル' }).click();
     say(kind, 'retire refused, listing:', watched.trim());
+    // The checklist on a phone.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(base + '/#/setup');
+    await page.getByTestId('step-receipt').waitFor();
+    await shot('9-phone');
     assert.deepEqual(consoleErrors, [], 'no console errors');
     return f;
   } catch (e) {

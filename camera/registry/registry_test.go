@@ -272,8 +272,11 @@ func TestCredentialsSealedNeverReturned(t *testing.T) {
 func TestURLPolicy(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
 		lan := start(t, b, nil)
+		snap := serve(t, snapshots(frame(t, 64, 36)))
+		// A camera only the hosted server is given: the LAN server above
+		// records snap, so its requests must not count.
 		var hits atomic.Int64
-		snap := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hostedOnly := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hits.Add(1)
 			snapshots(frame(t, 64, 36)).ServeHTTP(w, r)
 		}))
@@ -315,11 +318,10 @@ func TestURLPolicy(t *testing.T) {
 		// A URL saved before the policy (or a name that resolves there
 		// later) is refused when dialled: the recorder never reaches it.
 		row, err := hosted.DB.Client.Camera.Create().SetAccountID(hosted.AccountID).SetName("old").SetDeviceID("old-1").
-			SetPosOption(true).SetSourceKind(entcamera.SourceKindSNAPSHOT).SetSourceURL(snap.URL + "/snap.jpg").Save(viewer.System(context.Background()))
+			SetPosOption(true).SetSourceKind(entcamera.SourceKindSNAPSHOT).SetSourceURL(hostedOnly.URL + "/snap.jpg").Save(viewer.System(context.Background()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := hits.Load()
 		if err := hosted.Recorders.Sync(viewer.System(context.Background())); err != nil {
 			t.Fatal(err)
 		}
@@ -327,8 +329,8 @@ func TestURLPolicy(t *testing.T) {
 			n := node(t, hosted, string(row.ID))
 			return n.Status.LastError != nil && strings.Contains(*n.Status.LastError, "rule private")
 		})
-		if got := hits.Load(); got != before {
-			t.Errorf("the hosted recorder reached a loopback camera %d times", got-before)
+		if got := hits.Load(); got != 0 {
+			t.Errorf("the hosted recorder reached a loopback camera %d times", got)
 		}
 	})
 }

@@ -34,10 +34,9 @@ func heavySale(term pulid.ID, ext string, lines int) ingest.Receipt {
 	return r
 }
 
-// ingestHeavy ingests n heavy sales of lines items, in batches of
-// about 1.6 MB, named prefix-00000….
-func ingestHeavy(ctx context.Context, srv *testenv.Server, fx testenv.Fixture, prefix string, n, lines int) error {
-	batch := max(1, 7500/lines)
+// ingestHeavy ingests n heavy sales of lines items, batch to a commit,
+// named prefix-00000….
+func ingestHeavy(ctx context.Context, srv *testenv.Server, fx testenv.Fixture, prefix string, n, lines, batch int) error {
 	for from := 0; from < n; from += batch {
 		var rs []ingest.Receipt
 		for i := from; i < min(n, from+batch); i++ {
@@ -78,7 +77,7 @@ func TestSlowConsumerBytes(t *testing.T) {
 		// loopback socket absorb (about 2 MB), far under 2048 messages.
 		const n, lines = 30, 1000
 		ingested := make(chan error, 1)
-		go func() { ingested <- ingestHeavy(ctx, srv, fx, "heavy", n, lines) }()
+		go func() { ingested <- ingestHeavy(ctx, srv, fx, "heavy", n, lines, 7) }()
 		read := make(chan error, 1)
 		go func() {
 			for i := range n {

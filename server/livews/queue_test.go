@@ -3,7 +3,9 @@ package livews
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -85,7 +87,7 @@ func (p *pipeWS) count() int {
 
 // open is an initialised connection of credential key with its writer
 // running, as run leaves it after the handshake.
-func open(t *testing.T, tr *Transport, ws *pipeWS, key string) *conn {
+func open(t testing.TB, tr *Transport, ws *pipeWS, key string) *conn {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{t: tr, ws: ws, tw: ws, proto: protoTransportWS, ctx: ctx, cancel: cancel,
@@ -109,8 +111,12 @@ func open(t *testing.T, tr *Transport, ws *pipeWS, key string) *conn {
 // event is a journal event with its thumbnail, as a group shares it: one
 // encoded body referenced by every member's queue.
 func event() []byte {
+	return eventOf(30 << 10)
+}
+
+func eventOf(n int) []byte {
 	return append([]byte(`{"data":{"journal":{"entry":{"thumbnail":{"dataURL":"data:image/jpeg;base64,`),
-		append(bytes.Repeat([]byte("A"), 30<<10), `"}}}}}`...)...)
+		append(bytes.Repeat([]byte("A"), n), `"}}}}}`...)...)
 }
 
 // keepUp waits for c's writer to drain its queue, as a client that
@@ -248,4 +254,77 @@ func TestConnsPerCredential(t *testing.T) {
 	a.close(1000, "")
 	open(t, tr, newPipeWS(false), "key:k")
 	open(t, tr, newPipeWS(false), "key:other")
+}
+
+// BenchmarkStalledQueues measures the heap held by 100 live views whose
+// clients stopped reading (writes block, as on a shut TCP window) while
+// 300 thumbnail-sized events (30 KB) arrive for each, every view with its
+// own encoding of each event (groups of one: nothing shared, the worst
+// case). The baseline is the same 100 views idle, in the same run.
+// "count_only" is the bound before byte limits (2048 messages per
+// connection); "per_connection" has the default 4 MiB per connection and
+// a credential per view; "per_credential" puts 20 views on each of 5
+// credentials (the default connection cap) with the default 16 MiB per
+// credential. The peak is sampled after forced collections while the
+// events arrive; the wire's own write timeout (10 s) is left out, so the
+// figures are what the queues alone allow.
+//
+//	go test -run '^$' -bench StalledQueues -benchtime 1x ./server/livews/
+func BenchmarkStalledQueues(b *testing.B) {
+	const views, events = 100, 300
+	for _, tc := range []struct {
+		name string
+		tr   Transport
+		per  int
+	}{
+		{"count_only", Transport{QueueBytes: -1, CredentialQueueBytes: -1, ConnsPerCredential: -1}, 1},
+		{"per_connection", Transport{}, 1},
+		{"per_credential", Transport{}, 20},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for range b.N {
+				base := liveHeap()
+				tr := New(tc.tr)
+				conns := make([]*conn, views)
+				for i := range conns {
+					conns[i] = open(b, tr, newPipeWS(true), fmt.Sprintf("session:%d", i/tc.per))
+				}
+				idle := liveHeap()
+				peak, peakQueued := idle, int64(0)
+				for e := range events {
+					for _, c := range conns {
+						c.enqueue(message(event()))
+					}
+					peakQueued = max(peakQueued, tr.QueuedBytes())
+					if e%20 == 19 {
+						peak = max(peak, liveHeap())
+					}
+				}
+				left := 0
+				for _, c := range conns {
+					select {
+					case <-c.done:
+					default:
+						left++
+					}
+				}
+				b.ReportMetric(float64(idle-base)/views, "idle-B/view")
+				b.ReportMetric(float64(peak-idle)/views/(1<<20), "peak-MiB/stalled-view")
+				b.ReportMetric(float64(peak-idle)/(1<<20), "peak-MiB-total")
+				b.ReportMetric(float64(peakQueued)/(1<<20), "peak-queued-MiB")
+				b.ReportMetric(float64(left), "views-left-open")
+				for _, c := range conns {
+					c.close(1001, "")
+				}
+			}
+		})
+	}
+}
+
+// liveHeap is the heap in use after a collection: what is retained.
+func liveHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

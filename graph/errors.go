@@ -9,6 +9,7 @@ import (
 
 	"entgo.io/ent/privacy"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/lib/pq"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -87,7 +88,7 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if store.Unavailable(err) {
 			// An outage, not a bug: the client retries (Retry-After, set
 			// by the transport on this code), operators see a warning.
-			log.WarnContext(ctx, "database unavailable", "request_id", RequestID(ctx), "path", gerr.Path.String(), "err", err)
+			log.WarnContext(ctx, "database unavailable", "request_id", RequestID(ctx), "path", gerr.Path.String(), "err", loggable(err))
 			gerr.Message = unavailableMessage
 			gerr.Extensions["code"] = apperr.Unavailable
 			return gerr
@@ -97,7 +98,7 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Extensions["code"] = apperr.Internal
 			return gerr
 		}
-		log.ErrorContext(ctx, "request failed", "request_id", RequestID(ctx), "path", gerr.Path.String(), "err", err)
+		log.ErrorContext(ctx, "request failed", "request_id", RequestID(ctx), "path", gerr.Path.String(), "err", loggable(err))
 		gerr.Message = "内部エラーが発生しました (internal error); request id " + RequestID(ctx)
 		gerr.Extensions["code"] = apperr.Internal
 		return gerr
@@ -127,6 +128,19 @@ func itemError(ctx context.Context, err error) *model.IngestError {
 }
 
 const unavailableMessage = "データベースに一時的に接続できません。しばらくしてから再試行してください (database unavailable; retry later)"
+
+// loggable is err as a log line may show it. PostgreSQL's messages can
+// quote the value a statement was given ("invalid input syntax for type
+// …: \"…\"") — a client's input, perhaps a secret — so a *pq.Error is
+// logged by its code and the names it carries, never its message.
+func loggable(err error) string {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return err.Error()
+	}
+	return fmt.Sprintf("postgres %s (%s) table=%q column=%q constraint=%q in %T",
+		pe.Code, pe.Code.Name(), pe.Table, pe.Column, pe.Constraint, err)
+}
 
 type requestIDKey struct{}
 

@@ -32,6 +32,7 @@ import (
 	"github.com/regicam/regicam/feed"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/server"
 )
 
 const journalSub = `subscription($where: JournalWhere, $after: String) {
@@ -1077,7 +1078,8 @@ func TestStream1000Subscriptions(t *testing.T) {
 }
 
 func thousandSubscriptions(t *testing.T, b testenv.Backend) {
-	srv := testenv.Start(t, b, "")
+	// One session opens them all: lift the per-credential cap (20).
+	srv := testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) { cfg.WSConnsPerCredential = -1 })
 	fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 
 	runtime.GC()

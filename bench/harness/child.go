@@ -105,7 +105,9 @@ func runServe(a childArgs, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: a.DSN, Demo: "false", DBMaxConns: a.DBMaxConns},
+	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: a.DSN, Demo: "false", DBMaxConns: a.DBMaxConns,
+		// Thousands of simulated dashboards share one session here.
+		WSConnsPerCredential: -1, WSCredentialQueueBytes: -1},
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err

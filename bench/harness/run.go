@@ -203,7 +203,9 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: ds.DSN, Demo: "false", DBMaxConns: o.DBMaxConns},
+	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: ds.DSN, Demo: "false", DBMaxConns: o.DBMaxConns,
+		// Thousands of simulated dashboards share one session here.
+		WSConnsPerCredential: -1, WSCredentialQueueBytes: -1},
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return fmt.Errorf("start regicam: %w", err)

@@ -124,7 +124,8 @@ func websocketUpgrade(r *http.Request) bool {
 // in the connection_init payload ({"Authorization": "Bearer rk_…"}) or the
 // session cookie sent with the handshake. No or bad credentials close the
 // socket with 4401, a credential without journal:read with 4403, a key over
-// its rate limit with 4429.
+// its rate limit with 4429 (livews then refuses, also with 4429, a
+// session or key that already holds --ws-conns-per-credential sockets).
 //
 // Contract (kept by any websocket transport that replaces gqlgen's): the
 // connection lives as long as the returned context; auth.Service.Watch

@@ -23,6 +23,12 @@ import (
 // server keeps anyway: the feed's window of recent events); and the peak
 // bytes the send queues held.
 //
+// Through a real server the group executions, not the queues, dominate
+// the heap peak on a small machine (their garbage is caught mid-cycle),
+// and the 10 s write timeout closes stalled views early; peak-queued is
+// the exact figure for the queues, and BenchmarkStalledQueues measures
+// them alone.
+//
 // "20 per credential" is the attack through one stolen session (20
 // connections, the per-credential cap); "1 per credential" is 100 users
 // each with one stalled tab, bounded per connection.

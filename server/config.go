@@ -29,7 +29,7 @@ type Config struct {
 	// (default 1 MiB).
 	MaxBodyBytes int64
 	ReadTimeout  time.Duration // whole request, body included (30s)
-	WriteTimeout time.Duration // from the end of the headers to the end of the answer (60s)
+	WriteTimeout time.Duration // from the end of the headers to the end of the answer (3m)
 	IdleTimeout  time.Duration // keep-alive connection between requests (120s)
 	// DBMaxConns caps the PostgreSQL connection pool (0: 32). Several
 	// replicas, or many test servers, share one max_connections.

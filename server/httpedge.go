@@ -15,7 +15,10 @@ import (
 const (
 	DefaultMaxBodyBytes = 1 << 20 // a dashboard mutation is < 10 KiB, an ingest batch of 1,000 receipts < 1 MiB
 	DefaultReadTimeout  = 30 * time.Second
-	DefaultWriteTimeout = 60 * time.Second
+	// DefaultWriteTimeout outlasts the slowest answer the API gives on
+	// purpose: syncConnection against a failing provider waits out the
+	// client's retries (45–90 s) before it answers.
+	DefaultWriteTimeout = 3 * time.Minute
 	DefaultIdleTimeout  = 120 * time.Second
 
 	// webhookMaxBody matches what the webhook handlers read (signedhook,

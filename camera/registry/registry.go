@@ -295,7 +295,8 @@ func (s *Service) Retire(ctx context.Context, id pulid.ID, force bool) (*Retirem
 			return err
 		}
 		if cam.RetiredAt != nil {
-			out.Camera = cam
+			// Unwrap: the caller reads edges after the transaction ends.
+			out.Camera = cam.Unwrap()
 			return nil
 		}
 		links, err := c.Link.Query().Where(link.CameraID(cam.ID), link.EndedAtIsNil()).WithTerminal().All(ctx)
@@ -304,7 +305,7 @@ func (s *Service) Retire(ctx context.Context, id pulid.ID, force bool) (*Retirem
 		}
 		if len(links) > 0 && !force {
 			for _, l := range links {
-				out.WatchedTerminals = append(out.WatchedTerminals, l.Edges.Terminal)
+				out.WatchedTerminals = append(out.WatchedTerminals, l.Edges.Terminal.Unwrap())
 			}
 			return nil
 		}
@@ -321,9 +322,11 @@ func (s *Service) Retire(ctx context.Context, id pulid.ID, force bool) (*Retirem
 			s.record(ctx, c, audit.Entry{Action: "link.ended", TargetID: string(l.ID),
 				Detail: fmt.Sprintf("端末 %s と %s のリンクをカメラの退役で終了", l.Edges.Terminal.ExternalID, Label(cam))})
 		}
-		if out.Camera, err = cam.Update().SetRetiredAt(now).Save(ctx); err != nil {
+		retired, err := cam.Update().SetRetiredAt(now).Save(ctx)
+		if err != nil {
 			return err
 		}
+		out.Camera = retired.Unwrap()
 		s.record(ctx, c, audit.Entry{Action: "camera.retired", TargetID: string(cam.ID), Detail: Label(cam) + " を退役"})
 		return nil
 	})

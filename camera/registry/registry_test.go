@@ -359,7 +359,7 @@ func TestRetireCamera(t *testing.T) {
 				"occurredAt": time.Now().Format(time.RFC3339Nano), "total": 500}}}, &sale)
 
 		const retire = `mutation($id: ID!, $force: Boolean) { retireCamera(id: $id, force: $force) {
-		  camera { id retiredAt } watchedTerminals { id externalID } } }`
+		  camera { id retiredAt links { id } } watchedTerminals { id externalID connection { id } shop { name } } } }`
 		type payload struct {
 			RetireCamera struct {
 				Camera *struct {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/server/oplimit"
 )
 
 // subcommands are the verbs besides serving (`regicam user create …`,
@@ -101,8 +102,11 @@ func parseConfig(args []string, getenv func(string) string) (server.Config, erro
 	fs.BoolVar(&cfg.DemoPOS, "demo-pos", envBool("DEMO_POS", true), "in demo mode, also run a built-in Smaregi fake that rings up sales and sends webhooks through the real connector (REGICAM_DEMO_POS)")
 	fs.StringVar(&cors, "cors-origins", env("CORS_ORIGINS", "http://localhost:5173"), "comma-separated origins allowed to call the API from a browser (REGICAM_CORS_ORIGINS)")
 	fs.BoolVar(&cfg.Introspection, "introspection", envBool("INTROSPECTION", true), "allow GraphQL introspection (REGICAM_INTROSPECTION)")
-	fs.IntVar(&cfg.ComplexityLimit, "complexity-limit", 5000, "maximum query complexity")
-	fs.IntVar(&cfg.DepthLimit, "depth-limit", 12, "maximum query depth")
+	fs.IntVar(&cfg.MaxDocumentBytes, "max-document-bytes", oplimit.DefaultMaxDocumentBytes, "longest GraphQL query text in bytes; longer ones are refused unparsed (DOCUMENT_TOO_LARGE)")
+	fs.IntVar(&cfg.MaxFields, "max-fields", oplimit.DefaultMaxFields, "most fields and fragment spreads a GraphQL document may expand to (FIELD_LIMIT_EXCEEDED)")
+	fs.IntVar(&cfg.ComplexityLimit, "complexity-limit", oplimit.DefaultMaxCost, "highest GraphQL operation cost: 1 per field, page size × node for connections (COMPLEXITY_LIMIT_EXCEEDED)")
+	fs.IntVar(&cfg.DepthLimit, "depth-limit", oplimit.DefaultMaxDepth, "deepest GraphQL selection nesting (DEPTH_LIMIT_EXCEEDED)")
+	fs.IntVar(&cfg.MaxResponseBytes, "max-response-bytes", oplimit.DefaultMaxResponseBytes, "largest GraphQL response (or subscription event) in bytes; larger ones are replaced by RESPONSE_TOO_LARGE")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (REGICAM_LOG_LEVEL)")
 	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", 32, "most PostgreSQL connections this server opens (mind max_connections across replicas)")
 	fs.Int64Var(&cfg.WSQueueBytes, "ws-queue-bytes", 4<<20, "bytes that may wait for one websocket connection; a client that falls further behind is closed (1008)")

@@ -17,11 +17,18 @@ type Config struct {
 	DemoEvery   time.Duration
 	// DemoPOS also runs a Smaregi fake in the demo, feeding the tenant
 	// through the real connector and webhook path.
-	DemoPOS         bool
-	CORSOrigins     []string
-	Introspection   bool
-	ComplexityLimit int
-	DepthLimit      int
+	DemoPOS       bool
+	CORSOrigins   []string
+	Introspection bool
+
+	// GraphQL operation limits (server/oplimit; README, Limits). Zero
+	// takes the default.
+	MaxDocumentBytes int // query text, checked before parsing (32 KiB)
+	MaxFields        int // fields and spreads after expanding fragments (1,000)
+	ComplexityLimit  int // cost: page size × node for connections (10,000)
+	DepthLimit       int // nesting (12)
+	MaxResponseBytes int // JSON of one response or event (8 MiB)
+
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	// HTTP edge (server/httpedge.go); zero takes the default, a negative

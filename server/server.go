@@ -317,16 +317,10 @@ func (a *App) graphQL(cfg Config) http.Handler {
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	complexity := cfg.ComplexityLimit
-	if complexity <= 0 {
-		complexity = 5000
-	}
-	srv.Use(extension.FixedComplexityLimit(complexity))
-	depth := cfg.DepthLimit
-	if depth <= 0 {
-		depth = 12
-	}
-	srv.Use(depthLimit{max: depth})
+	// Size, expansion, depth and cost of each document and the size of
+	// its response (operationlimits.go); after the persisted-query
+	// extension, which fills in the text.
+	useOperationLimits(srv, cfg)
 	srv.Use(access.Gate{}) // who may call what: access.Table, checked before any resolver
 	// NUL and invalid UTF-8 are refused in every argument before a
 	// resolver runs, alike on both databases (graph/textcheck.go).

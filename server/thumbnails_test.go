@@ -205,21 +205,33 @@ func thumbLookup(t testing.TB, srv *testenv.Server, query, id string) json.RawMe
 // thumbEntryOf reads an entry as the journal list shows it.
 func thumbEntryOf(t testing.TB, srv *testenv.Server, id string) thumbEntry {
 	t.Helper()
-	var page struct {
-		Journal struct {
-			Edges []struct {
-				Node thumbEntry `json:"node"`
-			} `json:"edges"`
-		} `json:"journal"`
-	}
-	srv.MustQuery(t, `{ journal(first: 200) { edges { node { `+thumbFields+` } } } }`, nil, &page)
-	for _, e := range page.Journal.Edges {
-		if e.Node.ID == id {
-			return e.Node
+	// Pages of 50: a page of 200 inline pictures is over the cost limit.
+	var after *string
+	for {
+		var page struct {
+			Journal struct {
+				Edges []struct {
+					Node thumbEntry `json:"node"`
+				} `json:"edges"`
+				PageInfo struct {
+					HasNextPage bool    `json:"hasNextPage"`
+					EndCursor   *string `json:"endCursor"`
+				} `json:"pageInfo"`
+			} `json:"journal"`
 		}
+		srv.MustQuery(t, `query($after: String) { journal(first: 50, after: $after) {
+			edges { node { `+thumbFields+` } } pageInfo { hasNextPage endCursor } } }`,
+			map[string]any{"after": after}, &page)
+		for _, e := range page.Journal.Edges {
+			if e.Node.ID == id {
+				return e.Node
+			}
+		}
+		if !page.Journal.PageInfo.HasNextPage {
+			t.Fatalf("entry %s is not in the journal", id)
+		}
+		after = page.Journal.PageInfo.EndCursor
 	}
-	t.Fatalf("entry %s is not in the journal", id)
-	panic("unreachable")
 }
 
 func thumbCamera(t testing.TB, srv *testenv.Server, id pulid.ID) thumbCamStatus {

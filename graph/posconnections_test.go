@@ -332,7 +332,9 @@ func TestWebhookNamesNewTerminal(t *testing.T) {
 			t.Fatalf("link settings after the first webhook: %+v", settings.LinkSettings)
 		}
 		term := settings.LinkSettings[0].Terminal.ID
-		var linked struct{ LinkTerminal struct{ Link struct{ CreatedAt time.Time } } }
+		var linked struct {
+			LinkTerminal struct{ Link struct{ CreatedAt time.Time } }
+		}
 		srv.MustQuery(t, `mutation($t: ID!, $c: ID!){ linkTerminal(terminalID: $t, cameraID: $c) { link { createdAt } } }`,
 			map[string]any{"t": term, "c": cam}, &linked)
 		// A sale a second after the link (whole seconds on the wire) is
@@ -398,7 +400,9 @@ func TestPartnerSetsUpWithAPIKey(t *testing.T) {
 			t.Fatalf("partner createShop: %+v, want FORBIDDEN", r.Errors)
 		}
 		var found struct {
-			Shops           struct{ Edges []struct{ Node struct{ ID pulid.ID } } }
+			Shops struct {
+				Edges []struct{ Node struct{ ID pulid.ID } }
+			}
 			LinkableCameras []struct{ ID pulid.ID }
 		}
 		partner.MustQuery(t, `{ shops { edges { node { id } } } linkableCameras { id } }`, nil, &found)
@@ -408,7 +412,9 @@ func TestPartnerSetsUpWithAPIKey(t *testing.T) {
 		var term struct{ CreateTerminal struct{ ID pulid.ID } }
 		partner.MustQuery(t, pcCreateTerminal, map[string]any{"input": map[string]any{
 			"connectionID": p.Connection.ID, "externalID": "P-1", "name": "1 番レジ", "shopID": shop}}, &term)
-		var linked struct{ LinkTerminal struct{ Link struct{ CreatedAt time.Time } } }
+		var linked struct {
+			LinkTerminal struct{ Link struct{ CreatedAt time.Time } }
+		}
 		partner.MustQuery(t, `mutation($t: ID!, $c: ID!){ linkTerminal(terminalID: $t, cameraID: $c) { link { createdAt } } }`,
 			map[string]any{"t": term.CreateTerminal.ID, "c": cam}, &linked)
 		var res struct {

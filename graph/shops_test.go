@@ -151,7 +151,9 @@ func TestShopGroups(t *testing.T) {
 		staffShops := func() []string {
 			t.Helper()
 			var out struct {
-				Shops struct{ Edges []struct{ Node struct{ Name string } } }
+				Shops struct {
+					Edges []struct{ Node struct{ Name string } }
+				}
 			}
 			staff.MustQuery(t, `{ shops(orderBy: {field: NAME}) { edges { node { name } } } }`, nil, &out)
 			var names []string

@@ -20,6 +20,7 @@ import (
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/audit"
+	"github.com/regicam/regicam/camera/registry"
 	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
@@ -64,10 +65,7 @@ func Label(c *ent.Camera) string {
 	if c == nil {
 		return ""
 	}
-	if c.Model == "" {
-		return fmt.Sprintf("%s (%s)", c.Name, c.DeviceID)
-	}
-	return fmt.Sprintf("%s (%s : %s)", c.Name, c.Model, c.DeviceID)
+	return registry.Label(c)
 }
 
 // terminalLabel names a register in messages by the 端末ID the owner typed.

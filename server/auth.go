@@ -16,6 +16,7 @@ import (
 	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/server/livews"
 	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
@@ -126,6 +127,8 @@ func websocketUpgrade(r *http.Request) bool {
 // socket with 4401, a credential without journal:read with 4403, a key over
 // its rate limit with 4429 (livews then refuses, also with 4429, a
 // session or key that already holds --ws-conns-per-credential sockets).
+// Each subscribe of a key costs one more request: over the limit that
+// operation alone gets an error with RATE_LIMITED.
 //
 // Contract (kept by any websocket transport that replaces gqlgen's): the
 // connection lives as long as the returned context; auth.Service.Watch
@@ -152,6 +155,17 @@ func (a *App) websocketInit(ctx context.Context, p transport.InitPayload) (conte
 		return wsRefused(ctx, closeForbidden, "Forbidden"), nil, errors.New("Forbidden")
 	}
 	ctx = viewer.NewContext(ctx, v)
+	if v.APIKeyID != "" {
+		// Every operation over the socket costs the key one request, as
+		// over HTTP: a refused one gets an error carrying RATE_LIMITED and
+		// the connection stays (livews also caps the operations active on
+		// one connection).
+		id := v.APIKeyID
+		ctx = livews.WithOperationGate(ctx, func(context.Context) error {
+			_, err := a.Auth.Allow(id)
+			return err
+		})
+	}
 	return a.Auth.Watch(ctx, v), nil, nil
 }
 

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
@@ -231,5 +232,66 @@ func TestWebsocketRateLimit(t *testing.T) {
 	}
 	if typ, code := auInit(t, srv, nil, payload); typ != "close" || code != 4429 {
 		t.Fatalf("over the limit: %s %d, want close 4429", typ, code)
+	}
+}
+
+// TestWebsocketOperationRateLimit: every subscribe over a key's socket
+// costs a request; over the limit that operation gets an error carrying
+// RATE_LIMITED and the connection stays open.
+func TestWebsocketOperationRateLimit(t *testing.T) {
+	srv := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, "", func(cfg *server.Config, _ string) {
+		cfg.APIKeyRate, cfg.APIKeyBurst = 0.001, 2 // connection_init + one operation
+	})
+	key, _ := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeJournalRead)
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	type wsMsg struct {
+		ID      string
+		Type    string
+		Payload json.RawMessage
+	}
+	next := func() wsMsg {
+		t.Helper()
+		for {
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var m wsMsg
+			if err := conn.ReadJSON(&m); err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			if m.Type != "ping" {
+				return m
+			}
+		}
+	}
+	write := func(v any) {
+		t.Helper()
+		if err := conn.WriteJSON(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + key}})
+	if m := next(); m.Type != "connection_ack" {
+		t.Fatalf("handshake: %+v", m)
+	}
+	op := func(id string) { write(map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": "{ __typename }"}}) }
+	op("1")
+	if m := next(); m.Type != "next" || m.ID != "1" {
+		t.Fatalf("first operation: %+v %s", m, m.Payload)
+	}
+	if m := next(); m.Type != "complete" || m.ID != "1" {
+		t.Fatalf("first operation: %+v", m)
+	}
+	op("2")
+	m := next()
+	if m.Type != "error" || m.ID != "2" || !strings.Contains(string(m.Payload), "RATE_LIMITED") {
+		t.Fatalf("operation over the limit: %+v %s, want error RATE_LIMITED", m, m.Payload)
+	}
+	write(map[string]any{"type": "ping"})
+	if m := next(); m.Type != "pong" {
+		t.Fatalf("connection after a refused operation: %+v", m)
 	}
 }

@@ -61,6 +61,9 @@ const (
 	// session or API key may hold open: a dashboard uses one or two per
 	// browser tab.
 	DefaultConnsPerCredential = 20
+	// DefaultOperationsPerConn is how many operations one connection may
+	// have active at once: a live view holds a handful.
+	DefaultOperationsPerConn = 100
 )
 
 // Transport is a graphql.Transport for websocket upgrades. Create it with
@@ -97,6 +100,13 @@ type Transport struct {
 	// (default DefaultConnsPerCredential, negative: no cap); a
 	// connection_init beyond it is closed with 4429.
 	ConnsPerCredential int
+	// OperationsPerConn caps the operations active at once on one
+	// connection (default DefaultOperationsPerConn, negative: no cap). A
+	// subscribe beyond it is answered with an "error" message for its id
+	// (code RATE_LIMITED) and the connection stays open: graphql-ws
+	// clients hand the error to that operation's sink only, where a close
+	// would end and reconnect every other operation of the connection.
+	OperationsPerConn int
 	// Credential names the credential of an initialised connection's
 	// context, "" for none (not counted). Default: the viewer's API key,
 	// else its session.
@@ -119,6 +129,7 @@ func New(t Transport) *Transport {
 	t.QueueBytes = limit(t.QueueBytes, DefaultQueueBytes)
 	t.CredentialQueueBytes = limit(t.CredentialQueueBytes, DefaultCredentialQueueBytes)
 	t.ConnsPerCredential = int(limit(int64(t.ConnsPerCredential), DefaultConnsPerCredential))
+	t.OperationsPerConn = int(min(limit(int64(t.OperationsPerConn), DefaultOperationsPerConn), math.MaxInt32))
 	if t.Credential == nil {
 		t.Credential = viewerCredential
 	}
@@ -731,6 +742,35 @@ func (c *conn) read() {
 	}
 }
 
+// OperationGate is called for every subscribe message of a connection
+// whose context carries it (WithOperationGate) before the operation
+// starts; an error refuses that operation only.
+type OperationGate func(ctx context.Context) error
+
+type gateKey struct{}
+
+// WithOperationGate returns ctx, from an InitFunc, with a gate every
+// operation of the connection must pass: an API key's rate limit is
+// charged per operation, not once per connection.
+func WithOperationGate(ctx context.Context, g OperationGate) context.Context {
+	return context.WithValue(ctx, gateKey{}, g)
+}
+
+func operationGate(ctx context.Context) OperationGate {
+	g, _ := ctx.Value(gateKey{}).(OperationGate)
+	return g
+}
+
+// refuseOperation answers a subscribe that does not start with an
+// "error" message carrying err's code; the connection stays.
+func (c *conn) refuseOperation(id string, err error) {
+	e := &gqlerror.Error{Message: err.Error()}
+	if ae, ok := apperr.As(err); ok {
+		e = &gqlerror.Error{Message: ae.Message, Extensions: map[string]any{"code": ae.Code}}
+	}
+	c.sendErrors(id, e)
+}
+
 func (c *conn) subscribe(id string, payload json.RawMessage) {
 	c.mu.Lock()
 	if _, dup := c.subs[id]; dup || c.closed {
@@ -740,8 +780,21 @@ func (c *conn) subscribe(id string, payload json.RawMessage) {
 		}
 		return
 	}
+	if len(c.subs) >= c.t.OperationsPerConn {
+		c.mu.Unlock()
+		c.refuseOperation(id, &apperr.Error{Code: apperr.RateLimited, Message: fmt.Sprintf(
+			"この接続の同時実行オペレーションが多すぎます (more than %d active operations on this connection)", c.t.OperationsPerConn)})
+		return
+	}
 	c.subs[id] = &sub{} // reserved while starting
 	c.mu.Unlock()
+	if g := operationGate(c.ctx); g != nil {
+		if err := g(c.ctx); err != nil {
+			c.refuseOperation(id, err)
+			c.finish(id, false)
+			return
+		}
+	}
 
 	start := graphql.Now()
 	params := &graphql.RawParams{}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 
 	"github.com/regicam/regicam/journal"
 	"github.com/regicam/regicam/server/oplimit"
@@ -29,18 +31,36 @@ func operationLimits(cfg Config) *oplimit.Extension {
 	})
 }
 
+// persistedQueries is the cache of the persisted-query extension: 1000
+// texts, none longer than the document limit, so texts that limit refuses
+// are never held (oplimit.PersistedQueryCache).
+func persistedQueries(cfg Config) graphql.Cache[string] {
+	return oplimit.PersistedQueryCache(lru.New[string](1000), cfg.MaxDocumentBytes)
+}
+
 // operationCosts prices fields as their resolvers page them.
 var operationCosts = oplimit.Costs{
 	Weights: map[string]int{
 		// A whole JPEG inline (about 15–30 KB of base64 at 320 px), where
 		// a scalar is tens of bytes: a page of 50 with pictures passes, a
 		// page of 200 does not (use url, or the subscription).
-		"Thumbnail.dataURL": 100,
+		"Thumbnail.dataURL": 200,
 	},
+	// Lists of objects whose length no argument states; the others are
+	// priced as oplimit.DefaultListLength (50), so lists nested in lists
+	// (shopGroups { shops { groups { shops … } } }, links { camera {
+	// links … } }, introspection) multiply.
 	Lists: map[string]int{
 		// The dashboard's bar: at most 361 buckets unless bucket is given
 		// (then up to 2,000 per call).
 		"Query.timelineBuckets": 361,
+		// One span per weekday at most (a weekday twice is refused).
+		"Shop.businessHours": 7,
+		// The shop list's groups, their shops and members: a chain's
+		// groups are regions of tens of shops.
+		"Query.shopGroups":  10,
+		"ShopGroup.shops":   20,
+		"ShopGroup.members": 10,
 	},
 	Pages: map[string]oplimit.Page{
 		"Query.journal":  {Default: journal.DefaultPageSize, Max: journal.MaxPageSize},

@@ -310,7 +310,7 @@ func (a *App) graphQL(cfg Config) http.Handler {
 	// Dashboards and partners send the same few operations all day: parse
 	// and validate each once.
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: persistedQueries(cfg)})
 	srv.AddTransport(transport.Options{})
 	// GET and POST per GraphQL over HTTP, bodies never quoted (graphqlhttp.go).
 	srv.AddTransport(graphQLHTTP{log: a.log})

@@ -13,6 +13,14 @@ import (
 // at when Costs names no page for it.
 const DefaultPageSize = 100
 
+// DefaultListLength is what a list of objects whose length no argument
+// states (Shop.groups, ShopGroup.shops, __Type.fields) is priced at when
+// Costs names no length for it: each such list multiplies its selection,
+// so lists nested in lists (shopGroups { shops { groups { shops … } } },
+// introspection's types { fields { type { fields … } } }) cost what
+// their responses can weigh.
+const DefaultListLength = 50
+
 // Page is a connection's page size when first/last is absent (Default)
 // and the most its resolver returns (Max; 0 when it has no cap).
 type Page struct {
@@ -25,9 +33,10 @@ type Page struct {
 // × (its edges and nodes fields). A list field sized by a list argument
 // (nodes(ids:), ingestJournal(input:)) costs its weight plus that
 // argument's length × its selection; one named in Lists its weight plus
-// that length × its selection. Other lists count once: their length is
-// data (a user's shops, a receipt's lines), bounded by the response size
-// limit.
+// that length × its selection. Other lists of objects cost their weight
+// plus DefaultList × their selection: their length is data (a user's
+// shops, a receipt's lines), and a list in a list multiplies. Lists of
+// scalars and enums have no selection and cost their weight.
 type Costs struct {
 	// Weights of single fields by "Type.field", e.g. a field that carries
 	// a picture inline.
@@ -41,6 +50,9 @@ type Costs struct {
 	// DefaultPage applies to the other connections (Default 0:
 	// DefaultPageSize).
 	DefaultPage Page
+	// DefaultList is the length of the other lists of objects (0:
+	// DefaultListLength).
+	DefaultList int
 }
 
 // cost of a selection set: flat is what it costs once, paged the part in
@@ -143,8 +155,22 @@ func (w *costWalk) field(f *ast.Field) int64 {
 		if n, ok := w.costs.Lists[key]; ok {
 			return add(weight, mul(int64(n), sub.total()))
 		}
+		if len(f.SelectionSet) > 0 && !w.pagedList(f) {
+			n := w.costs.DefaultList
+			if n <= 0 {
+				n = DefaultListLength
+			}
+			return add(weight, mul(int64(n), sub.total()))
+		}
 	}
 	return add(weight, sub.total())
+}
+
+// pagedList: a connection's edges or nodes, which the connection already
+// multiplies by its page size.
+func (w *costWalk) pagedList(f *ast.Field) bool {
+	return (f.Name == "edges" || f.Name == "nodes") && f.ObjectDefinition != nil &&
+		f.ObjectDefinition.Fields.ForName("edges") != nil
 }
 
 // isConnection: a field paged with first or last whose type has edges.

@@ -12,7 +12,8 @@
 //   - its cost, checked after validation with the request's variables:
 //     every field costs 1 (some more, Weights), and a connection's edges
 //     and nodes cost page size × one node, a list sized by a list argument
-//     its length × one element;
+//     its length × one element, any other list of objects its typical
+//     length (Lists, else DefaultListLength) × one element;
 //   - the response's size, counted while fields resolve and checked
 //     before the response is written.
 //
@@ -63,7 +64,7 @@ const (
 	DefaultMaxDocumentBytes = 32 << 10
 	DefaultMaxFields        = 1000
 	DefaultMaxDepth         = 12
-	DefaultMaxCost          = 10000
+	DefaultMaxCost          = 20000
 	DefaultMaxResponseBytes = 8 << 20
 )
 

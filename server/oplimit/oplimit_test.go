@@ -229,7 +229,7 @@ func TestCostModel(t *testing.T) {
 		{"capped at the resolver's maximum", `{ journal(first: 100000) { edges { node { id } } } }`, nil, 1 + 200*3},
 		{"last", `{ cameras(last: 5) { edges { node { id name } } totalCount } }`, nil, 1 + 1 + 5*4},
 		{"connection without first", `{ cameras { edges { node { id } } } }`, nil, 1 + 100*3},
-		{"nested connection", `{ journal(first: 2) { edges { node { camera { links { id } } } } } }`, nil, 1 + 2*(1+1+1+1+1)},
+		{"nested connection", `{ journal(first: 2) { edges { node { camera { links { id } } } } } }`, nil, 1 + 2*(1+1+1+1+oplimit.DefaultListLength*1)},
 		{"weight", `{ journal(first: 10) { edges { node { thumbnail { dataURL } } } } }`, nil, 1 + 10*(1+1+1+100)},
 		{"list sized by its argument", `query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": ids}, 1 + 3*1},
 		{"fragments and inline fragments", `{ journal(first: 4) { ...P } } fragment P on JournalConnection { edges { node { ... on JournalEntry { id kind } } } pageInfo { endCursor } }`, nil, 1 + 4*4 + 2},
@@ -364,5 +364,37 @@ func TestValidationErrorsCapped(t *testing.T) {
 	}
 	if got := validator.ValidateWithRules(schema.Schema(), doc, oplimit.ValidationRules()); len(got) != oplimit.MaxValidationErrors {
 		t.Fatalf("capped: %d errors, want %d", len(got), oplimit.MaxValidationErrors)
+	}
+}
+
+// TestCyclicListsRefused: lists whose length no argument states multiply
+// their selection (DefaultListLength, or the server's smaller lengths for
+// the shop list), so lists of objects nested in lists — shop groups and
+// their shops, links and their cameras, introspection — are refused
+// before they run, while one level passes.
+func TestCyclicListsRefused(t *testing.T) {
+	serverLike := testCosts
+	serverLike.Lists = map[string]int{"Query.shopGroups": 10, "ShopGroup.shops": 20, "ShopGroup.members": 10, "Shop.businessHours": 7}
+	for _, costs := range []oplimit.Costs{testCosts, serverLike} {
+		e := pipeline(oplimit.Limits{Costs: costs})
+		if errs := run(context.Background(), e, `{ shopGroups { id name shops { id name } members { id email } } }`, nil); errs != nil {
+			t.Fatalf("one level of shop groups: %v", errs)
+		}
+		if errs := run(context.Background(), e, `{ __schema { types { name fields { name } } } }`, nil); errs != nil {
+			t.Fatalf("a shallow introspection: %v", errs)
+		}
+		for _, q := range []string{
+			`{ shopGroups { shops { groups { shops { groups { shops { id name } } } } } } }`,
+			`{ shopGroups { shops { groups { shops { id } } } } }`,
+			`{ journal(first: 1) { edges { node { camera { links { camera { links { camera { links { id } } } } } } } } } }`,
+			`{ __schema { types { fields { args { name type { name } } } } } }`,
+			`{ __schema { types { fields { type { fields { name } } } } } }`,
+		} {
+			errs := run(context.Background(), e, q, nil)
+			if code(errs) != oplimit.CodeComplexityLimit {
+				t.Fatalf("%s: %v", q, errs)
+			}
+			t.Logf("%s: %s", q, errs[0].Message)
+		}
 	}
 }

@@ -145,7 +145,9 @@ func (s *Service) Login(ctx context.Context, email, password, ip, userAgent stri
 	sys := viewer.System(ctx)
 	u, err := s.client.User.Query().Where(user.Email(email)).Only(sys)
 	if ent.IsNotFound(err) {
-		VerifyPassword(dummyHash, password)
+		if _, err := verifyPassword(ctx, dummyHash, password); err != nil {
+			return "", nil, err
+		}
 		s.evenOut(ctx, start)
 		return "", nil, errBadLogin
 	}
@@ -153,7 +155,11 @@ func (s *Service) Login(ctx context.Context, email, password, ip, userAgent stri
 		return "", nil, err
 	}
 	actx := viewer.NewContext(ctx, viewer.Viewer{AccountID: u.AccountID, UserID: u.ID, IP: ip})
-	if !VerifyPassword(u.PasswordHash, password) {
+	right, err := verifyPassword(ctx, u.PasswordHash, password)
+	if err != nil {
+		return "", nil, err
+	}
+	if !right {
 		s.record(actx, "login.failure", u.ID, "wrong password")
 		if n == s.opt.MaxFailures {
 			s.record(actx, "login.throttled", u.ID, fmt.Sprintf("%d wrong passwords from one address; its next attempts wait", n))
@@ -241,8 +247,16 @@ func (s *Service) Logout(ctx context.Context) error {
 	return err
 }
 
+// errBadCurrent is the one answer to a wrong current password and to a
+// throttled check of it.
+var errBadCurrent = apperr.Invalid("currentPassword",
+	"現在のパスワードが違います。続けて間違えると、しばらく待たないと受け付けません (wrong current password; repeated failures must wait before the next attempt)")
+
 // ChangePassword replaces the viewer's password after checking the
-// current one, the rules and the last passwords.
+// current one, the rules and the last passwords. The check of the current
+// password goes through the login throttle of (the user's email, the
+// caller's address), so a stolen session cannot be used to guess the
+// password any faster than the login form allows.
 func (s *Service) ChangePassword(ctx context.Context, current, next string) error {
 	v, ok := viewer.FromContext(ctx)
 	if !ok || v.UserID == "" {
@@ -253,10 +267,27 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	if err != nil {
 		return err
 	}
-	if !VerifyPassword(u.PasswordHash, current) {
-		return apperr.Invalid("currentPassword", "現在のパスワードが違います (wrong current password)")
+	start := time.Now()
+	ip := v.IP
+	if ip == "" {
+		ip, _ = ClientInfo(ctx)
 	}
-	if err := s.checkNew(u, "newPassword", next); err != nil {
+	email := NormalizeEmail(u.Email)
+	if _, ok := s.throttle.begin(email, ip, s.now()); !ok {
+		s.evenOut(ctx, start)
+		return errBadCurrent
+	}
+	right, err := verifyPassword(ctx, u.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !right {
+		s.record(ctx, "password.failure", u.ID, "wrong current password")
+		s.observeFailure(start)
+		return errBadCurrent
+	}
+	s.throttle.success(email, ip)
+	if err := s.checkNew(ctx, u, "newPassword", next); err != nil {
 		return err
 	}
 	if err := s.setPassword(sys, u, next); err != nil {
@@ -268,12 +299,19 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 
 // checkNew applies the rules and refuses the current or one of the last
 // passwords.
-func (s *Service) checkNew(u *ent.User, field, pw string) error {
+func (s *Service) checkNew(ctx context.Context, u *ent.User, field, pw string) error {
 	if err := CheckPasswordRules(field, pw); err != nil {
 		return err
 	}
 	for _, h := range append([]string{u.PasswordHash}, u.PasswordHistory...) {
-		if h != "" && VerifyPassword(h, pw) {
+		if h == "" {
+			continue
+		}
+		same, err := verifyPassword(ctx, h, pw)
+		if err != nil {
+			return err
+		}
+		if same {
 			return apperr.Invalid(field, "最近使ったパスワードは使えません (one of the last %d passwords)", historyDepth)
 		}
 	}
@@ -281,7 +319,7 @@ func (s *Service) checkNew(u *ent.User, field, pw string) error {
 }
 
 func (s *Service) setPassword(ctx context.Context, u *ent.User, pw string) error {
-	h, err := HashPassword(pw)
+	h, err := hashPassword(ctx, pw)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,28 @@ func BenchmarkVerifyPassword(b *testing.B) {
 	h, _ := HashPassword("Kasse2026go")
 	for b.Loop() {
 		VerifyPassword(h, "Kasse2026go")
+	}
+}
+
+// TestArgonSlots: at most cap(argonSlots) hashes run at once; a caller
+// waiting for a slot gives up when its context ends.
+func TestArgonSlots(t *testing.T) {
+	if cap(argonSlots) < 2 {
+		t.Fatalf("argon slots: %d", cap(argonSlots))
+	}
+	for range cap(argonSlots) {
+		argonSlots <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := verifyPassword(ctx, dummyHash, "x")
+	for range cap(argonSlots) {
+		<-argonSlots
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for a slot past the context: %v", err)
+	}
+	if ok, err := verifyPassword(context.Background(), dummyHash, "regicam-dummy-Password-1"); !ok || err != nil {
+		t.Fatalf("with a free slot: %v %v", ok, err)
 	}
 }

@@ -1,10 +1,12 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strings"
 	"unicode"
 
@@ -25,9 +27,39 @@ const (
 	historyDepth = 4
 )
 
+// argonSlots bounds the argon2id hashes computed at once across the
+// process (19 MiB and tens of milliseconds each): a burst of logins or of
+// password checks queues for a slot instead of holding hundreds of MiB.
+var argonSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
+// acquireArgon waits for a hashing slot, or until ctx ends.
+func acquireArgon(ctx context.Context) error {
+	select {
+	case argonSlots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case argonSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func releaseArgon() { <-argonSlots }
+
 // HashPassword returns pw as a PHC string:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>.
-func HashPassword(pw string) (string, error) {
+func HashPassword(pw string) (string, error) { return hashPassword(context.Background(), pw) }
+
+// hashPassword is HashPassword within a hashing slot, waiting for one
+// no longer than ctx.
+func hashPassword(ctx context.Context, pw string) (string, error) {
+	if err := acquireArgon(ctx); err != nil {
+		return "", err
+	}
+	defer releaseArgon()
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)
@@ -40,6 +72,21 @@ func HashPassword(pw string) (string, error) {
 
 // VerifyPassword reports whether pw matches the PHC string encoded.
 func VerifyPassword(encoded, pw string) bool {
+	ok, _ := verifyPassword(context.Background(), encoded, pw)
+	return ok
+}
+
+// verifyPassword is VerifyPassword within a hashing slot; err is ctx's
+// when it ends before a slot is free.
+func verifyPassword(ctx context.Context, encoded, pw string) (bool, error) {
+	if err := acquireArgon(ctx); err != nil {
+		return false, err
+	}
+	defer releaseArgon()
+	return verifyPHC(encoded, pw), nil
+}
+
+func verifyPHC(encoded, pw string) bool {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false

@@ -18,6 +18,12 @@ import (
 //     their own address never feels an attacker's failures from another.
 //   - per source address: a token bucket of failures (burst ipBurst,
 //     refilled at ipRate per second) caps guessing across many emails.
+//     Once it is spent, an email that has no failure from that source
+//     may still be tried there, once: a wrong password then refuses its
+//     next attempts from there early, the right one signs in. So an
+//     attacker behind a shared (NAT) address who spends its budget does
+//     not lock out the people who sign in from it; what is left to them
+//     is one guess per email and source per forget period.
 //
 // Unknown emails are throttled exactly like known ones, so the throttle
 // reveals nothing about which emails exist. State is in memory, per
@@ -48,6 +54,7 @@ type pairState struct {
 	failures int
 	last     time.Time // the latest counted attempt
 	until    time.Time // attempts before this are refused
+	spent    bool      // the latest attempt spent a token of the source
 }
 
 type ipState struct {
@@ -85,7 +92,8 @@ func source(ip string) string {
 
 // begin counts an attempt of email from ip as a failure before its
 // password is checked (so parallel attempts cannot slip past the limit),
-// or refuses it. n is the pair's failures including this attempt; success
+// or refuses it: the pair is in backoff, or the source's budget is spent
+// and the pair has failed from it before. n is the pair's failures including this attempt; success
 // takes the count back.
 func (t *throttle) begin(email, ip string, now time.Time) (n int, ok bool) {
 	key := keyOf(email, ip)
@@ -106,12 +114,18 @@ func (t *throttle) begin(email, ip string, now time.Time) (n int, ok bool) {
 		b.tokens = min(t.ipBurst, b.tokens+el*t.ipRate)
 		b.at = now
 	}
-	if b.tokens < 1 {
-		t.ips.Add(key.source, b)
+	spent := b.tokens >= 1
+	if spent {
+		b.tokens--
+	}
+	t.ips.Add(key.source, b)
+	if !spent && p.failures > 0 {
+		// The source's budget is spent and this email has failed from
+		// it: refused without hashing. An email without failures here
+		// is checked (a wrong password makes it this case).
 		return p.failures, false
 	}
-	b.tokens--
-	t.ips.Add(key.source, b)
+	p.spent = spent
 	p.failures++
 	p.last = now
 	if over := p.failures - t.free; over >= 0 {
@@ -125,15 +139,16 @@ func (t *throttle) begin(email, ip string, now time.Time) (n int, ok bool) {
 	return p.failures, true
 }
 
-// success forgets the pair's failures and gives the source its token back:
-// an office of many users behind one address is not slowed by sign-ins
-// that work.
+// success forgets the pair's failures and gives the source the token
+// the attempt spent back: an office of many users behind one address is
+// not slowed by sign-ins that work.
 func (t *throttle) success(email, ip string) {
 	key := keyOf(email, ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	p, found := t.pairs.Peek(key)
 	t.pairs.Remove(key)
-	if b, ok := t.ips.Peek(key.source); ok {
+	if b, ok := t.ips.Peek(key.source); ok && (!found || p.spent) {
 		b.tokens = min(t.ipBurst, b.tokens+1)
 	}
 }

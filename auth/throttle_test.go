@@ -39,29 +39,58 @@ func TestThrottleBackoff(t *testing.T) {
 }
 
 // TestThrottleSourceBudget: one source spends at most its budget of
-// failures across emails, refilled over the window; an IPv6 /64 is one
-// source.
+// failures across emails, refilled over the window; past it an email that
+// failed from there is refused early, one that did not is checked once;
+// an IPv6 /64 is one source.
 func TestThrottleSourceBudget(t *testing.T) {
 	now := time.Unix(1000, 0)
 	th := newThrottle(5, time.Minute, 20, 10*time.Minute)
-	passed := 0
-	for i := range 30 {
-		if _, ok := th.begin(string(rune('a'+i))+"@x.jp", "2001:db8:1:2::"+string(rune('a'+i%6)), now); ok {
-			passed++
+	// 4 failures for each of 5 emails spend the budget without backoff.
+	for i := range 20 {
+		if _, ok := th.begin(string(rune('a'+i%5))+"@x.jp", "2001:db8:1:2::"+string(rune('a'+i%6)), now); !ok {
+			t.Fatalf("attempt %d within the budget refused", i+1)
 		}
 	}
-	if passed != 20 {
-		t.Fatalf("%d of 30 attempts from one /64 passed, want 20", passed)
+	if _, ok := th.begin("a@x.jp", "2001:db8:1:2::1", now); ok {
+		t.Fatal("past the budget, an email that failed from the source is still checked")
+	}
+	if n, ok := th.begin("fresh@x.jp", "2001:db8:1:2::1", now); !ok || n != 1 {
+		t.Fatalf("past the budget, a new email: ok %v, %d failures; want one check", ok, n)
+	}
+	if _, ok := th.begin("fresh@x.jp", "2001:db8:1:2::1", now); ok {
+		t.Fatal("past the budget, a new email is checked twice")
 	}
 	if _, ok := th.begin("z@x.jp", "2001:db8:1:3::1", now); !ok {
 		t.Fatal("the next /64 is another source")
 	}
 	now = now.Add(30 * time.Second) // 10 min / 20 failures: one back
-	if _, ok := th.begin("new@x.jp", "2001:db8:1:2::1", now); !ok {
+	if _, ok := th.begin("a@x.jp", "2001:db8:1:2::1", now); !ok {
 		t.Fatal("budget not refilled")
 	}
-	if _, ok := th.begin("new2@x.jp", "2001:db8:1:2::1", now); ok {
+	if _, ok := th.begin("b@x.jp", "2001:db8:1:2::1", now); ok {
 		t.Fatal("refilled more than one")
+	}
+}
+
+// TestThrottleSharedAddress: 25 wrong passwords from one address at
+// random emails do not lock out the owner of another email there: the
+// owner's attempt is checked and its success does not hand the
+// attacker a token it never spent.
+func TestThrottleSharedAddress(t *testing.T) {
+	now := time.Unix(1000, 0)
+	th := newThrottle(5, time.Minute, 20, 10*time.Minute)
+	for i := range 25 {
+		th.begin("spray"+strconv.Itoa(i)+"@x.jp", "203.0.113.7", now)
+	}
+	if _, ok := th.begin("owner@x.jp", "203.0.113.7", now); !ok {
+		t.Fatal("the owner's first attempt from an exhausted shared address is refused")
+	}
+	th.success("owner@x.jp", "203.0.113.7")
+	if b, _ := th.ips.Peek("203.0.113.7"); b.tokens >= 1 {
+		t.Fatalf("a success that spent no token gave one back: %v", b.tokens)
+	}
+	if _, ok := th.begin("owner@x.jp", "203.0.113.7", now); !ok {
+		t.Fatal("the owner's next attempt after a success is refused")
 	}
 }
 

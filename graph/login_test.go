@@ -149,21 +149,61 @@ func TestLoginAnswersAlike(t *testing.T) {
 }
 
 // TestLoginSourceBudget: 30 rapid attempts from one address at 30
-// different emails are throttled once the address's budget (20) is spent:
-// even the right password is then refused there, and works elsewhere.
+// different emails spend the address's budget (20). A shared (NAT)
+// address must not let one client lock out the others: the right password
+// of an email that has not failed from there still signs in, but an email
+// that has failed from there is refused early, even with the right
+// password, and works from elsewhere.
 func TestLoginSourceBudget(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
 		clock := &auClock{now: time.Date(2026, 4, 1, 1, 0, 0, 0, time.UTC)}
 		srv := lgServer(t, b, clock)
 		srv.CreateUser(t, srv.AccountID, "target@example.jp", "Kasse2026go", viewer.RoleStaff)
+		srv.CreateUser(t, srv.AccountID, "spray29@example.jp", "Spray2026ok", viewer.RoleStaff)
 		for i := range 30 {
 			lgLogin(t, srv, lgAttackerIP, fmt.Sprintf("spray%02d@example.jp", i), "Guess2026x")
 		}
-		if a := lgLogin(t, srv, lgAttackerIP, "target@example.jp", "Kasse2026go"); a.ok() {
-			t.Fatal("30 failures in a moment from one address, and the next attempt is still checked")
+		if a := lgLogin(t, srv, lgAttackerIP, "target@example.jp", "Kasse2026go"); !a.ok() {
+			t.Fatalf("the owner's right password from an address others exhausted: %+v", a)
 		}
-		if a := lgLogin(t, srv, lgOwnerIP, "target@example.jp", "Kasse2026go"); !a.ok() {
+		if a := lgLogin(t, srv, lgAttackerIP, "spray29@example.jp", "Spray2026ok"); a.ok() {
+			t.Fatal("an email that failed from an exhausted address is still checked there")
+		}
+		if a := lgLogin(t, srv, lgOwnerIP, "spray29@example.jp", "Spray2026ok"); !a.ok() {
 			t.Fatalf("another address is throttled too: %+v", a)
+		}
+	})
+}
+
+// TestChangePasswordThrottled: wrong current passwords sent with a
+// session go through the login throttle of (email, address): after the
+// free failures even the right one is refused, with the same answer,
+// until the wait runs out.
+func TestChangePasswordThrottled(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		clock := &auClock{now: time.Date(2026, 4, 1, 1, 0, 0, 0, time.UTC)}
+		srv := lgServer(t, b, clock)
+		srv.CreateUser(t, srv.AccountID, "sato@example.jp", "Start2026pw", viewer.RoleStaff)
+		me := srv.LoginAs(t, "sato@example.jp", "Start2026pw")
+		change := func(cur string) []testenv.GQLError {
+			return me.Query(t, `mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }`,
+				map[string]any{"c": cur, "n": "Fresh2026pw"}).Errors
+		}
+		var wrong testenv.GQLError
+		for i := range 5 {
+			errs := change(fmt.Sprintf("Guess2026x%d", i))
+			if len(errs) != 1 || errs[0].Code() != "BAD_USER_INPUT" {
+				t.Fatalf("wrong current password %d: %+v", i+1, errs)
+			}
+			wrong = errs[0]
+		}
+		errs := change("Start2026pw")
+		if len(errs) != 1 || errs[0].Message != wrong.Message || errs[0].Code() != wrong.Code() {
+			t.Fatalf("right current password after 5 wrong at once: %+v, want the wrong-password answer %+v", errs, wrong)
+		}
+		clock.Add(16 * time.Minute)
+		if errs := change("Start2026pw"); len(errs) > 0 {
+			t.Fatalf("after the wait: %+v", errs)
 		}
 	})
 }

@@ -277,7 +277,9 @@ func TestWebsocketOperationRateLimit(t *testing.T) {
 	if m := next(); m.Type != "connection_ack" {
 		t.Fatalf("handshake: %+v", m)
 	}
-	op := func(id string) { write(map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": "{ __typename }"}}) }
+	op := func(id string) {
+		write(map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": "{ __typename }"}})
+	}
 	op("1")
 	if m := next(); m.Type != "next" || m.ID != "1" {
 		t.Fatalf("first operation: %+v %s", m, m.Payload)

@@ -25,7 +25,7 @@ type Config struct {
 	// takes the default.
 	MaxDocumentBytes int // query text, checked before parsing (32 KiB)
 	MaxFields        int // fields and spreads after expanding fragments (1,000)
-	ComplexityLimit  int // cost: page size × node for connections (10,000)
+	ComplexityLimit  int // cost: page size × node for connections, a typical length × node for other lists (20,000)
 	DepthLimit       int // nesting (12)
 	MaxResponseBytes int // JSON of one response or event (8 MiB)
 

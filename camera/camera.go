@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"image/jpeg"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"time"
 )
@@ -71,16 +72,25 @@ var (
 
 // HTTPStatusError is a camera's answer other than 200 OK (a 401 the
 // credentials could not answer is ErrUnauthorized instead). The code lets
-// a source test tell "forbidden" from "no such path".
+// a source test tell "forbidden" from "no such path". It carries the
+// status code only, never body bytes: whoever sets a camera URL reads the
+// error, and the URL may point at any server the policy allows.
 type HTTPStatusError struct {
-	URL    string // redacted
-	Code   int
-	Status string
-	Body   string // the first bytes, for the status line
+	URL  string // redacted
+	Code int
 }
 
 func (e *HTTPStatusError) Error() string {
-	return fmt.Sprintf("camera: GET %s: %s: %q", e.URL, e.Status, e.Body)
+	return fmt.Sprintf("camera: GET %s: %s", e.URL, e.Status())
+}
+
+// Status is the code and its standard reason ("404 Not Found"); the
+// server's own reason phrase is not repeated.
+func (e *HTTPStatusError) Status() string {
+	if t := http.StatusText(e.Code); t != "" {
+		return fmt.Sprintf("%d %s", e.Code, t)
+	}
+	return fmt.Sprintf("HTTP %d", e.Code)
 }
 
 // AuthScheme pins the HTTP authentication scheme. The empty value follows
@@ -140,10 +150,11 @@ func parseCameraURL(raw string) (*url.URL, *Credentials, error) {
 
 // checkJPEG validates a frame cheaply (header only, no pixel decode) and
 // returns its size. The SOI test turns "the camera sent its HTML login page"
-// into a readable error instead of the decoder's "missing SOI marker".
+// into a readable error instead of the decoder's "missing SOI marker". The
+// error never quotes the bytes: they come from whatever the URL points at.
 func checkJPEG(b []byte) (w, h int, err error) {
 	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
-		return 0, 0, fmt.Errorf("%w (%d bytes, starts with %q)", ErrNotJPEG, len(b), b[:min(len(b), 16)])
+		return 0, 0, fmt.Errorf("%w (%d bytes, no JPEG start marker%s)", ErrNotJPEG, len(b), looksLike(b))
 	}
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
@@ -163,4 +174,18 @@ func checkJPEG(b []byte) (w, h int, err error) {
 		return 0, 0, fmt.Errorf("%w: truncated (no end-of-image marker in %d bytes)", ErrNotJPEG, len(b))
 	}
 	return cfg.Width, cfg.Height, nil
+}
+
+// looksLike names what a non-JPEG answer seems to be, without quoting it.
+func looksLike(b []byte) string {
+	head := bytes.ToLower(bytes.TrimSpace(b[:min(len(b), 64)]))
+	switch {
+	case bytes.HasPrefix(head, []byte("<!doctype html")), bytes.HasPrefix(head, []byte("<html")):
+		return "; looks like HTML"
+	case bytes.HasPrefix(head, []byte("{")), bytes.HasPrefix(head, []byte("[")):
+		return "; looks like JSON"
+	case bytes.HasPrefix(head, []byte("<?xml")), bytes.HasPrefix(head, []byte("<")):
+		return "; looks like XML/HTML"
+	}
+	return ""
 }

@@ -205,8 +205,7 @@ func (m *MJPEG) stream(ctx context.Context) (int, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-		return 0, &HTTPStatusError{URL: m.where(), Code: resp.StatusCode, Status: resp.Status, Body: strings.TrimSpace(string(body))}
+		return 0, &HTTPStatusError{URL: m.where(), Code: resp.StatusCode}
 	}
 	ct := resp.Header.Get("Content-Type")
 	boundary, err := multipartBoundary(ct)

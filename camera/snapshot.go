@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -60,8 +59,7 @@ func (s *snapshot) Grab(ctx context.Context) (Frame, error) {
 	arrived := time.Now()
 	where := s.auth.url.Redacted()
 	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-		return Frame{}, &HTTPStatusError{URL: where, Code: resp.StatusCode, Status: resp.Status, Body: strings.TrimSpace(string(body))}
+		return Frame{}, &HTTPStatusError{URL: where, Code: resp.StatusCode}
 	}
 	if resp.ContentLength > s.max {
 		return Frame{}, fmt.Errorf("%w: GET %s: Content-Length %d exceeds %d bytes", ErrTooLarge, where, resp.ContentLength, s.max)

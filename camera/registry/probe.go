@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -84,6 +85,11 @@ func (s *Service) TestSource(ctx context.Context, in Source) TestResult {
 	if err != nil {
 		return badSource(err, start)
 	}
+	release, busy := s.tests.acquire(ctx)
+	if busy != nil {
+		return *busy
+	}
+	defer release()
 	return s.probe(ctx, src)
 }
 
@@ -106,6 +112,11 @@ func (s *Service) TestSourceOf(ctx context.Context, id pulid.ID) (TestResult, er
 	if src.creds, err = s.open(c); err != nil {
 		return TestResult{}, err
 	}
+	release, busy := s.tests.acquire(ctx)
+	if busy != nil {
+		return *busy, nil // not saved: it says nothing about the camera
+	}
+	defer release()
 	res := s.probe(ctx, src)
 	if c.RetiredAt == nil {
 		if err := c.Update().SetSourceStatus(res.status()).Exec(ctx); err != nil {
@@ -227,9 +238,9 @@ func (s *Service) explain(ctx context.Context, err error) (Reason, string) {
 	case errors.Is(err, camera.ErrUnauthorized):
 		return ReasonAuthRefused, "カメラが認証を拒否しました。ユーザー名とパスワードを確認してください (" + detail(err) + ")"
 	case errors.As(err, &hs) && (hs.Code == 401 || hs.Code == 403):
-		return ReasonAuthRefused, fmt.Sprintf("カメラがアクセスを拒否しました (%s)。ユーザー名・パスワードや権限を確認してください", hs.Status)
+		return ReasonAuthRefused, fmt.Sprintf("カメラがアクセスを拒否しました (%s)。ユーザー名・パスワードや権限を確認してください", hs.Status())
 	case errors.As(err, &hs):
-		return ReasonHTTPStatus, fmt.Sprintf("カメラが %s を返しました。URL のパスを確認してください (%s)", hs.Status, detail(err))
+		return ReasonHTTPStatus, fmt.Sprintf("カメラが %s を返しました。URL のパスを確認してください", hs.Status())
 	case errors.Is(err, camera.ErrNotMJPEG):
 		return ReasonNotJPEG, "MJPEG のストリームではありません。静止画の URL なら種類を SNAPSHOT にしてください (" + detail(err) + ")"
 	case errors.Is(err, camera.ErrNotJPEG):
@@ -312,10 +323,26 @@ func (s *Service) probeRTSP(ctx context.Context, raw string, start time.Time) Te
 	if err != nil {
 		return fail(err)
 	}
-	line = strings.TrimSpace(line)
-	if !strings.HasPrefix(line, "RTSP/") {
-		return TestResult{Reason: ReasonRTSP, Message: fmt.Sprintf("RTSP サーバーではないようです (応答: %.60q)", line), Elapsed: time.Since(start)}
+	// Only the status code is repeated: the URL may point at any TCP
+	// service the policy allows, and its banner is not ours to show.
+	code, ok := rtspStatus(line)
+	if !ok {
+		return TestResult{Reason: ReasonRTSP, Message: "RTSP サーバーではないようです (not an RTSP response)", Elapsed: time.Since(start)}
 	}
 	return TestResult{Reason: ReasonRTSP, Elapsed: time.Since(start), reached: true,
-		Message: "RTSP サーバーが応答しました (" + line + ")。URL は保存できますが、RTSP の映像の録画は今後のリリースで対応します (RTSP is stored but not yet recorded)"}
+		Message: fmt.Sprintf("RTSP サーバーが応答しました (RTSP %d)。URL は保存できますが、RTSP の映像の録画は今後のリリースで対応します (RTSP is stored but not yet recorded)", code)}
+}
+
+// rtspStatus reads the status code of an RTSP status line
+// ("RTSP/1.0 200 OK").
+func rtspStatus(line string) (int, bool) {
+	f := strings.Fields(line)
+	if len(f) < 2 || !strings.HasPrefix(f[0], "RTSP/") || len(f[1]) != 3 {
+		return 0, false
+	}
+	code, err := strconv.Atoi(f[1])
+	if err != nil || code < 100 || code > 999 {
+		return 0, false
+	}
+	return code, true
 }

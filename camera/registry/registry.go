@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -58,6 +59,7 @@ type Service struct {
 	client *ent.Client
 	box    *secrets.Box
 	opt    Options
+	tests  testLimiter
 }
 
 // New returns a Service. box seals source credentials (nil: a source with
@@ -245,10 +247,16 @@ func (s *Service) Update(ctx context.Context, id pulid.ID, in Update) (*ent.Came
 		if err != nil {
 			return nil, err
 		}
+		// Stored credentials stay only while the URL points at the same
+		// server (scheme, host and port): otherwise whoever may edit the
+		// camera could point it at a server of their own, answer 401
+		// Basic, and read the camera's password. A new server needs the
+		// credentials given again; without them the source has none.
 		keep := in.Source.Username == nil && in.Source.Password == nil && src.creds == nil &&
-			src.kind != entcamera.SourceKindSIMULATED && len(c.SourceCredentials) > 0
+			src.kind != entcamera.SourceKindSIMULATED && len(c.SourceCredentials) > 0 &&
+			sameServer(c.SourceURL, src.url)
 		if keep {
-			// The owner changed the URL but not the password: test with
+			// The owner changed the path but not the password: test with
 			// the stored one, and keep it sealed as it is.
 			if src.creds, err = s.open(c); err != nil {
 				return nil, err
@@ -423,11 +431,35 @@ func text(field, what, v string, max int, required bool) (string, error) {
 	if !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\r\n") {
 		return "", apperr.Invalid(field, "%sに使えない文字が含まれています (%s has invalid characters)", what, field)
 	}
-	if n := utf8.RuneCountInString(v); n > max {
-		return "", apperr.Invalid(field, "%sは %d 文字以内で入力してください (%d > %d)", what, max, n, max)
+	// Bytes, as the database column counts them: a kanji is three.
+	if n := len(v); n > max {
+		return "", apperr.Invalid(field, "%sは %d バイト (全角で約 %d 文字) 以内で入力してください (%d bytes, at most %d)", what, max, max/3, n, max)
 	}
 	return v, nil
 }
+
+// sameServer: two source URLs name the same scheme, host and port (the
+// scheme's default port when none is written).
+func sameServer(a, b string) bool {
+	ua, err := url.Parse(a)
+	if err != nil || a == "" {
+		return false
+	}
+	ub, err := url.Parse(b)
+	if err != nil || b == "" {
+		return false
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		return defaultPorts[strings.ToLower(u.Scheme)]
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && ua.Hostname() != "" &&
+		strings.EqualFold(ua.Hostname(), ub.Hostname()) && port(ua) == port(ub)
+}
+
+var defaultPorts = map[string]string{"http": "80", "https": "443", "rtsp": "554", "rtsps": "322"}
 
 func sourceNote(c *ent.Camera) string {
 	if c.SourceKind == nil {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -126,6 +128,8 @@ func TestCreateCameraBadInput(t *testing.T) {
 				"CONFLICT", "input.deviceID", []string{"自宅カメラ"}},
 			{"empty name", map[string]any{"name": "  ", "deviceID": "x1"}, "BAD_USER_INPUT", "input.name", []string{"カメラ名"}},
 			{"long name", map[string]any{"name": strings.Repeat("名", 201), "deviceID": "x1"}, "BAD_USER_INPUT", "input.name", []string{"200"}},
+			// 100 kanji are 300 bytes: refused on input, not at save.
+			{"long Japanese name", map[string]any{"name": strings.Repeat("名", 100), "deviceID": "x1"}, "BAD_USER_INPUT", "input.name", []string{"200 バイト"}},
 			{"empty device id", map[string]any{"name": "a", "deviceID": ""}, "BAD_USER_INPUT", "input.deviceID", nil},
 			{"long device id", map[string]any{"name": "a", "deviceID": strings.Repeat("9", 101)}, "BAD_USER_INPUT", "input.deviceID", []string{"100"}},
 			{"ftp snapshot", map[string]any{"name": "a", "deviceID": "x1", "source": map[string]any{"kind": "SNAPSHOT", "url": "ftp://192.0.2.1/snap.jpg"}},
@@ -654,6 +658,163 @@ func TestConcurrentDuplicateDeviceID(t *testing.T) {
 			if i != won {
 				wantError(t, fmt.Sprint("request ", i), e, "CONFLICT", "input.deviceID", fmt.Sprintf("同時%d (same-serial)", won))
 			}
+		}
+	})
+}
+
+// TestUpdateToAnotherServerDropsCredentials: the stored password follows
+// the URL only while it names the same scheme, host and port. Pointed at
+// another server without new credentials, the camera has none, and that
+// server never sees the old password, however it challenges.
+func TestUpdateToAnotherServerDropsCredentials(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		srv := start(t, b, nil)
+		const password = "lan-pw-7731"
+		good := serve(t, snapshots(frame(t, 64, 36)))
+		c := mustCreate(t, srv, map[string]any{"name": "LAN", "deviceID": "lan-1",
+			"source": map[string]any{"kind": "SNAPSHOT", "url": good.URL + "/a.jpg", "username": "admin", "password": password}})
+		if !c.HasSourceCredentials {
+			t.Fatalf("created without credentials: %+v", c)
+		}
+		var (
+			mu   sync.Mutex
+			seen []string
+		)
+		thief := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Header.Get("Authorization"))
+			mu.Unlock()
+			w.Header().Set("WWW-Authenticate", `Basic realm="cam"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}))
+		var upd struct {
+			UpdateCamera cam `json:"updateCamera"`
+		}
+		srv.MustQuery(t, `mutation($id: ID!, $url: String!) { updateCamera(id: $id, input: {source: {kind: SNAPSHOT, url: $url}}) { `+cameraFields+` } }`,
+			map[string]any{"id": c.ID, "url": thief.URL + "/a.jpg"}, &upd)
+		if upd.UpdateCamera.HasSourceCredentials {
+			t.Errorf("credentials kept for another server: %+v", upd.UpdateCamera)
+		}
+		time.Sleep(300 * time.Millisecond) // let the recorder poll the new URL too
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) == 0 {
+			t.Fatal("the new server was never asked")
+		}
+		for _, h := range seen {
+			if h != "" {
+				t.Errorf("the new server received Authorization %q", h)
+			}
+		}
+	})
+}
+
+// TestSourceErrorsDoNotEchoAnswers: a source test and the camera status
+// name the status code or what went wrong, never the bytes the server
+// sent (an error page, a non-JPEG body, another service's banner).
+func TestSourceErrorsDoNotEchoAnswers(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		srv := start(t, b, nil)
+		const secret = "SECRET-4f9a-internal"
+		errPage := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "db password "+secret, http.StatusInternalServerError)
+		}))
+		notJPEG := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(secret + " and more text"))
+		}))
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "SSH-2.0-"+secret+"\r\n")
+				c.Close()
+			}
+		}()
+		for _, in := range []map[string]any{
+			{"kind": "SNAPSHOT", "url": errPage.URL + "/a.jpg"},
+			{"kind": "MJPEG", "url": errPage.URL + "/v"},
+			{"kind": "SNAPSHOT", "url": notJPEG.URL + "/a.jpg"},
+			{"kind": "RTSP", "url": "rtsp://" + l.Addr().String() + "/s"},
+		} {
+			res := testSource(t, srv, in)
+			if res.OK || strings.Contains(res.Message, secret) || strings.Contains(res.Message, "db password") {
+				t.Errorf("%v: %+v", in["url"], res)
+			}
+		}
+		c := mustCreate(t, srv, map[string]any{"name": "Err", "deviceID": "err-1",
+			"source": map[string]any{"kind": "SNAPSHOT", "url": errPage.URL + "/a.jpg"}})
+		if !strings.Contains(c.SourceStatus, "500") || strings.Contains(c.SourceStatus, secret) {
+			t.Errorf("source status %q", c.SourceStatus)
+		}
+		eventually(t, "the recorder reports the error", func() bool {
+			n := node(t, srv, c.ID)
+			return n.Status.LastError != nil && *n.Status.LastError != ""
+		})
+		if n := node(t, srv, c.ID); strings.Contains(*n.Status.LastError, secret) {
+			t.Errorf("lastError %q", *n.Status.LastError)
+		}
+	})
+}
+
+// TestSourceTestLimits: a source test is no scanner. One request runs at
+// most three (aliases), and an account runs one at a time; the others are
+// answered RATE_LIMITED without touching the network.
+func TestSourceTestLimits(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		srv := start(t, b, func(c *server.Config) { c.CameraTestTimeout = 3 * time.Second })
+		var out map[string]sourceTest
+		srv.MustQuery(t, `mutation { a: testCameraSource(input: {kind: SIMULATED}) { ok reason message }
+  b: testCameraSource(input: {kind: SIMULATED}) { ok reason message }
+  c: testCameraSource(input: {kind: SIMULATED}) { ok reason message }
+  d: testCameraSource(input: {kind: SIMULATED}) { ok reason message } }`, nil, &out)
+		for _, k := range []string{"a", "b", "c"} {
+			if !out[k].OK {
+				t.Errorf("%s: %+v", k, out[k])
+			}
+		}
+		if d := out["d"]; d.OK || d.Reason == nil || *d.Reason != "RATE_LIMITED" {
+			t.Errorf("4th test in one request: %+v", d)
+		}
+
+		arrived := make(chan struct{}, 1)
+		release := make(chan struct{})
+		stall := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}))
+		t.Cleanup(func() { close(release) })
+		done := make(chan sourceTest, 1)
+		go func() {
+			var o struct {
+				TestCameraSource sourceTest `json:"testCameraSource"`
+			}
+			r := srv.Query(t, testMutation, map[string]any{"in": map[string]any{"kind": "SNAPSHOT", "url": stall.URL + "/a.jpg"}})
+			_ = json.Unmarshal(r.Data, &o)
+			done <- o.TestCameraSource
+		}()
+		<-arrived
+		res := testSource(t, srv, map[string]any{"kind": "SIMULATED"})
+		if res.OK || res.Reason == nil || *res.Reason != "RATE_LIMITED" {
+			t.Errorf("second test while one runs: %+v", res)
+		}
+		if first := <-done; first.Reason == nil || *first.Reason != "TIMEOUT" {
+			t.Errorf("the running test: %+v", first)
+		}
+		if res := testSource(t, srv, map[string]any{"kind": "SIMULATED"}); !res.OK {
+			t.Errorf("after the running test ended: %+v", res)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -56,8 +57,23 @@ type Costs struct {
 }
 
 // cost of a selection set: flat is what it costs once, paged the part in
-// edges and nodes fields, which a connection multiplies by its page size.
-type cost struct{ flat, paged int64 }
+// edges and nodes fields, which a connection multiplies by its page size;
+// intro is the deepest nesting of introspection lists inside it.
+type cost struct {
+	flat, paged int64
+	intro       int
+}
+
+// MaxIntrospectionLists is how deep introspection lists may nest. The
+// standard introspection query (GraphiQL, codegen) nests three:
+// types { fields { args } }. Introspection lists count once — the schema
+// is the server's own and fixed — so that query stays cheap, and a deeper
+// nesting (types { fields { type { fields … } } }), which multiplies the
+// schema by itself, is priced out of reach instead.
+const MaxIntrospectionLists = 3
+
+// priceless saturates any sum it joins: far above every limit.
+const priceless = math.MaxInt64 / 4
 
 func (c cost) total() int64 { return add(c.flat, c.paged) }
 
@@ -99,7 +115,8 @@ func (w *costWalk) set(set ast.SelectionSet) cost {
 		}
 		switch sel := sel.(type) {
 		case *ast.Field:
-			c := w.field(sel)
+			c, intro := w.field(sel)
+			out.intro = max(out.intro, intro)
 			if sel.Name == "edges" || sel.Name == "nodes" {
 				out.paged = add(out.paged, c)
 			} else {
@@ -108,9 +125,11 @@ func (w *costWalk) set(set ast.SelectionSet) cost {
 		case *ast.InlineFragment:
 			c := w.set(sel.SelectionSet)
 			out.flat, out.paged = add(out.flat, c.flat), add(out.paged, c.paged)
+			out.intro = max(out.intro, c.intro)
 		case *ast.FragmentSpread:
 			c := w.spread(sel.Name)
 			out.flat, out.paged = add(out.flat, c.flat), add(out.paged, c.paged)
+			out.intro = max(out.intro, c.intro)
 		}
 	}
 	return out
@@ -130,7 +149,7 @@ func (w *costWalk) spread(name string) cost {
 	return c
 }
 
-func (w *costWalk) field(f *ast.Field) int64 {
+func (w *costWalk) field(f *ast.Field) (int64, int) {
 	weight := int64(1)
 	key := ""
 	if f.ObjectDefinition != nil {
@@ -142,28 +161,35 @@ func (w *costWalk) field(f *ast.Field) int64 {
 	sub := w.set(f.SelectionSet)
 	def := f.Definition
 	if def == nil {
-		return add(weight, sub.total())
+		return add(weight, sub.total()), sub.intro
 	}
 	if w.isConnection(def) {
 		n := w.pageSize(f, key)
-		return add(add(weight, sub.flat), mul(n, sub.paged))
+		return add(add(weight, sub.flat), mul(n, sub.paged)), sub.intro
 	}
 	if def.Type.Elem != nil {
 		if n, ok := w.listArgLen(f); ok {
-			return add(weight, mul(n, sub.total()))
+			return add(weight, mul(n, sub.total())), sub.intro
+		}
+		if len(f.SelectionSet) > 0 && f.ObjectDefinition != nil && strings.HasPrefix(f.ObjectDefinition.Name, "__") {
+			nest := sub.intro + 1
+			if nest > MaxIntrospectionLists {
+				return priceless, nest
+			}
+			return add(weight, sub.total()), nest
 		}
 		if n, ok := w.costs.Lists[key]; ok {
-			return add(weight, mul(int64(n), sub.total()))
+			return add(weight, mul(int64(n), sub.total())), sub.intro
 		}
 		if len(f.SelectionSet) > 0 && !w.pagedList(f) {
 			n := w.costs.DefaultList
 			if n <= 0 {
 				n = DefaultListLength
 			}
-			return add(weight, mul(int64(n), sub.total()))
+			return add(weight, mul(int64(n), sub.total())), sub.intro
 		}
 	}
-	return add(weight, sub.total())
+	return add(weight, sub.total()), sub.intro
 }
 
 // pagedList: a connection's edges or nodes, which the connection already

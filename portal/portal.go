@@ -30,6 +30,7 @@ import (
 	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
 	ubiregiconnect "github.com/regicam/regicam/pos/ubiregi/connect"
 	"github.com/regicam/regicam/secrets"
+	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -368,15 +369,5 @@ func loadCamera(ctx context.Context, c *ent.Client, v viewer.Viewer, id pulid.ID
 
 // inTx runs fn in a transaction and commits when it returns nil.
 func (s *Service) inTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	tx, err := s.Client.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, context.Canceled) {
-			s.log().WarnContext(ctx, "portal: rollback", "err", rerr)
-		}
-		return err
-	}
-	return tx.Commit()
+	return store.InTx(ctx, s.Client, s.log(), "portal", fn)
 }

@@ -9,7 +9,6 @@ package shop
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -23,6 +22,7 @@ import (
 	entshop "github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -459,17 +459,7 @@ func (s *Service) changed() {
 
 // inTx runs fn in a transaction and commits when it returns nil.
 func (s *Service) inTx(ctx context.Context, fn func(c *ent.Client) error) error {
-	tx, err := s.Client.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx.Client()); err != nil {
-		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, context.Canceled) {
-			s.log().WarnContext(ctx, "shop: rollback", "err", rerr)
-		}
-		return err
-	}
-	return tx.Commit()
+	return store.InTx(ctx, s.Client, s.log(), "shop", func(tx *ent.Tx) error { return fn(tx.Client()) })
 }
 
 func (s *Service) log() *slog.Logger {

@@ -14,7 +14,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -30,6 +29,7 @@ import (
 	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/netguard"
 	"github.com/regicam/regicam/secrets"
+	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -494,15 +494,5 @@ func (s *Service) record(ctx context.Context, c *ent.Client, e audit.Entry) {
 func (s *Service) now() time.Time { return s.opt.Now().UTC().Truncate(time.Microsecond) }
 
 func (s *Service) inTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	tx, err := s.client.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, context.Canceled) {
-			s.opt.Log.WarnContext(ctx, "camera registry: rollback", "err", rerr)
-		}
-		return err
-	}
-	return tx.Commit()
+	return store.InTx(ctx, s.client, s.opt.Log, "camera registry", fn)
 }

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/secrets"
 	"github.com/regicam/regicam/secrets/rotation"
-	"github.com/regicam/regicam/store"
 )
 
 func init() {
@@ -89,13 +89,13 @@ func secretsCommand(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintf(stderr, "regicam secrets: unknown command %q\n\n%s\n", verb, secretsUsage)
 		return 2
 	}
-	db, err := store.Open(ctx, *dbURL, *dataDir)
+	database, err := db.Open(ctx, *dbURL, *dataDir)
 	if err != nil {
 		fmt.Fprintln(stderr, "regicam secrets: open database:", err)
 		return 1
 	}
-	defer db.Close()
-	if err := run(ctx, rotation.DB{SQL: db.SQL, Dialect: db.Dialect}); err != nil {
+	defer database.Close()
+	if err := run(ctx, rotation.DB{SQL: database.SQL, Dialect: database.Dialect}); err != nil {
 		fmt.Fprintln(stderr, "regicam secrets "+verb+":", err)
 		return 1
 	}

@@ -9,17 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/regicam/regicam/app"
+	"github.com/regicam/regicam/camera/fleet"
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
 	smaregi "github.com/regicam/regicam/pos/smaregi"
-	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
 	"github.com/regicam/regicam/pos/smaregi/fake"
-	"github.com/regicam/regicam/recording"
+	"github.com/regicam/regicam/pos/webhook"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/secrets"
-	"github.com/regicam/regicam/server"
 	"github.com/regicam/regicam/viewer"
-	"github.com/regicam/regicam/webhook"
 )
 
 const (
@@ -38,7 +37,7 @@ func sealedFixture(t *testing.T, srv *testenv.Server) (*ent.PosConnection, strin
 	c := srv.DB.Client
 	id := pulid.MustNew("PC")
 	raw, _ := json.Marshal(map[string]string{"client_id": rotClient, "client_secret": rotSecret})
-	sealed, err := srv.Secrets.Seal(raw, smaregiconnect.SecretsAAD(id))
+	sealed, err := srv.Secrets.Seal(raw, secrets.POSConnectionSecretsAAD(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +48,8 @@ func sealedFixture(t *testing.T, srv *testenv.Server) (*ent.PosConnection, strin
 		t.Fatal(err)
 	}
 	cam := pulid.MustNew("CA")
-	cred, _ := json.Marshal(recording.Credentials{Username: "admin", Password: camPassword})
-	sealedCam, _ := srv.Secrets.Seal(cred, recording.CredentialsAAD(cam))
+	cred, _ := json.Marshal(fleet.Credentials{Username: "admin", Password: camPassword})
+	sealedCam, _ := srv.Secrets.Seal(cred, secrets.CameraCredentialsAAD(cam))
 	c.Camera.Create().SetID(cam).SetAccountID(srv.AccountID).SetName("自宅カメラ").SetDeviceID(string(cam)).
 		SetSourceCredentials(sealedCam).ExecX(ctx)
 	return conn, path, cam
@@ -70,7 +69,7 @@ func works(t *testing.T, srv *testenv.Server, fk *fake.Server, conn pulid.ID, pa
 		t.Fatalf("webhook with the stored secret: %v", err)
 	}
 	c := srv.DB.Client.Camera.GetX(ctx, cam)
-	raw, err := srv.Secrets.Open(c.SourceCredentials, recording.CredentialsAAD(cam))
+	raw, err := srv.Secrets.Open(c.SourceCredentials, secrets.CameraCredentialsAAD(cam))
 	if err != nil || !strings.Contains(string(raw), camPassword) {
 		t.Fatalf("camera credentials: %v", err)
 	}
@@ -112,7 +111,7 @@ func TestSecretsRotateKeyFile(t *testing.T) {
 			Stores: []fake.Store{{ID: "1", Name: "本店"}}})
 		t.Cleanup(fk.Close)
 		dir := t.TempDir()
-		withFake := func(cfg *server.Config, _ string) { cfg.SmaregiIDURL, cfg.SmaregiAPIURL = fk.URL(), fk.URL() }
+		withFake := func(cfg *app.Config, _ string) { cfg.SmaregiIDURL, cfg.SmaregiAPIURL = fk.URL(), fk.URL() }
 		srv := testenv.StartWith(t, b, dir, withFake)
 		conn, path, cam := sealedFixture(t, srv)
 		c := &cli{t: t, env: map[string]string{}, args: []string{"--data-dir", dir, "--database-url", b.DatabaseURL}}
@@ -197,8 +196,8 @@ func TestSecretsRotateEnvKey(t *testing.T) {
 			Stores: []fake.Store{{ID: "1", Name: "本店"}}})
 		t.Cleanup(fk.Close)
 		a, bk := secrets.NewKey("kA"), secrets.NewKey("kB")
-		withKey := func(spec string) func(cfg *server.Config, _ string) {
-			return func(cfg *server.Config, _ string) {
+		withKey := func(spec string) func(cfg *app.Config, _ string) {
+			return func(cfg *app.Config, _ string) {
 				cfg.SmaregiIDURL, cfg.SmaregiAPIURL, cfg.SecretKey = fk.URL(), fk.URL(), spec
 			}
 		}

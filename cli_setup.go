@@ -15,8 +15,10 @@ import (
 	// that (and every zone the server reads) work on a bare machine.
 	_ "time/tzdata"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/camera/registry"
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/netguard"
@@ -24,7 +26,6 @@ import (
 	"github.com/regicam/regicam/secrets"
 	"github.com/regicam/regicam/setup"
 	"github.com/regicam/regicam/shop"
-	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -88,16 +89,16 @@ func setupCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 
 	sys := viewer.System(ctx)
-	db, err := store.Open(sys, *dbURL, *dataDir)
+	database, err := db.Open(sys, *dbURL, *dataDir)
 	if err != nil {
 		return fail(err)
 	}
-	defer db.Close()
+	defer database.Close()
 	name := *accountName
 	if name == "" {
 		name = spec.Account
 	}
-	acc, err := existingAccount(sys, db.Client, name)
+	acc, err := existingAccount(sys, database.Client, name)
 	if err != nil {
 		return fail(err)
 	}
@@ -109,10 +110,10 @@ func setupCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc := setup.Services{
-		Client:    db.Client,
-		Shops:     &shop.Service{Client: db.Client, Log: log},
-		Cameras:   registry.New(db.Client, box, registry.Options{Policy: netguard.Policy{AllowPrivate: *allowPrivate}, Log: log}),
-		Portal:    &portal.Service{Client: db.Client, Box: box, Log: log},
+		Client:    database.Client,
+		Shops:     &shop.Service{Client: database.Client, Log: log},
+		Cameras:   registry.New(database.Client, box, registry.Options{Policy: netguard.Policy{AllowPrivate: *allowPrivate}, RTSP: app.RTSPProber{}, Log: log}),
+		Portal:    &portal.Service{Client: database.Client, Box: box, Log: log},
 		Getenv:    getenv,
 		PublicURL: *publicURL,
 	}

@@ -12,15 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/pos/signedhook"
 	"github.com/regicam/regicam/secrets"
-	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
-	"github.com/regicam/regicam/webhook"
 )
 
 const setupYAML = `account: 株式会社レジカム
@@ -78,7 +77,7 @@ func TestSetupCommand(t *testing.T) {
 			t.Fatalf("without an account: code %d, stderr %q", code, errs)
 		}
 		ctx := viewer.System(context.Background())
-		db, err := store.Open(ctx, b.DatabaseURL, dir)
+		db, err := db.Open(ctx, b.DatabaseURL, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +122,7 @@ func TestSetupCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if opened, err := box.Open(conn.WebhookSecret, webhook.SecretAAD(conn.ID)); err != nil || string(opened) != key {
+		if opened, err := box.Open(conn.WebhookSecret, secrets.POSWebhookSecretAAD(conn.ID)); err != nil || string(opened) != key {
 			t.Fatalf("the stored key does not open to the printed one: %v", err)
 		}
 
@@ -188,7 +187,7 @@ func TestSetupCommandBadFile(t *testing.T) {
 			return ""
 		}
 		ctx := viewer.System(context.Background())
-		db, err := store.Open(ctx, b.DatabaseURL, dir)
+		db, err := db.Open(ctx, b.DatabaseURL, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,9 +14,9 @@ import (
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/auth"
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/account"
-	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -76,18 +76,18 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		pw = strings.TrimRight(line, "\r\n")
 	}
 	ctx = viewer.System(ctx)
-	db, err := store.Open(ctx, *dbURL, *dataDir)
+	database, err := db.Open(ctx, *dbURL, *dataDir)
 	if err != nil {
 		fmt.Fprintln(stderr, "regicam user create:", err)
 		return 1
 	}
-	defer db.Close()
-	acc, err := accountFor(ctx, db.Client, *accountName)
+	defer database.Close()
+	acc, err := accountFor(ctx, database.Client, *accountName)
 	if err != nil {
 		fmt.Fprintln(stderr, "regicam user create:", err)
 		return 1
 	}
-	svc := auth.New(db.Client, slog.New(slog.NewTextHandler(stderr, nil)), auth.Options{})
+	svc := auth.New(database.Client, slog.New(slog.NewTextHandler(stderr, nil)), auth.Options{})
 	u, err := svc.CreateUser(ctx, auth.NewUser{AccountID: acc.ID, Email: *email, Password: pw, Name: *name,
 		Role: viewer.Role(strings.ToUpper(*role))})
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/regicam/regicam/auth"
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent/user"
-	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -45,7 +45,7 @@ func TestUserCreate(t *testing.T) {
 	}
 
 	ctx := viewer.System(context.Background())
-	db, err := store.Open(ctx, "", dir)
+	db, err := db.Open(ctx, "", dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@
 package access
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
@@ -102,6 +101,7 @@ var Table = []Rule{
 	{Op: "Mutation.connectSmaregi", Roles: managers, Scopes: links},
 	{Op: "Mutation.syncConnection", Roles: managers, Scopes: links},
 	{Op: "Mutation.backfillConnection", Roles: managers, Scopes: links},
+	{Op: "Mutation.reconcileConnection", Roles: managers, Scopes: links},
 	{Op: "Mutation.createWebhookSecret", Roles: managers, Scopes: links},
 	// A partner that connects registers already creates connections with
 	// connectSmaregi and rotates their webhook keys with
@@ -124,12 +124,52 @@ var Table = []Rule{
 	{Op: "Mutation.testCameraSource", Roles: managers, Why: "the server fetches a URL the caller names"},
 	{Op: "Mutation.testCameraSourceOf", Roles: managers},
 
+	// Camera clouds (Safie): an account's cloud login and the cameras it
+	// brings; OWNER/ADMIN only, no key (the connection holds the cloud's
+	// key, and its cameras' pictures leave the cloud through it).
+	{Op: "Query.cameraCloudConnections", Roles: managers, Why: "never the key; its masked hint only"},
+	{Op: "Query.cameraCloudOAuthAvailable", Roles: managers},
+	{Op: "Mutation.connectCameraCloud", Roles: managers, Why: "stores the cloud's API key"},
+	{Op: "Mutation.updateCameraCloud", Roles: managers, Why: "stores the cloud's API key"},
+	{Op: "Mutation.syncCameraCloud", Roles: managers},
+	{Op: "Mutation.disconnectCameraCloud", Roles: managers, Why: "retires its cameras (history stays)"},
+	{Op: "Mutation.startCameraCloudOAuth", Roles: managers},
+
 	// Exception rules: their webhooks post journal data to any URL.
 	{Op: "Query.alertRules", Roles: managers, Why: "webhook URLs often carry a token"},
 	{Op: "Mutation.createAlertRule", Roles: managers, Why: "returns a webhook secret"},
 	{Op: "Mutation.updateAlertRule", Roles: managers},
 	{Op: "Mutation.deleteAlertRule", Roles: managers},
 	{Op: "Mutation.rotateAlertWebhookSecret", Roles: managers, Why: "returns a webhook secret"},
+	{Op: "Query.alertRulePresets", Roles: managers},
+	{Op: "Query.previewAlertRule", Roles: managers, Why: "bounded to 30 days of the account's history"},
+
+	// Investigations.
+	{Op: "Query.cases", Roles: everyone, Scopes: read, Why: "STAFF: cases whose receipts are all in their shops"},
+	{Op: "Mutation.createCase", Roles: everyone, Why: "STAFF: of their shops' receipts only"},
+	{Op: "Mutation.updateCase", Roles: everyone, Why: "STAFF: their shops' cases"},
+	{Op: "Mutation.addCaseEntries", Roles: everyone, Why: "STAFF: their shops' cases and receipts"},
+	{Op: "Mutation.removeCaseEntries", Roles: everyone, Why: "STAFF: their shops' cases"},
+	{Op: "Mutation.addCaseNote", Roles: everyone, Why: "append-only; STAFF: their shops' cases"},
+	{Op: "Query.staffOutliers", Roles: managers, Scopes: read, Why: "compares people; STAFF see no one's rates"},
+	{Op: "Query.cardMatches", Roles: everyone, Scopes: read, Why: "STAFF: their shops"},
+
+	// Recorded moments: clips, share links, recording settings.
+	{Op: "Query.recordingSettings", Roles: everyone, Scopes: read},
+	{Op: "Mutation.updateRecordingSettings", Roles: managers},
+	{Op: "Query.shareLinks", Roles: managers, Why: "never a link's token; its URL is shown once"},
+	{Op: "Mutation.createShareLink", Roles: managers, Why: "opens one receipt's clip to anyone holding the URL; audited"},
+	{Op: "Mutation.revokeShareLink", Roles: managers},
+
+	// The daily digest by email.
+	{Op: "Query.mailSettings", Roles: managers, Why: "never the password"},
+	{Op: "Mutation.setMailSettings", Roles: managers, Why: "stores the mail server's password"},
+	{Op: "Mutation.testMailSettings", Roles: managers, Why: "one message per call, rate-limited"},
+	{Op: "Query.digestRules", Roles: managers},
+	{Op: "Mutation.createDigestRule", Roles: managers},
+	{Op: "Mutation.updateDigestRule", Roles: managers},
+	{Op: "Mutation.deleteDigestRule", Roles: managers},
+	{Op: "Mutation.sendDigestNow", Roles: managers, Why: "at most once per shop-day and recipient"},
 
 	// Users, keys and the audit log.
 	{Op: "Query.users", Roles: managers},
@@ -206,15 +246,15 @@ func Check(v viewer.Viewer, ok bool, op string) error {
 	r, known := rules[op]
 	switch {
 	case !known:
-		return &apperr.Error{Code: apperr.Forbidden, Message: fmt.Sprintf(
-			"この操作は許可されていません (%s is not in the permission table)", name(op))}
+		return apperr.Forbiddenf(
+			"この操作は許可されていません (%s is not in the permission table)", name(op)).Because(apperr.FORBIDDEN)
 	case r.Public:
 		return nil
 	case !ok:
-		return &apperr.Error{Code: apperr.Unauthenticated, Message: "ログインしてください (not signed in)"}
+		return apperr.Unauthenticatedf("ログインしてください (not signed in)").Because(apperr.NOT_SIGNED_IN)
 	case !r.Allows(v):
-		return &apperr.Error{Code: apperr.Forbidden, Message: fmt.Sprintf(
-			"この操作の権限がありません (%s needs %s)", name(op), r.who())}
+		return apperr.Forbiddenf(
+			"この操作の権限がありません (%s needs %s)", name(op), r.who()).Because(apperr.FORBIDDEN)
 	}
 	return nil
 }

@@ -94,6 +94,11 @@ func TestCheck(t *testing.T) {
 		{"a journal:read key may not add a register", key(viewer.ScopeJournalRead), true, "Mutation.createTerminal", apperr.Forbidden},
 		{"a key with every scope still may not manage users", key(access.KeyScopes...), true, "Mutation.createUser", apperr.Forbidden},
 		{"a journal:read key may not acknowledge alerts", key(viewer.ScopeJournalRead), true, "Mutation.acknowledgeAlert", apperr.Forbidden},
+		{"an ADMIN may connect a camera cloud", session(viewer.RoleAdmin), true, "Mutation.connectCameraCloud", ""},
+		{"STAFF may not list camera-cloud connections", session(viewer.RoleStaff), true, "Query.cameraCloudConnections", apperr.Forbidden},
+		{"STAFF may not sync a camera cloud", session(viewer.RoleStaff), true, "Mutation.syncCameraCloud", apperr.Forbidden},
+		{"a links:write key may not connect a camera cloud", key(viewer.ScopeLinksWrite), true, "Mutation.connectCameraCloud", apperr.Forbidden},
+		{"a key with every scope may not list camera-cloud connections", key(access.KeyScopes...), true, "Query.cameraCloudConnections", apperr.Forbidden},
 		{"an operation missing from the table is refused to an OWNER", session(viewer.RoleOwner), true, "Mutation.dropEverything", apperr.Forbidden},
 		{"an operation missing from the table is refused to anyone", viewer.Viewer{}, false, "Mutation.dropEverything", apperr.Forbidden},
 	}

@@ -83,8 +83,8 @@ func (Gate) InterceptField(ctx context.Context, next graphql.Resolver) (any, err
 		return next(ctx)
 	}
 	if v, _ := viewer.FromContext(ctx); !v.Allows(g.Scope) && selectsBeyond(graphql.GetOperationContext(ctx), fc.Field.Selections, g.Free) {
-		return nil, &apperr.Error{Code: apperr.Forbidden, Message: "この項目を読む権限がありません (" +
-			fc.Field.Name + ": without " + string(g.Scope) + " select only " + strings.Join(g.Free, ", ") + ")"}
+		return nil, apperr.Forbiddenf("この項目を読む権限がありません (%s: without %s select only %s)",
+			fc.Field.Name, string(g.Scope), strings.Join(g.Free, ", ")).Because(apperr.FORBIDDEN)
 	}
 	return next(ctx)
 }

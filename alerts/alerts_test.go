@@ -15,22 +15,23 @@ import (
 
 	"github.com/regicam/regicam/alerts"
 	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/alert"
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ingest"
+	"github.com/regicam/regicam/internal/dbtest"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/journal"
 	"github.com/regicam/regicam/pubsub"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/secrets"
-	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
 type env struct {
-	db   *store.DB
+	db   *db.DB
 	acct pulid.ID
 	fx   testenv.Fixture
 	svc  *alerts.Service
@@ -42,12 +43,14 @@ type env struct {
 
 func open(t testing.TB, b testenv.Backend) *env {
 	t.Helper()
+	return newEnv(t, dbtest.Open(t, b.DatabaseURL))
+}
+
+// newEnv is open on a database the caller already has (the benchmark's
+// come from dbtest.EachB).
+func newEnv(t testing.TB, db *db.DB) *env {
+	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, b.DatabaseURL, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	acc, err := db.Client.Account.Create().SetName("テスト").Save(ctx)
 	if err != nil {
 		t.Fatal(err)

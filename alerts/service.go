@@ -15,17 +15,29 @@ import (
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/alert"
 	"github.com/regicam/regicam/ent/alertrule"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/feed"
+	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/metrics"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/secrets"
 	"github.com/regicam/regicam/viewer"
 )
 
+// Publisher announces committed outbox events (pubsub.Bus satisfies it).
+type Publisher interface {
+	Publish(ctx context.Context, eventID int64) error
+}
+
 // Options tune the background loops; zero values take the defaults.
 type Options struct {
-	// Poll is how often each process looks for alerts written by others
-	// (default 500ms); alerts written by this process are sent at once.
-	Poll time.Duration
+	// Bus announces each alert's outbox event after commit, and Feed serves
+	// Subscribe: the journal's bus and hub, so alerts reach the subscribers
+	// of every server like journal events do. Without Feed, Subscribe fails;
+	// without Bus, alerts reach subscribers at the hub's next poll.
+	Bus  Publisher
+	Feed *feed.Hub
 	// SilentEvery is how often feeds are checked for silence (default 30s).
 	SilentEvery time.Duration
 	// RuleTTL is how long a process trusts its copy of an account's rules
@@ -48,7 +60,8 @@ type Options struct {
 	SweepEvery, SweepGrace time.Duration
 }
 
-// Service owns rules, evaluation, the alert stream and webhook delivery.
+// Service owns rules, evaluation, the alert stream (served by feed.Hub) and
+// webhook delivery.
 type Service struct {
 	Client  *ent.Client
 	Dialect string
@@ -59,7 +72,6 @@ type Service struct {
 	opt Options
 
 	rules *ruleCache
-	hub   *hub
 	kick  chan struct{} // wakes the webhook sender
 	seqMu sync.Mutex    // SQLite: one writer of seq per process
 	zones sync.Map      // shop id → cachedZone
@@ -72,9 +84,6 @@ type Service struct {
 func New(client *ent.Client, dialectName string, box *secrets.Box, log *slog.Logger, opt Options) *Service {
 	if log == nil {
 		log = slog.Default()
-	}
-	if opt.Poll <= 0 {
-		opt.Poll = 500 * time.Millisecond
 	}
 	if opt.SilentEvery <= 0 {
 		opt.SilentEvery = 30 * time.Second
@@ -103,16 +112,15 @@ func New(client *ent.Client, dialectName string, box *secrets.Box, log *slog.Log
 	s := &Service{Client: client, Dialect: dialectName, Box: box, Log: log, Now: time.Now, opt: opt,
 		kick: make(chan struct{}, 1)}
 	s.rules = &ruleCache{ttl: opt.RuleTTL, m: map[pulid.ID]cachedRules{}}
-	s.hub = newHub(s)
 	return s
 }
 
-// Run runs the stream reader, the webhook sender, the silence checker and
-// the recovery sweep (at once, then every SweepEvery) until ctx ends.
+// Run runs the webhook sender, the silence checker and the recovery sweep
+// (at once, then every SweepEvery) until ctx ends.
 func (s *Service) Run(ctx context.Context) {
 	ctx = viewer.System(ctx)
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.hub.run, s.deliverLoop, s.silentLoop, s.sweepLoop} {
+	for _, loop := range []func(context.Context){s.deliverLoop, s.silentLoop, s.sweepLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -203,13 +211,9 @@ type hit struct {
 	message string
 }
 
-// EventLockKey serialises alert writers on PostgreSQL so seq becomes
-// visible in order (the stream reader never skips a late commit).
-const EventLockKey int64 = 0x616c65727473 // "alerts"
-
-// save stores h once (the dedupe key makes re-evaluation harmless) and
-// wakes the stream and the webhook sender. It returns nil when the alert
-// already existed.
+// save stores h once (the dedupe key makes re-evaluation harmless) with
+// its outbox event, announces the event and wakes the webhook sender. It
+// returns nil when the alert already existed.
 func (s *Service) save(ctx context.Context, h hit) (*ent.Alert, error) {
 	if s.Dialect != dialect.Postgres {
 		s.seqMu.Lock()
@@ -220,8 +224,11 @@ func (s *Service) save(ctx context.Context, h hit) (*ent.Alert, error) {
 		return nil, fmt.Errorf("begin alert: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	// The outbox's lock (ingest.EventLockKey): event ids become visible
+	// in order, and seq is taken under it too, so seq order is event order
+	// (eventOf resumes the stream by it).
 	if s.Dialect == dialect.Postgres {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", EventLockKey); err != nil {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", ingest.EventLockKey); err != nil {
 			return nil, fmt.Errorf("alert lock: %w", err)
 		}
 	}
@@ -256,10 +263,24 @@ func (s *Service) save(ctx context.Context, h hit) (*ent.Alert, error) {
 	if err != nil {
 		return nil, fmt.Errorf("insert alert: %w", err)
 	}
+	// One subject per event: the alert (its entry, if any, is the alert's).
+	ev, err := tx.Event.Create().SetAccountID(a.AccountID).SetEntryID("").SetAlertID(a.ID).
+		SetType(event.TypeALERT).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("insert alert event: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit alert: %w", err)
 	}
-	s.hub.poke()
+	metrics.AlertRaised(string(h.rule.Kind))
+	// After the commit, as ingest does: a reader woken earlier could look
+	// before the rows are visible. A lost signal only delays the alert
+	// until the hub's next read.
+	if s.opt.Bus != nil {
+		if err := s.opt.Bus.Publish(ctx, ev.ID); err != nil {
+			s.Log.WarnContext(ctx, "publish alert event", "event_id", ev.ID, "err", err)
+		}
+	}
 	if h.rule.WebhookURL != "" {
 		select {
 		case s.kick <- struct{}{}:

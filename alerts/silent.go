@@ -8,9 +8,9 @@ import (
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 func (s *Service) silentLoop(ctx context.Context) {

@@ -9,8 +9,8 @@ import (
 	"github.com/regicam/regicam/ent/alert"
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -53,7 +53,7 @@ func TestSweepRecoversAlertsOfACrash(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		stop()
-		<-stopped // Run returns once its context ends (server Close)
+		<-stopped // Run returns once its context ends (app.Close)
 		for i := range 2 {
 			if n, err := restarted.Sweep(ctx); err != nil || n != 0 {
 				t.Errorf("sweep %d after recovery: %d new alerts, %v", i+1, n, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/alert"
 	"github.com/regicam/regicam/ent/thumbnail"
+	"github.com/regicam/regicam/secrets"
 )
 
 // lease is how long a claimed delivery is left to its sender before
@@ -78,6 +79,7 @@ type Payload struct {
 	EntryID    string    `json:"entryId,omitempty"`
 	TerminalID string    `json:"terminalId,omitempty"`
 	ShopID     string    `json:"shopId,omitempty"`
+	CameraID   string    `json:"cameraId,omitempty"`
 	StaffName  string    `json:"staffName,omitempty"`
 	Amount     int64     `json:"amount"`
 	Thumbnail  string    `json:"thumbnailPath,omitempty"`
@@ -119,7 +121,7 @@ func (s *Service) deliver(ctx context.Context, a *ent.Alert) {
 		fail(err.Error())
 		return
 	}
-	key, err := s.Box.Open(r.WebhookSecret, SecretAAD(r.ID))
+	key, err := s.Box.Open(r.WebhookSecret, secrets.AlertWebhookSecretAAD(r.ID))
 	if err != nil {
 		fail("webhook secret unreadable: " + err.Error())
 		return
@@ -137,6 +139,9 @@ func (s *Service) deliver(ctx context.Context, a *ent.Alert) {
 	}
 	if a.ShopID != nil {
 		p.ShopID = string(*a.ShopID)
+	}
+	if a.CameraID != nil {
+		p.CameraID = string(*a.CameraID)
 	}
 	body, _ := json.Marshal(p)
 	ts := strconv.FormatInt(s.Now().Unix(), 10)

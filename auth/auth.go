@@ -1,7 +1,10 @@
 // Package auth signs people and partner systems in: passwords (argon2id),
 // login throttling, sessions behind an HttpOnly cookie, API keys with scopes and a
 // per-key rate limit, and a watcher that ends open websocket connections
-// whose credential was revoked.
+// whose credential was revoked. It also owns the rules of managing them
+// (users.go, apikey.go, auditlog.go): who may grant which role, that an
+// account keeps an OWNER, what is audited and when cached viewers are
+// dropped. The GraphQL resolvers call these methods and add nothing.
 package auth
 
 import (
@@ -21,9 +24,8 @@ import (
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/audit"
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
-	"github.com/regicam/regicam/ent/session"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -123,8 +125,8 @@ func ScopesOf(role viewer.Role) []viewer.Scope {
 
 // errBadLogin is the one answer to an unknown email, a wrong password and
 // a throttled attempt: telling them apart would tell which emails exist.
-var errBadLogin = &apperr.Error{Code: apperr.Unauthenticated, Field: "password",
-	Message: "メールアドレスまたはパスワードが違います。続けて間違えると、しばらく待たないと受け付けません (wrong email or password; repeated failures must wait before the next attempt)"}
+var errBadLogin = apperr.Unauthenticatedf(
+	"メールアドレスまたはパスワードが違います。続けて間違えると、しばらく待たないと受け付けません (wrong email or password; repeated failures must wait before the next attempt)").Because(apperr.LOGIN_FAILED).At("password")
 
 // Login checks email and password from ip and opens a session. The
 // returned token goes into the cookie; only its hash is stored.
@@ -171,7 +173,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip, userAgent stri
 	// someone who knows the password that the email exists.
 	if !ipAllowed(u.IPAllowlist, ip) {
 		s.record(actx, "login.failure", u.ID, "ip not on the allowlist")
-		return "", nil, &apperr.Error{Code: apperr.Forbidden, Message: "このIPアドレスからはログインできません (IP address not allowed)"}
+		return "", nil, apperr.Forbiddenf("このIPアドレスからはログインできません (IP address not allowed)").Because(apperr.IP_NOT_ALLOWED)
 	}
 	s.throttle.success(email, ip)
 	if u.FailedLogins != 0 || u.LockedUntil != nil {
@@ -250,7 +252,7 @@ func (s *Service) Logout(ctx context.Context) error {
 // errBadCurrent is the one answer to a wrong current password and to a
 // throttled check of it.
 var errBadCurrent = apperr.Invalid("currentPassword",
-	"現在のパスワードが違います。続けて間違えると、しばらく待たないと受け付けません (wrong current password; repeated failures must wait before the next attempt)")
+	"現在のパスワードが違います。続けて間違えると、しばらく待たないと受け付けません (wrong current password; repeated failures must wait before the next attempt)").Because(apperr.CURRENT_PASSWORD_WRONG)
 
 // ChangePassword replaces the viewer's password after checking the
 // current one, the rules and the last passwords. The check of the current
@@ -260,7 +262,7 @@ var errBadCurrent = apperr.Invalid("currentPassword",
 func (s *Service) ChangePassword(ctx context.Context, current, next string) error {
 	v, ok := viewer.FromContext(ctx)
 	if !ok || v.UserID == "" {
-		return &apperr.Error{Code: apperr.Unauthenticated, Message: "ログインしてください (not signed in)"}
+		return apperr.Unauthenticatedf("ログインしてください (not signed in)").Because(apperr.NOT_SIGNED_IN)
 	}
 	sys := viewer.System(ctx)
 	u, err := s.client.User.Get(sys, v.UserID)
@@ -312,7 +314,7 @@ func (s *Service) checkNew(ctx context.Context, u *ent.User, field, pw string) e
 			return err
 		}
 		if same {
-			return apperr.Invalid(field, "最近使ったパスワードは使えません (one of the last %d passwords)", historyDepth)
+			return apperr.Invalid(field, "最近使ったパスワードは使えません (one of the last %d passwords)", historyDepth).Because(apperr.PASSWORD_REUSED)
 		}
 	}
 	return nil
@@ -343,79 +345,6 @@ func (s *Service) SetPassword(ctx context.Context, u *ent.User, pw string) error
 	return s.setPassword(viewer.System(ctx), u, pw)
 }
 
-// NewUser is who CreateUser adds.
-type NewUser struct {
-	AccountID   pulid.ID
-	Email       string
-	Password    string
-	Name        string
-	Role        viewer.Role
-	ShopIDs     []pulid.ID
-	IPAllowlist []string
-}
-
-// CreateUser adds a user; the email must be new (CONFLICT on email).
-func (s *Service) CreateUser(ctx context.Context, in NewUser) (*ent.User, error) {
-	email := NormalizeEmail(in.Email)
-	if !strings.Contains(email, "@") || len(email) > 254 {
-		return nil, apperr.Invalid("email", "メールアドレスの形式が正しくありません (invalid email)")
-	}
-	if err := CheckPasswordRules("password", in.Password); err != nil {
-		return nil, err
-	}
-	if err := CheckAllowlist("ipAllowlist", in.IPAllowlist); err != nil {
-		return nil, err
-	}
-	switch in.Role {
-	case viewer.RoleOwner, viewer.RoleAdmin, viewer.RoleStaff:
-	case "":
-		in.Role = viewer.RoleStaff
-	default:
-		return nil, apperr.Invalid("role", "role must be OWNER, ADMIN or STAFF")
-	}
-	sys := viewer.System(ctx)
-	if exists, err := s.client.User.Query().Where(user.Email(email)).Exist(sys); err != nil {
-		return nil, err
-	} else if exists {
-		return nil, &apperr.Error{Code: apperr.Conflict, Field: "email", Message: "このメールアドレスは既に登録されています (email already registered)"}
-	}
-	h, err := HashPassword(in.Password)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.client.User.Create().SetAccountID(in.AccountID).SetEmail(email).SetName(in.Name).
-		SetRole(user.Role(in.Role)).SetPasswordHash(h).AddShopIDs(in.ShopIDs...).
-		SetIPAllowlist(in.IPAllowlist).Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, &apperr.Error{Code: apperr.Conflict, Field: "email", Message: "このメールアドレスは既に登録されています (email already registered)"}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return u, nil
-}
-
-// Unlock forgets the failed logins counted against a user's email, so its
-// next attempt is not delayed (by an OWNER or ADMIN). The throttle lives in
-// each process: on several replicas this clears the one that serves it.
-func (s *Service) Unlock(ctx context.Context, id pulid.ID) (*ent.User, error) {
-	u, err := s.client.User.UpdateOneID(id).SetFailedLogins(0).ClearLockedUntil().Save(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s.throttle.clear(u.Email)
-	s.record(ctx, "user.unlocked", id, "")
-	return u, nil
-}
-
-// RevokeSessionsOf ends every session of a user (role change, deletion).
-func (s *Service) RevokeSessionsOf(ctx context.Context, userID pulid.ID) error {
-	_, err := s.client.Session.Update().Where(session.UserID(userID), session.RevokedAtIsNil()).
-		SetRevokedAt(s.now()).Save(viewer.System(ctx))
-	s.revoked()
-	return err
-}
-
 func (s *Service) record(ctx context.Context, action string, target pulid.ID, detail string) {
 	if err := audit.Record(ctx, s.client, audit.Entry{Action: action, TargetID: string(target), Detail: detail}); err != nil {
 		s.log.WarnContext(ctx, "audit log", "action", action, "err", err)
@@ -426,7 +355,7 @@ func (s *Service) record(ctx context.Context, action string, target pulid.ID, de
 func CheckAllowlist(field string, list []string) error {
 	for i, c := range list {
 		if _, err := parsePrefix(c); err != nil {
-			return apperr.Invalid(fmt.Sprintf("%s[%d]", field, i), "IPアドレス範囲の形式が正しくありません (not a CIDR: %q)", c)
+			return apperr.Invalid(fmt.Sprintf("%s[%d]", field, i), "IPアドレス範囲の形式が正しくありません (not a CIDR: %q)", c).Because(apperr.IP_RANGE_INVALID)
 		}
 	}
 	return nil
@@ -477,20 +406,6 @@ func clip(s string, n int) string {
 	}
 	return s
 }
-
-// DeleteUser ends a user's sessions and deletes it (as the caller, so the
-// privacy rules decide whether it may).
-func (s *Service) DeleteUser(ctx context.Context, id pulid.ID) error {
-	if _, err := s.client.Session.Delete().Where(session.UserID(id)).Exec(viewer.System(ctx)); err != nil {
-		return err
-	}
-	s.revoked()
-	return s.client.User.DeleteOneID(id).Exec(ctx)
-}
-
-// UserChanged is called after a user's role, shops or allowlist changed:
-// cached viewers are dropped so the next request sees the change.
-func (s *Service) UserChanged() { s.revoked() }
 
 // revoked forgets cached viewers and has the watcher check open
 // connections now: a credential just changed.

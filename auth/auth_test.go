@@ -15,7 +15,7 @@ func TestPasswordHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// PHC string with the DESIGN.md §7 parameters.
+	// PHC string with the parameters of password.go (README, Signing in).
 	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Count(h, "$") != 5 {
 		t.Fatalf("hash %q", h)
 	}
@@ -104,11 +104,18 @@ func TestIPAllowlist(t *testing.T) {
 
 func TestAPIKeyFormat(t *testing.T) {
 	for key, ok := range map[string]bool{
-		"rk_abcd1234_" + strings.Repeat("A", 43): true,
-		"rk_abcd1234":                            false,
-		"rk__" + strings.Repeat("A", 43):         false,
-		"rk_abcd1234_short":                      false,
-		"sk_abcd1234_" + strings.Repeat("A", 43): false,
+		"rk_abcd1234_" + strings.Repeat("A", 43):    true,
+		"rk_abcd1234":                               false,
+		"rk__" + strings.Repeat("A", 43):            false,
+		"rk_abcd1234_short":                         false,
+		"sk_abcd1234_" + strings.Repeat("A", 43):    false,
+		"rk_abcd1234_" + strings.Repeat("A-_z9", 9): true,
+		// Bytes no key holds never reach the database (PostgreSQL refuses
+		// invalid UTF-8 with an error that would be logged).
+		"rk_\xffbcd1234_" + strings.Repeat("A", 43):       false,
+		"rk_abcd1234_" + strings.Repeat("A", 42) + "\xff": false,
+		"rk_ABCD1234_" + strings.Repeat("A", 43):          false,
+		"rk_abcd1234_" + strings.Repeat("A", 42) + " ":    false,
 	} {
 		if _, _, got := splitKey(key); got != ok {
 			t.Errorf("%q: %v", key, got)

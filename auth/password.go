@@ -15,7 +15,7 @@ import (
 	"github.com/regicam/regicam/apperr"
 )
 
-// argon2id parameters (OWASP's minimum, DESIGN.md §7). They are written
+// argon2id parameters (OWASP's minimum; README, Signing in). They are written
 // into every hash, so raising them later still verifies old hashes.
 const (
 	argonMemory  = 19 * 1024 // KiB
@@ -121,10 +121,10 @@ var dummyHash, _ = HashPassword("regicam-dummy-Password-1")
 // pw breaks.
 func CheckPasswordRules(field, pw string) error {
 	if len([]rune(pw)) < 8 {
-		return apperr.Invalid(field, "パスワードは8文字以上にしてください (at least 8 characters)")
+		return apperr.Invalid(field, "パスワードは8文字以上にしてください (at least 8 characters)").Because(apperr.PASSWORD_TOO_SHORT)
 	}
 	if len(pw) > 256 {
-		return apperr.Invalid(field, "パスワードは256文字以内にしてください (at most 256 characters)")
+		return apperr.Invalid(field, "パスワードは256文字以内にしてください (at most 256 characters)").Because(apperr.PASSWORD_TOO_LONG)
 	}
 	var digit, upper, lower bool
 	for _, r := range pw {
@@ -139,11 +139,11 @@ func CheckPasswordRules(field, pw string) error {
 	}
 	switch {
 	case !digit:
-		return apperr.Invalid(field, "パスワードに数字を含めてください (needs a digit)")
+		return apperr.Invalid(field, "パスワードに数字を含めてください (needs a digit)").Because(apperr.PASSWORD_NEEDS_DIGIT)
 	case !upper:
-		return apperr.Invalid(field, "パスワードに英大文字を含めてください (needs an upper-case letter)")
+		return apperr.Invalid(field, "パスワードに英大文字を含めてください (needs an upper-case letter)").Because(apperr.PASSWORD_NEEDS_UPPER)
 	case !lower:
-		return apperr.Invalid(field, "パスワードに英小文字を含めてください (needs a lower-case letter)")
+		return apperr.Invalid(field, "パスワードに英小文字を含めてください (needs a lower-case letter)").Because(apperr.PASSWORD_NEEDS_LOWER)
 	}
 	return nil
 }

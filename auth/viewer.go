@@ -3,25 +3,19 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/apikey"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/session"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
-
-// ErrUnauthenticated is a credential that names nothing valid.
-func unauthenticated(msg string) error {
-	return &apperr.Error{Code: apperr.Unauthenticated, Message: msg}
-}
 
 // SessionViewer returns the viewer of a session cookie's token.
 func (s *Service) SessionViewer(ctx context.Context, token, ip string) (viewer.Viewer, error) {
@@ -40,7 +34,7 @@ func (s *Service) sessionViewer(ctx context.Context, hash, ip string) (viewer.Vi
 	sys := viewer.System(ctx)
 	se, err := s.client.Session.Query().Where(session.TokenHash(hash)).WithUser().Only(sys)
 	if ent.IsNotFound(err) {
-		return viewer.Viewer{}, unauthenticated("セッションが無効です。ログインし直してください (session not valid)")
+		return viewer.Viewer{}, apperr.Unauthenticatedf("セッションが無効です。ログインし直してください (session not valid)").Because(apperr.SESSION_INVALID)
 	}
 	if err != nil {
 		return viewer.Viewer{}, err
@@ -49,9 +43,9 @@ func (s *Service) sessionViewer(ctx context.Context, hash, ip string) (viewer.Vi
 	u := se.Edges.User
 	switch {
 	case se.RevokedAt != nil || !now.Before(se.ExpiresAt) || u == nil:
-		return viewer.Viewer{}, unauthenticated("セッションが終了しました。ログインし直してください (session ended)")
+		return viewer.Viewer{}, apperr.Unauthenticatedf("セッションが終了しました。ログインし直してください (session ended)").Because(apperr.SESSION_ENDED)
 	case !ipAllowed(u.IPAllowlist, ip):
-		return viewer.Viewer{}, &apperr.Error{Code: apperr.Forbidden, Message: "このIPアドレスからは利用できません (IP address not allowed)"}
+		return viewer.Viewer{}, apperr.Forbiddenf("このIPアドレスからは利用できません (IP address not allowed)").Because(apperr.IP_NOT_ALLOWED)
 	}
 	v := viewer.Viewer{AccountID: u.AccountID, UserID: u.ID, SessionID: se.ID,
 		Role: viewer.Role(u.Role), Scopes: ScopesOf(viewer.Role(u.Role)), IP: ip}
@@ -92,25 +86,25 @@ func (s *Service) KeyViewer(ctx context.Context, key, ip string) (viewer.Viewer,
 func (s *Service) keyViewer(ctx context.Context, key, ip string) (viewer.Viewer, error) {
 	prefix, secret, ok := splitKey(key)
 	if !ok {
-		return viewer.Viewer{}, unauthenticated("APIキーが正しくありません (invalid API key)")
+		return viewer.Viewer{}, apperr.Unauthenticatedf("APIキーが正しくありません (invalid API key)").Because(apperr.API_KEY_INVALID)
 	}
 	sys := viewer.System(ctx)
 	k, err := s.client.ApiKey.Query().Where(apikey.Prefix(prefix)).Only(sys)
 	if ent.IsNotFound(err) {
-		return viewer.Viewer{}, unauthenticated("APIキーが正しくありません (invalid API key)")
+		return viewer.Viewer{}, apperr.Unauthenticatedf("APIキーが正しくありません (invalid API key)").Because(apperr.API_KEY_INVALID)
 	}
 	if err != nil {
 		return viewer.Viewer{}, err
 	}
 	if subtle.ConstantTimeCompare([]byte(hashToken(secret)), []byte(k.Hash)) != 1 {
-		return viewer.Viewer{}, unauthenticated("APIキーが正しくありません (invalid API key)")
+		return viewer.Viewer{}, apperr.Unauthenticatedf("APIキーが正しくありません (invalid API key)").Because(apperr.API_KEY_INVALID)
 	}
 	now := s.now()
 	if k.RevokedAt != nil {
-		return viewer.Viewer{}, unauthenticated("APIキーは失効しています (API key revoked)")
+		return viewer.Viewer{}, apperr.Unauthenticatedf("APIキーは失効しています (API key revoked)").Because(apperr.API_KEY_REVOKED)
 	}
 	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
-		return viewer.Viewer{}, unauthenticated("APIキーの有効期限が切れています (API key expired)")
+		return viewer.Viewer{}, apperr.Unauthenticatedf("APIキーの有効期限が切れています (API key expired)").Because(apperr.API_KEY_EXPIRED)
 	}
 	v := viewer.Viewer{AccountID: k.AccountID, APIKeyID: k.ID, IP: ip}
 	for _, sc := range k.Scopes {
@@ -130,8 +124,8 @@ func (s *Service) keyViewer(ctx context.Context, key, ip string) (viewer.Viewer,
 func (s *Service) Allow(keyID pulid.ID) (time.Duration, error) {
 	if wait, ok := s.limiter.take(string(keyID)); !ok {
 		secs := RetryAfter(wait)
-		return wait, &apperr.Error{Code: apperr.RateLimited, Message: fmt.Sprintf(
-			"リクエストが多すぎます。%d 秒後に再試行してください (rate limited; retry after %ds)", secs, secs)}
+		return wait, apperr.RateLimitedf(
+			"リクエストが多すぎます。%d 秒後に再試行してください (rate limited; retry after %ds)", secs, secs).Because(apperr.RATE_LIMITED)
 	}
 	return 0, nil
 }

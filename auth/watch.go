@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/ent/apikey"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/session"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 

@@ -1,5 +1,5 @@
 // Package bench holds the Go benchmarks that the load harness
-// (bench/harness, `regicam bench run`) does not cover:
+// (bench/harness, `go run ./cmd/regicam-bench run`) does not cover:
 //
 //   - BenchmarkThumbnailAccuracy / BenchmarkThumbnailCost: how close a
 //     receipt's picture is to its sale for late POS data, against capture on

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/pos/smaregi/fake"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 )
 
 // posEnv is one server with one Smaregi connection to a fake, and a live
@@ -34,7 +34,7 @@ const posContract, posClient, posSecret = "sb_bench", "cli-bench", "bench-secret
 func newPosEnv(b *testing.B, fk *fake.Server, interval time.Duration, subscribe bool) *posEnv {
 	b.Helper()
 	e := &posEnv{fk: fk}
-	e.srv = testenv.StartWith(b, testenv.Backend{Name: "sqlite"}, "", func(cfg *server.Config, _ string) {
+	e.srv = testenv.StartWith(b, testenv.Backend{Name: "sqlite"}, "", func(cfg *app.Config, _ string) {
 		cfg.SmaregiIDURL, cfg.SmaregiAPIURL = fk.URL(), fk.URL()
 		cfg.PollInterval = interval
 	})

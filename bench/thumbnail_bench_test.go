@@ -29,8 +29,8 @@ import (
 	"golang.org/x/image/draw"
 
 	"github.com/regicam/regicam/camera"
-	"github.com/regicam/regicam/ent/schema/pulid"
-	"github.com/regicam/regicam/thumbnailer"
+	"github.com/regicam/regicam/camera/fleet"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/thumbs"
 )
 
@@ -63,13 +63,6 @@ type thumbBenchCam struct {
 func (c *thumbBenchCam) Grab(ctx context.Context) (camera.Frame, error) {
 	c.clk.advance(time.Second)
 	return c.sim.Grab(ctx)
-}
-
-type thumbBenchSources map[pulid.ID]camera.FrameSource
-
-func (s thumbBenchSources) Source(id pulid.ID) (camera.FrameSource, bool) {
-	src, ok := s[id]
-	return src, ok
 }
 
 var thumbBenchT0 = time.Date(2025, 6, 1, 1, 0, 0, 0, time.UTC)
@@ -126,7 +119,7 @@ func BenchmarkThumbnailAccuracy(b *testing.B) {
 		b.Fatal(err)
 	}
 	camID, acct := pulid.MustNew("CA"), pulid.MustNew("AC")
-	th := thumbnailer.New(thumbBenchSources{camID: rec}, store, slog.New(slog.DiscardHandler), thumbnailer.Options{})
+	th := thumbs.New(fleet.Sources{camID: rec}, store, slog.New(slog.DiscardHandler), thumbs.Options{})
 	// The 5 min case needs 5 min of pictures behind it.
 	thumbBenchWait(b, time.Minute, "5½ minutes of recording", func() bool { return rec.Status().Frames >= 330 })
 
@@ -358,7 +351,7 @@ func BenchmarkThumbnailCost(b *testing.B) {
 			b.Fatal(err)
 		}
 		camID, acct := pulid.MustNew("CA"), pulid.MustNew("AC")
-		th := thumbnailer.New(thumbBenchSources{camID: m.rec}, store, slog.New(slog.DiscardHandler), thumbnailer.Options{})
+		th := thumbs.New(fleet.Sources{camID: m.rec}, store, slog.New(slog.DiscardHandler), thumbs.Options{})
 		st := m.rec.Status()
 		span := st.Newest.Sub(st.Oldest)
 		rng := rand.New(rand.NewPCG(2, 3))

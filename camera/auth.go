@@ -22,6 +22,16 @@ type authClient struct {
 	mu     sync.Mutex
 	basic  bool         // the camera asked for Basic: send it preemptively
 	digest *digestState // cached challenge; nil until the first 401
+
+	// send admits one credentialed exchange at a time: the request, a
+	// challenge and the answer to it, up to the final answer's headers. A
+	// camera rejects an nc lower than one it has seen as a replay, and may
+	// spend a nonce in a use or two; requests racing between counting and
+	// sending arrive out of order, or spend the nonce another one just
+	// learned, and a rejected fresh answer reads as a wrong password. A
+	// recorder grabs one frame at a time anyway, so only the rare
+	// concurrent grab (a source test beside the recorder) waits.
+	send chan struct{}
 }
 
 func newAuthClient(client *http.Client, u *url.URL, creds *Credentials) *authClient {
@@ -31,7 +41,7 @@ func newAuthClient(client *http.Client, u *url.URL, creds *Credentials) *authCli
 	if creds != nil && creds.Username == "" && creds.Password == "" {
 		creds = nil // a blank stored credential means "none", not user ""
 	}
-	a := &authClient{client: client, url: u, creds: creds}
+	a := &authClient{client: client, url: u, creds: creds, send: make(chan struct{}, 1)}
 	if creds != nil && creds.Scheme == AuthBasic {
 		a.basic = true
 	}
@@ -44,6 +54,14 @@ func (a *authClient) get(ctx context.Context) (*http.Response, time.Time, error)
 	// Three attempts cover: cached nonce rejected → fresh challenge → a
 	// second stale=true from a server that rotates nonces aggressively.
 	fresh := false // the credentials sent were built from a challenge of this call
+	if a.creds != nil {
+		select {
+		case a.send <- struct{}{}:
+			defer func() { <-a.send }()
+		case <-ctx.Done():
+			return nil, time.Time{}, fmt.Errorf("camera: GET %s: %w", a.url.Redacted(), ctx.Err())
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url.String(), nil)
 		if err != nil {

@@ -1,6 +1,6 @@
 // Package camera records what cameras see so that a POS receipt, which may
 // arrive seconds or minutes after the sale, can still be paired with the
-// picture taken at the second of the sale (DESIGN.md §3 "Thumbnails").
+// picture taken at the second of the sale (docs/ARCHITECTURE.md §1).
 //
 // A Grabber fetches the current picture of one source (JPEG snapshot URL,
 // MJPEG stream, or the built-in simulated camera). A Recorder polls a Grabber

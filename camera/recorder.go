@@ -34,6 +34,14 @@ type RecorderOptions struct {
 	Log *slog.Logger
 	// Now stamps frames a grabber left undated and outage start times.
 	Now func() time.Time
+	// Tap, when set, is handed every new frame (not a repeat of the last)
+	// as it is grabbed, and answers how soon it wants the next one: a
+	// duration shorter than Interval makes the recorder grab at that rate
+	// while the ring keeps about one frame per Interval, so the disk
+	// recording (package footage) gets its frame rate without the short
+	// cache growing; 0 keeps Interval. It runs on the grab loop and must
+	// not block.
+	Tap func(Frame) time.Duration
 }
 
 // Status is what the UI shows about a recording camera.
@@ -61,6 +69,10 @@ func (e *NoFrameError) Error() string {
 
 func (e *NoFrameError) Unwrap() error { return ErrNoFrame }
 
+// NoFrameReason lets consumers that do not import camera (thumbs) tell
+// "no picture for that moment" from a failure, and record why.
+func (e *NoFrameError) NoFrameReason() string { return e.Reason }
+
 // Recorder polls a Grabber into a ring buffer and serves FrameAt from it. It
 // is safe for concurrent use.
 type Recorder struct {
@@ -75,6 +87,7 @@ type Recorder struct {
 	running   bool
 	online    bool
 	lastSeen  time.Time
+	lastAt    time.Time // capture time of the newest frame, kept in the ring or not
 	lastErr   string
 	outages   []outage // most recent last, at most maxOutages
 	changed   chan struct{}
@@ -155,6 +168,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 
 	backoff := r.opt.Interval
+	every := r.opt.Interval // the tap's rate while it asks for one
 	timer := time.NewTimer(first)
 	defer timer.Stop()
 	for {
@@ -169,7 +183,13 @@ func (r *Recorder) Run(ctx context.Context) error {
 			return nil
 		}
 		if err == nil {
-			err = r.store(f)
+			var fresh bool
+			if fresh, err = r.storeFresh(f); fresh && r.opt.Tap != nil {
+				every = r.opt.Interval
+				if d := r.opt.Tap(f); d > 0 && d < every {
+					every = d
+				}
+			}
 		}
 		var wait time.Duration
 		if err != nil {
@@ -182,7 +202,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			backoff = r.opt.Interval
 			// Keep the cadence anchored to grab starts; a slow grab does not
 			// shift every later frame.
-			wait = max(0, r.opt.Interval-time.Since(start))
+			wait = max(0, every-time.Since(start))
 		}
 		timer.Reset(wait)
 	}
@@ -244,12 +264,18 @@ func (r *Recorder) setPending(p chan struct{}) {
 }
 
 func (r *Recorder) store(f Frame) error {
+	_, err := r.storeFresh(f)
+	return err
+}
+
+// storeFresh stores f and says whether it was a new frame (not a repeat).
+func (r *Recorder) storeFresh(f Frame) (bool, error) {
 	if f.Width <= 0 || f.Height <= 0 {
 		// Third-party grabbers may skip validation; the ring must only hold
 		// pictures the thumbnail cutter can use.
 		w, h, err := checkJPEG(f.JPEG)
 		if err != nil {
-			return err
+			return false, err
 		}
 		f.Width, f.Height = w, h
 	}
@@ -262,11 +288,18 @@ func (r *Recorder) store(f Frame) error {
 	defer r.mu.Unlock()
 	if r.n > 0 {
 		newest := r.at(r.n - 1).CapturedAt
-		if f.CapturedAt.Equal(newest) {
+		if f.CapturedAt.Equal(newest) || f.CapturedAt.Equal(r.lastAt) {
 			// A slow MJPEG camera hands out the same frame twice: nothing new
 			// to store, but it is alive.
 			r.markOnlineLocked(f.CapturedAt)
-			return nil
+			return false, nil
+		}
+		if r.opt.Tap != nil && f.CapturedAt.After(newest) && f.CapturedAt.Sub(newest) < r.opt.Interval*9/10 {
+			// Grabbed faster for the tap: the ring keeps its own cadence,
+			// so its depth still reaches as far back in time.
+			r.lastAt = f.CapturedAt
+			r.markOnlineLocked(f.CapturedAt)
+			return true, nil
 		}
 		if f.CapturedAt.Before(newest) {
 			// The clock stepped back; the old capture times can no longer be
@@ -287,9 +320,10 @@ func (r *Recorder) store(f Frame) error {
 	r.ring[(r.head+r.n)%len(r.ring)] = f
 	r.n++
 	r.bytes += int64(len(f.JPEG))
+	r.lastAt = f.CapturedAt
 	r.markOnlineLocked(f.CapturedAt)
 	r.broadcastLocked()
-	return nil
+	return true, nil
 }
 
 func (r *Recorder) markOnlineLocked(seen time.Time) {

@@ -24,25 +24,68 @@ const (
 type simulated struct {
 	name  string
 	now   func() time.Time
+	loc   *time.Location
 	tint  color.RGBA
-	label *image.RGBA // the name, rendered once
+	label *image.RGBA // the name, rendered once; nil when the font cannot write it
 }
 
-// NewSimulated is a camera without hardware for the demo and tests. Each
-// frame shows a scene with a moving ball (so consecutive frames differ), its
-// capture time in large seven-segment digits for people, and the same time
-// as a block code for DecodeTime. Digits use the location of the times now
-// returns; the block code is Unix milliseconds and needs none. now may be nil.
+// SimulatedConfig describes a simulated camera.
+type SimulatedConfig struct {
+	Name string
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+	// Location is the timezone of the camera's shop: the picture's clock
+	// and caption are drawn in it, with the zone written out, so the frame
+	// reads like the receipts beside it. Nil is Asia/Tokyo, a shop's
+	// default (shop.DefaultZone).
+	Location *time.Location
+}
+
+// NewSimulated is NewSimulatedWith for a camera of name, in Asia/Tokyo.
 func NewSimulated(name string, now func() time.Time) Grabber {
-	if now == nil {
-		now = time.Now
+	return NewSimulatedWith(SimulatedConfig{Name: name, Now: now})
+}
+
+// NewSimulatedWith is a camera without hardware for the demo and tests.
+// Each frame shows a scene with a moving ball (so consecutive frames
+// differ), its capture time in the shop's timezone in large seven-segment
+// digits and in a caption with the zone at the top left, and the same
+// instant as a block code for DecodeTime (Unix milliseconds: no zone).
+func NewSimulatedWith(cfg SimulatedConfig) Grabber {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Location == nil {
+		cfg.Location = defaultZone()
 	}
 	h := fnv.New32a()
-	h.Write([]byte(name))
+	h.Write([]byte(cfg.Name))
 	sum := h.Sum32()
 	// Per-camera tint tells demo cameras apart at a glance.
 	tint := color.RGBA{uint8(60 + sum%120), uint8(60 + (sum>>8)%120), uint8(60 + (sum>>16)%120), 255}
-	return &simulated{name: name, now: now, tint: tint, label: renderLabel(name)}
+	return &simulated{name: cfg.Name, now: cfg.Now, loc: cfg.Location, tint: tint, label: renderLabel(cfg.Name)}
+}
+
+// defaultZone is Asia/Tokyo; a fixed +09:00 named JST where the machine
+// has no zone database (Japan has kept no summer time since 1951).
+func defaultZone() *time.Location {
+	if loc, err := time.LoadLocation("Asia/Tokyo"); err == nil {
+		return loc
+	}
+	return time.FixedZone("JST", 9*60*60)
+}
+
+// Caption is the text the simulated camera writes at its top left for the
+// instant t shown in loc: date, time, zone abbreviation and UTC offset
+// (only the offset when the zone has no letters, e.g. "+07"), so no one has
+// to guess which clock it is.
+func Caption(t time.Time, loc *time.Location) string {
+	t = t.In(loc)
+	s := t.Format("2006-01-02 15:04:05")
+	if abbr := t.Format("MST"); abbr != "" && abbr[0] != '+' && abbr[0] != '-' {
+		s += " " + abbr
+	}
+	return s + " " + t.Format("-07:00")
 }
 
 func (s *simulated) Grab(ctx context.Context) (Frame, error) {
@@ -54,7 +97,8 @@ func (s *simulated) Grab(ctx context.Context) (Frame, error) {
 	t := s.now().Round(0).Truncate(time.Millisecond)
 	img := image.NewRGBA(image.Rect(0, 0, refW, refH))
 	s.drawScene(img, t)
-	drawClock(img, t)
+	s.drawCaption(img, t)
+	drawClock(img, t.In(s.loc))
 	drawTimeCode(img, t)
 	var buf bytes.Buffer
 	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
@@ -85,22 +129,46 @@ func (s *simulated) drawScene(img *image.RGBA, t time.Time) {
 	cx := 40 + phase*(refW-80)
 	cy := 100 - 40*math.Abs(math.Sin(math.Pi*float64(ms%1000)/1000))
 	fillCircle(img, int(cx), int(cy), 22, color.RGBA{240, 200, 40, 255})
+}
 
+// CaptionArea is where the simulated camera writes its caption (shop time
+// with zone, then the name) on its 640×360 frame: the top-left corner. The
+// dashboard keeps its badges outside the picture, so nothing covers it.
+var CaptionArea = image.Rect(0, 0, 470, 72)
+
+// drawCaption writes the caption at the top left, on black, doubled (7×13
+// px glyphs are too small once the frame is a 320 px thumbnail).
+func (s *simulated) drawCaption(img *image.RGBA, t time.Time) {
+	lines := []*image.RGBA{renderLabel(Caption(t, s.loc))}
 	if s.label != nil {
-		fillRect(img, image.Rect(8, 6, 16+s.label.Bounds().Dx()*2, 14+s.label.Bounds().Dy()*2), color.RGBA{0, 0, 0, 255})
-		blit2x(img, s.label, 12, 10)
+		lines = append(lines, s.label)
+	}
+	y := 6
+	for _, l := range lines {
+		fillRect(img, image.Rect(8, y, 16+l.Bounds().Dx()*2, y+4+l.Bounds().Dy()*2), color.RGBA{0, 0, 0, 255})
+		blit2x(img, l, 12, y+2)
+		y += 4 + l.Bounds().Dy()*2 + 2
 	}
 }
 
-// renderLabel draws the camera name once at 1× with the built-in bitmap
-// font; it is doubled on every frame (7×13 px glyphs are too small at 320 px).
+// renderLabel draws text once at 1× with the built-in bitmap font. The font
+// has ASCII only: anything else (a Japanese camera name) would be drawn as
+// empty boxes, so such text is not drawn at all (nil) and the dashboard,
+// which shows the camera's name beside its picture, says it instead.
 func renderLabel(name string) *image.RGBA {
-	const maxRunes = 40
-	if r := []rune(name); len(r) > maxRunes {
-		name = string(r[:maxRunes-1]) + "…"
+	// 2×7 px each, so 32 stay inside CaptionArea: the caption with a
+	// five-letter zone and its offset ("… 15:05:21 CHADT +13:45") is 32.
+	const maxRunes = 32
+	if len(name) > maxRunes {
+		name = name[:maxRunes-3] + "..."
 	}
 	if name == "" {
 		return nil
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] < 0x20 || name[i] > 0x7e {
+			return nil
+		}
 	}
 	face := basicfont.Face7x13
 	w := font.MeasureString(face, name).Ceil()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/image/draw"
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
 )
 
 // scaleJPEG mimics the thumbnail step: decode, scale to width, re-encode.
@@ -184,6 +186,84 @@ func BenchmarkDecodeTime320(b *testing.B) {
 	for b.Loop() {
 		if _, err := DecodeTime(small); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Issue 19: the picture's clock reads as the shop's clock, with its zone,
+// while the block code keeps the true instant.
+func TestSimulatedShopTime(t *testing.T) {
+	at := time.Date(2026, 12, 2, 6, 5, 21, 0, time.UTC)
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		tokyo = time.FixedZone("JST", 9*60*60)
+	}
+	for _, tc := range []struct {
+		loc  *time.Location
+		want string
+	}{
+		{tokyo, "2026-12-02 15:05:21 JST +09:00"},
+		{time.FixedZone("", 7*60*60), "2026-12-02 13:05:21 +07:00"},
+		{time.UTC, "2026-12-02 06:05:21 UTC +00:00"},
+	} {
+		if got := Caption(at, tc.loc); got != tc.want {
+			t.Errorf("Caption in %s = %q, want %q", tc.loc, got, tc.want)
+		}
+		f, err := NewSimulatedWith(SimulatedConfig{Name: "till", Now: func() time.Time { return at }, Location: tc.loc}).Grab(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := DecodeTime(f.JPEG); err != nil || !got.Equal(at) {
+			t.Errorf("block code in %s: %v, %v; want %s", tc.loc, got, err, at)
+		}
+	}
+	if got := Caption(at, defaultZone()); got != "2026-12-02 15:05:21 JST +09:00" {
+		t.Errorf("default zone caption %q", got)
+	}
+}
+
+// The frame's font has ASCII only: a Japanese name is left out rather than
+// drawn as empty boxes, and what is drawn stays inside CaptionArea.
+func TestSimulatedCaptionGlyphs(t *testing.T) {
+	if renderLabel("レジ前カメラ") != nil {
+		t.Error("a Japanese name is rendered in an ASCII-only font")
+	}
+	if renderLabel("Till 1") == nil {
+		t.Error("an ASCII name is not rendered")
+	}
+	// The caption is drawn whole, zone and offset included (28 characters
+	// once cut "… JST +09:00" to "… JST +...").
+	for _, c := range []string{"2026-12-02 15:05:21 JST +09:00", "2026-12-02 15:05:21 CHADT +13:45"} {
+		if l, full := renderLabel(c), font.MeasureString(basicfont.Face7x13, c).Ceil(); l == nil || l.Bounds().Dx() != full {
+			t.Errorf("caption %q is not drawn whole", c)
+		}
+	}
+	at := time.Date(2026, 12, 2, 6, 5, 21, 0, time.UTC)
+	for _, name := range []string{"", "レジ前カメラ", "a very long camera name that goes on and on"} {
+		f, err := NewSimulatedWith(SimulatedConfig{Name: name, Now: func() time.Time { return at }}).Grab(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := jpeg.Decode(bytes.NewReader(f.JPEG))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The caption's black box ends inside CaptionArea: just right of
+		// it and just below it the scene shows, not black.
+		for _, p := range []image.Point{{CaptionArea.Max.X + 2, 20}, {20, CaptionArea.Max.Y + 2}} {
+			r, g, b, _ := img.At(p.X, p.Y).RGBA()
+			if r>>8 < 30 && g>>8 < 30 && b>>8 < 30 {
+				t.Errorf("name %q: black at %v, outside CaptionArea %v", name, p, CaptionArea)
+			}
+		}
+		// and inside it, the caption is drawn (white glyphs on black).
+		lit := false
+		for x := 12; x < 400 && !lit; x++ {
+			r, _, _, _ := img.At(x, 16).RGBA()
+			lit = r>>8 > 200
+		}
+		if !lit {
+			t.Errorf("name %q: no caption text at the top left", name)
 		}
 	}
 }

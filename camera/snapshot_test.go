@@ -159,20 +159,13 @@ func TestSnapshotDigestNonceLifecycle(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
-	// Requests may overtake each other between nc assignment and the
-	// server, which then sees a lower nc as a replay; the retry with a fresh
-	// challenge recovers, so failures are rare and only ever auth errors.
-	failed := 0
+	// One credentialed request is in flight at a time, so no request can
+	// overtake another between nc assignment and the server: none fails,
+	// however loaded the machine (a replay reads as a wrong password).
 	for err := range errs {
-		failed++
-		if !errors.Is(err, ErrUnauthorized) {
-			t.Errorf("concurrent grab: %v", err)
-		}
+		t.Errorf("concurrent grab: %v", err)
 	}
-	t.Logf("concurrent grabs: %d of 20 failed, %d challenges", failed, auth.Challenges.Load())
-	if failed > 5 {
-		t.Errorf("%d of 20 concurrent grabs failed", failed)
-	}
+	t.Logf("concurrent grabs: %d challenges", auth.Challenges.Load())
 }
 
 func TestSnapshotDigestWrongPassword(t *testing.T) {

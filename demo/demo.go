@@ -1,7 +1,10 @@
 // Package demo gives a fresh install something to look at: a seeded tenant
 // with two simulated cameras and three registers, and a generator that rings
 // up café receipts through the real ingester, so the timeline, the tabs and
-// the live subscription all move without a POS contract.
+// the live subscription all move without a POS contract. (With --demo-pos,
+// app adds two more registers, each at a built-in fake of a real POS: one at
+// Smaregi, fed by webhooks, and one at Ubiregi, polled over OAuth; see
+// app/demopos.go and app/demoubiregi.go.)
 package demo
 
 import (
@@ -22,11 +25,11 @@ import (
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/privacy"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ingest"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 

@@ -21,10 +21,10 @@ import (
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	_ "github.com/regicam/regicam/ent/runtime"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/pubsub"
+	"github.com/regicam/regicam/pulid"
 )
 
 func openClient(t *testing.T) *ent.Client {

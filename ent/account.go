@@ -10,7 +10,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Account is the model entity for the Account schema.
@@ -24,6 +24,10 @@ type Account struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// Name holds the value of the "name" field.
 	Name string `json:"name,omitempty"`
+	// ClipLeadInSeconds holds the value of the "clip_lead_in_seconds" field.
+	ClipLeadInSeconds int `json:"clip_lead_in_seconds,omitempty"`
+	// ClipLeadOutSeconds holds the value of the "clip_lead_out_seconds" field.
+	ClipLeadOutSeconds int `json:"clip_lead_out_seconds,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AccountQuery when eager-loading is set.
 	Edges        AccountEdges `json:"edges"`
@@ -42,6 +46,8 @@ type AccountEdges struct {
 	Cameras []*Camera `json:"cameras,omitempty"`
 	// PosConnections holds the value of the pos_connections edge.
 	PosConnections []*PosConnection `json:"pos_connections,omitempty"`
+	// CameraCloudConnections holds the value of the camera_cloud_connections edge.
+	CameraCloudConnections []*CameraCloudConnection `json:"camera_cloud_connections,omitempty"`
 	// Terminals holds the value of the terminals edge.
 	Terminals []*Terminal `json:"terminals,omitempty"`
 	// Links holds the value of the links edge.
@@ -58,23 +64,51 @@ type AccountEdges struct {
 	AlertRules []*AlertRule `json:"alert_rules,omitempty"`
 	// Alerts holds the value of the alerts edge.
 	Alerts []*Alert `json:"alerts,omitempty"`
+	// Cases holds the value of the cases edge.
+	Cases []*Investigation `json:"cases,omitempty"`
+	// CaseNotes holds the value of the case_notes edge.
+	CaseNotes []*CaseNote `json:"case_notes,omitempty"`
+	// CaseEvents holds the value of the case_events edge.
+	CaseEvents []*CaseEvent `json:"case_events,omitempty"`
+	// MailSettings holds the value of the mail_settings edge.
+	MailSettings []*MailSettings `json:"mail_settings,omitempty"`
+	// DigestRules holds the value of the digest_rules edge.
+	DigestRules []*DigestRule `json:"digest_rules,omitempty"`
+	// DigestSends holds the value of the digest_sends edge.
+	DigestSends []*DigestSend `json:"digest_sends,omitempty"`
+	// CardMatches holds the value of the card_matches edge.
+	CardMatches []*CardMatch `json:"card_matches,omitempty"`
+	// RecordingSegments holds the value of the recording_segments edge.
+	RecordingSegments []*RecordingSegment `json:"recording_segments,omitempty"`
+	// ShareLinks holds the value of the share_links edge.
+	ShareLinks []*ShareLink `json:"share_links,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [13]bool
+	loadedTypes [23]bool
 
-	namedUsers          map[string][]*User
-	namedShops          map[string][]*Shop
-	namedShopGroups     map[string][]*ShopGroup
-	namedCameras        map[string][]*Camera
-	namedPosConnections map[string][]*PosConnection
-	namedTerminals      map[string][]*Terminal
-	namedLinks          map[string][]*Link
-	namedJournalEntries map[string][]*JournalEntry
-	namedThumbnails     map[string][]*Thumbnail
-	namedAPIKeys        map[string][]*ApiKey
-	namedEvents         map[string][]*Event
-	namedAlertRules     map[string][]*AlertRule
-	namedAlerts         map[string][]*Alert
+	namedUsers                  map[string][]*User
+	namedShops                  map[string][]*Shop
+	namedShopGroups             map[string][]*ShopGroup
+	namedCameras                map[string][]*Camera
+	namedPosConnections         map[string][]*PosConnection
+	namedCameraCloudConnections map[string][]*CameraCloudConnection
+	namedTerminals              map[string][]*Terminal
+	namedLinks                  map[string][]*Link
+	namedJournalEntries         map[string][]*JournalEntry
+	namedThumbnails             map[string][]*Thumbnail
+	namedAPIKeys                map[string][]*ApiKey
+	namedEvents                 map[string][]*Event
+	namedAlertRules             map[string][]*AlertRule
+	namedAlerts                 map[string][]*Alert
+	namedCases                  map[string][]*Investigation
+	namedCaseNotes              map[string][]*CaseNote
+	namedCaseEvents             map[string][]*CaseEvent
+	namedMailSettings           map[string][]*MailSettings
+	namedDigestRules            map[string][]*DigestRule
+	namedDigestSends            map[string][]*DigestSend
+	namedCardMatches            map[string][]*CardMatch
+	namedRecordingSegments      map[string][]*RecordingSegment
+	namedShareLinks             map[string][]*ShareLink
 }
 
 // UsersOrErr returns the Users value or an error if the edge
@@ -122,10 +156,19 @@ func (e AccountEdges) PosConnectionsOrErr() ([]*PosConnection, error) {
 	return nil, &NotLoadedError{edge: "pos_connections"}
 }
 
+// CameraCloudConnectionsOrErr returns the CameraCloudConnections value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) CameraCloudConnectionsOrErr() ([]*CameraCloudConnection, error) {
+	if e.loadedTypes[5] {
+		return e.CameraCloudConnections, nil
+	}
+	return nil, &NotLoadedError{edge: "camera_cloud_connections"}
+}
+
 // TerminalsOrErr returns the Terminals value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccountEdges) TerminalsOrErr() ([]*Terminal, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.Terminals, nil
 	}
 	return nil, &NotLoadedError{edge: "terminals"}
@@ -134,7 +177,7 @@ func (e AccountEdges) TerminalsOrErr() ([]*Terminal, error) {
 // LinksOrErr returns the Links value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccountEdges) LinksOrErr() ([]*Link, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.Links, nil
 	}
 	return nil, &NotLoadedError{edge: "links"}
@@ -143,7 +186,7 @@ func (e AccountEdges) LinksOrErr() ([]*Link, error) {
 // JournalEntriesOrErr returns the JournalEntries value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccountEdges) JournalEntriesOrErr() ([]*JournalEntry, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.JournalEntries, nil
 	}
 	return nil, &NotLoadedError{edge: "journal_entries"}
@@ -152,7 +195,7 @@ func (e AccountEdges) JournalEntriesOrErr() ([]*JournalEntry, error) {
 // ThumbnailsOrErr returns the Thumbnails value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccountEdges) ThumbnailsOrErr() ([]*Thumbnail, error) {
-	if e.loadedTypes[8] {
+	if e.loadedTypes[9] {
 		return e.Thumbnails, nil
 	}
 	return nil, &NotLoadedError{edge: "thumbnails"}
@@ -161,7 +204,7 @@ func (e AccountEdges) ThumbnailsOrErr() ([]*Thumbnail, error) {
 // APIKeysOrErr returns the APIKeys value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccountEdges) APIKeysOrErr() ([]*ApiKey, error) {
-	if e.loadedTypes[9] {
+	if e.loadedTypes[10] {
 		return e.APIKeys, nil
 	}
 	return nil, &NotLoadedError{edge: "api_keys"}
@@ -170,7 +213,7 @@ func (e AccountEdges) APIKeysOrErr() ([]*ApiKey, error) {
 // EventsOrErr returns the Events value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccountEdges) EventsOrErr() ([]*Event, error) {
-	if e.loadedTypes[10] {
+	if e.loadedTypes[11] {
 		return e.Events, nil
 	}
 	return nil, &NotLoadedError{edge: "events"}
@@ -179,7 +222,7 @@ func (e AccountEdges) EventsOrErr() ([]*Event, error) {
 // AlertRulesOrErr returns the AlertRules value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccountEdges) AlertRulesOrErr() ([]*AlertRule, error) {
-	if e.loadedTypes[11] {
+	if e.loadedTypes[12] {
 		return e.AlertRules, nil
 	}
 	return nil, &NotLoadedError{edge: "alert_rules"}
@@ -188,10 +231,91 @@ func (e AccountEdges) AlertRulesOrErr() ([]*AlertRule, error) {
 // AlertsOrErr returns the Alerts value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccountEdges) AlertsOrErr() ([]*Alert, error) {
-	if e.loadedTypes[12] {
+	if e.loadedTypes[13] {
 		return e.Alerts, nil
 	}
 	return nil, &NotLoadedError{edge: "alerts"}
+}
+
+// CasesOrErr returns the Cases value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) CasesOrErr() ([]*Investigation, error) {
+	if e.loadedTypes[14] {
+		return e.Cases, nil
+	}
+	return nil, &NotLoadedError{edge: "cases"}
+}
+
+// CaseNotesOrErr returns the CaseNotes value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) CaseNotesOrErr() ([]*CaseNote, error) {
+	if e.loadedTypes[15] {
+		return e.CaseNotes, nil
+	}
+	return nil, &NotLoadedError{edge: "case_notes"}
+}
+
+// CaseEventsOrErr returns the CaseEvents value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) CaseEventsOrErr() ([]*CaseEvent, error) {
+	if e.loadedTypes[16] {
+		return e.CaseEvents, nil
+	}
+	return nil, &NotLoadedError{edge: "case_events"}
+}
+
+// MailSettingsOrErr returns the MailSettings value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) MailSettingsOrErr() ([]*MailSettings, error) {
+	if e.loadedTypes[17] {
+		return e.MailSettings, nil
+	}
+	return nil, &NotLoadedError{edge: "mail_settings"}
+}
+
+// DigestRulesOrErr returns the DigestRules value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) DigestRulesOrErr() ([]*DigestRule, error) {
+	if e.loadedTypes[18] {
+		return e.DigestRules, nil
+	}
+	return nil, &NotLoadedError{edge: "digest_rules"}
+}
+
+// DigestSendsOrErr returns the DigestSends value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) DigestSendsOrErr() ([]*DigestSend, error) {
+	if e.loadedTypes[19] {
+		return e.DigestSends, nil
+	}
+	return nil, &NotLoadedError{edge: "digest_sends"}
+}
+
+// CardMatchesOrErr returns the CardMatches value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) CardMatchesOrErr() ([]*CardMatch, error) {
+	if e.loadedTypes[20] {
+		return e.CardMatches, nil
+	}
+	return nil, &NotLoadedError{edge: "card_matches"}
+}
+
+// RecordingSegmentsOrErr returns the RecordingSegments value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) RecordingSegmentsOrErr() ([]*RecordingSegment, error) {
+	if e.loadedTypes[21] {
+		return e.RecordingSegments, nil
+	}
+	return nil, &NotLoadedError{edge: "recording_segments"}
+}
+
+// ShareLinksOrErr returns the ShareLinks value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) ShareLinksOrErr() ([]*ShareLink, error) {
+	if e.loadedTypes[22] {
+		return e.ShareLinks, nil
+	}
+	return nil, &NotLoadedError{edge: "share_links"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -201,6 +325,8 @@ func (*Account) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case account.FieldID:
 			values[i] = new(pulid.ID)
+		case account.FieldClipLeadInSeconds, account.FieldClipLeadOutSeconds:
+			values[i] = new(sql.NullInt64)
 		case account.FieldName:
 			values[i] = new(sql.NullString)
 		case account.FieldCreatedAt, account.FieldUpdatedAt:
@@ -244,6 +370,18 @@ func (_m *Account) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Name = value.String
 			}
+		case account.FieldClipLeadInSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field clip_lead_in_seconds", values[i])
+			} else if value.Valid {
+				_m.ClipLeadInSeconds = int(value.Int64)
+			}
+		case account.FieldClipLeadOutSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field clip_lead_out_seconds", values[i])
+			} else if value.Valid {
+				_m.ClipLeadOutSeconds = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -280,6 +418,11 @@ func (_m *Account) QueryCameras() *CameraQuery {
 // QueryPosConnections queries the "pos_connections" edge of the Account entity.
 func (_m *Account) QueryPosConnections() *PosConnectionQuery {
 	return NewAccountClient(_m.config).QueryPosConnections(_m)
+}
+
+// QueryCameraCloudConnections queries the "camera_cloud_connections" edge of the Account entity.
+func (_m *Account) QueryCameraCloudConnections() *CameraCloudConnectionQuery {
+	return NewAccountClient(_m.config).QueryCameraCloudConnections(_m)
 }
 
 // QueryTerminals queries the "terminals" edge of the Account entity.
@@ -322,6 +465,51 @@ func (_m *Account) QueryAlerts() *AlertQuery {
 	return NewAccountClient(_m.config).QueryAlerts(_m)
 }
 
+// QueryCases queries the "cases" edge of the Account entity.
+func (_m *Account) QueryCases() *InvestigationQuery {
+	return NewAccountClient(_m.config).QueryCases(_m)
+}
+
+// QueryCaseNotes queries the "case_notes" edge of the Account entity.
+func (_m *Account) QueryCaseNotes() *CaseNoteQuery {
+	return NewAccountClient(_m.config).QueryCaseNotes(_m)
+}
+
+// QueryCaseEvents queries the "case_events" edge of the Account entity.
+func (_m *Account) QueryCaseEvents() *CaseEventQuery {
+	return NewAccountClient(_m.config).QueryCaseEvents(_m)
+}
+
+// QueryMailSettings queries the "mail_settings" edge of the Account entity.
+func (_m *Account) QueryMailSettings() *MailSettingsQuery {
+	return NewAccountClient(_m.config).QueryMailSettings(_m)
+}
+
+// QueryDigestRules queries the "digest_rules" edge of the Account entity.
+func (_m *Account) QueryDigestRules() *DigestRuleQuery {
+	return NewAccountClient(_m.config).QueryDigestRules(_m)
+}
+
+// QueryDigestSends queries the "digest_sends" edge of the Account entity.
+func (_m *Account) QueryDigestSends() *DigestSendQuery {
+	return NewAccountClient(_m.config).QueryDigestSends(_m)
+}
+
+// QueryCardMatches queries the "card_matches" edge of the Account entity.
+func (_m *Account) QueryCardMatches() *CardMatchQuery {
+	return NewAccountClient(_m.config).QueryCardMatches(_m)
+}
+
+// QueryRecordingSegments queries the "recording_segments" edge of the Account entity.
+func (_m *Account) QueryRecordingSegments() *RecordingSegmentQuery {
+	return NewAccountClient(_m.config).QueryRecordingSegments(_m)
+}
+
+// QueryShareLinks queries the "share_links" edge of the Account entity.
+func (_m *Account) QueryShareLinks() *ShareLinkQuery {
+	return NewAccountClient(_m.config).QueryShareLinks(_m)
+}
+
 // Update returns a builder for updating this Account.
 // Note that you need to call Account.Unwrap() before calling this method if this Account
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -353,6 +541,12 @@ func (_m *Account) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("name=")
 	builder.WriteString(_m.Name)
+	builder.WriteString(", ")
+	builder.WriteString("clip_lead_in_seconds=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ClipLeadInSeconds))
+	builder.WriteString(", ")
+	builder.WriteString("clip_lead_out_seconds=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ClipLeadOutSeconds))
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -474,6 +668,30 @@ func (_m *Account) appendNamedPosConnections(name string, edges ...*PosConnectio
 		_m.Edges.namedPosConnections[name] = []*PosConnection{}
 	} else {
 		_m.Edges.namedPosConnections[name] = append(_m.Edges.namedPosConnections[name], edges...)
+	}
+}
+
+// NamedCameraCloudConnections returns the CameraCloudConnections named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedCameraCloudConnections(name string) ([]*CameraCloudConnection, error) {
+	if _m.Edges.namedCameraCloudConnections == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCameraCloudConnections[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedCameraCloudConnections(name string, edges ...*CameraCloudConnection) {
+	if _m.Edges.namedCameraCloudConnections == nil {
+		_m.Edges.namedCameraCloudConnections = make(map[string][]*CameraCloudConnection)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCameraCloudConnections[name] = []*CameraCloudConnection{}
+	} else {
+		_m.Edges.namedCameraCloudConnections[name] = append(_m.Edges.namedCameraCloudConnections[name], edges...)
 	}
 }
 
@@ -666,6 +884,222 @@ func (_m *Account) appendNamedAlerts(name string, edges ...*Alert) {
 		_m.Edges.namedAlerts[name] = []*Alert{}
 	} else {
 		_m.Edges.namedAlerts[name] = append(_m.Edges.namedAlerts[name], edges...)
+	}
+}
+
+// NamedCases returns the Cases named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedCases(name string) ([]*Investigation, error) {
+	if _m.Edges.namedCases == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCases[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedCases(name string, edges ...*Investigation) {
+	if _m.Edges.namedCases == nil {
+		_m.Edges.namedCases = make(map[string][]*Investigation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCases[name] = []*Investigation{}
+	} else {
+		_m.Edges.namedCases[name] = append(_m.Edges.namedCases[name], edges...)
+	}
+}
+
+// NamedCaseNotes returns the CaseNotes named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedCaseNotes(name string) ([]*CaseNote, error) {
+	if _m.Edges.namedCaseNotes == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCaseNotes[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedCaseNotes(name string, edges ...*CaseNote) {
+	if _m.Edges.namedCaseNotes == nil {
+		_m.Edges.namedCaseNotes = make(map[string][]*CaseNote)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCaseNotes[name] = []*CaseNote{}
+	} else {
+		_m.Edges.namedCaseNotes[name] = append(_m.Edges.namedCaseNotes[name], edges...)
+	}
+}
+
+// NamedCaseEvents returns the CaseEvents named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedCaseEvents(name string) ([]*CaseEvent, error) {
+	if _m.Edges.namedCaseEvents == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCaseEvents[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedCaseEvents(name string, edges ...*CaseEvent) {
+	if _m.Edges.namedCaseEvents == nil {
+		_m.Edges.namedCaseEvents = make(map[string][]*CaseEvent)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCaseEvents[name] = []*CaseEvent{}
+	} else {
+		_m.Edges.namedCaseEvents[name] = append(_m.Edges.namedCaseEvents[name], edges...)
+	}
+}
+
+// NamedMailSettings returns the MailSettings named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedMailSettings(name string) ([]*MailSettings, error) {
+	if _m.Edges.namedMailSettings == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedMailSettings[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedMailSettings(name string, edges ...*MailSettings) {
+	if _m.Edges.namedMailSettings == nil {
+		_m.Edges.namedMailSettings = make(map[string][]*MailSettings)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedMailSettings[name] = []*MailSettings{}
+	} else {
+		_m.Edges.namedMailSettings[name] = append(_m.Edges.namedMailSettings[name], edges...)
+	}
+}
+
+// NamedDigestRules returns the DigestRules named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedDigestRules(name string) ([]*DigestRule, error) {
+	if _m.Edges.namedDigestRules == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedDigestRules[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedDigestRules(name string, edges ...*DigestRule) {
+	if _m.Edges.namedDigestRules == nil {
+		_m.Edges.namedDigestRules = make(map[string][]*DigestRule)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedDigestRules[name] = []*DigestRule{}
+	} else {
+		_m.Edges.namedDigestRules[name] = append(_m.Edges.namedDigestRules[name], edges...)
+	}
+}
+
+// NamedDigestSends returns the DigestSends named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedDigestSends(name string) ([]*DigestSend, error) {
+	if _m.Edges.namedDigestSends == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedDigestSends[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedDigestSends(name string, edges ...*DigestSend) {
+	if _m.Edges.namedDigestSends == nil {
+		_m.Edges.namedDigestSends = make(map[string][]*DigestSend)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedDigestSends[name] = []*DigestSend{}
+	} else {
+		_m.Edges.namedDigestSends[name] = append(_m.Edges.namedDigestSends[name], edges...)
+	}
+}
+
+// NamedCardMatches returns the CardMatches named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedCardMatches(name string) ([]*CardMatch, error) {
+	if _m.Edges.namedCardMatches == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCardMatches[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedCardMatches(name string, edges ...*CardMatch) {
+	if _m.Edges.namedCardMatches == nil {
+		_m.Edges.namedCardMatches = make(map[string][]*CardMatch)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCardMatches[name] = []*CardMatch{}
+	} else {
+		_m.Edges.namedCardMatches[name] = append(_m.Edges.namedCardMatches[name], edges...)
+	}
+}
+
+// NamedRecordingSegments returns the RecordingSegments named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedRecordingSegments(name string) ([]*RecordingSegment, error) {
+	if _m.Edges.namedRecordingSegments == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedRecordingSegments[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedRecordingSegments(name string, edges ...*RecordingSegment) {
+	if _m.Edges.namedRecordingSegments == nil {
+		_m.Edges.namedRecordingSegments = make(map[string][]*RecordingSegment)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedRecordingSegments[name] = []*RecordingSegment{}
+	} else {
+		_m.Edges.namedRecordingSegments[name] = append(_m.Edges.namedRecordingSegments[name], edges...)
+	}
+}
+
+// NamedShareLinks returns the ShareLinks named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Account) NamedShareLinks(name string) ([]*ShareLink, error) {
+	if _m.Edges.namedShareLinks == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedShareLinks[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Account) appendNamedShareLinks(name string, edges ...*ShareLink) {
+	if _m.Edges.namedShareLinks == nil {
+		_m.Edges.namedShareLinks = make(map[string][]*ShareLink)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedShareLinks[name] = []*ShareLink{}
+	} else {
+		_m.Edges.namedShareLinks[name] = append(_m.Edges.namedShareLinks[name], edges...)
 	}
 }
 

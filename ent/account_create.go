@@ -17,16 +17,26 @@ import (
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/cardmatch"
+	"github.com/regicam/regicam/ent/caseevent"
+	"github.com/regicam/regicam/ent/casenote"
+	"github.com/regicam/regicam/ent/digestrule"
+	"github.com/regicam/regicam/ent/digestsend"
 	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AccountCreate is the builder for creating a Account entity.
@@ -68,6 +78,34 @@ func (_c *AccountCreate) SetNillableUpdatedAt(v *time.Time) *AccountCreate {
 // SetName sets the "name" field.
 func (_c *AccountCreate) SetName(v string) *AccountCreate {
 	_c.mutation.SetName(v)
+	return _c
+}
+
+// SetClipLeadInSeconds sets the "clip_lead_in_seconds" field.
+func (_c *AccountCreate) SetClipLeadInSeconds(v int) *AccountCreate {
+	_c.mutation.SetClipLeadInSeconds(v)
+	return _c
+}
+
+// SetNillableClipLeadInSeconds sets the "clip_lead_in_seconds" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableClipLeadInSeconds(v *int) *AccountCreate {
+	if v != nil {
+		_c.SetClipLeadInSeconds(*v)
+	}
+	return _c
+}
+
+// SetClipLeadOutSeconds sets the "clip_lead_out_seconds" field.
+func (_c *AccountCreate) SetClipLeadOutSeconds(v int) *AccountCreate {
+	_c.mutation.SetClipLeadOutSeconds(v)
+	return _c
+}
+
+// SetNillableClipLeadOutSeconds sets the "clip_lead_out_seconds" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableClipLeadOutSeconds(v *int) *AccountCreate {
+	if v != nil {
+		_c.SetClipLeadOutSeconds(*v)
+	}
 	return _c
 }
 
@@ -158,6 +196,21 @@ func (_c *AccountCreate) AddPosConnections(v ...*PosConnection) *AccountCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddPosConnectionIDs(ids...)
+}
+
+// AddCameraCloudConnectionIDs adds the "camera_cloud_connections" edge to the CameraCloudConnection entity by IDs.
+func (_c *AccountCreate) AddCameraCloudConnectionIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddCameraCloudConnectionIDs(ids...)
+	return _c
+}
+
+// AddCameraCloudConnections adds the "camera_cloud_connections" edges to the CameraCloudConnection entity.
+func (_c *AccountCreate) AddCameraCloudConnections(v ...*CameraCloudConnection) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCameraCloudConnectionIDs(ids...)
 }
 
 // AddTerminalIDs adds the "terminals" edge to the Terminal entity by IDs.
@@ -280,6 +333,141 @@ func (_c *AccountCreate) AddAlerts(v ...*Alert) *AccountCreate {
 	return _c.AddAlertIDs(ids...)
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by IDs.
+func (_c *AccountCreate) AddCaseIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddCaseIDs(ids...)
+	return _c
+}
+
+// AddCases adds the "cases" edges to the Investigation entity.
+func (_c *AccountCreate) AddCases(v ...*Investigation) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCaseIDs(ids...)
+}
+
+// AddCaseNoteIDs adds the "case_notes" edge to the CaseNote entity by IDs.
+func (_c *AccountCreate) AddCaseNoteIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddCaseNoteIDs(ids...)
+	return _c
+}
+
+// AddCaseNotes adds the "case_notes" edges to the CaseNote entity.
+func (_c *AccountCreate) AddCaseNotes(v ...*CaseNote) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCaseNoteIDs(ids...)
+}
+
+// AddCaseEventIDs adds the "case_events" edge to the CaseEvent entity by IDs.
+func (_c *AccountCreate) AddCaseEventIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddCaseEventIDs(ids...)
+	return _c
+}
+
+// AddCaseEvents adds the "case_events" edges to the CaseEvent entity.
+func (_c *AccountCreate) AddCaseEvents(v ...*CaseEvent) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCaseEventIDs(ids...)
+}
+
+// AddMailSettingIDs adds the "mail_settings" edge to the MailSettings entity by IDs.
+func (_c *AccountCreate) AddMailSettingIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddMailSettingIDs(ids...)
+	return _c
+}
+
+// AddMailSettings adds the "mail_settings" edges to the MailSettings entity.
+func (_c *AccountCreate) AddMailSettings(v ...*MailSettings) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddMailSettingIDs(ids...)
+}
+
+// AddDigestRuleIDs adds the "digest_rules" edge to the DigestRule entity by IDs.
+func (_c *AccountCreate) AddDigestRuleIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddDigestRuleIDs(ids...)
+	return _c
+}
+
+// AddDigestRules adds the "digest_rules" edges to the DigestRule entity.
+func (_c *AccountCreate) AddDigestRules(v ...*DigestRule) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDigestRuleIDs(ids...)
+}
+
+// AddDigestSendIDs adds the "digest_sends" edge to the DigestSend entity by IDs.
+func (_c *AccountCreate) AddDigestSendIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddDigestSendIDs(ids...)
+	return _c
+}
+
+// AddDigestSends adds the "digest_sends" edges to the DigestSend entity.
+func (_c *AccountCreate) AddDigestSends(v ...*DigestSend) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDigestSendIDs(ids...)
+}
+
+// AddCardMatchIDs adds the "card_matches" edge to the CardMatch entity by IDs.
+func (_c *AccountCreate) AddCardMatchIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddCardMatchIDs(ids...)
+	return _c
+}
+
+// AddCardMatches adds the "card_matches" edges to the CardMatch entity.
+func (_c *AccountCreate) AddCardMatches(v ...*CardMatch) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCardMatchIDs(ids...)
+}
+
+// AddRecordingSegmentIDs adds the "recording_segments" edge to the RecordingSegment entity by IDs.
+func (_c *AccountCreate) AddRecordingSegmentIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddRecordingSegmentIDs(ids...)
+	return _c
+}
+
+// AddRecordingSegments adds the "recording_segments" edges to the RecordingSegment entity.
+func (_c *AccountCreate) AddRecordingSegments(v ...*RecordingSegment) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRecordingSegmentIDs(ids...)
+}
+
+// AddShareLinkIDs adds the "share_links" edge to the ShareLink entity by IDs.
+func (_c *AccountCreate) AddShareLinkIDs(ids ...pulid.ID) *AccountCreate {
+	_c.mutation.AddShareLinkIDs(ids...)
+	return _c
+}
+
+// AddShareLinks adds the "share_links" edges to the ShareLink entity.
+func (_c *AccountCreate) AddShareLinks(v ...*ShareLink) *AccountCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddShareLinkIDs(ids...)
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_c *AccountCreate) Mutation() *AccountMutation {
 	return _c.mutation
@@ -331,6 +519,14 @@ func (_c *AccountCreate) defaults() error {
 		v := account.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.ClipLeadInSeconds(); !ok {
+		v := account.DefaultClipLeadInSeconds
+		_c.mutation.SetClipLeadInSeconds(v)
+	}
+	if _, ok := _c.mutation.ClipLeadOutSeconds(); !ok {
+		v := account.DefaultClipLeadOutSeconds
+		_c.mutation.SetClipLeadOutSeconds(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if account.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized account.DefaultID (forgotten import ent/runtime?)")
@@ -355,6 +551,22 @@ func (_c *AccountCreate) check() error {
 	if v, ok := _c.mutation.Name(); ok {
 		if err := account.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Account.name": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ClipLeadInSeconds(); !ok {
+		return &ValidationError{Name: "clip_lead_in_seconds", err: errors.New(`ent: missing required field "Account.clip_lead_in_seconds"`)}
+	}
+	if v, ok := _c.mutation.ClipLeadInSeconds(); ok {
+		if err := account.ClipLeadInSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "clip_lead_in_seconds", err: fmt.Errorf(`ent: validator failed for field "Account.clip_lead_in_seconds": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ClipLeadOutSeconds(); !ok {
+		return &ValidationError{Name: "clip_lead_out_seconds", err: errors.New(`ent: missing required field "Account.clip_lead_out_seconds"`)}
+	}
+	if v, ok := _c.mutation.ClipLeadOutSeconds(); ok {
+		if err := account.ClipLeadOutSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "clip_lead_out_seconds", err: fmt.Errorf(`ent: validator failed for field "Account.clip_lead_out_seconds": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -409,6 +621,14 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Name(); ok {
 		_spec.SetField(account.FieldName, field.TypeString, value)
 		_node.Name = value
+	}
+	if value, ok := _c.mutation.ClipLeadInSeconds(); ok {
+		_spec.SetField(account.FieldClipLeadInSeconds, field.TypeInt, value)
+		_node.ClipLeadInSeconds = value
+	}
+	if value, ok := _c.mutation.ClipLeadOutSeconds(); ok {
+		_spec.SetField(account.FieldClipLeadOutSeconds, field.TypeInt, value)
+		_node.ClipLeadOutSeconds = value
 	}
 	if nodes := _c.mutation.UsersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -483,6 +703,22 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(posconnection.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CameraCloudConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CameraCloudConnectionsTable,
+			Columns: []string{account.CameraCloudConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -618,6 +854,150 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.CasesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CasesTable,
+			Columns: []string{account.CasesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CaseNotesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseNotesTable,
+			Columns: []string{account.CaseNotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(casenote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CaseEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseEventsTable,
+			Columns: []string{account.CaseEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(caseevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.MailSettingsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.MailSettingsTable,
+			Columns: []string{account.MailSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mailsettings.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DigestRulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestRulesTable,
+			Columns: []string{account.DigestRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestrule.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DigestSendsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestSendsTable,
+			Columns: []string{account.DigestSendsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestsend.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CardMatchesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CardMatchesTable,
+			Columns: []string{account.CardMatchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cardmatch.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RecordingSegmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.RecordingSegmentsTable,
+			Columns: []string{account.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ShareLinksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.ShareLinksTable,
+			Columns: []string{account.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -691,6 +1071,42 @@ func (u *AccountUpsert) SetName(v string) *AccountUpsert {
 // UpdateName sets the "name" field to the value that was provided on create.
 func (u *AccountUpsert) UpdateName() *AccountUpsert {
 	u.SetExcluded(account.FieldName)
+	return u
+}
+
+// SetClipLeadInSeconds sets the "clip_lead_in_seconds" field.
+func (u *AccountUpsert) SetClipLeadInSeconds(v int) *AccountUpsert {
+	u.Set(account.FieldClipLeadInSeconds, v)
+	return u
+}
+
+// UpdateClipLeadInSeconds sets the "clip_lead_in_seconds" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateClipLeadInSeconds() *AccountUpsert {
+	u.SetExcluded(account.FieldClipLeadInSeconds)
+	return u
+}
+
+// AddClipLeadInSeconds adds v to the "clip_lead_in_seconds" field.
+func (u *AccountUpsert) AddClipLeadInSeconds(v int) *AccountUpsert {
+	u.Add(account.FieldClipLeadInSeconds, v)
+	return u
+}
+
+// SetClipLeadOutSeconds sets the "clip_lead_out_seconds" field.
+func (u *AccountUpsert) SetClipLeadOutSeconds(v int) *AccountUpsert {
+	u.Set(account.FieldClipLeadOutSeconds, v)
+	return u
+}
+
+// UpdateClipLeadOutSeconds sets the "clip_lead_out_seconds" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateClipLeadOutSeconds() *AccountUpsert {
+	u.SetExcluded(account.FieldClipLeadOutSeconds)
+	return u
+}
+
+// AddClipLeadOutSeconds adds v to the "clip_lead_out_seconds" field.
+func (u *AccountUpsert) AddClipLeadOutSeconds(v int) *AccountUpsert {
+	u.Add(account.FieldClipLeadOutSeconds, v)
 	return u
 }
 
@@ -770,6 +1186,48 @@ func (u *AccountUpsertOne) SetName(v string) *AccountUpsertOne {
 func (u *AccountUpsertOne) UpdateName() *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateName()
+	})
+}
+
+// SetClipLeadInSeconds sets the "clip_lead_in_seconds" field.
+func (u *AccountUpsertOne) SetClipLeadInSeconds(v int) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClipLeadInSeconds(v)
+	})
+}
+
+// AddClipLeadInSeconds adds v to the "clip_lead_in_seconds" field.
+func (u *AccountUpsertOne) AddClipLeadInSeconds(v int) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.AddClipLeadInSeconds(v)
+	})
+}
+
+// UpdateClipLeadInSeconds sets the "clip_lead_in_seconds" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateClipLeadInSeconds() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClipLeadInSeconds()
+	})
+}
+
+// SetClipLeadOutSeconds sets the "clip_lead_out_seconds" field.
+func (u *AccountUpsertOne) SetClipLeadOutSeconds(v int) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClipLeadOutSeconds(v)
+	})
+}
+
+// AddClipLeadOutSeconds adds v to the "clip_lead_out_seconds" field.
+func (u *AccountUpsertOne) AddClipLeadOutSeconds(v int) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.AddClipLeadOutSeconds(v)
+	})
+}
+
+// UpdateClipLeadOutSeconds sets the "clip_lead_out_seconds" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateClipLeadOutSeconds() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClipLeadOutSeconds()
 	})
 }
 
@@ -1016,6 +1474,48 @@ func (u *AccountUpsertBulk) SetName(v string) *AccountUpsertBulk {
 func (u *AccountUpsertBulk) UpdateName() *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateName()
+	})
+}
+
+// SetClipLeadInSeconds sets the "clip_lead_in_seconds" field.
+func (u *AccountUpsertBulk) SetClipLeadInSeconds(v int) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClipLeadInSeconds(v)
+	})
+}
+
+// AddClipLeadInSeconds adds v to the "clip_lead_in_seconds" field.
+func (u *AccountUpsertBulk) AddClipLeadInSeconds(v int) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.AddClipLeadInSeconds(v)
+	})
+}
+
+// UpdateClipLeadInSeconds sets the "clip_lead_in_seconds" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateClipLeadInSeconds() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClipLeadInSeconds()
+	})
+}
+
+// SetClipLeadOutSeconds sets the "clip_lead_out_seconds" field.
+func (u *AccountUpsertBulk) SetClipLeadOutSeconds(v int) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClipLeadOutSeconds(v)
+	})
+}
+
+// AddClipLeadOutSeconds adds v to the "clip_lead_out_seconds" field.
+func (u *AccountUpsertBulk) AddClipLeadOutSeconds(v int) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.AddClipLeadOutSeconds(v)
+	})
+}
+
+// UpdateClipLeadOutSeconds sets the "clip_lead_out_seconds" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateClipLeadOutSeconds() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClipLeadOutSeconds()
 	})
 }
 

@@ -19,54 +19,84 @@ import (
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/cardmatch"
+	"github.com/regicam/regicam/ent/caseevent"
+	"github.com/regicam/regicam/ent/casenote"
+	"github.com/regicam/regicam/ent/digestrule"
+	"github.com/regicam/regicam/ent/digestsend"
 	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AccountQuery is the builder for querying Account entities.
 type AccountQuery struct {
 	config
-	ctx                     *QueryContext
-	order                   []account.OrderOption
-	inters                  []Interceptor
-	predicates              []predicate.Account
-	withUsers               *UserQuery
-	withShops               *ShopQuery
-	withShopGroups          *ShopGroupQuery
-	withCameras             *CameraQuery
-	withPosConnections      *PosConnectionQuery
-	withTerminals           *TerminalQuery
-	withLinks               *LinkQuery
-	withJournalEntries      *JournalEntryQuery
-	withThumbnails          *ThumbnailQuery
-	withAPIKeys             *ApiKeyQuery
-	withEvents              *EventQuery
-	withAlertRules          *AlertRuleQuery
-	withAlerts              *AlertQuery
-	loadTotal               []func(context.Context, []*Account) error
-	modifiers               []func(*sql.Selector)
-	withNamedUsers          map[string]*UserQuery
-	withNamedShops          map[string]*ShopQuery
-	withNamedShopGroups     map[string]*ShopGroupQuery
-	withNamedCameras        map[string]*CameraQuery
-	withNamedPosConnections map[string]*PosConnectionQuery
-	withNamedTerminals      map[string]*TerminalQuery
-	withNamedLinks          map[string]*LinkQuery
-	withNamedJournalEntries map[string]*JournalEntryQuery
-	withNamedThumbnails     map[string]*ThumbnailQuery
-	withNamedAPIKeys        map[string]*ApiKeyQuery
-	withNamedEvents         map[string]*EventQuery
-	withNamedAlertRules     map[string]*AlertRuleQuery
-	withNamedAlerts         map[string]*AlertQuery
+	ctx                             *QueryContext
+	order                           []account.OrderOption
+	inters                          []Interceptor
+	predicates                      []predicate.Account
+	withUsers                       *UserQuery
+	withShops                       *ShopQuery
+	withShopGroups                  *ShopGroupQuery
+	withCameras                     *CameraQuery
+	withPosConnections              *PosConnectionQuery
+	withCameraCloudConnections      *CameraCloudConnectionQuery
+	withTerminals                   *TerminalQuery
+	withLinks                       *LinkQuery
+	withJournalEntries              *JournalEntryQuery
+	withThumbnails                  *ThumbnailQuery
+	withAPIKeys                     *ApiKeyQuery
+	withEvents                      *EventQuery
+	withAlertRules                  *AlertRuleQuery
+	withAlerts                      *AlertQuery
+	withCases                       *InvestigationQuery
+	withCaseNotes                   *CaseNoteQuery
+	withCaseEvents                  *CaseEventQuery
+	withMailSettings                *MailSettingsQuery
+	withDigestRules                 *DigestRuleQuery
+	withDigestSends                 *DigestSendQuery
+	withCardMatches                 *CardMatchQuery
+	withRecordingSegments           *RecordingSegmentQuery
+	withShareLinks                  *ShareLinkQuery
+	loadTotal                       []func(context.Context, []*Account) error
+	modifiers                       []func(*sql.Selector)
+	withNamedUsers                  map[string]*UserQuery
+	withNamedShops                  map[string]*ShopQuery
+	withNamedShopGroups             map[string]*ShopGroupQuery
+	withNamedCameras                map[string]*CameraQuery
+	withNamedPosConnections         map[string]*PosConnectionQuery
+	withNamedCameraCloudConnections map[string]*CameraCloudConnectionQuery
+	withNamedTerminals              map[string]*TerminalQuery
+	withNamedLinks                  map[string]*LinkQuery
+	withNamedJournalEntries         map[string]*JournalEntryQuery
+	withNamedThumbnails             map[string]*ThumbnailQuery
+	withNamedAPIKeys                map[string]*ApiKeyQuery
+	withNamedEvents                 map[string]*EventQuery
+	withNamedAlertRules             map[string]*AlertRuleQuery
+	withNamedAlerts                 map[string]*AlertQuery
+	withNamedCases                  map[string]*InvestigationQuery
+	withNamedCaseNotes              map[string]*CaseNoteQuery
+	withNamedCaseEvents             map[string]*CaseEventQuery
+	withNamedMailSettings           map[string]*MailSettingsQuery
+	withNamedDigestRules            map[string]*DigestRuleQuery
+	withNamedDigestSends            map[string]*DigestSendQuery
+	withNamedCardMatches            map[string]*CardMatchQuery
+	withNamedRecordingSegments      map[string]*RecordingSegmentQuery
+	withNamedShareLinks             map[string]*ShareLinkQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -206,6 +236,28 @@ func (_q *AccountQuery) QueryPosConnections() *PosConnectionQuery {
 			sqlgraph.From(account.Table, account.FieldID, selector),
 			sqlgraph.To(posconnection.Table, posconnection.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, account.PosConnectionsTable, account.PosConnectionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCameraCloudConnections chains the current query on the "camera_cloud_connections" edge.
+func (_q *AccountQuery) QueryCameraCloudConnections() *CameraCloudConnectionQuery {
+	query := (&CameraCloudConnectionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(cameracloudconnection.Table, cameracloudconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CameraCloudConnectionsTable, account.CameraCloudConnectionsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -382,6 +434,204 @@ func (_q *AccountQuery) QueryAlerts() *AlertQuery {
 			sqlgraph.From(account.Table, account.FieldID, selector),
 			sqlgraph.To(alert.Table, alert.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, account.AlertsTable, account.AlertsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCases chains the current query on the "cases" edge.
+func (_q *AccountQuery) QueryCases() *InvestigationQuery {
+	query := (&InvestigationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(investigation.Table, investigation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CasesTable, account.CasesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCaseNotes chains the current query on the "case_notes" edge.
+func (_q *AccountQuery) QueryCaseNotes() *CaseNoteQuery {
+	query := (&CaseNoteClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(casenote.Table, casenote.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CaseNotesTable, account.CaseNotesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCaseEvents chains the current query on the "case_events" edge.
+func (_q *AccountQuery) QueryCaseEvents() *CaseEventQuery {
+	query := (&CaseEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(caseevent.Table, caseevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CaseEventsTable, account.CaseEventsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryMailSettings chains the current query on the "mail_settings" edge.
+func (_q *AccountQuery) QueryMailSettings() *MailSettingsQuery {
+	query := (&MailSettingsClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(mailsettings.Table, mailsettings.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.MailSettingsTable, account.MailSettingsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDigestRules chains the current query on the "digest_rules" edge.
+func (_q *AccountQuery) QueryDigestRules() *DigestRuleQuery {
+	query := (&DigestRuleClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(digestrule.Table, digestrule.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.DigestRulesTable, account.DigestRulesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDigestSends chains the current query on the "digest_sends" edge.
+func (_q *AccountQuery) QueryDigestSends() *DigestSendQuery {
+	query := (&DigestSendClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(digestsend.Table, digestsend.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.DigestSendsTable, account.DigestSendsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCardMatches chains the current query on the "card_matches" edge.
+func (_q *AccountQuery) QueryCardMatches() *CardMatchQuery {
+	query := (&CardMatchClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(cardmatch.Table, cardmatch.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CardMatchesTable, account.CardMatchesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRecordingSegments chains the current query on the "recording_segments" edge.
+func (_q *AccountQuery) QueryRecordingSegments() *RecordingSegmentQuery {
+	query := (&RecordingSegmentClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(recordingsegment.Table, recordingsegment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.RecordingSegmentsTable, account.RecordingSegmentsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryShareLinks chains the current query on the "share_links" edge.
+func (_q *AccountQuery) QueryShareLinks() *ShareLinkQuery {
+	query := (&ShareLinkClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(sharelink.Table, sharelink.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.ShareLinksTable, account.ShareLinksColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -576,24 +826,34 @@ func (_q *AccountQuery) Clone() *AccountQuery {
 		return nil
 	}
 	return &AccountQuery{
-		config:             _q.config,
-		ctx:                _q.ctx.Clone(),
-		order:              append([]account.OrderOption{}, _q.order...),
-		inters:             append([]Interceptor{}, _q.inters...),
-		predicates:         append([]predicate.Account{}, _q.predicates...),
-		withUsers:          _q.withUsers.Clone(),
-		withShops:          _q.withShops.Clone(),
-		withShopGroups:     _q.withShopGroups.Clone(),
-		withCameras:        _q.withCameras.Clone(),
-		withPosConnections: _q.withPosConnections.Clone(),
-		withTerminals:      _q.withTerminals.Clone(),
-		withLinks:          _q.withLinks.Clone(),
-		withJournalEntries: _q.withJournalEntries.Clone(),
-		withThumbnails:     _q.withThumbnails.Clone(),
-		withAPIKeys:        _q.withAPIKeys.Clone(),
-		withEvents:         _q.withEvents.Clone(),
-		withAlertRules:     _q.withAlertRules.Clone(),
-		withAlerts:         _q.withAlerts.Clone(),
+		config:                     _q.config,
+		ctx:                        _q.ctx.Clone(),
+		order:                      append([]account.OrderOption{}, _q.order...),
+		inters:                     append([]Interceptor{}, _q.inters...),
+		predicates:                 append([]predicate.Account{}, _q.predicates...),
+		withUsers:                  _q.withUsers.Clone(),
+		withShops:                  _q.withShops.Clone(),
+		withShopGroups:             _q.withShopGroups.Clone(),
+		withCameras:                _q.withCameras.Clone(),
+		withPosConnections:         _q.withPosConnections.Clone(),
+		withCameraCloudConnections: _q.withCameraCloudConnections.Clone(),
+		withTerminals:              _q.withTerminals.Clone(),
+		withLinks:                  _q.withLinks.Clone(),
+		withJournalEntries:         _q.withJournalEntries.Clone(),
+		withThumbnails:             _q.withThumbnails.Clone(),
+		withAPIKeys:                _q.withAPIKeys.Clone(),
+		withEvents:                 _q.withEvents.Clone(),
+		withAlertRules:             _q.withAlertRules.Clone(),
+		withAlerts:                 _q.withAlerts.Clone(),
+		withCases:                  _q.withCases.Clone(),
+		withCaseNotes:              _q.withCaseNotes.Clone(),
+		withCaseEvents:             _q.withCaseEvents.Clone(),
+		withMailSettings:           _q.withMailSettings.Clone(),
+		withDigestRules:            _q.withDigestRules.Clone(),
+		withDigestSends:            _q.withDigestSends.Clone(),
+		withCardMatches:            _q.withCardMatches.Clone(),
+		withRecordingSegments:      _q.withRecordingSegments.Clone(),
+		withShareLinks:             _q.withShareLinks.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -653,6 +913,17 @@ func (_q *AccountQuery) WithPosConnections(opts ...func(*PosConnectionQuery)) *A
 		opt(query)
 	}
 	_q.withPosConnections = query
+	return _q
+}
+
+// WithCameraCloudConnections tells the query-builder to eager-load the nodes that are connected to
+// the "camera_cloud_connections" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithCameraCloudConnections(opts ...func(*CameraCloudConnectionQuery)) *AccountQuery {
+	query := (&CameraCloudConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCameraCloudConnections = query
 	return _q
 }
 
@@ -744,6 +1015,105 @@ func (_q *AccountQuery) WithAlerts(opts ...func(*AlertQuery)) *AccountQuery {
 	return _q
 }
 
+// WithCases tells the query-builder to eager-load the nodes that are connected to
+// the "cases" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithCases(opts ...func(*InvestigationQuery)) *AccountQuery {
+	query := (&InvestigationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCases = query
+	return _q
+}
+
+// WithCaseNotes tells the query-builder to eager-load the nodes that are connected to
+// the "case_notes" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithCaseNotes(opts ...func(*CaseNoteQuery)) *AccountQuery {
+	query := (&CaseNoteClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCaseNotes = query
+	return _q
+}
+
+// WithCaseEvents tells the query-builder to eager-load the nodes that are connected to
+// the "case_events" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithCaseEvents(opts ...func(*CaseEventQuery)) *AccountQuery {
+	query := (&CaseEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCaseEvents = query
+	return _q
+}
+
+// WithMailSettings tells the query-builder to eager-load the nodes that are connected to
+// the "mail_settings" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithMailSettings(opts ...func(*MailSettingsQuery)) *AccountQuery {
+	query := (&MailSettingsClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withMailSettings = query
+	return _q
+}
+
+// WithDigestRules tells the query-builder to eager-load the nodes that are connected to
+// the "digest_rules" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithDigestRules(opts ...func(*DigestRuleQuery)) *AccountQuery {
+	query := (&DigestRuleClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDigestRules = query
+	return _q
+}
+
+// WithDigestSends tells the query-builder to eager-load the nodes that are connected to
+// the "digest_sends" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithDigestSends(opts ...func(*DigestSendQuery)) *AccountQuery {
+	query := (&DigestSendClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDigestSends = query
+	return _q
+}
+
+// WithCardMatches tells the query-builder to eager-load the nodes that are connected to
+// the "card_matches" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithCardMatches(opts ...func(*CardMatchQuery)) *AccountQuery {
+	query := (&CardMatchClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCardMatches = query
+	return _q
+}
+
+// WithRecordingSegments tells the query-builder to eager-load the nodes that are connected to
+// the "recording_segments" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithRecordingSegments(opts ...func(*RecordingSegmentQuery)) *AccountQuery {
+	query := (&RecordingSegmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRecordingSegments = query
+	return _q
+}
+
+// WithShareLinks tells the query-builder to eager-load the nodes that are connected to
+// the "share_links" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithShareLinks(opts ...func(*ShareLinkQuery)) *AccountQuery {
+	query := (&ShareLinkClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withShareLinks = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -828,12 +1198,13 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 	var (
 		nodes       = []*Account{}
 		_spec       = _q.querySpec()
-		loadedTypes = [13]bool{
+		loadedTypes = [23]bool{
 			_q.withUsers != nil,
 			_q.withShops != nil,
 			_q.withShopGroups != nil,
 			_q.withCameras != nil,
 			_q.withPosConnections != nil,
+			_q.withCameraCloudConnections != nil,
 			_q.withTerminals != nil,
 			_q.withLinks != nil,
 			_q.withJournalEntries != nil,
@@ -842,6 +1213,15 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 			_q.withEvents != nil,
 			_q.withAlertRules != nil,
 			_q.withAlerts != nil,
+			_q.withCases != nil,
+			_q.withCaseNotes != nil,
+			_q.withCaseEvents != nil,
+			_q.withMailSettings != nil,
+			_q.withDigestRules != nil,
+			_q.withDigestSends != nil,
+			_q.withCardMatches != nil,
+			_q.withRecordingSegments != nil,
+			_q.withShareLinks != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -897,6 +1277,15 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 		if err := _q.loadPosConnections(ctx, query, nodes,
 			func(n *Account) { n.Edges.PosConnections = []*PosConnection{} },
 			func(n *Account, e *PosConnection) { n.Edges.PosConnections = append(n.Edges.PosConnections, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCameraCloudConnections; query != nil {
+		if err := _q.loadCameraCloudConnections(ctx, query, nodes,
+			func(n *Account) { n.Edges.CameraCloudConnections = []*CameraCloudConnection{} },
+			func(n *Account, e *CameraCloudConnection) {
+				n.Edges.CameraCloudConnections = append(n.Edges.CameraCloudConnections, e)
+			}); err != nil {
 			return nil, err
 		}
 	}
@@ -956,6 +1345,71 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 			return nil, err
 		}
 	}
+	if query := _q.withCases; query != nil {
+		if err := _q.loadCases(ctx, query, nodes,
+			func(n *Account) { n.Edges.Cases = []*Investigation{} },
+			func(n *Account, e *Investigation) { n.Edges.Cases = append(n.Edges.Cases, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCaseNotes; query != nil {
+		if err := _q.loadCaseNotes(ctx, query, nodes,
+			func(n *Account) { n.Edges.CaseNotes = []*CaseNote{} },
+			func(n *Account, e *CaseNote) { n.Edges.CaseNotes = append(n.Edges.CaseNotes, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCaseEvents; query != nil {
+		if err := _q.loadCaseEvents(ctx, query, nodes,
+			func(n *Account) { n.Edges.CaseEvents = []*CaseEvent{} },
+			func(n *Account, e *CaseEvent) { n.Edges.CaseEvents = append(n.Edges.CaseEvents, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withMailSettings; query != nil {
+		if err := _q.loadMailSettings(ctx, query, nodes,
+			func(n *Account) { n.Edges.MailSettings = []*MailSettings{} },
+			func(n *Account, e *MailSettings) { n.Edges.MailSettings = append(n.Edges.MailSettings, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withDigestRules; query != nil {
+		if err := _q.loadDigestRules(ctx, query, nodes,
+			func(n *Account) { n.Edges.DigestRules = []*DigestRule{} },
+			func(n *Account, e *DigestRule) { n.Edges.DigestRules = append(n.Edges.DigestRules, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withDigestSends; query != nil {
+		if err := _q.loadDigestSends(ctx, query, nodes,
+			func(n *Account) { n.Edges.DigestSends = []*DigestSend{} },
+			func(n *Account, e *DigestSend) { n.Edges.DigestSends = append(n.Edges.DigestSends, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCardMatches; query != nil {
+		if err := _q.loadCardMatches(ctx, query, nodes,
+			func(n *Account) { n.Edges.CardMatches = []*CardMatch{} },
+			func(n *Account, e *CardMatch) { n.Edges.CardMatches = append(n.Edges.CardMatches, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRecordingSegments; query != nil {
+		if err := _q.loadRecordingSegments(ctx, query, nodes,
+			func(n *Account) { n.Edges.RecordingSegments = []*RecordingSegment{} },
+			func(n *Account, e *RecordingSegment) {
+				n.Edges.RecordingSegments = append(n.Edges.RecordingSegments, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withShareLinks; query != nil {
+		if err := _q.loadShareLinks(ctx, query, nodes,
+			func(n *Account) { n.Edges.ShareLinks = []*ShareLink{} },
+			func(n *Account, e *ShareLink) { n.Edges.ShareLinks = append(n.Edges.ShareLinks, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedUsers {
 		if err := _q.loadUsers(ctx, query, nodes,
 			func(n *Account) { n.appendNamedUsers(name) },
@@ -988,6 +1442,13 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 		if err := _q.loadPosConnections(ctx, query, nodes,
 			func(n *Account) { n.appendNamedPosConnections(name) },
 			func(n *Account, e *PosConnection) { n.appendNamedPosConnections(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCameraCloudConnections {
+		if err := _q.loadCameraCloudConnections(ctx, query, nodes,
+			func(n *Account) { n.appendNamedCameraCloudConnections(name) },
+			func(n *Account, e *CameraCloudConnection) { n.appendNamedCameraCloudConnections(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1044,6 +1505,69 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 		if err := _q.loadAlerts(ctx, query, nodes,
 			func(n *Account) { n.appendNamedAlerts(name) },
 			func(n *Account, e *Alert) { n.appendNamedAlerts(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCases {
+		if err := _q.loadCases(ctx, query, nodes,
+			func(n *Account) { n.appendNamedCases(name) },
+			func(n *Account, e *Investigation) { n.appendNamedCases(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCaseNotes {
+		if err := _q.loadCaseNotes(ctx, query, nodes,
+			func(n *Account) { n.appendNamedCaseNotes(name) },
+			func(n *Account, e *CaseNote) { n.appendNamedCaseNotes(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCaseEvents {
+		if err := _q.loadCaseEvents(ctx, query, nodes,
+			func(n *Account) { n.appendNamedCaseEvents(name) },
+			func(n *Account, e *CaseEvent) { n.appendNamedCaseEvents(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedMailSettings {
+		if err := _q.loadMailSettings(ctx, query, nodes,
+			func(n *Account) { n.appendNamedMailSettings(name) },
+			func(n *Account, e *MailSettings) { n.appendNamedMailSettings(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedDigestRules {
+		if err := _q.loadDigestRules(ctx, query, nodes,
+			func(n *Account) { n.appendNamedDigestRules(name) },
+			func(n *Account, e *DigestRule) { n.appendNamedDigestRules(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedDigestSends {
+		if err := _q.loadDigestSends(ctx, query, nodes,
+			func(n *Account) { n.appendNamedDigestSends(name) },
+			func(n *Account, e *DigestSend) { n.appendNamedDigestSends(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCardMatches {
+		if err := _q.loadCardMatches(ctx, query, nodes,
+			func(n *Account) { n.appendNamedCardMatches(name) },
+			func(n *Account, e *CardMatch) { n.appendNamedCardMatches(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedRecordingSegments {
+		if err := _q.loadRecordingSegments(ctx, query, nodes,
+			func(n *Account) { n.appendNamedRecordingSegments(name) },
+			func(n *Account, e *RecordingSegment) { n.appendNamedRecordingSegments(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedShareLinks {
+		if err := _q.loadShareLinks(ctx, query, nodes,
+			func(n *Account) { n.appendNamedShareLinks(name) },
+			func(n *Account, e *ShareLink) { n.appendNamedShareLinks(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1190,6 +1714,36 @@ func (_q *AccountQuery) loadPosConnections(ctx context.Context, query *PosConnec
 	}
 	query.Where(predicate.PosConnection(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(account.PosConnectionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadCameraCloudConnections(ctx context.Context, query *CameraCloudConnectionQuery, nodes []*Account, init func(*Account), assign func(*Account, *CameraCloudConnection)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(cameracloudconnection.FieldAccountID)
+	}
+	query.Where(predicate.CameraCloudConnection(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.CameraCloudConnectionsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1445,6 +1999,276 @@ func (_q *AccountQuery) loadAlerts(ctx context.Context, query *AlertQuery, nodes
 	}
 	return nil
 }
+func (_q *AccountQuery) loadCases(ctx context.Context, query *InvestigationQuery, nodes []*Account, init func(*Account), assign func(*Account, *Investigation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(investigation.FieldAccountID)
+	}
+	query.Where(predicate.Investigation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.CasesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadCaseNotes(ctx context.Context, query *CaseNoteQuery, nodes []*Account, init func(*Account), assign func(*Account, *CaseNote)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(casenote.FieldAccountID)
+	}
+	query.Where(predicate.CaseNote(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.CaseNotesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadCaseEvents(ctx context.Context, query *CaseEventQuery, nodes []*Account, init func(*Account), assign func(*Account, *CaseEvent)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(caseevent.FieldAccountID)
+	}
+	query.Where(predicate.CaseEvent(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.CaseEventsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadMailSettings(ctx context.Context, query *MailSettingsQuery, nodes []*Account, init func(*Account), assign func(*Account, *MailSettings)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(mailsettings.FieldAccountID)
+	}
+	query.Where(predicate.MailSettings(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.MailSettingsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadDigestRules(ctx context.Context, query *DigestRuleQuery, nodes []*Account, init func(*Account), assign func(*Account, *DigestRule)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(digestrule.FieldAccountID)
+	}
+	query.Where(predicate.DigestRule(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.DigestRulesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadDigestSends(ctx context.Context, query *DigestSendQuery, nodes []*Account, init func(*Account), assign func(*Account, *DigestSend)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(digestsend.FieldAccountID)
+	}
+	query.Where(predicate.DigestSend(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.DigestSendsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadCardMatches(ctx context.Context, query *CardMatchQuery, nodes []*Account, init func(*Account), assign func(*Account, *CardMatch)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(cardmatch.FieldAccountID)
+	}
+	query.Where(predicate.CardMatch(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.CardMatchesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadRecordingSegments(ctx context.Context, query *RecordingSegmentQuery, nodes []*Account, init func(*Account), assign func(*Account, *RecordingSegment)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(recordingsegment.FieldAccountID)
+	}
+	query.Where(predicate.RecordingSegment(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.RecordingSegmentsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadShareLinks(ctx context.Context, query *ShareLinkQuery, nodes []*Account, init func(*Account), assign func(*Account, *ShareLink)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(sharelink.FieldAccountID)
+	}
+	query.Where(predicate.ShareLink(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.ShareLinksColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *AccountQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1635,6 +2459,20 @@ func (_q *AccountQuery) WithNamedPosConnections(name string, opts ...func(*PosCo
 	return _q
 }
 
+// WithNamedCameraCloudConnections tells the query-builder to eager-load the nodes that are connected to the "camera_cloud_connections"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedCameraCloudConnections(name string, opts ...func(*CameraCloudConnectionQuery)) *AccountQuery {
+	query := (&CameraCloudConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCameraCloudConnections == nil {
+		_q.withNamedCameraCloudConnections = make(map[string]*CameraCloudConnectionQuery)
+	}
+	_q.withNamedCameraCloudConnections[name] = query
+	return _q
+}
+
 // WithNamedTerminals tells the query-builder to eager-load the nodes that are connected to the "terminals"
 // edge with the given name. The optional arguments are used to configure the query builder of the edge.
 func (_q *AccountQuery) WithNamedTerminals(name string, opts ...func(*TerminalQuery)) *AccountQuery {
@@ -1744,6 +2582,132 @@ func (_q *AccountQuery) WithNamedAlerts(name string, opts ...func(*AlertQuery)) 
 		_q.withNamedAlerts = make(map[string]*AlertQuery)
 	}
 	_q.withNamedAlerts[name] = query
+	return _q
+}
+
+// WithNamedCases tells the query-builder to eager-load the nodes that are connected to the "cases"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedCases(name string, opts ...func(*InvestigationQuery)) *AccountQuery {
+	query := (&InvestigationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCases == nil {
+		_q.withNamedCases = make(map[string]*InvestigationQuery)
+	}
+	_q.withNamedCases[name] = query
+	return _q
+}
+
+// WithNamedCaseNotes tells the query-builder to eager-load the nodes that are connected to the "case_notes"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedCaseNotes(name string, opts ...func(*CaseNoteQuery)) *AccountQuery {
+	query := (&CaseNoteClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCaseNotes == nil {
+		_q.withNamedCaseNotes = make(map[string]*CaseNoteQuery)
+	}
+	_q.withNamedCaseNotes[name] = query
+	return _q
+}
+
+// WithNamedCaseEvents tells the query-builder to eager-load the nodes that are connected to the "case_events"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedCaseEvents(name string, opts ...func(*CaseEventQuery)) *AccountQuery {
+	query := (&CaseEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCaseEvents == nil {
+		_q.withNamedCaseEvents = make(map[string]*CaseEventQuery)
+	}
+	_q.withNamedCaseEvents[name] = query
+	return _q
+}
+
+// WithNamedMailSettings tells the query-builder to eager-load the nodes that are connected to the "mail_settings"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedMailSettings(name string, opts ...func(*MailSettingsQuery)) *AccountQuery {
+	query := (&MailSettingsClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedMailSettings == nil {
+		_q.withNamedMailSettings = make(map[string]*MailSettingsQuery)
+	}
+	_q.withNamedMailSettings[name] = query
+	return _q
+}
+
+// WithNamedDigestRules tells the query-builder to eager-load the nodes that are connected to the "digest_rules"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedDigestRules(name string, opts ...func(*DigestRuleQuery)) *AccountQuery {
+	query := (&DigestRuleClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedDigestRules == nil {
+		_q.withNamedDigestRules = make(map[string]*DigestRuleQuery)
+	}
+	_q.withNamedDigestRules[name] = query
+	return _q
+}
+
+// WithNamedDigestSends tells the query-builder to eager-load the nodes that are connected to the "digest_sends"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedDigestSends(name string, opts ...func(*DigestSendQuery)) *AccountQuery {
+	query := (&DigestSendClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedDigestSends == nil {
+		_q.withNamedDigestSends = make(map[string]*DigestSendQuery)
+	}
+	_q.withNamedDigestSends[name] = query
+	return _q
+}
+
+// WithNamedCardMatches tells the query-builder to eager-load the nodes that are connected to the "card_matches"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedCardMatches(name string, opts ...func(*CardMatchQuery)) *AccountQuery {
+	query := (&CardMatchClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCardMatches == nil {
+		_q.withNamedCardMatches = make(map[string]*CardMatchQuery)
+	}
+	_q.withNamedCardMatches[name] = query
+	return _q
+}
+
+// WithNamedRecordingSegments tells the query-builder to eager-load the nodes that are connected to the "recording_segments"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedRecordingSegments(name string, opts ...func(*RecordingSegmentQuery)) *AccountQuery {
+	query := (&RecordingSegmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedRecordingSegments == nil {
+		_q.withNamedRecordingSegments = make(map[string]*RecordingSegmentQuery)
+	}
+	_q.withNamedRecordingSegments[name] = query
+	return _q
+}
+
+// WithNamedShareLinks tells the query-builder to eager-load the nodes that are connected to the "share_links"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithNamedShareLinks(name string, opts ...func(*ShareLinkQuery)) *AccountQuery {
+	query := (&ShareLinkClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedShareLinks == nil {
+		_q.withNamedShareLinks = make(map[string]*ShareLinkQuery)
+	}
+	_q.withNamedShareLinks[name] = query
 	return _q
 }
 

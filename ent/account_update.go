@@ -16,17 +16,27 @@ import (
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/cardmatch"
+	"github.com/regicam/regicam/ent/caseevent"
+	"github.com/regicam/regicam/ent/casenote"
+	"github.com/regicam/regicam/ent/digestrule"
+	"github.com/regicam/regicam/ent/digestsend"
 	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AccountUpdate is the builder for updating Account entities.
@@ -60,6 +70,48 @@ func (_u *AccountUpdate) SetNillableName(v *string) *AccountUpdate {
 	if v != nil {
 		_u.SetName(*v)
 	}
+	return _u
+}
+
+// SetClipLeadInSeconds sets the "clip_lead_in_seconds" field.
+func (_u *AccountUpdate) SetClipLeadInSeconds(v int) *AccountUpdate {
+	_u.mutation.ResetClipLeadInSeconds()
+	_u.mutation.SetClipLeadInSeconds(v)
+	return _u
+}
+
+// SetNillableClipLeadInSeconds sets the "clip_lead_in_seconds" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableClipLeadInSeconds(v *int) *AccountUpdate {
+	if v != nil {
+		_u.SetClipLeadInSeconds(*v)
+	}
+	return _u
+}
+
+// AddClipLeadInSeconds adds value to the "clip_lead_in_seconds" field.
+func (_u *AccountUpdate) AddClipLeadInSeconds(v int) *AccountUpdate {
+	_u.mutation.AddClipLeadInSeconds(v)
+	return _u
+}
+
+// SetClipLeadOutSeconds sets the "clip_lead_out_seconds" field.
+func (_u *AccountUpdate) SetClipLeadOutSeconds(v int) *AccountUpdate {
+	_u.mutation.ResetClipLeadOutSeconds()
+	_u.mutation.SetClipLeadOutSeconds(v)
+	return _u
+}
+
+// SetNillableClipLeadOutSeconds sets the "clip_lead_out_seconds" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableClipLeadOutSeconds(v *int) *AccountUpdate {
+	if v != nil {
+		_u.SetClipLeadOutSeconds(*v)
+	}
+	return _u
+}
+
+// AddClipLeadOutSeconds adds value to the "clip_lead_out_seconds" field.
+func (_u *AccountUpdate) AddClipLeadOutSeconds(v int) *AccountUpdate {
+	_u.mutation.AddClipLeadOutSeconds(v)
 	return _u
 }
 
@@ -136,6 +188,21 @@ func (_u *AccountUpdate) AddPosConnections(v ...*PosConnection) *AccountUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddPosConnectionIDs(ids...)
+}
+
+// AddCameraCloudConnectionIDs adds the "camera_cloud_connections" edge to the CameraCloudConnection entity by IDs.
+func (_u *AccountUpdate) AddCameraCloudConnectionIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddCameraCloudConnectionIDs(ids...)
+	return _u
+}
+
+// AddCameraCloudConnections adds the "camera_cloud_connections" edges to the CameraCloudConnection entity.
+func (_u *AccountUpdate) AddCameraCloudConnections(v ...*CameraCloudConnection) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCameraCloudConnectionIDs(ids...)
 }
 
 // AddTerminalIDs adds the "terminals" edge to the Terminal entity by IDs.
@@ -258,6 +325,141 @@ func (_u *AccountUpdate) AddAlerts(v ...*Alert) *AccountUpdate {
 	return _u.AddAlertIDs(ids...)
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by IDs.
+func (_u *AccountUpdate) AddCaseIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddCaseIDs(ids...)
+	return _u
+}
+
+// AddCases adds the "cases" edges to the Investigation entity.
+func (_u *AccountUpdate) AddCases(v ...*Investigation) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseIDs(ids...)
+}
+
+// AddCaseNoteIDs adds the "case_notes" edge to the CaseNote entity by IDs.
+func (_u *AccountUpdate) AddCaseNoteIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddCaseNoteIDs(ids...)
+	return _u
+}
+
+// AddCaseNotes adds the "case_notes" edges to the CaseNote entity.
+func (_u *AccountUpdate) AddCaseNotes(v ...*CaseNote) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseNoteIDs(ids...)
+}
+
+// AddCaseEventIDs adds the "case_events" edge to the CaseEvent entity by IDs.
+func (_u *AccountUpdate) AddCaseEventIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddCaseEventIDs(ids...)
+	return _u
+}
+
+// AddCaseEvents adds the "case_events" edges to the CaseEvent entity.
+func (_u *AccountUpdate) AddCaseEvents(v ...*CaseEvent) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseEventIDs(ids...)
+}
+
+// AddMailSettingIDs adds the "mail_settings" edge to the MailSettings entity by IDs.
+func (_u *AccountUpdate) AddMailSettingIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddMailSettingIDs(ids...)
+	return _u
+}
+
+// AddMailSettings adds the "mail_settings" edges to the MailSettings entity.
+func (_u *AccountUpdate) AddMailSettings(v ...*MailSettings) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMailSettingIDs(ids...)
+}
+
+// AddDigestRuleIDs adds the "digest_rules" edge to the DigestRule entity by IDs.
+func (_u *AccountUpdate) AddDigestRuleIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddDigestRuleIDs(ids...)
+	return _u
+}
+
+// AddDigestRules adds the "digest_rules" edges to the DigestRule entity.
+func (_u *AccountUpdate) AddDigestRules(v ...*DigestRule) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDigestRuleIDs(ids...)
+}
+
+// AddDigestSendIDs adds the "digest_sends" edge to the DigestSend entity by IDs.
+func (_u *AccountUpdate) AddDigestSendIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddDigestSendIDs(ids...)
+	return _u
+}
+
+// AddDigestSends adds the "digest_sends" edges to the DigestSend entity.
+func (_u *AccountUpdate) AddDigestSends(v ...*DigestSend) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDigestSendIDs(ids...)
+}
+
+// AddCardMatchIDs adds the "card_matches" edge to the CardMatch entity by IDs.
+func (_u *AccountUpdate) AddCardMatchIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddCardMatchIDs(ids...)
+	return _u
+}
+
+// AddCardMatches adds the "card_matches" edges to the CardMatch entity.
+func (_u *AccountUpdate) AddCardMatches(v ...*CardMatch) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCardMatchIDs(ids...)
+}
+
+// AddRecordingSegmentIDs adds the "recording_segments" edge to the RecordingSegment entity by IDs.
+func (_u *AccountUpdate) AddRecordingSegmentIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddRecordingSegmentIDs(ids...)
+	return _u
+}
+
+// AddRecordingSegments adds the "recording_segments" edges to the RecordingSegment entity.
+func (_u *AccountUpdate) AddRecordingSegments(v ...*RecordingSegment) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRecordingSegmentIDs(ids...)
+}
+
+// AddShareLinkIDs adds the "share_links" edge to the ShareLink entity by IDs.
+func (_u *AccountUpdate) AddShareLinkIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.AddShareLinkIDs(ids...)
+	return _u
+}
+
+// AddShareLinks adds the "share_links" edges to the ShareLink entity.
+func (_u *AccountUpdate) AddShareLinks(v ...*ShareLink) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddShareLinkIDs(ids...)
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_u *AccountUpdate) Mutation() *AccountMutation {
 	return _u.mutation
@@ -366,6 +568,27 @@ func (_u *AccountUpdate) RemovePosConnections(v ...*PosConnection) *AccountUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePosConnectionIDs(ids...)
+}
+
+// ClearCameraCloudConnections clears all "camera_cloud_connections" edges to the CameraCloudConnection entity.
+func (_u *AccountUpdate) ClearCameraCloudConnections() *AccountUpdate {
+	_u.mutation.ClearCameraCloudConnections()
+	return _u
+}
+
+// RemoveCameraCloudConnectionIDs removes the "camera_cloud_connections" edge to CameraCloudConnection entities by IDs.
+func (_u *AccountUpdate) RemoveCameraCloudConnectionIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveCameraCloudConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveCameraCloudConnections removes "camera_cloud_connections" edges to CameraCloudConnection entities.
+func (_u *AccountUpdate) RemoveCameraCloudConnections(v ...*CameraCloudConnection) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCameraCloudConnectionIDs(ids...)
 }
 
 // ClearTerminals clears all "terminals" edges to the Terminal entity.
@@ -536,6 +759,195 @@ func (_u *AccountUpdate) RemoveAlerts(v ...*Alert) *AccountUpdate {
 	return _u.RemoveAlertIDs(ids...)
 }
 
+// ClearCases clears all "cases" edges to the Investigation entity.
+func (_u *AccountUpdate) ClearCases() *AccountUpdate {
+	_u.mutation.ClearCases()
+	return _u
+}
+
+// RemoveCaseIDs removes the "cases" edge to Investigation entities by IDs.
+func (_u *AccountUpdate) RemoveCaseIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveCaseIDs(ids...)
+	return _u
+}
+
+// RemoveCases removes "cases" edges to Investigation entities.
+func (_u *AccountUpdate) RemoveCases(v ...*Investigation) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseIDs(ids...)
+}
+
+// ClearCaseNotes clears all "case_notes" edges to the CaseNote entity.
+func (_u *AccountUpdate) ClearCaseNotes() *AccountUpdate {
+	_u.mutation.ClearCaseNotes()
+	return _u
+}
+
+// RemoveCaseNoteIDs removes the "case_notes" edge to CaseNote entities by IDs.
+func (_u *AccountUpdate) RemoveCaseNoteIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveCaseNoteIDs(ids...)
+	return _u
+}
+
+// RemoveCaseNotes removes "case_notes" edges to CaseNote entities.
+func (_u *AccountUpdate) RemoveCaseNotes(v ...*CaseNote) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseNoteIDs(ids...)
+}
+
+// ClearCaseEvents clears all "case_events" edges to the CaseEvent entity.
+func (_u *AccountUpdate) ClearCaseEvents() *AccountUpdate {
+	_u.mutation.ClearCaseEvents()
+	return _u
+}
+
+// RemoveCaseEventIDs removes the "case_events" edge to CaseEvent entities by IDs.
+func (_u *AccountUpdate) RemoveCaseEventIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveCaseEventIDs(ids...)
+	return _u
+}
+
+// RemoveCaseEvents removes "case_events" edges to CaseEvent entities.
+func (_u *AccountUpdate) RemoveCaseEvents(v ...*CaseEvent) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseEventIDs(ids...)
+}
+
+// ClearMailSettings clears all "mail_settings" edges to the MailSettings entity.
+func (_u *AccountUpdate) ClearMailSettings() *AccountUpdate {
+	_u.mutation.ClearMailSettings()
+	return _u
+}
+
+// RemoveMailSettingIDs removes the "mail_settings" edge to MailSettings entities by IDs.
+func (_u *AccountUpdate) RemoveMailSettingIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveMailSettingIDs(ids...)
+	return _u
+}
+
+// RemoveMailSettings removes "mail_settings" edges to MailSettings entities.
+func (_u *AccountUpdate) RemoveMailSettings(v ...*MailSettings) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMailSettingIDs(ids...)
+}
+
+// ClearDigestRules clears all "digest_rules" edges to the DigestRule entity.
+func (_u *AccountUpdate) ClearDigestRules() *AccountUpdate {
+	_u.mutation.ClearDigestRules()
+	return _u
+}
+
+// RemoveDigestRuleIDs removes the "digest_rules" edge to DigestRule entities by IDs.
+func (_u *AccountUpdate) RemoveDigestRuleIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveDigestRuleIDs(ids...)
+	return _u
+}
+
+// RemoveDigestRules removes "digest_rules" edges to DigestRule entities.
+func (_u *AccountUpdate) RemoveDigestRules(v ...*DigestRule) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDigestRuleIDs(ids...)
+}
+
+// ClearDigestSends clears all "digest_sends" edges to the DigestSend entity.
+func (_u *AccountUpdate) ClearDigestSends() *AccountUpdate {
+	_u.mutation.ClearDigestSends()
+	return _u
+}
+
+// RemoveDigestSendIDs removes the "digest_sends" edge to DigestSend entities by IDs.
+func (_u *AccountUpdate) RemoveDigestSendIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveDigestSendIDs(ids...)
+	return _u
+}
+
+// RemoveDigestSends removes "digest_sends" edges to DigestSend entities.
+func (_u *AccountUpdate) RemoveDigestSends(v ...*DigestSend) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDigestSendIDs(ids...)
+}
+
+// ClearCardMatches clears all "card_matches" edges to the CardMatch entity.
+func (_u *AccountUpdate) ClearCardMatches() *AccountUpdate {
+	_u.mutation.ClearCardMatches()
+	return _u
+}
+
+// RemoveCardMatchIDs removes the "card_matches" edge to CardMatch entities by IDs.
+func (_u *AccountUpdate) RemoveCardMatchIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveCardMatchIDs(ids...)
+	return _u
+}
+
+// RemoveCardMatches removes "card_matches" edges to CardMatch entities.
+func (_u *AccountUpdate) RemoveCardMatches(v ...*CardMatch) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCardMatchIDs(ids...)
+}
+
+// ClearRecordingSegments clears all "recording_segments" edges to the RecordingSegment entity.
+func (_u *AccountUpdate) ClearRecordingSegments() *AccountUpdate {
+	_u.mutation.ClearRecordingSegments()
+	return _u
+}
+
+// RemoveRecordingSegmentIDs removes the "recording_segments" edge to RecordingSegment entities by IDs.
+func (_u *AccountUpdate) RemoveRecordingSegmentIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveRecordingSegmentIDs(ids...)
+	return _u
+}
+
+// RemoveRecordingSegments removes "recording_segments" edges to RecordingSegment entities.
+func (_u *AccountUpdate) RemoveRecordingSegments(v ...*RecordingSegment) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRecordingSegmentIDs(ids...)
+}
+
+// ClearShareLinks clears all "share_links" edges to the ShareLink entity.
+func (_u *AccountUpdate) ClearShareLinks() *AccountUpdate {
+	_u.mutation.ClearShareLinks()
+	return _u
+}
+
+// RemoveShareLinkIDs removes the "share_links" edge to ShareLink entities by IDs.
+func (_u *AccountUpdate) RemoveShareLinkIDs(ids ...pulid.ID) *AccountUpdate {
+	_u.mutation.RemoveShareLinkIDs(ids...)
+	return _u
+}
+
+// RemoveShareLinks removes "share_links" edges to ShareLink entities.
+func (_u *AccountUpdate) RemoveShareLinks(v ...*ShareLink) *AccountUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveShareLinkIDs(ids...)
+}
+
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *AccountUpdate) Save(ctx context.Context) (int, error) {
 	if err := _u.defaults(); err != nil {
@@ -585,6 +997,16 @@ func (_u *AccountUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Account.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ClipLeadInSeconds(); ok {
+		if err := account.ClipLeadInSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "clip_lead_in_seconds", err: fmt.Errorf(`ent: validator failed for field "Account.clip_lead_in_seconds": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ClipLeadOutSeconds(); ok {
+		if err := account.ClipLeadOutSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "clip_lead_out_seconds", err: fmt.Errorf(`ent: validator failed for field "Account.clip_lead_out_seconds": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -611,6 +1033,18 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(account.FieldName, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ClipLeadInSeconds(); ok {
+		_spec.SetField(account.FieldClipLeadInSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedClipLeadInSeconds(); ok {
+		_spec.AddField(account.FieldClipLeadInSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ClipLeadOutSeconds(); ok {
+		_spec.SetField(account.FieldClipLeadOutSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedClipLeadOutSeconds(); ok {
+		_spec.AddField(account.FieldClipLeadOutSeconds, field.TypeInt, value)
 	}
 	if _u.mutation.UsersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -830,6 +1264,51 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(posconnection.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CameraCloudConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CameraCloudConnectionsTable,
+			Columns: []string{account.CameraCloudConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCameraCloudConnectionsIDs(); len(nodes) > 0 && !_u.mutation.CameraCloudConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CameraCloudConnectionsTable,
+			Columns: []string{account.CameraCloudConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CameraCloudConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CameraCloudConnectionsTable,
+			Columns: []string{account.CameraCloudConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -1197,6 +1676,411 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CasesTable,
+			Columns: []string{account.CasesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCasesIDs(); len(nodes) > 0 && !_u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CasesTable,
+			Columns: []string{account.CasesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CasesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CasesTable,
+			Columns: []string{account.CasesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CaseNotesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseNotesTable,
+			Columns: []string{account.CaseNotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(casenote.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCaseNotesIDs(); len(nodes) > 0 && !_u.mutation.CaseNotesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseNotesTable,
+			Columns: []string{account.CaseNotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(casenote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CaseNotesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseNotesTable,
+			Columns: []string{account.CaseNotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(casenote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CaseEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseEventsTable,
+			Columns: []string{account.CaseEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(caseevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCaseEventsIDs(); len(nodes) > 0 && !_u.mutation.CaseEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseEventsTable,
+			Columns: []string{account.CaseEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(caseevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CaseEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseEventsTable,
+			Columns: []string{account.CaseEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(caseevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MailSettingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.MailSettingsTable,
+			Columns: []string{account.MailSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mailsettings.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMailSettingsIDs(); len(nodes) > 0 && !_u.mutation.MailSettingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.MailSettingsTable,
+			Columns: []string{account.MailSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mailsettings.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MailSettingsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.MailSettingsTable,
+			Columns: []string{account.MailSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mailsettings.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DigestRulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestRulesTable,
+			Columns: []string{account.DigestRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestrule.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDigestRulesIDs(); len(nodes) > 0 && !_u.mutation.DigestRulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestRulesTable,
+			Columns: []string{account.DigestRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestrule.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DigestRulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestRulesTable,
+			Columns: []string{account.DigestRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestrule.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DigestSendsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestSendsTable,
+			Columns: []string{account.DigestSendsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestsend.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDigestSendsIDs(); len(nodes) > 0 && !_u.mutation.DigestSendsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestSendsTable,
+			Columns: []string{account.DigestSendsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestsend.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DigestSendsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestSendsTable,
+			Columns: []string{account.DigestSendsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestsend.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CardMatchesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CardMatchesTable,
+			Columns: []string{account.CardMatchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cardmatch.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCardMatchesIDs(); len(nodes) > 0 && !_u.mutation.CardMatchesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CardMatchesTable,
+			Columns: []string{account.CardMatchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cardmatch.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CardMatchesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CardMatchesTable,
+			Columns: []string{account.CardMatchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cardmatch.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RecordingSegmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.RecordingSegmentsTable,
+			Columns: []string{account.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRecordingSegmentsIDs(); len(nodes) > 0 && !_u.mutation.RecordingSegmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.RecordingSegmentsTable,
+			Columns: []string{account.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RecordingSegmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.RecordingSegmentsTable,
+			Columns: []string{account.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ShareLinksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.ShareLinksTable,
+			Columns: []string{account.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedShareLinksIDs(); len(nodes) > 0 && !_u.mutation.ShareLinksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.ShareLinksTable,
+			Columns: []string{account.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ShareLinksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.ShareLinksTable,
+			Columns: []string{account.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1236,6 +2120,48 @@ func (_u *AccountUpdateOne) SetNillableName(v *string) *AccountUpdateOne {
 	if v != nil {
 		_u.SetName(*v)
 	}
+	return _u
+}
+
+// SetClipLeadInSeconds sets the "clip_lead_in_seconds" field.
+func (_u *AccountUpdateOne) SetClipLeadInSeconds(v int) *AccountUpdateOne {
+	_u.mutation.ResetClipLeadInSeconds()
+	_u.mutation.SetClipLeadInSeconds(v)
+	return _u
+}
+
+// SetNillableClipLeadInSeconds sets the "clip_lead_in_seconds" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableClipLeadInSeconds(v *int) *AccountUpdateOne {
+	if v != nil {
+		_u.SetClipLeadInSeconds(*v)
+	}
+	return _u
+}
+
+// AddClipLeadInSeconds adds value to the "clip_lead_in_seconds" field.
+func (_u *AccountUpdateOne) AddClipLeadInSeconds(v int) *AccountUpdateOne {
+	_u.mutation.AddClipLeadInSeconds(v)
+	return _u
+}
+
+// SetClipLeadOutSeconds sets the "clip_lead_out_seconds" field.
+func (_u *AccountUpdateOne) SetClipLeadOutSeconds(v int) *AccountUpdateOne {
+	_u.mutation.ResetClipLeadOutSeconds()
+	_u.mutation.SetClipLeadOutSeconds(v)
+	return _u
+}
+
+// SetNillableClipLeadOutSeconds sets the "clip_lead_out_seconds" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableClipLeadOutSeconds(v *int) *AccountUpdateOne {
+	if v != nil {
+		_u.SetClipLeadOutSeconds(*v)
+	}
+	return _u
+}
+
+// AddClipLeadOutSeconds adds value to the "clip_lead_out_seconds" field.
+func (_u *AccountUpdateOne) AddClipLeadOutSeconds(v int) *AccountUpdateOne {
+	_u.mutation.AddClipLeadOutSeconds(v)
 	return _u
 }
 
@@ -1312,6 +2238,21 @@ func (_u *AccountUpdateOne) AddPosConnections(v ...*PosConnection) *AccountUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.AddPosConnectionIDs(ids...)
+}
+
+// AddCameraCloudConnectionIDs adds the "camera_cloud_connections" edge to the CameraCloudConnection entity by IDs.
+func (_u *AccountUpdateOne) AddCameraCloudConnectionIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddCameraCloudConnectionIDs(ids...)
+	return _u
+}
+
+// AddCameraCloudConnections adds the "camera_cloud_connections" edges to the CameraCloudConnection entity.
+func (_u *AccountUpdateOne) AddCameraCloudConnections(v ...*CameraCloudConnection) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCameraCloudConnectionIDs(ids...)
 }
 
 // AddTerminalIDs adds the "terminals" edge to the Terminal entity by IDs.
@@ -1434,6 +2375,141 @@ func (_u *AccountUpdateOne) AddAlerts(v ...*Alert) *AccountUpdateOne {
 	return _u.AddAlertIDs(ids...)
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by IDs.
+func (_u *AccountUpdateOne) AddCaseIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddCaseIDs(ids...)
+	return _u
+}
+
+// AddCases adds the "cases" edges to the Investigation entity.
+func (_u *AccountUpdateOne) AddCases(v ...*Investigation) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseIDs(ids...)
+}
+
+// AddCaseNoteIDs adds the "case_notes" edge to the CaseNote entity by IDs.
+func (_u *AccountUpdateOne) AddCaseNoteIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddCaseNoteIDs(ids...)
+	return _u
+}
+
+// AddCaseNotes adds the "case_notes" edges to the CaseNote entity.
+func (_u *AccountUpdateOne) AddCaseNotes(v ...*CaseNote) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseNoteIDs(ids...)
+}
+
+// AddCaseEventIDs adds the "case_events" edge to the CaseEvent entity by IDs.
+func (_u *AccountUpdateOne) AddCaseEventIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddCaseEventIDs(ids...)
+	return _u
+}
+
+// AddCaseEvents adds the "case_events" edges to the CaseEvent entity.
+func (_u *AccountUpdateOne) AddCaseEvents(v ...*CaseEvent) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseEventIDs(ids...)
+}
+
+// AddMailSettingIDs adds the "mail_settings" edge to the MailSettings entity by IDs.
+func (_u *AccountUpdateOne) AddMailSettingIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddMailSettingIDs(ids...)
+	return _u
+}
+
+// AddMailSettings adds the "mail_settings" edges to the MailSettings entity.
+func (_u *AccountUpdateOne) AddMailSettings(v ...*MailSettings) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMailSettingIDs(ids...)
+}
+
+// AddDigestRuleIDs adds the "digest_rules" edge to the DigestRule entity by IDs.
+func (_u *AccountUpdateOne) AddDigestRuleIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddDigestRuleIDs(ids...)
+	return _u
+}
+
+// AddDigestRules adds the "digest_rules" edges to the DigestRule entity.
+func (_u *AccountUpdateOne) AddDigestRules(v ...*DigestRule) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDigestRuleIDs(ids...)
+}
+
+// AddDigestSendIDs adds the "digest_sends" edge to the DigestSend entity by IDs.
+func (_u *AccountUpdateOne) AddDigestSendIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddDigestSendIDs(ids...)
+	return _u
+}
+
+// AddDigestSends adds the "digest_sends" edges to the DigestSend entity.
+func (_u *AccountUpdateOne) AddDigestSends(v ...*DigestSend) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDigestSendIDs(ids...)
+}
+
+// AddCardMatchIDs adds the "card_matches" edge to the CardMatch entity by IDs.
+func (_u *AccountUpdateOne) AddCardMatchIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddCardMatchIDs(ids...)
+	return _u
+}
+
+// AddCardMatches adds the "card_matches" edges to the CardMatch entity.
+func (_u *AccountUpdateOne) AddCardMatches(v ...*CardMatch) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCardMatchIDs(ids...)
+}
+
+// AddRecordingSegmentIDs adds the "recording_segments" edge to the RecordingSegment entity by IDs.
+func (_u *AccountUpdateOne) AddRecordingSegmentIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddRecordingSegmentIDs(ids...)
+	return _u
+}
+
+// AddRecordingSegments adds the "recording_segments" edges to the RecordingSegment entity.
+func (_u *AccountUpdateOne) AddRecordingSegments(v ...*RecordingSegment) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRecordingSegmentIDs(ids...)
+}
+
+// AddShareLinkIDs adds the "share_links" edge to the ShareLink entity by IDs.
+func (_u *AccountUpdateOne) AddShareLinkIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.AddShareLinkIDs(ids...)
+	return _u
+}
+
+// AddShareLinks adds the "share_links" edges to the ShareLink entity.
+func (_u *AccountUpdateOne) AddShareLinks(v ...*ShareLink) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddShareLinkIDs(ids...)
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_u *AccountUpdateOne) Mutation() *AccountMutation {
 	return _u.mutation
@@ -1542,6 +2618,27 @@ func (_u *AccountUpdateOne) RemovePosConnections(v ...*PosConnection) *AccountUp
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePosConnectionIDs(ids...)
+}
+
+// ClearCameraCloudConnections clears all "camera_cloud_connections" edges to the CameraCloudConnection entity.
+func (_u *AccountUpdateOne) ClearCameraCloudConnections() *AccountUpdateOne {
+	_u.mutation.ClearCameraCloudConnections()
+	return _u
+}
+
+// RemoveCameraCloudConnectionIDs removes the "camera_cloud_connections" edge to CameraCloudConnection entities by IDs.
+func (_u *AccountUpdateOne) RemoveCameraCloudConnectionIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveCameraCloudConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveCameraCloudConnections removes "camera_cloud_connections" edges to CameraCloudConnection entities.
+func (_u *AccountUpdateOne) RemoveCameraCloudConnections(v ...*CameraCloudConnection) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCameraCloudConnectionIDs(ids...)
 }
 
 // ClearTerminals clears all "terminals" edges to the Terminal entity.
@@ -1712,6 +2809,195 @@ func (_u *AccountUpdateOne) RemoveAlerts(v ...*Alert) *AccountUpdateOne {
 	return _u.RemoveAlertIDs(ids...)
 }
 
+// ClearCases clears all "cases" edges to the Investigation entity.
+func (_u *AccountUpdateOne) ClearCases() *AccountUpdateOne {
+	_u.mutation.ClearCases()
+	return _u
+}
+
+// RemoveCaseIDs removes the "cases" edge to Investigation entities by IDs.
+func (_u *AccountUpdateOne) RemoveCaseIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveCaseIDs(ids...)
+	return _u
+}
+
+// RemoveCases removes "cases" edges to Investigation entities.
+func (_u *AccountUpdateOne) RemoveCases(v ...*Investigation) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseIDs(ids...)
+}
+
+// ClearCaseNotes clears all "case_notes" edges to the CaseNote entity.
+func (_u *AccountUpdateOne) ClearCaseNotes() *AccountUpdateOne {
+	_u.mutation.ClearCaseNotes()
+	return _u
+}
+
+// RemoveCaseNoteIDs removes the "case_notes" edge to CaseNote entities by IDs.
+func (_u *AccountUpdateOne) RemoveCaseNoteIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveCaseNoteIDs(ids...)
+	return _u
+}
+
+// RemoveCaseNotes removes "case_notes" edges to CaseNote entities.
+func (_u *AccountUpdateOne) RemoveCaseNotes(v ...*CaseNote) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseNoteIDs(ids...)
+}
+
+// ClearCaseEvents clears all "case_events" edges to the CaseEvent entity.
+func (_u *AccountUpdateOne) ClearCaseEvents() *AccountUpdateOne {
+	_u.mutation.ClearCaseEvents()
+	return _u
+}
+
+// RemoveCaseEventIDs removes the "case_events" edge to CaseEvent entities by IDs.
+func (_u *AccountUpdateOne) RemoveCaseEventIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveCaseEventIDs(ids...)
+	return _u
+}
+
+// RemoveCaseEvents removes "case_events" edges to CaseEvent entities.
+func (_u *AccountUpdateOne) RemoveCaseEvents(v ...*CaseEvent) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseEventIDs(ids...)
+}
+
+// ClearMailSettings clears all "mail_settings" edges to the MailSettings entity.
+func (_u *AccountUpdateOne) ClearMailSettings() *AccountUpdateOne {
+	_u.mutation.ClearMailSettings()
+	return _u
+}
+
+// RemoveMailSettingIDs removes the "mail_settings" edge to MailSettings entities by IDs.
+func (_u *AccountUpdateOne) RemoveMailSettingIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveMailSettingIDs(ids...)
+	return _u
+}
+
+// RemoveMailSettings removes "mail_settings" edges to MailSettings entities.
+func (_u *AccountUpdateOne) RemoveMailSettings(v ...*MailSettings) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMailSettingIDs(ids...)
+}
+
+// ClearDigestRules clears all "digest_rules" edges to the DigestRule entity.
+func (_u *AccountUpdateOne) ClearDigestRules() *AccountUpdateOne {
+	_u.mutation.ClearDigestRules()
+	return _u
+}
+
+// RemoveDigestRuleIDs removes the "digest_rules" edge to DigestRule entities by IDs.
+func (_u *AccountUpdateOne) RemoveDigestRuleIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveDigestRuleIDs(ids...)
+	return _u
+}
+
+// RemoveDigestRules removes "digest_rules" edges to DigestRule entities.
+func (_u *AccountUpdateOne) RemoveDigestRules(v ...*DigestRule) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDigestRuleIDs(ids...)
+}
+
+// ClearDigestSends clears all "digest_sends" edges to the DigestSend entity.
+func (_u *AccountUpdateOne) ClearDigestSends() *AccountUpdateOne {
+	_u.mutation.ClearDigestSends()
+	return _u
+}
+
+// RemoveDigestSendIDs removes the "digest_sends" edge to DigestSend entities by IDs.
+func (_u *AccountUpdateOne) RemoveDigestSendIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveDigestSendIDs(ids...)
+	return _u
+}
+
+// RemoveDigestSends removes "digest_sends" edges to DigestSend entities.
+func (_u *AccountUpdateOne) RemoveDigestSends(v ...*DigestSend) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDigestSendIDs(ids...)
+}
+
+// ClearCardMatches clears all "card_matches" edges to the CardMatch entity.
+func (_u *AccountUpdateOne) ClearCardMatches() *AccountUpdateOne {
+	_u.mutation.ClearCardMatches()
+	return _u
+}
+
+// RemoveCardMatchIDs removes the "card_matches" edge to CardMatch entities by IDs.
+func (_u *AccountUpdateOne) RemoveCardMatchIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveCardMatchIDs(ids...)
+	return _u
+}
+
+// RemoveCardMatches removes "card_matches" edges to CardMatch entities.
+func (_u *AccountUpdateOne) RemoveCardMatches(v ...*CardMatch) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCardMatchIDs(ids...)
+}
+
+// ClearRecordingSegments clears all "recording_segments" edges to the RecordingSegment entity.
+func (_u *AccountUpdateOne) ClearRecordingSegments() *AccountUpdateOne {
+	_u.mutation.ClearRecordingSegments()
+	return _u
+}
+
+// RemoveRecordingSegmentIDs removes the "recording_segments" edge to RecordingSegment entities by IDs.
+func (_u *AccountUpdateOne) RemoveRecordingSegmentIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveRecordingSegmentIDs(ids...)
+	return _u
+}
+
+// RemoveRecordingSegments removes "recording_segments" edges to RecordingSegment entities.
+func (_u *AccountUpdateOne) RemoveRecordingSegments(v ...*RecordingSegment) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRecordingSegmentIDs(ids...)
+}
+
+// ClearShareLinks clears all "share_links" edges to the ShareLink entity.
+func (_u *AccountUpdateOne) ClearShareLinks() *AccountUpdateOne {
+	_u.mutation.ClearShareLinks()
+	return _u
+}
+
+// RemoveShareLinkIDs removes the "share_links" edge to ShareLink entities by IDs.
+func (_u *AccountUpdateOne) RemoveShareLinkIDs(ids ...pulid.ID) *AccountUpdateOne {
+	_u.mutation.RemoveShareLinkIDs(ids...)
+	return _u
+}
+
+// RemoveShareLinks removes "share_links" edges to ShareLink entities.
+func (_u *AccountUpdateOne) RemoveShareLinks(v ...*ShareLink) *AccountUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveShareLinkIDs(ids...)
+}
+
 // Where appends a list predicates to the AccountUpdate builder.
 func (_u *AccountUpdateOne) Where(ps ...predicate.Account) *AccountUpdateOne {
 	_u.mutation.Where(ps...)
@@ -1774,6 +3060,16 @@ func (_u *AccountUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Account.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ClipLeadInSeconds(); ok {
+		if err := account.ClipLeadInSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "clip_lead_in_seconds", err: fmt.Errorf(`ent: validator failed for field "Account.clip_lead_in_seconds": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ClipLeadOutSeconds(); ok {
+		if err := account.ClipLeadOutSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "clip_lead_out_seconds", err: fmt.Errorf(`ent: validator failed for field "Account.clip_lead_out_seconds": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1817,6 +3113,18 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(account.FieldName, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ClipLeadInSeconds(); ok {
+		_spec.SetField(account.FieldClipLeadInSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedClipLeadInSeconds(); ok {
+		_spec.AddField(account.FieldClipLeadInSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ClipLeadOutSeconds(); ok {
+		_spec.SetField(account.FieldClipLeadOutSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedClipLeadOutSeconds(); ok {
+		_spec.AddField(account.FieldClipLeadOutSeconds, field.TypeInt, value)
 	}
 	if _u.mutation.UsersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -2036,6 +3344,51 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(posconnection.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CameraCloudConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CameraCloudConnectionsTable,
+			Columns: []string{account.CameraCloudConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCameraCloudConnectionsIDs(); len(nodes) > 0 && !_u.mutation.CameraCloudConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CameraCloudConnectionsTable,
+			Columns: []string{account.CameraCloudConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CameraCloudConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CameraCloudConnectionsTable,
+			Columns: []string{account.CameraCloudConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -2396,6 +3749,411 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(alert.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CasesTable,
+			Columns: []string{account.CasesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCasesIDs(); len(nodes) > 0 && !_u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CasesTable,
+			Columns: []string{account.CasesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CasesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CasesTable,
+			Columns: []string{account.CasesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CaseNotesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseNotesTable,
+			Columns: []string{account.CaseNotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(casenote.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCaseNotesIDs(); len(nodes) > 0 && !_u.mutation.CaseNotesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseNotesTable,
+			Columns: []string{account.CaseNotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(casenote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CaseNotesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseNotesTable,
+			Columns: []string{account.CaseNotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(casenote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CaseEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseEventsTable,
+			Columns: []string{account.CaseEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(caseevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCaseEventsIDs(); len(nodes) > 0 && !_u.mutation.CaseEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseEventsTable,
+			Columns: []string{account.CaseEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(caseevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CaseEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseEventsTable,
+			Columns: []string{account.CaseEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(caseevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MailSettingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.MailSettingsTable,
+			Columns: []string{account.MailSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mailsettings.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMailSettingsIDs(); len(nodes) > 0 && !_u.mutation.MailSettingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.MailSettingsTable,
+			Columns: []string{account.MailSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mailsettings.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MailSettingsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.MailSettingsTable,
+			Columns: []string{account.MailSettingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mailsettings.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DigestRulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestRulesTable,
+			Columns: []string{account.DigestRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestrule.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDigestRulesIDs(); len(nodes) > 0 && !_u.mutation.DigestRulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestRulesTable,
+			Columns: []string{account.DigestRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestrule.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DigestRulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestRulesTable,
+			Columns: []string{account.DigestRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestrule.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DigestSendsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestSendsTable,
+			Columns: []string{account.DigestSendsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestsend.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDigestSendsIDs(); len(nodes) > 0 && !_u.mutation.DigestSendsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestSendsTable,
+			Columns: []string{account.DigestSendsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestsend.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DigestSendsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestSendsTable,
+			Columns: []string{account.DigestSendsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(digestsend.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CardMatchesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CardMatchesTable,
+			Columns: []string{account.CardMatchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cardmatch.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCardMatchesIDs(); len(nodes) > 0 && !_u.mutation.CardMatchesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CardMatchesTable,
+			Columns: []string{account.CardMatchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cardmatch.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CardMatchesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CardMatchesTable,
+			Columns: []string{account.CardMatchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cardmatch.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RecordingSegmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.RecordingSegmentsTable,
+			Columns: []string{account.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRecordingSegmentsIDs(); len(nodes) > 0 && !_u.mutation.RecordingSegmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.RecordingSegmentsTable,
+			Columns: []string{account.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RecordingSegmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.RecordingSegmentsTable,
+			Columns: []string{account.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ShareLinksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.ShareLinksTable,
+			Columns: []string{account.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedShareLinksIDs(); len(nodes) > 0 && !_u.mutation.ShareLinksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.ShareLinksTable,
+			Columns: []string{account.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ShareLinksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.ShareLinksTable,
+			Columns: []string{account.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

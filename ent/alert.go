@@ -11,7 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/alert"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Alert is the model entity for the Alert schema.
@@ -49,6 +49,8 @@ type Alert struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// AcknowledgedAt holds the value of the "acknowledged_at" field.
 	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	// ResolvedAt holds the value of the "resolved_at" field.
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
 	// AcknowledgedByID holds the value of the "acknowledged_by_id" field.
 	AcknowledgedByID *pulid.ID `json:"acknowledged_by_id,omitempty"`
 	// WebhookState holds the value of the "webhook_state" field.
@@ -69,9 +71,13 @@ type Alert struct {
 type AlertEdges struct {
 	// Account holds the value of the account edge.
 	Account *Account `json:"account,omitempty"`
+	// Cases holds the value of the cases edge.
+	Cases []*Investigation `json:"cases,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
+
+	namedCases map[string][]*Investigation
 }
 
 // AccountOrErr returns the Account value or an error if the edge
@@ -83,6 +89,15 @@ func (e AlertEdges) AccountOrErr() (*Account, error) {
 		return nil, &NotFoundError{label: account.Label}
 	}
 	return nil, &NotLoadedError{edge: "account"}
+}
+
+// CasesOrErr returns the Cases value or an error if the edge
+// was not loaded in eager-loading.
+func (e AlertEdges) CasesOrErr() ([]*Investigation, error) {
+	if e.loadedTypes[1] {
+		return e.Cases, nil
+	}
+	return nil, &NotLoadedError{edge: "cases"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -98,7 +113,7 @@ func (*Alert) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case alert.FieldRuleKind, alert.FieldDedupeKey, alert.FieldStaffName, alert.FieldMessage, alert.FieldWebhookState, alert.FieldWebhookLastError:
 			values[i] = new(sql.NullString)
-		case alert.FieldOccurredAt, alert.FieldCreatedAt, alert.FieldAcknowledgedAt, alert.FieldWebhookNextAt:
+		case alert.FieldOccurredAt, alert.FieldCreatedAt, alert.FieldAcknowledgedAt, alert.FieldResolvedAt, alert.FieldWebhookNextAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -216,6 +231,13 @@ func (_m *Alert) assignValues(columns []string, values []any) error {
 				_m.AcknowledgedAt = new(time.Time)
 				*_m.AcknowledgedAt = value.Time
 			}
+		case alert.FieldResolvedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field resolved_at", values[i])
+			} else if value.Valid {
+				_m.ResolvedAt = new(time.Time)
+				*_m.ResolvedAt = value.Time
+			}
 		case alert.FieldAcknowledgedByID:
 			if value, ok := values[i].(*sql.NullScanner); !ok {
 				return fmt.Errorf("unexpected type %T for field acknowledged_by_id", values[i])
@@ -264,6 +286,11 @@ func (_m *Alert) Value(name string) (ent.Value, error) {
 // QueryAccount queries the "account" edge of the Alert entity.
 func (_m *Alert) QueryAccount() *AccountQuery {
 	return NewAlertClient(_m.config).QueryAccount(_m)
+}
+
+// QueryCases queries the "cases" edge of the Alert entity.
+func (_m *Alert) QueryCases() *InvestigationQuery {
+	return NewAlertClient(_m.config).QueryCases(_m)
 }
 
 // Update returns a builder for updating this Alert.
@@ -344,6 +371,11 @@ func (_m *Alert) String() string {
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")
+	if v := _m.ResolvedAt; v != nil {
+		builder.WriteString("resolved_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
 	if v := _m.AcknowledgedByID; v != nil {
 		builder.WriteString("acknowledged_by_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
@@ -364,6 +396,30 @@ func (_m *Alert) String() string {
 	builder.WriteString(_m.WebhookLastError)
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedCases returns the Cases named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Alert) NamedCases(name string) ([]*Investigation, error) {
+	if _m.Edges.namedCases == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCases[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Alert) appendNamedCases(name string, edges ...*Investigation) {
+	if _m.Edges.namedCases == nil {
+		_m.Edges.namedCases = make(map[string][]*Investigation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCases[name] = []*Investigation{}
+	} else {
+		_m.Edges.namedCases[name] = append(_m.Edges.namedCases[name], edges...)
+	}
 }
 
 // Alerts is a parsable slice of Alert.

@@ -14,7 +14,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/alert"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/investigation"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AlertCreate is the builder for creating a Alert entity.
@@ -179,6 +180,20 @@ func (_c *AlertCreate) SetNillableAcknowledgedAt(v *time.Time) *AlertCreate {
 	return _c
 }
 
+// SetResolvedAt sets the "resolved_at" field.
+func (_c *AlertCreate) SetResolvedAt(v time.Time) *AlertCreate {
+	_c.mutation.SetResolvedAt(v)
+	return _c
+}
+
+// SetNillableResolvedAt sets the "resolved_at" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableResolvedAt(v *time.Time) *AlertCreate {
+	if v != nil {
+		_c.SetResolvedAt(*v)
+	}
+	return _c
+}
+
 // SetAcknowledgedByID sets the "acknowledged_by_id" field.
 func (_c *AlertCreate) SetAcknowledgedByID(v pulid.ID) *AlertCreate {
 	_c.mutation.SetAcknowledgedByID(v)
@@ -266,6 +281,21 @@ func (_c *AlertCreate) SetNillableID(v *pulid.ID) *AlertCreate {
 // SetAccount sets the "account" edge to the Account entity.
 func (_c *AlertCreate) SetAccount(v *Account) *AlertCreate {
 	return _c.SetAccountID(v.ID)
+}
+
+// AddCaseIDs adds the "cases" edge to the Investigation entity by IDs.
+func (_c *AlertCreate) AddCaseIDs(ids ...pulid.ID) *AlertCreate {
+	_c.mutation.AddCaseIDs(ids...)
+	return _c
+}
+
+// AddCases adds the "cases" edges to the Investigation entity.
+func (_c *AlertCreate) AddCases(v ...*Investigation) *AlertCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCaseIDs(ids...)
 }
 
 // Mutation returns the AlertMutation object of the builder.
@@ -488,6 +518,10 @@ func (_c *AlertCreate) createSpec() (*Alert, *sqlgraph.CreateSpec) {
 		_spec.SetField(alert.FieldAcknowledgedAt, field.TypeTime, value)
 		_node.AcknowledgedAt = &value
 	}
+	if value, ok := _c.mutation.ResolvedAt(); ok {
+		_spec.SetField(alert.FieldResolvedAt, field.TypeTime, value)
+		_node.ResolvedAt = &value
+	}
 	if value, ok := _c.mutation.AcknowledgedByID(); ok {
 		_spec.SetField(alert.FieldAcknowledgedByID, field.TypeString, value)
 		_node.AcknowledgedByID = &value
@@ -523,6 +557,22 @@ func (_c *AlertCreate) createSpec() (*Alert, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.AccountID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CasesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   alert.CasesTable,
+			Columns: alert.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -592,6 +642,24 @@ func (u *AlertUpsert) UpdateAcknowledgedAt() *AlertUpsert {
 // ClearAcknowledgedAt clears the value of the "acknowledged_at" field.
 func (u *AlertUpsert) ClearAcknowledgedAt() *AlertUpsert {
 	u.SetNull(alert.FieldAcknowledgedAt)
+	return u
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (u *AlertUpsert) SetResolvedAt(v time.Time) *AlertUpsert {
+	u.Set(alert.FieldResolvedAt, v)
+	return u
+}
+
+// UpdateResolvedAt sets the "resolved_at" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateResolvedAt() *AlertUpsert {
+	u.SetExcluded(alert.FieldResolvedAt)
+	return u
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (u *AlertUpsert) ClearResolvedAt() *AlertUpsert {
+	u.SetNull(alert.FieldResolvedAt)
 	return u
 }
 
@@ -781,6 +849,27 @@ func (u *AlertUpsertOne) UpdateAcknowledgedAt() *AlertUpsertOne {
 func (u *AlertUpsertOne) ClearAcknowledgedAt() *AlertUpsertOne {
 	return u.Update(func(s *AlertUpsert) {
 		s.ClearAcknowledgedAt()
+	})
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (u *AlertUpsertOne) SetResolvedAt(v time.Time) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetResolvedAt(v)
+	})
+}
+
+// UpdateResolvedAt sets the "resolved_at" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateResolvedAt() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateResolvedAt()
+	})
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (u *AlertUpsertOne) ClearResolvedAt() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearResolvedAt()
 	})
 }
 
@@ -1150,6 +1239,27 @@ func (u *AlertUpsertBulk) UpdateAcknowledgedAt() *AlertUpsertBulk {
 func (u *AlertUpsertBulk) ClearAcknowledgedAt() *AlertUpsertBulk {
 	return u.Update(func(s *AlertUpsert) {
 		s.ClearAcknowledgedAt()
+	})
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (u *AlertUpsertBulk) SetResolvedAt(v time.Time) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetResolvedAt(v)
+	})
+}
+
+// UpdateResolvedAt sets the "resolved_at" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateResolvedAt() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateResolvedAt()
+	})
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (u *AlertUpsertBulk) ClearResolvedAt() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearResolvedAt()
 	})
 }
 

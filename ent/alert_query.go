@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -15,20 +16,23 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/alert"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AlertQuery is the builder for querying Alert entities.
 type AlertQuery struct {
 	config
-	ctx         *QueryContext
-	order       []alert.OrderOption
-	inters      []Interceptor
-	predicates  []predicate.Alert
-	withAccount *AccountQuery
-	loadTotal   []func(context.Context, []*Alert) error
-	modifiers   []func(*sql.Selector)
+	ctx            *QueryContext
+	order          []alert.OrderOption
+	inters         []Interceptor
+	predicates     []predicate.Alert
+	withAccount    *AccountQuery
+	withCases      *InvestigationQuery
+	loadTotal      []func(context.Context, []*Alert) error
+	modifiers      []func(*sql.Selector)
+	withNamedCases map[string]*InvestigationQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -80,6 +84,28 @@ func (_q *AlertQuery) QueryAccount() *AccountQuery {
 			sqlgraph.From(alert.Table, alert.FieldID, selector),
 			sqlgraph.To(account.Table, account.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, alert.AccountTable, alert.AccountColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCases chains the current query on the "cases" edge.
+func (_q *AlertQuery) QueryCases() *InvestigationQuery {
+	query := (&InvestigationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alert.Table, alert.FieldID, selector),
+			sqlgraph.To(investigation.Table, investigation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, alert.CasesTable, alert.CasesPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -280,6 +306,7 @@ func (_q *AlertQuery) Clone() *AlertQuery {
 		inters:      append([]Interceptor{}, _q.inters...),
 		predicates:  append([]predicate.Alert{}, _q.predicates...),
 		withAccount: _q.withAccount.Clone(),
+		withCases:   _q.withCases.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -295,6 +322,17 @@ func (_q *AlertQuery) WithAccount(opts ...func(*AccountQuery)) *AlertQuery {
 		opt(query)
 	}
 	_q.withAccount = query
+	return _q
+}
+
+// WithCases tells the query-builder to eager-load the nodes that are connected to
+// the "cases" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AlertQuery) WithCases(opts ...func(*InvestigationQuery)) *AlertQuery {
+	query := (&InvestigationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCases = query
 	return _q
 }
 
@@ -382,8 +420,9 @@ func (_q *AlertQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Alert,
 	var (
 		nodes       = []*Alert{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withAccount != nil,
+			_q.withCases != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -410,6 +449,20 @@ func (_q *AlertQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Alert,
 	if query := _q.withAccount; query != nil {
 		if err := _q.loadAccount(ctx, query, nodes, nil,
 			func(n *Alert, e *Account) { n.Edges.Account = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCases; query != nil {
+		if err := _q.loadCases(ctx, query, nodes,
+			func(n *Alert) { n.Edges.Cases = []*Investigation{} },
+			func(n *Alert, e *Investigation) { n.Edges.Cases = append(n.Edges.Cases, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCases {
+		if err := _q.loadCases(ctx, query, nodes,
+			func(n *Alert) { n.appendNamedCases(name) },
+			func(n *Alert, e *Investigation) { n.appendNamedCases(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -446,6 +499,67 @@ func (_q *AlertQuery) loadAccount(ctx context.Context, query *AccountQuery, node
 		}
 		for i := range nodes {
 			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *AlertQuery) loadCases(ctx context.Context, query *InvestigationQuery, nodes []*Alert, init func(*Alert), assign func(*Alert, *Investigation)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[pulid.ID]*Alert)
+	nids := make(map[pulid.ID]map[*Alert]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(alert.CasesTable)
+		s.Join(joinT).On(s.C(investigation.FieldID), joinT.C(alert.CasesPrimaryKey[0]))
+		s.Where(sql.InValues(joinT.C(alert.CasesPrimaryKey[1]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(alert.CasesPrimaryKey[1]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(pulid.ID)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := *values[0].(*pulid.ID)
+				inValue := *values[1].(*pulid.ID)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*Alert]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*Investigation](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "cases" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
 		}
 	}
 	return nil
@@ -571,6 +685,20 @@ func (_q *AlertQuery) ForShare(opts ...sql.LockOption) *AlertQuery {
 func (_q *AlertQuery) Modify(modifiers ...func(s *sql.Selector)) *AlertSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedCases tells the query-builder to eager-load the nodes that are connected to the "cases"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *AlertQuery) WithNamedCases(name string, opts ...func(*InvestigationQuery)) *AlertQuery {
+	query := (&InvestigationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCases == nil {
+		_q.withNamedCases = make(map[string]*InvestigationQuery)
+	}
+	_q.withNamedCases[name] = query
+	return _q
 }
 
 // AlertGroupBy is the group-by builder for Alert entities.

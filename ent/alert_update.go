@@ -12,8 +12,9 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/alert"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AlertUpdate is the builder for updating Alert entities.
@@ -47,6 +48,26 @@ func (_u *AlertUpdate) SetNillableAcknowledgedAt(v *time.Time) *AlertUpdate {
 // ClearAcknowledgedAt clears the value of the "acknowledged_at" field.
 func (_u *AlertUpdate) ClearAcknowledgedAt() *AlertUpdate {
 	_u.mutation.ClearAcknowledgedAt()
+	return _u
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (_u *AlertUpdate) SetResolvedAt(v time.Time) *AlertUpdate {
+	_u.mutation.SetResolvedAt(v)
+	return _u
+}
+
+// SetNillableResolvedAt sets the "resolved_at" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableResolvedAt(v *time.Time) *AlertUpdate {
+	if v != nil {
+		_u.SetResolvedAt(*v)
+	}
+	return _u
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (_u *AlertUpdate) ClearResolvedAt() *AlertUpdate {
+	_u.mutation.ClearResolvedAt()
 	return _u
 }
 
@@ -139,9 +160,45 @@ func (_u *AlertUpdate) SetNillableWebhookLastError(v *string) *AlertUpdate {
 	return _u
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by IDs.
+func (_u *AlertUpdate) AddCaseIDs(ids ...pulid.ID) *AlertUpdate {
+	_u.mutation.AddCaseIDs(ids...)
+	return _u
+}
+
+// AddCases adds the "cases" edges to the Investigation entity.
+func (_u *AlertUpdate) AddCases(v ...*Investigation) *AlertUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseIDs(ids...)
+}
+
 // Mutation returns the AlertMutation object of the builder.
 func (_u *AlertUpdate) Mutation() *AlertMutation {
 	return _u.mutation
+}
+
+// ClearCases clears all "cases" edges to the Investigation entity.
+func (_u *AlertUpdate) ClearCases() *AlertUpdate {
+	_u.mutation.ClearCases()
+	return _u
+}
+
+// RemoveCaseIDs removes the "cases" edge to Investigation entities by IDs.
+func (_u *AlertUpdate) RemoveCaseIDs(ids ...pulid.ID) *AlertUpdate {
+	_u.mutation.RemoveCaseIDs(ids...)
+	return _u
+}
+
+// RemoveCases removes "cases" edges to Investigation entities.
+func (_u *AlertUpdate) RemoveCases(v ...*Investigation) *AlertUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -220,6 +277,12 @@ func (_u *AlertUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.AcknowledgedAtCleared() {
 		_spec.ClearField(alert.FieldAcknowledgedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.ResolvedAt(); ok {
+		_spec.SetField(alert.FieldResolvedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ResolvedAtCleared() {
+		_spec.ClearField(alert.FieldResolvedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.AcknowledgedByID(); ok {
 		_spec.SetField(alert.FieldAcknowledgedByID, field.TypeString, value)
 	}
@@ -243,6 +306,51 @@ func (_u *AlertUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.WebhookLastError(); ok {
 		_spec.SetField(alert.FieldWebhookLastError, field.TypeString, value)
+	}
+	if _u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   alert.CasesTable,
+			Columns: alert.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCasesIDs(); len(nodes) > 0 && !_u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   alert.CasesTable,
+			Columns: alert.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CasesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   alert.CasesTable,
+			Columns: alert.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -283,6 +391,26 @@ func (_u *AlertUpdateOne) SetNillableAcknowledgedAt(v *time.Time) *AlertUpdateOn
 // ClearAcknowledgedAt clears the value of the "acknowledged_at" field.
 func (_u *AlertUpdateOne) ClearAcknowledgedAt() *AlertUpdateOne {
 	_u.mutation.ClearAcknowledgedAt()
+	return _u
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (_u *AlertUpdateOne) SetResolvedAt(v time.Time) *AlertUpdateOne {
+	_u.mutation.SetResolvedAt(v)
+	return _u
+}
+
+// SetNillableResolvedAt sets the "resolved_at" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableResolvedAt(v *time.Time) *AlertUpdateOne {
+	if v != nil {
+		_u.SetResolvedAt(*v)
+	}
+	return _u
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (_u *AlertUpdateOne) ClearResolvedAt() *AlertUpdateOne {
+	_u.mutation.ClearResolvedAt()
 	return _u
 }
 
@@ -375,9 +503,45 @@ func (_u *AlertUpdateOne) SetNillableWebhookLastError(v *string) *AlertUpdateOne
 	return _u
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by IDs.
+func (_u *AlertUpdateOne) AddCaseIDs(ids ...pulid.ID) *AlertUpdateOne {
+	_u.mutation.AddCaseIDs(ids...)
+	return _u
+}
+
+// AddCases adds the "cases" edges to the Investigation entity.
+func (_u *AlertUpdateOne) AddCases(v ...*Investigation) *AlertUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseIDs(ids...)
+}
+
 // Mutation returns the AlertMutation object of the builder.
 func (_u *AlertUpdateOne) Mutation() *AlertMutation {
 	return _u.mutation
+}
+
+// ClearCases clears all "cases" edges to the Investigation entity.
+func (_u *AlertUpdateOne) ClearCases() *AlertUpdateOne {
+	_u.mutation.ClearCases()
+	return _u
+}
+
+// RemoveCaseIDs removes the "cases" edge to Investigation entities by IDs.
+func (_u *AlertUpdateOne) RemoveCaseIDs(ids ...pulid.ID) *AlertUpdateOne {
+	_u.mutation.RemoveCaseIDs(ids...)
+	return _u
+}
+
+// RemoveCases removes "cases" edges to Investigation entities.
+func (_u *AlertUpdateOne) RemoveCases(v ...*Investigation) *AlertUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseIDs(ids...)
 }
 
 // Where appends a list predicates to the AlertUpdate builder.
@@ -486,6 +650,12 @@ func (_u *AlertUpdateOne) sqlSave(ctx context.Context) (_node *Alert, err error)
 	if _u.mutation.AcknowledgedAtCleared() {
 		_spec.ClearField(alert.FieldAcknowledgedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.ResolvedAt(); ok {
+		_spec.SetField(alert.FieldResolvedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ResolvedAtCleared() {
+		_spec.ClearField(alert.FieldResolvedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.AcknowledgedByID(); ok {
 		_spec.SetField(alert.FieldAcknowledgedByID, field.TypeString, value)
 	}
@@ -509,6 +679,51 @@ func (_u *AlertUpdateOne) sqlSave(ctx context.Context) (_node *Alert, err error)
 	}
 	if value, ok := _u.mutation.WebhookLastError(); ok {
 		_spec.SetField(alert.FieldWebhookLastError, field.TypeString, value)
+	}
+	if _u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   alert.CasesTable,
+			Columns: alert.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCasesIDs(); len(nodes) > 0 && !_u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   alert.CasesTable,
+			Columns: alert.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CasesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   alert.CasesTable,
+			Columns: alert.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Alert{config: _u.config}

@@ -12,7 +12,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/alertrule"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/schematype"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AlertRule is the model entity for the AlertRule schema.
@@ -46,6 +47,10 @@ type AlertRule struct {
 	OpensAt string `json:"opens_at,omitempty"`
 	// ClosesAt holds the value of the "closes_at" field.
 	ClosesAt string `json:"closes_at,omitempty"`
+	// Conditions holds the value of the "conditions" field.
+	Conditions *schematype.RuleConditions `json:"conditions,omitempty"`
+	// Preset holds the value of the "preset" field.
+	Preset string `json:"preset,omitempty"`
 	// WebhookURL holds the value of the "webhook_url" field.
 	WebhookURL string `json:"webhook_url,omitempty"`
 	// WebhookSecret holds the value of the "webhook_secret" field.
@@ -81,7 +86,7 @@ func (*AlertRule) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case alertrule.FieldScope, alertrule.FieldEntryKinds, alertrule.FieldWebhookSecret:
+		case alertrule.FieldScope, alertrule.FieldEntryKinds, alertrule.FieldConditions, alertrule.FieldWebhookSecret:
 			values[i] = new([]byte)
 		case alertrule.FieldID, alertrule.FieldAccountID:
 			values[i] = new(pulid.ID)
@@ -89,7 +94,7 @@ func (*AlertRule) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case alertrule.FieldAmount, alertrule.FieldWindowSeconds, alertrule.FieldCount:
 			values[i] = new(sql.NullInt64)
-		case alertrule.FieldName, alertrule.FieldKind, alertrule.FieldOpensAt, alertrule.FieldClosesAt, alertrule.FieldWebhookURL:
+		case alertrule.FieldName, alertrule.FieldKind, alertrule.FieldOpensAt, alertrule.FieldClosesAt, alertrule.FieldPreset, alertrule.FieldWebhookURL:
 			values[i] = new(sql.NullString)
 		case alertrule.FieldCreatedAt, alertrule.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -196,6 +201,20 @@ func (_m *AlertRule) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ClosesAt = value.String
 			}
+		case alertrule.FieldConditions:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field conditions", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Conditions); err != nil {
+					return fmt.Errorf("unmarshal field conditions: %w", err)
+				}
+			}
+		case alertrule.FieldPreset:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field preset", values[i])
+			} else if value.Valid {
+				_m.Preset = value.String
+			}
 		case alertrule.FieldWebhookURL:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field webhook_url", values[i])
@@ -287,6 +306,12 @@ func (_m *AlertRule) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("closes_at=")
 	builder.WriteString(_m.ClosesAt)
+	builder.WriteString(", ")
+	builder.WriteString("conditions=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Conditions))
+	builder.WriteString(", ")
+	builder.WriteString("preset=")
+	builder.WriteString(_m.Preset)
 	builder.WriteString(", ")
 	builder.WriteString("webhook_url=")
 	builder.WriteString(_m.WebhookURL)

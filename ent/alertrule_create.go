@@ -15,7 +15,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/alertrule"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/schematype"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AlertRuleCreate is the builder for creating a AlertRule entity.
@@ -168,6 +169,26 @@ func (_c *AlertRuleCreate) SetNillableClosesAt(v *string) *AlertRuleCreate {
 	return _c
 }
 
+// SetConditions sets the "conditions" field.
+func (_c *AlertRuleCreate) SetConditions(v *schematype.RuleConditions) *AlertRuleCreate {
+	_c.mutation.SetConditions(v)
+	return _c
+}
+
+// SetPreset sets the "preset" field.
+func (_c *AlertRuleCreate) SetPreset(v string) *AlertRuleCreate {
+	_c.mutation.SetPreset(v)
+	return _c
+}
+
+// SetNillablePreset sets the "preset" field if the given value is not nil.
+func (_c *AlertRuleCreate) SetNillablePreset(v *string) *AlertRuleCreate {
+	if v != nil {
+		_c.SetPreset(*v)
+	}
+	return _c
+}
+
 // SetWebhookURL sets the "webhook_url" field.
 func (_c *AlertRuleCreate) SetWebhookURL(v string) *AlertRuleCreate {
 	_c.mutation.SetWebhookURL(v)
@@ -282,6 +303,10 @@ func (_c *AlertRuleCreate) defaults() error {
 		v := alertrule.DefaultClosesAt
 		_c.mutation.SetClosesAt(v)
 	}
+	if _, ok := _c.mutation.Preset(); !ok {
+		v := alertrule.DefaultPreset
+		_c.mutation.SetPreset(v)
+	}
 	if _, ok := _c.mutation.WebhookURL(); !ok {
 		v := alertrule.DefaultWebhookURL
 		_c.mutation.SetWebhookURL(v)
@@ -340,6 +365,14 @@ func (_c *AlertRuleCreate) check() error {
 	}
 	if _, ok := _c.mutation.ClosesAt(); !ok {
 		return &ValidationError{Name: "closes_at", err: errors.New(`ent: missing required field "AlertRule.closes_at"`)}
+	}
+	if _, ok := _c.mutation.Preset(); !ok {
+		return &ValidationError{Name: "preset", err: errors.New(`ent: missing required field "AlertRule.preset"`)}
+	}
+	if v, ok := _c.mutation.Preset(); ok {
+		if err := alertrule.PresetValidator(v); err != nil {
+			return &ValidationError{Name: "preset", err: fmt.Errorf(`ent: validator failed for field "AlertRule.preset": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.WebhookURL(); !ok {
 		return &ValidationError{Name: "webhook_url", err: errors.New(`ent: missing required field "AlertRule.webhook_url"`)}
@@ -440,6 +473,14 @@ func (_c *AlertRuleCreate) createSpec() (*AlertRule, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ClosesAt(); ok {
 		_spec.SetField(alertrule.FieldClosesAt, field.TypeString, value)
 		_node.ClosesAt = value
+	}
+	if value, ok := _c.mutation.Conditions(); ok {
+		_spec.SetField(alertrule.FieldConditions, field.TypeJSON, value)
+		_node.Conditions = value
+	}
+	if value, ok := _c.mutation.Preset(); ok {
+		_spec.SetField(alertrule.FieldPreset, field.TypeString, value)
+		_node.Preset = value
 	}
 	if value, ok := _c.mutation.WebhookURL(); ok {
 		_spec.SetField(alertrule.FieldWebhookURL, field.TypeString, value)
@@ -677,6 +718,36 @@ func (u *AlertRuleUpsert) SetClosesAt(v string) *AlertRuleUpsert {
 // UpdateClosesAt sets the "closes_at" field to the value that was provided on create.
 func (u *AlertRuleUpsert) UpdateClosesAt() *AlertRuleUpsert {
 	u.SetExcluded(alertrule.FieldClosesAt)
+	return u
+}
+
+// SetConditions sets the "conditions" field.
+func (u *AlertRuleUpsert) SetConditions(v *schematype.RuleConditions) *AlertRuleUpsert {
+	u.Set(alertrule.FieldConditions, v)
+	return u
+}
+
+// UpdateConditions sets the "conditions" field to the value that was provided on create.
+func (u *AlertRuleUpsert) UpdateConditions() *AlertRuleUpsert {
+	u.SetExcluded(alertrule.FieldConditions)
+	return u
+}
+
+// ClearConditions clears the value of the "conditions" field.
+func (u *AlertRuleUpsert) ClearConditions() *AlertRuleUpsert {
+	u.SetNull(alertrule.FieldConditions)
+	return u
+}
+
+// SetPreset sets the "preset" field.
+func (u *AlertRuleUpsert) SetPreset(v string) *AlertRuleUpsert {
+	u.Set(alertrule.FieldPreset, v)
+	return u
+}
+
+// UpdatePreset sets the "preset" field to the value that was provided on create.
+func (u *AlertRuleUpsert) UpdatePreset() *AlertRuleUpsert {
+	u.SetExcluded(alertrule.FieldPreset)
 	return u
 }
 
@@ -950,6 +1021,41 @@ func (u *AlertRuleUpsertOne) SetClosesAt(v string) *AlertRuleUpsertOne {
 func (u *AlertRuleUpsertOne) UpdateClosesAt() *AlertRuleUpsertOne {
 	return u.Update(func(s *AlertRuleUpsert) {
 		s.UpdateClosesAt()
+	})
+}
+
+// SetConditions sets the "conditions" field.
+func (u *AlertRuleUpsertOne) SetConditions(v *schematype.RuleConditions) *AlertRuleUpsertOne {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.SetConditions(v)
+	})
+}
+
+// UpdateConditions sets the "conditions" field to the value that was provided on create.
+func (u *AlertRuleUpsertOne) UpdateConditions() *AlertRuleUpsertOne {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.UpdateConditions()
+	})
+}
+
+// ClearConditions clears the value of the "conditions" field.
+func (u *AlertRuleUpsertOne) ClearConditions() *AlertRuleUpsertOne {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.ClearConditions()
+	})
+}
+
+// SetPreset sets the "preset" field.
+func (u *AlertRuleUpsertOne) SetPreset(v string) *AlertRuleUpsertOne {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.SetPreset(v)
+	})
+}
+
+// UpdatePreset sets the "preset" field to the value that was provided on create.
+func (u *AlertRuleUpsertOne) UpdatePreset() *AlertRuleUpsertOne {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.UpdatePreset()
 	})
 }
 
@@ -1395,6 +1501,41 @@ func (u *AlertRuleUpsertBulk) SetClosesAt(v string) *AlertRuleUpsertBulk {
 func (u *AlertRuleUpsertBulk) UpdateClosesAt() *AlertRuleUpsertBulk {
 	return u.Update(func(s *AlertRuleUpsert) {
 		s.UpdateClosesAt()
+	})
+}
+
+// SetConditions sets the "conditions" field.
+func (u *AlertRuleUpsertBulk) SetConditions(v *schematype.RuleConditions) *AlertRuleUpsertBulk {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.SetConditions(v)
+	})
+}
+
+// UpdateConditions sets the "conditions" field to the value that was provided on create.
+func (u *AlertRuleUpsertBulk) UpdateConditions() *AlertRuleUpsertBulk {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.UpdateConditions()
+	})
+}
+
+// ClearConditions clears the value of the "conditions" field.
+func (u *AlertRuleUpsertBulk) ClearConditions() *AlertRuleUpsertBulk {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.ClearConditions()
+	})
+}
+
+// SetPreset sets the "preset" field.
+func (u *AlertRuleUpsertBulk) SetPreset(v string) *AlertRuleUpsertBulk {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.SetPreset(v)
+	})
+}
+
+// UpdatePreset sets the "preset" field to the value that was provided on create.
+func (u *AlertRuleUpsertBulk) UpdatePreset() *AlertRuleUpsertBulk {
+	return u.Update(func(s *AlertRuleUpsert) {
+		s.UpdatePreset()
 	})
 }
 

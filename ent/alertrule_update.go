@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/predicate"
+	"github.com/regicam/regicam/ent/schema/schematype"
 )
 
 // AlertRuleUpdate is the builder for updating AlertRule entities.
@@ -206,6 +207,32 @@ func (_u *AlertRuleUpdate) SetNillableClosesAt(v *string) *AlertRuleUpdate {
 	return _u
 }
 
+// SetConditions sets the "conditions" field.
+func (_u *AlertRuleUpdate) SetConditions(v *schematype.RuleConditions) *AlertRuleUpdate {
+	_u.mutation.SetConditions(v)
+	return _u
+}
+
+// ClearConditions clears the value of the "conditions" field.
+func (_u *AlertRuleUpdate) ClearConditions() *AlertRuleUpdate {
+	_u.mutation.ClearConditions()
+	return _u
+}
+
+// SetPreset sets the "preset" field.
+func (_u *AlertRuleUpdate) SetPreset(v string) *AlertRuleUpdate {
+	_u.mutation.SetPreset(v)
+	return _u
+}
+
+// SetNillablePreset sets the "preset" field if the given value is not nil.
+func (_u *AlertRuleUpdate) SetNillablePreset(v *string) *AlertRuleUpdate {
+	if v != nil {
+		_u.SetPreset(*v)
+	}
+	return _u
+}
+
 // SetWebhookURL sets the "webhook_url" field.
 func (_u *AlertRuleUpdate) SetWebhookURL(v string) *AlertRuleUpdate {
 	_u.mutation.SetWebhookURL(v)
@@ -289,6 +316,11 @@ func (_u *AlertRuleUpdate) check() error {
 	if v, ok := _u.mutation.Kind(); ok {
 		if err := alertrule.KindValidator(v); err != nil {
 			return &ValidationError{Name: "kind", err: fmt.Errorf(`ent: validator failed for field "AlertRule.kind": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Preset(); ok {
+		if err := alertrule.PresetValidator(v); err != nil {
+			return &ValidationError{Name: "preset", err: fmt.Errorf(`ent: validator failed for field "AlertRule.preset": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.WebhookURL(); ok {
@@ -377,6 +409,15 @@ func (_u *AlertRuleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.ClosesAt(); ok {
 		_spec.SetField(alertrule.FieldClosesAt, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Conditions(); ok {
+		_spec.SetField(alertrule.FieldConditions, field.TypeJSON, value)
+	}
+	if _u.mutation.ConditionsCleared() {
+		_spec.ClearField(alertrule.FieldConditions, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Preset(); ok {
+		_spec.SetField(alertrule.FieldPreset, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.WebhookURL(); ok {
 		_spec.SetField(alertrule.FieldWebhookURL, field.TypeString, value)
@@ -584,6 +625,32 @@ func (_u *AlertRuleUpdateOne) SetNillableClosesAt(v *string) *AlertRuleUpdateOne
 	return _u
 }
 
+// SetConditions sets the "conditions" field.
+func (_u *AlertRuleUpdateOne) SetConditions(v *schematype.RuleConditions) *AlertRuleUpdateOne {
+	_u.mutation.SetConditions(v)
+	return _u
+}
+
+// ClearConditions clears the value of the "conditions" field.
+func (_u *AlertRuleUpdateOne) ClearConditions() *AlertRuleUpdateOne {
+	_u.mutation.ClearConditions()
+	return _u
+}
+
+// SetPreset sets the "preset" field.
+func (_u *AlertRuleUpdateOne) SetPreset(v string) *AlertRuleUpdateOne {
+	_u.mutation.SetPreset(v)
+	return _u
+}
+
+// SetNillablePreset sets the "preset" field if the given value is not nil.
+func (_u *AlertRuleUpdateOne) SetNillablePreset(v *string) *AlertRuleUpdateOne {
+	if v != nil {
+		_u.SetPreset(*v)
+	}
+	return _u
+}
+
 // SetWebhookURL sets the "webhook_url" field.
 func (_u *AlertRuleUpdateOne) SetWebhookURL(v string) *AlertRuleUpdateOne {
 	_u.mutation.SetWebhookURL(v)
@@ -680,6 +747,11 @@ func (_u *AlertRuleUpdateOne) check() error {
 	if v, ok := _u.mutation.Kind(); ok {
 		if err := alertrule.KindValidator(v); err != nil {
 			return &ValidationError{Name: "kind", err: fmt.Errorf(`ent: validator failed for field "AlertRule.kind": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Preset(); ok {
+		if err := alertrule.PresetValidator(v); err != nil {
+			return &ValidationError{Name: "preset", err: fmt.Errorf(`ent: validator failed for field "AlertRule.preset": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.WebhookURL(); ok {
@@ -785,6 +857,15 @@ func (_u *AlertRuleUpdateOne) sqlSave(ctx context.Context) (_node *AlertRule, er
 	}
 	if value, ok := _u.mutation.ClosesAt(); ok {
 		_spec.SetField(alertrule.FieldClosesAt, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Conditions(); ok {
+		_spec.SetField(alertrule.FieldConditions, field.TypeJSON, value)
+	}
+	if _u.mutation.ConditionsCleared() {
+		_spec.ClearField(alertrule.FieldConditions, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Preset(); ok {
+		_spec.SetField(alertrule.FieldPreset, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.WebhookURL(); ok {
 		_spec.SetField(alertrule.FieldWebhookURL, field.TypeString, value)

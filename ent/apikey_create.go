@@ -14,7 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/apikey"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ApiKeyCreate is the builder for creating a ApiKey entity.

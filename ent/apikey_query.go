@@ -16,7 +16,7 @@ import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ApiKeyQuery is the builder for querying ApiKey entities.

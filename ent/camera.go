@@ -11,7 +11,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/camera"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Camera is the model entity for the Camera schema.
@@ -45,6 +46,22 @@ type Camera struct {
 	RetiredAt *time.Time `json:"retired_at,omitempty"`
 	// SourceStatus holds the value of the "source_status" field.
 	SourceStatus string `json:"source_status,omitempty"`
+	// CloudConnectionID holds the value of the "cloud_connection_id" field.
+	CloudConnectionID *pulid.ID `json:"cloud_connection_id,omitempty"`
+	// Streaming holds the value of the "streaming" field.
+	Streaming *bool `json:"streaming,omitempty"`
+	// NotRecordingSince holds the value of the "not_recording_since" field.
+	NotRecordingSince *time.Time `json:"not_recording_since,omitempty"`
+	// RecordOwner holds the value of the "record_owner" field.
+	RecordOwner string `json:"record_owner,omitempty"`
+	// RecordLeaseUntil holds the value of the "record_lease_until" field.
+	RecordLeaseUntil *time.Time `json:"record_lease_until,omitempty"`
+	// RecordingState holds the value of the "recording_state" field.
+	RecordingState string `json:"recording_state,omitempty"`
+	// RecordingReason holds the value of the "recording_reason" field.
+	RecordingReason string `json:"recording_reason,omitempty"`
+	// RecordingSince holds the value of the "recording_since" field.
+	RecordingSince *time.Time `json:"recording_since,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the CameraQuery when eager-loading is set.
 	Edges        CameraEdges `json:"edges"`
@@ -59,14 +76,19 @@ type CameraEdges struct {
 	Links []*Link `json:"links,omitempty"`
 	// JournalEntries holds the value of the journal_entries edge.
 	JournalEntries []*JournalEntry `json:"journal_entries,omitempty"`
+	// RecordingSegments holds the value of the recording_segments edge.
+	RecordingSegments []*RecordingSegment `json:"recording_segments,omitempty"`
+	// CloudConnection holds the value of the cloud_connection edge.
+	CloudConnection *CameraCloudConnection `json:"cloud_connection,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 
-	namedLinks          map[string][]*Link
-	namedJournalEntries map[string][]*JournalEntry
+	namedLinks             map[string][]*Link
+	namedJournalEntries    map[string][]*JournalEntry
+	namedRecordingSegments map[string][]*RecordingSegment
 }
 
 // AccountOrErr returns the Account value or an error if the edge
@@ -98,20 +120,42 @@ func (e CameraEdges) JournalEntriesOrErr() ([]*JournalEntry, error) {
 	return nil, &NotLoadedError{edge: "journal_entries"}
 }
 
+// RecordingSegmentsOrErr returns the RecordingSegments value or an error if the edge
+// was not loaded in eager-loading.
+func (e CameraEdges) RecordingSegmentsOrErr() ([]*RecordingSegment, error) {
+	if e.loadedTypes[3] {
+		return e.RecordingSegments, nil
+	}
+	return nil, &NotLoadedError{edge: "recording_segments"}
+}
+
+// CloudConnectionOrErr returns the CloudConnection value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e CameraEdges) CloudConnectionOrErr() (*CameraCloudConnection, error) {
+	if e.CloudConnection != nil {
+		return e.CloudConnection, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: cameracloudconnection.Label}
+	}
+	return nil, &NotLoadedError{edge: "cloud_connection"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Camera) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case camera.FieldCloudConnectionID:
+			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case camera.FieldSourceCredentials:
 			values[i] = new([]byte)
 		case camera.FieldID, camera.FieldAccountID:
 			values[i] = new(pulid.ID)
-		case camera.FieldPosOption:
+		case camera.FieldPosOption, camera.FieldStreaming:
 			values[i] = new(sql.NullBool)
-		case camera.FieldName, camera.FieldModel, camera.FieldDeviceID, camera.FieldSourceKind, camera.FieldSourceURL, camera.FieldSourceStatus:
+		case camera.FieldName, camera.FieldModel, camera.FieldDeviceID, camera.FieldSourceKind, camera.FieldSourceURL, camera.FieldSourceStatus, camera.FieldRecordOwner, camera.FieldRecordingState, camera.FieldRecordingReason:
 			values[i] = new(sql.NullString)
-		case camera.FieldCreatedAt, camera.FieldUpdatedAt, camera.FieldLastSeenAt, camera.FieldRetiredAt:
+		case camera.FieldCreatedAt, camera.FieldUpdatedAt, camera.FieldLastSeenAt, camera.FieldRetiredAt, camera.FieldNotRecordingSince, camera.FieldRecordLeaseUntil, camera.FieldRecordingSince:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -215,6 +259,59 @@ func (_m *Camera) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SourceStatus = value.String
 			}
+		case camera.FieldCloudConnectionID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field cloud_connection_id", values[i])
+			} else if value.Valid {
+				_m.CloudConnectionID = new(pulid.ID)
+				*_m.CloudConnectionID = *value.S.(*pulid.ID)
+			}
+		case camera.FieldStreaming:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field streaming", values[i])
+			} else if value.Valid {
+				_m.Streaming = new(bool)
+				*_m.Streaming = value.Bool
+			}
+		case camera.FieldNotRecordingSince:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field not_recording_since", values[i])
+			} else if value.Valid {
+				_m.NotRecordingSince = new(time.Time)
+				*_m.NotRecordingSince = value.Time
+			}
+		case camera.FieldRecordOwner:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field record_owner", values[i])
+			} else if value.Valid {
+				_m.RecordOwner = value.String
+			}
+		case camera.FieldRecordLeaseUntil:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field record_lease_until", values[i])
+			} else if value.Valid {
+				_m.RecordLeaseUntil = new(time.Time)
+				*_m.RecordLeaseUntil = value.Time
+			}
+		case camera.FieldRecordingState:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field recording_state", values[i])
+			} else if value.Valid {
+				_m.RecordingState = value.String
+			}
+		case camera.FieldRecordingReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field recording_reason", values[i])
+			} else if value.Valid {
+				_m.RecordingReason = value.String
+			}
+		case camera.FieldRecordingSince:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field recording_since", values[i])
+			} else if value.Valid {
+				_m.RecordingSince = new(time.Time)
+				*_m.RecordingSince = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -241,6 +338,16 @@ func (_m *Camera) QueryLinks() *LinkQuery {
 // QueryJournalEntries queries the "journal_entries" edge of the Camera entity.
 func (_m *Camera) QueryJournalEntries() *JournalEntryQuery {
 	return NewCameraClient(_m.config).QueryJournalEntries(_m)
+}
+
+// QueryRecordingSegments queries the "recording_segments" edge of the Camera entity.
+func (_m *Camera) QueryRecordingSegments() *RecordingSegmentQuery {
+	return NewCameraClient(_m.config).QueryRecordingSegments(_m)
+}
+
+// QueryCloudConnection queries the "cloud_connection" edge of the Camera entity.
+func (_m *Camera) QueryCloudConnection() *CameraCloudConnectionQuery {
+	return NewCameraClient(_m.config).QueryCloudConnection(_m)
 }
 
 // Update returns a builder for updating this Camera.
@@ -309,6 +416,40 @@ func (_m *Camera) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("source_status=")
 	builder.WriteString(_m.SourceStatus)
+	builder.WriteString(", ")
+	if v := _m.CloudConnectionID; v != nil {
+		builder.WriteString("cloud_connection_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.Streaming; v != nil {
+		builder.WriteString("streaming=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.NotRecordingSince; v != nil {
+		builder.WriteString("not_recording_since=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("record_owner=")
+	builder.WriteString(_m.RecordOwner)
+	builder.WriteString(", ")
+	if v := _m.RecordLeaseUntil; v != nil {
+		builder.WriteString("record_lease_until=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("recording_state=")
+	builder.WriteString(_m.RecordingState)
+	builder.WriteString(", ")
+	builder.WriteString("recording_reason=")
+	builder.WriteString(_m.RecordingReason)
+	builder.WriteString(", ")
+	if v := _m.RecordingSince; v != nil {
+		builder.WriteString("recording_since=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -358,6 +499,30 @@ func (_m *Camera) appendNamedJournalEntries(name string, edges ...*JournalEntry)
 		_m.Edges.namedJournalEntries[name] = []*JournalEntry{}
 	} else {
 		_m.Edges.namedJournalEntries[name] = append(_m.Edges.namedJournalEntries[name], edges...)
+	}
+}
+
+// NamedRecordingSegments returns the RecordingSegments named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Camera) NamedRecordingSegments(name string) ([]*RecordingSegment, error) {
+	if _m.Edges.namedRecordingSegments == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedRecordingSegments[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Camera) appendNamedRecordingSegments(name string, edges ...*RecordingSegment) {
+	if _m.Edges.namedRecordingSegments == nil {
+		_m.Edges.namedRecordingSegments = make(map[string][]*RecordingSegment)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedRecordingSegments[name] = []*RecordingSegment{}
+	} else {
+		_m.Edges.namedRecordingSegments[name] = append(_m.Edges.namedRecordingSegments[name], edges...)
 	}
 }
 

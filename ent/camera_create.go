@@ -14,9 +14,11 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/pulid"
 )
 
 // CameraCreate is the builder for creating a Camera entity.
@@ -177,6 +179,118 @@ func (_c *CameraCreate) SetNillableSourceStatus(v *string) *CameraCreate {
 	return _c
 }
 
+// SetCloudConnectionID sets the "cloud_connection_id" field.
+func (_c *CameraCreate) SetCloudConnectionID(v pulid.ID) *CameraCreate {
+	_c.mutation.SetCloudConnectionID(v)
+	return _c
+}
+
+// SetNillableCloudConnectionID sets the "cloud_connection_id" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableCloudConnectionID(v *pulid.ID) *CameraCreate {
+	if v != nil {
+		_c.SetCloudConnectionID(*v)
+	}
+	return _c
+}
+
+// SetStreaming sets the "streaming" field.
+func (_c *CameraCreate) SetStreaming(v bool) *CameraCreate {
+	_c.mutation.SetStreaming(v)
+	return _c
+}
+
+// SetNillableStreaming sets the "streaming" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableStreaming(v *bool) *CameraCreate {
+	if v != nil {
+		_c.SetStreaming(*v)
+	}
+	return _c
+}
+
+// SetNotRecordingSince sets the "not_recording_since" field.
+func (_c *CameraCreate) SetNotRecordingSince(v time.Time) *CameraCreate {
+	_c.mutation.SetNotRecordingSince(v)
+	return _c
+}
+
+// SetNillableNotRecordingSince sets the "not_recording_since" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableNotRecordingSince(v *time.Time) *CameraCreate {
+	if v != nil {
+		_c.SetNotRecordingSince(*v)
+	}
+	return _c
+}
+
+// SetRecordOwner sets the "record_owner" field.
+func (_c *CameraCreate) SetRecordOwner(v string) *CameraCreate {
+	_c.mutation.SetRecordOwner(v)
+	return _c
+}
+
+// SetNillableRecordOwner sets the "record_owner" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableRecordOwner(v *string) *CameraCreate {
+	if v != nil {
+		_c.SetRecordOwner(*v)
+	}
+	return _c
+}
+
+// SetRecordLeaseUntil sets the "record_lease_until" field.
+func (_c *CameraCreate) SetRecordLeaseUntil(v time.Time) *CameraCreate {
+	_c.mutation.SetRecordLeaseUntil(v)
+	return _c
+}
+
+// SetNillableRecordLeaseUntil sets the "record_lease_until" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableRecordLeaseUntil(v *time.Time) *CameraCreate {
+	if v != nil {
+		_c.SetRecordLeaseUntil(*v)
+	}
+	return _c
+}
+
+// SetRecordingState sets the "recording_state" field.
+func (_c *CameraCreate) SetRecordingState(v string) *CameraCreate {
+	_c.mutation.SetRecordingState(v)
+	return _c
+}
+
+// SetNillableRecordingState sets the "recording_state" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableRecordingState(v *string) *CameraCreate {
+	if v != nil {
+		_c.SetRecordingState(*v)
+	}
+	return _c
+}
+
+// SetRecordingReason sets the "recording_reason" field.
+func (_c *CameraCreate) SetRecordingReason(v string) *CameraCreate {
+	_c.mutation.SetRecordingReason(v)
+	return _c
+}
+
+// SetNillableRecordingReason sets the "recording_reason" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableRecordingReason(v *string) *CameraCreate {
+	if v != nil {
+		_c.SetRecordingReason(*v)
+	}
+	return _c
+}
+
+// SetRecordingSince sets the "recording_since" field.
+func (_c *CameraCreate) SetRecordingSince(v time.Time) *CameraCreate {
+	_c.mutation.SetRecordingSince(v)
+	return _c
+}
+
+// SetNillableRecordingSince sets the "recording_since" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableRecordingSince(v *time.Time) *CameraCreate {
+	if v != nil {
+		_c.SetRecordingSince(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *CameraCreate) SetID(v pulid.ID) *CameraCreate {
 	_c.mutation.SetID(v)
@@ -224,6 +338,26 @@ func (_c *CameraCreate) AddJournalEntries(v ...*JournalEntry) *CameraCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddJournalEntryIDs(ids...)
+}
+
+// AddRecordingSegmentIDs adds the "recording_segments" edge to the RecordingSegment entity by IDs.
+func (_c *CameraCreate) AddRecordingSegmentIDs(ids ...pulid.ID) *CameraCreate {
+	_c.mutation.AddRecordingSegmentIDs(ids...)
+	return _c
+}
+
+// AddRecordingSegments adds the "recording_segments" edges to the RecordingSegment entity.
+func (_c *CameraCreate) AddRecordingSegments(v ...*RecordingSegment) *CameraCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRecordingSegmentIDs(ids...)
+}
+
+// SetCloudConnection sets the "cloud_connection" edge to the CameraCloudConnection entity.
+func (_c *CameraCreate) SetCloudConnection(v *CameraCloudConnection) *CameraCreate {
+	return _c.SetCloudConnectionID(v.ID)
 }
 
 // Mutation returns the CameraMutation object of the builder.
@@ -289,6 +423,18 @@ func (_c *CameraCreate) defaults() error {
 		v := camera.DefaultSourceStatus
 		_c.mutation.SetSourceStatus(v)
 	}
+	if _, ok := _c.mutation.RecordOwner(); !ok {
+		v := camera.DefaultRecordOwner
+		_c.mutation.SetRecordOwner(v)
+	}
+	if _, ok := _c.mutation.RecordingState(); !ok {
+		v := camera.DefaultRecordingState
+		_c.mutation.SetRecordingState(v)
+	}
+	if _, ok := _c.mutation.RecordingReason(); !ok {
+		v := camera.DefaultRecordingReason
+		_c.mutation.SetRecordingReason(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if camera.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized camera.DefaultID (forgotten import ent/runtime?)")
@@ -348,6 +494,30 @@ func (_c *CameraCreate) check() error {
 	if v, ok := _c.mutation.SourceStatus(); ok {
 		if err := camera.SourceStatusValidator(v); err != nil {
 			return &ValidationError{Name: "source_status", err: fmt.Errorf(`ent: validator failed for field "Camera.source_status": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.RecordOwner(); !ok {
+		return &ValidationError{Name: "record_owner", err: errors.New(`ent: missing required field "Camera.record_owner"`)}
+	}
+	if v, ok := _c.mutation.RecordOwner(); ok {
+		if err := camera.RecordOwnerValidator(v); err != nil {
+			return &ValidationError{Name: "record_owner", err: fmt.Errorf(`ent: validator failed for field "Camera.record_owner": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.RecordingState(); !ok {
+		return &ValidationError{Name: "recording_state", err: errors.New(`ent: missing required field "Camera.recording_state"`)}
+	}
+	if v, ok := _c.mutation.RecordingState(); ok {
+		if err := camera.RecordingStateValidator(v); err != nil {
+			return &ValidationError{Name: "recording_state", err: fmt.Errorf(`ent: validator failed for field "Camera.recording_state": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.RecordingReason(); !ok {
+		return &ValidationError{Name: "recording_reason", err: errors.New(`ent: missing required field "Camera.recording_reason"`)}
+	}
+	if v, ok := _c.mutation.RecordingReason(); ok {
+		if err := camera.RecordingReasonValidator(v); err != nil {
+			return &ValidationError{Name: "recording_reason", err: fmt.Errorf(`ent: validator failed for field "Camera.recording_reason": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -442,6 +612,34 @@ func (_c *CameraCreate) createSpec() (*Camera, *sqlgraph.CreateSpec) {
 		_spec.SetField(camera.FieldSourceStatus, field.TypeString, value)
 		_node.SourceStatus = value
 	}
+	if value, ok := _c.mutation.Streaming(); ok {
+		_spec.SetField(camera.FieldStreaming, field.TypeBool, value)
+		_node.Streaming = &value
+	}
+	if value, ok := _c.mutation.NotRecordingSince(); ok {
+		_spec.SetField(camera.FieldNotRecordingSince, field.TypeTime, value)
+		_node.NotRecordingSince = &value
+	}
+	if value, ok := _c.mutation.RecordOwner(); ok {
+		_spec.SetField(camera.FieldRecordOwner, field.TypeString, value)
+		_node.RecordOwner = value
+	}
+	if value, ok := _c.mutation.RecordLeaseUntil(); ok {
+		_spec.SetField(camera.FieldRecordLeaseUntil, field.TypeTime, value)
+		_node.RecordLeaseUntil = &value
+	}
+	if value, ok := _c.mutation.RecordingState(); ok {
+		_spec.SetField(camera.FieldRecordingState, field.TypeString, value)
+		_node.RecordingState = value
+	}
+	if value, ok := _c.mutation.RecordingReason(); ok {
+		_spec.SetField(camera.FieldRecordingReason, field.TypeString, value)
+		_node.RecordingReason = value
+	}
+	if value, ok := _c.mutation.RecordingSince(); ok {
+		_spec.SetField(camera.FieldRecordingSince, field.TypeTime, value)
+		_node.RecordingSince = &value
+	}
 	if nodes := _c.mutation.AccountIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -489,6 +687,39 @@ func (_c *CameraCreate) createSpec() (*Camera, *sqlgraph.CreateSpec) {
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RecordingSegmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   camera.RecordingSegmentsTable,
+			Columns: []string{camera.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CloudConnectionIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   camera.CloudConnectionTable,
+			Columns: []string{camera.CloudConnectionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.CloudConnectionID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -702,6 +933,132 @@ func (u *CameraUpsert) SetSourceStatus(v string) *CameraUpsert {
 // UpdateSourceStatus sets the "source_status" field to the value that was provided on create.
 func (u *CameraUpsert) UpdateSourceStatus() *CameraUpsert {
 	u.SetExcluded(camera.FieldSourceStatus)
+	return u
+}
+
+// SetCloudConnectionID sets the "cloud_connection_id" field.
+func (u *CameraUpsert) SetCloudConnectionID(v pulid.ID) *CameraUpsert {
+	u.Set(camera.FieldCloudConnectionID, v)
+	return u
+}
+
+// UpdateCloudConnectionID sets the "cloud_connection_id" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateCloudConnectionID() *CameraUpsert {
+	u.SetExcluded(camera.FieldCloudConnectionID)
+	return u
+}
+
+// ClearCloudConnectionID clears the value of the "cloud_connection_id" field.
+func (u *CameraUpsert) ClearCloudConnectionID() *CameraUpsert {
+	u.SetNull(camera.FieldCloudConnectionID)
+	return u
+}
+
+// SetStreaming sets the "streaming" field.
+func (u *CameraUpsert) SetStreaming(v bool) *CameraUpsert {
+	u.Set(camera.FieldStreaming, v)
+	return u
+}
+
+// UpdateStreaming sets the "streaming" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateStreaming() *CameraUpsert {
+	u.SetExcluded(camera.FieldStreaming)
+	return u
+}
+
+// ClearStreaming clears the value of the "streaming" field.
+func (u *CameraUpsert) ClearStreaming() *CameraUpsert {
+	u.SetNull(camera.FieldStreaming)
+	return u
+}
+
+// SetNotRecordingSince sets the "not_recording_since" field.
+func (u *CameraUpsert) SetNotRecordingSince(v time.Time) *CameraUpsert {
+	u.Set(camera.FieldNotRecordingSince, v)
+	return u
+}
+
+// UpdateNotRecordingSince sets the "not_recording_since" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateNotRecordingSince() *CameraUpsert {
+	u.SetExcluded(camera.FieldNotRecordingSince)
+	return u
+}
+
+// ClearNotRecordingSince clears the value of the "not_recording_since" field.
+func (u *CameraUpsert) ClearNotRecordingSince() *CameraUpsert {
+	u.SetNull(camera.FieldNotRecordingSince)
+	return u
+}
+
+// SetRecordOwner sets the "record_owner" field.
+func (u *CameraUpsert) SetRecordOwner(v string) *CameraUpsert {
+	u.Set(camera.FieldRecordOwner, v)
+	return u
+}
+
+// UpdateRecordOwner sets the "record_owner" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateRecordOwner() *CameraUpsert {
+	u.SetExcluded(camera.FieldRecordOwner)
+	return u
+}
+
+// SetRecordLeaseUntil sets the "record_lease_until" field.
+func (u *CameraUpsert) SetRecordLeaseUntil(v time.Time) *CameraUpsert {
+	u.Set(camera.FieldRecordLeaseUntil, v)
+	return u
+}
+
+// UpdateRecordLeaseUntil sets the "record_lease_until" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateRecordLeaseUntil() *CameraUpsert {
+	u.SetExcluded(camera.FieldRecordLeaseUntil)
+	return u
+}
+
+// ClearRecordLeaseUntil clears the value of the "record_lease_until" field.
+func (u *CameraUpsert) ClearRecordLeaseUntil() *CameraUpsert {
+	u.SetNull(camera.FieldRecordLeaseUntil)
+	return u
+}
+
+// SetRecordingState sets the "recording_state" field.
+func (u *CameraUpsert) SetRecordingState(v string) *CameraUpsert {
+	u.Set(camera.FieldRecordingState, v)
+	return u
+}
+
+// UpdateRecordingState sets the "recording_state" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateRecordingState() *CameraUpsert {
+	u.SetExcluded(camera.FieldRecordingState)
+	return u
+}
+
+// SetRecordingReason sets the "recording_reason" field.
+func (u *CameraUpsert) SetRecordingReason(v string) *CameraUpsert {
+	u.Set(camera.FieldRecordingReason, v)
+	return u
+}
+
+// UpdateRecordingReason sets the "recording_reason" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateRecordingReason() *CameraUpsert {
+	u.SetExcluded(camera.FieldRecordingReason)
+	return u
+}
+
+// SetRecordingSince sets the "recording_since" field.
+func (u *CameraUpsert) SetRecordingSince(v time.Time) *CameraUpsert {
+	u.Set(camera.FieldRecordingSince, v)
+	return u
+}
+
+// UpdateRecordingSince sets the "recording_since" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateRecordingSince() *CameraUpsert {
+	u.SetExcluded(camera.FieldRecordingSince)
+	return u
+}
+
+// ClearRecordingSince clears the value of the "recording_since" field.
+func (u *CameraUpsert) ClearRecordingSince() *CameraUpsert {
+	u.SetNull(camera.FieldRecordingSince)
 	return u
 }
 
@@ -945,6 +1302,153 @@ func (u *CameraUpsertOne) SetSourceStatus(v string) *CameraUpsertOne {
 func (u *CameraUpsertOne) UpdateSourceStatus() *CameraUpsertOne {
 	return u.Update(func(s *CameraUpsert) {
 		s.UpdateSourceStatus()
+	})
+}
+
+// SetCloudConnectionID sets the "cloud_connection_id" field.
+func (u *CameraUpsertOne) SetCloudConnectionID(v pulid.ID) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetCloudConnectionID(v)
+	})
+}
+
+// UpdateCloudConnectionID sets the "cloud_connection_id" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateCloudConnectionID() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateCloudConnectionID()
+	})
+}
+
+// ClearCloudConnectionID clears the value of the "cloud_connection_id" field.
+func (u *CameraUpsertOne) ClearCloudConnectionID() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearCloudConnectionID()
+	})
+}
+
+// SetStreaming sets the "streaming" field.
+func (u *CameraUpsertOne) SetStreaming(v bool) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetStreaming(v)
+	})
+}
+
+// UpdateStreaming sets the "streaming" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateStreaming() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateStreaming()
+	})
+}
+
+// ClearStreaming clears the value of the "streaming" field.
+func (u *CameraUpsertOne) ClearStreaming() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearStreaming()
+	})
+}
+
+// SetNotRecordingSince sets the "not_recording_since" field.
+func (u *CameraUpsertOne) SetNotRecordingSince(v time.Time) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetNotRecordingSince(v)
+	})
+}
+
+// UpdateNotRecordingSince sets the "not_recording_since" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateNotRecordingSince() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateNotRecordingSince()
+	})
+}
+
+// ClearNotRecordingSince clears the value of the "not_recording_since" field.
+func (u *CameraUpsertOne) ClearNotRecordingSince() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearNotRecordingSince()
+	})
+}
+
+// SetRecordOwner sets the "record_owner" field.
+func (u *CameraUpsertOne) SetRecordOwner(v string) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordOwner(v)
+	})
+}
+
+// UpdateRecordOwner sets the "record_owner" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateRecordOwner() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordOwner()
+	})
+}
+
+// SetRecordLeaseUntil sets the "record_lease_until" field.
+func (u *CameraUpsertOne) SetRecordLeaseUntil(v time.Time) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordLeaseUntil(v)
+	})
+}
+
+// UpdateRecordLeaseUntil sets the "record_lease_until" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateRecordLeaseUntil() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordLeaseUntil()
+	})
+}
+
+// ClearRecordLeaseUntil clears the value of the "record_lease_until" field.
+func (u *CameraUpsertOne) ClearRecordLeaseUntil() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearRecordLeaseUntil()
+	})
+}
+
+// SetRecordingState sets the "recording_state" field.
+func (u *CameraUpsertOne) SetRecordingState(v string) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordingState(v)
+	})
+}
+
+// UpdateRecordingState sets the "recording_state" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateRecordingState() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordingState()
+	})
+}
+
+// SetRecordingReason sets the "recording_reason" field.
+func (u *CameraUpsertOne) SetRecordingReason(v string) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordingReason(v)
+	})
+}
+
+// UpdateRecordingReason sets the "recording_reason" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateRecordingReason() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordingReason()
+	})
+}
+
+// SetRecordingSince sets the "recording_since" field.
+func (u *CameraUpsertOne) SetRecordingSince(v time.Time) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordingSince(v)
+	})
+}
+
+// UpdateRecordingSince sets the "recording_since" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateRecordingSince() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordingSince()
+	})
+}
+
+// ClearRecordingSince clears the value of the "recording_since" field.
+func (u *CameraUpsertOne) ClearRecordingSince() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearRecordingSince()
 	})
 }
 
@@ -1355,6 +1859,153 @@ func (u *CameraUpsertBulk) SetSourceStatus(v string) *CameraUpsertBulk {
 func (u *CameraUpsertBulk) UpdateSourceStatus() *CameraUpsertBulk {
 	return u.Update(func(s *CameraUpsert) {
 		s.UpdateSourceStatus()
+	})
+}
+
+// SetCloudConnectionID sets the "cloud_connection_id" field.
+func (u *CameraUpsertBulk) SetCloudConnectionID(v pulid.ID) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetCloudConnectionID(v)
+	})
+}
+
+// UpdateCloudConnectionID sets the "cloud_connection_id" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateCloudConnectionID() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateCloudConnectionID()
+	})
+}
+
+// ClearCloudConnectionID clears the value of the "cloud_connection_id" field.
+func (u *CameraUpsertBulk) ClearCloudConnectionID() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearCloudConnectionID()
+	})
+}
+
+// SetStreaming sets the "streaming" field.
+func (u *CameraUpsertBulk) SetStreaming(v bool) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetStreaming(v)
+	})
+}
+
+// UpdateStreaming sets the "streaming" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateStreaming() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateStreaming()
+	})
+}
+
+// ClearStreaming clears the value of the "streaming" field.
+func (u *CameraUpsertBulk) ClearStreaming() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearStreaming()
+	})
+}
+
+// SetNotRecordingSince sets the "not_recording_since" field.
+func (u *CameraUpsertBulk) SetNotRecordingSince(v time.Time) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetNotRecordingSince(v)
+	})
+}
+
+// UpdateNotRecordingSince sets the "not_recording_since" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateNotRecordingSince() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateNotRecordingSince()
+	})
+}
+
+// ClearNotRecordingSince clears the value of the "not_recording_since" field.
+func (u *CameraUpsertBulk) ClearNotRecordingSince() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearNotRecordingSince()
+	})
+}
+
+// SetRecordOwner sets the "record_owner" field.
+func (u *CameraUpsertBulk) SetRecordOwner(v string) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordOwner(v)
+	})
+}
+
+// UpdateRecordOwner sets the "record_owner" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateRecordOwner() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordOwner()
+	})
+}
+
+// SetRecordLeaseUntil sets the "record_lease_until" field.
+func (u *CameraUpsertBulk) SetRecordLeaseUntil(v time.Time) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordLeaseUntil(v)
+	})
+}
+
+// UpdateRecordLeaseUntil sets the "record_lease_until" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateRecordLeaseUntil() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordLeaseUntil()
+	})
+}
+
+// ClearRecordLeaseUntil clears the value of the "record_lease_until" field.
+func (u *CameraUpsertBulk) ClearRecordLeaseUntil() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearRecordLeaseUntil()
+	})
+}
+
+// SetRecordingState sets the "recording_state" field.
+func (u *CameraUpsertBulk) SetRecordingState(v string) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordingState(v)
+	})
+}
+
+// UpdateRecordingState sets the "recording_state" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateRecordingState() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordingState()
+	})
+}
+
+// SetRecordingReason sets the "recording_reason" field.
+func (u *CameraUpsertBulk) SetRecordingReason(v string) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordingReason(v)
+	})
+}
+
+// UpdateRecordingReason sets the "recording_reason" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateRecordingReason() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordingReason()
+	})
+}
+
+// SetRecordingSince sets the "recording_since" field.
+func (u *CameraUpsertBulk) SetRecordingSince(v time.Time) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetRecordingSince(v)
+	})
+}
+
+// UpdateRecordingSince sets the "recording_since" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateRecordingSince() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateRecordingSince()
+	})
+}
+
+// ClearRecordingSince clears the value of the "recording_since" field.
+func (u *CameraUpsertBulk) ClearRecordingSince() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearRecordingSince()
 	})
 }
 

@@ -16,26 +16,31 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/pulid"
 )
 
 // CameraQuery is the builder for querying Camera entities.
 type CameraQuery struct {
 	config
-	ctx                     *QueryContext
-	order                   []camera.OrderOption
-	inters                  []Interceptor
-	predicates              []predicate.Camera
-	withAccount             *AccountQuery
-	withLinks               *LinkQuery
-	withJournalEntries      *JournalEntryQuery
-	loadTotal               []func(context.Context, []*Camera) error
-	modifiers               []func(*sql.Selector)
-	withNamedLinks          map[string]*LinkQuery
-	withNamedJournalEntries map[string]*JournalEntryQuery
+	ctx                        *QueryContext
+	order                      []camera.OrderOption
+	inters                     []Interceptor
+	predicates                 []predicate.Camera
+	withAccount                *AccountQuery
+	withLinks                  *LinkQuery
+	withJournalEntries         *JournalEntryQuery
+	withRecordingSegments      *RecordingSegmentQuery
+	withCloudConnection        *CameraCloudConnectionQuery
+	loadTotal                  []func(context.Context, []*Camera) error
+	modifiers                  []func(*sql.Selector)
+	withNamedLinks             map[string]*LinkQuery
+	withNamedJournalEntries    map[string]*JournalEntryQuery
+	withNamedRecordingSegments map[string]*RecordingSegmentQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -131,6 +136,50 @@ func (_q *CameraQuery) QueryJournalEntries() *JournalEntryQuery {
 			sqlgraph.From(camera.Table, camera.FieldID, selector),
 			sqlgraph.To(journalentry.Table, journalentry.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, camera.JournalEntriesTable, camera.JournalEntriesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRecordingSegments chains the current query on the "recording_segments" edge.
+func (_q *CameraQuery) QueryRecordingSegments() *RecordingSegmentQuery {
+	query := (&RecordingSegmentClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(camera.Table, camera.FieldID, selector),
+			sqlgraph.To(recordingsegment.Table, recordingsegment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, camera.RecordingSegmentsTable, camera.RecordingSegmentsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCloudConnection chains the current query on the "cloud_connection" edge.
+func (_q *CameraQuery) QueryCloudConnection() *CameraCloudConnectionQuery {
+	query := (&CameraCloudConnectionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(camera.Table, camera.FieldID, selector),
+			sqlgraph.To(cameracloudconnection.Table, cameracloudconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, camera.CloudConnectionTable, camera.CloudConnectionColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -325,14 +374,16 @@ func (_q *CameraQuery) Clone() *CameraQuery {
 		return nil
 	}
 	return &CameraQuery{
-		config:             _q.config,
-		ctx:                _q.ctx.Clone(),
-		order:              append([]camera.OrderOption{}, _q.order...),
-		inters:             append([]Interceptor{}, _q.inters...),
-		predicates:         append([]predicate.Camera{}, _q.predicates...),
-		withAccount:        _q.withAccount.Clone(),
-		withLinks:          _q.withLinks.Clone(),
-		withJournalEntries: _q.withJournalEntries.Clone(),
+		config:                _q.config,
+		ctx:                   _q.ctx.Clone(),
+		order:                 append([]camera.OrderOption{}, _q.order...),
+		inters:                append([]Interceptor{}, _q.inters...),
+		predicates:            append([]predicate.Camera{}, _q.predicates...),
+		withAccount:           _q.withAccount.Clone(),
+		withLinks:             _q.withLinks.Clone(),
+		withJournalEntries:    _q.withJournalEntries.Clone(),
+		withRecordingSegments: _q.withRecordingSegments.Clone(),
+		withCloudConnection:   _q.withCloudConnection.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -370,6 +421,28 @@ func (_q *CameraQuery) WithJournalEntries(opts ...func(*JournalEntryQuery)) *Cam
 		opt(query)
 	}
 	_q.withJournalEntries = query
+	return _q
+}
+
+// WithRecordingSegments tells the query-builder to eager-load the nodes that are connected to
+// the "recording_segments" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *CameraQuery) WithRecordingSegments(opts ...func(*RecordingSegmentQuery)) *CameraQuery {
+	query := (&RecordingSegmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRecordingSegments = query
+	return _q
+}
+
+// WithCloudConnection tells the query-builder to eager-load the nodes that are connected to
+// the "cloud_connection" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *CameraQuery) WithCloudConnection(opts ...func(*CameraCloudConnectionQuery)) *CameraQuery {
+	query := (&CameraCloudConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCloudConnection = query
 	return _q
 }
 
@@ -457,10 +530,12 @@ func (_q *CameraQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Camer
 	var (
 		nodes       = []*Camera{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [5]bool{
 			_q.withAccount != nil,
 			_q.withLinks != nil,
 			_q.withJournalEntries != nil,
+			_q.withRecordingSegments != nil,
+			_q.withCloudConnection != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -504,6 +579,19 @@ func (_q *CameraQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Camer
 			return nil, err
 		}
 	}
+	if query := _q.withRecordingSegments; query != nil {
+		if err := _q.loadRecordingSegments(ctx, query, nodes,
+			func(n *Camera) { n.Edges.RecordingSegments = []*RecordingSegment{} },
+			func(n *Camera, e *RecordingSegment) { n.Edges.RecordingSegments = append(n.Edges.RecordingSegments, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCloudConnection; query != nil {
+		if err := _q.loadCloudConnection(ctx, query, nodes, nil,
+			func(n *Camera, e *CameraCloudConnection) { n.Edges.CloudConnection = e }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedLinks {
 		if err := _q.loadLinks(ctx, query, nodes,
 			func(n *Camera) { n.appendNamedLinks(name) },
@@ -515,6 +603,13 @@ func (_q *CameraQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Camer
 		if err := _q.loadJournalEntries(ctx, query, nodes,
 			func(n *Camera) { n.appendNamedJournalEntries(name) },
 			func(n *Camera, e *JournalEntry) { n.appendNamedJournalEntries(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedRecordingSegments {
+		if err := _q.loadRecordingSegments(ctx, query, nodes,
+			func(n *Camera) { n.appendNamedRecordingSegments(name) },
+			func(n *Camera, e *RecordingSegment) { n.appendNamedRecordingSegments(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -618,6 +713,68 @@ func (_q *CameraQuery) loadJournalEntries(ctx context.Context, query *JournalEnt
 	}
 	return nil
 }
+func (_q *CameraQuery) loadRecordingSegments(ctx context.Context, query *RecordingSegmentQuery, nodes []*Camera, init func(*Camera), assign func(*Camera, *RecordingSegment)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Camera)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(recordingsegment.FieldCameraID)
+	}
+	query.Where(predicate.RecordingSegment(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(camera.RecordingSegmentsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.CameraID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "camera_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *CameraQuery) loadCloudConnection(ctx context.Context, query *CameraCloudConnectionQuery, nodes []*Camera, init func(*Camera), assign func(*Camera, *CameraCloudConnection)) error {
+	ids := make([]pulid.ID, 0, len(nodes))
+	nodeids := make(map[pulid.ID][]*Camera)
+	for i := range nodes {
+		if nodes[i].CloudConnectionID == nil {
+			continue
+		}
+		fk := *nodes[i].CloudConnectionID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(cameracloudconnection.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "cloud_connection_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *CameraQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -649,6 +806,9 @@ func (_q *CameraQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withAccount != nil {
 			_spec.Node.AddColumnOnce(camera.FieldAccountID)
+		}
+		if _q.withCloudConnection != nil {
+			_spec.Node.AddColumnOnce(camera.FieldCloudConnectionID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {
@@ -766,6 +926,20 @@ func (_q *CameraQuery) WithNamedJournalEntries(name string, opts ...func(*Journa
 		_q.withNamedJournalEntries = make(map[string]*JournalEntryQuery)
 	}
 	_q.withNamedJournalEntries[name] = query
+	return _q
+}
+
+// WithNamedRecordingSegments tells the query-builder to eager-load the nodes that are connected to the "recording_segments"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *CameraQuery) WithNamedRecordingSegments(name string, opts ...func(*RecordingSegmentQuery)) *CameraQuery {
+	query := (&RecordingSegmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedRecordingSegments == nil {
+		_q.withNamedRecordingSegments = make(map[string]*RecordingSegmentQuery)
+	}
+	_q.withNamedRecordingSegments[name] = query
 	return _q
 }
 

@@ -12,10 +12,12 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/pulid"
 )
 
 // CameraUpdate is the builder for updating Camera entities.
@@ -200,6 +202,148 @@ func (_u *CameraUpdate) SetNillableSourceStatus(v *string) *CameraUpdate {
 	return _u
 }
 
+// SetCloudConnectionID sets the "cloud_connection_id" field.
+func (_u *CameraUpdate) SetCloudConnectionID(v pulid.ID) *CameraUpdate {
+	_u.mutation.SetCloudConnectionID(v)
+	return _u
+}
+
+// SetNillableCloudConnectionID sets the "cloud_connection_id" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableCloudConnectionID(v *pulid.ID) *CameraUpdate {
+	if v != nil {
+		_u.SetCloudConnectionID(*v)
+	}
+	return _u
+}
+
+// ClearCloudConnectionID clears the value of the "cloud_connection_id" field.
+func (_u *CameraUpdate) ClearCloudConnectionID() *CameraUpdate {
+	_u.mutation.ClearCloudConnectionID()
+	return _u
+}
+
+// SetStreaming sets the "streaming" field.
+func (_u *CameraUpdate) SetStreaming(v bool) *CameraUpdate {
+	_u.mutation.SetStreaming(v)
+	return _u
+}
+
+// SetNillableStreaming sets the "streaming" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableStreaming(v *bool) *CameraUpdate {
+	if v != nil {
+		_u.SetStreaming(*v)
+	}
+	return _u
+}
+
+// ClearStreaming clears the value of the "streaming" field.
+func (_u *CameraUpdate) ClearStreaming() *CameraUpdate {
+	_u.mutation.ClearStreaming()
+	return _u
+}
+
+// SetNotRecordingSince sets the "not_recording_since" field.
+func (_u *CameraUpdate) SetNotRecordingSince(v time.Time) *CameraUpdate {
+	_u.mutation.SetNotRecordingSince(v)
+	return _u
+}
+
+// SetNillableNotRecordingSince sets the "not_recording_since" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableNotRecordingSince(v *time.Time) *CameraUpdate {
+	if v != nil {
+		_u.SetNotRecordingSince(*v)
+	}
+	return _u
+}
+
+// ClearNotRecordingSince clears the value of the "not_recording_since" field.
+func (_u *CameraUpdate) ClearNotRecordingSince() *CameraUpdate {
+	_u.mutation.ClearNotRecordingSince()
+	return _u
+}
+
+// SetRecordOwner sets the "record_owner" field.
+func (_u *CameraUpdate) SetRecordOwner(v string) *CameraUpdate {
+	_u.mutation.SetRecordOwner(v)
+	return _u
+}
+
+// SetNillableRecordOwner sets the "record_owner" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableRecordOwner(v *string) *CameraUpdate {
+	if v != nil {
+		_u.SetRecordOwner(*v)
+	}
+	return _u
+}
+
+// SetRecordLeaseUntil sets the "record_lease_until" field.
+func (_u *CameraUpdate) SetRecordLeaseUntil(v time.Time) *CameraUpdate {
+	_u.mutation.SetRecordLeaseUntil(v)
+	return _u
+}
+
+// SetNillableRecordLeaseUntil sets the "record_lease_until" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableRecordLeaseUntil(v *time.Time) *CameraUpdate {
+	if v != nil {
+		_u.SetRecordLeaseUntil(*v)
+	}
+	return _u
+}
+
+// ClearRecordLeaseUntil clears the value of the "record_lease_until" field.
+func (_u *CameraUpdate) ClearRecordLeaseUntil() *CameraUpdate {
+	_u.mutation.ClearRecordLeaseUntil()
+	return _u
+}
+
+// SetRecordingState sets the "recording_state" field.
+func (_u *CameraUpdate) SetRecordingState(v string) *CameraUpdate {
+	_u.mutation.SetRecordingState(v)
+	return _u
+}
+
+// SetNillableRecordingState sets the "recording_state" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableRecordingState(v *string) *CameraUpdate {
+	if v != nil {
+		_u.SetRecordingState(*v)
+	}
+	return _u
+}
+
+// SetRecordingReason sets the "recording_reason" field.
+func (_u *CameraUpdate) SetRecordingReason(v string) *CameraUpdate {
+	_u.mutation.SetRecordingReason(v)
+	return _u
+}
+
+// SetNillableRecordingReason sets the "recording_reason" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableRecordingReason(v *string) *CameraUpdate {
+	if v != nil {
+		_u.SetRecordingReason(*v)
+	}
+	return _u
+}
+
+// SetRecordingSince sets the "recording_since" field.
+func (_u *CameraUpdate) SetRecordingSince(v time.Time) *CameraUpdate {
+	_u.mutation.SetRecordingSince(v)
+	return _u
+}
+
+// SetNillableRecordingSince sets the "recording_since" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableRecordingSince(v *time.Time) *CameraUpdate {
+	if v != nil {
+		_u.SetRecordingSince(*v)
+	}
+	return _u
+}
+
+// ClearRecordingSince clears the value of the "recording_since" field.
+func (_u *CameraUpdate) ClearRecordingSince() *CameraUpdate {
+	_u.mutation.ClearRecordingSince()
+	return _u
+}
+
 // AddLinkIDs adds the "links" edge to the Link entity by IDs.
 func (_u *CameraUpdate) AddLinkIDs(ids ...pulid.ID) *CameraUpdate {
 	_u.mutation.AddLinkIDs(ids...)
@@ -228,6 +372,26 @@ func (_u *CameraUpdate) AddJournalEntries(v ...*JournalEntry) *CameraUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddJournalEntryIDs(ids...)
+}
+
+// AddRecordingSegmentIDs adds the "recording_segments" edge to the RecordingSegment entity by IDs.
+func (_u *CameraUpdate) AddRecordingSegmentIDs(ids ...pulid.ID) *CameraUpdate {
+	_u.mutation.AddRecordingSegmentIDs(ids...)
+	return _u
+}
+
+// AddRecordingSegments adds the "recording_segments" edges to the RecordingSegment entity.
+func (_u *CameraUpdate) AddRecordingSegments(v ...*RecordingSegment) *CameraUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRecordingSegmentIDs(ids...)
+}
+
+// SetCloudConnection sets the "cloud_connection" edge to the CameraCloudConnection entity.
+func (_u *CameraUpdate) SetCloudConnection(v *CameraCloudConnection) *CameraUpdate {
+	return _u.SetCloudConnectionID(v.ID)
 }
 
 // Mutation returns the CameraMutation object of the builder.
@@ -275,6 +439,33 @@ func (_u *CameraUpdate) RemoveJournalEntries(v ...*JournalEntry) *CameraUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveJournalEntryIDs(ids...)
+}
+
+// ClearRecordingSegments clears all "recording_segments" edges to the RecordingSegment entity.
+func (_u *CameraUpdate) ClearRecordingSegments() *CameraUpdate {
+	_u.mutation.ClearRecordingSegments()
+	return _u
+}
+
+// RemoveRecordingSegmentIDs removes the "recording_segments" edge to RecordingSegment entities by IDs.
+func (_u *CameraUpdate) RemoveRecordingSegmentIDs(ids ...pulid.ID) *CameraUpdate {
+	_u.mutation.RemoveRecordingSegmentIDs(ids...)
+	return _u
+}
+
+// RemoveRecordingSegments removes "recording_segments" edges to RecordingSegment entities.
+func (_u *CameraUpdate) RemoveRecordingSegments(v ...*RecordingSegment) *CameraUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRecordingSegmentIDs(ids...)
+}
+
+// ClearCloudConnection clears the "cloud_connection" edge to the CameraCloudConnection entity.
+func (_u *CameraUpdate) ClearCloudConnection() *CameraUpdate {
+	_u.mutation.ClearCloudConnection()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -344,6 +535,21 @@ func (_u *CameraUpdate) check() error {
 	if v, ok := _u.mutation.SourceStatus(); ok {
 		if err := camera.SourceStatusValidator(v); err != nil {
 			return &ValidationError{Name: "source_status", err: fmt.Errorf(`ent: validator failed for field "Camera.source_status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RecordOwner(); ok {
+		if err := camera.RecordOwnerValidator(v); err != nil {
+			return &ValidationError{Name: "record_owner", err: fmt.Errorf(`ent: validator failed for field "Camera.record_owner": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RecordingState(); ok {
+		if err := camera.RecordingStateValidator(v); err != nil {
+			return &ValidationError{Name: "recording_state", err: fmt.Errorf(`ent: validator failed for field "Camera.recording_state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RecordingReason(); ok {
+		if err := camera.RecordingReasonValidator(v); err != nil {
+			return &ValidationError{Name: "recording_reason", err: fmt.Errorf(`ent: validator failed for field "Camera.recording_reason": %w`, err)}
 		}
 	}
 	if _u.mutation.AccountCleared() && len(_u.mutation.AccountIDs()) > 0 {
@@ -417,6 +623,39 @@ func (_u *CameraUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.SourceStatus(); ok {
 		_spec.SetField(camera.FieldSourceStatus, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Streaming(); ok {
+		_spec.SetField(camera.FieldStreaming, field.TypeBool, value)
+	}
+	if _u.mutation.StreamingCleared() {
+		_spec.ClearField(camera.FieldStreaming, field.TypeBool)
+	}
+	if value, ok := _u.mutation.NotRecordingSince(); ok {
+		_spec.SetField(camera.FieldNotRecordingSince, field.TypeTime, value)
+	}
+	if _u.mutation.NotRecordingSinceCleared() {
+		_spec.ClearField(camera.FieldNotRecordingSince, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RecordOwner(); ok {
+		_spec.SetField(camera.FieldRecordOwner, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RecordLeaseUntil(); ok {
+		_spec.SetField(camera.FieldRecordLeaseUntil, field.TypeTime, value)
+	}
+	if _u.mutation.RecordLeaseUntilCleared() {
+		_spec.ClearField(camera.FieldRecordLeaseUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RecordingState(); ok {
+		_spec.SetField(camera.FieldRecordingState, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RecordingReason(); ok {
+		_spec.SetField(camera.FieldRecordingReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RecordingSince(); ok {
+		_spec.SetField(camera.FieldRecordingSince, field.TypeTime, value)
+	}
+	if _u.mutation.RecordingSinceCleared() {
+		_spec.ClearField(camera.FieldRecordingSince, field.TypeTime)
 	}
 	if _u.mutation.LinksCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -501,6 +740,80 @@ func (_u *CameraUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(journalentry.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RecordingSegmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   camera.RecordingSegmentsTable,
+			Columns: []string{camera.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRecordingSegmentsIDs(); len(nodes) > 0 && !_u.mutation.RecordingSegmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   camera.RecordingSegmentsTable,
+			Columns: []string{camera.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RecordingSegmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   camera.RecordingSegmentsTable,
+			Columns: []string{camera.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CloudConnectionCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   camera.CloudConnectionTable,
+			Columns: []string{camera.CloudConnectionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CloudConnectionIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   camera.CloudConnectionTable,
+			Columns: []string{camera.CloudConnectionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -698,6 +1011,148 @@ func (_u *CameraUpdateOne) SetNillableSourceStatus(v *string) *CameraUpdateOne {
 	return _u
 }
 
+// SetCloudConnectionID sets the "cloud_connection_id" field.
+func (_u *CameraUpdateOne) SetCloudConnectionID(v pulid.ID) *CameraUpdateOne {
+	_u.mutation.SetCloudConnectionID(v)
+	return _u
+}
+
+// SetNillableCloudConnectionID sets the "cloud_connection_id" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableCloudConnectionID(v *pulid.ID) *CameraUpdateOne {
+	if v != nil {
+		_u.SetCloudConnectionID(*v)
+	}
+	return _u
+}
+
+// ClearCloudConnectionID clears the value of the "cloud_connection_id" field.
+func (_u *CameraUpdateOne) ClearCloudConnectionID() *CameraUpdateOne {
+	_u.mutation.ClearCloudConnectionID()
+	return _u
+}
+
+// SetStreaming sets the "streaming" field.
+func (_u *CameraUpdateOne) SetStreaming(v bool) *CameraUpdateOne {
+	_u.mutation.SetStreaming(v)
+	return _u
+}
+
+// SetNillableStreaming sets the "streaming" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableStreaming(v *bool) *CameraUpdateOne {
+	if v != nil {
+		_u.SetStreaming(*v)
+	}
+	return _u
+}
+
+// ClearStreaming clears the value of the "streaming" field.
+func (_u *CameraUpdateOne) ClearStreaming() *CameraUpdateOne {
+	_u.mutation.ClearStreaming()
+	return _u
+}
+
+// SetNotRecordingSince sets the "not_recording_since" field.
+func (_u *CameraUpdateOne) SetNotRecordingSince(v time.Time) *CameraUpdateOne {
+	_u.mutation.SetNotRecordingSince(v)
+	return _u
+}
+
+// SetNillableNotRecordingSince sets the "not_recording_since" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableNotRecordingSince(v *time.Time) *CameraUpdateOne {
+	if v != nil {
+		_u.SetNotRecordingSince(*v)
+	}
+	return _u
+}
+
+// ClearNotRecordingSince clears the value of the "not_recording_since" field.
+func (_u *CameraUpdateOne) ClearNotRecordingSince() *CameraUpdateOne {
+	_u.mutation.ClearNotRecordingSince()
+	return _u
+}
+
+// SetRecordOwner sets the "record_owner" field.
+func (_u *CameraUpdateOne) SetRecordOwner(v string) *CameraUpdateOne {
+	_u.mutation.SetRecordOwner(v)
+	return _u
+}
+
+// SetNillableRecordOwner sets the "record_owner" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableRecordOwner(v *string) *CameraUpdateOne {
+	if v != nil {
+		_u.SetRecordOwner(*v)
+	}
+	return _u
+}
+
+// SetRecordLeaseUntil sets the "record_lease_until" field.
+func (_u *CameraUpdateOne) SetRecordLeaseUntil(v time.Time) *CameraUpdateOne {
+	_u.mutation.SetRecordLeaseUntil(v)
+	return _u
+}
+
+// SetNillableRecordLeaseUntil sets the "record_lease_until" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableRecordLeaseUntil(v *time.Time) *CameraUpdateOne {
+	if v != nil {
+		_u.SetRecordLeaseUntil(*v)
+	}
+	return _u
+}
+
+// ClearRecordLeaseUntil clears the value of the "record_lease_until" field.
+func (_u *CameraUpdateOne) ClearRecordLeaseUntil() *CameraUpdateOne {
+	_u.mutation.ClearRecordLeaseUntil()
+	return _u
+}
+
+// SetRecordingState sets the "recording_state" field.
+func (_u *CameraUpdateOne) SetRecordingState(v string) *CameraUpdateOne {
+	_u.mutation.SetRecordingState(v)
+	return _u
+}
+
+// SetNillableRecordingState sets the "recording_state" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableRecordingState(v *string) *CameraUpdateOne {
+	if v != nil {
+		_u.SetRecordingState(*v)
+	}
+	return _u
+}
+
+// SetRecordingReason sets the "recording_reason" field.
+func (_u *CameraUpdateOne) SetRecordingReason(v string) *CameraUpdateOne {
+	_u.mutation.SetRecordingReason(v)
+	return _u
+}
+
+// SetNillableRecordingReason sets the "recording_reason" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableRecordingReason(v *string) *CameraUpdateOne {
+	if v != nil {
+		_u.SetRecordingReason(*v)
+	}
+	return _u
+}
+
+// SetRecordingSince sets the "recording_since" field.
+func (_u *CameraUpdateOne) SetRecordingSince(v time.Time) *CameraUpdateOne {
+	_u.mutation.SetRecordingSince(v)
+	return _u
+}
+
+// SetNillableRecordingSince sets the "recording_since" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableRecordingSince(v *time.Time) *CameraUpdateOne {
+	if v != nil {
+		_u.SetRecordingSince(*v)
+	}
+	return _u
+}
+
+// ClearRecordingSince clears the value of the "recording_since" field.
+func (_u *CameraUpdateOne) ClearRecordingSince() *CameraUpdateOne {
+	_u.mutation.ClearRecordingSince()
+	return _u
+}
+
 // AddLinkIDs adds the "links" edge to the Link entity by IDs.
 func (_u *CameraUpdateOne) AddLinkIDs(ids ...pulid.ID) *CameraUpdateOne {
 	_u.mutation.AddLinkIDs(ids...)
@@ -726,6 +1181,26 @@ func (_u *CameraUpdateOne) AddJournalEntries(v ...*JournalEntry) *CameraUpdateOn
 		ids[i] = v[i].ID
 	}
 	return _u.AddJournalEntryIDs(ids...)
+}
+
+// AddRecordingSegmentIDs adds the "recording_segments" edge to the RecordingSegment entity by IDs.
+func (_u *CameraUpdateOne) AddRecordingSegmentIDs(ids ...pulid.ID) *CameraUpdateOne {
+	_u.mutation.AddRecordingSegmentIDs(ids...)
+	return _u
+}
+
+// AddRecordingSegments adds the "recording_segments" edges to the RecordingSegment entity.
+func (_u *CameraUpdateOne) AddRecordingSegments(v ...*RecordingSegment) *CameraUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRecordingSegmentIDs(ids...)
+}
+
+// SetCloudConnection sets the "cloud_connection" edge to the CameraCloudConnection entity.
+func (_u *CameraUpdateOne) SetCloudConnection(v *CameraCloudConnection) *CameraUpdateOne {
+	return _u.SetCloudConnectionID(v.ID)
 }
 
 // Mutation returns the CameraMutation object of the builder.
@@ -773,6 +1248,33 @@ func (_u *CameraUpdateOne) RemoveJournalEntries(v ...*JournalEntry) *CameraUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveJournalEntryIDs(ids...)
+}
+
+// ClearRecordingSegments clears all "recording_segments" edges to the RecordingSegment entity.
+func (_u *CameraUpdateOne) ClearRecordingSegments() *CameraUpdateOne {
+	_u.mutation.ClearRecordingSegments()
+	return _u
+}
+
+// RemoveRecordingSegmentIDs removes the "recording_segments" edge to RecordingSegment entities by IDs.
+func (_u *CameraUpdateOne) RemoveRecordingSegmentIDs(ids ...pulid.ID) *CameraUpdateOne {
+	_u.mutation.RemoveRecordingSegmentIDs(ids...)
+	return _u
+}
+
+// RemoveRecordingSegments removes "recording_segments" edges to RecordingSegment entities.
+func (_u *CameraUpdateOne) RemoveRecordingSegments(v ...*RecordingSegment) *CameraUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRecordingSegmentIDs(ids...)
+}
+
+// ClearCloudConnection clears the "cloud_connection" edge to the CameraCloudConnection entity.
+func (_u *CameraUpdateOne) ClearCloudConnection() *CameraUpdateOne {
+	_u.mutation.ClearCloudConnection()
+	return _u
 }
 
 // Where appends a list predicates to the CameraUpdate builder.
@@ -855,6 +1357,21 @@ func (_u *CameraUpdateOne) check() error {
 	if v, ok := _u.mutation.SourceStatus(); ok {
 		if err := camera.SourceStatusValidator(v); err != nil {
 			return &ValidationError{Name: "source_status", err: fmt.Errorf(`ent: validator failed for field "Camera.source_status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RecordOwner(); ok {
+		if err := camera.RecordOwnerValidator(v); err != nil {
+			return &ValidationError{Name: "record_owner", err: fmt.Errorf(`ent: validator failed for field "Camera.record_owner": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RecordingState(); ok {
+		if err := camera.RecordingStateValidator(v); err != nil {
+			return &ValidationError{Name: "recording_state", err: fmt.Errorf(`ent: validator failed for field "Camera.recording_state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RecordingReason(); ok {
+		if err := camera.RecordingReasonValidator(v); err != nil {
+			return &ValidationError{Name: "recording_reason", err: fmt.Errorf(`ent: validator failed for field "Camera.recording_reason": %w`, err)}
 		}
 	}
 	if _u.mutation.AccountCleared() && len(_u.mutation.AccountIDs()) > 0 {
@@ -946,6 +1463,39 @@ func (_u *CameraUpdateOne) sqlSave(ctx context.Context) (_node *Camera, err erro
 	if value, ok := _u.mutation.SourceStatus(); ok {
 		_spec.SetField(camera.FieldSourceStatus, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Streaming(); ok {
+		_spec.SetField(camera.FieldStreaming, field.TypeBool, value)
+	}
+	if _u.mutation.StreamingCleared() {
+		_spec.ClearField(camera.FieldStreaming, field.TypeBool)
+	}
+	if value, ok := _u.mutation.NotRecordingSince(); ok {
+		_spec.SetField(camera.FieldNotRecordingSince, field.TypeTime, value)
+	}
+	if _u.mutation.NotRecordingSinceCleared() {
+		_spec.ClearField(camera.FieldNotRecordingSince, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RecordOwner(); ok {
+		_spec.SetField(camera.FieldRecordOwner, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RecordLeaseUntil(); ok {
+		_spec.SetField(camera.FieldRecordLeaseUntil, field.TypeTime, value)
+	}
+	if _u.mutation.RecordLeaseUntilCleared() {
+		_spec.ClearField(camera.FieldRecordLeaseUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RecordingState(); ok {
+		_spec.SetField(camera.FieldRecordingState, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RecordingReason(); ok {
+		_spec.SetField(camera.FieldRecordingReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RecordingSince(); ok {
+		_spec.SetField(camera.FieldRecordingSince, field.TypeTime, value)
+	}
+	if _u.mutation.RecordingSinceCleared() {
+		_spec.ClearField(camera.FieldRecordingSince, field.TypeTime)
+	}
 	if _u.mutation.LinksCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1029,6 +1579,80 @@ func (_u *CameraUpdateOne) sqlSave(ctx context.Context) (_node *Camera, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(journalentry.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RecordingSegmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   camera.RecordingSegmentsTable,
+			Columns: []string{camera.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRecordingSegmentsIDs(); len(nodes) > 0 && !_u.mutation.RecordingSegmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   camera.RecordingSegmentsTable,
+			Columns: []string{camera.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RecordingSegmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   camera.RecordingSegmentsTable,
+			Columns: []string{camera.RecordingSegmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recordingsegment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CloudConnectionCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   camera.CloudConnectionTable,
+			Columns: []string{camera.CloudConnectionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CloudConnectionIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   camera.CloudConnectionTable,
+			Columns: []string{camera.CloudConnectionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cameracloudconnection.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

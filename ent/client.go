@@ -10,7 +10,7 @@ import (
 	"reflect"
 
 	"github.com/regicam/regicam/ent/migrate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
@@ -22,11 +22,23 @@ import (
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/cardmatch"
+	"github.com/regicam/regicam/ent/caseevent"
+	"github.com/regicam/regicam/ent/casenote"
+	"github.com/regicam/regicam/ent/dailyrollup"
+	"github.com/regicam/regicam/ent/digestrule"
+	"github.com/regicam/regicam/ent/digestsend"
 	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/posconnection"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/ent/rollupshop"
 	"github.com/regicam/regicam/ent/session"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
@@ -53,16 +65,40 @@ type Client struct {
 	AuditLog *AuditLogClient
 	// Camera is the client for interacting with the Camera builders.
 	Camera *CameraClient
+	// CameraCloudConnection is the client for interacting with the CameraCloudConnection builders.
+	CameraCloudConnection *CameraCloudConnectionClient
+	// CardMatch is the client for interacting with the CardMatch builders.
+	CardMatch *CardMatchClient
+	// CaseEvent is the client for interacting with the CaseEvent builders.
+	CaseEvent *CaseEventClient
+	// CaseNote is the client for interacting with the CaseNote builders.
+	CaseNote *CaseNoteClient
+	// DailyRollup is the client for interacting with the DailyRollup builders.
+	DailyRollup *DailyRollupClient
+	// DigestRule is the client for interacting with the DigestRule builders.
+	DigestRule *DigestRuleClient
+	// DigestSend is the client for interacting with the DigestSend builders.
+	DigestSend *DigestSendClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
+	// Investigation is the client for interacting with the Investigation builders.
+	Investigation *InvestigationClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
 	JournalEntry *JournalEntryClient
 	// Link is the client for interacting with the Link builders.
 	Link *LinkClient
+	// MailSettings is the client for interacting with the MailSettings builders.
+	MailSettings *MailSettingsClient
 	// PosConnection is the client for interacting with the PosConnection builders.
 	PosConnection *PosConnectionClient
+	// RecordingSegment is the client for interacting with the RecordingSegment builders.
+	RecordingSegment *RecordingSegmentClient
+	// RollupShop is the client for interacting with the RollupShop builders.
+	RollupShop *RollupShopClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// ShareLink is the client for interacting with the ShareLink builders.
+	ShareLink *ShareLinkClient
 	// Shop is the client for interacting with the Shop builders.
 	Shop *ShopClient
 	// ShopGroup is the client for interacting with the ShopGroup builders.
@@ -90,11 +126,23 @@ func (c *Client) init() {
 	c.ApiKey = NewApiKeyClient(c.config)
 	c.AuditLog = NewAuditLogClient(c.config)
 	c.Camera = NewCameraClient(c.config)
+	c.CameraCloudConnection = NewCameraCloudConnectionClient(c.config)
+	c.CardMatch = NewCardMatchClient(c.config)
+	c.CaseEvent = NewCaseEventClient(c.config)
+	c.CaseNote = NewCaseNoteClient(c.config)
+	c.DailyRollup = NewDailyRollupClient(c.config)
+	c.DigestRule = NewDigestRuleClient(c.config)
+	c.DigestSend = NewDigestSendClient(c.config)
 	c.Event = NewEventClient(c.config)
+	c.Investigation = NewInvestigationClient(c.config)
 	c.JournalEntry = NewJournalEntryClient(c.config)
 	c.Link = NewLinkClient(c.config)
+	c.MailSettings = NewMailSettingsClient(c.config)
 	c.PosConnection = NewPosConnectionClient(c.config)
+	c.RecordingSegment = NewRecordingSegmentClient(c.config)
+	c.RollupShop = NewRollupShopClient(c.config)
 	c.Session = NewSessionClient(c.config)
+	c.ShareLink = NewShareLinkClient(c.config)
 	c.Shop = NewShopClient(c.config)
 	c.ShopGroup = NewShopGroupClient(c.config)
 	c.Terminal = NewTerminalClient(c.config)
@@ -190,24 +238,36 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:           ctx,
-		config:        cfg,
-		Account:       NewAccountClient(cfg),
-		Alert:         NewAlertClient(cfg),
-		AlertRule:     NewAlertRuleClient(cfg),
-		ApiKey:        NewApiKeyClient(cfg),
-		AuditLog:      NewAuditLogClient(cfg),
-		Camera:        NewCameraClient(cfg),
-		Event:         NewEventClient(cfg),
-		JournalEntry:  NewJournalEntryClient(cfg),
-		Link:          NewLinkClient(cfg),
-		PosConnection: NewPosConnectionClient(cfg),
-		Session:       NewSessionClient(cfg),
-		Shop:          NewShopClient(cfg),
-		ShopGroup:     NewShopGroupClient(cfg),
-		Terminal:      NewTerminalClient(cfg),
-		Thumbnail:     NewThumbnailClient(cfg),
-		User:          NewUserClient(cfg),
+		ctx:                   ctx,
+		config:                cfg,
+		Account:               NewAccountClient(cfg),
+		Alert:                 NewAlertClient(cfg),
+		AlertRule:             NewAlertRuleClient(cfg),
+		ApiKey:                NewApiKeyClient(cfg),
+		AuditLog:              NewAuditLogClient(cfg),
+		Camera:                NewCameraClient(cfg),
+		CameraCloudConnection: NewCameraCloudConnectionClient(cfg),
+		CardMatch:             NewCardMatchClient(cfg),
+		CaseEvent:             NewCaseEventClient(cfg),
+		CaseNote:              NewCaseNoteClient(cfg),
+		DailyRollup:           NewDailyRollupClient(cfg),
+		DigestRule:            NewDigestRuleClient(cfg),
+		DigestSend:            NewDigestSendClient(cfg),
+		Event:                 NewEventClient(cfg),
+		Investigation:         NewInvestigationClient(cfg),
+		JournalEntry:          NewJournalEntryClient(cfg),
+		Link:                  NewLinkClient(cfg),
+		MailSettings:          NewMailSettingsClient(cfg),
+		PosConnection:         NewPosConnectionClient(cfg),
+		RecordingSegment:      NewRecordingSegmentClient(cfg),
+		RollupShop:            NewRollupShopClient(cfg),
+		Session:               NewSessionClient(cfg),
+		ShareLink:             NewShareLinkClient(cfg),
+		Shop:                  NewShopClient(cfg),
+		ShopGroup:             NewShopGroupClient(cfg),
+		Terminal:              NewTerminalClient(cfg),
+		Thumbnail:             NewThumbnailClient(cfg),
+		User:                  NewUserClient(cfg),
 	}, nil
 }
 
@@ -225,24 +285,36 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:           ctx,
-		config:        cfg,
-		Account:       NewAccountClient(cfg),
-		Alert:         NewAlertClient(cfg),
-		AlertRule:     NewAlertRuleClient(cfg),
-		ApiKey:        NewApiKeyClient(cfg),
-		AuditLog:      NewAuditLogClient(cfg),
-		Camera:        NewCameraClient(cfg),
-		Event:         NewEventClient(cfg),
-		JournalEntry:  NewJournalEntryClient(cfg),
-		Link:          NewLinkClient(cfg),
-		PosConnection: NewPosConnectionClient(cfg),
-		Session:       NewSessionClient(cfg),
-		Shop:          NewShopClient(cfg),
-		ShopGroup:     NewShopGroupClient(cfg),
-		Terminal:      NewTerminalClient(cfg),
-		Thumbnail:     NewThumbnailClient(cfg),
-		User:          NewUserClient(cfg),
+		ctx:                   ctx,
+		config:                cfg,
+		Account:               NewAccountClient(cfg),
+		Alert:                 NewAlertClient(cfg),
+		AlertRule:             NewAlertRuleClient(cfg),
+		ApiKey:                NewApiKeyClient(cfg),
+		AuditLog:              NewAuditLogClient(cfg),
+		Camera:                NewCameraClient(cfg),
+		CameraCloudConnection: NewCameraCloudConnectionClient(cfg),
+		CardMatch:             NewCardMatchClient(cfg),
+		CaseEvent:             NewCaseEventClient(cfg),
+		CaseNote:              NewCaseNoteClient(cfg),
+		DailyRollup:           NewDailyRollupClient(cfg),
+		DigestRule:            NewDigestRuleClient(cfg),
+		DigestSend:            NewDigestSendClient(cfg),
+		Event:                 NewEventClient(cfg),
+		Investigation:         NewInvestigationClient(cfg),
+		JournalEntry:          NewJournalEntryClient(cfg),
+		Link:                  NewLinkClient(cfg),
+		MailSettings:          NewMailSettingsClient(cfg),
+		PosConnection:         NewPosConnectionClient(cfg),
+		RecordingSegment:      NewRecordingSegmentClient(cfg),
+		RollupShop:            NewRollupShopClient(cfg),
+		Session:               NewSessionClient(cfg),
+		ShareLink:             NewShareLinkClient(cfg),
+		Shop:                  NewShopClient(cfg),
+		ShopGroup:             NewShopGroupClient(cfg),
+		Terminal:              NewTerminalClient(cfg),
+		Thumbnail:             NewThumbnailClient(cfg),
+		User:                  NewUserClient(cfg),
 	}, nil
 }
 
@@ -272,9 +344,11 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.Alert, c.AlertRule, c.ApiKey, c.AuditLog, c.Camera, c.Event,
-		c.JournalEntry, c.Link, c.PosConnection, c.Session, c.Shop, c.ShopGroup,
-		c.Terminal, c.Thumbnail, c.User,
+		c.Account, c.Alert, c.AlertRule, c.ApiKey, c.AuditLog, c.Camera,
+		c.CameraCloudConnection, c.CardMatch, c.CaseEvent, c.CaseNote, c.DailyRollup,
+		c.DigestRule, c.DigestSend, c.Event, c.Investigation, c.JournalEntry, c.Link,
+		c.MailSettings, c.PosConnection, c.RecordingSegment, c.RollupShop, c.Session,
+		c.ShareLink, c.Shop, c.ShopGroup, c.Terminal, c.Thumbnail, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -284,9 +358,11 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.Alert, c.AlertRule, c.ApiKey, c.AuditLog, c.Camera, c.Event,
-		c.JournalEntry, c.Link, c.PosConnection, c.Session, c.Shop, c.ShopGroup,
-		c.Terminal, c.Thumbnail, c.User,
+		c.Account, c.Alert, c.AlertRule, c.ApiKey, c.AuditLog, c.Camera,
+		c.CameraCloudConnection, c.CardMatch, c.CaseEvent, c.CaseNote, c.DailyRollup,
+		c.DigestRule, c.DigestSend, c.Event, c.Investigation, c.JournalEntry, c.Link,
+		c.MailSettings, c.PosConnection, c.RecordingSegment, c.RollupShop, c.Session,
+		c.ShareLink, c.Shop, c.ShopGroup, c.Terminal, c.Thumbnail, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -307,16 +383,40 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuditLog.mutate(ctx, m)
 	case *CameraMutation:
 		return c.Camera.mutate(ctx, m)
+	case *CameraCloudConnectionMutation:
+		return c.CameraCloudConnection.mutate(ctx, m)
+	case *CardMatchMutation:
+		return c.CardMatch.mutate(ctx, m)
+	case *CaseEventMutation:
+		return c.CaseEvent.mutate(ctx, m)
+	case *CaseNoteMutation:
+		return c.CaseNote.mutate(ctx, m)
+	case *DailyRollupMutation:
+		return c.DailyRollup.mutate(ctx, m)
+	case *DigestRuleMutation:
+		return c.DigestRule.mutate(ctx, m)
+	case *DigestSendMutation:
+		return c.DigestSend.mutate(ctx, m)
 	case *EventMutation:
 		return c.Event.mutate(ctx, m)
+	case *InvestigationMutation:
+		return c.Investigation.mutate(ctx, m)
 	case *JournalEntryMutation:
 		return c.JournalEntry.mutate(ctx, m)
 	case *LinkMutation:
 		return c.Link.mutate(ctx, m)
+	case *MailSettingsMutation:
+		return c.MailSettings.mutate(ctx, m)
 	case *PosConnectionMutation:
 		return c.PosConnection.mutate(ctx, m)
+	case *RecordingSegmentMutation:
+		return c.RecordingSegment.mutate(ctx, m)
+	case *RollupShopMutation:
+		return c.RollupShop.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
+	case *ShareLinkMutation:
+		return c.ShareLink.mutate(ctx, m)
 	case *ShopMutation:
 		return c.Shop.mutate(ctx, m)
 	case *ShopGroupMutation:
@@ -520,6 +620,22 @@ func (c *AccountClient) QueryPosConnections(_m *Account) *PosConnectionQuery {
 	return query
 }
 
+// QueryCameraCloudConnections queries the camera_cloud_connections edge of a Account.
+func (c *AccountClient) QueryCameraCloudConnections(_m *Account) *CameraCloudConnectionQuery {
+	query := (&CameraCloudConnectionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(cameracloudconnection.Table, cameracloudconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CameraCloudConnectionsTable, account.CameraCloudConnectionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryTerminals queries the terminals edge of a Account.
 func (c *AccountClient) QueryTerminals(_m *Account) *TerminalQuery {
 	query := (&TerminalClient{config: c.config}).Query()
@@ -641,6 +757,150 @@ func (c *AccountClient) QueryAlerts(_m *Account) *AlertQuery {
 			sqlgraph.From(account.Table, account.FieldID, id),
 			sqlgraph.To(alert.Table, alert.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, account.AlertsTable, account.AlertsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCases queries the cases edge of a Account.
+func (c *AccountClient) QueryCases(_m *Account) *InvestigationQuery {
+	query := (&InvestigationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(investigation.Table, investigation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CasesTable, account.CasesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCaseNotes queries the case_notes edge of a Account.
+func (c *AccountClient) QueryCaseNotes(_m *Account) *CaseNoteQuery {
+	query := (&CaseNoteClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(casenote.Table, casenote.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CaseNotesTable, account.CaseNotesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCaseEvents queries the case_events edge of a Account.
+func (c *AccountClient) QueryCaseEvents(_m *Account) *CaseEventQuery {
+	query := (&CaseEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(caseevent.Table, caseevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CaseEventsTable, account.CaseEventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryMailSettings queries the mail_settings edge of a Account.
+func (c *AccountClient) QueryMailSettings(_m *Account) *MailSettingsQuery {
+	query := (&MailSettingsClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(mailsettings.Table, mailsettings.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.MailSettingsTable, account.MailSettingsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDigestRules queries the digest_rules edge of a Account.
+func (c *AccountClient) QueryDigestRules(_m *Account) *DigestRuleQuery {
+	query := (&DigestRuleClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(digestrule.Table, digestrule.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.DigestRulesTable, account.DigestRulesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDigestSends queries the digest_sends edge of a Account.
+func (c *AccountClient) QueryDigestSends(_m *Account) *DigestSendQuery {
+	query := (&DigestSendClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(digestsend.Table, digestsend.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.DigestSendsTable, account.DigestSendsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCardMatches queries the card_matches edge of a Account.
+func (c *AccountClient) QueryCardMatches(_m *Account) *CardMatchQuery {
+	query := (&CardMatchClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(cardmatch.Table, cardmatch.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.CardMatchesTable, account.CardMatchesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRecordingSegments queries the recording_segments edge of a Account.
+func (c *AccountClient) QueryRecordingSegments(_m *Account) *RecordingSegmentQuery {
+	query := (&RecordingSegmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(recordingsegment.Table, recordingsegment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.RecordingSegmentsTable, account.RecordingSegmentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryShareLinks queries the share_links edge of a Account.
+func (c *AccountClient) QueryShareLinks(_m *Account) *ShareLinkQuery {
+	query := (&ShareLinkClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(sharelink.Table, sharelink.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.ShareLinksTable, account.ShareLinksColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -791,6 +1051,22 @@ func (c *AlertClient) QueryAccount(_m *Alert) *AccountQuery {
 			sqlgraph.From(alert.Table, alert.FieldID, id),
 			sqlgraph.To(account.Table, account.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, alert.AccountTable, alert.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCases queries the cases edge of a Alert.
+func (c *AlertClient) QueryCases(_m *Alert) *InvestigationQuery {
+	query := (&InvestigationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alert.Table, alert.FieldID, id),
+			sqlgraph.To(investigation.Table, investigation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, alert.CasesTable, alert.CasesPrimaryKey...),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1414,6 +1690,38 @@ func (c *CameraClient) QueryJournalEntries(_m *Camera) *JournalEntryQuery {
 	return query
 }
 
+// QueryRecordingSegments queries the recording_segments edge of a Camera.
+func (c *CameraClient) QueryRecordingSegments(_m *Camera) *RecordingSegmentQuery {
+	query := (&RecordingSegmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(camera.Table, camera.FieldID, id),
+			sqlgraph.To(recordingsegment.Table, recordingsegment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, camera.RecordingSegmentsTable, camera.RecordingSegmentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCloudConnection queries the cloud_connection edge of a Camera.
+func (c *CameraClient) QueryCloudConnection(_m *Camera) *CameraCloudConnectionQuery {
+	query := (&CameraCloudConnectionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(camera.Table, camera.FieldID, id),
+			sqlgraph.To(cameracloudconnection.Table, cameracloudconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, camera.CloudConnectionTable, camera.CloudConnectionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *CameraClient) Hooks() []Hook {
 	hooks := c.hooks.Camera
@@ -1437,6 +1745,1088 @@ func (c *CameraClient) mutate(ctx context.Context, m *CameraMutation) (Value, er
 		return (&CameraDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Camera mutation op: %q", m.Op())
+	}
+}
+
+// CameraCloudConnectionClient is a client for the CameraCloudConnection schema.
+type CameraCloudConnectionClient struct {
+	config
+}
+
+// NewCameraCloudConnectionClient returns a client for the CameraCloudConnection from the given config.
+func NewCameraCloudConnectionClient(c config) *CameraCloudConnectionClient {
+	return &CameraCloudConnectionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `cameracloudconnection.Hooks(f(g(h())))`.
+func (c *CameraCloudConnectionClient) Use(hooks ...Hook) {
+	c.hooks.CameraCloudConnection = append(c.hooks.CameraCloudConnection, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `cameracloudconnection.Intercept(f(g(h())))`.
+func (c *CameraCloudConnectionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CameraCloudConnection = append(c.inters.CameraCloudConnection, interceptors...)
+}
+
+// Create returns a builder for creating a CameraCloudConnection entity.
+func (c *CameraCloudConnectionClient) Create() *CameraCloudConnectionCreate {
+	mutation := newCameraCloudConnectionMutation(c.config, OpCreate)
+	return &CameraCloudConnectionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CameraCloudConnection entities.
+func (c *CameraCloudConnectionClient) CreateBulk(builders ...*CameraCloudConnectionCreate) *CameraCloudConnectionCreateBulk {
+	return &CameraCloudConnectionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CameraCloudConnectionClient) MapCreateBulk(slice any, setFunc func(*CameraCloudConnectionCreate, int)) *CameraCloudConnectionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CameraCloudConnectionCreateBulk{err: fmt.Errorf("calling to CameraCloudConnectionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CameraCloudConnectionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CameraCloudConnectionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CameraCloudConnection.
+func (c *CameraCloudConnectionClient) Update() *CameraCloudConnectionUpdate {
+	mutation := newCameraCloudConnectionMutation(c.config, OpUpdate)
+	return &CameraCloudConnectionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CameraCloudConnectionClient) UpdateOne(_m *CameraCloudConnection) *CameraCloudConnectionUpdateOne {
+	mutation := newCameraCloudConnectionMutation(c.config, OpUpdateOne, withCameraCloudConnection(_m))
+	return &CameraCloudConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CameraCloudConnectionClient) UpdateOneID(id pulid.ID) *CameraCloudConnectionUpdateOne {
+	mutation := newCameraCloudConnectionMutation(c.config, OpUpdateOne, withCameraCloudConnectionID(id))
+	return &CameraCloudConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CameraCloudConnection.
+func (c *CameraCloudConnectionClient) Delete() *CameraCloudConnectionDelete {
+	mutation := newCameraCloudConnectionMutation(c.config, OpDelete)
+	return &CameraCloudConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CameraCloudConnectionClient) DeleteOne(_m *CameraCloudConnection) *CameraCloudConnectionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CameraCloudConnectionClient) DeleteOneID(id pulid.ID) *CameraCloudConnectionDeleteOne {
+	builder := c.Delete().Where(cameracloudconnection.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CameraCloudConnectionDeleteOne{builder}
+}
+
+// Query returns a query builder for CameraCloudConnection.
+func (c *CameraCloudConnectionClient) Query() *CameraCloudConnectionQuery {
+	return &CameraCloudConnectionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCameraCloudConnection},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CameraCloudConnection entity by its id.
+func (c *CameraCloudConnectionClient) Get(ctx context.Context, id pulid.ID) (*CameraCloudConnection, error) {
+	return c.Query().Where(cameracloudconnection.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CameraCloudConnectionClient) GetX(ctx context.Context, id pulid.ID) *CameraCloudConnection {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a CameraCloudConnection.
+func (c *CameraCloudConnectionClient) QueryAccount(_m *CameraCloudConnection) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cameracloudconnection.Table, cameracloudconnection.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, cameracloudconnection.AccountTable, cameracloudconnection.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCameras queries the cameras edge of a CameraCloudConnection.
+func (c *CameraCloudConnectionClient) QueryCameras(_m *CameraCloudConnection) *CameraQuery {
+	query := (&CameraClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cameracloudconnection.Table, cameracloudconnection.FieldID, id),
+			sqlgraph.To(camera.Table, camera.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, cameracloudconnection.CamerasTable, cameracloudconnection.CamerasColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CameraCloudConnectionClient) Hooks() []Hook {
+	hooks := c.hooks.CameraCloudConnection
+	return append(hooks[:len(hooks):len(hooks)], cameracloudconnection.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CameraCloudConnectionClient) Interceptors() []Interceptor {
+	return c.inters.CameraCloudConnection
+}
+
+func (c *CameraCloudConnectionClient) mutate(ctx context.Context, m *CameraCloudConnectionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CameraCloudConnectionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CameraCloudConnectionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CameraCloudConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CameraCloudConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CameraCloudConnection mutation op: %q", m.Op())
+	}
+}
+
+// CardMatchClient is a client for the CardMatch schema.
+type CardMatchClient struct {
+	config
+}
+
+// NewCardMatchClient returns a client for the CardMatch from the given config.
+func NewCardMatchClient(c config) *CardMatchClient {
+	return &CardMatchClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `cardmatch.Hooks(f(g(h())))`.
+func (c *CardMatchClient) Use(hooks ...Hook) {
+	c.hooks.CardMatch = append(c.hooks.CardMatch, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `cardmatch.Intercept(f(g(h())))`.
+func (c *CardMatchClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CardMatch = append(c.inters.CardMatch, interceptors...)
+}
+
+// Create returns a builder for creating a CardMatch entity.
+func (c *CardMatchClient) Create() *CardMatchCreate {
+	mutation := newCardMatchMutation(c.config, OpCreate)
+	return &CardMatchCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CardMatch entities.
+func (c *CardMatchClient) CreateBulk(builders ...*CardMatchCreate) *CardMatchCreateBulk {
+	return &CardMatchCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CardMatchClient) MapCreateBulk(slice any, setFunc func(*CardMatchCreate, int)) *CardMatchCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CardMatchCreateBulk{err: fmt.Errorf("calling to CardMatchClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CardMatchCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CardMatchCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CardMatch.
+func (c *CardMatchClient) Update() *CardMatchUpdate {
+	mutation := newCardMatchMutation(c.config, OpUpdate)
+	return &CardMatchUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CardMatchClient) UpdateOne(_m *CardMatch) *CardMatchUpdateOne {
+	mutation := newCardMatchMutation(c.config, OpUpdateOne, withCardMatch(_m))
+	return &CardMatchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CardMatchClient) UpdateOneID(id pulid.ID) *CardMatchUpdateOne {
+	mutation := newCardMatchMutation(c.config, OpUpdateOne, withCardMatchID(id))
+	return &CardMatchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CardMatch.
+func (c *CardMatchClient) Delete() *CardMatchDelete {
+	mutation := newCardMatchMutation(c.config, OpDelete)
+	return &CardMatchDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CardMatchClient) DeleteOne(_m *CardMatch) *CardMatchDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CardMatchClient) DeleteOneID(id pulid.ID) *CardMatchDeleteOne {
+	builder := c.Delete().Where(cardmatch.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CardMatchDeleteOne{builder}
+}
+
+// Query returns a query builder for CardMatch.
+func (c *CardMatchClient) Query() *CardMatchQuery {
+	return &CardMatchQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCardMatch},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CardMatch entity by its id.
+func (c *CardMatchClient) Get(ctx context.Context, id pulid.ID) (*CardMatch, error) {
+	return c.Query().Where(cardmatch.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CardMatchClient) GetX(ctx context.Context, id pulid.ID) *CardMatch {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a CardMatch.
+func (c *CardMatchClient) QueryAccount(_m *CardMatch) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cardmatch.Table, cardmatch.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, cardmatch.AccountTable, cardmatch.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CardMatchClient) Hooks() []Hook {
+	hooks := c.hooks.CardMatch
+	return append(hooks[:len(hooks):len(hooks)], cardmatch.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CardMatchClient) Interceptors() []Interceptor {
+	return c.inters.CardMatch
+}
+
+func (c *CardMatchClient) mutate(ctx context.Context, m *CardMatchMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CardMatchCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CardMatchUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CardMatchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CardMatchDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CardMatch mutation op: %q", m.Op())
+	}
+}
+
+// CaseEventClient is a client for the CaseEvent schema.
+type CaseEventClient struct {
+	config
+}
+
+// NewCaseEventClient returns a client for the CaseEvent from the given config.
+func NewCaseEventClient(c config) *CaseEventClient {
+	return &CaseEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `caseevent.Hooks(f(g(h())))`.
+func (c *CaseEventClient) Use(hooks ...Hook) {
+	c.hooks.CaseEvent = append(c.hooks.CaseEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `caseevent.Intercept(f(g(h())))`.
+func (c *CaseEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CaseEvent = append(c.inters.CaseEvent, interceptors...)
+}
+
+// Create returns a builder for creating a CaseEvent entity.
+func (c *CaseEventClient) Create() *CaseEventCreate {
+	mutation := newCaseEventMutation(c.config, OpCreate)
+	return &CaseEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CaseEvent entities.
+func (c *CaseEventClient) CreateBulk(builders ...*CaseEventCreate) *CaseEventCreateBulk {
+	return &CaseEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CaseEventClient) MapCreateBulk(slice any, setFunc func(*CaseEventCreate, int)) *CaseEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CaseEventCreateBulk{err: fmt.Errorf("calling to CaseEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CaseEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CaseEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CaseEvent.
+func (c *CaseEventClient) Update() *CaseEventUpdate {
+	mutation := newCaseEventMutation(c.config, OpUpdate)
+	return &CaseEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CaseEventClient) UpdateOne(_m *CaseEvent) *CaseEventUpdateOne {
+	mutation := newCaseEventMutation(c.config, OpUpdateOne, withCaseEvent(_m))
+	return &CaseEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CaseEventClient) UpdateOneID(id pulid.ID) *CaseEventUpdateOne {
+	mutation := newCaseEventMutation(c.config, OpUpdateOne, withCaseEventID(id))
+	return &CaseEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CaseEvent.
+func (c *CaseEventClient) Delete() *CaseEventDelete {
+	mutation := newCaseEventMutation(c.config, OpDelete)
+	return &CaseEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CaseEventClient) DeleteOne(_m *CaseEvent) *CaseEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CaseEventClient) DeleteOneID(id pulid.ID) *CaseEventDeleteOne {
+	builder := c.Delete().Where(caseevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CaseEventDeleteOne{builder}
+}
+
+// Query returns a query builder for CaseEvent.
+func (c *CaseEventClient) Query() *CaseEventQuery {
+	return &CaseEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCaseEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CaseEvent entity by its id.
+func (c *CaseEventClient) Get(ctx context.Context, id pulid.ID) (*CaseEvent, error) {
+	return c.Query().Where(caseevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CaseEventClient) GetX(ctx context.Context, id pulid.ID) *CaseEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a CaseEvent.
+func (c *CaseEventClient) QueryAccount(_m *CaseEvent) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(caseevent.Table, caseevent.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, caseevent.AccountTable, caseevent.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCase queries the case edge of a CaseEvent.
+func (c *CaseEventClient) QueryCase(_m *CaseEvent) *InvestigationQuery {
+	query := (&InvestigationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(caseevent.Table, caseevent.FieldID, id),
+			sqlgraph.To(investigation.Table, investigation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, caseevent.CaseTable, caseevent.CaseColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CaseEventClient) Hooks() []Hook {
+	hooks := c.hooks.CaseEvent
+	return append(hooks[:len(hooks):len(hooks)], caseevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CaseEventClient) Interceptors() []Interceptor {
+	return c.inters.CaseEvent
+}
+
+func (c *CaseEventClient) mutate(ctx context.Context, m *CaseEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CaseEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CaseEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CaseEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CaseEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CaseEvent mutation op: %q", m.Op())
+	}
+}
+
+// CaseNoteClient is a client for the CaseNote schema.
+type CaseNoteClient struct {
+	config
+}
+
+// NewCaseNoteClient returns a client for the CaseNote from the given config.
+func NewCaseNoteClient(c config) *CaseNoteClient {
+	return &CaseNoteClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `casenote.Hooks(f(g(h())))`.
+func (c *CaseNoteClient) Use(hooks ...Hook) {
+	c.hooks.CaseNote = append(c.hooks.CaseNote, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `casenote.Intercept(f(g(h())))`.
+func (c *CaseNoteClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CaseNote = append(c.inters.CaseNote, interceptors...)
+}
+
+// Create returns a builder for creating a CaseNote entity.
+func (c *CaseNoteClient) Create() *CaseNoteCreate {
+	mutation := newCaseNoteMutation(c.config, OpCreate)
+	return &CaseNoteCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CaseNote entities.
+func (c *CaseNoteClient) CreateBulk(builders ...*CaseNoteCreate) *CaseNoteCreateBulk {
+	return &CaseNoteCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CaseNoteClient) MapCreateBulk(slice any, setFunc func(*CaseNoteCreate, int)) *CaseNoteCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CaseNoteCreateBulk{err: fmt.Errorf("calling to CaseNoteClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CaseNoteCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CaseNoteCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CaseNote.
+func (c *CaseNoteClient) Update() *CaseNoteUpdate {
+	mutation := newCaseNoteMutation(c.config, OpUpdate)
+	return &CaseNoteUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CaseNoteClient) UpdateOne(_m *CaseNote) *CaseNoteUpdateOne {
+	mutation := newCaseNoteMutation(c.config, OpUpdateOne, withCaseNote(_m))
+	return &CaseNoteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CaseNoteClient) UpdateOneID(id pulid.ID) *CaseNoteUpdateOne {
+	mutation := newCaseNoteMutation(c.config, OpUpdateOne, withCaseNoteID(id))
+	return &CaseNoteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CaseNote.
+func (c *CaseNoteClient) Delete() *CaseNoteDelete {
+	mutation := newCaseNoteMutation(c.config, OpDelete)
+	return &CaseNoteDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CaseNoteClient) DeleteOne(_m *CaseNote) *CaseNoteDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CaseNoteClient) DeleteOneID(id pulid.ID) *CaseNoteDeleteOne {
+	builder := c.Delete().Where(casenote.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CaseNoteDeleteOne{builder}
+}
+
+// Query returns a query builder for CaseNote.
+func (c *CaseNoteClient) Query() *CaseNoteQuery {
+	return &CaseNoteQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCaseNote},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CaseNote entity by its id.
+func (c *CaseNoteClient) Get(ctx context.Context, id pulid.ID) (*CaseNote, error) {
+	return c.Query().Where(casenote.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CaseNoteClient) GetX(ctx context.Context, id pulid.ID) *CaseNote {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a CaseNote.
+func (c *CaseNoteClient) QueryAccount(_m *CaseNote) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(casenote.Table, casenote.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, casenote.AccountTable, casenote.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCase queries the case edge of a CaseNote.
+func (c *CaseNoteClient) QueryCase(_m *CaseNote) *InvestigationQuery {
+	query := (&InvestigationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(casenote.Table, casenote.FieldID, id),
+			sqlgraph.To(investigation.Table, investigation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, casenote.CaseTable, casenote.CaseColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CaseNoteClient) Hooks() []Hook {
+	hooks := c.hooks.CaseNote
+	return append(hooks[:len(hooks):len(hooks)], casenote.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CaseNoteClient) Interceptors() []Interceptor {
+	return c.inters.CaseNote
+}
+
+func (c *CaseNoteClient) mutate(ctx context.Context, m *CaseNoteMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CaseNoteCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CaseNoteUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CaseNoteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CaseNoteDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CaseNote mutation op: %q", m.Op())
+	}
+}
+
+// DailyRollupClient is a client for the DailyRollup schema.
+type DailyRollupClient struct {
+	config
+}
+
+// NewDailyRollupClient returns a client for the DailyRollup from the given config.
+func NewDailyRollupClient(c config) *DailyRollupClient {
+	return &DailyRollupClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dailyrollup.Hooks(f(g(h())))`.
+func (c *DailyRollupClient) Use(hooks ...Hook) {
+	c.hooks.DailyRollup = append(c.hooks.DailyRollup, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dailyrollup.Intercept(f(g(h())))`.
+func (c *DailyRollupClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DailyRollup = append(c.inters.DailyRollup, interceptors...)
+}
+
+// Create returns a builder for creating a DailyRollup entity.
+func (c *DailyRollupClient) Create() *DailyRollupCreate {
+	mutation := newDailyRollupMutation(c.config, OpCreate)
+	return &DailyRollupCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DailyRollup entities.
+func (c *DailyRollupClient) CreateBulk(builders ...*DailyRollupCreate) *DailyRollupCreateBulk {
+	return &DailyRollupCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DailyRollupClient) MapCreateBulk(slice any, setFunc func(*DailyRollupCreate, int)) *DailyRollupCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DailyRollupCreateBulk{err: fmt.Errorf("calling to DailyRollupClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DailyRollupCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DailyRollupCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DailyRollup.
+func (c *DailyRollupClient) Update() *DailyRollupUpdate {
+	mutation := newDailyRollupMutation(c.config, OpUpdate)
+	return &DailyRollupUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DailyRollupClient) UpdateOne(_m *DailyRollup) *DailyRollupUpdateOne {
+	mutation := newDailyRollupMutation(c.config, OpUpdateOne, withDailyRollup(_m))
+	return &DailyRollupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DailyRollupClient) UpdateOneID(id int64) *DailyRollupUpdateOne {
+	mutation := newDailyRollupMutation(c.config, OpUpdateOne, withDailyRollupID(id))
+	return &DailyRollupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DailyRollup.
+func (c *DailyRollupClient) Delete() *DailyRollupDelete {
+	mutation := newDailyRollupMutation(c.config, OpDelete)
+	return &DailyRollupDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DailyRollupClient) DeleteOne(_m *DailyRollup) *DailyRollupDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DailyRollupClient) DeleteOneID(id int64) *DailyRollupDeleteOne {
+	builder := c.Delete().Where(dailyrollup.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DailyRollupDeleteOne{builder}
+}
+
+// Query returns a query builder for DailyRollup.
+func (c *DailyRollupClient) Query() *DailyRollupQuery {
+	return &DailyRollupQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDailyRollup},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DailyRollup entity by its id.
+func (c *DailyRollupClient) Get(ctx context.Context, id int64) (*DailyRollup, error) {
+	return c.Query().Where(dailyrollup.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DailyRollupClient) GetX(ctx context.Context, id int64) *DailyRollup {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DailyRollupClient) Hooks() []Hook {
+	hooks := c.hooks.DailyRollup
+	return append(hooks[:len(hooks):len(hooks)], dailyrollup.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DailyRollupClient) Interceptors() []Interceptor {
+	return c.inters.DailyRollup
+}
+
+func (c *DailyRollupClient) mutate(ctx context.Context, m *DailyRollupMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DailyRollupCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DailyRollupUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DailyRollupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DailyRollupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DailyRollup mutation op: %q", m.Op())
+	}
+}
+
+// DigestRuleClient is a client for the DigestRule schema.
+type DigestRuleClient struct {
+	config
+}
+
+// NewDigestRuleClient returns a client for the DigestRule from the given config.
+func NewDigestRuleClient(c config) *DigestRuleClient {
+	return &DigestRuleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `digestrule.Hooks(f(g(h())))`.
+func (c *DigestRuleClient) Use(hooks ...Hook) {
+	c.hooks.DigestRule = append(c.hooks.DigestRule, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `digestrule.Intercept(f(g(h())))`.
+func (c *DigestRuleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DigestRule = append(c.inters.DigestRule, interceptors...)
+}
+
+// Create returns a builder for creating a DigestRule entity.
+func (c *DigestRuleClient) Create() *DigestRuleCreate {
+	mutation := newDigestRuleMutation(c.config, OpCreate)
+	return &DigestRuleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DigestRule entities.
+func (c *DigestRuleClient) CreateBulk(builders ...*DigestRuleCreate) *DigestRuleCreateBulk {
+	return &DigestRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DigestRuleClient) MapCreateBulk(slice any, setFunc func(*DigestRuleCreate, int)) *DigestRuleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DigestRuleCreateBulk{err: fmt.Errorf("calling to DigestRuleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DigestRuleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DigestRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DigestRule.
+func (c *DigestRuleClient) Update() *DigestRuleUpdate {
+	mutation := newDigestRuleMutation(c.config, OpUpdate)
+	return &DigestRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DigestRuleClient) UpdateOne(_m *DigestRule) *DigestRuleUpdateOne {
+	mutation := newDigestRuleMutation(c.config, OpUpdateOne, withDigestRule(_m))
+	return &DigestRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DigestRuleClient) UpdateOneID(id pulid.ID) *DigestRuleUpdateOne {
+	mutation := newDigestRuleMutation(c.config, OpUpdateOne, withDigestRuleID(id))
+	return &DigestRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DigestRule.
+func (c *DigestRuleClient) Delete() *DigestRuleDelete {
+	mutation := newDigestRuleMutation(c.config, OpDelete)
+	return &DigestRuleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DigestRuleClient) DeleteOne(_m *DigestRule) *DigestRuleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DigestRuleClient) DeleteOneID(id pulid.ID) *DigestRuleDeleteOne {
+	builder := c.Delete().Where(digestrule.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DigestRuleDeleteOne{builder}
+}
+
+// Query returns a query builder for DigestRule.
+func (c *DigestRuleClient) Query() *DigestRuleQuery {
+	return &DigestRuleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDigestRule},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DigestRule entity by its id.
+func (c *DigestRuleClient) Get(ctx context.Context, id pulid.ID) (*DigestRule, error) {
+	return c.Query().Where(digestrule.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DigestRuleClient) GetX(ctx context.Context, id pulid.ID) *DigestRule {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a DigestRule.
+func (c *DigestRuleClient) QueryAccount(_m *DigestRule) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(digestrule.Table, digestrule.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, digestrule.AccountTable, digestrule.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DigestRuleClient) Hooks() []Hook {
+	hooks := c.hooks.DigestRule
+	return append(hooks[:len(hooks):len(hooks)], digestrule.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DigestRuleClient) Interceptors() []Interceptor {
+	return c.inters.DigestRule
+}
+
+func (c *DigestRuleClient) mutate(ctx context.Context, m *DigestRuleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DigestRuleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DigestRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DigestRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DigestRuleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DigestRule mutation op: %q", m.Op())
+	}
+}
+
+// DigestSendClient is a client for the DigestSend schema.
+type DigestSendClient struct {
+	config
+}
+
+// NewDigestSendClient returns a client for the DigestSend from the given config.
+func NewDigestSendClient(c config) *DigestSendClient {
+	return &DigestSendClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `digestsend.Hooks(f(g(h())))`.
+func (c *DigestSendClient) Use(hooks ...Hook) {
+	c.hooks.DigestSend = append(c.hooks.DigestSend, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `digestsend.Intercept(f(g(h())))`.
+func (c *DigestSendClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DigestSend = append(c.inters.DigestSend, interceptors...)
+}
+
+// Create returns a builder for creating a DigestSend entity.
+func (c *DigestSendClient) Create() *DigestSendCreate {
+	mutation := newDigestSendMutation(c.config, OpCreate)
+	return &DigestSendCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DigestSend entities.
+func (c *DigestSendClient) CreateBulk(builders ...*DigestSendCreate) *DigestSendCreateBulk {
+	return &DigestSendCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DigestSendClient) MapCreateBulk(slice any, setFunc func(*DigestSendCreate, int)) *DigestSendCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DigestSendCreateBulk{err: fmt.Errorf("calling to DigestSendClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DigestSendCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DigestSendCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DigestSend.
+func (c *DigestSendClient) Update() *DigestSendUpdate {
+	mutation := newDigestSendMutation(c.config, OpUpdate)
+	return &DigestSendUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DigestSendClient) UpdateOne(_m *DigestSend) *DigestSendUpdateOne {
+	mutation := newDigestSendMutation(c.config, OpUpdateOne, withDigestSend(_m))
+	return &DigestSendUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DigestSendClient) UpdateOneID(id pulid.ID) *DigestSendUpdateOne {
+	mutation := newDigestSendMutation(c.config, OpUpdateOne, withDigestSendID(id))
+	return &DigestSendUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DigestSend.
+func (c *DigestSendClient) Delete() *DigestSendDelete {
+	mutation := newDigestSendMutation(c.config, OpDelete)
+	return &DigestSendDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DigestSendClient) DeleteOne(_m *DigestSend) *DigestSendDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DigestSendClient) DeleteOneID(id pulid.ID) *DigestSendDeleteOne {
+	builder := c.Delete().Where(digestsend.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DigestSendDeleteOne{builder}
+}
+
+// Query returns a query builder for DigestSend.
+func (c *DigestSendClient) Query() *DigestSendQuery {
+	return &DigestSendQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDigestSend},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DigestSend entity by its id.
+func (c *DigestSendClient) Get(ctx context.Context, id pulid.ID) (*DigestSend, error) {
+	return c.Query().Where(digestsend.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DigestSendClient) GetX(ctx context.Context, id pulid.ID) *DigestSend {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a DigestSend.
+func (c *DigestSendClient) QueryAccount(_m *DigestSend) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(digestsend.Table, digestsend.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, digestsend.AccountTable, digestsend.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DigestSendClient) Hooks() []Hook {
+	hooks := c.hooks.DigestSend
+	return append(hooks[:len(hooks):len(hooks)], digestsend.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DigestSendClient) Interceptors() []Interceptor {
+	return c.inters.DigestSend
+}
+
+func (c *DigestSendClient) mutate(ctx context.Context, m *DigestSendMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DigestSendCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DigestSendUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DigestSendUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DigestSendDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DigestSend mutation op: %q", m.Op())
 	}
 }
 
@@ -1587,6 +2977,220 @@ func (c *EventClient) mutate(ctx context.Context, m *EventMutation) (Value, erro
 		return (&EventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Event mutation op: %q", m.Op())
+	}
+}
+
+// InvestigationClient is a client for the Investigation schema.
+type InvestigationClient struct {
+	config
+}
+
+// NewInvestigationClient returns a client for the Investigation from the given config.
+func NewInvestigationClient(c config) *InvestigationClient {
+	return &InvestigationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `investigation.Hooks(f(g(h())))`.
+func (c *InvestigationClient) Use(hooks ...Hook) {
+	c.hooks.Investigation = append(c.hooks.Investigation, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `investigation.Intercept(f(g(h())))`.
+func (c *InvestigationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Investigation = append(c.inters.Investigation, interceptors...)
+}
+
+// Create returns a builder for creating a Investigation entity.
+func (c *InvestigationClient) Create() *InvestigationCreate {
+	mutation := newInvestigationMutation(c.config, OpCreate)
+	return &InvestigationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Investigation entities.
+func (c *InvestigationClient) CreateBulk(builders ...*InvestigationCreate) *InvestigationCreateBulk {
+	return &InvestigationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvestigationClient) MapCreateBulk(slice any, setFunc func(*InvestigationCreate, int)) *InvestigationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvestigationCreateBulk{err: fmt.Errorf("calling to InvestigationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvestigationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvestigationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Investigation.
+func (c *InvestigationClient) Update() *InvestigationUpdate {
+	mutation := newInvestigationMutation(c.config, OpUpdate)
+	return &InvestigationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvestigationClient) UpdateOne(_m *Investigation) *InvestigationUpdateOne {
+	mutation := newInvestigationMutation(c.config, OpUpdateOne, withInvestigation(_m))
+	return &InvestigationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvestigationClient) UpdateOneID(id pulid.ID) *InvestigationUpdateOne {
+	mutation := newInvestigationMutation(c.config, OpUpdateOne, withInvestigationID(id))
+	return &InvestigationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Investigation.
+func (c *InvestigationClient) Delete() *InvestigationDelete {
+	mutation := newInvestigationMutation(c.config, OpDelete)
+	return &InvestigationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvestigationClient) DeleteOne(_m *Investigation) *InvestigationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvestigationClient) DeleteOneID(id pulid.ID) *InvestigationDeleteOne {
+	builder := c.Delete().Where(investigation.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvestigationDeleteOne{builder}
+}
+
+// Query returns a query builder for Investigation.
+func (c *InvestigationClient) Query() *InvestigationQuery {
+	return &InvestigationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvestigation},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Investigation entity by its id.
+func (c *InvestigationClient) Get(ctx context.Context, id pulid.ID) (*Investigation, error) {
+	return c.Query().Where(investigation.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvestigationClient) GetX(ctx context.Context, id pulid.ID) *Investigation {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a Investigation.
+func (c *InvestigationClient) QueryAccount(_m *Investigation) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(investigation.Table, investigation.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, investigation.AccountTable, investigation.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEntries queries the entries edge of a Investigation.
+func (c *InvestigationClient) QueryEntries(_m *Investigation) *JournalEntryQuery {
+	query := (&JournalEntryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(investigation.Table, investigation.FieldID, id),
+			sqlgraph.To(journalentry.Table, journalentry.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, investigation.EntriesTable, investigation.EntriesPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAlerts queries the alerts edge of a Investigation.
+func (c *InvestigationClient) QueryAlerts(_m *Investigation) *AlertQuery {
+	query := (&AlertClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(investigation.Table, investigation.FieldID, id),
+			sqlgraph.To(alert.Table, alert.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, investigation.AlertsTable, investigation.AlertsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryNotes queries the notes edge of a Investigation.
+func (c *InvestigationClient) QueryNotes(_m *Investigation) *CaseNoteQuery {
+	query := (&CaseNoteClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(investigation.Table, investigation.FieldID, id),
+			sqlgraph.To(casenote.Table, casenote.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, investigation.NotesTable, investigation.NotesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEvents queries the events edge of a Investigation.
+func (c *InvestigationClient) QueryEvents(_m *Investigation) *CaseEventQuery {
+	query := (&CaseEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(investigation.Table, investigation.FieldID, id),
+			sqlgraph.To(caseevent.Table, caseevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, investigation.EventsTable, investigation.EventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InvestigationClient) Hooks() []Hook {
+	hooks := c.hooks.Investigation
+	return append(hooks[:len(hooks):len(hooks)], investigation.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvestigationClient) Interceptors() []Interceptor {
+	return c.inters.Investigation
+}
+
+func (c *InvestigationClient) mutate(ctx context.Context, m *InvestigationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvestigationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvestigationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvestigationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvestigationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Investigation mutation op: %q", m.Op())
 	}
 }
 
@@ -1810,6 +3414,38 @@ func (c *JournalEntryClient) QueryThumbnail(_m *JournalEntry) *ThumbnailQuery {
 	return query
 }
 
+// QueryCases queries the cases edge of a JournalEntry.
+func (c *JournalEntryClient) QueryCases(_m *JournalEntry) *InvestigationQuery {
+	query := (&InvestigationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalentry.Table, journalentry.FieldID, id),
+			sqlgraph.To(investigation.Table, investigation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, journalentry.CasesTable, journalentry.CasesPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryShareLinks queries the share_links edge of a JournalEntry.
+func (c *JournalEntryClient) QueryShareLinks(_m *JournalEntry) *ShareLinkQuery {
+	query := (&ShareLinkClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalentry.Table, journalentry.FieldID, id),
+			sqlgraph.To(sharelink.Table, sharelink.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, journalentry.ShareLinksTable, journalentry.ShareLinksColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *JournalEntryClient) Hooks() []Hook {
 	hooks := c.hooks.JournalEntry
@@ -2018,6 +3654,156 @@ func (c *LinkClient) mutate(ctx context.Context, m *LinkMutation) (Value, error)
 	}
 }
 
+// MailSettingsClient is a client for the MailSettings schema.
+type MailSettingsClient struct {
+	config
+}
+
+// NewMailSettingsClient returns a client for the MailSettings from the given config.
+func NewMailSettingsClient(c config) *MailSettingsClient {
+	return &MailSettingsClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `mailsettings.Hooks(f(g(h())))`.
+func (c *MailSettingsClient) Use(hooks ...Hook) {
+	c.hooks.MailSettings = append(c.hooks.MailSettings, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `mailsettings.Intercept(f(g(h())))`.
+func (c *MailSettingsClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MailSettings = append(c.inters.MailSettings, interceptors...)
+}
+
+// Create returns a builder for creating a MailSettings entity.
+func (c *MailSettingsClient) Create() *MailSettingsCreate {
+	mutation := newMailSettingsMutation(c.config, OpCreate)
+	return &MailSettingsCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MailSettings entities.
+func (c *MailSettingsClient) CreateBulk(builders ...*MailSettingsCreate) *MailSettingsCreateBulk {
+	return &MailSettingsCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MailSettingsClient) MapCreateBulk(slice any, setFunc func(*MailSettingsCreate, int)) *MailSettingsCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MailSettingsCreateBulk{err: fmt.Errorf("calling to MailSettingsClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MailSettingsCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MailSettingsCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MailSettings.
+func (c *MailSettingsClient) Update() *MailSettingsUpdate {
+	mutation := newMailSettingsMutation(c.config, OpUpdate)
+	return &MailSettingsUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MailSettingsClient) UpdateOne(_m *MailSettings) *MailSettingsUpdateOne {
+	mutation := newMailSettingsMutation(c.config, OpUpdateOne, withMailSettings(_m))
+	return &MailSettingsUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MailSettingsClient) UpdateOneID(id pulid.ID) *MailSettingsUpdateOne {
+	mutation := newMailSettingsMutation(c.config, OpUpdateOne, withMailSettingsID(id))
+	return &MailSettingsUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MailSettings.
+func (c *MailSettingsClient) Delete() *MailSettingsDelete {
+	mutation := newMailSettingsMutation(c.config, OpDelete)
+	return &MailSettingsDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MailSettingsClient) DeleteOne(_m *MailSettings) *MailSettingsDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MailSettingsClient) DeleteOneID(id pulid.ID) *MailSettingsDeleteOne {
+	builder := c.Delete().Where(mailsettings.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MailSettingsDeleteOne{builder}
+}
+
+// Query returns a query builder for MailSettings.
+func (c *MailSettingsClient) Query() *MailSettingsQuery {
+	return &MailSettingsQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMailSettings},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MailSettings entity by its id.
+func (c *MailSettingsClient) Get(ctx context.Context, id pulid.ID) (*MailSettings, error) {
+	return c.Query().Where(mailsettings.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MailSettingsClient) GetX(ctx context.Context, id pulid.ID) *MailSettings {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a MailSettings.
+func (c *MailSettingsClient) QueryAccount(_m *MailSettings) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(mailsettings.Table, mailsettings.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, mailsettings.AccountTable, mailsettings.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MailSettingsClient) Hooks() []Hook {
+	hooks := c.hooks.MailSettings
+	return append(hooks[:len(hooks):len(hooks)], mailsettings.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *MailSettingsClient) Interceptors() []Interceptor {
+	return c.inters.MailSettings
+}
+
+func (c *MailSettingsClient) mutate(ctx context.Context, m *MailSettingsMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MailSettingsCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MailSettingsUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MailSettingsUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MailSettingsDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MailSettings mutation op: %q", m.Op())
+	}
+}
+
 // PosConnectionClient is a client for the PosConnection schema.
 type PosConnectionClient struct {
 	config
@@ -2184,6 +3970,306 @@ func (c *PosConnectionClient) mutate(ctx context.Context, m *PosConnectionMutati
 	}
 }
 
+// RecordingSegmentClient is a client for the RecordingSegment schema.
+type RecordingSegmentClient struct {
+	config
+}
+
+// NewRecordingSegmentClient returns a client for the RecordingSegment from the given config.
+func NewRecordingSegmentClient(c config) *RecordingSegmentClient {
+	return &RecordingSegmentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `recordingsegment.Hooks(f(g(h())))`.
+func (c *RecordingSegmentClient) Use(hooks ...Hook) {
+	c.hooks.RecordingSegment = append(c.hooks.RecordingSegment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `recordingsegment.Intercept(f(g(h())))`.
+func (c *RecordingSegmentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RecordingSegment = append(c.inters.RecordingSegment, interceptors...)
+}
+
+// Create returns a builder for creating a RecordingSegment entity.
+func (c *RecordingSegmentClient) Create() *RecordingSegmentCreate {
+	mutation := newRecordingSegmentMutation(c.config, OpCreate)
+	return &RecordingSegmentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RecordingSegment entities.
+func (c *RecordingSegmentClient) CreateBulk(builders ...*RecordingSegmentCreate) *RecordingSegmentCreateBulk {
+	return &RecordingSegmentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RecordingSegmentClient) MapCreateBulk(slice any, setFunc func(*RecordingSegmentCreate, int)) *RecordingSegmentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RecordingSegmentCreateBulk{err: fmt.Errorf("calling to RecordingSegmentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RecordingSegmentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RecordingSegmentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RecordingSegment.
+func (c *RecordingSegmentClient) Update() *RecordingSegmentUpdate {
+	mutation := newRecordingSegmentMutation(c.config, OpUpdate)
+	return &RecordingSegmentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RecordingSegmentClient) UpdateOne(_m *RecordingSegment) *RecordingSegmentUpdateOne {
+	mutation := newRecordingSegmentMutation(c.config, OpUpdateOne, withRecordingSegment(_m))
+	return &RecordingSegmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RecordingSegmentClient) UpdateOneID(id pulid.ID) *RecordingSegmentUpdateOne {
+	mutation := newRecordingSegmentMutation(c.config, OpUpdateOne, withRecordingSegmentID(id))
+	return &RecordingSegmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RecordingSegment.
+func (c *RecordingSegmentClient) Delete() *RecordingSegmentDelete {
+	mutation := newRecordingSegmentMutation(c.config, OpDelete)
+	return &RecordingSegmentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RecordingSegmentClient) DeleteOne(_m *RecordingSegment) *RecordingSegmentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RecordingSegmentClient) DeleteOneID(id pulid.ID) *RecordingSegmentDeleteOne {
+	builder := c.Delete().Where(recordingsegment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RecordingSegmentDeleteOne{builder}
+}
+
+// Query returns a query builder for RecordingSegment.
+func (c *RecordingSegmentClient) Query() *RecordingSegmentQuery {
+	return &RecordingSegmentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRecordingSegment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RecordingSegment entity by its id.
+func (c *RecordingSegmentClient) Get(ctx context.Context, id pulid.ID) (*RecordingSegment, error) {
+	return c.Query().Where(recordingsegment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RecordingSegmentClient) GetX(ctx context.Context, id pulid.ID) *RecordingSegment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a RecordingSegment.
+func (c *RecordingSegmentClient) QueryAccount(_m *RecordingSegment) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(recordingsegment.Table, recordingsegment.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, recordingsegment.AccountTable, recordingsegment.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCamera queries the camera edge of a RecordingSegment.
+func (c *RecordingSegmentClient) QueryCamera(_m *RecordingSegment) *CameraQuery {
+	query := (&CameraClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(recordingsegment.Table, recordingsegment.FieldID, id),
+			sqlgraph.To(camera.Table, camera.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, recordingsegment.CameraTable, recordingsegment.CameraColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RecordingSegmentClient) Hooks() []Hook {
+	hooks := c.hooks.RecordingSegment
+	return append(hooks[:len(hooks):len(hooks)], recordingsegment.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *RecordingSegmentClient) Interceptors() []Interceptor {
+	return c.inters.RecordingSegment
+}
+
+func (c *RecordingSegmentClient) mutate(ctx context.Context, m *RecordingSegmentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RecordingSegmentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RecordingSegmentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RecordingSegmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RecordingSegmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RecordingSegment mutation op: %q", m.Op())
+	}
+}
+
+// RollupShopClient is a client for the RollupShop schema.
+type RollupShopClient struct {
+	config
+}
+
+// NewRollupShopClient returns a client for the RollupShop from the given config.
+func NewRollupShopClient(c config) *RollupShopClient {
+	return &RollupShopClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `rollupshop.Hooks(f(g(h())))`.
+func (c *RollupShopClient) Use(hooks ...Hook) {
+	c.hooks.RollupShop = append(c.hooks.RollupShop, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `rollupshop.Intercept(f(g(h())))`.
+func (c *RollupShopClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RollupShop = append(c.inters.RollupShop, interceptors...)
+}
+
+// Create returns a builder for creating a RollupShop entity.
+func (c *RollupShopClient) Create() *RollupShopCreate {
+	mutation := newRollupShopMutation(c.config, OpCreate)
+	return &RollupShopCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RollupShop entities.
+func (c *RollupShopClient) CreateBulk(builders ...*RollupShopCreate) *RollupShopCreateBulk {
+	return &RollupShopCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RollupShopClient) MapCreateBulk(slice any, setFunc func(*RollupShopCreate, int)) *RollupShopCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RollupShopCreateBulk{err: fmt.Errorf("calling to RollupShopClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RollupShopCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RollupShopCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RollupShop.
+func (c *RollupShopClient) Update() *RollupShopUpdate {
+	mutation := newRollupShopMutation(c.config, OpUpdate)
+	return &RollupShopUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RollupShopClient) UpdateOne(_m *RollupShop) *RollupShopUpdateOne {
+	mutation := newRollupShopMutation(c.config, OpUpdateOne, withRollupShop(_m))
+	return &RollupShopUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RollupShopClient) UpdateOneID(id int64) *RollupShopUpdateOne {
+	mutation := newRollupShopMutation(c.config, OpUpdateOne, withRollupShopID(id))
+	return &RollupShopUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RollupShop.
+func (c *RollupShopClient) Delete() *RollupShopDelete {
+	mutation := newRollupShopMutation(c.config, OpDelete)
+	return &RollupShopDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RollupShopClient) DeleteOne(_m *RollupShop) *RollupShopDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RollupShopClient) DeleteOneID(id int64) *RollupShopDeleteOne {
+	builder := c.Delete().Where(rollupshop.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RollupShopDeleteOne{builder}
+}
+
+// Query returns a query builder for RollupShop.
+func (c *RollupShopClient) Query() *RollupShopQuery {
+	return &RollupShopQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRollupShop},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RollupShop entity by its id.
+func (c *RollupShopClient) Get(ctx context.Context, id int64) (*RollupShop, error) {
+	return c.Query().Where(rollupshop.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RollupShopClient) GetX(ctx context.Context, id int64) *RollupShop {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *RollupShopClient) Hooks() []Hook {
+	hooks := c.hooks.RollupShop
+	return append(hooks[:len(hooks):len(hooks)], rollupshop.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *RollupShopClient) Interceptors() []Interceptor {
+	return c.inters.RollupShop
+}
+
+func (c *RollupShopClient) mutate(ctx context.Context, m *RollupShopMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RollupShopCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RollupShopUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RollupShopUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RollupShopDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RollupShop mutation op: %q", m.Op())
+	}
+}
+
 // SessionClient is a client for the Session schema.
 type SessionClient struct {
 	config
@@ -2331,6 +4417,172 @@ func (c *SessionClient) mutate(ctx context.Context, m *SessionMutation) (Value, 
 		return (&SessionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Session mutation op: %q", m.Op())
+	}
+}
+
+// ShareLinkClient is a client for the ShareLink schema.
+type ShareLinkClient struct {
+	config
+}
+
+// NewShareLinkClient returns a client for the ShareLink from the given config.
+func NewShareLinkClient(c config) *ShareLinkClient {
+	return &ShareLinkClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sharelink.Hooks(f(g(h())))`.
+func (c *ShareLinkClient) Use(hooks ...Hook) {
+	c.hooks.ShareLink = append(c.hooks.ShareLink, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sharelink.Intercept(f(g(h())))`.
+func (c *ShareLinkClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ShareLink = append(c.inters.ShareLink, interceptors...)
+}
+
+// Create returns a builder for creating a ShareLink entity.
+func (c *ShareLinkClient) Create() *ShareLinkCreate {
+	mutation := newShareLinkMutation(c.config, OpCreate)
+	return &ShareLinkCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ShareLink entities.
+func (c *ShareLinkClient) CreateBulk(builders ...*ShareLinkCreate) *ShareLinkCreateBulk {
+	return &ShareLinkCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ShareLinkClient) MapCreateBulk(slice any, setFunc func(*ShareLinkCreate, int)) *ShareLinkCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ShareLinkCreateBulk{err: fmt.Errorf("calling to ShareLinkClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ShareLinkCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ShareLinkCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ShareLink.
+func (c *ShareLinkClient) Update() *ShareLinkUpdate {
+	mutation := newShareLinkMutation(c.config, OpUpdate)
+	return &ShareLinkUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ShareLinkClient) UpdateOne(_m *ShareLink) *ShareLinkUpdateOne {
+	mutation := newShareLinkMutation(c.config, OpUpdateOne, withShareLink(_m))
+	return &ShareLinkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ShareLinkClient) UpdateOneID(id pulid.ID) *ShareLinkUpdateOne {
+	mutation := newShareLinkMutation(c.config, OpUpdateOne, withShareLinkID(id))
+	return &ShareLinkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ShareLink.
+func (c *ShareLinkClient) Delete() *ShareLinkDelete {
+	mutation := newShareLinkMutation(c.config, OpDelete)
+	return &ShareLinkDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ShareLinkClient) DeleteOne(_m *ShareLink) *ShareLinkDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ShareLinkClient) DeleteOneID(id pulid.ID) *ShareLinkDeleteOne {
+	builder := c.Delete().Where(sharelink.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ShareLinkDeleteOne{builder}
+}
+
+// Query returns a query builder for ShareLink.
+func (c *ShareLinkClient) Query() *ShareLinkQuery {
+	return &ShareLinkQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeShareLink},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ShareLink entity by its id.
+func (c *ShareLinkClient) Get(ctx context.Context, id pulid.ID) (*ShareLink, error) {
+	return c.Query().Where(sharelink.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ShareLinkClient) GetX(ctx context.Context, id pulid.ID) *ShareLink {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a ShareLink.
+func (c *ShareLinkClient) QueryAccount(_m *ShareLink) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(sharelink.Table, sharelink.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, sharelink.AccountTable, sharelink.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEntry queries the entry edge of a ShareLink.
+func (c *ShareLinkClient) QueryEntry(_m *ShareLink) *JournalEntryQuery {
+	query := (&JournalEntryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(sharelink.Table, sharelink.FieldID, id),
+			sqlgraph.To(journalentry.Table, journalentry.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, sharelink.EntryTable, sharelink.EntryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ShareLinkClient) Hooks() []Hook {
+	hooks := c.hooks.ShareLink
+	return append(hooks[:len(hooks):len(hooks)], sharelink.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ShareLinkClient) Interceptors() []Interceptor {
+	return c.inters.ShareLink
+}
+
+func (c *ShareLinkClient) mutate(ctx context.Context, m *ShareLinkMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ShareLinkCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ShareLinkUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ShareLinkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ShareLinkDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ShareLink mutation op: %q", m.Op())
 	}
 }
 
@@ -3311,13 +5563,18 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, Alert, AlertRule, ApiKey, AuditLog, Camera, Event, JournalEntry, Link,
-		PosConnection, Session, Shop, ShopGroup, Terminal, Thumbnail, User []ent.Hook
+		Account, Alert, AlertRule, ApiKey, AuditLog, Camera, CameraCloudConnection,
+		CardMatch, CaseEvent, CaseNote, DailyRollup, DigestRule, DigestSend, Event,
+		Investigation, JournalEntry, Link, MailSettings, PosConnection,
+		RecordingSegment, RollupShop, Session, ShareLink, Shop, ShopGroup, Terminal,
+		Thumbnail, User []ent.Hook
 	}
 	inters struct {
-		Account, Alert, AlertRule, ApiKey, AuditLog, Camera, Event, JournalEntry, Link,
-		PosConnection, Session, Shop, ShopGroup, Terminal, Thumbnail,
-		User []ent.Interceptor
+		Account, Alert, AlertRule, ApiKey, AuditLog, Camera, CameraCloudConnection,
+		CardMatch, CaseEvent, CaseNote, DailyRollup, DigestRule, DigestSend, Event,
+		Investigation, JournalEntry, Link, MailSettings, PosConnection,
+		RecordingSegment, RollupShop, Session, ShareLink, Shop, ShopGroup, Terminal,
+		Thumbnail, User []ent.Interceptor
 	}
 )
 

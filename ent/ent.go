@@ -18,11 +18,23 @@ import (
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/cardmatch"
+	"github.com/regicam/regicam/ent/caseevent"
+	"github.com/regicam/regicam/ent/casenote"
+	"github.com/regicam/regicam/ent/dailyrollup"
+	"github.com/regicam/regicam/ent/digestrule"
+	"github.com/regicam/regicam/ent/digestsend"
 	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/posconnection"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/ent/rollupshop"
 	"github.com/regicam/regicam/ent/session"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
@@ -88,22 +100,34 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			account.Table:       account.ValidColumn,
-			alert.Table:         alert.ValidColumn,
-			alertrule.Table:     alertrule.ValidColumn,
-			apikey.Table:        apikey.ValidColumn,
-			auditlog.Table:      auditlog.ValidColumn,
-			camera.Table:        camera.ValidColumn,
-			event.Table:         event.ValidColumn,
-			journalentry.Table:  journalentry.ValidColumn,
-			link.Table:          link.ValidColumn,
-			posconnection.Table: posconnection.ValidColumn,
-			session.Table:       session.ValidColumn,
-			shop.Table:          shop.ValidColumn,
-			shopgroup.Table:     shopgroup.ValidColumn,
-			terminal.Table:      terminal.ValidColumn,
-			thumbnail.Table:     thumbnail.ValidColumn,
-			user.Table:          user.ValidColumn,
+			account.Table:               account.ValidColumn,
+			alert.Table:                 alert.ValidColumn,
+			alertrule.Table:             alertrule.ValidColumn,
+			apikey.Table:                apikey.ValidColumn,
+			auditlog.Table:              auditlog.ValidColumn,
+			camera.Table:                camera.ValidColumn,
+			cameracloudconnection.Table: cameracloudconnection.ValidColumn,
+			cardmatch.Table:             cardmatch.ValidColumn,
+			caseevent.Table:             caseevent.ValidColumn,
+			casenote.Table:              casenote.ValidColumn,
+			dailyrollup.Table:           dailyrollup.ValidColumn,
+			digestrule.Table:            digestrule.ValidColumn,
+			digestsend.Table:            digestsend.ValidColumn,
+			event.Table:                 event.ValidColumn,
+			investigation.Table:         investigation.ValidColumn,
+			journalentry.Table:          journalentry.ValidColumn,
+			link.Table:                  link.ValidColumn,
+			mailsettings.Table:          mailsettings.ValidColumn,
+			posconnection.Table:         posconnection.ValidColumn,
+			recordingsegment.Table:      recordingsegment.ValidColumn,
+			rollupshop.Table:            rollupshop.ValidColumn,
+			session.Table:               session.ValidColumn,
+			sharelink.Table:             sharelink.ValidColumn,
+			shop.Table:                  shop.ValidColumn,
+			shopgroup.Table:             shopgroup.ValidColumn,
+			terminal.Table:              terminal.ValidColumn,
+			thumbnail.Table:             thumbnail.ValidColumn,
+			user.Table:                  user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -22,7 +22,7 @@ func main() {
 		log.Fatalf("creating entgql extension: %v", err)
 	}
 	templates := append(entgql.AllTemplates, gen.MustParse(
-		gen.NewTemplate("pulid.tmpl").ParseFiles("ent/schema/pulid/template/pulid.tmpl")))
+		gen.NewTemplate("pulid.tmpl").ParseFiles("ent/template/pulid.tmpl")))
 	err = entc.Generate("./ent/schema", &gen.Config{
 		Target:    "./ent",
 		Package:   "github.com/regicam/regicam/ent",

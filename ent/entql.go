@@ -9,12 +9,24 @@ import (
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/cardmatch"
+	"github.com/regicam/regicam/ent/caseevent"
+	"github.com/regicam/regicam/ent/casenote"
+	"github.com/regicam/regicam/ent/dailyrollup"
+	"github.com/regicam/regicam/ent/digestrule"
+	"github.com/regicam/regicam/ent/digestsend"
 	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/predicate"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/ent/rollupshop"
 	"github.com/regicam/regicam/ent/session"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
@@ -29,7 +41,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 16)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 28)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   account.Table,
@@ -41,9 +53,11 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Account",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			account.FieldCreatedAt: {Type: field.TypeTime, Column: account.FieldCreatedAt},
-			account.FieldUpdatedAt: {Type: field.TypeTime, Column: account.FieldUpdatedAt},
-			account.FieldName:      {Type: field.TypeString, Column: account.FieldName},
+			account.FieldCreatedAt:          {Type: field.TypeTime, Column: account.FieldCreatedAt},
+			account.FieldUpdatedAt:          {Type: field.TypeTime, Column: account.FieldUpdatedAt},
+			account.FieldName:               {Type: field.TypeString, Column: account.FieldName},
+			account.FieldClipLeadInSeconds:  {Type: field.TypeInt, Column: account.FieldClipLeadInSeconds},
+			account.FieldClipLeadOutSeconds: {Type: field.TypeInt, Column: account.FieldClipLeadOutSeconds},
 		},
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
@@ -72,6 +86,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			alert.FieldMessage:          {Type: field.TypeString, Column: alert.FieldMessage},
 			alert.FieldCreatedAt:        {Type: field.TypeTime, Column: alert.FieldCreatedAt},
 			alert.FieldAcknowledgedAt:   {Type: field.TypeTime, Column: alert.FieldAcknowledgedAt},
+			alert.FieldResolvedAt:       {Type: field.TypeTime, Column: alert.FieldResolvedAt},
 			alert.FieldAcknowledgedByID: {Type: field.TypeString, Column: alert.FieldAcknowledgedByID},
 			alert.FieldWebhookState:     {Type: field.TypeEnum, Column: alert.FieldWebhookState},
 			alert.FieldWebhookAttempts:  {Type: field.TypeInt, Column: alert.FieldWebhookAttempts},
@@ -103,6 +118,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			alertrule.FieldCount:         {Type: field.TypeInt, Column: alertrule.FieldCount},
 			alertrule.FieldOpensAt:       {Type: field.TypeString, Column: alertrule.FieldOpensAt},
 			alertrule.FieldClosesAt:      {Type: field.TypeString, Column: alertrule.FieldClosesAt},
+			alertrule.FieldConditions:    {Type: field.TypeJSON, Column: alertrule.FieldConditions},
+			alertrule.FieldPreset:        {Type: field.TypeString, Column: alertrule.FieldPreset},
 			alertrule.FieldWebhookURL:    {Type: field.TypeString, Column: alertrule.FieldWebhookURL},
 			alertrule.FieldWebhookSecret: {Type: field.TypeBytes, Column: alertrule.FieldWebhookSecret},
 		},
@@ -175,9 +192,182 @@ var schemaGraph = func() *sqlgraph.Schema {
 			camera.FieldLastSeenAt:        {Type: field.TypeTime, Column: camera.FieldLastSeenAt},
 			camera.FieldRetiredAt:         {Type: field.TypeTime, Column: camera.FieldRetiredAt},
 			camera.FieldSourceStatus:      {Type: field.TypeString, Column: camera.FieldSourceStatus},
+			camera.FieldCloudConnectionID: {Type: field.TypeString, Column: camera.FieldCloudConnectionID},
+			camera.FieldStreaming:         {Type: field.TypeBool, Column: camera.FieldStreaming},
+			camera.FieldNotRecordingSince: {Type: field.TypeTime, Column: camera.FieldNotRecordingSince},
+			camera.FieldRecordOwner:       {Type: field.TypeString, Column: camera.FieldRecordOwner},
+			camera.FieldRecordLeaseUntil:  {Type: field.TypeTime, Column: camera.FieldRecordLeaseUntil},
+			camera.FieldRecordingState:    {Type: field.TypeString, Column: camera.FieldRecordingState},
+			camera.FieldRecordingReason:   {Type: field.TypeString, Column: camera.FieldRecordingReason},
+			camera.FieldRecordingSince:    {Type: field.TypeTime, Column: camera.FieldRecordingSince},
 		},
 	}
 	graph.Nodes[6] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   cameracloudconnection.Table,
+			Columns: cameracloudconnection.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: cameracloudconnection.FieldID,
+			},
+		},
+		Type: "CameraCloudConnection",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			cameracloudconnection.FieldCreatedAt:      {Type: field.TypeTime, Column: cameracloudconnection.FieldCreatedAt},
+			cameracloudconnection.FieldUpdatedAt:      {Type: field.TypeTime, Column: cameracloudconnection.FieldUpdatedAt},
+			cameracloudconnection.FieldAccountID:      {Type: field.TypeString, Column: cameracloudconnection.FieldAccountID},
+			cameracloudconnection.FieldProvider:       {Type: field.TypeEnum, Column: cameracloudconnection.FieldProvider},
+			cameracloudconnection.FieldName:           {Type: field.TypeString, Column: cameracloudconnection.FieldName},
+			cameracloudconnection.FieldAuthKind:       {Type: field.TypeEnum, Column: cameracloudconnection.FieldAuthKind},
+			cameracloudconnection.FieldSecrets:        {Type: field.TypeBytes, Column: cameracloudconnection.FieldSecrets},
+			cameracloudconnection.FieldSecretHint:     {Type: field.TypeString, Column: cameracloudconnection.FieldSecretHint},
+			cameracloudconnection.FieldOptionItemID:   {Type: field.TypeInt, Column: cameracloudconnection.FieldOptionItemID},
+			cameracloudconnection.FieldRetentionDays:  {Type: field.TypeInt, Column: cameracloudconnection.FieldRetentionDays},
+			cameracloudconnection.FieldStatus:         {Type: field.TypeEnum, Column: cameracloudconnection.FieldStatus},
+			cameracloudconnection.FieldLastError:      {Type: field.TypeString, Column: cameracloudconnection.FieldLastError},
+			cameracloudconnection.FieldLastSyncAt:     {Type: field.TypeTime, Column: cameracloudconnection.FieldLastSyncAt},
+			cameracloudconnection.FieldNextRetryAt:    {Type: field.TypeTime, Column: cameracloudconnection.FieldNextRetryAt},
+			cameracloudconnection.FieldSyncOwner:      {Type: field.TypeString, Column: cameracloudconnection.FieldSyncOwner},
+			cameracloudconnection.FieldSyncLeaseUntil: {Type: field.TypeTime, Column: cameracloudconnection.FieldSyncLeaseUntil},
+		},
+	}
+	graph.Nodes[7] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   cardmatch.Table,
+			Columns: cardmatch.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: cardmatch.FieldID,
+			},
+		},
+		Type: "CardMatch",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			cardmatch.FieldAccountID:     {Type: field.TypeString, Column: cardmatch.FieldAccountID},
+			cardmatch.FieldShopID:        {Type: field.TypeString, Column: cardmatch.FieldShopID},
+			cardmatch.FieldEntryID:       {Type: field.TypeString, Column: cardmatch.FieldEntryID},
+			cardmatch.FieldSide:          {Type: field.TypeEnum, Column: cardmatch.FieldSide},
+			cardmatch.FieldCounterpartID: {Type: field.TypeString, Column: cardmatch.FieldCounterpartID},
+			cardmatch.FieldState:         {Type: field.TypeEnum, Column: cardmatch.FieldState},
+			cardmatch.FieldOccurredAt:    {Type: field.TypeTime, Column: cardmatch.FieldOccurredAt},
+			cardmatch.FieldAmount:        {Type: field.TypeInt64, Column: cardmatch.FieldAmount},
+			cardmatch.FieldDecidedAt:     {Type: field.TypeTime, Column: cardmatch.FieldDecidedAt},
+		},
+	}
+	graph.Nodes[8] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   caseevent.Table,
+			Columns: caseevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: caseevent.FieldID,
+			},
+		},
+		Type: "CaseEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			caseevent.FieldAccountID: {Type: field.TypeString, Column: caseevent.FieldAccountID},
+			caseevent.FieldCaseID:    {Type: field.TypeString, Column: caseevent.FieldCaseID},
+			caseevent.FieldActorID:   {Type: field.TypeString, Column: caseevent.FieldActorID},
+			caseevent.FieldActorName: {Type: field.TypeString, Column: caseevent.FieldActorName},
+			caseevent.FieldAction:    {Type: field.TypeString, Column: caseevent.FieldAction},
+			caseevent.FieldDetail:    {Type: field.TypeString, Column: caseevent.FieldDetail},
+			caseevent.FieldAt:        {Type: field.TypeTime, Column: caseevent.FieldAt},
+		},
+	}
+	graph.Nodes[9] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   casenote.Table,
+			Columns: casenote.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: casenote.FieldID,
+			},
+		},
+		Type: "CaseNote",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			casenote.FieldAccountID:  {Type: field.TypeString, Column: casenote.FieldAccountID},
+			casenote.FieldCaseID:     {Type: field.TypeString, Column: casenote.FieldCaseID},
+			casenote.FieldAuthorID:   {Type: field.TypeString, Column: casenote.FieldAuthorID},
+			casenote.FieldAuthorName: {Type: field.TypeString, Column: casenote.FieldAuthorName},
+			casenote.FieldText:       {Type: field.TypeString, Column: casenote.FieldText},
+			casenote.FieldCreatedAt:  {Type: field.TypeTime, Column: casenote.FieldCreatedAt},
+		},
+	}
+	graph.Nodes[10] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   dailyrollup.Table,
+			Columns: dailyrollup.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt64,
+				Column: dailyrollup.FieldID,
+			},
+		},
+		Type: "DailyRollup",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			dailyrollup.FieldAccountID:   {Type: field.TypeString, Column: dailyrollup.FieldAccountID},
+			dailyrollup.FieldShopID:      {Type: field.TypeString, Column: dailyrollup.FieldShopID},
+			dailyrollup.FieldDay:         {Type: field.TypeString, Column: dailyrollup.FieldDay},
+			dailyrollup.FieldDimension:   {Type: field.TypeEnum, Column: dailyrollup.FieldDimension},
+			dailyrollup.FieldKey:         {Type: field.TypeString, Column: dailyrollup.FieldKey},
+			dailyrollup.FieldSales:       {Type: field.TypeInt64, Column: dailyrollup.FieldSales},
+			dailyrollup.FieldRefunds:     {Type: field.TypeInt64, Column: dailyrollup.FieldRefunds},
+			dailyrollup.FieldSalesCount:  {Type: field.TypeInt64, Column: dailyrollup.FieldSalesCount},
+			dailyrollup.FieldRefundCount: {Type: field.TypeInt64, Column: dailyrollup.FieldRefundCount},
+			dailyrollup.FieldModifyCount: {Type: field.TypeInt64, Column: dailyrollup.FieldModifyCount},
+			dailyrollup.FieldDeleteCount: {Type: field.TypeInt64, Column: dailyrollup.FieldDeleteCount},
+		},
+	}
+	graph.Nodes[11] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   digestrule.Table,
+			Columns: digestrule.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: digestrule.FieldID,
+			},
+		},
+		Type: "DigestRule",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			digestrule.FieldCreatedAt:  {Type: field.TypeTime, Column: digestrule.FieldCreatedAt},
+			digestrule.FieldUpdatedAt:  {Type: field.TypeTime, Column: digestrule.FieldUpdatedAt},
+			digestrule.FieldAccountID:  {Type: field.TypeString, Column: digestrule.FieldAccountID},
+			digestrule.FieldName:       {Type: field.TypeString, Column: digestrule.FieldName},
+			digestrule.FieldRecipients: {Type: field.TypeJSON, Column: digestrule.FieldRecipients},
+			digestrule.FieldShopIds:    {Type: field.TypeJSON, Column: digestrule.FieldShopIds},
+			digestrule.FieldSendAt:     {Type: field.TypeString, Column: digestrule.FieldSendAt},
+			digestrule.FieldEnabled:    {Type: field.TypeBool, Column: digestrule.FieldEnabled},
+			digestrule.FieldStatus:     {Type: field.TypeEnum, Column: digestrule.FieldStatus},
+			digestrule.FieldLastError:  {Type: field.TypeString, Column: digestrule.FieldLastError},
+			digestrule.FieldLastSentAt: {Type: field.TypeTime, Column: digestrule.FieldLastSentAt},
+		},
+	}
+	graph.Nodes[12] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   digestsend.Table,
+			Columns: digestsend.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: digestsend.FieldID,
+			},
+		},
+		Type: "DigestSend",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			digestsend.FieldAccountID:    {Type: field.TypeString, Column: digestsend.FieldAccountID},
+			digestsend.FieldDigestRuleID: {Type: field.TypeString, Column: digestsend.FieldDigestRuleID},
+			digestsend.FieldShopID:       {Type: field.TypeString, Column: digestsend.FieldShopID},
+			digestsend.FieldDay:          {Type: field.TypeString, Column: digestsend.FieldDay},
+			digestsend.FieldRecipient:    {Type: field.TypeString, Column: digestsend.FieldRecipient},
+			digestsend.FieldState:        {Type: field.TypeEnum, Column: digestsend.FieldState},
+			digestsend.FieldAttempts:     {Type: field.TypeInt, Column: digestsend.FieldAttempts},
+			digestsend.FieldNextAt:       {Type: field.TypeTime, Column: digestsend.FieldNextAt},
+			digestsend.FieldClaimedBy:    {Type: field.TypeString, Column: digestsend.FieldClaimedBy},
+			digestsend.FieldClaimedUntil: {Type: field.TypeTime, Column: digestsend.FieldClaimedUntil},
+			digestsend.FieldLastError:    {Type: field.TypeString, Column: digestsend.FieldLastError},
+			digestsend.FieldMessageID:    {Type: field.TypeString, Column: digestsend.FieldMessageID},
+			digestsend.FieldSentAt:       {Type: field.TypeTime, Column: digestsend.FieldSentAt},
+			digestsend.FieldCreatedAt:    {Type: field.TypeTime, Column: digestsend.FieldCreatedAt},
+		},
+	}
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   event.Table,
 			Columns: event.Columns,
@@ -191,11 +381,36 @@ var schemaGraph = func() *sqlgraph.Schema {
 			event.FieldAccountID: {Type: field.TypeString, Column: event.FieldAccountID},
 			event.FieldCameraID:  {Type: field.TypeString, Column: event.FieldCameraID},
 			event.FieldEntryID:   {Type: field.TypeString, Column: event.FieldEntryID},
+			event.FieldAlertID:   {Type: field.TypeString, Column: event.FieldAlertID},
 			event.FieldType:      {Type: field.TypeEnum, Column: event.FieldType},
 			event.FieldCreatedAt: {Type: field.TypeTime, Column: event.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   investigation.Table,
+			Columns: investigation.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: investigation.FieldID,
+			},
+		},
+		Type: "Investigation",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			investigation.FieldCreatedAt:   {Type: field.TypeTime, Column: investigation.FieldCreatedAt},
+			investigation.FieldUpdatedAt:   {Type: field.TypeTime, Column: investigation.FieldUpdatedAt},
+			investigation.FieldAccountID:   {Type: field.TypeString, Column: investigation.FieldAccountID},
+			investigation.FieldTitle:       {Type: field.TypeString, Column: investigation.FieldTitle},
+			investigation.FieldStatus:      {Type: field.TypeEnum, Column: investigation.FieldStatus},
+			investigation.FieldResolution:  {Type: field.TypeString, Column: investigation.FieldResolution},
+			investigation.FieldAssigneeID:  {Type: field.TypeString, Column: investigation.FieldAssigneeID},
+			investigation.FieldTags:        {Type: field.TypeJSON, Column: investigation.FieldTags},
+			investigation.FieldCreatedByID: {Type: field.TypeString, Column: investigation.FieldCreatedByID},
+			investigation.FieldShopIds:     {Type: field.TypeJSON, Column: investigation.FieldShopIds},
+			investigation.FieldClosedAt:    {Type: field.TypeTime, Column: investigation.FieldClosedAt},
+		},
+	}
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   journalentry.Table,
 			Columns: journalentry.Columns,
@@ -206,37 +421,40 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "JournalEntry",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			journalentry.FieldAccountID:       {Type: field.TypeString, Column: journalentry.FieldAccountID},
-			journalentry.FieldConnectionID:    {Type: field.TypeString, Column: journalentry.FieldConnectionID},
-			journalentry.FieldTerminalID:      {Type: field.TypeString, Column: journalentry.FieldTerminalID},
-			journalentry.FieldShopID:          {Type: field.TypeString, Column: journalentry.FieldShopID},
-			journalentry.FieldCameraID:        {Type: field.TypeString, Column: journalentry.FieldCameraID},
-			journalentry.FieldKind:            {Type: field.TypeEnum, Column: journalentry.FieldKind},
-			journalentry.FieldOccurredAt:      {Type: field.TypeTime, Column: journalentry.FieldOccurredAt},
-			journalentry.FieldReceivedAt:      {Type: field.TypeTime, Column: journalentry.FieldReceivedAt},
-			journalentry.FieldExternalID:      {Type: field.TypeString, Column: journalentry.FieldExternalID},
-			journalentry.FieldRevision:        {Type: field.TypeString, Column: journalentry.FieldRevision},
-			journalentry.FieldReceiptNo:       {Type: field.TypeString, Column: journalentry.FieldReceiptNo},
-			journalentry.FieldRegisterNo:      {Type: field.TypeString, Column: journalentry.FieldRegisterNo},
-			journalentry.FieldStaffID:         {Type: field.TypeString, Column: journalentry.FieldStaffID},
-			journalentry.FieldStaffName:       {Type: field.TypeString, Column: journalentry.FieldStaffName},
-			journalentry.FieldTotal:           {Type: field.TypeInt64, Column: journalentry.FieldTotal},
-			journalentry.FieldDeposit:         {Type: field.TypeInt64, Column: journalentry.FieldDeposit},
-			journalentry.FieldChange:          {Type: field.TypeInt64, Column: journalentry.FieldChange},
-			journalentry.FieldEnteredAt:       {Type: field.TypeTime, Column: journalentry.FieldEnteredAt},
-			journalentry.FieldPaymentMethod:   {Type: field.TypeString, Column: journalentry.FieldPaymentMethod},
-			journalentry.FieldItems:           {Type: field.TypeJSON, Column: journalentry.FieldItems},
-			journalentry.FieldMaskedCard:      {Type: field.TypeString, Column: journalentry.FieldMaskedCard},
-			journalentry.FieldRelatedID:       {Type: field.TypeString, Column: journalentry.FieldRelatedID},
-			journalentry.FieldCanceledAt:      {Type: field.TypeTime, Column: journalentry.FieldCanceledAt},
-			journalentry.FieldModifiedAt:      {Type: field.TypeTime, Column: journalentry.FieldModifiedAt},
-			journalentry.FieldDeletedAt:       {Type: field.TypeTime, Column: journalentry.FieldDeletedAt},
-			journalentry.FieldThumbnailReason: {Type: field.TypeString, Column: journalentry.FieldThumbnailReason},
-			journalentry.FieldRaw:             {Type: field.TypeJSON, Column: journalentry.FieldRaw},
-			journalentry.FieldFingerprint:     {Type: field.TypeString, Column: journalentry.FieldFingerprint},
+			journalentry.FieldAccountID:        {Type: field.TypeString, Column: journalentry.FieldAccountID},
+			journalentry.FieldConnectionID:     {Type: field.TypeString, Column: journalentry.FieldConnectionID},
+			journalentry.FieldTerminalID:       {Type: field.TypeString, Column: journalentry.FieldTerminalID},
+			journalentry.FieldShopID:           {Type: field.TypeString, Column: journalentry.FieldShopID},
+			journalentry.FieldCameraID:         {Type: field.TypeString, Column: journalentry.FieldCameraID},
+			journalentry.FieldKind:             {Type: field.TypeEnum, Column: journalentry.FieldKind},
+			journalentry.FieldOccurredAt:       {Type: field.TypeTime, Column: journalentry.FieldOccurredAt},
+			journalentry.FieldReceivedAt:       {Type: field.TypeTime, Column: journalentry.FieldReceivedAt},
+			journalentry.FieldCorrectedAt:      {Type: field.TypeTime, Column: journalentry.FieldCorrectedAt},
+			journalentry.FieldExternalID:       {Type: field.TypeString, Column: journalentry.FieldExternalID},
+			journalentry.FieldRevision:         {Type: field.TypeString, Column: journalentry.FieldRevision},
+			journalentry.FieldReceiptNo:        {Type: field.TypeString, Column: journalentry.FieldReceiptNo},
+			journalentry.FieldRegisterNo:       {Type: field.TypeString, Column: journalentry.FieldRegisterNo},
+			journalentry.FieldStaffID:          {Type: field.TypeString, Column: journalentry.FieldStaffID},
+			journalentry.FieldStaffName:        {Type: field.TypeString, Column: journalentry.FieldStaffName},
+			journalentry.FieldTotal:            {Type: field.TypeInt64, Column: journalentry.FieldTotal},
+			journalentry.FieldDeposit:          {Type: field.TypeInt64, Column: journalentry.FieldDeposit},
+			journalentry.FieldChange:           {Type: field.TypeInt64, Column: journalentry.FieldChange},
+			journalentry.FieldEnteredAt:        {Type: field.TypeTime, Column: journalentry.FieldEnteredAt},
+			journalentry.FieldPaymentMethod:    {Type: field.TypeString, Column: journalentry.FieldPaymentMethod},
+			journalentry.FieldItems:            {Type: field.TypeJSON, Column: journalentry.FieldItems},
+			journalentry.FieldMaskedCard:       {Type: field.TypeString, Column: journalentry.FieldMaskedCard},
+			journalentry.FieldRelatedID:        {Type: field.TypeString, Column: journalentry.FieldRelatedID},
+			journalentry.FieldCanceledAt:       {Type: field.TypeTime, Column: journalentry.FieldCanceledAt},
+			journalentry.FieldModifiedAt:       {Type: field.TypeTime, Column: journalentry.FieldModifiedAt},
+			journalentry.FieldDeletedAt:        {Type: field.TypeTime, Column: journalentry.FieldDeletedAt},
+			journalentry.FieldThumbnailReason:  {Type: field.TypeString, Column: journalentry.FieldThumbnailReason},
+			journalentry.FieldPersonsNearby:    {Type: field.TypeInt, Column: journalentry.FieldPersonsNearby},
+			journalentry.FieldPersonsCheckedAt: {Type: field.TypeTime, Column: journalentry.FieldPersonsCheckedAt},
+			journalentry.FieldRaw:              {Type: field.TypeJSON, Column: journalentry.FieldRaw},
+			journalentry.FieldFingerprint:      {Type: field.TypeString, Column: journalentry.FieldFingerprint},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   link.Table,
 			Columns: link.Columns,
@@ -255,7 +473,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			link.FieldEndedAt:     {Type: field.TypeTime, Column: link.FieldEndedAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   mailsettings.Table,
+			Columns: mailsettings.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: mailsettings.FieldID,
+			},
+		},
+		Type: "MailSettings",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			mailsettings.FieldCreatedAt:   {Type: field.TypeTime, Column: mailsettings.FieldCreatedAt},
+			mailsettings.FieldUpdatedAt:   {Type: field.TypeTime, Column: mailsettings.FieldUpdatedAt},
+			mailsettings.FieldAccountID:   {Type: field.TypeString, Column: mailsettings.FieldAccountID},
+			mailsettings.FieldHost:        {Type: field.TypeString, Column: mailsettings.FieldHost},
+			mailsettings.FieldPort:        {Type: field.TypeInt, Column: mailsettings.FieldPort},
+			mailsettings.FieldSecurity:    {Type: field.TypeEnum, Column: mailsettings.FieldSecurity},
+			mailsettings.FieldUsername:    {Type: field.TypeString, Column: mailsettings.FieldUsername},
+			mailsettings.FieldPassword:    {Type: field.TypeBytes, Column: mailsettings.FieldPassword},
+			mailsettings.FieldFromAddress: {Type: field.TypeString, Column: mailsettings.FieldFromAddress},
+			mailsettings.FieldFromName:    {Type: field.TypeString, Column: mailsettings.FieldFromName},
+		},
+	}
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   posconnection.Table,
 			Columns: posconnection.Columns,
@@ -266,28 +507,80 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "PosConnection",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			posconnection.FieldCreatedAt:      {Type: field.TypeTime, Column: posconnection.FieldCreatedAt},
-			posconnection.FieldUpdatedAt:      {Type: field.TypeTime, Column: posconnection.FieldUpdatedAt},
-			posconnection.FieldAccountID:      {Type: field.TypeString, Column: posconnection.FieldAccountID},
-			posconnection.FieldProvider:       {Type: field.TypeEnum, Column: posconnection.FieldProvider},
-			posconnection.FieldContractID:     {Type: field.TypeString, Column: posconnection.FieldContractID},
-			posconnection.FieldCredentialKind: {Type: field.TypeString, Column: posconnection.FieldCredentialKind},
-			posconnection.FieldSecrets:        {Type: field.TypeBytes, Column: posconnection.FieldSecrets},
-			posconnection.FieldStatus:         {Type: field.TypeEnum, Column: posconnection.FieldStatus},
-			posconnection.FieldLastSyncAt:     {Type: field.TypeTime, Column: posconnection.FieldLastSyncAt},
-			posconnection.FieldLastError:      {Type: field.TypeString, Column: posconnection.FieldLastError},
-			posconnection.FieldNextRetryAt:    {Type: field.TypeTime, Column: posconnection.FieldNextRetryAt},
-			posconnection.FieldPollOwner:      {Type: field.TypeString, Column: posconnection.FieldPollOwner},
-			posconnection.FieldPollLeaseUntil: {Type: field.TypeTime, Column: posconnection.FieldPollLeaseUntil},
-			posconnection.FieldWebhookSecret:  {Type: field.TypeBytes, Column: posconnection.FieldWebhookSecret},
-			posconnection.FieldSyncCursor:     {Type: field.TypeString, Column: posconnection.FieldSyncCursor},
-			posconnection.FieldMemo:           {Type: field.TypeString, Column: posconnection.FieldMemo},
-			posconnection.FieldSecretHint:     {Type: field.TypeString, Column: posconnection.FieldSecretHint},
-			posconnection.FieldName:           {Type: field.TypeString, Column: posconnection.FieldName},
-			posconnection.FieldDefaultShopID:  {Type: field.TypeString, Column: posconnection.FieldDefaultShopID},
+			posconnection.FieldCreatedAt:         {Type: field.TypeTime, Column: posconnection.FieldCreatedAt},
+			posconnection.FieldUpdatedAt:         {Type: field.TypeTime, Column: posconnection.FieldUpdatedAt},
+			posconnection.FieldAccountID:         {Type: field.TypeString, Column: posconnection.FieldAccountID},
+			posconnection.FieldProvider:          {Type: field.TypeEnum, Column: posconnection.FieldProvider},
+			posconnection.FieldContractID:        {Type: field.TypeString, Column: posconnection.FieldContractID},
+			posconnection.FieldCredentialKind:    {Type: field.TypeString, Column: posconnection.FieldCredentialKind},
+			posconnection.FieldSecrets:           {Type: field.TypeBytes, Column: posconnection.FieldSecrets},
+			posconnection.FieldStatus:            {Type: field.TypeEnum, Column: posconnection.FieldStatus},
+			posconnection.FieldLastSyncAt:        {Type: field.TypeTime, Column: posconnection.FieldLastSyncAt},
+			posconnection.FieldLastError:         {Type: field.TypeString, Column: posconnection.FieldLastError},
+			posconnection.FieldNextRetryAt:       {Type: field.TypeTime, Column: posconnection.FieldNextRetryAt},
+			posconnection.FieldPollOwner:         {Type: field.TypeString, Column: posconnection.FieldPollOwner},
+			posconnection.FieldPollLeaseUntil:    {Type: field.TypeTime, Column: posconnection.FieldPollLeaseUntil},
+			posconnection.FieldWebhookSecret:     {Type: field.TypeBytes, Column: posconnection.FieldWebhookSecret},
+			posconnection.FieldSyncCursor:        {Type: field.TypeString, Column: posconnection.FieldSyncCursor},
+			posconnection.FieldReconciledAt:      {Type: field.TypeTime, Column: posconnection.FieldReconciledAt},
+			posconnection.FieldNextReconcileAt:   {Type: field.TypeTime, Column: posconnection.FieldNextReconcileAt},
+			posconnection.FieldReconcileVanished: {Type: field.TypeInt, Column: posconnection.FieldReconcileVanished},
+			posconnection.FieldReconcileChanged:  {Type: field.TypeInt, Column: posconnection.FieldReconcileChanged},
+			posconnection.FieldReconcileChecked:  {Type: field.TypeInt, Column: posconnection.FieldReconcileChecked},
+			posconnection.FieldReconcileError:    {Type: field.TypeString, Column: posconnection.FieldReconcileError},
+			posconnection.FieldMemo:              {Type: field.TypeString, Column: posconnection.FieldMemo},
+			posconnection.FieldSecretHint:        {Type: field.TypeString, Column: posconnection.FieldSecretHint},
+			posconnection.FieldName:              {Type: field.TypeString, Column: posconnection.FieldName},
+			posconnection.FieldDefaultShopID:     {Type: field.TypeString, Column: posconnection.FieldDefaultShopID},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   recordingsegment.Table,
+			Columns: recordingsegment.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: recordingsegment.FieldID,
+			},
+		},
+		Type: "RecordingSegment",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			recordingsegment.FieldAccountID: {Type: field.TypeString, Column: recordingsegment.FieldAccountID},
+			recordingsegment.FieldCameraID:  {Type: field.TypeString, Column: recordingsegment.FieldCameraID},
+			recordingsegment.FieldFormat:    {Type: field.TypeEnum, Column: recordingsegment.FieldFormat},
+			recordingsegment.FieldPath:      {Type: field.TypeString, Column: recordingsegment.FieldPath},
+			recordingsegment.FieldStartAt:   {Type: field.TypeTime, Column: recordingsegment.FieldStartAt},
+			recordingsegment.FieldEndAt:     {Type: field.TypeTime, Column: recordingsegment.FieldEndAt},
+			recordingsegment.FieldBytes:     {Type: field.TypeInt64, Column: recordingsegment.FieldBytes},
+			recordingsegment.FieldFrames:    {Type: field.TypeInt, Column: recordingsegment.FieldFrames},
+			recordingsegment.FieldWidth:     {Type: field.TypeInt, Column: recordingsegment.FieldWidth},
+			recordingsegment.FieldHeight:    {Type: field.TypeInt, Column: recordingsegment.FieldHeight},
+			recordingsegment.FieldCodec:     {Type: field.TypeString, Column: recordingsegment.FieldCodec},
+			recordingsegment.FieldKeyframes: {Type: field.TypeJSON, Column: recordingsegment.FieldKeyframes},
+			recordingsegment.FieldState:     {Type: field.TypeEnum, Column: recordingsegment.FieldState},
+			recordingsegment.FieldEndedBy:   {Type: field.TypeEnum, Column: recordingsegment.FieldEndedBy},
+			recordingsegment.FieldNote:      {Type: field.TypeString, Column: recordingsegment.FieldNote},
+			recordingsegment.FieldOwner:     {Type: field.TypeString, Column: recordingsegment.FieldOwner},
+		},
+	}
+	graph.Nodes[20] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   rollupshop.Table,
+			Columns: rollupshop.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt64,
+				Column: rollupshop.FieldID,
+			},
+		},
+		Type: "RollupShop",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			rollupshop.FieldAccountID: {Type: field.TypeString, Column: rollupshop.FieldAccountID},
+			rollupshop.FieldShopID:    {Type: field.TypeString, Column: rollupshop.FieldShopID},
+			rollupshop.FieldTimezone:  {Type: field.TypeString, Column: rollupshop.FieldTimezone},
+			rollupshop.FieldBuiltAt:   {Type: field.TypeTime, Column: rollupshop.FieldBuiltAt},
+		},
+	}
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -310,7 +603,35 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldUserAgent:  {Type: field.TypeString, Column: session.FieldUserAgent},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   sharelink.Table,
+			Columns: sharelink.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: sharelink.FieldID,
+			},
+		},
+		Type: "ShareLink",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			sharelink.FieldCreatedAt:     {Type: field.TypeTime, Column: sharelink.FieldCreatedAt},
+			sharelink.FieldUpdatedAt:     {Type: field.TypeTime, Column: sharelink.FieldUpdatedAt},
+			sharelink.FieldAccountID:     {Type: field.TypeString, Column: sharelink.FieldAccountID},
+			sharelink.FieldEntryID:       {Type: field.TypeString, Column: sharelink.FieldEntryID},
+			sharelink.FieldCameraID:      {Type: field.TypeString, Column: sharelink.FieldCameraID},
+			sharelink.FieldClipFrom:      {Type: field.TypeTime, Column: sharelink.FieldClipFrom},
+			sharelink.FieldClipTo:        {Type: field.TypeTime, Column: sharelink.FieldClipTo},
+			sharelink.FieldTokenHash:     {Type: field.TypeBytes, Column: sharelink.FieldTokenHash},
+			sharelink.FieldExpiresAt:     {Type: field.TypeTime, Column: sharelink.FieldExpiresAt},
+			sharelink.FieldRevokedAt:     {Type: field.TypeTime, Column: sharelink.FieldRevokedAt},
+			sharelink.FieldCreatedByID:   {Type: field.TypeString, Column: sharelink.FieldCreatedByID},
+			sharelink.FieldCreatedByName: {Type: field.TypeString, Column: sharelink.FieldCreatedByName},
+			sharelink.FieldNote:          {Type: field.TypeString, Column: sharelink.FieldNote},
+			sharelink.FieldViews:         {Type: field.TypeInt, Column: sharelink.FieldViews},
+			sharelink.FieldLastViewedAt:  {Type: field.TypeTime, Column: sharelink.FieldLastViewedAt},
+		},
+	}
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   shop.Table,
 			Columns: shop.Columns,
@@ -330,7 +651,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			shop.FieldExternalStoreIds: {Type: field.TypeJSON, Column: shop.FieldExternalStoreIds},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   shopgroup.Table,
 			Columns: shopgroup.Columns,
@@ -347,7 +668,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			shopgroup.FieldName:      {Type: field.TypeString, Column: shopgroup.FieldName},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[25] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   terminal.Table,
 			Columns: terminal.Columns,
@@ -358,18 +679,26 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Terminal",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			terminal.FieldCreatedAt:    {Type: field.TypeTime, Column: terminal.FieldCreatedAt},
-			terminal.FieldUpdatedAt:    {Type: field.TypeTime, Column: terminal.FieldUpdatedAt},
-			terminal.FieldAccountID:    {Type: field.TypeString, Column: terminal.FieldAccountID},
-			terminal.FieldConnectionID: {Type: field.TypeString, Column: terminal.FieldConnectionID},
-			terminal.FieldShopID:       {Type: field.TypeString, Column: terminal.FieldShopID},
-			terminal.FieldExternalID:   {Type: field.TypeString, Column: terminal.FieldExternalID},
-			terminal.FieldName:         {Type: field.TypeString, Column: terminal.FieldName},
-			terminal.FieldIdentifier:   {Type: field.TypeString, Column: terminal.FieldIdentifier},
-			terminal.FieldAppVersion:   {Type: field.TypeString, Column: terminal.FieldAppVersion},
+			terminal.FieldCreatedAt:          {Type: field.TypeTime, Column: terminal.FieldCreatedAt},
+			terminal.FieldUpdatedAt:          {Type: field.TypeTime, Column: terminal.FieldUpdatedAt},
+			terminal.FieldAccountID:          {Type: field.TypeString, Column: terminal.FieldAccountID},
+			terminal.FieldConnectionID:       {Type: field.TypeString, Column: terminal.FieldConnectionID},
+			terminal.FieldShopID:             {Type: field.TypeString, Column: terminal.FieldShopID},
+			terminal.FieldExternalID:         {Type: field.TypeString, Column: terminal.FieldExternalID},
+			terminal.FieldName:               {Type: field.TypeString, Column: terminal.FieldName},
+			terminal.FieldIdentifier:         {Type: field.TypeString, Column: terminal.FieldIdentifier},
+			terminal.FieldAppVersion:         {Type: field.TypeString, Column: terminal.FieldAppVersion},
+			terminal.FieldClockOffsetMs:      {Type: field.TypeInt64, Column: terminal.FieldClockOffsetMs},
+			terminal.FieldClockUncertaintyMs: {Type: field.TypeInt64, Column: terminal.FieldClockUncertaintyMs},
+			terminal.FieldClockSamples:       {Type: field.TypeInt, Column: terminal.FieldClockSamples},
+			terminal.FieldClockUpdatedAt:     {Type: field.TypeTime, Column: terminal.FieldClockUpdatedAt},
+			terminal.FieldClockWindow:        {Type: field.TypeJSON, Column: terminal.FieldClockWindow},
+			terminal.FieldLastReceiptAt:      {Type: field.TypeTime, Column: terminal.FieldLastReceiptAt},
+			terminal.FieldLastSequence:       {Type: field.TypeInt64, Column: terminal.FieldLastSequence},
+			terminal.FieldMissingRanges:      {Type: field.TypeJSON, Column: terminal.FieldMissingRanges},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   thumbnail.Table,
 			Columns: thumbnail.Columns,
@@ -380,22 +709,28 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Thumbnail",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			thumbnail.FieldAccountID:   {Type: field.TypeString, Column: thumbnail.FieldAccountID},
-			thumbnail.FieldEntryID:     {Type: field.TypeString, Column: thumbnail.FieldEntryID},
-			thumbnail.FieldCameraID:    {Type: field.TypeString, Column: thumbnail.FieldCameraID},
-			thumbnail.FieldRequestedAt: {Type: field.TypeTime, Column: thumbnail.FieldRequestedAt},
-			thumbnail.FieldCapturedAt:  {Type: field.TypeTime, Column: thumbnail.FieldCapturedAt},
-			thumbnail.FieldSkewMs:      {Type: field.TypeInt64, Column: thumbnail.FieldSkewMs},
-			thumbnail.FieldWidth:       {Type: field.TypeInt, Column: thumbnail.FieldWidth},
-			thumbnail.FieldHeight:      {Type: field.TypeInt, Column: thumbnail.FieldHeight},
-			thumbnail.FieldBytes:       {Type: field.TypeInt64, Column: thumbnail.FieldBytes},
-			thumbnail.FieldContentType: {Type: field.TypeString, Column: thumbnail.FieldContentType},
-			thumbnail.FieldStorageKey:  {Type: field.TypeString, Column: thumbnail.FieldStorageKey},
-			thumbnail.FieldSha256:      {Type: field.TypeString, Column: thumbnail.FieldSha256},
-			thumbnail.FieldCreatedAt:   {Type: field.TypeTime, Column: thumbnail.FieldCreatedAt},
+			thumbnail.FieldAccountID:     {Type: field.TypeString, Column: thumbnail.FieldAccountID},
+			thumbnail.FieldEntryID:       {Type: field.TypeString, Column: thumbnail.FieldEntryID},
+			thumbnail.FieldCameraID:      {Type: field.TypeString, Column: thumbnail.FieldCameraID},
+			thumbnail.FieldRequestedAt:   {Type: field.TypeTime, Column: thumbnail.FieldRequestedAt},
+			thumbnail.FieldCapturedAt:    {Type: field.TypeTime, Column: thumbnail.FieldCapturedAt},
+			thumbnail.FieldSkewMs:        {Type: field.TypeInt64, Column: thumbnail.FieldSkewMs},
+			thumbnail.FieldSkewKnown:     {Type: field.TypeBool, Column: thumbnail.FieldSkewKnown},
+			thumbnail.FieldWidth:         {Type: field.TypeInt, Column: thumbnail.FieldWidth},
+			thumbnail.FieldHeight:        {Type: field.TypeInt, Column: thumbnail.FieldHeight},
+			thumbnail.FieldBytes:         {Type: field.TypeInt64, Column: thumbnail.FieldBytes},
+			thumbnail.FieldContentType:   {Type: field.TypeString, Column: thumbnail.FieldContentType},
+			thumbnail.FieldStorageKey:    {Type: field.TypeString, Column: thumbnail.FieldStorageKey},
+			thumbnail.FieldSha256:        {Type: field.TypeString, Column: thumbnail.FieldSha256},
+			thumbnail.FieldCreatedAt:     {Type: field.TypeTime, Column: thumbnail.FieldCreatedAt},
+			thumbnail.FieldPictureKey:    {Type: field.TypeString, Column: thumbnail.FieldPictureKey},
+			thumbnail.FieldPictureWidth:  {Type: field.TypeInt, Column: thumbnail.FieldPictureWidth},
+			thumbnail.FieldPictureHeight: {Type: field.TypeInt, Column: thumbnail.FieldPictureHeight},
+			thumbnail.FieldPictureBytes:  {Type: field.TypeInt64, Column: thumbnail.FieldPictureBytes},
+			thumbnail.FieldPictureSha256: {Type: field.TypeString, Column: thumbnail.FieldPictureSha256},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -478,6 +813,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Account",
 		"PosConnection",
+	)
+	graph.MustAddE(
+		"camera_cloud_connections",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CameraCloudConnectionsTable,
+			Columns: []string{account.CameraCloudConnectionsColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"CameraCloudConnection",
 	)
 	graph.MustAddE(
 		"terminals",
@@ -576,6 +923,114 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Alert",
 	)
 	graph.MustAddE(
+		"cases",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CasesTable,
+			Columns: []string{account.CasesColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"Investigation",
+	)
+	graph.MustAddE(
+		"case_notes",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseNotesTable,
+			Columns: []string{account.CaseNotesColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"CaseNote",
+	)
+	graph.MustAddE(
+		"case_events",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CaseEventsTable,
+			Columns: []string{account.CaseEventsColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"CaseEvent",
+	)
+	graph.MustAddE(
+		"mail_settings",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.MailSettingsTable,
+			Columns: []string{account.MailSettingsColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"MailSettings",
+	)
+	graph.MustAddE(
+		"digest_rules",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestRulesTable,
+			Columns: []string{account.DigestRulesColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"DigestRule",
+	)
+	graph.MustAddE(
+		"digest_sends",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.DigestSendsTable,
+			Columns: []string{account.DigestSendsColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"DigestSend",
+	)
+	graph.MustAddE(
+		"card_matches",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.CardMatchesTable,
+			Columns: []string{account.CardMatchesColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"CardMatch",
+	)
+	graph.MustAddE(
+		"recording_segments",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.RecordingSegmentsTable,
+			Columns: []string{account.RecordingSegmentsColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"RecordingSegment",
+	)
+	graph.MustAddE(
+		"share_links",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.ShareLinksTable,
+			Columns: []string{account.ShareLinksColumn},
+			Bidi:    false,
+		},
+		"Account",
+		"ShareLink",
+	)
+	graph.MustAddE(
 		"account",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -586,6 +1041,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Alert",
 		"Account",
+	)
+	graph.MustAddE(
+		"cases",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   alert.CasesTable,
+			Columns: alert.CasesPrimaryKey,
+			Bidi:    false,
+		},
+		"Alert",
+		"Investigation",
 	)
 	graph.MustAddE(
 		"account",
@@ -648,6 +1115,138 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"JournalEntry",
 	)
 	graph.MustAddE(
+		"recording_segments",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   camera.RecordingSegmentsTable,
+			Columns: []string{camera.RecordingSegmentsColumn},
+			Bidi:    false,
+		},
+		"Camera",
+		"RecordingSegment",
+	)
+	graph.MustAddE(
+		"cloud_connection",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   camera.CloudConnectionTable,
+			Columns: []string{camera.CloudConnectionColumn},
+			Bidi:    false,
+		},
+		"Camera",
+		"CameraCloudConnection",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   cameracloudconnection.AccountTable,
+			Columns: []string{cameracloudconnection.AccountColumn},
+			Bidi:    false,
+		},
+		"CameraCloudConnection",
+		"Account",
+	)
+	graph.MustAddE(
+		"cameras",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cameracloudconnection.CamerasTable,
+			Columns: []string{cameracloudconnection.CamerasColumn},
+			Bidi:    false,
+		},
+		"CameraCloudConnection",
+		"Camera",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   cardmatch.AccountTable,
+			Columns: []string{cardmatch.AccountColumn},
+			Bidi:    false,
+		},
+		"CardMatch",
+		"Account",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   caseevent.AccountTable,
+			Columns: []string{caseevent.AccountColumn},
+			Bidi:    false,
+		},
+		"CaseEvent",
+		"Account",
+	)
+	graph.MustAddE(
+		"case",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   caseevent.CaseTable,
+			Columns: []string{caseevent.CaseColumn},
+			Bidi:    false,
+		},
+		"CaseEvent",
+		"Investigation",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   casenote.AccountTable,
+			Columns: []string{casenote.AccountColumn},
+			Bidi:    false,
+		},
+		"CaseNote",
+		"Account",
+	)
+	graph.MustAddE(
+		"case",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   casenote.CaseTable,
+			Columns: []string{casenote.CaseColumn},
+			Bidi:    false,
+		},
+		"CaseNote",
+		"Investigation",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   digestrule.AccountTable,
+			Columns: []string{digestrule.AccountColumn},
+			Bidi:    false,
+		},
+		"DigestRule",
+		"Account",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   digestsend.AccountTable,
+			Columns: []string{digestsend.AccountColumn},
+			Bidi:    false,
+		},
+		"DigestSend",
+		"Account",
+	)
+	graph.MustAddE(
 		"account",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -658,6 +1257,66 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Event",
 		"Account",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   investigation.AccountTable,
+			Columns: []string{investigation.AccountColumn},
+			Bidi:    false,
+		},
+		"Investigation",
+		"Account",
+	)
+	graph.MustAddE(
+		"entries",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   investigation.EntriesTable,
+			Columns: investigation.EntriesPrimaryKey,
+			Bidi:    false,
+		},
+		"Investigation",
+		"JournalEntry",
+	)
+	graph.MustAddE(
+		"alerts",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   investigation.AlertsTable,
+			Columns: investigation.AlertsPrimaryKey,
+			Bidi:    false,
+		},
+		"Investigation",
+		"Alert",
+	)
+	graph.MustAddE(
+		"notes",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   investigation.NotesTable,
+			Columns: []string{investigation.NotesColumn},
+			Bidi:    false,
+		},
+		"Investigation",
+		"CaseNote",
+	)
+	graph.MustAddE(
+		"events",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   investigation.EventsTable,
+			Columns: []string{investigation.EventsColumn},
+			Bidi:    false,
+		},
+		"Investigation",
+		"CaseEvent",
 	)
 	graph.MustAddE(
 		"account",
@@ -744,6 +1403,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Thumbnail",
 	)
 	graph.MustAddE(
+		"cases",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   journalentry.CasesTable,
+			Columns: journalentry.CasesPrimaryKey,
+			Bidi:    false,
+		},
+		"JournalEntry",
+		"Investigation",
+	)
+	graph.MustAddE(
+		"share_links",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   journalentry.ShareLinksTable,
+			Columns: []string{journalentry.ShareLinksColumn},
+			Bidi:    false,
+		},
+		"JournalEntry",
+		"ShareLink",
+	)
+	graph.MustAddE(
 		"account",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -784,6 +1467,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
 			Inverse: true,
+			Table:   mailsettings.AccountTable,
+			Columns: []string{mailsettings.AccountColumn},
+			Bidi:    false,
+		},
+		"MailSettings",
+		"Account",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
 			Table:   posconnection.AccountTable,
 			Columns: []string{posconnection.AccountColumn},
 			Bidi:    false,
@@ -804,6 +1499,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Terminal",
 	)
 	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   recordingsegment.AccountTable,
+			Columns: []string{recordingsegment.AccountColumn},
+			Bidi:    false,
+		},
+		"RecordingSegment",
+		"Account",
+	)
+	graph.MustAddE(
+		"camera",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   recordingsegment.CameraTable,
+			Columns: []string{recordingsegment.CameraColumn},
+			Bidi:    false,
+		},
+		"RecordingSegment",
+		"Camera",
+	)
+	graph.MustAddE(
 		"user",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -814,6 +1533,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Session",
 		"User",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   sharelink.AccountTable,
+			Columns: []string{sharelink.AccountColumn},
+			Bidi:    false,
+		},
+		"ShareLink",
+		"Account",
+	)
+	graph.MustAddE(
+		"entry",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   sharelink.EntryTable,
+			Columns: []string{sharelink.EntryColumn},
+			Bidi:    false,
+		},
+		"ShareLink",
+		"JournalEntry",
 	)
 	graph.MustAddE(
 		"account",
@@ -1107,6 +1850,16 @@ func (f *AccountFilter) WhereName(p entql.StringP) {
 	f.Where(p.Field(account.FieldName))
 }
 
+// WhereClipLeadInSeconds applies the entql int predicate on the clip_lead_in_seconds field.
+func (f *AccountFilter) WhereClipLeadInSeconds(p entql.IntP) {
+	f.Where(p.Field(account.FieldClipLeadInSeconds))
+}
+
+// WhereClipLeadOutSeconds applies the entql int predicate on the clip_lead_out_seconds field.
+func (f *AccountFilter) WhereClipLeadOutSeconds(p entql.IntP) {
+	f.Where(p.Field(account.FieldClipLeadOutSeconds))
+}
+
 // WhereHasUsers applies a predicate to check if query has an edge users.
 func (f *AccountFilter) WhereHasUsers() {
 	f.Where(entql.HasEdge("users"))
@@ -1171,6 +1924,20 @@ func (f *AccountFilter) WhereHasPosConnections() {
 // WhereHasPosConnectionsWith applies a predicate to check if query has an edge pos_connections with a given conditions (other predicates).
 func (f *AccountFilter) WhereHasPosConnectionsWith(preds ...predicate.PosConnection) {
 	f.Where(entql.HasEdgeWith("pos_connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCameraCloudConnections applies a predicate to check if query has an edge camera_cloud_connections.
+func (f *AccountFilter) WhereHasCameraCloudConnections() {
+	f.Where(entql.HasEdge("camera_cloud_connections"))
+}
+
+// WhereHasCameraCloudConnectionsWith applies a predicate to check if query has an edge camera_cloud_connections with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasCameraCloudConnectionsWith(preds ...predicate.CameraCloudConnection) {
+	f.Where(entql.HasEdgeWith("camera_cloud_connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -1283,6 +2050,132 @@ func (f *AccountFilter) WhereHasAlerts() {
 // WhereHasAlertsWith applies a predicate to check if query has an edge alerts with a given conditions (other predicates).
 func (f *AccountFilter) WhereHasAlertsWith(preds ...predicate.Alert) {
 	f.Where(entql.HasEdgeWith("alerts", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCases applies a predicate to check if query has an edge cases.
+func (f *AccountFilter) WhereHasCases() {
+	f.Where(entql.HasEdge("cases"))
+}
+
+// WhereHasCasesWith applies a predicate to check if query has an edge cases with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasCasesWith(preds ...predicate.Investigation) {
+	f.Where(entql.HasEdgeWith("cases", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCaseNotes applies a predicate to check if query has an edge case_notes.
+func (f *AccountFilter) WhereHasCaseNotes() {
+	f.Where(entql.HasEdge("case_notes"))
+}
+
+// WhereHasCaseNotesWith applies a predicate to check if query has an edge case_notes with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasCaseNotesWith(preds ...predicate.CaseNote) {
+	f.Where(entql.HasEdgeWith("case_notes", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCaseEvents applies a predicate to check if query has an edge case_events.
+func (f *AccountFilter) WhereHasCaseEvents() {
+	f.Where(entql.HasEdge("case_events"))
+}
+
+// WhereHasCaseEventsWith applies a predicate to check if query has an edge case_events with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasCaseEventsWith(preds ...predicate.CaseEvent) {
+	f.Where(entql.HasEdgeWith("case_events", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasMailSettings applies a predicate to check if query has an edge mail_settings.
+func (f *AccountFilter) WhereHasMailSettings() {
+	f.Where(entql.HasEdge("mail_settings"))
+}
+
+// WhereHasMailSettingsWith applies a predicate to check if query has an edge mail_settings with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasMailSettingsWith(preds ...predicate.MailSettings) {
+	f.Where(entql.HasEdgeWith("mail_settings", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasDigestRules applies a predicate to check if query has an edge digest_rules.
+func (f *AccountFilter) WhereHasDigestRules() {
+	f.Where(entql.HasEdge("digest_rules"))
+}
+
+// WhereHasDigestRulesWith applies a predicate to check if query has an edge digest_rules with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasDigestRulesWith(preds ...predicate.DigestRule) {
+	f.Where(entql.HasEdgeWith("digest_rules", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasDigestSends applies a predicate to check if query has an edge digest_sends.
+func (f *AccountFilter) WhereHasDigestSends() {
+	f.Where(entql.HasEdge("digest_sends"))
+}
+
+// WhereHasDigestSendsWith applies a predicate to check if query has an edge digest_sends with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasDigestSendsWith(preds ...predicate.DigestSend) {
+	f.Where(entql.HasEdgeWith("digest_sends", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCardMatches applies a predicate to check if query has an edge card_matches.
+func (f *AccountFilter) WhereHasCardMatches() {
+	f.Where(entql.HasEdge("card_matches"))
+}
+
+// WhereHasCardMatchesWith applies a predicate to check if query has an edge card_matches with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasCardMatchesWith(preds ...predicate.CardMatch) {
+	f.Where(entql.HasEdgeWith("card_matches", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasRecordingSegments applies a predicate to check if query has an edge recording_segments.
+func (f *AccountFilter) WhereHasRecordingSegments() {
+	f.Where(entql.HasEdge("recording_segments"))
+}
+
+// WhereHasRecordingSegmentsWith applies a predicate to check if query has an edge recording_segments with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasRecordingSegmentsWith(preds ...predicate.RecordingSegment) {
+	f.Where(entql.HasEdgeWith("recording_segments", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasShareLinks applies a predicate to check if query has an edge share_links.
+func (f *AccountFilter) WhereHasShareLinks() {
+	f.Where(entql.HasEdge("share_links"))
+}
+
+// WhereHasShareLinksWith applies a predicate to check if query has an edge share_links with a given conditions (other predicates).
+func (f *AccountFilter) WhereHasShareLinksWith(preds ...predicate.ShareLink) {
+	f.Where(entql.HasEdgeWith("share_links", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -1404,6 +2297,11 @@ func (f *AlertFilter) WhereAcknowledgedAt(p entql.TimeP) {
 	f.Where(p.Field(alert.FieldAcknowledgedAt))
 }
 
+// WhereResolvedAt applies the entql time.Time predicate on the resolved_at field.
+func (f *AlertFilter) WhereResolvedAt(p entql.TimeP) {
+	f.Where(p.Field(alert.FieldResolvedAt))
+}
+
 // WhereAcknowledgedByID applies the entql string predicate on the acknowledged_by_id field.
 func (f *AlertFilter) WhereAcknowledgedByID(p entql.StringP) {
 	f.Where(p.Field(alert.FieldAcknowledgedByID))
@@ -1437,6 +2335,20 @@ func (f *AlertFilter) WhereHasAccount() {
 // WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
 func (f *AlertFilter) WhereHasAccountWith(preds ...predicate.Account) {
 	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCases applies a predicate to check if query has an edge cases.
+func (f *AlertFilter) WhereHasCases() {
+	f.Where(entql.HasEdge("cases"))
+}
+
+// WhereHasCasesWith applies a predicate to check if query has an edge cases with a given conditions (other predicates).
+func (f *AlertFilter) WhereHasCasesWith(preds ...predicate.Investigation) {
+	f.Where(entql.HasEdgeWith("cases", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -1546,6 +2458,16 @@ func (f *AlertRuleFilter) WhereOpensAt(p entql.StringP) {
 // WhereClosesAt applies the entql string predicate on the closes_at field.
 func (f *AlertRuleFilter) WhereClosesAt(p entql.StringP) {
 	f.Where(p.Field(alertrule.FieldClosesAt))
+}
+
+// WhereConditions applies the entql json.RawMessage predicate on the conditions field.
+func (f *AlertRuleFilter) WhereConditions(p entql.BytesP) {
+	f.Where(p.Field(alertrule.FieldConditions))
+}
+
+// WherePreset applies the entql string predicate on the preset field.
+func (f *AlertRuleFilter) WherePreset(p entql.StringP) {
+	f.Where(p.Field(alertrule.FieldPreset))
 }
 
 // WhereWebhookURL applies the entql string predicate on the webhook_url field.
@@ -1861,6 +2783,46 @@ func (f *CameraFilter) WhereSourceStatus(p entql.StringP) {
 	f.Where(p.Field(camera.FieldSourceStatus))
 }
 
+// WhereCloudConnectionID applies the entql string predicate on the cloud_connection_id field.
+func (f *CameraFilter) WhereCloudConnectionID(p entql.StringP) {
+	f.Where(p.Field(camera.FieldCloudConnectionID))
+}
+
+// WhereStreaming applies the entql bool predicate on the streaming field.
+func (f *CameraFilter) WhereStreaming(p entql.BoolP) {
+	f.Where(p.Field(camera.FieldStreaming))
+}
+
+// WhereNotRecordingSince applies the entql time.Time predicate on the not_recording_since field.
+func (f *CameraFilter) WhereNotRecordingSince(p entql.TimeP) {
+	f.Where(p.Field(camera.FieldNotRecordingSince))
+}
+
+// WhereRecordOwner applies the entql string predicate on the record_owner field.
+func (f *CameraFilter) WhereRecordOwner(p entql.StringP) {
+	f.Where(p.Field(camera.FieldRecordOwner))
+}
+
+// WhereRecordLeaseUntil applies the entql time.Time predicate on the record_lease_until field.
+func (f *CameraFilter) WhereRecordLeaseUntil(p entql.TimeP) {
+	f.Where(p.Field(camera.FieldRecordLeaseUntil))
+}
+
+// WhereRecordingState applies the entql string predicate on the recording_state field.
+func (f *CameraFilter) WhereRecordingState(p entql.StringP) {
+	f.Where(p.Field(camera.FieldRecordingState))
+}
+
+// WhereRecordingReason applies the entql string predicate on the recording_reason field.
+func (f *CameraFilter) WhereRecordingReason(p entql.StringP) {
+	f.Where(p.Field(camera.FieldRecordingReason))
+}
+
+// WhereRecordingSince applies the entql time.Time predicate on the recording_since field.
+func (f *CameraFilter) WhereRecordingSince(p entql.TimeP) {
+	f.Where(p.Field(camera.FieldRecordingSince))
+}
+
 // WhereHasAccount applies a predicate to check if query has an edge account.
 func (f *CameraFilter) WhereHasAccount() {
 	f.Where(entql.HasEdge("account"))
@@ -1903,6 +2865,810 @@ func (f *CameraFilter) WhereHasJournalEntriesWith(preds ...predicate.JournalEntr
 	})))
 }
 
+// WhereHasRecordingSegments applies a predicate to check if query has an edge recording_segments.
+func (f *CameraFilter) WhereHasRecordingSegments() {
+	f.Where(entql.HasEdge("recording_segments"))
+}
+
+// WhereHasRecordingSegmentsWith applies a predicate to check if query has an edge recording_segments with a given conditions (other predicates).
+func (f *CameraFilter) WhereHasRecordingSegmentsWith(preds ...predicate.RecordingSegment) {
+	f.Where(entql.HasEdgeWith("recording_segments", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCloudConnection applies a predicate to check if query has an edge cloud_connection.
+func (f *CameraFilter) WhereHasCloudConnection() {
+	f.Where(entql.HasEdge("cloud_connection"))
+}
+
+// WhereHasCloudConnectionWith applies a predicate to check if query has an edge cloud_connection with a given conditions (other predicates).
+func (f *CameraFilter) WhereHasCloudConnectionWith(preds ...predicate.CameraCloudConnection) {
+	f.Where(entql.HasEdgeWith("cloud_connection", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *CameraCloudConnectionQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CameraCloudConnectionQuery builder.
+func (_q *CameraCloudConnectionQuery) Filter() *CameraCloudConnectionFilter {
+	return &CameraCloudConnectionFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CameraCloudConnectionMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CameraCloudConnectionMutation builder.
+func (m *CameraCloudConnectionMutation) Filter() *CameraCloudConnectionFilter {
+	return &CameraCloudConnectionFilter{config: m.config, predicateAdder: m}
+}
+
+// CameraCloudConnectionFilter provides a generic filtering capability at runtime for CameraCloudConnectionQuery.
+type CameraCloudConnectionFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CameraCloudConnectionFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *CameraCloudConnectionFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(cameracloudconnection.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *CameraCloudConnectionFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(cameracloudconnection.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *CameraCloudConnectionFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(cameracloudconnection.FieldUpdatedAt))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *CameraCloudConnectionFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(cameracloudconnection.FieldAccountID))
+}
+
+// WhereProvider applies the entql string predicate on the provider field.
+func (f *CameraCloudConnectionFilter) WhereProvider(p entql.StringP) {
+	f.Where(p.Field(cameracloudconnection.FieldProvider))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *CameraCloudConnectionFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(cameracloudconnection.FieldName))
+}
+
+// WhereAuthKind applies the entql string predicate on the auth_kind field.
+func (f *CameraCloudConnectionFilter) WhereAuthKind(p entql.StringP) {
+	f.Where(p.Field(cameracloudconnection.FieldAuthKind))
+}
+
+// WhereSecrets applies the entql []byte predicate on the secrets field.
+func (f *CameraCloudConnectionFilter) WhereSecrets(p entql.BytesP) {
+	f.Where(p.Field(cameracloudconnection.FieldSecrets))
+}
+
+// WhereSecretHint applies the entql string predicate on the secret_hint field.
+func (f *CameraCloudConnectionFilter) WhereSecretHint(p entql.StringP) {
+	f.Where(p.Field(cameracloudconnection.FieldSecretHint))
+}
+
+// WhereOptionItemID applies the entql int predicate on the option_item_id field.
+func (f *CameraCloudConnectionFilter) WhereOptionItemID(p entql.IntP) {
+	f.Where(p.Field(cameracloudconnection.FieldOptionItemID))
+}
+
+// WhereRetentionDays applies the entql int predicate on the retention_days field.
+func (f *CameraCloudConnectionFilter) WhereRetentionDays(p entql.IntP) {
+	f.Where(p.Field(cameracloudconnection.FieldRetentionDays))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *CameraCloudConnectionFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(cameracloudconnection.FieldStatus))
+}
+
+// WhereLastError applies the entql string predicate on the last_error field.
+func (f *CameraCloudConnectionFilter) WhereLastError(p entql.StringP) {
+	f.Where(p.Field(cameracloudconnection.FieldLastError))
+}
+
+// WhereLastSyncAt applies the entql time.Time predicate on the last_sync_at field.
+func (f *CameraCloudConnectionFilter) WhereLastSyncAt(p entql.TimeP) {
+	f.Where(p.Field(cameracloudconnection.FieldLastSyncAt))
+}
+
+// WhereNextRetryAt applies the entql time.Time predicate on the next_retry_at field.
+func (f *CameraCloudConnectionFilter) WhereNextRetryAt(p entql.TimeP) {
+	f.Where(p.Field(cameracloudconnection.FieldNextRetryAt))
+}
+
+// WhereSyncOwner applies the entql string predicate on the sync_owner field.
+func (f *CameraCloudConnectionFilter) WhereSyncOwner(p entql.StringP) {
+	f.Where(p.Field(cameracloudconnection.FieldSyncOwner))
+}
+
+// WhereSyncLeaseUntil applies the entql time.Time predicate on the sync_lease_until field.
+func (f *CameraCloudConnectionFilter) WhereSyncLeaseUntil(p entql.TimeP) {
+	f.Where(p.Field(cameracloudconnection.FieldSyncLeaseUntil))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *CameraCloudConnectionFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *CameraCloudConnectionFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCameras applies a predicate to check if query has an edge cameras.
+func (f *CameraCloudConnectionFilter) WhereHasCameras() {
+	f.Where(entql.HasEdge("cameras"))
+}
+
+// WhereHasCamerasWith applies a predicate to check if query has an edge cameras with a given conditions (other predicates).
+func (f *CameraCloudConnectionFilter) WhereHasCamerasWith(preds ...predicate.Camera) {
+	f.Where(entql.HasEdgeWith("cameras", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *CardMatchQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CardMatchQuery builder.
+func (_q *CardMatchQuery) Filter() *CardMatchFilter {
+	return &CardMatchFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CardMatchMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CardMatchMutation builder.
+func (m *CardMatchMutation) Filter() *CardMatchFilter {
+	return &CardMatchFilter{config: m.config, predicateAdder: m}
+}
+
+// CardMatchFilter provides a generic filtering capability at runtime for CardMatchQuery.
+type CardMatchFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CardMatchFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *CardMatchFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(cardmatch.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *CardMatchFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(cardmatch.FieldAccountID))
+}
+
+// WhereShopID applies the entql string predicate on the shop_id field.
+func (f *CardMatchFilter) WhereShopID(p entql.StringP) {
+	f.Where(p.Field(cardmatch.FieldShopID))
+}
+
+// WhereEntryID applies the entql string predicate on the entry_id field.
+func (f *CardMatchFilter) WhereEntryID(p entql.StringP) {
+	f.Where(p.Field(cardmatch.FieldEntryID))
+}
+
+// WhereSide applies the entql string predicate on the side field.
+func (f *CardMatchFilter) WhereSide(p entql.StringP) {
+	f.Where(p.Field(cardmatch.FieldSide))
+}
+
+// WhereCounterpartID applies the entql string predicate on the counterpart_id field.
+func (f *CardMatchFilter) WhereCounterpartID(p entql.StringP) {
+	f.Where(p.Field(cardmatch.FieldCounterpartID))
+}
+
+// WhereState applies the entql string predicate on the state field.
+func (f *CardMatchFilter) WhereState(p entql.StringP) {
+	f.Where(p.Field(cardmatch.FieldState))
+}
+
+// WhereOccurredAt applies the entql time.Time predicate on the occurred_at field.
+func (f *CardMatchFilter) WhereOccurredAt(p entql.TimeP) {
+	f.Where(p.Field(cardmatch.FieldOccurredAt))
+}
+
+// WhereAmount applies the entql int64 predicate on the amount field.
+func (f *CardMatchFilter) WhereAmount(p entql.Int64P) {
+	f.Where(p.Field(cardmatch.FieldAmount))
+}
+
+// WhereDecidedAt applies the entql time.Time predicate on the decided_at field.
+func (f *CardMatchFilter) WhereDecidedAt(p entql.TimeP) {
+	f.Where(p.Field(cardmatch.FieldDecidedAt))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *CardMatchFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *CardMatchFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *CaseEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CaseEventQuery builder.
+func (_q *CaseEventQuery) Filter() *CaseEventFilter {
+	return &CaseEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CaseEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CaseEventMutation builder.
+func (m *CaseEventMutation) Filter() *CaseEventFilter {
+	return &CaseEventFilter{config: m.config, predicateAdder: m}
+}
+
+// CaseEventFilter provides a generic filtering capability at runtime for CaseEventQuery.
+type CaseEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CaseEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *CaseEventFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(caseevent.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *CaseEventFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(caseevent.FieldAccountID))
+}
+
+// WhereCaseID applies the entql string predicate on the case_id field.
+func (f *CaseEventFilter) WhereCaseID(p entql.StringP) {
+	f.Where(p.Field(caseevent.FieldCaseID))
+}
+
+// WhereActorID applies the entql string predicate on the actor_id field.
+func (f *CaseEventFilter) WhereActorID(p entql.StringP) {
+	f.Where(p.Field(caseevent.FieldActorID))
+}
+
+// WhereActorName applies the entql string predicate on the actor_name field.
+func (f *CaseEventFilter) WhereActorName(p entql.StringP) {
+	f.Where(p.Field(caseevent.FieldActorName))
+}
+
+// WhereAction applies the entql string predicate on the action field.
+func (f *CaseEventFilter) WhereAction(p entql.StringP) {
+	f.Where(p.Field(caseevent.FieldAction))
+}
+
+// WhereDetail applies the entql string predicate on the detail field.
+func (f *CaseEventFilter) WhereDetail(p entql.StringP) {
+	f.Where(p.Field(caseevent.FieldDetail))
+}
+
+// WhereAt applies the entql time.Time predicate on the at field.
+func (f *CaseEventFilter) WhereAt(p entql.TimeP) {
+	f.Where(p.Field(caseevent.FieldAt))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *CaseEventFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *CaseEventFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCase applies a predicate to check if query has an edge case.
+func (f *CaseEventFilter) WhereHasCase() {
+	f.Where(entql.HasEdge("case"))
+}
+
+// WhereHasCaseWith applies a predicate to check if query has an edge case with a given conditions (other predicates).
+func (f *CaseEventFilter) WhereHasCaseWith(preds ...predicate.Investigation) {
+	f.Where(entql.HasEdgeWith("case", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *CaseNoteQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CaseNoteQuery builder.
+func (_q *CaseNoteQuery) Filter() *CaseNoteFilter {
+	return &CaseNoteFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CaseNoteMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CaseNoteMutation builder.
+func (m *CaseNoteMutation) Filter() *CaseNoteFilter {
+	return &CaseNoteFilter{config: m.config, predicateAdder: m}
+}
+
+// CaseNoteFilter provides a generic filtering capability at runtime for CaseNoteQuery.
+type CaseNoteFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CaseNoteFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *CaseNoteFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(casenote.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *CaseNoteFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(casenote.FieldAccountID))
+}
+
+// WhereCaseID applies the entql string predicate on the case_id field.
+func (f *CaseNoteFilter) WhereCaseID(p entql.StringP) {
+	f.Where(p.Field(casenote.FieldCaseID))
+}
+
+// WhereAuthorID applies the entql string predicate on the author_id field.
+func (f *CaseNoteFilter) WhereAuthorID(p entql.StringP) {
+	f.Where(p.Field(casenote.FieldAuthorID))
+}
+
+// WhereAuthorName applies the entql string predicate on the author_name field.
+func (f *CaseNoteFilter) WhereAuthorName(p entql.StringP) {
+	f.Where(p.Field(casenote.FieldAuthorName))
+}
+
+// WhereText applies the entql string predicate on the text field.
+func (f *CaseNoteFilter) WhereText(p entql.StringP) {
+	f.Where(p.Field(casenote.FieldText))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *CaseNoteFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(casenote.FieldCreatedAt))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *CaseNoteFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *CaseNoteFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCase applies a predicate to check if query has an edge case.
+func (f *CaseNoteFilter) WhereHasCase() {
+	f.Where(entql.HasEdge("case"))
+}
+
+// WhereHasCaseWith applies a predicate to check if query has an edge case with a given conditions (other predicates).
+func (f *CaseNoteFilter) WhereHasCaseWith(preds ...predicate.Investigation) {
+	f.Where(entql.HasEdgeWith("case", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *DailyRollupQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the DailyRollupQuery builder.
+func (_q *DailyRollupQuery) Filter() *DailyRollupFilter {
+	return &DailyRollupFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *DailyRollupMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the DailyRollupMutation builder.
+func (m *DailyRollupMutation) Filter() *DailyRollupFilter {
+	return &DailyRollupFilter{config: m.config, predicateAdder: m}
+}
+
+// DailyRollupFilter provides a generic filtering capability at runtime for DailyRollupQuery.
+type DailyRollupFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *DailyRollupFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int64 predicate on the id field.
+func (f *DailyRollupFilter) WhereID(p entql.Int64P) {
+	f.Where(p.Field(dailyrollup.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *DailyRollupFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(dailyrollup.FieldAccountID))
+}
+
+// WhereShopID applies the entql string predicate on the shop_id field.
+func (f *DailyRollupFilter) WhereShopID(p entql.StringP) {
+	f.Where(p.Field(dailyrollup.FieldShopID))
+}
+
+// WhereDay applies the entql string predicate on the day field.
+func (f *DailyRollupFilter) WhereDay(p entql.StringP) {
+	f.Where(p.Field(dailyrollup.FieldDay))
+}
+
+// WhereDimension applies the entql string predicate on the dimension field.
+func (f *DailyRollupFilter) WhereDimension(p entql.StringP) {
+	f.Where(p.Field(dailyrollup.FieldDimension))
+}
+
+// WhereKey applies the entql string predicate on the key field.
+func (f *DailyRollupFilter) WhereKey(p entql.StringP) {
+	f.Where(p.Field(dailyrollup.FieldKey))
+}
+
+// WhereSales applies the entql int64 predicate on the sales field.
+func (f *DailyRollupFilter) WhereSales(p entql.Int64P) {
+	f.Where(p.Field(dailyrollup.FieldSales))
+}
+
+// WhereRefunds applies the entql int64 predicate on the refunds field.
+func (f *DailyRollupFilter) WhereRefunds(p entql.Int64P) {
+	f.Where(p.Field(dailyrollup.FieldRefunds))
+}
+
+// WhereSalesCount applies the entql int64 predicate on the sales_count field.
+func (f *DailyRollupFilter) WhereSalesCount(p entql.Int64P) {
+	f.Where(p.Field(dailyrollup.FieldSalesCount))
+}
+
+// WhereRefundCount applies the entql int64 predicate on the refund_count field.
+func (f *DailyRollupFilter) WhereRefundCount(p entql.Int64P) {
+	f.Where(p.Field(dailyrollup.FieldRefundCount))
+}
+
+// WhereModifyCount applies the entql int64 predicate on the modify_count field.
+func (f *DailyRollupFilter) WhereModifyCount(p entql.Int64P) {
+	f.Where(p.Field(dailyrollup.FieldModifyCount))
+}
+
+// WhereDeleteCount applies the entql int64 predicate on the delete_count field.
+func (f *DailyRollupFilter) WhereDeleteCount(p entql.Int64P) {
+	f.Where(p.Field(dailyrollup.FieldDeleteCount))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *DigestRuleQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the DigestRuleQuery builder.
+func (_q *DigestRuleQuery) Filter() *DigestRuleFilter {
+	return &DigestRuleFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *DigestRuleMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the DigestRuleMutation builder.
+func (m *DigestRuleMutation) Filter() *DigestRuleFilter {
+	return &DigestRuleFilter{config: m.config, predicateAdder: m}
+}
+
+// DigestRuleFilter provides a generic filtering capability at runtime for DigestRuleQuery.
+type DigestRuleFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *DigestRuleFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *DigestRuleFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(digestrule.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *DigestRuleFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(digestrule.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *DigestRuleFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(digestrule.FieldUpdatedAt))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *DigestRuleFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(digestrule.FieldAccountID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *DigestRuleFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(digestrule.FieldName))
+}
+
+// WhereRecipients applies the entql json.RawMessage predicate on the recipients field.
+func (f *DigestRuleFilter) WhereRecipients(p entql.BytesP) {
+	f.Where(p.Field(digestrule.FieldRecipients))
+}
+
+// WhereShopIds applies the entql json.RawMessage predicate on the shop_ids field.
+func (f *DigestRuleFilter) WhereShopIds(p entql.BytesP) {
+	f.Where(p.Field(digestrule.FieldShopIds))
+}
+
+// WhereSendAt applies the entql string predicate on the send_at field.
+func (f *DigestRuleFilter) WhereSendAt(p entql.StringP) {
+	f.Where(p.Field(digestrule.FieldSendAt))
+}
+
+// WhereEnabled applies the entql bool predicate on the enabled field.
+func (f *DigestRuleFilter) WhereEnabled(p entql.BoolP) {
+	f.Where(p.Field(digestrule.FieldEnabled))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *DigestRuleFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(digestrule.FieldStatus))
+}
+
+// WhereLastError applies the entql string predicate on the last_error field.
+func (f *DigestRuleFilter) WhereLastError(p entql.StringP) {
+	f.Where(p.Field(digestrule.FieldLastError))
+}
+
+// WhereLastSentAt applies the entql time.Time predicate on the last_sent_at field.
+func (f *DigestRuleFilter) WhereLastSentAt(p entql.TimeP) {
+	f.Where(p.Field(digestrule.FieldLastSentAt))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *DigestRuleFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *DigestRuleFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *DigestSendQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the DigestSendQuery builder.
+func (_q *DigestSendQuery) Filter() *DigestSendFilter {
+	return &DigestSendFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *DigestSendMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the DigestSendMutation builder.
+func (m *DigestSendMutation) Filter() *DigestSendFilter {
+	return &DigestSendFilter{config: m.config, predicateAdder: m}
+}
+
+// DigestSendFilter provides a generic filtering capability at runtime for DigestSendQuery.
+type DigestSendFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *DigestSendFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *DigestSendFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *DigestSendFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldAccountID))
+}
+
+// WhereDigestRuleID applies the entql string predicate on the digest_rule_id field.
+func (f *DigestSendFilter) WhereDigestRuleID(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldDigestRuleID))
+}
+
+// WhereShopID applies the entql string predicate on the shop_id field.
+func (f *DigestSendFilter) WhereShopID(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldShopID))
+}
+
+// WhereDay applies the entql string predicate on the day field.
+func (f *DigestSendFilter) WhereDay(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldDay))
+}
+
+// WhereRecipient applies the entql string predicate on the recipient field.
+func (f *DigestSendFilter) WhereRecipient(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldRecipient))
+}
+
+// WhereState applies the entql string predicate on the state field.
+func (f *DigestSendFilter) WhereState(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldState))
+}
+
+// WhereAttempts applies the entql int predicate on the attempts field.
+func (f *DigestSendFilter) WhereAttempts(p entql.IntP) {
+	f.Where(p.Field(digestsend.FieldAttempts))
+}
+
+// WhereNextAt applies the entql time.Time predicate on the next_at field.
+func (f *DigestSendFilter) WhereNextAt(p entql.TimeP) {
+	f.Where(p.Field(digestsend.FieldNextAt))
+}
+
+// WhereClaimedBy applies the entql string predicate on the claimed_by field.
+func (f *DigestSendFilter) WhereClaimedBy(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldClaimedBy))
+}
+
+// WhereClaimedUntil applies the entql time.Time predicate on the claimed_until field.
+func (f *DigestSendFilter) WhereClaimedUntil(p entql.TimeP) {
+	f.Where(p.Field(digestsend.FieldClaimedUntil))
+}
+
+// WhereLastError applies the entql string predicate on the last_error field.
+func (f *DigestSendFilter) WhereLastError(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldLastError))
+}
+
+// WhereMessageID applies the entql string predicate on the message_id field.
+func (f *DigestSendFilter) WhereMessageID(p entql.StringP) {
+	f.Where(p.Field(digestsend.FieldMessageID))
+}
+
+// WhereSentAt applies the entql time.Time predicate on the sent_at field.
+func (f *DigestSendFilter) WhereSentAt(p entql.TimeP) {
+	f.Where(p.Field(digestsend.FieldSentAt))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *DigestSendFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(digestsend.FieldCreatedAt))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *DigestSendFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *DigestSendFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *EventQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -1932,7 +3698,7 @@ type EventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *EventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1958,6 +3724,11 @@ func (f *EventFilter) WhereEntryID(p entql.StringP) {
 	f.Where(p.Field(event.FieldEntryID))
 }
 
+// WhereAlertID applies the entql string predicate on the alert_id field.
+func (f *EventFilter) WhereAlertID(p entql.StringP) {
+	f.Where(p.Field(event.FieldAlertID))
+}
+
 // WhereType applies the entql string predicate on the type field.
 func (f *EventFilter) WhereType(p entql.StringP) {
 	f.Where(p.Field(event.FieldType))
@@ -1976,6 +3747,171 @@ func (f *EventFilter) WhereHasAccount() {
 // WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
 func (f *EventFilter) WhereHasAccountWith(preds ...predicate.Account) {
 	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *InvestigationQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the InvestigationQuery builder.
+func (_q *InvestigationQuery) Filter() *InvestigationFilter {
+	return &InvestigationFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *InvestigationMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the InvestigationMutation builder.
+func (m *InvestigationMutation) Filter() *InvestigationFilter {
+	return &InvestigationFilter{config: m.config, predicateAdder: m}
+}
+
+// InvestigationFilter provides a generic filtering capability at runtime for InvestigationQuery.
+type InvestigationFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *InvestigationFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *InvestigationFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(investigation.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *InvestigationFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(investigation.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *InvestigationFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(investigation.FieldUpdatedAt))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *InvestigationFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(investigation.FieldAccountID))
+}
+
+// WhereTitle applies the entql string predicate on the title field.
+func (f *InvestigationFilter) WhereTitle(p entql.StringP) {
+	f.Where(p.Field(investigation.FieldTitle))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *InvestigationFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(investigation.FieldStatus))
+}
+
+// WhereResolution applies the entql string predicate on the resolution field.
+func (f *InvestigationFilter) WhereResolution(p entql.StringP) {
+	f.Where(p.Field(investigation.FieldResolution))
+}
+
+// WhereAssigneeID applies the entql string predicate on the assignee_id field.
+func (f *InvestigationFilter) WhereAssigneeID(p entql.StringP) {
+	f.Where(p.Field(investigation.FieldAssigneeID))
+}
+
+// WhereTags applies the entql json.RawMessage predicate on the tags field.
+func (f *InvestigationFilter) WhereTags(p entql.BytesP) {
+	f.Where(p.Field(investigation.FieldTags))
+}
+
+// WhereCreatedByID applies the entql string predicate on the created_by_id field.
+func (f *InvestigationFilter) WhereCreatedByID(p entql.StringP) {
+	f.Where(p.Field(investigation.FieldCreatedByID))
+}
+
+// WhereShopIds applies the entql json.RawMessage predicate on the shop_ids field.
+func (f *InvestigationFilter) WhereShopIds(p entql.BytesP) {
+	f.Where(p.Field(investigation.FieldShopIds))
+}
+
+// WhereClosedAt applies the entql time.Time predicate on the closed_at field.
+func (f *InvestigationFilter) WhereClosedAt(p entql.TimeP) {
+	f.Where(p.Field(investigation.FieldClosedAt))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *InvestigationFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *InvestigationFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasEntries applies a predicate to check if query has an edge entries.
+func (f *InvestigationFilter) WhereHasEntries() {
+	f.Where(entql.HasEdge("entries"))
+}
+
+// WhereHasEntriesWith applies a predicate to check if query has an edge entries with a given conditions (other predicates).
+func (f *InvestigationFilter) WhereHasEntriesWith(preds ...predicate.JournalEntry) {
+	f.Where(entql.HasEdgeWith("entries", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasAlerts applies a predicate to check if query has an edge alerts.
+func (f *InvestigationFilter) WhereHasAlerts() {
+	f.Where(entql.HasEdge("alerts"))
+}
+
+// WhereHasAlertsWith applies a predicate to check if query has an edge alerts with a given conditions (other predicates).
+func (f *InvestigationFilter) WhereHasAlertsWith(preds ...predicate.Alert) {
+	f.Where(entql.HasEdgeWith("alerts", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasNotes applies a predicate to check if query has an edge notes.
+func (f *InvestigationFilter) WhereHasNotes() {
+	f.Where(entql.HasEdge("notes"))
+}
+
+// WhereHasNotesWith applies a predicate to check if query has an edge notes with a given conditions (other predicates).
+func (f *InvestigationFilter) WhereHasNotesWith(preds ...predicate.CaseNote) {
+	f.Where(entql.HasEdgeWith("notes", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasEvents applies a predicate to check if query has an edge events.
+func (f *InvestigationFilter) WhereHasEvents() {
+	f.Where(entql.HasEdge("events"))
+}
+
+// WhereHasEventsWith applies a predicate to check if query has an edge events with a given conditions (other predicates).
+func (f *InvestigationFilter) WhereHasEventsWith(preds ...predicate.CaseEvent) {
+	f.Where(entql.HasEdgeWith("events", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -2011,7 +3947,7 @@ type JournalEntryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *JournalEntryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2060,6 +3996,11 @@ func (f *JournalEntryFilter) WhereOccurredAt(p entql.TimeP) {
 // WhereReceivedAt applies the entql time.Time predicate on the received_at field.
 func (f *JournalEntryFilter) WhereReceivedAt(p entql.TimeP) {
 	f.Where(p.Field(journalentry.FieldReceivedAt))
+}
+
+// WhereCorrectedAt applies the entql time.Time predicate on the corrected_at field.
+func (f *JournalEntryFilter) WhereCorrectedAt(p entql.TimeP) {
+	f.Where(p.Field(journalentry.FieldCorrectedAt))
 }
 
 // WhereExternalID applies the entql string predicate on the external_id field.
@@ -2150,6 +4091,16 @@ func (f *JournalEntryFilter) WhereDeletedAt(p entql.TimeP) {
 // WhereThumbnailReason applies the entql string predicate on the thumbnail_reason field.
 func (f *JournalEntryFilter) WhereThumbnailReason(p entql.StringP) {
 	f.Where(p.Field(journalentry.FieldThumbnailReason))
+}
+
+// WherePersonsNearby applies the entql int predicate on the persons_nearby field.
+func (f *JournalEntryFilter) WherePersonsNearby(p entql.IntP) {
+	f.Where(p.Field(journalentry.FieldPersonsNearby))
+}
+
+// WherePersonsCheckedAt applies the entql time.Time predicate on the persons_checked_at field.
+func (f *JournalEntryFilter) WherePersonsCheckedAt(p entql.TimeP) {
+	f.Where(p.Field(journalentry.FieldPersonsCheckedAt))
 }
 
 // WhereRaw applies the entql json.RawMessage predicate on the raw field.
@@ -2260,6 +4211,34 @@ func (f *JournalEntryFilter) WhereHasThumbnailWith(preds ...predicate.Thumbnail)
 	})))
 }
 
+// WhereHasCases applies a predicate to check if query has an edge cases.
+func (f *JournalEntryFilter) WhereHasCases() {
+	f.Where(entql.HasEdge("cases"))
+}
+
+// WhereHasCasesWith applies a predicate to check if query has an edge cases with a given conditions (other predicates).
+func (f *JournalEntryFilter) WhereHasCasesWith(preds ...predicate.Investigation) {
+	f.Where(entql.HasEdgeWith("cases", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasShareLinks applies a predicate to check if query has an edge share_links.
+func (f *JournalEntryFilter) WhereHasShareLinks() {
+	f.Where(entql.HasEdge("share_links"))
+}
+
+// WhereHasShareLinksWith applies a predicate to check if query has an edge share_links with a given conditions (other predicates).
+func (f *JournalEntryFilter) WhereHasShareLinksWith(preds ...predicate.ShareLink) {
+	f.Where(entql.HasEdgeWith("share_links", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *LinkQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2289,7 +4268,7 @@ type LinkFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LinkFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2373,6 +4352,110 @@ func (f *LinkFilter) WhereHasCameraWith(preds ...predicate.Camera) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *MailSettingsQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the MailSettingsQuery builder.
+func (_q *MailSettingsQuery) Filter() *MailSettingsFilter {
+	return &MailSettingsFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *MailSettingsMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the MailSettingsMutation builder.
+func (m *MailSettingsMutation) Filter() *MailSettingsFilter {
+	return &MailSettingsFilter{config: m.config, predicateAdder: m}
+}
+
+// MailSettingsFilter provides a generic filtering capability at runtime for MailSettingsQuery.
+type MailSettingsFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *MailSettingsFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *MailSettingsFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(mailsettings.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *MailSettingsFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(mailsettings.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *MailSettingsFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(mailsettings.FieldUpdatedAt))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *MailSettingsFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(mailsettings.FieldAccountID))
+}
+
+// WhereHost applies the entql string predicate on the host field.
+func (f *MailSettingsFilter) WhereHost(p entql.StringP) {
+	f.Where(p.Field(mailsettings.FieldHost))
+}
+
+// WherePort applies the entql int predicate on the port field.
+func (f *MailSettingsFilter) WherePort(p entql.IntP) {
+	f.Where(p.Field(mailsettings.FieldPort))
+}
+
+// WhereSecurity applies the entql string predicate on the security field.
+func (f *MailSettingsFilter) WhereSecurity(p entql.StringP) {
+	f.Where(p.Field(mailsettings.FieldSecurity))
+}
+
+// WhereUsername applies the entql string predicate on the username field.
+func (f *MailSettingsFilter) WhereUsername(p entql.StringP) {
+	f.Where(p.Field(mailsettings.FieldUsername))
+}
+
+// WherePassword applies the entql []byte predicate on the password field.
+func (f *MailSettingsFilter) WherePassword(p entql.BytesP) {
+	f.Where(p.Field(mailsettings.FieldPassword))
+}
+
+// WhereFromAddress applies the entql string predicate on the from_address field.
+func (f *MailSettingsFilter) WhereFromAddress(p entql.StringP) {
+	f.Where(p.Field(mailsettings.FieldFromAddress))
+}
+
+// WhereFromName applies the entql string predicate on the from_name field.
+func (f *MailSettingsFilter) WhereFromName(p entql.StringP) {
+	f.Where(p.Field(mailsettings.FieldFromName))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *MailSettingsFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *MailSettingsFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *PosConnectionQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2401,7 +4484,7 @@ type PosConnectionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PosConnectionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2487,6 +4570,36 @@ func (f *PosConnectionFilter) WhereSyncCursor(p entql.StringP) {
 	f.Where(p.Field(posconnection.FieldSyncCursor))
 }
 
+// WhereReconciledAt applies the entql time.Time predicate on the reconciled_at field.
+func (f *PosConnectionFilter) WhereReconciledAt(p entql.TimeP) {
+	f.Where(p.Field(posconnection.FieldReconciledAt))
+}
+
+// WhereNextReconcileAt applies the entql time.Time predicate on the next_reconcile_at field.
+func (f *PosConnectionFilter) WhereNextReconcileAt(p entql.TimeP) {
+	f.Where(p.Field(posconnection.FieldNextReconcileAt))
+}
+
+// WhereReconcileVanished applies the entql int predicate on the reconcile_vanished field.
+func (f *PosConnectionFilter) WhereReconcileVanished(p entql.IntP) {
+	f.Where(p.Field(posconnection.FieldReconcileVanished))
+}
+
+// WhereReconcileChanged applies the entql int predicate on the reconcile_changed field.
+func (f *PosConnectionFilter) WhereReconcileChanged(p entql.IntP) {
+	f.Where(p.Field(posconnection.FieldReconcileChanged))
+}
+
+// WhereReconcileChecked applies the entql int predicate on the reconcile_checked field.
+func (f *PosConnectionFilter) WhereReconcileChecked(p entql.IntP) {
+	f.Where(p.Field(posconnection.FieldReconcileChecked))
+}
+
+// WhereReconcileError applies the entql string predicate on the reconcile_error field.
+func (f *PosConnectionFilter) WhereReconcileError(p entql.StringP) {
+	f.Where(p.Field(posconnection.FieldReconcileError))
+}
+
 // WhereMemo applies the entql string predicate on the memo field.
 func (f *PosConnectionFilter) WhereMemo(p entql.StringP) {
 	f.Where(p.Field(posconnection.FieldMemo))
@@ -2536,6 +4649,214 @@ func (f *PosConnectionFilter) WhereHasTerminalsWith(preds ...predicate.Terminal)
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *RecordingSegmentQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the RecordingSegmentQuery builder.
+func (_q *RecordingSegmentQuery) Filter() *RecordingSegmentFilter {
+	return &RecordingSegmentFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *RecordingSegmentMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the RecordingSegmentMutation builder.
+func (m *RecordingSegmentMutation) Filter() *RecordingSegmentFilter {
+	return &RecordingSegmentFilter{config: m.config, predicateAdder: m}
+}
+
+// RecordingSegmentFilter provides a generic filtering capability at runtime for RecordingSegmentQuery.
+type RecordingSegmentFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *RecordingSegmentFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *RecordingSegmentFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *RecordingSegmentFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldAccountID))
+}
+
+// WhereCameraID applies the entql string predicate on the camera_id field.
+func (f *RecordingSegmentFilter) WhereCameraID(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldCameraID))
+}
+
+// WhereFormat applies the entql string predicate on the format field.
+func (f *RecordingSegmentFilter) WhereFormat(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldFormat))
+}
+
+// WherePath applies the entql string predicate on the path field.
+func (f *RecordingSegmentFilter) WherePath(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldPath))
+}
+
+// WhereStartAt applies the entql time.Time predicate on the start_at field.
+func (f *RecordingSegmentFilter) WhereStartAt(p entql.TimeP) {
+	f.Where(p.Field(recordingsegment.FieldStartAt))
+}
+
+// WhereEndAt applies the entql time.Time predicate on the end_at field.
+func (f *RecordingSegmentFilter) WhereEndAt(p entql.TimeP) {
+	f.Where(p.Field(recordingsegment.FieldEndAt))
+}
+
+// WhereBytes applies the entql int64 predicate on the bytes field.
+func (f *RecordingSegmentFilter) WhereBytes(p entql.Int64P) {
+	f.Where(p.Field(recordingsegment.FieldBytes))
+}
+
+// WhereFrames applies the entql int predicate on the frames field.
+func (f *RecordingSegmentFilter) WhereFrames(p entql.IntP) {
+	f.Where(p.Field(recordingsegment.FieldFrames))
+}
+
+// WhereWidth applies the entql int predicate on the width field.
+func (f *RecordingSegmentFilter) WhereWidth(p entql.IntP) {
+	f.Where(p.Field(recordingsegment.FieldWidth))
+}
+
+// WhereHeight applies the entql int predicate on the height field.
+func (f *RecordingSegmentFilter) WhereHeight(p entql.IntP) {
+	f.Where(p.Field(recordingsegment.FieldHeight))
+}
+
+// WhereCodec applies the entql string predicate on the codec field.
+func (f *RecordingSegmentFilter) WhereCodec(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldCodec))
+}
+
+// WhereKeyframes applies the entql json.RawMessage predicate on the keyframes field.
+func (f *RecordingSegmentFilter) WhereKeyframes(p entql.BytesP) {
+	f.Where(p.Field(recordingsegment.FieldKeyframes))
+}
+
+// WhereState applies the entql string predicate on the state field.
+func (f *RecordingSegmentFilter) WhereState(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldState))
+}
+
+// WhereEndedBy applies the entql string predicate on the ended_by field.
+func (f *RecordingSegmentFilter) WhereEndedBy(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldEndedBy))
+}
+
+// WhereNote applies the entql string predicate on the note field.
+func (f *RecordingSegmentFilter) WhereNote(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldNote))
+}
+
+// WhereOwner applies the entql string predicate on the owner field.
+func (f *RecordingSegmentFilter) WhereOwner(p entql.StringP) {
+	f.Where(p.Field(recordingsegment.FieldOwner))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *RecordingSegmentFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *RecordingSegmentFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCamera applies a predicate to check if query has an edge camera.
+func (f *RecordingSegmentFilter) WhereHasCamera() {
+	f.Where(entql.HasEdge("camera"))
+}
+
+// WhereHasCameraWith applies a predicate to check if query has an edge camera with a given conditions (other predicates).
+func (f *RecordingSegmentFilter) WhereHasCameraWith(preds ...predicate.Camera) {
+	f.Where(entql.HasEdgeWith("camera", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *RollupShopQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the RollupShopQuery builder.
+func (_q *RollupShopQuery) Filter() *RollupShopFilter {
+	return &RollupShopFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *RollupShopMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the RollupShopMutation builder.
+func (m *RollupShopMutation) Filter() *RollupShopFilter {
+	return &RollupShopFilter{config: m.config, predicateAdder: m}
+}
+
+// RollupShopFilter provides a generic filtering capability at runtime for RollupShopQuery.
+type RollupShopFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *RollupShopFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int64 predicate on the id field.
+func (f *RollupShopFilter) WhereID(p entql.Int64P) {
+	f.Where(p.Field(rollupshop.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *RollupShopFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(rollupshop.FieldAccountID))
+}
+
+// WhereShopID applies the entql string predicate on the shop_id field.
+func (f *RollupShopFilter) WhereShopID(p entql.StringP) {
+	f.Where(p.Field(rollupshop.FieldShopID))
+}
+
+// WhereTimezone applies the entql string predicate on the timezone field.
+func (f *RollupShopFilter) WhereTimezone(p entql.StringP) {
+	f.Where(p.Field(rollupshop.FieldTimezone))
+}
+
+// WhereBuiltAt applies the entql time.Time predicate on the built_at field.
+func (f *RollupShopFilter) WhereBuiltAt(p entql.TimeP) {
+	f.Where(p.Field(rollupshop.FieldBuiltAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *SessionQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2564,7 +4885,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2640,6 +4961,149 @@ func (f *SessionFilter) WhereHasUserWith(preds ...predicate.User) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ShareLinkQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ShareLinkQuery builder.
+func (_q *ShareLinkQuery) Filter() *ShareLinkFilter {
+	return &ShareLinkFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ShareLinkMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ShareLinkMutation builder.
+func (m *ShareLinkMutation) Filter() *ShareLinkFilter {
+	return &ShareLinkFilter{config: m.config, predicateAdder: m}
+}
+
+// ShareLinkFilter provides a generic filtering capability at runtime for ShareLinkQuery.
+type ShareLinkFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ShareLinkFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *ShareLinkFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(sharelink.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ShareLinkFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(sharelink.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *ShareLinkFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(sharelink.FieldUpdatedAt))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *ShareLinkFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(sharelink.FieldAccountID))
+}
+
+// WhereEntryID applies the entql string predicate on the entry_id field.
+func (f *ShareLinkFilter) WhereEntryID(p entql.StringP) {
+	f.Where(p.Field(sharelink.FieldEntryID))
+}
+
+// WhereCameraID applies the entql string predicate on the camera_id field.
+func (f *ShareLinkFilter) WhereCameraID(p entql.StringP) {
+	f.Where(p.Field(sharelink.FieldCameraID))
+}
+
+// WhereClipFrom applies the entql time.Time predicate on the clip_from field.
+func (f *ShareLinkFilter) WhereClipFrom(p entql.TimeP) {
+	f.Where(p.Field(sharelink.FieldClipFrom))
+}
+
+// WhereClipTo applies the entql time.Time predicate on the clip_to field.
+func (f *ShareLinkFilter) WhereClipTo(p entql.TimeP) {
+	f.Where(p.Field(sharelink.FieldClipTo))
+}
+
+// WhereTokenHash applies the entql []byte predicate on the token_hash field.
+func (f *ShareLinkFilter) WhereTokenHash(p entql.BytesP) {
+	f.Where(p.Field(sharelink.FieldTokenHash))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *ShareLinkFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(sharelink.FieldExpiresAt))
+}
+
+// WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
+func (f *ShareLinkFilter) WhereRevokedAt(p entql.TimeP) {
+	f.Where(p.Field(sharelink.FieldRevokedAt))
+}
+
+// WhereCreatedByID applies the entql string predicate on the created_by_id field.
+func (f *ShareLinkFilter) WhereCreatedByID(p entql.StringP) {
+	f.Where(p.Field(sharelink.FieldCreatedByID))
+}
+
+// WhereCreatedByName applies the entql string predicate on the created_by_name field.
+func (f *ShareLinkFilter) WhereCreatedByName(p entql.StringP) {
+	f.Where(p.Field(sharelink.FieldCreatedByName))
+}
+
+// WhereNote applies the entql string predicate on the note field.
+func (f *ShareLinkFilter) WhereNote(p entql.StringP) {
+	f.Where(p.Field(sharelink.FieldNote))
+}
+
+// WhereViews applies the entql int predicate on the views field.
+func (f *ShareLinkFilter) WhereViews(p entql.IntP) {
+	f.Where(p.Field(sharelink.FieldViews))
+}
+
+// WhereLastViewedAt applies the entql time.Time predicate on the last_viewed_at field.
+func (f *ShareLinkFilter) WhereLastViewedAt(p entql.TimeP) {
+	f.Where(p.Field(sharelink.FieldLastViewedAt))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *ShareLinkFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *ShareLinkFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasEntry applies a predicate to check if query has an edge entry.
+func (f *ShareLinkFilter) WhereHasEntry() {
+	f.Where(entql.HasEdge("entry"))
+}
+
+// WhereHasEntryWith applies a predicate to check if query has an edge entry with a given conditions (other predicates).
+func (f *ShareLinkFilter) WhereHasEntryWith(preds ...predicate.JournalEntry) {
+	f.Where(entql.HasEdgeWith("entry", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ShopQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2668,7 +5132,7 @@ type ShopFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ShopFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2813,7 +5277,7 @@ type ShopGroupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ShopGroupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2915,7 +5379,7 @@ type TerminalFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TerminalFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2969,6 +5433,46 @@ func (f *TerminalFilter) WhereIdentifier(p entql.StringP) {
 // WhereAppVersion applies the entql string predicate on the app_version field.
 func (f *TerminalFilter) WhereAppVersion(p entql.StringP) {
 	f.Where(p.Field(terminal.FieldAppVersion))
+}
+
+// WhereClockOffsetMs applies the entql int64 predicate on the clock_offset_ms field.
+func (f *TerminalFilter) WhereClockOffsetMs(p entql.Int64P) {
+	f.Where(p.Field(terminal.FieldClockOffsetMs))
+}
+
+// WhereClockUncertaintyMs applies the entql int64 predicate on the clock_uncertainty_ms field.
+func (f *TerminalFilter) WhereClockUncertaintyMs(p entql.Int64P) {
+	f.Where(p.Field(terminal.FieldClockUncertaintyMs))
+}
+
+// WhereClockSamples applies the entql int predicate on the clock_samples field.
+func (f *TerminalFilter) WhereClockSamples(p entql.IntP) {
+	f.Where(p.Field(terminal.FieldClockSamples))
+}
+
+// WhereClockUpdatedAt applies the entql time.Time predicate on the clock_updated_at field.
+func (f *TerminalFilter) WhereClockUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(terminal.FieldClockUpdatedAt))
+}
+
+// WhereClockWindow applies the entql json.RawMessage predicate on the clock_window field.
+func (f *TerminalFilter) WhereClockWindow(p entql.BytesP) {
+	f.Where(p.Field(terminal.FieldClockWindow))
+}
+
+// WhereLastReceiptAt applies the entql time.Time predicate on the last_receipt_at field.
+func (f *TerminalFilter) WhereLastReceiptAt(p entql.TimeP) {
+	f.Where(p.Field(terminal.FieldLastReceiptAt))
+}
+
+// WhereLastSequence applies the entql int64 predicate on the last_sequence field.
+func (f *TerminalFilter) WhereLastSequence(p entql.Int64P) {
+	f.Where(p.Field(terminal.FieldLastSequence))
+}
+
+// WhereMissingRanges applies the entql json.RawMessage predicate on the missing_ranges field.
+func (f *TerminalFilter) WhereMissingRanges(p entql.BytesP) {
+	f.Where(p.Field(terminal.FieldMissingRanges))
 }
 
 // WhereHasAccount applies a predicate to check if query has an edge account.
@@ -3070,7 +5574,7 @@ type ThumbnailFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ThumbnailFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3111,6 +5615,11 @@ func (f *ThumbnailFilter) WhereSkewMs(p entql.Int64P) {
 	f.Where(p.Field(thumbnail.FieldSkewMs))
 }
 
+// WhereSkewKnown applies the entql bool predicate on the skew_known field.
+func (f *ThumbnailFilter) WhereSkewKnown(p entql.BoolP) {
+	f.Where(p.Field(thumbnail.FieldSkewKnown))
+}
+
 // WhereWidth applies the entql int predicate on the width field.
 func (f *ThumbnailFilter) WhereWidth(p entql.IntP) {
 	f.Where(p.Field(thumbnail.FieldWidth))
@@ -3144,6 +5653,31 @@ func (f *ThumbnailFilter) WhereSha256(p entql.StringP) {
 // WhereCreatedAt applies the entql time.Time predicate on the created_at field.
 func (f *ThumbnailFilter) WhereCreatedAt(p entql.TimeP) {
 	f.Where(p.Field(thumbnail.FieldCreatedAt))
+}
+
+// WherePictureKey applies the entql string predicate on the picture_key field.
+func (f *ThumbnailFilter) WherePictureKey(p entql.StringP) {
+	f.Where(p.Field(thumbnail.FieldPictureKey))
+}
+
+// WherePictureWidth applies the entql int predicate on the picture_width field.
+func (f *ThumbnailFilter) WherePictureWidth(p entql.IntP) {
+	f.Where(p.Field(thumbnail.FieldPictureWidth))
+}
+
+// WherePictureHeight applies the entql int predicate on the picture_height field.
+func (f *ThumbnailFilter) WherePictureHeight(p entql.IntP) {
+	f.Where(p.Field(thumbnail.FieldPictureHeight))
+}
+
+// WherePictureBytes applies the entql int64 predicate on the picture_bytes field.
+func (f *ThumbnailFilter) WherePictureBytes(p entql.Int64P) {
+	f.Where(p.Field(thumbnail.FieldPictureBytes))
+}
+
+// WherePictureSha256 applies the entql string predicate on the picture_sha256 field.
+func (f *ThumbnailFilter) WherePictureSha256(p entql.StringP) {
+	f.Where(p.Field(thumbnail.FieldPictureSha256))
 }
 
 // WhereHasAccount applies a predicate to check if query has an edge account.
@@ -3203,7 +5737,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -11,7 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/event"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Event is the model entity for the Event schema.
@@ -25,6 +25,8 @@ type Event struct {
 	CameraID *pulid.ID `json:"camera_id,omitempty"`
 	// EntryID holds the value of the "entry_id" field.
 	EntryID pulid.ID `json:"entry_id,omitempty"`
+	// AlertID holds the value of the "alert_id" field.
+	AlertID pulid.ID `json:"alert_id,omitempty"`
 	// Type holds the value of the "type" field.
 	Type event.Type `json:"type,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -62,7 +64,7 @@ func (*Event) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case event.FieldCameraID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
-		case event.FieldAccountID, event.FieldEntryID:
+		case event.FieldAccountID, event.FieldEntryID, event.FieldAlertID:
 			values[i] = new(pulid.ID)
 		case event.FieldID:
 			values[i] = new(sql.NullInt64)
@@ -109,6 +111,12 @@ func (_m *Event) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field entry_id", values[i])
 			} else if value != nil {
 				_m.EntryID = *value
+			}
+		case event.FieldAlertID:
+			if value, ok := values[i].(*pulid.ID); !ok {
+				return fmt.Errorf("unexpected type %T for field alert_id", values[i])
+			} else if value != nil {
+				_m.AlertID = *value
 			}
 		case event.FieldType:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -173,6 +181,9 @@ func (_m *Event) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("entry_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.EntryID))
+	builder.WriteString(", ")
+	builder.WriteString("alert_id=")
+	builder.WriteString(fmt.Sprintf("%v", _m.AlertID))
 	builder.WriteString(", ")
 	builder.WriteString("type=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Type))

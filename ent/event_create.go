@@ -13,7 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/event"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // EventCreate is the builder for creating a Event entity.
@@ -47,6 +47,20 @@ func (_c *EventCreate) SetNillableCameraID(v *pulid.ID) *EventCreate {
 // SetEntryID sets the "entry_id" field.
 func (_c *EventCreate) SetEntryID(v pulid.ID) *EventCreate {
 	_c.mutation.SetEntryID(v)
+	return _c
+}
+
+// SetAlertID sets the "alert_id" field.
+func (_c *EventCreate) SetAlertID(v pulid.ID) *EventCreate {
+	_c.mutation.SetAlertID(v)
+	return _c
+}
+
+// SetNillableAlertID sets the "alert_id" field if the given value is not nil.
+func (_c *EventCreate) SetNillableAlertID(v *pulid.ID) *EventCreate {
+	if v != nil {
+		_c.SetAlertID(*v)
+	}
 	return _c
 }
 
@@ -118,6 +132,10 @@ func (_c *EventCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *EventCreate) defaults() error {
+	if _, ok := _c.mutation.AlertID(); !ok {
+		v := event.DefaultAlertID
+		_c.mutation.SetAlertID(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		if event.DefaultCreatedAt == nil {
 			return fmt.Errorf("ent: uninitialized event.DefaultCreatedAt (forgotten import ent/runtime?)")
@@ -135,6 +153,9 @@ func (_c *EventCreate) check() error {
 	}
 	if _, ok := _c.mutation.EntryID(); !ok {
 		return &ValidationError{Name: "entry_id", err: errors.New(`ent: missing required field "Event.entry_id"`)}
+	}
+	if _, ok := _c.mutation.AlertID(); !ok {
+		return &ValidationError{Name: "alert_id", err: errors.New(`ent: missing required field "Event.alert_id"`)}
 	}
 	if _, ok := _c.mutation.GetType(); !ok {
 		return &ValidationError{Name: "type", err: errors.New(`ent: missing required field "Event.type"`)}
@@ -190,6 +211,10 @@ func (_c *EventCreate) createSpec() (*Event, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.EntryID(); ok {
 		_spec.SetField(event.FieldEntryID, field.TypeString, value)
 		_node.EntryID = value
+	}
+	if value, ok := _c.mutation.AlertID(); ok {
+		_spec.SetField(event.FieldAlertID, field.TypeString, value)
+		_node.AlertID = value
 	}
 	if value, ok := _c.mutation.GetType(); ok {
 		_spec.SetField(event.FieldType, field.TypeEnum, value)
@@ -293,6 +318,9 @@ func (u *EventUpsertOne) UpdateNewValues() *EventUpsertOne {
 		}
 		if _, exists := u.create.mutation.EntryID(); exists {
 			s.SetIgnore(event.FieldEntryID)
+		}
+		if _, exists := u.create.mutation.AlertID(); exists {
+			s.SetIgnore(event.FieldAlertID)
 		}
 		if _, exists := u.create.mutation.GetType(); exists {
 			s.SetIgnore(event.FieldType)
@@ -521,6 +549,9 @@ func (u *EventUpsertBulk) UpdateNewValues() *EventUpsertBulk {
 			}
 			if _, exists := b.mutation.EntryID(); exists {
 				s.SetIgnore(event.FieldEntryID)
+			}
+			if _, exists := b.mutation.AlertID(); exists {
+				s.SetIgnore(event.FieldAlertID)
 			}
 			if _, exists := b.mutation.GetType(); exists {
 				s.SetIgnore(event.FieldType)

@@ -10,9 +10,12 @@ import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
@@ -322,6 +325,16 @@ func (_q *CameraQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, camera.FieldSourceStatus)
 				fieldSeen[camera.FieldSourceStatus] = struct{}{}
 			}
+		case "streaming":
+			if _, ok := fieldSeen[camera.FieldStreaming]; !ok {
+				selectedFields = append(selectedFields, camera.FieldStreaming)
+				fieldSeen[camera.FieldStreaming] = struct{}{}
+			}
+		case "notRecordingSince":
+			if _, ok := fieldSeen[camera.FieldNotRecordingSince]; !ok {
+				selectedFields = append(selectedFields, camera.FieldNotRecordingSince)
+				fieldSeen[camera.FieldNotRecordingSince] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -381,6 +394,271 @@ func newCameraPaginateArgs(rv map[string]any) *cameraPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*CameraWhereInput); ok {
 		args.opts = append(args.opts, WithCameraFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CameraCloudConnectionQuery) CollectFields(ctx context.Context, satisfies ...string) (*CameraCloudConnectionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CameraCloudConnectionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(cameracloudconnection.Columns))
+		selectedFields = []string{cameracloudconnection.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[cameracloudconnection.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldCreatedAt)
+				fieldSeen[cameracloudconnection.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[cameracloudconnection.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldUpdatedAt)
+				fieldSeen[cameracloudconnection.FieldUpdatedAt] = struct{}{}
+			}
+		case "provider":
+			if _, ok := fieldSeen[cameracloudconnection.FieldProvider]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldProvider)
+				fieldSeen[cameracloudconnection.FieldProvider] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[cameracloudconnection.FieldName]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldName)
+				fieldSeen[cameracloudconnection.FieldName] = struct{}{}
+			}
+		case "authKind":
+			if _, ok := fieldSeen[cameracloudconnection.FieldAuthKind]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldAuthKind)
+				fieldSeen[cameracloudconnection.FieldAuthKind] = struct{}{}
+			}
+		case "secretHint":
+			if _, ok := fieldSeen[cameracloudconnection.FieldSecretHint]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldSecretHint)
+				fieldSeen[cameracloudconnection.FieldSecretHint] = struct{}{}
+			}
+		case "optionItemID":
+			if _, ok := fieldSeen[cameracloudconnection.FieldOptionItemID]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldOptionItemID)
+				fieldSeen[cameracloudconnection.FieldOptionItemID] = struct{}{}
+			}
+		case "retentionDays":
+			if _, ok := fieldSeen[cameracloudconnection.FieldRetentionDays]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldRetentionDays)
+				fieldSeen[cameracloudconnection.FieldRetentionDays] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[cameracloudconnection.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldStatus)
+				fieldSeen[cameracloudconnection.FieldStatus] = struct{}{}
+			}
+		case "lastError":
+			if _, ok := fieldSeen[cameracloudconnection.FieldLastError]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldLastError)
+				fieldSeen[cameracloudconnection.FieldLastError] = struct{}{}
+			}
+		case "lastSyncAt":
+			if _, ok := fieldSeen[cameracloudconnection.FieldLastSyncAt]; !ok {
+				selectedFields = append(selectedFields, cameracloudconnection.FieldLastSyncAt)
+				fieldSeen[cameracloudconnection.FieldLastSyncAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type cameracloudconnectionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CameraCloudConnectionPaginateOption
+}
+
+func newCameraCloudConnectionPaginateArgs(rv map[string]any) *cameracloudconnectionPaginateArgs {
+	args := &cameracloudconnectionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CameraCloudConnectionOrder{Field: &CameraCloudConnectionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCameraCloudConnectionOrder(order))
+			}
+		case *CameraCloudConnectionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCameraCloudConnectionOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InvestigationQuery) CollectFields(ctx context.Context, satisfies ...string) (*InvestigationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InvestigationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(investigation.Columns))
+		selectedFields = []string{investigation.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[investigation.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, investigation.FieldCreatedAt)
+				fieldSeen[investigation.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[investigation.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, investigation.FieldUpdatedAt)
+				fieldSeen[investigation.FieldUpdatedAt] = struct{}{}
+			}
+		case "title":
+			if _, ok := fieldSeen[investigation.FieldTitle]; !ok {
+				selectedFields = append(selectedFields, investigation.FieldTitle)
+				fieldSeen[investigation.FieldTitle] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[investigation.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, investigation.FieldStatus)
+				fieldSeen[investigation.FieldStatus] = struct{}{}
+			}
+		case "resolution":
+			if _, ok := fieldSeen[investigation.FieldResolution]; !ok {
+				selectedFields = append(selectedFields, investigation.FieldResolution)
+				fieldSeen[investigation.FieldResolution] = struct{}{}
+			}
+		case "assigneeID":
+			if _, ok := fieldSeen[investigation.FieldAssigneeID]; !ok {
+				selectedFields = append(selectedFields, investigation.FieldAssigneeID)
+				fieldSeen[investigation.FieldAssigneeID] = struct{}{}
+			}
+		case "tags":
+			if _, ok := fieldSeen[investigation.FieldTags]; !ok {
+				selectedFields = append(selectedFields, investigation.FieldTags)
+				fieldSeen[investigation.FieldTags] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[investigation.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, investigation.FieldCreatedByID)
+				fieldSeen[investigation.FieldCreatedByID] = struct{}{}
+			}
+		case "closedAt":
+			if _, ok := fieldSeen[investigation.FieldClosedAt]; !ok {
+				selectedFields = append(selectedFields, investigation.FieldClosedAt)
+				fieldSeen[investigation.FieldClosedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type casePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CasePaginateOption
+}
+
+func newCasePaginateArgs(rv map[string]any) *casePaginateArgs {
+	args := &casePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CaseOrder{Field: &CaseOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCaseOrder(order))
+			}
+		case *CaseOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCaseOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CaseWhereInput); ok {
+		args.opts = append(args.opts, WithCaseFilter(v.Filter))
 	}
 	return args
 }
@@ -520,6 +798,11 @@ func (_q *JournalEntryQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, journalentry.FieldReceivedAt)
 				fieldSeen[journalentry.FieldReceivedAt] = struct{}{}
 			}
+		case "correctedAt":
+			if _, ok := fieldSeen[journalentry.FieldCorrectedAt]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldCorrectedAt)
+				fieldSeen[journalentry.FieldCorrectedAt] = struct{}{}
+			}
 		case "externalID":
 			if _, ok := fieldSeen[journalentry.FieldExternalID]; !ok {
 				selectedFields = append(selectedFields, journalentry.FieldExternalID)
@@ -604,6 +887,16 @@ func (_q *JournalEntryQuery) collectField(ctx context.Context, oneNode bool, opC
 			if _, ok := fieldSeen[journalentry.FieldThumbnailReason]; !ok {
 				selectedFields = append(selectedFields, journalentry.FieldThumbnailReason)
 				fieldSeen[journalentry.FieldThumbnailReason] = struct{}{}
+			}
+		case "personsNearby":
+			if _, ok := fieldSeen[journalentry.FieldPersonsNearby]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldPersonsNearby)
+				fieldSeen[journalentry.FieldPersonsNearby] = struct{}{}
+			}
+		case "personsCheckedAt":
+			if _, ok := fieldSeen[journalentry.FieldPersonsCheckedAt]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldPersonsCheckedAt)
+				fieldSeen[journalentry.FieldPersonsCheckedAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -950,6 +1243,145 @@ func newPosConnectionPaginateArgs(rv map[string]any) *posconnectionPaginateArgs 
 	}
 	if v, ok := rv[whereField].(*PosConnectionWhereInput); ok {
 		args.opts = append(args.opts, WithPosConnectionFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ShareLinkQuery) CollectFields(ctx context.Context, satisfies ...string) (*ShareLinkQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ShareLinkQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(sharelink.Columns))
+		selectedFields = []string{sharelink.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[sharelink.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldCreatedAt)
+				fieldSeen[sharelink.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[sharelink.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldUpdatedAt)
+				fieldSeen[sharelink.FieldUpdatedAt] = struct{}{}
+			}
+		case "clipFrom":
+			if _, ok := fieldSeen[sharelink.FieldClipFrom]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldClipFrom)
+				fieldSeen[sharelink.FieldClipFrom] = struct{}{}
+			}
+		case "clipTo":
+			if _, ok := fieldSeen[sharelink.FieldClipTo]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldClipTo)
+				fieldSeen[sharelink.FieldClipTo] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[sharelink.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldExpiresAt)
+				fieldSeen[sharelink.FieldExpiresAt] = struct{}{}
+			}
+		case "revokedAt":
+			if _, ok := fieldSeen[sharelink.FieldRevokedAt]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldRevokedAt)
+				fieldSeen[sharelink.FieldRevokedAt] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[sharelink.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldCreatedByID)
+				fieldSeen[sharelink.FieldCreatedByID] = struct{}{}
+			}
+		case "createdByName":
+			if _, ok := fieldSeen[sharelink.FieldCreatedByName]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldCreatedByName)
+				fieldSeen[sharelink.FieldCreatedByName] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[sharelink.FieldNote]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldNote)
+				fieldSeen[sharelink.FieldNote] = struct{}{}
+			}
+		case "views":
+			if _, ok := fieldSeen[sharelink.FieldViews]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldViews)
+				fieldSeen[sharelink.FieldViews] = struct{}{}
+			}
+		case "lastViewedAt":
+			if _, ok := fieldSeen[sharelink.FieldLastViewedAt]; !ok {
+				selectedFields = append(selectedFields, sharelink.FieldLastViewedAt)
+				fieldSeen[sharelink.FieldLastViewedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type sharelinkPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ShareLinkPaginateOption
+}
+
+func newShareLinkPaginateArgs(rv map[string]any) *sharelinkPaginateArgs {
+	args := &sharelinkPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ShareLinkOrder{Field: &ShareLinkOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithShareLinkOrder(order))
+			}
+		case *ShareLinkOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithShareLinkOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ShareLinkWhereInput); ok {
+		args.opts = append(args.opts, WithShareLinkFilter(v.Filter))
 	}
 	return args
 }
@@ -1423,6 +1855,11 @@ func (_q *ThumbnailQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 			if _, ok := fieldSeen[thumbnail.FieldSkewMs]; !ok {
 				selectedFields = append(selectedFields, thumbnail.FieldSkewMs)
 				fieldSeen[thumbnail.FieldSkewMs] = struct{}{}
+			}
+		case "skewKnown":
+			if _, ok := fieldSeen[thumbnail.FieldSkewKnown]; !ok {
+				selectedFields = append(selectedFields, thumbnail.FieldSkewKnown)
+				fieldSeen[thumbnail.FieldSkewKnown] = struct{}{}
 			}
 		case "width":
 			if _, ok := fieldSeen[thumbnail.FieldWidth]; !ok {

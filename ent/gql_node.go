@@ -12,15 +12,18 @@ import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Noder wraps the basic Node method.
@@ -43,6 +46,16 @@ var cameraImplementors = []string{"Camera", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Camera) IsNode() {}
 
+var cameracloudconnectionImplementors = []string{"CameraCloudConnection", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CameraCloudConnection) IsNode() {}
+
+var investigationImplementors = []string{"Case", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Investigation) IsNode() {}
+
 var journalentryImplementors = []string{"JournalEntry", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -57,6 +70,11 @@ var posconnectionImplementors = []string{"PosConnection", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*PosConnection) IsNode() {}
+
+var sharelinkImplementors = []string{"ShareLink", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ShareLink) IsNode() {}
 
 var shopImplementors = []string{"Shop", "Node"}
 
@@ -180,6 +198,32 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			}
 		}
 		return query.Only(ctx)
+	case cameracloudconnection.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.CameraCloudConnection.Query().
+			Where(cameracloudconnection.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, cameracloudconnectionImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case investigation.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.Investigation.Query().
+			Where(investigation.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, investigationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case journalentry.Table:
 		var uid pulid.ID
 		if err := uid.UnmarshalGQL(id); err != nil {
@@ -215,6 +259,19 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			Where(posconnection.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, posconnectionImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case sharelink.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.ShareLink.Query().
+			Where(sharelink.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, sharelinkImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -405,6 +462,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 				*noder = node
 			}
 		}
+	case cameracloudconnection.Table:
+		query := c.CameraCloudConnection.Query().
+			Where(cameracloudconnection.IDIn(ids...))
+		query, err := query.CollectFields(ctx, cameracloudconnectionImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case investigation.Table:
+		query := c.Investigation.Query().
+			Where(investigation.IDIn(ids...))
+		query, err := query.CollectFields(ctx, investigationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case journalentry.Table:
 		query := c.JournalEntry.Query().
 			Where(journalentry.IDIn(ids...))
@@ -441,6 +530,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		query := c.PosConnection.Query().
 			Where(posconnection.IDIn(ids...))
 		query, err := query.CollectFields(ctx, posconnectionImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case sharelink.Table:
+		query := c.ShareLink.Query().
+			Where(sharelink.IDIn(ids...))
+		query, err := query.CollectFields(ctx, sharelinkImplementors...)
 		if err != nil {
 			return nil, err
 		}

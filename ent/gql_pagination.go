@@ -17,15 +17,18 @@ import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -1015,6 +1018,601 @@ func (_m *Camera) ToEdge(order *CameraOrder) *CameraEdge {
 	}
 }
 
+// CameraCloudConnectionEdge is the edge representation of CameraCloudConnection.
+type CameraCloudConnectionEdge struct {
+	Node   *CameraCloudConnection `json:"node"`
+	Cursor Cursor                 `json:"cursor"`
+}
+
+// CameraCloudConnectionConnection is the connection containing edges to CameraCloudConnection.
+type CameraCloudConnectionConnection struct {
+	Edges      []*CameraCloudConnectionEdge `json:"edges"`
+	PageInfo   PageInfo                     `json:"pageInfo"`
+	TotalCount int                          `json:"totalCount"`
+}
+
+func (c *CameraCloudConnectionConnection) build(nodes []*CameraCloudConnection, pager *cameracloudconnectionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *CameraCloudConnection
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *CameraCloudConnection {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *CameraCloudConnection {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CameraCloudConnectionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CameraCloudConnectionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CameraCloudConnectionPaginateOption enables pagination customization.
+type CameraCloudConnectionPaginateOption func(*cameracloudconnectionPager) error
+
+// WithCameraCloudConnectionOrder configures pagination ordering.
+func WithCameraCloudConnectionOrder(order *CameraCloudConnectionOrder) CameraCloudConnectionPaginateOption {
+	if order == nil {
+		order = DefaultCameraCloudConnectionOrder
+	}
+	o := *order
+	return func(pager *cameracloudconnectionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCameraCloudConnectionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCameraCloudConnectionFilter configures pagination filter.
+func WithCameraCloudConnectionFilter(filter func(*CameraCloudConnectionQuery) (*CameraCloudConnectionQuery, error)) CameraCloudConnectionPaginateOption {
+	return func(pager *cameracloudconnectionPager) error {
+		if filter == nil {
+			return errors.New("CameraCloudConnectionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type cameracloudconnectionPager struct {
+	reverse bool
+	order   *CameraCloudConnectionOrder
+	filter  func(*CameraCloudConnectionQuery) (*CameraCloudConnectionQuery, error)
+}
+
+func newCameraCloudConnectionPager(opts []CameraCloudConnectionPaginateOption, reverse bool) (*cameracloudconnectionPager, error) {
+	pager := &cameracloudconnectionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCameraCloudConnectionOrder
+	}
+	return pager, nil
+}
+
+func (p *cameracloudconnectionPager) applyFilter(query *CameraCloudConnectionQuery) (*CameraCloudConnectionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *cameracloudconnectionPager) toCursor(_m *CameraCloudConnection) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *cameracloudconnectionPager) applyCursors(query *CameraCloudConnectionQuery, after, before *Cursor) (*CameraCloudConnectionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCameraCloudConnectionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *cameracloudconnectionPager) applyOrder(query *CameraCloudConnectionQuery) *CameraCloudConnectionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCameraCloudConnectionOrder.Field {
+		query = query.Order(DefaultCameraCloudConnectionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *cameracloudconnectionPager) orderExpr(query *CameraCloudConnectionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCameraCloudConnectionOrder.Field {
+			b.Comma().Ident(DefaultCameraCloudConnectionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to CameraCloudConnection.
+func (_m *CameraCloudConnectionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CameraCloudConnectionPaginateOption,
+) (*CameraCloudConnectionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCameraCloudConnectionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CameraCloudConnectionConnection{Edges: []*CameraCloudConnectionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// CameraCloudConnectionOrderFieldCreatedAt orders CameraCloudConnection by created_at.
+	CameraCloudConnectionOrderFieldCreatedAt = &CameraCloudConnectionOrderField{
+		Value: func(_m *CameraCloudConnection) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: cameracloudconnection.FieldCreatedAt,
+		toTerm: cameracloudconnection.ByCreatedAt,
+		toCursor: func(_m *CameraCloudConnection) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CameraCloudConnectionOrderField) String() string {
+	var str string
+	switch f.column {
+	case CameraCloudConnectionOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CameraCloudConnectionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CameraCloudConnectionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CameraCloudConnectionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *CameraCloudConnectionOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid CameraCloudConnectionOrderField", str)
+	}
+	return nil
+}
+
+// CameraCloudConnectionOrderField defines the ordering field of CameraCloudConnection.
+type CameraCloudConnectionOrderField struct {
+	// Value extracts the ordering value from the given CameraCloudConnection.
+	Value    func(*CameraCloudConnection) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) cameracloudconnection.OrderOption
+	toCursor func(*CameraCloudConnection) Cursor
+}
+
+// CameraCloudConnectionOrder defines the ordering of CameraCloudConnection.
+type CameraCloudConnectionOrder struct {
+	Direction OrderDirection                   `json:"direction"`
+	Field     *CameraCloudConnectionOrderField `json:"field"`
+}
+
+// DefaultCameraCloudConnectionOrder is the default ordering of CameraCloudConnection.
+var DefaultCameraCloudConnectionOrder = &CameraCloudConnectionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CameraCloudConnectionOrderField{
+		Value: func(_m *CameraCloudConnection) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: cameracloudconnection.FieldID,
+		toTerm: cameracloudconnection.ByID,
+		toCursor: func(_m *CameraCloudConnection) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts CameraCloudConnection into CameraCloudConnectionEdge.
+func (_m *CameraCloudConnection) ToEdge(order *CameraCloudConnectionOrder) *CameraCloudConnectionEdge {
+	if order == nil {
+		order = DefaultCameraCloudConnectionOrder
+	}
+	return &CameraCloudConnectionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// Case is the type alias for Investigation.
+type Case = Investigation
+
+// CaseEdge is the edge representation of Case.
+type CaseEdge struct {
+	Node   *Case  `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// CaseConnection is the connection containing edges to Case.
+type CaseConnection struct {
+	Edges      []*CaseEdge `json:"edges"`
+	PageInfo   PageInfo    `json:"pageInfo"`
+	TotalCount int         `json:"totalCount"`
+}
+
+func (c *CaseConnection) build(nodes []*Case, pager *casePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Case
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Case {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Case {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CaseEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CaseEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CasePaginateOption enables pagination customization.
+type CasePaginateOption func(*casePager) error
+
+// WithCaseOrder configures pagination ordering.
+func WithCaseOrder(order *CaseOrder) CasePaginateOption {
+	if order == nil {
+		order = DefaultCaseOrder
+	}
+	o := *order
+	return func(pager *casePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCaseOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCaseFilter configures pagination filter.
+func WithCaseFilter(filter func(*InvestigationQuery) (*InvestigationQuery, error)) CasePaginateOption {
+	return func(pager *casePager) error {
+		if filter == nil {
+			return errors.New("InvestigationQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type casePager struct {
+	reverse bool
+	order   *CaseOrder
+	filter  func(*InvestigationQuery) (*InvestigationQuery, error)
+}
+
+func newCasePager(opts []CasePaginateOption, reverse bool) (*casePager, error) {
+	pager := &casePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCaseOrder
+	}
+	return pager, nil
+}
+
+func (p *casePager) applyFilter(query *InvestigationQuery) (*InvestigationQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *casePager) toCursor(_m *Case) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *casePager) applyCursors(query *InvestigationQuery, after, before *Cursor) (*InvestigationQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCaseOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *casePager) applyOrder(query *InvestigationQuery) *InvestigationQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCaseOrder.Field {
+		query = query.Order(DefaultCaseOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *casePager) orderExpr(query *InvestigationQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCaseOrder.Field {
+			b.Comma().Ident(DefaultCaseOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Case.
+func (_m *InvestigationQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CasePaginateOption,
+) (*CaseConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCasePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CaseConnection{Edges: []*CaseEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// InvestigationOrderFieldCreatedAt orders Investigation by created_at.
+	InvestigationOrderFieldCreatedAt = &CaseOrderField{
+		Value: func(_m *Case) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: investigation.FieldCreatedAt,
+		toTerm: investigation.ByCreatedAt,
+		toCursor: func(_m *Case) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CaseOrderField) String() string {
+	var str string
+	switch f.column {
+	case InvestigationOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CaseOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CaseOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CaseOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *InvestigationOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid CaseOrderField", str)
+	}
+	return nil
+}
+
+// CaseOrderField defines the ordering field of Investigation.
+type CaseOrderField struct {
+	// Value extracts the ordering value from the given Investigation.
+	Value    func(*Case) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) investigation.OrderOption
+	toCursor func(*Case) Cursor
+}
+
+// CaseOrder defines the ordering of Investigation.
+type CaseOrder struct {
+	Direction OrderDirection  `json:"direction"`
+	Field     *CaseOrderField `json:"field"`
+}
+
+// DefaultCaseOrder is the default ordering of Investigation.
+var DefaultCaseOrder = &CaseOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CaseOrderField{
+		Value: func(_m *Case) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: investigation.FieldID,
+		toTerm: investigation.ByID,
+		toCursor: func(_m *Case) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Case into CaseEdge.
+func (_m *Case) ToEdge(order *CaseOrder) *CaseEdge {
+	if order == nil {
+		order = DefaultCaseOrder
+	}
+	return &CaseEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // JournalEntryEdge is the edge representation of JournalEntry.
 type JournalEntryEdge struct {
 	Node   *JournalEntry `json:"node"`
@@ -1898,6 +2496,302 @@ func (_m *PosConnection) ToEdge(order *PosConnectionOrder) *PosConnectionEdge {
 		order = DefaultPosConnectionOrder
 	}
 	return &PosConnectionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ShareLinkEdge is the edge representation of ShareLink.
+type ShareLinkEdge struct {
+	Node   *ShareLink `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// ShareLinkConnection is the connection containing edges to ShareLink.
+type ShareLinkConnection struct {
+	Edges      []*ShareLinkEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *ShareLinkConnection) build(nodes []*ShareLink, pager *sharelinkPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ShareLink
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ShareLink {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ShareLink {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ShareLinkEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ShareLinkEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ShareLinkPaginateOption enables pagination customization.
+type ShareLinkPaginateOption func(*sharelinkPager) error
+
+// WithShareLinkOrder configures pagination ordering.
+func WithShareLinkOrder(order *ShareLinkOrder) ShareLinkPaginateOption {
+	if order == nil {
+		order = DefaultShareLinkOrder
+	}
+	o := *order
+	return func(pager *sharelinkPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultShareLinkOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithShareLinkFilter configures pagination filter.
+func WithShareLinkFilter(filter func(*ShareLinkQuery) (*ShareLinkQuery, error)) ShareLinkPaginateOption {
+	return func(pager *sharelinkPager) error {
+		if filter == nil {
+			return errors.New("ShareLinkQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type sharelinkPager struct {
+	reverse bool
+	order   *ShareLinkOrder
+	filter  func(*ShareLinkQuery) (*ShareLinkQuery, error)
+}
+
+func newShareLinkPager(opts []ShareLinkPaginateOption, reverse bool) (*sharelinkPager, error) {
+	pager := &sharelinkPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultShareLinkOrder
+	}
+	return pager, nil
+}
+
+func (p *sharelinkPager) applyFilter(query *ShareLinkQuery) (*ShareLinkQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *sharelinkPager) toCursor(_m *ShareLink) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *sharelinkPager) applyCursors(query *ShareLinkQuery, after, before *Cursor) (*ShareLinkQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultShareLinkOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *sharelinkPager) applyOrder(query *ShareLinkQuery) *ShareLinkQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultShareLinkOrder.Field {
+		query = query.Order(DefaultShareLinkOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *sharelinkPager) orderExpr(query *ShareLinkQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultShareLinkOrder.Field {
+			b.Comma().Ident(DefaultShareLinkOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ShareLink.
+func (_m *ShareLinkQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ShareLinkPaginateOption,
+) (*ShareLinkConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newShareLinkPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ShareLinkConnection{Edges: []*ShareLinkEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ShareLinkOrderFieldCreatedAt orders ShareLink by created_at.
+	ShareLinkOrderFieldCreatedAt = &ShareLinkOrderField{
+		Value: func(_m *ShareLink) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: sharelink.FieldCreatedAt,
+		toTerm: sharelink.ByCreatedAt,
+		toCursor: func(_m *ShareLink) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ShareLinkOrderField) String() string {
+	var str string
+	switch f.column {
+	case ShareLinkOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ShareLinkOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ShareLinkOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ShareLinkOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ShareLinkOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ShareLinkOrderField", str)
+	}
+	return nil
+}
+
+// ShareLinkOrderField defines the ordering field of ShareLink.
+type ShareLinkOrderField struct {
+	// Value extracts the ordering value from the given ShareLink.
+	Value    func(*ShareLink) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) sharelink.OrderOption
+	toCursor func(*ShareLink) Cursor
+}
+
+// ShareLinkOrder defines the ordering of ShareLink.
+type ShareLinkOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *ShareLinkOrderField `json:"field"`
+}
+
+// DefaultShareLinkOrder is the default ordering of ShareLink.
+var DefaultShareLinkOrder = &ShareLinkOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ShareLinkOrderField{
+		Value: func(_m *ShareLink) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: sharelink.FieldID,
+		toTerm: sharelink.ByID,
+		toCursor: func(_m *ShareLink) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ShareLink into ShareLinkEdge.
+func (_m *ShareLink) ToEdge(order *ShareLinkOrder) *ShareLinkEdge {
+	if order == nil {
+		order = DefaultShareLinkOrder
+	}
+	return &ShareLinkEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -10,16 +10,18 @@ import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AccountWhereInput represents a where input for filtering Account queries.
@@ -1245,6 +1247,456 @@ func (i *CameraWhereInput) P() (predicate.Camera, error) {
 		return predicates[0], nil
 	default:
 		return camera.And(predicates...), nil
+	}
+}
+
+// CaseWhereInput represents a where input for filtering Investigation queries.
+type CaseWhereInput struct {
+	Predicates []predicate.Investigation `json:"-"`
+	Not        *CaseWhereInput           `json:"not,omitempty"`
+	Or         []*CaseWhereInput         `json:"or,omitempty"`
+	And        []*CaseWhereInput         `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *pulid.ID  `json:"id,omitempty"`
+	IDNEQ   *pulid.ID  `json:"idNEQ,omitempty"`
+	IDIn    []pulid.ID `json:"idIn,omitempty"`
+	IDNotIn []pulid.ID `json:"idNotIn,omitempty"`
+	IDGT    *pulid.ID  `json:"idGT,omitempty"`
+	IDGTE   *pulid.ID  `json:"idGTE,omitempty"`
+	IDLT    *pulid.ID  `json:"idLT,omitempty"`
+	IDLTE   *pulid.ID  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "title" field predicates.
+	Title             *string  `json:"title,omitempty"`
+	TitleNEQ          *string  `json:"titleNEQ,omitempty"`
+	TitleIn           []string `json:"titleIn,omitempty"`
+	TitleNotIn        []string `json:"titleNotIn,omitempty"`
+	TitleGT           *string  `json:"titleGT,omitempty"`
+	TitleGTE          *string  `json:"titleGTE,omitempty"`
+	TitleLT           *string  `json:"titleLT,omitempty"`
+	TitleLTE          *string  `json:"titleLTE,omitempty"`
+	TitleContains     *string  `json:"titleContains,omitempty"`
+	TitleHasPrefix    *string  `json:"titleHasPrefix,omitempty"`
+	TitleHasSuffix    *string  `json:"titleHasSuffix,omitempty"`
+	TitleEqualFold    *string  `json:"titleEqualFold,omitempty"`
+	TitleContainsFold *string  `json:"titleContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *investigation.Status  `json:"status,omitempty"`
+	StatusNEQ   *investigation.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []investigation.Status `json:"statusIn,omitempty"`
+	StatusNotIn []investigation.Status `json:"statusNotIn,omitempty"`
+
+	// "resolution" field predicates.
+	Resolution             *string  `json:"resolution,omitempty"`
+	ResolutionNEQ          *string  `json:"resolutionNEQ,omitempty"`
+	ResolutionIn           []string `json:"resolutionIn,omitempty"`
+	ResolutionNotIn        []string `json:"resolutionNotIn,omitempty"`
+	ResolutionGT           *string  `json:"resolutionGT,omitempty"`
+	ResolutionGTE          *string  `json:"resolutionGTE,omitempty"`
+	ResolutionLT           *string  `json:"resolutionLT,omitempty"`
+	ResolutionLTE          *string  `json:"resolutionLTE,omitempty"`
+	ResolutionContains     *string  `json:"resolutionContains,omitempty"`
+	ResolutionHasPrefix    *string  `json:"resolutionHasPrefix,omitempty"`
+	ResolutionHasSuffix    *string  `json:"resolutionHasSuffix,omitempty"`
+	ResolutionEqualFold    *string  `json:"resolutionEqualFold,omitempty"`
+	ResolutionContainsFold *string  `json:"resolutionContainsFold,omitempty"`
+
+	// "assignee_id" field predicates.
+	AssigneeID             *pulid.ID  `json:"assigneeID,omitempty"`
+	AssigneeIDNEQ          *pulid.ID  `json:"assigneeIDNEQ,omitempty"`
+	AssigneeIDIn           []pulid.ID `json:"assigneeIDIn,omitempty"`
+	AssigneeIDNotIn        []pulid.ID `json:"assigneeIDNotIn,omitempty"`
+	AssigneeIDGT           *pulid.ID  `json:"assigneeIDGT,omitempty"`
+	AssigneeIDGTE          *pulid.ID  `json:"assigneeIDGTE,omitempty"`
+	AssigneeIDLT           *pulid.ID  `json:"assigneeIDLT,omitempty"`
+	AssigneeIDLTE          *pulid.ID  `json:"assigneeIDLTE,omitempty"`
+	AssigneeIDContains     *pulid.ID  `json:"assigneeIDContains,omitempty"`
+	AssigneeIDHasPrefix    *pulid.ID  `json:"assigneeIDHasPrefix,omitempty"`
+	AssigneeIDHasSuffix    *pulid.ID  `json:"assigneeIDHasSuffix,omitempty"`
+	AssigneeIDIsNil        bool       `json:"assigneeIDIsNil,omitempty"`
+	AssigneeIDNotNil       bool       `json:"assigneeIDNotNil,omitempty"`
+	AssigneeIDEqualFold    *pulid.ID  `json:"assigneeIDEqualFold,omitempty"`
+	AssigneeIDContainsFold *pulid.ID  `json:"assigneeIDContainsFold,omitempty"`
+
+	// "created_by_id" field predicates.
+	CreatedByID             *pulid.ID  `json:"createdByID,omitempty"`
+	CreatedByIDNEQ          *pulid.ID  `json:"createdByIDNEQ,omitempty"`
+	CreatedByIDIn           []pulid.ID `json:"createdByIDIn,omitempty"`
+	CreatedByIDNotIn        []pulid.ID `json:"createdByIDNotIn,omitempty"`
+	CreatedByIDGT           *pulid.ID  `json:"createdByIDGT,omitempty"`
+	CreatedByIDGTE          *pulid.ID  `json:"createdByIDGTE,omitempty"`
+	CreatedByIDLT           *pulid.ID  `json:"createdByIDLT,omitempty"`
+	CreatedByIDLTE          *pulid.ID  `json:"createdByIDLTE,omitempty"`
+	CreatedByIDContains     *pulid.ID  `json:"createdByIDContains,omitempty"`
+	CreatedByIDHasPrefix    *pulid.ID  `json:"createdByIDHasPrefix,omitempty"`
+	CreatedByIDHasSuffix    *pulid.ID  `json:"createdByIDHasSuffix,omitempty"`
+	CreatedByIDIsNil        bool       `json:"createdByIDIsNil,omitempty"`
+	CreatedByIDNotNil       bool       `json:"createdByIDNotNil,omitempty"`
+	CreatedByIDEqualFold    *pulid.ID  `json:"createdByIDEqualFold,omitempty"`
+	CreatedByIDContainsFold *pulid.ID  `json:"createdByIDContainsFold,omitempty"`
+
+	// "closed_at" field predicates.
+	ClosedAt       *time.Time  `json:"closedAt,omitempty"`
+	ClosedAtNEQ    *time.Time  `json:"closedAtNEQ,omitempty"`
+	ClosedAtIn     []time.Time `json:"closedAtIn,omitempty"`
+	ClosedAtNotIn  []time.Time `json:"closedAtNotIn,omitempty"`
+	ClosedAtGT     *time.Time  `json:"closedAtGT,omitempty"`
+	ClosedAtGTE    *time.Time  `json:"closedAtGTE,omitempty"`
+	ClosedAtLT     *time.Time  `json:"closedAtLT,omitempty"`
+	ClosedAtLTE    *time.Time  `json:"closedAtLTE,omitempty"`
+	ClosedAtIsNil  bool        `json:"closedAtIsNil,omitempty"`
+	ClosedAtNotNil bool        `json:"closedAtNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CaseWhereInput) AddPredicates(predicates ...predicate.Investigation) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CaseWhereInput filter on the InvestigationQuery builder.
+func (i *CaseWhereInput) Filter(q *InvestigationQuery) (*InvestigationQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCaseWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCaseWhereInput is returned in case the CaseWhereInput is empty.
+var ErrEmptyCaseWhereInput = errors.New("ent: empty predicate CaseWhereInput")
+
+// P returns a predicate for filtering investigations.
+// An error is returned if the input is empty or invalid.
+func (i *CaseWhereInput) P() (predicate.Investigation, error) {
+	var predicates []predicate.Investigation
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, investigation.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Investigation, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, investigation.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Investigation, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, investigation.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, investigation.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, investigation.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, investigation.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, investigation.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, investigation.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, investigation.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, investigation.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, investigation.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, investigation.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, investigation.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, investigation.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, investigation.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, investigation.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, investigation.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, investigation.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, investigation.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.Title != nil {
+		predicates = append(predicates, investigation.TitleEQ(*i.Title))
+	}
+	if i.TitleNEQ != nil {
+		predicates = append(predicates, investigation.TitleNEQ(*i.TitleNEQ))
+	}
+	if len(i.TitleIn) > 0 {
+		predicates = append(predicates, investigation.TitleIn(i.TitleIn...))
+	}
+	if len(i.TitleNotIn) > 0 {
+		predicates = append(predicates, investigation.TitleNotIn(i.TitleNotIn...))
+	}
+	if i.TitleGT != nil {
+		predicates = append(predicates, investigation.TitleGT(*i.TitleGT))
+	}
+	if i.TitleGTE != nil {
+		predicates = append(predicates, investigation.TitleGTE(*i.TitleGTE))
+	}
+	if i.TitleLT != nil {
+		predicates = append(predicates, investigation.TitleLT(*i.TitleLT))
+	}
+	if i.TitleLTE != nil {
+		predicates = append(predicates, investigation.TitleLTE(*i.TitleLTE))
+	}
+	if i.TitleContains != nil {
+		predicates = append(predicates, investigation.TitleContains(*i.TitleContains))
+	}
+	if i.TitleHasPrefix != nil {
+		predicates = append(predicates, investigation.TitleHasPrefix(*i.TitleHasPrefix))
+	}
+	if i.TitleHasSuffix != nil {
+		predicates = append(predicates, investigation.TitleHasSuffix(*i.TitleHasSuffix))
+	}
+	if i.TitleEqualFold != nil {
+		predicates = append(predicates, investigation.TitleEqualFold(*i.TitleEqualFold))
+	}
+	if i.TitleContainsFold != nil {
+		predicates = append(predicates, investigation.TitleContainsFold(*i.TitleContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, investigation.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, investigation.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, investigation.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, investigation.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Resolution != nil {
+		predicates = append(predicates, investigation.ResolutionEQ(*i.Resolution))
+	}
+	if i.ResolutionNEQ != nil {
+		predicates = append(predicates, investigation.ResolutionNEQ(*i.ResolutionNEQ))
+	}
+	if len(i.ResolutionIn) > 0 {
+		predicates = append(predicates, investigation.ResolutionIn(i.ResolutionIn...))
+	}
+	if len(i.ResolutionNotIn) > 0 {
+		predicates = append(predicates, investigation.ResolutionNotIn(i.ResolutionNotIn...))
+	}
+	if i.ResolutionGT != nil {
+		predicates = append(predicates, investigation.ResolutionGT(*i.ResolutionGT))
+	}
+	if i.ResolutionGTE != nil {
+		predicates = append(predicates, investigation.ResolutionGTE(*i.ResolutionGTE))
+	}
+	if i.ResolutionLT != nil {
+		predicates = append(predicates, investigation.ResolutionLT(*i.ResolutionLT))
+	}
+	if i.ResolutionLTE != nil {
+		predicates = append(predicates, investigation.ResolutionLTE(*i.ResolutionLTE))
+	}
+	if i.ResolutionContains != nil {
+		predicates = append(predicates, investigation.ResolutionContains(*i.ResolutionContains))
+	}
+	if i.ResolutionHasPrefix != nil {
+		predicates = append(predicates, investigation.ResolutionHasPrefix(*i.ResolutionHasPrefix))
+	}
+	if i.ResolutionHasSuffix != nil {
+		predicates = append(predicates, investigation.ResolutionHasSuffix(*i.ResolutionHasSuffix))
+	}
+	if i.ResolutionEqualFold != nil {
+		predicates = append(predicates, investigation.ResolutionEqualFold(*i.ResolutionEqualFold))
+	}
+	if i.ResolutionContainsFold != nil {
+		predicates = append(predicates, investigation.ResolutionContainsFold(*i.ResolutionContainsFold))
+	}
+	if i.AssigneeID != nil {
+		predicates = append(predicates, investigation.AssigneeIDEQ(*i.AssigneeID))
+	}
+	if i.AssigneeIDNEQ != nil {
+		predicates = append(predicates, investigation.AssigneeIDNEQ(*i.AssigneeIDNEQ))
+	}
+	if len(i.AssigneeIDIn) > 0 {
+		predicates = append(predicates, investigation.AssigneeIDIn(i.AssigneeIDIn...))
+	}
+	if len(i.AssigneeIDNotIn) > 0 {
+		predicates = append(predicates, investigation.AssigneeIDNotIn(i.AssigneeIDNotIn...))
+	}
+	if i.AssigneeIDGT != nil {
+		predicates = append(predicates, investigation.AssigneeIDGT(*i.AssigneeIDGT))
+	}
+	if i.AssigneeIDGTE != nil {
+		predicates = append(predicates, investigation.AssigneeIDGTE(*i.AssigneeIDGTE))
+	}
+	if i.AssigneeIDLT != nil {
+		predicates = append(predicates, investigation.AssigneeIDLT(*i.AssigneeIDLT))
+	}
+	if i.AssigneeIDLTE != nil {
+		predicates = append(predicates, investigation.AssigneeIDLTE(*i.AssigneeIDLTE))
+	}
+	if i.AssigneeIDContains != nil {
+		predicates = append(predicates, investigation.AssigneeIDContains(*i.AssigneeIDContains))
+	}
+	if i.AssigneeIDHasPrefix != nil {
+		predicates = append(predicates, investigation.AssigneeIDHasPrefix(*i.AssigneeIDHasPrefix))
+	}
+	if i.AssigneeIDHasSuffix != nil {
+		predicates = append(predicates, investigation.AssigneeIDHasSuffix(*i.AssigneeIDHasSuffix))
+	}
+	if i.AssigneeIDIsNil {
+		predicates = append(predicates, investigation.AssigneeIDIsNil())
+	}
+	if i.AssigneeIDNotNil {
+		predicates = append(predicates, investigation.AssigneeIDNotNil())
+	}
+	if i.AssigneeIDEqualFold != nil {
+		predicates = append(predicates, investigation.AssigneeIDEqualFold(*i.AssigneeIDEqualFold))
+	}
+	if i.AssigneeIDContainsFold != nil {
+		predicates = append(predicates, investigation.AssigneeIDContainsFold(*i.AssigneeIDContainsFold))
+	}
+	if i.CreatedByID != nil {
+		predicates = append(predicates, investigation.CreatedByIDEQ(*i.CreatedByID))
+	}
+	if i.CreatedByIDNEQ != nil {
+		predicates = append(predicates, investigation.CreatedByIDNEQ(*i.CreatedByIDNEQ))
+	}
+	if len(i.CreatedByIDIn) > 0 {
+		predicates = append(predicates, investigation.CreatedByIDIn(i.CreatedByIDIn...))
+	}
+	if len(i.CreatedByIDNotIn) > 0 {
+		predicates = append(predicates, investigation.CreatedByIDNotIn(i.CreatedByIDNotIn...))
+	}
+	if i.CreatedByIDGT != nil {
+		predicates = append(predicates, investigation.CreatedByIDGT(*i.CreatedByIDGT))
+	}
+	if i.CreatedByIDGTE != nil {
+		predicates = append(predicates, investigation.CreatedByIDGTE(*i.CreatedByIDGTE))
+	}
+	if i.CreatedByIDLT != nil {
+		predicates = append(predicates, investigation.CreatedByIDLT(*i.CreatedByIDLT))
+	}
+	if i.CreatedByIDLTE != nil {
+		predicates = append(predicates, investigation.CreatedByIDLTE(*i.CreatedByIDLTE))
+	}
+	if i.CreatedByIDContains != nil {
+		predicates = append(predicates, investigation.CreatedByIDContains(*i.CreatedByIDContains))
+	}
+	if i.CreatedByIDHasPrefix != nil {
+		predicates = append(predicates, investigation.CreatedByIDHasPrefix(*i.CreatedByIDHasPrefix))
+	}
+	if i.CreatedByIDHasSuffix != nil {
+		predicates = append(predicates, investigation.CreatedByIDHasSuffix(*i.CreatedByIDHasSuffix))
+	}
+	if i.CreatedByIDIsNil {
+		predicates = append(predicates, investigation.CreatedByIDIsNil())
+	}
+	if i.CreatedByIDNotNil {
+		predicates = append(predicates, investigation.CreatedByIDNotNil())
+	}
+	if i.CreatedByIDEqualFold != nil {
+		predicates = append(predicates, investigation.CreatedByIDEqualFold(*i.CreatedByIDEqualFold))
+	}
+	if i.CreatedByIDContainsFold != nil {
+		predicates = append(predicates, investigation.CreatedByIDContainsFold(*i.CreatedByIDContainsFold))
+	}
+	if i.ClosedAt != nil {
+		predicates = append(predicates, investigation.ClosedAtEQ(*i.ClosedAt))
+	}
+	if i.ClosedAtNEQ != nil {
+		predicates = append(predicates, investigation.ClosedAtNEQ(*i.ClosedAtNEQ))
+	}
+	if len(i.ClosedAtIn) > 0 {
+		predicates = append(predicates, investigation.ClosedAtIn(i.ClosedAtIn...))
+	}
+	if len(i.ClosedAtNotIn) > 0 {
+		predicates = append(predicates, investigation.ClosedAtNotIn(i.ClosedAtNotIn...))
+	}
+	if i.ClosedAtGT != nil {
+		predicates = append(predicates, investigation.ClosedAtGT(*i.ClosedAtGT))
+	}
+	if i.ClosedAtGTE != nil {
+		predicates = append(predicates, investigation.ClosedAtGTE(*i.ClosedAtGTE))
+	}
+	if i.ClosedAtLT != nil {
+		predicates = append(predicates, investigation.ClosedAtLT(*i.ClosedAtLT))
+	}
+	if i.ClosedAtLTE != nil {
+		predicates = append(predicates, investigation.ClosedAtLTE(*i.ClosedAtLTE))
+	}
+	if i.ClosedAtIsNil {
+		predicates = append(predicates, investigation.ClosedAtIsNil())
+	}
+	if i.ClosedAtNotNil {
+		predicates = append(predicates, investigation.ClosedAtNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCaseWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return investigation.And(predicates...), nil
 	}
 }
 
@@ -3446,6 +3898,554 @@ func (i *PosConnectionWhereInput) P() (predicate.PosConnection, error) {
 	}
 }
 
+// ShareLinkWhereInput represents a where input for filtering ShareLink queries.
+type ShareLinkWhereInput struct {
+	Predicates []predicate.ShareLink  `json:"-"`
+	Not        *ShareLinkWhereInput   `json:"not,omitempty"`
+	Or         []*ShareLinkWhereInput `json:"or,omitempty"`
+	And        []*ShareLinkWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *pulid.ID  `json:"id,omitempty"`
+	IDNEQ   *pulid.ID  `json:"idNEQ,omitempty"`
+	IDIn    []pulid.ID `json:"idIn,omitempty"`
+	IDNotIn []pulid.ID `json:"idNotIn,omitempty"`
+	IDGT    *pulid.ID  `json:"idGT,omitempty"`
+	IDGTE   *pulid.ID  `json:"idGTE,omitempty"`
+	IDLT    *pulid.ID  `json:"idLT,omitempty"`
+	IDLTE   *pulid.ID  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "clip_from" field predicates.
+	ClipFrom      *time.Time  `json:"clipFrom,omitempty"`
+	ClipFromNEQ   *time.Time  `json:"clipFromNEQ,omitempty"`
+	ClipFromIn    []time.Time `json:"clipFromIn,omitempty"`
+	ClipFromNotIn []time.Time `json:"clipFromNotIn,omitempty"`
+	ClipFromGT    *time.Time  `json:"clipFromGT,omitempty"`
+	ClipFromGTE   *time.Time  `json:"clipFromGTE,omitempty"`
+	ClipFromLT    *time.Time  `json:"clipFromLT,omitempty"`
+	ClipFromLTE   *time.Time  `json:"clipFromLTE,omitempty"`
+
+	// "clip_to" field predicates.
+	ClipTo      *time.Time  `json:"clipTo,omitempty"`
+	ClipToNEQ   *time.Time  `json:"clipToNEQ,omitempty"`
+	ClipToIn    []time.Time `json:"clipToIn,omitempty"`
+	ClipToNotIn []time.Time `json:"clipToNotIn,omitempty"`
+	ClipToGT    *time.Time  `json:"clipToGT,omitempty"`
+	ClipToGTE   *time.Time  `json:"clipToGTE,omitempty"`
+	ClipToLT    *time.Time  `json:"clipToLT,omitempty"`
+	ClipToLTE   *time.Time  `json:"clipToLTE,omitempty"`
+
+	// "expires_at" field predicates.
+	ExpiresAt      *time.Time  `json:"expiresAt,omitempty"`
+	ExpiresAtNEQ   *time.Time  `json:"expiresAtNEQ,omitempty"`
+	ExpiresAtIn    []time.Time `json:"expiresAtIn,omitempty"`
+	ExpiresAtNotIn []time.Time `json:"expiresAtNotIn,omitempty"`
+	ExpiresAtGT    *time.Time  `json:"expiresAtGT,omitempty"`
+	ExpiresAtGTE   *time.Time  `json:"expiresAtGTE,omitempty"`
+	ExpiresAtLT    *time.Time  `json:"expiresAtLT,omitempty"`
+	ExpiresAtLTE   *time.Time  `json:"expiresAtLTE,omitempty"`
+
+	// "revoked_at" field predicates.
+	RevokedAt       *time.Time  `json:"revokedAt,omitempty"`
+	RevokedAtNEQ    *time.Time  `json:"revokedAtNEQ,omitempty"`
+	RevokedAtIn     []time.Time `json:"revokedAtIn,omitempty"`
+	RevokedAtNotIn  []time.Time `json:"revokedAtNotIn,omitempty"`
+	RevokedAtGT     *time.Time  `json:"revokedAtGT,omitempty"`
+	RevokedAtGTE    *time.Time  `json:"revokedAtGTE,omitempty"`
+	RevokedAtLT     *time.Time  `json:"revokedAtLT,omitempty"`
+	RevokedAtLTE    *time.Time  `json:"revokedAtLTE,omitempty"`
+	RevokedAtIsNil  bool        `json:"revokedAtIsNil,omitempty"`
+	RevokedAtNotNil bool        `json:"revokedAtNotNil,omitempty"`
+
+	// "created_by_id" field predicates.
+	CreatedByID             *pulid.ID  `json:"createdByID,omitempty"`
+	CreatedByIDNEQ          *pulid.ID  `json:"createdByIDNEQ,omitempty"`
+	CreatedByIDIn           []pulid.ID `json:"createdByIDIn,omitempty"`
+	CreatedByIDNotIn        []pulid.ID `json:"createdByIDNotIn,omitempty"`
+	CreatedByIDGT           *pulid.ID  `json:"createdByIDGT,omitempty"`
+	CreatedByIDGTE          *pulid.ID  `json:"createdByIDGTE,omitempty"`
+	CreatedByIDLT           *pulid.ID  `json:"createdByIDLT,omitempty"`
+	CreatedByIDLTE          *pulid.ID  `json:"createdByIDLTE,omitempty"`
+	CreatedByIDContains     *pulid.ID  `json:"createdByIDContains,omitempty"`
+	CreatedByIDHasPrefix    *pulid.ID  `json:"createdByIDHasPrefix,omitempty"`
+	CreatedByIDHasSuffix    *pulid.ID  `json:"createdByIDHasSuffix,omitempty"`
+	CreatedByIDIsNil        bool       `json:"createdByIDIsNil,omitempty"`
+	CreatedByIDNotNil       bool       `json:"createdByIDNotNil,omitempty"`
+	CreatedByIDEqualFold    *pulid.ID  `json:"createdByIDEqualFold,omitempty"`
+	CreatedByIDContainsFold *pulid.ID  `json:"createdByIDContainsFold,omitempty"`
+
+	// "created_by_name" field predicates.
+	CreatedByName             *string  `json:"createdByName,omitempty"`
+	CreatedByNameNEQ          *string  `json:"createdByNameNEQ,omitempty"`
+	CreatedByNameIn           []string `json:"createdByNameIn,omitempty"`
+	CreatedByNameNotIn        []string `json:"createdByNameNotIn,omitempty"`
+	CreatedByNameGT           *string  `json:"createdByNameGT,omitempty"`
+	CreatedByNameGTE          *string  `json:"createdByNameGTE,omitempty"`
+	CreatedByNameLT           *string  `json:"createdByNameLT,omitempty"`
+	CreatedByNameLTE          *string  `json:"createdByNameLTE,omitempty"`
+	CreatedByNameContains     *string  `json:"createdByNameContains,omitempty"`
+	CreatedByNameHasPrefix    *string  `json:"createdByNameHasPrefix,omitempty"`
+	CreatedByNameHasSuffix    *string  `json:"createdByNameHasSuffix,omitempty"`
+	CreatedByNameEqualFold    *string  `json:"createdByNameEqualFold,omitempty"`
+	CreatedByNameContainsFold *string  `json:"createdByNameContainsFold,omitempty"`
+
+	// "note" field predicates.
+	Note             *string  `json:"note,omitempty"`
+	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
+	NoteIn           []string `json:"noteIn,omitempty"`
+	NoteNotIn        []string `json:"noteNotIn,omitempty"`
+	NoteGT           *string  `json:"noteGT,omitempty"`
+	NoteGTE          *string  `json:"noteGTE,omitempty"`
+	NoteLT           *string  `json:"noteLT,omitempty"`
+	NoteLTE          *string  `json:"noteLTE,omitempty"`
+	NoteContains     *string  `json:"noteContains,omitempty"`
+	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
+	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
+	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
+	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+
+	// "views" field predicates.
+	Views      *int  `json:"views,omitempty"`
+	ViewsNEQ   *int  `json:"viewsNEQ,omitempty"`
+	ViewsIn    []int `json:"viewsIn,omitempty"`
+	ViewsNotIn []int `json:"viewsNotIn,omitempty"`
+	ViewsGT    *int  `json:"viewsGT,omitempty"`
+	ViewsGTE   *int  `json:"viewsGTE,omitempty"`
+	ViewsLT    *int  `json:"viewsLT,omitempty"`
+	ViewsLTE   *int  `json:"viewsLTE,omitempty"`
+
+	// "last_viewed_at" field predicates.
+	LastViewedAt       *time.Time  `json:"lastViewedAt,omitempty"`
+	LastViewedAtNEQ    *time.Time  `json:"lastViewedAtNEQ,omitempty"`
+	LastViewedAtIn     []time.Time `json:"lastViewedAtIn,omitempty"`
+	LastViewedAtNotIn  []time.Time `json:"lastViewedAtNotIn,omitempty"`
+	LastViewedAtGT     *time.Time  `json:"lastViewedAtGT,omitempty"`
+	LastViewedAtGTE    *time.Time  `json:"lastViewedAtGTE,omitempty"`
+	LastViewedAtLT     *time.Time  `json:"lastViewedAtLT,omitempty"`
+	LastViewedAtLTE    *time.Time  `json:"lastViewedAtLTE,omitempty"`
+	LastViewedAtIsNil  bool        `json:"lastViewedAtIsNil,omitempty"`
+	LastViewedAtNotNil bool        `json:"lastViewedAtNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ShareLinkWhereInput) AddPredicates(predicates ...predicate.ShareLink) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ShareLinkWhereInput filter on the ShareLinkQuery builder.
+func (i *ShareLinkWhereInput) Filter(q *ShareLinkQuery) (*ShareLinkQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyShareLinkWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyShareLinkWhereInput is returned in case the ShareLinkWhereInput is empty.
+var ErrEmptyShareLinkWhereInput = errors.New("ent: empty predicate ShareLinkWhereInput")
+
+// P returns a predicate for filtering sharelinks.
+// An error is returned if the input is empty or invalid.
+func (i *ShareLinkWhereInput) P() (predicate.ShareLink, error) {
+	var predicates []predicate.ShareLink
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, sharelink.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ShareLink, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, sharelink.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ShareLink, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, sharelink.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, sharelink.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, sharelink.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, sharelink.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, sharelink.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, sharelink.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, sharelink.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, sharelink.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, sharelink.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, sharelink.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, sharelink.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, sharelink.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, sharelink.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, sharelink.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, sharelink.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, sharelink.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, sharelink.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.ClipFrom != nil {
+		predicates = append(predicates, sharelink.ClipFromEQ(*i.ClipFrom))
+	}
+	if i.ClipFromNEQ != nil {
+		predicates = append(predicates, sharelink.ClipFromNEQ(*i.ClipFromNEQ))
+	}
+	if len(i.ClipFromIn) > 0 {
+		predicates = append(predicates, sharelink.ClipFromIn(i.ClipFromIn...))
+	}
+	if len(i.ClipFromNotIn) > 0 {
+		predicates = append(predicates, sharelink.ClipFromNotIn(i.ClipFromNotIn...))
+	}
+	if i.ClipFromGT != nil {
+		predicates = append(predicates, sharelink.ClipFromGT(*i.ClipFromGT))
+	}
+	if i.ClipFromGTE != nil {
+		predicates = append(predicates, sharelink.ClipFromGTE(*i.ClipFromGTE))
+	}
+	if i.ClipFromLT != nil {
+		predicates = append(predicates, sharelink.ClipFromLT(*i.ClipFromLT))
+	}
+	if i.ClipFromLTE != nil {
+		predicates = append(predicates, sharelink.ClipFromLTE(*i.ClipFromLTE))
+	}
+	if i.ClipTo != nil {
+		predicates = append(predicates, sharelink.ClipToEQ(*i.ClipTo))
+	}
+	if i.ClipToNEQ != nil {
+		predicates = append(predicates, sharelink.ClipToNEQ(*i.ClipToNEQ))
+	}
+	if len(i.ClipToIn) > 0 {
+		predicates = append(predicates, sharelink.ClipToIn(i.ClipToIn...))
+	}
+	if len(i.ClipToNotIn) > 0 {
+		predicates = append(predicates, sharelink.ClipToNotIn(i.ClipToNotIn...))
+	}
+	if i.ClipToGT != nil {
+		predicates = append(predicates, sharelink.ClipToGT(*i.ClipToGT))
+	}
+	if i.ClipToGTE != nil {
+		predicates = append(predicates, sharelink.ClipToGTE(*i.ClipToGTE))
+	}
+	if i.ClipToLT != nil {
+		predicates = append(predicates, sharelink.ClipToLT(*i.ClipToLT))
+	}
+	if i.ClipToLTE != nil {
+		predicates = append(predicates, sharelink.ClipToLTE(*i.ClipToLTE))
+	}
+	if i.ExpiresAt != nil {
+		predicates = append(predicates, sharelink.ExpiresAtEQ(*i.ExpiresAt))
+	}
+	if i.ExpiresAtNEQ != nil {
+		predicates = append(predicates, sharelink.ExpiresAtNEQ(*i.ExpiresAtNEQ))
+	}
+	if len(i.ExpiresAtIn) > 0 {
+		predicates = append(predicates, sharelink.ExpiresAtIn(i.ExpiresAtIn...))
+	}
+	if len(i.ExpiresAtNotIn) > 0 {
+		predicates = append(predicates, sharelink.ExpiresAtNotIn(i.ExpiresAtNotIn...))
+	}
+	if i.ExpiresAtGT != nil {
+		predicates = append(predicates, sharelink.ExpiresAtGT(*i.ExpiresAtGT))
+	}
+	if i.ExpiresAtGTE != nil {
+		predicates = append(predicates, sharelink.ExpiresAtGTE(*i.ExpiresAtGTE))
+	}
+	if i.ExpiresAtLT != nil {
+		predicates = append(predicates, sharelink.ExpiresAtLT(*i.ExpiresAtLT))
+	}
+	if i.ExpiresAtLTE != nil {
+		predicates = append(predicates, sharelink.ExpiresAtLTE(*i.ExpiresAtLTE))
+	}
+	if i.RevokedAt != nil {
+		predicates = append(predicates, sharelink.RevokedAtEQ(*i.RevokedAt))
+	}
+	if i.RevokedAtNEQ != nil {
+		predicates = append(predicates, sharelink.RevokedAtNEQ(*i.RevokedAtNEQ))
+	}
+	if len(i.RevokedAtIn) > 0 {
+		predicates = append(predicates, sharelink.RevokedAtIn(i.RevokedAtIn...))
+	}
+	if len(i.RevokedAtNotIn) > 0 {
+		predicates = append(predicates, sharelink.RevokedAtNotIn(i.RevokedAtNotIn...))
+	}
+	if i.RevokedAtGT != nil {
+		predicates = append(predicates, sharelink.RevokedAtGT(*i.RevokedAtGT))
+	}
+	if i.RevokedAtGTE != nil {
+		predicates = append(predicates, sharelink.RevokedAtGTE(*i.RevokedAtGTE))
+	}
+	if i.RevokedAtLT != nil {
+		predicates = append(predicates, sharelink.RevokedAtLT(*i.RevokedAtLT))
+	}
+	if i.RevokedAtLTE != nil {
+		predicates = append(predicates, sharelink.RevokedAtLTE(*i.RevokedAtLTE))
+	}
+	if i.RevokedAtIsNil {
+		predicates = append(predicates, sharelink.RevokedAtIsNil())
+	}
+	if i.RevokedAtNotNil {
+		predicates = append(predicates, sharelink.RevokedAtNotNil())
+	}
+	if i.CreatedByID != nil {
+		predicates = append(predicates, sharelink.CreatedByIDEQ(*i.CreatedByID))
+	}
+	if i.CreatedByIDNEQ != nil {
+		predicates = append(predicates, sharelink.CreatedByIDNEQ(*i.CreatedByIDNEQ))
+	}
+	if len(i.CreatedByIDIn) > 0 {
+		predicates = append(predicates, sharelink.CreatedByIDIn(i.CreatedByIDIn...))
+	}
+	if len(i.CreatedByIDNotIn) > 0 {
+		predicates = append(predicates, sharelink.CreatedByIDNotIn(i.CreatedByIDNotIn...))
+	}
+	if i.CreatedByIDGT != nil {
+		predicates = append(predicates, sharelink.CreatedByIDGT(*i.CreatedByIDGT))
+	}
+	if i.CreatedByIDGTE != nil {
+		predicates = append(predicates, sharelink.CreatedByIDGTE(*i.CreatedByIDGTE))
+	}
+	if i.CreatedByIDLT != nil {
+		predicates = append(predicates, sharelink.CreatedByIDLT(*i.CreatedByIDLT))
+	}
+	if i.CreatedByIDLTE != nil {
+		predicates = append(predicates, sharelink.CreatedByIDLTE(*i.CreatedByIDLTE))
+	}
+	if i.CreatedByIDContains != nil {
+		predicates = append(predicates, sharelink.CreatedByIDContains(*i.CreatedByIDContains))
+	}
+	if i.CreatedByIDHasPrefix != nil {
+		predicates = append(predicates, sharelink.CreatedByIDHasPrefix(*i.CreatedByIDHasPrefix))
+	}
+	if i.CreatedByIDHasSuffix != nil {
+		predicates = append(predicates, sharelink.CreatedByIDHasSuffix(*i.CreatedByIDHasSuffix))
+	}
+	if i.CreatedByIDIsNil {
+		predicates = append(predicates, sharelink.CreatedByIDIsNil())
+	}
+	if i.CreatedByIDNotNil {
+		predicates = append(predicates, sharelink.CreatedByIDNotNil())
+	}
+	if i.CreatedByIDEqualFold != nil {
+		predicates = append(predicates, sharelink.CreatedByIDEqualFold(*i.CreatedByIDEqualFold))
+	}
+	if i.CreatedByIDContainsFold != nil {
+		predicates = append(predicates, sharelink.CreatedByIDContainsFold(*i.CreatedByIDContainsFold))
+	}
+	if i.CreatedByName != nil {
+		predicates = append(predicates, sharelink.CreatedByNameEQ(*i.CreatedByName))
+	}
+	if i.CreatedByNameNEQ != nil {
+		predicates = append(predicates, sharelink.CreatedByNameNEQ(*i.CreatedByNameNEQ))
+	}
+	if len(i.CreatedByNameIn) > 0 {
+		predicates = append(predicates, sharelink.CreatedByNameIn(i.CreatedByNameIn...))
+	}
+	if len(i.CreatedByNameNotIn) > 0 {
+		predicates = append(predicates, sharelink.CreatedByNameNotIn(i.CreatedByNameNotIn...))
+	}
+	if i.CreatedByNameGT != nil {
+		predicates = append(predicates, sharelink.CreatedByNameGT(*i.CreatedByNameGT))
+	}
+	if i.CreatedByNameGTE != nil {
+		predicates = append(predicates, sharelink.CreatedByNameGTE(*i.CreatedByNameGTE))
+	}
+	if i.CreatedByNameLT != nil {
+		predicates = append(predicates, sharelink.CreatedByNameLT(*i.CreatedByNameLT))
+	}
+	if i.CreatedByNameLTE != nil {
+		predicates = append(predicates, sharelink.CreatedByNameLTE(*i.CreatedByNameLTE))
+	}
+	if i.CreatedByNameContains != nil {
+		predicates = append(predicates, sharelink.CreatedByNameContains(*i.CreatedByNameContains))
+	}
+	if i.CreatedByNameHasPrefix != nil {
+		predicates = append(predicates, sharelink.CreatedByNameHasPrefix(*i.CreatedByNameHasPrefix))
+	}
+	if i.CreatedByNameHasSuffix != nil {
+		predicates = append(predicates, sharelink.CreatedByNameHasSuffix(*i.CreatedByNameHasSuffix))
+	}
+	if i.CreatedByNameEqualFold != nil {
+		predicates = append(predicates, sharelink.CreatedByNameEqualFold(*i.CreatedByNameEqualFold))
+	}
+	if i.CreatedByNameContainsFold != nil {
+		predicates = append(predicates, sharelink.CreatedByNameContainsFold(*i.CreatedByNameContainsFold))
+	}
+	if i.Note != nil {
+		predicates = append(predicates, sharelink.NoteEQ(*i.Note))
+	}
+	if i.NoteNEQ != nil {
+		predicates = append(predicates, sharelink.NoteNEQ(*i.NoteNEQ))
+	}
+	if len(i.NoteIn) > 0 {
+		predicates = append(predicates, sharelink.NoteIn(i.NoteIn...))
+	}
+	if len(i.NoteNotIn) > 0 {
+		predicates = append(predicates, sharelink.NoteNotIn(i.NoteNotIn...))
+	}
+	if i.NoteGT != nil {
+		predicates = append(predicates, sharelink.NoteGT(*i.NoteGT))
+	}
+	if i.NoteGTE != nil {
+		predicates = append(predicates, sharelink.NoteGTE(*i.NoteGTE))
+	}
+	if i.NoteLT != nil {
+		predicates = append(predicates, sharelink.NoteLT(*i.NoteLT))
+	}
+	if i.NoteLTE != nil {
+		predicates = append(predicates, sharelink.NoteLTE(*i.NoteLTE))
+	}
+	if i.NoteContains != nil {
+		predicates = append(predicates, sharelink.NoteContains(*i.NoteContains))
+	}
+	if i.NoteHasPrefix != nil {
+		predicates = append(predicates, sharelink.NoteHasPrefix(*i.NoteHasPrefix))
+	}
+	if i.NoteHasSuffix != nil {
+		predicates = append(predicates, sharelink.NoteHasSuffix(*i.NoteHasSuffix))
+	}
+	if i.NoteEqualFold != nil {
+		predicates = append(predicates, sharelink.NoteEqualFold(*i.NoteEqualFold))
+	}
+	if i.NoteContainsFold != nil {
+		predicates = append(predicates, sharelink.NoteContainsFold(*i.NoteContainsFold))
+	}
+	if i.Views != nil {
+		predicates = append(predicates, sharelink.ViewsEQ(*i.Views))
+	}
+	if i.ViewsNEQ != nil {
+		predicates = append(predicates, sharelink.ViewsNEQ(*i.ViewsNEQ))
+	}
+	if len(i.ViewsIn) > 0 {
+		predicates = append(predicates, sharelink.ViewsIn(i.ViewsIn...))
+	}
+	if len(i.ViewsNotIn) > 0 {
+		predicates = append(predicates, sharelink.ViewsNotIn(i.ViewsNotIn...))
+	}
+	if i.ViewsGT != nil {
+		predicates = append(predicates, sharelink.ViewsGT(*i.ViewsGT))
+	}
+	if i.ViewsGTE != nil {
+		predicates = append(predicates, sharelink.ViewsGTE(*i.ViewsGTE))
+	}
+	if i.ViewsLT != nil {
+		predicates = append(predicates, sharelink.ViewsLT(*i.ViewsLT))
+	}
+	if i.ViewsLTE != nil {
+		predicates = append(predicates, sharelink.ViewsLTE(*i.ViewsLTE))
+	}
+	if i.LastViewedAt != nil {
+		predicates = append(predicates, sharelink.LastViewedAtEQ(*i.LastViewedAt))
+	}
+	if i.LastViewedAtNEQ != nil {
+		predicates = append(predicates, sharelink.LastViewedAtNEQ(*i.LastViewedAtNEQ))
+	}
+	if len(i.LastViewedAtIn) > 0 {
+		predicates = append(predicates, sharelink.LastViewedAtIn(i.LastViewedAtIn...))
+	}
+	if len(i.LastViewedAtNotIn) > 0 {
+		predicates = append(predicates, sharelink.LastViewedAtNotIn(i.LastViewedAtNotIn...))
+	}
+	if i.LastViewedAtGT != nil {
+		predicates = append(predicates, sharelink.LastViewedAtGT(*i.LastViewedAtGT))
+	}
+	if i.LastViewedAtGTE != nil {
+		predicates = append(predicates, sharelink.LastViewedAtGTE(*i.LastViewedAtGTE))
+	}
+	if i.LastViewedAtLT != nil {
+		predicates = append(predicates, sharelink.LastViewedAtLT(*i.LastViewedAtLT))
+	}
+	if i.LastViewedAtLTE != nil {
+		predicates = append(predicates, sharelink.LastViewedAtLTE(*i.LastViewedAtLTE))
+	}
+	if i.LastViewedAtIsNil {
+		predicates = append(predicates, sharelink.LastViewedAtIsNil())
+	}
+	if i.LastViewedAtNotNil {
+		predicates = append(predicates, sharelink.LastViewedAtNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyShareLinkWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return sharelink.And(predicates...), nil
+	}
+}
+
 // ShopWhereInput represents a where input for filtering Shop queries.
 type ShopWhereInput struct {
 	Predicates []predicate.Shop  `json:"-"`
@@ -4615,6 +5615,10 @@ type ThumbnailWhereInput struct {
 	SkewMsLT    *int64  `json:"skewMsLT,omitempty"`
 	SkewMsLTE   *int64  `json:"skewMsLTE,omitempty"`
 
+	// "skew_known" field predicates.
+	SkewKnown    *bool `json:"skewKnown,omitempty"`
+	SkewKnownNEQ *bool `json:"skewKnownNEQ,omitempty"`
+
 	// "width" field predicates.
 	Width      *int  `json:"width,omitempty"`
 	WidthNEQ   *int  `json:"widthNEQ,omitempty"`
@@ -4919,6 +5923,12 @@ func (i *ThumbnailWhereInput) P() (predicate.Thumbnail, error) {
 	}
 	if i.SkewMsLTE != nil {
 		predicates = append(predicates, thumbnail.SkewMsLTE(*i.SkewMsLTE))
+	}
+	if i.SkewKnown != nil {
+		predicates = append(predicates, thumbnail.SkewKnownEQ(*i.SkewKnown))
+	}
+	if i.SkewKnownNEQ != nil {
+		predicates = append(predicates, thumbnail.SkewKnownNEQ(*i.SkewKnownNEQ))
 	}
 	if i.Width != nil {
 		predicates = append(predicates, thumbnail.WidthEQ(*i.Width))

@@ -13,11 +13,11 @@ import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
+	"github.com/regicam/regicam/pulid"
 )
 
 // JournalEntry is the model entity for the JournalEntry schema.
@@ -41,6 +41,8 @@ type JournalEntry struct {
 	OccurredAt time.Time `json:"occurred_at,omitempty"`
 	// ReceivedAt holds the value of the "received_at" field.
 	ReceivedAt time.Time `json:"received_at,omitempty"`
+	// CorrectedAt holds the value of the "corrected_at" field.
+	CorrectedAt *time.Time `json:"corrected_at,omitempty"`
 	// ExternalID holds the value of the "external_id" field.
 	ExternalID string `json:"external_id,omitempty"`
 	// Revision holds the value of the "revision" field.
@@ -77,6 +79,10 @@ type JournalEntry struct {
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 	// ThumbnailReason holds the value of the "thumbnail_reason" field.
 	ThumbnailReason string `json:"thumbnail_reason,omitempty"`
+	// PersonsNearby holds the value of the "persons_nearby" field.
+	PersonsNearby *int `json:"persons_nearby,omitempty"`
+	// PersonsCheckedAt holds the value of the "persons_checked_at" field.
+	PersonsCheckedAt *time.Time `json:"persons_checked_at,omitempty"`
 	// Raw holds the value of the "raw" field.
 	Raw json.RawMessage `json:"raw,omitempty"`
 	// Fingerprint holds the value of the "fingerprint" field.
@@ -103,13 +109,19 @@ type JournalEntryEdges struct {
 	Changes []*JournalEntry `json:"changes,omitempty"`
 	// Thumbnail holds the value of the thumbnail edge.
 	Thumbnail *Thumbnail `json:"thumbnail,omitempty"`
+	// Cases holds the value of the cases edge.
+	Cases []*Investigation `json:"cases,omitempty"`
+	// ShareLinks holds the value of the share_links edge.
+	ShareLinks []*ShareLink `json:"share_links,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [9]bool
 	// totalCount holds the count of the edges above.
 	totalCount [6]map[string]int
 
-	namedChanges map[string][]*JournalEntry
+	namedChanges    map[string][]*JournalEntry
+	namedCases      map[string][]*Investigation
+	namedShareLinks map[string][]*ShareLink
 }
 
 // AccountOrErr returns the Account value or an error if the edge
@@ -187,6 +199,24 @@ func (e JournalEntryEdges) ThumbnailOrErr() (*Thumbnail, error) {
 	return nil, &NotLoadedError{edge: "thumbnail"}
 }
 
+// CasesOrErr returns the Cases value or an error if the edge
+// was not loaded in eager-loading.
+func (e JournalEntryEdges) CasesOrErr() ([]*Investigation, error) {
+	if e.loadedTypes[7] {
+		return e.Cases, nil
+	}
+	return nil, &NotLoadedError{edge: "cases"}
+}
+
+// ShareLinksOrErr returns the ShareLinks value or an error if the edge
+// was not loaded in eager-loading.
+func (e JournalEntryEdges) ShareLinksOrErr() ([]*ShareLink, error) {
+	if e.loadedTypes[8] {
+		return e.ShareLinks, nil
+	}
+	return nil, &NotLoadedError{edge: "share_links"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*JournalEntry) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -198,11 +228,11 @@ func (*JournalEntry) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case journalentry.FieldID, journalentry.FieldAccountID, journalentry.FieldConnectionID, journalentry.FieldTerminalID, journalentry.FieldShopID:
 			values[i] = new(pulid.ID)
-		case journalentry.FieldTotal, journalentry.FieldDeposit, journalentry.FieldChange:
+		case journalentry.FieldTotal, journalentry.FieldDeposit, journalentry.FieldChange, journalentry.FieldPersonsNearby:
 			values[i] = new(sql.NullInt64)
 		case journalentry.FieldKind, journalentry.FieldExternalID, journalentry.FieldRevision, journalentry.FieldReceiptNo, journalentry.FieldRegisterNo, journalentry.FieldStaffID, journalentry.FieldStaffName, journalentry.FieldPaymentMethod, journalentry.FieldMaskedCard, journalentry.FieldThumbnailReason, journalentry.FieldFingerprint:
 			values[i] = new(sql.NullString)
-		case journalentry.FieldOccurredAt, journalentry.FieldReceivedAt, journalentry.FieldEnteredAt, journalentry.FieldCanceledAt, journalentry.FieldModifiedAt, journalentry.FieldDeletedAt:
+		case journalentry.FieldOccurredAt, journalentry.FieldReceivedAt, journalentry.FieldCorrectedAt, journalentry.FieldEnteredAt, journalentry.FieldCanceledAt, journalentry.FieldModifiedAt, journalentry.FieldDeletedAt, journalentry.FieldPersonsCheckedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -273,6 +303,13 @@ func (_m *JournalEntry) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field received_at", values[i])
 			} else if value.Valid {
 				_m.ReceivedAt = value.Time
+			}
+		case journalentry.FieldCorrectedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field corrected_at", values[i])
+			} else if value.Valid {
+				_m.CorrectedAt = new(time.Time)
+				*_m.CorrectedAt = value.Time
 			}
 		case journalentry.FieldExternalID:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -389,6 +426,20 @@ func (_m *JournalEntry) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ThumbnailReason = value.String
 			}
+		case journalentry.FieldPersonsNearby:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field persons_nearby", values[i])
+			} else if value.Valid {
+				_m.PersonsNearby = new(int)
+				*_m.PersonsNearby = int(value.Int64)
+			}
+		case journalentry.FieldPersonsCheckedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field persons_checked_at", values[i])
+			} else if value.Valid {
+				_m.PersonsCheckedAt = new(time.Time)
+				*_m.PersonsCheckedAt = value.Time
+			}
 		case journalentry.FieldRaw:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field raw", values[i])
@@ -451,6 +502,16 @@ func (_m *JournalEntry) QueryThumbnail() *ThumbnailQuery {
 	return NewJournalEntryClient(_m.config).QueryThumbnail(_m)
 }
 
+// QueryCases queries the "cases" edge of the JournalEntry entity.
+func (_m *JournalEntry) QueryCases() *InvestigationQuery {
+	return NewJournalEntryClient(_m.config).QueryCases(_m)
+}
+
+// QueryShareLinks queries the "share_links" edge of the JournalEntry entity.
+func (_m *JournalEntry) QueryShareLinks() *ShareLinkQuery {
+	return NewJournalEntryClient(_m.config).QueryShareLinks(_m)
+}
+
 // Update returns a builder for updating this JournalEntry.
 // Note that you need to call JournalEntry.Unwrap() before calling this method if this JournalEntry
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -499,6 +560,11 @@ func (_m *JournalEntry) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("received_at=")
 	builder.WriteString(_m.ReceivedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	if v := _m.CorrectedAt; v != nil {
+		builder.WriteString("corrected_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("external_id=")
 	builder.WriteString(_m.ExternalID)
@@ -564,6 +630,16 @@ func (_m *JournalEntry) String() string {
 	builder.WriteString("thumbnail_reason=")
 	builder.WriteString(_m.ThumbnailReason)
 	builder.WriteString(", ")
+	if v := _m.PersonsNearby; v != nil {
+		builder.WriteString("persons_nearby=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.PersonsCheckedAt; v != nil {
+		builder.WriteString("persons_checked_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
 	builder.WriteString("raw=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Raw))
 	builder.WriteString(", ")
@@ -594,6 +670,54 @@ func (_m *JournalEntry) appendNamedChanges(name string, edges ...*JournalEntry) 
 		_m.Edges.namedChanges[name] = []*JournalEntry{}
 	} else {
 		_m.Edges.namedChanges[name] = append(_m.Edges.namedChanges[name], edges...)
+	}
+}
+
+// NamedCases returns the Cases named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *JournalEntry) NamedCases(name string) ([]*Investigation, error) {
+	if _m.Edges.namedCases == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCases[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *JournalEntry) appendNamedCases(name string, edges ...*Investigation) {
+	if _m.Edges.namedCases == nil {
+		_m.Edges.namedCases = make(map[string][]*Investigation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCases[name] = []*Investigation{}
+	} else {
+		_m.Edges.namedCases[name] = append(_m.Edges.namedCases[name], edges...)
+	}
+}
+
+// NamedShareLinks returns the ShareLinks named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *JournalEntry) NamedShareLinks(name string) ([]*ShareLink, error) {
+	if _m.Edges.namedShareLinks == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedShareLinks[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *JournalEntry) appendNamedShareLinks(name string, edges ...*ShareLink) {
+	if _m.Edges.namedShareLinks == nil {
+		_m.Edges.namedShareLinks = make(map[string][]*ShareLink)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedShareLinks[name] = []*ShareLink{}
+	} else {
+		_m.Edges.namedShareLinks[name] = append(_m.Edges.namedShareLinks[name], edges...)
 	}
 }
 

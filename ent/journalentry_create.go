@@ -15,12 +15,14 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
+	"github.com/regicam/regicam/pulid"
 )
 
 // JournalEntryCreate is the builder for creating a JournalEntry entity.
@@ -91,6 +93,20 @@ func (_c *JournalEntryCreate) SetReceivedAt(v time.Time) *JournalEntryCreate {
 func (_c *JournalEntryCreate) SetNillableReceivedAt(v *time.Time) *JournalEntryCreate {
 	if v != nil {
 		_c.SetReceivedAt(*v)
+	}
+	return _c
+}
+
+// SetCorrectedAt sets the "corrected_at" field.
+func (_c *JournalEntryCreate) SetCorrectedAt(v time.Time) *JournalEntryCreate {
+	_c.mutation.SetCorrectedAt(v)
+	return _c
+}
+
+// SetNillableCorrectedAt sets the "corrected_at" field if the given value is not nil.
+func (_c *JournalEntryCreate) SetNillableCorrectedAt(v *time.Time) *JournalEntryCreate {
+	if v != nil {
+		_c.SetCorrectedAt(*v)
 	}
 	return _c
 }
@@ -331,6 +347,34 @@ func (_c *JournalEntryCreate) SetNillableThumbnailReason(v *string) *JournalEntr
 	return _c
 }
 
+// SetPersonsNearby sets the "persons_nearby" field.
+func (_c *JournalEntryCreate) SetPersonsNearby(v int) *JournalEntryCreate {
+	_c.mutation.SetPersonsNearby(v)
+	return _c
+}
+
+// SetNillablePersonsNearby sets the "persons_nearby" field if the given value is not nil.
+func (_c *JournalEntryCreate) SetNillablePersonsNearby(v *int) *JournalEntryCreate {
+	if v != nil {
+		_c.SetPersonsNearby(*v)
+	}
+	return _c
+}
+
+// SetPersonsCheckedAt sets the "persons_checked_at" field.
+func (_c *JournalEntryCreate) SetPersonsCheckedAt(v time.Time) *JournalEntryCreate {
+	_c.mutation.SetPersonsCheckedAt(v)
+	return _c
+}
+
+// SetNillablePersonsCheckedAt sets the "persons_checked_at" field if the given value is not nil.
+func (_c *JournalEntryCreate) SetNillablePersonsCheckedAt(v *time.Time) *JournalEntryCreate {
+	if v != nil {
+		_c.SetPersonsCheckedAt(*v)
+	}
+	return _c
+}
+
 // SetRaw sets the "raw" field.
 func (_c *JournalEntryCreate) SetRaw(v json.RawMessage) *JournalEntryCreate {
 	_c.mutation.SetRaw(v)
@@ -422,6 +466,36 @@ func (_c *JournalEntryCreate) SetNillableThumbnailID(id *pulid.ID) *JournalEntry
 // SetThumbnail sets the "thumbnail" edge to the Thumbnail entity.
 func (_c *JournalEntryCreate) SetThumbnail(v *Thumbnail) *JournalEntryCreate {
 	return _c.SetThumbnailID(v.ID)
+}
+
+// AddCaseIDs adds the "cases" edge to the Investigation entity by IDs.
+func (_c *JournalEntryCreate) AddCaseIDs(ids ...pulid.ID) *JournalEntryCreate {
+	_c.mutation.AddCaseIDs(ids...)
+	return _c
+}
+
+// AddCases adds the "cases" edges to the Investigation entity.
+func (_c *JournalEntryCreate) AddCases(v ...*Investigation) *JournalEntryCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCaseIDs(ids...)
+}
+
+// AddShareLinkIDs adds the "share_links" edge to the ShareLink entity by IDs.
+func (_c *JournalEntryCreate) AddShareLinkIDs(ids ...pulid.ID) *JournalEntryCreate {
+	_c.mutation.AddShareLinkIDs(ids...)
+	return _c
+}
+
+// AddShareLinks adds the "share_links" edges to the ShareLink entity.
+func (_c *JournalEntryCreate) AddShareLinks(v ...*ShareLink) *JournalEntryCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddShareLinkIDs(ids...)
 }
 
 // Mutation returns the JournalEntryMutation object of the builder.
@@ -694,6 +768,10 @@ func (_c *JournalEntryCreate) createSpec() (*JournalEntry, *sqlgraph.CreateSpec)
 		_spec.SetField(journalentry.FieldReceivedAt, field.TypeTime, value)
 		_node.ReceivedAt = value
 	}
+	if value, ok := _c.mutation.CorrectedAt(); ok {
+		_spec.SetField(journalentry.FieldCorrectedAt, field.TypeTime, value)
+		_node.CorrectedAt = &value
+	}
 	if value, ok := _c.mutation.ExternalID(); ok {
 		_spec.SetField(journalentry.FieldExternalID, field.TypeString, value)
 		_node.ExternalID = value
@@ -761,6 +839,14 @@ func (_c *JournalEntryCreate) createSpec() (*JournalEntry, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.ThumbnailReason(); ok {
 		_spec.SetField(journalentry.FieldThumbnailReason, field.TypeString, value)
 		_node.ThumbnailReason = value
+	}
+	if value, ok := _c.mutation.PersonsNearby(); ok {
+		_spec.SetField(journalentry.FieldPersonsNearby, field.TypeInt, value)
+		_node.PersonsNearby = &value
+	}
+	if value, ok := _c.mutation.PersonsCheckedAt(); ok {
+		_spec.SetField(journalentry.FieldPersonsCheckedAt, field.TypeTime, value)
+		_node.PersonsCheckedAt = &value
 	}
 	if value, ok := _c.mutation.Raw(); ok {
 		_spec.SetField(journalentry.FieldRaw, field.TypeJSON, value)
@@ -887,6 +973,38 @@ func (_c *JournalEntryCreate) createSpec() (*JournalEntry, *sqlgraph.CreateSpec)
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.CasesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   journalentry.CasesTable,
+			Columns: journalentry.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ShareLinksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   journalentry.ShareLinksTable,
+			Columns: []string{journalentry.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -1005,6 +1123,48 @@ func (u *JournalEntryUpsert) UpdateThumbnailReason() *JournalEntryUpsert {
 	return u
 }
 
+// SetPersonsNearby sets the "persons_nearby" field.
+func (u *JournalEntryUpsert) SetPersonsNearby(v int) *JournalEntryUpsert {
+	u.Set(journalentry.FieldPersonsNearby, v)
+	return u
+}
+
+// UpdatePersonsNearby sets the "persons_nearby" field to the value that was provided on create.
+func (u *JournalEntryUpsert) UpdatePersonsNearby() *JournalEntryUpsert {
+	u.SetExcluded(journalentry.FieldPersonsNearby)
+	return u
+}
+
+// AddPersonsNearby adds v to the "persons_nearby" field.
+func (u *JournalEntryUpsert) AddPersonsNearby(v int) *JournalEntryUpsert {
+	u.Add(journalentry.FieldPersonsNearby, v)
+	return u
+}
+
+// ClearPersonsNearby clears the value of the "persons_nearby" field.
+func (u *JournalEntryUpsert) ClearPersonsNearby() *JournalEntryUpsert {
+	u.SetNull(journalentry.FieldPersonsNearby)
+	return u
+}
+
+// SetPersonsCheckedAt sets the "persons_checked_at" field.
+func (u *JournalEntryUpsert) SetPersonsCheckedAt(v time.Time) *JournalEntryUpsert {
+	u.Set(journalentry.FieldPersonsCheckedAt, v)
+	return u
+}
+
+// UpdatePersonsCheckedAt sets the "persons_checked_at" field to the value that was provided on create.
+func (u *JournalEntryUpsert) UpdatePersonsCheckedAt() *JournalEntryUpsert {
+	u.SetExcluded(journalentry.FieldPersonsCheckedAt)
+	return u
+}
+
+// ClearPersonsCheckedAt clears the value of the "persons_checked_at" field.
+func (u *JournalEntryUpsert) ClearPersonsCheckedAt() *JournalEntryUpsert {
+	u.SetNull(journalentry.FieldPersonsCheckedAt)
+	return u
+}
+
 // SetFingerprint sets the "fingerprint" field.
 func (u *JournalEntryUpsert) SetFingerprint(v string) *JournalEntryUpsert {
 	u.Set(journalentry.FieldFingerprint, v)
@@ -1057,6 +1217,9 @@ func (u *JournalEntryUpsertOne) UpdateNewValues() *JournalEntryUpsertOne {
 		}
 		if _, exists := u.create.mutation.ReceivedAt(); exists {
 			s.SetIgnore(journalentry.FieldReceivedAt)
+		}
+		if _, exists := u.create.mutation.CorrectedAt(); exists {
+			s.SetIgnore(journalentry.FieldCorrectedAt)
 		}
 		if _, exists := u.create.mutation.ExternalID(); exists {
 			s.SetIgnore(journalentry.FieldExternalID)
@@ -1208,6 +1371,55 @@ func (u *JournalEntryUpsertOne) SetThumbnailReason(v string) *JournalEntryUpsert
 func (u *JournalEntryUpsertOne) UpdateThumbnailReason() *JournalEntryUpsertOne {
 	return u.Update(func(s *JournalEntryUpsert) {
 		s.UpdateThumbnailReason()
+	})
+}
+
+// SetPersonsNearby sets the "persons_nearby" field.
+func (u *JournalEntryUpsertOne) SetPersonsNearby(v int) *JournalEntryUpsertOne {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.SetPersonsNearby(v)
+	})
+}
+
+// AddPersonsNearby adds v to the "persons_nearby" field.
+func (u *JournalEntryUpsertOne) AddPersonsNearby(v int) *JournalEntryUpsertOne {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.AddPersonsNearby(v)
+	})
+}
+
+// UpdatePersonsNearby sets the "persons_nearby" field to the value that was provided on create.
+func (u *JournalEntryUpsertOne) UpdatePersonsNearby() *JournalEntryUpsertOne {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.UpdatePersonsNearby()
+	})
+}
+
+// ClearPersonsNearby clears the value of the "persons_nearby" field.
+func (u *JournalEntryUpsertOne) ClearPersonsNearby() *JournalEntryUpsertOne {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.ClearPersonsNearby()
+	})
+}
+
+// SetPersonsCheckedAt sets the "persons_checked_at" field.
+func (u *JournalEntryUpsertOne) SetPersonsCheckedAt(v time.Time) *JournalEntryUpsertOne {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.SetPersonsCheckedAt(v)
+	})
+}
+
+// UpdatePersonsCheckedAt sets the "persons_checked_at" field to the value that was provided on create.
+func (u *JournalEntryUpsertOne) UpdatePersonsCheckedAt() *JournalEntryUpsertOne {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.UpdatePersonsCheckedAt()
+	})
+}
+
+// ClearPersonsCheckedAt clears the value of the "persons_checked_at" field.
+func (u *JournalEntryUpsertOne) ClearPersonsCheckedAt() *JournalEntryUpsertOne {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.ClearPersonsCheckedAt()
 	})
 }
 
@@ -1432,6 +1644,9 @@ func (u *JournalEntryUpsertBulk) UpdateNewValues() *JournalEntryUpsertBulk {
 			if _, exists := b.mutation.ReceivedAt(); exists {
 				s.SetIgnore(journalentry.FieldReceivedAt)
 			}
+			if _, exists := b.mutation.CorrectedAt(); exists {
+				s.SetIgnore(journalentry.FieldCorrectedAt)
+			}
 			if _, exists := b.mutation.ExternalID(); exists {
 				s.SetIgnore(journalentry.FieldExternalID)
 			}
@@ -1583,6 +1798,55 @@ func (u *JournalEntryUpsertBulk) SetThumbnailReason(v string) *JournalEntryUpser
 func (u *JournalEntryUpsertBulk) UpdateThumbnailReason() *JournalEntryUpsertBulk {
 	return u.Update(func(s *JournalEntryUpsert) {
 		s.UpdateThumbnailReason()
+	})
+}
+
+// SetPersonsNearby sets the "persons_nearby" field.
+func (u *JournalEntryUpsertBulk) SetPersonsNearby(v int) *JournalEntryUpsertBulk {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.SetPersonsNearby(v)
+	})
+}
+
+// AddPersonsNearby adds v to the "persons_nearby" field.
+func (u *JournalEntryUpsertBulk) AddPersonsNearby(v int) *JournalEntryUpsertBulk {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.AddPersonsNearby(v)
+	})
+}
+
+// UpdatePersonsNearby sets the "persons_nearby" field to the value that was provided on create.
+func (u *JournalEntryUpsertBulk) UpdatePersonsNearby() *JournalEntryUpsertBulk {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.UpdatePersonsNearby()
+	})
+}
+
+// ClearPersonsNearby clears the value of the "persons_nearby" field.
+func (u *JournalEntryUpsertBulk) ClearPersonsNearby() *JournalEntryUpsertBulk {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.ClearPersonsNearby()
+	})
+}
+
+// SetPersonsCheckedAt sets the "persons_checked_at" field.
+func (u *JournalEntryUpsertBulk) SetPersonsCheckedAt(v time.Time) *JournalEntryUpsertBulk {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.SetPersonsCheckedAt(v)
+	})
+}
+
+// UpdatePersonsCheckedAt sets the "persons_checked_at" field to the value that was provided on create.
+func (u *JournalEntryUpsertBulk) UpdatePersonsCheckedAt() *JournalEntryUpsertBulk {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.UpdatePersonsCheckedAt()
+	})
+}
+
+// ClearPersonsCheckedAt clears the value of the "persons_checked_at" field.
+func (u *JournalEntryUpsertBulk) ClearPersonsCheckedAt() *JournalEntryUpsertBulk {
+	return u.Update(func(s *JournalEntryUpsert) {
+		s.ClearPersonsCheckedAt()
 	})
 }
 

@@ -16,31 +16,37 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
+	"github.com/regicam/regicam/pulid"
 )
 
 // JournalEntryQuery is the builder for querying JournalEntry entities.
 type JournalEntryQuery struct {
 	config
-	ctx              *QueryContext
-	order            []journalentry.OrderOption
-	inters           []Interceptor
-	predicates       []predicate.JournalEntry
-	withAccount      *AccountQuery
-	withTerminal     *TerminalQuery
-	withShop         *ShopQuery
-	withCamera       *CameraQuery
-	withRelated      *JournalEntryQuery
-	withChanges      *JournalEntryQuery
-	withThumbnail    *ThumbnailQuery
-	loadTotal        []func(context.Context, []*JournalEntry) error
-	modifiers        []func(*sql.Selector)
-	withNamedChanges map[string]*JournalEntryQuery
+	ctx                 *QueryContext
+	order               []journalentry.OrderOption
+	inters              []Interceptor
+	predicates          []predicate.JournalEntry
+	withAccount         *AccountQuery
+	withTerminal        *TerminalQuery
+	withShop            *ShopQuery
+	withCamera          *CameraQuery
+	withRelated         *JournalEntryQuery
+	withChanges         *JournalEntryQuery
+	withThumbnail       *ThumbnailQuery
+	withCases           *InvestigationQuery
+	withShareLinks      *ShareLinkQuery
+	loadTotal           []func(context.Context, []*JournalEntry) error
+	modifiers           []func(*sql.Selector)
+	withNamedChanges    map[string]*JournalEntryQuery
+	withNamedCases      map[string]*InvestigationQuery
+	withNamedShareLinks map[string]*ShareLinkQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -224,6 +230,50 @@ func (_q *JournalEntryQuery) QueryThumbnail() *ThumbnailQuery {
 			sqlgraph.From(journalentry.Table, journalentry.FieldID, selector),
 			sqlgraph.To(thumbnail.Table, thumbnail.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, false, journalentry.ThumbnailTable, journalentry.ThumbnailColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCases chains the current query on the "cases" edge.
+func (_q *JournalEntryQuery) QueryCases() *InvestigationQuery {
+	query := (&InvestigationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalentry.Table, journalentry.FieldID, selector),
+			sqlgraph.To(investigation.Table, investigation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, journalentry.CasesTable, journalentry.CasesPrimaryKey...),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryShareLinks chains the current query on the "share_links" edge.
+func (_q *JournalEntryQuery) QueryShareLinks() *ShareLinkQuery {
+	query := (&ShareLinkClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalentry.Table, journalentry.FieldID, selector),
+			sqlgraph.To(sharelink.Table, sharelink.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, journalentry.ShareLinksTable, journalentry.ShareLinksColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -418,18 +468,20 @@ func (_q *JournalEntryQuery) Clone() *JournalEntryQuery {
 		return nil
 	}
 	return &JournalEntryQuery{
-		config:        _q.config,
-		ctx:           _q.ctx.Clone(),
-		order:         append([]journalentry.OrderOption{}, _q.order...),
-		inters:        append([]Interceptor{}, _q.inters...),
-		predicates:    append([]predicate.JournalEntry{}, _q.predicates...),
-		withAccount:   _q.withAccount.Clone(),
-		withTerminal:  _q.withTerminal.Clone(),
-		withShop:      _q.withShop.Clone(),
-		withCamera:    _q.withCamera.Clone(),
-		withRelated:   _q.withRelated.Clone(),
-		withChanges:   _q.withChanges.Clone(),
-		withThumbnail: _q.withThumbnail.Clone(),
+		config:         _q.config,
+		ctx:            _q.ctx.Clone(),
+		order:          append([]journalentry.OrderOption{}, _q.order...),
+		inters:         append([]Interceptor{}, _q.inters...),
+		predicates:     append([]predicate.JournalEntry{}, _q.predicates...),
+		withAccount:    _q.withAccount.Clone(),
+		withTerminal:   _q.withTerminal.Clone(),
+		withShop:       _q.withShop.Clone(),
+		withCamera:     _q.withCamera.Clone(),
+		withRelated:    _q.withRelated.Clone(),
+		withChanges:    _q.withChanges.Clone(),
+		withThumbnail:  _q.withThumbnail.Clone(),
+		withCases:      _q.withCases.Clone(),
+		withShareLinks: _q.withShareLinks.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -511,6 +563,28 @@ func (_q *JournalEntryQuery) WithThumbnail(opts ...func(*ThumbnailQuery)) *Journ
 		opt(query)
 	}
 	_q.withThumbnail = query
+	return _q
+}
+
+// WithCases tells the query-builder to eager-load the nodes that are connected to
+// the "cases" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *JournalEntryQuery) WithCases(opts ...func(*InvestigationQuery)) *JournalEntryQuery {
+	query := (&InvestigationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCases = query
+	return _q
+}
+
+// WithShareLinks tells the query-builder to eager-load the nodes that are connected to
+// the "share_links" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *JournalEntryQuery) WithShareLinks(opts ...func(*ShareLinkQuery)) *JournalEntryQuery {
+	query := (&ShareLinkClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withShareLinks = query
 	return _q
 }
 
@@ -598,7 +672,7 @@ func (_q *JournalEntryQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*JournalEntry{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [9]bool{
 			_q.withAccount != nil,
 			_q.withTerminal != nil,
 			_q.withShop != nil,
@@ -606,6 +680,8 @@ func (_q *JournalEntryQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			_q.withRelated != nil,
 			_q.withChanges != nil,
 			_q.withThumbnail != nil,
+			_q.withCases != nil,
+			_q.withShareLinks != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -672,10 +748,38 @@ func (_q *JournalEntryQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			return nil, err
 		}
 	}
+	if query := _q.withCases; query != nil {
+		if err := _q.loadCases(ctx, query, nodes,
+			func(n *JournalEntry) { n.Edges.Cases = []*Investigation{} },
+			func(n *JournalEntry, e *Investigation) { n.Edges.Cases = append(n.Edges.Cases, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withShareLinks; query != nil {
+		if err := _q.loadShareLinks(ctx, query, nodes,
+			func(n *JournalEntry) { n.Edges.ShareLinks = []*ShareLink{} },
+			func(n *JournalEntry, e *ShareLink) { n.Edges.ShareLinks = append(n.Edges.ShareLinks, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedChanges {
 		if err := _q.loadChanges(ctx, query, nodes,
 			func(n *JournalEntry) { n.appendNamedChanges(name) },
 			func(n *JournalEntry, e *JournalEntry) { n.appendNamedChanges(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCases {
+		if err := _q.loadCases(ctx, query, nodes,
+			func(n *JournalEntry) { n.appendNamedCases(name) },
+			func(n *JournalEntry, e *Investigation) { n.appendNamedCases(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedShareLinks {
+		if err := _q.loadShareLinks(ctx, query, nodes,
+			func(n *JournalEntry) { n.appendNamedShareLinks(name) },
+			func(n *JournalEntry, e *ShareLink) { n.appendNamedShareLinks(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -898,6 +1002,97 @@ func (_q *JournalEntryQuery) loadThumbnail(ctx context.Context, query *Thumbnail
 	}
 	return nil
 }
+func (_q *JournalEntryQuery) loadCases(ctx context.Context, query *InvestigationQuery, nodes []*JournalEntry, init func(*JournalEntry), assign func(*JournalEntry, *Investigation)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[pulid.ID]*JournalEntry)
+	nids := make(map[pulid.ID]map[*JournalEntry]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(journalentry.CasesTable)
+		s.Join(joinT).On(s.C(investigation.FieldID), joinT.C(journalentry.CasesPrimaryKey[0]))
+		s.Where(sql.InValues(joinT.C(journalentry.CasesPrimaryKey[1]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(journalentry.CasesPrimaryKey[1]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(pulid.ID)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := *values[0].(*pulid.ID)
+				inValue := *values[1].(*pulid.ID)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*JournalEntry]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*Investigation](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "cases" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
+		}
+	}
+	return nil
+}
+func (_q *JournalEntryQuery) loadShareLinks(ctx context.Context, query *ShareLinkQuery, nodes []*JournalEntry, init func(*JournalEntry), assign func(*JournalEntry, *ShareLink)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*JournalEntry)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(sharelink.FieldEntryID)
+	}
+	query.Where(predicate.ShareLink(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(journalentry.ShareLinksColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.EntryID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "entry_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *JournalEntryQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1044,6 +1239,34 @@ func (_q *JournalEntryQuery) WithNamedChanges(name string, opts ...func(*Journal
 		_q.withNamedChanges = make(map[string]*JournalEntryQuery)
 	}
 	_q.withNamedChanges[name] = query
+	return _q
+}
+
+// WithNamedCases tells the query-builder to eager-load the nodes that are connected to the "cases"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *JournalEntryQuery) WithNamedCases(name string, opts ...func(*InvestigationQuery)) *JournalEntryQuery {
+	query := (&InvestigationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCases == nil {
+		_q.withNamedCases = make(map[string]*InvestigationQuery)
+	}
+	_q.withNamedCases[name] = query
+	return _q
+}
+
+// WithNamedShareLinks tells the query-builder to eager-load the nodes that are connected to the "share_links"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *JournalEntryQuery) WithNamedShareLinks(name string, opts ...func(*ShareLinkQuery)) *JournalEntryQuery {
+	query := (&ShareLinkClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedShareLinks == nil {
+		_q.withNamedShareLinks = make(map[string]*ShareLinkQuery)
+	}
+	_q.withNamedShareLinks[name] = query
 	return _q
 }
 

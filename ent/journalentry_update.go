@@ -11,10 +11,12 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/thumbnail"
+	"github.com/regicam/regicam/pulid"
 )
 
 // JournalEntryUpdate is the builder for updating JournalEntry entities.
@@ -105,6 +107,53 @@ func (_u *JournalEntryUpdate) SetNillableThumbnailReason(v *string) *JournalEntr
 	return _u
 }
 
+// SetPersonsNearby sets the "persons_nearby" field.
+func (_u *JournalEntryUpdate) SetPersonsNearby(v int) *JournalEntryUpdate {
+	_u.mutation.ResetPersonsNearby()
+	_u.mutation.SetPersonsNearby(v)
+	return _u
+}
+
+// SetNillablePersonsNearby sets the "persons_nearby" field if the given value is not nil.
+func (_u *JournalEntryUpdate) SetNillablePersonsNearby(v *int) *JournalEntryUpdate {
+	if v != nil {
+		_u.SetPersonsNearby(*v)
+	}
+	return _u
+}
+
+// AddPersonsNearby adds value to the "persons_nearby" field.
+func (_u *JournalEntryUpdate) AddPersonsNearby(v int) *JournalEntryUpdate {
+	_u.mutation.AddPersonsNearby(v)
+	return _u
+}
+
+// ClearPersonsNearby clears the value of the "persons_nearby" field.
+func (_u *JournalEntryUpdate) ClearPersonsNearby() *JournalEntryUpdate {
+	_u.mutation.ClearPersonsNearby()
+	return _u
+}
+
+// SetPersonsCheckedAt sets the "persons_checked_at" field.
+func (_u *JournalEntryUpdate) SetPersonsCheckedAt(v time.Time) *JournalEntryUpdate {
+	_u.mutation.SetPersonsCheckedAt(v)
+	return _u
+}
+
+// SetNillablePersonsCheckedAt sets the "persons_checked_at" field if the given value is not nil.
+func (_u *JournalEntryUpdate) SetNillablePersonsCheckedAt(v *time.Time) *JournalEntryUpdate {
+	if v != nil {
+		_u.SetPersonsCheckedAt(*v)
+	}
+	return _u
+}
+
+// ClearPersonsCheckedAt clears the value of the "persons_checked_at" field.
+func (_u *JournalEntryUpdate) ClearPersonsCheckedAt() *JournalEntryUpdate {
+	_u.mutation.ClearPersonsCheckedAt()
+	return _u
+}
+
 // SetFingerprint sets the "fingerprint" field.
 func (_u *JournalEntryUpdate) SetFingerprint(v string) *JournalEntryUpdate {
 	_u.mutation.SetFingerprint(v)
@@ -153,6 +202,36 @@ func (_u *JournalEntryUpdate) SetThumbnail(v *Thumbnail) *JournalEntryUpdate {
 	return _u.SetThumbnailID(v.ID)
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by IDs.
+func (_u *JournalEntryUpdate) AddCaseIDs(ids ...pulid.ID) *JournalEntryUpdate {
+	_u.mutation.AddCaseIDs(ids...)
+	return _u
+}
+
+// AddCases adds the "cases" edges to the Investigation entity.
+func (_u *JournalEntryUpdate) AddCases(v ...*Investigation) *JournalEntryUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseIDs(ids...)
+}
+
+// AddShareLinkIDs adds the "share_links" edge to the ShareLink entity by IDs.
+func (_u *JournalEntryUpdate) AddShareLinkIDs(ids ...pulid.ID) *JournalEntryUpdate {
+	_u.mutation.AddShareLinkIDs(ids...)
+	return _u
+}
+
+// AddShareLinks adds the "share_links" edges to the ShareLink entity.
+func (_u *JournalEntryUpdate) AddShareLinks(v ...*ShareLink) *JournalEntryUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddShareLinkIDs(ids...)
+}
+
 // Mutation returns the JournalEntryMutation object of the builder.
 func (_u *JournalEntryUpdate) Mutation() *JournalEntryMutation {
 	return _u.mutation
@@ -183,6 +262,48 @@ func (_u *JournalEntryUpdate) RemoveChanges(v ...*JournalEntry) *JournalEntryUpd
 func (_u *JournalEntryUpdate) ClearThumbnail() *JournalEntryUpdate {
 	_u.mutation.ClearThumbnail()
 	return _u
+}
+
+// ClearCases clears all "cases" edges to the Investigation entity.
+func (_u *JournalEntryUpdate) ClearCases() *JournalEntryUpdate {
+	_u.mutation.ClearCases()
+	return _u
+}
+
+// RemoveCaseIDs removes the "cases" edge to Investigation entities by IDs.
+func (_u *JournalEntryUpdate) RemoveCaseIDs(ids ...pulid.ID) *JournalEntryUpdate {
+	_u.mutation.RemoveCaseIDs(ids...)
+	return _u
+}
+
+// RemoveCases removes "cases" edges to Investigation entities.
+func (_u *JournalEntryUpdate) RemoveCases(v ...*Investigation) *JournalEntryUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseIDs(ids...)
+}
+
+// ClearShareLinks clears all "share_links" edges to the ShareLink entity.
+func (_u *JournalEntryUpdate) ClearShareLinks() *JournalEntryUpdate {
+	_u.mutation.ClearShareLinks()
+	return _u
+}
+
+// RemoveShareLinkIDs removes the "share_links" edge to ShareLink entities by IDs.
+func (_u *JournalEntryUpdate) RemoveShareLinkIDs(ids ...pulid.ID) *JournalEntryUpdate {
+	_u.mutation.RemoveShareLinkIDs(ids...)
+	return _u
+}
+
+// RemoveShareLinks removes "share_links" edges to ShareLink entities.
+func (_u *JournalEntryUpdate) RemoveShareLinks(v ...*ShareLink) *JournalEntryUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveShareLinkIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -244,6 +365,9 @@ func (_u *JournalEntryUpdate) sqlSave(ctx context.Context) (_node int, err error
 			}
 		}
 	}
+	if _u.mutation.CorrectedAtCleared() {
+		_spec.ClearField(journalentry.FieldCorrectedAt, field.TypeTime)
+	}
 	if _u.mutation.EnteredAtCleared() {
 		_spec.ClearField(journalentry.FieldEnteredAt, field.TypeTime)
 	}
@@ -270,6 +394,21 @@ func (_u *JournalEntryUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.ThumbnailReason(); ok {
 		_spec.SetField(journalentry.FieldThumbnailReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PersonsNearby(); ok {
+		_spec.SetField(journalentry.FieldPersonsNearby, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedPersonsNearby(); ok {
+		_spec.AddField(journalentry.FieldPersonsNearby, field.TypeInt, value)
+	}
+	if _u.mutation.PersonsNearbyCleared() {
+		_spec.ClearField(journalentry.FieldPersonsNearby, field.TypeInt)
+	}
+	if value, ok := _u.mutation.PersonsCheckedAt(); ok {
+		_spec.SetField(journalentry.FieldPersonsCheckedAt, field.TypeTime, value)
+	}
+	if _u.mutation.PersonsCheckedAtCleared() {
+		_spec.ClearField(journalentry.FieldPersonsCheckedAt, field.TypeTime)
 	}
 	if _u.mutation.RawCleared() {
 		_spec.ClearField(journalentry.FieldRaw, field.TypeJSON)
@@ -344,6 +483,96 @@ func (_u *JournalEntryUpdate) sqlSave(ctx context.Context) (_node int, err error
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(thumbnail.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   journalentry.CasesTable,
+			Columns: journalentry.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCasesIDs(); len(nodes) > 0 && !_u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   journalentry.CasesTable,
+			Columns: journalentry.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CasesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   journalentry.CasesTable,
+			Columns: journalentry.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ShareLinksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   journalentry.ShareLinksTable,
+			Columns: []string{journalentry.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedShareLinksIDs(); len(nodes) > 0 && !_u.mutation.ShareLinksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   journalentry.ShareLinksTable,
+			Columns: []string{journalentry.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ShareLinksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   journalentry.ShareLinksTable,
+			Columns: []string{journalentry.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -447,6 +676,53 @@ func (_u *JournalEntryUpdateOne) SetNillableThumbnailReason(v *string) *JournalE
 	return _u
 }
 
+// SetPersonsNearby sets the "persons_nearby" field.
+func (_u *JournalEntryUpdateOne) SetPersonsNearby(v int) *JournalEntryUpdateOne {
+	_u.mutation.ResetPersonsNearby()
+	_u.mutation.SetPersonsNearby(v)
+	return _u
+}
+
+// SetNillablePersonsNearby sets the "persons_nearby" field if the given value is not nil.
+func (_u *JournalEntryUpdateOne) SetNillablePersonsNearby(v *int) *JournalEntryUpdateOne {
+	if v != nil {
+		_u.SetPersonsNearby(*v)
+	}
+	return _u
+}
+
+// AddPersonsNearby adds value to the "persons_nearby" field.
+func (_u *JournalEntryUpdateOne) AddPersonsNearby(v int) *JournalEntryUpdateOne {
+	_u.mutation.AddPersonsNearby(v)
+	return _u
+}
+
+// ClearPersonsNearby clears the value of the "persons_nearby" field.
+func (_u *JournalEntryUpdateOne) ClearPersonsNearby() *JournalEntryUpdateOne {
+	_u.mutation.ClearPersonsNearby()
+	return _u
+}
+
+// SetPersonsCheckedAt sets the "persons_checked_at" field.
+func (_u *JournalEntryUpdateOne) SetPersonsCheckedAt(v time.Time) *JournalEntryUpdateOne {
+	_u.mutation.SetPersonsCheckedAt(v)
+	return _u
+}
+
+// SetNillablePersonsCheckedAt sets the "persons_checked_at" field if the given value is not nil.
+func (_u *JournalEntryUpdateOne) SetNillablePersonsCheckedAt(v *time.Time) *JournalEntryUpdateOne {
+	if v != nil {
+		_u.SetPersonsCheckedAt(*v)
+	}
+	return _u
+}
+
+// ClearPersonsCheckedAt clears the value of the "persons_checked_at" field.
+func (_u *JournalEntryUpdateOne) ClearPersonsCheckedAt() *JournalEntryUpdateOne {
+	_u.mutation.ClearPersonsCheckedAt()
+	return _u
+}
+
 // SetFingerprint sets the "fingerprint" field.
 func (_u *JournalEntryUpdateOne) SetFingerprint(v string) *JournalEntryUpdateOne {
 	_u.mutation.SetFingerprint(v)
@@ -495,6 +771,36 @@ func (_u *JournalEntryUpdateOne) SetThumbnail(v *Thumbnail) *JournalEntryUpdateO
 	return _u.SetThumbnailID(v.ID)
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by IDs.
+func (_u *JournalEntryUpdateOne) AddCaseIDs(ids ...pulid.ID) *JournalEntryUpdateOne {
+	_u.mutation.AddCaseIDs(ids...)
+	return _u
+}
+
+// AddCases adds the "cases" edges to the Investigation entity.
+func (_u *JournalEntryUpdateOne) AddCases(v ...*Investigation) *JournalEntryUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCaseIDs(ids...)
+}
+
+// AddShareLinkIDs adds the "share_links" edge to the ShareLink entity by IDs.
+func (_u *JournalEntryUpdateOne) AddShareLinkIDs(ids ...pulid.ID) *JournalEntryUpdateOne {
+	_u.mutation.AddShareLinkIDs(ids...)
+	return _u
+}
+
+// AddShareLinks adds the "share_links" edges to the ShareLink entity.
+func (_u *JournalEntryUpdateOne) AddShareLinks(v ...*ShareLink) *JournalEntryUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddShareLinkIDs(ids...)
+}
+
 // Mutation returns the JournalEntryMutation object of the builder.
 func (_u *JournalEntryUpdateOne) Mutation() *JournalEntryMutation {
 	return _u.mutation
@@ -525,6 +831,48 @@ func (_u *JournalEntryUpdateOne) RemoveChanges(v ...*JournalEntry) *JournalEntry
 func (_u *JournalEntryUpdateOne) ClearThumbnail() *JournalEntryUpdateOne {
 	_u.mutation.ClearThumbnail()
 	return _u
+}
+
+// ClearCases clears all "cases" edges to the Investigation entity.
+func (_u *JournalEntryUpdateOne) ClearCases() *JournalEntryUpdateOne {
+	_u.mutation.ClearCases()
+	return _u
+}
+
+// RemoveCaseIDs removes the "cases" edge to Investigation entities by IDs.
+func (_u *JournalEntryUpdateOne) RemoveCaseIDs(ids ...pulid.ID) *JournalEntryUpdateOne {
+	_u.mutation.RemoveCaseIDs(ids...)
+	return _u
+}
+
+// RemoveCases removes "cases" edges to Investigation entities.
+func (_u *JournalEntryUpdateOne) RemoveCases(v ...*Investigation) *JournalEntryUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCaseIDs(ids...)
+}
+
+// ClearShareLinks clears all "share_links" edges to the ShareLink entity.
+func (_u *JournalEntryUpdateOne) ClearShareLinks() *JournalEntryUpdateOne {
+	_u.mutation.ClearShareLinks()
+	return _u
+}
+
+// RemoveShareLinkIDs removes the "share_links" edge to ShareLink entities by IDs.
+func (_u *JournalEntryUpdateOne) RemoveShareLinkIDs(ids ...pulid.ID) *JournalEntryUpdateOne {
+	_u.mutation.RemoveShareLinkIDs(ids...)
+	return _u
+}
+
+// RemoveShareLinks removes "share_links" edges to ShareLink entities.
+func (_u *JournalEntryUpdateOne) RemoveShareLinks(v ...*ShareLink) *JournalEntryUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveShareLinkIDs(ids...)
 }
 
 // Where appends a list predicates to the JournalEntryUpdate builder.
@@ -616,6 +964,9 @@ func (_u *JournalEntryUpdateOne) sqlSave(ctx context.Context) (_node *JournalEnt
 			}
 		}
 	}
+	if _u.mutation.CorrectedAtCleared() {
+		_spec.ClearField(journalentry.FieldCorrectedAt, field.TypeTime)
+	}
 	if _u.mutation.EnteredAtCleared() {
 		_spec.ClearField(journalentry.FieldEnteredAt, field.TypeTime)
 	}
@@ -642,6 +993,21 @@ func (_u *JournalEntryUpdateOne) sqlSave(ctx context.Context) (_node *JournalEnt
 	}
 	if value, ok := _u.mutation.ThumbnailReason(); ok {
 		_spec.SetField(journalentry.FieldThumbnailReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PersonsNearby(); ok {
+		_spec.SetField(journalentry.FieldPersonsNearby, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedPersonsNearby(); ok {
+		_spec.AddField(journalentry.FieldPersonsNearby, field.TypeInt, value)
+	}
+	if _u.mutation.PersonsNearbyCleared() {
+		_spec.ClearField(journalentry.FieldPersonsNearby, field.TypeInt)
+	}
+	if value, ok := _u.mutation.PersonsCheckedAt(); ok {
+		_spec.SetField(journalentry.FieldPersonsCheckedAt, field.TypeTime, value)
+	}
+	if _u.mutation.PersonsCheckedAtCleared() {
+		_spec.ClearField(journalentry.FieldPersonsCheckedAt, field.TypeTime)
 	}
 	if _u.mutation.RawCleared() {
 		_spec.ClearField(journalentry.FieldRaw, field.TypeJSON)
@@ -716,6 +1082,96 @@ func (_u *JournalEntryUpdateOne) sqlSave(ctx context.Context) (_node *JournalEnt
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(thumbnail.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   journalentry.CasesTable,
+			Columns: journalentry.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCasesIDs(); len(nodes) > 0 && !_u.mutation.CasesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   journalentry.CasesTable,
+			Columns: journalentry.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CasesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   journalentry.CasesTable,
+			Columns: journalentry.CasesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(investigation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ShareLinksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   journalentry.ShareLinksTable,
+			Columns: []string{journalentry.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedShareLinksIDs(); len(nodes) > 0 && !_u.mutation.ShareLinksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   journalentry.ShareLinksTable,
+			Columns: []string{journalentry.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ShareLinksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   journalentry.ShareLinksTable,
+			Columns: []string{journalentry.ShareLinksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sharelink.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -17,8 +17,8 @@ import (
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // LinkQuery is the builder for querying Link entities.

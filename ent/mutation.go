@@ -18,19 +18,31 @@ import (
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/cardmatch"
+	"github.com/regicam/regicam/ent/caseevent"
+	"github.com/regicam/regicam/ent/casenote"
+	"github.com/regicam/regicam/ent/dailyrollup"
+	"github.com/regicam/regicam/ent/digestrule"
+	"github.com/regicam/regicam/ent/digestsend"
 	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/ent/rollupshop"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/session"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -42,76 +54,122 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAccount       = "Account"
-	TypeAlert         = "Alert"
-	TypeAlertRule     = "AlertRule"
-	TypeApiKey        = "ApiKey"
-	TypeAuditLog      = "AuditLog"
-	TypeCamera        = "Camera"
-	TypeEvent         = "Event"
-	TypeJournalEntry  = "JournalEntry"
-	TypeLink          = "Link"
-	TypePosConnection = "PosConnection"
-	TypeSession       = "Session"
-	TypeShop          = "Shop"
-	TypeShopGroup     = "ShopGroup"
-	TypeTerminal      = "Terminal"
-	TypeThumbnail     = "Thumbnail"
-	TypeUser          = "User"
+	TypeAccount               = "Account"
+	TypeAlert                 = "Alert"
+	TypeAlertRule             = "AlertRule"
+	TypeApiKey                = "ApiKey"
+	TypeAuditLog              = "AuditLog"
+	TypeCamera                = "Camera"
+	TypeCameraCloudConnection = "CameraCloudConnection"
+	TypeCardMatch             = "CardMatch"
+	TypeCaseEvent             = "CaseEvent"
+	TypeCaseNote              = "CaseNote"
+	TypeDailyRollup           = "DailyRollup"
+	TypeDigestRule            = "DigestRule"
+	TypeDigestSend            = "DigestSend"
+	TypeEvent                 = "Event"
+	TypeInvestigation         = "Investigation"
+	TypeJournalEntry          = "JournalEntry"
+	TypeLink                  = "Link"
+	TypeMailSettings          = "MailSettings"
+	TypePosConnection         = "PosConnection"
+	TypeRecordingSegment      = "RecordingSegment"
+	TypeRollupShop            = "RollupShop"
+	TypeSession               = "Session"
+	TypeShareLink             = "ShareLink"
+	TypeShop                  = "Shop"
+	TypeShopGroup             = "ShopGroup"
+	TypeTerminal              = "Terminal"
+	TypeThumbnail             = "Thumbnail"
+	TypeUser                  = "User"
 )
 
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
 type AccountMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *pulid.ID
-	created_at             *time.Time
-	updated_at             *time.Time
-	name                   *string
-	clearedFields          map[string]struct{}
-	users                  map[pulid.ID]struct{}
-	removedusers           map[pulid.ID]struct{}
-	clearedusers           bool
-	shops                  map[pulid.ID]struct{}
-	removedshops           map[pulid.ID]struct{}
-	clearedshops           bool
-	shop_groups            map[pulid.ID]struct{}
-	removedshop_groups     map[pulid.ID]struct{}
-	clearedshop_groups     bool
-	cameras                map[pulid.ID]struct{}
-	removedcameras         map[pulid.ID]struct{}
-	clearedcameras         bool
-	pos_connections        map[pulid.ID]struct{}
-	removedpos_connections map[pulid.ID]struct{}
-	clearedpos_connections bool
-	terminals              map[pulid.ID]struct{}
-	removedterminals       map[pulid.ID]struct{}
-	clearedterminals       bool
-	links                  map[pulid.ID]struct{}
-	removedlinks           map[pulid.ID]struct{}
-	clearedlinks           bool
-	journal_entries        map[pulid.ID]struct{}
-	removedjournal_entries map[pulid.ID]struct{}
-	clearedjournal_entries bool
-	thumbnails             map[pulid.ID]struct{}
-	removedthumbnails      map[pulid.ID]struct{}
-	clearedthumbnails      bool
-	api_keys               map[pulid.ID]struct{}
-	removedapi_keys        map[pulid.ID]struct{}
-	clearedapi_keys        bool
-	events                 map[int64]struct{}
-	removedevents          map[int64]struct{}
-	clearedevents          bool
-	alert_rules            map[pulid.ID]struct{}
-	removedalert_rules     map[pulid.ID]struct{}
-	clearedalert_rules     bool
-	alerts                 map[pulid.ID]struct{}
-	removedalerts          map[pulid.ID]struct{}
-	clearedalerts          bool
-	done                   bool
-	oldValue               func(context.Context) (*Account, error)
-	predicates             []predicate.Account
+	op                              Op
+	typ                             string
+	id                              *pulid.ID
+	created_at                      *time.Time
+	updated_at                      *time.Time
+	name                            *string
+	clip_lead_in_seconds            *int
+	addclip_lead_in_seconds         *int
+	clip_lead_out_seconds           *int
+	addclip_lead_out_seconds        *int
+	clearedFields                   map[string]struct{}
+	users                           map[pulid.ID]struct{}
+	removedusers                    map[pulid.ID]struct{}
+	clearedusers                    bool
+	shops                           map[pulid.ID]struct{}
+	removedshops                    map[pulid.ID]struct{}
+	clearedshops                    bool
+	shop_groups                     map[pulid.ID]struct{}
+	removedshop_groups              map[pulid.ID]struct{}
+	clearedshop_groups              bool
+	cameras                         map[pulid.ID]struct{}
+	removedcameras                  map[pulid.ID]struct{}
+	clearedcameras                  bool
+	pos_connections                 map[pulid.ID]struct{}
+	removedpos_connections          map[pulid.ID]struct{}
+	clearedpos_connections          bool
+	camera_cloud_connections        map[pulid.ID]struct{}
+	removedcamera_cloud_connections map[pulid.ID]struct{}
+	clearedcamera_cloud_connections bool
+	terminals                       map[pulid.ID]struct{}
+	removedterminals                map[pulid.ID]struct{}
+	clearedterminals                bool
+	links                           map[pulid.ID]struct{}
+	removedlinks                    map[pulid.ID]struct{}
+	clearedlinks                    bool
+	journal_entries                 map[pulid.ID]struct{}
+	removedjournal_entries          map[pulid.ID]struct{}
+	clearedjournal_entries          bool
+	thumbnails                      map[pulid.ID]struct{}
+	removedthumbnails               map[pulid.ID]struct{}
+	clearedthumbnails               bool
+	api_keys                        map[pulid.ID]struct{}
+	removedapi_keys                 map[pulid.ID]struct{}
+	clearedapi_keys                 bool
+	events                          map[int64]struct{}
+	removedevents                   map[int64]struct{}
+	clearedevents                   bool
+	alert_rules                     map[pulid.ID]struct{}
+	removedalert_rules              map[pulid.ID]struct{}
+	clearedalert_rules              bool
+	alerts                          map[pulid.ID]struct{}
+	removedalerts                   map[pulid.ID]struct{}
+	clearedalerts                   bool
+	cases                           map[pulid.ID]struct{}
+	removedcases                    map[pulid.ID]struct{}
+	clearedcases                    bool
+	case_notes                      map[pulid.ID]struct{}
+	removedcase_notes               map[pulid.ID]struct{}
+	clearedcase_notes               bool
+	case_events                     map[pulid.ID]struct{}
+	removedcase_events              map[pulid.ID]struct{}
+	clearedcase_events              bool
+	mail_settings                   map[pulid.ID]struct{}
+	removedmail_settings            map[pulid.ID]struct{}
+	clearedmail_settings            bool
+	digest_rules                    map[pulid.ID]struct{}
+	removeddigest_rules             map[pulid.ID]struct{}
+	cleareddigest_rules             bool
+	digest_sends                    map[pulid.ID]struct{}
+	removeddigest_sends             map[pulid.ID]struct{}
+	cleareddigest_sends             bool
+	card_matches                    map[pulid.ID]struct{}
+	removedcard_matches             map[pulid.ID]struct{}
+	clearedcard_matches             bool
+	recording_segments              map[pulid.ID]struct{}
+	removedrecording_segments       map[pulid.ID]struct{}
+	clearedrecording_segments       bool
+	share_links                     map[pulid.ID]struct{}
+	removedshare_links              map[pulid.ID]struct{}
+	clearedshare_links              bool
+	done                            bool
+	oldValue                        func(context.Context) (*Account, error)
+	predicates                      []predicate.Account
 }
 
 var _ ent.Mutation = (*AccountMutation)(nil)
@@ -324,6 +382,118 @@ func (m *AccountMutation) OldName(ctx context.Context) (v string, err error) {
 // ResetName resets all changes to the "name" field.
 func (m *AccountMutation) ResetName() {
 	m.name = nil
+}
+
+// SetClipLeadInSeconds sets the "clip_lead_in_seconds" field.
+func (m *AccountMutation) SetClipLeadInSeconds(i int) {
+	m.clip_lead_in_seconds = &i
+	m.addclip_lead_in_seconds = nil
+}
+
+// ClipLeadInSeconds returns the value of the "clip_lead_in_seconds" field in the mutation.
+func (m *AccountMutation) ClipLeadInSeconds() (r int, exists bool) {
+	v := m.clip_lead_in_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClipLeadInSeconds returns the old "clip_lead_in_seconds" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldClipLeadInSeconds(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClipLeadInSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClipLeadInSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClipLeadInSeconds: %w", err)
+	}
+	return oldValue.ClipLeadInSeconds, nil
+}
+
+// AddClipLeadInSeconds adds i to the "clip_lead_in_seconds" field.
+func (m *AccountMutation) AddClipLeadInSeconds(i int) {
+	if m.addclip_lead_in_seconds != nil {
+		*m.addclip_lead_in_seconds += i
+	} else {
+		m.addclip_lead_in_seconds = &i
+	}
+}
+
+// AddedClipLeadInSeconds returns the value that was added to the "clip_lead_in_seconds" field in this mutation.
+func (m *AccountMutation) AddedClipLeadInSeconds() (r int, exists bool) {
+	v := m.addclip_lead_in_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetClipLeadInSeconds resets all changes to the "clip_lead_in_seconds" field.
+func (m *AccountMutation) ResetClipLeadInSeconds() {
+	m.clip_lead_in_seconds = nil
+	m.addclip_lead_in_seconds = nil
+}
+
+// SetClipLeadOutSeconds sets the "clip_lead_out_seconds" field.
+func (m *AccountMutation) SetClipLeadOutSeconds(i int) {
+	m.clip_lead_out_seconds = &i
+	m.addclip_lead_out_seconds = nil
+}
+
+// ClipLeadOutSeconds returns the value of the "clip_lead_out_seconds" field in the mutation.
+func (m *AccountMutation) ClipLeadOutSeconds() (r int, exists bool) {
+	v := m.clip_lead_out_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClipLeadOutSeconds returns the old "clip_lead_out_seconds" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldClipLeadOutSeconds(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClipLeadOutSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClipLeadOutSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClipLeadOutSeconds: %w", err)
+	}
+	return oldValue.ClipLeadOutSeconds, nil
+}
+
+// AddClipLeadOutSeconds adds i to the "clip_lead_out_seconds" field.
+func (m *AccountMutation) AddClipLeadOutSeconds(i int) {
+	if m.addclip_lead_out_seconds != nil {
+		*m.addclip_lead_out_seconds += i
+	} else {
+		m.addclip_lead_out_seconds = &i
+	}
+}
+
+// AddedClipLeadOutSeconds returns the value that was added to the "clip_lead_out_seconds" field in this mutation.
+func (m *AccountMutation) AddedClipLeadOutSeconds() (r int, exists bool) {
+	v := m.addclip_lead_out_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetClipLeadOutSeconds resets all changes to the "clip_lead_out_seconds" field.
+func (m *AccountMutation) ResetClipLeadOutSeconds() {
+	m.clip_lead_out_seconds = nil
+	m.addclip_lead_out_seconds = nil
 }
 
 // AddUserIDs adds the "users" edge to the User entity by ids.
@@ -594,6 +764,60 @@ func (m *AccountMutation) ResetPosConnections() {
 	m.pos_connections = nil
 	m.clearedpos_connections = false
 	m.removedpos_connections = nil
+}
+
+// AddCameraCloudConnectionIDs adds the "camera_cloud_connections" edge to the CameraCloudConnection entity by ids.
+func (m *AccountMutation) AddCameraCloudConnectionIDs(ids ...pulid.ID) {
+	if m.camera_cloud_connections == nil {
+		m.camera_cloud_connections = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.camera_cloud_connections[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCameraCloudConnections clears the "camera_cloud_connections" edge to the CameraCloudConnection entity.
+func (m *AccountMutation) ClearCameraCloudConnections() {
+	m.clearedcamera_cloud_connections = true
+}
+
+// CameraCloudConnectionsCleared reports if the "camera_cloud_connections" edge to the CameraCloudConnection entity was cleared.
+func (m *AccountMutation) CameraCloudConnectionsCleared() bool {
+	return m.clearedcamera_cloud_connections
+}
+
+// RemoveCameraCloudConnectionIDs removes the "camera_cloud_connections" edge to the CameraCloudConnection entity by IDs.
+func (m *AccountMutation) RemoveCameraCloudConnectionIDs(ids ...pulid.ID) {
+	if m.removedcamera_cloud_connections == nil {
+		m.removedcamera_cloud_connections = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.camera_cloud_connections, ids[i])
+		m.removedcamera_cloud_connections[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCameraCloudConnections returns the removed IDs of the "camera_cloud_connections" edge to the CameraCloudConnection entity.
+func (m *AccountMutation) RemovedCameraCloudConnectionsIDs() (ids []pulid.ID) {
+	for id := range m.removedcamera_cloud_connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CameraCloudConnectionsIDs returns the "camera_cloud_connections" edge IDs in the mutation.
+func (m *AccountMutation) CameraCloudConnectionsIDs() (ids []pulid.ID) {
+	for id := range m.camera_cloud_connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCameraCloudConnections resets all changes to the "camera_cloud_connections" edge.
+func (m *AccountMutation) ResetCameraCloudConnections() {
+	m.camera_cloud_connections = nil
+	m.clearedcamera_cloud_connections = false
+	m.removedcamera_cloud_connections = nil
 }
 
 // AddTerminalIDs adds the "terminals" edge to the Terminal entity by ids.
@@ -1028,6 +1252,492 @@ func (m *AccountMutation) ResetAlerts() {
 	m.removedalerts = nil
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by ids.
+func (m *AccountMutation) AddCaseIDs(ids ...pulid.ID) {
+	if m.cases == nil {
+		m.cases = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.cases[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCases clears the "cases" edge to the Investigation entity.
+func (m *AccountMutation) ClearCases() {
+	m.clearedcases = true
+}
+
+// CasesCleared reports if the "cases" edge to the Investigation entity was cleared.
+func (m *AccountMutation) CasesCleared() bool {
+	return m.clearedcases
+}
+
+// RemoveCaseIDs removes the "cases" edge to the Investigation entity by IDs.
+func (m *AccountMutation) RemoveCaseIDs(ids ...pulid.ID) {
+	if m.removedcases == nil {
+		m.removedcases = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.cases, ids[i])
+		m.removedcases[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCases returns the removed IDs of the "cases" edge to the Investigation entity.
+func (m *AccountMutation) RemovedCasesIDs() (ids []pulid.ID) {
+	for id := range m.removedcases {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CasesIDs returns the "cases" edge IDs in the mutation.
+func (m *AccountMutation) CasesIDs() (ids []pulid.ID) {
+	for id := range m.cases {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCases resets all changes to the "cases" edge.
+func (m *AccountMutation) ResetCases() {
+	m.cases = nil
+	m.clearedcases = false
+	m.removedcases = nil
+}
+
+// AddCaseNoteIDs adds the "case_notes" edge to the CaseNote entity by ids.
+func (m *AccountMutation) AddCaseNoteIDs(ids ...pulid.ID) {
+	if m.case_notes == nil {
+		m.case_notes = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.case_notes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCaseNotes clears the "case_notes" edge to the CaseNote entity.
+func (m *AccountMutation) ClearCaseNotes() {
+	m.clearedcase_notes = true
+}
+
+// CaseNotesCleared reports if the "case_notes" edge to the CaseNote entity was cleared.
+func (m *AccountMutation) CaseNotesCleared() bool {
+	return m.clearedcase_notes
+}
+
+// RemoveCaseNoteIDs removes the "case_notes" edge to the CaseNote entity by IDs.
+func (m *AccountMutation) RemoveCaseNoteIDs(ids ...pulid.ID) {
+	if m.removedcase_notes == nil {
+		m.removedcase_notes = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.case_notes, ids[i])
+		m.removedcase_notes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCaseNotes returns the removed IDs of the "case_notes" edge to the CaseNote entity.
+func (m *AccountMutation) RemovedCaseNotesIDs() (ids []pulid.ID) {
+	for id := range m.removedcase_notes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CaseNotesIDs returns the "case_notes" edge IDs in the mutation.
+func (m *AccountMutation) CaseNotesIDs() (ids []pulid.ID) {
+	for id := range m.case_notes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCaseNotes resets all changes to the "case_notes" edge.
+func (m *AccountMutation) ResetCaseNotes() {
+	m.case_notes = nil
+	m.clearedcase_notes = false
+	m.removedcase_notes = nil
+}
+
+// AddCaseEventIDs adds the "case_events" edge to the CaseEvent entity by ids.
+func (m *AccountMutation) AddCaseEventIDs(ids ...pulid.ID) {
+	if m.case_events == nil {
+		m.case_events = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.case_events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCaseEvents clears the "case_events" edge to the CaseEvent entity.
+func (m *AccountMutation) ClearCaseEvents() {
+	m.clearedcase_events = true
+}
+
+// CaseEventsCleared reports if the "case_events" edge to the CaseEvent entity was cleared.
+func (m *AccountMutation) CaseEventsCleared() bool {
+	return m.clearedcase_events
+}
+
+// RemoveCaseEventIDs removes the "case_events" edge to the CaseEvent entity by IDs.
+func (m *AccountMutation) RemoveCaseEventIDs(ids ...pulid.ID) {
+	if m.removedcase_events == nil {
+		m.removedcase_events = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.case_events, ids[i])
+		m.removedcase_events[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCaseEvents returns the removed IDs of the "case_events" edge to the CaseEvent entity.
+func (m *AccountMutation) RemovedCaseEventsIDs() (ids []pulid.ID) {
+	for id := range m.removedcase_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CaseEventsIDs returns the "case_events" edge IDs in the mutation.
+func (m *AccountMutation) CaseEventsIDs() (ids []pulid.ID) {
+	for id := range m.case_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCaseEvents resets all changes to the "case_events" edge.
+func (m *AccountMutation) ResetCaseEvents() {
+	m.case_events = nil
+	m.clearedcase_events = false
+	m.removedcase_events = nil
+}
+
+// AddMailSettingIDs adds the "mail_settings" edge to the MailSettings entity by ids.
+func (m *AccountMutation) AddMailSettingIDs(ids ...pulid.ID) {
+	if m.mail_settings == nil {
+		m.mail_settings = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.mail_settings[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMailSettings clears the "mail_settings" edge to the MailSettings entity.
+func (m *AccountMutation) ClearMailSettings() {
+	m.clearedmail_settings = true
+}
+
+// MailSettingsCleared reports if the "mail_settings" edge to the MailSettings entity was cleared.
+func (m *AccountMutation) MailSettingsCleared() bool {
+	return m.clearedmail_settings
+}
+
+// RemoveMailSettingIDs removes the "mail_settings" edge to the MailSettings entity by IDs.
+func (m *AccountMutation) RemoveMailSettingIDs(ids ...pulid.ID) {
+	if m.removedmail_settings == nil {
+		m.removedmail_settings = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.mail_settings, ids[i])
+		m.removedmail_settings[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMailSettings returns the removed IDs of the "mail_settings" edge to the MailSettings entity.
+func (m *AccountMutation) RemovedMailSettingsIDs() (ids []pulid.ID) {
+	for id := range m.removedmail_settings {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MailSettingsIDs returns the "mail_settings" edge IDs in the mutation.
+func (m *AccountMutation) MailSettingsIDs() (ids []pulid.ID) {
+	for id := range m.mail_settings {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMailSettings resets all changes to the "mail_settings" edge.
+func (m *AccountMutation) ResetMailSettings() {
+	m.mail_settings = nil
+	m.clearedmail_settings = false
+	m.removedmail_settings = nil
+}
+
+// AddDigestRuleIDs adds the "digest_rules" edge to the DigestRule entity by ids.
+func (m *AccountMutation) AddDigestRuleIDs(ids ...pulid.ID) {
+	if m.digest_rules == nil {
+		m.digest_rules = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.digest_rules[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDigestRules clears the "digest_rules" edge to the DigestRule entity.
+func (m *AccountMutation) ClearDigestRules() {
+	m.cleareddigest_rules = true
+}
+
+// DigestRulesCleared reports if the "digest_rules" edge to the DigestRule entity was cleared.
+func (m *AccountMutation) DigestRulesCleared() bool {
+	return m.cleareddigest_rules
+}
+
+// RemoveDigestRuleIDs removes the "digest_rules" edge to the DigestRule entity by IDs.
+func (m *AccountMutation) RemoveDigestRuleIDs(ids ...pulid.ID) {
+	if m.removeddigest_rules == nil {
+		m.removeddigest_rules = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.digest_rules, ids[i])
+		m.removeddigest_rules[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDigestRules returns the removed IDs of the "digest_rules" edge to the DigestRule entity.
+func (m *AccountMutation) RemovedDigestRulesIDs() (ids []pulid.ID) {
+	for id := range m.removeddigest_rules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DigestRulesIDs returns the "digest_rules" edge IDs in the mutation.
+func (m *AccountMutation) DigestRulesIDs() (ids []pulid.ID) {
+	for id := range m.digest_rules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDigestRules resets all changes to the "digest_rules" edge.
+func (m *AccountMutation) ResetDigestRules() {
+	m.digest_rules = nil
+	m.cleareddigest_rules = false
+	m.removeddigest_rules = nil
+}
+
+// AddDigestSendIDs adds the "digest_sends" edge to the DigestSend entity by ids.
+func (m *AccountMutation) AddDigestSendIDs(ids ...pulid.ID) {
+	if m.digest_sends == nil {
+		m.digest_sends = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.digest_sends[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDigestSends clears the "digest_sends" edge to the DigestSend entity.
+func (m *AccountMutation) ClearDigestSends() {
+	m.cleareddigest_sends = true
+}
+
+// DigestSendsCleared reports if the "digest_sends" edge to the DigestSend entity was cleared.
+func (m *AccountMutation) DigestSendsCleared() bool {
+	return m.cleareddigest_sends
+}
+
+// RemoveDigestSendIDs removes the "digest_sends" edge to the DigestSend entity by IDs.
+func (m *AccountMutation) RemoveDigestSendIDs(ids ...pulid.ID) {
+	if m.removeddigest_sends == nil {
+		m.removeddigest_sends = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.digest_sends, ids[i])
+		m.removeddigest_sends[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDigestSends returns the removed IDs of the "digest_sends" edge to the DigestSend entity.
+func (m *AccountMutation) RemovedDigestSendsIDs() (ids []pulid.ID) {
+	for id := range m.removeddigest_sends {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DigestSendsIDs returns the "digest_sends" edge IDs in the mutation.
+func (m *AccountMutation) DigestSendsIDs() (ids []pulid.ID) {
+	for id := range m.digest_sends {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDigestSends resets all changes to the "digest_sends" edge.
+func (m *AccountMutation) ResetDigestSends() {
+	m.digest_sends = nil
+	m.cleareddigest_sends = false
+	m.removeddigest_sends = nil
+}
+
+// AddCardMatchIDs adds the "card_matches" edge to the CardMatch entity by ids.
+func (m *AccountMutation) AddCardMatchIDs(ids ...pulid.ID) {
+	if m.card_matches == nil {
+		m.card_matches = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.card_matches[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCardMatches clears the "card_matches" edge to the CardMatch entity.
+func (m *AccountMutation) ClearCardMatches() {
+	m.clearedcard_matches = true
+}
+
+// CardMatchesCleared reports if the "card_matches" edge to the CardMatch entity was cleared.
+func (m *AccountMutation) CardMatchesCleared() bool {
+	return m.clearedcard_matches
+}
+
+// RemoveCardMatchIDs removes the "card_matches" edge to the CardMatch entity by IDs.
+func (m *AccountMutation) RemoveCardMatchIDs(ids ...pulid.ID) {
+	if m.removedcard_matches == nil {
+		m.removedcard_matches = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.card_matches, ids[i])
+		m.removedcard_matches[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCardMatches returns the removed IDs of the "card_matches" edge to the CardMatch entity.
+func (m *AccountMutation) RemovedCardMatchesIDs() (ids []pulid.ID) {
+	for id := range m.removedcard_matches {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CardMatchesIDs returns the "card_matches" edge IDs in the mutation.
+func (m *AccountMutation) CardMatchesIDs() (ids []pulid.ID) {
+	for id := range m.card_matches {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCardMatches resets all changes to the "card_matches" edge.
+func (m *AccountMutation) ResetCardMatches() {
+	m.card_matches = nil
+	m.clearedcard_matches = false
+	m.removedcard_matches = nil
+}
+
+// AddRecordingSegmentIDs adds the "recording_segments" edge to the RecordingSegment entity by ids.
+func (m *AccountMutation) AddRecordingSegmentIDs(ids ...pulid.ID) {
+	if m.recording_segments == nil {
+		m.recording_segments = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.recording_segments[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRecordingSegments clears the "recording_segments" edge to the RecordingSegment entity.
+func (m *AccountMutation) ClearRecordingSegments() {
+	m.clearedrecording_segments = true
+}
+
+// RecordingSegmentsCleared reports if the "recording_segments" edge to the RecordingSegment entity was cleared.
+func (m *AccountMutation) RecordingSegmentsCleared() bool {
+	return m.clearedrecording_segments
+}
+
+// RemoveRecordingSegmentIDs removes the "recording_segments" edge to the RecordingSegment entity by IDs.
+func (m *AccountMutation) RemoveRecordingSegmentIDs(ids ...pulid.ID) {
+	if m.removedrecording_segments == nil {
+		m.removedrecording_segments = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.recording_segments, ids[i])
+		m.removedrecording_segments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRecordingSegments returns the removed IDs of the "recording_segments" edge to the RecordingSegment entity.
+func (m *AccountMutation) RemovedRecordingSegmentsIDs() (ids []pulid.ID) {
+	for id := range m.removedrecording_segments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RecordingSegmentsIDs returns the "recording_segments" edge IDs in the mutation.
+func (m *AccountMutation) RecordingSegmentsIDs() (ids []pulid.ID) {
+	for id := range m.recording_segments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRecordingSegments resets all changes to the "recording_segments" edge.
+func (m *AccountMutation) ResetRecordingSegments() {
+	m.recording_segments = nil
+	m.clearedrecording_segments = false
+	m.removedrecording_segments = nil
+}
+
+// AddShareLinkIDs adds the "share_links" edge to the ShareLink entity by ids.
+func (m *AccountMutation) AddShareLinkIDs(ids ...pulid.ID) {
+	if m.share_links == nil {
+		m.share_links = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.share_links[ids[i]] = struct{}{}
+	}
+}
+
+// ClearShareLinks clears the "share_links" edge to the ShareLink entity.
+func (m *AccountMutation) ClearShareLinks() {
+	m.clearedshare_links = true
+}
+
+// ShareLinksCleared reports if the "share_links" edge to the ShareLink entity was cleared.
+func (m *AccountMutation) ShareLinksCleared() bool {
+	return m.clearedshare_links
+}
+
+// RemoveShareLinkIDs removes the "share_links" edge to the ShareLink entity by IDs.
+func (m *AccountMutation) RemoveShareLinkIDs(ids ...pulid.ID) {
+	if m.removedshare_links == nil {
+		m.removedshare_links = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.share_links, ids[i])
+		m.removedshare_links[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedShareLinks returns the removed IDs of the "share_links" edge to the ShareLink entity.
+func (m *AccountMutation) RemovedShareLinksIDs() (ids []pulid.ID) {
+	for id := range m.removedshare_links {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ShareLinksIDs returns the "share_links" edge IDs in the mutation.
+func (m *AccountMutation) ShareLinksIDs() (ids []pulid.ID) {
+	for id := range m.share_links {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetShareLinks resets all changes to the "share_links" edge.
+func (m *AccountMutation) ResetShareLinks() {
+	m.share_links = nil
+	m.clearedshare_links = false
+	m.removedshare_links = nil
+}
+
 // Where appends a list predicates to the AccountMutation builder.
 func (m *AccountMutation) Where(ps ...predicate.Account) {
 	m.predicates = append(m.predicates, ps...)
@@ -1062,7 +1772,7 @@ func (m *AccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccountMutation) Fields() []string {
-	fields := make([]string, 0, 3)
+	fields := make([]string, 0, 5)
 	if m.created_at != nil {
 		fields = append(fields, account.FieldCreatedAt)
 	}
@@ -1071,6 +1781,12 @@ func (m *AccountMutation) Fields() []string {
 	}
 	if m.name != nil {
 		fields = append(fields, account.FieldName)
+	}
+	if m.clip_lead_in_seconds != nil {
+		fields = append(fields, account.FieldClipLeadInSeconds)
+	}
+	if m.clip_lead_out_seconds != nil {
+		fields = append(fields, account.FieldClipLeadOutSeconds)
 	}
 	return fields
 }
@@ -1086,6 +1802,10 @@ func (m *AccountMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case account.FieldName:
 		return m.Name()
+	case account.FieldClipLeadInSeconds:
+		return m.ClipLeadInSeconds()
+	case account.FieldClipLeadOutSeconds:
+		return m.ClipLeadOutSeconds()
 	}
 	return nil, false
 }
@@ -1101,6 +1821,10 @@ func (m *AccountMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldUpdatedAt(ctx)
 	case account.FieldName:
 		return m.OldName(ctx)
+	case account.FieldClipLeadInSeconds:
+		return m.OldClipLeadInSeconds(ctx)
+	case account.FieldClipLeadOutSeconds:
+		return m.OldClipLeadOutSeconds(ctx)
 	}
 	return nil, fmt.Errorf("unknown Account field %s", name)
 }
@@ -1131,6 +1855,20 @@ func (m *AccountMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetName(v)
 		return nil
+	case account.FieldClipLeadInSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClipLeadInSeconds(v)
+		return nil
+	case account.FieldClipLeadOutSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClipLeadOutSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Account field %s", name)
 }
@@ -1138,13 +1876,26 @@ func (m *AccountMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *AccountMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addclip_lead_in_seconds != nil {
+		fields = append(fields, account.FieldClipLeadInSeconds)
+	}
+	if m.addclip_lead_out_seconds != nil {
+		fields = append(fields, account.FieldClipLeadOutSeconds)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *AccountMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case account.FieldClipLeadInSeconds:
+		return m.AddedClipLeadInSeconds()
+	case account.FieldClipLeadOutSeconds:
+		return m.AddedClipLeadOutSeconds()
+	}
 	return nil, false
 }
 
@@ -1153,6 +1904,20 @@ func (m *AccountMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *AccountMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case account.FieldClipLeadInSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddClipLeadInSeconds(v)
+		return nil
+	case account.FieldClipLeadOutSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddClipLeadOutSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Account numeric field %s", name)
 }
@@ -1189,13 +1954,19 @@ func (m *AccountMutation) ResetField(name string) error {
 	case account.FieldName:
 		m.ResetName()
 		return nil
+	case account.FieldClipLeadInSeconds:
+		m.ResetClipLeadInSeconds()
+		return nil
+	case account.FieldClipLeadOutSeconds:
+		m.ResetClipLeadOutSeconds()
+		return nil
 	}
 	return fmt.Errorf("unknown Account field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AccountMutation) AddedEdges() []string {
-	edges := make([]string, 0, 13)
+	edges := make([]string, 0, 23)
 	if m.users != nil {
 		edges = append(edges, account.EdgeUsers)
 	}
@@ -1210,6 +1981,9 @@ func (m *AccountMutation) AddedEdges() []string {
 	}
 	if m.pos_connections != nil {
 		edges = append(edges, account.EdgePosConnections)
+	}
+	if m.camera_cloud_connections != nil {
+		edges = append(edges, account.EdgeCameraCloudConnections)
 	}
 	if m.terminals != nil {
 		edges = append(edges, account.EdgeTerminals)
@@ -1234,6 +2008,33 @@ func (m *AccountMutation) AddedEdges() []string {
 	}
 	if m.alerts != nil {
 		edges = append(edges, account.EdgeAlerts)
+	}
+	if m.cases != nil {
+		edges = append(edges, account.EdgeCases)
+	}
+	if m.case_notes != nil {
+		edges = append(edges, account.EdgeCaseNotes)
+	}
+	if m.case_events != nil {
+		edges = append(edges, account.EdgeCaseEvents)
+	}
+	if m.mail_settings != nil {
+		edges = append(edges, account.EdgeMailSettings)
+	}
+	if m.digest_rules != nil {
+		edges = append(edges, account.EdgeDigestRules)
+	}
+	if m.digest_sends != nil {
+		edges = append(edges, account.EdgeDigestSends)
+	}
+	if m.card_matches != nil {
+		edges = append(edges, account.EdgeCardMatches)
+	}
+	if m.recording_segments != nil {
+		edges = append(edges, account.EdgeRecordingSegments)
+	}
+	if m.share_links != nil {
+		edges = append(edges, account.EdgeShareLinks)
 	}
 	return edges
 }
@@ -1269,6 +2070,12 @@ func (m *AccountMutation) AddedIDs(name string) []ent.Value {
 	case account.EdgePosConnections:
 		ids := make([]ent.Value, 0, len(m.pos_connections))
 		for id := range m.pos_connections {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeCameraCloudConnections:
+		ids := make([]ent.Value, 0, len(m.camera_cloud_connections))
+		for id := range m.camera_cloud_connections {
 			ids = append(ids, id)
 		}
 		return ids
@@ -1320,13 +2127,67 @@ func (m *AccountMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case account.EdgeCases:
+		ids := make([]ent.Value, 0, len(m.cases))
+		for id := range m.cases {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeCaseNotes:
+		ids := make([]ent.Value, 0, len(m.case_notes))
+		for id := range m.case_notes {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeCaseEvents:
+		ids := make([]ent.Value, 0, len(m.case_events))
+		for id := range m.case_events {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeMailSettings:
+		ids := make([]ent.Value, 0, len(m.mail_settings))
+		for id := range m.mail_settings {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeDigestRules:
+		ids := make([]ent.Value, 0, len(m.digest_rules))
+		for id := range m.digest_rules {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeDigestSends:
+		ids := make([]ent.Value, 0, len(m.digest_sends))
+		for id := range m.digest_sends {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeCardMatches:
+		ids := make([]ent.Value, 0, len(m.card_matches))
+		for id := range m.card_matches {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeRecordingSegments:
+		ids := make([]ent.Value, 0, len(m.recording_segments))
+		for id := range m.recording_segments {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeShareLinks:
+		ids := make([]ent.Value, 0, len(m.share_links))
+		for id := range m.share_links {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AccountMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 13)
+	edges := make([]string, 0, 23)
 	if m.removedusers != nil {
 		edges = append(edges, account.EdgeUsers)
 	}
@@ -1341,6 +2202,9 @@ func (m *AccountMutation) RemovedEdges() []string {
 	}
 	if m.removedpos_connections != nil {
 		edges = append(edges, account.EdgePosConnections)
+	}
+	if m.removedcamera_cloud_connections != nil {
+		edges = append(edges, account.EdgeCameraCloudConnections)
 	}
 	if m.removedterminals != nil {
 		edges = append(edges, account.EdgeTerminals)
@@ -1365,6 +2229,33 @@ func (m *AccountMutation) RemovedEdges() []string {
 	}
 	if m.removedalerts != nil {
 		edges = append(edges, account.EdgeAlerts)
+	}
+	if m.removedcases != nil {
+		edges = append(edges, account.EdgeCases)
+	}
+	if m.removedcase_notes != nil {
+		edges = append(edges, account.EdgeCaseNotes)
+	}
+	if m.removedcase_events != nil {
+		edges = append(edges, account.EdgeCaseEvents)
+	}
+	if m.removedmail_settings != nil {
+		edges = append(edges, account.EdgeMailSettings)
+	}
+	if m.removeddigest_rules != nil {
+		edges = append(edges, account.EdgeDigestRules)
+	}
+	if m.removeddigest_sends != nil {
+		edges = append(edges, account.EdgeDigestSends)
+	}
+	if m.removedcard_matches != nil {
+		edges = append(edges, account.EdgeCardMatches)
+	}
+	if m.removedrecording_segments != nil {
+		edges = append(edges, account.EdgeRecordingSegments)
+	}
+	if m.removedshare_links != nil {
+		edges = append(edges, account.EdgeShareLinks)
 	}
 	return edges
 }
@@ -1400,6 +2291,12 @@ func (m *AccountMutation) RemovedIDs(name string) []ent.Value {
 	case account.EdgePosConnections:
 		ids := make([]ent.Value, 0, len(m.removedpos_connections))
 		for id := range m.removedpos_connections {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeCameraCloudConnections:
+		ids := make([]ent.Value, 0, len(m.removedcamera_cloud_connections))
+		for id := range m.removedcamera_cloud_connections {
 			ids = append(ids, id)
 		}
 		return ids
@@ -1451,13 +2348,67 @@ func (m *AccountMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case account.EdgeCases:
+		ids := make([]ent.Value, 0, len(m.removedcases))
+		for id := range m.removedcases {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeCaseNotes:
+		ids := make([]ent.Value, 0, len(m.removedcase_notes))
+		for id := range m.removedcase_notes {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeCaseEvents:
+		ids := make([]ent.Value, 0, len(m.removedcase_events))
+		for id := range m.removedcase_events {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeMailSettings:
+		ids := make([]ent.Value, 0, len(m.removedmail_settings))
+		for id := range m.removedmail_settings {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeDigestRules:
+		ids := make([]ent.Value, 0, len(m.removeddigest_rules))
+		for id := range m.removeddigest_rules {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeDigestSends:
+		ids := make([]ent.Value, 0, len(m.removeddigest_sends))
+		for id := range m.removeddigest_sends {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeCardMatches:
+		ids := make([]ent.Value, 0, len(m.removedcard_matches))
+		for id := range m.removedcard_matches {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeRecordingSegments:
+		ids := make([]ent.Value, 0, len(m.removedrecording_segments))
+		for id := range m.removedrecording_segments {
+			ids = append(ids, id)
+		}
+		return ids
+	case account.EdgeShareLinks:
+		ids := make([]ent.Value, 0, len(m.removedshare_links))
+		for id := range m.removedshare_links {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AccountMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 13)
+	edges := make([]string, 0, 23)
 	if m.clearedusers {
 		edges = append(edges, account.EdgeUsers)
 	}
@@ -1472,6 +2423,9 @@ func (m *AccountMutation) ClearedEdges() []string {
 	}
 	if m.clearedpos_connections {
 		edges = append(edges, account.EdgePosConnections)
+	}
+	if m.clearedcamera_cloud_connections {
+		edges = append(edges, account.EdgeCameraCloudConnections)
 	}
 	if m.clearedterminals {
 		edges = append(edges, account.EdgeTerminals)
@@ -1497,6 +2451,33 @@ func (m *AccountMutation) ClearedEdges() []string {
 	if m.clearedalerts {
 		edges = append(edges, account.EdgeAlerts)
 	}
+	if m.clearedcases {
+		edges = append(edges, account.EdgeCases)
+	}
+	if m.clearedcase_notes {
+		edges = append(edges, account.EdgeCaseNotes)
+	}
+	if m.clearedcase_events {
+		edges = append(edges, account.EdgeCaseEvents)
+	}
+	if m.clearedmail_settings {
+		edges = append(edges, account.EdgeMailSettings)
+	}
+	if m.cleareddigest_rules {
+		edges = append(edges, account.EdgeDigestRules)
+	}
+	if m.cleareddigest_sends {
+		edges = append(edges, account.EdgeDigestSends)
+	}
+	if m.clearedcard_matches {
+		edges = append(edges, account.EdgeCardMatches)
+	}
+	if m.clearedrecording_segments {
+		edges = append(edges, account.EdgeRecordingSegments)
+	}
+	if m.clearedshare_links {
+		edges = append(edges, account.EdgeShareLinks)
+	}
 	return edges
 }
 
@@ -1514,6 +2495,8 @@ func (m *AccountMutation) EdgeCleared(name string) bool {
 		return m.clearedcameras
 	case account.EdgePosConnections:
 		return m.clearedpos_connections
+	case account.EdgeCameraCloudConnections:
+		return m.clearedcamera_cloud_connections
 	case account.EdgeTerminals:
 		return m.clearedterminals
 	case account.EdgeLinks:
@@ -1530,6 +2513,24 @@ func (m *AccountMutation) EdgeCleared(name string) bool {
 		return m.clearedalert_rules
 	case account.EdgeAlerts:
 		return m.clearedalerts
+	case account.EdgeCases:
+		return m.clearedcases
+	case account.EdgeCaseNotes:
+		return m.clearedcase_notes
+	case account.EdgeCaseEvents:
+		return m.clearedcase_events
+	case account.EdgeMailSettings:
+		return m.clearedmail_settings
+	case account.EdgeDigestRules:
+		return m.cleareddigest_rules
+	case account.EdgeDigestSends:
+		return m.cleareddigest_sends
+	case account.EdgeCardMatches:
+		return m.clearedcard_matches
+	case account.EdgeRecordingSegments:
+		return m.clearedrecording_segments
+	case account.EdgeShareLinks:
+		return m.clearedshare_links
 	}
 	return false
 }
@@ -1561,6 +2562,9 @@ func (m *AccountMutation) ResetEdge(name string) error {
 	case account.EdgePosConnections:
 		m.ResetPosConnections()
 		return nil
+	case account.EdgeCameraCloudConnections:
+		m.ResetCameraCloudConnections()
+		return nil
 	case account.EdgeTerminals:
 		m.ResetTerminals()
 		return nil
@@ -1584,6 +2588,33 @@ func (m *AccountMutation) ResetEdge(name string) error {
 		return nil
 	case account.EdgeAlerts:
 		m.ResetAlerts()
+		return nil
+	case account.EdgeCases:
+		m.ResetCases()
+		return nil
+	case account.EdgeCaseNotes:
+		m.ResetCaseNotes()
+		return nil
+	case account.EdgeCaseEvents:
+		m.ResetCaseEvents()
+		return nil
+	case account.EdgeMailSettings:
+		m.ResetMailSettings()
+		return nil
+	case account.EdgeDigestRules:
+		m.ResetDigestRules()
+		return nil
+	case account.EdgeDigestSends:
+		m.ResetDigestSends()
+		return nil
+	case account.EdgeCardMatches:
+		m.ResetCardMatches()
+		return nil
+	case account.EdgeRecordingSegments:
+		m.ResetRecordingSegments()
+		return nil
+	case account.EdgeShareLinks:
+		m.ResetShareLinks()
 		return nil
 	}
 	return fmt.Errorf("unknown Account edge %s", name)
@@ -1611,6 +2642,7 @@ type AlertMutation struct {
 	message             *string
 	created_at          *time.Time
 	acknowledged_at     *time.Time
+	resolved_at         *time.Time
 	acknowledged_by_id  *pulid.ID
 	webhook_state       *alert.WebhookState
 	webhook_attempts    *int
@@ -1620,6 +2652,9 @@ type AlertMutation struct {
 	clearedFields       map[string]struct{}
 	account             *pulid.ID
 	clearedaccount      bool
+	cases               map[pulid.ID]struct{}
+	removedcases        map[pulid.ID]struct{}
+	clearedcases        bool
 	done                bool
 	oldValue            func(context.Context) (*Alert, error)
 	predicates          []predicate.Alert
@@ -2374,6 +3409,55 @@ func (m *AlertMutation) ResetAcknowledgedAt() {
 	delete(m.clearedFields, alert.FieldAcknowledgedAt)
 }
 
+// SetResolvedAt sets the "resolved_at" field.
+func (m *AlertMutation) SetResolvedAt(t time.Time) {
+	m.resolved_at = &t
+}
+
+// ResolvedAt returns the value of the "resolved_at" field in the mutation.
+func (m *AlertMutation) ResolvedAt() (r time.Time, exists bool) {
+	v := m.resolved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedAt returns the old "resolved_at" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldResolvedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedAt: %w", err)
+	}
+	return oldValue.ResolvedAt, nil
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (m *AlertMutation) ClearResolvedAt() {
+	m.resolved_at = nil
+	m.clearedFields[alert.FieldResolvedAt] = struct{}{}
+}
+
+// ResolvedAtCleared returns if the "resolved_at" field was cleared in this mutation.
+func (m *AlertMutation) ResolvedAtCleared() bool {
+	_, ok := m.clearedFields[alert.FieldResolvedAt]
+	return ok
+}
+
+// ResetResolvedAt resets all changes to the "resolved_at" field.
+func (m *AlertMutation) ResetResolvedAt() {
+	m.resolved_at = nil
+	delete(m.clearedFields, alert.FieldResolvedAt)
+}
+
 // SetAcknowledgedByID sets the "acknowledged_by_id" field.
 func (m *AlertMutation) SetAcknowledgedByID(pu pulid.ID) {
 	m.acknowledged_by_id = &pu
@@ -2627,6 +3711,60 @@ func (m *AlertMutation) ResetAccount() {
 	m.clearedaccount = false
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by ids.
+func (m *AlertMutation) AddCaseIDs(ids ...pulid.ID) {
+	if m.cases == nil {
+		m.cases = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.cases[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCases clears the "cases" edge to the Investigation entity.
+func (m *AlertMutation) ClearCases() {
+	m.clearedcases = true
+}
+
+// CasesCleared reports if the "cases" edge to the Investigation entity was cleared.
+func (m *AlertMutation) CasesCleared() bool {
+	return m.clearedcases
+}
+
+// RemoveCaseIDs removes the "cases" edge to the Investigation entity by IDs.
+func (m *AlertMutation) RemoveCaseIDs(ids ...pulid.ID) {
+	if m.removedcases == nil {
+		m.removedcases = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.cases, ids[i])
+		m.removedcases[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCases returns the removed IDs of the "cases" edge to the Investigation entity.
+func (m *AlertMutation) RemovedCasesIDs() (ids []pulid.ID) {
+	for id := range m.removedcases {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CasesIDs returns the "cases" edge IDs in the mutation.
+func (m *AlertMutation) CasesIDs() (ids []pulid.ID) {
+	for id := range m.cases {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCases resets all changes to the "cases" edge.
+func (m *AlertMutation) ResetCases() {
+	m.cases = nil
+	m.clearedcases = false
+	m.removedcases = nil
+}
+
 // Where appends a list predicates to the AlertMutation builder.
 func (m *AlertMutation) Where(ps ...predicate.Alert) {
 	m.predicates = append(m.predicates, ps...)
@@ -2661,7 +3799,7 @@ func (m *AlertMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AlertMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.account != nil {
 		fields = append(fields, alert.FieldAccountID)
 	}
@@ -2706,6 +3844,9 @@ func (m *AlertMutation) Fields() []string {
 	}
 	if m.acknowledged_at != nil {
 		fields = append(fields, alert.FieldAcknowledgedAt)
+	}
+	if m.resolved_at != nil {
+		fields = append(fields, alert.FieldResolvedAt)
 	}
 	if m.acknowledged_by_id != nil {
 		fields = append(fields, alert.FieldAcknowledgedByID)
@@ -2760,6 +3901,8 @@ func (m *AlertMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case alert.FieldAcknowledgedAt:
 		return m.AcknowledgedAt()
+	case alert.FieldResolvedAt:
+		return m.ResolvedAt()
 	case alert.FieldAcknowledgedByID:
 		return m.AcknowledgedByID()
 	case alert.FieldWebhookState:
@@ -2809,6 +3952,8 @@ func (m *AlertMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldCreatedAt(ctx)
 	case alert.FieldAcknowledgedAt:
 		return m.OldAcknowledgedAt(ctx)
+	case alert.FieldResolvedAt:
+		return m.OldResolvedAt(ctx)
 	case alert.FieldAcknowledgedByID:
 		return m.OldAcknowledgedByID(ctx)
 	case alert.FieldWebhookState:
@@ -2933,6 +4078,13 @@ func (m *AlertMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAcknowledgedAt(v)
 		return nil
+	case alert.FieldResolvedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedAt(v)
+		return nil
 	case alert.FieldAcknowledgedByID:
 		v, ok := value.(pulid.ID)
 		if !ok {
@@ -3052,6 +4204,9 @@ func (m *AlertMutation) ClearedFields() []string {
 	if m.FieldCleared(alert.FieldAcknowledgedAt) {
 		fields = append(fields, alert.FieldAcknowledgedAt)
 	}
+	if m.FieldCleared(alert.FieldResolvedAt) {
+		fields = append(fields, alert.FieldResolvedAt)
+	}
 	if m.FieldCleared(alert.FieldAcknowledgedByID) {
 		fields = append(fields, alert.FieldAcknowledgedByID)
 	}
@@ -3086,6 +4241,9 @@ func (m *AlertMutation) ClearField(name string) error {
 		return nil
 	case alert.FieldAcknowledgedAt:
 		m.ClearAcknowledgedAt()
+		return nil
+	case alert.FieldResolvedAt:
+		m.ClearResolvedAt()
 		return nil
 	case alert.FieldAcknowledgedByID:
 		m.ClearAcknowledgedByID()
@@ -3146,6 +4304,9 @@ func (m *AlertMutation) ResetField(name string) error {
 	case alert.FieldAcknowledgedAt:
 		m.ResetAcknowledgedAt()
 		return nil
+	case alert.FieldResolvedAt:
+		m.ResetResolvedAt()
+		return nil
 	case alert.FieldAcknowledgedByID:
 		m.ResetAcknowledgedByID()
 		return nil
@@ -3167,9 +4328,12 @@ func (m *AlertMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AlertMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.account != nil {
 		edges = append(edges, alert.EdgeAccount)
+	}
+	if m.cases != nil {
+		edges = append(edges, alert.EdgeCases)
 	}
 	return edges
 }
@@ -3182,27 +4346,47 @@ func (m *AlertMutation) AddedIDs(name string) []ent.Value {
 		if id := m.account; id != nil {
 			return []ent.Value{*id}
 		}
+	case alert.EdgeCases:
+		ids := make([]ent.Value, 0, len(m.cases))
+		for id := range m.cases {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AlertMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
+	if m.removedcases != nil {
+		edges = append(edges, alert.EdgeCases)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *AlertMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case alert.EdgeCases:
+		ids := make([]ent.Value, 0, len(m.removedcases))
+		for id := range m.removedcases {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AlertMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearedaccount {
 		edges = append(edges, alert.EdgeAccount)
+	}
+	if m.clearedcases {
+		edges = append(edges, alert.EdgeCases)
 	}
 	return edges
 }
@@ -3213,6 +4397,8 @@ func (m *AlertMutation) EdgeCleared(name string) bool {
 	switch name {
 	case alert.EdgeAccount:
 		return m.clearedaccount
+	case alert.EdgeCases:
+		return m.clearedcases
 	}
 	return false
 }
@@ -3234,6 +4420,9 @@ func (m *AlertMutation) ResetEdge(name string) error {
 	switch name {
 	case alert.EdgeAccount:
 		m.ResetAccount()
+		return nil
+	case alert.EdgeCases:
+		m.ResetCases()
 		return nil
 	}
 	return fmt.Errorf("unknown Alert edge %s", name)
@@ -3262,6 +4451,8 @@ type AlertRuleMutation struct {
 	addcount          *int
 	opens_at          *string
 	closes_at         *string
+	conditions        **schematype.RuleConditions
+	preset            *string
 	webhook_url       *string
 	webhook_secret    *[]byte
 	clearedFields     map[string]struct{}
@@ -3962,6 +5153,91 @@ func (m *AlertRuleMutation) ResetClosesAt() {
 	m.closes_at = nil
 }
 
+// SetConditions sets the "conditions" field.
+func (m *AlertRuleMutation) SetConditions(sc *schematype.RuleConditions) {
+	m.conditions = &sc
+}
+
+// Conditions returns the value of the "conditions" field in the mutation.
+func (m *AlertRuleMutation) Conditions() (r *schematype.RuleConditions, exists bool) {
+	v := m.conditions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConditions returns the old "conditions" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldConditions(ctx context.Context) (v *schematype.RuleConditions, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConditions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConditions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConditions: %w", err)
+	}
+	return oldValue.Conditions, nil
+}
+
+// ClearConditions clears the value of the "conditions" field.
+func (m *AlertRuleMutation) ClearConditions() {
+	m.conditions = nil
+	m.clearedFields[alertrule.FieldConditions] = struct{}{}
+}
+
+// ConditionsCleared returns if the "conditions" field was cleared in this mutation.
+func (m *AlertRuleMutation) ConditionsCleared() bool {
+	_, ok := m.clearedFields[alertrule.FieldConditions]
+	return ok
+}
+
+// ResetConditions resets all changes to the "conditions" field.
+func (m *AlertRuleMutation) ResetConditions() {
+	m.conditions = nil
+	delete(m.clearedFields, alertrule.FieldConditions)
+}
+
+// SetPreset sets the "preset" field.
+func (m *AlertRuleMutation) SetPreset(s string) {
+	m.preset = &s
+}
+
+// Preset returns the value of the "preset" field in the mutation.
+func (m *AlertRuleMutation) Preset() (r string, exists bool) {
+	v := m.preset
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPreset returns the old "preset" field's value of the AlertRule entity.
+// If the AlertRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertRuleMutation) OldPreset(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPreset is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPreset requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPreset: %w", err)
+	}
+	return oldValue.Preset, nil
+}
+
+// ResetPreset resets all changes to the "preset" field.
+func (m *AlertRuleMutation) ResetPreset() {
+	m.preset = nil
+}
+
 // SetWebhookURL sets the "webhook_url" field.
 func (m *AlertRuleMutation) SetWebhookURL(s string) {
 	m.webhook_url = &s
@@ -4108,7 +5384,7 @@ func (m *AlertRuleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AlertRuleMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, alertrule.FieldCreatedAt)
 	}
@@ -4147,6 +5423,12 @@ func (m *AlertRuleMutation) Fields() []string {
 	}
 	if m.closes_at != nil {
 		fields = append(fields, alertrule.FieldClosesAt)
+	}
+	if m.conditions != nil {
+		fields = append(fields, alertrule.FieldConditions)
+	}
+	if m.preset != nil {
+		fields = append(fields, alertrule.FieldPreset)
 	}
 	if m.webhook_url != nil {
 		fields = append(fields, alertrule.FieldWebhookURL)
@@ -4188,6 +5470,10 @@ func (m *AlertRuleMutation) Field(name string) (ent.Value, bool) {
 		return m.OpensAt()
 	case alertrule.FieldClosesAt:
 		return m.ClosesAt()
+	case alertrule.FieldConditions:
+		return m.Conditions()
+	case alertrule.FieldPreset:
+		return m.Preset()
 	case alertrule.FieldWebhookURL:
 		return m.WebhookURL()
 	case alertrule.FieldWebhookSecret:
@@ -4227,6 +5513,10 @@ func (m *AlertRuleMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldOpensAt(ctx)
 	case alertrule.FieldClosesAt:
 		return m.OldClosesAt(ctx)
+	case alertrule.FieldConditions:
+		return m.OldConditions(ctx)
+	case alertrule.FieldPreset:
+		return m.OldPreset(ctx)
 	case alertrule.FieldWebhookURL:
 		return m.OldWebhookURL(ctx)
 	case alertrule.FieldWebhookSecret:
@@ -4331,6 +5621,20 @@ func (m *AlertRuleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetClosesAt(v)
 		return nil
+	case alertrule.FieldConditions:
+		v, ok := value.(*schematype.RuleConditions)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConditions(v)
+		return nil
+	case alertrule.FieldPreset:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPreset(v)
+		return nil
 	case alertrule.FieldWebhookURL:
 		v, ok := value.(string)
 		if !ok {
@@ -4420,6 +5724,9 @@ func (m *AlertRuleMutation) ClearedFields() []string {
 	if m.FieldCleared(alertrule.FieldEntryKinds) {
 		fields = append(fields, alertrule.FieldEntryKinds)
 	}
+	if m.FieldCleared(alertrule.FieldConditions) {
+		fields = append(fields, alertrule.FieldConditions)
+	}
 	if m.FieldCleared(alertrule.FieldWebhookSecret) {
 		fields = append(fields, alertrule.FieldWebhookSecret)
 	}
@@ -4442,6 +5749,9 @@ func (m *AlertRuleMutation) ClearField(name string) error {
 		return nil
 	case alertrule.FieldEntryKinds:
 		m.ClearEntryKinds()
+		return nil
+	case alertrule.FieldConditions:
+		m.ClearConditions()
 		return nil
 	case alertrule.FieldWebhookSecret:
 		m.ClearWebhookSecret()
@@ -4492,6 +5802,12 @@ func (m *AlertRuleMutation) ResetField(name string) error {
 		return nil
 	case alertrule.FieldClosesAt:
 		m.ResetClosesAt()
+		return nil
+	case alertrule.FieldConditions:
+		m.ResetConditions()
+		return nil
+	case alertrule.FieldPreset:
+		m.ResetPreset()
 		return nil
 	case alertrule.FieldWebhookURL:
 		m.ResetWebhookURL()
@@ -6279,33 +7595,45 @@ func (m *AuditLogMutation) ResetEdge(name string) error {
 // CameraMutation represents an operation that mutates the Camera nodes in the graph.
 type CameraMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *pulid.ID
-	created_at             *time.Time
-	updated_at             *time.Time
-	name                   *string
-	model                  *string
-	device_id              *string
-	pos_option             *bool
-	source_kind            *camera.SourceKind
-	source_url             *string
-	source_credentials     *[]byte
-	last_seen_at           *time.Time
-	retired_at             *time.Time
-	source_status          *string
-	clearedFields          map[string]struct{}
-	account                *pulid.ID
-	clearedaccount         bool
-	links                  map[pulid.ID]struct{}
-	removedlinks           map[pulid.ID]struct{}
-	clearedlinks           bool
-	journal_entries        map[pulid.ID]struct{}
-	removedjournal_entries map[pulid.ID]struct{}
-	clearedjournal_entries bool
-	done                   bool
-	oldValue               func(context.Context) (*Camera, error)
-	predicates             []predicate.Camera
+	op                        Op
+	typ                       string
+	id                        *pulid.ID
+	created_at                *time.Time
+	updated_at                *time.Time
+	name                      *string
+	model                     *string
+	device_id                 *string
+	pos_option                *bool
+	source_kind               *camera.SourceKind
+	source_url                *string
+	source_credentials        *[]byte
+	last_seen_at              *time.Time
+	retired_at                *time.Time
+	source_status             *string
+	streaming                 *bool
+	not_recording_since       *time.Time
+	record_owner              *string
+	record_lease_until        *time.Time
+	recording_state           *string
+	recording_reason          *string
+	recording_since           *time.Time
+	clearedFields             map[string]struct{}
+	account                   *pulid.ID
+	clearedaccount            bool
+	links                     map[pulid.ID]struct{}
+	removedlinks              map[pulid.ID]struct{}
+	clearedlinks              bool
+	journal_entries           map[pulid.ID]struct{}
+	removedjournal_entries    map[pulid.ID]struct{}
+	clearedjournal_entries    bool
+	recording_segments        map[pulid.ID]struct{}
+	removedrecording_segments map[pulid.ID]struct{}
+	clearedrecording_segments bool
+	cloud_connection          *pulid.ID
+	clearedcloud_connection   bool
+	done                      bool
+	oldValue                  func(context.Context) (*Camera, error)
+	predicates                []predicate.Camera
 }
 
 var _ ent.Mutation = (*CameraMutation)(nil)
@@ -6945,6 +8273,359 @@ func (m *CameraMutation) ResetSourceStatus() {
 	m.source_status = nil
 }
 
+// SetCloudConnectionID sets the "cloud_connection_id" field.
+func (m *CameraMutation) SetCloudConnectionID(pu pulid.ID) {
+	m.cloud_connection = &pu
+}
+
+// CloudConnectionID returns the value of the "cloud_connection_id" field in the mutation.
+func (m *CameraMutation) CloudConnectionID() (r pulid.ID, exists bool) {
+	v := m.cloud_connection
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCloudConnectionID returns the old "cloud_connection_id" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldCloudConnectionID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCloudConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCloudConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCloudConnectionID: %w", err)
+	}
+	return oldValue.CloudConnectionID, nil
+}
+
+// ClearCloudConnectionID clears the value of the "cloud_connection_id" field.
+func (m *CameraMutation) ClearCloudConnectionID() {
+	m.cloud_connection = nil
+	m.clearedFields[camera.FieldCloudConnectionID] = struct{}{}
+}
+
+// CloudConnectionIDCleared returns if the "cloud_connection_id" field was cleared in this mutation.
+func (m *CameraMutation) CloudConnectionIDCleared() bool {
+	_, ok := m.clearedFields[camera.FieldCloudConnectionID]
+	return ok
+}
+
+// ResetCloudConnectionID resets all changes to the "cloud_connection_id" field.
+func (m *CameraMutation) ResetCloudConnectionID() {
+	m.cloud_connection = nil
+	delete(m.clearedFields, camera.FieldCloudConnectionID)
+}
+
+// SetStreaming sets the "streaming" field.
+func (m *CameraMutation) SetStreaming(b bool) {
+	m.streaming = &b
+}
+
+// Streaming returns the value of the "streaming" field in the mutation.
+func (m *CameraMutation) Streaming() (r bool, exists bool) {
+	v := m.streaming
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStreaming returns the old "streaming" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldStreaming(ctx context.Context) (v *bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStreaming is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStreaming requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStreaming: %w", err)
+	}
+	return oldValue.Streaming, nil
+}
+
+// ClearStreaming clears the value of the "streaming" field.
+func (m *CameraMutation) ClearStreaming() {
+	m.streaming = nil
+	m.clearedFields[camera.FieldStreaming] = struct{}{}
+}
+
+// StreamingCleared returns if the "streaming" field was cleared in this mutation.
+func (m *CameraMutation) StreamingCleared() bool {
+	_, ok := m.clearedFields[camera.FieldStreaming]
+	return ok
+}
+
+// ResetStreaming resets all changes to the "streaming" field.
+func (m *CameraMutation) ResetStreaming() {
+	m.streaming = nil
+	delete(m.clearedFields, camera.FieldStreaming)
+}
+
+// SetNotRecordingSince sets the "not_recording_since" field.
+func (m *CameraMutation) SetNotRecordingSince(t time.Time) {
+	m.not_recording_since = &t
+}
+
+// NotRecordingSince returns the value of the "not_recording_since" field in the mutation.
+func (m *CameraMutation) NotRecordingSince() (r time.Time, exists bool) {
+	v := m.not_recording_since
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNotRecordingSince returns the old "not_recording_since" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldNotRecordingSince(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNotRecordingSince is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNotRecordingSince requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNotRecordingSince: %w", err)
+	}
+	return oldValue.NotRecordingSince, nil
+}
+
+// ClearNotRecordingSince clears the value of the "not_recording_since" field.
+func (m *CameraMutation) ClearNotRecordingSince() {
+	m.not_recording_since = nil
+	m.clearedFields[camera.FieldNotRecordingSince] = struct{}{}
+}
+
+// NotRecordingSinceCleared returns if the "not_recording_since" field was cleared in this mutation.
+func (m *CameraMutation) NotRecordingSinceCleared() bool {
+	_, ok := m.clearedFields[camera.FieldNotRecordingSince]
+	return ok
+}
+
+// ResetNotRecordingSince resets all changes to the "not_recording_since" field.
+func (m *CameraMutation) ResetNotRecordingSince() {
+	m.not_recording_since = nil
+	delete(m.clearedFields, camera.FieldNotRecordingSince)
+}
+
+// SetRecordOwner sets the "record_owner" field.
+func (m *CameraMutation) SetRecordOwner(s string) {
+	m.record_owner = &s
+}
+
+// RecordOwner returns the value of the "record_owner" field in the mutation.
+func (m *CameraMutation) RecordOwner() (r string, exists bool) {
+	v := m.record_owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordOwner returns the old "record_owner" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldRecordOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordOwner: %w", err)
+	}
+	return oldValue.RecordOwner, nil
+}
+
+// ResetRecordOwner resets all changes to the "record_owner" field.
+func (m *CameraMutation) ResetRecordOwner() {
+	m.record_owner = nil
+}
+
+// SetRecordLeaseUntil sets the "record_lease_until" field.
+func (m *CameraMutation) SetRecordLeaseUntil(t time.Time) {
+	m.record_lease_until = &t
+}
+
+// RecordLeaseUntil returns the value of the "record_lease_until" field in the mutation.
+func (m *CameraMutation) RecordLeaseUntil() (r time.Time, exists bool) {
+	v := m.record_lease_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordLeaseUntil returns the old "record_lease_until" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldRecordLeaseUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordLeaseUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordLeaseUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordLeaseUntil: %w", err)
+	}
+	return oldValue.RecordLeaseUntil, nil
+}
+
+// ClearRecordLeaseUntil clears the value of the "record_lease_until" field.
+func (m *CameraMutation) ClearRecordLeaseUntil() {
+	m.record_lease_until = nil
+	m.clearedFields[camera.FieldRecordLeaseUntil] = struct{}{}
+}
+
+// RecordLeaseUntilCleared returns if the "record_lease_until" field was cleared in this mutation.
+func (m *CameraMutation) RecordLeaseUntilCleared() bool {
+	_, ok := m.clearedFields[camera.FieldRecordLeaseUntil]
+	return ok
+}
+
+// ResetRecordLeaseUntil resets all changes to the "record_lease_until" field.
+func (m *CameraMutation) ResetRecordLeaseUntil() {
+	m.record_lease_until = nil
+	delete(m.clearedFields, camera.FieldRecordLeaseUntil)
+}
+
+// SetRecordingState sets the "recording_state" field.
+func (m *CameraMutation) SetRecordingState(s string) {
+	m.recording_state = &s
+}
+
+// RecordingState returns the value of the "recording_state" field in the mutation.
+func (m *CameraMutation) RecordingState() (r string, exists bool) {
+	v := m.recording_state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordingState returns the old "recording_state" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldRecordingState(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordingState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordingState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordingState: %w", err)
+	}
+	return oldValue.RecordingState, nil
+}
+
+// ResetRecordingState resets all changes to the "recording_state" field.
+func (m *CameraMutation) ResetRecordingState() {
+	m.recording_state = nil
+}
+
+// SetRecordingReason sets the "recording_reason" field.
+func (m *CameraMutation) SetRecordingReason(s string) {
+	m.recording_reason = &s
+}
+
+// RecordingReason returns the value of the "recording_reason" field in the mutation.
+func (m *CameraMutation) RecordingReason() (r string, exists bool) {
+	v := m.recording_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordingReason returns the old "recording_reason" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldRecordingReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordingReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordingReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordingReason: %w", err)
+	}
+	return oldValue.RecordingReason, nil
+}
+
+// ResetRecordingReason resets all changes to the "recording_reason" field.
+func (m *CameraMutation) ResetRecordingReason() {
+	m.recording_reason = nil
+}
+
+// SetRecordingSince sets the "recording_since" field.
+func (m *CameraMutation) SetRecordingSince(t time.Time) {
+	m.recording_since = &t
+}
+
+// RecordingSince returns the value of the "recording_since" field in the mutation.
+func (m *CameraMutation) RecordingSince() (r time.Time, exists bool) {
+	v := m.recording_since
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordingSince returns the old "recording_since" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldRecordingSince(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordingSince is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordingSince requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordingSince: %w", err)
+	}
+	return oldValue.RecordingSince, nil
+}
+
+// ClearRecordingSince clears the value of the "recording_since" field.
+func (m *CameraMutation) ClearRecordingSince() {
+	m.recording_since = nil
+	m.clearedFields[camera.FieldRecordingSince] = struct{}{}
+}
+
+// RecordingSinceCleared returns if the "recording_since" field was cleared in this mutation.
+func (m *CameraMutation) RecordingSinceCleared() bool {
+	_, ok := m.clearedFields[camera.FieldRecordingSince]
+	return ok
+}
+
+// ResetRecordingSince resets all changes to the "recording_since" field.
+func (m *CameraMutation) ResetRecordingSince() {
+	m.recording_since = nil
+	delete(m.clearedFields, camera.FieldRecordingSince)
+}
+
 // ClearAccount clears the "account" edge to the Account entity.
 func (m *CameraMutation) ClearAccount() {
 	m.clearedaccount = true
@@ -7080,6 +8761,87 @@ func (m *CameraMutation) ResetJournalEntries() {
 	m.removedjournal_entries = nil
 }
 
+// AddRecordingSegmentIDs adds the "recording_segments" edge to the RecordingSegment entity by ids.
+func (m *CameraMutation) AddRecordingSegmentIDs(ids ...pulid.ID) {
+	if m.recording_segments == nil {
+		m.recording_segments = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.recording_segments[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRecordingSegments clears the "recording_segments" edge to the RecordingSegment entity.
+func (m *CameraMutation) ClearRecordingSegments() {
+	m.clearedrecording_segments = true
+}
+
+// RecordingSegmentsCleared reports if the "recording_segments" edge to the RecordingSegment entity was cleared.
+func (m *CameraMutation) RecordingSegmentsCleared() bool {
+	return m.clearedrecording_segments
+}
+
+// RemoveRecordingSegmentIDs removes the "recording_segments" edge to the RecordingSegment entity by IDs.
+func (m *CameraMutation) RemoveRecordingSegmentIDs(ids ...pulid.ID) {
+	if m.removedrecording_segments == nil {
+		m.removedrecording_segments = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.recording_segments, ids[i])
+		m.removedrecording_segments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRecordingSegments returns the removed IDs of the "recording_segments" edge to the RecordingSegment entity.
+func (m *CameraMutation) RemovedRecordingSegmentsIDs() (ids []pulid.ID) {
+	for id := range m.removedrecording_segments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RecordingSegmentsIDs returns the "recording_segments" edge IDs in the mutation.
+func (m *CameraMutation) RecordingSegmentsIDs() (ids []pulid.ID) {
+	for id := range m.recording_segments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRecordingSegments resets all changes to the "recording_segments" edge.
+func (m *CameraMutation) ResetRecordingSegments() {
+	m.recording_segments = nil
+	m.clearedrecording_segments = false
+	m.removedrecording_segments = nil
+}
+
+// ClearCloudConnection clears the "cloud_connection" edge to the CameraCloudConnection entity.
+func (m *CameraMutation) ClearCloudConnection() {
+	m.clearedcloud_connection = true
+	m.clearedFields[camera.FieldCloudConnectionID] = struct{}{}
+}
+
+// CloudConnectionCleared reports if the "cloud_connection" edge to the CameraCloudConnection entity was cleared.
+func (m *CameraMutation) CloudConnectionCleared() bool {
+	return m.CloudConnectionIDCleared() || m.clearedcloud_connection
+}
+
+// CloudConnectionIDs returns the "cloud_connection" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CloudConnectionID instead. It exists only for internal usage by the builders.
+func (m *CameraMutation) CloudConnectionIDs() (ids []pulid.ID) {
+	if id := m.cloud_connection; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCloudConnection resets all changes to the "cloud_connection" edge.
+func (m *CameraMutation) ResetCloudConnection() {
+	m.cloud_connection = nil
+	m.clearedcloud_connection = false
+}
+
 // Where appends a list predicates to the CameraMutation builder.
 func (m *CameraMutation) Where(ps ...predicate.Camera) {
 	m.predicates = append(m.predicates, ps...)
@@ -7114,7 +8876,7 @@ func (m *CameraMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CameraMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, camera.FieldCreatedAt)
 	}
@@ -7154,6 +8916,30 @@ func (m *CameraMutation) Fields() []string {
 	if m.source_status != nil {
 		fields = append(fields, camera.FieldSourceStatus)
 	}
+	if m.cloud_connection != nil {
+		fields = append(fields, camera.FieldCloudConnectionID)
+	}
+	if m.streaming != nil {
+		fields = append(fields, camera.FieldStreaming)
+	}
+	if m.not_recording_since != nil {
+		fields = append(fields, camera.FieldNotRecordingSince)
+	}
+	if m.record_owner != nil {
+		fields = append(fields, camera.FieldRecordOwner)
+	}
+	if m.record_lease_until != nil {
+		fields = append(fields, camera.FieldRecordLeaseUntil)
+	}
+	if m.recording_state != nil {
+		fields = append(fields, camera.FieldRecordingState)
+	}
+	if m.recording_reason != nil {
+		fields = append(fields, camera.FieldRecordingReason)
+	}
+	if m.recording_since != nil {
+		fields = append(fields, camera.FieldRecordingSince)
+	}
 	return fields
 }
 
@@ -7188,6 +8974,22 @@ func (m *CameraMutation) Field(name string) (ent.Value, bool) {
 		return m.RetiredAt()
 	case camera.FieldSourceStatus:
 		return m.SourceStatus()
+	case camera.FieldCloudConnectionID:
+		return m.CloudConnectionID()
+	case camera.FieldStreaming:
+		return m.Streaming()
+	case camera.FieldNotRecordingSince:
+		return m.NotRecordingSince()
+	case camera.FieldRecordOwner:
+		return m.RecordOwner()
+	case camera.FieldRecordLeaseUntil:
+		return m.RecordLeaseUntil()
+	case camera.FieldRecordingState:
+		return m.RecordingState()
+	case camera.FieldRecordingReason:
+		return m.RecordingReason()
+	case camera.FieldRecordingSince:
+		return m.RecordingSince()
 	}
 	return nil, false
 }
@@ -7223,6 +9025,22 @@ func (m *CameraMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldRetiredAt(ctx)
 	case camera.FieldSourceStatus:
 		return m.OldSourceStatus(ctx)
+	case camera.FieldCloudConnectionID:
+		return m.OldCloudConnectionID(ctx)
+	case camera.FieldStreaming:
+		return m.OldStreaming(ctx)
+	case camera.FieldNotRecordingSince:
+		return m.OldNotRecordingSince(ctx)
+	case camera.FieldRecordOwner:
+		return m.OldRecordOwner(ctx)
+	case camera.FieldRecordLeaseUntil:
+		return m.OldRecordLeaseUntil(ctx)
+	case camera.FieldRecordingState:
+		return m.OldRecordingState(ctx)
+	case camera.FieldRecordingReason:
+		return m.OldRecordingReason(ctx)
+	case camera.FieldRecordingSince:
+		return m.OldRecordingSince(ctx)
 	}
 	return nil, fmt.Errorf("unknown Camera field %s", name)
 }
@@ -7323,6 +9141,62 @@ func (m *CameraMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSourceStatus(v)
 		return nil
+	case camera.FieldCloudConnectionID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCloudConnectionID(v)
+		return nil
+	case camera.FieldStreaming:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStreaming(v)
+		return nil
+	case camera.FieldNotRecordingSince:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNotRecordingSince(v)
+		return nil
+	case camera.FieldRecordOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordOwner(v)
+		return nil
+	case camera.FieldRecordLeaseUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordLeaseUntil(v)
+		return nil
+	case camera.FieldRecordingState:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordingState(v)
+		return nil
+	case camera.FieldRecordingReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordingReason(v)
+		return nil
+	case camera.FieldRecordingSince:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordingSince(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Camera field %s", name)
 }
@@ -7368,6 +9242,21 @@ func (m *CameraMutation) ClearedFields() []string {
 	if m.FieldCleared(camera.FieldRetiredAt) {
 		fields = append(fields, camera.FieldRetiredAt)
 	}
+	if m.FieldCleared(camera.FieldCloudConnectionID) {
+		fields = append(fields, camera.FieldCloudConnectionID)
+	}
+	if m.FieldCleared(camera.FieldStreaming) {
+		fields = append(fields, camera.FieldStreaming)
+	}
+	if m.FieldCleared(camera.FieldNotRecordingSince) {
+		fields = append(fields, camera.FieldNotRecordingSince)
+	}
+	if m.FieldCleared(camera.FieldRecordLeaseUntil) {
+		fields = append(fields, camera.FieldRecordLeaseUntil)
+	}
+	if m.FieldCleared(camera.FieldRecordingSince) {
+		fields = append(fields, camera.FieldRecordingSince)
+	}
 	return fields
 }
 
@@ -7396,6 +9285,21 @@ func (m *CameraMutation) ClearField(name string) error {
 		return nil
 	case camera.FieldRetiredAt:
 		m.ClearRetiredAt()
+		return nil
+	case camera.FieldCloudConnectionID:
+		m.ClearCloudConnectionID()
+		return nil
+	case camera.FieldStreaming:
+		m.ClearStreaming()
+		return nil
+	case camera.FieldNotRecordingSince:
+		m.ClearNotRecordingSince()
+		return nil
+	case camera.FieldRecordLeaseUntil:
+		m.ClearRecordLeaseUntil()
+		return nil
+	case camera.FieldRecordingSince:
+		m.ClearRecordingSince()
 		return nil
 	}
 	return fmt.Errorf("unknown Camera nullable field %s", name)
@@ -7444,13 +9348,37 @@ func (m *CameraMutation) ResetField(name string) error {
 	case camera.FieldSourceStatus:
 		m.ResetSourceStatus()
 		return nil
+	case camera.FieldCloudConnectionID:
+		m.ResetCloudConnectionID()
+		return nil
+	case camera.FieldStreaming:
+		m.ResetStreaming()
+		return nil
+	case camera.FieldNotRecordingSince:
+		m.ResetNotRecordingSince()
+		return nil
+	case camera.FieldRecordOwner:
+		m.ResetRecordOwner()
+		return nil
+	case camera.FieldRecordLeaseUntil:
+		m.ResetRecordLeaseUntil()
+		return nil
+	case camera.FieldRecordingState:
+		m.ResetRecordingState()
+		return nil
+	case camera.FieldRecordingReason:
+		m.ResetRecordingReason()
+		return nil
+	case camera.FieldRecordingSince:
+		m.ResetRecordingSince()
+		return nil
 	}
 	return fmt.Errorf("unknown Camera field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *CameraMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.account != nil {
 		edges = append(edges, camera.EdgeAccount)
 	}
@@ -7459,6 +9387,12 @@ func (m *CameraMutation) AddedEdges() []string {
 	}
 	if m.journal_entries != nil {
 		edges = append(edges, camera.EdgeJournalEntries)
+	}
+	if m.recording_segments != nil {
+		edges = append(edges, camera.EdgeRecordingSegments)
+	}
+	if m.cloud_connection != nil {
+		edges = append(edges, camera.EdgeCloudConnection)
 	}
 	return edges
 }
@@ -7483,18 +9417,31 @@ func (m *CameraMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case camera.EdgeRecordingSegments:
+		ids := make([]ent.Value, 0, len(m.recording_segments))
+		for id := range m.recording_segments {
+			ids = append(ids, id)
+		}
+		return ids
+	case camera.EdgeCloudConnection:
+		if id := m.cloud_connection; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *CameraMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.removedlinks != nil {
 		edges = append(edges, camera.EdgeLinks)
 	}
 	if m.removedjournal_entries != nil {
 		edges = append(edges, camera.EdgeJournalEntries)
+	}
+	if m.removedrecording_segments != nil {
+		edges = append(edges, camera.EdgeRecordingSegments)
 	}
 	return edges
 }
@@ -7515,13 +9462,19 @@ func (m *CameraMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case camera.EdgeRecordingSegments:
+		ids := make([]ent.Value, 0, len(m.removedrecording_segments))
+		for id := range m.removedrecording_segments {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *CameraMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.clearedaccount {
 		edges = append(edges, camera.EdgeAccount)
 	}
@@ -7530,6 +9483,12 @@ func (m *CameraMutation) ClearedEdges() []string {
 	}
 	if m.clearedjournal_entries {
 		edges = append(edges, camera.EdgeJournalEntries)
+	}
+	if m.clearedrecording_segments {
+		edges = append(edges, camera.EdgeRecordingSegments)
+	}
+	if m.clearedcloud_connection {
+		edges = append(edges, camera.EdgeCloudConnection)
 	}
 	return edges
 }
@@ -7544,6 +9503,10 @@ func (m *CameraMutation) EdgeCleared(name string) bool {
 		return m.clearedlinks
 	case camera.EdgeJournalEntries:
 		return m.clearedjournal_entries
+	case camera.EdgeRecordingSegments:
+		return m.clearedrecording_segments
+	case camera.EdgeCloudConnection:
+		return m.clearedcloud_connection
 	}
 	return false
 }
@@ -7554,6 +9517,9 @@ func (m *CameraMutation) ClearEdge(name string) error {
 	switch name {
 	case camera.EdgeAccount:
 		m.ClearAccount()
+		return nil
+	case camera.EdgeCloudConnection:
+		m.ClearCloudConnection()
 		return nil
 	}
 	return fmt.Errorf("unknown Camera unique edge %s", name)
@@ -7572,8 +9538,7117 @@ func (m *CameraMutation) ResetEdge(name string) error {
 	case camera.EdgeJournalEntries:
 		m.ResetJournalEntries()
 		return nil
+	case camera.EdgeRecordingSegments:
+		m.ResetRecordingSegments()
+		return nil
+	case camera.EdgeCloudConnection:
+		m.ResetCloudConnection()
+		return nil
 	}
 	return fmt.Errorf("unknown Camera edge %s", name)
+}
+
+// CameraCloudConnectionMutation represents an operation that mutates the CameraCloudConnection nodes in the graph.
+type CameraCloudConnectionMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *pulid.ID
+	created_at        *time.Time
+	updated_at        *time.Time
+	provider          *cameracloudconnection.Provider
+	name              *string
+	auth_kind         *cameracloudconnection.AuthKind
+	secrets           *[]byte
+	secret_hint       *string
+	option_item_id    *int
+	addoption_item_id *int
+	retention_days    *int
+	addretention_days *int
+	status            *cameracloudconnection.Status
+	last_error        *string
+	last_sync_at      *time.Time
+	next_retry_at     *time.Time
+	sync_owner        *string
+	sync_lease_until  *time.Time
+	clearedFields     map[string]struct{}
+	account           *pulid.ID
+	clearedaccount    bool
+	cameras           map[pulid.ID]struct{}
+	removedcameras    map[pulid.ID]struct{}
+	clearedcameras    bool
+	done              bool
+	oldValue          func(context.Context) (*CameraCloudConnection, error)
+	predicates        []predicate.CameraCloudConnection
+}
+
+var _ ent.Mutation = (*CameraCloudConnectionMutation)(nil)
+
+// cameracloudconnectionOption allows management of the mutation configuration using functional options.
+type cameracloudconnectionOption func(*CameraCloudConnectionMutation)
+
+// newCameraCloudConnectionMutation creates new mutation for the CameraCloudConnection entity.
+func newCameraCloudConnectionMutation(c config, op Op, opts ...cameracloudconnectionOption) *CameraCloudConnectionMutation {
+	m := &CameraCloudConnectionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCameraCloudConnection,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCameraCloudConnectionID sets the ID field of the mutation.
+func withCameraCloudConnectionID(id pulid.ID) cameracloudconnectionOption {
+	return func(m *CameraCloudConnectionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CameraCloudConnection
+		)
+		m.oldValue = func(ctx context.Context) (*CameraCloudConnection, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CameraCloudConnection.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCameraCloudConnection sets the old CameraCloudConnection of the mutation.
+func withCameraCloudConnection(node *CameraCloudConnection) cameracloudconnectionOption {
+	return func(m *CameraCloudConnectionMutation) {
+		m.oldValue = func(context.Context) (*CameraCloudConnection, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CameraCloudConnectionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CameraCloudConnectionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CameraCloudConnection entities.
+func (m *CameraCloudConnectionMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CameraCloudConnectionMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CameraCloudConnectionMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CameraCloudConnection.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CameraCloudConnectionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CameraCloudConnectionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CameraCloudConnectionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CameraCloudConnectionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CameraCloudConnectionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CameraCloudConnectionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *CameraCloudConnectionMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *CameraCloudConnectionMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *CameraCloudConnectionMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetProvider sets the "provider" field.
+func (m *CameraCloudConnectionMutation) SetProvider(c cameracloudconnection.Provider) {
+	m.provider = &c
+}
+
+// Provider returns the value of the "provider" field in the mutation.
+func (m *CameraCloudConnectionMutation) Provider() (r cameracloudconnection.Provider, exists bool) {
+	v := m.provider
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProvider returns the old "provider" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldProvider(ctx context.Context) (v cameracloudconnection.Provider, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProvider is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProvider requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProvider: %w", err)
+	}
+	return oldValue.Provider, nil
+}
+
+// ResetProvider resets all changes to the "provider" field.
+func (m *CameraCloudConnectionMutation) ResetProvider() {
+	m.provider = nil
+}
+
+// SetName sets the "name" field.
+func (m *CameraCloudConnectionMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *CameraCloudConnectionMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *CameraCloudConnectionMutation) ResetName() {
+	m.name = nil
+}
+
+// SetAuthKind sets the "auth_kind" field.
+func (m *CameraCloudConnectionMutation) SetAuthKind(ck cameracloudconnection.AuthKind) {
+	m.auth_kind = &ck
+}
+
+// AuthKind returns the value of the "auth_kind" field in the mutation.
+func (m *CameraCloudConnectionMutation) AuthKind() (r cameracloudconnection.AuthKind, exists bool) {
+	v := m.auth_kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthKind returns the old "auth_kind" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldAuthKind(ctx context.Context) (v cameracloudconnection.AuthKind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthKind: %w", err)
+	}
+	return oldValue.AuthKind, nil
+}
+
+// ResetAuthKind resets all changes to the "auth_kind" field.
+func (m *CameraCloudConnectionMutation) ResetAuthKind() {
+	m.auth_kind = nil
+}
+
+// SetSecrets sets the "secrets" field.
+func (m *CameraCloudConnectionMutation) SetSecrets(b []byte) {
+	m.secrets = &b
+}
+
+// Secrets returns the value of the "secrets" field in the mutation.
+func (m *CameraCloudConnectionMutation) Secrets() (r []byte, exists bool) {
+	v := m.secrets
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecrets returns the old "secrets" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldSecrets(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecrets is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecrets requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecrets: %w", err)
+	}
+	return oldValue.Secrets, nil
+}
+
+// ClearSecrets clears the value of the "secrets" field.
+func (m *CameraCloudConnectionMutation) ClearSecrets() {
+	m.secrets = nil
+	m.clearedFields[cameracloudconnection.FieldSecrets] = struct{}{}
+}
+
+// SecretsCleared returns if the "secrets" field was cleared in this mutation.
+func (m *CameraCloudConnectionMutation) SecretsCleared() bool {
+	_, ok := m.clearedFields[cameracloudconnection.FieldSecrets]
+	return ok
+}
+
+// ResetSecrets resets all changes to the "secrets" field.
+func (m *CameraCloudConnectionMutation) ResetSecrets() {
+	m.secrets = nil
+	delete(m.clearedFields, cameracloudconnection.FieldSecrets)
+}
+
+// SetSecretHint sets the "secret_hint" field.
+func (m *CameraCloudConnectionMutation) SetSecretHint(s string) {
+	m.secret_hint = &s
+}
+
+// SecretHint returns the value of the "secret_hint" field in the mutation.
+func (m *CameraCloudConnectionMutation) SecretHint() (r string, exists bool) {
+	v := m.secret_hint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretHint returns the old "secret_hint" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldSecretHint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretHint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretHint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretHint: %w", err)
+	}
+	return oldValue.SecretHint, nil
+}
+
+// ResetSecretHint resets all changes to the "secret_hint" field.
+func (m *CameraCloudConnectionMutation) ResetSecretHint() {
+	m.secret_hint = nil
+}
+
+// SetOptionItemID sets the "option_item_id" field.
+func (m *CameraCloudConnectionMutation) SetOptionItemID(i int) {
+	m.option_item_id = &i
+	m.addoption_item_id = nil
+}
+
+// OptionItemID returns the value of the "option_item_id" field in the mutation.
+func (m *CameraCloudConnectionMutation) OptionItemID() (r int, exists bool) {
+	v := m.option_item_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOptionItemID returns the old "option_item_id" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldOptionItemID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOptionItemID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOptionItemID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOptionItemID: %w", err)
+	}
+	return oldValue.OptionItemID, nil
+}
+
+// AddOptionItemID adds i to the "option_item_id" field.
+func (m *CameraCloudConnectionMutation) AddOptionItemID(i int) {
+	if m.addoption_item_id != nil {
+		*m.addoption_item_id += i
+	} else {
+		m.addoption_item_id = &i
+	}
+}
+
+// AddedOptionItemID returns the value that was added to the "option_item_id" field in this mutation.
+func (m *CameraCloudConnectionMutation) AddedOptionItemID() (r int, exists bool) {
+	v := m.addoption_item_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearOptionItemID clears the value of the "option_item_id" field.
+func (m *CameraCloudConnectionMutation) ClearOptionItemID() {
+	m.option_item_id = nil
+	m.addoption_item_id = nil
+	m.clearedFields[cameracloudconnection.FieldOptionItemID] = struct{}{}
+}
+
+// OptionItemIDCleared returns if the "option_item_id" field was cleared in this mutation.
+func (m *CameraCloudConnectionMutation) OptionItemIDCleared() bool {
+	_, ok := m.clearedFields[cameracloudconnection.FieldOptionItemID]
+	return ok
+}
+
+// ResetOptionItemID resets all changes to the "option_item_id" field.
+func (m *CameraCloudConnectionMutation) ResetOptionItemID() {
+	m.option_item_id = nil
+	m.addoption_item_id = nil
+	delete(m.clearedFields, cameracloudconnection.FieldOptionItemID)
+}
+
+// SetRetentionDays sets the "retention_days" field.
+func (m *CameraCloudConnectionMutation) SetRetentionDays(i int) {
+	m.retention_days = &i
+	m.addretention_days = nil
+}
+
+// RetentionDays returns the value of the "retention_days" field in the mutation.
+func (m *CameraCloudConnectionMutation) RetentionDays() (r int, exists bool) {
+	v := m.retention_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRetentionDays returns the old "retention_days" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldRetentionDays(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRetentionDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRetentionDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRetentionDays: %w", err)
+	}
+	return oldValue.RetentionDays, nil
+}
+
+// AddRetentionDays adds i to the "retention_days" field.
+func (m *CameraCloudConnectionMutation) AddRetentionDays(i int) {
+	if m.addretention_days != nil {
+		*m.addretention_days += i
+	} else {
+		m.addretention_days = &i
+	}
+}
+
+// AddedRetentionDays returns the value that was added to the "retention_days" field in this mutation.
+func (m *CameraCloudConnectionMutation) AddedRetentionDays() (r int, exists bool) {
+	v := m.addretention_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRetentionDays resets all changes to the "retention_days" field.
+func (m *CameraCloudConnectionMutation) ResetRetentionDays() {
+	m.retention_days = nil
+	m.addretention_days = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *CameraCloudConnectionMutation) SetStatus(c cameracloudconnection.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *CameraCloudConnectionMutation) Status() (r cameracloudconnection.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldStatus(ctx context.Context) (v cameracloudconnection.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *CameraCloudConnectionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *CameraCloudConnectionMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *CameraCloudConnectionMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *CameraCloudConnectionMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// SetLastSyncAt sets the "last_sync_at" field.
+func (m *CameraCloudConnectionMutation) SetLastSyncAt(t time.Time) {
+	m.last_sync_at = &t
+}
+
+// LastSyncAt returns the value of the "last_sync_at" field in the mutation.
+func (m *CameraCloudConnectionMutation) LastSyncAt() (r time.Time, exists bool) {
+	v := m.last_sync_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSyncAt returns the old "last_sync_at" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldLastSyncAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSyncAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSyncAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSyncAt: %w", err)
+	}
+	return oldValue.LastSyncAt, nil
+}
+
+// ClearLastSyncAt clears the value of the "last_sync_at" field.
+func (m *CameraCloudConnectionMutation) ClearLastSyncAt() {
+	m.last_sync_at = nil
+	m.clearedFields[cameracloudconnection.FieldLastSyncAt] = struct{}{}
+}
+
+// LastSyncAtCleared returns if the "last_sync_at" field was cleared in this mutation.
+func (m *CameraCloudConnectionMutation) LastSyncAtCleared() bool {
+	_, ok := m.clearedFields[cameracloudconnection.FieldLastSyncAt]
+	return ok
+}
+
+// ResetLastSyncAt resets all changes to the "last_sync_at" field.
+func (m *CameraCloudConnectionMutation) ResetLastSyncAt() {
+	m.last_sync_at = nil
+	delete(m.clearedFields, cameracloudconnection.FieldLastSyncAt)
+}
+
+// SetNextRetryAt sets the "next_retry_at" field.
+func (m *CameraCloudConnectionMutation) SetNextRetryAt(t time.Time) {
+	m.next_retry_at = &t
+}
+
+// NextRetryAt returns the value of the "next_retry_at" field in the mutation.
+func (m *CameraCloudConnectionMutation) NextRetryAt() (r time.Time, exists bool) {
+	v := m.next_retry_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextRetryAt returns the old "next_retry_at" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldNextRetryAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextRetryAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextRetryAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextRetryAt: %w", err)
+	}
+	return oldValue.NextRetryAt, nil
+}
+
+// ClearNextRetryAt clears the value of the "next_retry_at" field.
+func (m *CameraCloudConnectionMutation) ClearNextRetryAt() {
+	m.next_retry_at = nil
+	m.clearedFields[cameracloudconnection.FieldNextRetryAt] = struct{}{}
+}
+
+// NextRetryAtCleared returns if the "next_retry_at" field was cleared in this mutation.
+func (m *CameraCloudConnectionMutation) NextRetryAtCleared() bool {
+	_, ok := m.clearedFields[cameracloudconnection.FieldNextRetryAt]
+	return ok
+}
+
+// ResetNextRetryAt resets all changes to the "next_retry_at" field.
+func (m *CameraCloudConnectionMutation) ResetNextRetryAt() {
+	m.next_retry_at = nil
+	delete(m.clearedFields, cameracloudconnection.FieldNextRetryAt)
+}
+
+// SetSyncOwner sets the "sync_owner" field.
+func (m *CameraCloudConnectionMutation) SetSyncOwner(s string) {
+	m.sync_owner = &s
+}
+
+// SyncOwner returns the value of the "sync_owner" field in the mutation.
+func (m *CameraCloudConnectionMutation) SyncOwner() (r string, exists bool) {
+	v := m.sync_owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncOwner returns the old "sync_owner" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldSyncOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncOwner: %w", err)
+	}
+	return oldValue.SyncOwner, nil
+}
+
+// ResetSyncOwner resets all changes to the "sync_owner" field.
+func (m *CameraCloudConnectionMutation) ResetSyncOwner() {
+	m.sync_owner = nil
+}
+
+// SetSyncLeaseUntil sets the "sync_lease_until" field.
+func (m *CameraCloudConnectionMutation) SetSyncLeaseUntil(t time.Time) {
+	m.sync_lease_until = &t
+}
+
+// SyncLeaseUntil returns the value of the "sync_lease_until" field in the mutation.
+func (m *CameraCloudConnectionMutation) SyncLeaseUntil() (r time.Time, exists bool) {
+	v := m.sync_lease_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncLeaseUntil returns the old "sync_lease_until" field's value of the CameraCloudConnection entity.
+// If the CameraCloudConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraCloudConnectionMutation) OldSyncLeaseUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncLeaseUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncLeaseUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncLeaseUntil: %w", err)
+	}
+	return oldValue.SyncLeaseUntil, nil
+}
+
+// ClearSyncLeaseUntil clears the value of the "sync_lease_until" field.
+func (m *CameraCloudConnectionMutation) ClearSyncLeaseUntil() {
+	m.sync_lease_until = nil
+	m.clearedFields[cameracloudconnection.FieldSyncLeaseUntil] = struct{}{}
+}
+
+// SyncLeaseUntilCleared returns if the "sync_lease_until" field was cleared in this mutation.
+func (m *CameraCloudConnectionMutation) SyncLeaseUntilCleared() bool {
+	_, ok := m.clearedFields[cameracloudconnection.FieldSyncLeaseUntil]
+	return ok
+}
+
+// ResetSyncLeaseUntil resets all changes to the "sync_lease_until" field.
+func (m *CameraCloudConnectionMutation) ResetSyncLeaseUntil() {
+	m.sync_lease_until = nil
+	delete(m.clearedFields, cameracloudconnection.FieldSyncLeaseUntil)
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *CameraCloudConnectionMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[cameracloudconnection.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *CameraCloudConnectionMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *CameraCloudConnectionMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *CameraCloudConnectionMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// AddCameraIDs adds the "cameras" edge to the Camera entity by ids.
+func (m *CameraCloudConnectionMutation) AddCameraIDs(ids ...pulid.ID) {
+	if m.cameras == nil {
+		m.cameras = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.cameras[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCameras clears the "cameras" edge to the Camera entity.
+func (m *CameraCloudConnectionMutation) ClearCameras() {
+	m.clearedcameras = true
+}
+
+// CamerasCleared reports if the "cameras" edge to the Camera entity was cleared.
+func (m *CameraCloudConnectionMutation) CamerasCleared() bool {
+	return m.clearedcameras
+}
+
+// RemoveCameraIDs removes the "cameras" edge to the Camera entity by IDs.
+func (m *CameraCloudConnectionMutation) RemoveCameraIDs(ids ...pulid.ID) {
+	if m.removedcameras == nil {
+		m.removedcameras = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.cameras, ids[i])
+		m.removedcameras[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCameras returns the removed IDs of the "cameras" edge to the Camera entity.
+func (m *CameraCloudConnectionMutation) RemovedCamerasIDs() (ids []pulid.ID) {
+	for id := range m.removedcameras {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CamerasIDs returns the "cameras" edge IDs in the mutation.
+func (m *CameraCloudConnectionMutation) CamerasIDs() (ids []pulid.ID) {
+	for id := range m.cameras {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCameras resets all changes to the "cameras" edge.
+func (m *CameraCloudConnectionMutation) ResetCameras() {
+	m.cameras = nil
+	m.clearedcameras = false
+	m.removedcameras = nil
+}
+
+// Where appends a list predicates to the CameraCloudConnectionMutation builder.
+func (m *CameraCloudConnectionMutation) Where(ps ...predicate.CameraCloudConnection) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CameraCloudConnectionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CameraCloudConnectionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CameraCloudConnection, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CameraCloudConnectionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CameraCloudConnectionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CameraCloudConnection).
+func (m *CameraCloudConnectionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CameraCloudConnectionMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, cameracloudconnection.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, cameracloudconnection.FieldUpdatedAt)
+	}
+	if m.account != nil {
+		fields = append(fields, cameracloudconnection.FieldAccountID)
+	}
+	if m.provider != nil {
+		fields = append(fields, cameracloudconnection.FieldProvider)
+	}
+	if m.name != nil {
+		fields = append(fields, cameracloudconnection.FieldName)
+	}
+	if m.auth_kind != nil {
+		fields = append(fields, cameracloudconnection.FieldAuthKind)
+	}
+	if m.secrets != nil {
+		fields = append(fields, cameracloudconnection.FieldSecrets)
+	}
+	if m.secret_hint != nil {
+		fields = append(fields, cameracloudconnection.FieldSecretHint)
+	}
+	if m.option_item_id != nil {
+		fields = append(fields, cameracloudconnection.FieldOptionItemID)
+	}
+	if m.retention_days != nil {
+		fields = append(fields, cameracloudconnection.FieldRetentionDays)
+	}
+	if m.status != nil {
+		fields = append(fields, cameracloudconnection.FieldStatus)
+	}
+	if m.last_error != nil {
+		fields = append(fields, cameracloudconnection.FieldLastError)
+	}
+	if m.last_sync_at != nil {
+		fields = append(fields, cameracloudconnection.FieldLastSyncAt)
+	}
+	if m.next_retry_at != nil {
+		fields = append(fields, cameracloudconnection.FieldNextRetryAt)
+	}
+	if m.sync_owner != nil {
+		fields = append(fields, cameracloudconnection.FieldSyncOwner)
+	}
+	if m.sync_lease_until != nil {
+		fields = append(fields, cameracloudconnection.FieldSyncLeaseUntil)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CameraCloudConnectionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case cameracloudconnection.FieldCreatedAt:
+		return m.CreatedAt()
+	case cameracloudconnection.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case cameracloudconnection.FieldAccountID:
+		return m.AccountID()
+	case cameracloudconnection.FieldProvider:
+		return m.Provider()
+	case cameracloudconnection.FieldName:
+		return m.Name()
+	case cameracloudconnection.FieldAuthKind:
+		return m.AuthKind()
+	case cameracloudconnection.FieldSecrets:
+		return m.Secrets()
+	case cameracloudconnection.FieldSecretHint:
+		return m.SecretHint()
+	case cameracloudconnection.FieldOptionItemID:
+		return m.OptionItemID()
+	case cameracloudconnection.FieldRetentionDays:
+		return m.RetentionDays()
+	case cameracloudconnection.FieldStatus:
+		return m.Status()
+	case cameracloudconnection.FieldLastError:
+		return m.LastError()
+	case cameracloudconnection.FieldLastSyncAt:
+		return m.LastSyncAt()
+	case cameracloudconnection.FieldNextRetryAt:
+		return m.NextRetryAt()
+	case cameracloudconnection.FieldSyncOwner:
+		return m.SyncOwner()
+	case cameracloudconnection.FieldSyncLeaseUntil:
+		return m.SyncLeaseUntil()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CameraCloudConnectionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case cameracloudconnection.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case cameracloudconnection.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case cameracloudconnection.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case cameracloudconnection.FieldProvider:
+		return m.OldProvider(ctx)
+	case cameracloudconnection.FieldName:
+		return m.OldName(ctx)
+	case cameracloudconnection.FieldAuthKind:
+		return m.OldAuthKind(ctx)
+	case cameracloudconnection.FieldSecrets:
+		return m.OldSecrets(ctx)
+	case cameracloudconnection.FieldSecretHint:
+		return m.OldSecretHint(ctx)
+	case cameracloudconnection.FieldOptionItemID:
+		return m.OldOptionItemID(ctx)
+	case cameracloudconnection.FieldRetentionDays:
+		return m.OldRetentionDays(ctx)
+	case cameracloudconnection.FieldStatus:
+		return m.OldStatus(ctx)
+	case cameracloudconnection.FieldLastError:
+		return m.OldLastError(ctx)
+	case cameracloudconnection.FieldLastSyncAt:
+		return m.OldLastSyncAt(ctx)
+	case cameracloudconnection.FieldNextRetryAt:
+		return m.OldNextRetryAt(ctx)
+	case cameracloudconnection.FieldSyncOwner:
+		return m.OldSyncOwner(ctx)
+	case cameracloudconnection.FieldSyncLeaseUntil:
+		return m.OldSyncLeaseUntil(ctx)
+	}
+	return nil, fmt.Errorf("unknown CameraCloudConnection field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CameraCloudConnectionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case cameracloudconnection.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case cameracloudconnection.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case cameracloudconnection.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case cameracloudconnection.FieldProvider:
+		v, ok := value.(cameracloudconnection.Provider)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProvider(v)
+		return nil
+	case cameracloudconnection.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case cameracloudconnection.FieldAuthKind:
+		v, ok := value.(cameracloudconnection.AuthKind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthKind(v)
+		return nil
+	case cameracloudconnection.FieldSecrets:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecrets(v)
+		return nil
+	case cameracloudconnection.FieldSecretHint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretHint(v)
+		return nil
+	case cameracloudconnection.FieldOptionItemID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOptionItemID(v)
+		return nil
+	case cameracloudconnection.FieldRetentionDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRetentionDays(v)
+		return nil
+	case cameracloudconnection.FieldStatus:
+		v, ok := value.(cameracloudconnection.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case cameracloudconnection.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case cameracloudconnection.FieldLastSyncAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSyncAt(v)
+		return nil
+	case cameracloudconnection.FieldNextRetryAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextRetryAt(v)
+		return nil
+	case cameracloudconnection.FieldSyncOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncOwner(v)
+		return nil
+	case cameracloudconnection.FieldSyncLeaseUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncLeaseUntil(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CameraCloudConnection field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CameraCloudConnectionMutation) AddedFields() []string {
+	var fields []string
+	if m.addoption_item_id != nil {
+		fields = append(fields, cameracloudconnection.FieldOptionItemID)
+	}
+	if m.addretention_days != nil {
+		fields = append(fields, cameracloudconnection.FieldRetentionDays)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CameraCloudConnectionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case cameracloudconnection.FieldOptionItemID:
+		return m.AddedOptionItemID()
+	case cameracloudconnection.FieldRetentionDays:
+		return m.AddedRetentionDays()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CameraCloudConnectionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case cameracloudconnection.FieldOptionItemID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOptionItemID(v)
+		return nil
+	case cameracloudconnection.FieldRetentionDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRetentionDays(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CameraCloudConnection numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CameraCloudConnectionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(cameracloudconnection.FieldSecrets) {
+		fields = append(fields, cameracloudconnection.FieldSecrets)
+	}
+	if m.FieldCleared(cameracloudconnection.FieldOptionItemID) {
+		fields = append(fields, cameracloudconnection.FieldOptionItemID)
+	}
+	if m.FieldCleared(cameracloudconnection.FieldLastSyncAt) {
+		fields = append(fields, cameracloudconnection.FieldLastSyncAt)
+	}
+	if m.FieldCleared(cameracloudconnection.FieldNextRetryAt) {
+		fields = append(fields, cameracloudconnection.FieldNextRetryAt)
+	}
+	if m.FieldCleared(cameracloudconnection.FieldSyncLeaseUntil) {
+		fields = append(fields, cameracloudconnection.FieldSyncLeaseUntil)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CameraCloudConnectionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CameraCloudConnectionMutation) ClearField(name string) error {
+	switch name {
+	case cameracloudconnection.FieldSecrets:
+		m.ClearSecrets()
+		return nil
+	case cameracloudconnection.FieldOptionItemID:
+		m.ClearOptionItemID()
+		return nil
+	case cameracloudconnection.FieldLastSyncAt:
+		m.ClearLastSyncAt()
+		return nil
+	case cameracloudconnection.FieldNextRetryAt:
+		m.ClearNextRetryAt()
+		return nil
+	case cameracloudconnection.FieldSyncLeaseUntil:
+		m.ClearSyncLeaseUntil()
+		return nil
+	}
+	return fmt.Errorf("unknown CameraCloudConnection nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CameraCloudConnectionMutation) ResetField(name string) error {
+	switch name {
+	case cameracloudconnection.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case cameracloudconnection.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case cameracloudconnection.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case cameracloudconnection.FieldProvider:
+		m.ResetProvider()
+		return nil
+	case cameracloudconnection.FieldName:
+		m.ResetName()
+		return nil
+	case cameracloudconnection.FieldAuthKind:
+		m.ResetAuthKind()
+		return nil
+	case cameracloudconnection.FieldSecrets:
+		m.ResetSecrets()
+		return nil
+	case cameracloudconnection.FieldSecretHint:
+		m.ResetSecretHint()
+		return nil
+	case cameracloudconnection.FieldOptionItemID:
+		m.ResetOptionItemID()
+		return nil
+	case cameracloudconnection.FieldRetentionDays:
+		m.ResetRetentionDays()
+		return nil
+	case cameracloudconnection.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case cameracloudconnection.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case cameracloudconnection.FieldLastSyncAt:
+		m.ResetLastSyncAt()
+		return nil
+	case cameracloudconnection.FieldNextRetryAt:
+		m.ResetNextRetryAt()
+		return nil
+	case cameracloudconnection.FieldSyncOwner:
+		m.ResetSyncOwner()
+		return nil
+	case cameracloudconnection.FieldSyncLeaseUntil:
+		m.ResetSyncLeaseUntil()
+		return nil
+	}
+	return fmt.Errorf("unknown CameraCloudConnection field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CameraCloudConnectionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.account != nil {
+		edges = append(edges, cameracloudconnection.EdgeAccount)
+	}
+	if m.cameras != nil {
+		edges = append(edges, cameracloudconnection.EdgeCameras)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CameraCloudConnectionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case cameracloudconnection.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case cameracloudconnection.EdgeCameras:
+		ids := make([]ent.Value, 0, len(m.cameras))
+		for id := range m.cameras {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CameraCloudConnectionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedcameras != nil {
+		edges = append(edges, cameracloudconnection.EdgeCameras)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CameraCloudConnectionMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case cameracloudconnection.EdgeCameras:
+		ids := make([]ent.Value, 0, len(m.removedcameras))
+		for id := range m.removedcameras {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CameraCloudConnectionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedaccount {
+		edges = append(edges, cameracloudconnection.EdgeAccount)
+	}
+	if m.clearedcameras {
+		edges = append(edges, cameracloudconnection.EdgeCameras)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CameraCloudConnectionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case cameracloudconnection.EdgeAccount:
+		return m.clearedaccount
+	case cameracloudconnection.EdgeCameras:
+		return m.clearedcameras
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CameraCloudConnectionMutation) ClearEdge(name string) error {
+	switch name {
+	case cameracloudconnection.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown CameraCloudConnection unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CameraCloudConnectionMutation) ResetEdge(name string) error {
+	switch name {
+	case cameracloudconnection.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case cameracloudconnection.EdgeCameras:
+		m.ResetCameras()
+		return nil
+	}
+	return fmt.Errorf("unknown CameraCloudConnection edge %s", name)
+}
+
+// CardMatchMutation represents an operation that mutates the CardMatch nodes in the graph.
+type CardMatchMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *pulid.ID
+	shop_id        *pulid.ID
+	entry_id       *pulid.ID
+	side           *cardmatch.Side
+	counterpart_id *pulid.ID
+	state          *cardmatch.State
+	occurred_at    *time.Time
+	amount         *int64
+	addamount      *int64
+	decided_at     *time.Time
+	clearedFields  map[string]struct{}
+	account        *pulid.ID
+	clearedaccount bool
+	done           bool
+	oldValue       func(context.Context) (*CardMatch, error)
+	predicates     []predicate.CardMatch
+}
+
+var _ ent.Mutation = (*CardMatchMutation)(nil)
+
+// cardmatchOption allows management of the mutation configuration using functional options.
+type cardmatchOption func(*CardMatchMutation)
+
+// newCardMatchMutation creates new mutation for the CardMatch entity.
+func newCardMatchMutation(c config, op Op, opts ...cardmatchOption) *CardMatchMutation {
+	m := &CardMatchMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCardMatch,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCardMatchID sets the ID field of the mutation.
+func withCardMatchID(id pulid.ID) cardmatchOption {
+	return func(m *CardMatchMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CardMatch
+		)
+		m.oldValue = func(ctx context.Context) (*CardMatch, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CardMatch.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCardMatch sets the old CardMatch of the mutation.
+func withCardMatch(node *CardMatch) cardmatchOption {
+	return func(m *CardMatchMutation) {
+		m.oldValue = func(context.Context) (*CardMatch, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CardMatchMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CardMatchMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CardMatch entities.
+func (m *CardMatchMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CardMatchMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CardMatchMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CardMatch.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *CardMatchMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *CardMatchMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the CardMatch entity.
+// If the CardMatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CardMatchMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *CardMatchMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetShopID sets the "shop_id" field.
+func (m *CardMatchMutation) SetShopID(pu pulid.ID) {
+	m.shop_id = &pu
+}
+
+// ShopID returns the value of the "shop_id" field in the mutation.
+func (m *CardMatchMutation) ShopID() (r pulid.ID, exists bool) {
+	v := m.shop_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShopID returns the old "shop_id" field's value of the CardMatch entity.
+// If the CardMatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CardMatchMutation) OldShopID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShopID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShopID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShopID: %w", err)
+	}
+	return oldValue.ShopID, nil
+}
+
+// ResetShopID resets all changes to the "shop_id" field.
+func (m *CardMatchMutation) ResetShopID() {
+	m.shop_id = nil
+}
+
+// SetEntryID sets the "entry_id" field.
+func (m *CardMatchMutation) SetEntryID(pu pulid.ID) {
+	m.entry_id = &pu
+}
+
+// EntryID returns the value of the "entry_id" field in the mutation.
+func (m *CardMatchMutation) EntryID() (r pulid.ID, exists bool) {
+	v := m.entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryID returns the old "entry_id" field's value of the CardMatch entity.
+// If the CardMatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CardMatchMutation) OldEntryID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryID: %w", err)
+	}
+	return oldValue.EntryID, nil
+}
+
+// ResetEntryID resets all changes to the "entry_id" field.
+func (m *CardMatchMutation) ResetEntryID() {
+	m.entry_id = nil
+}
+
+// SetSide sets the "side" field.
+func (m *CardMatchMutation) SetSide(c cardmatch.Side) {
+	m.side = &c
+}
+
+// Side returns the value of the "side" field in the mutation.
+func (m *CardMatchMutation) Side() (r cardmatch.Side, exists bool) {
+	v := m.side
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSide returns the old "side" field's value of the CardMatch entity.
+// If the CardMatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CardMatchMutation) OldSide(ctx context.Context) (v cardmatch.Side, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSide is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSide requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSide: %w", err)
+	}
+	return oldValue.Side, nil
+}
+
+// ResetSide resets all changes to the "side" field.
+func (m *CardMatchMutation) ResetSide() {
+	m.side = nil
+}
+
+// SetCounterpartID sets the "counterpart_id" field.
+func (m *CardMatchMutation) SetCounterpartID(pu pulid.ID) {
+	m.counterpart_id = &pu
+}
+
+// CounterpartID returns the value of the "counterpart_id" field in the mutation.
+func (m *CardMatchMutation) CounterpartID() (r pulid.ID, exists bool) {
+	v := m.counterpart_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCounterpartID returns the old "counterpart_id" field's value of the CardMatch entity.
+// If the CardMatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CardMatchMutation) OldCounterpartID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCounterpartID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCounterpartID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCounterpartID: %w", err)
+	}
+	return oldValue.CounterpartID, nil
+}
+
+// ClearCounterpartID clears the value of the "counterpart_id" field.
+func (m *CardMatchMutation) ClearCounterpartID() {
+	m.counterpart_id = nil
+	m.clearedFields[cardmatch.FieldCounterpartID] = struct{}{}
+}
+
+// CounterpartIDCleared returns if the "counterpart_id" field was cleared in this mutation.
+func (m *CardMatchMutation) CounterpartIDCleared() bool {
+	_, ok := m.clearedFields[cardmatch.FieldCounterpartID]
+	return ok
+}
+
+// ResetCounterpartID resets all changes to the "counterpart_id" field.
+func (m *CardMatchMutation) ResetCounterpartID() {
+	m.counterpart_id = nil
+	delete(m.clearedFields, cardmatch.FieldCounterpartID)
+}
+
+// SetState sets the "state" field.
+func (m *CardMatchMutation) SetState(c cardmatch.State) {
+	m.state = &c
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *CardMatchMutation) State() (r cardmatch.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the CardMatch entity.
+// If the CardMatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CardMatchMutation) OldState(ctx context.Context) (v cardmatch.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *CardMatchMutation) ResetState() {
+	m.state = nil
+}
+
+// SetOccurredAt sets the "occurred_at" field.
+func (m *CardMatchMutation) SetOccurredAt(t time.Time) {
+	m.occurred_at = &t
+}
+
+// OccurredAt returns the value of the "occurred_at" field in the mutation.
+func (m *CardMatchMutation) OccurredAt() (r time.Time, exists bool) {
+	v := m.occurred_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOccurredAt returns the old "occurred_at" field's value of the CardMatch entity.
+// If the CardMatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CardMatchMutation) OldOccurredAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOccurredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOccurredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOccurredAt: %w", err)
+	}
+	return oldValue.OccurredAt, nil
+}
+
+// ResetOccurredAt resets all changes to the "occurred_at" field.
+func (m *CardMatchMutation) ResetOccurredAt() {
+	m.occurred_at = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *CardMatchMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *CardMatchMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the CardMatch entity.
+// If the CardMatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CardMatchMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *CardMatchMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *CardMatchMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *CardMatchMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetDecidedAt sets the "decided_at" field.
+func (m *CardMatchMutation) SetDecidedAt(t time.Time) {
+	m.decided_at = &t
+}
+
+// DecidedAt returns the value of the "decided_at" field in the mutation.
+func (m *CardMatchMutation) DecidedAt() (r time.Time, exists bool) {
+	v := m.decided_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecidedAt returns the old "decided_at" field's value of the CardMatch entity.
+// If the CardMatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CardMatchMutation) OldDecidedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecidedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecidedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecidedAt: %w", err)
+	}
+	return oldValue.DecidedAt, nil
+}
+
+// ClearDecidedAt clears the value of the "decided_at" field.
+func (m *CardMatchMutation) ClearDecidedAt() {
+	m.decided_at = nil
+	m.clearedFields[cardmatch.FieldDecidedAt] = struct{}{}
+}
+
+// DecidedAtCleared returns if the "decided_at" field was cleared in this mutation.
+func (m *CardMatchMutation) DecidedAtCleared() bool {
+	_, ok := m.clearedFields[cardmatch.FieldDecidedAt]
+	return ok
+}
+
+// ResetDecidedAt resets all changes to the "decided_at" field.
+func (m *CardMatchMutation) ResetDecidedAt() {
+	m.decided_at = nil
+	delete(m.clearedFields, cardmatch.FieldDecidedAt)
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *CardMatchMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[cardmatch.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *CardMatchMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *CardMatchMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *CardMatchMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// Where appends a list predicates to the CardMatchMutation builder.
+func (m *CardMatchMutation) Where(ps ...predicate.CardMatch) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CardMatchMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CardMatchMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CardMatch, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CardMatchMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CardMatchMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CardMatch).
+func (m *CardMatchMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CardMatchMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.account != nil {
+		fields = append(fields, cardmatch.FieldAccountID)
+	}
+	if m.shop_id != nil {
+		fields = append(fields, cardmatch.FieldShopID)
+	}
+	if m.entry_id != nil {
+		fields = append(fields, cardmatch.FieldEntryID)
+	}
+	if m.side != nil {
+		fields = append(fields, cardmatch.FieldSide)
+	}
+	if m.counterpart_id != nil {
+		fields = append(fields, cardmatch.FieldCounterpartID)
+	}
+	if m.state != nil {
+		fields = append(fields, cardmatch.FieldState)
+	}
+	if m.occurred_at != nil {
+		fields = append(fields, cardmatch.FieldOccurredAt)
+	}
+	if m.amount != nil {
+		fields = append(fields, cardmatch.FieldAmount)
+	}
+	if m.decided_at != nil {
+		fields = append(fields, cardmatch.FieldDecidedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CardMatchMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case cardmatch.FieldAccountID:
+		return m.AccountID()
+	case cardmatch.FieldShopID:
+		return m.ShopID()
+	case cardmatch.FieldEntryID:
+		return m.EntryID()
+	case cardmatch.FieldSide:
+		return m.Side()
+	case cardmatch.FieldCounterpartID:
+		return m.CounterpartID()
+	case cardmatch.FieldState:
+		return m.State()
+	case cardmatch.FieldOccurredAt:
+		return m.OccurredAt()
+	case cardmatch.FieldAmount:
+		return m.Amount()
+	case cardmatch.FieldDecidedAt:
+		return m.DecidedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CardMatchMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case cardmatch.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case cardmatch.FieldShopID:
+		return m.OldShopID(ctx)
+	case cardmatch.FieldEntryID:
+		return m.OldEntryID(ctx)
+	case cardmatch.FieldSide:
+		return m.OldSide(ctx)
+	case cardmatch.FieldCounterpartID:
+		return m.OldCounterpartID(ctx)
+	case cardmatch.FieldState:
+		return m.OldState(ctx)
+	case cardmatch.FieldOccurredAt:
+		return m.OldOccurredAt(ctx)
+	case cardmatch.FieldAmount:
+		return m.OldAmount(ctx)
+	case cardmatch.FieldDecidedAt:
+		return m.OldDecidedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown CardMatch field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CardMatchMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case cardmatch.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case cardmatch.FieldShopID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShopID(v)
+		return nil
+	case cardmatch.FieldEntryID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryID(v)
+		return nil
+	case cardmatch.FieldSide:
+		v, ok := value.(cardmatch.Side)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSide(v)
+		return nil
+	case cardmatch.FieldCounterpartID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCounterpartID(v)
+		return nil
+	case cardmatch.FieldState:
+		v, ok := value.(cardmatch.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case cardmatch.FieldOccurredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOccurredAt(v)
+		return nil
+	case cardmatch.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case cardmatch.FieldDecidedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecidedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CardMatch field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CardMatchMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, cardmatch.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CardMatchMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case cardmatch.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CardMatchMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case cardmatch.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CardMatch numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CardMatchMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(cardmatch.FieldCounterpartID) {
+		fields = append(fields, cardmatch.FieldCounterpartID)
+	}
+	if m.FieldCleared(cardmatch.FieldDecidedAt) {
+		fields = append(fields, cardmatch.FieldDecidedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CardMatchMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CardMatchMutation) ClearField(name string) error {
+	switch name {
+	case cardmatch.FieldCounterpartID:
+		m.ClearCounterpartID()
+		return nil
+	case cardmatch.FieldDecidedAt:
+		m.ClearDecidedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CardMatch nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CardMatchMutation) ResetField(name string) error {
+	switch name {
+	case cardmatch.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case cardmatch.FieldShopID:
+		m.ResetShopID()
+		return nil
+	case cardmatch.FieldEntryID:
+		m.ResetEntryID()
+		return nil
+	case cardmatch.FieldSide:
+		m.ResetSide()
+		return nil
+	case cardmatch.FieldCounterpartID:
+		m.ResetCounterpartID()
+		return nil
+	case cardmatch.FieldState:
+		m.ResetState()
+		return nil
+	case cardmatch.FieldOccurredAt:
+		m.ResetOccurredAt()
+		return nil
+	case cardmatch.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case cardmatch.FieldDecidedAt:
+		m.ResetDecidedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CardMatch field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CardMatchMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.account != nil {
+		edges = append(edges, cardmatch.EdgeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CardMatchMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case cardmatch.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CardMatchMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CardMatchMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CardMatchMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedaccount {
+		edges = append(edges, cardmatch.EdgeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CardMatchMutation) EdgeCleared(name string) bool {
+	switch name {
+	case cardmatch.EdgeAccount:
+		return m.clearedaccount
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CardMatchMutation) ClearEdge(name string) error {
+	switch name {
+	case cardmatch.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown CardMatch unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CardMatchMutation) ResetEdge(name string) error {
+	switch name {
+	case cardmatch.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown CardMatch edge %s", name)
+}
+
+// CaseEventMutation represents an operation that mutates the CaseEvent nodes in the graph.
+type CaseEventMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *pulid.ID
+	actor_id       *pulid.ID
+	actor_name     *string
+	action         *string
+	detail         *string
+	at             *time.Time
+	clearedFields  map[string]struct{}
+	account        *pulid.ID
+	clearedaccount bool
+	_case          *pulid.ID
+	cleared_case   bool
+	done           bool
+	oldValue       func(context.Context) (*CaseEvent, error)
+	predicates     []predicate.CaseEvent
+}
+
+var _ ent.Mutation = (*CaseEventMutation)(nil)
+
+// caseeventOption allows management of the mutation configuration using functional options.
+type caseeventOption func(*CaseEventMutation)
+
+// newCaseEventMutation creates new mutation for the CaseEvent entity.
+func newCaseEventMutation(c config, op Op, opts ...caseeventOption) *CaseEventMutation {
+	m := &CaseEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCaseEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCaseEventID sets the ID field of the mutation.
+func withCaseEventID(id pulid.ID) caseeventOption {
+	return func(m *CaseEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CaseEvent
+		)
+		m.oldValue = func(ctx context.Context) (*CaseEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CaseEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCaseEvent sets the old CaseEvent of the mutation.
+func withCaseEvent(node *CaseEvent) caseeventOption {
+	return func(m *CaseEventMutation) {
+		m.oldValue = func(context.Context) (*CaseEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CaseEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CaseEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CaseEvent entities.
+func (m *CaseEventMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CaseEventMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CaseEventMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CaseEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *CaseEventMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *CaseEventMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the CaseEvent entity.
+// If the CaseEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseEventMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *CaseEventMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetCaseID sets the "case_id" field.
+func (m *CaseEventMutation) SetCaseID(pu pulid.ID) {
+	m._case = &pu
+}
+
+// CaseID returns the value of the "case_id" field in the mutation.
+func (m *CaseEventMutation) CaseID() (r pulid.ID, exists bool) {
+	v := m._case
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCaseID returns the old "case_id" field's value of the CaseEvent entity.
+// If the CaseEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseEventMutation) OldCaseID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCaseID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCaseID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCaseID: %w", err)
+	}
+	return oldValue.CaseID, nil
+}
+
+// ResetCaseID resets all changes to the "case_id" field.
+func (m *CaseEventMutation) ResetCaseID() {
+	m._case = nil
+}
+
+// SetActorID sets the "actor_id" field.
+func (m *CaseEventMutation) SetActorID(pu pulid.ID) {
+	m.actor_id = &pu
+}
+
+// ActorID returns the value of the "actor_id" field in the mutation.
+func (m *CaseEventMutation) ActorID() (r pulid.ID, exists bool) {
+	v := m.actor_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActorID returns the old "actor_id" field's value of the CaseEvent entity.
+// If the CaseEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseEventMutation) OldActorID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActorID: %w", err)
+	}
+	return oldValue.ActorID, nil
+}
+
+// ClearActorID clears the value of the "actor_id" field.
+func (m *CaseEventMutation) ClearActorID() {
+	m.actor_id = nil
+	m.clearedFields[caseevent.FieldActorID] = struct{}{}
+}
+
+// ActorIDCleared returns if the "actor_id" field was cleared in this mutation.
+func (m *CaseEventMutation) ActorIDCleared() bool {
+	_, ok := m.clearedFields[caseevent.FieldActorID]
+	return ok
+}
+
+// ResetActorID resets all changes to the "actor_id" field.
+func (m *CaseEventMutation) ResetActorID() {
+	m.actor_id = nil
+	delete(m.clearedFields, caseevent.FieldActorID)
+}
+
+// SetActorName sets the "actor_name" field.
+func (m *CaseEventMutation) SetActorName(s string) {
+	m.actor_name = &s
+}
+
+// ActorName returns the value of the "actor_name" field in the mutation.
+func (m *CaseEventMutation) ActorName() (r string, exists bool) {
+	v := m.actor_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActorName returns the old "actor_name" field's value of the CaseEvent entity.
+// If the CaseEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseEventMutation) OldActorName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActorName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActorName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActorName: %w", err)
+	}
+	return oldValue.ActorName, nil
+}
+
+// ResetActorName resets all changes to the "actor_name" field.
+func (m *CaseEventMutation) ResetActorName() {
+	m.actor_name = nil
+}
+
+// SetAction sets the "action" field.
+func (m *CaseEventMutation) SetAction(s string) {
+	m.action = &s
+}
+
+// Action returns the value of the "action" field in the mutation.
+func (m *CaseEventMutation) Action() (r string, exists bool) {
+	v := m.action
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAction returns the old "action" field's value of the CaseEvent entity.
+// If the CaseEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseEventMutation) OldAction(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAction is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAction requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAction: %w", err)
+	}
+	return oldValue.Action, nil
+}
+
+// ResetAction resets all changes to the "action" field.
+func (m *CaseEventMutation) ResetAction() {
+	m.action = nil
+}
+
+// SetDetail sets the "detail" field.
+func (m *CaseEventMutation) SetDetail(s string) {
+	m.detail = &s
+}
+
+// Detail returns the value of the "detail" field in the mutation.
+func (m *CaseEventMutation) Detail() (r string, exists bool) {
+	v := m.detail
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDetail returns the old "detail" field's value of the CaseEvent entity.
+// If the CaseEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseEventMutation) OldDetail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDetail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDetail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDetail: %w", err)
+	}
+	return oldValue.Detail, nil
+}
+
+// ResetDetail resets all changes to the "detail" field.
+func (m *CaseEventMutation) ResetDetail() {
+	m.detail = nil
+}
+
+// SetAt sets the "at" field.
+func (m *CaseEventMutation) SetAt(t time.Time) {
+	m.at = &t
+}
+
+// At returns the value of the "at" field in the mutation.
+func (m *CaseEventMutation) At() (r time.Time, exists bool) {
+	v := m.at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAt returns the old "at" field's value of the CaseEvent entity.
+// If the CaseEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseEventMutation) OldAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAt: %w", err)
+	}
+	return oldValue.At, nil
+}
+
+// ResetAt resets all changes to the "at" field.
+func (m *CaseEventMutation) ResetAt() {
+	m.at = nil
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *CaseEventMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[caseevent.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *CaseEventMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *CaseEventMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *CaseEventMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// ClearCase clears the "case" edge to the Investigation entity.
+func (m *CaseEventMutation) ClearCase() {
+	m.cleared_case = true
+	m.clearedFields[caseevent.FieldCaseID] = struct{}{}
+}
+
+// CaseCleared reports if the "case" edge to the Investigation entity was cleared.
+func (m *CaseEventMutation) CaseCleared() bool {
+	return m.cleared_case
+}
+
+// CaseIDs returns the "case" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CaseID instead. It exists only for internal usage by the builders.
+func (m *CaseEventMutation) CaseIDs() (ids []pulid.ID) {
+	if id := m._case; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCase resets all changes to the "case" edge.
+func (m *CaseEventMutation) ResetCase() {
+	m._case = nil
+	m.cleared_case = false
+}
+
+// Where appends a list predicates to the CaseEventMutation builder.
+func (m *CaseEventMutation) Where(ps ...predicate.CaseEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CaseEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CaseEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CaseEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CaseEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CaseEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CaseEvent).
+func (m *CaseEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CaseEventMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.account != nil {
+		fields = append(fields, caseevent.FieldAccountID)
+	}
+	if m._case != nil {
+		fields = append(fields, caseevent.FieldCaseID)
+	}
+	if m.actor_id != nil {
+		fields = append(fields, caseevent.FieldActorID)
+	}
+	if m.actor_name != nil {
+		fields = append(fields, caseevent.FieldActorName)
+	}
+	if m.action != nil {
+		fields = append(fields, caseevent.FieldAction)
+	}
+	if m.detail != nil {
+		fields = append(fields, caseevent.FieldDetail)
+	}
+	if m.at != nil {
+		fields = append(fields, caseevent.FieldAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CaseEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case caseevent.FieldAccountID:
+		return m.AccountID()
+	case caseevent.FieldCaseID:
+		return m.CaseID()
+	case caseevent.FieldActorID:
+		return m.ActorID()
+	case caseevent.FieldActorName:
+		return m.ActorName()
+	case caseevent.FieldAction:
+		return m.Action()
+	case caseevent.FieldDetail:
+		return m.Detail()
+	case caseevent.FieldAt:
+		return m.At()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CaseEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case caseevent.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case caseevent.FieldCaseID:
+		return m.OldCaseID(ctx)
+	case caseevent.FieldActorID:
+		return m.OldActorID(ctx)
+	case caseevent.FieldActorName:
+		return m.OldActorName(ctx)
+	case caseevent.FieldAction:
+		return m.OldAction(ctx)
+	case caseevent.FieldDetail:
+		return m.OldDetail(ctx)
+	case caseevent.FieldAt:
+		return m.OldAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown CaseEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CaseEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case caseevent.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case caseevent.FieldCaseID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCaseID(v)
+		return nil
+	case caseevent.FieldActorID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActorID(v)
+		return nil
+	case caseevent.FieldActorName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActorName(v)
+		return nil
+	case caseevent.FieldAction:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAction(v)
+		return nil
+	case caseevent.FieldDetail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDetail(v)
+		return nil
+	case caseevent.FieldAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CaseEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CaseEventMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CaseEventMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CaseEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CaseEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CaseEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(caseevent.FieldActorID) {
+		fields = append(fields, caseevent.FieldActorID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CaseEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CaseEventMutation) ClearField(name string) error {
+	switch name {
+	case caseevent.FieldActorID:
+		m.ClearActorID()
+		return nil
+	}
+	return fmt.Errorf("unknown CaseEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CaseEventMutation) ResetField(name string) error {
+	switch name {
+	case caseevent.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case caseevent.FieldCaseID:
+		m.ResetCaseID()
+		return nil
+	case caseevent.FieldActorID:
+		m.ResetActorID()
+		return nil
+	case caseevent.FieldActorName:
+		m.ResetActorName()
+		return nil
+	case caseevent.FieldAction:
+		m.ResetAction()
+		return nil
+	case caseevent.FieldDetail:
+		m.ResetDetail()
+		return nil
+	case caseevent.FieldAt:
+		m.ResetAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CaseEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CaseEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.account != nil {
+		edges = append(edges, caseevent.EdgeAccount)
+	}
+	if m._case != nil {
+		edges = append(edges, caseevent.EdgeCase)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CaseEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case caseevent.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case caseevent.EdgeCase:
+		if id := m._case; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CaseEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CaseEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CaseEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedaccount {
+		edges = append(edges, caseevent.EdgeAccount)
+	}
+	if m.cleared_case {
+		edges = append(edges, caseevent.EdgeCase)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CaseEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case caseevent.EdgeAccount:
+		return m.clearedaccount
+	case caseevent.EdgeCase:
+		return m.cleared_case
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CaseEventMutation) ClearEdge(name string) error {
+	switch name {
+	case caseevent.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	case caseevent.EdgeCase:
+		m.ClearCase()
+		return nil
+	}
+	return fmt.Errorf("unknown CaseEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CaseEventMutation) ResetEdge(name string) error {
+	switch name {
+	case caseevent.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case caseevent.EdgeCase:
+		m.ResetCase()
+		return nil
+	}
+	return fmt.Errorf("unknown CaseEvent edge %s", name)
+}
+
+// CaseNoteMutation represents an operation that mutates the CaseNote nodes in the graph.
+type CaseNoteMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *pulid.ID
+	author_id      *pulid.ID
+	author_name    *string
+	text           *string
+	created_at     *time.Time
+	clearedFields  map[string]struct{}
+	account        *pulid.ID
+	clearedaccount bool
+	_case          *pulid.ID
+	cleared_case   bool
+	done           bool
+	oldValue       func(context.Context) (*CaseNote, error)
+	predicates     []predicate.CaseNote
+}
+
+var _ ent.Mutation = (*CaseNoteMutation)(nil)
+
+// casenoteOption allows management of the mutation configuration using functional options.
+type casenoteOption func(*CaseNoteMutation)
+
+// newCaseNoteMutation creates new mutation for the CaseNote entity.
+func newCaseNoteMutation(c config, op Op, opts ...casenoteOption) *CaseNoteMutation {
+	m := &CaseNoteMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCaseNote,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCaseNoteID sets the ID field of the mutation.
+func withCaseNoteID(id pulid.ID) casenoteOption {
+	return func(m *CaseNoteMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CaseNote
+		)
+		m.oldValue = func(ctx context.Context) (*CaseNote, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CaseNote.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCaseNote sets the old CaseNote of the mutation.
+func withCaseNote(node *CaseNote) casenoteOption {
+	return func(m *CaseNoteMutation) {
+		m.oldValue = func(context.Context) (*CaseNote, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CaseNoteMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CaseNoteMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CaseNote entities.
+func (m *CaseNoteMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CaseNoteMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CaseNoteMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CaseNote.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *CaseNoteMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *CaseNoteMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the CaseNote entity.
+// If the CaseNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseNoteMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *CaseNoteMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetCaseID sets the "case_id" field.
+func (m *CaseNoteMutation) SetCaseID(pu pulid.ID) {
+	m._case = &pu
+}
+
+// CaseID returns the value of the "case_id" field in the mutation.
+func (m *CaseNoteMutation) CaseID() (r pulid.ID, exists bool) {
+	v := m._case
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCaseID returns the old "case_id" field's value of the CaseNote entity.
+// If the CaseNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseNoteMutation) OldCaseID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCaseID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCaseID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCaseID: %w", err)
+	}
+	return oldValue.CaseID, nil
+}
+
+// ResetCaseID resets all changes to the "case_id" field.
+func (m *CaseNoteMutation) ResetCaseID() {
+	m._case = nil
+}
+
+// SetAuthorID sets the "author_id" field.
+func (m *CaseNoteMutation) SetAuthorID(pu pulid.ID) {
+	m.author_id = &pu
+}
+
+// AuthorID returns the value of the "author_id" field in the mutation.
+func (m *CaseNoteMutation) AuthorID() (r pulid.ID, exists bool) {
+	v := m.author_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthorID returns the old "author_id" field's value of the CaseNote entity.
+// If the CaseNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseNoteMutation) OldAuthorID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthorID: %w", err)
+	}
+	return oldValue.AuthorID, nil
+}
+
+// ClearAuthorID clears the value of the "author_id" field.
+func (m *CaseNoteMutation) ClearAuthorID() {
+	m.author_id = nil
+	m.clearedFields[casenote.FieldAuthorID] = struct{}{}
+}
+
+// AuthorIDCleared returns if the "author_id" field was cleared in this mutation.
+func (m *CaseNoteMutation) AuthorIDCleared() bool {
+	_, ok := m.clearedFields[casenote.FieldAuthorID]
+	return ok
+}
+
+// ResetAuthorID resets all changes to the "author_id" field.
+func (m *CaseNoteMutation) ResetAuthorID() {
+	m.author_id = nil
+	delete(m.clearedFields, casenote.FieldAuthorID)
+}
+
+// SetAuthorName sets the "author_name" field.
+func (m *CaseNoteMutation) SetAuthorName(s string) {
+	m.author_name = &s
+}
+
+// AuthorName returns the value of the "author_name" field in the mutation.
+func (m *CaseNoteMutation) AuthorName() (r string, exists bool) {
+	v := m.author_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthorName returns the old "author_name" field's value of the CaseNote entity.
+// If the CaseNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseNoteMutation) OldAuthorName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthorName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthorName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthorName: %w", err)
+	}
+	return oldValue.AuthorName, nil
+}
+
+// ResetAuthorName resets all changes to the "author_name" field.
+func (m *CaseNoteMutation) ResetAuthorName() {
+	m.author_name = nil
+}
+
+// SetText sets the "text" field.
+func (m *CaseNoteMutation) SetText(s string) {
+	m.text = &s
+}
+
+// Text returns the value of the "text" field in the mutation.
+func (m *CaseNoteMutation) Text() (r string, exists bool) {
+	v := m.text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldText returns the old "text" field's value of the CaseNote entity.
+// If the CaseNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseNoteMutation) OldText(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldText: %w", err)
+	}
+	return oldValue.Text, nil
+}
+
+// ResetText resets all changes to the "text" field.
+func (m *CaseNoteMutation) ResetText() {
+	m.text = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CaseNoteMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CaseNoteMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CaseNote entity.
+// If the CaseNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CaseNoteMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CaseNoteMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *CaseNoteMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[casenote.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *CaseNoteMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *CaseNoteMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *CaseNoteMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// ClearCase clears the "case" edge to the Investigation entity.
+func (m *CaseNoteMutation) ClearCase() {
+	m.cleared_case = true
+	m.clearedFields[casenote.FieldCaseID] = struct{}{}
+}
+
+// CaseCleared reports if the "case" edge to the Investigation entity was cleared.
+func (m *CaseNoteMutation) CaseCleared() bool {
+	return m.cleared_case
+}
+
+// CaseIDs returns the "case" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CaseID instead. It exists only for internal usage by the builders.
+func (m *CaseNoteMutation) CaseIDs() (ids []pulid.ID) {
+	if id := m._case; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCase resets all changes to the "case" edge.
+func (m *CaseNoteMutation) ResetCase() {
+	m._case = nil
+	m.cleared_case = false
+}
+
+// Where appends a list predicates to the CaseNoteMutation builder.
+func (m *CaseNoteMutation) Where(ps ...predicate.CaseNote) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CaseNoteMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CaseNoteMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CaseNote, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CaseNoteMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CaseNoteMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CaseNote).
+func (m *CaseNoteMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CaseNoteMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.account != nil {
+		fields = append(fields, casenote.FieldAccountID)
+	}
+	if m._case != nil {
+		fields = append(fields, casenote.FieldCaseID)
+	}
+	if m.author_id != nil {
+		fields = append(fields, casenote.FieldAuthorID)
+	}
+	if m.author_name != nil {
+		fields = append(fields, casenote.FieldAuthorName)
+	}
+	if m.text != nil {
+		fields = append(fields, casenote.FieldText)
+	}
+	if m.created_at != nil {
+		fields = append(fields, casenote.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CaseNoteMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case casenote.FieldAccountID:
+		return m.AccountID()
+	case casenote.FieldCaseID:
+		return m.CaseID()
+	case casenote.FieldAuthorID:
+		return m.AuthorID()
+	case casenote.FieldAuthorName:
+		return m.AuthorName()
+	case casenote.FieldText:
+		return m.Text()
+	case casenote.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CaseNoteMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case casenote.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case casenote.FieldCaseID:
+		return m.OldCaseID(ctx)
+	case casenote.FieldAuthorID:
+		return m.OldAuthorID(ctx)
+	case casenote.FieldAuthorName:
+		return m.OldAuthorName(ctx)
+	case casenote.FieldText:
+		return m.OldText(ctx)
+	case casenote.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown CaseNote field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CaseNoteMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case casenote.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case casenote.FieldCaseID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCaseID(v)
+		return nil
+	case casenote.FieldAuthorID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthorID(v)
+		return nil
+	case casenote.FieldAuthorName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthorName(v)
+		return nil
+	case casenote.FieldText:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetText(v)
+		return nil
+	case casenote.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CaseNote field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CaseNoteMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CaseNoteMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CaseNoteMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CaseNote numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CaseNoteMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(casenote.FieldAuthorID) {
+		fields = append(fields, casenote.FieldAuthorID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CaseNoteMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CaseNoteMutation) ClearField(name string) error {
+	switch name {
+	case casenote.FieldAuthorID:
+		m.ClearAuthorID()
+		return nil
+	}
+	return fmt.Errorf("unknown CaseNote nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CaseNoteMutation) ResetField(name string) error {
+	switch name {
+	case casenote.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case casenote.FieldCaseID:
+		m.ResetCaseID()
+		return nil
+	case casenote.FieldAuthorID:
+		m.ResetAuthorID()
+		return nil
+	case casenote.FieldAuthorName:
+		m.ResetAuthorName()
+		return nil
+	case casenote.FieldText:
+		m.ResetText()
+		return nil
+	case casenote.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CaseNote field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CaseNoteMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.account != nil {
+		edges = append(edges, casenote.EdgeAccount)
+	}
+	if m._case != nil {
+		edges = append(edges, casenote.EdgeCase)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CaseNoteMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case casenote.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case casenote.EdgeCase:
+		if id := m._case; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CaseNoteMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CaseNoteMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CaseNoteMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedaccount {
+		edges = append(edges, casenote.EdgeAccount)
+	}
+	if m.cleared_case {
+		edges = append(edges, casenote.EdgeCase)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CaseNoteMutation) EdgeCleared(name string) bool {
+	switch name {
+	case casenote.EdgeAccount:
+		return m.clearedaccount
+	case casenote.EdgeCase:
+		return m.cleared_case
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CaseNoteMutation) ClearEdge(name string) error {
+	switch name {
+	case casenote.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	case casenote.EdgeCase:
+		m.ClearCase()
+		return nil
+	}
+	return fmt.Errorf("unknown CaseNote unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CaseNoteMutation) ResetEdge(name string) error {
+	switch name {
+	case casenote.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case casenote.EdgeCase:
+		m.ResetCase()
+		return nil
+	}
+	return fmt.Errorf("unknown CaseNote edge %s", name)
+}
+
+// DailyRollupMutation represents an operation that mutates the DailyRollup nodes in the graph.
+type DailyRollupMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int64
+	account_id      *pulid.ID
+	shop_id         *pulid.ID
+	day             *string
+	dimension       *dailyrollup.Dimension
+	key             *string
+	sales           *int64
+	addsales        *int64
+	refunds         *int64
+	addrefunds      *int64
+	sales_count     *int64
+	addsales_count  *int64
+	refund_count    *int64
+	addrefund_count *int64
+	modify_count    *int64
+	addmodify_count *int64
+	delete_count    *int64
+	adddelete_count *int64
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*DailyRollup, error)
+	predicates      []predicate.DailyRollup
+}
+
+var _ ent.Mutation = (*DailyRollupMutation)(nil)
+
+// dailyrollupOption allows management of the mutation configuration using functional options.
+type dailyrollupOption func(*DailyRollupMutation)
+
+// newDailyRollupMutation creates new mutation for the DailyRollup entity.
+func newDailyRollupMutation(c config, op Op, opts ...dailyrollupOption) *DailyRollupMutation {
+	m := &DailyRollupMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDailyRollup,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDailyRollupID sets the ID field of the mutation.
+func withDailyRollupID(id int64) dailyrollupOption {
+	return func(m *DailyRollupMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DailyRollup
+		)
+		m.oldValue = func(ctx context.Context) (*DailyRollup, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DailyRollup.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDailyRollup sets the old DailyRollup of the mutation.
+func withDailyRollup(node *DailyRollup) dailyrollupOption {
+	return func(m *DailyRollupMutation) {
+		m.oldValue = func(context.Context) (*DailyRollup, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DailyRollupMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DailyRollupMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DailyRollup entities.
+func (m *DailyRollupMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DailyRollupMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DailyRollupMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DailyRollup.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *DailyRollupMutation) SetAccountID(pu pulid.ID) {
+	m.account_id = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *DailyRollupMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *DailyRollupMutation) ResetAccountID() {
+	m.account_id = nil
+}
+
+// SetShopID sets the "shop_id" field.
+func (m *DailyRollupMutation) SetShopID(pu pulid.ID) {
+	m.shop_id = &pu
+}
+
+// ShopID returns the value of the "shop_id" field in the mutation.
+func (m *DailyRollupMutation) ShopID() (r pulid.ID, exists bool) {
+	v := m.shop_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShopID returns the old "shop_id" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldShopID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShopID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShopID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShopID: %w", err)
+	}
+	return oldValue.ShopID, nil
+}
+
+// ResetShopID resets all changes to the "shop_id" field.
+func (m *DailyRollupMutation) ResetShopID() {
+	m.shop_id = nil
+}
+
+// SetDay sets the "day" field.
+func (m *DailyRollupMutation) SetDay(s string) {
+	m.day = &s
+}
+
+// Day returns the value of the "day" field in the mutation.
+func (m *DailyRollupMutation) Day() (r string, exists bool) {
+	v := m.day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDay returns the old "day" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldDay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDay: %w", err)
+	}
+	return oldValue.Day, nil
+}
+
+// ResetDay resets all changes to the "day" field.
+func (m *DailyRollupMutation) ResetDay() {
+	m.day = nil
+}
+
+// SetDimension sets the "dimension" field.
+func (m *DailyRollupMutation) SetDimension(d dailyrollup.Dimension) {
+	m.dimension = &d
+}
+
+// Dimension returns the value of the "dimension" field in the mutation.
+func (m *DailyRollupMutation) Dimension() (r dailyrollup.Dimension, exists bool) {
+	v := m.dimension
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDimension returns the old "dimension" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldDimension(ctx context.Context) (v dailyrollup.Dimension, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDimension is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDimension requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDimension: %w", err)
+	}
+	return oldValue.Dimension, nil
+}
+
+// ResetDimension resets all changes to the "dimension" field.
+func (m *DailyRollupMutation) ResetDimension() {
+	m.dimension = nil
+}
+
+// SetKey sets the "key" field.
+func (m *DailyRollupMutation) SetKey(s string) {
+	m.key = &s
+}
+
+// Key returns the value of the "key" field in the mutation.
+func (m *DailyRollupMutation) Key() (r string, exists bool) {
+	v := m.key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKey returns the old "key" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKey: %w", err)
+	}
+	return oldValue.Key, nil
+}
+
+// ResetKey resets all changes to the "key" field.
+func (m *DailyRollupMutation) ResetKey() {
+	m.key = nil
+}
+
+// SetSales sets the "sales" field.
+func (m *DailyRollupMutation) SetSales(i int64) {
+	m.sales = &i
+	m.addsales = nil
+}
+
+// Sales returns the value of the "sales" field in the mutation.
+func (m *DailyRollupMutation) Sales() (r int64, exists bool) {
+	v := m.sales
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSales returns the old "sales" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldSales(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSales is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSales requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSales: %w", err)
+	}
+	return oldValue.Sales, nil
+}
+
+// AddSales adds i to the "sales" field.
+func (m *DailyRollupMutation) AddSales(i int64) {
+	if m.addsales != nil {
+		*m.addsales += i
+	} else {
+		m.addsales = &i
+	}
+}
+
+// AddedSales returns the value that was added to the "sales" field in this mutation.
+func (m *DailyRollupMutation) AddedSales() (r int64, exists bool) {
+	v := m.addsales
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSales resets all changes to the "sales" field.
+func (m *DailyRollupMutation) ResetSales() {
+	m.sales = nil
+	m.addsales = nil
+}
+
+// SetRefunds sets the "refunds" field.
+func (m *DailyRollupMutation) SetRefunds(i int64) {
+	m.refunds = &i
+	m.addrefunds = nil
+}
+
+// Refunds returns the value of the "refunds" field in the mutation.
+func (m *DailyRollupMutation) Refunds() (r int64, exists bool) {
+	v := m.refunds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefunds returns the old "refunds" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldRefunds(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefunds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefunds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefunds: %w", err)
+	}
+	return oldValue.Refunds, nil
+}
+
+// AddRefunds adds i to the "refunds" field.
+func (m *DailyRollupMutation) AddRefunds(i int64) {
+	if m.addrefunds != nil {
+		*m.addrefunds += i
+	} else {
+		m.addrefunds = &i
+	}
+}
+
+// AddedRefunds returns the value that was added to the "refunds" field in this mutation.
+func (m *DailyRollupMutation) AddedRefunds() (r int64, exists bool) {
+	v := m.addrefunds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRefunds resets all changes to the "refunds" field.
+func (m *DailyRollupMutation) ResetRefunds() {
+	m.refunds = nil
+	m.addrefunds = nil
+}
+
+// SetSalesCount sets the "sales_count" field.
+func (m *DailyRollupMutation) SetSalesCount(i int64) {
+	m.sales_count = &i
+	m.addsales_count = nil
+}
+
+// SalesCount returns the value of the "sales_count" field in the mutation.
+func (m *DailyRollupMutation) SalesCount() (r int64, exists bool) {
+	v := m.sales_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSalesCount returns the old "sales_count" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldSalesCount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSalesCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSalesCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSalesCount: %w", err)
+	}
+	return oldValue.SalesCount, nil
+}
+
+// AddSalesCount adds i to the "sales_count" field.
+func (m *DailyRollupMutation) AddSalesCount(i int64) {
+	if m.addsales_count != nil {
+		*m.addsales_count += i
+	} else {
+		m.addsales_count = &i
+	}
+}
+
+// AddedSalesCount returns the value that was added to the "sales_count" field in this mutation.
+func (m *DailyRollupMutation) AddedSalesCount() (r int64, exists bool) {
+	v := m.addsales_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSalesCount resets all changes to the "sales_count" field.
+func (m *DailyRollupMutation) ResetSalesCount() {
+	m.sales_count = nil
+	m.addsales_count = nil
+}
+
+// SetRefundCount sets the "refund_count" field.
+func (m *DailyRollupMutation) SetRefundCount(i int64) {
+	m.refund_count = &i
+	m.addrefund_count = nil
+}
+
+// RefundCount returns the value of the "refund_count" field in the mutation.
+func (m *DailyRollupMutation) RefundCount() (r int64, exists bool) {
+	v := m.refund_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundCount returns the old "refund_count" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldRefundCount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundCount: %w", err)
+	}
+	return oldValue.RefundCount, nil
+}
+
+// AddRefundCount adds i to the "refund_count" field.
+func (m *DailyRollupMutation) AddRefundCount(i int64) {
+	if m.addrefund_count != nil {
+		*m.addrefund_count += i
+	} else {
+		m.addrefund_count = &i
+	}
+}
+
+// AddedRefundCount returns the value that was added to the "refund_count" field in this mutation.
+func (m *DailyRollupMutation) AddedRefundCount() (r int64, exists bool) {
+	v := m.addrefund_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRefundCount resets all changes to the "refund_count" field.
+func (m *DailyRollupMutation) ResetRefundCount() {
+	m.refund_count = nil
+	m.addrefund_count = nil
+}
+
+// SetModifyCount sets the "modify_count" field.
+func (m *DailyRollupMutation) SetModifyCount(i int64) {
+	m.modify_count = &i
+	m.addmodify_count = nil
+}
+
+// ModifyCount returns the value of the "modify_count" field in the mutation.
+func (m *DailyRollupMutation) ModifyCount() (r int64, exists bool) {
+	v := m.modify_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModifyCount returns the old "modify_count" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldModifyCount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModifyCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModifyCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModifyCount: %w", err)
+	}
+	return oldValue.ModifyCount, nil
+}
+
+// AddModifyCount adds i to the "modify_count" field.
+func (m *DailyRollupMutation) AddModifyCount(i int64) {
+	if m.addmodify_count != nil {
+		*m.addmodify_count += i
+	} else {
+		m.addmodify_count = &i
+	}
+}
+
+// AddedModifyCount returns the value that was added to the "modify_count" field in this mutation.
+func (m *DailyRollupMutation) AddedModifyCount() (r int64, exists bool) {
+	v := m.addmodify_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetModifyCount resets all changes to the "modify_count" field.
+func (m *DailyRollupMutation) ResetModifyCount() {
+	m.modify_count = nil
+	m.addmodify_count = nil
+}
+
+// SetDeleteCount sets the "delete_count" field.
+func (m *DailyRollupMutation) SetDeleteCount(i int64) {
+	m.delete_count = &i
+	m.adddelete_count = nil
+}
+
+// DeleteCount returns the value of the "delete_count" field in the mutation.
+func (m *DailyRollupMutation) DeleteCount() (r int64, exists bool) {
+	v := m.delete_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeleteCount returns the old "delete_count" field's value of the DailyRollup entity.
+// If the DailyRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DailyRollupMutation) OldDeleteCount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeleteCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeleteCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeleteCount: %w", err)
+	}
+	return oldValue.DeleteCount, nil
+}
+
+// AddDeleteCount adds i to the "delete_count" field.
+func (m *DailyRollupMutation) AddDeleteCount(i int64) {
+	if m.adddelete_count != nil {
+		*m.adddelete_count += i
+	} else {
+		m.adddelete_count = &i
+	}
+}
+
+// AddedDeleteCount returns the value that was added to the "delete_count" field in this mutation.
+func (m *DailyRollupMutation) AddedDeleteCount() (r int64, exists bool) {
+	v := m.adddelete_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDeleteCount resets all changes to the "delete_count" field.
+func (m *DailyRollupMutation) ResetDeleteCount() {
+	m.delete_count = nil
+	m.adddelete_count = nil
+}
+
+// Where appends a list predicates to the DailyRollupMutation builder.
+func (m *DailyRollupMutation) Where(ps ...predicate.DailyRollup) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DailyRollupMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DailyRollupMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DailyRollup, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DailyRollupMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DailyRollupMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DailyRollup).
+func (m *DailyRollupMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DailyRollupMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.account_id != nil {
+		fields = append(fields, dailyrollup.FieldAccountID)
+	}
+	if m.shop_id != nil {
+		fields = append(fields, dailyrollup.FieldShopID)
+	}
+	if m.day != nil {
+		fields = append(fields, dailyrollup.FieldDay)
+	}
+	if m.dimension != nil {
+		fields = append(fields, dailyrollup.FieldDimension)
+	}
+	if m.key != nil {
+		fields = append(fields, dailyrollup.FieldKey)
+	}
+	if m.sales != nil {
+		fields = append(fields, dailyrollup.FieldSales)
+	}
+	if m.refunds != nil {
+		fields = append(fields, dailyrollup.FieldRefunds)
+	}
+	if m.sales_count != nil {
+		fields = append(fields, dailyrollup.FieldSalesCount)
+	}
+	if m.refund_count != nil {
+		fields = append(fields, dailyrollup.FieldRefundCount)
+	}
+	if m.modify_count != nil {
+		fields = append(fields, dailyrollup.FieldModifyCount)
+	}
+	if m.delete_count != nil {
+		fields = append(fields, dailyrollup.FieldDeleteCount)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DailyRollupMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case dailyrollup.FieldAccountID:
+		return m.AccountID()
+	case dailyrollup.FieldShopID:
+		return m.ShopID()
+	case dailyrollup.FieldDay:
+		return m.Day()
+	case dailyrollup.FieldDimension:
+		return m.Dimension()
+	case dailyrollup.FieldKey:
+		return m.Key()
+	case dailyrollup.FieldSales:
+		return m.Sales()
+	case dailyrollup.FieldRefunds:
+		return m.Refunds()
+	case dailyrollup.FieldSalesCount:
+		return m.SalesCount()
+	case dailyrollup.FieldRefundCount:
+		return m.RefundCount()
+	case dailyrollup.FieldModifyCount:
+		return m.ModifyCount()
+	case dailyrollup.FieldDeleteCount:
+		return m.DeleteCount()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DailyRollupMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case dailyrollup.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case dailyrollup.FieldShopID:
+		return m.OldShopID(ctx)
+	case dailyrollup.FieldDay:
+		return m.OldDay(ctx)
+	case dailyrollup.FieldDimension:
+		return m.OldDimension(ctx)
+	case dailyrollup.FieldKey:
+		return m.OldKey(ctx)
+	case dailyrollup.FieldSales:
+		return m.OldSales(ctx)
+	case dailyrollup.FieldRefunds:
+		return m.OldRefunds(ctx)
+	case dailyrollup.FieldSalesCount:
+		return m.OldSalesCount(ctx)
+	case dailyrollup.FieldRefundCount:
+		return m.OldRefundCount(ctx)
+	case dailyrollup.FieldModifyCount:
+		return m.OldModifyCount(ctx)
+	case dailyrollup.FieldDeleteCount:
+		return m.OldDeleteCount(ctx)
+	}
+	return nil, fmt.Errorf("unknown DailyRollup field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DailyRollupMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case dailyrollup.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case dailyrollup.FieldShopID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShopID(v)
+		return nil
+	case dailyrollup.FieldDay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDay(v)
+		return nil
+	case dailyrollup.FieldDimension:
+		v, ok := value.(dailyrollup.Dimension)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDimension(v)
+		return nil
+	case dailyrollup.FieldKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKey(v)
+		return nil
+	case dailyrollup.FieldSales:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSales(v)
+		return nil
+	case dailyrollup.FieldRefunds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefunds(v)
+		return nil
+	case dailyrollup.FieldSalesCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSalesCount(v)
+		return nil
+	case dailyrollup.FieldRefundCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundCount(v)
+		return nil
+	case dailyrollup.FieldModifyCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModifyCount(v)
+		return nil
+	case dailyrollup.FieldDeleteCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeleteCount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DailyRollup field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DailyRollupMutation) AddedFields() []string {
+	var fields []string
+	if m.addsales != nil {
+		fields = append(fields, dailyrollup.FieldSales)
+	}
+	if m.addrefunds != nil {
+		fields = append(fields, dailyrollup.FieldRefunds)
+	}
+	if m.addsales_count != nil {
+		fields = append(fields, dailyrollup.FieldSalesCount)
+	}
+	if m.addrefund_count != nil {
+		fields = append(fields, dailyrollup.FieldRefundCount)
+	}
+	if m.addmodify_count != nil {
+		fields = append(fields, dailyrollup.FieldModifyCount)
+	}
+	if m.adddelete_count != nil {
+		fields = append(fields, dailyrollup.FieldDeleteCount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DailyRollupMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case dailyrollup.FieldSales:
+		return m.AddedSales()
+	case dailyrollup.FieldRefunds:
+		return m.AddedRefunds()
+	case dailyrollup.FieldSalesCount:
+		return m.AddedSalesCount()
+	case dailyrollup.FieldRefundCount:
+		return m.AddedRefundCount()
+	case dailyrollup.FieldModifyCount:
+		return m.AddedModifyCount()
+	case dailyrollup.FieldDeleteCount:
+		return m.AddedDeleteCount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DailyRollupMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case dailyrollup.FieldSales:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSales(v)
+		return nil
+	case dailyrollup.FieldRefunds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRefunds(v)
+		return nil
+	case dailyrollup.FieldSalesCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSalesCount(v)
+		return nil
+	case dailyrollup.FieldRefundCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRefundCount(v)
+		return nil
+	case dailyrollup.FieldModifyCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddModifyCount(v)
+		return nil
+	case dailyrollup.FieldDeleteCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDeleteCount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DailyRollup numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DailyRollupMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DailyRollupMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DailyRollupMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown DailyRollup nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DailyRollupMutation) ResetField(name string) error {
+	switch name {
+	case dailyrollup.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case dailyrollup.FieldShopID:
+		m.ResetShopID()
+		return nil
+	case dailyrollup.FieldDay:
+		m.ResetDay()
+		return nil
+	case dailyrollup.FieldDimension:
+		m.ResetDimension()
+		return nil
+	case dailyrollup.FieldKey:
+		m.ResetKey()
+		return nil
+	case dailyrollup.FieldSales:
+		m.ResetSales()
+		return nil
+	case dailyrollup.FieldRefunds:
+		m.ResetRefunds()
+		return nil
+	case dailyrollup.FieldSalesCount:
+		m.ResetSalesCount()
+		return nil
+	case dailyrollup.FieldRefundCount:
+		m.ResetRefundCount()
+		return nil
+	case dailyrollup.FieldModifyCount:
+		m.ResetModifyCount()
+		return nil
+	case dailyrollup.FieldDeleteCount:
+		m.ResetDeleteCount()
+		return nil
+	}
+	return fmt.Errorf("unknown DailyRollup field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DailyRollupMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DailyRollupMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DailyRollupMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DailyRollupMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DailyRollupMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DailyRollupMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DailyRollupMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DailyRollup unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DailyRollupMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DailyRollup edge %s", name)
+}
+
+// DigestRuleMutation represents an operation that mutates the DigestRule nodes in the graph.
+type DigestRuleMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *pulid.ID
+	created_at       *time.Time
+	updated_at       *time.Time
+	name             *string
+	recipients       *[]string
+	appendrecipients []string
+	shop_ids         *[]string
+	appendshop_ids   []string
+	send_at          *string
+	enabled          *bool
+	status           *digestrule.Status
+	last_error       *string
+	last_sent_at     *time.Time
+	clearedFields    map[string]struct{}
+	account          *pulid.ID
+	clearedaccount   bool
+	done             bool
+	oldValue         func(context.Context) (*DigestRule, error)
+	predicates       []predicate.DigestRule
+}
+
+var _ ent.Mutation = (*DigestRuleMutation)(nil)
+
+// digestruleOption allows management of the mutation configuration using functional options.
+type digestruleOption func(*DigestRuleMutation)
+
+// newDigestRuleMutation creates new mutation for the DigestRule entity.
+func newDigestRuleMutation(c config, op Op, opts ...digestruleOption) *DigestRuleMutation {
+	m := &DigestRuleMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDigestRule,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDigestRuleID sets the ID field of the mutation.
+func withDigestRuleID(id pulid.ID) digestruleOption {
+	return func(m *DigestRuleMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DigestRule
+		)
+		m.oldValue = func(ctx context.Context) (*DigestRule, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DigestRule.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDigestRule sets the old DigestRule of the mutation.
+func withDigestRule(node *DigestRule) digestruleOption {
+	return func(m *DigestRuleMutation) {
+		m.oldValue = func(context.Context) (*DigestRule, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DigestRuleMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DigestRuleMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DigestRule entities.
+func (m *DigestRuleMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DigestRuleMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DigestRuleMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DigestRule.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DigestRuleMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DigestRuleMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DigestRuleMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DigestRuleMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DigestRuleMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DigestRuleMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *DigestRuleMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *DigestRuleMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *DigestRuleMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetName sets the "name" field.
+func (m *DigestRuleMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *DigestRuleMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *DigestRuleMutation) ResetName() {
+	m.name = nil
+}
+
+// SetRecipients sets the "recipients" field.
+func (m *DigestRuleMutation) SetRecipients(s []string) {
+	m.recipients = &s
+	m.appendrecipients = nil
+}
+
+// Recipients returns the value of the "recipients" field in the mutation.
+func (m *DigestRuleMutation) Recipients() (r []string, exists bool) {
+	v := m.recipients
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecipients returns the old "recipients" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldRecipients(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecipients is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecipients requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecipients: %w", err)
+	}
+	return oldValue.Recipients, nil
+}
+
+// AppendRecipients adds s to the "recipients" field.
+func (m *DigestRuleMutation) AppendRecipients(s []string) {
+	m.appendrecipients = append(m.appendrecipients, s...)
+}
+
+// AppendedRecipients returns the list of values that were appended to the "recipients" field in this mutation.
+func (m *DigestRuleMutation) AppendedRecipients() ([]string, bool) {
+	if len(m.appendrecipients) == 0 {
+		return nil, false
+	}
+	return m.appendrecipients, true
+}
+
+// ResetRecipients resets all changes to the "recipients" field.
+func (m *DigestRuleMutation) ResetRecipients() {
+	m.recipients = nil
+	m.appendrecipients = nil
+}
+
+// SetShopIds sets the "shop_ids" field.
+func (m *DigestRuleMutation) SetShopIds(s []string) {
+	m.shop_ids = &s
+	m.appendshop_ids = nil
+}
+
+// ShopIds returns the value of the "shop_ids" field in the mutation.
+func (m *DigestRuleMutation) ShopIds() (r []string, exists bool) {
+	v := m.shop_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShopIds returns the old "shop_ids" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldShopIds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShopIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShopIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShopIds: %w", err)
+	}
+	return oldValue.ShopIds, nil
+}
+
+// AppendShopIds adds s to the "shop_ids" field.
+func (m *DigestRuleMutation) AppendShopIds(s []string) {
+	m.appendshop_ids = append(m.appendshop_ids, s...)
+}
+
+// AppendedShopIds returns the list of values that were appended to the "shop_ids" field in this mutation.
+func (m *DigestRuleMutation) AppendedShopIds() ([]string, bool) {
+	if len(m.appendshop_ids) == 0 {
+		return nil, false
+	}
+	return m.appendshop_ids, true
+}
+
+// ClearShopIds clears the value of the "shop_ids" field.
+func (m *DigestRuleMutation) ClearShopIds() {
+	m.shop_ids = nil
+	m.appendshop_ids = nil
+	m.clearedFields[digestrule.FieldShopIds] = struct{}{}
+}
+
+// ShopIdsCleared returns if the "shop_ids" field was cleared in this mutation.
+func (m *DigestRuleMutation) ShopIdsCleared() bool {
+	_, ok := m.clearedFields[digestrule.FieldShopIds]
+	return ok
+}
+
+// ResetShopIds resets all changes to the "shop_ids" field.
+func (m *DigestRuleMutation) ResetShopIds() {
+	m.shop_ids = nil
+	m.appendshop_ids = nil
+	delete(m.clearedFields, digestrule.FieldShopIds)
+}
+
+// SetSendAt sets the "send_at" field.
+func (m *DigestRuleMutation) SetSendAt(s string) {
+	m.send_at = &s
+}
+
+// SendAt returns the value of the "send_at" field in the mutation.
+func (m *DigestRuleMutation) SendAt() (r string, exists bool) {
+	v := m.send_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSendAt returns the old "send_at" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldSendAt(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSendAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSendAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSendAt: %w", err)
+	}
+	return oldValue.SendAt, nil
+}
+
+// ResetSendAt resets all changes to the "send_at" field.
+func (m *DigestRuleMutation) ResetSendAt() {
+	m.send_at = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *DigestRuleMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *DigestRuleMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *DigestRuleMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *DigestRuleMutation) SetStatus(d digestrule.Status) {
+	m.status = &d
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *DigestRuleMutation) Status() (r digestrule.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldStatus(ctx context.Context) (v digestrule.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *DigestRuleMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *DigestRuleMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *DigestRuleMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *DigestRuleMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// SetLastSentAt sets the "last_sent_at" field.
+func (m *DigestRuleMutation) SetLastSentAt(t time.Time) {
+	m.last_sent_at = &t
+}
+
+// LastSentAt returns the value of the "last_sent_at" field in the mutation.
+func (m *DigestRuleMutation) LastSentAt() (r time.Time, exists bool) {
+	v := m.last_sent_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSentAt returns the old "last_sent_at" field's value of the DigestRule entity.
+// If the DigestRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestRuleMutation) OldLastSentAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSentAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSentAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSentAt: %w", err)
+	}
+	return oldValue.LastSentAt, nil
+}
+
+// ClearLastSentAt clears the value of the "last_sent_at" field.
+func (m *DigestRuleMutation) ClearLastSentAt() {
+	m.last_sent_at = nil
+	m.clearedFields[digestrule.FieldLastSentAt] = struct{}{}
+}
+
+// LastSentAtCleared returns if the "last_sent_at" field was cleared in this mutation.
+func (m *DigestRuleMutation) LastSentAtCleared() bool {
+	_, ok := m.clearedFields[digestrule.FieldLastSentAt]
+	return ok
+}
+
+// ResetLastSentAt resets all changes to the "last_sent_at" field.
+func (m *DigestRuleMutation) ResetLastSentAt() {
+	m.last_sent_at = nil
+	delete(m.clearedFields, digestrule.FieldLastSentAt)
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *DigestRuleMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[digestrule.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *DigestRuleMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *DigestRuleMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *DigestRuleMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// Where appends a list predicates to the DigestRuleMutation builder.
+func (m *DigestRuleMutation) Where(ps ...predicate.DigestRule) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DigestRuleMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DigestRuleMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DigestRule, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DigestRuleMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DigestRuleMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DigestRule).
+func (m *DigestRuleMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DigestRuleMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, digestrule.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, digestrule.FieldUpdatedAt)
+	}
+	if m.account != nil {
+		fields = append(fields, digestrule.FieldAccountID)
+	}
+	if m.name != nil {
+		fields = append(fields, digestrule.FieldName)
+	}
+	if m.recipients != nil {
+		fields = append(fields, digestrule.FieldRecipients)
+	}
+	if m.shop_ids != nil {
+		fields = append(fields, digestrule.FieldShopIds)
+	}
+	if m.send_at != nil {
+		fields = append(fields, digestrule.FieldSendAt)
+	}
+	if m.enabled != nil {
+		fields = append(fields, digestrule.FieldEnabled)
+	}
+	if m.status != nil {
+		fields = append(fields, digestrule.FieldStatus)
+	}
+	if m.last_error != nil {
+		fields = append(fields, digestrule.FieldLastError)
+	}
+	if m.last_sent_at != nil {
+		fields = append(fields, digestrule.FieldLastSentAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DigestRuleMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case digestrule.FieldCreatedAt:
+		return m.CreatedAt()
+	case digestrule.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case digestrule.FieldAccountID:
+		return m.AccountID()
+	case digestrule.FieldName:
+		return m.Name()
+	case digestrule.FieldRecipients:
+		return m.Recipients()
+	case digestrule.FieldShopIds:
+		return m.ShopIds()
+	case digestrule.FieldSendAt:
+		return m.SendAt()
+	case digestrule.FieldEnabled:
+		return m.Enabled()
+	case digestrule.FieldStatus:
+		return m.Status()
+	case digestrule.FieldLastError:
+		return m.LastError()
+	case digestrule.FieldLastSentAt:
+		return m.LastSentAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DigestRuleMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case digestrule.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case digestrule.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case digestrule.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case digestrule.FieldName:
+		return m.OldName(ctx)
+	case digestrule.FieldRecipients:
+		return m.OldRecipients(ctx)
+	case digestrule.FieldShopIds:
+		return m.OldShopIds(ctx)
+	case digestrule.FieldSendAt:
+		return m.OldSendAt(ctx)
+	case digestrule.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case digestrule.FieldStatus:
+		return m.OldStatus(ctx)
+	case digestrule.FieldLastError:
+		return m.OldLastError(ctx)
+	case digestrule.FieldLastSentAt:
+		return m.OldLastSentAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown DigestRule field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DigestRuleMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case digestrule.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case digestrule.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case digestrule.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case digestrule.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case digestrule.FieldRecipients:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecipients(v)
+		return nil
+	case digestrule.FieldShopIds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShopIds(v)
+		return nil
+	case digestrule.FieldSendAt:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSendAt(v)
+		return nil
+	case digestrule.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case digestrule.FieldStatus:
+		v, ok := value.(digestrule.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case digestrule.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case digestrule.FieldLastSentAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSentAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DigestRule field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DigestRuleMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DigestRuleMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DigestRuleMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DigestRule numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DigestRuleMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(digestrule.FieldShopIds) {
+		fields = append(fields, digestrule.FieldShopIds)
+	}
+	if m.FieldCleared(digestrule.FieldLastSentAt) {
+		fields = append(fields, digestrule.FieldLastSentAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DigestRuleMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DigestRuleMutation) ClearField(name string) error {
+	switch name {
+	case digestrule.FieldShopIds:
+		m.ClearShopIds()
+		return nil
+	case digestrule.FieldLastSentAt:
+		m.ClearLastSentAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DigestRule nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DigestRuleMutation) ResetField(name string) error {
+	switch name {
+	case digestrule.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case digestrule.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case digestrule.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case digestrule.FieldName:
+		m.ResetName()
+		return nil
+	case digestrule.FieldRecipients:
+		m.ResetRecipients()
+		return nil
+	case digestrule.FieldShopIds:
+		m.ResetShopIds()
+		return nil
+	case digestrule.FieldSendAt:
+		m.ResetSendAt()
+		return nil
+	case digestrule.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case digestrule.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case digestrule.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case digestrule.FieldLastSentAt:
+		m.ResetLastSentAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DigestRule field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DigestRuleMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.account != nil {
+		edges = append(edges, digestrule.EdgeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DigestRuleMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case digestrule.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DigestRuleMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DigestRuleMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DigestRuleMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedaccount {
+		edges = append(edges, digestrule.EdgeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DigestRuleMutation) EdgeCleared(name string) bool {
+	switch name {
+	case digestrule.EdgeAccount:
+		return m.clearedaccount
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DigestRuleMutation) ClearEdge(name string) error {
+	switch name {
+	case digestrule.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown DigestRule unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DigestRuleMutation) ResetEdge(name string) error {
+	switch name {
+	case digestrule.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown DigestRule edge %s", name)
+}
+
+// DigestSendMutation represents an operation that mutates the DigestSend nodes in the graph.
+type DigestSendMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *pulid.ID
+	digest_rule_id *pulid.ID
+	shop_id        *pulid.ID
+	day            *string
+	recipient      *string
+	state          *digestsend.State
+	attempts       *int
+	addattempts    *int
+	next_at        *time.Time
+	claimed_by     *string
+	claimed_until  *time.Time
+	last_error     *string
+	message_id     *string
+	sent_at        *time.Time
+	created_at     *time.Time
+	clearedFields  map[string]struct{}
+	account        *pulid.ID
+	clearedaccount bool
+	done           bool
+	oldValue       func(context.Context) (*DigestSend, error)
+	predicates     []predicate.DigestSend
+}
+
+var _ ent.Mutation = (*DigestSendMutation)(nil)
+
+// digestsendOption allows management of the mutation configuration using functional options.
+type digestsendOption func(*DigestSendMutation)
+
+// newDigestSendMutation creates new mutation for the DigestSend entity.
+func newDigestSendMutation(c config, op Op, opts ...digestsendOption) *DigestSendMutation {
+	m := &DigestSendMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDigestSend,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDigestSendID sets the ID field of the mutation.
+func withDigestSendID(id pulid.ID) digestsendOption {
+	return func(m *DigestSendMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DigestSend
+		)
+		m.oldValue = func(ctx context.Context) (*DigestSend, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DigestSend.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDigestSend sets the old DigestSend of the mutation.
+func withDigestSend(node *DigestSend) digestsendOption {
+	return func(m *DigestSendMutation) {
+		m.oldValue = func(context.Context) (*DigestSend, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DigestSendMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DigestSendMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DigestSend entities.
+func (m *DigestSendMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DigestSendMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DigestSendMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DigestSend.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *DigestSendMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *DigestSendMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *DigestSendMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetDigestRuleID sets the "digest_rule_id" field.
+func (m *DigestSendMutation) SetDigestRuleID(pu pulid.ID) {
+	m.digest_rule_id = &pu
+}
+
+// DigestRuleID returns the value of the "digest_rule_id" field in the mutation.
+func (m *DigestSendMutation) DigestRuleID() (r pulid.ID, exists bool) {
+	v := m.digest_rule_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDigestRuleID returns the old "digest_rule_id" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldDigestRuleID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDigestRuleID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDigestRuleID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDigestRuleID: %w", err)
+	}
+	return oldValue.DigestRuleID, nil
+}
+
+// ResetDigestRuleID resets all changes to the "digest_rule_id" field.
+func (m *DigestSendMutation) ResetDigestRuleID() {
+	m.digest_rule_id = nil
+}
+
+// SetShopID sets the "shop_id" field.
+func (m *DigestSendMutation) SetShopID(pu pulid.ID) {
+	m.shop_id = &pu
+}
+
+// ShopID returns the value of the "shop_id" field in the mutation.
+func (m *DigestSendMutation) ShopID() (r pulid.ID, exists bool) {
+	v := m.shop_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShopID returns the old "shop_id" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldShopID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShopID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShopID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShopID: %w", err)
+	}
+	return oldValue.ShopID, nil
+}
+
+// ResetShopID resets all changes to the "shop_id" field.
+func (m *DigestSendMutation) ResetShopID() {
+	m.shop_id = nil
+}
+
+// SetDay sets the "day" field.
+func (m *DigestSendMutation) SetDay(s string) {
+	m.day = &s
+}
+
+// Day returns the value of the "day" field in the mutation.
+func (m *DigestSendMutation) Day() (r string, exists bool) {
+	v := m.day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDay returns the old "day" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldDay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDay: %w", err)
+	}
+	return oldValue.Day, nil
+}
+
+// ResetDay resets all changes to the "day" field.
+func (m *DigestSendMutation) ResetDay() {
+	m.day = nil
+}
+
+// SetRecipient sets the "recipient" field.
+func (m *DigestSendMutation) SetRecipient(s string) {
+	m.recipient = &s
+}
+
+// Recipient returns the value of the "recipient" field in the mutation.
+func (m *DigestSendMutation) Recipient() (r string, exists bool) {
+	v := m.recipient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecipient returns the old "recipient" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldRecipient(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecipient is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecipient requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecipient: %w", err)
+	}
+	return oldValue.Recipient, nil
+}
+
+// ResetRecipient resets all changes to the "recipient" field.
+func (m *DigestSendMutation) ResetRecipient() {
+	m.recipient = nil
+}
+
+// SetState sets the "state" field.
+func (m *DigestSendMutation) SetState(d digestsend.State) {
+	m.state = &d
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *DigestSendMutation) State() (r digestsend.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldState(ctx context.Context) (v digestsend.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *DigestSendMutation) ResetState() {
+	m.state = nil
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *DigestSendMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *DigestSendMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *DigestSendMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *DigestSendMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *DigestSendMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetNextAt sets the "next_at" field.
+func (m *DigestSendMutation) SetNextAt(t time.Time) {
+	m.next_at = &t
+}
+
+// NextAt returns the value of the "next_at" field in the mutation.
+func (m *DigestSendMutation) NextAt() (r time.Time, exists bool) {
+	v := m.next_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextAt returns the old "next_at" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldNextAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextAt: %w", err)
+	}
+	return oldValue.NextAt, nil
+}
+
+// ClearNextAt clears the value of the "next_at" field.
+func (m *DigestSendMutation) ClearNextAt() {
+	m.next_at = nil
+	m.clearedFields[digestsend.FieldNextAt] = struct{}{}
+}
+
+// NextAtCleared returns if the "next_at" field was cleared in this mutation.
+func (m *DigestSendMutation) NextAtCleared() bool {
+	_, ok := m.clearedFields[digestsend.FieldNextAt]
+	return ok
+}
+
+// ResetNextAt resets all changes to the "next_at" field.
+func (m *DigestSendMutation) ResetNextAt() {
+	m.next_at = nil
+	delete(m.clearedFields, digestsend.FieldNextAt)
+}
+
+// SetClaimedBy sets the "claimed_by" field.
+func (m *DigestSendMutation) SetClaimedBy(s string) {
+	m.claimed_by = &s
+}
+
+// ClaimedBy returns the value of the "claimed_by" field in the mutation.
+func (m *DigestSendMutation) ClaimedBy() (r string, exists bool) {
+	v := m.claimed_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimedBy returns the old "claimed_by" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldClaimedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimedBy: %w", err)
+	}
+	return oldValue.ClaimedBy, nil
+}
+
+// ResetClaimedBy resets all changes to the "claimed_by" field.
+func (m *DigestSendMutation) ResetClaimedBy() {
+	m.claimed_by = nil
+}
+
+// SetClaimedUntil sets the "claimed_until" field.
+func (m *DigestSendMutation) SetClaimedUntil(t time.Time) {
+	m.claimed_until = &t
+}
+
+// ClaimedUntil returns the value of the "claimed_until" field in the mutation.
+func (m *DigestSendMutation) ClaimedUntil() (r time.Time, exists bool) {
+	v := m.claimed_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimedUntil returns the old "claimed_until" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldClaimedUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimedUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimedUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimedUntil: %w", err)
+	}
+	return oldValue.ClaimedUntil, nil
+}
+
+// ClearClaimedUntil clears the value of the "claimed_until" field.
+func (m *DigestSendMutation) ClearClaimedUntil() {
+	m.claimed_until = nil
+	m.clearedFields[digestsend.FieldClaimedUntil] = struct{}{}
+}
+
+// ClaimedUntilCleared returns if the "claimed_until" field was cleared in this mutation.
+func (m *DigestSendMutation) ClaimedUntilCleared() bool {
+	_, ok := m.clearedFields[digestsend.FieldClaimedUntil]
+	return ok
+}
+
+// ResetClaimedUntil resets all changes to the "claimed_until" field.
+func (m *DigestSendMutation) ResetClaimedUntil() {
+	m.claimed_until = nil
+	delete(m.clearedFields, digestsend.FieldClaimedUntil)
+}
+
+// SetLastError sets the "last_error" field.
+func (m *DigestSendMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *DigestSendMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *DigestSendMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// SetMessageID sets the "message_id" field.
+func (m *DigestSendMutation) SetMessageID(s string) {
+	m.message_id = &s
+}
+
+// MessageID returns the value of the "message_id" field in the mutation.
+func (m *DigestSendMutation) MessageID() (r string, exists bool) {
+	v := m.message_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessageID returns the old "message_id" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldMessageID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessageID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessageID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessageID: %w", err)
+	}
+	return oldValue.MessageID, nil
+}
+
+// ResetMessageID resets all changes to the "message_id" field.
+func (m *DigestSendMutation) ResetMessageID() {
+	m.message_id = nil
+}
+
+// SetSentAt sets the "sent_at" field.
+func (m *DigestSendMutation) SetSentAt(t time.Time) {
+	m.sent_at = &t
+}
+
+// SentAt returns the value of the "sent_at" field in the mutation.
+func (m *DigestSendMutation) SentAt() (r time.Time, exists bool) {
+	v := m.sent_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSentAt returns the old "sent_at" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldSentAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSentAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSentAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSentAt: %w", err)
+	}
+	return oldValue.SentAt, nil
+}
+
+// ClearSentAt clears the value of the "sent_at" field.
+func (m *DigestSendMutation) ClearSentAt() {
+	m.sent_at = nil
+	m.clearedFields[digestsend.FieldSentAt] = struct{}{}
+}
+
+// SentAtCleared returns if the "sent_at" field was cleared in this mutation.
+func (m *DigestSendMutation) SentAtCleared() bool {
+	_, ok := m.clearedFields[digestsend.FieldSentAt]
+	return ok
+}
+
+// ResetSentAt resets all changes to the "sent_at" field.
+func (m *DigestSendMutation) ResetSentAt() {
+	m.sent_at = nil
+	delete(m.clearedFields, digestsend.FieldSentAt)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DigestSendMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DigestSendMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DigestSend entity.
+// If the DigestSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DigestSendMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DigestSendMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *DigestSendMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[digestsend.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *DigestSendMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *DigestSendMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *DigestSendMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// Where appends a list predicates to the DigestSendMutation builder.
+func (m *DigestSendMutation) Where(ps ...predicate.DigestSend) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DigestSendMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DigestSendMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DigestSend, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DigestSendMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DigestSendMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DigestSend).
+func (m *DigestSendMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DigestSendMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.account != nil {
+		fields = append(fields, digestsend.FieldAccountID)
+	}
+	if m.digest_rule_id != nil {
+		fields = append(fields, digestsend.FieldDigestRuleID)
+	}
+	if m.shop_id != nil {
+		fields = append(fields, digestsend.FieldShopID)
+	}
+	if m.day != nil {
+		fields = append(fields, digestsend.FieldDay)
+	}
+	if m.recipient != nil {
+		fields = append(fields, digestsend.FieldRecipient)
+	}
+	if m.state != nil {
+		fields = append(fields, digestsend.FieldState)
+	}
+	if m.attempts != nil {
+		fields = append(fields, digestsend.FieldAttempts)
+	}
+	if m.next_at != nil {
+		fields = append(fields, digestsend.FieldNextAt)
+	}
+	if m.claimed_by != nil {
+		fields = append(fields, digestsend.FieldClaimedBy)
+	}
+	if m.claimed_until != nil {
+		fields = append(fields, digestsend.FieldClaimedUntil)
+	}
+	if m.last_error != nil {
+		fields = append(fields, digestsend.FieldLastError)
+	}
+	if m.message_id != nil {
+		fields = append(fields, digestsend.FieldMessageID)
+	}
+	if m.sent_at != nil {
+		fields = append(fields, digestsend.FieldSentAt)
+	}
+	if m.created_at != nil {
+		fields = append(fields, digestsend.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DigestSendMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case digestsend.FieldAccountID:
+		return m.AccountID()
+	case digestsend.FieldDigestRuleID:
+		return m.DigestRuleID()
+	case digestsend.FieldShopID:
+		return m.ShopID()
+	case digestsend.FieldDay:
+		return m.Day()
+	case digestsend.FieldRecipient:
+		return m.Recipient()
+	case digestsend.FieldState:
+		return m.State()
+	case digestsend.FieldAttempts:
+		return m.Attempts()
+	case digestsend.FieldNextAt:
+		return m.NextAt()
+	case digestsend.FieldClaimedBy:
+		return m.ClaimedBy()
+	case digestsend.FieldClaimedUntil:
+		return m.ClaimedUntil()
+	case digestsend.FieldLastError:
+		return m.LastError()
+	case digestsend.FieldMessageID:
+		return m.MessageID()
+	case digestsend.FieldSentAt:
+		return m.SentAt()
+	case digestsend.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DigestSendMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case digestsend.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case digestsend.FieldDigestRuleID:
+		return m.OldDigestRuleID(ctx)
+	case digestsend.FieldShopID:
+		return m.OldShopID(ctx)
+	case digestsend.FieldDay:
+		return m.OldDay(ctx)
+	case digestsend.FieldRecipient:
+		return m.OldRecipient(ctx)
+	case digestsend.FieldState:
+		return m.OldState(ctx)
+	case digestsend.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case digestsend.FieldNextAt:
+		return m.OldNextAt(ctx)
+	case digestsend.FieldClaimedBy:
+		return m.OldClaimedBy(ctx)
+	case digestsend.FieldClaimedUntil:
+		return m.OldClaimedUntil(ctx)
+	case digestsend.FieldLastError:
+		return m.OldLastError(ctx)
+	case digestsend.FieldMessageID:
+		return m.OldMessageID(ctx)
+	case digestsend.FieldSentAt:
+		return m.OldSentAt(ctx)
+	case digestsend.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown DigestSend field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DigestSendMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case digestsend.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case digestsend.FieldDigestRuleID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDigestRuleID(v)
+		return nil
+	case digestsend.FieldShopID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShopID(v)
+		return nil
+	case digestsend.FieldDay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDay(v)
+		return nil
+	case digestsend.FieldRecipient:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecipient(v)
+		return nil
+	case digestsend.FieldState:
+		v, ok := value.(digestsend.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case digestsend.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case digestsend.FieldNextAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextAt(v)
+		return nil
+	case digestsend.FieldClaimedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimedBy(v)
+		return nil
+	case digestsend.FieldClaimedUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimedUntil(v)
+		return nil
+	case digestsend.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case digestsend.FieldMessageID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessageID(v)
+		return nil
+	case digestsend.FieldSentAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSentAt(v)
+		return nil
+	case digestsend.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DigestSend field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DigestSendMutation) AddedFields() []string {
+	var fields []string
+	if m.addattempts != nil {
+		fields = append(fields, digestsend.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DigestSendMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case digestsend.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DigestSendMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case digestsend.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DigestSend numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DigestSendMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(digestsend.FieldNextAt) {
+		fields = append(fields, digestsend.FieldNextAt)
+	}
+	if m.FieldCleared(digestsend.FieldClaimedUntil) {
+		fields = append(fields, digestsend.FieldClaimedUntil)
+	}
+	if m.FieldCleared(digestsend.FieldSentAt) {
+		fields = append(fields, digestsend.FieldSentAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DigestSendMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DigestSendMutation) ClearField(name string) error {
+	switch name {
+	case digestsend.FieldNextAt:
+		m.ClearNextAt()
+		return nil
+	case digestsend.FieldClaimedUntil:
+		m.ClearClaimedUntil()
+		return nil
+	case digestsend.FieldSentAt:
+		m.ClearSentAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DigestSend nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DigestSendMutation) ResetField(name string) error {
+	switch name {
+	case digestsend.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case digestsend.FieldDigestRuleID:
+		m.ResetDigestRuleID()
+		return nil
+	case digestsend.FieldShopID:
+		m.ResetShopID()
+		return nil
+	case digestsend.FieldDay:
+		m.ResetDay()
+		return nil
+	case digestsend.FieldRecipient:
+		m.ResetRecipient()
+		return nil
+	case digestsend.FieldState:
+		m.ResetState()
+		return nil
+	case digestsend.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case digestsend.FieldNextAt:
+		m.ResetNextAt()
+		return nil
+	case digestsend.FieldClaimedBy:
+		m.ResetClaimedBy()
+		return nil
+	case digestsend.FieldClaimedUntil:
+		m.ResetClaimedUntil()
+		return nil
+	case digestsend.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case digestsend.FieldMessageID:
+		m.ResetMessageID()
+		return nil
+	case digestsend.FieldSentAt:
+		m.ResetSentAt()
+		return nil
+	case digestsend.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DigestSend field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DigestSendMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.account != nil {
+		edges = append(edges, digestsend.EdgeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DigestSendMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case digestsend.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DigestSendMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DigestSendMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DigestSendMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedaccount {
+		edges = append(edges, digestsend.EdgeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DigestSendMutation) EdgeCleared(name string) bool {
+	switch name {
+	case digestsend.EdgeAccount:
+		return m.clearedaccount
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DigestSendMutation) ClearEdge(name string) error {
+	switch name {
+	case digestsend.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown DigestSend unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DigestSendMutation) ResetEdge(name string) error {
+	switch name {
+	case digestsend.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown DigestSend edge %s", name)
 }
 
 // EventMutation represents an operation that mutates the Event nodes in the graph.
@@ -7584,6 +16659,7 @@ type EventMutation struct {
 	id             *int64
 	camera_id      *pulid.ID
 	entry_id       *pulid.ID
+	alert_id       *pulid.ID
 	_type          *event.Type
 	created_at     *time.Time
 	clearedFields  map[string]struct{}
@@ -7819,6 +16895,42 @@ func (m *EventMutation) ResetEntryID() {
 	m.entry_id = nil
 }
 
+// SetAlertID sets the "alert_id" field.
+func (m *EventMutation) SetAlertID(pu pulid.ID) {
+	m.alert_id = &pu
+}
+
+// AlertID returns the value of the "alert_id" field in the mutation.
+func (m *EventMutation) AlertID() (r pulid.ID, exists bool) {
+	v := m.alert_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAlertID returns the old "alert_id" field's value of the Event entity.
+// If the Event object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EventMutation) OldAlertID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAlertID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAlertID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAlertID: %w", err)
+	}
+	return oldValue.AlertID, nil
+}
+
+// ResetAlertID resets all changes to the "alert_id" field.
+func (m *EventMutation) ResetAlertID() {
+	m.alert_id = nil
+}
+
 // SetType sets the "type" field.
 func (m *EventMutation) SetType(e event.Type) {
 	m._type = &e
@@ -7952,7 +17064,7 @@ func (m *EventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EventMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.account != nil {
 		fields = append(fields, event.FieldAccountID)
 	}
@@ -7961,6 +17073,9 @@ func (m *EventMutation) Fields() []string {
 	}
 	if m.entry_id != nil {
 		fields = append(fields, event.FieldEntryID)
+	}
+	if m.alert_id != nil {
+		fields = append(fields, event.FieldAlertID)
 	}
 	if m._type != nil {
 		fields = append(fields, event.FieldType)
@@ -7982,6 +17097,8 @@ func (m *EventMutation) Field(name string) (ent.Value, bool) {
 		return m.CameraID()
 	case event.FieldEntryID:
 		return m.EntryID()
+	case event.FieldAlertID:
+		return m.AlertID()
 	case event.FieldType:
 		return m.GetType()
 	case event.FieldCreatedAt:
@@ -8001,6 +17118,8 @@ func (m *EventMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldCameraID(ctx)
 	case event.FieldEntryID:
 		return m.OldEntryID(ctx)
+	case event.FieldAlertID:
+		return m.OldAlertID(ctx)
 	case event.FieldType:
 		return m.OldType(ctx)
 	case event.FieldCreatedAt:
@@ -8034,6 +17153,13 @@ func (m *EventMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetEntryID(v)
+		return nil
+	case event.FieldAlertID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAlertID(v)
 		return nil
 	case event.FieldType:
 		v, ok := value.(event.Type)
@@ -8115,6 +17241,9 @@ func (m *EventMutation) ResetField(name string) error {
 		return nil
 	case event.FieldEntryID:
 		m.ResetEntryID()
+		return nil
+	case event.FieldAlertID:
+		m.ResetAlertID()
 		return nil
 	case event.FieldType:
 		m.ResetType()
@@ -8200,59 +17329,1461 @@ func (m *EventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Event edge %s", name)
 }
 
+// InvestigationMutation represents an operation that mutates the Investigation nodes in the graph.
+type InvestigationMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *pulid.ID
+	created_at     *time.Time
+	updated_at     *time.Time
+	title          *string
+	status         *investigation.Status
+	resolution     *string
+	assignee_id    *pulid.ID
+	tags           *[]string
+	appendtags     []string
+	created_by_id  *pulid.ID
+	shop_ids       *[]string
+	appendshop_ids []string
+	closed_at      *time.Time
+	clearedFields  map[string]struct{}
+	account        *pulid.ID
+	clearedaccount bool
+	entries        map[pulid.ID]struct{}
+	removedentries map[pulid.ID]struct{}
+	clearedentries bool
+	alerts         map[pulid.ID]struct{}
+	removedalerts  map[pulid.ID]struct{}
+	clearedalerts  bool
+	notes          map[pulid.ID]struct{}
+	removednotes   map[pulid.ID]struct{}
+	clearednotes   bool
+	events         map[pulid.ID]struct{}
+	removedevents  map[pulid.ID]struct{}
+	clearedevents  bool
+	done           bool
+	oldValue       func(context.Context) (*Investigation, error)
+	predicates     []predicate.Investigation
+}
+
+var _ ent.Mutation = (*InvestigationMutation)(nil)
+
+// investigationOption allows management of the mutation configuration using functional options.
+type investigationOption func(*InvestigationMutation)
+
+// newInvestigationMutation creates new mutation for the Investigation entity.
+func newInvestigationMutation(c config, op Op, opts ...investigationOption) *InvestigationMutation {
+	m := &InvestigationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInvestigation,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInvestigationID sets the ID field of the mutation.
+func withInvestigationID(id pulid.ID) investigationOption {
+	return func(m *InvestigationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Investigation
+		)
+		m.oldValue = func(ctx context.Context) (*Investigation, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Investigation.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInvestigation sets the old Investigation of the mutation.
+func withInvestigation(node *Investigation) investigationOption {
+	return func(m *InvestigationMutation) {
+		m.oldValue = func(context.Context) (*Investigation, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InvestigationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InvestigationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Investigation entities.
+func (m *InvestigationMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InvestigationMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InvestigationMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Investigation.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *InvestigationMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *InvestigationMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *InvestigationMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *InvestigationMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *InvestigationMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *InvestigationMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *InvestigationMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *InvestigationMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *InvestigationMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetTitle sets the "title" field.
+func (m *InvestigationMutation) SetTitle(s string) {
+	m.title = &s
+}
+
+// Title returns the value of the "title" field in the mutation.
+func (m *InvestigationMutation) Title() (r string, exists bool) {
+	v := m.title
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTitle returns the old "title" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldTitle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTitle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTitle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTitle: %w", err)
+	}
+	return oldValue.Title, nil
+}
+
+// ResetTitle resets all changes to the "title" field.
+func (m *InvestigationMutation) ResetTitle() {
+	m.title = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *InvestigationMutation) SetStatus(i investigation.Status) {
+	m.status = &i
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *InvestigationMutation) Status() (r investigation.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldStatus(ctx context.Context) (v investigation.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *InvestigationMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetResolution sets the "resolution" field.
+func (m *InvestigationMutation) SetResolution(s string) {
+	m.resolution = &s
+}
+
+// Resolution returns the value of the "resolution" field in the mutation.
+func (m *InvestigationMutation) Resolution() (r string, exists bool) {
+	v := m.resolution
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolution returns the old "resolution" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldResolution(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolution is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolution requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolution: %w", err)
+	}
+	return oldValue.Resolution, nil
+}
+
+// ResetResolution resets all changes to the "resolution" field.
+func (m *InvestigationMutation) ResetResolution() {
+	m.resolution = nil
+}
+
+// SetAssigneeID sets the "assignee_id" field.
+func (m *InvestigationMutation) SetAssigneeID(pu pulid.ID) {
+	m.assignee_id = &pu
+}
+
+// AssigneeID returns the value of the "assignee_id" field in the mutation.
+func (m *InvestigationMutation) AssigneeID() (r pulid.ID, exists bool) {
+	v := m.assignee_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAssigneeID returns the old "assignee_id" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldAssigneeID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAssigneeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAssigneeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAssigneeID: %w", err)
+	}
+	return oldValue.AssigneeID, nil
+}
+
+// ClearAssigneeID clears the value of the "assignee_id" field.
+func (m *InvestigationMutation) ClearAssigneeID() {
+	m.assignee_id = nil
+	m.clearedFields[investigation.FieldAssigneeID] = struct{}{}
+}
+
+// AssigneeIDCleared returns if the "assignee_id" field was cleared in this mutation.
+func (m *InvestigationMutation) AssigneeIDCleared() bool {
+	_, ok := m.clearedFields[investigation.FieldAssigneeID]
+	return ok
+}
+
+// ResetAssigneeID resets all changes to the "assignee_id" field.
+func (m *InvestigationMutation) ResetAssigneeID() {
+	m.assignee_id = nil
+	delete(m.clearedFields, investigation.FieldAssigneeID)
+}
+
+// SetTags sets the "tags" field.
+func (m *InvestigationMutation) SetTags(s []string) {
+	m.tags = &s
+	m.appendtags = nil
+}
+
+// Tags returns the value of the "tags" field in the mutation.
+func (m *InvestigationMutation) Tags() (r []string, exists bool) {
+	v := m.tags
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTags returns the old "tags" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldTags(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTags is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTags requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTags: %w", err)
+	}
+	return oldValue.Tags, nil
+}
+
+// AppendTags adds s to the "tags" field.
+func (m *InvestigationMutation) AppendTags(s []string) {
+	m.appendtags = append(m.appendtags, s...)
+}
+
+// AppendedTags returns the list of values that were appended to the "tags" field in this mutation.
+func (m *InvestigationMutation) AppendedTags() ([]string, bool) {
+	if len(m.appendtags) == 0 {
+		return nil, false
+	}
+	return m.appendtags, true
+}
+
+// ClearTags clears the value of the "tags" field.
+func (m *InvestigationMutation) ClearTags() {
+	m.tags = nil
+	m.appendtags = nil
+	m.clearedFields[investigation.FieldTags] = struct{}{}
+}
+
+// TagsCleared returns if the "tags" field was cleared in this mutation.
+func (m *InvestigationMutation) TagsCleared() bool {
+	_, ok := m.clearedFields[investigation.FieldTags]
+	return ok
+}
+
+// ResetTags resets all changes to the "tags" field.
+func (m *InvestigationMutation) ResetTags() {
+	m.tags = nil
+	m.appendtags = nil
+	delete(m.clearedFields, investigation.FieldTags)
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (m *InvestigationMutation) SetCreatedByID(pu pulid.ID) {
+	m.created_by_id = &pu
+}
+
+// CreatedByID returns the value of the "created_by_id" field in the mutation.
+func (m *InvestigationMutation) CreatedByID() (r pulid.ID, exists bool) {
+	v := m.created_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByID returns the old "created_by_id" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldCreatedByID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByID: %w", err)
+	}
+	return oldValue.CreatedByID, nil
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (m *InvestigationMutation) ClearCreatedByID() {
+	m.created_by_id = nil
+	m.clearedFields[investigation.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByIDCleared returns if the "created_by_id" field was cleared in this mutation.
+func (m *InvestigationMutation) CreatedByIDCleared() bool {
+	_, ok := m.clearedFields[investigation.FieldCreatedByID]
+	return ok
+}
+
+// ResetCreatedByID resets all changes to the "created_by_id" field.
+func (m *InvestigationMutation) ResetCreatedByID() {
+	m.created_by_id = nil
+	delete(m.clearedFields, investigation.FieldCreatedByID)
+}
+
+// SetShopIds sets the "shop_ids" field.
+func (m *InvestigationMutation) SetShopIds(s []string) {
+	m.shop_ids = &s
+	m.appendshop_ids = nil
+}
+
+// ShopIds returns the value of the "shop_ids" field in the mutation.
+func (m *InvestigationMutation) ShopIds() (r []string, exists bool) {
+	v := m.shop_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShopIds returns the old "shop_ids" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldShopIds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShopIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShopIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShopIds: %w", err)
+	}
+	return oldValue.ShopIds, nil
+}
+
+// AppendShopIds adds s to the "shop_ids" field.
+func (m *InvestigationMutation) AppendShopIds(s []string) {
+	m.appendshop_ids = append(m.appendshop_ids, s...)
+}
+
+// AppendedShopIds returns the list of values that were appended to the "shop_ids" field in this mutation.
+func (m *InvestigationMutation) AppendedShopIds() ([]string, bool) {
+	if len(m.appendshop_ids) == 0 {
+		return nil, false
+	}
+	return m.appendshop_ids, true
+}
+
+// ClearShopIds clears the value of the "shop_ids" field.
+func (m *InvestigationMutation) ClearShopIds() {
+	m.shop_ids = nil
+	m.appendshop_ids = nil
+	m.clearedFields[investigation.FieldShopIds] = struct{}{}
+}
+
+// ShopIdsCleared returns if the "shop_ids" field was cleared in this mutation.
+func (m *InvestigationMutation) ShopIdsCleared() bool {
+	_, ok := m.clearedFields[investigation.FieldShopIds]
+	return ok
+}
+
+// ResetShopIds resets all changes to the "shop_ids" field.
+func (m *InvestigationMutation) ResetShopIds() {
+	m.shop_ids = nil
+	m.appendshop_ids = nil
+	delete(m.clearedFields, investigation.FieldShopIds)
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (m *InvestigationMutation) SetClosedAt(t time.Time) {
+	m.closed_at = &t
+}
+
+// ClosedAt returns the value of the "closed_at" field in the mutation.
+func (m *InvestigationMutation) ClosedAt() (r time.Time, exists bool) {
+	v := m.closed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClosedAt returns the old "closed_at" field's value of the Investigation entity.
+// If the Investigation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvestigationMutation) OldClosedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClosedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClosedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClosedAt: %w", err)
+	}
+	return oldValue.ClosedAt, nil
+}
+
+// ClearClosedAt clears the value of the "closed_at" field.
+func (m *InvestigationMutation) ClearClosedAt() {
+	m.closed_at = nil
+	m.clearedFields[investigation.FieldClosedAt] = struct{}{}
+}
+
+// ClosedAtCleared returns if the "closed_at" field was cleared in this mutation.
+func (m *InvestigationMutation) ClosedAtCleared() bool {
+	_, ok := m.clearedFields[investigation.FieldClosedAt]
+	return ok
+}
+
+// ResetClosedAt resets all changes to the "closed_at" field.
+func (m *InvestigationMutation) ResetClosedAt() {
+	m.closed_at = nil
+	delete(m.clearedFields, investigation.FieldClosedAt)
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *InvestigationMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[investigation.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *InvestigationMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *InvestigationMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *InvestigationMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// AddEntryIDs adds the "entries" edge to the JournalEntry entity by ids.
+func (m *InvestigationMutation) AddEntryIDs(ids ...pulid.ID) {
+	if m.entries == nil {
+		m.entries = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.entries[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEntries clears the "entries" edge to the JournalEntry entity.
+func (m *InvestigationMutation) ClearEntries() {
+	m.clearedentries = true
+}
+
+// EntriesCleared reports if the "entries" edge to the JournalEntry entity was cleared.
+func (m *InvestigationMutation) EntriesCleared() bool {
+	return m.clearedentries
+}
+
+// RemoveEntryIDs removes the "entries" edge to the JournalEntry entity by IDs.
+func (m *InvestigationMutation) RemoveEntryIDs(ids ...pulid.ID) {
+	if m.removedentries == nil {
+		m.removedentries = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.entries, ids[i])
+		m.removedentries[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEntries returns the removed IDs of the "entries" edge to the JournalEntry entity.
+func (m *InvestigationMutation) RemovedEntriesIDs() (ids []pulid.ID) {
+	for id := range m.removedentries {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EntriesIDs returns the "entries" edge IDs in the mutation.
+func (m *InvestigationMutation) EntriesIDs() (ids []pulid.ID) {
+	for id := range m.entries {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEntries resets all changes to the "entries" edge.
+func (m *InvestigationMutation) ResetEntries() {
+	m.entries = nil
+	m.clearedentries = false
+	m.removedentries = nil
+}
+
+// AddAlertIDs adds the "alerts" edge to the Alert entity by ids.
+func (m *InvestigationMutation) AddAlertIDs(ids ...pulid.ID) {
+	if m.alerts == nil {
+		m.alerts = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.alerts[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAlerts clears the "alerts" edge to the Alert entity.
+func (m *InvestigationMutation) ClearAlerts() {
+	m.clearedalerts = true
+}
+
+// AlertsCleared reports if the "alerts" edge to the Alert entity was cleared.
+func (m *InvestigationMutation) AlertsCleared() bool {
+	return m.clearedalerts
+}
+
+// RemoveAlertIDs removes the "alerts" edge to the Alert entity by IDs.
+func (m *InvestigationMutation) RemoveAlertIDs(ids ...pulid.ID) {
+	if m.removedalerts == nil {
+		m.removedalerts = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.alerts, ids[i])
+		m.removedalerts[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAlerts returns the removed IDs of the "alerts" edge to the Alert entity.
+func (m *InvestigationMutation) RemovedAlertsIDs() (ids []pulid.ID) {
+	for id := range m.removedalerts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AlertsIDs returns the "alerts" edge IDs in the mutation.
+func (m *InvestigationMutation) AlertsIDs() (ids []pulid.ID) {
+	for id := range m.alerts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAlerts resets all changes to the "alerts" edge.
+func (m *InvestigationMutation) ResetAlerts() {
+	m.alerts = nil
+	m.clearedalerts = false
+	m.removedalerts = nil
+}
+
+// AddNoteIDs adds the "notes" edge to the CaseNote entity by ids.
+func (m *InvestigationMutation) AddNoteIDs(ids ...pulid.ID) {
+	if m.notes == nil {
+		m.notes = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.notes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearNotes clears the "notes" edge to the CaseNote entity.
+func (m *InvestigationMutation) ClearNotes() {
+	m.clearednotes = true
+}
+
+// NotesCleared reports if the "notes" edge to the CaseNote entity was cleared.
+func (m *InvestigationMutation) NotesCleared() bool {
+	return m.clearednotes
+}
+
+// RemoveNoteIDs removes the "notes" edge to the CaseNote entity by IDs.
+func (m *InvestigationMutation) RemoveNoteIDs(ids ...pulid.ID) {
+	if m.removednotes == nil {
+		m.removednotes = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.notes, ids[i])
+		m.removednotes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedNotes returns the removed IDs of the "notes" edge to the CaseNote entity.
+func (m *InvestigationMutation) RemovedNotesIDs() (ids []pulid.ID) {
+	for id := range m.removednotes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// NotesIDs returns the "notes" edge IDs in the mutation.
+func (m *InvestigationMutation) NotesIDs() (ids []pulid.ID) {
+	for id := range m.notes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetNotes resets all changes to the "notes" edge.
+func (m *InvestigationMutation) ResetNotes() {
+	m.notes = nil
+	m.clearednotes = false
+	m.removednotes = nil
+}
+
+// AddEventIDs adds the "events" edge to the CaseEvent entity by ids.
+func (m *InvestigationMutation) AddEventIDs(ids ...pulid.ID) {
+	if m.events == nil {
+		m.events = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEvents clears the "events" edge to the CaseEvent entity.
+func (m *InvestigationMutation) ClearEvents() {
+	m.clearedevents = true
+}
+
+// EventsCleared reports if the "events" edge to the CaseEvent entity was cleared.
+func (m *InvestigationMutation) EventsCleared() bool {
+	return m.clearedevents
+}
+
+// RemoveEventIDs removes the "events" edge to the CaseEvent entity by IDs.
+func (m *InvestigationMutation) RemoveEventIDs(ids ...pulid.ID) {
+	if m.removedevents == nil {
+		m.removedevents = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.events, ids[i])
+		m.removedevents[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEvents returns the removed IDs of the "events" edge to the CaseEvent entity.
+func (m *InvestigationMutation) RemovedEventsIDs() (ids []pulid.ID) {
+	for id := range m.removedevents {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EventsIDs returns the "events" edge IDs in the mutation.
+func (m *InvestigationMutation) EventsIDs() (ids []pulid.ID) {
+	for id := range m.events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEvents resets all changes to the "events" edge.
+func (m *InvestigationMutation) ResetEvents() {
+	m.events = nil
+	m.clearedevents = false
+	m.removedevents = nil
+}
+
+// Where appends a list predicates to the InvestigationMutation builder.
+func (m *InvestigationMutation) Where(ps ...predicate.Investigation) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InvestigationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InvestigationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Investigation, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InvestigationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InvestigationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Investigation).
+func (m *InvestigationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InvestigationMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, investigation.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, investigation.FieldUpdatedAt)
+	}
+	if m.account != nil {
+		fields = append(fields, investigation.FieldAccountID)
+	}
+	if m.title != nil {
+		fields = append(fields, investigation.FieldTitle)
+	}
+	if m.status != nil {
+		fields = append(fields, investigation.FieldStatus)
+	}
+	if m.resolution != nil {
+		fields = append(fields, investigation.FieldResolution)
+	}
+	if m.assignee_id != nil {
+		fields = append(fields, investigation.FieldAssigneeID)
+	}
+	if m.tags != nil {
+		fields = append(fields, investigation.FieldTags)
+	}
+	if m.created_by_id != nil {
+		fields = append(fields, investigation.FieldCreatedByID)
+	}
+	if m.shop_ids != nil {
+		fields = append(fields, investigation.FieldShopIds)
+	}
+	if m.closed_at != nil {
+		fields = append(fields, investigation.FieldClosedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InvestigationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case investigation.FieldCreatedAt:
+		return m.CreatedAt()
+	case investigation.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case investigation.FieldAccountID:
+		return m.AccountID()
+	case investigation.FieldTitle:
+		return m.Title()
+	case investigation.FieldStatus:
+		return m.Status()
+	case investigation.FieldResolution:
+		return m.Resolution()
+	case investigation.FieldAssigneeID:
+		return m.AssigneeID()
+	case investigation.FieldTags:
+		return m.Tags()
+	case investigation.FieldCreatedByID:
+		return m.CreatedByID()
+	case investigation.FieldShopIds:
+		return m.ShopIds()
+	case investigation.FieldClosedAt:
+		return m.ClosedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InvestigationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case investigation.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case investigation.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case investigation.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case investigation.FieldTitle:
+		return m.OldTitle(ctx)
+	case investigation.FieldStatus:
+		return m.OldStatus(ctx)
+	case investigation.FieldResolution:
+		return m.OldResolution(ctx)
+	case investigation.FieldAssigneeID:
+		return m.OldAssigneeID(ctx)
+	case investigation.FieldTags:
+		return m.OldTags(ctx)
+	case investigation.FieldCreatedByID:
+		return m.OldCreatedByID(ctx)
+	case investigation.FieldShopIds:
+		return m.OldShopIds(ctx)
+	case investigation.FieldClosedAt:
+		return m.OldClosedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Investigation field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvestigationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case investigation.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case investigation.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case investigation.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case investigation.FieldTitle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTitle(v)
+		return nil
+	case investigation.FieldStatus:
+		v, ok := value.(investigation.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case investigation.FieldResolution:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolution(v)
+		return nil
+	case investigation.FieldAssigneeID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAssigneeID(v)
+		return nil
+	case investigation.FieldTags:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTags(v)
+		return nil
+	case investigation.FieldCreatedByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByID(v)
+		return nil
+	case investigation.FieldShopIds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShopIds(v)
+		return nil
+	case investigation.FieldClosedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClosedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Investigation field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InvestigationMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InvestigationMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvestigationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Investigation numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InvestigationMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(investigation.FieldAssigneeID) {
+		fields = append(fields, investigation.FieldAssigneeID)
+	}
+	if m.FieldCleared(investigation.FieldTags) {
+		fields = append(fields, investigation.FieldTags)
+	}
+	if m.FieldCleared(investigation.FieldCreatedByID) {
+		fields = append(fields, investigation.FieldCreatedByID)
+	}
+	if m.FieldCleared(investigation.FieldShopIds) {
+		fields = append(fields, investigation.FieldShopIds)
+	}
+	if m.FieldCleared(investigation.FieldClosedAt) {
+		fields = append(fields, investigation.FieldClosedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InvestigationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InvestigationMutation) ClearField(name string) error {
+	switch name {
+	case investigation.FieldAssigneeID:
+		m.ClearAssigneeID()
+		return nil
+	case investigation.FieldTags:
+		m.ClearTags()
+		return nil
+	case investigation.FieldCreatedByID:
+		m.ClearCreatedByID()
+		return nil
+	case investigation.FieldShopIds:
+		m.ClearShopIds()
+		return nil
+	case investigation.FieldClosedAt:
+		m.ClearClosedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Investigation nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InvestigationMutation) ResetField(name string) error {
+	switch name {
+	case investigation.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case investigation.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case investigation.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case investigation.FieldTitle:
+		m.ResetTitle()
+		return nil
+	case investigation.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case investigation.FieldResolution:
+		m.ResetResolution()
+		return nil
+	case investigation.FieldAssigneeID:
+		m.ResetAssigneeID()
+		return nil
+	case investigation.FieldTags:
+		m.ResetTags()
+		return nil
+	case investigation.FieldCreatedByID:
+		m.ResetCreatedByID()
+		return nil
+	case investigation.FieldShopIds:
+		m.ResetShopIds()
+		return nil
+	case investigation.FieldClosedAt:
+		m.ResetClosedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Investigation field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InvestigationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.account != nil {
+		edges = append(edges, investigation.EdgeAccount)
+	}
+	if m.entries != nil {
+		edges = append(edges, investigation.EdgeEntries)
+	}
+	if m.alerts != nil {
+		edges = append(edges, investigation.EdgeAlerts)
+	}
+	if m.notes != nil {
+		edges = append(edges, investigation.EdgeNotes)
+	}
+	if m.events != nil {
+		edges = append(edges, investigation.EdgeEvents)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InvestigationMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case investigation.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case investigation.EdgeEntries:
+		ids := make([]ent.Value, 0, len(m.entries))
+		for id := range m.entries {
+			ids = append(ids, id)
+		}
+		return ids
+	case investigation.EdgeAlerts:
+		ids := make([]ent.Value, 0, len(m.alerts))
+		for id := range m.alerts {
+			ids = append(ids, id)
+		}
+		return ids
+	case investigation.EdgeNotes:
+		ids := make([]ent.Value, 0, len(m.notes))
+		for id := range m.notes {
+			ids = append(ids, id)
+		}
+		return ids
+	case investigation.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.events))
+		for id := range m.events {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InvestigationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.removedentries != nil {
+		edges = append(edges, investigation.EdgeEntries)
+	}
+	if m.removedalerts != nil {
+		edges = append(edges, investigation.EdgeAlerts)
+	}
+	if m.removednotes != nil {
+		edges = append(edges, investigation.EdgeNotes)
+	}
+	if m.removedevents != nil {
+		edges = append(edges, investigation.EdgeEvents)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InvestigationMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case investigation.EdgeEntries:
+		ids := make([]ent.Value, 0, len(m.removedentries))
+		for id := range m.removedentries {
+			ids = append(ids, id)
+		}
+		return ids
+	case investigation.EdgeAlerts:
+		ids := make([]ent.Value, 0, len(m.removedalerts))
+		for id := range m.removedalerts {
+			ids = append(ids, id)
+		}
+		return ids
+	case investigation.EdgeNotes:
+		ids := make([]ent.Value, 0, len(m.removednotes))
+		for id := range m.removednotes {
+			ids = append(ids, id)
+		}
+		return ids
+	case investigation.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.removedevents))
+		for id := range m.removedevents {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InvestigationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.clearedaccount {
+		edges = append(edges, investigation.EdgeAccount)
+	}
+	if m.clearedentries {
+		edges = append(edges, investigation.EdgeEntries)
+	}
+	if m.clearedalerts {
+		edges = append(edges, investigation.EdgeAlerts)
+	}
+	if m.clearednotes {
+		edges = append(edges, investigation.EdgeNotes)
+	}
+	if m.clearedevents {
+		edges = append(edges, investigation.EdgeEvents)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InvestigationMutation) EdgeCleared(name string) bool {
+	switch name {
+	case investigation.EdgeAccount:
+		return m.clearedaccount
+	case investigation.EdgeEntries:
+		return m.clearedentries
+	case investigation.EdgeAlerts:
+		return m.clearedalerts
+	case investigation.EdgeNotes:
+		return m.clearednotes
+	case investigation.EdgeEvents:
+		return m.clearedevents
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InvestigationMutation) ClearEdge(name string) error {
+	switch name {
+	case investigation.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown Investigation unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InvestigationMutation) ResetEdge(name string) error {
+	switch name {
+	case investigation.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case investigation.EdgeEntries:
+		m.ResetEntries()
+		return nil
+	case investigation.EdgeAlerts:
+		m.ResetAlerts()
+		return nil
+	case investigation.EdgeNotes:
+		m.ResetNotes()
+		return nil
+	case investigation.EdgeEvents:
+		m.ResetEvents()
+		return nil
+	}
+	return fmt.Errorf("unknown Investigation edge %s", name)
+}
+
 // JournalEntryMutation represents an operation that mutates the JournalEntry nodes in the graph.
 type JournalEntryMutation struct {
 	config
-	op               Op
-	typ              string
-	id               *pulid.ID
-	connection_id    *pulid.ID
-	kind             *journalentry.Kind
-	occurred_at      *time.Time
-	received_at      *time.Time
-	external_id      *string
-	revision         *string
-	receipt_no       *string
-	register_no      *string
-	staff_id         *string
-	staff_name       *string
-	total            *int64
-	addtotal         *int64
-	deposit          *int64
-	adddeposit       *int64
-	change           *int64
-	addchange        *int64
-	entered_at       *time.Time
-	payment_method   *string
-	items            *[]schematype.Item
-	appenditems      []schematype.Item
-	masked_card      *string
-	canceled_at      *time.Time
-	modified_at      *time.Time
-	deleted_at       *time.Time
-	thumbnail_reason *string
-	raw              *json.RawMessage
-	appendraw        json.RawMessage
-	fingerprint      *string
-	clearedFields    map[string]struct{}
-	account          *pulid.ID
-	clearedaccount   bool
-	terminal         *pulid.ID
-	clearedterminal  bool
-	shop             *pulid.ID
-	clearedshop      bool
-	camera           *pulid.ID
-	clearedcamera    bool
-	related          *pulid.ID
-	clearedrelated   bool
-	changes          map[pulid.ID]struct{}
-	removedchanges   map[pulid.ID]struct{}
-	clearedchanges   bool
-	thumbnail        *pulid.ID
-	clearedthumbnail bool
-	done             bool
-	oldValue         func(context.Context) (*JournalEntry, error)
-	predicates       []predicate.JournalEntry
+	op                 Op
+	typ                string
+	id                 *pulid.ID
+	connection_id      *pulid.ID
+	kind               *journalentry.Kind
+	occurred_at        *time.Time
+	received_at        *time.Time
+	corrected_at       *time.Time
+	external_id        *string
+	revision           *string
+	receipt_no         *string
+	register_no        *string
+	staff_id           *string
+	staff_name         *string
+	total              *int64
+	addtotal           *int64
+	deposit            *int64
+	adddeposit         *int64
+	change             *int64
+	addchange          *int64
+	entered_at         *time.Time
+	payment_method     *string
+	items              *[]schematype.Item
+	appenditems        []schematype.Item
+	masked_card        *string
+	canceled_at        *time.Time
+	modified_at        *time.Time
+	deleted_at         *time.Time
+	thumbnail_reason   *string
+	persons_nearby     *int
+	addpersons_nearby  *int
+	persons_checked_at *time.Time
+	raw                *json.RawMessage
+	appendraw          json.RawMessage
+	fingerprint        *string
+	clearedFields      map[string]struct{}
+	account            *pulid.ID
+	clearedaccount     bool
+	terminal           *pulid.ID
+	clearedterminal    bool
+	shop               *pulid.ID
+	clearedshop        bool
+	camera             *pulid.ID
+	clearedcamera      bool
+	related            *pulid.ID
+	clearedrelated     bool
+	changes            map[pulid.ID]struct{}
+	removedchanges     map[pulid.ID]struct{}
+	clearedchanges     bool
+	thumbnail          *pulid.ID
+	clearedthumbnail   bool
+	cases              map[pulid.ID]struct{}
+	removedcases       map[pulid.ID]struct{}
+	clearedcases       bool
+	share_links        map[pulid.ID]struct{}
+	removedshare_links map[pulid.ID]struct{}
+	clearedshare_links bool
+	done               bool
+	oldValue           func(context.Context) (*JournalEntry, error)
+	predicates         []predicate.JournalEntry
 }
 
 var _ ent.Mutation = (*JournalEntryMutation)(nil)
@@ -8658,6 +19189,55 @@ func (m *JournalEntryMutation) OldReceivedAt(ctx context.Context) (v time.Time, 
 // ResetReceivedAt resets all changes to the "received_at" field.
 func (m *JournalEntryMutation) ResetReceivedAt() {
 	m.received_at = nil
+}
+
+// SetCorrectedAt sets the "corrected_at" field.
+func (m *JournalEntryMutation) SetCorrectedAt(t time.Time) {
+	m.corrected_at = &t
+}
+
+// CorrectedAt returns the value of the "corrected_at" field in the mutation.
+func (m *JournalEntryMutation) CorrectedAt() (r time.Time, exists bool) {
+	v := m.corrected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCorrectedAt returns the old "corrected_at" field's value of the JournalEntry entity.
+// If the JournalEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalEntryMutation) OldCorrectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCorrectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCorrectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCorrectedAt: %w", err)
+	}
+	return oldValue.CorrectedAt, nil
+}
+
+// ClearCorrectedAt clears the value of the "corrected_at" field.
+func (m *JournalEntryMutation) ClearCorrectedAt() {
+	m.corrected_at = nil
+	m.clearedFields[journalentry.FieldCorrectedAt] = struct{}{}
+}
+
+// CorrectedAtCleared returns if the "corrected_at" field was cleared in this mutation.
+func (m *JournalEntryMutation) CorrectedAtCleared() bool {
+	_, ok := m.clearedFields[journalentry.FieldCorrectedAt]
+	return ok
+}
+
+// ResetCorrectedAt resets all changes to the "corrected_at" field.
+func (m *JournalEntryMutation) ResetCorrectedAt() {
+	m.corrected_at = nil
+	delete(m.clearedFields, journalentry.FieldCorrectedAt)
 }
 
 // SetExternalID sets the "external_id" field.
@@ -9462,6 +20042,125 @@ func (m *JournalEntryMutation) ResetThumbnailReason() {
 	m.thumbnail_reason = nil
 }
 
+// SetPersonsNearby sets the "persons_nearby" field.
+func (m *JournalEntryMutation) SetPersonsNearby(i int) {
+	m.persons_nearby = &i
+	m.addpersons_nearby = nil
+}
+
+// PersonsNearby returns the value of the "persons_nearby" field in the mutation.
+func (m *JournalEntryMutation) PersonsNearby() (r int, exists bool) {
+	v := m.persons_nearby
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPersonsNearby returns the old "persons_nearby" field's value of the JournalEntry entity.
+// If the JournalEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalEntryMutation) OldPersonsNearby(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPersonsNearby is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPersonsNearby requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPersonsNearby: %w", err)
+	}
+	return oldValue.PersonsNearby, nil
+}
+
+// AddPersonsNearby adds i to the "persons_nearby" field.
+func (m *JournalEntryMutation) AddPersonsNearby(i int) {
+	if m.addpersons_nearby != nil {
+		*m.addpersons_nearby += i
+	} else {
+		m.addpersons_nearby = &i
+	}
+}
+
+// AddedPersonsNearby returns the value that was added to the "persons_nearby" field in this mutation.
+func (m *JournalEntryMutation) AddedPersonsNearby() (r int, exists bool) {
+	v := m.addpersons_nearby
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPersonsNearby clears the value of the "persons_nearby" field.
+func (m *JournalEntryMutation) ClearPersonsNearby() {
+	m.persons_nearby = nil
+	m.addpersons_nearby = nil
+	m.clearedFields[journalentry.FieldPersonsNearby] = struct{}{}
+}
+
+// PersonsNearbyCleared returns if the "persons_nearby" field was cleared in this mutation.
+func (m *JournalEntryMutation) PersonsNearbyCleared() bool {
+	_, ok := m.clearedFields[journalentry.FieldPersonsNearby]
+	return ok
+}
+
+// ResetPersonsNearby resets all changes to the "persons_nearby" field.
+func (m *JournalEntryMutation) ResetPersonsNearby() {
+	m.persons_nearby = nil
+	m.addpersons_nearby = nil
+	delete(m.clearedFields, journalentry.FieldPersonsNearby)
+}
+
+// SetPersonsCheckedAt sets the "persons_checked_at" field.
+func (m *JournalEntryMutation) SetPersonsCheckedAt(t time.Time) {
+	m.persons_checked_at = &t
+}
+
+// PersonsCheckedAt returns the value of the "persons_checked_at" field in the mutation.
+func (m *JournalEntryMutation) PersonsCheckedAt() (r time.Time, exists bool) {
+	v := m.persons_checked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPersonsCheckedAt returns the old "persons_checked_at" field's value of the JournalEntry entity.
+// If the JournalEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JournalEntryMutation) OldPersonsCheckedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPersonsCheckedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPersonsCheckedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPersonsCheckedAt: %w", err)
+	}
+	return oldValue.PersonsCheckedAt, nil
+}
+
+// ClearPersonsCheckedAt clears the value of the "persons_checked_at" field.
+func (m *JournalEntryMutation) ClearPersonsCheckedAt() {
+	m.persons_checked_at = nil
+	m.clearedFields[journalentry.FieldPersonsCheckedAt] = struct{}{}
+}
+
+// PersonsCheckedAtCleared returns if the "persons_checked_at" field was cleared in this mutation.
+func (m *JournalEntryMutation) PersonsCheckedAtCleared() bool {
+	_, ok := m.clearedFields[journalentry.FieldPersonsCheckedAt]
+	return ok
+}
+
+// ResetPersonsCheckedAt resets all changes to the "persons_checked_at" field.
+func (m *JournalEntryMutation) ResetPersonsCheckedAt() {
+	m.persons_checked_at = nil
+	delete(m.clearedFields, journalentry.FieldPersonsCheckedAt)
+}
+
 // SetRaw sets the "raw" field.
 func (m *JournalEntryMutation) SetRaw(jm json.RawMessage) {
 	m.raw = &jm
@@ -9791,6 +20490,114 @@ func (m *JournalEntryMutation) ResetThumbnail() {
 	m.clearedthumbnail = false
 }
 
+// AddCaseIDs adds the "cases" edge to the Investigation entity by ids.
+func (m *JournalEntryMutation) AddCaseIDs(ids ...pulid.ID) {
+	if m.cases == nil {
+		m.cases = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.cases[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCases clears the "cases" edge to the Investigation entity.
+func (m *JournalEntryMutation) ClearCases() {
+	m.clearedcases = true
+}
+
+// CasesCleared reports if the "cases" edge to the Investigation entity was cleared.
+func (m *JournalEntryMutation) CasesCleared() bool {
+	return m.clearedcases
+}
+
+// RemoveCaseIDs removes the "cases" edge to the Investigation entity by IDs.
+func (m *JournalEntryMutation) RemoveCaseIDs(ids ...pulid.ID) {
+	if m.removedcases == nil {
+		m.removedcases = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.cases, ids[i])
+		m.removedcases[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCases returns the removed IDs of the "cases" edge to the Investigation entity.
+func (m *JournalEntryMutation) RemovedCasesIDs() (ids []pulid.ID) {
+	for id := range m.removedcases {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CasesIDs returns the "cases" edge IDs in the mutation.
+func (m *JournalEntryMutation) CasesIDs() (ids []pulid.ID) {
+	for id := range m.cases {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCases resets all changes to the "cases" edge.
+func (m *JournalEntryMutation) ResetCases() {
+	m.cases = nil
+	m.clearedcases = false
+	m.removedcases = nil
+}
+
+// AddShareLinkIDs adds the "share_links" edge to the ShareLink entity by ids.
+func (m *JournalEntryMutation) AddShareLinkIDs(ids ...pulid.ID) {
+	if m.share_links == nil {
+		m.share_links = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.share_links[ids[i]] = struct{}{}
+	}
+}
+
+// ClearShareLinks clears the "share_links" edge to the ShareLink entity.
+func (m *JournalEntryMutation) ClearShareLinks() {
+	m.clearedshare_links = true
+}
+
+// ShareLinksCleared reports if the "share_links" edge to the ShareLink entity was cleared.
+func (m *JournalEntryMutation) ShareLinksCleared() bool {
+	return m.clearedshare_links
+}
+
+// RemoveShareLinkIDs removes the "share_links" edge to the ShareLink entity by IDs.
+func (m *JournalEntryMutation) RemoveShareLinkIDs(ids ...pulid.ID) {
+	if m.removedshare_links == nil {
+		m.removedshare_links = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.share_links, ids[i])
+		m.removedshare_links[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedShareLinks returns the removed IDs of the "share_links" edge to the ShareLink entity.
+func (m *JournalEntryMutation) RemovedShareLinksIDs() (ids []pulid.ID) {
+	for id := range m.removedshare_links {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ShareLinksIDs returns the "share_links" edge IDs in the mutation.
+func (m *JournalEntryMutation) ShareLinksIDs() (ids []pulid.ID) {
+	for id := range m.share_links {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetShareLinks resets all changes to the "share_links" edge.
+func (m *JournalEntryMutation) ResetShareLinks() {
+	m.share_links = nil
+	m.clearedshare_links = false
+	m.removedshare_links = nil
+}
+
 // Where appends a list predicates to the JournalEntryMutation builder.
 func (m *JournalEntryMutation) Where(ps ...predicate.JournalEntry) {
 	m.predicates = append(m.predicates, ps...)
@@ -9825,7 +20632,7 @@ func (m *JournalEntryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *JournalEntryMutation) Fields() []string {
-	fields := make([]string, 0, 28)
+	fields := make([]string, 0, 31)
 	if m.account != nil {
 		fields = append(fields, journalentry.FieldAccountID)
 	}
@@ -9849,6 +20656,9 @@ func (m *JournalEntryMutation) Fields() []string {
 	}
 	if m.received_at != nil {
 		fields = append(fields, journalentry.FieldReceivedAt)
+	}
+	if m.corrected_at != nil {
+		fields = append(fields, journalentry.FieldCorrectedAt)
 	}
 	if m.external_id != nil {
 		fields = append(fields, journalentry.FieldExternalID)
@@ -9904,6 +20714,12 @@ func (m *JournalEntryMutation) Fields() []string {
 	if m.thumbnail_reason != nil {
 		fields = append(fields, journalentry.FieldThumbnailReason)
 	}
+	if m.persons_nearby != nil {
+		fields = append(fields, journalentry.FieldPersonsNearby)
+	}
+	if m.persons_checked_at != nil {
+		fields = append(fields, journalentry.FieldPersonsCheckedAt)
+	}
 	if m.raw != nil {
 		fields = append(fields, journalentry.FieldRaw)
 	}
@@ -9934,6 +20750,8 @@ func (m *JournalEntryMutation) Field(name string) (ent.Value, bool) {
 		return m.OccurredAt()
 	case journalentry.FieldReceivedAt:
 		return m.ReceivedAt()
+	case journalentry.FieldCorrectedAt:
+		return m.CorrectedAt()
 	case journalentry.FieldExternalID:
 		return m.ExternalID()
 	case journalentry.FieldRevision:
@@ -9970,6 +20788,10 @@ func (m *JournalEntryMutation) Field(name string) (ent.Value, bool) {
 		return m.DeletedAt()
 	case journalentry.FieldThumbnailReason:
 		return m.ThumbnailReason()
+	case journalentry.FieldPersonsNearby:
+		return m.PersonsNearby()
+	case journalentry.FieldPersonsCheckedAt:
+		return m.PersonsCheckedAt()
 	case journalentry.FieldRaw:
 		return m.Raw()
 	case journalentry.FieldFingerprint:
@@ -9999,6 +20821,8 @@ func (m *JournalEntryMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldOccurredAt(ctx)
 	case journalentry.FieldReceivedAt:
 		return m.OldReceivedAt(ctx)
+	case journalentry.FieldCorrectedAt:
+		return m.OldCorrectedAt(ctx)
 	case journalentry.FieldExternalID:
 		return m.OldExternalID(ctx)
 	case journalentry.FieldRevision:
@@ -10035,6 +20859,10 @@ func (m *JournalEntryMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldDeletedAt(ctx)
 	case journalentry.FieldThumbnailReason:
 		return m.OldThumbnailReason(ctx)
+	case journalentry.FieldPersonsNearby:
+		return m.OldPersonsNearby(ctx)
+	case journalentry.FieldPersonsCheckedAt:
+		return m.OldPersonsCheckedAt(ctx)
 	case journalentry.FieldRaw:
 		return m.OldRaw(ctx)
 	case journalentry.FieldFingerprint:
@@ -10103,6 +20931,13 @@ func (m *JournalEntryMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetReceivedAt(v)
+		return nil
+	case journalentry.FieldCorrectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCorrectedAt(v)
 		return nil
 	case journalentry.FieldExternalID:
 		v, ok := value.(string)
@@ -10230,6 +21065,20 @@ func (m *JournalEntryMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetThumbnailReason(v)
 		return nil
+	case journalentry.FieldPersonsNearby:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPersonsNearby(v)
+		return nil
+	case journalentry.FieldPersonsCheckedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPersonsCheckedAt(v)
+		return nil
 	case journalentry.FieldRaw:
 		v, ok := value.(json.RawMessage)
 		if !ok {
@@ -10261,6 +21110,9 @@ func (m *JournalEntryMutation) AddedFields() []string {
 	if m.addchange != nil {
 		fields = append(fields, journalentry.FieldChange)
 	}
+	if m.addpersons_nearby != nil {
+		fields = append(fields, journalentry.FieldPersonsNearby)
+	}
 	return fields
 }
 
@@ -10275,6 +21127,8 @@ func (m *JournalEntryMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedDeposit()
 	case journalentry.FieldChange:
 		return m.AddedChange()
+	case journalentry.FieldPersonsNearby:
+		return m.AddedPersonsNearby()
 	}
 	return nil, false
 }
@@ -10305,6 +21159,13 @@ func (m *JournalEntryMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddChange(v)
 		return nil
+	case journalentry.FieldPersonsNearby:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPersonsNearby(v)
+		return nil
 	}
 	return fmt.Errorf("unknown JournalEntry numeric field %s", name)
 }
@@ -10315,6 +21176,9 @@ func (m *JournalEntryMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(journalentry.FieldCameraID) {
 		fields = append(fields, journalentry.FieldCameraID)
+	}
+	if m.FieldCleared(journalentry.FieldCorrectedAt) {
+		fields = append(fields, journalentry.FieldCorrectedAt)
 	}
 	if m.FieldCleared(journalentry.FieldEnteredAt) {
 		fields = append(fields, journalentry.FieldEnteredAt)
@@ -10333,6 +21197,12 @@ func (m *JournalEntryMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(journalentry.FieldDeletedAt) {
 		fields = append(fields, journalentry.FieldDeletedAt)
+	}
+	if m.FieldCleared(journalentry.FieldPersonsNearby) {
+		fields = append(fields, journalentry.FieldPersonsNearby)
+	}
+	if m.FieldCleared(journalentry.FieldPersonsCheckedAt) {
+		fields = append(fields, journalentry.FieldPersonsCheckedAt)
 	}
 	if m.FieldCleared(journalentry.FieldRaw) {
 		fields = append(fields, journalentry.FieldRaw)
@@ -10354,6 +21224,9 @@ func (m *JournalEntryMutation) ClearField(name string) error {
 	case journalentry.FieldCameraID:
 		m.ClearCameraID()
 		return nil
+	case journalentry.FieldCorrectedAt:
+		m.ClearCorrectedAt()
+		return nil
 	case journalentry.FieldEnteredAt:
 		m.ClearEnteredAt()
 		return nil
@@ -10371,6 +21244,12 @@ func (m *JournalEntryMutation) ClearField(name string) error {
 		return nil
 	case journalentry.FieldDeletedAt:
 		m.ClearDeletedAt()
+		return nil
+	case journalentry.FieldPersonsNearby:
+		m.ClearPersonsNearby()
+		return nil
+	case journalentry.FieldPersonsCheckedAt:
+		m.ClearPersonsCheckedAt()
 		return nil
 	case journalentry.FieldRaw:
 		m.ClearRaw()
@@ -10406,6 +21285,9 @@ func (m *JournalEntryMutation) ResetField(name string) error {
 		return nil
 	case journalentry.FieldReceivedAt:
 		m.ResetReceivedAt()
+		return nil
+	case journalentry.FieldCorrectedAt:
+		m.ResetCorrectedAt()
 		return nil
 	case journalentry.FieldExternalID:
 		m.ResetExternalID()
@@ -10461,6 +21343,12 @@ func (m *JournalEntryMutation) ResetField(name string) error {
 	case journalentry.FieldThumbnailReason:
 		m.ResetThumbnailReason()
 		return nil
+	case journalentry.FieldPersonsNearby:
+		m.ResetPersonsNearby()
+		return nil
+	case journalentry.FieldPersonsCheckedAt:
+		m.ResetPersonsCheckedAt()
+		return nil
 	case journalentry.FieldRaw:
 		m.ResetRaw()
 		return nil
@@ -10473,7 +21361,7 @@ func (m *JournalEntryMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *JournalEntryMutation) AddedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 9)
 	if m.account != nil {
 		edges = append(edges, journalentry.EdgeAccount)
 	}
@@ -10494,6 +21382,12 @@ func (m *JournalEntryMutation) AddedEdges() []string {
 	}
 	if m.thumbnail != nil {
 		edges = append(edges, journalentry.EdgeThumbnail)
+	}
+	if m.cases != nil {
+		edges = append(edges, journalentry.EdgeCases)
+	}
+	if m.share_links != nil {
+		edges = append(edges, journalentry.EdgeShareLinks)
 	}
 	return edges
 }
@@ -10532,15 +21426,33 @@ func (m *JournalEntryMutation) AddedIDs(name string) []ent.Value {
 		if id := m.thumbnail; id != nil {
 			return []ent.Value{*id}
 		}
+	case journalentry.EdgeCases:
+		ids := make([]ent.Value, 0, len(m.cases))
+		for id := range m.cases {
+			ids = append(ids, id)
+		}
+		return ids
+	case journalentry.EdgeShareLinks:
+		ids := make([]ent.Value, 0, len(m.share_links))
+		for id := range m.share_links {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *JournalEntryMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 9)
 	if m.removedchanges != nil {
 		edges = append(edges, journalentry.EdgeChanges)
+	}
+	if m.removedcases != nil {
+		edges = append(edges, journalentry.EdgeCases)
+	}
+	if m.removedshare_links != nil {
+		edges = append(edges, journalentry.EdgeShareLinks)
 	}
 	return edges
 }
@@ -10555,13 +21467,25 @@ func (m *JournalEntryMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case journalentry.EdgeCases:
+		ids := make([]ent.Value, 0, len(m.removedcases))
+		for id := range m.removedcases {
+			ids = append(ids, id)
+		}
+		return ids
+	case journalentry.EdgeShareLinks:
+		ids := make([]ent.Value, 0, len(m.removedshare_links))
+		for id := range m.removedshare_links {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *JournalEntryMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 9)
 	if m.clearedaccount {
 		edges = append(edges, journalentry.EdgeAccount)
 	}
@@ -10582,6 +21506,12 @@ func (m *JournalEntryMutation) ClearedEdges() []string {
 	}
 	if m.clearedthumbnail {
 		edges = append(edges, journalentry.EdgeThumbnail)
+	}
+	if m.clearedcases {
+		edges = append(edges, journalentry.EdgeCases)
+	}
+	if m.clearedshare_links {
+		edges = append(edges, journalentry.EdgeShareLinks)
 	}
 	return edges
 }
@@ -10604,6 +21534,10 @@ func (m *JournalEntryMutation) EdgeCleared(name string) bool {
 		return m.clearedchanges
 	case journalentry.EdgeThumbnail:
 		return m.clearedthumbnail
+	case journalentry.EdgeCases:
+		return m.clearedcases
+	case journalentry.EdgeShareLinks:
+		return m.clearedshare_links
 	}
 	return false
 }
@@ -10658,6 +21592,12 @@ func (m *JournalEntryMutation) ResetEdge(name string) error {
 		return nil
 	case journalentry.EdgeThumbnail:
 		m.ResetThumbnail()
+		return nil
+	case journalentry.EdgeCases:
+		m.ResetCases()
+		return nil
+	case journalentry.EdgeShareLinks:
+		m.ResetShareLinks()
 		return nil
 	}
 	return fmt.Errorf("unknown JournalEntry edge %s", name)
@@ -11452,39 +22392,978 @@ func (m *LinkMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Link edge %s", name)
 }
 
+// MailSettingsMutation represents an operation that mutates the MailSettings nodes in the graph.
+type MailSettingsMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *pulid.ID
+	created_at     *time.Time
+	updated_at     *time.Time
+	host           *string
+	port           *int
+	addport        *int
+	security       *mailsettings.Security
+	username       *string
+	password       *[]byte
+	from_address   *string
+	from_name      *string
+	clearedFields  map[string]struct{}
+	account        *pulid.ID
+	clearedaccount bool
+	done           bool
+	oldValue       func(context.Context) (*MailSettings, error)
+	predicates     []predicate.MailSettings
+}
+
+var _ ent.Mutation = (*MailSettingsMutation)(nil)
+
+// mailsettingsOption allows management of the mutation configuration using functional options.
+type mailsettingsOption func(*MailSettingsMutation)
+
+// newMailSettingsMutation creates new mutation for the MailSettings entity.
+func newMailSettingsMutation(c config, op Op, opts ...mailsettingsOption) *MailSettingsMutation {
+	m := &MailSettingsMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMailSettings,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMailSettingsID sets the ID field of the mutation.
+func withMailSettingsID(id pulid.ID) mailsettingsOption {
+	return func(m *MailSettingsMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MailSettings
+		)
+		m.oldValue = func(ctx context.Context) (*MailSettings, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MailSettings.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMailSettings sets the old MailSettings of the mutation.
+func withMailSettings(node *MailSettings) mailsettingsOption {
+	return func(m *MailSettingsMutation) {
+		m.oldValue = func(context.Context) (*MailSettings, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MailSettingsMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MailSettingsMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of MailSettings entities.
+func (m *MailSettingsMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MailSettingsMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MailSettingsMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MailSettings.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *MailSettingsMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *MailSettingsMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *MailSettingsMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *MailSettingsMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *MailSettingsMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *MailSettingsMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *MailSettingsMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *MailSettingsMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *MailSettingsMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetHost sets the "host" field.
+func (m *MailSettingsMutation) SetHost(s string) {
+	m.host = &s
+}
+
+// Host returns the value of the "host" field in the mutation.
+func (m *MailSettingsMutation) Host() (r string, exists bool) {
+	v := m.host
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHost returns the old "host" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldHost(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHost is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHost requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHost: %w", err)
+	}
+	return oldValue.Host, nil
+}
+
+// ResetHost resets all changes to the "host" field.
+func (m *MailSettingsMutation) ResetHost() {
+	m.host = nil
+}
+
+// SetPort sets the "port" field.
+func (m *MailSettingsMutation) SetPort(i int) {
+	m.port = &i
+	m.addport = nil
+}
+
+// Port returns the value of the "port" field in the mutation.
+func (m *MailSettingsMutation) Port() (r int, exists bool) {
+	v := m.port
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPort returns the old "port" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldPort(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPort is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPort requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPort: %w", err)
+	}
+	return oldValue.Port, nil
+}
+
+// AddPort adds i to the "port" field.
+func (m *MailSettingsMutation) AddPort(i int) {
+	if m.addport != nil {
+		*m.addport += i
+	} else {
+		m.addport = &i
+	}
+}
+
+// AddedPort returns the value that was added to the "port" field in this mutation.
+func (m *MailSettingsMutation) AddedPort() (r int, exists bool) {
+	v := m.addport
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPort resets all changes to the "port" field.
+func (m *MailSettingsMutation) ResetPort() {
+	m.port = nil
+	m.addport = nil
+}
+
+// SetSecurity sets the "security" field.
+func (m *MailSettingsMutation) SetSecurity(value mailsettings.Security) {
+	m.security = &value
+}
+
+// Security returns the value of the "security" field in the mutation.
+func (m *MailSettingsMutation) Security() (r mailsettings.Security, exists bool) {
+	v := m.security
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecurity returns the old "security" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldSecurity(ctx context.Context) (v mailsettings.Security, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecurity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecurity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecurity: %w", err)
+	}
+	return oldValue.Security, nil
+}
+
+// ResetSecurity resets all changes to the "security" field.
+func (m *MailSettingsMutation) ResetSecurity() {
+	m.security = nil
+}
+
+// SetUsername sets the "username" field.
+func (m *MailSettingsMutation) SetUsername(s string) {
+	m.username = &s
+}
+
+// Username returns the value of the "username" field in the mutation.
+func (m *MailSettingsMutation) Username() (r string, exists bool) {
+	v := m.username
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsername returns the old "username" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldUsername(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsername is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsername requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsername: %w", err)
+	}
+	return oldValue.Username, nil
+}
+
+// ResetUsername resets all changes to the "username" field.
+func (m *MailSettingsMutation) ResetUsername() {
+	m.username = nil
+}
+
+// SetPassword sets the "password" field.
+func (m *MailSettingsMutation) SetPassword(b []byte) {
+	m.password = &b
+}
+
+// Password returns the value of the "password" field in the mutation.
+func (m *MailSettingsMutation) Password() (r []byte, exists bool) {
+	v := m.password
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPassword returns the old "password" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldPassword(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPassword is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPassword requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPassword: %w", err)
+	}
+	return oldValue.Password, nil
+}
+
+// ClearPassword clears the value of the "password" field.
+func (m *MailSettingsMutation) ClearPassword() {
+	m.password = nil
+	m.clearedFields[mailsettings.FieldPassword] = struct{}{}
+}
+
+// PasswordCleared returns if the "password" field was cleared in this mutation.
+func (m *MailSettingsMutation) PasswordCleared() bool {
+	_, ok := m.clearedFields[mailsettings.FieldPassword]
+	return ok
+}
+
+// ResetPassword resets all changes to the "password" field.
+func (m *MailSettingsMutation) ResetPassword() {
+	m.password = nil
+	delete(m.clearedFields, mailsettings.FieldPassword)
+}
+
+// SetFromAddress sets the "from_address" field.
+func (m *MailSettingsMutation) SetFromAddress(s string) {
+	m.from_address = &s
+}
+
+// FromAddress returns the value of the "from_address" field in the mutation.
+func (m *MailSettingsMutation) FromAddress() (r string, exists bool) {
+	v := m.from_address
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFromAddress returns the old "from_address" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldFromAddress(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFromAddress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFromAddress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFromAddress: %w", err)
+	}
+	return oldValue.FromAddress, nil
+}
+
+// ResetFromAddress resets all changes to the "from_address" field.
+func (m *MailSettingsMutation) ResetFromAddress() {
+	m.from_address = nil
+}
+
+// SetFromName sets the "from_name" field.
+func (m *MailSettingsMutation) SetFromName(s string) {
+	m.from_name = &s
+}
+
+// FromName returns the value of the "from_name" field in the mutation.
+func (m *MailSettingsMutation) FromName() (r string, exists bool) {
+	v := m.from_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFromName returns the old "from_name" field's value of the MailSettings entity.
+// If the MailSettings object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailSettingsMutation) OldFromName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFromName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFromName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFromName: %w", err)
+	}
+	return oldValue.FromName, nil
+}
+
+// ResetFromName resets all changes to the "from_name" field.
+func (m *MailSettingsMutation) ResetFromName() {
+	m.from_name = nil
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *MailSettingsMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[mailsettings.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *MailSettingsMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *MailSettingsMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *MailSettingsMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// Where appends a list predicates to the MailSettingsMutation builder.
+func (m *MailSettingsMutation) Where(ps ...predicate.MailSettings) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MailSettingsMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MailSettingsMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MailSettings, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MailSettingsMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MailSettingsMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MailSettings).
+func (m *MailSettingsMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MailSettingsMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, mailsettings.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, mailsettings.FieldUpdatedAt)
+	}
+	if m.account != nil {
+		fields = append(fields, mailsettings.FieldAccountID)
+	}
+	if m.host != nil {
+		fields = append(fields, mailsettings.FieldHost)
+	}
+	if m.port != nil {
+		fields = append(fields, mailsettings.FieldPort)
+	}
+	if m.security != nil {
+		fields = append(fields, mailsettings.FieldSecurity)
+	}
+	if m.username != nil {
+		fields = append(fields, mailsettings.FieldUsername)
+	}
+	if m.password != nil {
+		fields = append(fields, mailsettings.FieldPassword)
+	}
+	if m.from_address != nil {
+		fields = append(fields, mailsettings.FieldFromAddress)
+	}
+	if m.from_name != nil {
+		fields = append(fields, mailsettings.FieldFromName)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MailSettingsMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case mailsettings.FieldCreatedAt:
+		return m.CreatedAt()
+	case mailsettings.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case mailsettings.FieldAccountID:
+		return m.AccountID()
+	case mailsettings.FieldHost:
+		return m.Host()
+	case mailsettings.FieldPort:
+		return m.Port()
+	case mailsettings.FieldSecurity:
+		return m.Security()
+	case mailsettings.FieldUsername:
+		return m.Username()
+	case mailsettings.FieldPassword:
+		return m.Password()
+	case mailsettings.FieldFromAddress:
+		return m.FromAddress()
+	case mailsettings.FieldFromName:
+		return m.FromName()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MailSettingsMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case mailsettings.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case mailsettings.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case mailsettings.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case mailsettings.FieldHost:
+		return m.OldHost(ctx)
+	case mailsettings.FieldPort:
+		return m.OldPort(ctx)
+	case mailsettings.FieldSecurity:
+		return m.OldSecurity(ctx)
+	case mailsettings.FieldUsername:
+		return m.OldUsername(ctx)
+	case mailsettings.FieldPassword:
+		return m.OldPassword(ctx)
+	case mailsettings.FieldFromAddress:
+		return m.OldFromAddress(ctx)
+	case mailsettings.FieldFromName:
+		return m.OldFromName(ctx)
+	}
+	return nil, fmt.Errorf("unknown MailSettings field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MailSettingsMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case mailsettings.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case mailsettings.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case mailsettings.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case mailsettings.FieldHost:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHost(v)
+		return nil
+	case mailsettings.FieldPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPort(v)
+		return nil
+	case mailsettings.FieldSecurity:
+		v, ok := value.(mailsettings.Security)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecurity(v)
+		return nil
+	case mailsettings.FieldUsername:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsername(v)
+		return nil
+	case mailsettings.FieldPassword:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPassword(v)
+		return nil
+	case mailsettings.FieldFromAddress:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFromAddress(v)
+		return nil
+	case mailsettings.FieldFromName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFromName(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MailSettings field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MailSettingsMutation) AddedFields() []string {
+	var fields []string
+	if m.addport != nil {
+		fields = append(fields, mailsettings.FieldPort)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MailSettingsMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case mailsettings.FieldPort:
+		return m.AddedPort()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MailSettingsMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case mailsettings.FieldPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPort(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MailSettings numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MailSettingsMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(mailsettings.FieldPassword) {
+		fields = append(fields, mailsettings.FieldPassword)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MailSettingsMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MailSettingsMutation) ClearField(name string) error {
+	switch name {
+	case mailsettings.FieldPassword:
+		m.ClearPassword()
+		return nil
+	}
+	return fmt.Errorf("unknown MailSettings nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MailSettingsMutation) ResetField(name string) error {
+	switch name {
+	case mailsettings.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case mailsettings.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case mailsettings.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case mailsettings.FieldHost:
+		m.ResetHost()
+		return nil
+	case mailsettings.FieldPort:
+		m.ResetPort()
+		return nil
+	case mailsettings.FieldSecurity:
+		m.ResetSecurity()
+		return nil
+	case mailsettings.FieldUsername:
+		m.ResetUsername()
+		return nil
+	case mailsettings.FieldPassword:
+		m.ResetPassword()
+		return nil
+	case mailsettings.FieldFromAddress:
+		m.ResetFromAddress()
+		return nil
+	case mailsettings.FieldFromName:
+		m.ResetFromName()
+		return nil
+	}
+	return fmt.Errorf("unknown MailSettings field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MailSettingsMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.account != nil {
+		edges = append(edges, mailsettings.EdgeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MailSettingsMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case mailsettings.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MailSettingsMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MailSettingsMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MailSettingsMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedaccount {
+		edges = append(edges, mailsettings.EdgeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MailSettingsMutation) EdgeCleared(name string) bool {
+	switch name {
+	case mailsettings.EdgeAccount:
+		return m.clearedaccount
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MailSettingsMutation) ClearEdge(name string) error {
+	switch name {
+	case mailsettings.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown MailSettings unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MailSettingsMutation) ResetEdge(name string) error {
+	switch name {
+	case mailsettings.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown MailSettings edge %s", name)
+}
+
 // PosConnectionMutation represents an operation that mutates the PosConnection nodes in the graph.
 type PosConnectionMutation struct {
 	config
-	op               Op
-	typ              string
-	id               *pulid.ID
-	created_at       *time.Time
-	updated_at       *time.Time
-	provider         *posconnection.Provider
-	contract_id      *string
-	credential_kind  *string
-	secrets          *[]byte
-	status           *posconnection.Status
-	last_sync_at     *time.Time
-	last_error       *string
-	next_retry_at    *time.Time
-	poll_owner       *string
-	poll_lease_until *time.Time
-	webhook_secret   *[]byte
-	sync_cursor      *string
-	memo             *string
-	secret_hint      *string
-	name             *string
-	default_shop_id  *pulid.ID
-	clearedFields    map[string]struct{}
-	account          *pulid.ID
-	clearedaccount   bool
-	terminals        map[pulid.ID]struct{}
-	removedterminals map[pulid.ID]struct{}
-	clearedterminals bool
-	done             bool
-	oldValue         func(context.Context) (*PosConnection, error)
-	predicates       []predicate.PosConnection
+	op                    Op
+	typ                   string
+	id                    *pulid.ID
+	created_at            *time.Time
+	updated_at            *time.Time
+	provider              *posconnection.Provider
+	contract_id           *string
+	credential_kind       *string
+	secrets               *[]byte
+	status                *posconnection.Status
+	last_sync_at          *time.Time
+	last_error            *string
+	next_retry_at         *time.Time
+	poll_owner            *string
+	poll_lease_until      *time.Time
+	webhook_secret        *[]byte
+	sync_cursor           *string
+	reconciled_at         *time.Time
+	next_reconcile_at     *time.Time
+	reconcile_vanished    *int
+	addreconcile_vanished *int
+	reconcile_changed     *int
+	addreconcile_changed  *int
+	reconcile_checked     *int
+	addreconcile_checked  *int
+	reconcile_error       *string
+	memo                  *string
+	secret_hint           *string
+	name                  *string
+	default_shop_id       *pulid.ID
+	clearedFields         map[string]struct{}
+	account               *pulid.ID
+	clearedaccount        bool
+	terminals             map[pulid.ID]struct{}
+	removedterminals      map[pulid.ID]struct{}
+	clearedterminals      bool
+	done                  bool
+	oldValue              func(context.Context) (*PosConnection, error)
+	predicates            []predicate.PosConnection
 }
 
 var _ ent.Mutation = (*PosConnectionMutation)(nil)
@@ -12196,6 +24075,308 @@ func (m *PosConnectionMutation) ResetSyncCursor() {
 	m.sync_cursor = nil
 }
 
+// SetReconciledAt sets the "reconciled_at" field.
+func (m *PosConnectionMutation) SetReconciledAt(t time.Time) {
+	m.reconciled_at = &t
+}
+
+// ReconciledAt returns the value of the "reconciled_at" field in the mutation.
+func (m *PosConnectionMutation) ReconciledAt() (r time.Time, exists bool) {
+	v := m.reconciled_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReconciledAt returns the old "reconciled_at" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldReconciledAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReconciledAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReconciledAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReconciledAt: %w", err)
+	}
+	return oldValue.ReconciledAt, nil
+}
+
+// ClearReconciledAt clears the value of the "reconciled_at" field.
+func (m *PosConnectionMutation) ClearReconciledAt() {
+	m.reconciled_at = nil
+	m.clearedFields[posconnection.FieldReconciledAt] = struct{}{}
+}
+
+// ReconciledAtCleared returns if the "reconciled_at" field was cleared in this mutation.
+func (m *PosConnectionMutation) ReconciledAtCleared() bool {
+	_, ok := m.clearedFields[posconnection.FieldReconciledAt]
+	return ok
+}
+
+// ResetReconciledAt resets all changes to the "reconciled_at" field.
+func (m *PosConnectionMutation) ResetReconciledAt() {
+	m.reconciled_at = nil
+	delete(m.clearedFields, posconnection.FieldReconciledAt)
+}
+
+// SetNextReconcileAt sets the "next_reconcile_at" field.
+func (m *PosConnectionMutation) SetNextReconcileAt(t time.Time) {
+	m.next_reconcile_at = &t
+}
+
+// NextReconcileAt returns the value of the "next_reconcile_at" field in the mutation.
+func (m *PosConnectionMutation) NextReconcileAt() (r time.Time, exists bool) {
+	v := m.next_reconcile_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextReconcileAt returns the old "next_reconcile_at" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldNextReconcileAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextReconcileAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextReconcileAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextReconcileAt: %w", err)
+	}
+	return oldValue.NextReconcileAt, nil
+}
+
+// ClearNextReconcileAt clears the value of the "next_reconcile_at" field.
+func (m *PosConnectionMutation) ClearNextReconcileAt() {
+	m.next_reconcile_at = nil
+	m.clearedFields[posconnection.FieldNextReconcileAt] = struct{}{}
+}
+
+// NextReconcileAtCleared returns if the "next_reconcile_at" field was cleared in this mutation.
+func (m *PosConnectionMutation) NextReconcileAtCleared() bool {
+	_, ok := m.clearedFields[posconnection.FieldNextReconcileAt]
+	return ok
+}
+
+// ResetNextReconcileAt resets all changes to the "next_reconcile_at" field.
+func (m *PosConnectionMutation) ResetNextReconcileAt() {
+	m.next_reconcile_at = nil
+	delete(m.clearedFields, posconnection.FieldNextReconcileAt)
+}
+
+// SetReconcileVanished sets the "reconcile_vanished" field.
+func (m *PosConnectionMutation) SetReconcileVanished(i int) {
+	m.reconcile_vanished = &i
+	m.addreconcile_vanished = nil
+}
+
+// ReconcileVanished returns the value of the "reconcile_vanished" field in the mutation.
+func (m *PosConnectionMutation) ReconcileVanished() (r int, exists bool) {
+	v := m.reconcile_vanished
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReconcileVanished returns the old "reconcile_vanished" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldReconcileVanished(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReconcileVanished is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReconcileVanished requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReconcileVanished: %w", err)
+	}
+	return oldValue.ReconcileVanished, nil
+}
+
+// AddReconcileVanished adds i to the "reconcile_vanished" field.
+func (m *PosConnectionMutation) AddReconcileVanished(i int) {
+	if m.addreconcile_vanished != nil {
+		*m.addreconcile_vanished += i
+	} else {
+		m.addreconcile_vanished = &i
+	}
+}
+
+// AddedReconcileVanished returns the value that was added to the "reconcile_vanished" field in this mutation.
+func (m *PosConnectionMutation) AddedReconcileVanished() (r int, exists bool) {
+	v := m.addreconcile_vanished
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReconcileVanished resets all changes to the "reconcile_vanished" field.
+func (m *PosConnectionMutation) ResetReconcileVanished() {
+	m.reconcile_vanished = nil
+	m.addreconcile_vanished = nil
+}
+
+// SetReconcileChanged sets the "reconcile_changed" field.
+func (m *PosConnectionMutation) SetReconcileChanged(i int) {
+	m.reconcile_changed = &i
+	m.addreconcile_changed = nil
+}
+
+// ReconcileChanged returns the value of the "reconcile_changed" field in the mutation.
+func (m *PosConnectionMutation) ReconcileChanged() (r int, exists bool) {
+	v := m.reconcile_changed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReconcileChanged returns the old "reconcile_changed" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldReconcileChanged(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReconcileChanged is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReconcileChanged requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReconcileChanged: %w", err)
+	}
+	return oldValue.ReconcileChanged, nil
+}
+
+// AddReconcileChanged adds i to the "reconcile_changed" field.
+func (m *PosConnectionMutation) AddReconcileChanged(i int) {
+	if m.addreconcile_changed != nil {
+		*m.addreconcile_changed += i
+	} else {
+		m.addreconcile_changed = &i
+	}
+}
+
+// AddedReconcileChanged returns the value that was added to the "reconcile_changed" field in this mutation.
+func (m *PosConnectionMutation) AddedReconcileChanged() (r int, exists bool) {
+	v := m.addreconcile_changed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReconcileChanged resets all changes to the "reconcile_changed" field.
+func (m *PosConnectionMutation) ResetReconcileChanged() {
+	m.reconcile_changed = nil
+	m.addreconcile_changed = nil
+}
+
+// SetReconcileChecked sets the "reconcile_checked" field.
+func (m *PosConnectionMutation) SetReconcileChecked(i int) {
+	m.reconcile_checked = &i
+	m.addreconcile_checked = nil
+}
+
+// ReconcileChecked returns the value of the "reconcile_checked" field in the mutation.
+func (m *PosConnectionMutation) ReconcileChecked() (r int, exists bool) {
+	v := m.reconcile_checked
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReconcileChecked returns the old "reconcile_checked" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldReconcileChecked(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReconcileChecked is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReconcileChecked requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReconcileChecked: %w", err)
+	}
+	return oldValue.ReconcileChecked, nil
+}
+
+// AddReconcileChecked adds i to the "reconcile_checked" field.
+func (m *PosConnectionMutation) AddReconcileChecked(i int) {
+	if m.addreconcile_checked != nil {
+		*m.addreconcile_checked += i
+	} else {
+		m.addreconcile_checked = &i
+	}
+}
+
+// AddedReconcileChecked returns the value that was added to the "reconcile_checked" field in this mutation.
+func (m *PosConnectionMutation) AddedReconcileChecked() (r int, exists bool) {
+	v := m.addreconcile_checked
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReconcileChecked resets all changes to the "reconcile_checked" field.
+func (m *PosConnectionMutation) ResetReconcileChecked() {
+	m.reconcile_checked = nil
+	m.addreconcile_checked = nil
+}
+
+// SetReconcileError sets the "reconcile_error" field.
+func (m *PosConnectionMutation) SetReconcileError(s string) {
+	m.reconcile_error = &s
+}
+
+// ReconcileError returns the value of the "reconcile_error" field in the mutation.
+func (m *PosConnectionMutation) ReconcileError() (r string, exists bool) {
+	v := m.reconcile_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReconcileError returns the old "reconcile_error" field's value of the PosConnection entity.
+// If the PosConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PosConnectionMutation) OldReconcileError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReconcileError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReconcileError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReconcileError: %w", err)
+	}
+	return oldValue.ReconcileError, nil
+}
+
+// ResetReconcileError resets all changes to the "reconcile_error" field.
+func (m *PosConnectionMutation) ResetReconcileError() {
+	m.reconcile_error = nil
+}
+
 // SetMemo sets the "memo" field.
 func (m *PosConnectionMutation) SetMemo(s string) {
 	m.memo = &s
@@ -12468,7 +24649,7 @@ func (m *PosConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PosConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 25)
 	if m.created_at != nil {
 		fields = append(fields, posconnection.FieldCreatedAt)
 	}
@@ -12513,6 +24694,24 @@ func (m *PosConnectionMutation) Fields() []string {
 	}
 	if m.sync_cursor != nil {
 		fields = append(fields, posconnection.FieldSyncCursor)
+	}
+	if m.reconciled_at != nil {
+		fields = append(fields, posconnection.FieldReconciledAt)
+	}
+	if m.next_reconcile_at != nil {
+		fields = append(fields, posconnection.FieldNextReconcileAt)
+	}
+	if m.reconcile_vanished != nil {
+		fields = append(fields, posconnection.FieldReconcileVanished)
+	}
+	if m.reconcile_changed != nil {
+		fields = append(fields, posconnection.FieldReconcileChanged)
+	}
+	if m.reconcile_checked != nil {
+		fields = append(fields, posconnection.FieldReconcileChecked)
+	}
+	if m.reconcile_error != nil {
+		fields = append(fields, posconnection.FieldReconcileError)
 	}
 	if m.memo != nil {
 		fields = append(fields, posconnection.FieldMemo)
@@ -12564,6 +24763,18 @@ func (m *PosConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.WebhookSecret()
 	case posconnection.FieldSyncCursor:
 		return m.SyncCursor()
+	case posconnection.FieldReconciledAt:
+		return m.ReconciledAt()
+	case posconnection.FieldNextReconcileAt:
+		return m.NextReconcileAt()
+	case posconnection.FieldReconcileVanished:
+		return m.ReconcileVanished()
+	case posconnection.FieldReconcileChanged:
+		return m.ReconcileChanged()
+	case posconnection.FieldReconcileChecked:
+		return m.ReconcileChecked()
+	case posconnection.FieldReconcileError:
+		return m.ReconcileError()
 	case posconnection.FieldMemo:
 		return m.Memo()
 	case posconnection.FieldSecretHint:
@@ -12611,6 +24822,18 @@ func (m *PosConnectionMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldWebhookSecret(ctx)
 	case posconnection.FieldSyncCursor:
 		return m.OldSyncCursor(ctx)
+	case posconnection.FieldReconciledAt:
+		return m.OldReconciledAt(ctx)
+	case posconnection.FieldNextReconcileAt:
+		return m.OldNextReconcileAt(ctx)
+	case posconnection.FieldReconcileVanished:
+		return m.OldReconcileVanished(ctx)
+	case posconnection.FieldReconcileChanged:
+		return m.OldReconcileChanged(ctx)
+	case posconnection.FieldReconcileChecked:
+		return m.OldReconcileChecked(ctx)
+	case posconnection.FieldReconcileError:
+		return m.OldReconcileError(ctx)
 	case posconnection.FieldMemo:
 		return m.OldMemo(ctx)
 	case posconnection.FieldSecretHint:
@@ -12733,6 +24956,48 @@ func (m *PosConnectionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSyncCursor(v)
 		return nil
+	case posconnection.FieldReconciledAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReconciledAt(v)
+		return nil
+	case posconnection.FieldNextReconcileAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextReconcileAt(v)
+		return nil
+	case posconnection.FieldReconcileVanished:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReconcileVanished(v)
+		return nil
+	case posconnection.FieldReconcileChanged:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReconcileChanged(v)
+		return nil
+	case posconnection.FieldReconcileChecked:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReconcileChecked(v)
+		return nil
+	case posconnection.FieldReconcileError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReconcileError(v)
+		return nil
 	case posconnection.FieldMemo:
 		v, ok := value.(string)
 		if !ok {
@@ -12768,13 +25033,31 @@ func (m *PosConnectionMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *PosConnectionMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addreconcile_vanished != nil {
+		fields = append(fields, posconnection.FieldReconcileVanished)
+	}
+	if m.addreconcile_changed != nil {
+		fields = append(fields, posconnection.FieldReconcileChanged)
+	}
+	if m.addreconcile_checked != nil {
+		fields = append(fields, posconnection.FieldReconcileChecked)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *PosConnectionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case posconnection.FieldReconcileVanished:
+		return m.AddedReconcileVanished()
+	case posconnection.FieldReconcileChanged:
+		return m.AddedReconcileChanged()
+	case posconnection.FieldReconcileChecked:
+		return m.AddedReconcileChecked()
+	}
 	return nil, false
 }
 
@@ -12783,6 +25066,27 @@ func (m *PosConnectionMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *PosConnectionMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case posconnection.FieldReconcileVanished:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReconcileVanished(v)
+		return nil
+	case posconnection.FieldReconcileChanged:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReconcileChanged(v)
+		return nil
+	case posconnection.FieldReconcileChecked:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReconcileChecked(v)
+		return nil
 	}
 	return fmt.Errorf("unknown PosConnection numeric field %s", name)
 }
@@ -12805,6 +25109,12 @@ func (m *PosConnectionMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(posconnection.FieldWebhookSecret) {
 		fields = append(fields, posconnection.FieldWebhookSecret)
+	}
+	if m.FieldCleared(posconnection.FieldReconciledAt) {
+		fields = append(fields, posconnection.FieldReconciledAt)
+	}
+	if m.FieldCleared(posconnection.FieldNextReconcileAt) {
+		fields = append(fields, posconnection.FieldNextReconcileAt)
 	}
 	if m.FieldCleared(posconnection.FieldDefaultShopID) {
 		fields = append(fields, posconnection.FieldDefaultShopID)
@@ -12837,6 +25147,12 @@ func (m *PosConnectionMutation) ClearField(name string) error {
 		return nil
 	case posconnection.FieldWebhookSecret:
 		m.ClearWebhookSecret()
+		return nil
+	case posconnection.FieldReconciledAt:
+		m.ClearReconciledAt()
+		return nil
+	case posconnection.FieldNextReconcileAt:
+		m.ClearNextReconcileAt()
 		return nil
 	case posconnection.FieldDefaultShopID:
 		m.ClearDefaultShopID()
@@ -12893,6 +25209,24 @@ func (m *PosConnectionMutation) ResetField(name string) error {
 		return nil
 	case posconnection.FieldSyncCursor:
 		m.ResetSyncCursor()
+		return nil
+	case posconnection.FieldReconciledAt:
+		m.ResetReconciledAt()
+		return nil
+	case posconnection.FieldNextReconcileAt:
+		m.ResetNextReconcileAt()
+		return nil
+	case posconnection.FieldReconcileVanished:
+		m.ResetReconcileVanished()
+		return nil
+	case posconnection.FieldReconcileChanged:
+		m.ResetReconcileChanged()
+		return nil
+	case posconnection.FieldReconcileChecked:
+		m.ResetReconcileChecked()
+		return nil
+	case posconnection.FieldReconcileError:
+		m.ResetReconcileError()
 		return nil
 	case posconnection.FieldMemo:
 		m.ResetMemo()
@@ -13010,6 +25344,1935 @@ func (m *PosConnectionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown PosConnection edge %s", name)
+}
+
+// RecordingSegmentMutation represents an operation that mutates the RecordingSegment nodes in the graph.
+type RecordingSegmentMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *pulid.ID
+	format          *recordingsegment.Format
+	_path           *string
+	start_at        *time.Time
+	end_at          *time.Time
+	bytes           *int64
+	addbytes        *int64
+	frames          *int
+	addframes       *int
+	width           *int
+	addwidth        *int
+	height          *int
+	addheight       *int
+	codec           *string
+	keyframes       *[]schematype.Keyframe
+	appendkeyframes []schematype.Keyframe
+	state           *recordingsegment.State
+	ended_by        *recordingsegment.EndedBy
+	note            *string
+	owner           *string
+	clearedFields   map[string]struct{}
+	account         *pulid.ID
+	clearedaccount  bool
+	camera          *pulid.ID
+	clearedcamera   bool
+	done            bool
+	oldValue        func(context.Context) (*RecordingSegment, error)
+	predicates      []predicate.RecordingSegment
+}
+
+var _ ent.Mutation = (*RecordingSegmentMutation)(nil)
+
+// recordingsegmentOption allows management of the mutation configuration using functional options.
+type recordingsegmentOption func(*RecordingSegmentMutation)
+
+// newRecordingSegmentMutation creates new mutation for the RecordingSegment entity.
+func newRecordingSegmentMutation(c config, op Op, opts ...recordingsegmentOption) *RecordingSegmentMutation {
+	m := &RecordingSegmentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRecordingSegment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRecordingSegmentID sets the ID field of the mutation.
+func withRecordingSegmentID(id pulid.ID) recordingsegmentOption {
+	return func(m *RecordingSegmentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RecordingSegment
+		)
+		m.oldValue = func(ctx context.Context) (*RecordingSegment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RecordingSegment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRecordingSegment sets the old RecordingSegment of the mutation.
+func withRecordingSegment(node *RecordingSegment) recordingsegmentOption {
+	return func(m *RecordingSegmentMutation) {
+		m.oldValue = func(context.Context) (*RecordingSegment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RecordingSegmentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RecordingSegmentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of RecordingSegment entities.
+func (m *RecordingSegmentMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RecordingSegmentMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RecordingSegmentMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RecordingSegment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *RecordingSegmentMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *RecordingSegmentMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *RecordingSegmentMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetCameraID sets the "camera_id" field.
+func (m *RecordingSegmentMutation) SetCameraID(pu pulid.ID) {
+	m.camera = &pu
+}
+
+// CameraID returns the value of the "camera_id" field in the mutation.
+func (m *RecordingSegmentMutation) CameraID() (r pulid.ID, exists bool) {
+	v := m.camera
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCameraID returns the old "camera_id" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldCameraID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCameraID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCameraID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCameraID: %w", err)
+	}
+	return oldValue.CameraID, nil
+}
+
+// ResetCameraID resets all changes to the "camera_id" field.
+func (m *RecordingSegmentMutation) ResetCameraID() {
+	m.camera = nil
+}
+
+// SetFormat sets the "format" field.
+func (m *RecordingSegmentMutation) SetFormat(r recordingsegment.Format) {
+	m.format = &r
+}
+
+// Format returns the value of the "format" field in the mutation.
+func (m *RecordingSegmentMutation) Format() (r recordingsegment.Format, exists bool) {
+	v := m.format
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFormat returns the old "format" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldFormat(ctx context.Context) (v recordingsegment.Format, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFormat is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFormat requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFormat: %w", err)
+	}
+	return oldValue.Format, nil
+}
+
+// ResetFormat resets all changes to the "format" field.
+func (m *RecordingSegmentMutation) ResetFormat() {
+	m.format = nil
+}
+
+// SetPath sets the "path" field.
+func (m *RecordingSegmentMutation) SetPath(s string) {
+	m._path = &s
+}
+
+// Path returns the value of the "path" field in the mutation.
+func (m *RecordingSegmentMutation) Path() (r string, exists bool) {
+	v := m._path
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPath returns the old "path" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldPath(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPath is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPath requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPath: %w", err)
+	}
+	return oldValue.Path, nil
+}
+
+// ResetPath resets all changes to the "path" field.
+func (m *RecordingSegmentMutation) ResetPath() {
+	m._path = nil
+}
+
+// SetStartAt sets the "start_at" field.
+func (m *RecordingSegmentMutation) SetStartAt(t time.Time) {
+	m.start_at = &t
+}
+
+// StartAt returns the value of the "start_at" field in the mutation.
+func (m *RecordingSegmentMutation) StartAt() (r time.Time, exists bool) {
+	v := m.start_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartAt returns the old "start_at" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldStartAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartAt: %w", err)
+	}
+	return oldValue.StartAt, nil
+}
+
+// ResetStartAt resets all changes to the "start_at" field.
+func (m *RecordingSegmentMutation) ResetStartAt() {
+	m.start_at = nil
+}
+
+// SetEndAt sets the "end_at" field.
+func (m *RecordingSegmentMutation) SetEndAt(t time.Time) {
+	m.end_at = &t
+}
+
+// EndAt returns the value of the "end_at" field in the mutation.
+func (m *RecordingSegmentMutation) EndAt() (r time.Time, exists bool) {
+	v := m.end_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndAt returns the old "end_at" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldEndAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndAt: %w", err)
+	}
+	return oldValue.EndAt, nil
+}
+
+// ResetEndAt resets all changes to the "end_at" field.
+func (m *RecordingSegmentMutation) ResetEndAt() {
+	m.end_at = nil
+}
+
+// SetBytes sets the "bytes" field.
+func (m *RecordingSegmentMutation) SetBytes(i int64) {
+	m.bytes = &i
+	m.addbytes = nil
+}
+
+// Bytes returns the value of the "bytes" field in the mutation.
+func (m *RecordingSegmentMutation) Bytes() (r int64, exists bool) {
+	v := m.bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBytes returns the old "bytes" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBytes: %w", err)
+	}
+	return oldValue.Bytes, nil
+}
+
+// AddBytes adds i to the "bytes" field.
+func (m *RecordingSegmentMutation) AddBytes(i int64) {
+	if m.addbytes != nil {
+		*m.addbytes += i
+	} else {
+		m.addbytes = &i
+	}
+}
+
+// AddedBytes returns the value that was added to the "bytes" field in this mutation.
+func (m *RecordingSegmentMutation) AddedBytes() (r int64, exists bool) {
+	v := m.addbytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBytes resets all changes to the "bytes" field.
+func (m *RecordingSegmentMutation) ResetBytes() {
+	m.bytes = nil
+	m.addbytes = nil
+}
+
+// SetFrames sets the "frames" field.
+func (m *RecordingSegmentMutation) SetFrames(i int) {
+	m.frames = &i
+	m.addframes = nil
+}
+
+// Frames returns the value of the "frames" field in the mutation.
+func (m *RecordingSegmentMutation) Frames() (r int, exists bool) {
+	v := m.frames
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFrames returns the old "frames" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldFrames(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFrames is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFrames requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFrames: %w", err)
+	}
+	return oldValue.Frames, nil
+}
+
+// AddFrames adds i to the "frames" field.
+func (m *RecordingSegmentMutation) AddFrames(i int) {
+	if m.addframes != nil {
+		*m.addframes += i
+	} else {
+		m.addframes = &i
+	}
+}
+
+// AddedFrames returns the value that was added to the "frames" field in this mutation.
+func (m *RecordingSegmentMutation) AddedFrames() (r int, exists bool) {
+	v := m.addframes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFrames resets all changes to the "frames" field.
+func (m *RecordingSegmentMutation) ResetFrames() {
+	m.frames = nil
+	m.addframes = nil
+}
+
+// SetWidth sets the "width" field.
+func (m *RecordingSegmentMutation) SetWidth(i int) {
+	m.width = &i
+	m.addwidth = nil
+}
+
+// Width returns the value of the "width" field in the mutation.
+func (m *RecordingSegmentMutation) Width() (r int, exists bool) {
+	v := m.width
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWidth returns the old "width" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldWidth(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWidth is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWidth requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWidth: %w", err)
+	}
+	return oldValue.Width, nil
+}
+
+// AddWidth adds i to the "width" field.
+func (m *RecordingSegmentMutation) AddWidth(i int) {
+	if m.addwidth != nil {
+		*m.addwidth += i
+	} else {
+		m.addwidth = &i
+	}
+}
+
+// AddedWidth returns the value that was added to the "width" field in this mutation.
+func (m *RecordingSegmentMutation) AddedWidth() (r int, exists bool) {
+	v := m.addwidth
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWidth resets all changes to the "width" field.
+func (m *RecordingSegmentMutation) ResetWidth() {
+	m.width = nil
+	m.addwidth = nil
+}
+
+// SetHeight sets the "height" field.
+func (m *RecordingSegmentMutation) SetHeight(i int) {
+	m.height = &i
+	m.addheight = nil
+}
+
+// Height returns the value of the "height" field in the mutation.
+func (m *RecordingSegmentMutation) Height() (r int, exists bool) {
+	v := m.height
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeight returns the old "height" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldHeight(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeight: %w", err)
+	}
+	return oldValue.Height, nil
+}
+
+// AddHeight adds i to the "height" field.
+func (m *RecordingSegmentMutation) AddHeight(i int) {
+	if m.addheight != nil {
+		*m.addheight += i
+	} else {
+		m.addheight = &i
+	}
+}
+
+// AddedHeight returns the value that was added to the "height" field in this mutation.
+func (m *RecordingSegmentMutation) AddedHeight() (r int, exists bool) {
+	v := m.addheight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetHeight resets all changes to the "height" field.
+func (m *RecordingSegmentMutation) ResetHeight() {
+	m.height = nil
+	m.addheight = nil
+}
+
+// SetCodec sets the "codec" field.
+func (m *RecordingSegmentMutation) SetCodec(s string) {
+	m.codec = &s
+}
+
+// Codec returns the value of the "codec" field in the mutation.
+func (m *RecordingSegmentMutation) Codec() (r string, exists bool) {
+	v := m.codec
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCodec returns the old "codec" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldCodec(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCodec is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCodec requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCodec: %w", err)
+	}
+	return oldValue.Codec, nil
+}
+
+// ResetCodec resets all changes to the "codec" field.
+func (m *RecordingSegmentMutation) ResetCodec() {
+	m.codec = nil
+}
+
+// SetKeyframes sets the "keyframes" field.
+func (m *RecordingSegmentMutation) SetKeyframes(s []schematype.Keyframe) {
+	m.keyframes = &s
+	m.appendkeyframes = nil
+}
+
+// Keyframes returns the value of the "keyframes" field in the mutation.
+func (m *RecordingSegmentMutation) Keyframes() (r []schematype.Keyframe, exists bool) {
+	v := m.keyframes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeyframes returns the old "keyframes" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldKeyframes(ctx context.Context) (v []schematype.Keyframe, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeyframes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeyframes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeyframes: %w", err)
+	}
+	return oldValue.Keyframes, nil
+}
+
+// AppendKeyframes adds s to the "keyframes" field.
+func (m *RecordingSegmentMutation) AppendKeyframes(s []schematype.Keyframe) {
+	m.appendkeyframes = append(m.appendkeyframes, s...)
+}
+
+// AppendedKeyframes returns the list of values that were appended to the "keyframes" field in this mutation.
+func (m *RecordingSegmentMutation) AppendedKeyframes() ([]schematype.Keyframe, bool) {
+	if len(m.appendkeyframes) == 0 {
+		return nil, false
+	}
+	return m.appendkeyframes, true
+}
+
+// ClearKeyframes clears the value of the "keyframes" field.
+func (m *RecordingSegmentMutation) ClearKeyframes() {
+	m.keyframes = nil
+	m.appendkeyframes = nil
+	m.clearedFields[recordingsegment.FieldKeyframes] = struct{}{}
+}
+
+// KeyframesCleared returns if the "keyframes" field was cleared in this mutation.
+func (m *RecordingSegmentMutation) KeyframesCleared() bool {
+	_, ok := m.clearedFields[recordingsegment.FieldKeyframes]
+	return ok
+}
+
+// ResetKeyframes resets all changes to the "keyframes" field.
+func (m *RecordingSegmentMutation) ResetKeyframes() {
+	m.keyframes = nil
+	m.appendkeyframes = nil
+	delete(m.clearedFields, recordingsegment.FieldKeyframes)
+}
+
+// SetState sets the "state" field.
+func (m *RecordingSegmentMutation) SetState(r recordingsegment.State) {
+	m.state = &r
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *RecordingSegmentMutation) State() (r recordingsegment.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldState(ctx context.Context) (v recordingsegment.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *RecordingSegmentMutation) ResetState() {
+	m.state = nil
+}
+
+// SetEndedBy sets the "ended_by" field.
+func (m *RecordingSegmentMutation) SetEndedBy(rb recordingsegment.EndedBy) {
+	m.ended_by = &rb
+}
+
+// EndedBy returns the value of the "ended_by" field in the mutation.
+func (m *RecordingSegmentMutation) EndedBy() (r recordingsegment.EndedBy, exists bool) {
+	v := m.ended_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedBy returns the old "ended_by" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldEndedBy(ctx context.Context) (v *recordingsegment.EndedBy, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedBy: %w", err)
+	}
+	return oldValue.EndedBy, nil
+}
+
+// ClearEndedBy clears the value of the "ended_by" field.
+func (m *RecordingSegmentMutation) ClearEndedBy() {
+	m.ended_by = nil
+	m.clearedFields[recordingsegment.FieldEndedBy] = struct{}{}
+}
+
+// EndedByCleared returns if the "ended_by" field was cleared in this mutation.
+func (m *RecordingSegmentMutation) EndedByCleared() bool {
+	_, ok := m.clearedFields[recordingsegment.FieldEndedBy]
+	return ok
+}
+
+// ResetEndedBy resets all changes to the "ended_by" field.
+func (m *RecordingSegmentMutation) ResetEndedBy() {
+	m.ended_by = nil
+	delete(m.clearedFields, recordingsegment.FieldEndedBy)
+}
+
+// SetNote sets the "note" field.
+func (m *RecordingSegmentMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *RecordingSegmentMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *RecordingSegmentMutation) ResetNote() {
+	m.note = nil
+}
+
+// SetOwner sets the "owner" field.
+func (m *RecordingSegmentMutation) SetOwner(s string) {
+	m.owner = &s
+}
+
+// Owner returns the value of the "owner" field in the mutation.
+func (m *RecordingSegmentMutation) Owner() (r string, exists bool) {
+	v := m.owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwner returns the old "owner" field's value of the RecordingSegment entity.
+// If the RecordingSegment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecordingSegmentMutation) OldOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwner: %w", err)
+	}
+	return oldValue.Owner, nil
+}
+
+// ResetOwner resets all changes to the "owner" field.
+func (m *RecordingSegmentMutation) ResetOwner() {
+	m.owner = nil
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *RecordingSegmentMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[recordingsegment.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *RecordingSegmentMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *RecordingSegmentMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *RecordingSegmentMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// ClearCamera clears the "camera" edge to the Camera entity.
+func (m *RecordingSegmentMutation) ClearCamera() {
+	m.clearedcamera = true
+	m.clearedFields[recordingsegment.FieldCameraID] = struct{}{}
+}
+
+// CameraCleared reports if the "camera" edge to the Camera entity was cleared.
+func (m *RecordingSegmentMutation) CameraCleared() bool {
+	return m.clearedcamera
+}
+
+// CameraIDs returns the "camera" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CameraID instead. It exists only for internal usage by the builders.
+func (m *RecordingSegmentMutation) CameraIDs() (ids []pulid.ID) {
+	if id := m.camera; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCamera resets all changes to the "camera" edge.
+func (m *RecordingSegmentMutation) ResetCamera() {
+	m.camera = nil
+	m.clearedcamera = false
+}
+
+// Where appends a list predicates to the RecordingSegmentMutation builder.
+func (m *RecordingSegmentMutation) Where(ps ...predicate.RecordingSegment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RecordingSegmentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RecordingSegmentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RecordingSegment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RecordingSegmentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RecordingSegmentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RecordingSegment).
+func (m *RecordingSegmentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RecordingSegmentMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.account != nil {
+		fields = append(fields, recordingsegment.FieldAccountID)
+	}
+	if m.camera != nil {
+		fields = append(fields, recordingsegment.FieldCameraID)
+	}
+	if m.format != nil {
+		fields = append(fields, recordingsegment.FieldFormat)
+	}
+	if m._path != nil {
+		fields = append(fields, recordingsegment.FieldPath)
+	}
+	if m.start_at != nil {
+		fields = append(fields, recordingsegment.FieldStartAt)
+	}
+	if m.end_at != nil {
+		fields = append(fields, recordingsegment.FieldEndAt)
+	}
+	if m.bytes != nil {
+		fields = append(fields, recordingsegment.FieldBytes)
+	}
+	if m.frames != nil {
+		fields = append(fields, recordingsegment.FieldFrames)
+	}
+	if m.width != nil {
+		fields = append(fields, recordingsegment.FieldWidth)
+	}
+	if m.height != nil {
+		fields = append(fields, recordingsegment.FieldHeight)
+	}
+	if m.codec != nil {
+		fields = append(fields, recordingsegment.FieldCodec)
+	}
+	if m.keyframes != nil {
+		fields = append(fields, recordingsegment.FieldKeyframes)
+	}
+	if m.state != nil {
+		fields = append(fields, recordingsegment.FieldState)
+	}
+	if m.ended_by != nil {
+		fields = append(fields, recordingsegment.FieldEndedBy)
+	}
+	if m.note != nil {
+		fields = append(fields, recordingsegment.FieldNote)
+	}
+	if m.owner != nil {
+		fields = append(fields, recordingsegment.FieldOwner)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RecordingSegmentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case recordingsegment.FieldAccountID:
+		return m.AccountID()
+	case recordingsegment.FieldCameraID:
+		return m.CameraID()
+	case recordingsegment.FieldFormat:
+		return m.Format()
+	case recordingsegment.FieldPath:
+		return m.Path()
+	case recordingsegment.FieldStartAt:
+		return m.StartAt()
+	case recordingsegment.FieldEndAt:
+		return m.EndAt()
+	case recordingsegment.FieldBytes:
+		return m.Bytes()
+	case recordingsegment.FieldFrames:
+		return m.Frames()
+	case recordingsegment.FieldWidth:
+		return m.Width()
+	case recordingsegment.FieldHeight:
+		return m.Height()
+	case recordingsegment.FieldCodec:
+		return m.Codec()
+	case recordingsegment.FieldKeyframes:
+		return m.Keyframes()
+	case recordingsegment.FieldState:
+		return m.State()
+	case recordingsegment.FieldEndedBy:
+		return m.EndedBy()
+	case recordingsegment.FieldNote:
+		return m.Note()
+	case recordingsegment.FieldOwner:
+		return m.Owner()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RecordingSegmentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case recordingsegment.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case recordingsegment.FieldCameraID:
+		return m.OldCameraID(ctx)
+	case recordingsegment.FieldFormat:
+		return m.OldFormat(ctx)
+	case recordingsegment.FieldPath:
+		return m.OldPath(ctx)
+	case recordingsegment.FieldStartAt:
+		return m.OldStartAt(ctx)
+	case recordingsegment.FieldEndAt:
+		return m.OldEndAt(ctx)
+	case recordingsegment.FieldBytes:
+		return m.OldBytes(ctx)
+	case recordingsegment.FieldFrames:
+		return m.OldFrames(ctx)
+	case recordingsegment.FieldWidth:
+		return m.OldWidth(ctx)
+	case recordingsegment.FieldHeight:
+		return m.OldHeight(ctx)
+	case recordingsegment.FieldCodec:
+		return m.OldCodec(ctx)
+	case recordingsegment.FieldKeyframes:
+		return m.OldKeyframes(ctx)
+	case recordingsegment.FieldState:
+		return m.OldState(ctx)
+	case recordingsegment.FieldEndedBy:
+		return m.OldEndedBy(ctx)
+	case recordingsegment.FieldNote:
+		return m.OldNote(ctx)
+	case recordingsegment.FieldOwner:
+		return m.OldOwner(ctx)
+	}
+	return nil, fmt.Errorf("unknown RecordingSegment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RecordingSegmentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case recordingsegment.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case recordingsegment.FieldCameraID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCameraID(v)
+		return nil
+	case recordingsegment.FieldFormat:
+		v, ok := value.(recordingsegment.Format)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFormat(v)
+		return nil
+	case recordingsegment.FieldPath:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPath(v)
+		return nil
+	case recordingsegment.FieldStartAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartAt(v)
+		return nil
+	case recordingsegment.FieldEndAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndAt(v)
+		return nil
+	case recordingsegment.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBytes(v)
+		return nil
+	case recordingsegment.FieldFrames:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFrames(v)
+		return nil
+	case recordingsegment.FieldWidth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWidth(v)
+		return nil
+	case recordingsegment.FieldHeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeight(v)
+		return nil
+	case recordingsegment.FieldCodec:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCodec(v)
+		return nil
+	case recordingsegment.FieldKeyframes:
+		v, ok := value.([]schematype.Keyframe)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeyframes(v)
+		return nil
+	case recordingsegment.FieldState:
+		v, ok := value.(recordingsegment.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case recordingsegment.FieldEndedBy:
+		v, ok := value.(recordingsegment.EndedBy)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedBy(v)
+		return nil
+	case recordingsegment.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case recordingsegment.FieldOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwner(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RecordingSegment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RecordingSegmentMutation) AddedFields() []string {
+	var fields []string
+	if m.addbytes != nil {
+		fields = append(fields, recordingsegment.FieldBytes)
+	}
+	if m.addframes != nil {
+		fields = append(fields, recordingsegment.FieldFrames)
+	}
+	if m.addwidth != nil {
+		fields = append(fields, recordingsegment.FieldWidth)
+	}
+	if m.addheight != nil {
+		fields = append(fields, recordingsegment.FieldHeight)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RecordingSegmentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case recordingsegment.FieldBytes:
+		return m.AddedBytes()
+	case recordingsegment.FieldFrames:
+		return m.AddedFrames()
+	case recordingsegment.FieldWidth:
+		return m.AddedWidth()
+	case recordingsegment.FieldHeight:
+		return m.AddedHeight()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RecordingSegmentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case recordingsegment.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBytes(v)
+		return nil
+	case recordingsegment.FieldFrames:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFrames(v)
+		return nil
+	case recordingsegment.FieldWidth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWidth(v)
+		return nil
+	case recordingsegment.FieldHeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHeight(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RecordingSegment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RecordingSegmentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(recordingsegment.FieldKeyframes) {
+		fields = append(fields, recordingsegment.FieldKeyframes)
+	}
+	if m.FieldCleared(recordingsegment.FieldEndedBy) {
+		fields = append(fields, recordingsegment.FieldEndedBy)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RecordingSegmentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RecordingSegmentMutation) ClearField(name string) error {
+	switch name {
+	case recordingsegment.FieldKeyframes:
+		m.ClearKeyframes()
+		return nil
+	case recordingsegment.FieldEndedBy:
+		m.ClearEndedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown RecordingSegment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RecordingSegmentMutation) ResetField(name string) error {
+	switch name {
+	case recordingsegment.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case recordingsegment.FieldCameraID:
+		m.ResetCameraID()
+		return nil
+	case recordingsegment.FieldFormat:
+		m.ResetFormat()
+		return nil
+	case recordingsegment.FieldPath:
+		m.ResetPath()
+		return nil
+	case recordingsegment.FieldStartAt:
+		m.ResetStartAt()
+		return nil
+	case recordingsegment.FieldEndAt:
+		m.ResetEndAt()
+		return nil
+	case recordingsegment.FieldBytes:
+		m.ResetBytes()
+		return nil
+	case recordingsegment.FieldFrames:
+		m.ResetFrames()
+		return nil
+	case recordingsegment.FieldWidth:
+		m.ResetWidth()
+		return nil
+	case recordingsegment.FieldHeight:
+		m.ResetHeight()
+		return nil
+	case recordingsegment.FieldCodec:
+		m.ResetCodec()
+		return nil
+	case recordingsegment.FieldKeyframes:
+		m.ResetKeyframes()
+		return nil
+	case recordingsegment.FieldState:
+		m.ResetState()
+		return nil
+	case recordingsegment.FieldEndedBy:
+		m.ResetEndedBy()
+		return nil
+	case recordingsegment.FieldNote:
+		m.ResetNote()
+		return nil
+	case recordingsegment.FieldOwner:
+		m.ResetOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown RecordingSegment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RecordingSegmentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.account != nil {
+		edges = append(edges, recordingsegment.EdgeAccount)
+	}
+	if m.camera != nil {
+		edges = append(edges, recordingsegment.EdgeCamera)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RecordingSegmentMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case recordingsegment.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case recordingsegment.EdgeCamera:
+		if id := m.camera; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RecordingSegmentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RecordingSegmentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RecordingSegmentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedaccount {
+		edges = append(edges, recordingsegment.EdgeAccount)
+	}
+	if m.clearedcamera {
+		edges = append(edges, recordingsegment.EdgeCamera)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RecordingSegmentMutation) EdgeCleared(name string) bool {
+	switch name {
+	case recordingsegment.EdgeAccount:
+		return m.clearedaccount
+	case recordingsegment.EdgeCamera:
+		return m.clearedcamera
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RecordingSegmentMutation) ClearEdge(name string) error {
+	switch name {
+	case recordingsegment.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	case recordingsegment.EdgeCamera:
+		m.ClearCamera()
+		return nil
+	}
+	return fmt.Errorf("unknown RecordingSegment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RecordingSegmentMutation) ResetEdge(name string) error {
+	switch name {
+	case recordingsegment.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case recordingsegment.EdgeCamera:
+		m.ResetCamera()
+		return nil
+	}
+	return fmt.Errorf("unknown RecordingSegment edge %s", name)
+}
+
+// RollupShopMutation represents an operation that mutates the RollupShop nodes in the graph.
+type RollupShopMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int64
+	account_id    *pulid.ID
+	shop_id       *pulid.ID
+	timezone      *string
+	built_at      *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*RollupShop, error)
+	predicates    []predicate.RollupShop
+}
+
+var _ ent.Mutation = (*RollupShopMutation)(nil)
+
+// rollupshopOption allows management of the mutation configuration using functional options.
+type rollupshopOption func(*RollupShopMutation)
+
+// newRollupShopMutation creates new mutation for the RollupShop entity.
+func newRollupShopMutation(c config, op Op, opts ...rollupshopOption) *RollupShopMutation {
+	m := &RollupShopMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRollupShop,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRollupShopID sets the ID field of the mutation.
+func withRollupShopID(id int64) rollupshopOption {
+	return func(m *RollupShopMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RollupShop
+		)
+		m.oldValue = func(ctx context.Context) (*RollupShop, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RollupShop.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRollupShop sets the old RollupShop of the mutation.
+func withRollupShop(node *RollupShop) rollupshopOption {
+	return func(m *RollupShopMutation) {
+		m.oldValue = func(context.Context) (*RollupShop, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RollupShopMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RollupShopMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of RollupShop entities.
+func (m *RollupShopMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RollupShopMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RollupShopMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RollupShop.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *RollupShopMutation) SetAccountID(pu pulid.ID) {
+	m.account_id = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *RollupShopMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the RollupShop entity.
+// If the RollupShop object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RollupShopMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *RollupShopMutation) ResetAccountID() {
+	m.account_id = nil
+}
+
+// SetShopID sets the "shop_id" field.
+func (m *RollupShopMutation) SetShopID(pu pulid.ID) {
+	m.shop_id = &pu
+}
+
+// ShopID returns the value of the "shop_id" field in the mutation.
+func (m *RollupShopMutation) ShopID() (r pulid.ID, exists bool) {
+	v := m.shop_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShopID returns the old "shop_id" field's value of the RollupShop entity.
+// If the RollupShop object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RollupShopMutation) OldShopID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShopID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShopID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShopID: %w", err)
+	}
+	return oldValue.ShopID, nil
+}
+
+// ResetShopID resets all changes to the "shop_id" field.
+func (m *RollupShopMutation) ResetShopID() {
+	m.shop_id = nil
+}
+
+// SetTimezone sets the "timezone" field.
+func (m *RollupShopMutation) SetTimezone(s string) {
+	m.timezone = &s
+}
+
+// Timezone returns the value of the "timezone" field in the mutation.
+func (m *RollupShopMutation) Timezone() (r string, exists bool) {
+	v := m.timezone
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTimezone returns the old "timezone" field's value of the RollupShop entity.
+// If the RollupShop object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RollupShopMutation) OldTimezone(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTimezone is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTimezone requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTimezone: %w", err)
+	}
+	return oldValue.Timezone, nil
+}
+
+// ResetTimezone resets all changes to the "timezone" field.
+func (m *RollupShopMutation) ResetTimezone() {
+	m.timezone = nil
+}
+
+// SetBuiltAt sets the "built_at" field.
+func (m *RollupShopMutation) SetBuiltAt(t time.Time) {
+	m.built_at = &t
+}
+
+// BuiltAt returns the value of the "built_at" field in the mutation.
+func (m *RollupShopMutation) BuiltAt() (r time.Time, exists bool) {
+	v := m.built_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBuiltAt returns the old "built_at" field's value of the RollupShop entity.
+// If the RollupShop object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RollupShopMutation) OldBuiltAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBuiltAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBuiltAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBuiltAt: %w", err)
+	}
+	return oldValue.BuiltAt, nil
+}
+
+// ResetBuiltAt resets all changes to the "built_at" field.
+func (m *RollupShopMutation) ResetBuiltAt() {
+	m.built_at = nil
+}
+
+// Where appends a list predicates to the RollupShopMutation builder.
+func (m *RollupShopMutation) Where(ps ...predicate.RollupShop) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RollupShopMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RollupShopMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RollupShop, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RollupShopMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RollupShopMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RollupShop).
+func (m *RollupShopMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RollupShopMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.account_id != nil {
+		fields = append(fields, rollupshop.FieldAccountID)
+	}
+	if m.shop_id != nil {
+		fields = append(fields, rollupshop.FieldShopID)
+	}
+	if m.timezone != nil {
+		fields = append(fields, rollupshop.FieldTimezone)
+	}
+	if m.built_at != nil {
+		fields = append(fields, rollupshop.FieldBuiltAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RollupShopMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case rollupshop.FieldAccountID:
+		return m.AccountID()
+	case rollupshop.FieldShopID:
+		return m.ShopID()
+	case rollupshop.FieldTimezone:
+		return m.Timezone()
+	case rollupshop.FieldBuiltAt:
+		return m.BuiltAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RollupShopMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case rollupshop.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case rollupshop.FieldShopID:
+		return m.OldShopID(ctx)
+	case rollupshop.FieldTimezone:
+		return m.OldTimezone(ctx)
+	case rollupshop.FieldBuiltAt:
+		return m.OldBuiltAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown RollupShop field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RollupShopMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case rollupshop.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case rollupshop.FieldShopID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShopID(v)
+		return nil
+	case rollupshop.FieldTimezone:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTimezone(v)
+		return nil
+	case rollupshop.FieldBuiltAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBuiltAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RollupShop field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RollupShopMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RollupShopMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RollupShopMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown RollupShop numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RollupShopMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RollupShopMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RollupShopMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown RollupShop nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RollupShopMutation) ResetField(name string) error {
+	switch name {
+	case rollupshop.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case rollupshop.FieldShopID:
+		m.ResetShopID()
+		return nil
+	case rollupshop.FieldTimezone:
+		m.ResetTimezone()
+		return nil
+	case rollupshop.FieldBuiltAt:
+		m.ResetBuiltAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RollupShop field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RollupShopMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RollupShopMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RollupShopMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RollupShopMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RollupShopMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RollupShopMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RollupShopMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown RollupShop unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RollupShopMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown RollupShop edge %s", name)
 }
 
 // SessionMutation represents an operation that mutates the Session nodes in the graph.
@@ -13923,6 +28186,1290 @@ func (m *SessionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Session edge %s", name)
+}
+
+// ShareLinkMutation represents an operation that mutates the ShareLink nodes in the graph.
+type ShareLinkMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *pulid.ID
+	created_at      *time.Time
+	updated_at      *time.Time
+	camera_id       *pulid.ID
+	clip_from       *time.Time
+	clip_to         *time.Time
+	token_hash      *[]byte
+	expires_at      *time.Time
+	revoked_at      *time.Time
+	created_by_id   *pulid.ID
+	created_by_name *string
+	note            *string
+	views           *int
+	addviews        *int
+	last_viewed_at  *time.Time
+	clearedFields   map[string]struct{}
+	account         *pulid.ID
+	clearedaccount  bool
+	entry           *pulid.ID
+	clearedentry    bool
+	done            bool
+	oldValue        func(context.Context) (*ShareLink, error)
+	predicates      []predicate.ShareLink
+}
+
+var _ ent.Mutation = (*ShareLinkMutation)(nil)
+
+// sharelinkOption allows management of the mutation configuration using functional options.
+type sharelinkOption func(*ShareLinkMutation)
+
+// newShareLinkMutation creates new mutation for the ShareLink entity.
+func newShareLinkMutation(c config, op Op, opts ...sharelinkOption) *ShareLinkMutation {
+	m := &ShareLinkMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeShareLink,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withShareLinkID sets the ID field of the mutation.
+func withShareLinkID(id pulid.ID) sharelinkOption {
+	return func(m *ShareLinkMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ShareLink
+		)
+		m.oldValue = func(ctx context.Context) (*ShareLink, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ShareLink.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withShareLink sets the old ShareLink of the mutation.
+func withShareLink(node *ShareLink) sharelinkOption {
+	return func(m *ShareLinkMutation) {
+		m.oldValue = func(context.Context) (*ShareLink, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ShareLinkMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ShareLinkMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ShareLink entities.
+func (m *ShareLinkMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ShareLinkMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ShareLinkMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ShareLink.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ShareLinkMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ShareLinkMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ShareLinkMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ShareLinkMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ShareLinkMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ShareLinkMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *ShareLinkMutation) SetAccountID(pu pulid.ID) {
+	m.account = &pu
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *ShareLinkMutation) AccountID() (r pulid.ID, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldAccountID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *ShareLinkMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetEntryID sets the "entry_id" field.
+func (m *ShareLinkMutation) SetEntryID(pu pulid.ID) {
+	m.entry = &pu
+}
+
+// EntryID returns the value of the "entry_id" field in the mutation.
+func (m *ShareLinkMutation) EntryID() (r pulid.ID, exists bool) {
+	v := m.entry
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryID returns the old "entry_id" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldEntryID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryID: %w", err)
+	}
+	return oldValue.EntryID, nil
+}
+
+// ResetEntryID resets all changes to the "entry_id" field.
+func (m *ShareLinkMutation) ResetEntryID() {
+	m.entry = nil
+}
+
+// SetCameraID sets the "camera_id" field.
+func (m *ShareLinkMutation) SetCameraID(pu pulid.ID) {
+	m.camera_id = &pu
+}
+
+// CameraID returns the value of the "camera_id" field in the mutation.
+func (m *ShareLinkMutation) CameraID() (r pulid.ID, exists bool) {
+	v := m.camera_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCameraID returns the old "camera_id" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldCameraID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCameraID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCameraID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCameraID: %w", err)
+	}
+	return oldValue.CameraID, nil
+}
+
+// ResetCameraID resets all changes to the "camera_id" field.
+func (m *ShareLinkMutation) ResetCameraID() {
+	m.camera_id = nil
+}
+
+// SetClipFrom sets the "clip_from" field.
+func (m *ShareLinkMutation) SetClipFrom(t time.Time) {
+	m.clip_from = &t
+}
+
+// ClipFrom returns the value of the "clip_from" field in the mutation.
+func (m *ShareLinkMutation) ClipFrom() (r time.Time, exists bool) {
+	v := m.clip_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClipFrom returns the old "clip_from" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldClipFrom(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClipFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClipFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClipFrom: %w", err)
+	}
+	return oldValue.ClipFrom, nil
+}
+
+// ResetClipFrom resets all changes to the "clip_from" field.
+func (m *ShareLinkMutation) ResetClipFrom() {
+	m.clip_from = nil
+}
+
+// SetClipTo sets the "clip_to" field.
+func (m *ShareLinkMutation) SetClipTo(t time.Time) {
+	m.clip_to = &t
+}
+
+// ClipTo returns the value of the "clip_to" field in the mutation.
+func (m *ShareLinkMutation) ClipTo() (r time.Time, exists bool) {
+	v := m.clip_to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClipTo returns the old "clip_to" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldClipTo(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClipTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClipTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClipTo: %w", err)
+	}
+	return oldValue.ClipTo, nil
+}
+
+// ResetClipTo resets all changes to the "clip_to" field.
+func (m *ShareLinkMutation) ResetClipTo() {
+	m.clip_to = nil
+}
+
+// SetTokenHash sets the "token_hash" field.
+func (m *ShareLinkMutation) SetTokenHash(b []byte) {
+	m.token_hash = &b
+}
+
+// TokenHash returns the value of the "token_hash" field in the mutation.
+func (m *ShareLinkMutation) TokenHash() (r []byte, exists bool) {
+	v := m.token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenHash returns the old "token_hash" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldTokenHash(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenHash: %w", err)
+	}
+	return oldValue.TokenHash, nil
+}
+
+// ResetTokenHash resets all changes to the "token_hash" field.
+func (m *ShareLinkMutation) ResetTokenHash() {
+	m.token_hash = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *ShareLinkMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *ShareLinkMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *ShareLinkMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetRevokedAt sets the "revoked_at" field.
+func (m *ShareLinkMutation) SetRevokedAt(t time.Time) {
+	m.revoked_at = &t
+}
+
+// RevokedAt returns the value of the "revoked_at" field in the mutation.
+func (m *ShareLinkMutation) RevokedAt() (r time.Time, exists bool) {
+	v := m.revoked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokedAt returns the old "revoked_at" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldRevokedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokedAt: %w", err)
+	}
+	return oldValue.RevokedAt, nil
+}
+
+// ClearRevokedAt clears the value of the "revoked_at" field.
+func (m *ShareLinkMutation) ClearRevokedAt() {
+	m.revoked_at = nil
+	m.clearedFields[sharelink.FieldRevokedAt] = struct{}{}
+}
+
+// RevokedAtCleared returns if the "revoked_at" field was cleared in this mutation.
+func (m *ShareLinkMutation) RevokedAtCleared() bool {
+	_, ok := m.clearedFields[sharelink.FieldRevokedAt]
+	return ok
+}
+
+// ResetRevokedAt resets all changes to the "revoked_at" field.
+func (m *ShareLinkMutation) ResetRevokedAt() {
+	m.revoked_at = nil
+	delete(m.clearedFields, sharelink.FieldRevokedAt)
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (m *ShareLinkMutation) SetCreatedByID(pu pulid.ID) {
+	m.created_by_id = &pu
+}
+
+// CreatedByID returns the value of the "created_by_id" field in the mutation.
+func (m *ShareLinkMutation) CreatedByID() (r pulid.ID, exists bool) {
+	v := m.created_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByID returns the old "created_by_id" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldCreatedByID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByID: %w", err)
+	}
+	return oldValue.CreatedByID, nil
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (m *ShareLinkMutation) ClearCreatedByID() {
+	m.created_by_id = nil
+	m.clearedFields[sharelink.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByIDCleared returns if the "created_by_id" field was cleared in this mutation.
+func (m *ShareLinkMutation) CreatedByIDCleared() bool {
+	_, ok := m.clearedFields[sharelink.FieldCreatedByID]
+	return ok
+}
+
+// ResetCreatedByID resets all changes to the "created_by_id" field.
+func (m *ShareLinkMutation) ResetCreatedByID() {
+	m.created_by_id = nil
+	delete(m.clearedFields, sharelink.FieldCreatedByID)
+}
+
+// SetCreatedByName sets the "created_by_name" field.
+func (m *ShareLinkMutation) SetCreatedByName(s string) {
+	m.created_by_name = &s
+}
+
+// CreatedByName returns the value of the "created_by_name" field in the mutation.
+func (m *ShareLinkMutation) CreatedByName() (r string, exists bool) {
+	v := m.created_by_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByName returns the old "created_by_name" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldCreatedByName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByName: %w", err)
+	}
+	return oldValue.CreatedByName, nil
+}
+
+// ResetCreatedByName resets all changes to the "created_by_name" field.
+func (m *ShareLinkMutation) ResetCreatedByName() {
+	m.created_by_name = nil
+}
+
+// SetNote sets the "note" field.
+func (m *ShareLinkMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *ShareLinkMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *ShareLinkMutation) ResetNote() {
+	m.note = nil
+}
+
+// SetViews sets the "views" field.
+func (m *ShareLinkMutation) SetViews(i int) {
+	m.views = &i
+	m.addviews = nil
+}
+
+// Views returns the value of the "views" field in the mutation.
+func (m *ShareLinkMutation) Views() (r int, exists bool) {
+	v := m.views
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldViews returns the old "views" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldViews(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldViews is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldViews requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldViews: %w", err)
+	}
+	return oldValue.Views, nil
+}
+
+// AddViews adds i to the "views" field.
+func (m *ShareLinkMutation) AddViews(i int) {
+	if m.addviews != nil {
+		*m.addviews += i
+	} else {
+		m.addviews = &i
+	}
+}
+
+// AddedViews returns the value that was added to the "views" field in this mutation.
+func (m *ShareLinkMutation) AddedViews() (r int, exists bool) {
+	v := m.addviews
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetViews resets all changes to the "views" field.
+func (m *ShareLinkMutation) ResetViews() {
+	m.views = nil
+	m.addviews = nil
+}
+
+// SetLastViewedAt sets the "last_viewed_at" field.
+func (m *ShareLinkMutation) SetLastViewedAt(t time.Time) {
+	m.last_viewed_at = &t
+}
+
+// LastViewedAt returns the value of the "last_viewed_at" field in the mutation.
+func (m *ShareLinkMutation) LastViewedAt() (r time.Time, exists bool) {
+	v := m.last_viewed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastViewedAt returns the old "last_viewed_at" field's value of the ShareLink entity.
+// If the ShareLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShareLinkMutation) OldLastViewedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastViewedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastViewedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastViewedAt: %w", err)
+	}
+	return oldValue.LastViewedAt, nil
+}
+
+// ClearLastViewedAt clears the value of the "last_viewed_at" field.
+func (m *ShareLinkMutation) ClearLastViewedAt() {
+	m.last_viewed_at = nil
+	m.clearedFields[sharelink.FieldLastViewedAt] = struct{}{}
+}
+
+// LastViewedAtCleared returns if the "last_viewed_at" field was cleared in this mutation.
+func (m *ShareLinkMutation) LastViewedAtCleared() bool {
+	_, ok := m.clearedFields[sharelink.FieldLastViewedAt]
+	return ok
+}
+
+// ResetLastViewedAt resets all changes to the "last_viewed_at" field.
+func (m *ShareLinkMutation) ResetLastViewedAt() {
+	m.last_viewed_at = nil
+	delete(m.clearedFields, sharelink.FieldLastViewedAt)
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *ShareLinkMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[sharelink.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *ShareLinkMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *ShareLinkMutation) AccountIDs() (ids []pulid.ID) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *ShareLinkMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// ClearEntry clears the "entry" edge to the JournalEntry entity.
+func (m *ShareLinkMutation) ClearEntry() {
+	m.clearedentry = true
+	m.clearedFields[sharelink.FieldEntryID] = struct{}{}
+}
+
+// EntryCleared reports if the "entry" edge to the JournalEntry entity was cleared.
+func (m *ShareLinkMutation) EntryCleared() bool {
+	return m.clearedentry
+}
+
+// EntryIDs returns the "entry" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntryID instead. It exists only for internal usage by the builders.
+func (m *ShareLinkMutation) EntryIDs() (ids []pulid.ID) {
+	if id := m.entry; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntry resets all changes to the "entry" edge.
+func (m *ShareLinkMutation) ResetEntry() {
+	m.entry = nil
+	m.clearedentry = false
+}
+
+// Where appends a list predicates to the ShareLinkMutation builder.
+func (m *ShareLinkMutation) Where(ps ...predicate.ShareLink) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ShareLinkMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ShareLinkMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ShareLink, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ShareLinkMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ShareLinkMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ShareLink).
+func (m *ShareLinkMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ShareLinkMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, sharelink.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, sharelink.FieldUpdatedAt)
+	}
+	if m.account != nil {
+		fields = append(fields, sharelink.FieldAccountID)
+	}
+	if m.entry != nil {
+		fields = append(fields, sharelink.FieldEntryID)
+	}
+	if m.camera_id != nil {
+		fields = append(fields, sharelink.FieldCameraID)
+	}
+	if m.clip_from != nil {
+		fields = append(fields, sharelink.FieldClipFrom)
+	}
+	if m.clip_to != nil {
+		fields = append(fields, sharelink.FieldClipTo)
+	}
+	if m.token_hash != nil {
+		fields = append(fields, sharelink.FieldTokenHash)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, sharelink.FieldExpiresAt)
+	}
+	if m.revoked_at != nil {
+		fields = append(fields, sharelink.FieldRevokedAt)
+	}
+	if m.created_by_id != nil {
+		fields = append(fields, sharelink.FieldCreatedByID)
+	}
+	if m.created_by_name != nil {
+		fields = append(fields, sharelink.FieldCreatedByName)
+	}
+	if m.note != nil {
+		fields = append(fields, sharelink.FieldNote)
+	}
+	if m.views != nil {
+		fields = append(fields, sharelink.FieldViews)
+	}
+	if m.last_viewed_at != nil {
+		fields = append(fields, sharelink.FieldLastViewedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ShareLinkMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case sharelink.FieldCreatedAt:
+		return m.CreatedAt()
+	case sharelink.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case sharelink.FieldAccountID:
+		return m.AccountID()
+	case sharelink.FieldEntryID:
+		return m.EntryID()
+	case sharelink.FieldCameraID:
+		return m.CameraID()
+	case sharelink.FieldClipFrom:
+		return m.ClipFrom()
+	case sharelink.FieldClipTo:
+		return m.ClipTo()
+	case sharelink.FieldTokenHash:
+		return m.TokenHash()
+	case sharelink.FieldExpiresAt:
+		return m.ExpiresAt()
+	case sharelink.FieldRevokedAt:
+		return m.RevokedAt()
+	case sharelink.FieldCreatedByID:
+		return m.CreatedByID()
+	case sharelink.FieldCreatedByName:
+		return m.CreatedByName()
+	case sharelink.FieldNote:
+		return m.Note()
+	case sharelink.FieldViews:
+		return m.Views()
+	case sharelink.FieldLastViewedAt:
+		return m.LastViewedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ShareLinkMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case sharelink.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case sharelink.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case sharelink.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case sharelink.FieldEntryID:
+		return m.OldEntryID(ctx)
+	case sharelink.FieldCameraID:
+		return m.OldCameraID(ctx)
+	case sharelink.FieldClipFrom:
+		return m.OldClipFrom(ctx)
+	case sharelink.FieldClipTo:
+		return m.OldClipTo(ctx)
+	case sharelink.FieldTokenHash:
+		return m.OldTokenHash(ctx)
+	case sharelink.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case sharelink.FieldRevokedAt:
+		return m.OldRevokedAt(ctx)
+	case sharelink.FieldCreatedByID:
+		return m.OldCreatedByID(ctx)
+	case sharelink.FieldCreatedByName:
+		return m.OldCreatedByName(ctx)
+	case sharelink.FieldNote:
+		return m.OldNote(ctx)
+	case sharelink.FieldViews:
+		return m.OldViews(ctx)
+	case sharelink.FieldLastViewedAt:
+		return m.OldLastViewedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ShareLink field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ShareLinkMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case sharelink.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case sharelink.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case sharelink.FieldAccountID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case sharelink.FieldEntryID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryID(v)
+		return nil
+	case sharelink.FieldCameraID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCameraID(v)
+		return nil
+	case sharelink.FieldClipFrom:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClipFrom(v)
+		return nil
+	case sharelink.FieldClipTo:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClipTo(v)
+		return nil
+	case sharelink.FieldTokenHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenHash(v)
+		return nil
+	case sharelink.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case sharelink.FieldRevokedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokedAt(v)
+		return nil
+	case sharelink.FieldCreatedByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByID(v)
+		return nil
+	case sharelink.FieldCreatedByName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByName(v)
+		return nil
+	case sharelink.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case sharelink.FieldViews:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetViews(v)
+		return nil
+	case sharelink.FieldLastViewedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastViewedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ShareLink field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ShareLinkMutation) AddedFields() []string {
+	var fields []string
+	if m.addviews != nil {
+		fields = append(fields, sharelink.FieldViews)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ShareLinkMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case sharelink.FieldViews:
+		return m.AddedViews()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ShareLinkMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case sharelink.FieldViews:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddViews(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ShareLink numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ShareLinkMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(sharelink.FieldRevokedAt) {
+		fields = append(fields, sharelink.FieldRevokedAt)
+	}
+	if m.FieldCleared(sharelink.FieldCreatedByID) {
+		fields = append(fields, sharelink.FieldCreatedByID)
+	}
+	if m.FieldCleared(sharelink.FieldLastViewedAt) {
+		fields = append(fields, sharelink.FieldLastViewedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ShareLinkMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ShareLinkMutation) ClearField(name string) error {
+	switch name {
+	case sharelink.FieldRevokedAt:
+		m.ClearRevokedAt()
+		return nil
+	case sharelink.FieldCreatedByID:
+		m.ClearCreatedByID()
+		return nil
+	case sharelink.FieldLastViewedAt:
+		m.ClearLastViewedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ShareLink nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ShareLinkMutation) ResetField(name string) error {
+	switch name {
+	case sharelink.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case sharelink.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case sharelink.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case sharelink.FieldEntryID:
+		m.ResetEntryID()
+		return nil
+	case sharelink.FieldCameraID:
+		m.ResetCameraID()
+		return nil
+	case sharelink.FieldClipFrom:
+		m.ResetClipFrom()
+		return nil
+	case sharelink.FieldClipTo:
+		m.ResetClipTo()
+		return nil
+	case sharelink.FieldTokenHash:
+		m.ResetTokenHash()
+		return nil
+	case sharelink.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case sharelink.FieldRevokedAt:
+		m.ResetRevokedAt()
+		return nil
+	case sharelink.FieldCreatedByID:
+		m.ResetCreatedByID()
+		return nil
+	case sharelink.FieldCreatedByName:
+		m.ResetCreatedByName()
+		return nil
+	case sharelink.FieldNote:
+		m.ResetNote()
+		return nil
+	case sharelink.FieldViews:
+		m.ResetViews()
+		return nil
+	case sharelink.FieldLastViewedAt:
+		m.ResetLastViewedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ShareLink field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ShareLinkMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.account != nil {
+		edges = append(edges, sharelink.EdgeAccount)
+	}
+	if m.entry != nil {
+		edges = append(edges, sharelink.EdgeEntry)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ShareLinkMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case sharelink.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case sharelink.EdgeEntry:
+		if id := m.entry; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ShareLinkMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ShareLinkMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ShareLinkMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedaccount {
+		edges = append(edges, sharelink.EdgeAccount)
+	}
+	if m.clearedentry {
+		edges = append(edges, sharelink.EdgeEntry)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ShareLinkMutation) EdgeCleared(name string) bool {
+	switch name {
+	case sharelink.EdgeAccount:
+		return m.clearedaccount
+	case sharelink.EdgeEntry:
+		return m.clearedentry
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ShareLinkMutation) ClearEdge(name string) error {
+	switch name {
+	case sharelink.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	case sharelink.EdgeEntry:
+		m.ClearEntry()
+		return nil
+	}
+	return fmt.Errorf("unknown ShareLink unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ShareLinkMutation) ResetEdge(name string) error {
+	switch name {
+	case sharelink.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case sharelink.EdgeEntry:
+		m.ResetEntry()
+		return nil
+	}
+	return fmt.Errorf("unknown ShareLink edge %s", name)
 }
 
 // ShopMutation represents an operation that mutates the Shop nodes in the graph.
@@ -15746,31 +31293,45 @@ func (m *ShopGroupMutation) ResetEdge(name string) error {
 // TerminalMutation represents an operation that mutates the Terminal nodes in the graph.
 type TerminalMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *pulid.ID
-	created_at             *time.Time
-	updated_at             *time.Time
-	external_id            *string
-	name                   *string
-	identifier             *string
-	app_version            *string
-	clearedFields          map[string]struct{}
-	account                *pulid.ID
-	clearedaccount         bool
-	connection             *pulid.ID
-	clearedconnection      bool
-	shop                   *pulid.ID
-	clearedshop            bool
-	links                  map[pulid.ID]struct{}
-	removedlinks           map[pulid.ID]struct{}
-	clearedlinks           bool
-	journal_entries        map[pulid.ID]struct{}
-	removedjournal_entries map[pulid.ID]struct{}
-	clearedjournal_entries bool
-	done                   bool
-	oldValue               func(context.Context) (*Terminal, error)
-	predicates             []predicate.Terminal
+	op                      Op
+	typ                     string
+	id                      *pulid.ID
+	created_at              *time.Time
+	updated_at              *time.Time
+	external_id             *string
+	name                    *string
+	identifier              *string
+	app_version             *string
+	clock_offset_ms         *int64
+	addclock_offset_ms      *int64
+	clock_uncertainty_ms    *int64
+	addclock_uncertainty_ms *int64
+	clock_samples           *int
+	addclock_samples        *int
+	clock_updated_at        *time.Time
+	clock_window            *json.RawMessage
+	appendclock_window      json.RawMessage
+	last_receipt_at         *time.Time
+	last_sequence           *int64
+	addlast_sequence        *int64
+	missing_ranges          *json.RawMessage
+	appendmissing_ranges    json.RawMessage
+	clearedFields           map[string]struct{}
+	account                 *pulid.ID
+	clearedaccount          bool
+	connection              *pulid.ID
+	clearedconnection       bool
+	shop                    *pulid.ID
+	clearedshop             bool
+	links                   map[pulid.ID]struct{}
+	removedlinks            map[pulid.ID]struct{}
+	clearedlinks            bool
+	journal_entries         map[pulid.ID]struct{}
+	removedjournal_entries  map[pulid.ID]struct{}
+	clearedjournal_entries  bool
+	done                    bool
+	oldValue                func(context.Context) (*Terminal, error)
+	predicates              []predicate.Terminal
 }
 
 var _ ent.Mutation = (*TerminalMutation)(nil)
@@ -16201,6 +31762,500 @@ func (m *TerminalMutation) ResetAppVersion() {
 	m.app_version = nil
 }
 
+// SetClockOffsetMs sets the "clock_offset_ms" field.
+func (m *TerminalMutation) SetClockOffsetMs(i int64) {
+	m.clock_offset_ms = &i
+	m.addclock_offset_ms = nil
+}
+
+// ClockOffsetMs returns the value of the "clock_offset_ms" field in the mutation.
+func (m *TerminalMutation) ClockOffsetMs() (r int64, exists bool) {
+	v := m.clock_offset_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClockOffsetMs returns the old "clock_offset_ms" field's value of the Terminal entity.
+// If the Terminal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TerminalMutation) OldClockOffsetMs(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClockOffsetMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClockOffsetMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClockOffsetMs: %w", err)
+	}
+	return oldValue.ClockOffsetMs, nil
+}
+
+// AddClockOffsetMs adds i to the "clock_offset_ms" field.
+func (m *TerminalMutation) AddClockOffsetMs(i int64) {
+	if m.addclock_offset_ms != nil {
+		*m.addclock_offset_ms += i
+	} else {
+		m.addclock_offset_ms = &i
+	}
+}
+
+// AddedClockOffsetMs returns the value that was added to the "clock_offset_ms" field in this mutation.
+func (m *TerminalMutation) AddedClockOffsetMs() (r int64, exists bool) {
+	v := m.addclock_offset_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearClockOffsetMs clears the value of the "clock_offset_ms" field.
+func (m *TerminalMutation) ClearClockOffsetMs() {
+	m.clock_offset_ms = nil
+	m.addclock_offset_ms = nil
+	m.clearedFields[terminal.FieldClockOffsetMs] = struct{}{}
+}
+
+// ClockOffsetMsCleared returns if the "clock_offset_ms" field was cleared in this mutation.
+func (m *TerminalMutation) ClockOffsetMsCleared() bool {
+	_, ok := m.clearedFields[terminal.FieldClockOffsetMs]
+	return ok
+}
+
+// ResetClockOffsetMs resets all changes to the "clock_offset_ms" field.
+func (m *TerminalMutation) ResetClockOffsetMs() {
+	m.clock_offset_ms = nil
+	m.addclock_offset_ms = nil
+	delete(m.clearedFields, terminal.FieldClockOffsetMs)
+}
+
+// SetClockUncertaintyMs sets the "clock_uncertainty_ms" field.
+func (m *TerminalMutation) SetClockUncertaintyMs(i int64) {
+	m.clock_uncertainty_ms = &i
+	m.addclock_uncertainty_ms = nil
+}
+
+// ClockUncertaintyMs returns the value of the "clock_uncertainty_ms" field in the mutation.
+func (m *TerminalMutation) ClockUncertaintyMs() (r int64, exists bool) {
+	v := m.clock_uncertainty_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClockUncertaintyMs returns the old "clock_uncertainty_ms" field's value of the Terminal entity.
+// If the Terminal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TerminalMutation) OldClockUncertaintyMs(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClockUncertaintyMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClockUncertaintyMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClockUncertaintyMs: %w", err)
+	}
+	return oldValue.ClockUncertaintyMs, nil
+}
+
+// AddClockUncertaintyMs adds i to the "clock_uncertainty_ms" field.
+func (m *TerminalMutation) AddClockUncertaintyMs(i int64) {
+	if m.addclock_uncertainty_ms != nil {
+		*m.addclock_uncertainty_ms += i
+	} else {
+		m.addclock_uncertainty_ms = &i
+	}
+}
+
+// AddedClockUncertaintyMs returns the value that was added to the "clock_uncertainty_ms" field in this mutation.
+func (m *TerminalMutation) AddedClockUncertaintyMs() (r int64, exists bool) {
+	v := m.addclock_uncertainty_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearClockUncertaintyMs clears the value of the "clock_uncertainty_ms" field.
+func (m *TerminalMutation) ClearClockUncertaintyMs() {
+	m.clock_uncertainty_ms = nil
+	m.addclock_uncertainty_ms = nil
+	m.clearedFields[terminal.FieldClockUncertaintyMs] = struct{}{}
+}
+
+// ClockUncertaintyMsCleared returns if the "clock_uncertainty_ms" field was cleared in this mutation.
+func (m *TerminalMutation) ClockUncertaintyMsCleared() bool {
+	_, ok := m.clearedFields[terminal.FieldClockUncertaintyMs]
+	return ok
+}
+
+// ResetClockUncertaintyMs resets all changes to the "clock_uncertainty_ms" field.
+func (m *TerminalMutation) ResetClockUncertaintyMs() {
+	m.clock_uncertainty_ms = nil
+	m.addclock_uncertainty_ms = nil
+	delete(m.clearedFields, terminal.FieldClockUncertaintyMs)
+}
+
+// SetClockSamples sets the "clock_samples" field.
+func (m *TerminalMutation) SetClockSamples(i int) {
+	m.clock_samples = &i
+	m.addclock_samples = nil
+}
+
+// ClockSamples returns the value of the "clock_samples" field in the mutation.
+func (m *TerminalMutation) ClockSamples() (r int, exists bool) {
+	v := m.clock_samples
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClockSamples returns the old "clock_samples" field's value of the Terminal entity.
+// If the Terminal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TerminalMutation) OldClockSamples(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClockSamples is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClockSamples requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClockSamples: %w", err)
+	}
+	return oldValue.ClockSamples, nil
+}
+
+// AddClockSamples adds i to the "clock_samples" field.
+func (m *TerminalMutation) AddClockSamples(i int) {
+	if m.addclock_samples != nil {
+		*m.addclock_samples += i
+	} else {
+		m.addclock_samples = &i
+	}
+}
+
+// AddedClockSamples returns the value that was added to the "clock_samples" field in this mutation.
+func (m *TerminalMutation) AddedClockSamples() (r int, exists bool) {
+	v := m.addclock_samples
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetClockSamples resets all changes to the "clock_samples" field.
+func (m *TerminalMutation) ResetClockSamples() {
+	m.clock_samples = nil
+	m.addclock_samples = nil
+}
+
+// SetClockUpdatedAt sets the "clock_updated_at" field.
+func (m *TerminalMutation) SetClockUpdatedAt(t time.Time) {
+	m.clock_updated_at = &t
+}
+
+// ClockUpdatedAt returns the value of the "clock_updated_at" field in the mutation.
+func (m *TerminalMutation) ClockUpdatedAt() (r time.Time, exists bool) {
+	v := m.clock_updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClockUpdatedAt returns the old "clock_updated_at" field's value of the Terminal entity.
+// If the Terminal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TerminalMutation) OldClockUpdatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClockUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClockUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClockUpdatedAt: %w", err)
+	}
+	return oldValue.ClockUpdatedAt, nil
+}
+
+// ClearClockUpdatedAt clears the value of the "clock_updated_at" field.
+func (m *TerminalMutation) ClearClockUpdatedAt() {
+	m.clock_updated_at = nil
+	m.clearedFields[terminal.FieldClockUpdatedAt] = struct{}{}
+}
+
+// ClockUpdatedAtCleared returns if the "clock_updated_at" field was cleared in this mutation.
+func (m *TerminalMutation) ClockUpdatedAtCleared() bool {
+	_, ok := m.clearedFields[terminal.FieldClockUpdatedAt]
+	return ok
+}
+
+// ResetClockUpdatedAt resets all changes to the "clock_updated_at" field.
+func (m *TerminalMutation) ResetClockUpdatedAt() {
+	m.clock_updated_at = nil
+	delete(m.clearedFields, terminal.FieldClockUpdatedAt)
+}
+
+// SetClockWindow sets the "clock_window" field.
+func (m *TerminalMutation) SetClockWindow(jm json.RawMessage) {
+	m.clock_window = &jm
+	m.appendclock_window = nil
+}
+
+// ClockWindow returns the value of the "clock_window" field in the mutation.
+func (m *TerminalMutation) ClockWindow() (r json.RawMessage, exists bool) {
+	v := m.clock_window
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClockWindow returns the old "clock_window" field's value of the Terminal entity.
+// If the Terminal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TerminalMutation) OldClockWindow(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClockWindow is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClockWindow requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClockWindow: %w", err)
+	}
+	return oldValue.ClockWindow, nil
+}
+
+// AppendClockWindow adds jm to the "clock_window" field.
+func (m *TerminalMutation) AppendClockWindow(jm json.RawMessage) {
+	m.appendclock_window = append(m.appendclock_window, jm...)
+}
+
+// AppendedClockWindow returns the list of values that were appended to the "clock_window" field in this mutation.
+func (m *TerminalMutation) AppendedClockWindow() (json.RawMessage, bool) {
+	if len(m.appendclock_window) == 0 {
+		return nil, false
+	}
+	return m.appendclock_window, true
+}
+
+// ClearClockWindow clears the value of the "clock_window" field.
+func (m *TerminalMutation) ClearClockWindow() {
+	m.clock_window = nil
+	m.appendclock_window = nil
+	m.clearedFields[terminal.FieldClockWindow] = struct{}{}
+}
+
+// ClockWindowCleared returns if the "clock_window" field was cleared in this mutation.
+func (m *TerminalMutation) ClockWindowCleared() bool {
+	_, ok := m.clearedFields[terminal.FieldClockWindow]
+	return ok
+}
+
+// ResetClockWindow resets all changes to the "clock_window" field.
+func (m *TerminalMutation) ResetClockWindow() {
+	m.clock_window = nil
+	m.appendclock_window = nil
+	delete(m.clearedFields, terminal.FieldClockWindow)
+}
+
+// SetLastReceiptAt sets the "last_receipt_at" field.
+func (m *TerminalMutation) SetLastReceiptAt(t time.Time) {
+	m.last_receipt_at = &t
+}
+
+// LastReceiptAt returns the value of the "last_receipt_at" field in the mutation.
+func (m *TerminalMutation) LastReceiptAt() (r time.Time, exists bool) {
+	v := m.last_receipt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastReceiptAt returns the old "last_receipt_at" field's value of the Terminal entity.
+// If the Terminal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TerminalMutation) OldLastReceiptAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastReceiptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastReceiptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastReceiptAt: %w", err)
+	}
+	return oldValue.LastReceiptAt, nil
+}
+
+// ClearLastReceiptAt clears the value of the "last_receipt_at" field.
+func (m *TerminalMutation) ClearLastReceiptAt() {
+	m.last_receipt_at = nil
+	m.clearedFields[terminal.FieldLastReceiptAt] = struct{}{}
+}
+
+// LastReceiptAtCleared returns if the "last_receipt_at" field was cleared in this mutation.
+func (m *TerminalMutation) LastReceiptAtCleared() bool {
+	_, ok := m.clearedFields[terminal.FieldLastReceiptAt]
+	return ok
+}
+
+// ResetLastReceiptAt resets all changes to the "last_receipt_at" field.
+func (m *TerminalMutation) ResetLastReceiptAt() {
+	m.last_receipt_at = nil
+	delete(m.clearedFields, terminal.FieldLastReceiptAt)
+}
+
+// SetLastSequence sets the "last_sequence" field.
+func (m *TerminalMutation) SetLastSequence(i int64) {
+	m.last_sequence = &i
+	m.addlast_sequence = nil
+}
+
+// LastSequence returns the value of the "last_sequence" field in the mutation.
+func (m *TerminalMutation) LastSequence() (r int64, exists bool) {
+	v := m.last_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSequence returns the old "last_sequence" field's value of the Terminal entity.
+// If the Terminal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TerminalMutation) OldLastSequence(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSequence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSequence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSequence: %w", err)
+	}
+	return oldValue.LastSequence, nil
+}
+
+// AddLastSequence adds i to the "last_sequence" field.
+func (m *TerminalMutation) AddLastSequence(i int64) {
+	if m.addlast_sequence != nil {
+		*m.addlast_sequence += i
+	} else {
+		m.addlast_sequence = &i
+	}
+}
+
+// AddedLastSequence returns the value that was added to the "last_sequence" field in this mutation.
+func (m *TerminalMutation) AddedLastSequence() (r int64, exists bool) {
+	v := m.addlast_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLastSequence clears the value of the "last_sequence" field.
+func (m *TerminalMutation) ClearLastSequence() {
+	m.last_sequence = nil
+	m.addlast_sequence = nil
+	m.clearedFields[terminal.FieldLastSequence] = struct{}{}
+}
+
+// LastSequenceCleared returns if the "last_sequence" field was cleared in this mutation.
+func (m *TerminalMutation) LastSequenceCleared() bool {
+	_, ok := m.clearedFields[terminal.FieldLastSequence]
+	return ok
+}
+
+// ResetLastSequence resets all changes to the "last_sequence" field.
+func (m *TerminalMutation) ResetLastSequence() {
+	m.last_sequence = nil
+	m.addlast_sequence = nil
+	delete(m.clearedFields, terminal.FieldLastSequence)
+}
+
+// SetMissingRanges sets the "missing_ranges" field.
+func (m *TerminalMutation) SetMissingRanges(jm json.RawMessage) {
+	m.missing_ranges = &jm
+	m.appendmissing_ranges = nil
+}
+
+// MissingRanges returns the value of the "missing_ranges" field in the mutation.
+func (m *TerminalMutation) MissingRanges() (r json.RawMessage, exists bool) {
+	v := m.missing_ranges
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMissingRanges returns the old "missing_ranges" field's value of the Terminal entity.
+// If the Terminal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TerminalMutation) OldMissingRanges(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMissingRanges is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMissingRanges requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMissingRanges: %w", err)
+	}
+	return oldValue.MissingRanges, nil
+}
+
+// AppendMissingRanges adds jm to the "missing_ranges" field.
+func (m *TerminalMutation) AppendMissingRanges(jm json.RawMessage) {
+	m.appendmissing_ranges = append(m.appendmissing_ranges, jm...)
+}
+
+// AppendedMissingRanges returns the list of values that were appended to the "missing_ranges" field in this mutation.
+func (m *TerminalMutation) AppendedMissingRanges() (json.RawMessage, bool) {
+	if len(m.appendmissing_ranges) == 0 {
+		return nil, false
+	}
+	return m.appendmissing_ranges, true
+}
+
+// ClearMissingRanges clears the value of the "missing_ranges" field.
+func (m *TerminalMutation) ClearMissingRanges() {
+	m.missing_ranges = nil
+	m.appendmissing_ranges = nil
+	m.clearedFields[terminal.FieldMissingRanges] = struct{}{}
+}
+
+// MissingRangesCleared returns if the "missing_ranges" field was cleared in this mutation.
+func (m *TerminalMutation) MissingRangesCleared() bool {
+	_, ok := m.clearedFields[terminal.FieldMissingRanges]
+	return ok
+}
+
+// ResetMissingRanges resets all changes to the "missing_ranges" field.
+func (m *TerminalMutation) ResetMissingRanges() {
+	m.missing_ranges = nil
+	m.appendmissing_ranges = nil
+	delete(m.clearedFields, terminal.FieldMissingRanges)
+}
+
 // ClearAccount clears the "account" edge to the Account entity.
 func (m *TerminalMutation) ClearAccount() {
 	m.clearedaccount = true
@@ -16424,7 +32479,7 @@ func (m *TerminalMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TerminalMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, terminal.FieldCreatedAt)
 	}
@@ -16452,6 +32507,30 @@ func (m *TerminalMutation) Fields() []string {
 	if m.app_version != nil {
 		fields = append(fields, terminal.FieldAppVersion)
 	}
+	if m.clock_offset_ms != nil {
+		fields = append(fields, terminal.FieldClockOffsetMs)
+	}
+	if m.clock_uncertainty_ms != nil {
+		fields = append(fields, terminal.FieldClockUncertaintyMs)
+	}
+	if m.clock_samples != nil {
+		fields = append(fields, terminal.FieldClockSamples)
+	}
+	if m.clock_updated_at != nil {
+		fields = append(fields, terminal.FieldClockUpdatedAt)
+	}
+	if m.clock_window != nil {
+		fields = append(fields, terminal.FieldClockWindow)
+	}
+	if m.last_receipt_at != nil {
+		fields = append(fields, terminal.FieldLastReceiptAt)
+	}
+	if m.last_sequence != nil {
+		fields = append(fields, terminal.FieldLastSequence)
+	}
+	if m.missing_ranges != nil {
+		fields = append(fields, terminal.FieldMissingRanges)
+	}
 	return fields
 }
 
@@ -16478,6 +32557,22 @@ func (m *TerminalMutation) Field(name string) (ent.Value, bool) {
 		return m.Identifier()
 	case terminal.FieldAppVersion:
 		return m.AppVersion()
+	case terminal.FieldClockOffsetMs:
+		return m.ClockOffsetMs()
+	case terminal.FieldClockUncertaintyMs:
+		return m.ClockUncertaintyMs()
+	case terminal.FieldClockSamples:
+		return m.ClockSamples()
+	case terminal.FieldClockUpdatedAt:
+		return m.ClockUpdatedAt()
+	case terminal.FieldClockWindow:
+		return m.ClockWindow()
+	case terminal.FieldLastReceiptAt:
+		return m.LastReceiptAt()
+	case terminal.FieldLastSequence:
+		return m.LastSequence()
+	case terminal.FieldMissingRanges:
+		return m.MissingRanges()
 	}
 	return nil, false
 }
@@ -16505,6 +32600,22 @@ func (m *TerminalMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldIdentifier(ctx)
 	case terminal.FieldAppVersion:
 		return m.OldAppVersion(ctx)
+	case terminal.FieldClockOffsetMs:
+		return m.OldClockOffsetMs(ctx)
+	case terminal.FieldClockUncertaintyMs:
+		return m.OldClockUncertaintyMs(ctx)
+	case terminal.FieldClockSamples:
+		return m.OldClockSamples(ctx)
+	case terminal.FieldClockUpdatedAt:
+		return m.OldClockUpdatedAt(ctx)
+	case terminal.FieldClockWindow:
+		return m.OldClockWindow(ctx)
+	case terminal.FieldLastReceiptAt:
+		return m.OldLastReceiptAt(ctx)
+	case terminal.FieldLastSequence:
+		return m.OldLastSequence(ctx)
+	case terminal.FieldMissingRanges:
+		return m.OldMissingRanges(ctx)
 	}
 	return nil, fmt.Errorf("unknown Terminal field %s", name)
 }
@@ -16577,6 +32688,62 @@ func (m *TerminalMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAppVersion(v)
 		return nil
+	case terminal.FieldClockOffsetMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClockOffsetMs(v)
+		return nil
+	case terminal.FieldClockUncertaintyMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClockUncertaintyMs(v)
+		return nil
+	case terminal.FieldClockSamples:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClockSamples(v)
+		return nil
+	case terminal.FieldClockUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClockUpdatedAt(v)
+		return nil
+	case terminal.FieldClockWindow:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClockWindow(v)
+		return nil
+	case terminal.FieldLastReceiptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastReceiptAt(v)
+		return nil
+	case terminal.FieldLastSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSequence(v)
+		return nil
+	case terminal.FieldMissingRanges:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMissingRanges(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Terminal field %s", name)
 }
@@ -16584,13 +32751,36 @@ func (m *TerminalMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *TerminalMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addclock_offset_ms != nil {
+		fields = append(fields, terminal.FieldClockOffsetMs)
+	}
+	if m.addclock_uncertainty_ms != nil {
+		fields = append(fields, terminal.FieldClockUncertaintyMs)
+	}
+	if m.addclock_samples != nil {
+		fields = append(fields, terminal.FieldClockSamples)
+	}
+	if m.addlast_sequence != nil {
+		fields = append(fields, terminal.FieldLastSequence)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *TerminalMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case terminal.FieldClockOffsetMs:
+		return m.AddedClockOffsetMs()
+	case terminal.FieldClockUncertaintyMs:
+		return m.AddedClockUncertaintyMs()
+	case terminal.FieldClockSamples:
+		return m.AddedClockSamples()
+	case terminal.FieldLastSequence:
+		return m.AddedLastSequence()
+	}
 	return nil, false
 }
 
@@ -16599,6 +32789,34 @@ func (m *TerminalMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *TerminalMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case terminal.FieldClockOffsetMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddClockOffsetMs(v)
+		return nil
+	case terminal.FieldClockUncertaintyMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddClockUncertaintyMs(v)
+		return nil
+	case terminal.FieldClockSamples:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddClockSamples(v)
+		return nil
+	case terminal.FieldLastSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastSequence(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Terminal numeric field %s", name)
 }
@@ -16606,7 +32824,29 @@ func (m *TerminalMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *TerminalMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(terminal.FieldClockOffsetMs) {
+		fields = append(fields, terminal.FieldClockOffsetMs)
+	}
+	if m.FieldCleared(terminal.FieldClockUncertaintyMs) {
+		fields = append(fields, terminal.FieldClockUncertaintyMs)
+	}
+	if m.FieldCleared(terminal.FieldClockUpdatedAt) {
+		fields = append(fields, terminal.FieldClockUpdatedAt)
+	}
+	if m.FieldCleared(terminal.FieldClockWindow) {
+		fields = append(fields, terminal.FieldClockWindow)
+	}
+	if m.FieldCleared(terminal.FieldLastReceiptAt) {
+		fields = append(fields, terminal.FieldLastReceiptAt)
+	}
+	if m.FieldCleared(terminal.FieldLastSequence) {
+		fields = append(fields, terminal.FieldLastSequence)
+	}
+	if m.FieldCleared(terminal.FieldMissingRanges) {
+		fields = append(fields, terminal.FieldMissingRanges)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -16619,6 +32859,29 @@ func (m *TerminalMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *TerminalMutation) ClearField(name string) error {
+	switch name {
+	case terminal.FieldClockOffsetMs:
+		m.ClearClockOffsetMs()
+		return nil
+	case terminal.FieldClockUncertaintyMs:
+		m.ClearClockUncertaintyMs()
+		return nil
+	case terminal.FieldClockUpdatedAt:
+		m.ClearClockUpdatedAt()
+		return nil
+	case terminal.FieldClockWindow:
+		m.ClearClockWindow()
+		return nil
+	case terminal.FieldLastReceiptAt:
+		m.ClearLastReceiptAt()
+		return nil
+	case terminal.FieldLastSequence:
+		m.ClearLastSequence()
+		return nil
+	case terminal.FieldMissingRanges:
+		m.ClearMissingRanges()
+		return nil
+	}
 	return fmt.Errorf("unknown Terminal nullable field %s", name)
 }
 
@@ -16652,6 +32915,30 @@ func (m *TerminalMutation) ResetField(name string) error {
 		return nil
 	case terminal.FieldAppVersion:
 		m.ResetAppVersion()
+		return nil
+	case terminal.FieldClockOffsetMs:
+		m.ResetClockOffsetMs()
+		return nil
+	case terminal.FieldClockUncertaintyMs:
+		m.ResetClockUncertaintyMs()
+		return nil
+	case terminal.FieldClockSamples:
+		m.ResetClockSamples()
+		return nil
+	case terminal.FieldClockUpdatedAt:
+		m.ResetClockUpdatedAt()
+		return nil
+	case terminal.FieldClockWindow:
+		m.ResetClockWindow()
+		return nil
+	case terminal.FieldLastReceiptAt:
+		m.ResetLastReceiptAt()
+		return nil
+	case terminal.FieldLastSequence:
+		m.ResetLastSequence()
+		return nil
+	case terminal.FieldMissingRanges:
+		m.ResetMissingRanges()
 		return nil
 	}
 	return fmt.Errorf("unknown Terminal field %s", name)
@@ -16824,32 +33111,41 @@ func (m *TerminalMutation) ResetEdge(name string) error {
 // ThumbnailMutation represents an operation that mutates the Thumbnail nodes in the graph.
 type ThumbnailMutation struct {
 	config
-	op             Op
-	typ            string
-	id             *pulid.ID
-	camera_id      *pulid.ID
-	requested_at   *time.Time
-	captured_at    *time.Time
-	skew_ms        *int64
-	addskew_ms     *int64
-	width          *int
-	addwidth       *int
-	height         *int
-	addheight      *int
-	bytes          *int64
-	addbytes       *int64
-	content_type   *string
-	storage_key    *string
-	sha256         *string
-	created_at     *time.Time
-	clearedFields  map[string]struct{}
-	account        *pulid.ID
-	clearedaccount bool
-	entry          *pulid.ID
-	clearedentry   bool
-	done           bool
-	oldValue       func(context.Context) (*Thumbnail, error)
-	predicates     []predicate.Thumbnail
+	op                Op
+	typ               string
+	id                *pulid.ID
+	camera_id         *pulid.ID
+	requested_at      *time.Time
+	captured_at       *time.Time
+	skew_ms           *int64
+	addskew_ms        *int64
+	skew_known        *bool
+	width             *int
+	addwidth          *int
+	height            *int
+	addheight         *int
+	bytes             *int64
+	addbytes          *int64
+	content_type      *string
+	storage_key       *string
+	sha256            *string
+	created_at        *time.Time
+	picture_key       *string
+	picture_width     *int
+	addpicture_width  *int
+	picture_height    *int
+	addpicture_height *int
+	picture_bytes     *int64
+	addpicture_bytes  *int64
+	picture_sha256    *string
+	clearedFields     map[string]struct{}
+	account           *pulid.ID
+	clearedaccount    bool
+	entry             *pulid.ID
+	clearedentry      bool
+	done              bool
+	oldValue          func(context.Context) (*Thumbnail, error)
+	predicates        []predicate.Thumbnail
 }
 
 var _ ent.Mutation = (*ThumbnailMutation)(nil)
@@ -17192,6 +33488,42 @@ func (m *ThumbnailMutation) ResetSkewMs() {
 	m.addskew_ms = nil
 }
 
+// SetSkewKnown sets the "skew_known" field.
+func (m *ThumbnailMutation) SetSkewKnown(b bool) {
+	m.skew_known = &b
+}
+
+// SkewKnown returns the value of the "skew_known" field in the mutation.
+func (m *ThumbnailMutation) SkewKnown() (r bool, exists bool) {
+	v := m.skew_known
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSkewKnown returns the old "skew_known" field's value of the Thumbnail entity.
+// If the Thumbnail object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThumbnailMutation) OldSkewKnown(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSkewKnown is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSkewKnown requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSkewKnown: %w", err)
+	}
+	return oldValue.SkewKnown, nil
+}
+
+// ResetSkewKnown resets all changes to the "skew_known" field.
+func (m *ThumbnailMutation) ResetSkewKnown() {
+	m.skew_known = nil
+}
+
 // SetWidth sets the "width" field.
 func (m *ThumbnailMutation) SetWidth(i int) {
 	m.width = &i
@@ -17504,6 +33836,314 @@ func (m *ThumbnailMutation) ResetCreatedAt() {
 	m.created_at = nil
 }
 
+// SetPictureKey sets the "picture_key" field.
+func (m *ThumbnailMutation) SetPictureKey(s string) {
+	m.picture_key = &s
+}
+
+// PictureKey returns the value of the "picture_key" field in the mutation.
+func (m *ThumbnailMutation) PictureKey() (r string, exists bool) {
+	v := m.picture_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPictureKey returns the old "picture_key" field's value of the Thumbnail entity.
+// If the Thumbnail object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThumbnailMutation) OldPictureKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPictureKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPictureKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPictureKey: %w", err)
+	}
+	return oldValue.PictureKey, nil
+}
+
+// ClearPictureKey clears the value of the "picture_key" field.
+func (m *ThumbnailMutation) ClearPictureKey() {
+	m.picture_key = nil
+	m.clearedFields[thumbnail.FieldPictureKey] = struct{}{}
+}
+
+// PictureKeyCleared returns if the "picture_key" field was cleared in this mutation.
+func (m *ThumbnailMutation) PictureKeyCleared() bool {
+	_, ok := m.clearedFields[thumbnail.FieldPictureKey]
+	return ok
+}
+
+// ResetPictureKey resets all changes to the "picture_key" field.
+func (m *ThumbnailMutation) ResetPictureKey() {
+	m.picture_key = nil
+	delete(m.clearedFields, thumbnail.FieldPictureKey)
+}
+
+// SetPictureWidth sets the "picture_width" field.
+func (m *ThumbnailMutation) SetPictureWidth(i int) {
+	m.picture_width = &i
+	m.addpicture_width = nil
+}
+
+// PictureWidth returns the value of the "picture_width" field in the mutation.
+func (m *ThumbnailMutation) PictureWidth() (r int, exists bool) {
+	v := m.picture_width
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPictureWidth returns the old "picture_width" field's value of the Thumbnail entity.
+// If the Thumbnail object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThumbnailMutation) OldPictureWidth(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPictureWidth is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPictureWidth requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPictureWidth: %w", err)
+	}
+	return oldValue.PictureWidth, nil
+}
+
+// AddPictureWidth adds i to the "picture_width" field.
+func (m *ThumbnailMutation) AddPictureWidth(i int) {
+	if m.addpicture_width != nil {
+		*m.addpicture_width += i
+	} else {
+		m.addpicture_width = &i
+	}
+}
+
+// AddedPictureWidth returns the value that was added to the "picture_width" field in this mutation.
+func (m *ThumbnailMutation) AddedPictureWidth() (r int, exists bool) {
+	v := m.addpicture_width
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPictureWidth clears the value of the "picture_width" field.
+func (m *ThumbnailMutation) ClearPictureWidth() {
+	m.picture_width = nil
+	m.addpicture_width = nil
+	m.clearedFields[thumbnail.FieldPictureWidth] = struct{}{}
+}
+
+// PictureWidthCleared returns if the "picture_width" field was cleared in this mutation.
+func (m *ThumbnailMutation) PictureWidthCleared() bool {
+	_, ok := m.clearedFields[thumbnail.FieldPictureWidth]
+	return ok
+}
+
+// ResetPictureWidth resets all changes to the "picture_width" field.
+func (m *ThumbnailMutation) ResetPictureWidth() {
+	m.picture_width = nil
+	m.addpicture_width = nil
+	delete(m.clearedFields, thumbnail.FieldPictureWidth)
+}
+
+// SetPictureHeight sets the "picture_height" field.
+func (m *ThumbnailMutation) SetPictureHeight(i int) {
+	m.picture_height = &i
+	m.addpicture_height = nil
+}
+
+// PictureHeight returns the value of the "picture_height" field in the mutation.
+func (m *ThumbnailMutation) PictureHeight() (r int, exists bool) {
+	v := m.picture_height
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPictureHeight returns the old "picture_height" field's value of the Thumbnail entity.
+// If the Thumbnail object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThumbnailMutation) OldPictureHeight(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPictureHeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPictureHeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPictureHeight: %w", err)
+	}
+	return oldValue.PictureHeight, nil
+}
+
+// AddPictureHeight adds i to the "picture_height" field.
+func (m *ThumbnailMutation) AddPictureHeight(i int) {
+	if m.addpicture_height != nil {
+		*m.addpicture_height += i
+	} else {
+		m.addpicture_height = &i
+	}
+}
+
+// AddedPictureHeight returns the value that was added to the "picture_height" field in this mutation.
+func (m *ThumbnailMutation) AddedPictureHeight() (r int, exists bool) {
+	v := m.addpicture_height
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPictureHeight clears the value of the "picture_height" field.
+func (m *ThumbnailMutation) ClearPictureHeight() {
+	m.picture_height = nil
+	m.addpicture_height = nil
+	m.clearedFields[thumbnail.FieldPictureHeight] = struct{}{}
+}
+
+// PictureHeightCleared returns if the "picture_height" field was cleared in this mutation.
+func (m *ThumbnailMutation) PictureHeightCleared() bool {
+	_, ok := m.clearedFields[thumbnail.FieldPictureHeight]
+	return ok
+}
+
+// ResetPictureHeight resets all changes to the "picture_height" field.
+func (m *ThumbnailMutation) ResetPictureHeight() {
+	m.picture_height = nil
+	m.addpicture_height = nil
+	delete(m.clearedFields, thumbnail.FieldPictureHeight)
+}
+
+// SetPictureBytes sets the "picture_bytes" field.
+func (m *ThumbnailMutation) SetPictureBytes(i int64) {
+	m.picture_bytes = &i
+	m.addpicture_bytes = nil
+}
+
+// PictureBytes returns the value of the "picture_bytes" field in the mutation.
+func (m *ThumbnailMutation) PictureBytes() (r int64, exists bool) {
+	v := m.picture_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPictureBytes returns the old "picture_bytes" field's value of the Thumbnail entity.
+// If the Thumbnail object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThumbnailMutation) OldPictureBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPictureBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPictureBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPictureBytes: %w", err)
+	}
+	return oldValue.PictureBytes, nil
+}
+
+// AddPictureBytes adds i to the "picture_bytes" field.
+func (m *ThumbnailMutation) AddPictureBytes(i int64) {
+	if m.addpicture_bytes != nil {
+		*m.addpicture_bytes += i
+	} else {
+		m.addpicture_bytes = &i
+	}
+}
+
+// AddedPictureBytes returns the value that was added to the "picture_bytes" field in this mutation.
+func (m *ThumbnailMutation) AddedPictureBytes() (r int64, exists bool) {
+	v := m.addpicture_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPictureBytes clears the value of the "picture_bytes" field.
+func (m *ThumbnailMutation) ClearPictureBytes() {
+	m.picture_bytes = nil
+	m.addpicture_bytes = nil
+	m.clearedFields[thumbnail.FieldPictureBytes] = struct{}{}
+}
+
+// PictureBytesCleared returns if the "picture_bytes" field was cleared in this mutation.
+func (m *ThumbnailMutation) PictureBytesCleared() bool {
+	_, ok := m.clearedFields[thumbnail.FieldPictureBytes]
+	return ok
+}
+
+// ResetPictureBytes resets all changes to the "picture_bytes" field.
+func (m *ThumbnailMutation) ResetPictureBytes() {
+	m.picture_bytes = nil
+	m.addpicture_bytes = nil
+	delete(m.clearedFields, thumbnail.FieldPictureBytes)
+}
+
+// SetPictureSha256 sets the "picture_sha256" field.
+func (m *ThumbnailMutation) SetPictureSha256(s string) {
+	m.picture_sha256 = &s
+}
+
+// PictureSha256 returns the value of the "picture_sha256" field in the mutation.
+func (m *ThumbnailMutation) PictureSha256() (r string, exists bool) {
+	v := m.picture_sha256
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPictureSha256 returns the old "picture_sha256" field's value of the Thumbnail entity.
+// If the Thumbnail object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThumbnailMutation) OldPictureSha256(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPictureSha256 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPictureSha256 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPictureSha256: %w", err)
+	}
+	return oldValue.PictureSha256, nil
+}
+
+// ClearPictureSha256 clears the value of the "picture_sha256" field.
+func (m *ThumbnailMutation) ClearPictureSha256() {
+	m.picture_sha256 = nil
+	m.clearedFields[thumbnail.FieldPictureSha256] = struct{}{}
+}
+
+// PictureSha256Cleared returns if the "picture_sha256" field was cleared in this mutation.
+func (m *ThumbnailMutation) PictureSha256Cleared() bool {
+	_, ok := m.clearedFields[thumbnail.FieldPictureSha256]
+	return ok
+}
+
+// ResetPictureSha256 resets all changes to the "picture_sha256" field.
+func (m *ThumbnailMutation) ResetPictureSha256() {
+	m.picture_sha256 = nil
+	delete(m.clearedFields, thumbnail.FieldPictureSha256)
+}
+
 // ClearAccount clears the "account" edge to the Account entity.
 func (m *ThumbnailMutation) ClearAccount() {
 	m.clearedaccount = true
@@ -17592,7 +34232,7 @@ func (m *ThumbnailMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ThumbnailMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 19)
 	if m.account != nil {
 		fields = append(fields, thumbnail.FieldAccountID)
 	}
@@ -17610,6 +34250,9 @@ func (m *ThumbnailMutation) Fields() []string {
 	}
 	if m.skew_ms != nil {
 		fields = append(fields, thumbnail.FieldSkewMs)
+	}
+	if m.skew_known != nil {
+		fields = append(fields, thumbnail.FieldSkewKnown)
 	}
 	if m.width != nil {
 		fields = append(fields, thumbnail.FieldWidth)
@@ -17632,6 +34275,21 @@ func (m *ThumbnailMutation) Fields() []string {
 	if m.created_at != nil {
 		fields = append(fields, thumbnail.FieldCreatedAt)
 	}
+	if m.picture_key != nil {
+		fields = append(fields, thumbnail.FieldPictureKey)
+	}
+	if m.picture_width != nil {
+		fields = append(fields, thumbnail.FieldPictureWidth)
+	}
+	if m.picture_height != nil {
+		fields = append(fields, thumbnail.FieldPictureHeight)
+	}
+	if m.picture_bytes != nil {
+		fields = append(fields, thumbnail.FieldPictureBytes)
+	}
+	if m.picture_sha256 != nil {
+		fields = append(fields, thumbnail.FieldPictureSha256)
+	}
 	return fields
 }
 
@@ -17652,6 +34310,8 @@ func (m *ThumbnailMutation) Field(name string) (ent.Value, bool) {
 		return m.CapturedAt()
 	case thumbnail.FieldSkewMs:
 		return m.SkewMs()
+	case thumbnail.FieldSkewKnown:
+		return m.SkewKnown()
 	case thumbnail.FieldWidth:
 		return m.Width()
 	case thumbnail.FieldHeight:
@@ -17666,6 +34326,16 @@ func (m *ThumbnailMutation) Field(name string) (ent.Value, bool) {
 		return m.Sha256()
 	case thumbnail.FieldCreatedAt:
 		return m.CreatedAt()
+	case thumbnail.FieldPictureKey:
+		return m.PictureKey()
+	case thumbnail.FieldPictureWidth:
+		return m.PictureWidth()
+	case thumbnail.FieldPictureHeight:
+		return m.PictureHeight()
+	case thumbnail.FieldPictureBytes:
+		return m.PictureBytes()
+	case thumbnail.FieldPictureSha256:
+		return m.PictureSha256()
 	}
 	return nil, false
 }
@@ -17687,6 +34357,8 @@ func (m *ThumbnailMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldCapturedAt(ctx)
 	case thumbnail.FieldSkewMs:
 		return m.OldSkewMs(ctx)
+	case thumbnail.FieldSkewKnown:
+		return m.OldSkewKnown(ctx)
 	case thumbnail.FieldWidth:
 		return m.OldWidth(ctx)
 	case thumbnail.FieldHeight:
@@ -17701,6 +34373,16 @@ func (m *ThumbnailMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldSha256(ctx)
 	case thumbnail.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
+	case thumbnail.FieldPictureKey:
+		return m.OldPictureKey(ctx)
+	case thumbnail.FieldPictureWidth:
+		return m.OldPictureWidth(ctx)
+	case thumbnail.FieldPictureHeight:
+		return m.OldPictureHeight(ctx)
+	case thumbnail.FieldPictureBytes:
+		return m.OldPictureBytes(ctx)
+	case thumbnail.FieldPictureSha256:
+		return m.OldPictureSha256(ctx)
 	}
 	return nil, fmt.Errorf("unknown Thumbnail field %s", name)
 }
@@ -17752,6 +34434,13 @@ func (m *ThumbnailMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSkewMs(v)
 		return nil
+	case thumbnail.FieldSkewKnown:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSkewKnown(v)
+		return nil
 	case thumbnail.FieldWidth:
 		v, ok := value.(int)
 		if !ok {
@@ -17801,6 +34490,41 @@ func (m *ThumbnailMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCreatedAt(v)
 		return nil
+	case thumbnail.FieldPictureKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPictureKey(v)
+		return nil
+	case thumbnail.FieldPictureWidth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPictureWidth(v)
+		return nil
+	case thumbnail.FieldPictureHeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPictureHeight(v)
+		return nil
+	case thumbnail.FieldPictureBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPictureBytes(v)
+		return nil
+	case thumbnail.FieldPictureSha256:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPictureSha256(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Thumbnail field %s", name)
 }
@@ -17821,6 +34545,15 @@ func (m *ThumbnailMutation) AddedFields() []string {
 	if m.addbytes != nil {
 		fields = append(fields, thumbnail.FieldBytes)
 	}
+	if m.addpicture_width != nil {
+		fields = append(fields, thumbnail.FieldPictureWidth)
+	}
+	if m.addpicture_height != nil {
+		fields = append(fields, thumbnail.FieldPictureHeight)
+	}
+	if m.addpicture_bytes != nil {
+		fields = append(fields, thumbnail.FieldPictureBytes)
+	}
 	return fields
 }
 
@@ -17837,6 +34570,12 @@ func (m *ThumbnailMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedHeight()
 	case thumbnail.FieldBytes:
 		return m.AddedBytes()
+	case thumbnail.FieldPictureWidth:
+		return m.AddedPictureWidth()
+	case thumbnail.FieldPictureHeight:
+		return m.AddedPictureHeight()
+	case thumbnail.FieldPictureBytes:
+		return m.AddedPictureBytes()
 	}
 	return nil, false
 }
@@ -17874,6 +34613,27 @@ func (m *ThumbnailMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddBytes(v)
 		return nil
+	case thumbnail.FieldPictureWidth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPictureWidth(v)
+		return nil
+	case thumbnail.FieldPictureHeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPictureHeight(v)
+		return nil
+	case thumbnail.FieldPictureBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPictureBytes(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Thumbnail numeric field %s", name)
 }
@@ -17881,7 +34641,23 @@ func (m *ThumbnailMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *ThumbnailMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(thumbnail.FieldPictureKey) {
+		fields = append(fields, thumbnail.FieldPictureKey)
+	}
+	if m.FieldCleared(thumbnail.FieldPictureWidth) {
+		fields = append(fields, thumbnail.FieldPictureWidth)
+	}
+	if m.FieldCleared(thumbnail.FieldPictureHeight) {
+		fields = append(fields, thumbnail.FieldPictureHeight)
+	}
+	if m.FieldCleared(thumbnail.FieldPictureBytes) {
+		fields = append(fields, thumbnail.FieldPictureBytes)
+	}
+	if m.FieldCleared(thumbnail.FieldPictureSha256) {
+		fields = append(fields, thumbnail.FieldPictureSha256)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -17894,6 +34670,23 @@ func (m *ThumbnailMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *ThumbnailMutation) ClearField(name string) error {
+	switch name {
+	case thumbnail.FieldPictureKey:
+		m.ClearPictureKey()
+		return nil
+	case thumbnail.FieldPictureWidth:
+		m.ClearPictureWidth()
+		return nil
+	case thumbnail.FieldPictureHeight:
+		m.ClearPictureHeight()
+		return nil
+	case thumbnail.FieldPictureBytes:
+		m.ClearPictureBytes()
+		return nil
+	case thumbnail.FieldPictureSha256:
+		m.ClearPictureSha256()
+		return nil
+	}
 	return fmt.Errorf("unknown Thumbnail nullable field %s", name)
 }
 
@@ -17919,6 +34712,9 @@ func (m *ThumbnailMutation) ResetField(name string) error {
 	case thumbnail.FieldSkewMs:
 		m.ResetSkewMs()
 		return nil
+	case thumbnail.FieldSkewKnown:
+		m.ResetSkewKnown()
+		return nil
 	case thumbnail.FieldWidth:
 		m.ResetWidth()
 		return nil
@@ -17939,6 +34735,21 @@ func (m *ThumbnailMutation) ResetField(name string) error {
 		return nil
 	case thumbnail.FieldCreatedAt:
 		m.ResetCreatedAt()
+		return nil
+	case thumbnail.FieldPictureKey:
+		m.ResetPictureKey()
+		return nil
+	case thumbnail.FieldPictureWidth:
+		m.ResetPictureWidth()
+		return nil
+	case thumbnail.FieldPictureHeight:
+		m.ResetPictureHeight()
+		return nil
+	case thumbnail.FieldPictureBytes:
+		m.ResetPictureBytes()
+		return nil
+	case thumbnail.FieldPictureSha256:
+		m.ResetPictureSha256()
 		return nil
 	}
 	return fmt.Errorf("unknown Thumbnail field %s", name)

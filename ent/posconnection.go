@@ -11,7 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // PosConnection is the model entity for the PosConnection schema.
@@ -49,6 +49,18 @@ type PosConnection struct {
 	WebhookSecret []byte `json:"-"`
 	// SyncCursor holds the value of the "sync_cursor" field.
 	SyncCursor string `json:"sync_cursor,omitempty"`
+	// ReconciledAt holds the value of the "reconciled_at" field.
+	ReconciledAt *time.Time `json:"reconciled_at,omitempty"`
+	// NextReconcileAt holds the value of the "next_reconcile_at" field.
+	NextReconcileAt *time.Time `json:"next_reconcile_at,omitempty"`
+	// ReconcileVanished holds the value of the "reconcile_vanished" field.
+	ReconcileVanished int `json:"reconcile_vanished,omitempty"`
+	// ReconcileChanged holds the value of the "reconcile_changed" field.
+	ReconcileChanged int `json:"reconcile_changed,omitempty"`
+	// ReconcileChecked holds the value of the "reconcile_checked" field.
+	ReconcileChecked int `json:"reconcile_checked,omitempty"`
+	// ReconcileError holds the value of the "reconcile_error" field.
+	ReconcileError string `json:"reconcile_error,omitempty"`
 	// Memo holds the value of the "memo" field.
 	Memo string `json:"memo,omitempty"`
 	// SecretHint holds the value of the "secret_hint" field.
@@ -109,9 +121,11 @@ func (*PosConnection) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case posconnection.FieldID, posconnection.FieldAccountID:
 			values[i] = new(pulid.ID)
-		case posconnection.FieldProvider, posconnection.FieldContractID, posconnection.FieldCredentialKind, posconnection.FieldStatus, posconnection.FieldLastError, posconnection.FieldPollOwner, posconnection.FieldSyncCursor, posconnection.FieldMemo, posconnection.FieldSecretHint, posconnection.FieldName:
+		case posconnection.FieldReconcileVanished, posconnection.FieldReconcileChanged, posconnection.FieldReconcileChecked:
+			values[i] = new(sql.NullInt64)
+		case posconnection.FieldProvider, posconnection.FieldContractID, posconnection.FieldCredentialKind, posconnection.FieldStatus, posconnection.FieldLastError, posconnection.FieldPollOwner, posconnection.FieldSyncCursor, posconnection.FieldReconcileError, posconnection.FieldMemo, posconnection.FieldSecretHint, posconnection.FieldName:
 			values[i] = new(sql.NullString)
-		case posconnection.FieldCreatedAt, posconnection.FieldUpdatedAt, posconnection.FieldLastSyncAt, posconnection.FieldNextRetryAt, posconnection.FieldPollLeaseUntil:
+		case posconnection.FieldCreatedAt, posconnection.FieldUpdatedAt, posconnection.FieldLastSyncAt, posconnection.FieldNextRetryAt, posconnection.FieldPollLeaseUntil, posconnection.FieldReconciledAt, posconnection.FieldNextReconcileAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -226,6 +240,44 @@ func (_m *PosConnection) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field sync_cursor", values[i])
 			} else if value.Valid {
 				_m.SyncCursor = value.String
+			}
+		case posconnection.FieldReconciledAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field reconciled_at", values[i])
+			} else if value.Valid {
+				_m.ReconciledAt = new(time.Time)
+				*_m.ReconciledAt = value.Time
+			}
+		case posconnection.FieldNextReconcileAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field next_reconcile_at", values[i])
+			} else if value.Valid {
+				_m.NextReconcileAt = new(time.Time)
+				*_m.NextReconcileAt = value.Time
+			}
+		case posconnection.FieldReconcileVanished:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reconcile_vanished", values[i])
+			} else if value.Valid {
+				_m.ReconcileVanished = int(value.Int64)
+			}
+		case posconnection.FieldReconcileChanged:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reconcile_changed", values[i])
+			} else if value.Valid {
+				_m.ReconcileChanged = int(value.Int64)
+			}
+		case posconnection.FieldReconcileChecked:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reconcile_checked", values[i])
+			} else if value.Valid {
+				_m.ReconcileChecked = int(value.Int64)
+			}
+		case posconnection.FieldReconcileError:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field reconcile_error", values[i])
+			} else if value.Valid {
+				_m.ReconcileError = value.String
 			}
 		case posconnection.FieldMemo:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -346,6 +398,28 @@ func (_m *PosConnection) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("sync_cursor=")
 	builder.WriteString(_m.SyncCursor)
+	builder.WriteString(", ")
+	if v := _m.ReconciledAt; v != nil {
+		builder.WriteString("reconciled_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.NextReconcileAt; v != nil {
+		builder.WriteString("next_reconcile_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("reconcile_vanished=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReconcileVanished))
+	builder.WriteString(", ")
+	builder.WriteString("reconcile_changed=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReconcileChanged))
+	builder.WriteString(", ")
+	builder.WriteString("reconcile_checked=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReconcileChecked))
+	builder.WriteString(", ")
+	builder.WriteString("reconcile_error=")
+	builder.WriteString(_m.ReconcileError)
 	builder.WriteString(", ")
 	builder.WriteString("memo=")
 	builder.WriteString(_m.Memo)

@@ -14,8 +14,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // PosConnectionCreate is the builder for creating a PosConnection entity.
@@ -204,6 +204,90 @@ func (_c *PosConnectionCreate) SetNillableSyncCursor(v *string) *PosConnectionCr
 	return _c
 }
 
+// SetReconciledAt sets the "reconciled_at" field.
+func (_c *PosConnectionCreate) SetReconciledAt(v time.Time) *PosConnectionCreate {
+	_c.mutation.SetReconciledAt(v)
+	return _c
+}
+
+// SetNillableReconciledAt sets the "reconciled_at" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableReconciledAt(v *time.Time) *PosConnectionCreate {
+	if v != nil {
+		_c.SetReconciledAt(*v)
+	}
+	return _c
+}
+
+// SetNextReconcileAt sets the "next_reconcile_at" field.
+func (_c *PosConnectionCreate) SetNextReconcileAt(v time.Time) *PosConnectionCreate {
+	_c.mutation.SetNextReconcileAt(v)
+	return _c
+}
+
+// SetNillableNextReconcileAt sets the "next_reconcile_at" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableNextReconcileAt(v *time.Time) *PosConnectionCreate {
+	if v != nil {
+		_c.SetNextReconcileAt(*v)
+	}
+	return _c
+}
+
+// SetReconcileVanished sets the "reconcile_vanished" field.
+func (_c *PosConnectionCreate) SetReconcileVanished(v int) *PosConnectionCreate {
+	_c.mutation.SetReconcileVanished(v)
+	return _c
+}
+
+// SetNillableReconcileVanished sets the "reconcile_vanished" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableReconcileVanished(v *int) *PosConnectionCreate {
+	if v != nil {
+		_c.SetReconcileVanished(*v)
+	}
+	return _c
+}
+
+// SetReconcileChanged sets the "reconcile_changed" field.
+func (_c *PosConnectionCreate) SetReconcileChanged(v int) *PosConnectionCreate {
+	_c.mutation.SetReconcileChanged(v)
+	return _c
+}
+
+// SetNillableReconcileChanged sets the "reconcile_changed" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableReconcileChanged(v *int) *PosConnectionCreate {
+	if v != nil {
+		_c.SetReconcileChanged(*v)
+	}
+	return _c
+}
+
+// SetReconcileChecked sets the "reconcile_checked" field.
+func (_c *PosConnectionCreate) SetReconcileChecked(v int) *PosConnectionCreate {
+	_c.mutation.SetReconcileChecked(v)
+	return _c
+}
+
+// SetNillableReconcileChecked sets the "reconcile_checked" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableReconcileChecked(v *int) *PosConnectionCreate {
+	if v != nil {
+		_c.SetReconcileChecked(*v)
+	}
+	return _c
+}
+
+// SetReconcileError sets the "reconcile_error" field.
+func (_c *PosConnectionCreate) SetReconcileError(v string) *PosConnectionCreate {
+	_c.mutation.SetReconcileError(v)
+	return _c
+}
+
+// SetNillableReconcileError sets the "reconcile_error" field if the given value is not nil.
+func (_c *PosConnectionCreate) SetNillableReconcileError(v *string) *PosConnectionCreate {
+	if v != nil {
+		_c.SetReconcileError(*v)
+	}
+	return _c
+}
+
 // SetMemo sets the "memo" field.
 func (_c *PosConnectionCreate) SetMemo(v string) *PosConnectionCreate {
 	_c.mutation.SetMemo(v)
@@ -369,6 +453,22 @@ func (_c *PosConnectionCreate) defaults() error {
 		v := posconnection.DefaultSyncCursor
 		_c.mutation.SetSyncCursor(v)
 	}
+	if _, ok := _c.mutation.ReconcileVanished(); !ok {
+		v := posconnection.DefaultReconcileVanished
+		_c.mutation.SetReconcileVanished(v)
+	}
+	if _, ok := _c.mutation.ReconcileChanged(); !ok {
+		v := posconnection.DefaultReconcileChanged
+		_c.mutation.SetReconcileChanged(v)
+	}
+	if _, ok := _c.mutation.ReconcileChecked(); !ok {
+		v := posconnection.DefaultReconcileChecked
+		_c.mutation.SetReconcileChecked(v)
+	}
+	if _, ok := _c.mutation.ReconcileError(); !ok {
+		v := posconnection.DefaultReconcileError
+		_c.mutation.SetReconcileError(v)
+	}
 	if _, ok := _c.mutation.Memo(); !ok {
 		v := posconnection.DefaultMemo
 		_c.mutation.SetMemo(v)
@@ -437,6 +537,18 @@ func (_c *PosConnectionCreate) check() error {
 	}
 	if _, ok := _c.mutation.SyncCursor(); !ok {
 		return &ValidationError{Name: "sync_cursor", err: errors.New(`ent: missing required field "PosConnection.sync_cursor"`)}
+	}
+	if _, ok := _c.mutation.ReconcileVanished(); !ok {
+		return &ValidationError{Name: "reconcile_vanished", err: errors.New(`ent: missing required field "PosConnection.reconcile_vanished"`)}
+	}
+	if _, ok := _c.mutation.ReconcileChanged(); !ok {
+		return &ValidationError{Name: "reconcile_changed", err: errors.New(`ent: missing required field "PosConnection.reconcile_changed"`)}
+	}
+	if _, ok := _c.mutation.ReconcileChecked(); !ok {
+		return &ValidationError{Name: "reconcile_checked", err: errors.New(`ent: missing required field "PosConnection.reconcile_checked"`)}
+	}
+	if _, ok := _c.mutation.ReconcileError(); !ok {
+		return &ValidationError{Name: "reconcile_error", err: errors.New(`ent: missing required field "PosConnection.reconcile_error"`)}
 	}
 	if _, ok := _c.mutation.Memo(); !ok {
 		return &ValidationError{Name: "memo", err: errors.New(`ent: missing required field "PosConnection.memo"`)}
@@ -556,6 +668,30 @@ func (_c *PosConnectionCreate) createSpec() (*PosConnection, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.SyncCursor(); ok {
 		_spec.SetField(posconnection.FieldSyncCursor, field.TypeString, value)
 		_node.SyncCursor = value
+	}
+	if value, ok := _c.mutation.ReconciledAt(); ok {
+		_spec.SetField(posconnection.FieldReconciledAt, field.TypeTime, value)
+		_node.ReconciledAt = &value
+	}
+	if value, ok := _c.mutation.NextReconcileAt(); ok {
+		_spec.SetField(posconnection.FieldNextReconcileAt, field.TypeTime, value)
+		_node.NextReconcileAt = &value
+	}
+	if value, ok := _c.mutation.ReconcileVanished(); ok {
+		_spec.SetField(posconnection.FieldReconcileVanished, field.TypeInt, value)
+		_node.ReconcileVanished = value
+	}
+	if value, ok := _c.mutation.ReconcileChanged(); ok {
+		_spec.SetField(posconnection.FieldReconcileChanged, field.TypeInt, value)
+		_node.ReconcileChanged = value
+	}
+	if value, ok := _c.mutation.ReconcileChecked(); ok {
+		_spec.SetField(posconnection.FieldReconcileChecked, field.TypeInt, value)
+		_node.ReconcileChecked = value
+	}
+	if value, ok := _c.mutation.ReconcileError(); ok {
+		_spec.SetField(posconnection.FieldReconcileError, field.TypeString, value)
+		_node.ReconcileError = value
 	}
 	if value, ok := _c.mutation.Memo(); ok {
 		_spec.SetField(posconnection.FieldMemo, field.TypeString, value)
@@ -841,6 +977,108 @@ func (u *PosConnectionUpsert) SetSyncCursor(v string) *PosConnectionUpsert {
 // UpdateSyncCursor sets the "sync_cursor" field to the value that was provided on create.
 func (u *PosConnectionUpsert) UpdateSyncCursor() *PosConnectionUpsert {
 	u.SetExcluded(posconnection.FieldSyncCursor)
+	return u
+}
+
+// SetReconciledAt sets the "reconciled_at" field.
+func (u *PosConnectionUpsert) SetReconciledAt(v time.Time) *PosConnectionUpsert {
+	u.Set(posconnection.FieldReconciledAt, v)
+	return u
+}
+
+// UpdateReconciledAt sets the "reconciled_at" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateReconciledAt() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldReconciledAt)
+	return u
+}
+
+// ClearReconciledAt clears the value of the "reconciled_at" field.
+func (u *PosConnectionUpsert) ClearReconciledAt() *PosConnectionUpsert {
+	u.SetNull(posconnection.FieldReconciledAt)
+	return u
+}
+
+// SetNextReconcileAt sets the "next_reconcile_at" field.
+func (u *PosConnectionUpsert) SetNextReconcileAt(v time.Time) *PosConnectionUpsert {
+	u.Set(posconnection.FieldNextReconcileAt, v)
+	return u
+}
+
+// UpdateNextReconcileAt sets the "next_reconcile_at" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateNextReconcileAt() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldNextReconcileAt)
+	return u
+}
+
+// ClearNextReconcileAt clears the value of the "next_reconcile_at" field.
+func (u *PosConnectionUpsert) ClearNextReconcileAt() *PosConnectionUpsert {
+	u.SetNull(posconnection.FieldNextReconcileAt)
+	return u
+}
+
+// SetReconcileVanished sets the "reconcile_vanished" field.
+func (u *PosConnectionUpsert) SetReconcileVanished(v int) *PosConnectionUpsert {
+	u.Set(posconnection.FieldReconcileVanished, v)
+	return u
+}
+
+// UpdateReconcileVanished sets the "reconcile_vanished" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateReconcileVanished() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldReconcileVanished)
+	return u
+}
+
+// AddReconcileVanished adds v to the "reconcile_vanished" field.
+func (u *PosConnectionUpsert) AddReconcileVanished(v int) *PosConnectionUpsert {
+	u.Add(posconnection.FieldReconcileVanished, v)
+	return u
+}
+
+// SetReconcileChanged sets the "reconcile_changed" field.
+func (u *PosConnectionUpsert) SetReconcileChanged(v int) *PosConnectionUpsert {
+	u.Set(posconnection.FieldReconcileChanged, v)
+	return u
+}
+
+// UpdateReconcileChanged sets the "reconcile_changed" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateReconcileChanged() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldReconcileChanged)
+	return u
+}
+
+// AddReconcileChanged adds v to the "reconcile_changed" field.
+func (u *PosConnectionUpsert) AddReconcileChanged(v int) *PosConnectionUpsert {
+	u.Add(posconnection.FieldReconcileChanged, v)
+	return u
+}
+
+// SetReconcileChecked sets the "reconcile_checked" field.
+func (u *PosConnectionUpsert) SetReconcileChecked(v int) *PosConnectionUpsert {
+	u.Set(posconnection.FieldReconcileChecked, v)
+	return u
+}
+
+// UpdateReconcileChecked sets the "reconcile_checked" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateReconcileChecked() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldReconcileChecked)
+	return u
+}
+
+// AddReconcileChecked adds v to the "reconcile_checked" field.
+func (u *PosConnectionUpsert) AddReconcileChecked(v int) *PosConnectionUpsert {
+	u.Add(posconnection.FieldReconcileChecked, v)
+	return u
+}
+
+// SetReconcileError sets the "reconcile_error" field.
+func (u *PosConnectionUpsert) SetReconcileError(v string) *PosConnectionUpsert {
+	u.Set(posconnection.FieldReconcileError, v)
+	return u
+}
+
+// UpdateReconcileError sets the "reconcile_error" field to the value that was provided on create.
+func (u *PosConnectionUpsert) UpdateReconcileError() *PosConnectionUpsert {
+	u.SetExcluded(posconnection.FieldReconcileError)
 	return u
 }
 
@@ -1166,6 +1404,125 @@ func (u *PosConnectionUpsertOne) SetSyncCursor(v string) *PosConnectionUpsertOne
 func (u *PosConnectionUpsertOne) UpdateSyncCursor() *PosConnectionUpsertOne {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.UpdateSyncCursor()
+	})
+}
+
+// SetReconciledAt sets the "reconciled_at" field.
+func (u *PosConnectionUpsertOne) SetReconciledAt(v time.Time) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconciledAt(v)
+	})
+}
+
+// UpdateReconciledAt sets the "reconciled_at" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateReconciledAt() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconciledAt()
+	})
+}
+
+// ClearReconciledAt clears the value of the "reconciled_at" field.
+func (u *PosConnectionUpsertOne) ClearReconciledAt() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearReconciledAt()
+	})
+}
+
+// SetNextReconcileAt sets the "next_reconcile_at" field.
+func (u *PosConnectionUpsertOne) SetNextReconcileAt(v time.Time) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetNextReconcileAt(v)
+	})
+}
+
+// UpdateNextReconcileAt sets the "next_reconcile_at" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateNextReconcileAt() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateNextReconcileAt()
+	})
+}
+
+// ClearNextReconcileAt clears the value of the "next_reconcile_at" field.
+func (u *PosConnectionUpsertOne) ClearNextReconcileAt() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearNextReconcileAt()
+	})
+}
+
+// SetReconcileVanished sets the "reconcile_vanished" field.
+func (u *PosConnectionUpsertOne) SetReconcileVanished(v int) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconcileVanished(v)
+	})
+}
+
+// AddReconcileVanished adds v to the "reconcile_vanished" field.
+func (u *PosConnectionUpsertOne) AddReconcileVanished(v int) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.AddReconcileVanished(v)
+	})
+}
+
+// UpdateReconcileVanished sets the "reconcile_vanished" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateReconcileVanished() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconcileVanished()
+	})
+}
+
+// SetReconcileChanged sets the "reconcile_changed" field.
+func (u *PosConnectionUpsertOne) SetReconcileChanged(v int) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconcileChanged(v)
+	})
+}
+
+// AddReconcileChanged adds v to the "reconcile_changed" field.
+func (u *PosConnectionUpsertOne) AddReconcileChanged(v int) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.AddReconcileChanged(v)
+	})
+}
+
+// UpdateReconcileChanged sets the "reconcile_changed" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateReconcileChanged() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconcileChanged()
+	})
+}
+
+// SetReconcileChecked sets the "reconcile_checked" field.
+func (u *PosConnectionUpsertOne) SetReconcileChecked(v int) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconcileChecked(v)
+	})
+}
+
+// AddReconcileChecked adds v to the "reconcile_checked" field.
+func (u *PosConnectionUpsertOne) AddReconcileChecked(v int) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.AddReconcileChecked(v)
+	})
+}
+
+// UpdateReconcileChecked sets the "reconcile_checked" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateReconcileChecked() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconcileChecked()
+	})
+}
+
+// SetReconcileError sets the "reconcile_error" field.
+func (u *PosConnectionUpsertOne) SetReconcileError(v string) *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconcileError(v)
+	})
+}
+
+// UpdateReconcileError sets the "reconcile_error" field to the value that was provided on create.
+func (u *PosConnectionUpsertOne) UpdateReconcileError() *PosConnectionUpsertOne {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconcileError()
 	})
 }
 
@@ -1667,6 +2024,125 @@ func (u *PosConnectionUpsertBulk) SetSyncCursor(v string) *PosConnectionUpsertBu
 func (u *PosConnectionUpsertBulk) UpdateSyncCursor() *PosConnectionUpsertBulk {
 	return u.Update(func(s *PosConnectionUpsert) {
 		s.UpdateSyncCursor()
+	})
+}
+
+// SetReconciledAt sets the "reconciled_at" field.
+func (u *PosConnectionUpsertBulk) SetReconciledAt(v time.Time) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconciledAt(v)
+	})
+}
+
+// UpdateReconciledAt sets the "reconciled_at" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateReconciledAt() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconciledAt()
+	})
+}
+
+// ClearReconciledAt clears the value of the "reconciled_at" field.
+func (u *PosConnectionUpsertBulk) ClearReconciledAt() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearReconciledAt()
+	})
+}
+
+// SetNextReconcileAt sets the "next_reconcile_at" field.
+func (u *PosConnectionUpsertBulk) SetNextReconcileAt(v time.Time) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetNextReconcileAt(v)
+	})
+}
+
+// UpdateNextReconcileAt sets the "next_reconcile_at" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateNextReconcileAt() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateNextReconcileAt()
+	})
+}
+
+// ClearNextReconcileAt clears the value of the "next_reconcile_at" field.
+func (u *PosConnectionUpsertBulk) ClearNextReconcileAt() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.ClearNextReconcileAt()
+	})
+}
+
+// SetReconcileVanished sets the "reconcile_vanished" field.
+func (u *PosConnectionUpsertBulk) SetReconcileVanished(v int) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconcileVanished(v)
+	})
+}
+
+// AddReconcileVanished adds v to the "reconcile_vanished" field.
+func (u *PosConnectionUpsertBulk) AddReconcileVanished(v int) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.AddReconcileVanished(v)
+	})
+}
+
+// UpdateReconcileVanished sets the "reconcile_vanished" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateReconcileVanished() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconcileVanished()
+	})
+}
+
+// SetReconcileChanged sets the "reconcile_changed" field.
+func (u *PosConnectionUpsertBulk) SetReconcileChanged(v int) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconcileChanged(v)
+	})
+}
+
+// AddReconcileChanged adds v to the "reconcile_changed" field.
+func (u *PosConnectionUpsertBulk) AddReconcileChanged(v int) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.AddReconcileChanged(v)
+	})
+}
+
+// UpdateReconcileChanged sets the "reconcile_changed" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateReconcileChanged() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconcileChanged()
+	})
+}
+
+// SetReconcileChecked sets the "reconcile_checked" field.
+func (u *PosConnectionUpsertBulk) SetReconcileChecked(v int) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconcileChecked(v)
+	})
+}
+
+// AddReconcileChecked adds v to the "reconcile_checked" field.
+func (u *PosConnectionUpsertBulk) AddReconcileChecked(v int) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.AddReconcileChecked(v)
+	})
+}
+
+// UpdateReconcileChecked sets the "reconcile_checked" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateReconcileChecked() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconcileChecked()
+	})
+}
+
+// SetReconcileError sets the "reconcile_error" field.
+func (u *PosConnectionUpsertBulk) SetReconcileError(v string) *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.SetReconcileError(v)
+	})
+}
+
+// UpdateReconcileError sets the "reconcile_error" field to the value that was provided on create.
+func (u *PosConnectionUpsertBulk) UpdateReconcileError() *PosConnectionUpsertBulk {
+	return u.Update(func(s *PosConnectionUpsert) {
+		s.UpdateReconcileError()
 	})
 }
 

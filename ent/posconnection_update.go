@@ -13,8 +13,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // PosConnectionUpdate is the builder for updating PosConnection entities.
@@ -215,6 +215,123 @@ func (_u *PosConnectionUpdate) SetSyncCursor(v string) *PosConnectionUpdate {
 func (_u *PosConnectionUpdate) SetNillableSyncCursor(v *string) *PosConnectionUpdate {
 	if v != nil {
 		_u.SetSyncCursor(*v)
+	}
+	return _u
+}
+
+// SetReconciledAt sets the "reconciled_at" field.
+func (_u *PosConnectionUpdate) SetReconciledAt(v time.Time) *PosConnectionUpdate {
+	_u.mutation.SetReconciledAt(v)
+	return _u
+}
+
+// SetNillableReconciledAt sets the "reconciled_at" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableReconciledAt(v *time.Time) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetReconciledAt(*v)
+	}
+	return _u
+}
+
+// ClearReconciledAt clears the value of the "reconciled_at" field.
+func (_u *PosConnectionUpdate) ClearReconciledAt() *PosConnectionUpdate {
+	_u.mutation.ClearReconciledAt()
+	return _u
+}
+
+// SetNextReconcileAt sets the "next_reconcile_at" field.
+func (_u *PosConnectionUpdate) SetNextReconcileAt(v time.Time) *PosConnectionUpdate {
+	_u.mutation.SetNextReconcileAt(v)
+	return _u
+}
+
+// SetNillableNextReconcileAt sets the "next_reconcile_at" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableNextReconcileAt(v *time.Time) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetNextReconcileAt(*v)
+	}
+	return _u
+}
+
+// ClearNextReconcileAt clears the value of the "next_reconcile_at" field.
+func (_u *PosConnectionUpdate) ClearNextReconcileAt() *PosConnectionUpdate {
+	_u.mutation.ClearNextReconcileAt()
+	return _u
+}
+
+// SetReconcileVanished sets the "reconcile_vanished" field.
+func (_u *PosConnectionUpdate) SetReconcileVanished(v int) *PosConnectionUpdate {
+	_u.mutation.ResetReconcileVanished()
+	_u.mutation.SetReconcileVanished(v)
+	return _u
+}
+
+// SetNillableReconcileVanished sets the "reconcile_vanished" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableReconcileVanished(v *int) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetReconcileVanished(*v)
+	}
+	return _u
+}
+
+// AddReconcileVanished adds value to the "reconcile_vanished" field.
+func (_u *PosConnectionUpdate) AddReconcileVanished(v int) *PosConnectionUpdate {
+	_u.mutation.AddReconcileVanished(v)
+	return _u
+}
+
+// SetReconcileChanged sets the "reconcile_changed" field.
+func (_u *PosConnectionUpdate) SetReconcileChanged(v int) *PosConnectionUpdate {
+	_u.mutation.ResetReconcileChanged()
+	_u.mutation.SetReconcileChanged(v)
+	return _u
+}
+
+// SetNillableReconcileChanged sets the "reconcile_changed" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableReconcileChanged(v *int) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetReconcileChanged(*v)
+	}
+	return _u
+}
+
+// AddReconcileChanged adds value to the "reconcile_changed" field.
+func (_u *PosConnectionUpdate) AddReconcileChanged(v int) *PosConnectionUpdate {
+	_u.mutation.AddReconcileChanged(v)
+	return _u
+}
+
+// SetReconcileChecked sets the "reconcile_checked" field.
+func (_u *PosConnectionUpdate) SetReconcileChecked(v int) *PosConnectionUpdate {
+	_u.mutation.ResetReconcileChecked()
+	_u.mutation.SetReconcileChecked(v)
+	return _u
+}
+
+// SetNillableReconcileChecked sets the "reconcile_checked" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableReconcileChecked(v *int) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetReconcileChecked(*v)
+	}
+	return _u
+}
+
+// AddReconcileChecked adds value to the "reconcile_checked" field.
+func (_u *PosConnectionUpdate) AddReconcileChecked(v int) *PosConnectionUpdate {
+	_u.mutation.AddReconcileChecked(v)
+	return _u
+}
+
+// SetReconcileError sets the "reconcile_error" field.
+func (_u *PosConnectionUpdate) SetReconcileError(v string) *PosConnectionUpdate {
+	_u.mutation.SetReconcileError(v)
+	return _u
+}
+
+// SetNillableReconcileError sets the "reconcile_error" field if the given value is not nil.
+func (_u *PosConnectionUpdate) SetNillableReconcileError(v *string) *PosConnectionUpdate {
+	if v != nil {
+		_u.SetReconcileError(*v)
 	}
 	return _u
 }
@@ -468,6 +585,39 @@ func (_u *PosConnectionUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if value, ok := _u.mutation.SyncCursor(); ok {
 		_spec.SetField(posconnection.FieldSyncCursor, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ReconciledAt(); ok {
+		_spec.SetField(posconnection.FieldReconciledAt, field.TypeTime, value)
+	}
+	if _u.mutation.ReconciledAtCleared() {
+		_spec.ClearField(posconnection.FieldReconciledAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NextReconcileAt(); ok {
+		_spec.SetField(posconnection.FieldNextReconcileAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextReconcileAtCleared() {
+		_spec.ClearField(posconnection.FieldNextReconcileAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReconcileVanished(); ok {
+		_spec.SetField(posconnection.FieldReconcileVanished, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReconcileVanished(); ok {
+		_spec.AddField(posconnection.FieldReconcileVanished, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReconcileChanged(); ok {
+		_spec.SetField(posconnection.FieldReconcileChanged, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReconcileChanged(); ok {
+		_spec.AddField(posconnection.FieldReconcileChanged, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReconcileChecked(); ok {
+		_spec.SetField(posconnection.FieldReconcileChecked, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReconcileChecked(); ok {
+		_spec.AddField(posconnection.FieldReconcileChecked, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReconcileError(); ok {
+		_spec.SetField(posconnection.FieldReconcileError, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Memo(); ok {
 		_spec.SetField(posconnection.FieldMemo, field.TypeString, value)
@@ -735,6 +885,123 @@ func (_u *PosConnectionUpdateOne) SetSyncCursor(v string) *PosConnectionUpdateOn
 func (_u *PosConnectionUpdateOne) SetNillableSyncCursor(v *string) *PosConnectionUpdateOne {
 	if v != nil {
 		_u.SetSyncCursor(*v)
+	}
+	return _u
+}
+
+// SetReconciledAt sets the "reconciled_at" field.
+func (_u *PosConnectionUpdateOne) SetReconciledAt(v time.Time) *PosConnectionUpdateOne {
+	_u.mutation.SetReconciledAt(v)
+	return _u
+}
+
+// SetNillableReconciledAt sets the "reconciled_at" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableReconciledAt(v *time.Time) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetReconciledAt(*v)
+	}
+	return _u
+}
+
+// ClearReconciledAt clears the value of the "reconciled_at" field.
+func (_u *PosConnectionUpdateOne) ClearReconciledAt() *PosConnectionUpdateOne {
+	_u.mutation.ClearReconciledAt()
+	return _u
+}
+
+// SetNextReconcileAt sets the "next_reconcile_at" field.
+func (_u *PosConnectionUpdateOne) SetNextReconcileAt(v time.Time) *PosConnectionUpdateOne {
+	_u.mutation.SetNextReconcileAt(v)
+	return _u
+}
+
+// SetNillableNextReconcileAt sets the "next_reconcile_at" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableNextReconcileAt(v *time.Time) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetNextReconcileAt(*v)
+	}
+	return _u
+}
+
+// ClearNextReconcileAt clears the value of the "next_reconcile_at" field.
+func (_u *PosConnectionUpdateOne) ClearNextReconcileAt() *PosConnectionUpdateOne {
+	_u.mutation.ClearNextReconcileAt()
+	return _u
+}
+
+// SetReconcileVanished sets the "reconcile_vanished" field.
+func (_u *PosConnectionUpdateOne) SetReconcileVanished(v int) *PosConnectionUpdateOne {
+	_u.mutation.ResetReconcileVanished()
+	_u.mutation.SetReconcileVanished(v)
+	return _u
+}
+
+// SetNillableReconcileVanished sets the "reconcile_vanished" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableReconcileVanished(v *int) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetReconcileVanished(*v)
+	}
+	return _u
+}
+
+// AddReconcileVanished adds value to the "reconcile_vanished" field.
+func (_u *PosConnectionUpdateOne) AddReconcileVanished(v int) *PosConnectionUpdateOne {
+	_u.mutation.AddReconcileVanished(v)
+	return _u
+}
+
+// SetReconcileChanged sets the "reconcile_changed" field.
+func (_u *PosConnectionUpdateOne) SetReconcileChanged(v int) *PosConnectionUpdateOne {
+	_u.mutation.ResetReconcileChanged()
+	_u.mutation.SetReconcileChanged(v)
+	return _u
+}
+
+// SetNillableReconcileChanged sets the "reconcile_changed" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableReconcileChanged(v *int) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetReconcileChanged(*v)
+	}
+	return _u
+}
+
+// AddReconcileChanged adds value to the "reconcile_changed" field.
+func (_u *PosConnectionUpdateOne) AddReconcileChanged(v int) *PosConnectionUpdateOne {
+	_u.mutation.AddReconcileChanged(v)
+	return _u
+}
+
+// SetReconcileChecked sets the "reconcile_checked" field.
+func (_u *PosConnectionUpdateOne) SetReconcileChecked(v int) *PosConnectionUpdateOne {
+	_u.mutation.ResetReconcileChecked()
+	_u.mutation.SetReconcileChecked(v)
+	return _u
+}
+
+// SetNillableReconcileChecked sets the "reconcile_checked" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableReconcileChecked(v *int) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetReconcileChecked(*v)
+	}
+	return _u
+}
+
+// AddReconcileChecked adds value to the "reconcile_checked" field.
+func (_u *PosConnectionUpdateOne) AddReconcileChecked(v int) *PosConnectionUpdateOne {
+	_u.mutation.AddReconcileChecked(v)
+	return _u
+}
+
+// SetReconcileError sets the "reconcile_error" field.
+func (_u *PosConnectionUpdateOne) SetReconcileError(v string) *PosConnectionUpdateOne {
+	_u.mutation.SetReconcileError(v)
+	return _u
+}
+
+// SetNillableReconcileError sets the "reconcile_error" field if the given value is not nil.
+func (_u *PosConnectionUpdateOne) SetNillableReconcileError(v *string) *PosConnectionUpdateOne {
+	if v != nil {
+		_u.SetReconcileError(*v)
 	}
 	return _u
 }
@@ -1018,6 +1285,39 @@ func (_u *PosConnectionUpdateOne) sqlSave(ctx context.Context) (_node *PosConnec
 	}
 	if value, ok := _u.mutation.SyncCursor(); ok {
 		_spec.SetField(posconnection.FieldSyncCursor, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ReconciledAt(); ok {
+		_spec.SetField(posconnection.FieldReconciledAt, field.TypeTime, value)
+	}
+	if _u.mutation.ReconciledAtCleared() {
+		_spec.ClearField(posconnection.FieldReconciledAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NextReconcileAt(); ok {
+		_spec.SetField(posconnection.FieldNextReconcileAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextReconcileAtCleared() {
+		_spec.ClearField(posconnection.FieldNextReconcileAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReconcileVanished(); ok {
+		_spec.SetField(posconnection.FieldReconcileVanished, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReconcileVanished(); ok {
+		_spec.AddField(posconnection.FieldReconcileVanished, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReconcileChanged(); ok {
+		_spec.SetField(posconnection.FieldReconcileChanged, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReconcileChanged(); ok {
+		_spec.AddField(posconnection.FieldReconcileChanged, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReconcileChecked(); ok {
+		_spec.SetField(posconnection.FieldReconcileChecked, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReconcileChecked(); ok {
+		_spec.AddField(posconnection.FieldReconcileChecked, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReconcileError(); ok {
+		_spec.SetField(posconnection.FieldReconcileError, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Memo(); ok {
 		_spec.SetField(posconnection.FieldMemo, field.TypeString, value)

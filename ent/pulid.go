@@ -8,15 +8,17 @@ import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // prefixMap maps PULID prefixes to the tables of types the API exposes as
@@ -25,9 +27,11 @@ var prefixMap = map[pulid.ID]string{
 	"AC": account.Table,
 	"AU": auditlog.Table,
 	"CA": camera.Table,
+	"CS": investigation.Table,
 	"JE": journalentry.Table,
 	"LI": link.Table,
 	"PC": posconnection.Table,
+	"SL": sharelink.Table,
 	"SH": shop.Table,
 	"SG": shopgroup.Table,
 	"TE": terminal.Table,

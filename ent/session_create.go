@@ -12,9 +12,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/session"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // SessionCreate is the builder for creating a Session entity.

@@ -14,9 +14,9 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/session"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // SessionQuery is the builder for querying Session entities.

@@ -11,9 +11,9 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/shop"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Shop is the model entity for the Shop schema.

@@ -17,11 +17,11 @@ import (
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ShopQuery is the builder for querying Shop entities.

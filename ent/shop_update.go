@@ -14,12 +14,12 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ShopUpdate is the builder for updating Shop entities.

@@ -10,8 +10,8 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shopgroup"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ShopGroup is the model entity for the ShopGroup schema.

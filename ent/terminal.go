@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -11,9 +12,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Terminal is the model entity for the Terminal schema.
@@ -39,6 +40,22 @@ type Terminal struct {
 	Identifier string `json:"identifier,omitempty"`
 	// AppVersion holds the value of the "app_version" field.
 	AppVersion string `json:"app_version,omitempty"`
+	// ClockOffsetMs holds the value of the "clock_offset_ms" field.
+	ClockOffsetMs *int64 `json:"clock_offset_ms,omitempty"`
+	// ClockUncertaintyMs holds the value of the "clock_uncertainty_ms" field.
+	ClockUncertaintyMs *int64 `json:"clock_uncertainty_ms,omitempty"`
+	// ClockSamples holds the value of the "clock_samples" field.
+	ClockSamples int `json:"clock_samples,omitempty"`
+	// ClockUpdatedAt holds the value of the "clock_updated_at" field.
+	ClockUpdatedAt *time.Time `json:"clock_updated_at,omitempty"`
+	// ClockWindow holds the value of the "clock_window" field.
+	ClockWindow json.RawMessage `json:"clock_window,omitempty"`
+	// LastReceiptAt holds the value of the "last_receipt_at" field.
+	LastReceiptAt *time.Time `json:"last_receipt_at,omitempty"`
+	// LastSequence holds the value of the "last_sequence" field.
+	LastSequence *int64 `json:"last_sequence,omitempty"`
+	// MissingRanges holds the value of the "missing_ranges" field.
+	MissingRanges json.RawMessage `json:"missing_ranges,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the TerminalQuery when eager-loading is set.
 	Edges        TerminalEdges `json:"edges"`
@@ -123,11 +140,15 @@ func (*Terminal) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case terminal.FieldClockWindow, terminal.FieldMissingRanges:
+			values[i] = new([]byte)
 		case terminal.FieldID, terminal.FieldAccountID, terminal.FieldConnectionID, terminal.FieldShopID:
 			values[i] = new(pulid.ID)
+		case terminal.FieldClockOffsetMs, terminal.FieldClockUncertaintyMs, terminal.FieldClockSamples, terminal.FieldLastSequence:
+			values[i] = new(sql.NullInt64)
 		case terminal.FieldExternalID, terminal.FieldName, terminal.FieldIdentifier, terminal.FieldAppVersion:
 			values[i] = new(sql.NullString)
-		case terminal.FieldCreatedAt, terminal.FieldUpdatedAt:
+		case terminal.FieldCreatedAt, terminal.FieldUpdatedAt, terminal.FieldClockUpdatedAt, terminal.FieldLastReceiptAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -203,6 +224,63 @@ func (_m *Terminal) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field app_version", values[i])
 			} else if value.Valid {
 				_m.AppVersion = value.String
+			}
+		case terminal.FieldClockOffsetMs:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field clock_offset_ms", values[i])
+			} else if value.Valid {
+				_m.ClockOffsetMs = new(int64)
+				*_m.ClockOffsetMs = value.Int64
+			}
+		case terminal.FieldClockUncertaintyMs:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field clock_uncertainty_ms", values[i])
+			} else if value.Valid {
+				_m.ClockUncertaintyMs = new(int64)
+				*_m.ClockUncertaintyMs = value.Int64
+			}
+		case terminal.FieldClockSamples:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field clock_samples", values[i])
+			} else if value.Valid {
+				_m.ClockSamples = int(value.Int64)
+			}
+		case terminal.FieldClockUpdatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field clock_updated_at", values[i])
+			} else if value.Valid {
+				_m.ClockUpdatedAt = new(time.Time)
+				*_m.ClockUpdatedAt = value.Time
+			}
+		case terminal.FieldClockWindow:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field clock_window", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ClockWindow); err != nil {
+					return fmt.Errorf("unmarshal field clock_window: %w", err)
+				}
+			}
+		case terminal.FieldLastReceiptAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field last_receipt_at", values[i])
+			} else if value.Valid {
+				_m.LastReceiptAt = new(time.Time)
+				*_m.LastReceiptAt = value.Time
+			}
+		case terminal.FieldLastSequence:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field last_sequence", values[i])
+			} else if value.Valid {
+				_m.LastSequence = new(int64)
+				*_m.LastSequence = value.Int64
+			}
+		case terminal.FieldMissingRanges:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field missing_ranges", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.MissingRanges); err != nil {
+					return fmt.Errorf("unmarshal field missing_ranges: %w", err)
+				}
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -291,6 +369,40 @@ func (_m *Terminal) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("app_version=")
 	builder.WriteString(_m.AppVersion)
+	builder.WriteString(", ")
+	if v := _m.ClockOffsetMs; v != nil {
+		builder.WriteString("clock_offset_ms=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ClockUncertaintyMs; v != nil {
+		builder.WriteString("clock_uncertainty_ms=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("clock_samples=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ClockSamples))
+	builder.WriteString(", ")
+	if v := _m.ClockUpdatedAt; v != nil {
+		builder.WriteString("clock_updated_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("clock_window=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ClockWindow))
+	builder.WriteString(", ")
+	if v := _m.LastReceiptAt; v != nil {
+		builder.WriteString("last_receipt_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.LastSequence; v != nil {
+		builder.WriteString("last_sequence=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("missing_ranges=")
+	builder.WriteString(fmt.Sprintf("%v", _m.MissingRanges))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -16,9 +17,9 @@ import (
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // TerminalCreate is the builder for creating a Terminal entity.
@@ -120,6 +121,102 @@ func (_c *TerminalCreate) SetNillableAppVersion(v *string) *TerminalCreate {
 	if v != nil {
 		_c.SetAppVersion(*v)
 	}
+	return _c
+}
+
+// SetClockOffsetMs sets the "clock_offset_ms" field.
+func (_c *TerminalCreate) SetClockOffsetMs(v int64) *TerminalCreate {
+	_c.mutation.SetClockOffsetMs(v)
+	return _c
+}
+
+// SetNillableClockOffsetMs sets the "clock_offset_ms" field if the given value is not nil.
+func (_c *TerminalCreate) SetNillableClockOffsetMs(v *int64) *TerminalCreate {
+	if v != nil {
+		_c.SetClockOffsetMs(*v)
+	}
+	return _c
+}
+
+// SetClockUncertaintyMs sets the "clock_uncertainty_ms" field.
+func (_c *TerminalCreate) SetClockUncertaintyMs(v int64) *TerminalCreate {
+	_c.mutation.SetClockUncertaintyMs(v)
+	return _c
+}
+
+// SetNillableClockUncertaintyMs sets the "clock_uncertainty_ms" field if the given value is not nil.
+func (_c *TerminalCreate) SetNillableClockUncertaintyMs(v *int64) *TerminalCreate {
+	if v != nil {
+		_c.SetClockUncertaintyMs(*v)
+	}
+	return _c
+}
+
+// SetClockSamples sets the "clock_samples" field.
+func (_c *TerminalCreate) SetClockSamples(v int) *TerminalCreate {
+	_c.mutation.SetClockSamples(v)
+	return _c
+}
+
+// SetNillableClockSamples sets the "clock_samples" field if the given value is not nil.
+func (_c *TerminalCreate) SetNillableClockSamples(v *int) *TerminalCreate {
+	if v != nil {
+		_c.SetClockSamples(*v)
+	}
+	return _c
+}
+
+// SetClockUpdatedAt sets the "clock_updated_at" field.
+func (_c *TerminalCreate) SetClockUpdatedAt(v time.Time) *TerminalCreate {
+	_c.mutation.SetClockUpdatedAt(v)
+	return _c
+}
+
+// SetNillableClockUpdatedAt sets the "clock_updated_at" field if the given value is not nil.
+func (_c *TerminalCreate) SetNillableClockUpdatedAt(v *time.Time) *TerminalCreate {
+	if v != nil {
+		_c.SetClockUpdatedAt(*v)
+	}
+	return _c
+}
+
+// SetClockWindow sets the "clock_window" field.
+func (_c *TerminalCreate) SetClockWindow(v json.RawMessage) *TerminalCreate {
+	_c.mutation.SetClockWindow(v)
+	return _c
+}
+
+// SetLastReceiptAt sets the "last_receipt_at" field.
+func (_c *TerminalCreate) SetLastReceiptAt(v time.Time) *TerminalCreate {
+	_c.mutation.SetLastReceiptAt(v)
+	return _c
+}
+
+// SetNillableLastReceiptAt sets the "last_receipt_at" field if the given value is not nil.
+func (_c *TerminalCreate) SetNillableLastReceiptAt(v *time.Time) *TerminalCreate {
+	if v != nil {
+		_c.SetLastReceiptAt(*v)
+	}
+	return _c
+}
+
+// SetLastSequence sets the "last_sequence" field.
+func (_c *TerminalCreate) SetLastSequence(v int64) *TerminalCreate {
+	_c.mutation.SetLastSequence(v)
+	return _c
+}
+
+// SetNillableLastSequence sets the "last_sequence" field if the given value is not nil.
+func (_c *TerminalCreate) SetNillableLastSequence(v *int64) *TerminalCreate {
+	if v != nil {
+		_c.SetLastSequence(*v)
+	}
+	return _c
+}
+
+// SetMissingRanges sets the "missing_ranges" field.
+func (_c *TerminalCreate) SetMissingRanges(v json.RawMessage) *TerminalCreate {
+	_c.mutation.SetMissingRanges(v)
 	return _c
 }
 
@@ -245,6 +342,10 @@ func (_c *TerminalCreate) defaults() error {
 		v := terminal.DefaultAppVersion
 		_c.mutation.SetAppVersion(v)
 	}
+	if _, ok := _c.mutation.ClockSamples(); !ok {
+		v := terminal.DefaultClockSamples
+		_c.mutation.SetClockSamples(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if terminal.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized terminal.DefaultID (forgotten import ent/runtime?)")
@@ -303,6 +404,9 @@ func (_c *TerminalCreate) check() error {
 		if err := terminal.AppVersionValidator(v); err != nil {
 			return &ValidationError{Name: "app_version", err: fmt.Errorf(`ent: validator failed for field "Terminal.app_version": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.ClockSamples(); !ok {
+		return &ValidationError{Name: "clock_samples", err: errors.New(`ent: missing required field "Terminal.clock_samples"`)}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := terminal.IDValidator(string(v)); err != nil {
@@ -377,6 +481,38 @@ func (_c *TerminalCreate) createSpec() (*Terminal, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.AppVersion(); ok {
 		_spec.SetField(terminal.FieldAppVersion, field.TypeString, value)
 		_node.AppVersion = value
+	}
+	if value, ok := _c.mutation.ClockOffsetMs(); ok {
+		_spec.SetField(terminal.FieldClockOffsetMs, field.TypeInt64, value)
+		_node.ClockOffsetMs = &value
+	}
+	if value, ok := _c.mutation.ClockUncertaintyMs(); ok {
+		_spec.SetField(terminal.FieldClockUncertaintyMs, field.TypeInt64, value)
+		_node.ClockUncertaintyMs = &value
+	}
+	if value, ok := _c.mutation.ClockSamples(); ok {
+		_spec.SetField(terminal.FieldClockSamples, field.TypeInt, value)
+		_node.ClockSamples = value
+	}
+	if value, ok := _c.mutation.ClockUpdatedAt(); ok {
+		_spec.SetField(terminal.FieldClockUpdatedAt, field.TypeTime, value)
+		_node.ClockUpdatedAt = &value
+	}
+	if value, ok := _c.mutation.ClockWindow(); ok {
+		_spec.SetField(terminal.FieldClockWindow, field.TypeJSON, value)
+		_node.ClockWindow = value
+	}
+	if value, ok := _c.mutation.LastReceiptAt(); ok {
+		_spec.SetField(terminal.FieldLastReceiptAt, field.TypeTime, value)
+		_node.LastReceiptAt = &value
+	}
+	if value, ok := _c.mutation.LastSequence(); ok {
+		_spec.SetField(terminal.FieldLastSequence, field.TypeInt64, value)
+		_node.LastSequence = &value
+	}
+	if value, ok := _c.mutation.MissingRanges(); ok {
+		_spec.SetField(terminal.FieldMissingRanges, field.TypeJSON, value)
+		_node.MissingRanges = value
 	}
 	if nodes := _c.mutation.AccountIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -585,6 +721,168 @@ func (u *TerminalUpsert) UpdateAppVersion() *TerminalUpsert {
 	return u
 }
 
+// SetClockOffsetMs sets the "clock_offset_ms" field.
+func (u *TerminalUpsert) SetClockOffsetMs(v int64) *TerminalUpsert {
+	u.Set(terminal.FieldClockOffsetMs, v)
+	return u
+}
+
+// UpdateClockOffsetMs sets the "clock_offset_ms" field to the value that was provided on create.
+func (u *TerminalUpsert) UpdateClockOffsetMs() *TerminalUpsert {
+	u.SetExcluded(terminal.FieldClockOffsetMs)
+	return u
+}
+
+// AddClockOffsetMs adds v to the "clock_offset_ms" field.
+func (u *TerminalUpsert) AddClockOffsetMs(v int64) *TerminalUpsert {
+	u.Add(terminal.FieldClockOffsetMs, v)
+	return u
+}
+
+// ClearClockOffsetMs clears the value of the "clock_offset_ms" field.
+func (u *TerminalUpsert) ClearClockOffsetMs() *TerminalUpsert {
+	u.SetNull(terminal.FieldClockOffsetMs)
+	return u
+}
+
+// SetClockUncertaintyMs sets the "clock_uncertainty_ms" field.
+func (u *TerminalUpsert) SetClockUncertaintyMs(v int64) *TerminalUpsert {
+	u.Set(terminal.FieldClockUncertaintyMs, v)
+	return u
+}
+
+// UpdateClockUncertaintyMs sets the "clock_uncertainty_ms" field to the value that was provided on create.
+func (u *TerminalUpsert) UpdateClockUncertaintyMs() *TerminalUpsert {
+	u.SetExcluded(terminal.FieldClockUncertaintyMs)
+	return u
+}
+
+// AddClockUncertaintyMs adds v to the "clock_uncertainty_ms" field.
+func (u *TerminalUpsert) AddClockUncertaintyMs(v int64) *TerminalUpsert {
+	u.Add(terminal.FieldClockUncertaintyMs, v)
+	return u
+}
+
+// ClearClockUncertaintyMs clears the value of the "clock_uncertainty_ms" field.
+func (u *TerminalUpsert) ClearClockUncertaintyMs() *TerminalUpsert {
+	u.SetNull(terminal.FieldClockUncertaintyMs)
+	return u
+}
+
+// SetClockSamples sets the "clock_samples" field.
+func (u *TerminalUpsert) SetClockSamples(v int) *TerminalUpsert {
+	u.Set(terminal.FieldClockSamples, v)
+	return u
+}
+
+// UpdateClockSamples sets the "clock_samples" field to the value that was provided on create.
+func (u *TerminalUpsert) UpdateClockSamples() *TerminalUpsert {
+	u.SetExcluded(terminal.FieldClockSamples)
+	return u
+}
+
+// AddClockSamples adds v to the "clock_samples" field.
+func (u *TerminalUpsert) AddClockSamples(v int) *TerminalUpsert {
+	u.Add(terminal.FieldClockSamples, v)
+	return u
+}
+
+// SetClockUpdatedAt sets the "clock_updated_at" field.
+func (u *TerminalUpsert) SetClockUpdatedAt(v time.Time) *TerminalUpsert {
+	u.Set(terminal.FieldClockUpdatedAt, v)
+	return u
+}
+
+// UpdateClockUpdatedAt sets the "clock_updated_at" field to the value that was provided on create.
+func (u *TerminalUpsert) UpdateClockUpdatedAt() *TerminalUpsert {
+	u.SetExcluded(terminal.FieldClockUpdatedAt)
+	return u
+}
+
+// ClearClockUpdatedAt clears the value of the "clock_updated_at" field.
+func (u *TerminalUpsert) ClearClockUpdatedAt() *TerminalUpsert {
+	u.SetNull(terminal.FieldClockUpdatedAt)
+	return u
+}
+
+// SetClockWindow sets the "clock_window" field.
+func (u *TerminalUpsert) SetClockWindow(v json.RawMessage) *TerminalUpsert {
+	u.Set(terminal.FieldClockWindow, v)
+	return u
+}
+
+// UpdateClockWindow sets the "clock_window" field to the value that was provided on create.
+func (u *TerminalUpsert) UpdateClockWindow() *TerminalUpsert {
+	u.SetExcluded(terminal.FieldClockWindow)
+	return u
+}
+
+// ClearClockWindow clears the value of the "clock_window" field.
+func (u *TerminalUpsert) ClearClockWindow() *TerminalUpsert {
+	u.SetNull(terminal.FieldClockWindow)
+	return u
+}
+
+// SetLastReceiptAt sets the "last_receipt_at" field.
+func (u *TerminalUpsert) SetLastReceiptAt(v time.Time) *TerminalUpsert {
+	u.Set(terminal.FieldLastReceiptAt, v)
+	return u
+}
+
+// UpdateLastReceiptAt sets the "last_receipt_at" field to the value that was provided on create.
+func (u *TerminalUpsert) UpdateLastReceiptAt() *TerminalUpsert {
+	u.SetExcluded(terminal.FieldLastReceiptAt)
+	return u
+}
+
+// ClearLastReceiptAt clears the value of the "last_receipt_at" field.
+func (u *TerminalUpsert) ClearLastReceiptAt() *TerminalUpsert {
+	u.SetNull(terminal.FieldLastReceiptAt)
+	return u
+}
+
+// SetLastSequence sets the "last_sequence" field.
+func (u *TerminalUpsert) SetLastSequence(v int64) *TerminalUpsert {
+	u.Set(terminal.FieldLastSequence, v)
+	return u
+}
+
+// UpdateLastSequence sets the "last_sequence" field to the value that was provided on create.
+func (u *TerminalUpsert) UpdateLastSequence() *TerminalUpsert {
+	u.SetExcluded(terminal.FieldLastSequence)
+	return u
+}
+
+// AddLastSequence adds v to the "last_sequence" field.
+func (u *TerminalUpsert) AddLastSequence(v int64) *TerminalUpsert {
+	u.Add(terminal.FieldLastSequence, v)
+	return u
+}
+
+// ClearLastSequence clears the value of the "last_sequence" field.
+func (u *TerminalUpsert) ClearLastSequence() *TerminalUpsert {
+	u.SetNull(terminal.FieldLastSequence)
+	return u
+}
+
+// SetMissingRanges sets the "missing_ranges" field.
+func (u *TerminalUpsert) SetMissingRanges(v json.RawMessage) *TerminalUpsert {
+	u.Set(terminal.FieldMissingRanges, v)
+	return u
+}
+
+// UpdateMissingRanges sets the "missing_ranges" field to the value that was provided on create.
+func (u *TerminalUpsert) UpdateMissingRanges() *TerminalUpsert {
+	u.SetExcluded(terminal.FieldMissingRanges)
+	return u
+}
+
+// ClearMissingRanges clears the value of the "missing_ranges" field.
+func (u *TerminalUpsert) ClearMissingRanges() *TerminalUpsert {
+	u.SetNull(terminal.FieldMissingRanges)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -723,6 +1021,195 @@ func (u *TerminalUpsertOne) SetAppVersion(v string) *TerminalUpsertOne {
 func (u *TerminalUpsertOne) UpdateAppVersion() *TerminalUpsertOne {
 	return u.Update(func(s *TerminalUpsert) {
 		s.UpdateAppVersion()
+	})
+}
+
+// SetClockOffsetMs sets the "clock_offset_ms" field.
+func (u *TerminalUpsertOne) SetClockOffsetMs(v int64) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockOffsetMs(v)
+	})
+}
+
+// AddClockOffsetMs adds v to the "clock_offset_ms" field.
+func (u *TerminalUpsertOne) AddClockOffsetMs(v int64) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.AddClockOffsetMs(v)
+	})
+}
+
+// UpdateClockOffsetMs sets the "clock_offset_ms" field to the value that was provided on create.
+func (u *TerminalUpsertOne) UpdateClockOffsetMs() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockOffsetMs()
+	})
+}
+
+// ClearClockOffsetMs clears the value of the "clock_offset_ms" field.
+func (u *TerminalUpsertOne) ClearClockOffsetMs() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearClockOffsetMs()
+	})
+}
+
+// SetClockUncertaintyMs sets the "clock_uncertainty_ms" field.
+func (u *TerminalUpsertOne) SetClockUncertaintyMs(v int64) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockUncertaintyMs(v)
+	})
+}
+
+// AddClockUncertaintyMs adds v to the "clock_uncertainty_ms" field.
+func (u *TerminalUpsertOne) AddClockUncertaintyMs(v int64) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.AddClockUncertaintyMs(v)
+	})
+}
+
+// UpdateClockUncertaintyMs sets the "clock_uncertainty_ms" field to the value that was provided on create.
+func (u *TerminalUpsertOne) UpdateClockUncertaintyMs() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockUncertaintyMs()
+	})
+}
+
+// ClearClockUncertaintyMs clears the value of the "clock_uncertainty_ms" field.
+func (u *TerminalUpsertOne) ClearClockUncertaintyMs() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearClockUncertaintyMs()
+	})
+}
+
+// SetClockSamples sets the "clock_samples" field.
+func (u *TerminalUpsertOne) SetClockSamples(v int) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockSamples(v)
+	})
+}
+
+// AddClockSamples adds v to the "clock_samples" field.
+func (u *TerminalUpsertOne) AddClockSamples(v int) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.AddClockSamples(v)
+	})
+}
+
+// UpdateClockSamples sets the "clock_samples" field to the value that was provided on create.
+func (u *TerminalUpsertOne) UpdateClockSamples() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockSamples()
+	})
+}
+
+// SetClockUpdatedAt sets the "clock_updated_at" field.
+func (u *TerminalUpsertOne) SetClockUpdatedAt(v time.Time) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockUpdatedAt(v)
+	})
+}
+
+// UpdateClockUpdatedAt sets the "clock_updated_at" field to the value that was provided on create.
+func (u *TerminalUpsertOne) UpdateClockUpdatedAt() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockUpdatedAt()
+	})
+}
+
+// ClearClockUpdatedAt clears the value of the "clock_updated_at" field.
+func (u *TerminalUpsertOne) ClearClockUpdatedAt() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearClockUpdatedAt()
+	})
+}
+
+// SetClockWindow sets the "clock_window" field.
+func (u *TerminalUpsertOne) SetClockWindow(v json.RawMessage) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockWindow(v)
+	})
+}
+
+// UpdateClockWindow sets the "clock_window" field to the value that was provided on create.
+func (u *TerminalUpsertOne) UpdateClockWindow() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockWindow()
+	})
+}
+
+// ClearClockWindow clears the value of the "clock_window" field.
+func (u *TerminalUpsertOne) ClearClockWindow() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearClockWindow()
+	})
+}
+
+// SetLastReceiptAt sets the "last_receipt_at" field.
+func (u *TerminalUpsertOne) SetLastReceiptAt(v time.Time) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetLastReceiptAt(v)
+	})
+}
+
+// UpdateLastReceiptAt sets the "last_receipt_at" field to the value that was provided on create.
+func (u *TerminalUpsertOne) UpdateLastReceiptAt() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateLastReceiptAt()
+	})
+}
+
+// ClearLastReceiptAt clears the value of the "last_receipt_at" field.
+func (u *TerminalUpsertOne) ClearLastReceiptAt() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearLastReceiptAt()
+	})
+}
+
+// SetLastSequence sets the "last_sequence" field.
+func (u *TerminalUpsertOne) SetLastSequence(v int64) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetLastSequence(v)
+	})
+}
+
+// AddLastSequence adds v to the "last_sequence" field.
+func (u *TerminalUpsertOne) AddLastSequence(v int64) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.AddLastSequence(v)
+	})
+}
+
+// UpdateLastSequence sets the "last_sequence" field to the value that was provided on create.
+func (u *TerminalUpsertOne) UpdateLastSequence() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateLastSequence()
+	})
+}
+
+// ClearLastSequence clears the value of the "last_sequence" field.
+func (u *TerminalUpsertOne) ClearLastSequence() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearLastSequence()
+	})
+}
+
+// SetMissingRanges sets the "missing_ranges" field.
+func (u *TerminalUpsertOne) SetMissingRanges(v json.RawMessage) *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetMissingRanges(v)
+	})
+}
+
+// UpdateMissingRanges sets the "missing_ranges" field to the value that was provided on create.
+func (u *TerminalUpsertOne) UpdateMissingRanges() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateMissingRanges()
+	})
+}
+
+// ClearMissingRanges clears the value of the "missing_ranges" field.
+func (u *TerminalUpsertOne) ClearMissingRanges() *TerminalUpsertOne {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearMissingRanges()
 	})
 }
 
@@ -1031,6 +1518,195 @@ func (u *TerminalUpsertBulk) SetAppVersion(v string) *TerminalUpsertBulk {
 func (u *TerminalUpsertBulk) UpdateAppVersion() *TerminalUpsertBulk {
 	return u.Update(func(s *TerminalUpsert) {
 		s.UpdateAppVersion()
+	})
+}
+
+// SetClockOffsetMs sets the "clock_offset_ms" field.
+func (u *TerminalUpsertBulk) SetClockOffsetMs(v int64) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockOffsetMs(v)
+	})
+}
+
+// AddClockOffsetMs adds v to the "clock_offset_ms" field.
+func (u *TerminalUpsertBulk) AddClockOffsetMs(v int64) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.AddClockOffsetMs(v)
+	})
+}
+
+// UpdateClockOffsetMs sets the "clock_offset_ms" field to the value that was provided on create.
+func (u *TerminalUpsertBulk) UpdateClockOffsetMs() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockOffsetMs()
+	})
+}
+
+// ClearClockOffsetMs clears the value of the "clock_offset_ms" field.
+func (u *TerminalUpsertBulk) ClearClockOffsetMs() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearClockOffsetMs()
+	})
+}
+
+// SetClockUncertaintyMs sets the "clock_uncertainty_ms" field.
+func (u *TerminalUpsertBulk) SetClockUncertaintyMs(v int64) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockUncertaintyMs(v)
+	})
+}
+
+// AddClockUncertaintyMs adds v to the "clock_uncertainty_ms" field.
+func (u *TerminalUpsertBulk) AddClockUncertaintyMs(v int64) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.AddClockUncertaintyMs(v)
+	})
+}
+
+// UpdateClockUncertaintyMs sets the "clock_uncertainty_ms" field to the value that was provided on create.
+func (u *TerminalUpsertBulk) UpdateClockUncertaintyMs() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockUncertaintyMs()
+	})
+}
+
+// ClearClockUncertaintyMs clears the value of the "clock_uncertainty_ms" field.
+func (u *TerminalUpsertBulk) ClearClockUncertaintyMs() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearClockUncertaintyMs()
+	})
+}
+
+// SetClockSamples sets the "clock_samples" field.
+func (u *TerminalUpsertBulk) SetClockSamples(v int) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockSamples(v)
+	})
+}
+
+// AddClockSamples adds v to the "clock_samples" field.
+func (u *TerminalUpsertBulk) AddClockSamples(v int) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.AddClockSamples(v)
+	})
+}
+
+// UpdateClockSamples sets the "clock_samples" field to the value that was provided on create.
+func (u *TerminalUpsertBulk) UpdateClockSamples() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockSamples()
+	})
+}
+
+// SetClockUpdatedAt sets the "clock_updated_at" field.
+func (u *TerminalUpsertBulk) SetClockUpdatedAt(v time.Time) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockUpdatedAt(v)
+	})
+}
+
+// UpdateClockUpdatedAt sets the "clock_updated_at" field to the value that was provided on create.
+func (u *TerminalUpsertBulk) UpdateClockUpdatedAt() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockUpdatedAt()
+	})
+}
+
+// ClearClockUpdatedAt clears the value of the "clock_updated_at" field.
+func (u *TerminalUpsertBulk) ClearClockUpdatedAt() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearClockUpdatedAt()
+	})
+}
+
+// SetClockWindow sets the "clock_window" field.
+func (u *TerminalUpsertBulk) SetClockWindow(v json.RawMessage) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetClockWindow(v)
+	})
+}
+
+// UpdateClockWindow sets the "clock_window" field to the value that was provided on create.
+func (u *TerminalUpsertBulk) UpdateClockWindow() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateClockWindow()
+	})
+}
+
+// ClearClockWindow clears the value of the "clock_window" field.
+func (u *TerminalUpsertBulk) ClearClockWindow() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearClockWindow()
+	})
+}
+
+// SetLastReceiptAt sets the "last_receipt_at" field.
+func (u *TerminalUpsertBulk) SetLastReceiptAt(v time.Time) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetLastReceiptAt(v)
+	})
+}
+
+// UpdateLastReceiptAt sets the "last_receipt_at" field to the value that was provided on create.
+func (u *TerminalUpsertBulk) UpdateLastReceiptAt() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateLastReceiptAt()
+	})
+}
+
+// ClearLastReceiptAt clears the value of the "last_receipt_at" field.
+func (u *TerminalUpsertBulk) ClearLastReceiptAt() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearLastReceiptAt()
+	})
+}
+
+// SetLastSequence sets the "last_sequence" field.
+func (u *TerminalUpsertBulk) SetLastSequence(v int64) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetLastSequence(v)
+	})
+}
+
+// AddLastSequence adds v to the "last_sequence" field.
+func (u *TerminalUpsertBulk) AddLastSequence(v int64) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.AddLastSequence(v)
+	})
+}
+
+// UpdateLastSequence sets the "last_sequence" field to the value that was provided on create.
+func (u *TerminalUpsertBulk) UpdateLastSequence() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateLastSequence()
+	})
+}
+
+// ClearLastSequence clears the value of the "last_sequence" field.
+func (u *TerminalUpsertBulk) ClearLastSequence() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearLastSequence()
+	})
+}
+
+// SetMissingRanges sets the "missing_ranges" field.
+func (u *TerminalUpsertBulk) SetMissingRanges(v json.RawMessage) *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.SetMissingRanges(v)
+	})
+}
+
+// UpdateMissingRanges sets the "missing_ranges" field to the value that was provided on create.
+func (u *TerminalUpsertBulk) UpdateMissingRanges() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.UpdateMissingRanges()
+	})
+}
+
+// ClearMissingRanges clears the value of the "missing_ranges" field.
+func (u *TerminalUpsertBulk) ClearMissingRanges() *TerminalUpsertBulk {
+	return u.Update(func(s *TerminalUpsert) {
+		s.ClearMissingRanges()
 	})
 }
 

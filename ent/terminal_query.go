@@ -19,9 +19,9 @@ import (
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // TerminalQuery is the builder for querying Terminal entities.

@@ -4,19 +4,21 @@ package ent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // TerminalUpdate is the builder for updating Terminal entities.
@@ -106,6 +108,184 @@ func (_u *TerminalUpdate) SetNillableAppVersion(v *string) *TerminalUpdate {
 	if v != nil {
 		_u.SetAppVersion(*v)
 	}
+	return _u
+}
+
+// SetClockOffsetMs sets the "clock_offset_ms" field.
+func (_u *TerminalUpdate) SetClockOffsetMs(v int64) *TerminalUpdate {
+	_u.mutation.ResetClockOffsetMs()
+	_u.mutation.SetClockOffsetMs(v)
+	return _u
+}
+
+// SetNillableClockOffsetMs sets the "clock_offset_ms" field if the given value is not nil.
+func (_u *TerminalUpdate) SetNillableClockOffsetMs(v *int64) *TerminalUpdate {
+	if v != nil {
+		_u.SetClockOffsetMs(*v)
+	}
+	return _u
+}
+
+// AddClockOffsetMs adds value to the "clock_offset_ms" field.
+func (_u *TerminalUpdate) AddClockOffsetMs(v int64) *TerminalUpdate {
+	_u.mutation.AddClockOffsetMs(v)
+	return _u
+}
+
+// ClearClockOffsetMs clears the value of the "clock_offset_ms" field.
+func (_u *TerminalUpdate) ClearClockOffsetMs() *TerminalUpdate {
+	_u.mutation.ClearClockOffsetMs()
+	return _u
+}
+
+// SetClockUncertaintyMs sets the "clock_uncertainty_ms" field.
+func (_u *TerminalUpdate) SetClockUncertaintyMs(v int64) *TerminalUpdate {
+	_u.mutation.ResetClockUncertaintyMs()
+	_u.mutation.SetClockUncertaintyMs(v)
+	return _u
+}
+
+// SetNillableClockUncertaintyMs sets the "clock_uncertainty_ms" field if the given value is not nil.
+func (_u *TerminalUpdate) SetNillableClockUncertaintyMs(v *int64) *TerminalUpdate {
+	if v != nil {
+		_u.SetClockUncertaintyMs(*v)
+	}
+	return _u
+}
+
+// AddClockUncertaintyMs adds value to the "clock_uncertainty_ms" field.
+func (_u *TerminalUpdate) AddClockUncertaintyMs(v int64) *TerminalUpdate {
+	_u.mutation.AddClockUncertaintyMs(v)
+	return _u
+}
+
+// ClearClockUncertaintyMs clears the value of the "clock_uncertainty_ms" field.
+func (_u *TerminalUpdate) ClearClockUncertaintyMs() *TerminalUpdate {
+	_u.mutation.ClearClockUncertaintyMs()
+	return _u
+}
+
+// SetClockSamples sets the "clock_samples" field.
+func (_u *TerminalUpdate) SetClockSamples(v int) *TerminalUpdate {
+	_u.mutation.ResetClockSamples()
+	_u.mutation.SetClockSamples(v)
+	return _u
+}
+
+// SetNillableClockSamples sets the "clock_samples" field if the given value is not nil.
+func (_u *TerminalUpdate) SetNillableClockSamples(v *int) *TerminalUpdate {
+	if v != nil {
+		_u.SetClockSamples(*v)
+	}
+	return _u
+}
+
+// AddClockSamples adds value to the "clock_samples" field.
+func (_u *TerminalUpdate) AddClockSamples(v int) *TerminalUpdate {
+	_u.mutation.AddClockSamples(v)
+	return _u
+}
+
+// SetClockUpdatedAt sets the "clock_updated_at" field.
+func (_u *TerminalUpdate) SetClockUpdatedAt(v time.Time) *TerminalUpdate {
+	_u.mutation.SetClockUpdatedAt(v)
+	return _u
+}
+
+// SetNillableClockUpdatedAt sets the "clock_updated_at" field if the given value is not nil.
+func (_u *TerminalUpdate) SetNillableClockUpdatedAt(v *time.Time) *TerminalUpdate {
+	if v != nil {
+		_u.SetClockUpdatedAt(*v)
+	}
+	return _u
+}
+
+// ClearClockUpdatedAt clears the value of the "clock_updated_at" field.
+func (_u *TerminalUpdate) ClearClockUpdatedAt() *TerminalUpdate {
+	_u.mutation.ClearClockUpdatedAt()
+	return _u
+}
+
+// SetClockWindow sets the "clock_window" field.
+func (_u *TerminalUpdate) SetClockWindow(v json.RawMessage) *TerminalUpdate {
+	_u.mutation.SetClockWindow(v)
+	return _u
+}
+
+// AppendClockWindow appends value to the "clock_window" field.
+func (_u *TerminalUpdate) AppendClockWindow(v json.RawMessage) *TerminalUpdate {
+	_u.mutation.AppendClockWindow(v)
+	return _u
+}
+
+// ClearClockWindow clears the value of the "clock_window" field.
+func (_u *TerminalUpdate) ClearClockWindow() *TerminalUpdate {
+	_u.mutation.ClearClockWindow()
+	return _u
+}
+
+// SetLastReceiptAt sets the "last_receipt_at" field.
+func (_u *TerminalUpdate) SetLastReceiptAt(v time.Time) *TerminalUpdate {
+	_u.mutation.SetLastReceiptAt(v)
+	return _u
+}
+
+// SetNillableLastReceiptAt sets the "last_receipt_at" field if the given value is not nil.
+func (_u *TerminalUpdate) SetNillableLastReceiptAt(v *time.Time) *TerminalUpdate {
+	if v != nil {
+		_u.SetLastReceiptAt(*v)
+	}
+	return _u
+}
+
+// ClearLastReceiptAt clears the value of the "last_receipt_at" field.
+func (_u *TerminalUpdate) ClearLastReceiptAt() *TerminalUpdate {
+	_u.mutation.ClearLastReceiptAt()
+	return _u
+}
+
+// SetLastSequence sets the "last_sequence" field.
+func (_u *TerminalUpdate) SetLastSequence(v int64) *TerminalUpdate {
+	_u.mutation.ResetLastSequence()
+	_u.mutation.SetLastSequence(v)
+	return _u
+}
+
+// SetNillableLastSequence sets the "last_sequence" field if the given value is not nil.
+func (_u *TerminalUpdate) SetNillableLastSequence(v *int64) *TerminalUpdate {
+	if v != nil {
+		_u.SetLastSequence(*v)
+	}
+	return _u
+}
+
+// AddLastSequence adds value to the "last_sequence" field.
+func (_u *TerminalUpdate) AddLastSequence(v int64) *TerminalUpdate {
+	_u.mutation.AddLastSequence(v)
+	return _u
+}
+
+// ClearLastSequence clears the value of the "last_sequence" field.
+func (_u *TerminalUpdate) ClearLastSequence() *TerminalUpdate {
+	_u.mutation.ClearLastSequence()
+	return _u
+}
+
+// SetMissingRanges sets the "missing_ranges" field.
+func (_u *TerminalUpdate) SetMissingRanges(v json.RawMessage) *TerminalUpdate {
+	_u.mutation.SetMissingRanges(v)
+	return _u
+}
+
+// AppendMissingRanges appends value to the "missing_ranges" field.
+func (_u *TerminalUpdate) AppendMissingRanges(v json.RawMessage) *TerminalUpdate {
+	_u.mutation.AppendMissingRanges(v)
+	return _u
+}
+
+// ClearMissingRanges clears the value of the "missing_ranges" field.
+func (_u *TerminalUpdate) ClearMissingRanges() *TerminalUpdate {
+	_u.mutation.ClearMissingRanges()
 	return _u
 }
 
@@ -305,6 +485,73 @@ func (_u *TerminalUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AppVersion(); ok {
 		_spec.SetField(terminal.FieldAppVersion, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ClockOffsetMs(); ok {
+		_spec.SetField(terminal.FieldClockOffsetMs, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedClockOffsetMs(); ok {
+		_spec.AddField(terminal.FieldClockOffsetMs, field.TypeInt64, value)
+	}
+	if _u.mutation.ClockOffsetMsCleared() {
+		_spec.ClearField(terminal.FieldClockOffsetMs, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.ClockUncertaintyMs(); ok {
+		_spec.SetField(terminal.FieldClockUncertaintyMs, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedClockUncertaintyMs(); ok {
+		_spec.AddField(terminal.FieldClockUncertaintyMs, field.TypeInt64, value)
+	}
+	if _u.mutation.ClockUncertaintyMsCleared() {
+		_spec.ClearField(terminal.FieldClockUncertaintyMs, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.ClockSamples(); ok {
+		_spec.SetField(terminal.FieldClockSamples, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedClockSamples(); ok {
+		_spec.AddField(terminal.FieldClockSamples, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ClockUpdatedAt(); ok {
+		_spec.SetField(terminal.FieldClockUpdatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ClockUpdatedAtCleared() {
+		_spec.ClearField(terminal.FieldClockUpdatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ClockWindow(); ok {
+		_spec.SetField(terminal.FieldClockWindow, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedClockWindow(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, terminal.FieldClockWindow, value)
+		})
+	}
+	if _u.mutation.ClockWindowCleared() {
+		_spec.ClearField(terminal.FieldClockWindow, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.LastReceiptAt(); ok {
+		_spec.SetField(terminal.FieldLastReceiptAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastReceiptAtCleared() {
+		_spec.ClearField(terminal.FieldLastReceiptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.LastSequence(); ok {
+		_spec.SetField(terminal.FieldLastSequence, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedLastSequence(); ok {
+		_spec.AddField(terminal.FieldLastSequence, field.TypeInt64, value)
+	}
+	if _u.mutation.LastSequenceCleared() {
+		_spec.ClearField(terminal.FieldLastSequence, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.MissingRanges(); ok {
+		_spec.SetField(terminal.FieldMissingRanges, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedMissingRanges(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, terminal.FieldMissingRanges, value)
+		})
+	}
+	if _u.mutation.MissingRangesCleared() {
+		_spec.ClearField(terminal.FieldMissingRanges, field.TypeJSON)
 	}
 	if _u.mutation.ShopCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -520,6 +767,184 @@ func (_u *TerminalUpdateOne) SetNillableAppVersion(v *string) *TerminalUpdateOne
 	if v != nil {
 		_u.SetAppVersion(*v)
 	}
+	return _u
+}
+
+// SetClockOffsetMs sets the "clock_offset_ms" field.
+func (_u *TerminalUpdateOne) SetClockOffsetMs(v int64) *TerminalUpdateOne {
+	_u.mutation.ResetClockOffsetMs()
+	_u.mutation.SetClockOffsetMs(v)
+	return _u
+}
+
+// SetNillableClockOffsetMs sets the "clock_offset_ms" field if the given value is not nil.
+func (_u *TerminalUpdateOne) SetNillableClockOffsetMs(v *int64) *TerminalUpdateOne {
+	if v != nil {
+		_u.SetClockOffsetMs(*v)
+	}
+	return _u
+}
+
+// AddClockOffsetMs adds value to the "clock_offset_ms" field.
+func (_u *TerminalUpdateOne) AddClockOffsetMs(v int64) *TerminalUpdateOne {
+	_u.mutation.AddClockOffsetMs(v)
+	return _u
+}
+
+// ClearClockOffsetMs clears the value of the "clock_offset_ms" field.
+func (_u *TerminalUpdateOne) ClearClockOffsetMs() *TerminalUpdateOne {
+	_u.mutation.ClearClockOffsetMs()
+	return _u
+}
+
+// SetClockUncertaintyMs sets the "clock_uncertainty_ms" field.
+func (_u *TerminalUpdateOne) SetClockUncertaintyMs(v int64) *TerminalUpdateOne {
+	_u.mutation.ResetClockUncertaintyMs()
+	_u.mutation.SetClockUncertaintyMs(v)
+	return _u
+}
+
+// SetNillableClockUncertaintyMs sets the "clock_uncertainty_ms" field if the given value is not nil.
+func (_u *TerminalUpdateOne) SetNillableClockUncertaintyMs(v *int64) *TerminalUpdateOne {
+	if v != nil {
+		_u.SetClockUncertaintyMs(*v)
+	}
+	return _u
+}
+
+// AddClockUncertaintyMs adds value to the "clock_uncertainty_ms" field.
+func (_u *TerminalUpdateOne) AddClockUncertaintyMs(v int64) *TerminalUpdateOne {
+	_u.mutation.AddClockUncertaintyMs(v)
+	return _u
+}
+
+// ClearClockUncertaintyMs clears the value of the "clock_uncertainty_ms" field.
+func (_u *TerminalUpdateOne) ClearClockUncertaintyMs() *TerminalUpdateOne {
+	_u.mutation.ClearClockUncertaintyMs()
+	return _u
+}
+
+// SetClockSamples sets the "clock_samples" field.
+func (_u *TerminalUpdateOne) SetClockSamples(v int) *TerminalUpdateOne {
+	_u.mutation.ResetClockSamples()
+	_u.mutation.SetClockSamples(v)
+	return _u
+}
+
+// SetNillableClockSamples sets the "clock_samples" field if the given value is not nil.
+func (_u *TerminalUpdateOne) SetNillableClockSamples(v *int) *TerminalUpdateOne {
+	if v != nil {
+		_u.SetClockSamples(*v)
+	}
+	return _u
+}
+
+// AddClockSamples adds value to the "clock_samples" field.
+func (_u *TerminalUpdateOne) AddClockSamples(v int) *TerminalUpdateOne {
+	_u.mutation.AddClockSamples(v)
+	return _u
+}
+
+// SetClockUpdatedAt sets the "clock_updated_at" field.
+func (_u *TerminalUpdateOne) SetClockUpdatedAt(v time.Time) *TerminalUpdateOne {
+	_u.mutation.SetClockUpdatedAt(v)
+	return _u
+}
+
+// SetNillableClockUpdatedAt sets the "clock_updated_at" field if the given value is not nil.
+func (_u *TerminalUpdateOne) SetNillableClockUpdatedAt(v *time.Time) *TerminalUpdateOne {
+	if v != nil {
+		_u.SetClockUpdatedAt(*v)
+	}
+	return _u
+}
+
+// ClearClockUpdatedAt clears the value of the "clock_updated_at" field.
+func (_u *TerminalUpdateOne) ClearClockUpdatedAt() *TerminalUpdateOne {
+	_u.mutation.ClearClockUpdatedAt()
+	return _u
+}
+
+// SetClockWindow sets the "clock_window" field.
+func (_u *TerminalUpdateOne) SetClockWindow(v json.RawMessage) *TerminalUpdateOne {
+	_u.mutation.SetClockWindow(v)
+	return _u
+}
+
+// AppendClockWindow appends value to the "clock_window" field.
+func (_u *TerminalUpdateOne) AppendClockWindow(v json.RawMessage) *TerminalUpdateOne {
+	_u.mutation.AppendClockWindow(v)
+	return _u
+}
+
+// ClearClockWindow clears the value of the "clock_window" field.
+func (_u *TerminalUpdateOne) ClearClockWindow() *TerminalUpdateOne {
+	_u.mutation.ClearClockWindow()
+	return _u
+}
+
+// SetLastReceiptAt sets the "last_receipt_at" field.
+func (_u *TerminalUpdateOne) SetLastReceiptAt(v time.Time) *TerminalUpdateOne {
+	_u.mutation.SetLastReceiptAt(v)
+	return _u
+}
+
+// SetNillableLastReceiptAt sets the "last_receipt_at" field if the given value is not nil.
+func (_u *TerminalUpdateOne) SetNillableLastReceiptAt(v *time.Time) *TerminalUpdateOne {
+	if v != nil {
+		_u.SetLastReceiptAt(*v)
+	}
+	return _u
+}
+
+// ClearLastReceiptAt clears the value of the "last_receipt_at" field.
+func (_u *TerminalUpdateOne) ClearLastReceiptAt() *TerminalUpdateOne {
+	_u.mutation.ClearLastReceiptAt()
+	return _u
+}
+
+// SetLastSequence sets the "last_sequence" field.
+func (_u *TerminalUpdateOne) SetLastSequence(v int64) *TerminalUpdateOne {
+	_u.mutation.ResetLastSequence()
+	_u.mutation.SetLastSequence(v)
+	return _u
+}
+
+// SetNillableLastSequence sets the "last_sequence" field if the given value is not nil.
+func (_u *TerminalUpdateOne) SetNillableLastSequence(v *int64) *TerminalUpdateOne {
+	if v != nil {
+		_u.SetLastSequence(*v)
+	}
+	return _u
+}
+
+// AddLastSequence adds value to the "last_sequence" field.
+func (_u *TerminalUpdateOne) AddLastSequence(v int64) *TerminalUpdateOne {
+	_u.mutation.AddLastSequence(v)
+	return _u
+}
+
+// ClearLastSequence clears the value of the "last_sequence" field.
+func (_u *TerminalUpdateOne) ClearLastSequence() *TerminalUpdateOne {
+	_u.mutation.ClearLastSequence()
+	return _u
+}
+
+// SetMissingRanges sets the "missing_ranges" field.
+func (_u *TerminalUpdateOne) SetMissingRanges(v json.RawMessage) *TerminalUpdateOne {
+	_u.mutation.SetMissingRanges(v)
+	return _u
+}
+
+// AppendMissingRanges appends value to the "missing_ranges" field.
+func (_u *TerminalUpdateOne) AppendMissingRanges(v json.RawMessage) *TerminalUpdateOne {
+	_u.mutation.AppendMissingRanges(v)
+	return _u
+}
+
+// ClearMissingRanges clears the value of the "missing_ranges" field.
+func (_u *TerminalUpdateOne) ClearMissingRanges() *TerminalUpdateOne {
+	_u.mutation.ClearMissingRanges()
 	return _u
 }
 
@@ -749,6 +1174,73 @@ func (_u *TerminalUpdateOne) sqlSave(ctx context.Context) (_node *Terminal, err 
 	}
 	if value, ok := _u.mutation.AppVersion(); ok {
 		_spec.SetField(terminal.FieldAppVersion, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ClockOffsetMs(); ok {
+		_spec.SetField(terminal.FieldClockOffsetMs, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedClockOffsetMs(); ok {
+		_spec.AddField(terminal.FieldClockOffsetMs, field.TypeInt64, value)
+	}
+	if _u.mutation.ClockOffsetMsCleared() {
+		_spec.ClearField(terminal.FieldClockOffsetMs, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.ClockUncertaintyMs(); ok {
+		_spec.SetField(terminal.FieldClockUncertaintyMs, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedClockUncertaintyMs(); ok {
+		_spec.AddField(terminal.FieldClockUncertaintyMs, field.TypeInt64, value)
+	}
+	if _u.mutation.ClockUncertaintyMsCleared() {
+		_spec.ClearField(terminal.FieldClockUncertaintyMs, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.ClockSamples(); ok {
+		_spec.SetField(terminal.FieldClockSamples, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedClockSamples(); ok {
+		_spec.AddField(terminal.FieldClockSamples, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ClockUpdatedAt(); ok {
+		_spec.SetField(terminal.FieldClockUpdatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ClockUpdatedAtCleared() {
+		_spec.ClearField(terminal.FieldClockUpdatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ClockWindow(); ok {
+		_spec.SetField(terminal.FieldClockWindow, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedClockWindow(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, terminal.FieldClockWindow, value)
+		})
+	}
+	if _u.mutation.ClockWindowCleared() {
+		_spec.ClearField(terminal.FieldClockWindow, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.LastReceiptAt(); ok {
+		_spec.SetField(terminal.FieldLastReceiptAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastReceiptAtCleared() {
+		_spec.ClearField(terminal.FieldLastReceiptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.LastSequence(); ok {
+		_spec.SetField(terminal.FieldLastSequence, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedLastSequence(); ok {
+		_spec.AddField(terminal.FieldLastSequence, field.TypeInt64, value)
+	}
+	if _u.mutation.LastSequenceCleared() {
+		_spec.ClearField(terminal.FieldLastSequence, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.MissingRanges(); ok {
+		_spec.SetField(terminal.FieldMissingRanges, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedMissingRanges(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, terminal.FieldMissingRanges, value)
+		})
+	}
+	if _u.mutation.MissingRangesCleared() {
+		_spec.ClearField(terminal.FieldMissingRanges, field.TypeJSON)
 	}
 	if _u.mutation.ShopCleared() {
 		edge := &sqlgraph.EdgeSpec{

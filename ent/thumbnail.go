@@ -11,8 +11,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/thumbnail"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Thumbnail is the model entity for the Thumbnail schema.
@@ -32,6 +32,8 @@ type Thumbnail struct {
 	CapturedAt time.Time `json:"captured_at,omitempty"`
 	// SkewMs holds the value of the "skew_ms" field.
 	SkewMs int64 `json:"skew_ms,omitempty"`
+	// SkewKnown holds the value of the "skew_known" field.
+	SkewKnown bool `json:"skew_known,omitempty"`
 	// Width holds the value of the "width" field.
 	Width int `json:"width,omitempty"`
 	// Height holds the value of the "height" field.
@@ -46,6 +48,16 @@ type Thumbnail struct {
 	Sha256 string `json:"sha256,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
+	// PictureKey holds the value of the "picture_key" field.
+	PictureKey string `json:"picture_key,omitempty"`
+	// PictureWidth holds the value of the "picture_width" field.
+	PictureWidth int `json:"picture_width,omitempty"`
+	// PictureHeight holds the value of the "picture_height" field.
+	PictureHeight int `json:"picture_height,omitempty"`
+	// PictureBytes holds the value of the "picture_bytes" field.
+	PictureBytes int64 `json:"picture_bytes,omitempty"`
+	// PictureSha256 holds the value of the "picture_sha256" field.
+	PictureSha256 string `json:"picture_sha256,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ThumbnailQuery when eager-loading is set.
 	Edges        ThumbnailEdges `json:"edges"`
@@ -94,9 +106,11 @@ func (*Thumbnail) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case thumbnail.FieldID, thumbnail.FieldAccountID, thumbnail.FieldEntryID, thumbnail.FieldCameraID:
 			values[i] = new(pulid.ID)
-		case thumbnail.FieldSkewMs, thumbnail.FieldWidth, thumbnail.FieldHeight, thumbnail.FieldBytes:
+		case thumbnail.FieldSkewKnown:
+			values[i] = new(sql.NullBool)
+		case thumbnail.FieldSkewMs, thumbnail.FieldWidth, thumbnail.FieldHeight, thumbnail.FieldBytes, thumbnail.FieldPictureWidth, thumbnail.FieldPictureHeight, thumbnail.FieldPictureBytes:
 			values[i] = new(sql.NullInt64)
-		case thumbnail.FieldContentType, thumbnail.FieldStorageKey, thumbnail.FieldSha256:
+		case thumbnail.FieldContentType, thumbnail.FieldStorageKey, thumbnail.FieldSha256, thumbnail.FieldPictureKey, thumbnail.FieldPictureSha256:
 			values[i] = new(sql.NullString)
 		case thumbnail.FieldRequestedAt, thumbnail.FieldCapturedAt, thumbnail.FieldCreatedAt:
 			values[i] = new(sql.NullTime)
@@ -157,6 +171,12 @@ func (_m *Thumbnail) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SkewMs = value.Int64
 			}
+		case thumbnail.FieldSkewKnown:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field skew_known", values[i])
+			} else if value.Valid {
+				_m.SkewKnown = value.Bool
+			}
 		case thumbnail.FieldWidth:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field width", values[i])
@@ -198,6 +218,36 @@ func (_m *Thumbnail) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field created_at", values[i])
 			} else if value.Valid {
 				_m.CreatedAt = value.Time
+			}
+		case thumbnail.FieldPictureKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field picture_key", values[i])
+			} else if value.Valid {
+				_m.PictureKey = value.String
+			}
+		case thumbnail.FieldPictureWidth:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field picture_width", values[i])
+			} else if value.Valid {
+				_m.PictureWidth = int(value.Int64)
+			}
+		case thumbnail.FieldPictureHeight:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field picture_height", values[i])
+			} else if value.Valid {
+				_m.PictureHeight = int(value.Int64)
+			}
+		case thumbnail.FieldPictureBytes:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field picture_bytes", values[i])
+			} else if value.Valid {
+				_m.PictureBytes = value.Int64
+			}
+		case thumbnail.FieldPictureSha256:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field picture_sha256", values[i])
+			} else if value.Valid {
+				_m.PictureSha256 = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -263,6 +313,9 @@ func (_m *Thumbnail) String() string {
 	builder.WriteString("skew_ms=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SkewMs))
 	builder.WriteString(", ")
+	builder.WriteString("skew_known=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SkewKnown))
+	builder.WriteString(", ")
 	builder.WriteString("width=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Width))
 	builder.WriteString(", ")
@@ -283,6 +336,21 @@ func (_m *Thumbnail) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("picture_key=")
+	builder.WriteString(_m.PictureKey)
+	builder.WriteString(", ")
+	builder.WriteString("picture_width=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PictureWidth))
+	builder.WriteString(", ")
+	builder.WriteString("picture_height=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PictureHeight))
+	builder.WriteString(", ")
+	builder.WriteString("picture_bytes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PictureBytes))
+	builder.WriteString(", ")
+	builder.WriteString("picture_sha256=")
+	builder.WriteString(_m.PictureSha256)
 	builder.WriteByte(')')
 	return builder.String()
 }

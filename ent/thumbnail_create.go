@@ -14,8 +14,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/thumbnail"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ThumbnailCreate is the builder for creating a Thumbnail entity.
@@ -59,6 +59,20 @@ func (_c *ThumbnailCreate) SetCapturedAt(v time.Time) *ThumbnailCreate {
 // SetSkewMs sets the "skew_ms" field.
 func (_c *ThumbnailCreate) SetSkewMs(v int64) *ThumbnailCreate {
 	_c.mutation.SetSkewMs(v)
+	return _c
+}
+
+// SetSkewKnown sets the "skew_known" field.
+func (_c *ThumbnailCreate) SetSkewKnown(v bool) *ThumbnailCreate {
+	_c.mutation.SetSkewKnown(v)
+	return _c
+}
+
+// SetNillableSkewKnown sets the "skew_known" field if the given value is not nil.
+func (_c *ThumbnailCreate) SetNillableSkewKnown(v *bool) *ThumbnailCreate {
+	if v != nil {
+		_c.SetSkewKnown(*v)
+	}
 	return _c
 }
 
@@ -116,6 +130,76 @@ func (_c *ThumbnailCreate) SetCreatedAt(v time.Time) *ThumbnailCreate {
 func (_c *ThumbnailCreate) SetNillableCreatedAt(v *time.Time) *ThumbnailCreate {
 	if v != nil {
 		_c.SetCreatedAt(*v)
+	}
+	return _c
+}
+
+// SetPictureKey sets the "picture_key" field.
+func (_c *ThumbnailCreate) SetPictureKey(v string) *ThumbnailCreate {
+	_c.mutation.SetPictureKey(v)
+	return _c
+}
+
+// SetNillablePictureKey sets the "picture_key" field if the given value is not nil.
+func (_c *ThumbnailCreate) SetNillablePictureKey(v *string) *ThumbnailCreate {
+	if v != nil {
+		_c.SetPictureKey(*v)
+	}
+	return _c
+}
+
+// SetPictureWidth sets the "picture_width" field.
+func (_c *ThumbnailCreate) SetPictureWidth(v int) *ThumbnailCreate {
+	_c.mutation.SetPictureWidth(v)
+	return _c
+}
+
+// SetNillablePictureWidth sets the "picture_width" field if the given value is not nil.
+func (_c *ThumbnailCreate) SetNillablePictureWidth(v *int) *ThumbnailCreate {
+	if v != nil {
+		_c.SetPictureWidth(*v)
+	}
+	return _c
+}
+
+// SetPictureHeight sets the "picture_height" field.
+func (_c *ThumbnailCreate) SetPictureHeight(v int) *ThumbnailCreate {
+	_c.mutation.SetPictureHeight(v)
+	return _c
+}
+
+// SetNillablePictureHeight sets the "picture_height" field if the given value is not nil.
+func (_c *ThumbnailCreate) SetNillablePictureHeight(v *int) *ThumbnailCreate {
+	if v != nil {
+		_c.SetPictureHeight(*v)
+	}
+	return _c
+}
+
+// SetPictureBytes sets the "picture_bytes" field.
+func (_c *ThumbnailCreate) SetPictureBytes(v int64) *ThumbnailCreate {
+	_c.mutation.SetPictureBytes(v)
+	return _c
+}
+
+// SetNillablePictureBytes sets the "picture_bytes" field if the given value is not nil.
+func (_c *ThumbnailCreate) SetNillablePictureBytes(v *int64) *ThumbnailCreate {
+	if v != nil {
+		_c.SetPictureBytes(*v)
+	}
+	return _c
+}
+
+// SetPictureSha256 sets the "picture_sha256" field.
+func (_c *ThumbnailCreate) SetPictureSha256(v string) *ThumbnailCreate {
+	_c.mutation.SetPictureSha256(v)
+	return _c
+}
+
+// SetNillablePictureSha256 sets the "picture_sha256" field if the given value is not nil.
+func (_c *ThumbnailCreate) SetNillablePictureSha256(v *string) *ThumbnailCreate {
+	if v != nil {
+		_c.SetPictureSha256(*v)
 	}
 	return _c
 }
@@ -181,6 +265,10 @@ func (_c *ThumbnailCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *ThumbnailCreate) defaults() error {
+	if _, ok := _c.mutation.SkewKnown(); !ok {
+		v := thumbnail.DefaultSkewKnown
+		_c.mutation.SetSkewKnown(v)
+	}
 	if _, ok := _c.mutation.ContentType(); !ok {
 		v := thumbnail.DefaultContentType
 		_c.mutation.SetContentType(v)
@@ -221,6 +309,9 @@ func (_c *ThumbnailCreate) check() error {
 	}
 	if _, ok := _c.mutation.SkewMs(); !ok {
 		return &ValidationError{Name: "skew_ms", err: errors.New(`ent: missing required field "Thumbnail.skew_ms"`)}
+	}
+	if _, ok := _c.mutation.SkewKnown(); !ok {
+		return &ValidationError{Name: "skew_known", err: errors.New(`ent: missing required field "Thumbnail.skew_known"`)}
 	}
 	if _, ok := _c.mutation.Width(); !ok {
 		return &ValidationError{Name: "width", err: errors.New(`ent: missing required field "Thumbnail.width"`)}
@@ -306,6 +397,10 @@ func (_c *ThumbnailCreate) createSpec() (*Thumbnail, *sqlgraph.CreateSpec) {
 		_spec.SetField(thumbnail.FieldSkewMs, field.TypeInt64, value)
 		_node.SkewMs = value
 	}
+	if value, ok := _c.mutation.SkewKnown(); ok {
+		_spec.SetField(thumbnail.FieldSkewKnown, field.TypeBool, value)
+		_node.SkewKnown = value
+	}
 	if value, ok := _c.mutation.Width(); ok {
 		_spec.SetField(thumbnail.FieldWidth, field.TypeInt, value)
 		_node.Width = value
@@ -333,6 +428,26 @@ func (_c *ThumbnailCreate) createSpec() (*Thumbnail, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(thumbnail.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
+	}
+	if value, ok := _c.mutation.PictureKey(); ok {
+		_spec.SetField(thumbnail.FieldPictureKey, field.TypeString, value)
+		_node.PictureKey = value
+	}
+	if value, ok := _c.mutation.PictureWidth(); ok {
+		_spec.SetField(thumbnail.FieldPictureWidth, field.TypeInt, value)
+		_node.PictureWidth = value
+	}
+	if value, ok := _c.mutation.PictureHeight(); ok {
+		_spec.SetField(thumbnail.FieldPictureHeight, field.TypeInt, value)
+		_node.PictureHeight = value
+	}
+	if value, ok := _c.mutation.PictureBytes(); ok {
+		_spec.SetField(thumbnail.FieldPictureBytes, field.TypeInt64, value)
+		_node.PictureBytes = value
+	}
+	if value, ok := _c.mutation.PictureSha256(); ok {
+		_spec.SetField(thumbnail.FieldPictureSha256, field.TypeString, value)
+		_node.PictureSha256 = value
 	}
 	if nodes := _c.mutation.AccountIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -455,6 +570,9 @@ func (u *ThumbnailUpsertOne) UpdateNewValues() *ThumbnailUpsertOne {
 		if _, exists := u.create.mutation.SkewMs(); exists {
 			s.SetIgnore(thumbnail.FieldSkewMs)
 		}
+		if _, exists := u.create.mutation.SkewKnown(); exists {
+			s.SetIgnore(thumbnail.FieldSkewKnown)
+		}
 		if _, exists := u.create.mutation.Width(); exists {
 			s.SetIgnore(thumbnail.FieldWidth)
 		}
@@ -475,6 +593,21 @@ func (u *ThumbnailUpsertOne) UpdateNewValues() *ThumbnailUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(thumbnail.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.PictureKey(); exists {
+			s.SetIgnore(thumbnail.FieldPictureKey)
+		}
+		if _, exists := u.create.mutation.PictureWidth(); exists {
+			s.SetIgnore(thumbnail.FieldPictureWidth)
+		}
+		if _, exists := u.create.mutation.PictureHeight(); exists {
+			s.SetIgnore(thumbnail.FieldPictureHeight)
+		}
+		if _, exists := u.create.mutation.PictureBytes(); exists {
+			s.SetIgnore(thumbnail.FieldPictureBytes)
+		}
+		if _, exists := u.create.mutation.PictureSha256(); exists {
+			s.SetIgnore(thumbnail.FieldPictureSha256)
 		}
 	}))
 	return u
@@ -708,6 +841,9 @@ func (u *ThumbnailUpsertBulk) UpdateNewValues() *ThumbnailUpsertBulk {
 			if _, exists := b.mutation.SkewMs(); exists {
 				s.SetIgnore(thumbnail.FieldSkewMs)
 			}
+			if _, exists := b.mutation.SkewKnown(); exists {
+				s.SetIgnore(thumbnail.FieldSkewKnown)
+			}
 			if _, exists := b.mutation.Width(); exists {
 				s.SetIgnore(thumbnail.FieldWidth)
 			}
@@ -728,6 +864,21 @@ func (u *ThumbnailUpsertBulk) UpdateNewValues() *ThumbnailUpsertBulk {
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(thumbnail.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.PictureKey(); exists {
+				s.SetIgnore(thumbnail.FieldPictureKey)
+			}
+			if _, exists := b.mutation.PictureWidth(); exists {
+				s.SetIgnore(thumbnail.FieldPictureWidth)
+			}
+			if _, exists := b.mutation.PictureHeight(); exists {
+				s.SetIgnore(thumbnail.FieldPictureHeight)
+			}
+			if _, exists := b.mutation.PictureBytes(); exists {
+				s.SetIgnore(thumbnail.FieldPictureBytes)
+			}
+			if _, exists := b.mutation.PictureSha256(); exists {
+				s.SetIgnore(thumbnail.FieldPictureSha256)
 			}
 		}
 	}))

@@ -89,6 +89,21 @@ func (_u *ThumbnailUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			}
 		}
 	}
+	if _u.mutation.PictureKeyCleared() {
+		_spec.ClearField(thumbnail.FieldPictureKey, field.TypeString)
+	}
+	if _u.mutation.PictureWidthCleared() {
+		_spec.ClearField(thumbnail.FieldPictureWidth, field.TypeInt)
+	}
+	if _u.mutation.PictureHeightCleared() {
+		_spec.ClearField(thumbnail.FieldPictureHeight, field.TypeInt)
+	}
+	if _u.mutation.PictureBytesCleared() {
+		_spec.ClearField(thumbnail.FieldPictureBytes, field.TypeInt64)
+	}
+	if _u.mutation.PictureSha256Cleared() {
+		_spec.ClearField(thumbnail.FieldPictureSha256, field.TypeString)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -201,6 +216,21 @@ func (_u *ThumbnailUpdateOne) sqlSave(ctx context.Context) (_node *Thumbnail, er
 				ps[i](selector)
 			}
 		}
+	}
+	if _u.mutation.PictureKeyCleared() {
+		_spec.ClearField(thumbnail.FieldPictureKey, field.TypeString)
+	}
+	if _u.mutation.PictureWidthCleared() {
+		_spec.ClearField(thumbnail.FieldPictureWidth, field.TypeInt)
+	}
+	if _u.mutation.PictureHeightCleared() {
+		_spec.ClearField(thumbnail.FieldPictureHeight, field.TypeInt)
+	}
+	if _u.mutation.PictureBytesCleared() {
+		_spec.ClearField(thumbnail.FieldPictureBytes, field.TypeInt64)
+	}
+	if _u.mutation.PictureSha256Cleared() {
+		_spec.ClearField(thumbnail.FieldPictureSha256, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Thumbnail{config: _u.config}

@@ -26,16 +26,40 @@ type Tx struct {
 	AuditLog *AuditLogClient
 	// Camera is the client for interacting with the Camera builders.
 	Camera *CameraClient
+	// CameraCloudConnection is the client for interacting with the CameraCloudConnection builders.
+	CameraCloudConnection *CameraCloudConnectionClient
+	// CardMatch is the client for interacting with the CardMatch builders.
+	CardMatch *CardMatchClient
+	// CaseEvent is the client for interacting with the CaseEvent builders.
+	CaseEvent *CaseEventClient
+	// CaseNote is the client for interacting with the CaseNote builders.
+	CaseNote *CaseNoteClient
+	// DailyRollup is the client for interacting with the DailyRollup builders.
+	DailyRollup *DailyRollupClient
+	// DigestRule is the client for interacting with the DigestRule builders.
+	DigestRule *DigestRuleClient
+	// DigestSend is the client for interacting with the DigestSend builders.
+	DigestSend *DigestSendClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
+	// Investigation is the client for interacting with the Investigation builders.
+	Investigation *InvestigationClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
 	JournalEntry *JournalEntryClient
 	// Link is the client for interacting with the Link builders.
 	Link *LinkClient
+	// MailSettings is the client for interacting with the MailSettings builders.
+	MailSettings *MailSettingsClient
 	// PosConnection is the client for interacting with the PosConnection builders.
 	PosConnection *PosConnectionClient
+	// RecordingSegment is the client for interacting with the RecordingSegment builders.
+	RecordingSegment *RecordingSegmentClient
+	// RollupShop is the client for interacting with the RollupShop builders.
+	RollupShop *RollupShopClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// ShareLink is the client for interacting with the ShareLink builders.
+	ShareLink *ShareLinkClient
 	// Shop is the client for interacting with the Shop builders.
 	Shop *ShopClient
 	// ShopGroup is the client for interacting with the ShopGroup builders.
@@ -183,11 +207,23 @@ func (tx *Tx) init() {
 	tx.ApiKey = NewApiKeyClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.Camera = NewCameraClient(tx.config)
+	tx.CameraCloudConnection = NewCameraCloudConnectionClient(tx.config)
+	tx.CardMatch = NewCardMatchClient(tx.config)
+	tx.CaseEvent = NewCaseEventClient(tx.config)
+	tx.CaseNote = NewCaseNoteClient(tx.config)
+	tx.DailyRollup = NewDailyRollupClient(tx.config)
+	tx.DigestRule = NewDigestRuleClient(tx.config)
+	tx.DigestSend = NewDigestSendClient(tx.config)
 	tx.Event = NewEventClient(tx.config)
+	tx.Investigation = NewInvestigationClient(tx.config)
 	tx.JournalEntry = NewJournalEntryClient(tx.config)
 	tx.Link = NewLinkClient(tx.config)
+	tx.MailSettings = NewMailSettingsClient(tx.config)
 	tx.PosConnection = NewPosConnectionClient(tx.config)
+	tx.RecordingSegment = NewRecordingSegmentClient(tx.config)
+	tx.RollupShop = NewRollupShopClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
+	tx.ShareLink = NewShareLinkClient(tx.config)
 	tx.Shop = NewShopClient(tx.config)
 	tx.ShopGroup = NewShopGroupClient(tx.config)
 	tx.Terminal = NewTerminalClient(tx.config)

@@ -19,9 +19,9 @@ import (
 
 	"github.com/regicam/regicam/ent"
 	_ "github.com/regicam/regicam/ent/runtime" // privacy policies and defaults
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/export"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/pulid"
 )
 
 type counter struct{ n atomic.Int64 }

@@ -10,14 +10,16 @@ import (
 	"encoding/json"
 
 	"github.com/regicam/regicam/alerts"
+	"github.com/regicam/regicam/alerts/builder"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/graph/generated"
 	"github.com/regicam/regicam/graph/model"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Cursor is the resolver for the cursor field.
@@ -103,7 +105,7 @@ func (r *alertRuleResolver) EntryKinds(ctx context.Context, obj *ent.AlertRule) 
 
 // CreateAlertRule is the resolver for the createAlertRule field.
 func (r *mutationResolver) CreateAlertRule(ctx context.Context, input model.AlertRuleInput) (*model.AlertRulePayload, error) {
-	in, err := alertInput(ctx, input)
+	in, err := ruleInput(ctx, input)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +114,7 @@ func (r *mutationResolver) CreateAlertRule(ctx context.Context, input model.Aler
 
 // UpdateAlertRule is the resolver for the updateAlertRule field.
 func (r *mutationResolver) UpdateAlertRule(ctx context.Context, id pulid.ID, input model.AlertRuleInput) (*model.AlertRulePayload, error) {
-	in, err := alertInput(ctx, input)
+	in, err := ruleInput(ctx, input)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +144,29 @@ func (r *queryResolver) AlertRules(ctx context.Context) ([]*ent.AlertRule, error
 	return r.Resolver.Alerts.Rules(ctx)
 }
 
+// AlertRulePresets is the resolver for the alertRulePresets field.
+func (r *queryResolver) AlertRulePresets(ctx context.Context) ([]*model.AlertRulePreset, error) {
+	ps := builder.Presets()
+	out := make([]*model.AlertRulePreset, len(ps))
+	for i, p := range ps {
+		out[i] = &model.AlertRulePreset{Name: p.Name, Label: p.Label, Conditions: &p.Conditions}
+	}
+	return out, nil
+}
+
+// PreviewAlertRule is the resolver for the previewAlertRule field.
+func (r *queryResolver) PreviewAlertRule(ctx context.Context, input model.AlertRuleInput, days *int) (*model.AlertRulePreview, error) {
+	in, err := ruleInput(ctx, input)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Resolver.Alerts.Preview(ctx, in, days)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AlertRulePreview{Days: res.Days, Hits: res.Hits, PerDay: res.PerDay, Examples: res.Examples, Scanned: res.Scanned}, nil
+}
+
 // Alerts is the resolver for the alerts field.
 func (r *queryResolver) Alerts(ctx context.Context, acknowledged *bool, first *int, after *string) (*model.AlertConnection, error) {
 	n := 50
@@ -162,6 +187,25 @@ func (r *queryResolver) Alerts(ctx context.Context, acknowledged *bool, first *i
 	return conn, nil
 }
 
+// Kinds is the resolver for the kinds field.
+func (r *ruleConditionsResolver) Kinds(ctx context.Context, obj *schematype.RuleConditions) ([]journalentry.Kind, error) {
+	out := make([]journalentry.Kind, len(obj.Kinds))
+	for i, k := range obj.Kinds {
+		out[i] = journalentry.Kind(k)
+	}
+	return out, nil
+}
+
+// ShopIDs is the resolver for the shopIDs field.
+func (r *ruleConditionsResolver) ShopIDs(ctx context.Context, obj *schematype.RuleConditions) ([]pulid.ID, error) {
+	return idsOf(obj.ShopIDs), nil
+}
+
+// TerminalIDs is the resolver for the terminalIDs field.
+func (r *ruleConditionsResolver) TerminalIDs(ctx context.Context, obj *schematype.RuleConditions) ([]pulid.ID, error) {
+	return idsOf(obj.TerminalIDs), nil
+}
+
 // Alerts is the resolver for the alerts field.
 func (r *subscriptionResolver) Alerts(ctx context.Context, after *string) (<-chan *ent.Alert, error) {
 	return r.Resolver.Alerts.Subscribe(ctx, after)
@@ -173,7 +217,13 @@ func (r *Resolver) Alert() generated.AlertResolver { return &alertResolver{r} }
 // AlertRule returns generated.AlertRuleResolver implementation.
 func (r *Resolver) AlertRule() generated.AlertRuleResolver { return &alertRuleResolver{r} }
 
+// RuleConditions returns generated.RuleConditionsResolver implementation.
+func (r *Resolver) RuleConditions() generated.RuleConditionsResolver {
+	return &ruleConditionsResolver{r}
+}
+
 type (
-	alertResolver     struct{ *Resolver }
-	alertRuleResolver struct{ *Resolver }
+	alertResolver          struct{ *Resolver }
+	alertRuleResolver      struct{ *Resolver }
+	ruleConditionsResolver struct{ *Resolver }
 )

@@ -7,19 +7,14 @@ package graph
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
-	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/apikey"
-	"github.com/regicam/regicam/ent/auditlog"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -54,156 +49,38 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 
 // CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUserInput) (*ent.User, error) {
-	v, err := viewer.Require(ctx, viewer.ScopeAdmin)
-	if err != nil {
-		return nil, err
-	}
-	if err := mayGrant(v, viewer.Role(input.Role)); err != nil {
-		return nil, err
-	}
-	shops, err := r.assignableShops(ctx, input.ShopIDs, input.ShopGroupIDs)
-	if err != nil {
-		return nil, err
-	}
-	name := ""
-	if input.Name != nil {
-		name = *input.Name
-	}
-	u, err := r.Auth.CreateUser(ctx, auth.NewUser{AccountID: v.AccountID, Email: input.Email, Password: input.Password,
-		Name: name, Role: viewer.Role(input.Role), ShopIDs: shops, IPAllowlist: input.IPAllowlist})
-	if err != nil {
-		return nil, err
-	}
-	if len(input.ShopGroupIDs) > 0 {
-		if u, err = u.Update().AddShopGroupIDs(input.ShopGroupIDs...).Save(ctx); err != nil {
-			return nil, err
-		}
-	}
-	r.audit(ctx, "user.created", u.ID, fmt.Sprintf("email=%s role=%s", u.Email, u.Role))
-	return u, nil
+	return r.Auth.AddUser(ctx, auth.NewUser{Email: input.Email, Password: input.Password, Name: deref(input.Name),
+		Role: viewer.Role(input.Role), ShopIDs: input.ShopIDs, ShopGroupIDs: input.ShopGroupIDs, IPAllowlist: input.IPAllowlist})
 }
 
 // UpdateUserRole is the resolver for the updateUserRole field.
 func (r *mutationResolver) UpdateUserRole(ctx context.Context, id pulid.ID, role user.Role) (*ent.User, error) {
-	v, err := viewer.Require(ctx, viewer.ScopeAdmin)
-	if err != nil {
-		return nil, err
-	}
-	u, err := r.Client.User.Get(ctx, id)
-	if err != nil {
-		return nil, notFound("id", err)
-	}
-	if err := mayGrant(v, viewer.Role(u.Role)); err != nil {
-		return nil, err
-	}
-	if err := mayGrant(v, viewer.Role(role)); err != nil {
-		return nil, err
-	}
-	if u.Role == user.RoleOWNER && role != user.RoleOWNER {
-		if err := r.keepAnOwner(ctx, u); err != nil {
-			return nil, err
-		}
-	}
-	old := u.Role
-	if u, err = u.Update().SetRole(role).Save(ctx); err != nil {
-		return nil, err
-	}
-	r.Auth.UserChanged()
-	r.audit(ctx, "user.role_changed", u.ID, fmt.Sprintf("%s -> %s", old, role))
-	return u, nil
+	return r.Auth.UpdateUserRole(ctx, id, viewer.Role(role))
 }
 
 // SetUserShops is the resolver for the setUserShops field.
 func (r *mutationResolver) SetUserShops(ctx context.Context, id pulid.ID, shopIDs []pulid.ID, shopGroupIDs []pulid.ID) (*ent.User, error) {
-	if _, err := viewer.Require(ctx, viewer.ScopeAdmin); err != nil {
-		return nil, err
-	}
-	u, err := r.Client.User.Get(ctx, id)
-	if err != nil {
-		return nil, notFound("id", err)
-	}
-	if _, err := r.assignableShops(ctx, shopIDs, shopGroupIDs); err != nil {
-		return nil, err
-	}
-	u, err = u.Update().ClearShops().AddShopIDs(shopIDs...).ClearShopGroups().AddShopGroupIDs(shopGroupIDs...).Save(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r.Auth.UserChanged()
-	r.audit(ctx, "user.shops_changed", u.ID, fmt.Sprintf("%d shops, %d groups", len(shopIDs), len(shopGroupIDs)))
-	return u, nil
+	return r.Auth.SetUserShops(ctx, id, shopIDs, shopGroupIDs)
 }
 
 // SetUserIPAllowlist is the resolver for the setUserIPAllowlist field.
 func (r *mutationResolver) SetUserIPAllowlist(ctx context.Context, id pulid.ID, ipAllowlist []string) (*ent.User, error) {
-	if _, err := viewer.Require(ctx, viewer.ScopeAdmin); err != nil {
-		return nil, err
-	}
-	u, err := r.Client.User.Get(ctx, id)
-	if err != nil {
-		return nil, notFound("id", err)
-	}
-	if err := auth.CheckAllowlist("ipAllowlist", ipAllowlist); err != nil {
-		return nil, err
-	}
-	if u, err = u.Update().SetIPAllowlist(ipAllowlist).Save(ctx); err != nil {
-		return nil, err
-	}
-	r.Auth.UserChanged()
-	r.audit(ctx, "user.ip_allowlist_changed", u.ID, strings.Join(ipAllowlist, ","))
-	return u, nil
+	return r.Auth.SetUserIPAllowlist(ctx, id, ipAllowlist)
 }
 
 // UnlockUser is the resolver for the unlockUser field.
 func (r *mutationResolver) UnlockUser(ctx context.Context, id pulid.ID) (*ent.User, error) {
-	if _, err := viewer.Require(ctx, viewer.ScopeAdmin); err != nil {
-		return nil, err
-	}
-	u, err := r.Auth.Unlock(ctx, id)
-	if err != nil {
-		return nil, notFound("id", err)
-	}
-	return u, nil
+	return r.Auth.Unlock(ctx, id)
 }
 
 // DeleteUser is the resolver for the deleteUser field.
 func (r *mutationResolver) DeleteUser(ctx context.Context, id pulid.ID) (pulid.ID, error) {
-	v, err := viewer.Require(ctx, viewer.ScopeAdmin)
-	if err != nil {
-		return "", err
-	}
-	u, err := r.Client.User.Get(ctx, id)
-	if err != nil {
-		return "", notFound("id", err)
-	}
-	if u.ID == v.UserID {
-		return "", apperr.Invalid("id", "自分自身は削除できません (cannot delete yourself)")
-	}
-	if err := mayGrant(v, viewer.Role(u.Role)); err != nil {
-		return "", err
-	}
-	if u.Role == user.RoleOWNER {
-		if err := r.keepAnOwner(ctx, u); err != nil {
-			return "", err
-		}
-	}
-	if err := r.Auth.DeleteUser(ctx, u.ID); err != nil {
-		return "", err
-	}
-	r.audit(ctx, "user.deleted", u.ID, "email="+u.Email)
-	return u.ID, nil
+	return r.Auth.DeleteUser(ctx, id)
 }
 
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, name string, scopes []string, expiresAt *time.Time) (*model.CreateAPIKeyPayload, error) {
-	if _, err := viewer.Require(ctx, viewer.ScopeAdmin); err != nil {
-		return nil, err
-	}
-	list := make([]viewer.Scope, len(scopes))
-	for i, s := range scopes {
-		list[i] = viewer.Scope(s)
-	}
-	k, key, err := r.Auth.CreateAPIKey(ctx, name, list, expiresAt)
+	k, key, err := r.Auth.CreateAPIKey(ctx, name, auth.Scopes(scopes), expiresAt)
 	if err != nil {
 		return nil, err
 	}
@@ -212,60 +89,25 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, name string, scopes
 
 // RevokeAPIKey is the resolver for the revokeApiKey field.
 func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id pulid.ID) (*ent.ApiKey, error) {
-	if _, err := viewer.Require(ctx, viewer.ScopeAdmin); err != nil {
-		return nil, err
-	}
-	k, err := r.Auth.RevokeAPIKey(ctx, id)
-	if err != nil {
-		return nil, notFound("id", err)
-	}
-	return k, nil
+	return r.Auth.RevokeAPIKey(ctx, id)
 }
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
-	v, ok := viewer.FromContext(ctx)
-	if !ok {
-		return nil, &apperr.Error{Code: apperr.Unauthenticated, Message: "ログインしてください (not signed in)"}
-	}
-	if v.UserID == "" {
-		return nil, nil
-	}
-	return r.Client.User.Get(ctx, v.UserID)
+	return r.Auth.Me(ctx)
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context) ([]*ent.User, error) {
-	if _, err := viewer.Require(ctx, viewer.ScopeAdmin); err != nil {
-		return nil, err
-	}
-	return r.Client.User.Query().Order(ent.Asc(user.FieldEmail)).All(ctx)
+	return r.Auth.Users(ctx)
 }
 
 // APIKeys is the resolver for the apiKeys field.
 func (r *queryResolver) APIKeys(ctx context.Context) ([]*ent.ApiKey, error) {
-	if _, err := viewer.Require(ctx, viewer.ScopeAdmin); err != nil {
-		return nil, err
-	}
-	return r.Client.ApiKey.Query().Order(ent.Desc(apikey.FieldCreatedAt), ent.Desc(apikey.FieldID)).All(ctx)
+	return r.Auth.APIKeys(ctx)
 }
 
 // AuditLog is the resolver for the auditLog field.
 func (r *queryResolver) AuditLog(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], action *string) (*ent.AuditLogConnection, error) {
-	if _, err := viewer.Require(ctx, viewer.ScopeAdmin); err != nil {
-		return nil, err
-	}
-	n := 50
-	if first != nil {
-		if *first < 0 || *first > 500 {
-			return nil, apperr.Invalid("first", "first must be between 0 and 500")
-		}
-		n = *first
-	}
-	q := r.Client.AuditLog.Query()
-	if action != nil && *action != "" {
-		q = q.Where(auditlog.Action(*action))
-	}
-	return q.Paginate(ctx, after, &n, nil, nil, ent.WithAuditLogOrder(&ent.AuditLogOrder{
-		Direction: entgql.OrderDirectionDesc, Field: ent.AuditLogOrderFieldAt}))
+	return r.Auth.AuditLog(ctx, first, after, action)
 }

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -275,7 +275,7 @@ func TestStaffSeesOnlyItsShops(t *testing.T) {
 func TestAPIKeyScopes(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
 		clock := &auClock{now: time.Now()}
-		srv := testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) { cfg.AuthNow = clock.Now })
+		srv := testenv.StartWith(t, b, "", func(cfg *app.Config, _ string) { cfg.AuthNow = clock.Now })
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		now := time.Now().UTC()
 		read := `{ journal(first: 1) { edges { cursor } } }`
@@ -387,7 +387,7 @@ func TestAPIKeyScopes(t *testing.T) {
 // Retry-After on GraphQL and 429 on other routes; other keys are not held.
 func TestAPIKeyRateLimit(t *testing.T) {
 	clock := &auClock{now: time.Now()}
-	srv := testenv.StartWith(t, testenv.Postgres(t), "", func(cfg *server.Config, _ string) {
+	srv := testenv.StartWith(t, testenv.Postgres(t), "", func(cfg *app.Config, _ string) {
 		cfg.AuthNow = clock.Now
 		cfg.APIKeyRate, cfg.APIKeyBurst = 1, 3
 	})
@@ -401,6 +401,9 @@ func TestAPIKeyRateLimit(t *testing.T) {
 	}
 	r, resp := key.QueryHTTP(t, q, nil)
 	auWant(t, r.Errors, "RATE_LIMITED", "")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("/graphql over the limit: HTTP %d, want 429", resp.StatusCode)
+	}
 	if resp.Header.Get("Retry-After") != "1" {
 		t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
 	}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/pulid"
 )
 
 // tjBadInputMutation names its variable $input, so errors raised while
@@ -37,7 +37,7 @@ func tjWantError(t *testing.T, errs []testenv.GQLError, code, field string) {
 // GraphQL error with extensions.code and extensions.field.
 func TestBadInputQueries(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		ctx := context.Background()
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		other, err := srv.DB.Client.Account.Create().SetName("他社").Save(ctx)
@@ -133,7 +133,7 @@ func TestBadInputQueries(t *testing.T) {
 // a code and a field, appears as a GraphQL error too, and stores nothing.
 func TestBadInputIngest(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		ctx := context.Background()
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		other, err := srv.DB.Client.Account.Create().SetName("他社").Save(ctx)
@@ -177,7 +177,7 @@ func TestBadInputIngest(t *testing.T) {
 		}
 		for _, tc := range items {
 			t.Run(tc.name, func(t *testing.T) {
-				e0, ev0 := tjRows(t, srv)
+				e0, ev0 := tjRows(t, srv.DB.Client)
 				r := srv.Query(t, tjBadInputMutation, map[string]any{"input": []any{tc.item}})
 				var out struct {
 					IngestJournal []tjResult `json:"ingestJournal"`
@@ -193,7 +193,7 @@ func TestBadInputIngest(t *testing.T) {
 					t.Errorf("item error %s at %s (%s), want %s at %s", res.Error.Code, tjStr(res.Error.Field), res.Error.Message, tc.code, tc.field)
 				}
 				tjWantError(t, r.Errors, tc.code, tc.field)
-				if e1, ev1 := tjRows(t, srv); e1 != e0 || ev1 != ev0 {
+				if e1, ev1 := tjRows(t, srv.DB.Client); e1 != e0 || ev1 != ev0 {
 					t.Errorf("a failed item wrote rows: entries %d→%d, events %d→%d", e0, e1, ev0, ev1)
 				}
 			})
@@ -217,7 +217,7 @@ func TestBadInputIngest(t *testing.T) {
 		}
 		for _, tc := range calls {
 			t.Run(tc.name, func(t *testing.T) {
-				e0, ev0 := tjRows(t, srv)
+				e0, ev0 := tjRows(t, srv.DB.Client)
 				r := srv.Query(t, tjBadInputMutation, map[string]any{"input": tc.input})
 				if len(r.Errors) == 0 {
 					t.Fatalf("no error; data %s", r.Data)
@@ -226,14 +226,14 @@ func TestBadInputIngest(t *testing.T) {
 				if string(r.Data) != "null" && len(r.Data) != 0 {
 					t.Errorf("data %s, want null", r.Data)
 				}
-				if e1, ev1 := tjRows(t, srv); e1 != e0 || ev1 != ev0 {
+				if e1, ev1 := tjRows(t, srv.DB.Client); e1 != e0 || ev1 != ev0 {
 					t.Errorf("a rejected call wrote rows: entries %d→%d, events %d→%d", e0, e1, ev0, ev1)
 				}
 			})
 		}
 
 		t.Run("duplicate externalID inside one batch", func(t *testing.T) {
-			e0, ev0 := tjRows(t, srv)
+			e0, ev0 := tjRows(t, srv.DB.Client)
 			sale := tjReceipt(term, "DUP-1", "PAYMENT", base, nil)
 			changed := tjReceipt(term, "DUP-1", "PAYMENT", base, map[string]any{"total": 999})
 			cancel := tjReceipt(term, "DUP-1", "CANCEL", base.Add(time.Minute), nil)
@@ -259,7 +259,7 @@ func TestBadInputIngest(t *testing.T) {
 			if res[3].Status != "CREATED" || res[3].Entry == nil {
 				t.Errorf("cancel of the sale in the same batch: %+v", res[3])
 			}
-			if e1, ev1 := tjRows(t, srv); e1-e0 != 2 || ev1-ev0 != 3 {
+			if e1, ev1 := tjRows(t, srv.DB.Client); e1-e0 != 2 || ev1-ev0 != 3 {
 				t.Errorf("rows written: %d entries, %d events; want 2 and 3 (sale, cancel, sale UPDATED)", e1-e0, ev1-ev0)
 			}
 			ids := tjAll(t, srv, map[string]any{"search": "R-DUP-1"})

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"entgo.io/ent/dialect/sql"
+
 	"github.com/regicam/regicam/camera/registry"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
@@ -24,8 +25,15 @@ func sourceTest(res registry.TestResult) *model.CameraSourceTest {
 		out.Reason = &reason
 		return out
 	}
-	preview := thumbs.DataURL(res.Preview)
-	out.PreviewDataURL, out.Width, out.Height = &preview, &res.Width, &res.Height
+	// An RTSP camera can pass without a preview (no ffmpeg, or no keyframe
+	// in time): no empty data: URL then.
+	if len(res.Preview) > 0 {
+		preview := thumbs.DataURL(res.Preview)
+		out.PreviewDataURL = &preview
+	}
+	if res.Width > 0 && res.Height > 0 {
+		out.Width, out.Height = &res.Width, &res.Height
+	}
 	return out
 }
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/regicam/regicam/camera/registry"
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/pulid"
 )
 
 // HasSourceCredentials is the resolver for the hasSourceCredentials field.

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/graph/model"
-	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
+	smaregiconn "github.com/regicam/regicam/pos/smaregi/storedconn"
+	"github.com/regicam/regicam/pulid"
 )
 
 // SyncConnection is the resolver for the syncConnection field.
@@ -36,7 +36,7 @@ func (r *mutationResolver) CreateWebhookSecret(ctx context.Context, id pulid.ID)
 
 // ConnectSmaregi is the resolver for the connectSmaregi field.
 func (r *mutationResolver) ConnectSmaregi(ctx context.Context, input model.SmaregiCredentialsInput) (*ent.PosConnection, error) {
-	return r.Portal.ConnectSmaregi(ctx, smaregiconnect.Credentials{
+	return r.Portal.ConnectSmaregi(ctx, smaregiconn.Credentials{
 		ContractID: input.ContractID, ClientID: input.ClientID, ClientSecret: input.ClientSecret})
 }
 

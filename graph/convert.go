@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -10,11 +11,11 @@ import (
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/graph/model"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -22,7 +23,7 @@ import (
 func accountOf(ctx context.Context) (pulid.ID, error) {
 	v, ok := viewer.FromContext(ctx)
 	if !ok {
-		return "", &apperr.Error{Code: apperr.Unauthenticated, Message: "ログインしてください (authentication required)"}
+		return "", apperr.Unauthenticatedf("ログインしてください (authentication required)").Because(apperr.NOT_SIGNED_IN)
 	}
 	return v.AccountID, nil
 }
@@ -52,6 +53,20 @@ func filterOf(acct pulid.ID, w *model.JournalWhere) (journal.Filter, error) {
 	return f, f.Validate("where")
 }
 
+// totalCountIfSelected counts the matching entries only when the query
+// asks for totalCount: the count is a second query that a plain page (every
+// dashboard load) does not pay for.
+func totalCountIfSelected(ctx context.Context, client *ent.Client, f journal.Filter) (*model.JournalCount, error) {
+	if !slices.Contains(graphql.CollectAllFields(ctx), "totalCount") {
+		return nil, nil
+	}
+	n, more, err := journal.Count(ctx, client, f)
+	if err != nil {
+		return nil, err
+	}
+	return &model.JournalCount{Count: n, More: more}, nil
+}
+
 // withEdges eager-loads the edges the query selects under edges.node, so a
 // page costs one query per edge type instead of one per entry.
 func withEdges(ctx context.Context) func(*ent.JournalEntryQuery) (*ent.JournalEntryQuery, error) {
@@ -66,7 +81,7 @@ func withEdges(ctx context.Context) func(*ent.JournalEntryQuery) (*ent.JournalEn
 		if sel["shop"] {
 			q = q.WithShop()
 		}
-		if sel["thumbnail"] {
+		if sel["thumbnail"] || sel["picture"] { // picture rides on the thumbnail row
 			q = q.WithThumbnail()
 		}
 		if sel["related"] {
@@ -125,7 +140,7 @@ func receiptOf(in *model.JournalInput) (ingest.Receipt, error) {
 	if in.Raw != nil {
 		raw, err := json.Marshal(in.Raw)
 		if err != nil {
-			return r, apperr.Invalid("raw", "元データを JSON にできません (raw is not JSON-serialisable)")
+			return r, apperr.Invalid("raw", "元データを JSON にできません (raw is not JSON-serialisable)").Because(apperr.INVALID_FORMAT)
 		}
 		r.Raw = raw
 	}

@@ -14,10 +14,10 @@ import (
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/graph/generated"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Node is the resolver for the node field.
@@ -29,9 +29,9 @@ func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error
 	if ok, err := owns(ctx, r.Client, acct, id); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, apperr.Missing("id", "見つかりません (not found)")
+		return nil, apperr.Missing("id", "見つかりません (not found)").Because(apperr.NOT_FOUND)
 	}
-	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(ent.IDToType))
+	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(nodeType))
 	if err != nil {
 		return nil, notFound("id", err)
 	}
@@ -45,7 +45,7 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder,
 		return nil, err
 	}
 	if len(ids) > 100 {
-		return nil, apperr.Invalid("ids", "一度に指定できるのは 100 件までです (at most 100 ids)")
+		return nil, apperr.Invalid("ids", "一度に指定できるのは 100 件までです (at most 100 ids)").Because(apperr.TOO_MANY_ITEMS)
 	}
 	visible := make([]pulid.ID, 0, len(ids))
 	for _, id := range ids {
@@ -57,7 +57,7 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder,
 			visible = append(visible, id)
 		}
 	}
-	found, err := r.Client.Noders(ctx, visible, ent.WithNodeType(ent.IDToType))
+	found, err := r.Client.Noders(ctx, visible, ent.WithNodeType(nodeType))
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +127,14 @@ func (r *queryResolver) Terminals(ctx context.Context, after *entgql.Cursor[puli
 // Camera returns generated.CameraResolver implementation.
 func (r *Resolver) Camera() generated.CameraResolver { return &cameraResolver{r} }
 
+// CameraCloudConnection returns generated.CameraCloudConnectionResolver implementation.
+func (r *Resolver) CameraCloudConnection() generated.CameraCloudConnectionResolver {
+	return &cameraCloudConnectionResolver{r}
+}
+
+// Case returns generated.CaseResolver implementation.
+func (r *Resolver) Case() generated.CaseResolver { return &caseResolver{r} }
+
 // JournalEntry returns generated.JournalEntryResolver implementation.
 func (r *Resolver) JournalEntry() generated.JournalEntryResolver { return &journalEntryResolver{r} }
 
@@ -135,6 +143,9 @@ func (r *Resolver) PosConnection() generated.PosConnectionResolver { return &pos
 
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
+
+// ShareLink returns generated.ShareLinkResolver implementation.
+func (r *Resolver) ShareLink() generated.ShareLinkResolver { return &shareLinkResolver{r} }
 
 // Shop returns generated.ShopResolver implementation.
 func (r *Resolver) Shop() generated.ShopResolver { return &shopResolver{r} }
@@ -149,12 +160,15 @@ func (r *Resolver) Terminal() generated.TerminalResolver { return &terminalResol
 func (r *Resolver) Thumbnail() generated.ThumbnailResolver { return &thumbnailResolver{r} }
 
 type (
-	cameraResolver        struct{ *Resolver }
-	journalEntryResolver  struct{ *Resolver }
-	posConnectionResolver struct{ *Resolver }
-	queryResolver         struct{ *Resolver }
-	shopResolver          struct{ *Resolver }
-	shopGroupResolver     struct{ *Resolver }
-	terminalResolver      struct{ *Resolver }
-	thumbnailResolver     struct{ *Resolver }
+	cameraResolver                struct{ *Resolver }
+	cameraCloudConnectionResolver struct{ *Resolver }
+	caseResolver                  struct{ *Resolver }
+	journalEntryResolver          struct{ *Resolver }
+	posConnectionResolver         struct{ *Resolver }
+	queryResolver                 struct{ *Resolver }
+	shareLinkResolver             struct{ *Resolver }
+	shopResolver                  struct{ *Resolver }
+	shopGroupResolver             struct{ *Resolver }
+	terminalResolver              struct{ *Resolver }
+	thumbnailResolver             struct{ *Resolver }
 )

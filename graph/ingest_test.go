@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/link"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ---- helpers shared by the journal tests of this package (prefix tj) ----
@@ -57,7 +58,7 @@ const tjIngestMutation = `mutation($in: [JournalInput!]!) {
 
 // tjIngest sends one ingestJournal call and returns the per-item results
 // together with the top-level GraphQL errors.
-func tjIngest(t *testing.T, srv *testenv.Server, items ...map[string]any) ([]tjResult, []testenv.GQLError) {
+func tjIngest(t *testing.T, srv gqlClient, items ...map[string]any) ([]tjResult, []testenv.GQLError) {
 	t.Helper()
 	in := make([]any, len(items))
 	for i, it := range items {
@@ -76,7 +77,7 @@ func tjIngest(t *testing.T, srv *testenv.Server, items ...map[string]any) ([]tjR
 }
 
 // tjMustIngest ingests items that must all succeed and returns their results.
-func tjMustIngest(t *testing.T, srv *testenv.Server, items ...map[string]any) []tjResult {
+func tjMustIngest(t *testing.T, srv gqlClient, items ...map[string]any) []tjResult {
 	t.Helper()
 	res, errs := tjIngest(t, srv, items...)
 	if len(errs) > 0 {
@@ -97,7 +98,7 @@ func tjMustIngest(t *testing.T, srv *testenv.Server, items ...map[string]any) []
 }
 
 // tjOne ingests one item that must succeed.
-func tjOne(t *testing.T, srv *testenv.Server, item map[string]any) tjResult {
+func tjOne(t *testing.T, srv gqlClient, item map[string]any) tjResult {
 	t.Helper()
 	return tjMustIngest(t, srv, item)[0]
 }
@@ -123,7 +124,7 @@ func tjReceipt(term pulid.ID, ext, kind string, at time.Time, extra map[string]a
 }
 
 // tjEntryByID reads one entry through node(id).
-func tjEntryByID(t *testing.T, srv *testenv.Server, id string) tjEntry {
+func tjEntryByID(t *testing.T, srv gqlClient, id string) tjEntry {
 	t.Helper()
 	var out struct {
 		Node *tjEntry `json:"node"`
@@ -163,7 +164,7 @@ const tjJournalQuery = `query($where: JournalWhere, $first: Int, $after: String)
 }`
 
 // tjJournalRaw runs Query.journal; first 0 and after "" mean "not given".
-func tjJournalRaw(t *testing.T, srv *testenv.Server, where map[string]any, first int, after string) (tjPage, []testenv.GQLError) {
+func tjJournalRaw(t *testing.T, srv gqlClient, where map[string]any, first int, after string) (tjPage, []testenv.GQLError) {
 	t.Helper()
 	vars := map[string]any{}
 	if where != nil {
@@ -187,7 +188,7 @@ func tjJournalRaw(t *testing.T, srv *testenv.Server, where map[string]any, first
 	return data.Journal, r.Errors
 }
 
-func tjJournal(t *testing.T, srv *testenv.Server, where map[string]any, first int, after string) tjPage {
+func tjJournal(t *testing.T, srv gqlClient, where map[string]any, first int, after string) tjPage {
 	t.Helper()
 	p, errs := tjJournalRaw(t, srv, where, first, after)
 	if len(errs) > 0 {
@@ -197,7 +198,7 @@ func tjJournal(t *testing.T, srv *testenv.Server, where map[string]any, first in
 }
 
 // tjAll walks every page of the journal for where and returns the ids.
-func tjAll(t *testing.T, srv *testenv.Server, where map[string]any) []string {
+func tjAll(t *testing.T, srv gqlClient, where map[string]any) []string {
 	t.Helper()
 	var ids []string
 	after := ""
@@ -214,14 +215,14 @@ func tjAll(t *testing.T, srv *testenv.Server, where map[string]any) []string {
 }
 
 // tjRows counts journal entries and events in the database.
-func tjRows(t *testing.T, srv *testenv.Server) (entries, events int) {
+func tjRows(t *testing.T, c *ent.Client) (entries, events int) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	if entries, err = srv.DB.Client.JournalEntry.Query().Count(ctx); err != nil {
+	if entries, err = c.JournalEntry.Query().Count(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if events, err = srv.DB.Client.Event.Query().Count(ctx); err != nil {
+	if events, err = c.Event.Query().Count(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return entries, events
@@ -252,10 +253,10 @@ func tjSameIDs(t *testing.T, what string, got, want []string) {
 // the sale it changes.
 func TestIngestKinds(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		base := tjBase()
 
-		type check func(t *testing.T, srv *testenv.Server, fx testenv.Fixture, sale tjResult, got tjResult)
+		type check func(t *testing.T, srv *gqlEnv, fx testenv.Fixture, sale tjResult, got tjResult)
 		cases := []struct {
 			name string
 			// sale, when set, is ingested first (the PAYMENT a change refers to).
@@ -275,7 +276,7 @@ func TestIngestKinds(t *testing.T) {
 				wantKind:  "PAYMENT",
 				wantLabel: "支払い",
 				wantAt:    base,
-				check: func(t *testing.T, srv *testenv.Server, fx testenv.Fixture, _ tjResult, got tjResult) {
+				check: func(t *testing.T, srv *gqlEnv, fx testenv.Fixture, _ tjResult, got tjResult) {
 					e := got.Entry
 					if e.ReceiptNo != "R-P1" || e.RegisterNo != "1" || e.StaffName != "山田" || e.Total != 1000 || e.Deposit != 1000 {
 						t.Errorf("stored fields: %+v", e)
@@ -304,7 +305,7 @@ func TestIngestKinds(t *testing.T) {
 					return tjReceipt(fx.TerminalIDs[0], "S1", "CANCEL", base.Add(4*time.Minute), map[string]any{"total": 35000, "deposit": 35000})
 				},
 				wantKind: "CANCEL", wantLabel: "キャンセル", wantAt: base.Add(4 * time.Minute),
-				check: func(t *testing.T, srv *testenv.Server, _ testenv.Fixture, sale, got tjResult) {
+				check: func(t *testing.T, srv *gqlEnv, _ testenv.Fixture, sale, got tjResult) {
 					if got.Entry.ID == sale.Entry.ID {
 						t.Fatalf("the cancel must be its own entry, got the sale back")
 					}
@@ -329,7 +330,7 @@ func TestIngestKinds(t *testing.T) {
 					return tjReceipt(fx.TerminalIDs[1], "D2", "CANCEL", base.Add(2*time.Minute), map[string]any{"relatedExternalID": "S2", "total": -1000})
 				},
 				wantKind: "CANCEL", wantLabel: "キャンセル", wantAt: base.Add(2 * time.Minute),
-				check: func(t *testing.T, srv *testenv.Server, _ testenv.Fixture, sale, got tjResult) {
+				check: func(t *testing.T, srv *gqlEnv, _ testenv.Fixture, sale, got tjResult) {
 					if tjStr(got.Entry.RelatedID) != sale.Entry.ID {
 						t.Errorf("related = %s, want %s", tjStr(got.Entry.RelatedID), sale.Entry.ID)
 					}
@@ -351,7 +352,7 @@ func TestIngestKinds(t *testing.T) {
 					return tjReceipt(fx.TerminalIDs[0], "S3", "DELETE", base.Add(30*time.Minute), nil)
 				},
 				wantKind: "DELETE", wantLabel: "削除", wantAt: base.Add(30 * time.Minute),
-				check: func(t *testing.T, srv *testenv.Server, _ testenv.Fixture, sale, got tjResult) {
+				check: func(t *testing.T, srv *gqlEnv, _ testenv.Fixture, sale, got tjResult) {
 					if tjStr(got.Entry.RelatedID) != sale.Entry.ID {
 						t.Errorf("related = %s, want %s", tjStr(got.Entry.RelatedID), sale.Entry.ID)
 					}
@@ -374,7 +375,7 @@ func TestIngestKinds(t *testing.T) {
 						"updatedAt": base.Add(10 * time.Minute).Format(time.RFC3339), "total": 900, "staffName": "佐藤"})
 				},
 				wantKind: "MODIFY", wantLabel: "修正", wantAt: base.Add(10 * time.Minute), wantCamera: 1,
-				check: func(t *testing.T, srv *testenv.Server, _ testenv.Fixture, sale, got tjResult) {
+				check: func(t *testing.T, srv *gqlEnv, _ testenv.Fixture, sale, got tjResult) {
 					if tjStr(got.Entry.RelatedID) != sale.Entry.ID {
 						t.Errorf("related = %s, want %s", tjStr(got.Entry.RelatedID), sale.Entry.ID)
 					}
@@ -397,7 +398,7 @@ func TestIngestKinds(t *testing.T) {
 						"total": 1100, "deposit": 2000, "change": 900, "updatedAt": base.Add(15 * time.Minute).Format(time.RFC3339)})
 				},
 				wantKind: "MODIFY", wantLabel: "修正", wantAt: base.Add(15 * time.Minute),
-				check: func(t *testing.T, srv *testenv.Server, _ testenv.Fixture, sale, got tjResult) {
+				check: func(t *testing.T, srv *gqlEnv, _ testenv.Fixture, sale, got tjResult) {
 					if got.Status != "CREATED" {
 						t.Errorf("status %s, want CREATED", got.Status)
 					}
@@ -425,7 +426,7 @@ func TestIngestKinds(t *testing.T) {
 					return tjReceipt(fx.TerminalIDs[0], "S6", "PAYMENT", base, map[string]any{"staffName": "鈴木"})
 				},
 				wantKind: "MODIFY", wantLabel: "修正", // wantAt zero: checked below
-				check: func(t *testing.T, srv *testenv.Server, _ testenv.Fixture, sale, got tjResult) {
+				check: func(t *testing.T, srv *gqlEnv, _ testenv.Fixture, sale, got tjResult) {
 					if d := time.Since(got.Entry.OccurredAt); d < -time.Minute || d > time.Minute {
 						t.Errorf("MODIFY without updatedAt at %v, want about now", got.Entry.OccurredAt)
 					}
@@ -499,7 +500,7 @@ func containsStr(list []string, s string) bool {
 // watched its terminal at occurredAt, not the one linked when it arrived.
 func TestIngestCameraFromLinkHistory(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		ctx := context.Background()
 		c := srv.DB.Client
@@ -570,7 +571,7 @@ func TestIngestCameraFromLinkHistory(t *testing.T) {
 // duplicated webhook does: nothing may appear twice.
 func TestIngestIdempotent(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		base := tjBase()
 
 		cases := []struct {
@@ -663,12 +664,12 @@ func TestIngestIdempotent(t *testing.T) {
 				if tc.first != nil {
 					tjMustIngest(t, srv, tc.first(fx)...)
 				}
-				entries0, events0 := tjRows(t, srv)
+				entries0, events0 := tjRows(t, srv.DB.Client)
 				one := tjOne(t, srv, tc.item(fx))
 				if one.Status != "CREATED" || one.Entry.Kind != tc.wantKind {
 					t.Fatalf("first send: %s %s, want CREATED %s", one.Status, one.Entry.Kind, tc.wantKind)
 				}
-				entries1, events1 := tjRows(t, srv)
+				entries1, events1 := tjRows(t, srv.DB.Client)
 				two := tjOne(t, srv, tc.item(fx))
 				if two.Status != "DUPLICATE" {
 					t.Errorf("second send: status %s, want DUPLICATE", two.Status)
@@ -677,7 +678,7 @@ func TestIngestIdempotent(t *testing.T) {
 					t.Errorf("second send returned entry %s (%s), want the first result %s (%s)",
 						two.Entry.ID, two.Entry.Kind, one.Entry.ID, one.Entry.Kind)
 				}
-				entries2, events2 := tjRows(t, srv)
+				entries2, events2 := tjRows(t, srv.DB.Client)
 				if entries2 != entries1 || events2 != events1 {
 					t.Errorf("the duplicate wrote rows: entries %d→%d, events %d→%d", entries1, entries2, events1, events2)
 				}
@@ -712,7 +713,7 @@ func TestIngestIdempotent(t *testing.T) {
 		})
 
 		// A provider retry of the original record arriving after the sale
-		// was edited (webhook order is not guaranteed, DESIGN.md §6) is the
+		// was edited (Smaregi does not guarantee webhook order) is the
 		// same provider record again: one entry, no second MODIFY.
 		t.Run("late retry of the original after an edit", func(t *testing.T) {
 			fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
@@ -764,7 +765,7 @@ func TestIngestIdempotent(t *testing.T) {
 // failed item leaves no entry and no event behind.
 func TestIngestBatchMixed(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		base := tjBase()
 		term := fx.TerminalIDs[0]
@@ -779,7 +780,7 @@ func TestIngestBatchMixed(t *testing.T) {
 			}}),
 			tjReceipt(term, "B5", "OTHER", base, nil),
 		}
-		entries0, events0 := tjRows(t, srv)
+		entries0, events0 := tjRows(t, srv.DB.Client)
 		res, errs := tjIngest(t, srv, items...)
 		if len(res) != len(items) {
 			t.Fatalf("%d results for %d items (errors %+v)", len(res), len(items), errs)
@@ -830,7 +831,7 @@ func TestIngestBatchMixed(t *testing.T) {
 		if res[2].Entry != nil && tjStr(res[2].Entry.RelatedID) != res[0].Entry.ID {
 			t.Errorf("cancel related %s, want %s", tjStr(res[2].Entry.RelatedID), res[0].Entry.ID)
 		}
-		entries1, events1 := tjRows(t, srv)
+		entries1, events1 := tjRows(t, srv.DB.Client)
 		// 3 entries; events: ADDED ×3 plus UPDATED for the canceled sale.
 		if entries1-entries0 != 3 || events1-events0 != 4 {
 			t.Errorf("rows written: %d entries, %d events; want 3 and 4", entries1-entries0, events1-events0)
@@ -856,7 +857,7 @@ func TestIngestBatchMixed(t *testing.T) {
 // points at, the camera and the terminal.
 func TestIngestResultEdges(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		base := tjBase()
 		const q = `mutation($in: [JournalInput!]!) {

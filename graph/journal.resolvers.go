@@ -9,15 +9,13 @@ import (
 	"context"
 	"time"
 
-	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/feed"
 	"github.com/regicam/regicam/graph/generated"
 	"github.com/regicam/regicam/graph/model"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/journal"
-	"github.com/regicam/regicam/viewer"
+	"github.com/regicam/regicam/pulid"
 )
 
 // KindLabel is the resolver for the kindLabel field.
@@ -41,10 +39,12 @@ func (r *mutationResolver) IngestJournal(ctx context.Context, input []*model.Jou
 	for i, in := range input {
 		receipts[i], bad[i] = receiptOf(in)
 	}
+	start := time.Now()
 	results, err := r.Ingester.IngestBatch(ctx, acct, receipts, bad)
 	if err != nil {
 		return nil, err
 	}
+	countIngested(results, time.Since(start))
 	out := make([]*model.IngestResult, len(results))
 	for i, res := range results {
 		out[i] = &model.IngestResult{Index: i, Status: model.IngestStatus(res.Status), Entry: res.Entry}
@@ -78,7 +78,7 @@ func (r *queryResolver) Journal(ctx context.Context, where *model.JournalWhere, 
 		}
 		cur = &c
 	}
-	page, err := journal.List(ctx, r.Client, f, n, cur, withEdges(ctx))
+	page, err := r.journalPage(ctx, f, n, cur)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,9 @@ func (r *queryResolver) Journal(ctx context.Context, where *model.JournalWhere, 
 	}
 	if len(conn.Edges) > 0 {
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
+	}
+	if conn.TotalCount, err = totalCountIfSelected(ctx, r.Client, f); err != nil {
+		return nil, err
 	}
 	return conn, nil
 }
@@ -128,21 +131,9 @@ func (r *subscriptionResolver) Journal(ctx context.Context, where *model.Journal
 	if err := journal.CheckIDs(ctx, r.Client, f); err != nil {
 		return nil, err
 	}
-	var from *int64
-	if after != nil {
-		id, err := feed.DecodeCursor(*after, "after")
-		if err != nil {
-			return nil, err
-		}
-		// A cursor from another installation (or a restored backup) would
-		// silently skip every event up to it.
-		// The newest event of all accounts: cursors count across them.
-		if newest, err := feed.Newest(viewer.System(ctx), r.Client); err != nil {
-			return nil, err
-		} else if id > newest {
-			return nil, apperr.Invalid("after", "このカーソルはまだ存在しないイベントを指しています (cursor is ahead of the newest event)")
-		}
-		from = &id
+	from, err := feed.Resume(ctx, r.Client, after, "after")
+	if err != nil {
+		return nil, err
 	}
 	return r.Hub.Subscribe(ctx, f, from)
 }

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/pulid"
 )
 
 // tjStored is a seeded entry with what the journal must report for it.
@@ -42,7 +42,7 @@ func tjOrder(es []tjStored) []string {
 // right entries, newest first.
 func TestJournalTabsAndSearch(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		fa := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		fb := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		base := tjBase()
@@ -188,6 +188,26 @@ func TestJournalTabsAndSearch(t *testing.T) {
 				if p.PageInfo.HasNextPage != (len(tc.want) > 2) {
 					t.Errorf("hasNextPage %v with %d matches", p.PageInfo.HasNextPage, len(tc.want))
 				}
+				// totalCount counts every page, not the one asked for.
+				r := srv.Query(t, `query($w: JournalWhere) { journal(where: $w, first: 2) { totalCount { count more } } }`,
+					map[string]any{"w": tc.where})
+				var c struct {
+					Journal struct {
+						TotalCount struct {
+							Count int  `json:"count"`
+							More  bool `json:"more"`
+						} `json:"totalCount"`
+					} `json:"journal"`
+				}
+				if len(r.Errors) > 0 {
+					t.Fatalf("totalCount: %+v", r.Errors)
+				}
+				if err := json.Unmarshal(r.Data, &c); err != nil {
+					t.Fatal(err)
+				}
+				if c.Journal.TotalCount.Count != len(tc.want) || c.Journal.TotalCount.More {
+					t.Errorf("totalCount %+v, want %d", c.Journal.TotalCount, len(tc.want))
+				}
 			})
 		}
 
@@ -227,7 +247,7 @@ func TestJournalTabsAndSearch(t *testing.T) {
 // every entry that existed when the walk began is seen exactly once.
 func TestJournalPaginationWhileIngesting(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		base := tjBase()
 
@@ -357,7 +377,7 @@ const tjBucketsQuery = `query($cam: ID!, $from: Time!, $to: Time!, $bucket: Buck
   timelineBuckets(cameraID: $cam, from: $from, to: $to, bucket: $bucket) { start payment cancel modify delete other total }
 }`
 
-func tjBucketsRaw(t *testing.T, srv *testenv.Server, cam pulid.ID, from, to time.Time, bucket string) ([]tjBucket, []testenv.GQLError) {
+func tjBucketsRaw(t *testing.T, srv gqlClient, cam pulid.ID, from, to time.Time, bucket string) ([]tjBucket, []testenv.GQLError) {
 	t.Helper()
 	vars := map[string]any{"cam": string(cam), "from": from.Format(time.RFC3339Nano), "to": to.Format(time.RFC3339Nano)}
 	if bucket != "" {
@@ -379,7 +399,7 @@ func tjBucketsRaw(t *testing.T, srv *testenv.Server, cam pulid.ID, from, to time
 // per aligned bucket, only the asked camera.
 func TestTimelineBuckets(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		h := tjBase() // a whole hour
 		cam0, cam1 := fx.TerminalIDs[0], fx.TerminalIDs[2]

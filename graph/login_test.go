@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -18,7 +18,7 @@ import (
 // X-Forwarded-For is its source address: tests play callers from several
 // addresses.
 func lgServer(t testing.TB, b testenv.Backend, clock *auClock) *testenv.Server {
-	return testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) {
+	return testenv.StartWith(t, b, "", func(cfg *app.Config, _ string) {
 		cfg.AuthNow = clock.Now
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	})

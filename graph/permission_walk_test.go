@@ -13,9 +13,8 @@ import (
 
 	"github.com/regicam/regicam/access"
 	"github.com/regicam/regicam/apperr"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -63,10 +62,7 @@ func TestPermissionWalk(t *testing.T) {
 			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 		}))
 		t.Cleanup(refuse.Close)
-		srv := testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) {
-			cfg.SmaregiIDURL, cfg.SmaregiAPIURL = refuse.URL, refuse.URL
-			cfg.UbiregiAuthURL, cfg.UbiregiAPIURL = refuse.URL, refuse.URL
-		})
+		srv := startSchema(t, b, schemaOptions{ProviderURL: refuse.URL})
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		// login is walked with a password that works, so that it is
 		// judged on the gate and not on a wrong password.
@@ -76,16 +72,10 @@ func TestPermissionWalk(t *testing.T) {
 			"Mutation.login": {"email": email, "password": password},
 		}
 
-		principals := []pwPrincipal{{}}
-		for _, r := range access.Roles {
-			principals = append(principals, pwPrincipal{role: r})
-		}
-		for _, s := range access.KeyScopes {
-			principals = append(principals, pwPrincipal{scope: s})
-		}
+		principals := pwPrincipals()
 		// clientOf signs p in; mutations get a new identity each (logout
 		// ends a session, a key's rate limit is per key).
-		clientOf := func(p pwPrincipal) *testenv.Server {
+		clientOf := func(p pwPrincipal) *gqlEnv {
 			switch {
 			case p.role == viewer.RoleStaff:
 				_, c := srv.NewUser(t, srv.AccountID, p.role, fx.ShopID)
@@ -99,7 +89,7 @@ func TestPermissionWalk(t *testing.T) {
 			}
 			return srv.As(testenv.Anonymous)
 		}
-		readers := map[pwPrincipal]*testenv.Server{}
+		readers := map[pwPrincipal]*gqlEnv{}
 		for _, p := range principals {
 			readers[p] = clientOf(p)
 		}
@@ -121,37 +111,25 @@ func TestPermissionWalk(t *testing.T) {
 					}
 					r := c.Query(t, doc, vars)
 					walked[op]++
-					v, signedIn := p.viewer()
-					var want string
-					if err := access.Check(v, signedIn, name); err != nil {
-						e, _ := apperr.As(err)
-						want = e.Code
-					}
-					got := pwRefusal(r.Errors)
-					if got != want {
+					if want, got := pwWant(p, name), pwRefusal(r.Errors); got != want {
 						t.Errorf("%s as %s: table says %s, server says %s\n%s %v\ndata %s errors %+v",
 							name, p, pwVerdict(want), pwVerdict(got), doc, vars, r.Data, r.Errors)
 					}
 				}
 			}
 		}
-		// Subscriptions over the websocket: a credential without
-		// journal:read is already closed at connection_init (4401 without
-		// one, 4403 without the scope); otherwise the gate answers.
+		// Subscriptions: here the gate answers each (TestPermissionWalkWebsocket
+		// walks them over the server's websocket, where connection_init
+		// refuses first). No event is due: a live subscription ends with
+		// its wait, a refused one answers at once.
 		sub := schema.root("subscription")
 		for _, f := range sub.Fields {
 			name := sub.Name + "." + f.Name
 			doc, vars := pwOperation(schema, "subscription", f, given[name])
 			for _, p := range principals {
 				walked["subscription"]++
-				v, signedIn := p.viewer()
-				var want string
-				if err := access.Check(v, signedIn, name); err != nil {
-					e, _ := apperr.As(err)
-					want = e.Code
-				}
-				got := pwSubscribe(t, readers[p], doc, vars)
-				if got != want {
+				_, errs := readers[p].SubscribeFor(t, 300*time.Millisecond, doc, vars)
+				if want, got := pwWant(p, name), pwRefusal(errs); got != want {
 					t.Errorf("%s as %s: table says %s, server says %s", name, p, pwVerdict(want), pwVerdict(got))
 				}
 			}
@@ -165,13 +143,80 @@ func TestPermissionWalk(t *testing.T) {
 	})
 }
 
+// TestPermissionWalkWebsocket calls every subscription over the server's
+// websocket as each principal of TestPermissionWalk: a credential without
+// journal:read is already closed at connection_init (4401 without one,
+// 4403 without the scope); otherwise the gate answers. Either way the
+// answer must be what access.Table says.
+func TestPermissionWalkWebsocket(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		srv := testenv.Start(t, b, "")
+		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
+		principals := pwPrincipals()
+		readers := map[pwPrincipal]*testenv.Server{}
+		for _, p := range principals {
+			switch {
+			case p.role == viewer.RoleStaff:
+				_, readers[p] = srv.NewUser(t, srv.AccountID, p.role, fx.ShopID)
+			case p.role != "":
+				_, readers[p] = srv.NewUser(t, srv.AccountID, p.role)
+			case p.scope != "":
+				_, readers[p] = srv.NewAPIKey(t, srv.AccountID, p.scope)
+			default:
+				readers[p] = srv.As(testenv.Anonymous)
+			}
+		}
+		schema := auIntrospect(t, srv)
+		walked := 0
+		sub := schema.root("subscription")
+		for _, f := range sub.Fields {
+			name := sub.Name + "." + f.Name
+			doc, vars := pwOperation(schema, "subscription", f, nil)
+			for _, p := range principals {
+				walked++
+				if want, got := pwWant(p, name), pwSubscribe(t, readers[p], doc, vars); got != want {
+					t.Errorf("%s as %s: table says %s, server says %s", name, p, pwVerdict(want), pwVerdict(got))
+				}
+			}
+		}
+		if walked < 2*len(principals) {
+			t.Fatalf("walked only %d subscriptions; introspection found too little", walked)
+		}
+		t.Logf("%d subscriptions walked as %d principals", walked, len(principals))
+	})
+}
+
+// pwPrincipals is every kind of caller: anonymous, each role, a key of
+// each scope alone.
+func pwPrincipals() []pwPrincipal {
+	principals := []pwPrincipal{{}}
+	for _, r := range access.Roles {
+		principals = append(principals, pwPrincipal{role: r})
+	}
+	for _, s := range access.KeyScopes {
+		principals = append(principals, pwPrincipal{scope: s})
+	}
+	return principals
+}
+
+// pwWant is the refusal access.Table gives p calling op: FORBIDDEN,
+// UNAUTHENTICATED, or "" when it allows the call.
+func pwWant(p pwPrincipal, op string) string {
+	v, signedIn := p.viewer()
+	if err := access.Check(v, signedIn, op); err != nil {
+		e, _ := apperr.As(err)
+		return e.Code
+	}
+	return ""
+}
+
 // TestIngestResultEntryNeedsJournalRead: a key that may only write gets
 // the id of each result's entry and nothing else of it (a DUPLICATE names
 // an entry it may not have stored); the items are still stored and their
 // status reported. With journal:read as well, the entry reads back.
 func TestIngestResultEntryNeedsJournalRead(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		at := time.Now().Add(-time.Hour)
 		// The owner's register sale: a partner re-sending its external id

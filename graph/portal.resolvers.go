@@ -10,8 +10,8 @@ import (
 
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/portal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Label is the resolver for the label field.

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regicam/regicam/connector"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/pos/polling"
 	"github.com/regicam/regicam/pos/signedhook"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -46,14 +46,14 @@ type pcPayload struct {
 	Webhook struct{ Path, Secret string }
 }
 
-func pcShop(t *testing.T, srv *testenv.Server, name string) pulid.ID {
+func pcShop(t *testing.T, srv gqlClient, name string) pulid.ID {
 	t.Helper()
 	var out struct{ CreateShop struct{ ID pulid.ID } }
 	srv.MustQuery(t, `mutation($n: String!){ createShop(input: {name: $n}) { id } }`, map[string]any{"n": name}, &out)
 	return out.CreateShop.ID
 }
 
-func pcCamera(t *testing.T, srv *testenv.Server, name, device string) pulid.ID {
+func pcCamera(t *testing.T, srv gqlClient, name, device string) pulid.ID {
 	t.Helper()
 	var out struct{ CreateCamera struct{ ID pulid.ID } }
 	srv.MustQuery(t, `mutation($in: CreateCameraInput!){ createCamera(input: $in) { id } }`,
@@ -61,7 +61,7 @@ func pcCamera(t *testing.T, srv *testenv.Server, name, device string) pulid.ID {
 	return out.CreateCamera.ID
 }
 
-func pcConnection(t *testing.T, c *testenv.Server, provider, name string, shop pulid.ID) pcPayload {
+func pcConnection(t *testing.T, c gqlClient, provider, name string, shop pulid.ID) pcPayload {
 	t.Helper()
 	var out struct{ CreatePosConnection pcPayload }
 	c.MustQuery(t, pcCreate, map[string]any{"input": map[string]any{"provider": provider, "name": name, "shopID": shop}}, &out)
@@ -228,7 +228,7 @@ func TestCreatePosConnection(t *testing.T) {
 // from Smaregi (BAD_USER_INPUT); another account's ids are NOT_FOUND.
 func TestCreateTerminal(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		shop := pcShop(t, srv, "渋谷店")
 		second := pcShop(t, srv, "新宿店")
 		p := pcConnection(t, srv, "WEBHOOK", "カード端末", shop)
@@ -269,7 +269,7 @@ func TestCreateTerminal(t *testing.T) {
 		}
 		for _, tc := range []struct {
 			name        string
-			as          *testenv.Server
+			as          *gqlEnv
 			vars        map[string]any
 			code, field string
 		}{
@@ -362,7 +362,7 @@ func TestWebhookNamesNewTerminal(t *testing.T) {
 		}
 
 		// Fill the connection up to the bound, then name one more.
-		for i := 1; i < connector.MaxNewTerminals; i++ {
+		for i := 1; i < polling.MaxNewTerminals; i++ {
 			if _, err := srv.DB.Client.Terminal.Create().SetAccountID(srv.AccountID).SetConnectionID(p.Connection.ID).
 				SetShopID(shop).SetExternalID(fmt.Sprintf("FILL-%03d", i)).Save(sysCtx()); err != nil {
 				t.Fatal(err)
@@ -391,7 +391,7 @@ func TestWebhookNamesNewTerminal(t *testing.T) {
 // camera; the key cannot create shops.
 func TestPartnerSetsUpWithAPIKey(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		pcShop(t, srv, "渋谷店")
 		pcCamera(t, srv, "レジ前カメラ", "CAM-1")
 		_, partner := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeLinksWrite, viewer.ScopeJournalWrite, viewer.ScopeJournalRead)
@@ -451,7 +451,7 @@ func TestPartnerSetsUpWithAPIKey(t *testing.T) {
 // retired camera does not count.
 func TestSetupProgress(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		type steps struct{ HasCamera, HasShop, HasConnection, HasLink, HasReceipt, Complete bool }
 		progress := func() steps {
 			t.Helper()

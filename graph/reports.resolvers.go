@@ -9,8 +9,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/reports"
 	"github.com/regicam/regicam/viewer"
 )

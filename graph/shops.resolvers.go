@@ -10,10 +10,10 @@ import (
 
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/graph/model"
 	"github.com/regicam/regicam/portal"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/setup"
 	"github.com/regicam/regicam/shop"
 )

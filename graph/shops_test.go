@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -33,7 +33,7 @@ type shShop struct {
 // its field.
 func TestCreateShop(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		var out struct{ CreateShop shShop }
 		srv.MustQuery(t, shCreateShop, map[string]any{"input": map[string]any{"name": " 渋谷店 "}}, &out)
 		if s := out.CreateShop; s.Name != "渋谷店" || s.Timezone != "Asia/Tokyo" || len(s.BusinessHours) != 0 {
@@ -89,7 +89,7 @@ func TestCreateShop(t *testing.T) {
 // keys may not change shops.
 func TestUpdateShop(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		var out struct {
 			CreateShop shShop
 			UpdateShop shShop
@@ -116,7 +116,7 @@ func TestUpdateShop(t *testing.T) {
 		_, staff := srv.NewUser(t, srv.AccountID, viewer.RoleStaff, id)
 		_, readKey := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeJournalRead)
 		_, linksKey := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeLinksWrite)
-		for name, c := range map[string]*testenv.Server{"STAFF": staff, "journal:read key": readKey, "links:write key": linksKey} {
+		for name, c := range map[string]*gqlEnv{"STAFF": staff, "journal:read key": readKey, "links:write key": linksKey} {
 			r := c.Query(t, shUpdateShop, map[string]any{"id": id, "input": map[string]any{"name": "x"}})
 			if len(r.Errors) == 0 || r.Errors[0].Code() != "FORBIDDEN" {
 				t.Errorf("%s updateShop: %+v, want FORBIDDEN", name, r.Errors)
@@ -140,7 +140,7 @@ func TestUpdateShop(t *testing.T) {
 // deleting a group leaves its shops.
 func TestShopGroups(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.Start(t, b, "")
+		srv := startSchema(t, b, schemaOptions{})
 		mk := func(name string) pulid.ID {
 			var out struct{ CreateShop shShop }
 			srv.MustQuery(t, shCreateShop, map[string]any{"input": map[string]any{"name": name}}, &out)

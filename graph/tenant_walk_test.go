@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -37,14 +38,11 @@ func TestTenantWalk(t *testing.T) {
 			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 		}))
 		t.Cleanup(refuse.Close)
-		srv := testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) {
-			cfg.SmaregiIDURL, cfg.SmaregiAPIURL = refuse.URL, refuse.URL
-			cfg.UbiregiAuthURL, cfg.UbiregiAPIURL = refuse.URL, refuse.URL
-			// The walk selects every field of every type three levels
-			// deep (node(id) over all types is 33 KB): far beyond what a
-			// client sends, so the GraphQL operation limits are lifted.
-			cfg.MaxDocumentBytes, cfg.MaxFields, cfg.ComplexityLimit = 1<<20, 1<<20, 1<<30
-		})
+		// The walk selects every field of every type three levels deep
+		// (node(id) over all types is 33 KB), far beyond what a client
+		// sends: in-process there are no operation limits to lift. Ubiregi
+		// is not configured, as on a server without its client id.
+		srv := startSchema(t, b, schemaOptions{ProviderURL: refuse.URL})
 		testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		other, owner := srv.NewAccount(t, "B社ひみつ商会")
 		bfx := testenv.NewFixture(t, srv.DB.Client, other)
@@ -124,7 +122,7 @@ func TestTenantWalk(t *testing.T) {
 
 // auSeedForeign gives account B one row of every kind it can have through
 // the API and returns their ids.
-func auSeedForeign(t *testing.T, srv *testenv.Server, owner *testenv.Server, acct pulid.ID, fx testenv.Fixture) (reps, all []pulid.ID) {
+func auSeedForeign(t *testing.T, srv *gqlEnv, owner *gqlEnv, acct pulid.ID, fx testenv.Fixture) (reps, all []pulid.ID) {
 	t.Helper()
 	ctx := viewer.System(context.Background())
 	c := srv.DB.Client
@@ -169,6 +167,21 @@ func auSeedForeign(t *testing.T, srv *testenv.Server, owner *testenv.Server, acc
 			ids = append(ids, pc.ID)
 		}
 	}
+	// A camera-cloud connection of B and its CLOUD camera, as a sync
+	// leaves them (the walk's cloud refuses every key, so not through
+	// connectCameraCloud).
+	cc, err := c.CameraCloudConnection.Create().SetAccountID(acct).SetName("ひみつSafie").
+		SetAuthKind(cameracloudconnection.AuthKindAPI_KEY).SetSecretHint("••••ひみつ").Save(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloudCam, err := c.Camera.Create().SetAccountID(acct).SetName("ひみつクラウドカメラ (CC-2L_SF : 201000999)").
+		SetModel("CC-2L_SF").SetDeviceID("201000999").SetPosOption(true).SetSourceKind(camera.SourceKindCLOUD).
+		SetCloudConnectionID(cc.ID).SetStreaming(true).Save(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, cc.ID, cloudCam.ID)
 	// An audit row of B: its owner creates and revokes a key.
 	var ck struct {
 		CreateApiKey struct{ ApiKey struct{ ID string } }
@@ -184,6 +197,12 @@ func auSeedForeign(t *testing.T, srv *testenv.Server, owner *testenv.Server, acc
 			break
 		}
 	}
+	// Investigations: B's case with a receipt and a note, its mail settings
+	// and digest rule, and its card matches.
+	ids = append(ids, seedForeignCases(t, owner, acct, fx)...)
+	ids = append(ids, seedForeignDigest(t, owner, acct)...)
+	ids = append(ids, seedForeignCardMatch(t, srv, acct)...)
+	ids = append(ids, seedForeignShareLinks(t, owner, acct, fx)...)
 	// One id of each kind is enough to call with; all count as leaks.
 	seen := map[string]bool{}
 	for _, id := range ids {
@@ -235,7 +254,7 @@ func auSnapshot(t *testing.T, c *ent.Client, acct pulid.ID) string {
 	must(err)
 	for _, x := range cams {
 		if x.AccountID == acct {
-			fmt.Fprintf(&b, "camera %s %s %v|", x.ID, x.Name, x.PosOption)
+			fmt.Fprintf(&b, "camera %s %s %v %v %v|", x.ID, x.Name, x.PosOption, x.RetiredAt != nil, x.CloudConnectionID != nil)
 		}
 	}
 	terms, err := c.Terminal.Query().All(ctx)
@@ -252,6 +271,17 @@ func auSnapshot(t *testing.T, c *ent.Client, acct pulid.ID) string {
 			fmt.Fprintf(&b, "conn %s %s %s %d|", x.ID, x.Status, x.Memo, len(x.WebhookSecret))
 		}
 	}
+	ccs, err := c.CameraCloudConnection.Query().All(ctx)
+	must(err)
+	for _, x := range ccs {
+		if x.AccountID == acct {
+			item := -1
+			if x.OptionItemID != nil {
+				item = *x.OptionItemID
+			}
+			fmt.Fprintf(&b, "cameracloud %s %s %s %s %d %d %d|", x.ID, x.Name, x.Status, x.SecretHint, item, x.RetentionDays, len(x.Secrets))
+		}
+	}
 	n, err := c.JournalEntry.Query().Count(ctx)
 	must(err)
 	shops, err := c.Shop.Query().All(ctx)
@@ -265,24 +295,13 @@ func auSnapshot(t *testing.T, c *ent.Client, acct pulid.ID) string {
 	return b.String()
 }
 
-func auCall(t *testing.T, srv *testenv.Server, op, doc string, vars map[string]any) (json.RawMessage, []testenv.GQLError) {
+func auCall(t *testing.T, srv *gqlEnv, op, doc string, vars map[string]any) (json.RawMessage, []testenv.GQLError) {
 	t.Helper()
 	if op != "subscription" {
 		r := srv.Query(t, doc, vars)
 		return r.Data, r.Errors
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sub, err := srv.Subscribe(ctx, doc, vars)
-	if err != nil {
-		t.Fatalf("subscribe %s: %v", doc, err)
-	}
-	defer sub.Close()
-	data, errs, err := sub.Next(500 * time.Millisecond)
-	if err != nil && !strings.Contains(err.Error(), "timeout") {
-		t.Logf("subscription %s: %v", doc, err)
-	}
-	return data, errs
+	return srv.SubscribeFor(t, 500*time.Millisecond, doc, vars)
 }
 
 // Introspection.
@@ -369,7 +388,7 @@ const auIntrospection = `query {
 }
 fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } }`
 
-func auIntrospect(t *testing.T, srv *testenv.Server) *auSchema {
+func auIntrospect(t *testing.T, srv gqlClient) *auSchema {
 	t.Helper()
 	var out struct {
 		Schema auSchema `json:"__schema"`

@@ -41,7 +41,7 @@ func (TextCheck) MutateOperationContext(_ context.Context, oc *graphql.Operation
 	if err := w.selections(oc.Operation.SelectionSet); err != nil {
 		e, _ := apperr.As(err)
 		gerr := gqlerror.Errorf("%s", e.Message)
-		gerr.Extensions = map[string]any{"code": e.Code, "field": e.Field}
+		gerr.Extensions = map[string]any{"code": e.Code, "field": e.Field, "reason": apperr.ReasonOf(e)}
 		return gerr
 	}
 	return nil

@@ -39,6 +39,11 @@ func (r *cameraResolver) Status(ctx context.Context, obj *ent.Camera) (*model.Ca
 	return st, nil
 }
 
+// Picture is the resolver for the picture field.
+func (r *journalEntryResolver) Picture(ctx context.Context, obj *ent.JournalEntry) (*model.EntryPicture, error) {
+	return entryPicture(ctx, obj)
+}
+
 // URL is the resolver for the url field.
 func (r *thumbnailResolver) URL(ctx context.Context, obj *ent.Thumbnail) (string, error) {
 	return ThumbnailPath(obj), nil

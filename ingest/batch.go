@@ -9,8 +9,9 @@ import (
 	"github.com/regicam/regicam/ent/event"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
+	"github.com/regicam/regicam/regclock"
 )
 
 // minShared is the smallest run of new records worth a shared
@@ -137,6 +138,10 @@ func (in *Ingester) planBatch(ctx context.Context, accountID pulid.ID, rs []Rece
 		stored[key{e.ConnectionID, e.ExternalID, e.Kind}] = true
 	}
 	plan := make(map[int]*batchItem, len(cand))
+	// Each register's clock window runs through the batch in input order,
+	// so a first batch of a register already corrects from its third
+	// receipt on (clock.go).
+	clocks := make(map[pulid.ID]*regclock.State)
 	for _, i := range cand {
 		r := &rs[i]
 		t := termOf[r.TerminalID]
@@ -148,7 +153,15 @@ func (in *Ingester) planBatch(ctx context.Context, accountID pulid.ID, rs []Rece
 			continue
 		}
 		stored[k] = true
-		d := decision{kind: r.Kind, at: r.OccurredAt, fp: r.fingerprint(), cameraID: cameraFrom(links, t.ID, r.OccurredAt)}
+		st := clocks[t.ID]
+		if st == nil {
+			w := windowOf(t)
+			st = &w
+			clocks[t.ID] = st
+		}
+		d := decision{kind: r.Kind, at: r.OccurredAt, fp: r.fingerprint()}
+		d.corrected = in.correction(st, r, &d)
+		d.cameraID = cameraFrom(links, t.ID, d.pictureAt())
 		plan[i] = &batchItem{i: i, term: t, d: d, id: pulid.MustNew("JE")}
 	}
 	return plan
@@ -170,7 +183,7 @@ func (in *Ingester) storeShared(ctx context.Context, rs []Receipt, items []*batc
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				it.shot, it.reason, it.pending = in.Thumbnails.Capture(ctx, it.term.AccountID, it.id, *it.d.cameraID, it.d.at)
+				it.shot, it.reason, it.pending = in.Thumbnails.Capture(ctx, it.term.AccountID, it.id, *it.d.cameraID, it.d.pictureAt())
 			}()
 		}
 		wg.Wait()
@@ -182,7 +195,7 @@ func (in *Ingester) storeShared(ctx context.Context, rs []Receipt, items []*batc
 	defer func() { _ = tx.Rollback() }()
 	creates := make([]*ent.JournalEntryCreate, len(items))
 	for n, it := range items {
-		creates[n] = in.entryCreate(tx, it.term, &rs[it.i], it.d, it.id, it.reason)
+		creates[n] = in.entryCreate(tx, it.term, &rs[it.i], it.d, it.id, in.entryReason(it.d.cameraID, it.shot, it.reason))
 	}
 	entries, err := tx.JournalEntry.CreateBulk(creates...).Save(ctx)
 	if err != nil {
@@ -200,6 +213,16 @@ func (in *Ingester) storeShared(ctx context.Context, rs []Receipt, items []*batc
 	for n, e := range entries {
 		evs[n] = eventOf{e, event.TypeADDED}
 	}
+	samples := make(map[pulid.ID][]clockSample)
+	for _, it := range items {
+		if s, ok := sampleOf(&rs[it.i], it.d.kind); ok {
+			samples[it.term.ID] = append(samples[it.term.ID], s)
+		}
+	}
+	clock, err := in.recordClock(ctx, tx, samples)
+	if err != nil {
+		return false
+	}
 	last, err := in.appendEvents(ctx, tx, evs...)
 	if err != nil {
 		return false
@@ -207,6 +230,7 @@ func (in *Ingester) storeShared(ctx context.Context, rs []Receipt, items []*batc
 	if err := tx.Commit(); err != nil {
 		return false
 	}
+	reportClock(clock)
 	in.publish(ctx, last)
 	for n, it := range items {
 		e := entries[n].Unwrap()

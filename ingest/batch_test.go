@@ -9,9 +9,9 @@ import (
 
 	"github.com/regicam/regicam/ent/event"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/pulid"
 )
 
 func sale(term pulid.ID, ext string, at time.Time) ingest.Receipt {

@@ -15,8 +15,8 @@ import (
 	"github.com/regicam/regicam/ent/event"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Status says what ingesting one receipt did.
@@ -54,6 +54,8 @@ type Ingester struct {
 
 	// Observer, when set, sees each new entry after commit.
 	Observer Observer
+	// Rollups, when set, counts each new entry in its transaction.
+	Rollups Rollups
 }
 
 // New returns an Ingester; dialectName is entgo's dialect name.
@@ -76,10 +78,10 @@ const MaxBatch = 500
 // reported, not stored.
 func (in *Ingester) IngestBatch(ctx context.Context, accountID pulid.ID, rs []Receipt, rejected []error) ([]Result, error) {
 	if len(rs) == 0 {
-		return nil, apperr.Invalid("input", "データが空です (input is empty)")
+		return nil, apperr.Invalid("input", "データが空です (input is empty)").Because(apperr.REQUIRED)
 	}
 	if len(rs) > MaxBatch {
-		return nil, apperr.Invalid("input", "一度に送れるのは %d 件までです (at most %d items per call)", MaxBatch, MaxBatch)
+		return nil, apperr.Invalid("input", "一度に送れるのは %d 件までです (at most %d items per call)", MaxBatch, MaxBatch).Because(apperr.TOO_MANY_ITEMS)
 	}
 	type key struct {
 		terminal pulid.ID
@@ -102,7 +104,7 @@ func (in *Ingester) IngestBatch(ctx context.Context, accountID pulid.ID, rs []Re
 		}
 		if j, dup := seen[k]; dup {
 			out[i] = Result{Status: Failed, Err: apperr.Invalid(prefix+".externalID",
-				"同じ取引IDが input[%d] と重複しています (duplicate of input[%d] in this batch)", j, j)}
+				"同じ取引IDが input[%d] と重複しています (duplicate of input[%d] in this batch)", j, j).Because(apperr.DUPLICATE_IN_LIST)}
 			continue
 		}
 		seen[k] = i
@@ -165,6 +167,27 @@ type decision struct {
 	fp       string
 	original *ent.JournalEntry
 	cameraID *pulid.ID
+	// corrected is at on true time when the register's clock is corrected
+	// (clock.go), nil otherwise.
+	corrected *time.Time
+}
+
+// pictureAt is the moment the entry's picture shows: the corrected time
+// when there is one, else the entry's own.
+func (d decision) pictureAt() time.Time {
+	if d.corrected != nil {
+		return *d.corrected
+	}
+	return d.at
+}
+
+// PictureAt is the second a stored entry's picture is of: its corrected
+// time when the register's clock offset was known, else its own time.
+func PictureAt(e *ent.JournalEntry) time.Time {
+	if e.CorrectedAt != nil {
+		return *e.CorrectedAt
+	}
+	return e.OccurredAt
 }
 
 // reader is what deciding needs; both *ent.Client and *ent.Tx provide it.
@@ -176,7 +199,7 @@ type reader struct {
 func (in *Ingester) store(ctx context.Context, accountID pulid.ID, r *Receipt) (Result, error) {
 	term, err := in.client.Terminal.Query().Where(terminal.ID(r.TerminalID), terminal.AccountID(accountID)).Only(ctx)
 	if ent.IsNotFound(err) {
-		return Result{}, apperr.Missing("terminalID", "端末が見つかりません (no such terminal): %s", r.TerminalID)
+		return Result{}, apperr.Missing("terminalID", "端末が見つかりません (no such terminal): %s", r.TerminalID).Because(apperr.NOT_FOUND)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("load terminal: %w", err)
@@ -196,7 +219,7 @@ func (in *Ingester) store(ctx context.Context, accountID pulid.ID, r *Receipt) (
 	var reason string
 	var pending bool
 	if pre.cameraID != nil && in.Thumbnails != nil {
-		shot, reason, pending = in.Thumbnails.Capture(ctx, term.AccountID, entryID, *pre.cameraID, pre.at)
+		shot, reason, pending = in.Thumbnails.Capture(ctx, term.AccountID, entryID, *pre.cameraID, pre.pictureAt())
 	}
 
 	tx, err := in.client.Tx(ctx)
@@ -212,10 +235,17 @@ func (in *Ingester) store(ctx context.Context, accountID pulid.ID, r *Receipt) (
 		// Another ingest of the same record committed meanwhile.
 		return Result{Status: Duplicate, Entry: d.dup.Unwrap()}, nil
 	}
-	if shot != nil && (d.cameraID == nil || *d.cameraID != shot.CameraID || !d.at.Equal(shot.RequestedAt)) {
+	if shot != nil && (d.cameraID == nil || *d.cameraID != shot.CameraID || !d.pictureAt().Equal(shot.RequestedAt)) {
 		shot, reason, pending = nil, "", true // taken for another moment: take it again
 	}
+	// Never an entry without its picture and without a reason: no link, or
+	// a picture still to come (ingest/thumbreason.go).
+	reason = in.entryReason(d.cameraID, shot, reason)
 	ch, err := in.write(ctx, tx, term, r, d, entryID, shot, reason)
+	if err != nil {
+		return Result{}, err
+	}
+	clock, err := in.recordClock(ctx, tx, samplesOf(term.ID, r, d))
 	if err != nil {
 		return Result{}, err
 	}
@@ -226,6 +256,7 @@ func (in *Ingester) store(ctx context.Context, accountID pulid.ID, r *Receipt) (
 	if err := tx.Commit(); err != nil {
 		return Result{}, fmt.Errorf("commit: %w", err)
 	}
+	reportClock(clock)
 	ch.entry = ch.entry.Unwrap()
 	// Publishing after commit: a reader woken earlier could look before the
 	// rows are visible. A failed publish only delays delivery until the next
@@ -313,7 +344,9 @@ func (in *Ingester) decide(ctx context.Context, db reader, term *ent.Terminal, r
 			return d, err
 		}
 	}
-	d.cameraID, err = cameraAt(ctx, db.links, term.ID, d.at)
+	st := windowOf(term)
+	d.corrected = in.correction(&st, r, &d)
+	d.cameraID, err = cameraAt(ctx, db.links, term.ID, d.pictureAt())
 	return d, err
 }
 
@@ -357,6 +390,7 @@ func (in *Ingester) entryCreate(tx *ent.Tx, term *ent.Terminal, r *Receipt, d de
 		SetNillableCameraID(d.cameraID).
 		SetKind(d.kind).
 		SetOccurredAt(d.at).
+		SetNillableCorrectedAt(d.corrected).
 		SetReceivedAt(normTime(in.now())).
 		SetExternalID(r.ExternalID).
 		SetRevision(d.revision).
@@ -478,6 +512,9 @@ func (in *Ingester) appendEvents(ctx context.Context, tx *ent.Tx, evs ...eventOf
 			return 0, fmt.Errorf("event lock: %w", err)
 		}
 	}
+	if err := in.countInRollups(ctx, tx, evs); err != nil {
+		return 0, err
+	}
 	creates := make([]*ent.EventCreate, len(evs))
 	for i, e := range evs {
 		creates[i] = tx.Event.Create().SetAccountID(e.entry.AccountID).SetNillableCameraID(e.entry.CameraID).
@@ -495,5 +532,6 @@ func (in *Ingester) appendEvents(ctx context.Context, tx *ent.Tx, evs ...eventOf
 }
 
 // EventLockKey is the advisory lock every event writer takes (shared with
-// other writers of events such as the thumbnail grabber).
+// the other writers of events: the thumbnail grabber, and alerts.Service
+// for ALERT events).
 const EventLockKey int64 = 0x7265676963616d // "regicam"

@@ -7,8 +7,8 @@ import (
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
+	"github.com/regicam/regicam/pulid"
 )
 
 // TestValidateRefusesUnstorableText: every text of a receipt with a NUL

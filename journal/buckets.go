@@ -9,7 +9,7 @@ import (
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Limits of one timelineBuckets call.
@@ -38,10 +38,10 @@ func (b Bucket) Total() int { return b.Payment + b.Cancel + b.Modify + b.Delete 
 // bars do not shift as the window slides.
 func Buckets(ctx context.Context, client *ent.Client, accountID, cameraID pulid.ID, from, to time.Time, width time.Duration) ([]Bucket, error) {
 	if !to.After(from) {
-		return nil, apperr.Invalid("from", "開始日時は終了日時より前にしてください (from must be before to)")
+		return nil, apperr.Invalid("from", "開始日時は終了日時より前にしてください (from must be before to)").Because(apperr.RANGE_REVERSED)
 	}
 	if to.Sub(from) > MaxBucketRange {
-		return nil, apperr.Invalid("to", "期間は 31 日以内にしてください (range is limited to 31 days)")
+		return nil, apperr.Invalid("to", "期間は 31 日以内にしてください (range is limited to 31 days)").Because(apperr.RANGE_TOO_LONG)
 	}
 	if width == 0 {
 		width = BucketWidths[len(BucketWidths)-1]
@@ -55,14 +55,14 @@ func Buckets(ctx context.Context, client *ent.Client, accountID, cameraID pulid.
 	from, to = from.UTC().Truncate(width), to.UTC()
 	n := int((to.Sub(from) + width - 1) / width)
 	if n > MaxBuckets {
-		return nil, apperr.Invalid("bucket", "バケット数が多すぎます: 幅を広げるか期間を短くしてください (%d buckets, at most %d)", n, MaxBuckets)
+		return nil, apperr.Invalid("bucket", "バケット数が多すぎます: 幅を広げるか期間を短くしてください (%d buckets, at most %d)", n, MaxBuckets).Because(apperr.RANGE_TOO_LONG)
 	}
 	exists, err := client.Camera.Query().Where(camera.ID(cameraID), camera.AccountID(accountID)).Exist(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find camera: %w", err)
 	}
 	if !exists {
-		return nil, apperr.Missing("cameraID", "カメラが見つかりません (no such camera): %s", cameraID)
+		return nil, apperr.Missing("cameraID", "カメラが見つかりません (no such camera): %s", cameraID).Because(apperr.NOT_FOUND)
 	}
 	var rows []struct {
 		OccurredAt time.Time         `json:"occurred_at"`

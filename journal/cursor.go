@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/apperr"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Cursor is a keyset position in the newest-first journal order. Keyset,
@@ -26,7 +26,7 @@ func (c Cursor) Encode() string {
 // DecodeCursor parses a cursor produced by Encode; field names the argument
 // for the error.
 func DecodeCursor(s, field string) (Cursor, error) {
-	bad := apperr.Invalid(field, "カーソルが不正です (malformed cursor): use an edge cursor returned by a previous page")
+	bad := apperr.Invalid(field, "カーソルが不正です (malformed cursor): use an edge cursor returned by a previous page").Because(apperr.CURSOR_INVALID)
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return Cursor{}, bad

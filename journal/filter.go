@@ -8,15 +8,18 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"entgo.io/ent/dialect/sql"
+	"golang.org/x/text/unicode/norm"
+	"golang.org/x/text/width"
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -67,34 +70,34 @@ func (f *Filter) Validate(prefix string) error {
 		ids          []pulid.ID
 	}{{"cameraIDs", "CA", f.CameraIDs}, {"terminalIDs", "TE", f.TerminalIDs}, {"shopIDs", "SH", f.ShopIDs}} {
 		if len(l.ids) > MaxIDs {
-			return apperr.Invalid(prefix+"."+l.name, "指定できるのは %d 件までです (at most %d ids)", MaxIDs, MaxIDs)
+			return apperr.Invalid(prefix+"."+l.name, "指定できるのは %d 件までです (at most %d ids)", MaxIDs, MaxIDs).Because(apperr.TOO_MANY_ITEMS)
 		}
 		for _, id := range l.ids {
 			if id.Prefix() != l.entity {
-				return apperr.Missing(prefix+"."+l.name, "%s が見つかりません (no such id)", id)
+				return apperr.Missing(prefix+"."+l.name, "%s が見つかりません (no such id)", id).Because(apperr.NOT_FOUND)
 			}
 		}
 	}
 	f.Search = strings.TrimSpace(f.Search)
 	if len([]rune(f.Search)) > MaxSearchLen {
-		return apperr.Invalid(prefix+".search", "検索語は %d 文字以内で入力してください (search is limited to %d characters)", MaxSearchLen, MaxSearchLen)
+		return apperr.Invalid(prefix+".search", "検索語は %d 文字以内で入力してください (search is limited to %d characters)", MaxSearchLen, MaxSearchLen).Because(apperr.VALUE_TOO_LONG)
 	}
 	if f.MinTotal != nil && f.MaxTotal != nil && *f.MinTotal > *f.MaxTotal {
-		return apperr.Invalid(prefix+".minTotal", "金額の下限が上限を超えています (minTotal is above maxTotal)")
+		return apperr.Invalid(prefix+".minTotal", "金額の下限が上限を超えています (minTotal is above maxTotal)").Because(apperr.RANGE_REVERSED)
 	}
 	if len(f.PaymentMethods) > MaxIDs {
-		return apperr.Invalid(prefix+".paymentMethods", "指定できるのは %d 件までです (at most %d)", MaxIDs, MaxIDs)
+		return apperr.Invalid(prefix+".paymentMethods", "指定できるのは %d 件までです (at most %d)", MaxIDs, MaxIDs).Because(apperr.TOO_MANY_ITEMS)
 	}
 	for _, t := range []struct{ name, v string }{{"itemText", f.ItemText}, {"maskedCard", f.MaskedCard}, {"externalID", f.ExternalID}, {"staff", f.Staff}} {
 		if len([]rune(t.v)) > MaxSearchLen {
-			return apperr.Invalid(prefix+"."+t.name, "%d 文字以内で入力してください (at most %d characters)", MaxSearchLen, MaxSearchLen)
+			return apperr.Invalid(prefix+"."+t.name, "%d 文字以内で入力してください (at most %d characters)", MaxSearchLen, MaxSearchLen).Because(apperr.VALUE_TOO_LONG)
 		}
 	}
 	if strings.ContainsFunc(f.MaskedCard, func(r rune) bool { return r != '*' && (r < '0' || r > '9') }) {
-		return apperr.Invalid(prefix+".maskedCard", "カード番号は数字と * で入力してください (digits and * only)")
+		return apperr.Invalid(prefix+".maskedCard", "カード番号は数字と * で入力してください (digits and * only)").Because(apperr.INVALID_FORMAT)
 	}
 	if f.From != nil && f.To != nil && f.From.After(*f.To) {
-		return apperr.Invalid(prefix+".from", "開始日時が終了日時より後になっています (from is after to)")
+		return apperr.Invalid(prefix+".from", "開始日時が終了日時より後になっています (from is after to)").Because(apperr.RANGE_REVERSED)
 	}
 	if f.From != nil {
 		t := f.From.UTC()
@@ -129,11 +132,15 @@ func (f *Filter) Predicates() []predicate.JournalEntry {
 		ps = append(ps, journalentry.KindIn(f.Kinds...))
 	}
 	if f.Search != "" {
-		ps = append(ps, journalentry.Or(
-			journalentry.ReceiptNoContainsFold(f.Search),
-			journalentry.RegisterNoContainsFold(f.Search),
-			journalentry.StaffNameContainsFold(f.Search),
-		))
+		var or []predicate.JournalEntry
+		for _, v := range SearchVariants(f.Search) {
+			or = append(or,
+				journalentry.ReceiptNoContainsFold(v),
+				journalentry.RegisterNoContainsFold(v),
+				journalentry.StaffNameContainsFold(v),
+			)
+		}
+		ps = append(ps, journalentry.Or(or...))
 	}
 	if f.From != nil {
 		ps = append(ps, journalentry.OccurredAtGTE(*f.From))
@@ -193,6 +200,40 @@ func maskedCardMatches(q string) predicate.JournalEntry {
 	return journalentry.MaskedCardHasPrefix(q)
 }
 
+// maxVariantLen bounds a normalised search variant (the typed words are
+// bounded by MaxSearchLen).
+const maxVariantLen = 2 * MaxSearchLen
+
+// SearchVariants are the spellings the search box tries: the words as typed,
+// their NFKC form (full-width digits and letters become ASCII, half-width
+// katakana full-width), the narrow form (half-width katakana, with ﾀﾞ for ダ)
+// and the wide form. A POS writes receipt numbers and staff names in
+// whichever width its keyboard gave, and neither SQLite nor PostgreSQL can
+// normalise a stored column inside LIKE, so the query carries the widths
+// instead: an entry matches when any variant is a substring (case-folded;
+// SQLite folds ASCII letters only, so a full-width ＳＵＺＵＫＩ is found by
+// ｓｕｚｕｋｉ on PostgreSQL and in Match but not on SQLite).
+func SearchVariants(q string) []string {
+	nfkc := norm.NFKC.String(q)
+	// Narrow maps only precomposed-free kana, so ダ is split into タ + ゛
+	// first; NFC then puts back the accents that are not kana (é).
+	narrow := norm.NFC.String(width.Narrow.String(norm.NFKD.String(q)))
+	wide := width.Widen.String(nfkc)
+	vs := []string{q}
+	for _, v := range []string{nfkc, narrow, wide} {
+		// Compatibility forms can expand a character up to 18-fold (ﷺ);
+		// no receipt no, register no or staff name is that long, and a
+		// variant past it would only make the query heavier.
+		if utf8.RuneCountInString(v) > maxVariantLen {
+			continue
+		}
+		if !slices.Contains(vs, v) {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
 func escapeLike(s string) string {
 	return strings.NewReplacer("\\", "\\\\", "%", "\\%", "_", "\\_").Replace(s)
 }
@@ -219,10 +260,11 @@ func (f *Filter) Match(e *ent.JournalEntry) bool {
 		return false
 	}
 	if f.Search != "" {
-		s := strings.ToLower(f.Search)
-		if !strings.Contains(strings.ToLower(e.ReceiptNo), s) &&
-			!strings.Contains(strings.ToLower(e.RegisterNo), s) &&
-			!strings.Contains(strings.ToLower(e.StaffName), s) {
+		fields := []string{strings.ToLower(e.ReceiptNo), strings.ToLower(e.RegisterNo), strings.ToLower(e.StaffName)}
+		if !slices.ContainsFunc(SearchVariants(f.Search), func(v string) bool {
+			v = strings.ToLower(v)
+			return slices.ContainsFunc(fields, func(s string) bool { return strings.Contains(s, v) })
+		}) {
 			return false
 		}
 	}

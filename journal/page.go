@@ -6,13 +6,14 @@ import (
 	"sync"
 
 	"entgo.io/ent/dialect/sql"
+
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Page sizes for Query.journal.
@@ -39,7 +40,7 @@ func PageSize(first *int) (int, error) {
 		return DefaultPageSize, nil
 	}
 	if *first < 1 || *first > MaxPageSize {
-		return 0, apperr.Invalid("first", "first は 1 から %d の範囲で指定してください (first must be between 1 and %d)", MaxPageSize, MaxPageSize)
+		return 0, apperr.Invalid("first", "first は 1 から %d の範囲で指定してください (first must be between 1 and %d)", MaxPageSize, MaxPageSize).Because(apperr.VALUE_OUT_OF_RANGE)
 	}
 	return *first, nil
 }
@@ -91,6 +92,25 @@ func List(ctx context.Context, client *ent.Client, f Filter, first int, after *C
 	return p, nil
 }
 
+// MaxCount is where Count stops: a search over years of receipts is
+// answered with "more than 1,000" after reading at most 1,001 ids, not with
+// a count over every matching row.
+const MaxCount = 1000
+
+// Count is how many entries match f (as List sees them), up to MaxCount;
+// more reports that there are further ones.
+func Count(ctx context.Context, client *ent.Client, f Filter) (n int, more bool, err error) {
+	f.ForViewer(ctx)
+	ids, err := client.JournalEntry.Query().Where(f.Predicates()...).Limit(MaxCount + 1).IDs(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("count journal: %w", err)
+	}
+	if len(ids) > MaxCount {
+		return MaxCount, true, nil
+	}
+	return len(ids), false, nil
+}
+
 // CheckIDs turns ids the viewer cannot see into NOT_FOUND, so a typo
 // is not mistaken for a quiet camera.
 func CheckIDs(ctx context.Context, client *ent.Client, f Filter) error {
@@ -131,7 +151,7 @@ func exist(ctx context.Context, account pulid.ID, field string, ids []pulid.ID, 
 		return fmt.Errorf("check ids: %w", err)
 	}
 	if n != len(uniq) {
-		return apperr.Missing(field, "指定された ID の一部が見つかりません (one or more ids do not exist)")
+		return apperr.Missing(field, "指定された ID の一部が見つかりません (one or more ids do not exist)").Because(apperr.NOT_FOUND)
 	}
 	known.add(account, uniq)
 	return nil

@@ -9,7 +9,7 @@ import (
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Where is the JSON form of the GraphQL JournalWhere input, for callers
@@ -36,7 +36,7 @@ type Where struct {
 func (w Where) Filter(account pulid.ID, prefix string) (Filter, error) {
 	for _, k := range w.Kinds {
 		if journalentry.KindValidator(k) != nil {
-			return Filter{}, apperr.Invalid(prefix+".kinds", "種別 %q は使えません (unknown kind)", k)
+			return Filter{}, apperr.Invalid(prefix+".kinds", "種別 %q は使えません (unknown kind)", k).Because(apperr.INVALID_CHOICE)
 		}
 	}
 	f := Filter{
@@ -73,7 +73,7 @@ func ParseWhere(data []byte, account pulid.ID, prefix string) (Filter, error) {
 			} else if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 				field = prefix + "." + strings.Trim(name, `"`)
 			}
-			return Filter{}, apperr.Invalid(field, "検索条件の形式が正しくありません (malformed filter): %v", err)
+			return Filter{}, apperr.Invalid(field, "検索条件の形式が正しくありません (malformed filter): %v", err).Because(apperr.INVALID_FORMAT)
 		}
 	}
 	return w.Filter(account, prefix)

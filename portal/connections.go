@@ -8,9 +8,9 @@ import (
 	"github.com/regicam/regicam/audit"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pos/webhook"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
-	"github.com/regicam/regicam/webhook"
 )
 
 // ownConnection loads a POS connection of the viewer's account; any other
@@ -22,14 +22,14 @@ func (s *Service) ownConnection(ctx context.Context, id pulid.ID) (*ent.PosConne
 	}
 	c, err := s.Client.PosConnection.Query().Where(posconnection.ID(id), posconnection.AccountID(v.AccountID)).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, apperr.Missing("id", "POS 連携が見つかりません (connection not found)")
+		return nil, apperr.Missing("id", "POS 連携が見つかりません (connection not found)").Because(apperr.NOT_FOUND)
 	}
 	return c, err
 }
 
 func (s *Service) connectorsOn() error {
 	if s.Connectors == nil {
-		return apperr.Invalid("id", "POS 連携は無効です (connectors are disabled)")
+		return apperr.Invalid("id", "POS 連携は無効です (connectors are disabled)").Because(apperr.FEATURE_DISABLED)
 	}
 	return nil
 }
@@ -76,7 +76,7 @@ func (s *Service) CreateWebhookSecret(ctx context.Context, id pulid.ID) (path, s
 		return "", "", err
 	}
 	if s.Box == nil {
-		return "", "", apperr.Invalid("id", "Webhook は無効です (webhooks are disabled)")
+		return "", "", apperr.Invalid("id", "Webhook は無効です (webhooks are disabled)").Because(apperr.FEATURE_DISABLED)
 	}
 	err = s.inTx(ctx, func(tx *ent.Tx) error {
 		path, secret, err = webhook.NewSecret(ctx, tx.Client(), s.Box, c)

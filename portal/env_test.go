@@ -10,9 +10,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -50,7 +50,7 @@ type env struct {
 }
 
 // start is testenv.StartWith with a recording logger (debug level, JSON).
-func start(t *testing.T, b testenv.Backend, configure func(cfg *server.Config, url string)) *env {
+func start(t *testing.T, b testenv.Backend, configure func(cfg *app.Config, url string)) *env {
 	t.Helper()
 	e := &env{t: t, logs: &transcript{}, responses: &transcript{}}
 	b.Log = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

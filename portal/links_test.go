@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/ent/auditlog"
 	entcamera "github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/portal"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -96,7 +96,7 @@ func cameraOf(r journalRow) pulid.ID {
 // a register, an entry or a thumbnail.
 func TestRebindAndBulkDeleteKeepHistory(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		e := start(t, b, func(cfg *server.Config, _ string) { cfg.RecorderInterval = 200 * time.Millisecond })
+		e := start(t, b, func(cfg *app.Config, _ string) { cfg.RecorderInterval = 200 * time.Millisecond })
 		ctx, c, acct := sys(), e.srv.DB.Client, e.srv.AccountID
 		fx := testenv.NewFixture(t, c, acct)
 		home, front := fx.CameraIDs[0], fx.CameraIDs[1]

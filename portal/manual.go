@@ -9,11 +9,11 @@ import (
 	"github.com/regicam/regicam/audit"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pos/webhook"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/shop"
 	"github.com/regicam/regicam/viewer"
-	"github.com/regicam/regicam/webhook"
 )
 
 // Manual reports whether registers of a connection are made by its owner
@@ -46,14 +46,14 @@ func (s *Service) CreateConnection(ctx context.Context, in NewConnection) (*ent.
 		return nil, nil, err
 	}
 	if !Manual(in.Provider) {
-		return nil, nil, apperr.Invalid("input.provider", "作成できるのはカード端末 (WEBHOOK) かパートナー (PARTNER) の連携です (provider must be WEBHOOK or PARTNER)")
+		return nil, nil, apperr.Invalid("input.provider", "作成できるのはカード端末 (WEBHOOK) かパートナー (PARTNER) の連携です (provider must be WEBHOOK or PARTNER)").Because(apperr.INVALID_CHOICE)
 	}
 	name := strings.TrimSpace(in.Name)
 	if name == "" || len(name) > 200 {
-		return nil, nil, apperr.Invalid("input.name", "連携名を 200 バイト (全角で約 66 文字) 以内で入力してください (name is required, at most 200 bytes)")
+		return nil, nil, apperr.Invalid("input.name", "連携名を 200 バイト (全角で約 66 文字) 以内で入力してください (name is required, at most 200 bytes)").Because(apperr.LENGTH_OUT_OF_RANGE)
 	}
 	if s.Box == nil {
-		return nil, nil, apperr.Invalid("input.provider", "Webhook は無効です (webhooks are disabled)")
+		return nil, nil, apperr.Invalid("input.provider", "Webhook は無効です (webhooks are disabled)").Because(apperr.FEATURE_DISABLED)
 	}
 	var (
 		conn *ent.PosConnection
@@ -72,8 +72,8 @@ func (s *Service) CreateConnection(ctx context.Context, in NewConnection) (*ent.
 			return err
 		}
 		if dup {
-			return &apperr.Error{Code: apperr.Conflict, Field: "input.name",
-				Message: fmt.Sprintf("連携「%s」は既にあります (a connection of that name exists)", name)}
+			return apperr.Conflictf("input.name",
+				"連携「%s」は既にあります (a connection of that name exists)", name).Because(apperr.NAME_TAKEN)
 		}
 		// The id doubles as the contract id: these senders have no contract
 		// of their own, and (account, provider, contract id) is unique.
@@ -118,27 +118,27 @@ func (s *Service) CreateTerminal(ctx context.Context, in NewTerminal) (*ent.Term
 	}
 	ext := strings.TrimSpace(in.ExternalID)
 	if ext == "" || len(ext) > 100 {
-		return nil, apperr.Invalid("input.externalID", "端末IDを 100 文字以内で入力してください (externalID is required, at most 100 bytes)")
+		return nil, apperr.Invalid("input.externalID", "端末IDを 100 文字以内で入力してください (externalID is required, at most 100 bytes)").Because(apperr.LENGTH_OUT_OF_RANGE)
 	}
 	name := strings.TrimSpace(in.Name)
 	if name == "" {
 		name = "端末 " + ext
 	}
 	if len(name) > 200 {
-		return nil, apperr.Invalid("input.name", "端末名は 200 バイト (全角で約 66 文字) 以内で入力してください (at most 200 bytes)")
+		return nil, apperr.Invalid("input.name", "端末名は 200 バイト (全角で約 66 文字) 以内で入力してください (at most 200 bytes)").Because(apperr.VALUE_TOO_LONG)
 	}
 	var out *ent.Terminal
 	err = s.inTx(ctx, func(tx *ent.Tx) error {
 		c := tx.Client()
 		conn, err := c.PosConnection.Query().Where(posconnection.ID(in.ConnectionID), posconnection.AccountID(v.AccountID)).Only(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Missing("input.connectionID", "POS 連携が見つかりません (connection not found)")
+			return apperr.Missing("input.connectionID", "POS 連携が見つかりません (connection not found)").Because(apperr.NOT_FOUND)
 		}
 		if err != nil {
 			return err
 		}
 		if !Manual(conn.Provider) {
-			return apperr.Invalid("input.connectionID", "%s の端末は連携先から自動で取り込まれます。端末を追加できるのはカード端末・パートナー連携だけです (terminals of %s come from the provider)", conn.Provider, conn.Provider)
+			return apperr.Invalid("input.connectionID", "%s の端末は連携先から自動で取り込まれます。端末を追加できるのはカード端末・パートナー連携だけです (terminals of %s come from the provider)", conn.Provider, conn.Provider).Because(apperr.TERMINALS_FROM_PROVIDER)
 		}
 		sh, err := shop.Load(ctx, c, in.ShopID, "input.shopID")
 		if err != nil {
@@ -152,8 +152,8 @@ func (s *Service) CreateTerminal(ctx context.Context, in NewTerminal) (*ent.Term
 		if ent.IsConstraintError(err) {
 			// Added meanwhile, by a webhook or another request. (PostgreSQL
 			// has aborted the transaction: no query can name the winner.)
-			return &apperr.Error{Code: apperr.Conflict, Field: "input.externalID",
-				Message: fmt.Sprintf("端末ID %s はこの連携に既にあります (externalID exists on the connection)", ext)}
+			return apperr.Conflictf("input.externalID",
+				"端末ID %s はこの連携に既にあります (externalID exists on the connection)", ext).Because(apperr.TERMINAL_ID_TAKEN)
 		}
 		if err != nil {
 			return err
@@ -177,6 +177,6 @@ func terminalFree(ctx context.Context, c *ent.Client, conn pulid.ID, ext string)
 	if err != nil {
 		return err
 	}
-	return &apperr.Error{Code: apperr.Conflict, Field: "input.externalID",
-		Message: fmt.Sprintf("端末ID %s はこの連携に既にあります (%s, %s) (externalID exists on the connection)", ext, t.Name, t.ID)}
+	return apperr.Conflictf("input.externalID",
+		"端末ID %s はこの連携に既にあります (%s, %s) (externalID exists on the connection)", ext, t.Name, t.ID).Because(apperr.TERMINAL_ID_TAKEN)
 }

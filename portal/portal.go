@@ -21,26 +21,26 @@ import (
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/audit"
 	"github.com/regicam/regicam/camera/registry"
-	"github.com/regicam/regicam/connector"
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/link"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
-	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
-	ubiregiconnect "github.com/regicam/regicam/pos/ubiregi/connect"
+	"github.com/regicam/regicam/pos/polling"
+	smaregiconn "github.com/regicam/regicam/pos/smaregi/storedconn"
+	ubiregiconn "github.com/regicam/regicam/pos/ubiregi/storedconn"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/secrets"
-	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
 // Service runs the portal's actions.
 type Service struct {
 	Client  *ent.Client
-	Smaregi *smaregiconnect.Connector // nil: Smaregi is disabled
-	Ubiregi *ubiregiconnect.Connector // nil: no Ubiregi OAuth client is configured
+	Smaregi *smaregiconn.Connector // nil: Smaregi is disabled
+	Ubiregi *ubiregiconn.Connector // nil: no Ubiregi OAuth client is configured
 	// Connectors polls POS providers; nil when disabled.
-	Connectors *connector.Runtime
+	Connectors *polling.Runtime
 	// Box seals webhook secrets.
 	Box *secrets.Box
 	Log *slog.Logger
@@ -148,12 +148,12 @@ func (s *Service) SetTerminalCameras(ctx context.Context, in []*TerminalCameraIn
 		return nil, err
 	}
 	if len(in) > 500 {
-		return nil, apperr.Invalid("input", "一度に更新できるのは 500 台までです (at most 500 terminals)")
+		return nil, apperr.Invalid("input", "一度に更新できるのは 500 台までです (at most 500 terminals)").Because(apperr.TOO_MANY_ITEMS)
 	}
 	seen := make(map[pulid.ID]int, len(in))
 	for i, item := range in {
 		if j, dup := seen[item.TerminalID]; dup {
-			return nil, apperr.Invalid(fmt.Sprintf("input[%d].terminalID", i), "同じ端末が input[%d] にもあります (terminal listed twice)", j)
+			return nil, apperr.Invalid(fmt.Sprintf("input[%d].terminalID", i), "同じ端末が input[%d] にもあります (terminal listed twice)", j).Because(apperr.DUPLICATE_IN_LIST)
 		}
 		seen[item.TerminalID] = i
 	}
@@ -208,10 +208,10 @@ func (s *Service) DeleteLinks(ctx context.Context, ids []pulid.ID) ([]*ent.Link,
 		return nil, err
 	}
 	if len(ids) == 0 {
-		return nil, apperr.Invalid("ids", "削除するリンクを選んでください (select at least one link)")
+		return nil, apperr.Invalid("ids", "削除するリンクを選んでください (select at least one link)").Because(apperr.NOTHING_SELECTED)
 	}
 	if len(ids) > 500 {
-		return nil, apperr.Invalid("ids", "一度に削除できるのは 500 件までです (at most 500 links)")
+		return nil, apperr.Invalid("ids", "一度に削除できるのは 500 件までです (at most 500 links)").Because(apperr.TOO_MANY_ITEMS)
 	}
 	now := s.now()
 	var out []*ent.Link
@@ -227,7 +227,7 @@ func (s *Service) DeleteLinks(ctx context.Context, ids []pulid.ID) ([]*ent.Link,
 				return err
 			}
 			if err != nil || !v.SeesShop(l.Edges.Terminal.ShopID) {
-				missing = append(missing, apperr.Missing(field, "リンク %s が見つかりません (%s: not found)", id, field))
+				missing = append(missing, apperr.Missing(field, "リンク %s が見つかりません (%s: not found)", id, field).Because(apperr.NOT_FOUND))
 				continue
 			}
 			out = append(out, l)
@@ -272,9 +272,9 @@ func (s *Service) bind(ctx context.Context, c *ent.Client, v viewer.Viewer, t *e
 		return cur, nil
 	}
 	if cur != nil && !move {
-		return nil, &apperr.Error{Code: apperr.Conflict, Field: "cameraID",
-			Message: fmt.Sprintf("%s は既に %s に連携されています。カメラを変更するには連携を更新してください (terminal is already linked to another camera; use rebindTerminal)",
-				terminalLabel(t), Label(cur.Edges.Camera))}
+		return nil, apperr.Conflictf("cameraID",
+			"%s は既に %s に連携されています。カメラを変更するには連携を更新してください (terminal is already linked to another camera; use rebindTerminal)",
+			terminalLabel(t), Label(cur.Edges.Camera)).Because(apperr.TERMINAL_ALREADY_LINKED)
 	}
 	if cur != nil {
 		if err := endLink(ctx, c, cur, now); err != nil {
@@ -289,8 +289,8 @@ func (s *Service) bind(ctx context.Context, c *ent.Client, v viewer.Viewer, t *e
 	if ent.IsConstraintError(err) {
 		// Another request linked the register between our read and write
 		// (the partial unique index allows one active link per terminal).
-		return nil, &apperr.Error{Code: apperr.Conflict, Field: "terminalID",
-			Message: fmt.Sprintf("%s の連携が同時に変更されました。もう一度お試しください (changed concurrently)", terminalLabel(t))}
+		return nil, apperr.Conflictf("terminalID",
+			"%s の連携が同時に変更されました。もう一度お試しください (changed concurrently)", terminalLabel(t)).Because(apperr.CHANGED_CONCURRENTLY)
 	}
 	if err != nil {
 		return nil, err
@@ -333,8 +333,8 @@ func endLink(ctx context.Context, c *ent.Client, l *ent.Link, now time.Time) err
 		return err
 	}
 	if n != 1 {
-		return &apperr.Error{Code: apperr.Conflict, Field: "terminalID",
-			Message: "リンクが同時に変更されました。もう一度お試しください (link changed concurrently)"}
+		return apperr.Conflictf("terminalID",
+			"リンクが同時に変更されました。もう一度お試しください (link changed concurrently)").Because(apperr.CHANGED_CONCURRENTLY)
 	}
 	return nil
 }
@@ -344,7 +344,7 @@ func endLink(ctx context.Context, c *ent.Client, l *ent.Link, now time.Time) err
 func loadTerminal(ctx context.Context, c *ent.Client, v viewer.Viewer, id pulid.ID, field string) (*ent.Terminal, error) {
 	t, err := c.Terminal.Query().Where(terminal.ID(id), terminal.AccountID(v.AccountID)).Only(ctx)
 	if ent.IsNotFound(err) || err == nil && !v.SeesShop(t.ShopID) {
-		return nil, apperr.Missing(field, "端末が見つかりません (terminal not found)")
+		return nil, apperr.Missing(field, "端末が見つかりません (terminal not found)").Because(apperr.NOT_FOUND)
 	}
 	return t, err
 }
@@ -353,21 +353,21 @@ func loadTerminal(ctx context.Context, c *ent.Client, v viewer.Viewer, id pulid.
 func loadCamera(ctx context.Context, c *ent.Client, v viewer.Viewer, id pulid.ID, field string) (*ent.Camera, error) {
 	cam, err := c.Camera.Query().Where(camera.ID(id), camera.AccountID(v.AccountID)).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, apperr.Missing(field, "カメラが見つかりません (camera not found)")
+		return nil, apperr.Missing(field, "カメラが見つかりません (camera not found)").Because(apperr.NOT_FOUND)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !cam.PosOption {
-		return nil, apperr.Invalid(field, "%s には POS オプションがないため連携できません (camera has no POS option)", Label(cam))
+		return nil, apperr.Invalid(field, "%s には POS オプションがないため連携できません (camera has no POS option)", Label(cam)).Because(apperr.CAMERA_NO_POS_OPTION)
 	}
 	if cam.RetiredAt != nil {
-		return nil, apperr.Invalid(field, "%s は退役済みのため連携できません (camera is retired)", Label(cam))
+		return nil, apperr.Invalid(field, "%s は退役済みのため連携できません (camera is retired)", Label(cam)).Because(apperr.CAMERA_RETIRED)
 	}
 	return cam, nil
 }
 
 // inTx runs fn in a transaction and commits when it returns nil.
 func (s *Service) inTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	return store.InTx(ctx, s.Client, s.log(), "portal", fn)
+	return db.InTx(ctx, s.Client, s.log(), "portal", fn)
 }

@@ -8,12 +8,12 @@ import (
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/audit"
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 
-	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
+	smaregiconn "github.com/regicam/regicam/pos/smaregi/storedconn"
 )
 
 // AddSmaregiLink is the スマレジ連携を追加 form in one step: the credentials
@@ -36,21 +36,28 @@ func (s *Service) addSmaregiLink(ctx context.Context, in AddSmaregiLinkInput) (*
 		return nil, err
 	}
 	if s.Smaregi == nil {
-		return nil, apperr.Invalid("", "スマレジ連携は無効です (Smaregi is disabled)")
+		return nil, apperr.Invalid("", "スマレジ連携は無効です (Smaregi is disabled)").Because(apperr.FEATURE_DISABLED)
 	}
 	in.TerminalID = strings.TrimSpace(in.TerminalID)
 	if in.TerminalID == "" {
-		return nil, apperr.Invalid("terminalID", "端末IDを入力してください (terminalID is required)")
+		return nil, apperr.Invalid("terminalID", "端末IDを入力してください (terminalID is required)").Because(apperr.REQUIRED)
 	}
 	if len(in.TerminalID) > 100 {
-		return nil, apperr.Invalid("terminalID", "端末IDが長すぎます (terminalID is too long)")
+		return nil, apperr.Invalid("terminalID", "端末IDが長すぎます (terminalID is too long)").Because(apperr.VALUE_TOO_LONG)
+	}
+	// Smaregi numbers its registers (terminalId); anything else would be a
+	// register that never receives a sale. Full-width digits are what an
+	// IME types.
+	in.TerminalID = halfWidthDigits(in.TerminalID)
+	if strings.Trim(in.TerminalID, "0123456789") != "" {
+		return nil, apperr.Invalid("terminalID", "端末IDは数字で入力してください (the Smaregi terminal id is a number)").Because(apperr.TERMINAL_ID_NOT_NUMERIC)
 	}
 	// Local mistakes first: the provider is asked only about a form that
 	// could otherwise be saved.
 	if _, err := loadCamera(ctx, s.Client, v, in.CameraID, "cameraID"); err != nil {
 		return nil, err
 	}
-	creds, err := s.Smaregi.Check(ctx, smaregiconnect.Credentials{
+	creds, err := s.Smaregi.Check(ctx, smaregiconn.Credentials{
 		ContractID: in.ContractID, ClientID: in.ClientID, ClientSecret: in.ClientSecret})
 	if err != nil {
 		return nil, err
@@ -75,7 +82,7 @@ func (s *Service) addSmaregiLink(ctx context.Context, in AddSmaregiLinkInput) (*
 			return err
 		}
 		if !v.SeesShop(t.ShopID) {
-			return apperr.Missing("terminalID", "端末が見つかりません (terminal not found)")
+			return apperr.Missing("terminalID", "端末が見つかりません (terminal not found)").Because(apperr.NOT_FOUND)
 		}
 		cam, err := loadCamera(ctx, c, v, in.CameraID, "cameraID")
 		if err != nil {
@@ -92,16 +99,26 @@ func (s *Service) addSmaregiLink(ctx context.Context, in AddSmaregiLinkInput) (*
 	return s.settingOf(ctx, v, termID)
 }
 
+// halfWidthDigits turns ０-９ into 0-9.
+func halfWidthDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '０' && r <= '９' {
+			return r - '０' + '0'
+		}
+		return r
+	}, s)
+}
+
 // ConnectSmaregi stores new credentials for a contract (the update of a
 // NEEDS_REAUTH row included): checked with Smaregi first, audited when
 // they change.
-func (s *Service) ConnectSmaregi(ctx context.Context, in smaregiconnect.Credentials) (*ent.PosConnection, error) {
+func (s *Service) ConnectSmaregi(ctx context.Context, in smaregiconn.Credentials) (*ent.PosConnection, error) {
 	v, err := viewer.Require(ctx, viewer.ScopeLinksWrite)
 	if err != nil {
 		return nil, err
 	}
 	if s.Smaregi == nil {
-		return nil, apperr.Invalid("input", "スマレジ連携は無効です (Smaregi is disabled)")
+		return nil, apperr.Invalid("input", "スマレジ連携は無効です (Smaregi is disabled)").Because(apperr.FEATURE_DISABLED)
 	}
 	creds, err := s.Smaregi.Check(ctx, in)
 	if err != nil {
@@ -154,8 +171,8 @@ func createTerminal(ctx context.Context, c *ent.Client, conn *ent.PosConnection,
 	t, err := c.Terminal.Create().SetAccountID(conn.AccountID).SetConnectionID(conn.ID).SetShopID(sh.ID).
 		SetExternalID(externalID).SetName("端末 " + externalID).Save(ctx)
 	if ent.IsConstraintError(err) { // the poller met the register at this moment
-		return nil, &apperr.Error{Code: apperr.Conflict, Field: "terminalID",
-			Message: "端末 " + externalID + " が同時に登録されました。もう一度お試しください (registered concurrently)"}
+		return nil, apperr.Conflictf("terminalID",
+			"端末 %s が同時に登録されました。もう一度お試しください (registered concurrently)", externalID).Because(apperr.CHANGED_CONCURRENTLY)
 	}
 	if err != nil {
 		return nil, err

@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/pos/smaregi/fake"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 )
 
 // rowFields is what the portal's tables select of a LinkSetting.
@@ -66,7 +66,7 @@ func TestAddSmaregiLink(t *testing.T) {
 		t.Cleanup(fk.Close)
 		// An app registered without the stores scope regicam asks for.
 		fk.AddContract("sb_noscope", "cli-noscope", "noscope-Secret-4321", []string{"pos.transactions:read"}, nil)
-		e := start(t, b, func(cfg *server.Config, _ string) { cfg.SmaregiIDURL, cfg.SmaregiAPIURL = fk.URL(), fk.URL() })
+		e := start(t, b, func(cfg *app.Config, _ string) { cfg.SmaregiIDURL, cfg.SmaregiAPIURL = fk.URL(), fk.URL() })
 		ctx, c, acct := sys(), e.srv.DB.Client, e.srv.AccountID
 		fx := testenv.NewFixture(t, c, acct)
 		home, front := c.Camera.GetX(ctx, fx.CameraIDs[0]), c.Camera.GetX(ctx, fx.CameraIDs[1])

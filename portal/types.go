@@ -5,7 +5,7 @@ import (
 
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // LinkSetting is one row of the portal's link tables: a register of a POS

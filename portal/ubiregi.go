@@ -25,7 +25,7 @@ func (s *Service) StartUbiregi(ctx context.Context, returnTo *string) (*UbiregiA
 		return nil, err
 	}
 	if s.Ubiregi == nil {
-		return nil, apperr.Invalid("", "このサーバーではユビレジ連携が設定されていません (no Ubiregi OAuth client is configured)")
+		return nil, apperr.Invalid("", "このサーバーではユビレジ連携が設定されていません (no Ubiregi OAuth client is configured)").Because(apperr.FEATURE_DISABLED)
 	}
 	back := ""
 	if returnTo != nil {

@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/pos/ubiregi/fake"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 )
 
 const startQ = `mutation($r: String){ startUbiregiOAuth(returnTo: $r){ authorizeURL expiresAt } }`
@@ -22,7 +22,7 @@ func TestUbiregiFromDashboard(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
 		fk := fake.New(fake.Options{AccountName: "カフェ青山"})
 		t.Cleanup(fk.Shutdown)
-		e := start(t, b, func(cfg *server.Config, _ string) {
+		e := start(t, b, func(cfg *app.Config, _ string) {
 			cfg.UbiregiAuthURL, cfg.UbiregiAPIURL = fk.URL(), fk.APIBaseURL()
 			cfg.UbiregiClientID, cfg.UbiregiClientSecret = fk.ClientID(), fk.ClientSecret()
 		})

@@ -13,8 +13,8 @@ import (
 
 	"github.com/regicam/regicam/ent"
 	_ "github.com/regicam/regicam/ent/runtime" // privacy policies and defaults
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/reports"
 	"github.com/regicam/regicam/viewer"
 )
@@ -22,7 +22,7 @@ import (
 // TestMeasureSummary times salesSummary on a large seeded database against
 // the very same SQL run raw through database/sql, alternating the two so
 // both see the same machine load. It only reads (no migration), so it can
-// run on the perf helper's `regicam bench seed` database:
+// run on the perf helper's `regicam-bench seed` database:
 //
 //	REGICAM_BENCH_DSN=postgres://postgres@127.0.0.1:5432/regicam_bench10m?sslmode=disable \
 //	  go test -run TestMeasureSummary -v -timeout 30m ./reports/

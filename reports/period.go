@@ -41,7 +41,7 @@ func (p Period) Range(now time.Time, loc *time.Location) (time.Time, time.Time, 
 	case LastMonth:
 		return month.AddDate(0, -1, 0), month, nil
 	}
-	return time.Time{}, time.Time{}, apperr.Invalid("period", "期間 %q は使えません (unknown period)", string(p))
+	return time.Time{}, time.Time{}, apperr.Invalid("period", "期間 %q は使えません (unknown period)", string(p)).Because(apperr.INVALID_CHOICE)
 }
 
 // maxSpan bounds the period per grouping: more rows than a screen or an
@@ -55,7 +55,7 @@ const defaultMaxSpan = 400 * 24 * time.Hour
 
 func checkSpan(g GroupBy, from, to time.Time) error {
 	if !from.Before(to) {
-		return apperr.Invalid("to", "終了日時は開始日時より後にしてください (to must be after from)")
+		return apperr.Invalid("to", "終了日時は開始日時より後にしてください (to must be after from)").Because(apperr.RANGE_REVERSED)
 	}
 	limit, ok := maxSpan[g]
 	if !ok {
@@ -63,7 +63,7 @@ func checkSpan(g GroupBy, from, to time.Time) error {
 	}
 	if to.Sub(from) > limit {
 		return apperr.Invalid("to", "%s 単位の集計は %d 日までです (period too long for %s: at most %d days)",
-			groupLabel[g], int(limit/(24*time.Hour)), g, int(limit/(24*time.Hour)))
+			groupLabel[g], int(limit/(24*time.Hour)), g, int(limit/(24*time.Hour))).Because(apperr.RANGE_TOO_LONG)
 	}
 	return nil
 }

@@ -23,12 +23,13 @@ import (
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/pulid"
+	"github.com/regicam/regicam/reports/rollup"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -88,6 +89,9 @@ type Summary struct {
 	GroupBy  GroupBy
 	Rows     []Row
 	Total    Row
+	// FromRollups says the whole days were added up from daily rollups
+	// (package reports/rollup) rather than read from the journal.
+	FromRollups bool
 }
 
 // Service computes summaries.
@@ -96,13 +100,16 @@ type Service struct {
 	DB      *sql.DB
 	Dialect string
 	Now     func() time.Time
+	// Rollups, when set, answers whole days (rollups.go).
+	Rollups *rollup.Store
 }
 
 // Summarize checks what v may see, resolves the period and runs one
-// aggregate query.
+// aggregate query over the journal, or over the daily rollups for whole
+// days and the journal for the partial days at either end.
 func (s *Service) Summarize(ctx context.Context, v viewer.Viewer, req Request) (*Summary, error) {
 	if _, ok := groupLabel[req.GroupBy]; !ok {
-		return nil, apperr.Invalid("groupBy", "集計単位 %q は使えません (unknown groupBy)", string(req.GroupBy))
+		return nil, apperr.Invalid("groupBy", "集計単位 %q は使えません (unknown groupBy)", string(req.GroupBy)).Because(apperr.INVALID_CHOICE)
 	}
 	f := req.Filter
 	f.AccountID = v.AccountID
@@ -126,24 +133,18 @@ func (s *Service) Summarize(ctx context.Context, v viewer.Viewer, req Request) (
 	if empty {
 		return sum, nil
 	}
-	query, args := s.SQL(f, req.GroupBy, loc, from, to)
-	rows, err := s.DB.QueryContext(ctx, query, args...)
+	rows, fromRollups, err := s.rollupRows(ctx, f, req.GroupBy, loc, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("summary: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var r Row
-		var key sql.NullString
-		if err := rows.Scan(&key, &r.Sales, &r.Refunds, &r.SalesCount, &r.RefundCount, &r.ModifyCount, &r.DeleteCount); err != nil {
-			return nil, fmt.Errorf("summary row: %w", err)
+	if !fromRollups {
+		if rows, err = s.journalRows(ctx, f, req.GroupBy, loc, from, to); err != nil {
+			return nil, err
 		}
-		r.Key = key.String
-		sum.Rows = append(sum.Rows, r)
-		sum.Total.add(r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("summary rows: %w", err)
+	sum.Rows, sum.FromRollups = rows, fromRollups
+	for _, r := range rows {
+		sum.Total.add(r)
 	}
 	// Byte order, not the database collation, so both backends agree.
 	slices.SortFunc(sum.Rows, func(a, b Row) int { return strings.Compare(a.Key, b.Key) })
@@ -151,6 +152,30 @@ func (s *Service) Summarize(ctx context.Context, v viewer.Viewer, req Request) (
 		return nil, err
 	}
 	return sum, nil
+}
+
+// journalRows runs the aggregate over the journal for [from, to).
+func (s *Service) journalRows(ctx context.Context, f journal.Filter, g GroupBy, loc *time.Location, from, to time.Time) ([]Row, error) {
+	query, args := s.SQL(f, g, loc, from, to)
+	rows, err := s.DB.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		var r Row
+		var key sql.NullString
+		if err := rows.Scan(&key, &r.Sales, &r.Refunds, &r.SalesCount, &r.RefundCount, &r.ModifyCount, &r.DeleteCount); err != nil {
+			return nil, fmt.Errorf("summary row: %w", err)
+		}
+		r.Key = key.String
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("summary rows: %w", err)
+	}
+	return out, nil
 }
 
 // SQL is the one aggregate statement of a summary (exported so the
@@ -235,7 +260,7 @@ func (s *Service) scopeShops(ctx context.Context, v viewer.Viewer, asked []pulid
 	if v.Restricted {
 		for _, id := range shops {
 			if !v.SeesShop(id) {
-				return nil, false, apperr.Missing("where.shopIDs", "店舗が見つかりません (no such shop): %s", id)
+				return nil, false, apperr.Missing("where.shopIDs", "店舗が見つかりません (no such shop): %s", id).Because(apperr.NOT_FOUND)
 			}
 		}
 	}
@@ -246,7 +271,7 @@ func (s *Service) scopeShops(ctx context.Context, v viewer.Viewer, asked []pulid
 		}
 		g, err := q.Only(ctx)
 		if ent.IsNotFound(err) {
-			return nil, false, apperr.Missing("shopGroupID", "店舗グループが見つかりません (no such shop group)")
+			return nil, false, apperr.Missing("shopGroupID", "店舗グループが見つかりません (no such shop group)").Because(apperr.NOT_FOUND)
 		}
 		if err != nil {
 			return nil, false, fmt.Errorf("load shop group: %w", err)
@@ -287,7 +312,7 @@ func (s *Service) zone(ctx context.Context, account pulid.ID, shops []pulid.ID) 
 	case len(zones) == 1 && zones[0] != "":
 		name = zones[0]
 	case len(zones) > 1:
-		return nil, apperr.Invalid("where.shopIDs", "タイムゾーンの異なる店舗はまとめて集計できません (shops in different timezones: %s)", strings.Join(zones, ", "))
+		return nil, apperr.Invalid("where.shopIDs", "タイムゾーンの異なる店舗はまとめて集計できません (shops in different timezones: %s)", strings.Join(zones, ", ")).Because(apperr.MIXED_TIMEZONES)
 	}
 	if !zoneName.MatchString(name) {
 		return nil, fmt.Errorf("shop timezone %q", name)
@@ -307,10 +332,10 @@ func (s *Service) period(req Request, loc *time.Location) (time.Time, time.Time,
 	var from, to time.Time
 	switch {
 	case req.Period != "" && (req.From != nil || req.To != nil):
-		return from, to, apperr.Invalid("period", "period と from/to は同時に指定できません (give a period or from/to, not both)")
+		return from, to, apperr.Invalid("period", "period と from/to は同時に指定できません (give a period or from/to, not both)").Because(apperr.MUTUALLY_EXCLUSIVE)
 	case req.From != nil || req.To != nil:
 		if req.From == nil {
-			return from, to, apperr.Invalid("from", "開始日時を指定してください (from is required with to)")
+			return from, to, apperr.Invalid("from", "開始日時を指定してください (from is required with to)").Because(apperr.REQUIRED)
 		}
 		from = req.From.UTC()
 		to = now().UTC()

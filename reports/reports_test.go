@@ -6,18 +6,19 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/internal/dbtest"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/reports"
-	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
 type env struct {
-	db    *store.DB
+	db    *db.DB
 	acct  pulid.ID
 	fx    testenv.Fixture
 	svc   *reports.Service
@@ -30,11 +31,7 @@ type env struct {
 func open(t *testing.T, b testenv.Backend) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, b.DatabaseURL, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := dbtest.Open(t, b.DatabaseURL)
 	acc, err := db.Client.Account.Create().SetName("テスト").Save(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 // Package secrets seals credentials (POS client secrets, camera passwords)
 // before they are stored: AES-256-GCM, with the key id inside every sealed
-// value so keys can rotate while old values stay readable.
+// value so keys can rotate while old values stay readable. Which row and
+// column each sealed value is bound to is declared once, in bindings.go.
 package secrets
 
 import (

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/regicam/regicam/pulid"
 )
 
 func key(t *testing.T, id string) Key {
@@ -179,5 +181,41 @@ func TestBoxFollowsKeyFile(t *testing.T) {
 	}
 	if got := restarted.KeyIDs(); len(got) != 1 || got[0] != "k2" {
 		t.Fatalf("keys after drop: %v", got)
+	}
+}
+
+// TestBindingsNeverCoincide: a value sealed for one column of one row must
+// not open in any other column or row, so no two bindings may be equal.
+func TestBindingsNeverCoincide(t *testing.T) {
+	bindings := map[string]func(pulid.ID) []byte{
+		"pos_connections.secrets":        POSConnectionSecretsAAD,
+		"pos_connections.webhook_secret": POSWebhookSecretAAD,
+		"cameras.source_credentials":     CameraCredentialsAAD,
+		"alert_rules.webhook_secret":     AlertWebhookSecretAAD,
+	}
+	seen := map[string]string{}
+	for column, aad := range bindings {
+		for _, id := range []pulid.ID{"PC1", "PC2", "CA1", "AR1"} {
+			b := string(aad(id))
+			if other, ok := seen[b]; ok {
+				t.Fatalf("%s of %s is bound like %s: %q", column, id, other, b)
+			}
+			seen[b] = column + " " + string(id)
+		}
+	}
+}
+
+// TestBindingsStayByteForByte: values already sealed in databases open only
+// with the bytes they were sealed with, so a binding may never change.
+func TestBindingsStayByteForByte(t *testing.T) {
+	for got, want := range map[string]string{
+		string(POSConnectionSecretsAAD("PC1")): "pos_connection:PC1:secrets",
+		string(POSWebhookSecretAAD("PC1")):     "pos_connection:PC1:webhook_secret",
+		string(CameraCredentialsAAD("CA1")):    "camera:CA1:source_credentials",
+		string(AlertWebhookSecretAAD("AR1")):   "alert-webhook:AR1",
+	} {
+		if got != want {
+			t.Errorf("binding %q, sealed values expect %q", got, want)
+		}
 	}
 }

@@ -2,11 +2,8 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 
@@ -14,10 +11,7 @@ import (
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/auth"
-	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/server/livews"
-	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -34,8 +28,10 @@ const (
 // request goes on anonymous, marked as a request so that ent privacy lets
 // it read nothing; resolvers and routes answer UNAUTHENTICATED. A bad or
 // revoked key is refused here; a stale cookie is dropped so that the login
-// form still works.
-func (a *App) authenticate(next http.Handler) http.Handler {
+// form still works. Refusals are writeError's answer on every route,
+// /graphql included: status by code (RATE_LIMITED is 429), GraphQL-shaped
+// body.
+func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := viewer.WithRequest(r.Context())
 		if websocketUpgrade(r) {
@@ -46,29 +42,28 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		} else {
 			ctx = auth.WithHTTP(ctx, w, r)
 		}
-		ip := a.Auth.ClientIP(r) // X-Forwarded-For only from --trusted-proxies
+		ip := s.d.Auth.ClientIP(r) // X-Forwarded-For only from --trusted-proxies
 		ctx = auth.WithClientIP(ctx, ip)
 		if h := r.Header.Get("Authorization"); h != "" {
-			v, err := a.keyViewer(ctx, h, ip)
+			v, err := s.keyViewer(ctx, h, ip)
 			if err != nil {
-				refuse(w, r, err, http.StatusUnauthorized)
+				s.writeError(w, r, err, "api key lookup")
 				return
 			}
-			if wait, err := a.Auth.Allow(v.APIKeyID); err != nil {
+			if wait, err := s.d.Auth.Allow(v.APIKeyID); err != nil {
+				// 429 on every route, /graphql too: when the key's bucket
+				// refills, not the default second.
 				w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfter(wait)))
-				refuse(w, r, err, http.StatusTooManyRequests)
+				s.writeError(w, r, err, "api key rate")
 				return
 			}
 			ctx = viewer.NewContext(ctx, v)
 		} else if c, err := r.Cookie(auth.CookieName); err == nil && c.Value != "" {
-			v, err := a.Auth.SessionViewer(ctx, c.Value, ip)
+			v, err := s.d.Auth.SessionViewer(ctx, c.Value, ip)
 			if err == nil {
 				ctx = viewer.NewContext(ctx, v)
 			} else if _, ok := apperr.As(err); !ok {
-				if !store.Unavailable(err) {
-					a.log.ErrorContext(ctx, "session lookup", "err", err)
-				}
-				refuse(w, r, err, http.StatusInternalServerError)
+				s.writeError(w, r, err, "session lookup")
 				return
 			}
 		}
@@ -76,45 +71,13 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-func (a *App) keyViewer(ctx context.Context, header, ip string) (viewer.Viewer, error) {
+func (s *Server) keyViewer(ctx context.Context, header, ip string) (viewer.Viewer, error) {
 	scheme, token, _ := strings.Cut(strings.TrimSpace(header), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || !auth.IsAPIKey(token) {
-		return viewer.Viewer{}, &apperr.Error{Code: apperr.Unauthenticated,
-			Message: "Authorization は Bearer rk_… の形式で指定してください (expected a Bearer API key)"}
+		return viewer.Viewer{}, apperr.Unauthenticatedf("Authorization は Bearer rk_… の形式で指定してください (expected a Bearer API key)").Because(apperr.API_KEY_INVALID)
 	}
-	return a.Auth.KeyViewer(ctx, token, ip)
-}
-
-// refuse answers a request the middleware stops: a GraphQL error body on
-// /graphql (status 200 for RATE_LIMITED, so GraphQL clients read the code),
-// plain text elsewhere.
-func refuse(w http.ResponseWriter, r *http.Request, err error, status int) {
-	e, ok := apperr.As(err)
-	switch {
-	case ok:
-	case store.Unavailable(err):
-		// The database is away (restart, failover): try again shortly.
-		e = &apperr.Error{Code: apperr.Unavailable,
-			Message: "データベースに一時的に接続できません。しばらくしてから再試行してください (database unavailable; retry later)"}
-		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", retryAfterSeconds)
-	default:
-		e = &apperr.Error{Code: apperr.Internal, Message: "内部エラーが発生しました (internal error)"}
-		status = http.StatusInternalServerError
-	}
-	if r.URL.Path == "/graphql" && !websocketUpgrade(r) {
-		w.Header().Set("Content-Type", "application/json")
-		if e.Code == apperr.RateLimited {
-			status = http.StatusOK
-		}
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
-			"message": e.Message, "extensions": map[string]any{"code": e.Code},
-		}}})
-		return
-	}
-	http.Error(w, e.Code+": "+e.Message, status)
+	return s.d.Auth.KeyViewer(ctx, token, ip)
 }
 
 func websocketUpgrade(r *http.Request) bool {
@@ -134,16 +97,16 @@ func websocketUpgrade(r *http.Request) bool {
 // connection lives as long as the returned context; auth.Service.Watch
 // cancels it within WatchEvery when the session or key is revoked, expires
 // or its user is deleted (failed logins never end a session).
-func (a *App) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	v, ok := viewer.FromContext(ctx)
 	if h := p.Authorization(); h != "" {
 		ip, _ := auth.ClientInfo(ctx)
-		kv, err := a.keyViewer(ctx, h, ip)
+		kv, err := s.keyViewer(ctx, h, ip)
 		if err != nil {
 			return wsRefused(ctx, closeUnauthorized, "Unauthorized"), nil, err
 		}
 		// A new connection costs the key one request.
-		if _, err := a.Auth.Allow(kv.APIKeyID); err != nil {
+		if _, err := s.d.Auth.Allow(kv.APIKeyID); err != nil {
 			return wsRefused(ctx, closeTooMany, "Too many requests"), nil, err
 		}
 		v, ok = kv, true
@@ -162,11 +125,11 @@ func (a *App) websocketInit(ctx context.Context, p transport.InitPayload) (conte
 		// one connection).
 		id := v.APIKeyID
 		ctx = livews.WithOperationGate(ctx, func(context.Context) error {
-			_, err := a.Auth.Allow(id)
+			_, err := s.d.Auth.Allow(id)
 			return err
 		})
 	}
-	return a.Auth.Watch(ctx, v), nil, nil
+	return s.d.Auth.Watch(ctx, v), nil, nil
 }
 
 func wsRefused(ctx context.Context, code int, reason string) context.Context {
@@ -179,44 +142,4 @@ func system(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(viewer.System(r.Context())))
 	})
-}
-
-// DemoEmail is the demo tenant's OWNER.
-const DemoEmail = "demo@regicam.local"
-
-// demoOwner gives the demo tenant an OWNER with a fresh password on every
-// start, so the printed line always works, and prints it.
-func (a *App) demoOwner(ctx context.Context, cfg Config) error {
-	pw := auth.RandomPassword()
-	u, err := a.DB.Client.User.Query().Where(user.Email(DemoEmail)).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		_, err = a.Auth.CreateUser(ctx, auth.NewUser{AccountID: a.AccountID, Email: DemoEmail,
-			Password: pw, Name: "デモ オーナー", Role: viewer.RoleOwner})
-	case err == nil:
-		// Not SetPassword: the history rule is for people, and a reset
-		// must not fail on it.
-		var h string
-		if h, err = auth.HashPassword(pw); err == nil {
-			err = u.Update().SetPasswordHash(h).SetFailedLogins(0).ClearLockedUntil().Exec(ctx)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("demo owner: %w", err)
-	}
-	line := "demo login: " + DemoEmail + " " + pw
-	if cfg.DemoLogin != nil {
-		cfg.DemoLogin(line)
-	} else {
-		fmt.Fprintln(os.Stdout, line)
-	}
-	return nil
-}
-
-// hintFirstOwner tells the operator of a database without users how to
-// create the first one: nothing can sign in until then.
-func (a *App) hintFirstOwner(ctx context.Context) {
-	if n, err := a.DB.Client.User.Query().Count(ctx); err == nil && n == 0 {
-		a.log.Warn("no users yet; create the first OWNER with: regicam user create --email EMAIL --password - --account NAME")
-	}
 }

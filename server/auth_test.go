@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -163,36 +162,6 @@ func TestRevocationEndsOpenSubscriptions(t *testing.T) {
 	}
 }
 
-// TestDemoOwnerLogin: demo mode prints one login line whose password
-// works, and a restart prints a new one that replaces it.
-func TestDemoOwnerLogin(t *testing.T) {
-	dir := t.TempDir()
-	demo := func(cfg *server.Config, _ string) { cfg.Demo, cfg.DemoPOS, cfg.DemoEvery = "true", false, time.Hour }
-	line := regexp.MustCompile(`^demo login: (demo@regicam\.local) (\S+)$`)
-	first := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, dir, demo)
-	m := line.FindStringSubmatch(first.DemoLogin)
-	if m == nil {
-		t.Fatalf("demo line %q", first.DemoLogin)
-	}
-	first.LoginAs(t, m[1], m[2])
-
-	second := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, dir, demo)
-	m2 := line.FindStringSubmatch(second.DemoLogin)
-	if m2 == nil || m2[2] == m[2] {
-		t.Fatalf("restart line %q (first %q)", second.DemoLogin, first.DemoLogin)
-	}
-	owner := second.LoginAs(t, m2[1], m2[2])
-	var me struct{ Me struct{ Role string } }
-	owner.MustQuery(t, `{ me { role } }`, nil, &me)
-	if me.Me.Role != "OWNER" {
-		t.Fatalf("demo user role %q", me.Me.Role)
-	}
-	if r := second.As(testenv.Anonymous).Query(t, `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { expiresAt } }`,
-		map[string]any{"e": m[1], "p": m[2]}); len(r.Errors) == 0 {
-		t.Fatal("the previous start's password still works")
-	}
-}
-
 // TestThumbnailRouteAuth: /thumbnails/{id} is 401 without a credential, 403
 // without journal:read, and 404 for an id the viewer cannot see.
 func TestThumbnailRouteAuth(t *testing.T) {
@@ -222,7 +191,7 @@ func TestThumbnailRouteAuth(t *testing.T) {
 // TestWebsocketRateLimit: each connection_init of a key costs a request;
 // over the limit the socket closes with 4429.
 func TestWebsocketRateLimit(t *testing.T) {
-	srv := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, "", func(cfg *server.Config, _ string) {
+	srv := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, "", func(cfg *app.Config, _ string) {
 		cfg.APIKeyRate, cfg.APIKeyBurst = 0.001, 1
 	})
 	key, _ := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeJournalRead)
@@ -239,7 +208,7 @@ func TestWebsocketRateLimit(t *testing.T) {
 // costs a request; over the limit that operation gets an error carrying
 // RATE_LIMITED and the connection stays open.
 func TestWebsocketOperationRateLimit(t *testing.T) {
-	srv := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, "", func(cfg *server.Config, _ string) {
+	srv := testenv.StartWith(t, testenv.Backend{Name: "sqlite"}, "", func(cfg *app.Config, _ string) {
 		cfg.APIKeyRate, cfg.APIKeyBurst = 0.001, 2 // connection_init + one operation
 	})
 	key, _ := srv.NewAPIKey(t, srv.AccountID, viewer.ScopeJournalRead)

@@ -1,14 +1,19 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/camcloud"
 	"github.com/regicam/regicam/camera"
 	"github.com/regicam/regicam/ent"
 	entcamera "github.com/regicam/regicam/ent/camera"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -23,45 +28,47 @@ type latestFramer interface {
 // picture (it polls about once a second). It never contacts the camera
 // itself, so a thousand open dashboards cost the camera nothing. Same rules
 // as /thumbnails: another account's camera is a 404.
-func (a *App) cameraLiveHandler() http.Handler {
+func (s *Server) cameraLiveHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := viewer.Require(r.Context(), viewer.ScopeJournalRead)
 		if err != nil {
-			if _, ok := viewer.FromContext(r.Context()); !ok {
-				http.Error(w, "authentication required", http.StatusUnauthorized)
-			} else {
-				http.Error(w, "forbidden", http.StatusForbidden)
-			}
+			s.writeError(w, r, err, "camera viewer") // 401 anonymous, 403 without journal:read
 			return
 		}
 		id := r.PathValue("id")
 		if !pulid.Valid(id, "CA") {
-			http.NotFound(w, r)
+			s.writeError(w, r, errNoCamera, "")
 			return
 		}
-		_, err = a.DB.Client.Camera.Query().
+		cam, err := s.d.DB.Client.Camera.Query().
 			Where(entcamera.ID(pulid.ID(id)), entcamera.AccountID(v.AccountID)).Only(r.Context())
 		if ent.IsNotFound(err) {
-			http.NotFound(w, r)
-			return
+			err = errNoCamera
 		}
 		if err != nil {
-			a.log.Error("camera lookup", "id", id, "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
+			s.writeError(w, r, err, "camera lookup", "id", id)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		src, ok := a.Recorders.Source(pulid.ID(id))
+		if cam.SourceKind != nil && *cam.SourceKind == entcamera.SourceKindCLOUD {
+			s.cloudLive(w, r, cam)
+			return
+		}
+		if cam.SourceKind != nil && *cam.SourceKind == entcamera.SourceKindRTSP && s.d.Player != nil {
+			s.rtspLivePicture(w, r, cam.ID)
+			return
+		}
+		src, ok := s.d.Recorders.Source(pulid.ID(id))
 		lf, ok2 := src.(latestFramer)
 		if !ok || !ok2 {
-			http.Error(w, "this camera is not recorded (no frame source)", http.StatusNotFound)
+			s.writeError(w, r, apperr.Missing("id", "このカメラは録画されていません (camera is not recorded: no frame source)").Because(apperr.CAMERA_NOT_RECORDED), "")
 			return
 		}
 		f, ok := lf.Latest()
 		if !ok {
 			// Recording has started but the first frame is not in yet.
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, "no picture yet", http.StatusServiceUnavailable)
+			s.writeError(w, r, apperr.Unavailablef("まだ映像がありません (no picture yet)").Because(apperr.CAMERA_NO_PICTURE_YET), "")
 			return
 		}
 		w.Header().Set("Content-Type", "image/jpeg")
@@ -73,4 +80,89 @@ func (a *App) cameraLiveHandler() http.Handler {
 		}
 		_, _ = w.Write(f.JPEG)
 	})
+}
+
+// errNoCamera is every camera the viewer cannot see: malformed id,
+// unknown, or another account's (a 404 that confirms nothing).
+var errNoCamera = apperr.Missing("id", "カメラが見つかりません (camera not found)").Because(apperr.NOT_FOUND)
+
+// cloudLive answers the live picture of a CLOUD camera: the cloud's latest
+// thumbnail (shared among viewers for a moment by camcloud/pictures), not
+// a frame this server recorded. The cloud does not say when it was taken,
+// so no X-Captured-At.
+func (s *Server) cloudLive(w http.ResponseWriter, r *http.Request, cam *ent.Camera) {
+	if s.d.CloudLive == nil {
+		s.writeError(w, r, errCloudNotServed, "")
+		return
+	}
+	jpeg, err := s.d.CloudLive.Live(r.Context(), cam.ID)
+	if errors.Is(err, camcloud.ErrNotCloud) {
+		// Retired, or its connection is gone.
+		err = errCloudNotServed
+	}
+	if err != nil {
+		s.writeError(w, r, err, "cloud camera live", "camera", cam.ID)
+		return
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Content-Length", strconv.Itoa(len(jpeg)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(jpeg)
+}
+
+// errCloudNotServed: a CLOUD camera this server cannot show live.
+var errCloudNotServed = apperr.Missing("id", "このカメラの映像はクラウドから取得できません (cloud camera not served)").Because(apperr.CAMERA_NOT_RECORDED)
+
+// rtspLiveCache holds the newest picture decoded per RTSP camera.
+type rtspLiveCache struct {
+	mu     sync.Mutex
+	frames map[pulid.ID]rtspLiveFrame
+}
+
+type rtspLiveFrame struct {
+	jpeg    []byte
+	taken   time.Time
+	decoded time.Time
+}
+
+// rtspLiveShare: viewers of one RTSP camera within this long share one
+// decode; the picture is a few seconds behind the camera anyway.
+const rtspLiveShare = 2 * time.Second
+
+// rtspLivePicture: an RTSP camera is recorded by footage, not by a fleet
+// recorder, so its live picture is a recent second decoded from its
+// recording (ffmpeg). One decode at a time for the whole server, shared by
+// every viewer for rtspLiveShare, bounds what a wall of live views costs.
+func (s *Server) rtspLivePicture(w http.ResponseWriter, r *http.Request, id pulid.ID) {
+	c := &s.rtspLive
+	c.mu.Lock()
+	f, ok := c.frames[id]
+	if !ok || time.Since(f.decoded) > rtspLiveShare {
+		ctx, cancel := context.WithTimeout(r.Context(), 4*time.Second)
+		jpeg, taken, err := s.d.Player.Frames(nil).FrameAt(ctx, id, time.Now().Add(-3*time.Second))
+		cancel()
+		if err == nil {
+			if c.frames == nil || len(c.frames) > 10_000 {
+				c.frames = map[pulid.ID]rtspLiveFrame{}
+			}
+			f, ok = rtspLiveFrame{jpeg: jpeg, taken: taken, decoded: time.Now()}, true
+			c.frames[id] = f
+		}
+	}
+	c.mu.Unlock()
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		s.writeError(w, r, apperr.Unavailablef("まだ映像がありません (no picture yet)").Because(apperr.CAMERA_NO_PICTURE_YET), "")
+		return
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Content-Length", strconv.Itoa(len(f.jpeg)))
+	w.Header().Set("X-Captured-At", f.taken.UTC().Format(time.RFC3339Nano))
+	w.Header().Set("Last-Modified", f.taken.UTC().Format(http.TimeFormat))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(f.jpeg)
 }

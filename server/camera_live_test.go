@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/camera"
 	entcamera "github.com/regicam/regicam/ent/camera"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -21,7 +21,7 @@ import (
 func TestCameraLivePicture(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
 		t.Parallel()
-		srv := testenv.StartWith(t, b, "", func(c *server.Config, _ string) { c.RecorderInterval = 200 * time.Millisecond })
+		srv := testenv.StartWith(t, b, "", func(c *app.Config, _ string) { c.RecorderInterval = 200 * time.Millisecond })
 		ctx := viewer.System(context.Background())
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		recorded, idle := fx.CameraIDs[0], fx.CameraIDs[1]

@@ -1,23 +1,21 @@
-// Package server wires HTTP: GraphQL (POST, GET, websocket), health
-// probes, CORS and the embedded dashboard.
+// Package server is the HTTP layer and only that: routes, middleware
+// (request ids, authentication, CORS, body and time limits), GraphQL (POST,
+// GET, websocket) with its extensions, health probes and the embedded
+// dashboard. It serves what package app built and starts no background
+// work of its own (docs/ARCHITECTURE.md).
 package server
 
 import (
-	"net/netip"
 	"time"
 )
 
-// Config is everything the process reads at start-up (flags and REGICAM_*
-// variables); nothing else reads the environment.
+// Config is the HTTP side of the process's settings: listen address, CORS,
+// introspection, GraphQL operation and body limits, timeouts, websocket
+// queues. app.Config embeds it with everything else main.go reads from
+// flags and REGICAM_* variables, so one value still carries the whole
+// configuration and app hands this part to New.
 type Config struct {
-	Addr        string
-	DataDir     string
-	DatabaseURL string
-	Demo        string // "auto", "true" or "false"
-	DemoEvery   time.Duration
-	// DemoPOS also runs a Smaregi fake in the demo, feeding the tenant
-	// through the real connector and webhook path.
-	DemoPOS       bool
+	Addr          string
 	CORSOrigins   []string
 	Introspection bool
 
@@ -28,9 +26,7 @@ type Config struct {
 	ComplexityLimit  int // cost: page size × node for connections, a typical length × node for other lists (20,000)
 	DepthLimit       int // nesting (12)
 	MaxResponseBytes int // JSON of one response or event (8 MiB)
-
-	LogLevel        string
-	ShutdownTimeout time.Duration
+	ShutdownTimeout  time.Duration
 	// HTTP edge (server/httpedge.go); zero takes the default, a negative
 	// timeout turns it off. MaxBodyBytes bounds a /graphql request body
 	// (default 1 MiB).
@@ -38,9 +34,6 @@ type Config struct {
 	ReadTimeout  time.Duration // whole request, body included (30s)
 	WriteTimeout time.Duration // from the end of the headers to the end of the answer (3m)
 	IdleTimeout  time.Duration // keep-alive connection between requests (120s)
-	// DBMaxConns caps the PostgreSQL connection pool (0: 32). Several
-	// replicas, or many test servers, share one max_connections.
-	DBMaxConns int
 	// Websocket send queues: bytes waiting for one connection, bytes
 	// waiting across the connections of one session or API key, and how
 	// many connections one session or API key may hold (0: livews's
@@ -48,48 +41,7 @@ type Config struct {
 	WSQueueBytes           int64
 	WSCredentialQueueBytes int64
 	WSConnsPerCredential   int
-
-	// Sign-in. Zero values take auth's defaults (15 min lock, 50 req/s
-	// burst 100 per API key, revocation checked every 2 s).
-	LockoutDuration time.Duration // longest wait between login attempts after repeated failures
-	// TrustedProxies may name the client in X-Forwarded-For (--trusted-proxies).
-	TrustedProxies  []netip.Prefix
-	APIKeyRate      float64
-	APIKeyBurst     int
-	RevocationCheck time.Duration
-	AuthNow         func() time.Time // tests move the clock; nil is time.Now
-	// DemoLogin receives the demo owner's "demo login: EMAIL PASSWORD"
-	// line; nil prints it on stdout.
-	DemoLogin func(line string)
-
-	// SecretKey seals stored credentials ("id:base64[,id:base64…]"); empty
-	// means a key file beside the embedded database.
-	SecretKey string
-	// Camera recording and thumbnails.
-	RecorderInterval   time.Duration // time between frames, default 1s
-	RecorderDepth      int           // frames kept per camera, default 600
-	FrameTolerance     time.Duration // farthest a frame may be from the receipt, default 2s
-	ThumbnailWait      time.Duration // how long ingest waits for a frame, default 2s
-	ThumbnailRetention time.Duration // 0 keeps thumbnails forever
-	// AlertWebhookAllowPrivate lets alert webhooks reach private, loopback
-	// and link-local addresses (refused by default: SSRF).
-	AlertWebhookAllowPrivate bool
-	// CameraDenyPrivate refuses camera URLs on loopback and private
-	// addresses (multi-tenant hosting); link-local and metadata addresses
-	// are refused whatever it says. The zero value allows them: cameras
-	// live on the shop's own network.
-	CameraDenyPrivate bool
-	// CameraTestTimeout bounds one camera source test (default 5s).
-	CameraTestTimeout time.Duration
-
-	// POS providers. Base URLs are configuration so tests and the demo
-	// point the same clients at the fakes.
-	PublicURL           string // how browsers reach this server, for OAuth redirects
-	PollInterval        time.Duration
-	SmaregiIDURL        string
-	SmaregiAPIURL       string
-	UbiregiAuthURL      string
-	UbiregiAPIURL       string
-	UbiregiClientID     string
-	UbiregiClientSecret string
+	// Metrics protects GET /metrics (server/metrics.go): token, address
+	// allowlist, or loopback only when neither is set.
+	Metrics MetricsConfig
 }

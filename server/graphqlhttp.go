@@ -157,7 +157,7 @@ func (t graphQLHTTP) write(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		t.log.Error("encode graphql response", "err", err)
 		status = http.StatusInternalServerError
-		b = []byte(`{"errors":[{"message":"内部エラーが発生しました (internal error)","extensions":{"code":"INTERNAL"}}]}`)
+		b = []byte(`{"errors":[{"message":"内部エラーが発生しました (internal error)","extensions":{"code":"INTERNAL","reason":"INTERNAL"}}]}`)
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

@@ -78,7 +78,7 @@ func writeEdgeError(w http.ResponseWriter, r *http.Request, status int, code, ms
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-		"message": msg, "extensions": map[string]any{"code": code},
+		"message": msg, "extensions": map[string]any{"code": code, "reason": apperr.GenericReason(code)},
 	}}})
 }
 

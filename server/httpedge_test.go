@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/server"
 )
@@ -53,7 +54,7 @@ func hostOf(url string) string { return strings.TrimPrefix(url, "http://") }
 func TestBodyLimits(t *testing.T) {
 	const limit = 64 << 10
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) { cfg.MaxBodyBytes = limit })
+		srv := testenv.StartWith(t, b, "", func(cfg *app.Config, _ string) { cfg.MaxBodyBytes = limit })
 		addr := hostOf(srv.URL)
 
 		for _, path := range []string{"/graphql", "/webhooks/signed/xx", "/export/journal.csv"} {
@@ -98,7 +99,7 @@ func TestDefaultBodyLimit(t *testing.T) {
 
 // slowServer starts a server with short timeouts for the slowloris tests.
 func slowServer(t *testing.T, b testenv.Backend) *testenv.Server {
-	return testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) {
+	return testenv.StartWith(t, b, "", func(cfg *app.Config, _ string) {
 		cfg.ReadTimeout = 1 * time.Second
 		cfg.WriteTimeout = 2 * time.Second
 		cfg.IdleTimeout = 1 * time.Second

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/server"
 	"github.com/regicam/regicam/server/oplimit"
@@ -185,7 +186,7 @@ func TestLimitsDashboardQueries(t *testing.T) {
 // it is written.
 func TestLimitsResponseTooLarge(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) { cfg.MaxResponseBytes = 4096 })
+		srv := testenv.StartWith(t, b, "", func(cfg *app.Config, _ string) { cfg.MaxResponseBytes = 4096 })
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		var in []any
 		for i := range 40 {

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
 )
 
 // secretOf makes a fresh value for a test secret and registers it, so the
@@ -47,7 +47,7 @@ func TestNoSecretInLogs(t *testing.T) {
 			_, _ = io.WriteString(w, `{"error": "invalid_client"}`)
 		}))
 		t.Cleanup(refuser.Close)
-		srv := testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) {
+		srv := testenv.StartWith(t, b, "", func(cfg *app.Config, _ string) {
 			cfg.SmaregiIDURL = refuser.URL
 			cfg.SmaregiAPIURL = refuser.URL
 			cfg.MaxBodyBytes = 16 << 10

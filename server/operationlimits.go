@@ -5,6 +5,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 
+	"github.com/regicam/regicam/cases"
+
 	"github.com/regicam/regicam/journal"
 	"github.com/regicam/regicam/server/oplimit"
 )
@@ -45,6 +47,13 @@ var operationCosts = oplimit.Costs{
 		// a scalar is tens of bytes: a page of 50 with pictures passes, a
 		// page of 200 does not (use url, or the subscription).
 		"Thumbnail.dataURL": 200,
+		// Up to four calls to the camera cloud when not cached (one per
+		// UTC day touched: 72 h from 00:30 touch four days), each paced
+		// behind every other call of the connection: at most 40 in one
+		// request (the default limit), so aliases cannot queue thousands.
+		// The viewer's own cloud budget (camcloud/pictures/budget.go)
+		// bounds them across requests.
+		"Camera.recordings": 500,
 	},
 	// Lists of objects whose length no argument states; the others are
 	// priced as oplimit.DefaultListLength (50), so lists nested in lists
@@ -61,11 +70,19 @@ var operationCosts = oplimit.Costs{
 		"Query.shopGroups":  10,
 		"ShopGroup.shops":   20,
 		"ShopGroup.members": 10,
+		// An account has a cloud login or two, not fifty.
+		"Query.cameraCloudConnections": 10,
+		// One row per staff member (the report caps them) and one per metric.
+		"StaffOutlierReport.staff": 200,
+		"StaffOutlierReport.peers": 5,
+		"StaffOutlier.rates":       5,
 	},
 	Pages: map[string]oplimit.Page{
-		"Query.journal":  {Default: journal.DefaultPageSize, Max: journal.MaxPageSize},
-		"Query.alerts":   {Default: 50, Max: 200},
-		"Query.auditLog": {Default: 50, Max: 500},
+		"Query.journal":     {Default: journal.DefaultPageSize, Max: journal.MaxPageSize},
+		"Query.alerts":      {Default: 50, Max: 200},
+		"Query.auditLog":    {Default: 50, Max: 500},
+		"Query.cases":       {Default: cases.DefaultPage, Max: cases.MaxPage},
+		"Query.cardMatches": {Default: 50, Max: 200},
 	},
 	// entgql's connections (cameras, shops, terminals, links,
 	// posConnections) return every row without first/last: priced as 100.

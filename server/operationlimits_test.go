@@ -159,3 +159,40 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// TestCloudRecordingsPriced: Camera.recordings may ask the camera cloud
+// once per day of its window, behind every other call of the connection,
+// so a request holds a few dozen at most: hundreds of aliased recordings
+// are refused before any runs.
+func TestCloudRecordingsPriced(t *testing.T) {
+	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
+	lim := operationLimits(Config{}).Limits()
+	price := func(aliases int) int64 {
+		var b strings.Builder
+		b.WriteString(`{ node(id: "CA1") { ... on Camera { `)
+		for i := range aliases {
+			b.WriteString("r" + itoa(i) + `: recordings(from: "2026-01-01T00:30:00Z", to: "2026-01-04T00:30:00Z") { source gaps { from to } } `)
+		}
+		b.WriteString("} } }")
+		doc, err := parser.ParseQuery(&ast.Source{Input: b.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := validator.Validate(schema, doc); errs != nil {
+			t.Fatal(errs)
+		}
+		c, err := operationCosts.Of(context.Background(), schema, doc, doc.Operations[0], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := price(1); c > int64(lim.MaxCost) {
+		t.Errorf("one camera's recordings cost %d, over %d", c, lim.MaxCost)
+	}
+	for _, n := range []int{41, 990} {
+		if c := price(n); c <= int64(lim.MaxCost) {
+			t.Errorf("%d aliased recordings cost %d, within %d: up to %d cloud calls in one request", n, c, lim.MaxCost, 4*n)
+		}
+	}
+}

@@ -5,13 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
-	"entgo.io/ent/dialect"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -21,219 +18,123 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/regicam/regicam/access"
+	"github.com/regicam/regicam/alerts"
+	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/auth"
+	"github.com/regicam/regicam/camcloud"
+	"github.com/regicam/regicam/camera/fleet"
 	"github.com/regicam/regicam/camera/registry"
-	"github.com/regicam/regicam/connector"
-	"github.com/regicam/regicam/demo"
-	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/account"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/db"
+	"github.com/regicam/regicam/export"
 	"github.com/regicam/regicam/feed"
+	"github.com/regicam/regicam/footage/playback"
 	"github.com/regicam/regicam/frontend"
 	"github.com/regicam/regicam/graph"
 	"github.com/regicam/regicam/graph/generated"
 	"github.com/regicam/regicam/ingest"
-	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
-	ubiregiconnect "github.com/regicam/regicam/pos/ubiregi/connect"
-	"github.com/regicam/regicam/pubsub"
-	"github.com/regicam/regicam/recording"
-	"github.com/regicam/regicam/secrets"
+	"github.com/regicam/regicam/pagecache"
+	"github.com/regicam/regicam/portal"
+	"github.com/regicam/regicam/pos/polling"
+	"github.com/regicam/regicam/pos/webhook"
+	"github.com/regicam/regicam/pulid"
+	"github.com/regicam/regicam/reports"
 	"github.com/regicam/regicam/server/livews"
 	"github.com/regicam/regicam/server/wsgorilla"
-	"github.com/regicam/regicam/store"
-	"github.com/regicam/regicam/thumbnailer"
+	"github.com/regicam/regicam/sharelink"
 	"github.com/regicam/regicam/thumbs"
-	"github.com/regicam/regicam/viewer"
-	"github.com/regicam/regicam/webhook"
 )
 
-// App is one running regicam process: database, event feed, ingest and the
-// HTTP handler over them.
-type App struct {
-	DB         *store.DB
-	Bus        pubsub.Bus
-	Hub        *feed.Hub
-	Ingester   *ingest.Ingester
-	AccountID  pulid.ID // the first account (the demo tenant in demo mode); requests act as their viewer
-	Auth       *auth.Service
-	Live       *livews.Transport // websocket subscriptions (shared groups)
-	Handler    http.Handler
-	Recorders  *recording.Manager
-	Cameras    *registry.Service // adds, changes, retires and tests cameras (server/cameras.go)
-	Thumbs     *thumbnailer.Thumbnailer
-	Blobs      thumbs.Store
-	Connectors *connector.Runtime
-	Secrets    *secrets.Box
-
-	ubiregi *ubiregiconnect.Connector
-	smaregi *smaregiconnect.Connector
-
-	log     *slog.Logger
-	cancel  context.CancelFunc
-	done    chan struct{}
-	workers sync.WaitGroup // background loops; Close waits for them
-	ext     extras         // reports, exports, alerts (server/alerts.go)
+// Deps are the services server serves, built by app (the composition
+// root): server starts nothing and owns no background work.
+type Deps struct {
+	DB  *db.DB // rows the handlers read; /readyz pings it
+	Log *slog.Logger
+	// Auth signs requests and websocket connections in.
+	Auth     *auth.Service
+	Ingester *ingest.Ingester
+	Hub      *feed.Hub
+	// JournalPages serves Query.journal's first pages from memory (nil: off).
+	JournalPages *pagecache.Cache
+	// Recorders serve /cameras/{id}/live.jpg and the cameras' status.
+	Recorders *fleet.Manager
+	// Thumbs serves /thumbnails/{id}, its /picture and Thumbnail.dataURL.
+	Thumbs     *thumbs.Thumbnailer
+	Cameras    *registry.Service
+	Connectors *polling.Runtime
+	Portal     *portal.Service
+	Reports    *reports.Service
+	Exports    *export.Progress
+	Alerts     *alerts.Service
+	// Webhooks take the providers' pushed data under /webhooks/.
+	Webhooks *webhook.Handler
+	// Providers register their own routes (Ubiregi's OAuth start and
+	// callback).
+	Providers []RouteRegistrar
+	// CameraCloud keeps the camera-cloud connections (Safie): the GraphQL
+	// fields and GET /oauth/safie/callback. Nil: neither is served.
+	CameraCloud *camcloud.Service
+	// CloudLive serves a CLOUD camera's live picture (camcloud/pictures);
+	// nil: CLOUD cameras have none.
+	CloudLive CloudLive
+	// CloudRecordings answers Camera.recordings of CLOUD cameras.
+	CloudRecordings graph.CloudRecordings
+	// Player serves the recorded spans and receipts' clips of regicam's own
+	// recording (/cameras/{id}/playback, /entries/{id}/clip) and its
+	// GraphQL fields; nil: they answer UNAVAILABLE.
+	Player *playback.Player
+	// ShareLinks is the share-link service of the GraphQL fields (URLs on
+	// the public URL); Share serves /share/{token} and its clip to visitors
+	// without an account (server/share.go); nil: not served.
+	ShareLinks *sharelink.Service
+	Share      *Share
 }
 
-// Start opens the database, starts the feed (and the demo generator when
-// enabled) and builds the handler. Close stops it all.
-func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
-	// Start-up and every background loop act as the server itself; request
-	// handlers act as their viewer (ent/schema/rule).
-	ctx = viewer.System(ctx)
-	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.DBMaxConns > 0 && db.Dialect == dialect.Postgres {
-		db.SQL.SetMaxOpenConns(cfg.DBMaxConns)
-		db.SQL.SetMaxIdleConns(cfg.DBMaxConns)
-	}
-	var bus pubsub.Bus
-	if db.Dialect == dialect.Postgres {
-		bus, err = pubsub.NewPostgres(db.DSN, db.SQL, log)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("listen for events: %w", err)
-		}
-	} else {
-		bus = pubsub.NewMemory()
-	}
-	runCtx, cancel := context.WithCancel(viewer.System(context.Background()))
-	a := &App{DB: db, Bus: bus, log: log, cancel: cancel, done: make(chan struct{})}
-	a.Auth = auth.New(db.Client, log, auth.Options{
-		MaxBackoff: cfg.LockoutDuration, KeyRate: cfg.APIKeyRate, KeyBurst: cfg.APIKeyBurst,
-		WatchEvery: cfg.RevocationCheck, Now: cfg.AuthNow, TrustedProxies: cfg.TrustedProxies,
-	})
-	a.background(func() { a.Auth.RunWatcher(runCtx) })
-	a.Hub = feed.NewHub(db.Client, bus, log, feed.Options{})
-	a.Ingester = ingest.New(db.Client, db.Dialect, bus, log)
-	if err := a.startThumbnails(ctx, runCtx, cfg); err != nil {
-		a.Close()
-		return nil, err
-	}
-
-	a.startAlerts(runCtx, cfg)
-	runDemo, err := a.chooseAccount(ctx, cfg.Demo)
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	if runDemo {
-		if err := a.demoOwner(ctx, cfg); err != nil {
-			a.Close()
-			return nil, err
-		}
-	} else {
-		a.hintFirstOwner(ctx)
-	}
-	// Record the cameras now, so the first receipts already have pictures.
-	if err := a.Recorders.Sync(ctx); err != nil {
-		a.Close()
-		return nil, err
-	}
-	a.background(func() { a.Recorders.Run(runCtx, 30*time.Second) })
-	a.setupSmaregi(cfg)
-	var ds *demoSmaregi
-	if runDemo && cfg.DemoPOS {
-		if ds, err = a.startDemoSmaregi(ctx, cfg); err != nil {
-			a.Close()
-			return nil, err
-		}
-	}
-	if err := a.setupUbiregi(cfg); err != nil {
-		a.Close()
-		return nil, fmt.Errorf("ubiregi: %w", err)
-	}
-	a.Connectors = connector.New(db.Client, a.Ingester, log, connector.Options{Interval: cfg.PollInterval}, a.connectorFactories(cfg))
-	a.background(func() { a.Connectors.Run(runCtx) })
-	go func() {
-		defer close(a.done)
-		if err := a.Hub.Run(runCtx); err != nil {
-			log.Error("feed stopped", "err", err)
-		}
-	}()
-	if _, err := a.Hub.Head(ctx); err != nil {
-		a.Close()
-		return nil, err
-	}
-	if runDemo {
-		every := cfg.DemoEvery
-		if every <= 0 {
-			every = 3 * time.Second
-		}
-		gen := demo.NewGenerator(db.Client, a.Ingester, a.AccountID, log, time.Now().UnixNano())
-		a.background(func() { _ = gen.Run(runCtx, every) })
-		log.Info("demo mode: ringing up receipts", "every", every)
-		if ds != nil {
-			a.background(func() { ds.run(runCtx, a, cfg, 2*every) })
-			log.Info("demo mode: a built-in Smaregi fake rings up sales and sends webhooks", "contract", "demo_contract")
-		}
-	}
-	a.Handler = a.routes(cfg)
-	return a, nil
+// CloudLive is the latest frame of a CLOUD camera, as the viewer in ctx
+// may see it; failures are apperr errors.
+type CloudLive interface {
+	Live(ctx context.Context, cameraID pulid.ID) ([]byte, error)
 }
 
-// chooseAccount picks the account requests run as. Demo "auto" means: a
-// fresh database, or one that only holds the demo tenant, gets the demo.
-func (a *App) chooseAccount(ctx context.Context, demoMode string) (bool, error) {
-	accounts, err := a.DB.Client.Account.Query().Order(ent.Asc(account.FieldCreatedAt)).Limit(2).All(ctx)
-	if err != nil {
-		return false, fmt.Errorf("find account: %w", err)
-	}
-	onlyDemo := len(accounts) == 0 || len(accounts) == 1 && accounts[0].Name == demo.AccountName
-	if demoMode == "true" || demoMode == "auto" && onlyDemo {
-		id, err := demo.Seed(ctx, a.DB.Client)
-		if err != nil {
-			return false, fmt.Errorf("seed demo: %w", err)
-		}
-		a.AccountID = id
-		return true, nil
-	}
-	if len(accounts) == 0 {
-		acc, err := a.DB.Client.Account.Create().SetName("default").Save(ctx)
-		if err != nil {
-			return false, fmt.Errorf("create account: %w", err)
-		}
-		accounts = append(accounts, acc)
-	}
-	a.AccountID = accounts[0].ID
-	return false, nil
+// RouteRegistrar is a provider that serves routes of its own.
+type RouteRegistrar interface {
+	Register(mux *http.ServeMux)
 }
 
-// background runs f until the app's context ends; Close waits for it.
-func (a *App) background(f func()) {
-	a.workers.Add(1)
-	go func() {
-		defer a.workers.Done()
-		f()
-	}()
+// Server is regicam's HTTP side: the handler of every route and the
+// websocket transport behind /graphql.
+type Server struct {
+	// Handler serves every route (Serve, or an httptest server).
+	Handler http.Handler
+	// Live carries the websocket subscriptions (shared groups).
+	Live *livews.Transport
+
+	d   Deps
+	log *slog.Logger
+	// rtspLive shares the live picture decoded from an RTSP camera's
+	// recording (server/camera_live.go).
+	rtspLive rtspLiveCache
 }
 
-// Close stops background work and closes the database.
-func (a *App) Close() {
-	// Hijacked websockets are not closed by http.Server.Shutdown.
-	if a.Live != nil {
-		a.Live.Close()
-	}
-	a.cancel()
-	if a.Hub != nil && a.Handler != nil {
-		<-a.done
-	}
-	a.workers.Wait()
-	if a.Ingester != nil {
-		a.Ingester.WaitLate()
-	}
-	if err := a.Bus.Close(); err != nil {
-		a.log.Warn("close bus", "err", err)
-	}
-	if err := a.DB.Close(); err != nil {
-		a.log.Warn("close database", "err", err)
+// New builds the handler over d. Close ends its websockets.
+func New(d Deps, cfg Config) *Server {
+	s := &Server{d: d, log: d.Log}
+	s.Handler = s.routes(cfg)
+	return s
+}
+
+// ServeHTTP serves r with s.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Handler.ServeHTTP(w, r) }
+
+// Close ends the open websocket connections: they are hijacked, so
+// http.Server.Shutdown does not.
+func (s *Server) Close() {
+	if s.Live != nil {
+		s.Live.Close()
 	}
 }
 
-func (a *App) routes(cfg Config) http.Handler {
-	gql := a.graphQL(cfg)
+func (s *Server) routes(cfg Config) http.Handler {
+	gql := s.graphQL(cfg)
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", gql)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -243,23 +144,40 @@ func (a *App) routes(cfg Config) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := a.DB.SQL.PingContext(ctx); err != nil {
+		if err := s.d.DB.SQL.PingContext(ctx); err != nil {
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /thumbnails/{id}", a.thumbnailHandler())
+	mux.Handle("GET /thumbnails/{id}", s.thumbnailHandler())
+	mux.Handle("GET /thumbnails/{id}/picture", s.pictureHandler())
 	// The export streams for as long as it makes progress (httpedge.go).
 	_, writeTimeout, _ := Timeouts(cfg)
-	mux.Handle("/export/journal.csv", streaming(writeTimeout, a.exportHandler()))
-	mux.Handle("GET /cameras/{id}/live.jpg", a.cameraLiveHandler())
-	hooks := &webhook.Handler{Client: a.DB.Client, Box: a.Secrets, Runtime: a.Connectors, Smaregi: a.smaregi, Log: a.log}
-	// Webhooks authenticate with their connection's secret, not a viewer.
-	hookMux := http.NewServeMux()
-	hooks.Register(hookMux)
-	mux.Handle("/webhooks/", system(hookMux))
-	a.registerProviders(mux)
+	mux.Handle("/export/journal.csv", streaming(writeTimeout, s.exportHandler()))
+	mux.Handle("GET /cases/{id}/evidence.zip", streaming(writeTimeout, s.evidenceHandler()))
+	mux.Handle("GET /cameras/{id}/live.jpg", s.cameraLiveHandler())
+	// A long span is built before its first byte, then sent at the
+	// client's pace (server/footage.go).
+	mux.Handle("GET /cameras/{id}/playback", streaming(writeTimeout, s.playbackHandler()))
+	mux.Handle("GET /entries/{id}/clip", streaming(writeTimeout, s.clipHandler()))
+	if s.d.Share != nil {
+		s.d.Share.RegisterWith(mux, writeTimeout)
+	}
+	if s.d.Webhooks != nil {
+		// Webhooks authenticate with their connection's secret, not a viewer.
+		hookMux := http.NewServeMux()
+		s.d.Webhooks.Register(hookMux)
+		mux.Handle("/webhooks/", system(hookMux))
+	}
+	if s.d.CameraCloud != nil {
+		// The owner's browser comes back from Safie's consent page here;
+		// its session names the account (camcloud checks the state).
+		mux.Handle("GET /oauth/safie/callback", s.d.CameraCloud.OAuthCallback())
+	}
+	for _, p := range s.d.Providers {
+		p.Register(mux)
+	}
 	mux.Handle("/", http.FileServerFS(frontend.Files()))
 
 	c := cors.New(cors.Options{
@@ -269,12 +187,39 @@ func (a *App) routes(cfg Config) http.Handler {
 		AllowCredentials: true,
 		MaxAge:           600,
 	})
-	return limitBodies(cfg, a.requestContext(a.authenticate(c.Handler(mux))))
+	h := limitBodies(cfg, s.requestContext(s.authenticate(c.Handler(mux))))
+	// /metrics is answered before authentication: its Bearer token is the
+	// metrics token, not an API key (server/metrics.go).
+	m := s.requestContext(s.metricsHandler(cfg.Metrics))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			m.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// writeError answers a request on a route other than /graphql that failed
+// with err: apperr.WriteHTTP, the one error answer of those routes (status
+// by code, a GraphQL-shaped body). A failure that is not the caller's is
+// logged here under what (with args and the request id), never quoted
+// back; a database outage becomes UNAVAILABLE, which may be retried.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, what string, args ...any) {
+	if _, ok := apperr.As(err); !ok {
+		if db.Unavailable(err) {
+			err = db.ErrUnavailable
+		} else {
+			ctx := r.Context()
+			s.log.ErrorContext(ctx, what, append(args, "request_id", graph.RequestID(ctx), "err", db.Loggable(err))...)
+		}
+	}
+	apperr.WriteHTTP(w, err)
 }
 
 // requestContext gives every request an id (echoed in X-Request-Id and in
 // INTERNAL errors); authenticate then adds its viewer.
-func (a *App) requestContext(next http.Handler) http.Handler {
+func (s *Server) requestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Always our own: a client's X-Request-Id is a header value, and
 		// header values never reach a log line (issue 12).
@@ -286,34 +231,35 @@ func (a *App) requestContext(next http.Handler) http.Handler {
 	})
 }
 
-func (a *App) graphQL(cfg Config) http.Handler {
+func (s *Server) graphQL(cfg Config) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{
-		Client: a.DB.Client, Auth: a.Auth, Ingester: a.Ingester, Hub: a.Hub, Recorders: a.Recorders, Thumbs: a.Thumbs,
-		Connectors: a.Connectors, Secrets: a.Secrets, Smaregi: a.smaregi, Portal: a.portal(), Cameras: a.Cameras,
-		Reports: a.ext.reports, Exports: a.ext.exports, Alerts: a.ext.alerts,
+		Client: s.d.DB.Client, Auth: s.d.Auth, Ingester: s.d.Ingester, Hub: s.d.Hub, JournalPages: s.d.JournalPages, Recorders: s.d.Recorders, Thumbs: s.d.Thumbs,
+		Connectors: s.d.Connectors, Portal: s.d.Portal, Cameras: s.d.Cameras,
+		Reports: s.d.Reports, Exports: s.d.Exports, Alerts: s.d.Alerts, CameraCloud: s.d.CameraCloud,
+		CloudRecordings: s.d.CloudRecordings, Footage: footageOf(s.d.Player), ShareLinks: s.d.ShareLinks,
 	}}))
 	// Live views share one execution and encoding per event among
 	// subscriptions with equal selection, variables and access (livews).
-	a.Live = livews.New(livews.Transport{
+	s.Live = livews.New(livews.Transport{
 		Implementation:        wsgorilla.Implementation{AllowedOrigins: cfg.CORSOrigins, CallerPings: true},
 		KeepAlivePingInterval: 15 * time.Second,
-		InitFunc:              a.websocketInit,
+		InitFunc:              s.websocketInit,
 		Shared:                true,
-		Log:                   a.log,
+		Log:                   s.log,
 		// Bounded in bytes, per connection and per credential, so stalled
 		// live views cannot hold the server's memory (README, Limits).
 		QueueBytes:           cfg.WSQueueBytes,
 		CredentialQueueBytes: cfg.WSCredentialQueueBytes,
 		ConnsPerCredential:   cfg.WSConnsPerCredential,
 	})
-	srv.AddTransport(a.Live)
+	srv.AddTransport(s.Live)
 	// Dashboards and partners send the same few operations all day: parse
 	// and validate each once.
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.AutomaticPersistedQuery{Cache: persistedQueries(cfg)})
 	srv.AddTransport(transport.Options{})
 	// GET and POST per GraphQL over HTTP, bodies never quoted (graphqlhttp.go).
-	srv.AddTransport(graphQLHTTP{log: a.log})
+	srv.AddTransport(graphQLHTTP{log: s.log})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -325,12 +271,20 @@ func (a *App) graphQL(cfg Config) http.Handler {
 	// NUL and invalid UTF-8 are refused in every argument before a
 	// resolver runs, alike on both databases (graph/textcheck.go).
 	srv.Use(graph.TextCheck{})
-	srv.SetErrorPresenter(graph.ErrorPresenter(a.log))
+	srv.SetErrorPresenter(graph.ErrorPresenter(s.log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
-		a.log.ErrorContext(ctx, "resolver panic", "request_id", graph.RequestID(ctx), "panic", p)
+		s.log.ErrorContext(ctx, "resolver panic", "request_id", graph.RequestID(ctx), "panic", p)
 		return gqlerror.Errorf("内部エラーが発生しました (internal error); request id %s", graph.RequestID(ctx))
 	})
 	return srv
+}
+
+// footageOf is the Player as graph.Footage: nil stays a nil interface.
+func footageOf(p *playback.Player) graph.Footage {
+	if p == nil {
+		return nil
+	}
+	return p
 }
 
 // Serve runs the HTTP server on cfg.Addr until ctx ends, then drains it

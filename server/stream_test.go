@@ -1,8 +1,8 @@
 package server_test
 
-// Live stream tests (issue 2, section 6; DESIGN.md §3 "Cursor without gaps",
-// "Subscriptions"): everything goes through the real websocket path of a
-// started server, and every received sequence is checked against what was
+// Live stream tests (issue 2, section 6; docs/ARCHITECTURE.md §3, the
+// event record and the cursors): everything goes through the real websocket
+// path of a started server, and every received sequence is checked against what was
 // ingested and against the events table.
 
 import (
@@ -24,15 +24,15 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/lib/pq"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/event"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/feed"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 )
 
 const journalSub = `subscription($where: JournalWhere, $after: String) {
@@ -746,8 +746,8 @@ func TestStreamResumeAcrossServers(t *testing.T) {
 }
 
 // TestStreamListenerRestart: lib/pq's listener drops notifications while
-// it reconnects (DESIGN.md §3). Each round cuts every server's LISTEN
-// connection and keeps it down (the database refuses new connections; the
+// it reconnects (docs/ARCHITECTURE.md §1). Each round cuts every server's
+// LISTEN connection and keeps it down (the database refuses new connections; the
 // servers' pools keep theirs) while the newest event is committed, so its
 // NOTIFY is lost for good. Both servers' subscribers must still get it
 // promptly: well inside the hub's 5 s safety poll, i.e. through the re-read
@@ -869,7 +869,8 @@ func TestStreamListenerRestart(t *testing.T) {
 	matchesTable(t, "on B", a.DB.Client, start, gotB)
 }
 
-// TestStreamConcurrentIngestersNoGap: DESIGN.md §3 "Cursor without gaps".
+// TestStreamConcurrentIngestersNoGap: the gap-free event cursor
+// (docs/ARCHITECTURE.md §3, the event record).
 // Eight writers on two server processes commit concurrently while a live
 // subscriber and a late one (resuming from an early cursor) must each see
 // every event exactly once, in cursor order.
@@ -1079,7 +1080,7 @@ func TestStream1000Subscriptions(t *testing.T) {
 
 func thousandSubscriptions(t *testing.T, b testenv.Backend) {
 	// One session opens them all: lift the per-credential cap (20).
-	srv := testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) { cfg.WSConnsPerCredential = -1 })
+	srv := testenv.StartWith(t, b, "", func(cfg *app.Config, _ string) { cfg.WSConnsPerCredential = -1 })
 	fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 
 	runtime.GC()

@@ -30,14 +30,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/camera"
 	"github.com/regicam/regicam/ent"
 	entcamera "github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/server"
 	"github.com/regicam/regicam/thumbs"
 )
@@ -102,11 +103,11 @@ var thumbStartMu sync.Mutex
 // thumbStart is testenv.Start with recorder settings of the test's choice;
 // the returned stop (also a cleanup) closes the server and may be called
 // early to count what it leaves behind.
-func thumbStart(t testing.TB, b testenv.Backend, tweak func(*server.Config)) (*testenv.Server, func()) {
+func thumbStart(t testing.TB, b testenv.Backend, tweak func(*app.Config)) (*testenv.Server, func()) {
 	t.Helper()
-	cfg := server.Config{
+	cfg := app.Config{
 		DataDir: t.TempDir(), DatabaseURL: b.DatabaseURL, Demo: "false",
-		CORSOrigins: []string{"http://allowed.example"}, Introspection: true,
+		Config: server.Config{CORSOrigins: []string{"http://allowed.example"}, Introspection: true},
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -117,7 +118,7 @@ func thumbStart(t testing.TB, b testenv.Backend, tweak func(*server.Config)) (*t
 	// rewrites the package-level table descriptions), so parallel subtests
 	// start one at a time.
 	thumbStartMu.Lock()
-	app, err := server.Start(ctx, cfg, testenv.Logger())
+	app, err := app.Start(ctx, cfg, testenv.Logger())
 	thumbStartMu.Unlock()
 	if err != nil {
 		t.Fatalf("start server on %s: %v", b.Name, err)
@@ -468,7 +469,7 @@ func TestThumbnailEndToEnd(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
 		t.Parallel()
 		const wait = 2 * time.Second // the default ThumbnailWait
-		srv, _ := thumbStart(t, b, func(c *server.Config) { c.RecorderInterval = 250 * time.Millisecond })
+		srv, _ := thumbStart(t, b, func(c *app.Config) { c.RecorderInterval = 250 * time.Millisecond })
 		ctx := context.Background()
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		cam, term, probeTerm := fx.CameraIDs[0], fx.TerminalIDs[0], fx.TerminalIDs[2]
@@ -633,9 +634,9 @@ func TestThumbnailEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n, err := server.ExpireThumbnails(ctx, srv.DB.Client, srv.Blobs, cutoff)
+			n, err := thumbs.Expire(ctx, srv.DB.Client, srv.Blobs, cutoff)
 			if err != nil || n != want || n < 1 {
-				t.Fatalf("ExpireThumbnails = %d, %v; want %d", n, err, want)
+				t.Fatalf("Expire = %d, %v; want %d", n, err, want)
 			}
 			e := thumbEntryOf(t, srv, late.ID)
 			if e.Thumbnail != nil {
@@ -692,7 +693,7 @@ func simulatedJPEG(t testing.TB, at time.Time) []byte {
 func TestThumbnailLateEvent(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
 		t.Parallel()
-		srv, _ := thumbStart(t, b, func(c *server.Config) {
+		srv, _ := thumbStart(t, b, func(c *app.Config) {
 			c.RecorderInterval = 250 * time.Millisecond
 			c.ThumbnailWait = time.Millisecond
 		})
@@ -711,8 +712,8 @@ func TestThumbnailLateEvent(t *testing.T) {
 		if took := time.Since(start); took > time.Second {
 			t.Fatalf("ingest took %s with a 1ms thumbnail wait", took)
 		}
-		if e.Thumbnail != nil || e.ThumbnailReason != "" {
-			t.Fatalf("ingest result: thumbnail %+v, reason %q; want neither yet", e.Thumbnail, e.ThumbnailReason)
+		if e.Thumbnail != nil || ingest.CodeOf(e.ThumbnailReason) != ingest.ReasonPending {
+			t.Fatalf("ingest result: thumbnail %+v, reason %q; want no thumbnail yet and PENDING", e.Thumbnail, e.ThumbnailReason)
 		}
 		added := stream.next(t, e.ID, 10*time.Second)
 		if added.Type != "ADDED" || added.Entry.Thumbnail != nil {
@@ -832,7 +833,7 @@ func TestThumbnailCameraFaults(t *testing.T) {
 			{name: "stalled stream", url: mjpegStall.URL + "/video.cgi", kind: entcamera.SourceKindMJPEG, wantErr: "no frame"},
 		}
 
-		srv, stop := thumbStart(t, b, func(c *server.Config) { c.RecorderInterval = 200 * time.Millisecond })
+		srv, stop := thumbStart(t, b, func(c *app.Config) { c.RecorderInterval = 200 * time.Millisecond })
 		ctx := context.Background()
 		client := srv.DB.Client
 		fx := testenv.NewFixture(t, client, srv.AccountID)

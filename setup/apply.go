@@ -12,10 +12,10 @@ import (
 	entcamera "github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	entshop "github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/portal"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/shop"
 	"github.com/regicam/regicam/viewer"
 )

@@ -32,7 +32,7 @@ func (s Steps) Complete() bool {
 func Progress(ctx context.Context, c *ent.Client) (Steps, error) {
 	v, ok := viewer.FromContext(ctx)
 	if !ok {
-		return Steps{}, &apperr.Error{Code: apperr.Unauthenticated, Message: "ログインしてください (not signed in)"}
+		return Steps{}, apperr.Unauthenticatedf("ログインしてください (not signed in)").Because(apperr.NOT_SIGNED_IN)
 	}
 	a := v.AccountID
 	var s Steps

@@ -22,7 +22,7 @@ const DefaultZone = "Asia/Tokyo"
 func CheckZone(field, tz string) (*time.Location, error) {
 	loc, err := time.LoadLocation(tz)
 	if tz == "" || tz == "Local" || err != nil {
-		return nil, apperr.Invalid(field, "存在しないタイムゾーンです。Asia/Tokyo のような IANA 名で入力してください (unknown timezone %q)", tz)
+		return nil, apperr.Invalid(field, "存在しないタイムゾーンです。Asia/Tokyo のような IANA 名で入力してください (unknown timezone %q)", tz).Because(apperr.TIMEZONE_UNKNOWN)
 	}
 	return loc, nil
 }
@@ -38,10 +38,10 @@ func CheckHours(field string, in schematype.BusinessHours) (schematype.BusinessH
 	for i, d := range in {
 		at := fmt.Sprintf("%s[%d]", field, i)
 		if d.Weekday < 0 || d.Weekday > 6 {
-			return nil, apperr.Invalid(at+".weekday", "曜日は 0 (日曜) から 6 (土曜) で指定してください (weekday must be 0–6)")
+			return nil, apperr.Invalid(at+".weekday", "曜日は 0 (日曜) から 6 (土曜) で指定してください (weekday must be 0–6)").Because(apperr.VALUE_OUT_OF_RANGE)
 		}
 		if j, dup := seen[d.Weekday]; dup {
-			return nil, apperr.Invalid(at+".weekday", "%s曜日が %s[%d] と重複しています (weekday listed twice)", weekdayJa[d.Weekday], field, j)
+			return nil, apperr.Invalid(at+".weekday", "%s曜日が %s[%d] と重複しています (weekday listed twice)", weekdayJa[d.Weekday], field, j).Because(apperr.DUPLICATE_IN_LIST)
 		}
 		seen[d.Weekday] = i
 		o, err := clock(at+".open", d.Open)
@@ -53,7 +53,7 @@ func CheckHours(field string, in schematype.BusinessHours) (schematype.BusinessH
 			return nil, err
 		}
 		if o == c {
-			return nil, apperr.Invalid(at+".close", "開店と閉店が同じ時刻です。深夜を越える場合は閉店を開店より前の時刻にしてください (open equals close)")
+			return nil, apperr.Invalid(at+".close", "開店と閉店が同じ時刻です。深夜を越える場合は閉店を開店より前の時刻にしてください (open equals close)").Because(apperr.OPEN_EQUALS_CLOSE)
 		}
 		out = append(out, schematype.DayHours{Weekday: d.Weekday, Open: d.Open, Close: d.Close})
 	}
@@ -68,7 +68,7 @@ var weekdayJa = [7]string{"日", "月", "火", "水", "木", "金", "土"}
 func clock(field, s string) (int, error) {
 	t, err := time.Parse("15:04", s)
 	if err != nil || len(s) != 5 {
-		return 0, apperr.Invalid(field, "時刻は HH:MM (00:00〜23:59) で入力してください (%q is not HH:MM)", s)
+		return 0, apperr.Invalid(field, "時刻は HH:MM (00:00〜23:59) で入力してください (%q is not HH:MM)", s).Because(apperr.INVALID_TIME)
 	}
 	return t.Hour()*60 + t.Minute(), nil
 }

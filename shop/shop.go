@@ -16,13 +16,13 @@ import (
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/audit"
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	entshop "github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/user"
-	"github.com/regicam/regicam/store"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -51,10 +51,10 @@ const maxName = 200
 func checkName(field, what, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return "", apperr.Invalid(field, "%sを入力してください (%s is required)", what, field)
+		return "", apperr.Invalid(field, "%sを入力してください (%s is required)", what, field).Because(apperr.REQUIRED)
 	}
 	if len(name) > maxName {
-		return "", apperr.Invalid(field, "%sは %d バイト (全角で約 %d 文字) 以内で入力してください (at most %d bytes)", what, maxName, maxName/3, maxName)
+		return "", apperr.Invalid(field, "%sは %d バイト (全角で約 %d 文字) 以内で入力してください (at most %d bytes)", what, maxName, maxName/3, maxName).Because(apperr.VALUE_TOO_LONG)
 	}
 	return name, nil
 }
@@ -73,7 +73,7 @@ func (s *Service) Create(ctx context.Context, in Input) (*ent.Shop, error) {
 		return nil, err
 	}
 	if in.Name == nil {
-		return nil, apperr.Invalid("input.name", "店舗名を入力してください (name is required)")
+		return nil, apperr.Invalid("input.name", "店舗名を入力してください (name is required)").Because(apperr.REQUIRED)
 	}
 	name, err := checkName("input.name", "店舗名", *in.Name)
 	if err != nil {
@@ -208,15 +208,15 @@ func nameFree(ctx context.Context, c *ent.Client, v viewer.Viewer, name string, 
 	if err != nil {
 		return err
 	}
-	return &apperr.Error{Code: apperr.Conflict, Field: "input.name",
-		Message: fmt.Sprintf("店舗「%s」は既にあります (%s) (a shop of that name exists)", name, other.ID)}
+	return apperr.Conflictf("input.name",
+		"店舗「%s」は既にあります (%s) (a shop of that name exists)", name, other.ID).Because(apperr.NAME_TAKEN)
 }
 
 // load finds a shop the viewer sees; anything else is NOT_FOUND on field.
 func load(ctx context.Context, c *ent.Client, v viewer.Viewer, id pulid.ID, field string) (*ent.Shop, error) {
 	sh, err := c.Shop.Query().Where(entshop.ID(id), entshop.AccountID(v.AccountID)).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, apperr.Missing(field, "店舗が見つかりません (shop not found)")
+		return nil, apperr.Missing(field, "店舗が見つかりません (shop not found)").Because(apperr.NOT_FOUND)
 	}
 	return sh, err
 }
@@ -226,7 +226,7 @@ func load(ctx context.Context, c *ent.Client, v viewer.Viewer, id pulid.ID, fiel
 func Load(ctx context.Context, c *ent.Client, id pulid.ID, field string) (*ent.Shop, error) {
 	v, ok := viewer.FromContext(ctx)
 	if !ok {
-		return nil, apperr.Missing(field, "店舗が見つかりません (shop not found)")
+		return nil, apperr.Missing(field, "店舗が見つかりません (shop not found)").Because(apperr.NOT_FOUND)
 	}
 	return load(ctx, c, v, id, field)
 }
@@ -235,7 +235,7 @@ func Load(ctx context.Context, c *ent.Client, id pulid.ID, field string) (*ent.S
 // that does not is NOT_FOUND on field[i].
 func shopsOf(ctx context.Context, c *ent.Client, v viewer.Viewer, field string, ids []pulid.ID) ([]pulid.ID, error) {
 	if len(ids) > 1000 {
-		return nil, apperr.Invalid(field, "一度に指定できる店舗は 1000 件までです (at most 1000 shops)")
+		return nil, apperr.Invalid(field, "一度に指定できる店舗は 1000 件までです (at most 1000 shops)").Because(apperr.TOO_MANY_ITEMS)
 	}
 	found, err := c.Shop.Query().Where(entshop.IDIn(ids...), entshop.AccountID(v.AccountID)).IDs(ctx)
 	if err != nil {
@@ -243,7 +243,7 @@ func shopsOf(ctx context.Context, c *ent.Client, v viewer.Viewer, field string, 
 	}
 	for i, id := range ids {
 		if !slices.Contains(found, id) {
-			return nil, apperr.Missing(fmt.Sprintf("%s[%d]", field, i), "店舗が見つかりません (shop not found)")
+			return nil, apperr.Missing(fmt.Sprintf("%s[%d]", field, i), "店舗が見つかりません (shop not found)").Because(apperr.NOT_FOUND)
 		}
 	}
 	return compact(ids), nil
@@ -369,7 +369,7 @@ func (s *Service) SetGroupMembers(ctx context.Context, id pulid.ID, userIDs []pu
 		return nil, err
 	}
 	if len(userIDs) > 1000 {
-		return nil, apperr.Invalid("userIDs", "一度に指定できるユーザーは 1000 人までです (at most 1000 users)")
+		return nil, apperr.Invalid("userIDs", "一度に指定できるユーザーは 1000 人までです (at most 1000 users)").Because(apperr.TOO_MANY_ITEMS)
 	}
 	var out *ent.ShopGroup
 	err = s.inTx(ctx, func(c *ent.Client) error {
@@ -383,7 +383,7 @@ func (s *Service) SetGroupMembers(ctx context.Context, id pulid.ID, userIDs []pu
 		}
 		for i, uid := range userIDs {
 			if !slices.Contains(found, uid) {
-				return apperr.Missing(fmt.Sprintf("userIDs[%d]", i), "ユーザーが見つかりません (user not found)")
+				return apperr.Missing(fmt.Sprintf("userIDs[%d]", i), "ユーザーが見つかりません (user not found)").Because(apperr.NOT_FOUND)
 			}
 		}
 		ids := compact(userIDs)
@@ -433,7 +433,7 @@ func (s *Service) DeleteGroup(ctx context.Context, id pulid.ID) (pulid.ID, error
 func loadGroup(ctx context.Context, c *ent.Client, v viewer.Viewer, id pulid.ID) (*ent.ShopGroup, error) {
 	g, err := c.ShopGroup.Query().Where(shopgroup.ID(id), shopgroup.AccountID(v.AccountID)).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, apperr.Missing("id", "店舗グループが見つかりません (shop group not found)")
+		return nil, apperr.Missing("id", "店舗グループが見つかりません (shop group not found)").Because(apperr.NOT_FOUND)
 	}
 	return g, err
 }
@@ -447,8 +447,8 @@ func groupNameFree(ctx context.Context, c *ent.Client, v viewer.Viewer, field, n
 	if err != nil || !exists {
 		return err
 	}
-	return &apperr.Error{Code: apperr.Conflict, Field: field,
-		Message: fmt.Sprintf("店舗グループ「%s」は既にあります (a group of that name exists)", name)}
+	return apperr.Conflictf(field,
+		"店舗グループ「%s」は既にあります (a group of that name exists)", name).Because(apperr.NAME_TAKEN)
 }
 
 func (s *Service) changed() {
@@ -459,7 +459,7 @@ func (s *Service) changed() {
 
 // inTx runs fn in a transaction and commits when it returns nil.
 func (s *Service) inTx(ctx context.Context, fn func(c *ent.Client) error) error {
-	return store.InTx(ctx, s.Client, s.log(), "shop", func(tx *ent.Tx) error { return fn(tx.Client()) })
+	return db.InTx(ctx, s.Client, s.log(), "shop", func(tx *ent.Tx) error { return fn(tx.Client()) })
 }
 
 func (s *Service) log() *slog.Logger {

@@ -35,9 +35,9 @@ func String(field, s string) error {
 	case "":
 		return nil
 	case "NUL":
-		return apperr.Invalid(field, "文字列に使えない文字 (NUL) が含まれています (text contains a NUL byte)")
+		return apperr.Invalid(field, "文字列に使えない文字 (NUL) が含まれています (text contains a NUL byte)").Because(apperr.INVALID_TEXT)
 	default:
-		return apperr.Invalid(field, "文字列に使えない文字 (不正な UTF-8) が含まれています (text is not valid UTF-8)")
+		return apperr.Invalid(field, "文字列に使えない文字 (不正な UTF-8) が含まれています (text is not valid UTF-8)").Because(apperr.INVALID_TEXT)
 	}
 }
 

@@ -30,6 +30,9 @@ type Thumb struct {
 	JPEG          []byte
 	Width, Height int
 	SHA256        string // hex of JPEG; stable, so it serves as the HTTP ETag
+	// SourceWidth and SourceHeight are the frame's own size, from its
+	// header (the picture kept beside the thumbnail).
+	SourceWidth, SourceHeight int
 }
 
 // Make cuts a thumbnail from a JPEG frame: at most width pixels wide, aspect
@@ -77,7 +80,10 @@ func Make(src []byte, width, quality int) (Thumb, error) {
 		return Thumb{}, fmt.Errorf("thumbs: encode: %w", err)
 	}
 	sum := sha256.Sum256(buf.Bytes())
-	return Thumb{JPEG: buf.Bytes(), Width: dw, Height: dh, SHA256: hex.EncodeToString(sum[:])}, nil
+	return Thumb{
+		JPEG: buf.Bytes(), Width: dw, Height: dh, SHA256: hex.EncodeToString(sum[:]),
+		SourceWidth: cfg.Width, SourceHeight: cfg.Height,
+	}, nil
 }
 
 // fit returns the output size for a w×h source limited to width.

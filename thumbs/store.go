@@ -42,6 +42,15 @@ func Key(accountID, entryID string) string {
 	return accountID + "_" + entryID
 }
 
+// PictureKey names the full-resolution frame kept beside the thumbnail of
+// the same entry; frameSHA256 is the frame's hex digest, whose first 16
+// characters make the key differ whenever the bytes do, since a key is
+// written once (Store) and rows record the digest they were given. "-"
+// cannot end a pulid and "-picture" ends no Key, so it never collides with one.
+func PictureKey(accountID, entryID, frameSHA256 string) string {
+	return Key(accountID, entryID) + "-" + frameSHA256[:min(16, len(frameSHA256))] + "-picture"
+}
+
 // checkKey enforces one key alphabet on every backend, so data can move
 // between them; on the filesystem it is also what rules out "../" and
 // absolute paths.

@@ -9,7 +9,7 @@ import (
 	"entgo.io/ent/privacy"
 
 	"github.com/regicam/regicam/apperr"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 type ctxKey struct{}
@@ -75,10 +75,10 @@ func FromContext(ctx context.Context) (Viewer, bool) {
 func Require(ctx context.Context, s Scope) (Viewer, error) {
 	v, ok := FromContext(ctx)
 	if !ok {
-		return Viewer{}, &apperr.Error{Code: apperr.Unauthenticated, Message: "ログインしてください (not signed in)"}
+		return Viewer{}, apperr.Unauthenticatedf("ログインしてください (not signed in)").Because(apperr.NOT_SIGNED_IN)
 	}
 	if !v.Allows(s) {
-		return v, &apperr.Error{Code: apperr.Forbidden, Message: "この操作の権限がありません (needs " + string(s) + ")"}
+		return v, apperr.Forbiddenf("この操作の権限がありません (needs %s)", string(s)).Because(apperr.FORBIDDEN)
 	}
 	return v, nil
 }

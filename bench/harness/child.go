@@ -20,13 +20,14 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/server"
 )
 
 // The harness runs subscribers and extra servers as child processes of
 // itself, so the server's memory and CPU are measured apart from the
 // clients'. ChildEnv carries the child's role and arguments as JSON; the
-// `regicam bench child` subcommand (or a test binary's TestMain) calls
+// `regicam-bench child` subcommand (or a test binary's TestMain) calls
 // ChildMain when it is set.
 const ChildEnv = "REGICAM_BENCH_CHILD"
 
@@ -105,9 +106,9 @@ func runServe(a childArgs, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: a.DSN, Demo: "false", DBMaxConns: a.DBMaxConns,
+	app, err := app.Start(ctx, app.Config{DataDir: dir, DatabaseURL: a.DSN, Demo: "false", DBMaxConns: a.DBMaxConns,
 		// Thousands of simulated dashboards share one session here.
-		WSConnsPerCredential: -1, WSCredentialQueueBytes: -1},
+		Config: server.Config{WSConnsPerCredential: -1, WSCredentialQueueBytes: -1}},
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err

@@ -18,9 +18,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ingest"
+	"github.com/regicam/regicam/pulid"
 )
 
 // liveQuery is a live view's subscription: the timeline row of each event.

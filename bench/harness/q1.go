@@ -17,8 +17,8 @@ import (
 
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/journal"
+	"github.com/regicam/regicam/pulid"
 )
 
 // q1Query is the dashboard's timeline page: the fields a row of the list

@@ -85,7 +85,7 @@ func targets(r *Report, prev *Report) []Target {
 }
 
 func printReport(w io.Writer, r *Report, prev *Report) {
-	fmt.Fprintf(w, "\n=== regicam bench — dataset %s (%d journal entries), PostgreSQL %s, %d CPUs, load avg %s ===\n",
+	fmt.Fprintf(w, "\n=== regicam-bench — dataset %s (%d journal entries), PostgreSQL %s, %d CPUs, load avg %s ===\n",
 		r.Dataset, r.Rows, r.Postgres, r.CPUs, strings.Join(r.LoadAvg, " → "))
 	fmt.Fprintf(w, "peer: %s\n\n", r.Peer)
 	fmt.Fprintln(w, "Q1 timeline page (50 entries, one camera, newest first), closed-loop clients over HTTP")

@@ -20,13 +20,15 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/auth"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/reports/rollup"
 	"github.com/regicam/regicam/server"
 	"github.com/regicam/regicam/viewer"
 )
 
-// Options configure `regicam bench run`.
+// Options configure `regicam-bench run`.
 type Options struct {
 	DatabaseURL string
 	SizeLabel   string
@@ -52,12 +54,12 @@ type Options struct {
 	ChildCmd []string
 }
 
-// ParseRunFlags reads the flags of `regicam bench run`.
+// ParseRunFlags reads the flags of `regicam-bench run`.
 func ParseRunFlags(args []string) (Options, error) {
 	var o Options
 	var clients, subs string
 	fs := flag.NewFlagSet("bench run", flag.ContinueOnError)
-	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv("REGICAM_DATABASE_URL"), "seeded PostgreSQL database (regicam bench seed)")
+	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv("REGICAM_DATABASE_URL"), "seeded PostgreSQL database (regicam-bench seed)")
 	fs.StringVar(&o.SizeLabel, "size-label", "", "label of the dataset in the table (default: its row count, e.g. 10M)")
 	fs.IntVar(&o.DBMaxConns, "db-max-conns", 32, "PostgreSQL pool of each regicam server the harness starts")
 	fs.StringVar(&o.JSONPath, "json", "", "write the results as JSON to this file")
@@ -151,7 +153,7 @@ type Target struct {
 // runEnv is what the measurements share.
 type runEnv struct {
 	ds         *Dataset
-	app        *server.App
+	app        *app.App
 	httpURL    string
 	wsURL      string
 	headers    map[string]string
@@ -182,14 +184,14 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		o.ChildCmd = []string{exe, "bench", "child"}
+		o.ChildCmd = []string{exe, "child"}
 	}
 	ds, err := Open(ctx, o.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("open dataset (run `regicam bench seed` first): %w", err)
+		return fmt.Errorf("open dataset (run `regicam-bench seed` first): %w", err)
 	}
 	if ds.Rows == 0 {
-		return fmt.Errorf("the database holds no journal entries: run `regicam bench seed --database-url … --size …` first")
+		return fmt.Errorf("the database holds no journal entries: run `go run ./cmd/regicam-bench seed --database-url … --size …` first")
 	}
 	rep.Rows = ds.Rows
 	rep.Dataset = o.SizeLabel
@@ -203,9 +205,9 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	app, err := server.Start(ctx, server.Config{DataDir: dir, DatabaseURL: ds.DSN, Demo: "false", DBMaxConns: o.DBMaxConns,
+	app, err := app.Start(ctx, app.Config{DataDir: dir, DatabaseURL: ds.DSN, Demo: "false", DBMaxConns: o.DBMaxConns,
 		// Thousands of simulated dashboards share one session here.
-		WSConnsPerCredential: -1, WSCredentialQueueBytes: -1},
+		Config: server.Config{WSConnsPerCredential: -1, WSCredentialQueueBytes: -1}},
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return fmt.Errorf("start regicam: %w", err)
@@ -454,4 +456,9 @@ func (e *runEnv) cleanup(dsn string, logf func(string, ...any)) {
 		}
 	}
 	logf("removed the %d entries this run added", len(ids))
+	// The entries went around ingest: their days' rollups are rebuilt now
+	// rather than at the next server's start-up check.
+	if err := rollup.New(db, "postgres", nil).Verify(ctx); err != nil {
+		logf("cleanup: rollups: %v", err)
+	}
 }

@@ -1,7 +1,8 @@
-// Package harness is regicam's performance harness: `regicam bench seed`
-// loads a realistic chain into PostgreSQL with COPY, `regicam bench run`
-// measures the journal page, live fan-out and ingest against same-run
-// baselines (raw SQL, raw websocket push, raw COPY) and PostGraphile v5.
+// Package harness is regicam's performance harness, run as
+// cmd/regicam-bench: `seed` loads a realistic chain into PostgreSQL with
+// COPY, `run` measures the journal page, live fan-out and ingest against
+// same-run baselines (raw SQL, raw websocket push, raw COPY) and
+// PostGraphile v5.
 package harness
 
 import (
@@ -22,16 +23,16 @@ import (
 	"github.com/lib/pq"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/account"
 	"github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/terminal"
-	"github.com/regicam/regicam/store"
+	"github.com/regicam/regicam/pulid"
 )
 
 // The seeded chain: 50 shops, each with its own POS contract, 4 cameras and
@@ -133,7 +134,7 @@ func Seed(ctx context.Context, dsn string, want int, logw io.Writer) (*Dataset, 
 	if err := EnsureDatabase(ctx, dsn); err != nil {
 		return nil, err
 	}
-	d, err := store.Open(ctx, dsn, "")
+	d, err := db.Open(ctx, dsn, "")
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +170,7 @@ func Seed(ctx context.Context, dsn string, want int, logw io.Writer) (*Dataset, 
 
 // Open returns the dataset already in dsn (Seed without loading).
 func Open(ctx context.Context, dsn string) (*Dataset, error) {
-	d, err := store.Open(ctx, dsn, "")
+	d, err := db.Open(ctx, dsn, "")
 	if err != nil {
 		return nil, err
 	}

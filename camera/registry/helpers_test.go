@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
 )
 
 // cameraFields is every field of a Camera a client can select.
@@ -66,9 +66,9 @@ type sourceTest struct {
 }
 
 // start runs a server with a quick recorder; tweak changes the rest.
-func start(t *testing.T, b testenv.Backend, tweak func(*server.Config)) *testenv.Server {
+func start(t *testing.T, b testenv.Backend, tweak func(*app.Config)) *testenv.Server {
 	t.Helper()
-	return testenv.StartWith(t, b, "", func(c *server.Config, _ string) {
+	return testenv.StartWith(t, b, "", func(c *app.Config, _ string) {
 		c.RecorderInterval = 100 * time.Millisecond
 		if tweak != nil {
 			tweak(c)

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,8 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"strconv"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -20,8 +18,8 @@ import (
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/camera"
 	entcamera "github.com/regicam/regicam/ent/camera"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/netguard"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/thumbs"
 )
 
@@ -37,7 +35,7 @@ const (
 	ReasonHTTPStatus  Reason = "HTTP_STATUS"  // any other HTTP status
 	ReasonURLRefused  Reason = "URL_REFUSED"  // the URL policy (netguard)
 	ReasonBadURL      Reason = "BAD_URL"      // malformed, wrong scheme for the kind
-	ReasonRTSP        Reason = "RTSP"         // RTSP is stored but not read yet
+	ReasonRTSP        Reason = "RTSP"         // the RTSP stream has no H.264 video
 )
 
 // PreviewWidth is the largest preview a test returns.
@@ -55,13 +53,10 @@ type TestResult struct {
 	// Width and Height are the camera's frame size (OK only).
 	Width, Height int
 	Elapsed       time.Duration
-
-	reached bool // an RTSP server answered
 }
 
-// acceptable: saving with RequireSourceOK is allowed. An RTSP server that
-// answered is as far as this release can check.
-func (r TestResult) acceptable() bool { return r.OK || r.Reason == ReasonRTSP && r.reached }
+// acceptable: saving with RequireSourceOK is allowed.
+func (r TestResult) acceptable() bool { return r.OK }
 
 // status is the one-line source status saved on the camera:
 // "OK" or "REASON: message".
@@ -99,6 +94,10 @@ func (s *Service) TestSourceOf(ctx context.Context, id pulid.ID) (TestResult, er
 	c, err := s.load(ctx, id)
 	if err != nil {
 		return TestResult{}, err
+	}
+	if isCloud(c) {
+		// Its picture comes from the cloud's API, not from a URL to test.
+		return TestResult{}, cloudReadonly("id", fmt.Sprintf(cloudChangeMessage, c.Name))
 	}
 	if c.SourceKind == nil {
 		return TestResult{Reason: ReasonBadURL, Message: Label(c) + " には映像の取得元が設定されていません (no source)"}, nil
@@ -163,7 +162,7 @@ func (s *Service) probe(ctx context.Context, src source) TestResult {
 	case entcamera.SourceKindMJPEG:
 		f, err = s.firstMJPEGFrame(ctx, src.url, creds, client)
 	case entcamera.SourceKindRTSP:
-		return s.probeRTSP(ctx, src.url, start)
+		return s.probeRTSP(ctx, src, start)
 	}
 	if err != nil {
 		r, msg := s.explain(ctx, err)
@@ -282,67 +281,84 @@ func detail(err error) string {
 	return strings.ToValidUTF8(m, "")
 }
 
-// probeRTSP asks an RTSP server for OPTIONS: enough to tell whether it is
-// there. Reading RTSP video is a later release, so even a server that
-// answers is reported as ReasonRTSP.
-func (s *Service) probeRTSP(ctx context.Context, raw string, start time.Time) TestResult {
-	fail := func(err error) TestResult {
-		r, msg := s.explain(ctx, err)
-		return TestResult{Reason: r, Message: msg, Elapsed: time.Since(start)}
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return TestResult{Reason: ReasonBadURL, Message: "URL の形式が正しくありません", Elapsed: time.Since(start)}
-	}
-	host := u.Host
-	if u.Port() == "" {
-		port := "554"
-		if u.Scheme == "rtsps" {
-			port = "322"
-		}
-		host = net.JoinHostPort(u.Hostname(), port)
-	}
-	d := s.opt.Policy.Dialer(s.opt.TestTimeout)
-	var conn net.Conn
-	if u.Scheme == "rtsps" {
-		conn, err = (&tls.Dialer{NetDialer: d, Config: &tls.Config{ServerName: u.Hostname()}}).DialContext(ctx, "tcp", host)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", host)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	if _, err := fmt.Fprintf(conn, "OPTIONS %s RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: regicam\r\n\r\n", u.String()); err != nil {
-		return fail(err)
-	}
-	line, err := bufio.NewReader(io.LimitReader(conn, 4096)).ReadString('\n')
-	if err != nil {
-		return fail(err)
-	}
-	// Only the status code is repeated: the URL may point at any TCP
-	// service the policy allows, and its banner is not ours to show.
-	code, ok := rtspStatus(line)
-	if !ok {
-		return TestResult{Reason: ReasonRTSP, Message: "RTSP サーバーではないようです (not an RTSP response)", Elapsed: time.Since(start)}
-	}
-	return TestResult{Reason: ReasonRTSP, Elapsed: time.Since(start), reached: true,
-		Message: fmt.Sprintf("RTSP サーバーが応答しました (RTSP %d)。URL は保存できますが、RTSP の映像の録画は今後のリリースで対応します (RTSP is stored but not yet recorded)", code)}
+// RTSPStream reads an RTSP camera for a source test: DESCRIBE, SETUP and
+// PLAY until the H.264 parameters (and, when it can, the first keyframe as
+// a JPEG) arrive. app implements it over footage/rtspsrc, as the recorder
+// reads the camera; camera/ may not import footage/, which imports camera.
+// Its errors wrap the ErrRTSP… sentinels below (and the cause).
+type RTSPStream interface {
+	ProbeRTSP(ctx context.Context, rawURL, user, pass string, timeout time.Duration, dialer *net.Dialer) (RTSPProbe, error)
 }
 
-// rtspStatus reads the status code of an RTSP status line
-// ("RTSP/1.0 200 OK").
-func rtspStatus(line string) (int, bool) {
-	f := strings.Fields(line)
-	if len(f) < 2 || !strings.HasPrefix(f[0], "RTSP/") || len(f[1]) != 3 {
-		return 0, false
-	}
-	code, err := strconv.Atoi(f[1])
-	if err != nil || code < 100 || code > 999 {
-		return 0, false
-	}
-	return code, true
+// RTSPProbe is what an RTSP source test saw.
+type RTSPProbe struct {
+	Width, Height int
+	// Keyframe is the first keyframe as a JPEG; nil when it could not be
+	// decoded (no ffmpeg, no keyframe in time).
+	Keyframe []byte
 }
+
+// What an RTSPStream's error may wrap.
+var (
+	ErrRTSPBadURL = errors.New("registry: bad RTSP URL")
+	ErrRTSPAuth   = errors.New("registry: RTSP authentication refused")
+	ErrRTSPNoH264 = errors.New("registry: no H.264 video in the RTSP stream")
+)
+
+// probeRTSP plays the camera's stream as footage's recorder does until it
+// has the H.264 parameters, so OK means the camera can be recorded; the
+// preview is its first keyframe. The URL policy was applied to the host by
+// parseSource and is applied again to the address dialled.
+func (s *Service) probeRTSP(ctx context.Context, src source, start time.Time) TestResult {
+	if s.opt.RTSP == nil {
+		return TestResult{Reason: ReasonRTSP, Message: "このサーバーでは RTSP カメラを確認できません (RTSP is not read here)", Elapsed: time.Since(start)}
+	}
+	var user, pass string
+	if src.creds != nil {
+		user, pass = src.creds.Username, src.creds.Password
+	}
+	got, err := s.opt.RTSP.ProbeRTSP(ctx, src.url, user, pass, s.opt.TestTimeout, s.opt.Policy.Dialer(s.opt.TestTimeout))
+	if err != nil {
+		r, msg := s.explainRTSP(err, src.creds != nil)
+		return TestResult{Reason: r, Message: msg, Elapsed: time.Since(start)}
+	}
+	res := TestResult{OK: true, Width: got.Width, Height: got.Height}
+	if got.Keyframe != nil {
+		if th, err := thumbs.Make(got.Keyframe, PreviewWidth, 75); err == nil {
+			res.Preview = th.JPEG
+		}
+	}
+	res.Elapsed = time.Since(start)
+	if res.Width > 0 && res.Height > 0 {
+		res.Message = fmt.Sprintf("%d×%d の H.264 映像を受信できました (%d ms)", res.Width, res.Height, res.Elapsed.Milliseconds())
+	} else {
+		res.Message = fmt.Sprintf("H.264 の映像を受信できました (%d ms)", res.Elapsed.Milliseconds())
+	}
+	return res
+}
+
+// explainRTSP turns an RTSPStream's error into a reason and a sentence.
+// Only its kind and an RTSP status code are repeated: the rest of the
+// text comes from whatever answered on that port.
+func (s *Service) explainRTSP(err error, withCreds bool) (Reason, string) {
+	switch {
+	case errors.Is(err, ErrRTSPBadURL):
+		return ReasonBadURL, "URL の形式が正しくありません。rtsp://ホスト[:ポート]/パス の形で入力してください (bad RTSP URL)"
+	case errors.Is(err, ErrRTSPAuth) && !withCreds:
+		return ReasonAuthRefused, "カメラが認証を求めています。ユーザー名とパスワードを入力してください (RTSP 401)"
+	case errors.Is(err, ErrRTSPAuth):
+		return ReasonAuthRefused, "カメラが認証を拒否しました。ユーザー名とパスワードを確認してください (RTSP 401)"
+	case errors.Is(err, ErrRTSPNoH264):
+		return ReasonRTSP, "カメラの映像に H.264 がありません。カメラの設定で映像の圧縮方式を H.264 にするか、H.264 のストリームの URL を指定してください (no H.264 video in the stream)"
+	case errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout, fmt.Sprintf("%g 秒以内にカメラから映像が届きませんでした。カメラの電源とネットワークを確認してください (RTSP timeout)", s.opt.TestTimeout.Seconds())
+	}
+	if m := rtspBadStatus.FindStringSubmatch(err.Error()); m != nil {
+		return ReasonUnreachable, "カメラが RTSP " + m[1] + " を返しました。URL のパスを確認してください (RTSP " + m[1] + ")"
+	}
+	return ReasonUnreachable, "カメラに接続できません。アドレス・ポート番号と、RTSP サーバーかどうかを確認してください (RTSP camera unreachable)"
+}
+
+// rtspBadStatus finds the status code in gortsplib's "bad status code:
+// 404 (Not Found)".
+var rtspBadStatus = regexp.MustCompile(`bad status code: ([1-9][0-9]{2})\b`)

@@ -23,18 +23,18 @@ import (
 
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/audit"
+	"github.com/regicam/regicam/db"
 	"github.com/regicam/regicam/ent"
 	entcamera "github.com/regicam/regicam/ent/camera"
 	"github.com/regicam/regicam/ent/link"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/netguard"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/secrets"
-	"github.com/regicam/regicam/store"
 	"github.com/regicam/regicam/viewer"
 )
 
 // Syncer is the recorder pool: Sync starts, restarts and stops recorders to
-// match the cameras table (recording.Manager).
+// match the cameras table (camera/fleet's Manager).
 type Syncer interface {
 	Sync(ctx context.Context) error
 }
@@ -50,8 +50,11 @@ type Options struct {
 	// Recorders is told after every change so recording follows at once;
 	// nil when nothing is recorded in this process.
 	Recorders Syncer
-	Log       *slog.Logger
-	Now       func() time.Time
+	// RTSP reads RTSP cameras for source tests (app: over footage/rtspsrc);
+	// nil: an RTSP source test says it cannot be read here.
+	RTSP RTSPStream
+	Log  *slog.Logger
+	Now  func() time.Time
 }
 
 // Service manages the cameras of the accounts.
@@ -128,7 +131,12 @@ const (
 )
 
 // Label is how messages name a camera: 自宅カメラ (CC-2L_SF : 201000192).
+// A CLOUD camera's name is already that label (the cloud's name, model
+// and serial; its device id is the cloud's internal one).
 func Label(c *ent.Camera) string {
+	if isCloud(c) {
+		return c.Name
+	}
 	if c.Model == "" {
 		return fmt.Sprintf("%s (%s)", c.Name, c.DeviceID)
 	}
@@ -165,7 +173,7 @@ func (s *Service) Create(ctx context.Context, accountID pulid.ID, in Input) (*en
 		}
 		res := s.probe(ctx, src)
 		if in.RequireSourceOK && !res.acceptable() {
-			return nil, apperr.Invalid("input.source", "%s", res.Message)
+			return nil, apperr.Invalid("input.source", "%s", res.Message).Because(apperr.CameraTest(string(res.Reason)))
 		}
 		sealed, err := s.seal(id, src.creds, "input.source")
 		if err != nil {
@@ -196,8 +204,11 @@ func (s *Service) Update(ctx context.Context, id pulid.ID, in Update) (*ent.Came
 	if err != nil {
 		return nil, err
 	}
+	if isCloud(c) {
+		return nil, cloudReadonly("id", fmt.Sprintf(cloudChangeMessage, c.Name))
+	}
 	if c.RetiredAt != nil {
-		return nil, apperr.Invalid("id", "%s は退役済みのため変更できません (camera is retired)", Label(c))
+		return nil, apperr.Invalid("id", "%s は退役済みのため変更できません (camera is retired)", Label(c)).Because(apperr.CAMERA_RETIRED)
 	}
 	upd := c.Update()
 	if in.Name != nil {
@@ -232,14 +243,14 @@ func (s *Service) Update(ctx context.Context, id pulid.ID, in Update) (*ent.Came
 			}
 			if len(watched) > 0 {
 				return nil, apperr.Invalid("input.posOption", "%s はまだ %s を見守っています。先にレジとの連携を解除してください (camera still watches registers)",
-					Label(c), terminalList(watched))
+					Label(c), terminalList(watched)).Because(apperr.CAMERA_STILL_LINKED)
 			}
 		}
 		upd.SetPosOption(*in.PosOption)
 	}
 	switch {
 	case in.Source != nil && in.ClearSource:
-		return nil, apperr.Invalid("input.clearSource", "source と clearSource は同時に指定できません (give either source or clearSource)")
+		return nil, apperr.Invalid("input.clearSource", "source と clearSource は同時に指定できません (give either source or clearSource)").Because(apperr.MUTUALLY_EXCLUSIVE)
 	case in.ClearSource:
 		upd.ClearSourceKind().ClearSourceURL().ClearSourceCredentials().SetSourceStatus("")
 	case in.Source != nil:
@@ -290,7 +301,9 @@ func (s *Service) Update(ctx context.Context, id pulid.ID, in Update) (*ent.Came
 }
 
 // Retire takes a camera out of service: it leaves the lists and stops
-// recording; its entries, thumbnails and links stay. While it still
+// recording; its entries, thumbnails and links stay. A CLOUD camera may be
+// retired by hand too (the owner no longer wants it); the camera cloud's
+// sync then leaves it retired. While it still
 // watches registers the retirement is refused (Camera nil, the registers
 // listed) unless force, which ends those links now as the portal does.
 // Retiring a retired camera returns it unchanged.
@@ -355,7 +368,7 @@ func (s *Service) load(ctx context.Context, id pulid.ID) (*ent.Camera, error) {
 func loadWith(ctx context.Context, c *ent.Client, id pulid.ID) (*ent.Camera, error) {
 	cam, err := c.Camera.Query().Where(entcamera.ID(id)).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, apperr.Missing("id", "カメラが見つかりません (camera not found)")
+		return nil, apperr.Missing("id", "カメラが見つかりません (camera not found)").Because(apperr.NOT_FOUND)
 	}
 	return cam, err
 }
@@ -407,8 +420,8 @@ func (s *Service) deviceFree(ctx context.Context, account pulid.ID, device strin
 func (s *Service) deviceTaken(ctx context.Context, account pulid.ID, device, field string) error {
 	other, err := s.client.Camera.Query().Where(entcamera.AccountID(account), entcamera.DeviceID(device)).First(ctx)
 	if err != nil {
-		return &apperr.Error{Code: apperr.Conflict, Field: field,
-			Message: fmt.Sprintf("デバイス ID %s は既に使われています (device id already in use)", device)}
+		return apperr.Conflictf(field,
+			"デバイス ID %s は既に使われています (device id already in use)", device).Because(apperr.DEVICE_ID_TAKEN)
 	}
 	return conflict(other, field)
 }
@@ -418,22 +431,22 @@ func conflict(other *ent.Camera, field string) error {
 	if other.RetiredAt != nil {
 		retired = " (退役済み)"
 	}
-	return &apperr.Error{Code: apperr.Conflict, Field: field,
-		Message: fmt.Sprintf("デバイス ID %s は既に %s%s で使われています (device id already in use)", other.DeviceID, Label(other), retired)}
+	return apperr.Conflictf(field,
+		"デバイス ID %s は既に %s%s で使われています (device id already in use)", other.DeviceID, Label(other), retired).Because(apperr.DEVICE_ID_TAKEN)
 }
 
 // text trims and checks one text input.
 func text(field, what, v string, max int, required bool) (string, error) {
 	v = strings.TrimSpace(v)
 	if required && v == "" {
-		return "", apperr.Invalid(field, "%sを入力してください (%s is required)", what, field)
+		return "", apperr.Invalid(field, "%sを入力してください (%s is required)", what, field).Because(apperr.REQUIRED)
 	}
 	if !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\r\n") {
-		return "", apperr.Invalid(field, "%sに使えない文字が含まれています (%s has invalid characters)", what, field)
+		return "", apperr.Invalid(field, "%sに使えない文字が含まれています (%s has invalid characters)", what, field).Because(apperr.INVALID_TEXT)
 	}
 	// Bytes, as the database column counts them: a kanji is three.
 	if n := len(v); n > max {
-		return "", apperr.Invalid(field, "%sは %d バイト (全角で約 %d 文字) 以内で入力してください (%d bytes, at most %d)", what, max, max/3, n, max)
+		return "", apperr.Invalid(field, "%sは %d バイト (全角で約 %d 文字) 以内で入力してください (%d bytes, at most %d)", what, max, max/3, n, max).Because(apperr.VALUE_TOO_LONG)
 	}
 	return v, nil
 }
@@ -494,5 +507,5 @@ func (s *Service) record(ctx context.Context, c *ent.Client, e audit.Entry) {
 func (s *Service) now() time.Time { return s.opt.Now().UTC().Truncate(time.Microsecond) }
 
 func (s *Service) inTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	return store.InTx(ctx, s.client, s.opt.Log, "camera registry", fn)
+	return db.InTx(ctx, s.client, s.opt.Log, "camera registry", fn)
 }

@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/camera/fake"
 	entcamera "github.com/regicam/regicam/ent/camera"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -44,7 +44,9 @@ func TestCreateCameraEachSource(t *testing.T) {
 			{"SNAPSHOT", snap.URL + "/snap.jpg", "OK", true, snap.URL + "/snap.jpg"},
 			{"MJPEG", mj.URL + "/video.cgi", "OK", true, mj.URL + "/video.cgi"},
 			{"SIMULATED", "", "OK", true, ""},
-			{"RTSP", "rtsp://" + rtsp + "/stream1", "RTSP: RTSP サーバーが応答しました", false, "rtsp://" + rtsp + "/stream1"},
+			// A server that answers OPTIONS but plays nothing: saved, unreachable
+			// (TestSourceTestRTSP saves a real camera).
+			{"RTSP", "rtsp://" + rtsp + "/stream1", "UNREACHABLE: ", false, "rtsp://" + rtsp + "/stream1"},
 		}
 		for i, c := range cases {
 			src := map[string]any{"kind": c.kind}
@@ -306,7 +308,7 @@ func TestURLPolicy(t *testing.T) {
 		}
 
 		// A hosted server refuses private addresses, by rule, in every path.
-		hosted := start(t, b, func(c *server.Config) { c.CameraDenyPrivate = true })
+		hosted := start(t, b, func(c *app.Config) { c.CameraDenyPrivate = true })
 		for i, u := range []string{snap.URL + "/snap.jpg", "http://10.0.0.8/snap.jpg", "http://localhost:8080/", "rtsp://192.168.1.64/stream1"} {
 			kind := "SNAPSHOT"
 			if strings.HasPrefix(u, "rtsp") {
@@ -318,6 +320,11 @@ func TestURLPolicy(t *testing.T) {
 		res := testSource(t, hosted, map[string]any{"kind": "SNAPSHOT", "url": snap.URL + "/snap.jpg"})
 		if res.Reason == nil || *res.Reason != "URL_REFUSED" || !strings.Contains(res.Message, "プライベート") {
 			t.Errorf("testCameraSource on a hosted server: %+v", res)
+		}
+		// RTSP hosts are under the same policy, though rtspsrc dials itself.
+		res = testSource(t, hosted, map[string]any{"kind": "RTSP", "url": "rtsp://192.168.1.64/stream1"})
+		if res.Reason == nil || *res.Reason != "URL_REFUSED" || !strings.Contains(res.Message, "プライベート") {
+			t.Errorf("testCameraSource of RTSP on a hosted server: %+v", res)
 		}
 		// A URL saved before the policy (or a name that resolves there
 		// later) is refused when dialled: the recorder never reaches it.
@@ -499,7 +506,7 @@ func TestCameraTenancyAndRoles(t *testing.T) {
 // reason the owner can act on.
 func TestSourceTestReasons(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := start(t, b, func(c *server.Config) { c.CameraTestTimeout = 2 * time.Second })
+		srv := start(t, b, func(c *app.Config) { c.CameraTestTimeout = 2 * time.Second })
 		jpg := frame(t, 1280, 720)
 		ok := serve(t, snapshots(jpg))
 		digest := &fake.DigestAuth{Realm: "IPCAM", Username: "admin", Password: "right"}
@@ -542,7 +549,7 @@ func TestSourceTestReasons(t *testing.T) {
 			{"refused", map[string]any{"kind": "SNAPSHOT", "url": "http://" + closedPort(t) + "/s.jpg"}, "UNREACHABLE", "接続"},
 			{"bad URL", map[string]any{"kind": "SNAPSHOT", "url": "gopher://x/"}, "BAD_URL", "gopher"},
 			{"metadata", map[string]any{"kind": "SNAPSHOT", "url": "http://169.254.169.254/"}, "URL_REFUSED", "メタデータ"},
-			{"RTSP", map[string]any{"kind": "RTSP", "url": "rtsp://" + rtsp + "/live"}, "RTSP", "今後"},
+			{"RTSP server that plays nothing", map[string]any{"kind": "RTSP", "url": "rtsp://" + rtsp + "/live"}, "UNREACHABLE", "RTSP サーバー"},
 			{"RTSP refused", map[string]any{"kind": "RTSP", "url": "rtsp://" + closedPort(t) + "/live"}, "UNREACHABLE", "接続"},
 		}
 		for _, c := range cases {
@@ -768,7 +775,7 @@ func TestSourceErrorsDoNotEchoAnswers(t *testing.T) {
 // answered RATE_LIMITED without touching the network.
 func TestSourceTestLimits(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := start(t, b, func(c *server.Config) { c.CameraTestTimeout = 3 * time.Second })
+		srv := start(t, b, func(c *app.Config) { c.CameraTestTimeout = 3 * time.Second })
 		var out map[string]sourceTest
 		srv.MustQuery(t, `mutation { a: testCameraSource(input: {kind: SIMULATED}) { ok reason message }
   b: testCameraSource(input: {kind: SIMULATED}) { ok reason message }

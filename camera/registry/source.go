@@ -9,11 +9,12 @@ import (
 	"strings"
 
 	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/camera/fleet"
 	"github.com/regicam/regicam/ent"
 	entcamera "github.com/regicam/regicam/ent/camera"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/netguard"
-	"github.com/regicam/regicam/recording"
+	"github.com/regicam/regicam/pulid"
+	"github.com/regicam/regicam/secrets"
 )
 
 // source is a checked Source: the URL without userinfo, the credentials
@@ -21,7 +22,7 @@ import (
 type source struct {
 	kind  entcamera.SourceKind
 	url   string
-	creds *recording.Credentials
+	creds *fleet.Credentials
 }
 
 // schemes are the URL schemes each kind reads.
@@ -35,26 +36,29 @@ var schemes = map[entcamera.SourceKind][]string{
 // is the input path of the source ("input.source").
 func (s *Service) parseSource(ctx context.Context, field string, in Source) (source, error) {
 	if err := entcamera.SourceKindValidator(in.Kind); err != nil {
-		return source{}, apperr.Invalid(field+".kind", "映像の種類 %q は使えません (SIMULATED, SNAPSHOT, MJPEG, RTSP)", in.Kind)
+		return source{}, apperr.Invalid(field+".kind", "映像の種類 %q は使えません (SIMULATED, SNAPSHOT, MJPEG, RTSP)", in.Kind).Because(apperr.INVALID_CHOICE)
+	}
+	if in.Kind == entcamera.SourceKindCLOUD {
+		return source{}, cloudReadonly(field+".kind", "クラウドカメラは手で追加・設定できません。設定の「カメラクラウド」で Safie と接続すると、POS オプションのあるカメラが自動で追加されます (CLOUD cameras come from a camera-cloud connection)")
 	}
 	out := source{kind: in.Kind}
 	raw := strings.TrimSpace(in.URL)
 	if in.Kind == entcamera.SourceKindSIMULATED {
 		if raw != "" {
-			return source{}, apperr.Invalid(field+".url", "シミュレーションカメラに URL は指定できません (SIMULATED has no URL)")
+			return source{}, apperr.Invalid(field+".url", "シミュレーションカメラに URL は指定できません (SIMULATED has no URL)").Because(apperr.CAMERA_URL_NOT_ALLOWED)
 		}
 		return out, nil
 	}
 	want := schemes[in.Kind]
 	if raw == "" {
-		return source{}, apperr.Invalid(field+".url", "%s のカメラには %s:// の URL を入力してください (url is required)", in.Kind, strings.Join(want, ":// または "))
+		return source{}, apperr.Invalid(field+".url", "%s のカメラには %s:// の URL を入力してください (url is required)", in.Kind, strings.Join(want, ":// または ")).Because(apperr.CAMERA_URL_REQUIRED)
 	}
 	if len(raw) > maxURL {
-		return source{}, apperr.Invalid(field+".url", "URL は %d 文字以内で入力してください (URL too long)", maxURL)
+		return source{}, apperr.Invalid(field+".url", "URL は %d 文字以内で入力してください (URL too long)", maxURL).Because(apperr.VALUE_TOO_LONG)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return source{}, apperr.Invalid(field+".url", "URL の形式が正しくありません (%s)", redactParseError(err))
+		return source{}, apperr.Invalid(field+".url", "URL の形式が正しくありません (%s)", redactParseError(err)).Because(apperr.CAMERA_URL_INVALID)
 	}
 	scheme := strings.ToLower(u.Scheme)
 	ok := false
@@ -67,24 +71,24 @@ func (s *Service) parseSource(ctx context.Context, field string, in Source) (sou
 			got = "(なし)"
 		}
 		return source{}, apperr.Invalid(field+".url", "スキーム %s は %s のカメラには使えません。%s:// で始まる URL を入力してください (scheme %q not supported for %s)",
-			got, in.Kind, strings.Join(want, ":// か "), scheme, in.Kind)
+			got, in.Kind, strings.Join(want, ":// か "), scheme, in.Kind).Because(apperr.CAMERA_URL_SCHEME)
 	}
 	if u.Hostname() == "" || u.Opaque != "" {
-		return source{}, apperr.Invalid(field+".url", "URL にホスト名がありません (%s://ホスト/パス の形で入力してください)", scheme)
+		return source{}, apperr.Invalid(field+".url", "URL にホスト名がありません (%s://ホスト/パス の形で入力してください)", scheme).Because(apperr.CAMERA_URL_NO_HOST)
 	}
 	u.Scheme = scheme
 	if u.User != nil {
 		p, _ := u.User.Password()
-		out.creds = &recording.Credentials{Username: u.User.Username(), Password: p}
+		out.creds = &fleet.Credentials{Username: u.User.Username(), Password: p}
 		u.User = nil
 	}
 	if in.Username != nil || in.Password != nil {
 		// Fields given beside the URL win over userinfo in it.
-		out.creds = &recording.Credentials{Username: deref(in.Username), Password: deref(in.Password)}
+		out.creds = &fleet.Credentials{Username: deref(in.Username), Password: deref(in.Password)}
 	}
 	if out.creds != nil {
 		if len(out.creds.Username) > maxCred || len(out.creds.Password) > maxCred {
-			return source{}, apperr.Invalid(field+".password", "ユーザー名とパスワードは %d バイト以内にしてください (credentials too long)", maxCred)
+			return source{}, apperr.Invalid(field+".password", "ユーザー名とパスワードは %d バイト以内にしてください (credentials too long)", maxCred).Because(apperr.VALUE_TOO_LONG)
 		}
 		if out.creds.Username == "" && out.creds.Password == "" {
 			out.creds = nil // blank means "none", as the recorder reads it
@@ -92,7 +96,7 @@ func (s *Service) parseSource(ctx context.Context, field string, in Source) (sou
 	}
 	out.url = u.String()
 	if err := s.opt.Policy.Resolve(ctx, u.Hostname()); err != nil {
-		return source{}, apperr.Invalid(field+".url", "%s", refusedMessage(err))
+		return source{}, apperr.Invalid(field+".url", "%s", refusedMessage(err)).Because(apperr.CAMERA_URL_REFUSED)
 	}
 	return out, nil
 }
@@ -128,37 +132,51 @@ func deref(p *string) string {
 }
 
 // seal encrypts credentials for camera id exactly as the recorder opens
-// them (recording.Credentials, bound to the row by CredentialsAAD); nil
+// them (fleet.Credentials, bound to the row by secrets.CameraCredentialsAAD); nil
 // creds seal to nil.
-func (s *Service) seal(id pulid.ID, creds *recording.Credentials, field string) ([]byte, error) {
+func (s *Service) seal(id pulid.ID, creds *fleet.Credentials, field string) ([]byte, error) {
 	if creds == nil {
 		return nil, nil
 	}
 	if s.box == nil {
-		return nil, apperr.Invalid(field+".password", "このサーバーには秘密鍵が設定されていないため、カメラの認証情報を保存できません (no secret key configured)")
+		return nil, apperr.Invalid(field+".password", "このサーバーには秘密鍵が設定されていないため、カメラの認証情報を保存できません (no secret key configured)").Because(apperr.SECRET_KEY_MISSING)
 	}
 	raw, err := json.Marshal(creds)
 	if err != nil {
 		return nil, err
 	}
-	return s.box.Seal(raw, recording.CredentialsAAD(id))
+	return s.box.Seal(raw, secrets.CameraCredentialsAAD(id))
 }
 
 // open returns a camera's stored credentials, nil when it has none.
-func (s *Service) open(c *ent.Camera) (*recording.Credentials, error) {
+func (s *Service) open(c *ent.Camera) (*fleet.Credentials, error) {
 	if len(c.SourceCredentials) == 0 {
 		return nil, nil
 	}
 	if s.box == nil {
 		return nil, fmt.Errorf("camera %s has credentials but no secret key is configured", c.ID)
 	}
-	raw, err := s.box.Open(c.SourceCredentials, recording.CredentialsAAD(c.ID))
+	raw, err := s.box.Open(c.SourceCredentials, secrets.CameraCredentialsAAD(c.ID))
 	if err != nil {
 		return nil, fmt.Errorf("open camera credentials: %w", err)
 	}
-	var cr recording.Credentials
+	var cr fleet.Credentials
 	if err := json.Unmarshal(raw, &cr); err != nil {
 		return nil, fmt.Errorf("decode camera credentials: %w", err)
 	}
 	return &cr, nil
 }
+
+// cloudReadonly refuses a change to a CLOUD camera, or making one by hand:
+// the camera cloud's sync (package camcloud) owns those rows, and would
+// overwrite or retire whatever the owner typed here.
+func cloudReadonly(field, msg string) error {
+	return apperr.Invalid(field, "%s", msg).Because(apperr.CLOUD_CAMERA_READONLY)
+}
+
+// isCloud: the camera comes from a camera-cloud connection.
+func isCloud(c *ent.Camera) bool {
+	return c.SourceKind != nil && *c.SourceKind == entcamera.SourceKindCLOUD
+}
+
+const cloudChangeMessage = "%s はクラウドカメラです。名前などの設定は Safie 側で変更してください (CLOUD cameras are changed at the camera cloud; the next sync brings the change)"

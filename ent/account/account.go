@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -22,6 +22,10 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldName holds the string denoting the name field in the database.
 	FieldName = "name"
+	// FieldClipLeadInSeconds holds the string denoting the clip_lead_in_seconds field in the database.
+	FieldClipLeadInSeconds = "clip_lead_in_seconds"
+	// FieldClipLeadOutSeconds holds the string denoting the clip_lead_out_seconds field in the database.
+	FieldClipLeadOutSeconds = "clip_lead_out_seconds"
 	// EdgeUsers holds the string denoting the users edge name in mutations.
 	EdgeUsers = "users"
 	// EdgeShops holds the string denoting the shops edge name in mutations.
@@ -32,6 +36,8 @@ const (
 	EdgeCameras = "cameras"
 	// EdgePosConnections holds the string denoting the pos_connections edge name in mutations.
 	EdgePosConnections = "pos_connections"
+	// EdgeCameraCloudConnections holds the string denoting the camera_cloud_connections edge name in mutations.
+	EdgeCameraCloudConnections = "camera_cloud_connections"
 	// EdgeTerminals holds the string denoting the terminals edge name in mutations.
 	EdgeTerminals = "terminals"
 	// EdgeLinks holds the string denoting the links edge name in mutations.
@@ -48,6 +54,24 @@ const (
 	EdgeAlertRules = "alert_rules"
 	// EdgeAlerts holds the string denoting the alerts edge name in mutations.
 	EdgeAlerts = "alerts"
+	// EdgeCases holds the string denoting the cases edge name in mutations.
+	EdgeCases = "cases"
+	// EdgeCaseNotes holds the string denoting the case_notes edge name in mutations.
+	EdgeCaseNotes = "case_notes"
+	// EdgeCaseEvents holds the string denoting the case_events edge name in mutations.
+	EdgeCaseEvents = "case_events"
+	// EdgeMailSettings holds the string denoting the mail_settings edge name in mutations.
+	EdgeMailSettings = "mail_settings"
+	// EdgeDigestRules holds the string denoting the digest_rules edge name in mutations.
+	EdgeDigestRules = "digest_rules"
+	// EdgeDigestSends holds the string denoting the digest_sends edge name in mutations.
+	EdgeDigestSends = "digest_sends"
+	// EdgeCardMatches holds the string denoting the card_matches edge name in mutations.
+	EdgeCardMatches = "card_matches"
+	// EdgeRecordingSegments holds the string denoting the recording_segments edge name in mutations.
+	EdgeRecordingSegments = "recording_segments"
+	// EdgeShareLinks holds the string denoting the share_links edge name in mutations.
+	EdgeShareLinks = "share_links"
 	// Table holds the table name of the account in the database.
 	Table = "accounts"
 	// UsersTable is the table that holds the users relation/edge.
@@ -85,6 +109,13 @@ const (
 	PosConnectionsInverseTable = "pos_connections"
 	// PosConnectionsColumn is the table column denoting the pos_connections relation/edge.
 	PosConnectionsColumn = "account_id"
+	// CameraCloudConnectionsTable is the table that holds the camera_cloud_connections relation/edge.
+	CameraCloudConnectionsTable = "camera_cloud_connections"
+	// CameraCloudConnectionsInverseTable is the table name for the CameraCloudConnection entity.
+	// It exists in this package in order to avoid circular dependency with the "cameracloudconnection" package.
+	CameraCloudConnectionsInverseTable = "camera_cloud_connections"
+	// CameraCloudConnectionsColumn is the table column denoting the camera_cloud_connections relation/edge.
+	CameraCloudConnectionsColumn = "account_id"
 	// TerminalsTable is the table that holds the terminals relation/edge.
 	TerminalsTable = "terminals"
 	// TerminalsInverseTable is the table name for the Terminal entity.
@@ -141,6 +172,69 @@ const (
 	AlertsInverseTable = "alerts"
 	// AlertsColumn is the table column denoting the alerts relation/edge.
 	AlertsColumn = "account_id"
+	// CasesTable is the table that holds the cases relation/edge.
+	CasesTable = "investigations"
+	// CasesInverseTable is the table name for the Investigation entity.
+	// It exists in this package in order to avoid circular dependency with the "investigation" package.
+	CasesInverseTable = "investigations"
+	// CasesColumn is the table column denoting the cases relation/edge.
+	CasesColumn = "account_id"
+	// CaseNotesTable is the table that holds the case_notes relation/edge.
+	CaseNotesTable = "case_notes"
+	// CaseNotesInverseTable is the table name for the CaseNote entity.
+	// It exists in this package in order to avoid circular dependency with the "casenote" package.
+	CaseNotesInverseTable = "case_notes"
+	// CaseNotesColumn is the table column denoting the case_notes relation/edge.
+	CaseNotesColumn = "account_id"
+	// CaseEventsTable is the table that holds the case_events relation/edge.
+	CaseEventsTable = "case_events"
+	// CaseEventsInverseTable is the table name for the CaseEvent entity.
+	// It exists in this package in order to avoid circular dependency with the "caseevent" package.
+	CaseEventsInverseTable = "case_events"
+	// CaseEventsColumn is the table column denoting the case_events relation/edge.
+	CaseEventsColumn = "account_id"
+	// MailSettingsTable is the table that holds the mail_settings relation/edge.
+	MailSettingsTable = "mail_settings"
+	// MailSettingsInverseTable is the table name for the MailSettings entity.
+	// It exists in this package in order to avoid circular dependency with the "mailsettings" package.
+	MailSettingsInverseTable = "mail_settings"
+	// MailSettingsColumn is the table column denoting the mail_settings relation/edge.
+	MailSettingsColumn = "account_id"
+	// DigestRulesTable is the table that holds the digest_rules relation/edge.
+	DigestRulesTable = "digest_rules"
+	// DigestRulesInverseTable is the table name for the DigestRule entity.
+	// It exists in this package in order to avoid circular dependency with the "digestrule" package.
+	DigestRulesInverseTable = "digest_rules"
+	// DigestRulesColumn is the table column denoting the digest_rules relation/edge.
+	DigestRulesColumn = "account_id"
+	// DigestSendsTable is the table that holds the digest_sends relation/edge.
+	DigestSendsTable = "digest_sends"
+	// DigestSendsInverseTable is the table name for the DigestSend entity.
+	// It exists in this package in order to avoid circular dependency with the "digestsend" package.
+	DigestSendsInverseTable = "digest_sends"
+	// DigestSendsColumn is the table column denoting the digest_sends relation/edge.
+	DigestSendsColumn = "account_id"
+	// CardMatchesTable is the table that holds the card_matches relation/edge.
+	CardMatchesTable = "card_matches"
+	// CardMatchesInverseTable is the table name for the CardMatch entity.
+	// It exists in this package in order to avoid circular dependency with the "cardmatch" package.
+	CardMatchesInverseTable = "card_matches"
+	// CardMatchesColumn is the table column denoting the card_matches relation/edge.
+	CardMatchesColumn = "account_id"
+	// RecordingSegmentsTable is the table that holds the recording_segments relation/edge.
+	RecordingSegmentsTable = "recording_segments"
+	// RecordingSegmentsInverseTable is the table name for the RecordingSegment entity.
+	// It exists in this package in order to avoid circular dependency with the "recordingsegment" package.
+	RecordingSegmentsInverseTable = "recording_segments"
+	// RecordingSegmentsColumn is the table column denoting the recording_segments relation/edge.
+	RecordingSegmentsColumn = "account_id"
+	// ShareLinksTable is the table that holds the share_links relation/edge.
+	ShareLinksTable = "share_links"
+	// ShareLinksInverseTable is the table name for the ShareLink entity.
+	// It exists in this package in order to avoid circular dependency with the "sharelink" package.
+	ShareLinksInverseTable = "share_links"
+	// ShareLinksColumn is the table column denoting the share_links relation/edge.
+	ShareLinksColumn = "account_id"
 )
 
 // Columns holds all SQL columns for account fields.
@@ -149,6 +243,8 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldName,
+	FieldClipLeadInSeconds,
+	FieldClipLeadOutSeconds,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -177,6 +273,14 @@ var (
 	UpdateDefaultUpdatedAt func() time.Time
 	// NameValidator is a validator for the "name" field. It is called by the builders before save.
 	NameValidator func(string) error
+	// DefaultClipLeadInSeconds holds the default value on creation for the "clip_lead_in_seconds" field.
+	DefaultClipLeadInSeconds int
+	// ClipLeadInSecondsValidator is a validator for the "clip_lead_in_seconds" field. It is called by the builders before save.
+	ClipLeadInSecondsValidator func(int) error
+	// DefaultClipLeadOutSeconds holds the default value on creation for the "clip_lead_out_seconds" field.
+	DefaultClipLeadOutSeconds int
+	// ClipLeadOutSecondsValidator is a validator for the "clip_lead_out_seconds" field. It is called by the builders before save.
+	ClipLeadOutSecondsValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -204,6 +308,16 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByName orders the results by the name field.
 func ByName(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldName, opts...).ToFunc()
+}
+
+// ByClipLeadInSeconds orders the results by the clip_lead_in_seconds field.
+func ByClipLeadInSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClipLeadInSeconds, opts...).ToFunc()
+}
+
+// ByClipLeadOutSeconds orders the results by the clip_lead_out_seconds field.
+func ByClipLeadOutSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClipLeadOutSeconds, opts...).ToFunc()
 }
 
 // ByUsersCount orders the results by users count.
@@ -273,6 +387,20 @@ func ByPosConnectionsCount(opts ...sql.OrderTermOption) OrderOption {
 func ByPosConnections(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newPosConnectionsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCameraCloudConnectionsCount orders the results by camera_cloud_connections count.
+func ByCameraCloudConnectionsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCameraCloudConnectionsStep(), opts...)
+	}
+}
+
+// ByCameraCloudConnections orders the results by camera_cloud_connections terms.
+func ByCameraCloudConnections(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCameraCloudConnectionsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
 
@@ -387,6 +515,132 @@ func ByAlerts(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newAlertsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByCasesCount orders the results by cases count.
+func ByCasesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCasesStep(), opts...)
+	}
+}
+
+// ByCases orders the results by cases terms.
+func ByCases(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCasesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCaseNotesCount orders the results by case_notes count.
+func ByCaseNotesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCaseNotesStep(), opts...)
+	}
+}
+
+// ByCaseNotes orders the results by case_notes terms.
+func ByCaseNotes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCaseNotesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCaseEventsCount orders the results by case_events count.
+func ByCaseEventsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCaseEventsStep(), opts...)
+	}
+}
+
+// ByCaseEvents orders the results by case_events terms.
+func ByCaseEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCaseEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByMailSettingsCount orders the results by mail_settings count.
+func ByMailSettingsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newMailSettingsStep(), opts...)
+	}
+}
+
+// ByMailSettings orders the results by mail_settings terms.
+func ByMailSettings(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newMailSettingsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByDigestRulesCount orders the results by digest_rules count.
+func ByDigestRulesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDigestRulesStep(), opts...)
+	}
+}
+
+// ByDigestRules orders the results by digest_rules terms.
+func ByDigestRules(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDigestRulesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByDigestSendsCount orders the results by digest_sends count.
+func ByDigestSendsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDigestSendsStep(), opts...)
+	}
+}
+
+// ByDigestSends orders the results by digest_sends terms.
+func ByDigestSends(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDigestSendsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCardMatchesCount orders the results by card_matches count.
+func ByCardMatchesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCardMatchesStep(), opts...)
+	}
+}
+
+// ByCardMatches orders the results by card_matches terms.
+func ByCardMatches(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCardMatchesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByRecordingSegmentsCount orders the results by recording_segments count.
+func ByRecordingSegmentsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRecordingSegmentsStep(), opts...)
+	}
+}
+
+// ByRecordingSegments orders the results by recording_segments terms.
+func ByRecordingSegments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRecordingSegmentsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByShareLinksCount orders the results by share_links count.
+func ByShareLinksCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newShareLinksStep(), opts...)
+	}
+}
+
+// ByShareLinks orders the results by share_links terms.
+func ByShareLinks(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newShareLinksStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newUsersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -420,6 +674,13 @@ func newPosConnectionsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(PosConnectionsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, PosConnectionsTable, PosConnectionsColumn),
+	)
+}
+func newCameraCloudConnectionsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CameraCloudConnectionsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CameraCloudConnectionsTable, CameraCloudConnectionsColumn),
 	)
 }
 func newTerminalsStep() *sqlgraph.Step {
@@ -476,5 +737,68 @@ func newAlertsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(AlertsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, AlertsTable, AlertsColumn),
+	)
+}
+func newCasesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CasesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CasesTable, CasesColumn),
+	)
+}
+func newCaseNotesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CaseNotesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CaseNotesTable, CaseNotesColumn),
+	)
+}
+func newCaseEventsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CaseEventsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CaseEventsTable, CaseEventsColumn),
+	)
+}
+func newMailSettingsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(MailSettingsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, MailSettingsTable, MailSettingsColumn),
+	)
+}
+func newDigestRulesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DigestRulesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, DigestRulesTable, DigestRulesColumn),
+	)
+}
+func newDigestSendsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DigestSendsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, DigestSendsTable, DigestSendsColumn),
+	)
+}
+func newCardMatchesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CardMatchesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CardMatchesTable, CardMatchesColumn),
+	)
+}
+func newRecordingSegmentsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RecordingSegmentsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RecordingSegmentsTable, RecordingSegmentsColumn),
+	)
+}
+func newShareLinksStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ShareLinksInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ShareLinksTable, ShareLinksColumn),
 	)
 }

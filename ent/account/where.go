@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ID filters vertices based on their ID field.
@@ -69,6 +69,16 @@ func UpdatedAt(v time.Time) predicate.Account {
 // Name applies equality check predicate on the "name" field. It's identical to NameEQ.
 func Name(v string) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldName, v))
+}
+
+// ClipLeadInSeconds applies equality check predicate on the "clip_lead_in_seconds" field. It's identical to ClipLeadInSecondsEQ.
+func ClipLeadInSeconds(v int) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldClipLeadInSeconds, v))
+}
+
+// ClipLeadOutSeconds applies equality check predicate on the "clip_lead_out_seconds" field. It's identical to ClipLeadOutSecondsEQ.
+func ClipLeadOutSeconds(v int) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldClipLeadOutSeconds, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -216,6 +226,86 @@ func NameContainsFold(v string) predicate.Account {
 	return predicate.Account(sql.FieldContainsFold(FieldName, v))
 }
 
+// ClipLeadInSecondsEQ applies the EQ predicate on the "clip_lead_in_seconds" field.
+func ClipLeadInSecondsEQ(v int) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldClipLeadInSeconds, v))
+}
+
+// ClipLeadInSecondsNEQ applies the NEQ predicate on the "clip_lead_in_seconds" field.
+func ClipLeadInSecondsNEQ(v int) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldClipLeadInSeconds, v))
+}
+
+// ClipLeadInSecondsIn applies the In predicate on the "clip_lead_in_seconds" field.
+func ClipLeadInSecondsIn(vs ...int) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldClipLeadInSeconds, vs...))
+}
+
+// ClipLeadInSecondsNotIn applies the NotIn predicate on the "clip_lead_in_seconds" field.
+func ClipLeadInSecondsNotIn(vs ...int) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldClipLeadInSeconds, vs...))
+}
+
+// ClipLeadInSecondsGT applies the GT predicate on the "clip_lead_in_seconds" field.
+func ClipLeadInSecondsGT(v int) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldClipLeadInSeconds, v))
+}
+
+// ClipLeadInSecondsGTE applies the GTE predicate on the "clip_lead_in_seconds" field.
+func ClipLeadInSecondsGTE(v int) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldClipLeadInSeconds, v))
+}
+
+// ClipLeadInSecondsLT applies the LT predicate on the "clip_lead_in_seconds" field.
+func ClipLeadInSecondsLT(v int) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldClipLeadInSeconds, v))
+}
+
+// ClipLeadInSecondsLTE applies the LTE predicate on the "clip_lead_in_seconds" field.
+func ClipLeadInSecondsLTE(v int) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldClipLeadInSeconds, v))
+}
+
+// ClipLeadOutSecondsEQ applies the EQ predicate on the "clip_lead_out_seconds" field.
+func ClipLeadOutSecondsEQ(v int) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldClipLeadOutSeconds, v))
+}
+
+// ClipLeadOutSecondsNEQ applies the NEQ predicate on the "clip_lead_out_seconds" field.
+func ClipLeadOutSecondsNEQ(v int) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldClipLeadOutSeconds, v))
+}
+
+// ClipLeadOutSecondsIn applies the In predicate on the "clip_lead_out_seconds" field.
+func ClipLeadOutSecondsIn(vs ...int) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldClipLeadOutSeconds, vs...))
+}
+
+// ClipLeadOutSecondsNotIn applies the NotIn predicate on the "clip_lead_out_seconds" field.
+func ClipLeadOutSecondsNotIn(vs ...int) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldClipLeadOutSeconds, vs...))
+}
+
+// ClipLeadOutSecondsGT applies the GT predicate on the "clip_lead_out_seconds" field.
+func ClipLeadOutSecondsGT(v int) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldClipLeadOutSeconds, v))
+}
+
+// ClipLeadOutSecondsGTE applies the GTE predicate on the "clip_lead_out_seconds" field.
+func ClipLeadOutSecondsGTE(v int) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldClipLeadOutSeconds, v))
+}
+
+// ClipLeadOutSecondsLT applies the LT predicate on the "clip_lead_out_seconds" field.
+func ClipLeadOutSecondsLT(v int) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldClipLeadOutSeconds, v))
+}
+
+// ClipLeadOutSecondsLTE applies the LTE predicate on the "clip_lead_out_seconds" field.
+func ClipLeadOutSecondsLTE(v int) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldClipLeadOutSeconds, v))
+}
+
 // HasUsers applies the HasEdge predicate on the "users" edge.
 func HasUsers() predicate.Account {
 	return predicate.Account(func(s *sql.Selector) {
@@ -323,6 +413,29 @@ func HasPosConnections() predicate.Account {
 func HasPosConnectionsWith(preds ...predicate.PosConnection) predicate.Account {
 	return predicate.Account(func(s *sql.Selector) {
 		step := newPosConnectionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCameraCloudConnections applies the HasEdge predicate on the "camera_cloud_connections" edge.
+func HasCameraCloudConnections() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CameraCloudConnectionsTable, CameraCloudConnectionsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCameraCloudConnectionsWith applies the HasEdge predicate on the "camera_cloud_connections" edge with a given conditions (other predicates).
+func HasCameraCloudConnectionsWith(preds ...predicate.CameraCloudConnection) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newCameraCloudConnectionsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)
@@ -507,6 +620,213 @@ func HasAlerts() predicate.Account {
 func HasAlertsWith(preds ...predicate.Alert) predicate.Account {
 	return predicate.Account(func(s *sql.Selector) {
 		step := newAlertsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCases applies the HasEdge predicate on the "cases" edge.
+func HasCases() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CasesTable, CasesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCasesWith applies the HasEdge predicate on the "cases" edge with a given conditions (other predicates).
+func HasCasesWith(preds ...predicate.Investigation) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newCasesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCaseNotes applies the HasEdge predicate on the "case_notes" edge.
+func HasCaseNotes() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CaseNotesTable, CaseNotesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCaseNotesWith applies the HasEdge predicate on the "case_notes" edge with a given conditions (other predicates).
+func HasCaseNotesWith(preds ...predicate.CaseNote) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newCaseNotesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCaseEvents applies the HasEdge predicate on the "case_events" edge.
+func HasCaseEvents() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CaseEventsTable, CaseEventsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCaseEventsWith applies the HasEdge predicate on the "case_events" edge with a given conditions (other predicates).
+func HasCaseEventsWith(preds ...predicate.CaseEvent) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newCaseEventsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasMailSettings applies the HasEdge predicate on the "mail_settings" edge.
+func HasMailSettings() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, MailSettingsTable, MailSettingsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasMailSettingsWith applies the HasEdge predicate on the "mail_settings" edge with a given conditions (other predicates).
+func HasMailSettingsWith(preds ...predicate.MailSettings) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newMailSettingsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasDigestRules applies the HasEdge predicate on the "digest_rules" edge.
+func HasDigestRules() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, DigestRulesTable, DigestRulesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDigestRulesWith applies the HasEdge predicate on the "digest_rules" edge with a given conditions (other predicates).
+func HasDigestRulesWith(preds ...predicate.DigestRule) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newDigestRulesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasDigestSends applies the HasEdge predicate on the "digest_sends" edge.
+func HasDigestSends() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, DigestSendsTable, DigestSendsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDigestSendsWith applies the HasEdge predicate on the "digest_sends" edge with a given conditions (other predicates).
+func HasDigestSendsWith(preds ...predicate.DigestSend) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newDigestSendsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCardMatches applies the HasEdge predicate on the "card_matches" edge.
+func HasCardMatches() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CardMatchesTable, CardMatchesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCardMatchesWith applies the HasEdge predicate on the "card_matches" edge with a given conditions (other predicates).
+func HasCardMatchesWith(preds ...predicate.CardMatch) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newCardMatchesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRecordingSegments applies the HasEdge predicate on the "recording_segments" edge.
+func HasRecordingSegments() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, RecordingSegmentsTable, RecordingSegmentsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRecordingSegmentsWith applies the HasEdge predicate on the "recording_segments" edge with a given conditions (other predicates).
+func HasRecordingSegmentsWith(preds ...predicate.RecordingSegment) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newRecordingSegmentsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasShareLinks applies the HasEdge predicate on the "share_links" edge.
+func HasShareLinks() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ShareLinksTable, ShareLinksColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasShareLinksWith applies the HasEdge predicate on the "share_links" edge with a given conditions (other predicates).
+func HasShareLinksWith(preds ...predicate.ShareLink) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newShareLinksStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

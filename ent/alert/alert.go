@@ -11,7 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -49,6 +49,8 @@ const (
 	FieldCreatedAt = "created_at"
 	// FieldAcknowledgedAt holds the string denoting the acknowledged_at field in the database.
 	FieldAcknowledgedAt = "acknowledged_at"
+	// FieldResolvedAt holds the string denoting the resolved_at field in the database.
+	FieldResolvedAt = "resolved_at"
 	// FieldAcknowledgedByID holds the string denoting the acknowledged_by_id field in the database.
 	FieldAcknowledgedByID = "acknowledged_by_id"
 	// FieldWebhookState holds the string denoting the webhook_state field in the database.
@@ -61,6 +63,8 @@ const (
 	FieldWebhookLastError = "webhook_last_error"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
 	EdgeAccount = "account"
+	// EdgeCases holds the string denoting the cases edge name in mutations.
+	EdgeCases = "cases"
 	// Table holds the table name of the alert in the database.
 	Table = "alerts"
 	// AccountTable is the table that holds the account relation/edge.
@@ -70,6 +74,11 @@ const (
 	AccountInverseTable = "accounts"
 	// AccountColumn is the table column denoting the account relation/edge.
 	AccountColumn = "account_id"
+	// CasesTable is the table that holds the cases relation/edge. The primary key declared below.
+	CasesTable = "investigation_alerts"
+	// CasesInverseTable is the table name for the Investigation entity.
+	// It exists in this package in order to avoid circular dependency with the "investigation" package.
+	CasesInverseTable = "investigations"
 )
 
 // Columns holds all SQL columns for alert fields.
@@ -90,12 +99,19 @@ var Columns = []string{
 	FieldMessage,
 	FieldCreatedAt,
 	FieldAcknowledgedAt,
+	FieldResolvedAt,
 	FieldAcknowledgedByID,
 	FieldWebhookState,
 	FieldWebhookAttempts,
 	FieldWebhookNextAt,
 	FieldWebhookLastError,
 }
+
+var (
+	// CasesPrimaryKey and CasesColumn2 are the table columns denoting the
+	// primary key for the cases relation (M2M).
+	CasesPrimaryKey = []string{"investigation_id", "alert_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
@@ -241,6 +257,11 @@ func ByAcknowledgedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAcknowledgedAt, opts...).ToFunc()
 }
 
+// ByResolvedAt orders the results by the resolved_at field.
+func ByResolvedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldResolvedAt, opts...).ToFunc()
+}
+
 // ByAcknowledgedByID orders the results by the acknowledged_by_id field.
 func ByAcknowledgedByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAcknowledgedByID, opts...).ToFunc()
@@ -272,11 +293,32 @@ func ByAccountField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newAccountStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByCasesCount orders the results by cases count.
+func ByCasesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCasesStep(), opts...)
+	}
+}
+
+// ByCases orders the results by cases terms.
+func ByCases(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCasesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newAccountStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(AccountInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, AccountTable, AccountColumn),
+	)
+}
+func newCasesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CasesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, true, CasesTable, CasesPrimaryKey...),
 	)
 }
 

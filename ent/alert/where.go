@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ID filters vertices based on their ID field.
@@ -129,6 +129,11 @@ func CreatedAt(v time.Time) predicate.Alert {
 // AcknowledgedAt applies equality check predicate on the "acknowledged_at" field. It's identical to AcknowledgedAtEQ.
 func AcknowledgedAt(v time.Time) predicate.Alert {
 	return predicate.Alert(sql.FieldEQ(FieldAcknowledgedAt, v))
+}
+
+// ResolvedAt applies equality check predicate on the "resolved_at" field. It's identical to ResolvedAtEQ.
+func ResolvedAt(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldResolvedAt, v))
 }
 
 // AcknowledgedByID applies equality check predicate on the "acknowledged_by_id" field. It's identical to AcknowledgedByIDEQ.
@@ -1081,6 +1086,56 @@ func AcknowledgedAtNotNil() predicate.Alert {
 	return predicate.Alert(sql.FieldNotNull(FieldAcknowledgedAt))
 }
 
+// ResolvedAtEQ applies the EQ predicate on the "resolved_at" field.
+func ResolvedAtEQ(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldResolvedAt, v))
+}
+
+// ResolvedAtNEQ applies the NEQ predicate on the "resolved_at" field.
+func ResolvedAtNEQ(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldResolvedAt, v))
+}
+
+// ResolvedAtIn applies the In predicate on the "resolved_at" field.
+func ResolvedAtIn(vs ...time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldResolvedAt, vs...))
+}
+
+// ResolvedAtNotIn applies the NotIn predicate on the "resolved_at" field.
+func ResolvedAtNotIn(vs ...time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldResolvedAt, vs...))
+}
+
+// ResolvedAtGT applies the GT predicate on the "resolved_at" field.
+func ResolvedAtGT(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldGT(FieldResolvedAt, v))
+}
+
+// ResolvedAtGTE applies the GTE predicate on the "resolved_at" field.
+func ResolvedAtGTE(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldGTE(FieldResolvedAt, v))
+}
+
+// ResolvedAtLT applies the LT predicate on the "resolved_at" field.
+func ResolvedAtLT(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldLT(FieldResolvedAt, v))
+}
+
+// ResolvedAtLTE applies the LTE predicate on the "resolved_at" field.
+func ResolvedAtLTE(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldLTE(FieldResolvedAt, v))
+}
+
+// ResolvedAtIsNil applies the IsNil predicate on the "resolved_at" field.
+func ResolvedAtIsNil() predicate.Alert {
+	return predicate.Alert(sql.FieldIsNull(FieldResolvedAt))
+}
+
+// ResolvedAtNotNil applies the NotNil predicate on the "resolved_at" field.
+func ResolvedAtNotNil() predicate.Alert {
+	return predicate.Alert(sql.FieldNotNull(FieldResolvedAt))
+}
+
 // AcknowledgedByIDEQ applies the EQ predicate on the "acknowledged_by_id" field.
 func AcknowledgedByIDEQ(v pulid.ID) predicate.Alert {
 	return predicate.Alert(sql.FieldEQ(FieldAcknowledgedByID, v))
@@ -1351,6 +1406,29 @@ func HasAccount() predicate.Alert {
 func HasAccountWith(preds ...predicate.Account) predicate.Alert {
 	return predicate.Alert(func(s *sql.Selector) {
 		step := newAccountStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCases applies the HasEdge predicate on the "cases" edge.
+func HasCases() predicate.Alert {
+	return predicate.Alert(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, CasesTable, CasesPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCasesWith applies the HasEdge predicate on the "cases" edge with a given conditions (other predicates).
+func HasCasesWith(preds ...predicate.Investigation) predicate.Alert {
+	return predicate.Alert(func(s *sql.Selector) {
+		step := newCasesStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -11,7 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -45,6 +45,10 @@ const (
 	FieldOpensAt = "opens_at"
 	// FieldClosesAt holds the string denoting the closes_at field in the database.
 	FieldClosesAt = "closes_at"
+	// FieldConditions holds the string denoting the conditions field in the database.
+	FieldConditions = "conditions"
+	// FieldPreset holds the string denoting the preset field in the database.
+	FieldPreset = "preset"
 	// FieldWebhookURL holds the string denoting the webhook_url field in the database.
 	FieldWebhookURL = "webhook_url"
 	// FieldWebhookSecret holds the string denoting the webhook_secret field in the database.
@@ -78,6 +82,8 @@ var Columns = []string{
 	FieldCount,
 	FieldOpensAt,
 	FieldClosesAt,
+	FieldConditions,
+	FieldPreset,
 	FieldWebhookURL,
 	FieldWebhookSecret,
 }
@@ -120,6 +126,10 @@ var (
 	DefaultOpensAt string
 	// DefaultClosesAt holds the default value on creation for the "closes_at" field.
 	DefaultClosesAt string
+	// DefaultPreset holds the default value on creation for the "preset" field.
+	DefaultPreset string
+	// PresetValidator is a validator for the "preset" field. It is called by the builders before save.
+	PresetValidator func(string) error
 	// DefaultWebhookURL holds the default value on creation for the "webhook_url" field.
 	DefaultWebhookURL string
 	// WebhookURLValidator is a validator for the "webhook_url" field. It is called by the builders before save.
@@ -135,12 +145,18 @@ type Kind string
 
 // Kind values.
 const (
-	KindAMOUNT_OVER       Kind = "AMOUNT_OVER"
-	KindQUICK_CANCEL      Kind = "QUICK_CANCEL"
-	KindCANCEL_BURST      Kind = "CANCEL_BURST"
-	KindOUTSIDE_HOURS     Kind = "OUTSIDE_HOURS"
-	KindFEED_SILENT       Kind = "FEED_SILENT"
-	KindUNLINKED_TERMINAL Kind = "UNLINKED_TERMINAL"
+	KindAMOUNT_OVER           Kind = "AMOUNT_OVER"
+	KindQUICK_CANCEL          Kind = "QUICK_CANCEL"
+	KindCANCEL_BURST          Kind = "CANCEL_BURST"
+	KindOUTSIDE_HOURS         Kind = "OUTSIDE_HOURS"
+	KindFEED_SILENT           Kind = "FEED_SILENT"
+	KindUNLINKED_TERMINAL     Kind = "UNLINKED_TERMINAL"
+	KindNO_PERSON             Kind = "NO_PERSON"
+	KindCAMERA_NOT_RECORDING  Kind = "CAMERA_NOT_RECORDING"
+	KindREGISTER_CLOCK_OFF    Kind = "REGISTER_CLOCK_OFF"
+	KindRECEIPTS_NOT_RECORDED Kind = "RECEIPTS_NOT_RECORDED"
+	KindCUSTOM                Kind = "CUSTOM"
+	KindCARD_MISMATCH         Kind = "CARD_MISMATCH"
 )
 
 func (k Kind) String() string {
@@ -150,7 +166,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindAMOUNT_OVER, KindQUICK_CANCEL, KindCANCEL_BURST, KindOUTSIDE_HOURS, KindFEED_SILENT, KindUNLINKED_TERMINAL:
+	case KindAMOUNT_OVER, KindQUICK_CANCEL, KindCANCEL_BURST, KindOUTSIDE_HOURS, KindFEED_SILENT, KindUNLINKED_TERMINAL, KindNO_PERSON, KindCAMERA_NOT_RECORDING, KindREGISTER_CLOCK_OFF, KindRECEIPTS_NOT_RECORDED, KindCUSTOM, KindCARD_MISMATCH:
 		return nil
 	default:
 		return fmt.Errorf("alertrule: invalid enum value for kind field: %q", k)
@@ -218,6 +234,11 @@ func ByOpensAt(opts ...sql.OrderTermOption) OrderOption {
 // ByClosesAt orders the results by the closes_at field.
 func ByClosesAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldClosesAt, opts...).ToFunc()
+}
+
+// ByPreset orders the results by the preset field.
+func ByPreset(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPreset, opts...).ToFunc()
 }
 
 // ByWebhookURL orders the results by the webhook_url field.

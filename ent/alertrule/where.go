@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ID filters vertices based on their ID field.
@@ -104,6 +104,11 @@ func OpensAt(v string) predicate.AlertRule {
 // ClosesAt applies equality check predicate on the "closes_at" field. It's identical to ClosesAtEQ.
 func ClosesAt(v string) predicate.AlertRule {
 	return predicate.AlertRule(sql.FieldEQ(FieldClosesAt, v))
+}
+
+// Preset applies equality check predicate on the "preset" field. It's identical to PresetEQ.
+func Preset(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldEQ(FieldPreset, v))
 }
 
 // WebhookURL applies equality check predicate on the "webhook_url" field. It's identical to WebhookURLEQ.
@@ -629,6 +634,81 @@ func ClosesAtEqualFold(v string) predicate.AlertRule {
 // ClosesAtContainsFold applies the ContainsFold predicate on the "closes_at" field.
 func ClosesAtContainsFold(v string) predicate.AlertRule {
 	return predicate.AlertRule(sql.FieldContainsFold(FieldClosesAt, v))
+}
+
+// ConditionsIsNil applies the IsNil predicate on the "conditions" field.
+func ConditionsIsNil() predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldIsNull(FieldConditions))
+}
+
+// ConditionsNotNil applies the NotNil predicate on the "conditions" field.
+func ConditionsNotNil() predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldNotNull(FieldConditions))
+}
+
+// PresetEQ applies the EQ predicate on the "preset" field.
+func PresetEQ(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldEQ(FieldPreset, v))
+}
+
+// PresetNEQ applies the NEQ predicate on the "preset" field.
+func PresetNEQ(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldNEQ(FieldPreset, v))
+}
+
+// PresetIn applies the In predicate on the "preset" field.
+func PresetIn(vs ...string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldIn(FieldPreset, vs...))
+}
+
+// PresetNotIn applies the NotIn predicate on the "preset" field.
+func PresetNotIn(vs ...string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldNotIn(FieldPreset, vs...))
+}
+
+// PresetGT applies the GT predicate on the "preset" field.
+func PresetGT(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldGT(FieldPreset, v))
+}
+
+// PresetGTE applies the GTE predicate on the "preset" field.
+func PresetGTE(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldGTE(FieldPreset, v))
+}
+
+// PresetLT applies the LT predicate on the "preset" field.
+func PresetLT(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldLT(FieldPreset, v))
+}
+
+// PresetLTE applies the LTE predicate on the "preset" field.
+func PresetLTE(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldLTE(FieldPreset, v))
+}
+
+// PresetContains applies the Contains predicate on the "preset" field.
+func PresetContains(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldContains(FieldPreset, v))
+}
+
+// PresetHasPrefix applies the HasPrefix predicate on the "preset" field.
+func PresetHasPrefix(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldHasPrefix(FieldPreset, v))
+}
+
+// PresetHasSuffix applies the HasSuffix predicate on the "preset" field.
+func PresetHasSuffix(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldHasSuffix(FieldPreset, v))
+}
+
+// PresetEqualFold applies the EqualFold predicate on the "preset" field.
+func PresetEqualFold(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldEqualFold(FieldPreset, v))
+}
+
+// PresetContainsFold applies the ContainsFold predicate on the "preset" field.
+func PresetContainsFold(v string) predicate.AlertRule {
+	return predicate.AlertRule(sql.FieldContainsFold(FieldPreset, v))
 }
 
 // WebhookURLEQ applies the EQ predicate on the "webhook_url" field.

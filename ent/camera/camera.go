@@ -11,7 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -45,12 +45,32 @@ const (
 	FieldRetiredAt = "retired_at"
 	// FieldSourceStatus holds the string denoting the source_status field in the database.
 	FieldSourceStatus = "source_status"
+	// FieldCloudConnectionID holds the string denoting the cloud_connection_id field in the database.
+	FieldCloudConnectionID = "cloud_connection_id"
+	// FieldStreaming holds the string denoting the streaming field in the database.
+	FieldStreaming = "streaming"
+	// FieldNotRecordingSince holds the string denoting the not_recording_since field in the database.
+	FieldNotRecordingSince = "not_recording_since"
+	// FieldRecordOwner holds the string denoting the record_owner field in the database.
+	FieldRecordOwner = "record_owner"
+	// FieldRecordLeaseUntil holds the string denoting the record_lease_until field in the database.
+	FieldRecordLeaseUntil = "record_lease_until"
+	// FieldRecordingState holds the string denoting the recording_state field in the database.
+	FieldRecordingState = "recording_state"
+	// FieldRecordingReason holds the string denoting the recording_reason field in the database.
+	FieldRecordingReason = "recording_reason"
+	// FieldRecordingSince holds the string denoting the recording_since field in the database.
+	FieldRecordingSince = "recording_since"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
 	EdgeAccount = "account"
 	// EdgeLinks holds the string denoting the links edge name in mutations.
 	EdgeLinks = "links"
 	// EdgeJournalEntries holds the string denoting the journal_entries edge name in mutations.
 	EdgeJournalEntries = "journal_entries"
+	// EdgeRecordingSegments holds the string denoting the recording_segments edge name in mutations.
+	EdgeRecordingSegments = "recording_segments"
+	// EdgeCloudConnection holds the string denoting the cloud_connection edge name in mutations.
+	EdgeCloudConnection = "cloud_connection"
 	// Table holds the table name of the camera in the database.
 	Table = "cameras"
 	// AccountTable is the table that holds the account relation/edge.
@@ -74,6 +94,20 @@ const (
 	JournalEntriesInverseTable = "journal_entries"
 	// JournalEntriesColumn is the table column denoting the journal_entries relation/edge.
 	JournalEntriesColumn = "camera_id"
+	// RecordingSegmentsTable is the table that holds the recording_segments relation/edge.
+	RecordingSegmentsTable = "recording_segments"
+	// RecordingSegmentsInverseTable is the table name for the RecordingSegment entity.
+	// It exists in this package in order to avoid circular dependency with the "recordingsegment" package.
+	RecordingSegmentsInverseTable = "recording_segments"
+	// RecordingSegmentsColumn is the table column denoting the recording_segments relation/edge.
+	RecordingSegmentsColumn = "camera_id"
+	// CloudConnectionTable is the table that holds the cloud_connection relation/edge.
+	CloudConnectionTable = "cameras"
+	// CloudConnectionInverseTable is the table name for the CameraCloudConnection entity.
+	// It exists in this package in order to avoid circular dependency with the "cameracloudconnection" package.
+	CloudConnectionInverseTable = "camera_cloud_connections"
+	// CloudConnectionColumn is the table column denoting the cloud_connection relation/edge.
+	CloudConnectionColumn = "cloud_connection_id"
 )
 
 // Columns holds all SQL columns for camera fields.
@@ -92,6 +126,14 @@ var Columns = []string{
 	FieldLastSeenAt,
 	FieldRetiredAt,
 	FieldSourceStatus,
+	FieldCloudConnectionID,
+	FieldStreaming,
+	FieldNotRecordingSince,
+	FieldRecordOwner,
+	FieldRecordLeaseUntil,
+	FieldRecordingState,
+	FieldRecordingReason,
+	FieldRecordingSince,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -132,6 +174,18 @@ var (
 	DefaultSourceStatus string
 	// SourceStatusValidator is a validator for the "source_status" field. It is called by the builders before save.
 	SourceStatusValidator func(string) error
+	// DefaultRecordOwner holds the default value on creation for the "record_owner" field.
+	DefaultRecordOwner string
+	// RecordOwnerValidator is a validator for the "record_owner" field. It is called by the builders before save.
+	RecordOwnerValidator func(string) error
+	// DefaultRecordingState holds the default value on creation for the "recording_state" field.
+	DefaultRecordingState string
+	// RecordingStateValidator is a validator for the "recording_state" field. It is called by the builders before save.
+	RecordingStateValidator func(string) error
+	// DefaultRecordingReason holds the default value on creation for the "recording_reason" field.
+	DefaultRecordingReason string
+	// RecordingReasonValidator is a validator for the "recording_reason" field. It is called by the builders before save.
+	RecordingReasonValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -147,6 +201,7 @@ const (
 	SourceKindSNAPSHOT  SourceKind = "SNAPSHOT"
 	SourceKindMJPEG     SourceKind = "MJPEG"
 	SourceKindRTSP      SourceKind = "RTSP"
+	SourceKindCLOUD     SourceKind = "CLOUD"
 )
 
 func (sk SourceKind) String() string {
@@ -156,7 +211,7 @@ func (sk SourceKind) String() string {
 // SourceKindValidator is a validator for the "source_kind" field enum values. It is called by the builders before save.
 func SourceKindValidator(sk SourceKind) error {
 	switch sk {
-	case SourceKindSIMULATED, SourceKindSNAPSHOT, SourceKindMJPEG, SourceKindRTSP:
+	case SourceKindSIMULATED, SourceKindSNAPSHOT, SourceKindMJPEG, SourceKindRTSP, SourceKindCLOUD:
 		return nil
 	default:
 		return fmt.Errorf("camera: invalid enum value for source_kind field: %q", sk)
@@ -231,6 +286,46 @@ func BySourceStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSourceStatus, opts...).ToFunc()
 }
 
+// ByCloudConnectionID orders the results by the cloud_connection_id field.
+func ByCloudConnectionID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCloudConnectionID, opts...).ToFunc()
+}
+
+// ByStreaming orders the results by the streaming field.
+func ByStreaming(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStreaming, opts...).ToFunc()
+}
+
+// ByNotRecordingSince orders the results by the not_recording_since field.
+func ByNotRecordingSince(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNotRecordingSince, opts...).ToFunc()
+}
+
+// ByRecordOwner orders the results by the record_owner field.
+func ByRecordOwner(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRecordOwner, opts...).ToFunc()
+}
+
+// ByRecordLeaseUntil orders the results by the record_lease_until field.
+func ByRecordLeaseUntil(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRecordLeaseUntil, opts...).ToFunc()
+}
+
+// ByRecordingState orders the results by the recording_state field.
+func ByRecordingState(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRecordingState, opts...).ToFunc()
+}
+
+// ByRecordingReason orders the results by the recording_reason field.
+func ByRecordingReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRecordingReason, opts...).ToFunc()
+}
+
+// ByRecordingSince orders the results by the recording_since field.
+func ByRecordingSince(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRecordingSince, opts...).ToFunc()
+}
+
 // ByAccountField orders the results by account field.
 func ByAccountField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -265,6 +360,27 @@ func ByJournalEntries(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newJournalEntriesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByRecordingSegmentsCount orders the results by recording_segments count.
+func ByRecordingSegmentsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRecordingSegmentsStep(), opts...)
+	}
+}
+
+// ByRecordingSegments orders the results by recording_segments terms.
+func ByRecordingSegments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRecordingSegmentsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCloudConnectionField orders the results by cloud_connection field.
+func ByCloudConnectionField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCloudConnectionStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newAccountStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -284,6 +400,20 @@ func newJournalEntriesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(JournalEntriesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, JournalEntriesTable, JournalEntriesColumn),
+	)
+}
+func newRecordingSegmentsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RecordingSegmentsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RecordingSegmentsTable, RecordingSegmentsColumn),
+	)
+}
+func newCloudConnectionStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CloudConnectionInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, CloudConnectionTable, CloudConnectionColumn),
 	)
 }
 

@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ID filters vertices based on their ID field.
@@ -114,6 +114,46 @@ func RetiredAt(v time.Time) predicate.Camera {
 // SourceStatus applies equality check predicate on the "source_status" field. It's identical to SourceStatusEQ.
 func SourceStatus(v string) predicate.Camera {
 	return predicate.Camera(sql.FieldEQ(FieldSourceStatus, v))
+}
+
+// CloudConnectionID applies equality check predicate on the "cloud_connection_id" field. It's identical to CloudConnectionIDEQ.
+func CloudConnectionID(v pulid.ID) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldCloudConnectionID, v))
+}
+
+// Streaming applies equality check predicate on the "streaming" field. It's identical to StreamingEQ.
+func Streaming(v bool) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldStreaming, v))
+}
+
+// NotRecordingSince applies equality check predicate on the "not_recording_since" field. It's identical to NotRecordingSinceEQ.
+func NotRecordingSince(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldNotRecordingSince, v))
+}
+
+// RecordOwner applies equality check predicate on the "record_owner" field. It's identical to RecordOwnerEQ.
+func RecordOwner(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordOwner, v))
+}
+
+// RecordLeaseUntil applies equality check predicate on the "record_lease_until" field. It's identical to RecordLeaseUntilEQ.
+func RecordLeaseUntil(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordLeaseUntil, v))
+}
+
+// RecordingState applies equality check predicate on the "recording_state" field. It's identical to RecordingStateEQ.
+func RecordingState(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordingState, v))
+}
+
+// RecordingReason applies equality check predicate on the "recording_reason" field. It's identical to RecordingReasonEQ.
+func RecordingReason(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordingReason, v))
+}
+
+// RecordingSince applies equality check predicate on the "recording_since" field. It's identical to RecordingSinceEQ.
+func RecordingSince(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordingSince, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -791,6 +831,451 @@ func SourceStatusContainsFold(v string) predicate.Camera {
 	return predicate.Camera(sql.FieldContainsFold(FieldSourceStatus, v))
 }
 
+// CloudConnectionIDEQ applies the EQ predicate on the "cloud_connection_id" field.
+func CloudConnectionIDEQ(v pulid.ID) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldCloudConnectionID, v))
+}
+
+// CloudConnectionIDNEQ applies the NEQ predicate on the "cloud_connection_id" field.
+func CloudConnectionIDNEQ(v pulid.ID) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldCloudConnectionID, v))
+}
+
+// CloudConnectionIDIn applies the In predicate on the "cloud_connection_id" field.
+func CloudConnectionIDIn(vs ...pulid.ID) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldCloudConnectionID, vs...))
+}
+
+// CloudConnectionIDNotIn applies the NotIn predicate on the "cloud_connection_id" field.
+func CloudConnectionIDNotIn(vs ...pulid.ID) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldCloudConnectionID, vs...))
+}
+
+// CloudConnectionIDGT applies the GT predicate on the "cloud_connection_id" field.
+func CloudConnectionIDGT(v pulid.ID) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldCloudConnectionID, v))
+}
+
+// CloudConnectionIDGTE applies the GTE predicate on the "cloud_connection_id" field.
+func CloudConnectionIDGTE(v pulid.ID) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldCloudConnectionID, v))
+}
+
+// CloudConnectionIDLT applies the LT predicate on the "cloud_connection_id" field.
+func CloudConnectionIDLT(v pulid.ID) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldCloudConnectionID, v))
+}
+
+// CloudConnectionIDLTE applies the LTE predicate on the "cloud_connection_id" field.
+func CloudConnectionIDLTE(v pulid.ID) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldCloudConnectionID, v))
+}
+
+// CloudConnectionIDContains applies the Contains predicate on the "cloud_connection_id" field.
+func CloudConnectionIDContains(v pulid.ID) predicate.Camera {
+	vc := string(v)
+	return predicate.Camera(sql.FieldContains(FieldCloudConnectionID, vc))
+}
+
+// CloudConnectionIDHasPrefix applies the HasPrefix predicate on the "cloud_connection_id" field.
+func CloudConnectionIDHasPrefix(v pulid.ID) predicate.Camera {
+	vc := string(v)
+	return predicate.Camera(sql.FieldHasPrefix(FieldCloudConnectionID, vc))
+}
+
+// CloudConnectionIDHasSuffix applies the HasSuffix predicate on the "cloud_connection_id" field.
+func CloudConnectionIDHasSuffix(v pulid.ID) predicate.Camera {
+	vc := string(v)
+	return predicate.Camera(sql.FieldHasSuffix(FieldCloudConnectionID, vc))
+}
+
+// CloudConnectionIDIsNil applies the IsNil predicate on the "cloud_connection_id" field.
+func CloudConnectionIDIsNil() predicate.Camera {
+	return predicate.Camera(sql.FieldIsNull(FieldCloudConnectionID))
+}
+
+// CloudConnectionIDNotNil applies the NotNil predicate on the "cloud_connection_id" field.
+func CloudConnectionIDNotNil() predicate.Camera {
+	return predicate.Camera(sql.FieldNotNull(FieldCloudConnectionID))
+}
+
+// CloudConnectionIDEqualFold applies the EqualFold predicate on the "cloud_connection_id" field.
+func CloudConnectionIDEqualFold(v pulid.ID) predicate.Camera {
+	vc := string(v)
+	return predicate.Camera(sql.FieldEqualFold(FieldCloudConnectionID, vc))
+}
+
+// CloudConnectionIDContainsFold applies the ContainsFold predicate on the "cloud_connection_id" field.
+func CloudConnectionIDContainsFold(v pulid.ID) predicate.Camera {
+	vc := string(v)
+	return predicate.Camera(sql.FieldContainsFold(FieldCloudConnectionID, vc))
+}
+
+// StreamingEQ applies the EQ predicate on the "streaming" field.
+func StreamingEQ(v bool) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldStreaming, v))
+}
+
+// StreamingNEQ applies the NEQ predicate on the "streaming" field.
+func StreamingNEQ(v bool) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldStreaming, v))
+}
+
+// StreamingIsNil applies the IsNil predicate on the "streaming" field.
+func StreamingIsNil() predicate.Camera {
+	return predicate.Camera(sql.FieldIsNull(FieldStreaming))
+}
+
+// StreamingNotNil applies the NotNil predicate on the "streaming" field.
+func StreamingNotNil() predicate.Camera {
+	return predicate.Camera(sql.FieldNotNull(FieldStreaming))
+}
+
+// NotRecordingSinceEQ applies the EQ predicate on the "not_recording_since" field.
+func NotRecordingSinceEQ(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldNotRecordingSince, v))
+}
+
+// NotRecordingSinceNEQ applies the NEQ predicate on the "not_recording_since" field.
+func NotRecordingSinceNEQ(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldNotRecordingSince, v))
+}
+
+// NotRecordingSinceIn applies the In predicate on the "not_recording_since" field.
+func NotRecordingSinceIn(vs ...time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldNotRecordingSince, vs...))
+}
+
+// NotRecordingSinceNotIn applies the NotIn predicate on the "not_recording_since" field.
+func NotRecordingSinceNotIn(vs ...time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldNotRecordingSince, vs...))
+}
+
+// NotRecordingSinceGT applies the GT predicate on the "not_recording_since" field.
+func NotRecordingSinceGT(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldNotRecordingSince, v))
+}
+
+// NotRecordingSinceGTE applies the GTE predicate on the "not_recording_since" field.
+func NotRecordingSinceGTE(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldNotRecordingSince, v))
+}
+
+// NotRecordingSinceLT applies the LT predicate on the "not_recording_since" field.
+func NotRecordingSinceLT(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldNotRecordingSince, v))
+}
+
+// NotRecordingSinceLTE applies the LTE predicate on the "not_recording_since" field.
+func NotRecordingSinceLTE(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldNotRecordingSince, v))
+}
+
+// NotRecordingSinceIsNil applies the IsNil predicate on the "not_recording_since" field.
+func NotRecordingSinceIsNil() predicate.Camera {
+	return predicate.Camera(sql.FieldIsNull(FieldNotRecordingSince))
+}
+
+// NotRecordingSinceNotNil applies the NotNil predicate on the "not_recording_since" field.
+func NotRecordingSinceNotNil() predicate.Camera {
+	return predicate.Camera(sql.FieldNotNull(FieldNotRecordingSince))
+}
+
+// RecordOwnerEQ applies the EQ predicate on the "record_owner" field.
+func RecordOwnerEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordOwner, v))
+}
+
+// RecordOwnerNEQ applies the NEQ predicate on the "record_owner" field.
+func RecordOwnerNEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldRecordOwner, v))
+}
+
+// RecordOwnerIn applies the In predicate on the "record_owner" field.
+func RecordOwnerIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldRecordOwner, vs...))
+}
+
+// RecordOwnerNotIn applies the NotIn predicate on the "record_owner" field.
+func RecordOwnerNotIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldRecordOwner, vs...))
+}
+
+// RecordOwnerGT applies the GT predicate on the "record_owner" field.
+func RecordOwnerGT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldRecordOwner, v))
+}
+
+// RecordOwnerGTE applies the GTE predicate on the "record_owner" field.
+func RecordOwnerGTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldRecordOwner, v))
+}
+
+// RecordOwnerLT applies the LT predicate on the "record_owner" field.
+func RecordOwnerLT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldRecordOwner, v))
+}
+
+// RecordOwnerLTE applies the LTE predicate on the "record_owner" field.
+func RecordOwnerLTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldRecordOwner, v))
+}
+
+// RecordOwnerContains applies the Contains predicate on the "record_owner" field.
+func RecordOwnerContains(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContains(FieldRecordOwner, v))
+}
+
+// RecordOwnerHasPrefix applies the HasPrefix predicate on the "record_owner" field.
+func RecordOwnerHasPrefix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasPrefix(FieldRecordOwner, v))
+}
+
+// RecordOwnerHasSuffix applies the HasSuffix predicate on the "record_owner" field.
+func RecordOwnerHasSuffix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasSuffix(FieldRecordOwner, v))
+}
+
+// RecordOwnerEqualFold applies the EqualFold predicate on the "record_owner" field.
+func RecordOwnerEqualFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEqualFold(FieldRecordOwner, v))
+}
+
+// RecordOwnerContainsFold applies the ContainsFold predicate on the "record_owner" field.
+func RecordOwnerContainsFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContainsFold(FieldRecordOwner, v))
+}
+
+// RecordLeaseUntilEQ applies the EQ predicate on the "record_lease_until" field.
+func RecordLeaseUntilEQ(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordLeaseUntil, v))
+}
+
+// RecordLeaseUntilNEQ applies the NEQ predicate on the "record_lease_until" field.
+func RecordLeaseUntilNEQ(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldRecordLeaseUntil, v))
+}
+
+// RecordLeaseUntilIn applies the In predicate on the "record_lease_until" field.
+func RecordLeaseUntilIn(vs ...time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldRecordLeaseUntil, vs...))
+}
+
+// RecordLeaseUntilNotIn applies the NotIn predicate on the "record_lease_until" field.
+func RecordLeaseUntilNotIn(vs ...time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldRecordLeaseUntil, vs...))
+}
+
+// RecordLeaseUntilGT applies the GT predicate on the "record_lease_until" field.
+func RecordLeaseUntilGT(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldRecordLeaseUntil, v))
+}
+
+// RecordLeaseUntilGTE applies the GTE predicate on the "record_lease_until" field.
+func RecordLeaseUntilGTE(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldRecordLeaseUntil, v))
+}
+
+// RecordLeaseUntilLT applies the LT predicate on the "record_lease_until" field.
+func RecordLeaseUntilLT(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldRecordLeaseUntil, v))
+}
+
+// RecordLeaseUntilLTE applies the LTE predicate on the "record_lease_until" field.
+func RecordLeaseUntilLTE(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldRecordLeaseUntil, v))
+}
+
+// RecordLeaseUntilIsNil applies the IsNil predicate on the "record_lease_until" field.
+func RecordLeaseUntilIsNil() predicate.Camera {
+	return predicate.Camera(sql.FieldIsNull(FieldRecordLeaseUntil))
+}
+
+// RecordLeaseUntilNotNil applies the NotNil predicate on the "record_lease_until" field.
+func RecordLeaseUntilNotNil() predicate.Camera {
+	return predicate.Camera(sql.FieldNotNull(FieldRecordLeaseUntil))
+}
+
+// RecordingStateEQ applies the EQ predicate on the "recording_state" field.
+func RecordingStateEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordingState, v))
+}
+
+// RecordingStateNEQ applies the NEQ predicate on the "recording_state" field.
+func RecordingStateNEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldRecordingState, v))
+}
+
+// RecordingStateIn applies the In predicate on the "recording_state" field.
+func RecordingStateIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldRecordingState, vs...))
+}
+
+// RecordingStateNotIn applies the NotIn predicate on the "recording_state" field.
+func RecordingStateNotIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldRecordingState, vs...))
+}
+
+// RecordingStateGT applies the GT predicate on the "recording_state" field.
+func RecordingStateGT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldRecordingState, v))
+}
+
+// RecordingStateGTE applies the GTE predicate on the "recording_state" field.
+func RecordingStateGTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldRecordingState, v))
+}
+
+// RecordingStateLT applies the LT predicate on the "recording_state" field.
+func RecordingStateLT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldRecordingState, v))
+}
+
+// RecordingStateLTE applies the LTE predicate on the "recording_state" field.
+func RecordingStateLTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldRecordingState, v))
+}
+
+// RecordingStateContains applies the Contains predicate on the "recording_state" field.
+func RecordingStateContains(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContains(FieldRecordingState, v))
+}
+
+// RecordingStateHasPrefix applies the HasPrefix predicate on the "recording_state" field.
+func RecordingStateHasPrefix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasPrefix(FieldRecordingState, v))
+}
+
+// RecordingStateHasSuffix applies the HasSuffix predicate on the "recording_state" field.
+func RecordingStateHasSuffix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasSuffix(FieldRecordingState, v))
+}
+
+// RecordingStateEqualFold applies the EqualFold predicate on the "recording_state" field.
+func RecordingStateEqualFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEqualFold(FieldRecordingState, v))
+}
+
+// RecordingStateContainsFold applies the ContainsFold predicate on the "recording_state" field.
+func RecordingStateContainsFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContainsFold(FieldRecordingState, v))
+}
+
+// RecordingReasonEQ applies the EQ predicate on the "recording_reason" field.
+func RecordingReasonEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordingReason, v))
+}
+
+// RecordingReasonNEQ applies the NEQ predicate on the "recording_reason" field.
+func RecordingReasonNEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldRecordingReason, v))
+}
+
+// RecordingReasonIn applies the In predicate on the "recording_reason" field.
+func RecordingReasonIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldRecordingReason, vs...))
+}
+
+// RecordingReasonNotIn applies the NotIn predicate on the "recording_reason" field.
+func RecordingReasonNotIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldRecordingReason, vs...))
+}
+
+// RecordingReasonGT applies the GT predicate on the "recording_reason" field.
+func RecordingReasonGT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldRecordingReason, v))
+}
+
+// RecordingReasonGTE applies the GTE predicate on the "recording_reason" field.
+func RecordingReasonGTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldRecordingReason, v))
+}
+
+// RecordingReasonLT applies the LT predicate on the "recording_reason" field.
+func RecordingReasonLT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldRecordingReason, v))
+}
+
+// RecordingReasonLTE applies the LTE predicate on the "recording_reason" field.
+func RecordingReasonLTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldRecordingReason, v))
+}
+
+// RecordingReasonContains applies the Contains predicate on the "recording_reason" field.
+func RecordingReasonContains(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContains(FieldRecordingReason, v))
+}
+
+// RecordingReasonHasPrefix applies the HasPrefix predicate on the "recording_reason" field.
+func RecordingReasonHasPrefix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasPrefix(FieldRecordingReason, v))
+}
+
+// RecordingReasonHasSuffix applies the HasSuffix predicate on the "recording_reason" field.
+func RecordingReasonHasSuffix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasSuffix(FieldRecordingReason, v))
+}
+
+// RecordingReasonEqualFold applies the EqualFold predicate on the "recording_reason" field.
+func RecordingReasonEqualFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEqualFold(FieldRecordingReason, v))
+}
+
+// RecordingReasonContainsFold applies the ContainsFold predicate on the "recording_reason" field.
+func RecordingReasonContainsFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContainsFold(FieldRecordingReason, v))
+}
+
+// RecordingSinceEQ applies the EQ predicate on the "recording_since" field.
+func RecordingSinceEQ(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldRecordingSince, v))
+}
+
+// RecordingSinceNEQ applies the NEQ predicate on the "recording_since" field.
+func RecordingSinceNEQ(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldRecordingSince, v))
+}
+
+// RecordingSinceIn applies the In predicate on the "recording_since" field.
+func RecordingSinceIn(vs ...time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldRecordingSince, vs...))
+}
+
+// RecordingSinceNotIn applies the NotIn predicate on the "recording_since" field.
+func RecordingSinceNotIn(vs ...time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldRecordingSince, vs...))
+}
+
+// RecordingSinceGT applies the GT predicate on the "recording_since" field.
+func RecordingSinceGT(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldRecordingSince, v))
+}
+
+// RecordingSinceGTE applies the GTE predicate on the "recording_since" field.
+func RecordingSinceGTE(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldRecordingSince, v))
+}
+
+// RecordingSinceLT applies the LT predicate on the "recording_since" field.
+func RecordingSinceLT(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldRecordingSince, v))
+}
+
+// RecordingSinceLTE applies the LTE predicate on the "recording_since" field.
+func RecordingSinceLTE(v time.Time) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldRecordingSince, v))
+}
+
+// RecordingSinceIsNil applies the IsNil predicate on the "recording_since" field.
+func RecordingSinceIsNil() predicate.Camera {
+	return predicate.Camera(sql.FieldIsNull(FieldRecordingSince))
+}
+
+// RecordingSinceNotNil applies the NotNil predicate on the "recording_since" field.
+func RecordingSinceNotNil() predicate.Camera {
+	return predicate.Camera(sql.FieldNotNull(FieldRecordingSince))
+}
+
 // HasAccount applies the HasEdge predicate on the "account" edge.
 func HasAccount() predicate.Camera {
 	return predicate.Camera(func(s *sql.Selector) {
@@ -852,6 +1337,52 @@ func HasJournalEntries() predicate.Camera {
 func HasJournalEntriesWith(preds ...predicate.JournalEntry) predicate.Camera {
 	return predicate.Camera(func(s *sql.Selector) {
 		step := newJournalEntriesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRecordingSegments applies the HasEdge predicate on the "recording_segments" edge.
+func HasRecordingSegments() predicate.Camera {
+	return predicate.Camera(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, RecordingSegmentsTable, RecordingSegmentsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRecordingSegmentsWith applies the HasEdge predicate on the "recording_segments" edge with a given conditions (other predicates).
+func HasRecordingSegmentsWith(preds ...predicate.RecordingSegment) predicate.Camera {
+	return predicate.Camera(func(s *sql.Selector) {
+		step := newRecordingSegmentsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCloudConnection applies the HasEdge predicate on the "cloud_connection" edge.
+func HasCloudConnection() predicate.Camera {
+	return predicate.Camera(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, CloudConnectionTable, CloudConnectionColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCloudConnectionWith applies the HasEdge predicate on the "cloud_connection" edge with a given conditions (other predicates).
+func HasCloudConnectionWith(preds ...predicate.CameraCloudConnection) predicate.Camera {
+	return predicate.Camera(func(s *sql.Selector) {
+		step := newCloudConnectionStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -24,6 +25,8 @@ const (
 	FieldCameraID = "camera_id"
 	// FieldEntryID holds the string denoting the entry_id field in the database.
 	FieldEntryID = "entry_id"
+	// FieldAlertID holds the string denoting the alert_id field in the database.
+	FieldAlertID = "alert_id"
 	// FieldType holds the string denoting the type field in the database.
 	FieldType = "type"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -47,6 +50,7 @@ var Columns = []string{
 	FieldAccountID,
 	FieldCameraID,
 	FieldEntryID,
+	FieldAlertID,
 	FieldType,
 	FieldCreatedAt,
 }
@@ -69,6 +73,8 @@ func ValidColumn(column string) bool {
 var (
 	Hooks  [1]ent.Hook
 	Policy ent.Policy
+	// DefaultAlertID holds the default value on creation for the "alert_id" field.
+	DefaultAlertID pulid.ID
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 )
@@ -81,6 +87,7 @@ const (
 	TypeADDED     Type = "ADDED"
 	TypeUPDATED   Type = "UPDATED"
 	TypeTHUMBNAIL Type = "THUMBNAIL"
+	TypeALERT     Type = "ALERT"
 )
 
 func (_type Type) String() string {
@@ -90,7 +97,7 @@ func (_type Type) String() string {
 // TypeValidator is a validator for the "type" field enum values. It is called by the builders before save.
 func TypeValidator(_type Type) error {
 	switch _type {
-	case TypeADDED, TypeUPDATED, TypeTHUMBNAIL:
+	case TypeADDED, TypeUPDATED, TypeTHUMBNAIL, TypeALERT:
 		return nil
 	default:
 		return fmt.Errorf("event: invalid enum value for type field: %q", _type)
@@ -118,6 +125,11 @@ func ByCameraID(opts ...sql.OrderTermOption) OrderOption {
 // ByEntryID orders the results by the entry_id field.
 func ByEntryID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEntryID, opts...).ToFunc()
+}
+
+// ByAlertID orders the results by the alert_id field.
+func ByAlertID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAlertID, opts...).ToFunc()
 }
 
 // ByType orders the results by the type field.

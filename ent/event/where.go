@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ID filters vertices based on their ID field.
@@ -69,6 +69,11 @@ func CameraID(v pulid.ID) predicate.Event {
 // EntryID applies equality check predicate on the "entry_id" field. It's identical to EntryIDEQ.
 func EntryID(v pulid.ID) predicate.Event {
 	return predicate.Event(sql.FieldEQ(FieldEntryID, v))
+}
+
+// AlertID applies equality check predicate on the "alert_id" field. It's identical to AlertIDEQ.
+func AlertID(v pulid.ID) predicate.Event {
+	return predicate.Event(sql.FieldEQ(FieldAlertID, v))
 }
 
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
@@ -294,6 +299,76 @@ func EntryIDEqualFold(v pulid.ID) predicate.Event {
 func EntryIDContainsFold(v pulid.ID) predicate.Event {
 	vc := string(v)
 	return predicate.Event(sql.FieldContainsFold(FieldEntryID, vc))
+}
+
+// AlertIDEQ applies the EQ predicate on the "alert_id" field.
+func AlertIDEQ(v pulid.ID) predicate.Event {
+	return predicate.Event(sql.FieldEQ(FieldAlertID, v))
+}
+
+// AlertIDNEQ applies the NEQ predicate on the "alert_id" field.
+func AlertIDNEQ(v pulid.ID) predicate.Event {
+	return predicate.Event(sql.FieldNEQ(FieldAlertID, v))
+}
+
+// AlertIDIn applies the In predicate on the "alert_id" field.
+func AlertIDIn(vs ...pulid.ID) predicate.Event {
+	return predicate.Event(sql.FieldIn(FieldAlertID, vs...))
+}
+
+// AlertIDNotIn applies the NotIn predicate on the "alert_id" field.
+func AlertIDNotIn(vs ...pulid.ID) predicate.Event {
+	return predicate.Event(sql.FieldNotIn(FieldAlertID, vs...))
+}
+
+// AlertIDGT applies the GT predicate on the "alert_id" field.
+func AlertIDGT(v pulid.ID) predicate.Event {
+	return predicate.Event(sql.FieldGT(FieldAlertID, v))
+}
+
+// AlertIDGTE applies the GTE predicate on the "alert_id" field.
+func AlertIDGTE(v pulid.ID) predicate.Event {
+	return predicate.Event(sql.FieldGTE(FieldAlertID, v))
+}
+
+// AlertIDLT applies the LT predicate on the "alert_id" field.
+func AlertIDLT(v pulid.ID) predicate.Event {
+	return predicate.Event(sql.FieldLT(FieldAlertID, v))
+}
+
+// AlertIDLTE applies the LTE predicate on the "alert_id" field.
+func AlertIDLTE(v pulid.ID) predicate.Event {
+	return predicate.Event(sql.FieldLTE(FieldAlertID, v))
+}
+
+// AlertIDContains applies the Contains predicate on the "alert_id" field.
+func AlertIDContains(v pulid.ID) predicate.Event {
+	vc := string(v)
+	return predicate.Event(sql.FieldContains(FieldAlertID, vc))
+}
+
+// AlertIDHasPrefix applies the HasPrefix predicate on the "alert_id" field.
+func AlertIDHasPrefix(v pulid.ID) predicate.Event {
+	vc := string(v)
+	return predicate.Event(sql.FieldHasPrefix(FieldAlertID, vc))
+}
+
+// AlertIDHasSuffix applies the HasSuffix predicate on the "alert_id" field.
+func AlertIDHasSuffix(v pulid.ID) predicate.Event {
+	vc := string(v)
+	return predicate.Event(sql.FieldHasSuffix(FieldAlertID, vc))
+}
+
+// AlertIDEqualFold applies the EqualFold predicate on the "alert_id" field.
+func AlertIDEqualFold(v pulid.ID) predicate.Event {
+	vc := string(v)
+	return predicate.Event(sql.FieldEqualFold(FieldAlertID, vc))
+}
+
+// AlertIDContainsFold applies the ContainsFold predicate on the "alert_id" field.
+func AlertIDContainsFold(v pulid.ID) predicate.Event {
+	vc := string(v)
+	return predicate.Event(sql.FieldContainsFold(FieldAlertID, vc))
 }
 
 // TypeEQ applies the EQ predicate on the "type" field.

@@ -81,6 +81,90 @@ func (f CameraFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CameraMutation", m)
 }
 
+// The CameraCloudConnectionFunc type is an adapter to allow the use of ordinary
+// function as CameraCloudConnection mutator.
+type CameraCloudConnectionFunc func(context.Context, *ent.CameraCloudConnectionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CameraCloudConnectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CameraCloudConnectionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CameraCloudConnectionMutation", m)
+}
+
+// The CardMatchFunc type is an adapter to allow the use of ordinary
+// function as CardMatch mutator.
+type CardMatchFunc func(context.Context, *ent.CardMatchMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CardMatchFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CardMatchMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CardMatchMutation", m)
+}
+
+// The CaseEventFunc type is an adapter to allow the use of ordinary
+// function as CaseEvent mutator.
+type CaseEventFunc func(context.Context, *ent.CaseEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CaseEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CaseEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CaseEventMutation", m)
+}
+
+// The CaseNoteFunc type is an adapter to allow the use of ordinary
+// function as CaseNote mutator.
+type CaseNoteFunc func(context.Context, *ent.CaseNoteMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CaseNoteFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CaseNoteMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CaseNoteMutation", m)
+}
+
+// The DailyRollupFunc type is an adapter to allow the use of ordinary
+// function as DailyRollup mutator.
+type DailyRollupFunc func(context.Context, *ent.DailyRollupMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DailyRollupFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DailyRollupMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DailyRollupMutation", m)
+}
+
+// The DigestRuleFunc type is an adapter to allow the use of ordinary
+// function as DigestRule mutator.
+type DigestRuleFunc func(context.Context, *ent.DigestRuleMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DigestRuleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DigestRuleMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DigestRuleMutation", m)
+}
+
+// The DigestSendFunc type is an adapter to allow the use of ordinary
+// function as DigestSend mutator.
+type DigestSendFunc func(context.Context, *ent.DigestSendMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DigestSendFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DigestSendMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DigestSendMutation", m)
+}
+
 // The EventFunc type is an adapter to allow the use of ordinary
 // function as Event mutator.
 type EventFunc func(context.Context, *ent.EventMutation) (ent.Value, error)
@@ -91,6 +175,18 @@ func (f EventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EventMutation", m)
+}
+
+// The InvestigationFunc type is an adapter to allow the use of ordinary
+// function as Investigation mutator.
+type InvestigationFunc func(context.Context, *ent.InvestigationMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f InvestigationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.InvestigationMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InvestigationMutation", m)
 }
 
 // The JournalEntryFunc type is an adapter to allow the use of ordinary
@@ -117,6 +213,18 @@ func (f LinkFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkMutation", m)
 }
 
+// The MailSettingsFunc type is an adapter to allow the use of ordinary
+// function as MailSettings mutator.
+type MailSettingsFunc func(context.Context, *ent.MailSettingsMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MailSettingsFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MailSettingsMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MailSettingsMutation", m)
+}
+
 // The PosConnectionFunc type is an adapter to allow the use of ordinary
 // function as PosConnection mutator.
 type PosConnectionFunc func(context.Context, *ent.PosConnectionMutation) (ent.Value, error)
@@ -129,6 +237,30 @@ func (f PosConnectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PosConnectionMutation", m)
 }
 
+// The RecordingSegmentFunc type is an adapter to allow the use of ordinary
+// function as RecordingSegment mutator.
+type RecordingSegmentFunc func(context.Context, *ent.RecordingSegmentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RecordingSegmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RecordingSegmentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RecordingSegmentMutation", m)
+}
+
+// The RollupShopFunc type is an adapter to allow the use of ordinary
+// function as RollupShop mutator.
+type RollupShopFunc func(context.Context, *ent.RollupShopMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RollupShopFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RollupShopMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RollupShopMutation", m)
+}
+
 // The SessionFunc type is an adapter to allow the use of ordinary
 // function as Session mutator.
 type SessionFunc func(context.Context, *ent.SessionMutation) (ent.Value, error)
@@ -139,6 +271,18 @@ func (f SessionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SessionMutation", m)
+}
+
+// The ShareLinkFunc type is an adapter to allow the use of ordinary
+// function as ShareLink mutator.
+type ShareLinkFunc func(context.Context, *ent.ShareLinkMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ShareLinkFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ShareLinkMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ShareLinkMutation", m)
 }
 
 // The ShopFunc type is an adapter to allow the use of ordinary

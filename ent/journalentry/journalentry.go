@@ -11,7 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -35,6 +35,8 @@ const (
 	FieldOccurredAt = "occurred_at"
 	// FieldReceivedAt holds the string denoting the received_at field in the database.
 	FieldReceivedAt = "received_at"
+	// FieldCorrectedAt holds the string denoting the corrected_at field in the database.
+	FieldCorrectedAt = "corrected_at"
 	// FieldExternalID holds the string denoting the external_id field in the database.
 	FieldExternalID = "external_id"
 	// FieldRevision holds the string denoting the revision field in the database.
@@ -71,6 +73,10 @@ const (
 	FieldDeletedAt = "deleted_at"
 	// FieldThumbnailReason holds the string denoting the thumbnail_reason field in the database.
 	FieldThumbnailReason = "thumbnail_reason"
+	// FieldPersonsNearby holds the string denoting the persons_nearby field in the database.
+	FieldPersonsNearby = "persons_nearby"
+	// FieldPersonsCheckedAt holds the string denoting the persons_checked_at field in the database.
+	FieldPersonsCheckedAt = "persons_checked_at"
 	// FieldRaw holds the string denoting the raw field in the database.
 	FieldRaw = "raw"
 	// FieldFingerprint holds the string denoting the fingerprint field in the database.
@@ -89,6 +95,10 @@ const (
 	EdgeChanges = "changes"
 	// EdgeThumbnail holds the string denoting the thumbnail edge name in mutations.
 	EdgeThumbnail = "thumbnail"
+	// EdgeCases holds the string denoting the cases edge name in mutations.
+	EdgeCases = "cases"
+	// EdgeShareLinks holds the string denoting the share_links edge name in mutations.
+	EdgeShareLinks = "share_links"
 	// Table holds the table name of the journalentry in the database.
 	Table = "journal_entries"
 	// AccountTable is the table that holds the account relation/edge.
@@ -134,6 +144,18 @@ const (
 	ThumbnailInverseTable = "thumbnails"
 	// ThumbnailColumn is the table column denoting the thumbnail relation/edge.
 	ThumbnailColumn = "entry_id"
+	// CasesTable is the table that holds the cases relation/edge. The primary key declared below.
+	CasesTable = "investigation_entries"
+	// CasesInverseTable is the table name for the Investigation entity.
+	// It exists in this package in order to avoid circular dependency with the "investigation" package.
+	CasesInverseTable = "investigations"
+	// ShareLinksTable is the table that holds the share_links relation/edge.
+	ShareLinksTable = "share_links"
+	// ShareLinksInverseTable is the table name for the ShareLink entity.
+	// It exists in this package in order to avoid circular dependency with the "sharelink" package.
+	ShareLinksInverseTable = "share_links"
+	// ShareLinksColumn is the table column denoting the share_links relation/edge.
+	ShareLinksColumn = "entry_id"
 )
 
 // Columns holds all SQL columns for journalentry fields.
@@ -147,6 +169,7 @@ var Columns = []string{
 	FieldKind,
 	FieldOccurredAt,
 	FieldReceivedAt,
+	FieldCorrectedAt,
 	FieldExternalID,
 	FieldRevision,
 	FieldReceiptNo,
@@ -165,9 +188,17 @@ var Columns = []string{
 	FieldModifiedAt,
 	FieldDeletedAt,
 	FieldThumbnailReason,
+	FieldPersonsNearby,
+	FieldPersonsCheckedAt,
 	FieldRaw,
 	FieldFingerprint,
 }
+
+var (
+	// CasesPrimaryKey and CasesColumn2 are the table columns denoting the
+	// primary key for the cases relation (M2M).
+	CasesPrimaryKey = []string{"investigation_id", "journal_entry_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
@@ -307,6 +338,11 @@ func ByReceivedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReceivedAt, opts...).ToFunc()
 }
 
+// ByCorrectedAt orders the results by the corrected_at field.
+func ByCorrectedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCorrectedAt, opts...).ToFunc()
+}
+
 // ByExternalID orders the results by the external_id field.
 func ByExternalID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExternalID, opts...).ToFunc()
@@ -392,6 +428,16 @@ func ByThumbnailReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldThumbnailReason, opts...).ToFunc()
 }
 
+// ByPersonsNearby orders the results by the persons_nearby field.
+func ByPersonsNearby(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPersonsNearby, opts...).ToFunc()
+}
+
+// ByPersonsCheckedAt orders the results by the persons_checked_at field.
+func ByPersonsCheckedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPersonsCheckedAt, opts...).ToFunc()
+}
+
 // ByFingerprint orders the results by the fingerprint field.
 func ByFingerprint(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFingerprint, opts...).ToFunc()
@@ -452,6 +498,34 @@ func ByThumbnailField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newThumbnailStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByCasesCount orders the results by cases count.
+func ByCasesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCasesStep(), opts...)
+	}
+}
+
+// ByCases orders the results by cases terms.
+func ByCases(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCasesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByShareLinksCount orders the results by share_links count.
+func ByShareLinksCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newShareLinksStep(), opts...)
+	}
+}
+
+// ByShareLinks orders the results by share_links terms.
+func ByShareLinks(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newShareLinksStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newAccountStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -499,6 +573,20 @@ func newThumbnailStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ThumbnailInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, false, ThumbnailTable, ThumbnailColumn),
+	)
+}
+func newCasesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CasesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, true, CasesTable, CasesPrimaryKey...),
+	)
+}
+func newShareLinksStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ShareLinksInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ShareLinksTable, ShareLinksColumn),
 	)
 }
 

@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ID filters vertices based on their ID field.
@@ -89,6 +89,11 @@ func OccurredAt(v time.Time) predicate.JournalEntry {
 // ReceivedAt applies equality check predicate on the "received_at" field. It's identical to ReceivedAtEQ.
 func ReceivedAt(v time.Time) predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldEQ(FieldReceivedAt, v))
+}
+
+// CorrectedAt applies equality check predicate on the "corrected_at" field. It's identical to CorrectedAtEQ.
+func CorrectedAt(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldCorrectedAt, v))
 }
 
 // ExternalID applies equality check predicate on the "external_id" field. It's identical to ExternalIDEQ.
@@ -174,6 +179,16 @@ func DeletedAt(v time.Time) predicate.JournalEntry {
 // ThumbnailReason applies equality check predicate on the "thumbnail_reason" field. It's identical to ThumbnailReasonEQ.
 func ThumbnailReason(v string) predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldEQ(FieldThumbnailReason, v))
+}
+
+// PersonsNearby applies equality check predicate on the "persons_nearby" field. It's identical to PersonsNearbyEQ.
+func PersonsNearby(v int) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldPersonsNearby, v))
+}
+
+// PersonsCheckedAt applies equality check predicate on the "persons_checked_at" field. It's identical to PersonsCheckedAtEQ.
+func PersonsCheckedAt(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldPersonsCheckedAt, v))
 }
 
 // Fingerprint applies equality check predicate on the "fingerprint" field. It's identical to FingerprintEQ.
@@ -639,6 +654,56 @@ func ReceivedAtLT(v time.Time) predicate.JournalEntry {
 // ReceivedAtLTE applies the LTE predicate on the "received_at" field.
 func ReceivedAtLTE(v time.Time) predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldLTE(FieldReceivedAt, v))
+}
+
+// CorrectedAtEQ applies the EQ predicate on the "corrected_at" field.
+func CorrectedAtEQ(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldCorrectedAt, v))
+}
+
+// CorrectedAtNEQ applies the NEQ predicate on the "corrected_at" field.
+func CorrectedAtNEQ(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNEQ(FieldCorrectedAt, v))
+}
+
+// CorrectedAtIn applies the In predicate on the "corrected_at" field.
+func CorrectedAtIn(vs ...time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIn(FieldCorrectedAt, vs...))
+}
+
+// CorrectedAtNotIn applies the NotIn predicate on the "corrected_at" field.
+func CorrectedAtNotIn(vs ...time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotIn(FieldCorrectedAt, vs...))
+}
+
+// CorrectedAtGT applies the GT predicate on the "corrected_at" field.
+func CorrectedAtGT(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGT(FieldCorrectedAt, v))
+}
+
+// CorrectedAtGTE applies the GTE predicate on the "corrected_at" field.
+func CorrectedAtGTE(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGTE(FieldCorrectedAt, v))
+}
+
+// CorrectedAtLT applies the LT predicate on the "corrected_at" field.
+func CorrectedAtLT(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLT(FieldCorrectedAt, v))
+}
+
+// CorrectedAtLTE applies the LTE predicate on the "corrected_at" field.
+func CorrectedAtLTE(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLTE(FieldCorrectedAt, v))
+}
+
+// CorrectedAtIsNil applies the IsNil predicate on the "corrected_at" field.
+func CorrectedAtIsNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIsNull(FieldCorrectedAt))
+}
+
+// CorrectedAtNotNil applies the NotNil predicate on the "corrected_at" field.
+func CorrectedAtNotNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotNull(FieldCorrectedAt))
 }
 
 // ExternalIDEQ applies the EQ predicate on the "external_id" field.
@@ -1636,6 +1701,106 @@ func ThumbnailReasonContainsFold(v string) predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldContainsFold(FieldThumbnailReason, v))
 }
 
+// PersonsNearbyEQ applies the EQ predicate on the "persons_nearby" field.
+func PersonsNearbyEQ(v int) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldPersonsNearby, v))
+}
+
+// PersonsNearbyNEQ applies the NEQ predicate on the "persons_nearby" field.
+func PersonsNearbyNEQ(v int) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNEQ(FieldPersonsNearby, v))
+}
+
+// PersonsNearbyIn applies the In predicate on the "persons_nearby" field.
+func PersonsNearbyIn(vs ...int) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIn(FieldPersonsNearby, vs...))
+}
+
+// PersonsNearbyNotIn applies the NotIn predicate on the "persons_nearby" field.
+func PersonsNearbyNotIn(vs ...int) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotIn(FieldPersonsNearby, vs...))
+}
+
+// PersonsNearbyGT applies the GT predicate on the "persons_nearby" field.
+func PersonsNearbyGT(v int) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGT(FieldPersonsNearby, v))
+}
+
+// PersonsNearbyGTE applies the GTE predicate on the "persons_nearby" field.
+func PersonsNearbyGTE(v int) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGTE(FieldPersonsNearby, v))
+}
+
+// PersonsNearbyLT applies the LT predicate on the "persons_nearby" field.
+func PersonsNearbyLT(v int) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLT(FieldPersonsNearby, v))
+}
+
+// PersonsNearbyLTE applies the LTE predicate on the "persons_nearby" field.
+func PersonsNearbyLTE(v int) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLTE(FieldPersonsNearby, v))
+}
+
+// PersonsNearbyIsNil applies the IsNil predicate on the "persons_nearby" field.
+func PersonsNearbyIsNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIsNull(FieldPersonsNearby))
+}
+
+// PersonsNearbyNotNil applies the NotNil predicate on the "persons_nearby" field.
+func PersonsNearbyNotNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotNull(FieldPersonsNearby))
+}
+
+// PersonsCheckedAtEQ applies the EQ predicate on the "persons_checked_at" field.
+func PersonsCheckedAtEQ(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldEQ(FieldPersonsCheckedAt, v))
+}
+
+// PersonsCheckedAtNEQ applies the NEQ predicate on the "persons_checked_at" field.
+func PersonsCheckedAtNEQ(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNEQ(FieldPersonsCheckedAt, v))
+}
+
+// PersonsCheckedAtIn applies the In predicate on the "persons_checked_at" field.
+func PersonsCheckedAtIn(vs ...time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIn(FieldPersonsCheckedAt, vs...))
+}
+
+// PersonsCheckedAtNotIn applies the NotIn predicate on the "persons_checked_at" field.
+func PersonsCheckedAtNotIn(vs ...time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotIn(FieldPersonsCheckedAt, vs...))
+}
+
+// PersonsCheckedAtGT applies the GT predicate on the "persons_checked_at" field.
+func PersonsCheckedAtGT(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGT(FieldPersonsCheckedAt, v))
+}
+
+// PersonsCheckedAtGTE applies the GTE predicate on the "persons_checked_at" field.
+func PersonsCheckedAtGTE(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldGTE(FieldPersonsCheckedAt, v))
+}
+
+// PersonsCheckedAtLT applies the LT predicate on the "persons_checked_at" field.
+func PersonsCheckedAtLT(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLT(FieldPersonsCheckedAt, v))
+}
+
+// PersonsCheckedAtLTE applies the LTE predicate on the "persons_checked_at" field.
+func PersonsCheckedAtLTE(v time.Time) predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldLTE(FieldPersonsCheckedAt, v))
+}
+
+// PersonsCheckedAtIsNil applies the IsNil predicate on the "persons_checked_at" field.
+func PersonsCheckedAtIsNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldIsNull(FieldPersonsCheckedAt))
+}
+
+// PersonsCheckedAtNotNil applies the NotNil predicate on the "persons_checked_at" field.
+func PersonsCheckedAtNotNil() predicate.JournalEntry {
+	return predicate.JournalEntry(sql.FieldNotNull(FieldPersonsCheckedAt))
+}
+
 // RawIsNil applies the IsNil predicate on the "raw" field.
 func RawIsNil() predicate.JournalEntry {
 	return predicate.JournalEntry(sql.FieldIsNull(FieldRaw))
@@ -1864,6 +2029,52 @@ func HasThumbnail() predicate.JournalEntry {
 func HasThumbnailWith(preds ...predicate.Thumbnail) predicate.JournalEntry {
 	return predicate.JournalEntry(func(s *sql.Selector) {
 		step := newThumbnailStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCases applies the HasEdge predicate on the "cases" edge.
+func HasCases() predicate.JournalEntry {
+	return predicate.JournalEntry(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, CasesTable, CasesPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCasesWith applies the HasEdge predicate on the "cases" edge with a given conditions (other predicates).
+func HasCasesWith(preds ...predicate.Investigation) predicate.JournalEntry {
+	return predicate.JournalEntry(func(s *sql.Selector) {
+		step := newCasesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasShareLinks applies the HasEdge predicate on the "share_links" edge.
+func HasShareLinks() predicate.JournalEntry {
+	return predicate.JournalEntry(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ShareLinksTable, ShareLinksColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasShareLinksWith applies the HasEdge predicate on the "share_links" edge with a given conditions (other predicates).
+func HasShareLinksWith(preds ...predicate.ShareLink) predicate.JournalEntry {
+	return predicate.JournalEntry(func(s *sql.Selector) {
+		step := newShareLinksStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

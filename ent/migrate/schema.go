@@ -15,6 +15,8 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "clip_lead_in_seconds", Type: field.TypeInt, Default: 10},
+		{Name: "clip_lead_out_seconds", Type: field.TypeInt, Default: 20},
 	}
 	// AccountsTable holds the schema information for the "accounts" table.
 	AccountsTable = &schema.Table{
@@ -39,6 +41,7 @@ var (
 		{Name: "message", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "acknowledged_at", Type: field.TypeTime, Nullable: true},
+		{Name: "resolved_at", Type: field.TypeTime, Nullable: true},
 		{Name: "acknowledged_by_id", Type: field.TypeString, Nullable: true},
 		{Name: "webhook_state", Type: field.TypeEnum, Enums: []string{"NONE", "PENDING", "DELIVERED"}, Default: "NONE"},
 		{Name: "webhook_attempts", Type: field.TypeInt, Default: 0},
@@ -54,7 +57,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "alerts_accounts_alerts",
-				Columns:    []*schema.Column{AlertsColumns[20]},
+				Columns:    []*schema.Column{AlertsColumns[21]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -68,12 +71,12 @@ var (
 			{
 				Name:    "alert_account_id_occurred_at",
 				Unique:  false,
-				Columns: []*schema.Column{AlertsColumns[20], AlertsColumns[11]},
+				Columns: []*schema.Column{AlertsColumns[21], AlertsColumns[11]},
 			},
 			{
 				Name:    "alert_webhook_state_webhook_next_at",
 				Unique:  false,
-				Columns: []*schema.Column{AlertsColumns[16], AlertsColumns[18]},
+				Columns: []*schema.Column{AlertsColumns[17], AlertsColumns[19]},
 			},
 		},
 	}
@@ -83,7 +86,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Size: 200},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"AMOUNT_OVER", "QUICK_CANCEL", "CANCEL_BURST", "OUTSIDE_HOURS", "FEED_SILENT", "UNLINKED_TERMINAL"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"AMOUNT_OVER", "QUICK_CANCEL", "CANCEL_BURST", "OUTSIDE_HOURS", "FEED_SILENT", "UNLINKED_TERMINAL", "NO_PERSON", "CAMERA_NOT_RECORDING", "REGISTER_CLOCK_OFF", "RECEIPTS_NOT_RECORDED", "CUSTOM", "CARD_MISMATCH"}},
 		{Name: "enabled", Type: field.TypeBool, Default: true},
 		{Name: "scope", Type: field.TypeJSON, Nullable: true},
 		{Name: "entry_kinds", Type: field.TypeJSON, Nullable: true},
@@ -92,6 +95,8 @@ var (
 		{Name: "count", Type: field.TypeInt, Default: 0},
 		{Name: "opens_at", Type: field.TypeString, Default: ""},
 		{Name: "closes_at", Type: field.TypeString, Default: ""},
+		{Name: "conditions", Type: field.TypeJSON, Nullable: true},
+		{Name: "preset", Type: field.TypeString, Size: 50, Default: ""},
 		{Name: "webhook_url", Type: field.TypeString, Size: 2000, Default: ""},
 		{Name: "webhook_secret", Type: field.TypeBytes, Nullable: true},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
@@ -104,7 +109,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "alert_rules_accounts_alert_rules",
-				Columns:    []*schema.Column{AlertRulesColumns[15]},
+				Columns:    []*schema.Column{AlertRulesColumns[17]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -184,13 +189,21 @@ var (
 		{Name: "model", Type: field.TypeString, Size: 100, Default: ""},
 		{Name: "device_id", Type: field.TypeString, Size: 100},
 		{Name: "pos_option", Type: field.TypeBool, Default: false},
-		{Name: "source_kind", Type: field.TypeEnum, Nullable: true, Enums: []string{"SIMULATED", "SNAPSHOT", "MJPEG", "RTSP"}},
+		{Name: "source_kind", Type: field.TypeEnum, Nullable: true, Enums: []string{"SIMULATED", "SNAPSHOT", "MJPEG", "RTSP", "CLOUD"}},
 		{Name: "source_url", Type: field.TypeString, Nullable: true},
 		{Name: "source_credentials", Type: field.TypeBytes, Nullable: true},
 		{Name: "last_seen_at", Type: field.TypeTime, Nullable: true},
 		{Name: "retired_at", Type: field.TypeTime, Nullable: true},
 		{Name: "source_status", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "streaming", Type: field.TypeBool, Nullable: true},
+		{Name: "not_recording_since", Type: field.TypeTime, Nullable: true},
+		{Name: "record_owner", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "record_lease_until", Type: field.TypeTime, Nullable: true},
+		{Name: "recording_state", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "recording_reason", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "recording_since", Type: field.TypeTime, Nullable: true},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
+		{Name: "cloud_connection_id", Type: field.TypeString, Nullable: true, Size: 40},
 	}
 	// CamerasTable holds the schema information for the "cameras" table.
 	CamerasTable = &schema.Table{
@@ -200,16 +213,276 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "cameras_accounts_cameras",
-				Columns:    []*schema.Column{CamerasColumns[13]},
+				Columns:    []*schema.Column{CamerasColumns[20]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "cameras_camera_cloud_connections_cameras",
+				Columns:    []*schema.Column{CamerasColumns[21]},
+				RefColumns: []*schema.Column{CameraCloudConnectionsColumns[0]},
+				OnDelete:   schema.SetNull,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "camera_account_id_device_id",
 				Unique:  true,
-				Columns: []*schema.Column{CamerasColumns[13], CamerasColumns[5]},
+				Columns: []*schema.Column{CamerasColumns[20], CamerasColumns[5]},
+			},
+		},
+	}
+	// CameraCloudConnectionsColumns holds the columns for the "camera_cloud_connections" table.
+	CameraCloudConnectionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "provider", Type: field.TypeEnum, Enums: []string{"SAFIE"}, Default: "SAFIE"},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "auth_kind", Type: field.TypeEnum, Enums: []string{"API_KEY", "OAUTH"}},
+		{Name: "secrets", Type: field.TypeBytes, Nullable: true},
+		{Name: "secret_hint", Type: field.TypeString, Default: ""},
+		{Name: "option_item_id", Type: field.TypeInt, Nullable: true},
+		{Name: "retention_days", Type: field.TypeInt, Default: 7},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OK", "NEEDS_REAUTH", "ERROR"}, Default: "OK"},
+		{Name: "last_error", Type: field.TypeString, Default: ""},
+		{Name: "last_sync_at", Type: field.TypeTime, Nullable: true},
+		{Name: "next_retry_at", Type: field.TypeTime, Nullable: true},
+		{Name: "sync_owner", Type: field.TypeString, Default: ""},
+		{Name: "sync_lease_until", Type: field.TypeTime, Nullable: true},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+	}
+	// CameraCloudConnectionsTable holds the schema information for the "camera_cloud_connections" table.
+	CameraCloudConnectionsTable = &schema.Table{
+		Name:       "camera_cloud_connections",
+		Columns:    CameraCloudConnectionsColumns,
+		PrimaryKey: []*schema.Column{CameraCloudConnectionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "camera_cloud_connections_accounts_camera_cloud_connections",
+				Columns:    []*schema.Column{CameraCloudConnectionsColumns[16]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "cameracloudconnection_account_id_provider_name",
+				Unique:  true,
+				Columns: []*schema.Column{CameraCloudConnectionsColumns[16], CameraCloudConnectionsColumns[3], CameraCloudConnectionsColumns[4]},
+			},
+		},
+	}
+	// CardMatchesColumns holds the columns for the "card_matches" table.
+	CardMatchesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "shop_id", Type: field.TypeString},
+		{Name: "entry_id", Type: field.TypeString, Unique: true},
+		{Name: "side", Type: field.TypeEnum, Enums: []string{"CARD", "REGISTER"}},
+		{Name: "counterpart_id", Type: field.TypeString, Nullable: true},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"PENDING", "MATCHED", "UNMATCHED"}, Default: "PENDING"},
+		{Name: "occurred_at", Type: field.TypeTime},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "decided_at", Type: field.TypeTime, Nullable: true},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+	}
+	// CardMatchesTable holds the schema information for the "card_matches" table.
+	CardMatchesTable = &schema.Table{
+		Name:       "card_matches",
+		Columns:    CardMatchesColumns,
+		PrimaryKey: []*schema.Column{CardMatchesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "card_matches_accounts_card_matches",
+				Columns:    []*schema.Column{CardMatchesColumns[9]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "cardmatch_account_id_shop_id_side_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{CardMatchesColumns[9], CardMatchesColumns[1], CardMatchesColumns[3], CardMatchesColumns[6]},
+			},
+			{
+				Name:    "cardmatch_state_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{CardMatchesColumns[5], CardMatchesColumns[6]},
+			},
+		},
+	}
+	// CaseEventsColumns holds the columns for the "case_events" table.
+	CaseEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "actor_id", Type: field.TypeString, Nullable: true},
+		{Name: "actor_name", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "action", Type: field.TypeString, Size: 50},
+		{Name: "detail", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "at", Type: field.TypeTime},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+		{Name: "case_id", Type: field.TypeString, Size: 40},
+	}
+	// CaseEventsTable holds the schema information for the "case_events" table.
+	CaseEventsTable = &schema.Table{
+		Name:       "case_events",
+		Columns:    CaseEventsColumns,
+		PrimaryKey: []*schema.Column{CaseEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "case_events_accounts_case_events",
+				Columns:    []*schema.Column{CaseEventsColumns[6]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "case_events_investigations_events",
+				Columns:    []*schema.Column{CaseEventsColumns[7]},
+				RefColumns: []*schema.Column{InvestigationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "caseevent_case_id_at",
+				Unique:  false,
+				Columns: []*schema.Column{CaseEventsColumns[7], CaseEventsColumns[5]},
+			},
+		},
+	}
+	// CaseNotesColumns holds the columns for the "case_notes" table.
+	CaseNotesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "author_id", Type: field.TypeString, Nullable: true},
+		{Name: "author_name", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "text", Type: field.TypeString, Size: 4000},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+		{Name: "case_id", Type: field.TypeString, Size: 40},
+	}
+	// CaseNotesTable holds the schema information for the "case_notes" table.
+	CaseNotesTable = &schema.Table{
+		Name:       "case_notes",
+		Columns:    CaseNotesColumns,
+		PrimaryKey: []*schema.Column{CaseNotesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "case_notes_accounts_case_notes",
+				Columns:    []*schema.Column{CaseNotesColumns[5]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "case_notes_investigations_notes",
+				Columns:    []*schema.Column{CaseNotesColumns[6]},
+				RefColumns: []*schema.Column{InvestigationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
+	// DailyRollupsColumns holds the columns for the "daily_rollups" table.
+	DailyRollupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "account_id", Type: field.TypeString},
+		{Name: "shop_id", Type: field.TypeString},
+		{Name: "day", Type: field.TypeString, Size: 10},
+		{Name: "dimension", Type: field.TypeEnum, Enums: []string{"SHOP", "TERMINAL", "STAFF", "PAYMENT_METHOD"}},
+		{Name: "key", Type: field.TypeString, Default: ""},
+		{Name: "sales", Type: field.TypeInt64, Default: 0},
+		{Name: "refunds", Type: field.TypeInt64, Default: 0},
+		{Name: "sales_count", Type: field.TypeInt64, Default: 0},
+		{Name: "refund_count", Type: field.TypeInt64, Default: 0},
+		{Name: "modify_count", Type: field.TypeInt64, Default: 0},
+		{Name: "delete_count", Type: field.TypeInt64, Default: 0},
+	}
+	// DailyRollupsTable holds the schema information for the "daily_rollups" table.
+	DailyRollupsTable = &schema.Table{
+		Name:       "daily_rollups",
+		Columns:    DailyRollupsColumns,
+		PrimaryKey: []*schema.Column{DailyRollupsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dailyrollup_account_id_dimension_day_shop_id_key",
+				Unique:  true,
+				Columns: []*schema.Column{DailyRollupsColumns[1], DailyRollupsColumns[4], DailyRollupsColumns[3], DailyRollupsColumns[2], DailyRollupsColumns[5]},
+			},
+			{
+				Name:    "dailyrollup_shop_id",
+				Unique:  false,
+				Columns: []*schema.Column{DailyRollupsColumns[2]},
+			},
+		},
+	}
+	// DigestRulesColumns holds the columns for the "digest_rules" table.
+	DigestRulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "recipients", Type: field.TypeJSON},
+		{Name: "shop_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "send_at", Type: field.TypeString, Default: "22:00"},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OK", "ERROR"}, Default: "OK"},
+		{Name: "last_error", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "last_sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+	}
+	// DigestRulesTable holds the schema information for the "digest_rules" table.
+	DigestRulesTable = &schema.Table{
+		Name:       "digest_rules",
+		Columns:    DigestRulesColumns,
+		PrimaryKey: []*schema.Column{DigestRulesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "digest_rules_accounts_digest_rules",
+				Columns:    []*schema.Column{DigestRulesColumns[11]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
+	// DigestSendsColumns holds the columns for the "digest_sends" table.
+	DigestSendsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "digest_rule_id", Type: field.TypeString},
+		{Name: "shop_id", Type: field.TypeString},
+		{Name: "day", Type: field.TypeString},
+		{Name: "recipient", Type: field.TypeString},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"PENDING", "SENDING", "SENT", "FAILED"}, Default: "PENDING"},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "next_at", Type: field.TypeTime, Nullable: true},
+		{Name: "claimed_by", Type: field.TypeString, Default: ""},
+		{Name: "claimed_until", Type: field.TypeTime, Nullable: true},
+		{Name: "last_error", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "message_id", Type: field.TypeString, Default: ""},
+		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+	}
+	// DigestSendsTable holds the schema information for the "digest_sends" table.
+	DigestSendsTable = &schema.Table{
+		Name:       "digest_sends",
+		Columns:    DigestSendsColumns,
+		PrimaryKey: []*schema.Column{DigestSendsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "digest_sends_accounts_digest_sends",
+				Columns:    []*schema.Column{DigestSendsColumns[14]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "digestsend_digest_rule_id_shop_id_day_recipient",
+				Unique:  true,
+				Columns: []*schema.Column{DigestSendsColumns[1], DigestSendsColumns[2], DigestSendsColumns[3], DigestSendsColumns[4]},
+			},
+			{
+				Name:    "digestsend_state_next_at",
+				Unique:  false,
+				Columns: []*schema.Column{DigestSendsColumns[5], DigestSendsColumns[7]},
 			},
 		},
 	}
@@ -218,7 +491,8 @@ var (
 		{Name: "id", Type: field.TypeInt64, Increment: true},
 		{Name: "camera_id", Type: field.TypeString, Nullable: true},
 		{Name: "entry_id", Type: field.TypeString},
-		{Name: "type", Type: field.TypeEnum, Enums: []string{"ADDED", "UPDATED", "THUMBNAIL"}},
+		{Name: "alert_id", Type: field.TypeString, Default: ""},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"ADDED", "UPDATED", "THUMBNAIL", "ALERT"}},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
 	}
@@ -230,7 +504,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "events_accounts_events",
-				Columns:    []*schema.Column{EventsColumns[5]},
+				Columns:    []*schema.Column{EventsColumns[6]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -241,6 +515,50 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{EventsColumns[2]},
 			},
+			{
+				Name:    "event_alert_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "alert_id <> ''",
+				},
+			},
+		},
+	}
+	// InvestigationsColumns holds the columns for the "investigations" table.
+	InvestigationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "title", Type: field.TypeString, Size: 200},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "INVESTIGATING", "CLOSED"}, Default: "OPEN"},
+		{Name: "resolution", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "assignee_id", Type: field.TypeString, Nullable: true},
+		{Name: "tags", Type: field.TypeJSON, Nullable: true},
+		{Name: "created_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "shop_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "closed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+	}
+	// InvestigationsTable holds the schema information for the "investigations" table.
+	InvestigationsTable = &schema.Table{
+		Name:       "investigations",
+		Columns:    InvestigationsColumns,
+		PrimaryKey: []*schema.Column{InvestigationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "investigations_accounts_cases",
+				Columns:    []*schema.Column{InvestigationsColumns[11]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "investigation_account_id_status_updated_at",
+				Unique:  false,
+				Columns: []*schema.Column{InvestigationsColumns[11], InvestigationsColumns[4], InvestigationsColumns[2]},
+			},
 		},
 	}
 	// JournalEntriesColumns holds the columns for the "journal_entries" table.
@@ -250,6 +568,7 @@ var (
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"PAYMENT", "CANCEL", "MODIFY", "DELETE", "OTHER"}},
 		{Name: "occurred_at", Type: field.TypeTime},
 		{Name: "received_at", Type: field.TypeTime},
+		{Name: "corrected_at", Type: field.TypeTime, Nullable: true},
 		{Name: "external_id", Type: field.TypeString, Size: 200},
 		{Name: "revision", Type: field.TypeString, Default: ""},
 		{Name: "receipt_no", Type: field.TypeString, Size: 100, Default: ""},
@@ -267,6 +586,8 @@ var (
 		{Name: "modified_at", Type: field.TypeTime, Nullable: true},
 		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
 		{Name: "thumbnail_reason", Type: field.TypeString, Default: ""},
+		{Name: "persons_nearby", Type: field.TypeInt, Nullable: true},
+		{Name: "persons_checked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "raw", Type: field.TypeJSON, Nullable: true},
 		{Name: "fingerprint", Type: field.TypeString, Default: ""},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
@@ -283,31 +604,31 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "journal_entries_accounts_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[24]},
+				Columns:    []*schema.Column{JournalEntriesColumns[27]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "journal_entries_cameras_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[25]},
+				Columns:    []*schema.Column{JournalEntriesColumns[28]},
 				RefColumns: []*schema.Column{CamerasColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "journal_entries_journal_entries_changes",
-				Columns:    []*schema.Column{JournalEntriesColumns[26]},
+				Columns:    []*schema.Column{JournalEntriesColumns[29]},
 				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "journal_entries_shops_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[27]},
+				Columns:    []*schema.Column{JournalEntriesColumns[30]},
 				RefColumns: []*schema.Column{ShopsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "journal_entries_terminals_journal_entries",
-				Columns:    []*schema.Column{JournalEntriesColumns[28]},
+				Columns:    []*schema.Column{JournalEntriesColumns[31]},
 				RefColumns: []*schema.Column{TerminalsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -316,12 +637,12 @@ var (
 			{
 				Name:    "journalentry_connection_id_external_id_kind_revision",
 				Unique:  true,
-				Columns: []*schema.Column{JournalEntriesColumns[1], JournalEntriesColumns[5], JournalEntriesColumns[2], JournalEntriesColumns[6]},
+				Columns: []*schema.Column{JournalEntriesColumns[1], JournalEntriesColumns[6], JournalEntriesColumns[2], JournalEntriesColumns[7]},
 			},
 			{
 				Name:    "journalentry_account_id_camera_id_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[25], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[27], JournalEntriesColumns[28], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -333,7 +654,7 @@ var (
 			{
 				Name:    "journalentry_account_id_camera_id_kind_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[25], JournalEntriesColumns[2], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[27], JournalEntriesColumns[28], JournalEntriesColumns[2], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -345,7 +666,7 @@ var (
 			{
 				Name:    "journalentry_account_id_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[27], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -357,7 +678,7 @@ var (
 			{
 				Name:    "journalentry_account_id_kind_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[2], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[27], JournalEntriesColumns[2], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -369,7 +690,7 @@ var (
 			{
 				Name:    "journalentry_terminal_id_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[28], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[31], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -381,7 +702,7 @@ var (
 			{
 				Name:    "journalentry_account_id_shop_id_occurred_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[24], JournalEntriesColumns[27], JournalEntriesColumns[3], JournalEntriesColumns[0]},
+				Columns: []*schema.Column{JournalEntriesColumns[27], JournalEntriesColumns[30], JournalEntriesColumns[3], JournalEntriesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						JournalEntriesColumns[0].Name: true,
@@ -393,7 +714,7 @@ var (
 			{
 				Name:    "journalentry_related_id",
 				Unique:  false,
-				Columns: []*schema.Column{JournalEntriesColumns[26]},
+				Columns: []*schema.Column{JournalEntriesColumns[29]},
 			},
 		},
 	}
@@ -453,6 +774,41 @@ var (
 			},
 		},
 	}
+	// MailSettingsColumns holds the columns for the "mail_settings" table.
+	MailSettingsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "host", Type: field.TypeString, Size: 253},
+		{Name: "port", Type: field.TypeInt, Default: 587},
+		{Name: "security", Type: field.TypeEnum, Enums: []string{"STARTTLS", "TLS"}, Default: "STARTTLS"},
+		{Name: "username", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "password", Type: field.TypeBytes, Nullable: true},
+		{Name: "from_address", Type: field.TypeString, Size: 254},
+		{Name: "from_name", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+	}
+	// MailSettingsTable holds the schema information for the "mail_settings" table.
+	MailSettingsTable = &schema.Table{
+		Name:       "mail_settings",
+		Columns:    MailSettingsColumns,
+		PrimaryKey: []*schema.Column{MailSettingsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "mail_settings_accounts_mail_settings",
+				Columns:    []*schema.Column{MailSettingsColumns[10]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "mailsettings_account_id",
+				Unique:  true,
+				Columns: []*schema.Column{MailSettingsColumns[10]},
+			},
+		},
+	}
 	// PosConnectionsColumns holds the columns for the "pos_connections" table.
 	PosConnectionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -470,6 +826,12 @@ var (
 		{Name: "poll_lease_until", Type: field.TypeTime, Nullable: true},
 		{Name: "webhook_secret", Type: field.TypeBytes, Nullable: true},
 		{Name: "sync_cursor", Type: field.TypeString, Default: ""},
+		{Name: "reconciled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "next_reconcile_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reconcile_vanished", Type: field.TypeInt, Default: 0},
+		{Name: "reconcile_changed", Type: field.TypeInt, Default: 0},
+		{Name: "reconcile_checked", Type: field.TypeInt, Default: 0},
+		{Name: "reconcile_error", Type: field.TypeString, Default: ""},
 		{Name: "memo", Type: field.TypeString, Size: 500, Default: ""},
 		{Name: "secret_hint", Type: field.TypeString, Default: ""},
 		{Name: "name", Type: field.TypeString, Size: 200, Default: ""},
@@ -484,7 +846,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "pos_connections_accounts_pos_connections",
-				Columns:    []*schema.Column{PosConnectionsColumns[19]},
+				Columns:    []*schema.Column{PosConnectionsColumns[25]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -493,7 +855,85 @@ var (
 			{
 				Name:    "posconnection_account_id_provider_contract_id",
 				Unique:  true,
-				Columns: []*schema.Column{PosConnectionsColumns[19], PosConnectionsColumns[3], PosConnectionsColumns[4]},
+				Columns: []*schema.Column{PosConnectionsColumns[25], PosConnectionsColumns[3], PosConnectionsColumns[4]},
+			},
+		},
+	}
+	// RecordingSegmentsColumns holds the columns for the "recording_segments" table.
+	RecordingSegmentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "format", Type: field.TypeEnum, Enums: []string{"FMP4_H264", "JPEG_SEQ"}},
+		{Name: "path", Type: field.TypeString, Size: 500},
+		{Name: "start_at", Type: field.TypeTime},
+		{Name: "end_at", Type: field.TypeTime},
+		{Name: "bytes", Type: field.TypeInt64, Default: 0},
+		{Name: "frames", Type: field.TypeInt, Default: 0},
+		{Name: "width", Type: field.TypeInt, Default: 0},
+		{Name: "height", Type: field.TypeInt, Default: 0},
+		{Name: "codec", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "keyframes", Type: field.TypeJSON, Nullable: true},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"WRITING", "COMPLETE", "CORRUPT"}, Default: "WRITING"},
+		{Name: "ended_by", Type: field.TypeEnum, Nullable: true, Enums: []string{"ROTATE", "DISCONNECT", "STOP", "DISK_FULL", "ERROR"}},
+		{Name: "note", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "owner", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+		{Name: "camera_id", Type: field.TypeString, Size: 40},
+	}
+	// RecordingSegmentsTable holds the schema information for the "recording_segments" table.
+	RecordingSegmentsTable = &schema.Table{
+		Name:       "recording_segments",
+		Columns:    RecordingSegmentsColumns,
+		PrimaryKey: []*schema.Column{RecordingSegmentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "recording_segments_accounts_recording_segments",
+				Columns:    []*schema.Column{RecordingSegmentsColumns[15]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "recording_segments_cameras_recording_segments",
+				Columns:    []*schema.Column{RecordingSegmentsColumns[16]},
+				RefColumns: []*schema.Column{CamerasColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "recordingsegment_camera_id_start_at",
+				Unique:  false,
+				Columns: []*schema.Column{RecordingSegmentsColumns[16], RecordingSegmentsColumns[3]},
+			},
+			{
+				Name:    "recordingsegment_camera_id_end_at",
+				Unique:  false,
+				Columns: []*schema.Column{RecordingSegmentsColumns[16], RecordingSegmentsColumns[4]},
+			},
+			{
+				Name:    "recordingsegment_start_at",
+				Unique:  false,
+				Columns: []*schema.Column{RecordingSegmentsColumns[3]},
+			},
+		},
+	}
+	// RollupShopsColumns holds the columns for the "rollup_shops" table.
+	RollupShopsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "account_id", Type: field.TypeString},
+		{Name: "shop_id", Type: field.TypeString},
+		{Name: "timezone", Type: field.TypeString},
+		{Name: "built_at", Type: field.TypeTime},
+	}
+	// RollupShopsTable holds the schema information for the "rollup_shops" table.
+	RollupShopsTable = &schema.Table{
+		Name:       "rollup_shops",
+		Columns:    RollupShopsColumns,
+		PrimaryKey: []*schema.Column{RollupShopsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "rollupshop_account_id_shop_id",
+				Unique:  true,
+				Columns: []*schema.Column{RollupShopsColumns[1], RollupShopsColumns[2]},
 			},
 		},
 	}
@@ -534,6 +974,57 @@ var (
 				Name:    "session_user_id",
 				Unique:  false,
 				Columns: []*schema.Column{SessionsColumns[10]},
+			},
+		},
+	}
+	// ShareLinksColumns holds the columns for the "share_links" table.
+	ShareLinksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "camera_id", Type: field.TypeString},
+		{Name: "clip_from", Type: field.TypeTime},
+		{Name: "clip_to", Type: field.TypeTime},
+		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "created_by_name", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "note", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "views", Type: field.TypeInt, Default: 0},
+		{Name: "last_viewed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+		{Name: "entry_id", Type: field.TypeString, Size: 40},
+	}
+	// ShareLinksTable holds the schema information for the "share_links" table.
+	ShareLinksTable = &schema.Table{
+		Name:       "share_links",
+		Columns:    ShareLinksColumns,
+		PrimaryKey: []*schema.Column{ShareLinksColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "share_links_accounts_share_links",
+				Columns:    []*schema.Column{ShareLinksColumns[14]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "share_links_journal_entries_share_links",
+				Columns:    []*schema.Column{ShareLinksColumns[15]},
+				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "sharelink_account_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{ShareLinksColumns[14], ShareLinksColumns[1]},
+			},
+			{
+				Name:    "sharelink_entry_id",
+				Unique:  false,
+				Columns: []*schema.Column{ShareLinksColumns[15]},
 			},
 		},
 	}
@@ -593,6 +1084,14 @@ var (
 		{Name: "name", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "identifier", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "app_version", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "clock_offset_ms", Type: field.TypeInt64, Nullable: true},
+		{Name: "clock_uncertainty_ms", Type: field.TypeInt64, Nullable: true},
+		{Name: "clock_samples", Type: field.TypeInt, Default: 0},
+		{Name: "clock_updated_at", Type: field.TypeTime, Nullable: true},
+		{Name: "clock_window", Type: field.TypeJSON, Nullable: true},
+		{Name: "last_receipt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_sequence", Type: field.TypeInt64, Nullable: true},
+		{Name: "missing_ranges", Type: field.TypeJSON, Nullable: true},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
 		{Name: "connection_id", Type: field.TypeString, Size: 40},
 		{Name: "shop_id", Type: field.TypeString, Size: 40},
@@ -605,19 +1104,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "terminals_accounts_terminals",
-				Columns:    []*schema.Column{TerminalsColumns[7]},
+				Columns:    []*schema.Column{TerminalsColumns[15]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "terminals_pos_connections_terminals",
-				Columns:    []*schema.Column{TerminalsColumns[8]},
+				Columns:    []*schema.Column{TerminalsColumns[16]},
 				RefColumns: []*schema.Column{PosConnectionsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "terminals_shops_terminals",
-				Columns:    []*schema.Column{TerminalsColumns[9]},
+				Columns:    []*schema.Column{TerminalsColumns[17]},
 				RefColumns: []*schema.Column{ShopsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -626,7 +1125,7 @@ var (
 			{
 				Name:    "terminal_connection_id_external_id",
 				Unique:  true,
-				Columns: []*schema.Column{TerminalsColumns[8], TerminalsColumns[3]},
+				Columns: []*schema.Column{TerminalsColumns[16], TerminalsColumns[3]},
 			},
 		},
 	}
@@ -637,6 +1136,7 @@ var (
 		{Name: "requested_at", Type: field.TypeTime},
 		{Name: "captured_at", Type: field.TypeTime},
 		{Name: "skew_ms", Type: field.TypeInt64},
+		{Name: "skew_known", Type: field.TypeBool, Default: true},
 		{Name: "width", Type: field.TypeInt},
 		{Name: "height", Type: field.TypeInt},
 		{Name: "bytes", Type: field.TypeInt64},
@@ -644,6 +1144,11 @@ var (
 		{Name: "storage_key", Type: field.TypeString},
 		{Name: "sha256", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
+		{Name: "picture_key", Type: field.TypeString, Nullable: true},
+		{Name: "picture_width", Type: field.TypeInt, Nullable: true},
+		{Name: "picture_height", Type: field.TypeInt, Nullable: true},
+		{Name: "picture_bytes", Type: field.TypeInt64, Nullable: true},
+		{Name: "picture_sha256", Type: field.TypeString, Nullable: true},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
 		{Name: "entry_id", Type: field.TypeString, Unique: true, Size: 40},
 	}
@@ -655,13 +1160,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "thumbnails_accounts_thumbnails",
-				Columns:    []*schema.Column{ThumbnailsColumns[12]},
+				Columns:    []*schema.Column{ThumbnailsColumns[18]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "thumbnails_journal_entries_thumbnail",
-				Columns:    []*schema.Column{ThumbnailsColumns[13]},
+				Columns:    []*schema.Column{ThumbnailsColumns[19]},
 				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -700,6 +1205,56 @@ var (
 				Name:    "user_email",
 				Unique:  true,
 				Columns: []*schema.Column{UsersColumns[3]},
+			},
+		},
+	}
+	// InvestigationEntriesColumns holds the columns for the "investigation_entries" table.
+	InvestigationEntriesColumns = []*schema.Column{
+		{Name: "investigation_id", Type: field.TypeString, Size: 40},
+		{Name: "journal_entry_id", Type: field.TypeString, Size: 40},
+	}
+	// InvestigationEntriesTable holds the schema information for the "investigation_entries" table.
+	InvestigationEntriesTable = &schema.Table{
+		Name:       "investigation_entries",
+		Columns:    InvestigationEntriesColumns,
+		PrimaryKey: []*schema.Column{InvestigationEntriesColumns[0], InvestigationEntriesColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "investigation_entries_investigation_id",
+				Columns:    []*schema.Column{InvestigationEntriesColumns[0]},
+				RefColumns: []*schema.Column{InvestigationsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "investigation_entries_journal_entry_id",
+				Columns:    []*schema.Column{InvestigationEntriesColumns[1]},
+				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// InvestigationAlertsColumns holds the columns for the "investigation_alerts" table.
+	InvestigationAlertsColumns = []*schema.Column{
+		{Name: "investigation_id", Type: field.TypeString, Size: 40},
+		{Name: "alert_id", Type: field.TypeString, Size: 40},
+	}
+	// InvestigationAlertsTable holds the schema information for the "investigation_alerts" table.
+	InvestigationAlertsTable = &schema.Table{
+		Name:       "investigation_alerts",
+		Columns:    InvestigationAlertsColumns,
+		PrimaryKey: []*schema.Column{InvestigationAlertsColumns[0], InvestigationAlertsColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "investigation_alerts_investigation_id",
+				Columns:    []*schema.Column{InvestigationAlertsColumns[0]},
+				RefColumns: []*schema.Column{InvestigationsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "investigation_alerts_alert_id",
+				Columns:    []*schema.Column{InvestigationAlertsColumns[1]},
+				RefColumns: []*schema.Column{AlertsColumns[0]},
+				OnDelete:   schema.Cascade,
 			},
 		},
 	}
@@ -786,16 +1341,30 @@ var (
 		APIKeysTable,
 		AuditLogsTable,
 		CamerasTable,
+		CameraCloudConnectionsTable,
+		CardMatchesTable,
+		CaseEventsTable,
+		CaseNotesTable,
+		DailyRollupsTable,
+		DigestRulesTable,
+		DigestSendsTable,
 		EventsTable,
+		InvestigationsTable,
 		JournalEntriesTable,
 		LinksTable,
+		MailSettingsTable,
 		PosConnectionsTable,
+		RecordingSegmentsTable,
+		RollupShopsTable,
 		SessionsTable,
+		ShareLinksTable,
 		ShopsTable,
 		ShopGroupsTable,
 		TerminalsTable,
 		ThumbnailsTable,
 		UsersTable,
+		InvestigationEntriesTable,
+		InvestigationAlertsTable,
 		ShopGroupShopsTable,
 		ShopGroupUsersTable,
 		UserShopsTable,
@@ -807,7 +1376,17 @@ func init() {
 	AlertRulesTable.ForeignKeys[0].RefTable = AccountsTable
 	APIKeysTable.ForeignKeys[0].RefTable = AccountsTable
 	CamerasTable.ForeignKeys[0].RefTable = AccountsTable
+	CamerasTable.ForeignKeys[1].RefTable = CameraCloudConnectionsTable
+	CameraCloudConnectionsTable.ForeignKeys[0].RefTable = AccountsTable
+	CardMatchesTable.ForeignKeys[0].RefTable = AccountsTable
+	CaseEventsTable.ForeignKeys[0].RefTable = AccountsTable
+	CaseEventsTable.ForeignKeys[1].RefTable = InvestigationsTable
+	CaseNotesTable.ForeignKeys[0].RefTable = AccountsTable
+	CaseNotesTable.ForeignKeys[1].RefTable = InvestigationsTable
+	DigestRulesTable.ForeignKeys[0].RefTable = AccountsTable
+	DigestSendsTable.ForeignKeys[0].RefTable = AccountsTable
 	EventsTable.ForeignKeys[0].RefTable = AccountsTable
+	InvestigationsTable.ForeignKeys[0].RefTable = AccountsTable
 	JournalEntriesTable.ForeignKeys[0].RefTable = AccountsTable
 	JournalEntriesTable.ForeignKeys[1].RefTable = CamerasTable
 	JournalEntriesTable.ForeignKeys[2].RefTable = JournalEntriesTable
@@ -816,8 +1395,13 @@ func init() {
 	LinksTable.ForeignKeys[0].RefTable = AccountsTable
 	LinksTable.ForeignKeys[1].RefTable = CamerasTable
 	LinksTable.ForeignKeys[2].RefTable = TerminalsTable
+	MailSettingsTable.ForeignKeys[0].RefTable = AccountsTable
 	PosConnectionsTable.ForeignKeys[0].RefTable = AccountsTable
+	RecordingSegmentsTable.ForeignKeys[0].RefTable = AccountsTable
+	RecordingSegmentsTable.ForeignKeys[1].RefTable = CamerasTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
+	ShareLinksTable.ForeignKeys[0].RefTable = AccountsTable
+	ShareLinksTable.ForeignKeys[1].RefTable = JournalEntriesTable
 	ShopsTable.ForeignKeys[0].RefTable = AccountsTable
 	ShopGroupsTable.ForeignKeys[0].RefTable = AccountsTable
 	TerminalsTable.ForeignKeys[0].RefTable = AccountsTable
@@ -826,6 +1410,10 @@ func init() {
 	ThumbnailsTable.ForeignKeys[0].RefTable = AccountsTable
 	ThumbnailsTable.ForeignKeys[1].RefTable = JournalEntriesTable
 	UsersTable.ForeignKeys[0].RefTable = AccountsTable
+	InvestigationEntriesTable.ForeignKeys[0].RefTable = InvestigationsTable
+	InvestigationEntriesTable.ForeignKeys[1].RefTable = JournalEntriesTable
+	InvestigationAlertsTable.ForeignKeys[0].RefTable = InvestigationsTable
+	InvestigationAlertsTable.ForeignKeys[1].RefTable = AlertsTable
 	ShopGroupShopsTable.ForeignKeys[0].RefTable = ShopGroupsTable
 	ShopGroupShopsTable.ForeignKeys[1].RefTable = ShopsTable
 	ShopGroupUsersTable.ForeignKeys[0].RefTable = ShopGroupsTable

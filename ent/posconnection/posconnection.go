@@ -11,7 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -49,6 +49,18 @@ const (
 	FieldWebhookSecret = "webhook_secret"
 	// FieldSyncCursor holds the string denoting the sync_cursor field in the database.
 	FieldSyncCursor = "sync_cursor"
+	// FieldReconciledAt holds the string denoting the reconciled_at field in the database.
+	FieldReconciledAt = "reconciled_at"
+	// FieldNextReconcileAt holds the string denoting the next_reconcile_at field in the database.
+	FieldNextReconcileAt = "next_reconcile_at"
+	// FieldReconcileVanished holds the string denoting the reconcile_vanished field in the database.
+	FieldReconcileVanished = "reconcile_vanished"
+	// FieldReconcileChanged holds the string denoting the reconcile_changed field in the database.
+	FieldReconcileChanged = "reconcile_changed"
+	// FieldReconcileChecked holds the string denoting the reconcile_checked field in the database.
+	FieldReconcileChecked = "reconcile_checked"
+	// FieldReconcileError holds the string denoting the reconcile_error field in the database.
+	FieldReconcileError = "reconcile_error"
 	// FieldMemo holds the string denoting the memo field in the database.
 	FieldMemo = "memo"
 	// FieldSecretHint holds the string denoting the secret_hint field in the database.
@@ -97,6 +109,12 @@ var Columns = []string{
 	FieldPollLeaseUntil,
 	FieldWebhookSecret,
 	FieldSyncCursor,
+	FieldReconciledAt,
+	FieldNextReconcileAt,
+	FieldReconcileVanished,
+	FieldReconcileChanged,
+	FieldReconcileChecked,
+	FieldReconcileError,
 	FieldMemo,
 	FieldSecretHint,
 	FieldName,
@@ -139,6 +157,14 @@ var (
 	DefaultPollOwner string
 	// DefaultSyncCursor holds the default value on creation for the "sync_cursor" field.
 	DefaultSyncCursor string
+	// DefaultReconcileVanished holds the default value on creation for the "reconcile_vanished" field.
+	DefaultReconcileVanished int
+	// DefaultReconcileChanged holds the default value on creation for the "reconcile_changed" field.
+	DefaultReconcileChanged int
+	// DefaultReconcileChecked holds the default value on creation for the "reconcile_checked" field.
+	DefaultReconcileChecked int
+	// DefaultReconcileError holds the default value on creation for the "reconcile_error" field.
+	DefaultReconcileError string
 	// DefaultMemo holds the default value on creation for the "memo" field.
 	DefaultMemo string
 	// MemoValidator is a validator for the "memo" field. It is called by the builders before save.
@@ -278,6 +304,36 @@ func ByPollLeaseUntil(opts ...sql.OrderTermOption) OrderOption {
 // BySyncCursor orders the results by the sync_cursor field.
 func BySyncCursor(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSyncCursor, opts...).ToFunc()
+}
+
+// ByReconciledAt orders the results by the reconciled_at field.
+func ByReconciledAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReconciledAt, opts...).ToFunc()
+}
+
+// ByNextReconcileAt orders the results by the next_reconcile_at field.
+func ByNextReconcileAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNextReconcileAt, opts...).ToFunc()
+}
+
+// ByReconcileVanished orders the results by the reconcile_vanished field.
+func ByReconcileVanished(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReconcileVanished, opts...).ToFunc()
+}
+
+// ByReconcileChanged orders the results by the reconcile_changed field.
+func ByReconcileChanged(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReconcileChanged, opts...).ToFunc()
+}
+
+// ByReconcileChecked orders the results by the reconcile_checked field.
+func ByReconcileChecked(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReconcileChecked, opts...).ToFunc()
+}
+
+// ByReconcileError orders the results by the reconcile_error field.
+func ByReconcileError(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReconcileError, opts...).ToFunc()
 }
 
 // ByMemo orders the results by the memo field.

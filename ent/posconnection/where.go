@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ID filters vertices based on their ID field.
@@ -119,6 +119,36 @@ func WebhookSecret(v []byte) predicate.PosConnection {
 // SyncCursor applies equality check predicate on the "sync_cursor" field. It's identical to SyncCursorEQ.
 func SyncCursor(v string) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldEQ(FieldSyncCursor, v))
+}
+
+// ReconciledAt applies equality check predicate on the "reconciled_at" field. It's identical to ReconciledAtEQ.
+func ReconciledAt(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconciledAt, v))
+}
+
+// NextReconcileAt applies equality check predicate on the "next_reconcile_at" field. It's identical to NextReconcileAtEQ.
+func NextReconcileAt(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldNextReconcileAt, v))
+}
+
+// ReconcileVanished applies equality check predicate on the "reconcile_vanished" field. It's identical to ReconcileVanishedEQ.
+func ReconcileVanished(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconcileVanished, v))
+}
+
+// ReconcileChanged applies equality check predicate on the "reconcile_changed" field. It's identical to ReconcileChangedEQ.
+func ReconcileChanged(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconcileChanged, v))
+}
+
+// ReconcileChecked applies equality check predicate on the "reconcile_checked" field. It's identical to ReconcileCheckedEQ.
+func ReconcileChecked(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconcileChecked, v))
+}
+
+// ReconcileError applies equality check predicate on the "reconcile_error" field. It's identical to ReconcileErrorEQ.
+func ReconcileError(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconcileError, v))
 }
 
 // Memo applies equality check predicate on the "memo" field. It's identical to MemoEQ.
@@ -904,6 +934,291 @@ func SyncCursorEqualFold(v string) predicate.PosConnection {
 // SyncCursorContainsFold applies the ContainsFold predicate on the "sync_cursor" field.
 func SyncCursorContainsFold(v string) predicate.PosConnection {
 	return predicate.PosConnection(sql.FieldContainsFold(FieldSyncCursor, v))
+}
+
+// ReconciledAtEQ applies the EQ predicate on the "reconciled_at" field.
+func ReconciledAtEQ(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconciledAt, v))
+}
+
+// ReconciledAtNEQ applies the NEQ predicate on the "reconciled_at" field.
+func ReconciledAtNEQ(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldReconciledAt, v))
+}
+
+// ReconciledAtIn applies the In predicate on the "reconciled_at" field.
+func ReconciledAtIn(vs ...time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldReconciledAt, vs...))
+}
+
+// ReconciledAtNotIn applies the NotIn predicate on the "reconciled_at" field.
+func ReconciledAtNotIn(vs ...time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldReconciledAt, vs...))
+}
+
+// ReconciledAtGT applies the GT predicate on the "reconciled_at" field.
+func ReconciledAtGT(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldReconciledAt, v))
+}
+
+// ReconciledAtGTE applies the GTE predicate on the "reconciled_at" field.
+func ReconciledAtGTE(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldReconciledAt, v))
+}
+
+// ReconciledAtLT applies the LT predicate on the "reconciled_at" field.
+func ReconciledAtLT(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldReconciledAt, v))
+}
+
+// ReconciledAtLTE applies the LTE predicate on the "reconciled_at" field.
+func ReconciledAtLTE(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldReconciledAt, v))
+}
+
+// ReconciledAtIsNil applies the IsNil predicate on the "reconciled_at" field.
+func ReconciledAtIsNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIsNull(FieldReconciledAt))
+}
+
+// ReconciledAtNotNil applies the NotNil predicate on the "reconciled_at" field.
+func ReconciledAtNotNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotNull(FieldReconciledAt))
+}
+
+// NextReconcileAtEQ applies the EQ predicate on the "next_reconcile_at" field.
+func NextReconcileAtEQ(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldNextReconcileAt, v))
+}
+
+// NextReconcileAtNEQ applies the NEQ predicate on the "next_reconcile_at" field.
+func NextReconcileAtNEQ(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldNextReconcileAt, v))
+}
+
+// NextReconcileAtIn applies the In predicate on the "next_reconcile_at" field.
+func NextReconcileAtIn(vs ...time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldNextReconcileAt, vs...))
+}
+
+// NextReconcileAtNotIn applies the NotIn predicate on the "next_reconcile_at" field.
+func NextReconcileAtNotIn(vs ...time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldNextReconcileAt, vs...))
+}
+
+// NextReconcileAtGT applies the GT predicate on the "next_reconcile_at" field.
+func NextReconcileAtGT(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldNextReconcileAt, v))
+}
+
+// NextReconcileAtGTE applies the GTE predicate on the "next_reconcile_at" field.
+func NextReconcileAtGTE(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldNextReconcileAt, v))
+}
+
+// NextReconcileAtLT applies the LT predicate on the "next_reconcile_at" field.
+func NextReconcileAtLT(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldNextReconcileAt, v))
+}
+
+// NextReconcileAtLTE applies the LTE predicate on the "next_reconcile_at" field.
+func NextReconcileAtLTE(v time.Time) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldNextReconcileAt, v))
+}
+
+// NextReconcileAtIsNil applies the IsNil predicate on the "next_reconcile_at" field.
+func NextReconcileAtIsNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIsNull(FieldNextReconcileAt))
+}
+
+// NextReconcileAtNotNil applies the NotNil predicate on the "next_reconcile_at" field.
+func NextReconcileAtNotNil() predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotNull(FieldNextReconcileAt))
+}
+
+// ReconcileVanishedEQ applies the EQ predicate on the "reconcile_vanished" field.
+func ReconcileVanishedEQ(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconcileVanished, v))
+}
+
+// ReconcileVanishedNEQ applies the NEQ predicate on the "reconcile_vanished" field.
+func ReconcileVanishedNEQ(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldReconcileVanished, v))
+}
+
+// ReconcileVanishedIn applies the In predicate on the "reconcile_vanished" field.
+func ReconcileVanishedIn(vs ...int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldReconcileVanished, vs...))
+}
+
+// ReconcileVanishedNotIn applies the NotIn predicate on the "reconcile_vanished" field.
+func ReconcileVanishedNotIn(vs ...int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldReconcileVanished, vs...))
+}
+
+// ReconcileVanishedGT applies the GT predicate on the "reconcile_vanished" field.
+func ReconcileVanishedGT(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldReconcileVanished, v))
+}
+
+// ReconcileVanishedGTE applies the GTE predicate on the "reconcile_vanished" field.
+func ReconcileVanishedGTE(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldReconcileVanished, v))
+}
+
+// ReconcileVanishedLT applies the LT predicate on the "reconcile_vanished" field.
+func ReconcileVanishedLT(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldReconcileVanished, v))
+}
+
+// ReconcileVanishedLTE applies the LTE predicate on the "reconcile_vanished" field.
+func ReconcileVanishedLTE(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldReconcileVanished, v))
+}
+
+// ReconcileChangedEQ applies the EQ predicate on the "reconcile_changed" field.
+func ReconcileChangedEQ(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconcileChanged, v))
+}
+
+// ReconcileChangedNEQ applies the NEQ predicate on the "reconcile_changed" field.
+func ReconcileChangedNEQ(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldReconcileChanged, v))
+}
+
+// ReconcileChangedIn applies the In predicate on the "reconcile_changed" field.
+func ReconcileChangedIn(vs ...int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldReconcileChanged, vs...))
+}
+
+// ReconcileChangedNotIn applies the NotIn predicate on the "reconcile_changed" field.
+func ReconcileChangedNotIn(vs ...int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldReconcileChanged, vs...))
+}
+
+// ReconcileChangedGT applies the GT predicate on the "reconcile_changed" field.
+func ReconcileChangedGT(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldReconcileChanged, v))
+}
+
+// ReconcileChangedGTE applies the GTE predicate on the "reconcile_changed" field.
+func ReconcileChangedGTE(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldReconcileChanged, v))
+}
+
+// ReconcileChangedLT applies the LT predicate on the "reconcile_changed" field.
+func ReconcileChangedLT(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldReconcileChanged, v))
+}
+
+// ReconcileChangedLTE applies the LTE predicate on the "reconcile_changed" field.
+func ReconcileChangedLTE(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldReconcileChanged, v))
+}
+
+// ReconcileCheckedEQ applies the EQ predicate on the "reconcile_checked" field.
+func ReconcileCheckedEQ(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconcileChecked, v))
+}
+
+// ReconcileCheckedNEQ applies the NEQ predicate on the "reconcile_checked" field.
+func ReconcileCheckedNEQ(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldReconcileChecked, v))
+}
+
+// ReconcileCheckedIn applies the In predicate on the "reconcile_checked" field.
+func ReconcileCheckedIn(vs ...int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldReconcileChecked, vs...))
+}
+
+// ReconcileCheckedNotIn applies the NotIn predicate on the "reconcile_checked" field.
+func ReconcileCheckedNotIn(vs ...int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldReconcileChecked, vs...))
+}
+
+// ReconcileCheckedGT applies the GT predicate on the "reconcile_checked" field.
+func ReconcileCheckedGT(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldReconcileChecked, v))
+}
+
+// ReconcileCheckedGTE applies the GTE predicate on the "reconcile_checked" field.
+func ReconcileCheckedGTE(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldReconcileChecked, v))
+}
+
+// ReconcileCheckedLT applies the LT predicate on the "reconcile_checked" field.
+func ReconcileCheckedLT(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldReconcileChecked, v))
+}
+
+// ReconcileCheckedLTE applies the LTE predicate on the "reconcile_checked" field.
+func ReconcileCheckedLTE(v int) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldReconcileChecked, v))
+}
+
+// ReconcileErrorEQ applies the EQ predicate on the "reconcile_error" field.
+func ReconcileErrorEQ(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEQ(FieldReconcileError, v))
+}
+
+// ReconcileErrorNEQ applies the NEQ predicate on the "reconcile_error" field.
+func ReconcileErrorNEQ(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNEQ(FieldReconcileError, v))
+}
+
+// ReconcileErrorIn applies the In predicate on the "reconcile_error" field.
+func ReconcileErrorIn(vs ...string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldIn(FieldReconcileError, vs...))
+}
+
+// ReconcileErrorNotIn applies the NotIn predicate on the "reconcile_error" field.
+func ReconcileErrorNotIn(vs ...string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldNotIn(FieldReconcileError, vs...))
+}
+
+// ReconcileErrorGT applies the GT predicate on the "reconcile_error" field.
+func ReconcileErrorGT(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGT(FieldReconcileError, v))
+}
+
+// ReconcileErrorGTE applies the GTE predicate on the "reconcile_error" field.
+func ReconcileErrorGTE(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldGTE(FieldReconcileError, v))
+}
+
+// ReconcileErrorLT applies the LT predicate on the "reconcile_error" field.
+func ReconcileErrorLT(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLT(FieldReconcileError, v))
+}
+
+// ReconcileErrorLTE applies the LTE predicate on the "reconcile_error" field.
+func ReconcileErrorLTE(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldLTE(FieldReconcileError, v))
+}
+
+// ReconcileErrorContains applies the Contains predicate on the "reconcile_error" field.
+func ReconcileErrorContains(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldContains(FieldReconcileError, v))
+}
+
+// ReconcileErrorHasPrefix applies the HasPrefix predicate on the "reconcile_error" field.
+func ReconcileErrorHasPrefix(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldHasPrefix(FieldReconcileError, v))
+}
+
+// ReconcileErrorHasSuffix applies the HasSuffix predicate on the "reconcile_error" field.
+func ReconcileErrorHasSuffix(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldHasSuffix(FieldReconcileError, v))
+}
+
+// ReconcileErrorEqualFold applies the EqualFold predicate on the "reconcile_error" field.
+func ReconcileErrorEqualFold(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldEqualFold(FieldReconcileError, v))
+}
+
+// ReconcileErrorContainsFold applies the ContainsFold predicate on the "reconcile_error" field.
+func ReconcileErrorContainsFold(v string) predicate.PosConnection {
+	return predicate.PosConnection(sql.FieldContainsFold(FieldReconcileError, v))
 }
 
 // MemoEQ applies the EQ predicate on the "memo" field.

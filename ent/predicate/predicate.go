@@ -24,8 +24,32 @@ type AuditLog func(*sql.Selector)
 // Camera is the predicate function for camera builders.
 type Camera func(*sql.Selector)
 
+// CameraCloudConnection is the predicate function for cameracloudconnection builders.
+type CameraCloudConnection func(*sql.Selector)
+
+// CardMatch is the predicate function for cardmatch builders.
+type CardMatch func(*sql.Selector)
+
+// CaseEvent is the predicate function for caseevent builders.
+type CaseEvent func(*sql.Selector)
+
+// CaseNote is the predicate function for casenote builders.
+type CaseNote func(*sql.Selector)
+
+// DailyRollup is the predicate function for dailyrollup builders.
+type DailyRollup func(*sql.Selector)
+
+// DigestRule is the predicate function for digestrule builders.
+type DigestRule func(*sql.Selector)
+
+// DigestSend is the predicate function for digestsend builders.
+type DigestSend func(*sql.Selector)
+
 // Event is the predicate function for event builders.
 type Event func(*sql.Selector)
+
+// Investigation is the predicate function for investigation builders.
+type Investigation func(*sql.Selector)
 
 // JournalEntry is the predicate function for journalentry builders.
 type JournalEntry func(*sql.Selector)
@@ -33,11 +57,23 @@ type JournalEntry func(*sql.Selector)
 // Link is the predicate function for link builders.
 type Link func(*sql.Selector)
 
+// MailSettings is the predicate function for mailsettings builders.
+type MailSettings func(*sql.Selector)
+
 // PosConnection is the predicate function for posconnection builders.
 type PosConnection func(*sql.Selector)
 
+// RecordingSegment is the predicate function for recordingsegment builders.
+type RecordingSegment func(*sql.Selector)
+
+// RollupShop is the predicate function for rollupshop builders.
+type RollupShop func(*sql.Selector)
+
 // Session is the predicate function for session builders.
 type Session func(*sql.Selector)
+
+// ShareLink is the predicate function for sharelink builders.
+type ShareLink func(*sql.Selector)
 
 // Shop is the predicate function for shop builders.
 type Shop func(*sql.Selector)

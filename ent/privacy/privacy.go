@@ -255,6 +255,174 @@ func (f CameraMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CameraMutation", m)
 }
 
+// The CameraCloudConnectionQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CameraCloudConnectionQueryRuleFunc func(context.Context, *ent.CameraCloudConnectionQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CameraCloudConnectionQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CameraCloudConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CameraCloudConnectionQuery", q)
+}
+
+// The CameraCloudConnectionMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CameraCloudConnectionMutationRuleFunc func(context.Context, *ent.CameraCloudConnectionMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CameraCloudConnectionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CameraCloudConnectionMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CameraCloudConnectionMutation", m)
+}
+
+// The CardMatchQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CardMatchQueryRuleFunc func(context.Context, *ent.CardMatchQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CardMatchQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CardMatchQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CardMatchQuery", q)
+}
+
+// The CardMatchMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CardMatchMutationRuleFunc func(context.Context, *ent.CardMatchMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CardMatchMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CardMatchMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CardMatchMutation", m)
+}
+
+// The CaseEventQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CaseEventQueryRuleFunc func(context.Context, *ent.CaseEventQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CaseEventQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CaseEventQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CaseEventQuery", q)
+}
+
+// The CaseEventMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CaseEventMutationRuleFunc func(context.Context, *ent.CaseEventMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CaseEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CaseEventMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CaseEventMutation", m)
+}
+
+// The CaseNoteQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CaseNoteQueryRuleFunc func(context.Context, *ent.CaseNoteQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CaseNoteQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CaseNoteQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CaseNoteQuery", q)
+}
+
+// The CaseNoteMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CaseNoteMutationRuleFunc func(context.Context, *ent.CaseNoteMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CaseNoteMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CaseNoteMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CaseNoteMutation", m)
+}
+
+// The DailyRollupQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DailyRollupQueryRuleFunc func(context.Context, *ent.DailyRollupQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DailyRollupQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DailyRollupQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DailyRollupQuery", q)
+}
+
+// The DailyRollupMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DailyRollupMutationRuleFunc func(context.Context, *ent.DailyRollupMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DailyRollupMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DailyRollupMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DailyRollupMutation", m)
+}
+
+// The DigestRuleQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DigestRuleQueryRuleFunc func(context.Context, *ent.DigestRuleQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DigestRuleQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DigestRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DigestRuleQuery", q)
+}
+
+// The DigestRuleMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DigestRuleMutationRuleFunc func(context.Context, *ent.DigestRuleMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DigestRuleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DigestRuleMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DigestRuleMutation", m)
+}
+
+// The DigestSendQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DigestSendQueryRuleFunc func(context.Context, *ent.DigestSendQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DigestSendQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DigestSendQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DigestSendQuery", q)
+}
+
+// The DigestSendMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DigestSendMutationRuleFunc func(context.Context, *ent.DigestSendMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DigestSendMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DigestSendMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DigestSendMutation", m)
+}
+
 // The EventQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type EventQueryRuleFunc func(context.Context, *ent.EventQuery) error
@@ -277,6 +445,30 @@ func (f EventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation)
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.EventMutation", m)
+}
+
+// The InvestigationQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type InvestigationQueryRuleFunc func(context.Context, *ent.InvestigationQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f InvestigationQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvestigationQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.InvestigationQuery", q)
+}
+
+// The InvestigationMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type InvestigationMutationRuleFunc func(context.Context, *ent.InvestigationMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f InvestigationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.InvestigationMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.InvestigationMutation", m)
 }
 
 // The JournalEntryQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -327,6 +519,30 @@ func (f LinkMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) 
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LinkMutation", m)
 }
 
+// The MailSettingsQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type MailSettingsQueryRuleFunc func(context.Context, *ent.MailSettingsQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f MailSettingsQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MailSettingsQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.MailSettingsQuery", q)
+}
+
+// The MailSettingsMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type MailSettingsMutationRuleFunc func(context.Context, *ent.MailSettingsMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f MailSettingsMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.MailSettingsMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.MailSettingsMutation", m)
+}
+
 // The PosConnectionQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type PosConnectionQueryRuleFunc func(context.Context, *ent.PosConnectionQuery) error
@@ -351,6 +567,54 @@ func (f PosConnectionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.PosConnectionMutation", m)
 }
 
+// The RecordingSegmentQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type RecordingSegmentQueryRuleFunc func(context.Context, *ent.RecordingSegmentQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f RecordingSegmentQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RecordingSegmentQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.RecordingSegmentQuery", q)
+}
+
+// The RecordingSegmentMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type RecordingSegmentMutationRuleFunc func(context.Context, *ent.RecordingSegmentMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f RecordingSegmentMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.RecordingSegmentMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RecordingSegmentMutation", m)
+}
+
+// The RollupShopQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type RollupShopQueryRuleFunc func(context.Context, *ent.RollupShopQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f RollupShopQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RollupShopQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.RollupShopQuery", q)
+}
+
+// The RollupShopMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type RollupShopMutationRuleFunc func(context.Context, *ent.RollupShopMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f RollupShopMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.RollupShopMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RollupShopMutation", m)
+}
+
 // The SessionQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type SessionQueryRuleFunc func(context.Context, *ent.SessionQuery) error
@@ -373,6 +637,30 @@ func (f SessionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SessionMutation", m)
+}
+
+// The ShareLinkQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ShareLinkQueryRuleFunc func(context.Context, *ent.ShareLinkQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ShareLinkQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ShareLinkQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ShareLinkQuery", q)
+}
+
+// The ShareLinkMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ShareLinkMutationRuleFunc func(context.Context, *ent.ShareLinkMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ShareLinkMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ShareLinkMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ShareLinkMutation", m)
 }
 
 // The ShopQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -542,15 +830,39 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.CameraQuery:
 		return q.Filter(), nil
+	case *ent.CameraCloudConnectionQuery:
+		return q.Filter(), nil
+	case *ent.CardMatchQuery:
+		return q.Filter(), nil
+	case *ent.CaseEventQuery:
+		return q.Filter(), nil
+	case *ent.CaseNoteQuery:
+		return q.Filter(), nil
+	case *ent.DailyRollupQuery:
+		return q.Filter(), nil
+	case *ent.DigestRuleQuery:
+		return q.Filter(), nil
+	case *ent.DigestSendQuery:
+		return q.Filter(), nil
 	case *ent.EventQuery:
+		return q.Filter(), nil
+	case *ent.InvestigationQuery:
 		return q.Filter(), nil
 	case *ent.JournalEntryQuery:
 		return q.Filter(), nil
 	case *ent.LinkQuery:
 		return q.Filter(), nil
+	case *ent.MailSettingsQuery:
+		return q.Filter(), nil
 	case *ent.PosConnectionQuery:
 		return q.Filter(), nil
+	case *ent.RecordingSegmentQuery:
+		return q.Filter(), nil
+	case *ent.RollupShopQuery:
+		return q.Filter(), nil
 	case *ent.SessionQuery:
+		return q.Filter(), nil
+	case *ent.ShareLinkQuery:
 		return q.Filter(), nil
 	case *ent.ShopQuery:
 		return q.Filter(), nil
@@ -581,15 +893,39 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.CameraMutation:
 		return m.Filter(), nil
+	case *ent.CameraCloudConnectionMutation:
+		return m.Filter(), nil
+	case *ent.CardMatchMutation:
+		return m.Filter(), nil
+	case *ent.CaseEventMutation:
+		return m.Filter(), nil
+	case *ent.CaseNoteMutation:
+		return m.Filter(), nil
+	case *ent.DailyRollupMutation:
+		return m.Filter(), nil
+	case *ent.DigestRuleMutation:
+		return m.Filter(), nil
+	case *ent.DigestSendMutation:
+		return m.Filter(), nil
 	case *ent.EventMutation:
+		return m.Filter(), nil
+	case *ent.InvestigationMutation:
 		return m.Filter(), nil
 	case *ent.JournalEntryMutation:
 		return m.Filter(), nil
 	case *ent.LinkMutation:
 		return m.Filter(), nil
+	case *ent.MailSettingsMutation:
+		return m.Filter(), nil
 	case *ent.PosConnectionMutation:
 		return m.Filter(), nil
+	case *ent.RecordingSegmentMutation:
+		return m.Filter(), nil
+	case *ent.RollupShopMutation:
+		return m.Filter(), nil
 	case *ent.SessionMutation:
+		return m.Filter(), nil
+	case *ent.ShareLinkMutation:
 		return m.Filter(), nil
 	case *ent.ShopMutation:
 		return m.Filter(), nil

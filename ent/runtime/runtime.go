@@ -12,18 +12,30 @@ import (
 	"github.com/regicam/regicam/ent/apikey"
 	"github.com/regicam/regicam/ent/auditlog"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/cardmatch"
+	"github.com/regicam/regicam/ent/caseevent"
+	"github.com/regicam/regicam/ent/casenote"
+	"github.com/regicam/regicam/ent/dailyrollup"
+	"github.com/regicam/regicam/ent/digestrule"
+	"github.com/regicam/regicam/ent/digestsend"
 	"github.com/regicam/regicam/ent/event"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/link"
+	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/posconnection"
+	"github.com/regicam/regicam/ent/recordingsegment"
+	"github.com/regicam/regicam/ent/rollupshop"
 	"github.com/regicam/regicam/ent/schema"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/session"
+	"github.com/regicam/regicam/ent/sharelink"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/shopgroup"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/ent/thumbnail"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 
 	"entgo.io/ent"
 	"entgo.io/ent/privacy"
@@ -77,6 +89,18 @@ func init() {
 			return nil
 		}
 	}()
+	// accountDescClipLeadInSeconds is the schema descriptor for clip_lead_in_seconds field.
+	accountDescClipLeadInSeconds := accountFields[1].Descriptor()
+	// account.DefaultClipLeadInSeconds holds the default value on creation for the clip_lead_in_seconds field.
+	account.DefaultClipLeadInSeconds = accountDescClipLeadInSeconds.Default.(int)
+	// account.ClipLeadInSecondsValidator is a validator for the "clip_lead_in_seconds" field. It is called by the builders before save.
+	account.ClipLeadInSecondsValidator = accountDescClipLeadInSeconds.Validators[0].(func(int) error)
+	// accountDescClipLeadOutSeconds is the schema descriptor for clip_lead_out_seconds field.
+	accountDescClipLeadOutSeconds := accountFields[2].Descriptor()
+	// account.DefaultClipLeadOutSeconds holds the default value on creation for the clip_lead_out_seconds field.
+	account.DefaultClipLeadOutSeconds = accountDescClipLeadOutSeconds.Default.(int)
+	// account.ClipLeadOutSecondsValidator is a validator for the "clip_lead_out_seconds" field. It is called by the builders before save.
+	account.ClipLeadOutSecondsValidator = accountDescClipLeadOutSeconds.Validators[0].(func(int) error)
 	// accountDescID is the schema descriptor for id field.
 	accountDescID := accountMixinFields0[0].Descriptor()
 	// account.DefaultID holds the default value on creation for the id field.
@@ -110,11 +134,11 @@ func init() {
 	// alert.DefaultCreatedAt holds the default value on creation for the created_at field.
 	alert.DefaultCreatedAt = alertDescCreatedAt.Default.(func() time.Time)
 	// alertDescWebhookAttempts is the schema descriptor for webhook_attempts field.
-	alertDescWebhookAttempts := alertFields[17].Descriptor()
+	alertDescWebhookAttempts := alertFields[18].Descriptor()
 	// alert.DefaultWebhookAttempts holds the default value on creation for the webhook_attempts field.
 	alert.DefaultWebhookAttempts = alertDescWebhookAttempts.Default.(int)
 	// alertDescWebhookLastError is the schema descriptor for webhook_last_error field.
-	alertDescWebhookLastError := alertFields[19].Descriptor()
+	alertDescWebhookLastError := alertFields[20].Descriptor()
 	// alert.DefaultWebhookLastError holds the default value on creation for the webhook_last_error field.
 	alert.DefaultWebhookLastError = alertDescWebhookLastError.Default.(string)
 	// alertDescID is the schema descriptor for id field.
@@ -191,8 +215,14 @@ func init() {
 	alertruleDescClosesAt := alertruleFields[10].Descriptor()
 	// alertrule.DefaultClosesAt holds the default value on creation for the closes_at field.
 	alertrule.DefaultClosesAt = alertruleDescClosesAt.Default.(string)
+	// alertruleDescPreset is the schema descriptor for preset field.
+	alertruleDescPreset := alertruleFields[12].Descriptor()
+	// alertrule.DefaultPreset holds the default value on creation for the preset field.
+	alertrule.DefaultPreset = alertruleDescPreset.Default.(string)
+	// alertrule.PresetValidator is a validator for the "preset" field. It is called by the builders before save.
+	alertrule.PresetValidator = alertruleDescPreset.Validators[0].(func(string) error)
 	// alertruleDescWebhookURL is the schema descriptor for webhook_url field.
-	alertruleDescWebhookURL := alertruleFields[11].Descriptor()
+	alertruleDescWebhookURL := alertruleFields[13].Descriptor()
 	// alertrule.DefaultWebhookURL holds the default value on creation for the webhook_url field.
 	alertrule.DefaultWebhookURL = alertruleDescWebhookURL.Default.(string)
 	// alertrule.WebhookURLValidator is a validator for the "webhook_url" field. It is called by the builders before save.
@@ -395,12 +425,367 @@ func init() {
 	camera.DefaultSourceStatus = cameraDescSourceStatus.Default.(string)
 	// camera.SourceStatusValidator is a validator for the "source_status" field. It is called by the builders before save.
 	camera.SourceStatusValidator = cameraDescSourceStatus.Validators[0].(func(string) error)
+	// cameraDescRecordOwner is the schema descriptor for record_owner field.
+	cameraDescRecordOwner := cameraFields[14].Descriptor()
+	// camera.DefaultRecordOwner holds the default value on creation for the record_owner field.
+	camera.DefaultRecordOwner = cameraDescRecordOwner.Default.(string)
+	// camera.RecordOwnerValidator is a validator for the "record_owner" field. It is called by the builders before save.
+	camera.RecordOwnerValidator = cameraDescRecordOwner.Validators[0].(func(string) error)
+	// cameraDescRecordingState is the schema descriptor for recording_state field.
+	cameraDescRecordingState := cameraFields[16].Descriptor()
+	// camera.DefaultRecordingState holds the default value on creation for the recording_state field.
+	camera.DefaultRecordingState = cameraDescRecordingState.Default.(string)
+	// camera.RecordingStateValidator is a validator for the "recording_state" field. It is called by the builders before save.
+	camera.RecordingStateValidator = cameraDescRecordingState.Validators[0].(func(string) error)
+	// cameraDescRecordingReason is the schema descriptor for recording_reason field.
+	cameraDescRecordingReason := cameraFields[17].Descriptor()
+	// camera.DefaultRecordingReason holds the default value on creation for the recording_reason field.
+	camera.DefaultRecordingReason = cameraDescRecordingReason.Default.(string)
+	// camera.RecordingReasonValidator is a validator for the "recording_reason" field. It is called by the builders before save.
+	camera.RecordingReasonValidator = cameraDescRecordingReason.Validators[0].(func(string) error)
 	// cameraDescID is the schema descriptor for id field.
 	cameraDescID := cameraMixinFields0[0].Descriptor()
 	// camera.DefaultID holds the default value on creation for the id field.
 	camera.DefaultID = cameraDescID.Default.(func() pulid.ID)
 	// camera.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	camera.IDValidator = cameraDescID.Validators[0].(func(string) error)
+	cameracloudconnectionMixin := schema.CameraCloudConnection{}.Mixin()
+	cameracloudconnection.Policy = privacy.NewPolicies(schema.CameraCloudConnection{})
+	cameracloudconnection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := cameracloudconnection.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	cameracloudconnectionMixinFields0 := cameracloudconnectionMixin[0].Fields()
+	_ = cameracloudconnectionMixinFields0
+	cameracloudconnectionMixinFields1 := cameracloudconnectionMixin[1].Fields()
+	_ = cameracloudconnectionMixinFields1
+	cameracloudconnectionFields := schema.CameraCloudConnection{}.Fields()
+	_ = cameracloudconnectionFields
+	// cameracloudconnectionDescCreatedAt is the schema descriptor for created_at field.
+	cameracloudconnectionDescCreatedAt := cameracloudconnectionMixinFields1[0].Descriptor()
+	// cameracloudconnection.DefaultCreatedAt holds the default value on creation for the created_at field.
+	cameracloudconnection.DefaultCreatedAt = cameracloudconnectionDescCreatedAt.Default.(func() time.Time)
+	// cameracloudconnectionDescUpdatedAt is the schema descriptor for updated_at field.
+	cameracloudconnectionDescUpdatedAt := cameracloudconnectionMixinFields1[1].Descriptor()
+	// cameracloudconnection.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	cameracloudconnection.DefaultUpdatedAt = cameracloudconnectionDescUpdatedAt.Default.(func() time.Time)
+	// cameracloudconnection.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	cameracloudconnection.UpdateDefaultUpdatedAt = cameracloudconnectionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// cameracloudconnectionDescName is the schema descriptor for name field.
+	cameracloudconnectionDescName := cameracloudconnectionFields[2].Descriptor()
+	// cameracloudconnection.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	cameracloudconnection.NameValidator = func() func(string) error {
+		validators := cameracloudconnectionDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// cameracloudconnectionDescSecretHint is the schema descriptor for secret_hint field.
+	cameracloudconnectionDescSecretHint := cameracloudconnectionFields[5].Descriptor()
+	// cameracloudconnection.DefaultSecretHint holds the default value on creation for the secret_hint field.
+	cameracloudconnection.DefaultSecretHint = cameracloudconnectionDescSecretHint.Default.(string)
+	// cameracloudconnectionDescRetentionDays is the schema descriptor for retention_days field.
+	cameracloudconnectionDescRetentionDays := cameracloudconnectionFields[7].Descriptor()
+	// cameracloudconnection.DefaultRetentionDays holds the default value on creation for the retention_days field.
+	cameracloudconnection.DefaultRetentionDays = cameracloudconnectionDescRetentionDays.Default.(int)
+	// cameracloudconnectionDescLastError is the schema descriptor for last_error field.
+	cameracloudconnectionDescLastError := cameracloudconnectionFields[9].Descriptor()
+	// cameracloudconnection.DefaultLastError holds the default value on creation for the last_error field.
+	cameracloudconnection.DefaultLastError = cameracloudconnectionDescLastError.Default.(string)
+	// cameracloudconnectionDescSyncOwner is the schema descriptor for sync_owner field.
+	cameracloudconnectionDescSyncOwner := cameracloudconnectionFields[12].Descriptor()
+	// cameracloudconnection.DefaultSyncOwner holds the default value on creation for the sync_owner field.
+	cameracloudconnection.DefaultSyncOwner = cameracloudconnectionDescSyncOwner.Default.(string)
+	// cameracloudconnectionDescID is the schema descriptor for id field.
+	cameracloudconnectionDescID := cameracloudconnectionMixinFields0[0].Descriptor()
+	// cameracloudconnection.DefaultID holds the default value on creation for the id field.
+	cameracloudconnection.DefaultID = cameracloudconnectionDescID.Default.(func() pulid.ID)
+	// cameracloudconnection.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	cameracloudconnection.IDValidator = cameracloudconnectionDescID.Validators[0].(func(string) error)
+	cardmatchMixin := schema.CardMatch{}.Mixin()
+	cardmatch.Policy = privacy.NewPolicies(schema.CardMatch{})
+	cardmatch.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := cardmatch.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	cardmatchMixinFields0 := cardmatchMixin[0].Fields()
+	_ = cardmatchMixinFields0
+	cardmatchFields := schema.CardMatch{}.Fields()
+	_ = cardmatchFields
+	// cardmatchDescID is the schema descriptor for id field.
+	cardmatchDescID := cardmatchMixinFields0[0].Descriptor()
+	// cardmatch.DefaultID holds the default value on creation for the id field.
+	cardmatch.DefaultID = cardmatchDescID.Default.(func() pulid.ID)
+	// cardmatch.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	cardmatch.IDValidator = cardmatchDescID.Validators[0].(func(string) error)
+	caseeventMixin := schema.CaseEvent{}.Mixin()
+	caseevent.Policy = privacy.NewPolicies(schema.CaseEvent{})
+	caseevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := caseevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	caseeventMixinFields0 := caseeventMixin[0].Fields()
+	_ = caseeventMixinFields0
+	caseeventFields := schema.CaseEvent{}.Fields()
+	_ = caseeventFields
+	// caseeventDescActorName is the schema descriptor for actor_name field.
+	caseeventDescActorName := caseeventFields[3].Descriptor()
+	// caseevent.DefaultActorName holds the default value on creation for the actor_name field.
+	caseevent.DefaultActorName = caseeventDescActorName.Default.(string)
+	// caseevent.ActorNameValidator is a validator for the "actor_name" field. It is called by the builders before save.
+	caseevent.ActorNameValidator = caseeventDescActorName.Validators[0].(func(string) error)
+	// caseeventDescAction is the schema descriptor for action field.
+	caseeventDescAction := caseeventFields[4].Descriptor()
+	// caseevent.ActionValidator is a validator for the "action" field. It is called by the builders before save.
+	caseevent.ActionValidator = func() func(string) error {
+		validators := caseeventDescAction.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(action string) error {
+			for _, fn := range fns {
+				if err := fn(action); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// caseeventDescDetail is the schema descriptor for detail field.
+	caseeventDescDetail := caseeventFields[5].Descriptor()
+	// caseevent.DefaultDetail holds the default value on creation for the detail field.
+	caseevent.DefaultDetail = caseeventDescDetail.Default.(string)
+	// caseevent.DetailValidator is a validator for the "detail" field. It is called by the builders before save.
+	caseevent.DetailValidator = caseeventDescDetail.Validators[0].(func(string) error)
+	// caseeventDescAt is the schema descriptor for at field.
+	caseeventDescAt := caseeventFields[6].Descriptor()
+	// caseevent.DefaultAt holds the default value on creation for the at field.
+	caseevent.DefaultAt = caseeventDescAt.Default.(func() time.Time)
+	// caseeventDescID is the schema descriptor for id field.
+	caseeventDescID := caseeventMixinFields0[0].Descriptor()
+	// caseevent.DefaultID holds the default value on creation for the id field.
+	caseevent.DefaultID = caseeventDescID.Default.(func() pulid.ID)
+	// caseevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	caseevent.IDValidator = caseeventDescID.Validators[0].(func(string) error)
+	casenoteMixin := schema.CaseNote{}.Mixin()
+	casenote.Policy = privacy.NewPolicies(schema.CaseNote{})
+	casenote.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := casenote.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	casenoteMixinFields0 := casenoteMixin[0].Fields()
+	_ = casenoteMixinFields0
+	casenoteFields := schema.CaseNote{}.Fields()
+	_ = casenoteFields
+	// casenoteDescAuthorName is the schema descriptor for author_name field.
+	casenoteDescAuthorName := casenoteFields[3].Descriptor()
+	// casenote.DefaultAuthorName holds the default value on creation for the author_name field.
+	casenote.DefaultAuthorName = casenoteDescAuthorName.Default.(string)
+	// casenote.AuthorNameValidator is a validator for the "author_name" field. It is called by the builders before save.
+	casenote.AuthorNameValidator = casenoteDescAuthorName.Validators[0].(func(string) error)
+	// casenoteDescText is the schema descriptor for text field.
+	casenoteDescText := casenoteFields[4].Descriptor()
+	// casenote.TextValidator is a validator for the "text" field. It is called by the builders before save.
+	casenote.TextValidator = func() func(string) error {
+		validators := casenoteDescText.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(text string) error {
+			for _, fn := range fns {
+				if err := fn(text); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// casenoteDescCreatedAt is the schema descriptor for created_at field.
+	casenoteDescCreatedAt := casenoteFields[5].Descriptor()
+	// casenote.DefaultCreatedAt holds the default value on creation for the created_at field.
+	casenote.DefaultCreatedAt = casenoteDescCreatedAt.Default.(func() time.Time)
+	// casenoteDescID is the schema descriptor for id field.
+	casenoteDescID := casenoteMixinFields0[0].Descriptor()
+	// casenote.DefaultID holds the default value on creation for the id field.
+	casenote.DefaultID = casenoteDescID.Default.(func() pulid.ID)
+	// casenote.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	casenote.IDValidator = casenoteDescID.Validators[0].(func(string) error)
+	dailyrollup.Policy = privacy.NewPolicies(schema.DailyRollup{})
+	dailyrollup.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := dailyrollup.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	dailyrollupFields := schema.DailyRollup{}.Fields()
+	_ = dailyrollupFields
+	// dailyrollupDescDay is the schema descriptor for day field.
+	dailyrollupDescDay := dailyrollupFields[3].Descriptor()
+	// dailyrollup.DayValidator is a validator for the "day" field. It is called by the builders before save.
+	dailyrollup.DayValidator = dailyrollupDescDay.Validators[0].(func(string) error)
+	// dailyrollupDescKey is the schema descriptor for key field.
+	dailyrollupDescKey := dailyrollupFields[5].Descriptor()
+	// dailyrollup.DefaultKey holds the default value on creation for the key field.
+	dailyrollup.DefaultKey = dailyrollupDescKey.Default.(string)
+	// dailyrollupDescSales is the schema descriptor for sales field.
+	dailyrollupDescSales := dailyrollupFields[6].Descriptor()
+	// dailyrollup.DefaultSales holds the default value on creation for the sales field.
+	dailyrollup.DefaultSales = dailyrollupDescSales.Default.(int64)
+	// dailyrollupDescRefunds is the schema descriptor for refunds field.
+	dailyrollupDescRefunds := dailyrollupFields[7].Descriptor()
+	// dailyrollup.DefaultRefunds holds the default value on creation for the refunds field.
+	dailyrollup.DefaultRefunds = dailyrollupDescRefunds.Default.(int64)
+	// dailyrollupDescSalesCount is the schema descriptor for sales_count field.
+	dailyrollupDescSalesCount := dailyrollupFields[8].Descriptor()
+	// dailyrollup.DefaultSalesCount holds the default value on creation for the sales_count field.
+	dailyrollup.DefaultSalesCount = dailyrollupDescSalesCount.Default.(int64)
+	// dailyrollupDescRefundCount is the schema descriptor for refund_count field.
+	dailyrollupDescRefundCount := dailyrollupFields[9].Descriptor()
+	// dailyrollup.DefaultRefundCount holds the default value on creation for the refund_count field.
+	dailyrollup.DefaultRefundCount = dailyrollupDescRefundCount.Default.(int64)
+	// dailyrollupDescModifyCount is the schema descriptor for modify_count field.
+	dailyrollupDescModifyCount := dailyrollupFields[10].Descriptor()
+	// dailyrollup.DefaultModifyCount holds the default value on creation for the modify_count field.
+	dailyrollup.DefaultModifyCount = dailyrollupDescModifyCount.Default.(int64)
+	// dailyrollupDescDeleteCount is the schema descriptor for delete_count field.
+	dailyrollupDescDeleteCount := dailyrollupFields[11].Descriptor()
+	// dailyrollup.DefaultDeleteCount holds the default value on creation for the delete_count field.
+	dailyrollup.DefaultDeleteCount = dailyrollupDescDeleteCount.Default.(int64)
+	digestruleMixin := schema.DigestRule{}.Mixin()
+	digestrule.Policy = privacy.NewPolicies(schema.DigestRule{})
+	digestrule.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := digestrule.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	digestruleMixinFields0 := digestruleMixin[0].Fields()
+	_ = digestruleMixinFields0
+	digestruleMixinFields1 := digestruleMixin[1].Fields()
+	_ = digestruleMixinFields1
+	digestruleFields := schema.DigestRule{}.Fields()
+	_ = digestruleFields
+	// digestruleDescCreatedAt is the schema descriptor for created_at field.
+	digestruleDescCreatedAt := digestruleMixinFields1[0].Descriptor()
+	// digestrule.DefaultCreatedAt holds the default value on creation for the created_at field.
+	digestrule.DefaultCreatedAt = digestruleDescCreatedAt.Default.(func() time.Time)
+	// digestruleDescUpdatedAt is the schema descriptor for updated_at field.
+	digestruleDescUpdatedAt := digestruleMixinFields1[1].Descriptor()
+	// digestrule.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	digestrule.DefaultUpdatedAt = digestruleDescUpdatedAt.Default.(func() time.Time)
+	// digestrule.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	digestrule.UpdateDefaultUpdatedAt = digestruleDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// digestruleDescName is the schema descriptor for name field.
+	digestruleDescName := digestruleFields[1].Descriptor()
+	// digestrule.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	digestrule.NameValidator = func() func(string) error {
+		validators := digestruleDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// digestruleDescSendAt is the schema descriptor for send_at field.
+	digestruleDescSendAt := digestruleFields[4].Descriptor()
+	// digestrule.DefaultSendAt holds the default value on creation for the send_at field.
+	digestrule.DefaultSendAt = digestruleDescSendAt.Default.(string)
+	// digestruleDescEnabled is the schema descriptor for enabled field.
+	digestruleDescEnabled := digestruleFields[5].Descriptor()
+	// digestrule.DefaultEnabled holds the default value on creation for the enabled field.
+	digestrule.DefaultEnabled = digestruleDescEnabled.Default.(bool)
+	// digestruleDescLastError is the schema descriptor for last_error field.
+	digestruleDescLastError := digestruleFields[7].Descriptor()
+	// digestrule.DefaultLastError holds the default value on creation for the last_error field.
+	digestrule.DefaultLastError = digestruleDescLastError.Default.(string)
+	// digestrule.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	digestrule.LastErrorValidator = digestruleDescLastError.Validators[0].(func(string) error)
+	// digestruleDescID is the schema descriptor for id field.
+	digestruleDescID := digestruleMixinFields0[0].Descriptor()
+	// digestrule.DefaultID holds the default value on creation for the id field.
+	digestrule.DefaultID = digestruleDescID.Default.(func() pulid.ID)
+	// digestrule.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	digestrule.IDValidator = digestruleDescID.Validators[0].(func(string) error)
+	digestsendMixin := schema.DigestSend{}.Mixin()
+	digestsend.Policy = privacy.NewPolicies(schema.DigestSend{})
+	digestsend.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := digestsend.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	digestsendMixinFields0 := digestsendMixin[0].Fields()
+	_ = digestsendMixinFields0
+	digestsendFields := schema.DigestSend{}.Fields()
+	_ = digestsendFields
+	// digestsendDescAttempts is the schema descriptor for attempts field.
+	digestsendDescAttempts := digestsendFields[6].Descriptor()
+	// digestsend.DefaultAttempts holds the default value on creation for the attempts field.
+	digestsend.DefaultAttempts = digestsendDescAttempts.Default.(int)
+	// digestsendDescClaimedBy is the schema descriptor for claimed_by field.
+	digestsendDescClaimedBy := digestsendFields[8].Descriptor()
+	// digestsend.DefaultClaimedBy holds the default value on creation for the claimed_by field.
+	digestsend.DefaultClaimedBy = digestsendDescClaimedBy.Default.(string)
+	// digestsendDescLastError is the schema descriptor for last_error field.
+	digestsendDescLastError := digestsendFields[10].Descriptor()
+	// digestsend.DefaultLastError holds the default value on creation for the last_error field.
+	digestsend.DefaultLastError = digestsendDescLastError.Default.(string)
+	// digestsend.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	digestsend.LastErrorValidator = digestsendDescLastError.Validators[0].(func(string) error)
+	// digestsendDescMessageID is the schema descriptor for message_id field.
+	digestsendDescMessageID := digestsendFields[11].Descriptor()
+	// digestsend.DefaultMessageID holds the default value on creation for the message_id field.
+	digestsend.DefaultMessageID = digestsendDescMessageID.Default.(string)
+	// digestsendDescCreatedAt is the schema descriptor for created_at field.
+	digestsendDescCreatedAt := digestsendFields[13].Descriptor()
+	// digestsend.DefaultCreatedAt holds the default value on creation for the created_at field.
+	digestsend.DefaultCreatedAt = digestsendDescCreatedAt.Default.(func() time.Time)
+	// digestsendDescID is the schema descriptor for id field.
+	digestsendDescID := digestsendMixinFields0[0].Descriptor()
+	// digestsend.DefaultID holds the default value on creation for the id field.
+	digestsend.DefaultID = digestsendDescID.Default.(func() pulid.ID)
+	// digestsend.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	digestsend.IDValidator = digestsendDescID.Validators[0].(func(string) error)
 	event.Policy = privacy.NewPolicies(schema.Event{})
 	event.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -412,10 +797,70 @@ func init() {
 	}
 	eventFields := schema.Event{}.Fields()
 	_ = eventFields
+	// eventDescAlertID is the schema descriptor for alert_id field.
+	eventDescAlertID := eventFields[4].Descriptor()
+	// event.DefaultAlertID holds the default value on creation for the alert_id field.
+	event.DefaultAlertID = pulid.ID(eventDescAlertID.Default.(string))
 	// eventDescCreatedAt is the schema descriptor for created_at field.
-	eventDescCreatedAt := eventFields[5].Descriptor()
+	eventDescCreatedAt := eventFields[6].Descriptor()
 	// event.DefaultCreatedAt holds the default value on creation for the created_at field.
 	event.DefaultCreatedAt = eventDescCreatedAt.Default.(func() time.Time)
+	investigationMixin := schema.Investigation{}.Mixin()
+	investigation.Policy = privacy.NewPolicies(schema.Investigation{})
+	investigation.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := investigation.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	investigationMixinFields0 := investigationMixin[0].Fields()
+	_ = investigationMixinFields0
+	investigationMixinFields1 := investigationMixin[1].Fields()
+	_ = investigationMixinFields1
+	investigationFields := schema.Investigation{}.Fields()
+	_ = investigationFields
+	// investigationDescCreatedAt is the schema descriptor for created_at field.
+	investigationDescCreatedAt := investigationMixinFields1[0].Descriptor()
+	// investigation.DefaultCreatedAt holds the default value on creation for the created_at field.
+	investigation.DefaultCreatedAt = investigationDescCreatedAt.Default.(func() time.Time)
+	// investigationDescUpdatedAt is the schema descriptor for updated_at field.
+	investigationDescUpdatedAt := investigationMixinFields1[1].Descriptor()
+	// investigation.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	investigation.DefaultUpdatedAt = investigationDescUpdatedAt.Default.(func() time.Time)
+	// investigation.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	investigation.UpdateDefaultUpdatedAt = investigationDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// investigationDescTitle is the schema descriptor for title field.
+	investigationDescTitle := investigationFields[1].Descriptor()
+	// investigation.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	investigation.TitleValidator = func() func(string) error {
+		validators := investigationDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// investigationDescResolution is the schema descriptor for resolution field.
+	investigationDescResolution := investigationFields[3].Descriptor()
+	// investigation.DefaultResolution holds the default value on creation for the resolution field.
+	investigation.DefaultResolution = investigationDescResolution.Default.(string)
+	// investigation.ResolutionValidator is a validator for the "resolution" field. It is called by the builders before save.
+	investigation.ResolutionValidator = investigationDescResolution.Validators[0].(func(string) error)
+	// investigationDescID is the schema descriptor for id field.
+	investigationDescID := investigationMixinFields0[0].Descriptor()
+	// investigation.DefaultID holds the default value on creation for the id field.
+	investigation.DefaultID = investigationDescID.Default.(func() pulid.ID)
+	// investigation.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	investigation.IDValidator = investigationDescID.Validators[0].(func(string) error)
 	journalentryMixin := schema.JournalEntry{}.Mixin()
 	journalentry.Policy = privacy.NewPolicies(schema.JournalEntry{})
 	journalentry.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -435,7 +880,7 @@ func init() {
 	// journalentry.DefaultReceivedAt holds the default value on creation for the received_at field.
 	journalentry.DefaultReceivedAt = journalentryDescReceivedAt.Default.(func() time.Time)
 	// journalentryDescExternalID is the schema descriptor for external_id field.
-	journalentryDescExternalID := journalentryFields[8].Descriptor()
+	journalentryDescExternalID := journalentryFields[9].Descriptor()
 	// journalentry.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
 	journalentry.ExternalIDValidator = func() func(string) error {
 		validators := journalentryDescExternalID.Validators
@@ -453,63 +898,63 @@ func init() {
 		}
 	}()
 	// journalentryDescRevision is the schema descriptor for revision field.
-	journalentryDescRevision := journalentryFields[9].Descriptor()
+	journalentryDescRevision := journalentryFields[10].Descriptor()
 	// journalentry.DefaultRevision holds the default value on creation for the revision field.
 	journalentry.DefaultRevision = journalentryDescRevision.Default.(string)
 	// journalentryDescReceiptNo is the schema descriptor for receipt_no field.
-	journalentryDescReceiptNo := journalentryFields[10].Descriptor()
+	journalentryDescReceiptNo := journalentryFields[11].Descriptor()
 	// journalentry.DefaultReceiptNo holds the default value on creation for the receipt_no field.
 	journalentry.DefaultReceiptNo = journalentryDescReceiptNo.Default.(string)
 	// journalentry.ReceiptNoValidator is a validator for the "receipt_no" field. It is called by the builders before save.
 	journalentry.ReceiptNoValidator = journalentryDescReceiptNo.Validators[0].(func(string) error)
 	// journalentryDescRegisterNo is the schema descriptor for register_no field.
-	journalentryDescRegisterNo := journalentryFields[11].Descriptor()
+	journalentryDescRegisterNo := journalentryFields[12].Descriptor()
 	// journalentry.DefaultRegisterNo holds the default value on creation for the register_no field.
 	journalentry.DefaultRegisterNo = journalentryDescRegisterNo.Default.(string)
 	// journalentry.RegisterNoValidator is a validator for the "register_no" field. It is called by the builders before save.
 	journalentry.RegisterNoValidator = journalentryDescRegisterNo.Validators[0].(func(string) error)
 	// journalentryDescStaffID is the schema descriptor for staff_id field.
-	journalentryDescStaffID := journalentryFields[12].Descriptor()
+	journalentryDescStaffID := journalentryFields[13].Descriptor()
 	// journalentry.DefaultStaffID holds the default value on creation for the staff_id field.
 	journalentry.DefaultStaffID = journalentryDescStaffID.Default.(string)
 	// journalentry.StaffIDValidator is a validator for the "staff_id" field. It is called by the builders before save.
 	journalentry.StaffIDValidator = journalentryDescStaffID.Validators[0].(func(string) error)
 	// journalentryDescStaffName is the schema descriptor for staff_name field.
-	journalentryDescStaffName := journalentryFields[13].Descriptor()
+	journalentryDescStaffName := journalentryFields[14].Descriptor()
 	// journalentry.DefaultStaffName holds the default value on creation for the staff_name field.
 	journalentry.DefaultStaffName = journalentryDescStaffName.Default.(string)
 	// journalentry.StaffNameValidator is a validator for the "staff_name" field. It is called by the builders before save.
 	journalentry.StaffNameValidator = journalentryDescStaffName.Validators[0].(func(string) error)
 	// journalentryDescTotal is the schema descriptor for total field.
-	journalentryDescTotal := journalentryFields[14].Descriptor()
+	journalentryDescTotal := journalentryFields[15].Descriptor()
 	// journalentry.DefaultTotal holds the default value on creation for the total field.
 	journalentry.DefaultTotal = journalentryDescTotal.Default.(int64)
 	// journalentryDescDeposit is the schema descriptor for deposit field.
-	journalentryDescDeposit := journalentryFields[15].Descriptor()
+	journalentryDescDeposit := journalentryFields[16].Descriptor()
 	// journalentry.DefaultDeposit holds the default value on creation for the deposit field.
 	journalentry.DefaultDeposit = journalentryDescDeposit.Default.(int64)
 	// journalentryDescChange is the schema descriptor for change field.
-	journalentryDescChange := journalentryFields[16].Descriptor()
+	journalentryDescChange := journalentryFields[17].Descriptor()
 	// journalentry.DefaultChange holds the default value on creation for the change field.
 	journalentry.DefaultChange = journalentryDescChange.Default.(int64)
 	// journalentryDescPaymentMethod is the schema descriptor for payment_method field.
-	journalentryDescPaymentMethod := journalentryFields[18].Descriptor()
+	journalentryDescPaymentMethod := journalentryFields[19].Descriptor()
 	// journalentry.DefaultPaymentMethod holds the default value on creation for the payment_method field.
 	journalentry.DefaultPaymentMethod = journalentryDescPaymentMethod.Default.(string)
 	// journalentry.PaymentMethodValidator is a validator for the "payment_method" field. It is called by the builders before save.
 	journalentry.PaymentMethodValidator = journalentryDescPaymentMethod.Validators[0].(func(string) error)
 	// journalentryDescMaskedCard is the schema descriptor for masked_card field.
-	journalentryDescMaskedCard := journalentryFields[20].Descriptor()
+	journalentryDescMaskedCard := journalentryFields[21].Descriptor()
 	// journalentry.DefaultMaskedCard holds the default value on creation for the masked_card field.
 	journalentry.DefaultMaskedCard = journalentryDescMaskedCard.Default.(string)
 	// journalentry.MaskedCardValidator is a validator for the "masked_card" field. It is called by the builders before save.
 	journalentry.MaskedCardValidator = journalentryDescMaskedCard.Validators[0].(func(string) error)
 	// journalentryDescThumbnailReason is the schema descriptor for thumbnail_reason field.
-	journalentryDescThumbnailReason := journalentryFields[25].Descriptor()
+	journalentryDescThumbnailReason := journalentryFields[26].Descriptor()
 	// journalentry.DefaultThumbnailReason holds the default value on creation for the thumbnail_reason field.
 	journalentry.DefaultThumbnailReason = journalentryDescThumbnailReason.Default.(string)
 	// journalentryDescFingerprint is the schema descriptor for fingerprint field.
-	journalentryDescFingerprint := journalentryFields[27].Descriptor()
+	journalentryDescFingerprint := journalentryFields[30].Descriptor()
 	// journalentry.DefaultFingerprint holds the default value on creation for the fingerprint field.
 	journalentry.DefaultFingerprint = journalentryDescFingerprint.Default.(string)
 	// journalentryDescID is the schema descriptor for id field.
@@ -542,6 +987,90 @@ func init() {
 	link.DefaultID = linkDescID.Default.(func() pulid.ID)
 	// link.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	link.IDValidator = linkDescID.Validators[0].(func(string) error)
+	mailsettingsMixin := schema.MailSettings{}.Mixin()
+	mailsettings.Policy = privacy.NewPolicies(schema.MailSettings{})
+	mailsettings.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := mailsettings.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	mailsettingsMixinFields0 := mailsettingsMixin[0].Fields()
+	_ = mailsettingsMixinFields0
+	mailsettingsMixinFields1 := mailsettingsMixin[1].Fields()
+	_ = mailsettingsMixinFields1
+	mailsettingsFields := schema.MailSettings{}.Fields()
+	_ = mailsettingsFields
+	// mailsettingsDescCreatedAt is the schema descriptor for created_at field.
+	mailsettingsDescCreatedAt := mailsettingsMixinFields1[0].Descriptor()
+	// mailsettings.DefaultCreatedAt holds the default value on creation for the created_at field.
+	mailsettings.DefaultCreatedAt = mailsettingsDescCreatedAt.Default.(func() time.Time)
+	// mailsettingsDescUpdatedAt is the schema descriptor for updated_at field.
+	mailsettingsDescUpdatedAt := mailsettingsMixinFields1[1].Descriptor()
+	// mailsettings.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	mailsettings.DefaultUpdatedAt = mailsettingsDescUpdatedAt.Default.(func() time.Time)
+	// mailsettings.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	mailsettings.UpdateDefaultUpdatedAt = mailsettingsDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// mailsettingsDescHost is the schema descriptor for host field.
+	mailsettingsDescHost := mailsettingsFields[1].Descriptor()
+	// mailsettings.HostValidator is a validator for the "host" field. It is called by the builders before save.
+	mailsettings.HostValidator = func() func(string) error {
+		validators := mailsettingsDescHost.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(host string) error {
+			for _, fn := range fns {
+				if err := fn(host); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// mailsettingsDescPort is the schema descriptor for port field.
+	mailsettingsDescPort := mailsettingsFields[2].Descriptor()
+	// mailsettings.DefaultPort holds the default value on creation for the port field.
+	mailsettings.DefaultPort = mailsettingsDescPort.Default.(int)
+	// mailsettingsDescUsername is the schema descriptor for username field.
+	mailsettingsDescUsername := mailsettingsFields[4].Descriptor()
+	// mailsettings.DefaultUsername holds the default value on creation for the username field.
+	mailsettings.DefaultUsername = mailsettingsDescUsername.Default.(string)
+	// mailsettings.UsernameValidator is a validator for the "username" field. It is called by the builders before save.
+	mailsettings.UsernameValidator = mailsettingsDescUsername.Validators[0].(func(string) error)
+	// mailsettingsDescFromAddress is the schema descriptor for from_address field.
+	mailsettingsDescFromAddress := mailsettingsFields[6].Descriptor()
+	// mailsettings.FromAddressValidator is a validator for the "from_address" field. It is called by the builders before save.
+	mailsettings.FromAddressValidator = func() func(string) error {
+		validators := mailsettingsDescFromAddress.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(from_address string) error {
+			for _, fn := range fns {
+				if err := fn(from_address); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// mailsettingsDescFromName is the schema descriptor for from_name field.
+	mailsettingsDescFromName := mailsettingsFields[7].Descriptor()
+	// mailsettings.DefaultFromName holds the default value on creation for the from_name field.
+	mailsettings.DefaultFromName = mailsettingsDescFromName.Default.(string)
+	// mailsettings.FromNameValidator is a validator for the "from_name" field. It is called by the builders before save.
+	mailsettings.FromNameValidator = mailsettingsDescFromName.Validators[0].(func(string) error)
+	// mailsettingsDescID is the schema descriptor for id field.
+	mailsettingsDescID := mailsettingsMixinFields0[0].Descriptor()
+	// mailsettings.DefaultID holds the default value on creation for the id field.
+	mailsettings.DefaultID = mailsettingsDescID.Default.(func() pulid.ID)
+	// mailsettings.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	mailsettings.IDValidator = mailsettingsDescID.Validators[0].(func(string) error)
 	posconnectionMixin := schema.PosConnection{}.Mixin()
 	posconnection.Policy = privacy.NewPolicies(schema.PosConnection{})
 	posconnection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -590,18 +1119,34 @@ func init() {
 	posconnectionDescSyncCursor := posconnectionFields[12].Descriptor()
 	// posconnection.DefaultSyncCursor holds the default value on creation for the sync_cursor field.
 	posconnection.DefaultSyncCursor = posconnectionDescSyncCursor.Default.(string)
+	// posconnectionDescReconcileVanished is the schema descriptor for reconcile_vanished field.
+	posconnectionDescReconcileVanished := posconnectionFields[15].Descriptor()
+	// posconnection.DefaultReconcileVanished holds the default value on creation for the reconcile_vanished field.
+	posconnection.DefaultReconcileVanished = posconnectionDescReconcileVanished.Default.(int)
+	// posconnectionDescReconcileChanged is the schema descriptor for reconcile_changed field.
+	posconnectionDescReconcileChanged := posconnectionFields[16].Descriptor()
+	// posconnection.DefaultReconcileChanged holds the default value on creation for the reconcile_changed field.
+	posconnection.DefaultReconcileChanged = posconnectionDescReconcileChanged.Default.(int)
+	// posconnectionDescReconcileChecked is the schema descriptor for reconcile_checked field.
+	posconnectionDescReconcileChecked := posconnectionFields[17].Descriptor()
+	// posconnection.DefaultReconcileChecked holds the default value on creation for the reconcile_checked field.
+	posconnection.DefaultReconcileChecked = posconnectionDescReconcileChecked.Default.(int)
+	// posconnectionDescReconcileError is the schema descriptor for reconcile_error field.
+	posconnectionDescReconcileError := posconnectionFields[18].Descriptor()
+	// posconnection.DefaultReconcileError holds the default value on creation for the reconcile_error field.
+	posconnection.DefaultReconcileError = posconnectionDescReconcileError.Default.(string)
 	// posconnectionDescMemo is the schema descriptor for memo field.
-	posconnectionDescMemo := posconnectionFields[13].Descriptor()
+	posconnectionDescMemo := posconnectionFields[19].Descriptor()
 	// posconnection.DefaultMemo holds the default value on creation for the memo field.
 	posconnection.DefaultMemo = posconnectionDescMemo.Default.(string)
 	// posconnection.MemoValidator is a validator for the "memo" field. It is called by the builders before save.
 	posconnection.MemoValidator = posconnectionDescMemo.Validators[0].(func(string) error)
 	// posconnectionDescSecretHint is the schema descriptor for secret_hint field.
-	posconnectionDescSecretHint := posconnectionFields[14].Descriptor()
+	posconnectionDescSecretHint := posconnectionFields[20].Descriptor()
 	// posconnection.DefaultSecretHint holds the default value on creation for the secret_hint field.
 	posconnection.DefaultSecretHint = posconnectionDescSecretHint.Default.(string)
 	// posconnectionDescName is the schema descriptor for name field.
-	posconnectionDescName := posconnectionFields[15].Descriptor()
+	posconnectionDescName := posconnectionFields[21].Descriptor()
 	// posconnection.DefaultName holds the default value on creation for the name field.
 	posconnection.DefaultName = posconnectionDescName.Default.(string)
 	// posconnection.NameValidator is a validator for the "name" field. It is called by the builders before save.
@@ -612,6 +1157,93 @@ func init() {
 	posconnection.DefaultID = posconnectionDescID.Default.(func() pulid.ID)
 	// posconnection.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	posconnection.IDValidator = posconnectionDescID.Validators[0].(func(string) error)
+	recordingsegmentMixin := schema.RecordingSegment{}.Mixin()
+	recordingsegment.Policy = privacy.NewPolicies(schema.RecordingSegment{})
+	recordingsegment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := recordingsegment.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	recordingsegmentMixinFields0 := recordingsegmentMixin[0].Fields()
+	_ = recordingsegmentMixinFields0
+	recordingsegmentFields := schema.RecordingSegment{}.Fields()
+	_ = recordingsegmentFields
+	// recordingsegmentDescPath is the schema descriptor for path field.
+	recordingsegmentDescPath := recordingsegmentFields[3].Descriptor()
+	// recordingsegment.PathValidator is a validator for the "path" field. It is called by the builders before save.
+	recordingsegment.PathValidator = func() func(string) error {
+		validators := recordingsegmentDescPath.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_path string) error {
+			for _, fn := range fns {
+				if err := fn(_path); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// recordingsegmentDescBytes is the schema descriptor for bytes field.
+	recordingsegmentDescBytes := recordingsegmentFields[6].Descriptor()
+	// recordingsegment.DefaultBytes holds the default value on creation for the bytes field.
+	recordingsegment.DefaultBytes = recordingsegmentDescBytes.Default.(int64)
+	// recordingsegmentDescFrames is the schema descriptor for frames field.
+	recordingsegmentDescFrames := recordingsegmentFields[7].Descriptor()
+	// recordingsegment.DefaultFrames holds the default value on creation for the frames field.
+	recordingsegment.DefaultFrames = recordingsegmentDescFrames.Default.(int)
+	// recordingsegmentDescWidth is the schema descriptor for width field.
+	recordingsegmentDescWidth := recordingsegmentFields[8].Descriptor()
+	// recordingsegment.DefaultWidth holds the default value on creation for the width field.
+	recordingsegment.DefaultWidth = recordingsegmentDescWidth.Default.(int)
+	// recordingsegmentDescHeight is the schema descriptor for height field.
+	recordingsegmentDescHeight := recordingsegmentFields[9].Descriptor()
+	// recordingsegment.DefaultHeight holds the default value on creation for the height field.
+	recordingsegment.DefaultHeight = recordingsegmentDescHeight.Default.(int)
+	// recordingsegmentDescCodec is the schema descriptor for codec field.
+	recordingsegmentDescCodec := recordingsegmentFields[10].Descriptor()
+	// recordingsegment.DefaultCodec holds the default value on creation for the codec field.
+	recordingsegment.DefaultCodec = recordingsegmentDescCodec.Default.(string)
+	// recordingsegment.CodecValidator is a validator for the "codec" field. It is called by the builders before save.
+	recordingsegment.CodecValidator = recordingsegmentDescCodec.Validators[0].(func(string) error)
+	// recordingsegmentDescNote is the schema descriptor for note field.
+	recordingsegmentDescNote := recordingsegmentFields[14].Descriptor()
+	// recordingsegment.DefaultNote holds the default value on creation for the note field.
+	recordingsegment.DefaultNote = recordingsegmentDescNote.Default.(string)
+	// recordingsegment.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	recordingsegment.NoteValidator = recordingsegmentDescNote.Validators[0].(func(string) error)
+	// recordingsegmentDescOwner is the schema descriptor for owner field.
+	recordingsegmentDescOwner := recordingsegmentFields[15].Descriptor()
+	// recordingsegment.DefaultOwner holds the default value on creation for the owner field.
+	recordingsegment.DefaultOwner = recordingsegmentDescOwner.Default.(string)
+	// recordingsegment.OwnerValidator is a validator for the "owner" field. It is called by the builders before save.
+	recordingsegment.OwnerValidator = recordingsegmentDescOwner.Validators[0].(func(string) error)
+	// recordingsegmentDescID is the schema descriptor for id field.
+	recordingsegmentDescID := recordingsegmentMixinFields0[0].Descriptor()
+	// recordingsegment.DefaultID holds the default value on creation for the id field.
+	recordingsegment.DefaultID = recordingsegmentDescID.Default.(func() pulid.ID)
+	// recordingsegment.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	recordingsegment.IDValidator = recordingsegmentDescID.Validators[0].(func(string) error)
+	rollupshop.Policy = privacy.NewPolicies(schema.RollupShop{})
+	rollupshop.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := rollupshop.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	rollupshopFields := schema.RollupShop{}.Fields()
+	_ = rollupshopFields
+	// rollupshopDescBuiltAt is the schema descriptor for built_at field.
+	rollupshopDescBuiltAt := rollupshopFields[4].Descriptor()
+	// rollupshop.DefaultBuiltAt holds the default value on creation for the built_at field.
+	rollupshop.DefaultBuiltAt = rollupshopDescBuiltAt.Default.(func() time.Time)
 	sessionMixin := schema.Session{}.Mixin()
 	session.Policy = privacy.NewPolicies(schema.Session{})
 	session.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -656,6 +1288,54 @@ func init() {
 	session.DefaultID = sessionDescID.Default.(func() pulid.ID)
 	// session.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	session.IDValidator = sessionDescID.Validators[0].(func(string) error)
+	sharelinkMixin := schema.ShareLink{}.Mixin()
+	sharelink.Policy = privacy.NewPolicies(schema.ShareLink{})
+	sharelink.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := sharelink.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	sharelinkMixinFields0 := sharelinkMixin[0].Fields()
+	_ = sharelinkMixinFields0
+	sharelinkMixinFields1 := sharelinkMixin[1].Fields()
+	_ = sharelinkMixinFields1
+	sharelinkFields := schema.ShareLink{}.Fields()
+	_ = sharelinkFields
+	// sharelinkDescCreatedAt is the schema descriptor for created_at field.
+	sharelinkDescCreatedAt := sharelinkMixinFields1[0].Descriptor()
+	// sharelink.DefaultCreatedAt holds the default value on creation for the created_at field.
+	sharelink.DefaultCreatedAt = sharelinkDescCreatedAt.Default.(func() time.Time)
+	// sharelinkDescUpdatedAt is the schema descriptor for updated_at field.
+	sharelinkDescUpdatedAt := sharelinkMixinFields1[1].Descriptor()
+	// sharelink.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	sharelink.DefaultUpdatedAt = sharelinkDescUpdatedAt.Default.(func() time.Time)
+	// sharelink.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	sharelink.UpdateDefaultUpdatedAt = sharelinkDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// sharelinkDescCreatedByName is the schema descriptor for created_by_name field.
+	sharelinkDescCreatedByName := sharelinkFields[9].Descriptor()
+	// sharelink.DefaultCreatedByName holds the default value on creation for the created_by_name field.
+	sharelink.DefaultCreatedByName = sharelinkDescCreatedByName.Default.(string)
+	// sharelink.CreatedByNameValidator is a validator for the "created_by_name" field. It is called by the builders before save.
+	sharelink.CreatedByNameValidator = sharelinkDescCreatedByName.Validators[0].(func(string) error)
+	// sharelinkDescNote is the schema descriptor for note field.
+	sharelinkDescNote := sharelinkFields[10].Descriptor()
+	// sharelink.DefaultNote holds the default value on creation for the note field.
+	sharelink.DefaultNote = sharelinkDescNote.Default.(string)
+	// sharelink.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	sharelink.NoteValidator = sharelinkDescNote.Validators[0].(func(string) error)
+	// sharelinkDescViews is the schema descriptor for views field.
+	sharelinkDescViews := sharelinkFields[11].Descriptor()
+	// sharelink.DefaultViews holds the default value on creation for the views field.
+	sharelink.DefaultViews = sharelinkDescViews.Default.(int)
+	// sharelinkDescID is the schema descriptor for id field.
+	sharelinkDescID := sharelinkMixinFields0[0].Descriptor()
+	// sharelink.DefaultID holds the default value on creation for the id field.
+	sharelink.DefaultID = sharelinkDescID.Default.(func() pulid.ID)
+	// sharelink.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	sharelink.IDValidator = sharelinkDescID.Validators[0].(func(string) error)
 	shopMixin := schema.Shop{}.Mixin()
 	shop.Policy = privacy.NewPolicies(schema.Shop{})
 	shop.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -822,6 +1502,10 @@ func init() {
 	terminal.DefaultAppVersion = terminalDescAppVersion.Default.(string)
 	// terminal.AppVersionValidator is a validator for the "app_version" field. It is called by the builders before save.
 	terminal.AppVersionValidator = terminalDescAppVersion.Validators[0].(func(string) error)
+	// terminalDescClockSamples is the schema descriptor for clock_samples field.
+	terminalDescClockSamples := terminalFields[9].Descriptor()
+	// terminal.DefaultClockSamples holds the default value on creation for the clock_samples field.
+	terminal.DefaultClockSamples = terminalDescClockSamples.Default.(int)
 	// terminalDescID is the schema descriptor for id field.
 	terminalDescID := terminalMixinFields0[0].Descriptor()
 	// terminal.DefaultID holds the default value on creation for the id field.
@@ -842,12 +1526,16 @@ func init() {
 	_ = thumbnailMixinFields0
 	thumbnailFields := schema.Thumbnail{}.Fields()
 	_ = thumbnailFields
+	// thumbnailDescSkewKnown is the schema descriptor for skew_known field.
+	thumbnailDescSkewKnown := thumbnailFields[6].Descriptor()
+	// thumbnail.DefaultSkewKnown holds the default value on creation for the skew_known field.
+	thumbnail.DefaultSkewKnown = thumbnailDescSkewKnown.Default.(bool)
 	// thumbnailDescContentType is the schema descriptor for content_type field.
-	thumbnailDescContentType := thumbnailFields[9].Descriptor()
+	thumbnailDescContentType := thumbnailFields[10].Descriptor()
 	// thumbnail.DefaultContentType holds the default value on creation for the content_type field.
 	thumbnail.DefaultContentType = thumbnailDescContentType.Default.(string)
 	// thumbnailDescCreatedAt is the schema descriptor for created_at field.
-	thumbnailDescCreatedAt := thumbnailFields[12].Descriptor()
+	thumbnailDescCreatedAt := thumbnailFields[13].Descriptor()
 	// thumbnail.DefaultCreatedAt holds the default value on creation for the created_at field.
 	thumbnail.DefaultCreatedAt = thumbnailDescCreatedAt.Default.(func() time.Time)
 	// thumbnailDescID is the schema descriptor for id field.

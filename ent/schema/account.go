@@ -6,8 +6,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Account is a camera-service contract: the organisation that owns shops,
@@ -21,6 +21,10 @@ func (Account) Mixin() []ent.Mixin {
 func (Account) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxLen(200),
+		// A receipt's clip: how many seconds before and after its second
+		// (updateRecordingSettings).
+		field.Int("clip_lead_in_seconds").Default(10).Range(0, 300).Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int("clip_lead_out_seconds").Default(20).Range(0, 300).Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -34,6 +38,7 @@ func (Account) Edges() []ent.Edge {
 		edge.To("shop_groups", ShopGroup.Type).Annotations(skip),
 		edge.To("cameras", Camera.Type).Annotations(skip),
 		edge.To("pos_connections", PosConnection.Type).Annotations(skip),
+		edge.To("camera_cloud_connections", CameraCloudConnection.Type).Annotations(skip),
 		edge.To("terminals", Terminal.Type).Annotations(skip),
 		edge.To("links", Link.Type).Annotations(skip),
 		edge.To("journal_entries", JournalEntry.Type).Annotations(skip),
@@ -42,6 +47,15 @@ func (Account) Edges() []ent.Edge {
 		edge.To("events", Event.Type).Annotations(skip),
 		edge.To("alert_rules", AlertRule.Type).Annotations(skip),
 		edge.To("alerts", Alert.Type).Annotations(skip),
+		edge.To("cases", Investigation.Type).Annotations(skip),
+		edge.To("case_notes", CaseNote.Type).Annotations(skip),
+		edge.To("case_events", CaseEvent.Type).Annotations(skip),
+		edge.To("mail_settings", MailSettings.Type).Annotations(skip),
+		edge.To("digest_rules", DigestRule.Type).Annotations(skip),
+		edge.To("digest_sends", DigestSend.Type).Annotations(skip),
+		edge.To("card_matches", CardMatch.Type).Annotations(skip),
+		edge.To("recording_segments", RecordingSegment.Type).Annotations(skip),
+		edge.To("share_links", ShareLink.Type).Annotations(skip),
 	}
 }
 

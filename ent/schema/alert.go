@@ -4,11 +4,12 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Alert is one hit of an AlertRule. Alerts are records like journal
@@ -41,6 +42,9 @@ func (Alert) Fields() []ent.Field {
 		field.String("message").Immutable(),
 		field.Time("created_at").Default(utcNow).Immutable(),
 		field.Time("acknowledged_at").Optional().Nillable(),
+		// An episode alert (CAMERA_NOT_RECORDING) closes when what it
+		// reports recovers; nil while it lasts, and for one-off alerts.
+		field.Time("resolved_at").Optional().Nillable(),
 		field.String("acknowledged_by_id").GoType(pulidID).Optional().Nillable(),
 		// Webhook delivery queue: NONE without a webhook URL, else PENDING
 		// until a 2xx, retried with backoff at webhook_next_at.
@@ -52,7 +56,11 @@ func (Alert) Fields() []ent.Field {
 }
 
 func (Alert) Edges() []ent.Edge {
-	return []ent.Edge{accountEdge("alerts")}
+	return []ent.Edge{
+		accountEdge("alerts"),
+		// An alert may be looked into by several cases (join table).
+		edge.From("cases", Investigation.Type).Ref("alerts").Annotations(entgql.Skip(entgql.SkipAll)),
+	}
 }
 
 func (Alert) Indexes() []ent.Index {

@@ -8,8 +8,9 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/ent/schema/schematype"
+	"github.com/regicam/regicam/pulid"
 )
 
 // AlertRule is one exception rule of an account, evaluated at ingest (and,
@@ -25,7 +26,7 @@ func (AlertRule) Fields() []ent.Field {
 	return []ent.Field{
 		accountField(),
 		field.String("name").NotEmpty().MaxLen(200),
-		field.Enum("kind").Values("AMOUNT_OVER", "QUICK_CANCEL", "CANCEL_BURST", "OUTSIDE_HOURS", "FEED_SILENT", "UNLINKED_TERMINAL"),
+		field.Enum("kind").Values("AMOUNT_OVER", "QUICK_CANCEL", "CANCEL_BURST", "OUTSIDE_HOURS", "FEED_SILENT", "UNLINKED_TERMINAL", "NO_PERSON", "CAMERA_NOT_RECORDING", "REGISTER_CLOCK_OFF", "RECEIPTS_NOT_RECORDED", "CUSTOM", "CARD_MISMATCH"),
 		field.Bool("enabled").Default(true),
 		// Which journal entries the rule looks at: the JSON of a JournalWhere
 		// (shops, terminals, kinds, staff, amounts …), empty for all.
@@ -34,6 +35,8 @@ func (AlertRule) Fields() []ent.Field {
 		field.Strings("entry_kinds").Optional(),
 		// AMOUNT_OVER: yen a total must exceed.
 		field.Int64("amount").Default(0),
+		// NO_PERSON: the entry kinds that count (default CANCEL); the window
+		// is window_seconds either side of the entry (default 30).
 		// QUICK_CANCEL: max seconds between sale and cancel; CANCEL_BURST: the
 		// window; FEED_SILENT: how long a terminal may stay quiet.
 		field.Int("window_seconds").Default(0),
@@ -43,6 +46,11 @@ func (AlertRule) Fields() []ent.Field {
 		// the shop's timezone; closes before opens spans midnight.
 		field.String("opens_at").Default(""),
 		field.String("closes_at").Default(""),
+		// CUSTOM: the rule builder's conditions, all of which must hold
+		// (package alerts/builder evaluates them). The entry-based kinds are
+		// presets of the builder: preset names the one a rule was made from.
+		field.JSON("conditions", &schematype.RuleConditions{}).Optional(),
+		field.String("preset").Default("").MaxLen(50),
 		field.String("webhook_url").Default("").MaxLen(2000),
 		// HMAC key of the webhook, sealed by package secrets.
 		field.Bytes("webhook_secret").Optional().Sensitive(),

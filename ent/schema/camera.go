@@ -8,8 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Camera is a cloud camera; only cameras with the POS option can be linked.
@@ -26,7 +26,7 @@ func (Camera) Fields() []ent.Field {
 		field.String("model").Default("").MaxLen(100),
 		field.String("device_id").NotEmpty().MaxLen(100),
 		field.Bool("pos_option").Default(false),
-		field.Enum("source_kind").Values("SIMULATED", "SNAPSHOT", "MJPEG", "RTSP").Optional().Nillable(),
+		field.Enum("source_kind").Values("SIMULATED", "SNAPSHOT", "MJPEG", "RTSP", "CLOUD").Optional().Nillable(),
 		field.String("source_url").Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Bytes("source_credentials").Optional().Sensitive().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("last_seen_at").Optional().Nillable(),
@@ -35,6 +35,28 @@ func (Camera) Fields() []ent.Field {
 		field.Time("retired_at").Optional().Nillable(),
 		// What the source test or the recorder last found, for the owner.
 		field.String("source_status").Default("").MaxLen(500),
+		// CLOUD cameras: the camera-cloud connection the device belongs to
+		// (device_id is then the cloud's device id).
+		field.String("cloud_connection_id").GoType(pulidID).Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// CLOUD cameras: whether the cloud says the device streams (and so
+		// records) now; nil while unknown.
+		field.Bool("streaming").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipOrderField)),
+		// Since when the camera has not been recording (nil while it is):
+		// the start of the episode the CAMERA_NOT_RECORDING alert reports.
+		field.Time("not_recording_since").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipOrderField)),
+		// Recording to disk (package footage): the replica that records the
+		// camera and until when its lease runs (taken over after that), as
+		// the pollers' leases work.
+		field.String("record_owner").Default("").MaxLen(200).Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("record_lease_until").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// What the disk recorder last found (RECORDING, OFFLINE, AUTH_FAILED,
+		// DISK_FULL, …; "" before it ran) and a sentence for the owner.
+		field.String("recording_state").Default("").MaxLen(40).Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("recording_reason").Default("").MaxLen(500).Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("recording_since").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -43,6 +65,9 @@ func (Camera) Edges() []ent.Edge {
 		accountEdge("cameras"),
 		edge.To("links", Link.Type),
 		edge.To("journal_entries", JournalEntry.Type).Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("recording_segments", RecordingSegment.Type).Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.From("cloud_connection", CameraCloudConnection.Type).Ref("cameras").
+			Field("cloud_connection_id").Unique().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -11,9 +11,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
 	"github.com/regicam/regicam/ent/schema/schematype"
+	"github.com/regicam/regicam/pulid"
 )
 
 // JournalEntry is one POS journal line: a sale, or a cancel, correction or
@@ -37,6 +37,12 @@ func (JournalEntry) Fields() []ent.Field {
 		field.Enum("kind").Values("PAYMENT", "CANCEL", "MODIFY", "DELETE", "OTHER").Immutable(),
 		field.Time("occurred_at").Immutable().Annotations(entgql.OrderField("OCCURRED_AT")),
 		field.Time("received_at").Default(utcNow).Immutable(),
+		// occurred_at is the time the register printed; corrected_at is that
+		// time on true time when the register's clock offset was known
+		// (regclock), nil when no correction was made. The picture is taken
+		// at corrected_at ?? occurred_at and its skew measured against it.
+		field.Time("corrected_at").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipOrderField)),
 		field.String("external_id").NotEmpty().MaxLen(200).Immutable(),
 		// Distinguishes successive MODIFY entries of one sale: a fingerprint
 		// of the changed content, empty for every other kind.
@@ -60,6 +66,15 @@ func (JournalEntry) Fields() []ent.Field {
 		// Why the entry has no thumbnail (camera offline, frame too far from
 		// occurred_at, …); empty while it has one or one is still coming.
 		field.String("thumbnail_reason").Default(""),
+		// People the camera (cloud person events) saw within the presence
+		// window around occurred_at; nil while not checked or when the
+		// camera reports no person events.
+		field.Int("persons_nearby").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipOrderField)),
+		// When persons_nearby was counted; nil: not yet (or never, for a
+		// camera without person events).
+		field.Time("persons_checked_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput | entgql.SkipOrderField)),
 		// What the provider sent, kept for audits; not part of the API.
 		field.JSON("raw", json.RawMessage{}).Optional().Immutable().Annotations(hidden),
 		// Content fingerprint of the latest known state of the sale, so a
@@ -77,6 +92,10 @@ func (JournalEntry) Edges() []ent.Edge {
 		edge.To("changes", JournalEntry.Type).
 			From("related").Field("related_id").Unique().Immutable(),
 		edge.To("thumbnail", Thumbnail.Type).Unique(),
+		// A receipt may be evidence in several cases: a join table keyed by
+		// case and entry, so a case's receipts are one index range.
+		edge.From("cases", Investigation.Type).Ref("entries").Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("share_links", ShareLink.Type).Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

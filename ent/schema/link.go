@@ -9,8 +9,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Link says which camera watched a terminal during [created_at, ended_at).

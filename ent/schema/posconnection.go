@@ -8,8 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/pulid"
 )
 
 // PosConnection is one POS account (a Smaregi contract, an Ubiregi account,
@@ -40,6 +40,15 @@ func (PosConnection) Fields() []ent.Field {
 		// Sealed secret that authenticates this connection's webhooks.
 		field.Bytes("webhook_secret").Optional().Sensitive().Annotations(hidden),
 		field.String("sync_cursor").Default("").Annotations(hidden),
+		// The reconciliation sweep (re-reading a recent window from the
+		// provider): when it last finished, what it found, its last error
+		// and when it runs next; served through PosConnection.reconciliation.
+		field.Time("reconciled_at").Optional().Nillable().Annotations(hidden),
+		field.Time("next_reconcile_at").Optional().Nillable().Annotations(hidden),
+		field.Int("reconcile_vanished").Default(0).Annotations(hidden),
+		field.Int("reconcile_changed").Default(0).Annotations(hidden),
+		field.Int("reconcile_checked").Default(0).Annotations(hidden),
+		field.String("reconcile_error").Default("").Annotations(hidden),
 		field.String("memo").Default("").MaxLen(500),
 		// The stored secret masked (••••1234), so the owner can tell which
 		// one is in use without it ever leaving the server in clear.

@@ -8,8 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Session is one browser login. The cookie carries a random token; only its

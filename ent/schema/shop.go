@@ -7,9 +7,9 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
 	"github.com/regicam/regicam/ent/schema/schematype"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Shop is one physical store.

@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"encoding/json"
+
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
@@ -8,8 +10,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Terminal is one register of a POS connection (Smaregi 端末ID).
@@ -20,6 +22,7 @@ func (Terminal) Mixin() []ent.Mixin {
 }
 
 func (Terminal) Fields() []ent.Field {
+	hiddenGQL := entgql.Skip(entgql.SkipAll)
 	return []ent.Field{
 		accountField(),
 		field.String("connection_id").GoType(pulidID).Immutable(),
@@ -28,6 +31,23 @@ func (Terminal) Fields() []ent.Field {
 		field.String("name").Default("").MaxLen(200).Annotations(entgql.OrderField("NAME")),
 		field.String("identifier").Default("").MaxLen(200),
 		field.String("app_version").Default("").MaxLen(50),
+		// The register's clock (regclock): the estimated offset of its clock
+		// from true time, its uncertainty and sample count, served through
+		// Terminal.clockOffset (schema/feedtruth.graphql), never as fields of
+		// their own. Nil offset: unknown (too few samples), no correction.
+		field.Int64("clock_offset_ms").Optional().Nillable().Annotations(hiddenGQL),
+		field.Int64("clock_uncertainty_ms").Optional().Nillable().Annotations(hiddenGQL),
+		field.Int("clock_samples").Default(0).Annotations(hiddenGQL),
+		field.Time("clock_updated_at").Optional().Nillable().Annotations(hiddenGQL),
+		// The estimator's sliding window (regclock.Window as JSON, bounded).
+		field.JSON("clock_window", json.RawMessage{}).Optional().Annotations(hiddenGQL),
+		// Completeness: the newest receipt's time and the register's own
+		// sequence (Smaregi terminalTranId) seen so far, and the ranges of
+		// sequence numbers not seen (JSON, bounded), served through
+		// Terminal.feedHealth.
+		field.Time("last_receipt_at").Optional().Nillable().Annotations(hiddenGQL),
+		field.Int64("last_sequence").Optional().Nillable().Annotations(hiddenGQL),
+		field.JSON("missing_ranges", json.RawMessage{}).Optional().Annotations(hiddenGQL),
 	}
 }
 

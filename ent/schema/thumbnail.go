@@ -6,8 +6,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/rule"
+	"github.com/regicam/regicam/pulid"
 )
 
 // Thumbnail is the camera picture taken nearest an entry's occurred_at. The
@@ -27,6 +27,10 @@ func (Thumbnail) Fields() []ent.Field {
 		field.Time("requested_at").Immutable(),
 		field.Time("captured_at").Immutable(),
 		field.Int64("skew_ms").Immutable(),
+		// false: the source cannot say when its frame was taken (a camera
+		// cloud's recording answered for the asked second); captured_at is
+		// then the asked time and skew_ms 0, reported as unknown, never guessed.
+		field.Bool("skew_known").Default(true).Immutable(),
 		field.Int("width").Immutable(),
 		field.Int("height").Immutable(),
 		field.Int64("bytes").Immutable(),
@@ -34,6 +38,15 @@ func (Thumbnail) Fields() []ent.Field {
 		field.String("storage_key").Immutable().Annotations(hidden),
 		field.String("sha256").Immutable().Annotations(hidden),
 		field.Time("created_at").Default(utcNow).Immutable(),
+		// The camera's own JPEG of that second, kept as it came (not
+		// re-encoded) so the evidence can be read at full resolution.
+		// Empty key: the row predates kept pictures. GraphQL shows it as
+		// JournalEntry.picture (schema/thumbnails.graphql), not here.
+		field.String("picture_key").Optional().Immutable().Annotations(hidden),
+		field.Int("picture_width").Optional().Immutable().Annotations(hidden),
+		field.Int("picture_height").Optional().Immutable().Annotations(hidden),
+		field.Int64("picture_bytes").Optional().Immutable().Annotations(hidden),
+		field.String("picture_sha256").Optional().Immutable().Annotations(hidden),
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -34,6 +34,22 @@ const (
 	FieldIdentifier = "identifier"
 	// FieldAppVersion holds the string denoting the app_version field in the database.
 	FieldAppVersion = "app_version"
+	// FieldClockOffsetMs holds the string denoting the clock_offset_ms field in the database.
+	FieldClockOffsetMs = "clock_offset_ms"
+	// FieldClockUncertaintyMs holds the string denoting the clock_uncertainty_ms field in the database.
+	FieldClockUncertaintyMs = "clock_uncertainty_ms"
+	// FieldClockSamples holds the string denoting the clock_samples field in the database.
+	FieldClockSamples = "clock_samples"
+	// FieldClockUpdatedAt holds the string denoting the clock_updated_at field in the database.
+	FieldClockUpdatedAt = "clock_updated_at"
+	// FieldClockWindow holds the string denoting the clock_window field in the database.
+	FieldClockWindow = "clock_window"
+	// FieldLastReceiptAt holds the string denoting the last_receipt_at field in the database.
+	FieldLastReceiptAt = "last_receipt_at"
+	// FieldLastSequence holds the string denoting the last_sequence field in the database.
+	FieldLastSequence = "last_sequence"
+	// FieldMissingRanges holds the string denoting the missing_ranges field in the database.
+	FieldMissingRanges = "missing_ranges"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
 	EdgeAccount = "account"
 	// EdgeConnection holds the string denoting the connection edge name in mutations.
@@ -95,6 +111,14 @@ var Columns = []string{
 	FieldName,
 	FieldIdentifier,
 	FieldAppVersion,
+	FieldClockOffsetMs,
+	FieldClockUncertaintyMs,
+	FieldClockSamples,
+	FieldClockUpdatedAt,
+	FieldClockWindow,
+	FieldLastReceiptAt,
+	FieldLastSequence,
+	FieldMissingRanges,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -135,6 +159,8 @@ var (
 	DefaultAppVersion string
 	// AppVersionValidator is a validator for the "app_version" field. It is called by the builders before save.
 	AppVersionValidator func(string) error
+	// DefaultClockSamples holds the default value on creation for the "clock_samples" field.
+	DefaultClockSamples int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -192,6 +218,36 @@ func ByIdentifier(opts ...sql.OrderTermOption) OrderOption {
 // ByAppVersion orders the results by the app_version field.
 func ByAppVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAppVersion, opts...).ToFunc()
+}
+
+// ByClockOffsetMs orders the results by the clock_offset_ms field.
+func ByClockOffsetMs(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClockOffsetMs, opts...).ToFunc()
+}
+
+// ByClockUncertaintyMs orders the results by the clock_uncertainty_ms field.
+func ByClockUncertaintyMs(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClockUncertaintyMs, opts...).ToFunc()
+}
+
+// ByClockSamples orders the results by the clock_samples field.
+func ByClockSamples(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClockSamples, opts...).ToFunc()
+}
+
+// ByClockUpdatedAt orders the results by the clock_updated_at field.
+func ByClockUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClockUpdatedAt, opts...).ToFunc()
+}
+
+// ByLastReceiptAt orders the results by the last_receipt_at field.
+func ByLastReceiptAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastReceiptAt, opts...).ToFunc()
+}
+
+// ByLastSequence orders the results by the last_sequence field.
+func ByLastSequence(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastSequence, opts...).ToFunc()
 }
 
 // ByAccountField orders the results by account field.

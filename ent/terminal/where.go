@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ID filters vertices based on their ID field.
@@ -99,6 +99,36 @@ func Identifier(v string) predicate.Terminal {
 // AppVersion applies equality check predicate on the "app_version" field. It's identical to AppVersionEQ.
 func AppVersion(v string) predicate.Terminal {
 	return predicate.Terminal(sql.FieldEQ(FieldAppVersion, v))
+}
+
+// ClockOffsetMs applies equality check predicate on the "clock_offset_ms" field. It's identical to ClockOffsetMsEQ.
+func ClockOffsetMs(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldClockOffsetMs, v))
+}
+
+// ClockUncertaintyMs applies equality check predicate on the "clock_uncertainty_ms" field. It's identical to ClockUncertaintyMsEQ.
+func ClockUncertaintyMs(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldClockUncertaintyMs, v))
+}
+
+// ClockSamples applies equality check predicate on the "clock_samples" field. It's identical to ClockSamplesEQ.
+func ClockSamples(v int) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldClockSamples, v))
+}
+
+// ClockUpdatedAt applies equality check predicate on the "clock_updated_at" field. It's identical to ClockUpdatedAtEQ.
+func ClockUpdatedAt(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldClockUpdatedAt, v))
+}
+
+// LastReceiptAt applies equality check predicate on the "last_receipt_at" field. It's identical to LastReceiptAtEQ.
+func LastReceiptAt(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldLastReceiptAt, v))
+}
+
+// LastSequence applies equality check predicate on the "last_sequence" field. It's identical to LastSequenceEQ.
+func LastSequence(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldLastSequence, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -649,6 +679,316 @@ func AppVersionEqualFold(v string) predicate.Terminal {
 // AppVersionContainsFold applies the ContainsFold predicate on the "app_version" field.
 func AppVersionContainsFold(v string) predicate.Terminal {
 	return predicate.Terminal(sql.FieldContainsFold(FieldAppVersion, v))
+}
+
+// ClockOffsetMsEQ applies the EQ predicate on the "clock_offset_ms" field.
+func ClockOffsetMsEQ(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldClockOffsetMs, v))
+}
+
+// ClockOffsetMsNEQ applies the NEQ predicate on the "clock_offset_ms" field.
+func ClockOffsetMsNEQ(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNEQ(FieldClockOffsetMs, v))
+}
+
+// ClockOffsetMsIn applies the In predicate on the "clock_offset_ms" field.
+func ClockOffsetMsIn(vs ...int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldIn(FieldClockOffsetMs, vs...))
+}
+
+// ClockOffsetMsNotIn applies the NotIn predicate on the "clock_offset_ms" field.
+func ClockOffsetMsNotIn(vs ...int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotIn(FieldClockOffsetMs, vs...))
+}
+
+// ClockOffsetMsGT applies the GT predicate on the "clock_offset_ms" field.
+func ClockOffsetMsGT(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGT(FieldClockOffsetMs, v))
+}
+
+// ClockOffsetMsGTE applies the GTE predicate on the "clock_offset_ms" field.
+func ClockOffsetMsGTE(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGTE(FieldClockOffsetMs, v))
+}
+
+// ClockOffsetMsLT applies the LT predicate on the "clock_offset_ms" field.
+func ClockOffsetMsLT(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLT(FieldClockOffsetMs, v))
+}
+
+// ClockOffsetMsLTE applies the LTE predicate on the "clock_offset_ms" field.
+func ClockOffsetMsLTE(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLTE(FieldClockOffsetMs, v))
+}
+
+// ClockOffsetMsIsNil applies the IsNil predicate on the "clock_offset_ms" field.
+func ClockOffsetMsIsNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldIsNull(FieldClockOffsetMs))
+}
+
+// ClockOffsetMsNotNil applies the NotNil predicate on the "clock_offset_ms" field.
+func ClockOffsetMsNotNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotNull(FieldClockOffsetMs))
+}
+
+// ClockUncertaintyMsEQ applies the EQ predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsEQ(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldClockUncertaintyMs, v))
+}
+
+// ClockUncertaintyMsNEQ applies the NEQ predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsNEQ(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNEQ(FieldClockUncertaintyMs, v))
+}
+
+// ClockUncertaintyMsIn applies the In predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsIn(vs ...int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldIn(FieldClockUncertaintyMs, vs...))
+}
+
+// ClockUncertaintyMsNotIn applies the NotIn predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsNotIn(vs ...int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotIn(FieldClockUncertaintyMs, vs...))
+}
+
+// ClockUncertaintyMsGT applies the GT predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsGT(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGT(FieldClockUncertaintyMs, v))
+}
+
+// ClockUncertaintyMsGTE applies the GTE predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsGTE(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGTE(FieldClockUncertaintyMs, v))
+}
+
+// ClockUncertaintyMsLT applies the LT predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsLT(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLT(FieldClockUncertaintyMs, v))
+}
+
+// ClockUncertaintyMsLTE applies the LTE predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsLTE(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLTE(FieldClockUncertaintyMs, v))
+}
+
+// ClockUncertaintyMsIsNil applies the IsNil predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsIsNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldIsNull(FieldClockUncertaintyMs))
+}
+
+// ClockUncertaintyMsNotNil applies the NotNil predicate on the "clock_uncertainty_ms" field.
+func ClockUncertaintyMsNotNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotNull(FieldClockUncertaintyMs))
+}
+
+// ClockSamplesEQ applies the EQ predicate on the "clock_samples" field.
+func ClockSamplesEQ(v int) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldClockSamples, v))
+}
+
+// ClockSamplesNEQ applies the NEQ predicate on the "clock_samples" field.
+func ClockSamplesNEQ(v int) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNEQ(FieldClockSamples, v))
+}
+
+// ClockSamplesIn applies the In predicate on the "clock_samples" field.
+func ClockSamplesIn(vs ...int) predicate.Terminal {
+	return predicate.Terminal(sql.FieldIn(FieldClockSamples, vs...))
+}
+
+// ClockSamplesNotIn applies the NotIn predicate on the "clock_samples" field.
+func ClockSamplesNotIn(vs ...int) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotIn(FieldClockSamples, vs...))
+}
+
+// ClockSamplesGT applies the GT predicate on the "clock_samples" field.
+func ClockSamplesGT(v int) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGT(FieldClockSamples, v))
+}
+
+// ClockSamplesGTE applies the GTE predicate on the "clock_samples" field.
+func ClockSamplesGTE(v int) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGTE(FieldClockSamples, v))
+}
+
+// ClockSamplesLT applies the LT predicate on the "clock_samples" field.
+func ClockSamplesLT(v int) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLT(FieldClockSamples, v))
+}
+
+// ClockSamplesLTE applies the LTE predicate on the "clock_samples" field.
+func ClockSamplesLTE(v int) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLTE(FieldClockSamples, v))
+}
+
+// ClockUpdatedAtEQ applies the EQ predicate on the "clock_updated_at" field.
+func ClockUpdatedAtEQ(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldClockUpdatedAt, v))
+}
+
+// ClockUpdatedAtNEQ applies the NEQ predicate on the "clock_updated_at" field.
+func ClockUpdatedAtNEQ(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNEQ(FieldClockUpdatedAt, v))
+}
+
+// ClockUpdatedAtIn applies the In predicate on the "clock_updated_at" field.
+func ClockUpdatedAtIn(vs ...time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldIn(FieldClockUpdatedAt, vs...))
+}
+
+// ClockUpdatedAtNotIn applies the NotIn predicate on the "clock_updated_at" field.
+func ClockUpdatedAtNotIn(vs ...time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotIn(FieldClockUpdatedAt, vs...))
+}
+
+// ClockUpdatedAtGT applies the GT predicate on the "clock_updated_at" field.
+func ClockUpdatedAtGT(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGT(FieldClockUpdatedAt, v))
+}
+
+// ClockUpdatedAtGTE applies the GTE predicate on the "clock_updated_at" field.
+func ClockUpdatedAtGTE(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGTE(FieldClockUpdatedAt, v))
+}
+
+// ClockUpdatedAtLT applies the LT predicate on the "clock_updated_at" field.
+func ClockUpdatedAtLT(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLT(FieldClockUpdatedAt, v))
+}
+
+// ClockUpdatedAtLTE applies the LTE predicate on the "clock_updated_at" field.
+func ClockUpdatedAtLTE(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLTE(FieldClockUpdatedAt, v))
+}
+
+// ClockUpdatedAtIsNil applies the IsNil predicate on the "clock_updated_at" field.
+func ClockUpdatedAtIsNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldIsNull(FieldClockUpdatedAt))
+}
+
+// ClockUpdatedAtNotNil applies the NotNil predicate on the "clock_updated_at" field.
+func ClockUpdatedAtNotNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotNull(FieldClockUpdatedAt))
+}
+
+// ClockWindowIsNil applies the IsNil predicate on the "clock_window" field.
+func ClockWindowIsNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldIsNull(FieldClockWindow))
+}
+
+// ClockWindowNotNil applies the NotNil predicate on the "clock_window" field.
+func ClockWindowNotNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotNull(FieldClockWindow))
+}
+
+// LastReceiptAtEQ applies the EQ predicate on the "last_receipt_at" field.
+func LastReceiptAtEQ(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldLastReceiptAt, v))
+}
+
+// LastReceiptAtNEQ applies the NEQ predicate on the "last_receipt_at" field.
+func LastReceiptAtNEQ(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNEQ(FieldLastReceiptAt, v))
+}
+
+// LastReceiptAtIn applies the In predicate on the "last_receipt_at" field.
+func LastReceiptAtIn(vs ...time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldIn(FieldLastReceiptAt, vs...))
+}
+
+// LastReceiptAtNotIn applies the NotIn predicate on the "last_receipt_at" field.
+func LastReceiptAtNotIn(vs ...time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotIn(FieldLastReceiptAt, vs...))
+}
+
+// LastReceiptAtGT applies the GT predicate on the "last_receipt_at" field.
+func LastReceiptAtGT(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGT(FieldLastReceiptAt, v))
+}
+
+// LastReceiptAtGTE applies the GTE predicate on the "last_receipt_at" field.
+func LastReceiptAtGTE(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGTE(FieldLastReceiptAt, v))
+}
+
+// LastReceiptAtLT applies the LT predicate on the "last_receipt_at" field.
+func LastReceiptAtLT(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLT(FieldLastReceiptAt, v))
+}
+
+// LastReceiptAtLTE applies the LTE predicate on the "last_receipt_at" field.
+func LastReceiptAtLTE(v time.Time) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLTE(FieldLastReceiptAt, v))
+}
+
+// LastReceiptAtIsNil applies the IsNil predicate on the "last_receipt_at" field.
+func LastReceiptAtIsNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldIsNull(FieldLastReceiptAt))
+}
+
+// LastReceiptAtNotNil applies the NotNil predicate on the "last_receipt_at" field.
+func LastReceiptAtNotNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotNull(FieldLastReceiptAt))
+}
+
+// LastSequenceEQ applies the EQ predicate on the "last_sequence" field.
+func LastSequenceEQ(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldEQ(FieldLastSequence, v))
+}
+
+// LastSequenceNEQ applies the NEQ predicate on the "last_sequence" field.
+func LastSequenceNEQ(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNEQ(FieldLastSequence, v))
+}
+
+// LastSequenceIn applies the In predicate on the "last_sequence" field.
+func LastSequenceIn(vs ...int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldIn(FieldLastSequence, vs...))
+}
+
+// LastSequenceNotIn applies the NotIn predicate on the "last_sequence" field.
+func LastSequenceNotIn(vs ...int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotIn(FieldLastSequence, vs...))
+}
+
+// LastSequenceGT applies the GT predicate on the "last_sequence" field.
+func LastSequenceGT(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGT(FieldLastSequence, v))
+}
+
+// LastSequenceGTE applies the GTE predicate on the "last_sequence" field.
+func LastSequenceGTE(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldGTE(FieldLastSequence, v))
+}
+
+// LastSequenceLT applies the LT predicate on the "last_sequence" field.
+func LastSequenceLT(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLT(FieldLastSequence, v))
+}
+
+// LastSequenceLTE applies the LTE predicate on the "last_sequence" field.
+func LastSequenceLTE(v int64) predicate.Terminal {
+	return predicate.Terminal(sql.FieldLTE(FieldLastSequence, v))
+}
+
+// LastSequenceIsNil applies the IsNil predicate on the "last_sequence" field.
+func LastSequenceIsNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldIsNull(FieldLastSequence))
+}
+
+// LastSequenceNotNil applies the NotNil predicate on the "last_sequence" field.
+func LastSequenceNotNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotNull(FieldLastSequence))
+}
+
+// MissingRangesIsNil applies the IsNil predicate on the "missing_ranges" field.
+func MissingRangesIsNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldIsNull(FieldMissingRanges))
+}
+
+// MissingRangesNotNil applies the NotNil predicate on the "missing_ranges" field.
+func MissingRangesNotNil() predicate.Terminal {
+	return predicate.Terminal(sql.FieldNotNull(FieldMissingRanges))
 }
 
 // HasAccount applies the HasEdge predicate on the "account" edge.

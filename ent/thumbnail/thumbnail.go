@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 const (
@@ -28,6 +28,8 @@ const (
 	FieldCapturedAt = "captured_at"
 	// FieldSkewMs holds the string denoting the skew_ms field in the database.
 	FieldSkewMs = "skew_ms"
+	// FieldSkewKnown holds the string denoting the skew_known field in the database.
+	FieldSkewKnown = "skew_known"
 	// FieldWidth holds the string denoting the width field in the database.
 	FieldWidth = "width"
 	// FieldHeight holds the string denoting the height field in the database.
@@ -42,6 +44,16 @@ const (
 	FieldSha256 = "sha256"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
+	// FieldPictureKey holds the string denoting the picture_key field in the database.
+	FieldPictureKey = "picture_key"
+	// FieldPictureWidth holds the string denoting the picture_width field in the database.
+	FieldPictureWidth = "picture_width"
+	// FieldPictureHeight holds the string denoting the picture_height field in the database.
+	FieldPictureHeight = "picture_height"
+	// FieldPictureBytes holds the string denoting the picture_bytes field in the database.
+	FieldPictureBytes = "picture_bytes"
+	// FieldPictureSha256 holds the string denoting the picture_sha256 field in the database.
+	FieldPictureSha256 = "picture_sha256"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
 	EdgeAccount = "account"
 	// EdgeEntry holds the string denoting the entry edge name in mutations.
@@ -73,6 +85,7 @@ var Columns = []string{
 	FieldRequestedAt,
 	FieldCapturedAt,
 	FieldSkewMs,
+	FieldSkewKnown,
 	FieldWidth,
 	FieldHeight,
 	FieldBytes,
@@ -80,6 +93,11 @@ var Columns = []string{
 	FieldStorageKey,
 	FieldSha256,
 	FieldCreatedAt,
+	FieldPictureKey,
+	FieldPictureWidth,
+	FieldPictureHeight,
+	FieldPictureBytes,
+	FieldPictureSha256,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -100,6 +118,8 @@ func ValidColumn(column string) bool {
 var (
 	Hooks  [1]ent.Hook
 	Policy ent.Policy
+	// DefaultSkewKnown holds the default value on creation for the "skew_known" field.
+	DefaultSkewKnown bool
 	// DefaultContentType holds the default value on creation for the "content_type" field.
 	DefaultContentType string
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
@@ -148,6 +168,11 @@ func BySkewMs(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSkewMs, opts...).ToFunc()
 }
 
+// BySkewKnown orders the results by the skew_known field.
+func BySkewKnown(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSkewKnown, opts...).ToFunc()
+}
+
 // ByWidth orders the results by the width field.
 func ByWidth(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldWidth, opts...).ToFunc()
@@ -181,6 +206,31 @@ func BySha256(opts ...sql.OrderTermOption) OrderOption {
 // ByCreatedAt orders the results by the created_at field.
 func ByCreatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedAt, opts...).ToFunc()
+}
+
+// ByPictureKey orders the results by the picture_key field.
+func ByPictureKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPictureKey, opts...).ToFunc()
+}
+
+// ByPictureWidth orders the results by the picture_width field.
+func ByPictureWidth(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPictureWidth, opts...).ToFunc()
+}
+
+// ByPictureHeight orders the results by the picture_height field.
+func ByPictureHeight(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPictureHeight, opts...).ToFunc()
+}
+
+// ByPictureBytes orders the results by the picture_bytes field.
+func ByPictureBytes(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPictureBytes, opts...).ToFunc()
+}
+
+// ByPictureSha256 orders the results by the picture_sha256 field.
+func ByPictureSha256(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPictureSha256, opts...).ToFunc()
 }
 
 // ByAccountField orders the results by account field.

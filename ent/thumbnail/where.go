@@ -8,7 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/regicam/regicam/ent/predicate"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/pulid"
 )
 
 // ID filters vertices based on their ID field.
@@ -86,6 +86,11 @@ func SkewMs(v int64) predicate.Thumbnail {
 	return predicate.Thumbnail(sql.FieldEQ(FieldSkewMs, v))
 }
 
+// SkewKnown applies equality check predicate on the "skew_known" field. It's identical to SkewKnownEQ.
+func SkewKnown(v bool) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldSkewKnown, v))
+}
+
 // Width applies equality check predicate on the "width" field. It's identical to WidthEQ.
 func Width(v int) predicate.Thumbnail {
 	return predicate.Thumbnail(sql.FieldEQ(FieldWidth, v))
@@ -119,6 +124,31 @@ func Sha256(v string) predicate.Thumbnail {
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Thumbnail {
 	return predicate.Thumbnail(sql.FieldEQ(FieldCreatedAt, v))
+}
+
+// PictureKey applies equality check predicate on the "picture_key" field. It's identical to PictureKeyEQ.
+func PictureKey(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureKey, v))
+}
+
+// PictureWidth applies equality check predicate on the "picture_width" field. It's identical to PictureWidthEQ.
+func PictureWidth(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureWidth, v))
+}
+
+// PictureHeight applies equality check predicate on the "picture_height" field. It's identical to PictureHeightEQ.
+func PictureHeight(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureHeight, v))
+}
+
+// PictureBytes applies equality check predicate on the "picture_bytes" field. It's identical to PictureBytesEQ.
+func PictureBytes(v int64) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureBytes, v))
+}
+
+// PictureSha256 applies equality check predicate on the "picture_sha256" field. It's identical to PictureSha256EQ.
+func PictureSha256(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureSha256, v))
 }
 
 // AccountIDEQ applies the EQ predicate on the "account_id" field.
@@ -449,6 +479,16 @@ func SkewMsLT(v int64) predicate.Thumbnail {
 // SkewMsLTE applies the LTE predicate on the "skew_ms" field.
 func SkewMsLTE(v int64) predicate.Thumbnail {
 	return predicate.Thumbnail(sql.FieldLTE(FieldSkewMs, v))
+}
+
+// SkewKnownEQ applies the EQ predicate on the "skew_known" field.
+func SkewKnownEQ(v bool) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldSkewKnown, v))
+}
+
+// SkewKnownNEQ applies the NEQ predicate on the "skew_known" field.
+func SkewKnownNEQ(v bool) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNEQ(FieldSkewKnown, v))
 }
 
 // WidthEQ applies the EQ predicate on the "width" field.
@@ -804,6 +844,306 @@ func CreatedAtLT(v time.Time) predicate.Thumbnail {
 // CreatedAtLTE applies the LTE predicate on the "created_at" field.
 func CreatedAtLTE(v time.Time) predicate.Thumbnail {
 	return predicate.Thumbnail(sql.FieldLTE(FieldCreatedAt, v))
+}
+
+// PictureKeyEQ applies the EQ predicate on the "picture_key" field.
+func PictureKeyEQ(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureKey, v))
+}
+
+// PictureKeyNEQ applies the NEQ predicate on the "picture_key" field.
+func PictureKeyNEQ(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNEQ(FieldPictureKey, v))
+}
+
+// PictureKeyIn applies the In predicate on the "picture_key" field.
+func PictureKeyIn(vs ...string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIn(FieldPictureKey, vs...))
+}
+
+// PictureKeyNotIn applies the NotIn predicate on the "picture_key" field.
+func PictureKeyNotIn(vs ...string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotIn(FieldPictureKey, vs...))
+}
+
+// PictureKeyGT applies the GT predicate on the "picture_key" field.
+func PictureKeyGT(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGT(FieldPictureKey, v))
+}
+
+// PictureKeyGTE applies the GTE predicate on the "picture_key" field.
+func PictureKeyGTE(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGTE(FieldPictureKey, v))
+}
+
+// PictureKeyLT applies the LT predicate on the "picture_key" field.
+func PictureKeyLT(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLT(FieldPictureKey, v))
+}
+
+// PictureKeyLTE applies the LTE predicate on the "picture_key" field.
+func PictureKeyLTE(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLTE(FieldPictureKey, v))
+}
+
+// PictureKeyContains applies the Contains predicate on the "picture_key" field.
+func PictureKeyContains(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldContains(FieldPictureKey, v))
+}
+
+// PictureKeyHasPrefix applies the HasPrefix predicate on the "picture_key" field.
+func PictureKeyHasPrefix(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldHasPrefix(FieldPictureKey, v))
+}
+
+// PictureKeyHasSuffix applies the HasSuffix predicate on the "picture_key" field.
+func PictureKeyHasSuffix(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldHasSuffix(FieldPictureKey, v))
+}
+
+// PictureKeyIsNil applies the IsNil predicate on the "picture_key" field.
+func PictureKeyIsNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIsNull(FieldPictureKey))
+}
+
+// PictureKeyNotNil applies the NotNil predicate on the "picture_key" field.
+func PictureKeyNotNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotNull(FieldPictureKey))
+}
+
+// PictureKeyEqualFold applies the EqualFold predicate on the "picture_key" field.
+func PictureKeyEqualFold(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEqualFold(FieldPictureKey, v))
+}
+
+// PictureKeyContainsFold applies the ContainsFold predicate on the "picture_key" field.
+func PictureKeyContainsFold(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldContainsFold(FieldPictureKey, v))
+}
+
+// PictureWidthEQ applies the EQ predicate on the "picture_width" field.
+func PictureWidthEQ(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureWidth, v))
+}
+
+// PictureWidthNEQ applies the NEQ predicate on the "picture_width" field.
+func PictureWidthNEQ(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNEQ(FieldPictureWidth, v))
+}
+
+// PictureWidthIn applies the In predicate on the "picture_width" field.
+func PictureWidthIn(vs ...int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIn(FieldPictureWidth, vs...))
+}
+
+// PictureWidthNotIn applies the NotIn predicate on the "picture_width" field.
+func PictureWidthNotIn(vs ...int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotIn(FieldPictureWidth, vs...))
+}
+
+// PictureWidthGT applies the GT predicate on the "picture_width" field.
+func PictureWidthGT(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGT(FieldPictureWidth, v))
+}
+
+// PictureWidthGTE applies the GTE predicate on the "picture_width" field.
+func PictureWidthGTE(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGTE(FieldPictureWidth, v))
+}
+
+// PictureWidthLT applies the LT predicate on the "picture_width" field.
+func PictureWidthLT(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLT(FieldPictureWidth, v))
+}
+
+// PictureWidthLTE applies the LTE predicate on the "picture_width" field.
+func PictureWidthLTE(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLTE(FieldPictureWidth, v))
+}
+
+// PictureWidthIsNil applies the IsNil predicate on the "picture_width" field.
+func PictureWidthIsNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIsNull(FieldPictureWidth))
+}
+
+// PictureWidthNotNil applies the NotNil predicate on the "picture_width" field.
+func PictureWidthNotNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotNull(FieldPictureWidth))
+}
+
+// PictureHeightEQ applies the EQ predicate on the "picture_height" field.
+func PictureHeightEQ(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureHeight, v))
+}
+
+// PictureHeightNEQ applies the NEQ predicate on the "picture_height" field.
+func PictureHeightNEQ(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNEQ(FieldPictureHeight, v))
+}
+
+// PictureHeightIn applies the In predicate on the "picture_height" field.
+func PictureHeightIn(vs ...int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIn(FieldPictureHeight, vs...))
+}
+
+// PictureHeightNotIn applies the NotIn predicate on the "picture_height" field.
+func PictureHeightNotIn(vs ...int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotIn(FieldPictureHeight, vs...))
+}
+
+// PictureHeightGT applies the GT predicate on the "picture_height" field.
+func PictureHeightGT(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGT(FieldPictureHeight, v))
+}
+
+// PictureHeightGTE applies the GTE predicate on the "picture_height" field.
+func PictureHeightGTE(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGTE(FieldPictureHeight, v))
+}
+
+// PictureHeightLT applies the LT predicate on the "picture_height" field.
+func PictureHeightLT(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLT(FieldPictureHeight, v))
+}
+
+// PictureHeightLTE applies the LTE predicate on the "picture_height" field.
+func PictureHeightLTE(v int) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLTE(FieldPictureHeight, v))
+}
+
+// PictureHeightIsNil applies the IsNil predicate on the "picture_height" field.
+func PictureHeightIsNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIsNull(FieldPictureHeight))
+}
+
+// PictureHeightNotNil applies the NotNil predicate on the "picture_height" field.
+func PictureHeightNotNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotNull(FieldPictureHeight))
+}
+
+// PictureBytesEQ applies the EQ predicate on the "picture_bytes" field.
+func PictureBytesEQ(v int64) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureBytes, v))
+}
+
+// PictureBytesNEQ applies the NEQ predicate on the "picture_bytes" field.
+func PictureBytesNEQ(v int64) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNEQ(FieldPictureBytes, v))
+}
+
+// PictureBytesIn applies the In predicate on the "picture_bytes" field.
+func PictureBytesIn(vs ...int64) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIn(FieldPictureBytes, vs...))
+}
+
+// PictureBytesNotIn applies the NotIn predicate on the "picture_bytes" field.
+func PictureBytesNotIn(vs ...int64) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotIn(FieldPictureBytes, vs...))
+}
+
+// PictureBytesGT applies the GT predicate on the "picture_bytes" field.
+func PictureBytesGT(v int64) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGT(FieldPictureBytes, v))
+}
+
+// PictureBytesGTE applies the GTE predicate on the "picture_bytes" field.
+func PictureBytesGTE(v int64) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGTE(FieldPictureBytes, v))
+}
+
+// PictureBytesLT applies the LT predicate on the "picture_bytes" field.
+func PictureBytesLT(v int64) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLT(FieldPictureBytes, v))
+}
+
+// PictureBytesLTE applies the LTE predicate on the "picture_bytes" field.
+func PictureBytesLTE(v int64) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLTE(FieldPictureBytes, v))
+}
+
+// PictureBytesIsNil applies the IsNil predicate on the "picture_bytes" field.
+func PictureBytesIsNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIsNull(FieldPictureBytes))
+}
+
+// PictureBytesNotNil applies the NotNil predicate on the "picture_bytes" field.
+func PictureBytesNotNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotNull(FieldPictureBytes))
+}
+
+// PictureSha256EQ applies the EQ predicate on the "picture_sha256" field.
+func PictureSha256EQ(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEQ(FieldPictureSha256, v))
+}
+
+// PictureSha256NEQ applies the NEQ predicate on the "picture_sha256" field.
+func PictureSha256NEQ(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNEQ(FieldPictureSha256, v))
+}
+
+// PictureSha256In applies the In predicate on the "picture_sha256" field.
+func PictureSha256In(vs ...string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIn(FieldPictureSha256, vs...))
+}
+
+// PictureSha256NotIn applies the NotIn predicate on the "picture_sha256" field.
+func PictureSha256NotIn(vs ...string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotIn(FieldPictureSha256, vs...))
+}
+
+// PictureSha256GT applies the GT predicate on the "picture_sha256" field.
+func PictureSha256GT(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGT(FieldPictureSha256, v))
+}
+
+// PictureSha256GTE applies the GTE predicate on the "picture_sha256" field.
+func PictureSha256GTE(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldGTE(FieldPictureSha256, v))
+}
+
+// PictureSha256LT applies the LT predicate on the "picture_sha256" field.
+func PictureSha256LT(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLT(FieldPictureSha256, v))
+}
+
+// PictureSha256LTE applies the LTE predicate on the "picture_sha256" field.
+func PictureSha256LTE(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldLTE(FieldPictureSha256, v))
+}
+
+// PictureSha256Contains applies the Contains predicate on the "picture_sha256" field.
+func PictureSha256Contains(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldContains(FieldPictureSha256, v))
+}
+
+// PictureSha256HasPrefix applies the HasPrefix predicate on the "picture_sha256" field.
+func PictureSha256HasPrefix(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldHasPrefix(FieldPictureSha256, v))
+}
+
+// PictureSha256HasSuffix applies the HasSuffix predicate on the "picture_sha256" field.
+func PictureSha256HasSuffix(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldHasSuffix(FieldPictureSha256, v))
+}
+
+// PictureSha256IsNil applies the IsNil predicate on the "picture_sha256" field.
+func PictureSha256IsNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldIsNull(FieldPictureSha256))
+}
+
+// PictureSha256NotNil applies the NotNil predicate on the "picture_sha256" field.
+func PictureSha256NotNil() predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldNotNull(FieldPictureSha256))
+}
+
+// PictureSha256EqualFold applies the EqualFold predicate on the "picture_sha256" field.
+func PictureSha256EqualFold(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldEqualFold(FieldPictureSha256, v))
+}
+
+// PictureSha256ContainsFold applies the ContainsFold predicate on the "picture_sha256" field.
+func PictureSha256ContainsFold(v string) predicate.Thumbnail {
+	return predicate.Thumbnail(sql.FieldContainsFold(FieldPictureSha256, v))
 }
 
 // HasAccount applies the HasEdge predicate on the "account" edge.

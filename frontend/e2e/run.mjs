@@ -10,12 +10,24 @@
 //   E2E_DOCS=1 npm run e2e            also copy the screenshots to docs/screenshots
 //   CHROMIUM=/path/to/chrome npm run e2e
 //   REGICAM_BIN=/path/to/regicam npm run e2e   use a binary built already
-//   E2E_ONLY=setup npm run e2e        only the first-use run (e2e/setup.mjs)
+//   E2E_ONLY=setup npm run e2e        only the first-use runs (e2e/setup.mjs, e2e/cloud.mjs, e2e/ubiregi.mjs)
+//   E2E_ONLY=cloud npm run e2e        only the camera-cloud run (e2e/cloud.mjs)
+//   E2E_ONLY=ubiregi npm run e2e      only the Ubiregi OAuth run (e2e/ubiregi.mjs)
+//   E2E_ONLY=cases npm run e2e        the demo server and only the cases run (e2e/cases.mjs)
+//   E2E_ONLY=rules npm run e2e        the demo server and only the rule builder / staff / mail run (e2e/rules.mjs)
+//   E2E_ONLY=recordings npm run e2e   the demo server and only the recorded-moments run (e2e/recordings.mjs)
+//
+// Where ffmpeg is installed and the binary knows --demo-rtsp, the demo also
+// records one ffmpeg RTSP H.264 camera, and e2e/recordings.mjs plays its clip.
 //
 // After the demo run, e2e/setup.mjs runs the first-use scenarios (an empty
-// database, no demo) with the same binary.
+// database, no demo) with the same binary, then e2e/cloud.mjs connects a
+// Safie account (the project's fake) and sees a receipt with its picture,
+// and e2e/ubiregi.mjs links a Ubiregi account (the project's fake) by OAuth
+// and sees its register's bills arrive with their pictures.
+import { countsAsError } from './console.mjs';
 import { chromium } from 'playwright-core';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, copyFileSync, createWriteStream } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,6 +35,12 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sizes } from '../scripts/size.mjs';
 import { runSetupE2E } from './setup.mjs';
+import { runCloudE2E } from './cloud.mjs';
+import { runUbiregiE2E } from './ubiregi.mjs';
+import { runScreens, copyDocs } from './screens.mjs';
+import { runCasesE2E } from './cases.mjs';
+import { runRulesE2E } from './rules.mjs';
+import { runRecordingsE2E } from './recordings.mjs';
 import assert from 'node:assert/strict';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -38,6 +56,7 @@ const figures = {};
 const log = (...a) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
 
 let server, proxy, browser;
+let screensFailed = 0;
 const cleanup = async () => {
   await browser?.close().catch(() => {});
   proxy?.close();
@@ -91,16 +110,18 @@ function buildBinary() {
 async function main() {
   mkdirSync(artifacts, { recursive: true });
   const bin = buildBinary();
-  if (process.env.E2E_ONLY === 'setup') return;
+  if (['setup', 'cloud', 'ubiregi'].includes(process.env.E2E_ONLY)) return;
 
   const port = await freePort();
   const pport = await freePort();
   const base = `http://127.0.0.1:${pport}`;
   const direct = `http://127.0.0.1:${port}`;
   const serverLog = createWriteStream(join(artifacts, 'server.log'));
+  const extra = demoRTSP(bin) ? ['--demo-rtsp'] : [];
+  log(extra.length ? 'demo with an ffmpeg RTSP camera (--demo-rtsp)' : 'demo without an RTSP camera (no ffmpeg, or the binary has no --demo-rtsp)');
   server = spawn(bin, [
-    '--addr', `127.0.0.1:${port}`, '--data-dir', join(tmp, 'data'), '--demo', 'true', '--demo-every', '1s',
-    '--cors-origins', base, '--log-level', 'info',
+    '--addr', `127.0.0.1:${port}`, '--data-dir', join(tmp, 'data'), '--demo',
+    '--cors-origins', base, '--log-level', 'info', ...extra,
   ], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
   server.stderr.pipe(serverLog);
   const creds = await new Promise((resolve, reject) => {
@@ -137,7 +158,7 @@ async function main() {
   const consoleErrors = [];
   let allowNetworkErrors = false;
   page.on('console', (m) => {
-    if (m.type() !== 'error') return;
+    if (!countsAsError(m)) return;
     // While the test cuts the network on purpose, failed requests are expected.
     if (allowNetworkErrors && /WebSocket|ERR_|Failed to load resource|net::/.test(m.text())) return;
     consoleErrors.push(m.text());
@@ -174,6 +195,25 @@ async function main() {
   const term1 = t.terminals.edges.map((e) => e.node).find((n) => n.externalID === '1' && n.activeLink);
   assert.ok(term1, 'demo register 1 is linked');
   const cam = term1.activeLink.camera;
+
+  // 1b. Every screen and dialog at 1280, 1024, 768 and 390 px: axe-core,
+  // layout, timeline, live list, search (e2e/screens.mjs), each width in its
+  // own context. It runs first, so a failure further down cannot hide its
+  // report; its failures fail the run after the first-use run has reported.
+  if (!['cases', 'rules', 'recordings'].includes(process.env.E2E_ONLY)) screensFailed = (await runScreens({ browser, base, direct, creds, cam, api, artifacts, log })).failed;
+  // 1b'. Rule builder with its preview, スタッフ分析, メール・日報 (e2e/rules.mjs).
+  if (!['cases', 'recordings'].includes(process.env.E2E_ONLY)) figures.rules = await runRulesE2E(page, { browser, base, direct, creds, api, artifacts, log });
+  if (process.env.E2E_ONLY === 'rules') return;
+  // 1c. Cases (e2e/cases.mjs): 「ケースに追加」 at 1280 and from a phone's
+  // receipt sheet, note, closing, the evidence ZIP; failures counted like
+  // the screens'.
+  if (process.env.E2E_ONLY !== 'recordings') screensFailed += (await runCasesE2E(page, { browser, base, direct, creds, cam, artifacts, log, figures })).failed;
+  if (process.env.E2E_ONLY === 'cases') return;
+  // 1d. Recorded moments (e2e/recordings.mjs): a receipt's clip and the
+  // time code of its frame at the mark, the timeline seeking, a share link
+  // logged out and revoked; failures counted like the screens'.
+  screensFailed += (await runRecordingsE2E(page, { browser, base, direct, cam, api, artifacts, log, figures })).failed;
+  if (process.env.E2E_ONLY === 'recordings') { if (figures.clickToFirstFrame) printRecordings(figures); return; }
 
   // 2. Time to the first receipt list on a fresh load of the camera's dashboard.
   await page.goto(`${base}/#/camera/${cam.id}`);
@@ -292,8 +332,11 @@ async function main() {
   allowNetworkErrors = false;
   log('resume after drop:', missedText.replace('×', '').trim());
 
-  // 8. Select a receipt: its own picture, capture time and skew.
+  // 8. Select a receipt: its own picture, capture time and skew (the
+  // still frame: a receipt with a recorded clip opens in the player).
   await page.locator('.card[data-receipt="M002"]').click();
+  await page.locator('.camview [data-testid=show-still], .camview .stage img').first().waitFor();
+  if (await page.locator('.camview [data-testid=show-still]').count()) await page.locator('.camview [data-testid=show-still]').click();
   await page.waitForFunction(() => { const i = document.querySelector('.camview .stage img'); return i && i.getAttribute('src').startsWith('/thumbnails/') && i.complete && i.naturalWidth > 0; });
   const caption = await page.getByTestId('picture-caption').textContent();
   assert.match(caption, /撮影 \d\d:\d\d:\d\d/);
@@ -304,7 +347,7 @@ async function main() {
   await page.waitForFunction(() => ['payment', 'cancel', 'modify', 'delete'].every((k) => document.querySelector('.timeline rect.mark-' + k)));
   assert.equal(await page.locator('.timeline .field-error').count(), 0, 'timeline loaded');
   await page.screenshot({ path: join(artifacts, 'dashboard.png') });
-  await page.getByRole('button', { name: 'ライブ映像に戻る' }).click();
+  await page.getByRole('button', { name: 'ライブに戻る' }).click();
 
   // 9. Link portal: add a Smaregi link through the dialog (the demo's fake).
   await page.getByRole('link', { name: '連携ポータル' }).click();
@@ -368,7 +411,8 @@ async function main() {
   assert.equal(await page.getByTestId('new-key-value').count(), 0, 'the key is shown once');
   await keys.locator('tr', { hasText: 'POS連携' }).getByRole('button', { name: '失効させる' }).click();
   await page.getByRole('dialog').getByRole('button', { name: '失効させる' }).click();
-  await keys.locator('tr', { hasText: 'POS連携' }).getByText(/失効/).waitFor();
+  // Its 失効させる button goes once the key is revoked (the words 失効 are on that button before).
+  await keys.locator('tr', { hasText: 'POS連携' }).getByRole('button', { name: '失効させる' }).waitFor({ state: 'detached' });
   const revoked = await fetch(direct + '/graphql', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + shown }, body: '{"query":"{ journal(first:1){ edges { cursor } } }"}' }).then((r) => r.json());
   assert.equal(revoked.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED', 'a revoked key is refused');
   log('API key created once and revoked');
@@ -426,6 +470,7 @@ async function main() {
     mkdirSync(docs, { recursive: true });
     copyFileSync(join(artifacts, 'dashboard.png'), join(docs, 'dashboard.png'));
     copyFileSync(join(artifacts, 'portal.png'), join(docs, 'portal.png'));
+    copyDocs(artifacts, docs);
   }
 
   console.log('\nFIGURES');
@@ -437,11 +482,55 @@ async function main() {
   const f = (x) => `n=${x.n}: p50 ${x.p50} ms, p95 ${x.p95} ms, max ${x.max} ms`;
   console.log(`  ingest → card visible, sale now (waits for the next camera frame): ${f(figures.ingestToCard)}`);
   console.log(`  ingest → card visible, POS data 3 s late (frame already recorded): ${f(figures.ingestToCardLate)}`);
+  if (figures.clickToFirstFrame) printRecordings(figures);
   console.log(`  screenshots: ${artifacts}`);
-  console.log(`e2e passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(screensFailed ? `e2e demo run done in ${((Date.now() - started) / 1000).toFixed(1)} s with ${screensFailed} screen, case and recording checks FAILED (SCREENS, CASES, RECORDINGS above)` : `e2e passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-main().then(cleanup).then(() => runSetupE2E({ bin: process.env.REGICAM_BIN ?? join(binDir, 'regicam') }))
+/** Whether the demo can add an ffmpeg RTSP camera: ffmpeg on the PATH and
+ *  a binary that knows the flag (older binaries refuse unknown flags). */
+function demoRTSP(bin) {
+  try { execFileSync('ffmpeg', ['-version'], { stdio: 'ignore' }); } catch { return false; }
+  try {
+    const r = spawnSync(bin, ['--help'], { encoding: 'utf8' });
+    return /demo-rtsp/.test((r.stdout ?? '') + (r.stderr ?? ''));
+  } catch { return false; }
+}
+
+function printRecordings(f) {
+  const c = f.clickToFirstFrame, m = f.markOffset;
+  console.log(`  receipt click → first clip frame painted (requestVideoFrameCallback): n=${c.n}: p50 ${c.p50} ms, max ${c.max} ms (target p50 ≤ 300 ms)`);
+  if (m) console.log(`  frame at the receipt's mark vs its second (block time code): ${m.within1s}/${m.n} within ±1 s, max |off| ${m.maxAbs} ms`);
+  if (f.rtsp) console.log(`  RTSP camera (${f.rtsp.size}): first frame ${f.rtsp.firstFrameMs} ms, frame at mark ${f.rtsp.markOffsetMs} ms off`);
+}
+
+/** The first-use runs, each on a server and data of its own: all of them
+ *  run, so one failing does not hide what the others would find. */
+async function firstUse() {
+  const only = process.env.E2E_ONLY;
+  if (only === 'cases' || only === 'rules' || only === 'recordings') return;
+  const bin = process.env.REGICAM_BIN ?? join(binDir, 'regicam');
+  const runs = [
+    ['setup', runSetupE2E, only !== 'cloud' && only !== 'ubiregi'],
+    ['cloud', runCloudE2E, only !== 'ubiregi'],
+    ['ubiregi', runUbiregiE2E, only !== 'cloud'],
+  ];
+  const failed = [];
+  for (const [name, run, wanted] of runs) {
+    if (!wanted) continue;
+    try {
+      await run({ bin });
+    } catch (e) {
+      console.error(`${name} e2e FAILED:`, e);
+      failed.push(name);
+    }
+  }
+  if (failed.length) throw new Error(`first-use e2e runs failed: ${failed.join(', ')} (errors above)`);
+}
+
+main().then(cleanup)
+  .then(firstUse)
+  .then(() => { if (screensFailed) throw new Error(`${screensFailed} screen, case and recording checks failed (SCREENS, CASES, RECORDINGS above)`); })
   .then(() => rmSync(binDir, { recursive: true, force: true }), async (e) => {
   console.error('e2e FAILED:', e);
   try { const p = browser?.contexts()[0]?.pages()[0]; if (p) await p.screenshot({ path: join(artifacts, 'failure.png') }); } catch { /* ignore */ }

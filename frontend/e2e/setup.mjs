@@ -38,7 +38,7 @@ const chromePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const FRAME_TOLERANCE_MS = 2000; // the server's --frame-tolerance (default 2s)
 const OWNER = { email: 'owner@e2e-shop.example', password: 'Owner-Passw0rd', name: '店長' };
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -47,7 +47,7 @@ function freePort() {
 }
 
 /** Reads the first line of a child's stdout matching re. */
-function lineOf(child, re, what, ms = 60_000) {
+export function lineOf(child, re, what, ms = 60_000) {
   return new Promise((resolve, reject) => {
     let buf = '';
     const t = setTimeout(() => reject(new Error(`no ${what} within ${ms / 1000} s`)), ms);
@@ -60,10 +60,34 @@ function lineOf(child, re, what, ms = 60_000) {
   });
 }
 
-async function stop(child) {
+export async function stop(child) {
   if (!child || child.exitCode !== null) return;
   child.kill('SIGTERM');
   await new Promise((r) => { const t = setTimeout(() => { child.kill('SIGKILL'); r(); }, 10_000); child.once('exit', () => { clearTimeout(t); r(); }); });
+}
+
+// buildAndStartFakes builds regicam and the e2e fakes when not given, starts
+// the fakes program and reads the JSON line of its URLs; the first-use,
+// camera-cloud and Ubiregi runs all begin this way.
+export async function buildAndStartFakes({ bin, fakesBin, tmp, say }) {
+  if (!bin) {
+    bin = join(tmp, 'regicam');
+    say('go build regicam');
+    execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
+  }
+  if (!fakesBin) {
+    fakesBin = join(tmp, 'fakes');
+    say('go build e2efakes');
+    execFileSync('go', ['build', '-o', fakesBin, './internal/e2efakes/cmd/fakes'], { cwd: root, stdio: 'inherit' });
+  }
+  const fakes = spawn(fakesBin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const fk = JSON.parse((await lineOf(fakes, /^\{.*\}$/m, 'fakes URLs', 30_000))[0]);
+    return { bin, fakesBin, fakes, fk };
+  } catch (err) {
+    await stop(fakes);
+    throw err;
+  }
 }
 
 export async function runSetupE2E({ bin, fakesBin, log = console.log } = {}) {
@@ -74,18 +98,8 @@ export async function runSetupE2E({ bin, fakesBin, log = console.log } = {}) {
   const figures = {};
   let fakes, browser;
   try {
-    if (!bin) {
-      bin = join(tmp, 'regicam');
-      say('go build regicam');
-      execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
-    }
-    if (!fakesBin) {
-      fakesBin = join(tmp, 'fakes');
-      say('go build e2efakes');
-      execFileSync('go', ['build', '-o', fakesBin, './internal/e2efakes/cmd/fakes'], { cwd: root, stdio: 'inherit' });
-    }
-    fakes = spawn(fakesBin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const fk = JSON.parse((await lineOf(fakes, /^\{.*\}$/m, 'fakes URLs', 30_000))[0]);
+    let fk;
+    ({ bin, fakesBin, fakes, fk } = await buildAndStartFakes({ bin, fakesBin, tmp, say }));
     say('fakes up: camera', fk.snapshot, 'smaregi', fk.smaregi);
 
     browser = await chromium.launch({

@@ -1,12 +1,14 @@
 // The only way the dashboard talks to the server: GraphQL over POST JSON
 // (same-origin cookie session) and subscriptions over graphql-transport-ws.
 import type { Op } from './gql/ops';
+import { messageFor } from './errors/messages';
 
-/** One GraphQL error as the server presents it (extensions.code / field). */
+/** One GraphQL error as the server presents it (extensions.code / reason /
+ *  field). */
 export interface GraphQLErrorItem {
   message: string;
   path?: (string | number)[];
-  extensions?: { code?: string; field?: string; [k: string]: unknown };
+  extensions?: { code?: string; reason?: string; field?: string; [k: string]: unknown };
 }
 
 /** The server words its messages for partners too: Japanese, then the
@@ -19,17 +21,24 @@ export function forOwner(message: string): string {
     (inner.match(/[A-Za-z]{2,}/g) ?? []).length >= 2 && /\s/.test(inner) ? '' : all);
 }
 
-/** A failed operation: the server's errors, or a network failure (code NETWORK). */
+/** A failed operation: the server's errors, or a network failure (code
+ *  NETWORK). Each error's message is what the owner reads: the Japanese of
+ *  its extensions.reason (errors/messages.ts); the server's own words stay
+ *  in serverMessage. */
 export class ApiError extends Error {
-  readonly errors: GraphQLErrorItem[];
+  readonly errors: (GraphQLErrorItem & { serverMessage: string })[];
   constructor(errors: GraphQLErrorItem[]) {
-    const shown = errors.map((e) => ({ ...e, message: forOwner(e.message) }));
+    const shown = errors.map((e) => ({ ...e, serverMessage: e.message, message: messageFor(e.extensions?.reason, e.message) }));
     super(shown.map((e) => e.message).join('\n') || 'エラーが発生しました');
     this.name = 'ApiError';
     this.errors = shown;
   }
   get code(): string {
     return this.errors[0]?.extensions?.code ?? 'INTERNAL';
+  }
+  /** The first error's reason (apperr/reasons.go), '' when it has none. */
+  get reason(): string {
+    return this.errors[0]?.extensions?.reason ?? '';
   }
   /** The message for an input field, matched on its last path segment
    *  (extensions.field may be `input.clientSecret` or `input[2].cameraID`). */

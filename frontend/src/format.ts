@@ -113,3 +113,47 @@ export function ago(t: string | null | undefined, now = Date.now()): string {
   if (s < 86400) return `${Math.floor(s / 3600)}時間前`;
   return `${Math.floor(s / 86400)}日前`;
 }
+
+/** A camera as a choice in a list: its label; for a camera of the camera
+ *  cloud its name (the cloud's own label) and 「（クラウド）」, or
+ *  「（クラウド・録画停止中）」 while the cloud says it does not record. */
+export function cameraChoice(c: { label: string; name?: string; sourceKind?: string | null; streaming?: boolean | null }): string {
+  if (c.sourceKind !== 'CLOUD') return c.label;
+  // A cloud camera's name is the cloud's own label (「名前 (機種 : シリアル)」).
+  return `${c.name || c.label}（クラウド${c.streaming === false ? '・録画停止中' : ''}）`;
+}
+
+/** The skew of a picture as shown: the number, or for a picture from the
+ *  camera cloud, whose frame carries no capture time, 不明 — never a guess. */
+export const SKEW_UNKNOWN = '不明（クラウド録画）';
+export function skewOf(th: { skewMs: number; skewKnown?: boolean | null }): string {
+  return th.skewKnown === false ? SKEW_UNKNOWN : skew(th.skewMs);
+}
+
+/** 「人検知 2人」 / 「人検知なし」 for an entry whose camera's person events
+ *  were counted; null while not counted (or not countable). */
+export function personsText(n: number | null | undefined): string | null {
+  if (n === null || n === undefined) return null;
+  return n === 0 ? '人検知なし' : `人検知 ${n}人`;
+}
+
+/** A receipt whose register clock was off: 「レジ時刻 15:05:21（補正後 15:04:36）」
+ *  in the shop's zone (the date too when the correction crosses midnight);
+ *  null when no correction was made. */
+export function correctedText(e: { occurredAt: string; correctedAt?: string | null }, tz: string): string | null {
+  if (!e.correctedAt) return null;
+  const sameDay = startOfDay(Date.parse(e.occurredAt), tz) === startOfDay(Date.parse(e.correctedAt), tz);
+  const f = sameDay ? hms : dateTime;
+  return `レジ時刻 ${f(e.occurredAt, tz)}（補正後 ${f(e.correctedAt, tz)}）`;
+}
+
+/** Why an entry has no picture, as the server stores it: 「CODE: sentence」
+ *  (ingest/thumbreason.go), or free text from before the codes. */
+export function reasonCode(reason: string): string {
+  return /^([A-Z][A-Z0-9_]*): /.exec(reason)?.[1] ?? '';
+}
+
+/** The sentence of a thumbnailReason, without its code: what the owner reads. */
+export function reasonText(reason: string): string {
+  return reasonCode(reason) ? reason.slice(reason.indexOf(': ') + 2) : reason;
+}

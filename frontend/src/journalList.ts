@@ -75,7 +75,7 @@ export function applyEvent(l: ListData, type: JournalEventType, entry: Entry, mi
 
 /** A later message about the same entry never loses a picture already shown. */
 function mergeEntry(old: Entry, next: Entry): Entry {
-  if (!next.thumbnail && old.thumbnail) return { ...next, thumbnail: old.thumbnail };
+  if (!next.thumbnail && old.thumbnail) return { ...next, thumbnail: old.thumbnail, picture: next.picture ?? old.picture };
   return next;
 }
 

@@ -21,6 +21,8 @@ describe('App', () => {
     expect(await screen.findByText(/カメラが登録されていません/)).toBeTruthy();
     expect(screen.getByTestId('me').textContent).toBe('店長');
     expect(screen.getByRole('link', { name: 'ダッシュボード' }).getAttribute('aria-current')).toBe('page');
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('regicam ダッシュボード');
+    expect(screen.getByRole('main')).toBeTruthy();
   });
 
   it('lands a new account on the setup checklist after sign-in', async () => {
@@ -35,7 +37,7 @@ describe('App', () => {
       throw new Error('unexpected ' + op);
     });
     render(<App />);
-    expect(await screen.findByRole('heading', { name: '初期設定' })).toBeTruthy();
+    expect(await screen.findByRole('heading', { name: '初期設定' }, { timeout: 5000 })).toBeTruthy();
     expect(location.hash).toBe('#/setup');
     history.replaceState(null, '', '/');
   });

@@ -12,7 +12,7 @@ const saved = (over: Record<string, unknown> = {}) => ({
 const fill = (label: RegExp | string, value: string) => fireEvent.input(screen.getByLabelText(label), { target: { value } });
 
 describe('CameraForm', () => {
-  it('tests the source: disabled without a URL, busy while testing, then the preview', async () => {
+  it('tests the source: asks for the URL first, busy while testing, then the preview', async () => {
     let release!: () => void;
     const calls = mockGraphQL(async (op) => {
       if (op !== 'TestCameraSource') throw new Error('unexpected ' + op);
@@ -21,8 +21,14 @@ describe('CameraForm', () => {
     });
     render(<CameraForm onSaved={() => {}} />);
     const btn = screen.getByTestId('camera-test');
-    expect(btn.hasAttribute('disabled')).toBe(true);
+    expect(btn.hasAttribute('disabled')).toBe(false);
+    fireEvent.click(btn);
+    const urlErr = await screen.findByText('接続テストの前に、カメラの映像の URL を入力してください');
+    expect(screen.getByLabelText('URL').getAttribute('aria-describedby')).toContain(urlErr.id);
+    expect(document.activeElement).toBe(screen.getByLabelText('URL'));
+    expect(calls).toHaveLength(0);
     fill('URL', 'http://127.0.0.1:9/snapshot.jpg');
+    expect(screen.queryByText('接続テストの前に、カメラの映像の URL を入力してください')).toBeNull();
     fill('ユーザー名', 'admin');
     fill('パスワード', 'pw');
     expect(btn.hasAttribute('disabled')).toBe(false);
@@ -77,8 +83,20 @@ describe('CameraForm', () => {
     });
     render(<CameraForm onSaved={(c) => (got = c)} />);
     const submit = screen.getByRole('button', { name: 'カメラを追加' });
-    expect(submit.hasAttribute('disabled')).toBe(true);
+    expect(submit.hasAttribute('disabled')).toBe(false);
+    // Sent empty: each required field says so, nothing reaches the server.
+    fireEvent.click(submit);
+    for (const [label, msg] of [['カメラ名', 'カメラ名を入力してください'], ['デバイスID・シリアル番号', 'デバイスID・シリアル番号を入力してください'], ['URL', 'カメラの映像の URL を入力してください']]) {
+      const e = await screen.findByText(msg);
+      expect(e.classList.contains('field-error')).toBe(true);
+      expect(screen.getByLabelText(label).getAttribute('aria-invalid')).toBe('true');
+      expect(screen.getByLabelText(label).getAttribute('aria-describedby')).toContain(e.id);
+    }
+    expect(screen.getByLabelText('機種').getAttribute('aria-invalid')).toBe('false');
+    expect(document.activeElement).toBe(screen.getByLabelText('カメラ名'));
+    expect(calls).toHaveLength(0);
     fill('カメラ名', '自宅カメラ');
+    expect(screen.queryByText('カメラ名を入力してください')).toBeNull();
     fill('機種', 'CC-2L_SF');
     fill('デバイスID・シリアル番号', '201000192');
     fill('URL', 'ftp://192.168.1.20/snapshot.jpg');

@@ -35,10 +35,14 @@ describe('CameraSettings', () => {
     render(<CameraSettings />);
     fireEvent.click(await screen.findByRole('button', { name: '撤去' }));
     const dlg = within(screen.getByTestId('retire-camera'));
+    expect(document.activeElement).toBe(dlg.getByRole('button', { name: 'キャンセル' }));
+    expect(dlg.getByRole('button', { name: '撤去する' }).classList.contains('danger-solid')).toBe(true);
     fireEvent.click(dlg.getByRole('button', { name: '撤去する' }));
     const list = await dlg.findByTestId('watched-terminals');
     expect(list.textContent).toContain('端末ID 9（端末 9）');
     expect(list.textContent).toContain('端末ID T-2');
+    // The second, graver question starts on キャンセル too.
+    await waitFor(() => expect(document.activeElement).toBe(dlg.getByRole('button', { name: 'キャンセル' })));
     fireEvent.click(dlg.getByRole('button', { name: '紐づけを終了して撤去する' }));
     await waitFor(() => expect(screen.queryByTestId('retire-camera')).toBeNull());
     expect(calls.filter((c) => c.op === 'RetireCamera').map((c) => c.variables)).toEqual([{ id: 'CA1', force: false }, { id: 'CA1', force: true }]);

@@ -36,4 +36,26 @@ describe('Login', () => {
     expect(input.getAttribute('aria-describedby')).toBe(err.id);
     expect(screen.queryByTestId('login-error')).toBeNull();
   });
+
+  it('says which field is empty instead of greying out ログイン', async () => {
+    const calls = mockGraphQL(() => { throw new Error('nothing should be sent'); });
+    render(<Login onLoggedIn={() => {}} />);
+    fireEvent.input(screen.getByLabelText('メールアドレス'), { target: { value: 'a@example.jp' } });
+    const btn = screen.getByRole('button', { name: 'ログイン' });
+    expect(btn.hasAttribute('disabled')).toBe(false);
+    fireEvent.click(btn);
+    const err = await screen.findByText('パスワードを入力してください');
+    const input = screen.getByLabelText('パスワード');
+    expect(input.getAttribute('aria-invalid')).toBe('true');
+    expect(input.getAttribute('aria-describedby')).toBe(err.id);
+    expect(document.activeElement).toBe(input);
+    expect(screen.getByLabelText('メールアドレス').getAttribute('aria-invalid')).toBe('false');
+    expect(calls).toHaveLength(0);
+  });
+
+  it('is the main landmark of the page, headed regicam', () => {
+    mockGraphQL(() => ({}));
+    render(<Login onLoggedIn={() => {}} />);
+    expect(screen.getByRole('main').contains(screen.getByRole('heading', { level: 1, name: 'regicam' }))).toBe(true);
+  });
 });

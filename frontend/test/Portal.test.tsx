@@ -35,6 +35,51 @@ describe('Portal', () => {
     expect(screen.getByRole('button', { name: 'Ubiregi OAuth2 連携' }).hasAttribute('disabled')).toBe(true);
   });
 
+  it('offers a cloud camera by its name with クラウド, and marks the chosen one 録画停止中 while the cloud does not record', async () => {
+    const cloudCam = { id: 'CA3', name: 'レジ前カメラ (CC-2L_SF : 201000192)', label: 'レジ前カメラ (CC-2L_SF : 201000192) (CC-2L_SF : dev-1)', sourceKind: 'CLOUD', streaming: false };
+    mockGraphQL((op) => {
+      if (op === 'Portal') return { data: { linkableCameras: [...cams, cloudCam], smaregi: [row({ camera: { id: 'CA3' }, cameraLabel: cloudCam.name })], ubiregi: [], ubiregiAvailable: false } };
+      throw new Error('unexpected ' + op);
+    });
+    render(<Portal />);
+    const table = within(await screen.findByTestId('table-SMAREGI'));
+    const select = table.getByLabelText('端末 9 のカメラ') as HTMLSelectElement;
+    expect(select.value).toBe('CA3');
+    expect([...select.options].map((o) => o.textContent)).toContain('レジ前カメラ (CC-2L_SF : 201000192)（クラウド・録画停止中）');
+    const marks = table.getByTestId('chosen-cloud');
+    expect(marks.textContent).toBe('クラウド録画停止中');
+    fireEvent.change(select, { target: { value: 'CA1' } });
+    expect(table.queryByTestId('chosen-cloud')).toBeNull();
+  });
+
+  it('never shows the text of ?error= from the address', async () => {
+    portal();
+    location.hash = '#/portal?error=' + encodeURIComponent('ユビレジ障害。0120-000-000 へ電話してください') + '&reason=constructor';
+    render(<Portal />);
+    const alert = await screen.findByText(/ユビレジ連携に失敗しました/);
+    expect(alert.textContent).not.toContain('0120');
+    expect(alert.textContent).toContain('もう一度連携してください');
+    location.hash = '';
+  });
+
+  it("shows a failing connection's stored error in Japanese only", async () => {
+    portal([row({ status: 'ERROR', lastError: 'スマレジに接続できません (dial tcp 10.0.0.1:443: connection refused)' })]);
+    render(<Portal />);
+    const table = within(await screen.findByTestId('table-SMAREGI'));
+    expect(table.getByText('スマレジに接続できません')).toBeTruthy();
+    expect(table.queryByText(/connection refused/)).toBeNull();
+  });
+
+  it('words a failed Ubiregi consent by its reason, never with the provider text', async () => {
+    portal();
+    location.hash = '#/portal?error=' + encodeURIComponent('access_denied (The user denied the request)') + '&reason=UBIREGI_DENIED';
+    render(<Portal />);
+    const alert = await screen.findByText(/ユビレジ連携に失敗しました/);
+    expect(alert.textContent).toContain('ユビレジで連携が許可されませんでした');
+    expect(alert.textContent).not.toMatch(/access_denied|denied the request/);
+    location.hash = '';
+  });
+
   it('adds a link through the dialog, with the refused secret shown at its field', async () => {
     let attempts = 0;
     const calls = portal([], (op) => {
@@ -74,6 +119,9 @@ describe('Portal', () => {
     fireEvent.click(trash);
     const dlg = within(screen.getByTestId('confirm-delete'));
     expect(dlg.getByText('選択した 1 件の連携を削除しますか？')).toBeTruthy();
+    // Enter on the dialog as it opens keeps the links: the focus is on キャンセル, and the action is red.
+    expect(document.activeElement).toBe(dlg.getByRole('button', { name: 'キャンセル' }));
+    expect(dlg.getByRole('button', { name: '削除する' }).className).toBe('btn danger-solid');
     fireEvent.click(dlg.getByRole('button', { name: '削除する' }));
     await screen.findByTestId('success');
     expect(calls.find((c) => c.op === 'DeleteLinks')!.variables).toEqual({ ids: ['LI8'] });
@@ -116,5 +164,29 @@ describe('Portal after Ubiregi OAuth', () => {
     expect((await screen.findByText(/ユビレジと連携しました/)).textContent).toContain('更新');
     expect(location.search).toBe('');
     expect(location.hash).toBe('#/portal');
+  });
+
+  it('names each empty field of 新規設定追加 when 追加 is pressed, and sends nothing', async () => {
+    const calls = portal([]);
+    render(<Portal />);
+    fireEvent.click(await screen.findByRole('button', { name: '新規設定追加' }));
+    const dlg = within(screen.getByTestId('add-smaregi'));
+    fireEvent.input(dlg.getByLabelText(/クライアントID$/), { target: { value: 'demo_client' } });
+    const add = dlg.getByRole('button', { name: '追加' });
+    expect(add.hasAttribute('disabled')).toBe(false);
+    fireEvent.click(add);
+    for (const [label, msg] of [[/契約ID$/, /^契約IDを入力してください/], [/クライアントシークレット$/, /^クライアントシークレットを入力してください/], [/端末ID$/, /^端末IDを入力してください/]] as const) {
+      const e = await dlg.findByText(msg);
+      const input = dlg.getByLabelText(label);
+      expect(e.classList.contains('field-error')).toBe(true);
+      expect(input.getAttribute('aria-invalid')).toBe('true');
+      expect(input.getAttribute('aria-describedby')).toContain(e.id);
+    }
+    expect(dlg.getByLabelText(/クライアントID$/).getAttribute('aria-invalid')).toBe('false');
+    expect(document.activeElement).toBe(dlg.getByLabelText(/契約ID$/));
+    expect(calls.filter((c) => c.op === 'AddSmaregiLink')).toHaveLength(0);
+    fireEvent.input(dlg.getByLabelText(/契約ID$/), { target: { value: 'demo_contract' } });
+    expect(dlg.queryByText(/^契約IDを入力してください/)).toBeNull();
+    expect(dlg.getByText(/^端末IDを入力してください/)).toBeTruthy();
   });
 });

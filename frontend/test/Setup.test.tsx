@@ -139,7 +139,7 @@ describe('Setup checklist', () => {
     const card = await screen.findByTestId('first-receipt');
     expect(card.textContent).toContain('画像を撮影中');
     expect(card.textContent).toContain('¥35,000');
-    ws.send('THUMBNAIL', { ...e, thumbnail: { id: 'TH9', url: '/thumbnails/TH9', width: 320, height: 180, capturedAt: e.occurredAt, skewMs: 120 } }, 'c2');
+    ws.send('THUMBNAIL', { ...e, thumbnail: { id: 'TH9', url: '/thumbnails/TH9', width: 320, height: 180, capturedAt: e.occurredAt, skewMs: 120, skewKnown: true } }, 'c2');
     const img = await within(card).findByRole('img');
     expect(img.getAttribute('src')).toBe('/thumbnails/TH9');
     await waitFor(() => expect(stepDone('receipt')).toBe('true'));

@@ -63,8 +63,11 @@ export function entry(over: Partial<Entry> = {}): Entry {
     receiptNo: '0042', registerNo: '2', staffName: '山田',
     total: 35000, deposit: 35000, change: 0,
     enteredAt: '2019-02-21T02:18:00Z', paymentMethod: 'クレジットカード',
-    canceledAt: null, modifiedAt: null, deletedAt: null, thumbnailReason: '',
-    thumbnail: { id: 'TH1', url: '/thumbnails/TH1', width: 320, height: 180, capturedAt: '2019-02-21T02:22:17.300Z', skewMs: 300 },
+    canceledAt: null, modifiedAt: null, deletedAt: null, thumbnailReason: '', correctedAt: null,
+    thumbnail: { id: 'TH1', url: '/thumbnails/TH1', width: 320, height: 180, capturedAt: '2019-02-21T02:22:17.300Z', skewMs: 300, skewKnown: true },
+    personsNearby: null, personsCheckedAt: null,
+    clip: { from: '2019-02-21T02:22:07Z', to: '2019-02-21T02:22:37Z', mark: '2019-02-21T02:22:17Z', url: null, downloadURL: null, contentType: null, unavailableReason: 'このカメラの動画は録画していません（静止画のみ）' },
+    picture: null,
     ...over,
   };
 }

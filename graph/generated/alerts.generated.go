@@ -14,8 +14,9 @@ import (
 	"github.com/regicam/regicam/ent/alert"
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/pulid"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -36,6 +37,12 @@ type AlertResolver interface {
 type AlertRuleResolver interface {
 	Scope(ctx context.Context, obj *ent.AlertRule) (map[string]any, error)
 	EntryKinds(ctx context.Context, obj *ent.AlertRule) ([]journalentry.Kind, error)
+}
+type RuleConditionsResolver interface {
+	Kinds(ctx context.Context, obj *schematype.RuleConditions) ([]journalentry.Kind, error)
+
+	ShopIDs(ctx context.Context, obj *schematype.RuleConditions) ([]pulid.ID, error)
+	TerminalIDs(ctx context.Context, obj *schematype.RuleConditions) ([]pulid.ID, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -59,7 +66,7 @@ func (ec *executionContext) _Alert_id(ctx context.Context, field graphql.Collect
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -445,6 +452,29 @@ func (ec *executionContext) fieldContext_Alert_acknowledgedBy(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Alert_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Alert_webhookState(ctx context.Context, field graphql.CollectedField, obj *ent.Alert) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -623,7 +653,7 @@ func (ec *executionContext) _AlertRule_id(ctx context.Context, field graphql.Col
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -886,6 +916,61 @@ func (ec *executionContext) fieldContext_AlertRule_webhookURL(_ context.Context,
 	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "String")
 }
 
+func (ec *executionContext) _AlertRule_conditions(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRule_conditions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conditions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.RuleConditions) graphql.Marshaler {
+			return ec.marshalORuleConditions2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐRuleConditions(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRule_conditions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuleConditions(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertRule_preset(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRule_preset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Preset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRule_preset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRule", field, false, false, "String")
+}
+
 func (ec *executionContext) _AlertRule_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AlertRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -964,6 +1049,787 @@ func (ec *executionContext) fieldContext_AlertRulePayload_webhookSecret(_ contex
 	return graphql.NewScalarFieldContext("AlertRulePayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _AlertRulePreset_name(ctx context.Context, field graphql.CollectedField, obj *model.AlertRulePreset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRulePreset_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRulePreset_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRulePreset", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRulePreset_label(ctx context.Context, field graphql.CollectedField, obj *model.AlertRulePreset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRulePreset_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRulePreset_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRulePreset", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRulePreset_conditions(ctx context.Context, field graphql.CollectedField, obj *model.AlertRulePreset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRulePreset_conditions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conditions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.RuleConditions) graphql.Marshaler {
+			return ec.marshalNRuleConditions2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐRuleConditions(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRulePreset_conditions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertRulePreset",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuleConditions(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertRulePreview_days(ctx context.Context, field graphql.CollectedField, obj *model.AlertRulePreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRulePreview_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRulePreview_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRulePreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AlertRulePreview_hits(ctx context.Context, field graphql.CollectedField, obj *model.AlertRulePreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRulePreview_hits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRulePreview_hits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRulePreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AlertRulePreview_perDay(ctx context.Context, field graphql.CollectedField, obj *model.AlertRulePreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRulePreview_perDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PerDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRulePreview_perDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRulePreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AlertRulePreview_examples(ctx context.Context, field graphql.CollectedField, obj *model.AlertRulePreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRulePreview_examples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Examples, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.JournalEntry) graphql.Marshaler {
+			return ec.marshalNJournalEntry2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐJournalEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRulePreview_examples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertRulePreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JournalEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertRulePreview_scanned(ctx context.Context, field graphql.CollectedField, obj *model.AlertRulePreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRulePreview_scanned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scanned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRulePreview_scanned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRulePreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ItemCondition_nameContains(ctx context.Context, field graphql.CollectedField, obj *schematype.ItemCondition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ItemCondition_nameContains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NameContains, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ItemCondition_nameContains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ItemCondition", field, false, false, "String")
+}
+
+func (ec *executionContext) _ItemCondition_quantityMin(ctx context.Context, field graphql.CollectedField, obj *schematype.ItemCondition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ItemCondition_quantityMin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QuantityMin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ItemCondition_quantityMin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ItemCondition", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ItemCondition_quantityMax(ctx context.Context, field graphql.CollectedField, obj *schematype.ItemCondition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ItemCondition_quantityMax(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QuantityMax, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ItemCondition_quantityMax(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ItemCondition", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ItemCondition_lineAmountMin(ctx context.Context, field graphql.CollectedField, obj *schematype.ItemCondition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ItemCondition_lineAmountMin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LineAmountMin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ItemCondition_lineAmountMin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ItemCondition", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ItemCondition_lineAmountMax(ctx context.Context, field graphql.CollectedField, obj *schematype.ItemCondition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ItemCondition_lineAmountMax(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LineAmountMax, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ItemCondition_lineAmountMax(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ItemCondition", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RuleConditions_kinds(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_kinds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RuleConditions().Kinds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []journalentry.Kind) graphql.Marshaler {
+			return ec.marshalNJournalEntryKind2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋjournalentryᚐKindᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_kinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, true, true, "JournalEntryKind")
+}
+
+func (ec *executionContext) _RuleConditions_amountMin(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_amountMin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmountMin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_amountMin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RuleConditions_amountMax(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_amountMax(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmountMax, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_amountMax(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RuleConditions_item(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_item(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Item, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.ItemCondition) graphql.Marshaler {
+			return ec.marshalOItemCondition2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐItemCondition(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_item(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuleConditions",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ItemCondition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuleConditions_paymentMethods(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_paymentMethods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentMethods, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_paymentMethods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "String")
+}
+
+func (ec *executionContext) _RuleConditions_staff(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_staff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Staff, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_staff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "String")
+}
+
+func (ec *executionContext) _RuleConditions_shopIDs(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_shopIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RuleConditions().ShopIDs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_shopIDs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, true, true, "ID")
+}
+
+func (ec *executionContext) _RuleConditions_terminalIDs(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_terminalIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RuleConditions().TerminalIDs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_terminalIDs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, true, true, "ID")
+}
+
+func (ec *executionContext) _RuleConditions_staySecondsMin(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_staySecondsMin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StaySecondsMin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_staySecondsMin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RuleConditions_staySecondsMax(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_staySecondsMax(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StaySecondsMax, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_staySecondsMax(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RuleConditions_timeFrom(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_timeFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeFrom, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_timeFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "String")
+}
+
+func (ec *executionContext) _RuleConditions_timeTo(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_timeTo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeTo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_timeTo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "String")
+}
+
+func (ec *executionContext) _RuleConditions_weekdays(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_weekdays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Weekdays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_weekdays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RuleConditions_outsideHours(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_outsideHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OutsideHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_outsideHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RuleConditions_unlinkedTerminal(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_unlinkedTerminal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnlinkedTerminal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_unlinkedTerminal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleConditions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RuleConditions_burst(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_burst(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Burst, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.WindowCondition) graphql.Marshaler {
+			return ec.marshalOWindowCondition2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐWindowCondition(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_burst(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuleConditions",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WindowCondition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuleConditions_quickCancel(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_quickCancel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QuickCancel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.WindowCondition) graphql.Marshaler {
+			return ec.marshalOWindowCondition2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐWindowCondition(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_quickCancel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuleConditions",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WindowCondition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WindowCondition_count(ctx context.Context, field graphql.CollectedField, obj *schematype.WindowCondition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WindowCondition_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WindowCondition_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WindowCondition", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WindowCondition_windowSeconds(ctx context.Context, field graphql.CollectedField, obj *schematype.WindowCondition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WindowCondition_windowSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WindowSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WindowCondition_windowSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WindowCondition", field, false, false, "Int")
+}
+
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
@@ -979,7 +1845,7 @@ func (ec *executionContext) unmarshalInputAlertRuleInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "kind", "enabled", "scope", "entryKinds", "amount", "windowSeconds", "count", "opensAt", "closesAt", "webhookURL"}
+	fieldsInOrder := [...]string{"name", "kind", "enabled", "scope", "entryKinds", "amount", "windowSeconds", "count", "opensAt", "closesAt", "webhookURL", "conditions"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -1063,6 +1929,13 @@ func (ec *executionContext) unmarshalInputAlertRuleInput(ctx context.Context, ob
 				return it, err
 			}
 			it.WebhookURL = data
+		case "conditions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conditions"))
+			data, err := ec.unmarshalORuleConditionsInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐRuleConditionsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Conditions = data
 		}
 	}
 	return it, nil
@@ -1077,6 +1950,279 @@ func (ec *executionContext) unmarshalInputAlertRuleInput(ctx context.Context, ob
 func UnmarshalAlertRuleInput(ctx context.Context, raw any) (model.AlertRuleInput, error) {
 	var out model.AlertRuleInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AlertRuleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputItemConditionInput(ctx context.Context, obj any) (model.ItemConditionInput, error) {
+	var it model.ItemConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"nameContains", "quantityMin", "quantityMax", "lineAmountMin", "lineAmountMax"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "nameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContains = data
+		case "quantityMin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantityMin"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuantityMin = data
+		case "quantityMax":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantityMax"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuantityMax = data
+		case "lineAmountMin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lineAmountMin"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LineAmountMin = data
+		case "lineAmountMax":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lineAmountMax"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LineAmountMax = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalItemConditionInput unmarshals raw into the ItemConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalItemConditionInput(ctx context.Context, raw any) (model.ItemConditionInput, error) {
+	var out model.ItemConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ItemConditionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRuleConditionsInput(ctx context.Context, obj any) (model.RuleConditionsInput, error) {
+	var it model.RuleConditionsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"kinds", "amountMin", "amountMax", "item", "paymentMethods", "staff", "shopIDs", "terminalIDs", "staySecondsMin", "staySecondsMax", "timeFrom", "timeTo", "weekdays", "outsideHours", "unlinkedTerminal", "burst", "quickCancel"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kinds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kinds"))
+			data, err := ec.unmarshalOJournalEntryKind2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋjournalentryᚐKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kinds = data
+		case "amountMin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountMin"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountMin = data
+		case "amountMax":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountMax"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountMax = data
+		case "item":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("item"))
+			data, err := ec.unmarshalOItemConditionInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐItemConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Item = data
+		case "paymentMethods":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentMethods"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentMethods = data
+		case "staff":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staff"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Staff = data
+		case "shopIDs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDs"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShopIDs = data
+		case "terminalIDs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDs"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TerminalIDs = data
+		case "staySecondsMin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staySecondsMin"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaySecondsMin = data
+		case "staySecondsMax":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staySecondsMax"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaySecondsMax = data
+		case "timeFrom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeFrom"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeFrom = data
+		case "timeTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeTo"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeTo = data
+		case "weekdays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("weekdays"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Weekdays = data
+		case "outsideHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("outsideHours"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OutsideHours = data
+		case "unlinkedTerminal":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unlinkedTerminal"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnlinkedTerminal = data
+		case "burst":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("burst"))
+			data, err := ec.unmarshalOWindowConditionInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐWindowConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Burst = data
+		case "quickCancel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quickCancel"))
+			data, err := ec.unmarshalOWindowConditionInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐWindowConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuickCancel = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRuleConditionsInput unmarshals raw into the RuleConditionsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRuleConditionsInput(ctx context.Context, raw any) (model.RuleConditionsInput, error) {
+	var out model.RuleConditionsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RuleConditionsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputWindowConditionInput(ctx context.Context, obj any) (model.WindowConditionInput, error) {
+	var it model.WindowConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"count", "windowSeconds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "count":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("count"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Count = data
+		case "windowSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("windowSeconds"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WindowSeconds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalWindowConditionInput unmarshals raw into the WindowConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalWindowConditionInput(ctx context.Context, raw any) (model.WindowConditionInput, error) {
+	var out model.WindowConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "WindowConditionInput", raw, &out)
 	return out, err
 }
 
@@ -1182,6 +2328,11 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Alert_acknowledgedBy(ctx, field, obj)
 				})
+		case "resolvedAt":
+			out.Values[i] = ec._Alert_resolvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "webhookState":
 			out.Values[i] = ec._Alert_webhookState(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -1358,6 +2509,16 @@ func (ec *executionContext) _AlertRule(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "conditions":
+			out.Values[i] = ec._AlertRule_conditions(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "preset":
+			out.Values[i] = ec._AlertRule_preset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
 			out.Values[i] = ec._AlertRule_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -1418,9 +2579,328 @@ func (ec *executionContext) _AlertRulePayload(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var alertRulePresetImplementors = []string{"AlertRulePreset"}
+
+func (ec *executionContext) _AlertRulePreset(ctx context.Context, sel ast.SelectionSet, obj *model.AlertRulePreset) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertRulePresetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertRulePreset")
+		case "name":
+			out.Values[i] = ec._AlertRulePreset_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "label":
+			out.Values[i] = ec._AlertRulePreset_label(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conditions":
+			out.Values[i] = ec._AlertRulePreset_conditions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertRulePreviewImplementors = []string{"AlertRulePreview"}
+
+func (ec *executionContext) _AlertRulePreview(ctx context.Context, sel ast.SelectionSet, obj *model.AlertRulePreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertRulePreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertRulePreview")
+		case "days":
+			out.Values[i] = ec._AlertRulePreview_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hits":
+			out.Values[i] = ec._AlertRulePreview_hits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "perDay":
+			out.Values[i] = ec._AlertRulePreview_perDay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "examples":
+			out.Values[i] = ec._AlertRulePreview_examples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scanned":
+			out.Values[i] = ec._AlertRulePreview_scanned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var itemConditionImplementors = []string{"ItemCondition"}
+
+func (ec *executionContext) _ItemCondition(ctx context.Context, sel ast.SelectionSet, obj *schematype.ItemCondition) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, itemConditionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ItemCondition")
+		case "nameContains":
+			out.Values[i] = ec._ItemCondition_nameContains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quantityMin":
+			out.Values[i] = ec._ItemCondition_quantityMin(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "quantityMax":
+			out.Values[i] = ec._ItemCondition_quantityMax(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lineAmountMin":
+			out.Values[i] = ec._ItemCondition_lineAmountMin(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lineAmountMax":
+			out.Values[i] = ec._ItemCondition_lineAmountMax(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var ruleConditionsImplementors = []string{"RuleConditions"}
+
+func (ec *executionContext) _RuleConditions(ctx context.Context, sel ast.SelectionSet, obj *schematype.RuleConditions) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ruleConditionsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RuleConditions")
+		case "kinds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RuleConditions_kinds(ctx, field, obj)
+				})
+		case "amountMin":
+			out.Values[i] = ec._RuleConditions_amountMin(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amountMax":
+			out.Values[i] = ec._RuleConditions_amountMax(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "item":
+			out.Values[i] = ec._RuleConditions_item(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "paymentMethods":
+			out.Values[i] = ec._RuleConditions_paymentMethods(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "staff":
+			out.Values[i] = ec._RuleConditions_staff(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "shopIDs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RuleConditions_shopIDs(ctx, field, obj)
+				})
+		case "terminalIDs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RuleConditions_terminalIDs(ctx, field, obj)
+				})
+		case "staySecondsMin":
+			out.Values[i] = ec._RuleConditions_staySecondsMin(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "staySecondsMax":
+			out.Values[i] = ec._RuleConditions_staySecondsMax(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timeFrom":
+			out.Values[i] = ec._RuleConditions_timeFrom(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timeTo":
+			out.Values[i] = ec._RuleConditions_timeTo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "weekdays":
+			out.Values[i] = ec._RuleConditions_weekdays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "outsideHours":
+			out.Values[i] = ec._RuleConditions_outsideHours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unlinkedTerminal":
+			out.Values[i] = ec._RuleConditions_unlinkedTerminal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "burst":
+			out.Values[i] = ec._RuleConditions_burst(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "quickCancel":
+			out.Values[i] = ec._RuleConditions_quickCancel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var windowConditionImplementors = []string{"WindowCondition"}
+
+func (ec *executionContext) _WindowCondition(ctx context.Context, sel ast.SelectionSet, obj *schematype.WindowCondition) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, windowConditionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WindowCondition")
+		case "count":
+			out.Values[i] = ec._WindowCondition_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "windowSeconds":
+			out.Values[i] = ec._WindowCondition_windowSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
+
+func (ec *executionContext) marshalNAlert2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐAlertᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Alert) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlert2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐAlert(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
 
 func (ec *executionContext) marshalNAlert2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐAlert(ctx context.Context, sel ast.SelectionSet, v *ent.Alert) graphql.Marshaler {
 	if v == nil {
@@ -1519,6 +2999,38 @@ func (ec *executionContext) marshalNAlertRulePayload2ᚖgithubᚗcomᚋregicam�
 	return ec._AlertRulePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAlertRulePreset2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐAlertRulePresetᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AlertRulePreset) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlertRulePreset2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐAlertRulePreset(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAlertRulePreset2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐAlertRulePreset(ctx context.Context, sel ast.SelectionSet, v *model.AlertRulePreset) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertRulePreset!")
+		return graphql.Null
+	}
+	return ec._AlertRulePreset(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertRulePreview2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐAlertRulePreview(ctx context.Context, sel ast.SelectionSet, v *model.AlertRulePreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertRulePreview!")
+		return graphql.Null
+	}
+	return ec._AlertRulePreview(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAlertWebhookState2githubᚗcomᚋregicamᚋregicamᚋentᚋalertᚐWebhookState(ctx context.Context, v any) (alert.WebhookState, error) {
 	var res alert.WebhookState
 	err := res.UnmarshalGQL(v)
@@ -1529,11 +3041,64 @@ func (ec *executionContext) marshalNAlertWebhookState2githubᚗcomᚋregicamᚋr
 	return v
 }
 
+func (ec *executionContext) marshalNRuleConditions2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐRuleConditions(ctx context.Context, sel ast.SelectionSet, v *schematype.RuleConditions) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RuleConditions!")
+		return graphql.Null
+	}
+	return ec._RuleConditions(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOAlertRule2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐAlertRule(ctx context.Context, sel ast.SelectionSet, v *ent.AlertRule) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._AlertRule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOItemCondition2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐItemCondition(ctx context.Context, sel ast.SelectionSet, v *schematype.ItemCondition) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ItemCondition(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOItemConditionInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐItemConditionInput(ctx context.Context, v any) (*model.ItemConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputItemConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORuleConditions2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐRuleConditions(ctx context.Context, sel ast.SelectionSet, v *schematype.RuleConditions) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RuleConditions(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORuleConditionsInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐRuleConditionsInput(ctx context.Context, v any) (*model.RuleConditionsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRuleConditionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOWindowCondition2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐWindowCondition(ctx context.Context, sel ast.SelectionSet, v *schematype.WindowCondition) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._WindowCondition(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOWindowConditionInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐWindowConditionInput(ctx context.Context, v any) (*model.WindowConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputWindowConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 // endregion ***************************** type.gotpl *****************************

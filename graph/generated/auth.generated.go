@@ -11,8 +11,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/graph/model"
+	"github.com/regicam/regicam/pulid"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -39,7 +39,7 @@ func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.Collec
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -372,14 +372,14 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 			it.Role = data
 		case "shopIDs":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDs"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDs = data
 		case "shopGroupIDs":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopGroupIDs"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}

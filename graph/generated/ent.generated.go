@@ -16,28 +16,52 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/cardmatch"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/graph/model"
 	"github.com/regicam/regicam/portal"
+	"github.com/regicam/regicam/pulid"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // region    ************************** generated!.gotpl **************************
 
 type CameraResolver interface {
+	CloudConnection(ctx context.Context, obj *ent.Camera) (*ent.CameraCloudConnection, error)
+	Recordings(ctx context.Context, obj *ent.Camera, from time.Time, to time.Time) (*model.CameraRecordings, error)
+
 	HasSourceCredentials(ctx context.Context, obj *ent.Camera) (bool, error)
+	RecordingStatus(ctx context.Context, obj *ent.Camera) (*model.CameraRecordingStatus, error)
 	Label(ctx context.Context, obj *ent.Camera) (string, error)
 	Status(ctx context.Context, obj *ent.Camera) (*model.CameraStatus, error)
 }
+type CameraCloudConnectionResolver interface {
+	Cameras(ctx context.Context, obj *ent.CameraCloudConnection) ([]*ent.Camera, error)
+	DeviceCount(ctx context.Context, obj *ent.CameraCloudConnection) (int, error)
+}
+type CaseResolver interface {
+	Entries(ctx context.Context, obj *ent.Investigation) ([]*ent.JournalEntry, error)
+	Alerts(ctx context.Context, obj *ent.Investigation) ([]*ent.Alert, error)
+	Notes(ctx context.Context, obj *ent.Investigation) ([]*ent.CaseNote, error)
+	History(ctx context.Context, obj *ent.Investigation) ([]*ent.CaseEvent, error)
+	Assignee(ctx context.Context, obj *ent.Investigation) (*ent.User, error)
+	EvidenceURL(ctx context.Context, obj *ent.Investigation) (string, error)
+}
 type JournalEntryResolver interface {
+	Clip(ctx context.Context, obj *ent.JournalEntry) (*model.Clip, error)
+	CardMatch(ctx context.Context, obj *ent.JournalEntry) (*ent.CardMatch, error)
 	KindLabel(ctx context.Context, obj *ent.JournalEntry) (string, error)
+	Picture(ctx context.Context, obj *ent.JournalEntry) (*model.EntryPicture, error)
 }
 type PosConnectionResolver interface {
 	Backfill(ctx context.Context, obj *ent.PosConnection) (*model.BackfillProgress, error)
+	Reconciliation(ctx context.Context, obj *ent.PosConnection) (*model.Reconciliation, error)
+	MissingReceipts(ctx context.Context, obj *ent.PosConnection) (int, error)
 	DefaultShop(ctx context.Context, obj *ent.PosConnection) (*ent.Shop, error)
 }
 type QueryResolver interface {
@@ -49,11 +73,22 @@ type QueryResolver interface {
 	Shops(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) (*ent.ShopConnection, error)
 	Terminals(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) (*ent.TerminalConnection, error)
 	AlertRules(ctx context.Context) ([]*ent.AlertRule, error)
+	AlertRulePresets(ctx context.Context) ([]*model.AlertRulePreset, error)
+	PreviewAlertRule(ctx context.Context, input model.AlertRuleInput, days *int) (*model.AlertRulePreview, error)
 	Alerts(ctx context.Context, acknowledged *bool, first *int, after *string) (*model.AlertConnection, error)
 	Me(ctx context.Context) (*ent.User, error)
 	Users(ctx context.Context) ([]*ent.User, error)
 	APIKeys(ctx context.Context) ([]*ent.ApiKey, error)
 	AuditLog(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], action *string) (*ent.AuditLogConnection, error)
+	CameraCloudConnections(ctx context.Context) ([]*ent.CameraCloudConnection, error)
+	CameraCloudOAuthAvailable(ctx context.Context) (bool, error)
+	Cases(ctx context.Context, where *ent.CaseWhereInput, first *int, after *entgql.Cursor[pulid.ID]) (*ent.CaseConnection, error)
+	MailSettings(ctx context.Context) (*ent.MailSettings, error)
+	DigestRules(ctx context.Context) ([]*ent.DigestRule, error)
+	ShareLinks(ctx context.Context, entryID *pulid.ID, after *entgql.Cursor[pulid.ID], first *int) (*ent.ShareLinkConnection, error)
+	RecordingSettings(ctx context.Context) (*model.RecordingSettings, error)
+	StaffOutliers(ctx context.Context, input model.StaffOutlierInput) (*model.StaffOutlierReport, error)
+	CardMatches(ctx context.Context, state *cardmatch.State, shopIDs []pulid.ID, first *int) ([]*ent.CardMatch, error)
 	Journal(ctx context.Context, where *model.JournalWhere, first *int, after *string) (*model.JournalConnection, error)
 	TimelineBuckets(ctx context.Context, cameraID pulid.ID, from time.Time, to time.Time, bucket *model.BucketSize) ([]*model.TimelineBucket, error)
 	LinkableCameras(ctx context.Context) ([]*ent.Camera, error)
@@ -64,6 +99,10 @@ type QueryResolver interface {
 	ShopGroups(ctx context.Context) ([]*ent.ShopGroup, error)
 	SetupProgress(ctx context.Context) (*model.SetupProgress, error)
 }
+type ShareLinkResolver interface {
+	Entry(ctx context.Context, obj *ent.ShareLink) (*ent.JournalEntry, error)
+	Active(ctx context.Context, obj *ent.ShareLink) (bool, error)
+}
 type ShopResolver interface {
 	BusinessHours(ctx context.Context, obj *ent.Shop) ([]*model.BusinessDay, error)
 }
@@ -71,6 +110,8 @@ type ShopGroupResolver interface {
 	Members(ctx context.Context, obj *ent.ShopGroup) ([]*ent.User, error)
 }
 type TerminalResolver interface {
+	ClockOffset(ctx context.Context, obj *ent.Terminal) (*model.ClockOffset, error)
+	FeedHealth(ctx context.Context, obj *ent.Terminal) (*model.TerminalFeedHealth, error)
 	ActiveLink(ctx context.Context, obj *ent.Terminal) (*ent.Link, error)
 }
 type ThumbnailResolver interface {
@@ -81,6 +122,28 @@ type ThumbnailResolver interface {
 // endregion ************************** generated!.gotpl **************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Camera_recordings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	return args, nil
+}
 
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -210,6 +273,66 @@ func (ec *executionContext) field_Query_cameras_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_cardMatches_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "state",
+		func(ctx context.Context, v any) (*cardmatch.State, error) {
+			return ec.unmarshalOCardMatchState2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋcardmatchᚐState(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["state"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "shopIDs",
+		func(ctx context.Context, v any) ([]pulid.ID, error) {
+			return ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["shopIDs"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_cases_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.CaseWhereInput, error) {
+			return ec.unmarshalOCaseWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_journalExportProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -327,7 +450,7 @@ func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs m
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
 		func(ctx context.Context, v any) (pulid.ID, error) {
-			return ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			return ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -341,7 +464,7 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
 		func(ctx context.Context, v any) ([]pulid.ID, error) {
-			return ec.unmarshalNID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			return ec.unmarshalNID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -404,6 +527,28 @@ func (ec *executionContext) field_Query_posConnections_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_previewAlertRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AlertRuleInput, error) {
+			return ec.unmarshalNAlertRuleInput2githubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐAlertRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "days",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["days"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_salesSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -449,12 +594,42 @@ func (ec *executionContext) field_Query_salesSummary_args(ctx context.Context, r
 	args["groupBy"] = arg4
 	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "shopGroupID",
 		func(ctx context.Context, v any) (*pulid.ID, error) {
-			return ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
 	args["shopGroupID"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_shareLinks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "entryID",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entryID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
 	return args, nil
 }
 
@@ -509,6 +684,20 @@ func (ec *executionContext) field_Query_shops_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_staffOutliers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.StaffOutlierInput, error) {
+			return ec.unmarshalNStaffOutlierInput2githubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐStaffOutlierInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -571,7 +760,7 @@ func (ec *executionContext) field_Query_timelineBuckets_args(ctx context.Context
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cameraID",
 		func(ctx context.Context, v any) (pulid.ID, error) {
-			return ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			return ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -621,7 +810,7 @@ func (ec *executionContext) _Account_id(ctx context.Context, field graphql.Colle
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -713,7 +902,7 @@ func (ec *executionContext) _AuditLog_id(ctx context.Context, field graphql.Coll
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -736,7 +925,7 @@ func (ec *executionContext) _AuditLog_actorUserID(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
-			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		false,
@@ -759,7 +948,7 @@ func (ec *executionContext) _AuditLog_actorKeyID(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
-			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		false,
@@ -1039,7 +1228,7 @@ func (ec *executionContext) _Camera_id(ctx context.Context, field graphql.Collec
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -1279,6 +1468,52 @@ func (ec *executionContext) fieldContext_Camera_sourceStatus(_ context.Context, 
 	return graphql.NewScalarFieldContext("Camera", field, false, false, "String")
 }
 
+func (ec *executionContext) _Camera_streaming(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Camera_streaming(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Streaming, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Camera_streaming(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Camera", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Camera_notRecordingSince(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Camera_notRecordingSince(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotRecordingSince, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Camera_notRecordingSince(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Camera", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Camera_links(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1307,6 +1542,82 @@ func (ec *executionContext) fieldContext_Camera_links(_ context.Context, field g
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Link(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Camera_cloudConnection(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Camera_cloudConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Camera().CloudConnection(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CameraCloudConnection) graphql.Marshaler {
+			return ec.marshalOCameraCloudConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCameraCloudConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Camera_cloudConnection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Camera",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CameraCloudConnection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Camera_recordings(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Camera_recordings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Camera().Recordings(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CameraRecordings) graphql.Marshaler {
+			return ec.marshalNCameraRecordings2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐCameraRecordings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Camera_recordings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Camera",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CameraRecordings(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Camera_recordings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -1355,6 +1666,38 @@ func (ec *executionContext) _Camera_hasSourceCredentials(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_Camera_hasSourceCredentials(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Camera", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Camera_recordingStatus(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Camera_recordingStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Camera().RecordingStatus(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CameraRecordingStatus) graphql.Marshaler {
+			return ec.marshalNCameraRecordingStatus2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐCameraRecordingStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Camera_recordingStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Camera",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CameraRecordingStatus(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Camera_label(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
@@ -1410,6 +1753,337 @@ func (ec *executionContext) fieldContext_Camera_status(_ context.Context, field 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CameraCloudConnection_id(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CameraCloudConnection_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CameraCloudConnection_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CameraCloudConnection_provider(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cameracloudconnection.Provider) graphql.Marshaler {
+			return ec.marshalNCameraCloudConnectionProvider2githubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐProvider(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "CameraCloudConnectionProvider")
+}
+
+func (ec *executionContext) _CameraCloudConnection_name(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _CameraCloudConnection_authKind(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_authKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AuthKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cameracloudconnection.AuthKind) graphql.Marshaler {
+			return ec.marshalNCameraCloudConnectionAuthKind2githubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐAuthKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_authKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "CameraCloudConnectionAuthKind")
+}
+
+func (ec *executionContext) _CameraCloudConnection_secretHint(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_secretHint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SecretHint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_secretHint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _CameraCloudConnection_optionItemID(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_optionItemID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OptionItemID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_optionItemID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CameraCloudConnection_retentionDays(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_retentionDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetentionDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_retentionDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CameraCloudConnection_status(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cameracloudconnection.Status) graphql.Marshaler {
+			return ec.marshalNCameraCloudConnectionStatus2githubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "CameraCloudConnectionStatus")
+}
+
+func (ec *executionContext) _CameraCloudConnection_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _CameraCloudConnection_lastSyncAt(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_lastSyncAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSyncAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_lastSyncAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CameraCloudConnection_cameras(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_cameras(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CameraCloudConnection().Cameras(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Camera) graphql.Marshaler {
+			return ec.marshalNCamera2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCameraᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_cameras(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CameraCloudConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Camera(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CameraCloudConnection_deviceCount(ctx context.Context, field graphql.CollectedField, obj *ent.CameraCloudConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CameraCloudConnection_deviceCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CameraCloudConnection().DeviceCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CameraCloudConnection_deviceCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CameraCloudConnection", field, true, true, "Int")
 }
 
 func (ec *executionContext) _CameraConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.CameraConnection) (ret graphql.Marshaler) {
@@ -1554,6 +2228,561 @@ func (ec *executionContext) fieldContext_CameraEdge_cursor(_ context.Context, fi
 	return graphql.NewScalarFieldContext("CameraEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _Case_id(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Case_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Case_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Case_title(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "String")
+}
+
+func (ec *executionContext) _Case_status(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v investigation.Status) graphql.Marshaler {
+			return ec.marshalNCaseStatus2githubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "CaseStatus")
+}
+
+func (ec *executionContext) _Case_resolution(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_resolution(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resolution, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_resolution(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "String")
+}
+
+func (ec *executionContext) _Case_assigneeID(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_assigneeID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AssigneeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Case_assigneeID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Case_tags(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_tags(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tags, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Case_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "String")
+}
+
+func (ec *executionContext) _Case_createdByID(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_createdByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Case_createdByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Case_closedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_closedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClosedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Case_closedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Case_entries(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Case().Entries(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.JournalEntry) graphql.Marshaler {
+			return ec.marshalNJournalEntry2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐJournalEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Case",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JournalEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Case_alerts(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Case().Alerts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_alerts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Case",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Case_notes(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_notes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Case().Notes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CaseNote) graphql.Marshaler {
+			return ec.marshalNCaseNote2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseNoteᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_notes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Case",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CaseNote(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Case_history(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_history(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Case().History(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CaseEvent) graphql.Marshaler {
+			return ec.marshalNCaseEvent2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_history(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Case",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CaseEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Case_assignee(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_assignee(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Case().Assignee(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Case_assignee(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Case",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Case_evidenceURL(ctx context.Context, field graphql.CollectedField, obj *ent.Investigation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Case_evidenceURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Case().EvidenceURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Case_evidenceURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Case", field, true, true, "String")
+}
+
+func (ec *executionContext) _CaseConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.CaseConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaseConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CaseEdge) graphql.Marshaler {
+			return ec.marshalOCaseEdge2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CaseConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CaseConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CaseEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CaseConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.CaseConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaseConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CaseConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CaseConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CaseConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.CaseConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaseConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CaseConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CaseConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CaseEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.CaseEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaseEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Investigation) graphql.Marshaler {
+			return ec.marshalOCase2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐInvestigation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CaseEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CaseEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Case(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CaseEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.CaseEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaseEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CaseEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CaseEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _JournalEntry_id(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1567,7 +2796,7 @@ func (ec *executionContext) _JournalEntry_id(ctx context.Context, field graphql.
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -1590,7 +2819,7 @@ func (ec *executionContext) _JournalEntry_terminalID(ctx context.Context, field 
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -1613,7 +2842,7 @@ func (ec *executionContext) _JournalEntry_shopID(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -1636,7 +2865,7 @@ func (ec *executionContext) _JournalEntry_cameraID(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
-			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		false,
@@ -1712,6 +2941,29 @@ func (ec *executionContext) _JournalEntry_receivedAt(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_JournalEntry_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _JournalEntry_correctedAt(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_correctedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CorrectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_correctedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, "Time")
 }
 
@@ -2013,7 +3265,7 @@ func (ec *executionContext) _JournalEntry_relatedID(ctx context.Context, field g
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
-			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		false,
@@ -2113,6 +3365,52 @@ func (ec *executionContext) _JournalEntry_thumbnailReason(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_JournalEntry_thumbnailReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _JournalEntry_personsNearby(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_personsNearby(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PersonsNearby, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_personsNearby(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JournalEntry_personsCheckedAt(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_personsCheckedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PersonsCheckedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_personsCheckedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalEntry", field, false, false, "Time")
 }
 
 func (ec *executionContext) _JournalEntry_terminal(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
@@ -2307,6 +3605,70 @@ func (ec *executionContext) fieldContext_JournalEntry_thumbnail(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _JournalEntry_clip(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_clip(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.JournalEntry().Clip(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Clip) graphql.Marshaler {
+			return ec.marshalNClip2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐClip(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_clip(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JournalEntry",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Clip(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _JournalEntry_cardMatch(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_cardMatch(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.JournalEntry().CardMatch(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CardMatch) graphql.Marshaler {
+			return ec.marshalOCardMatch2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCardMatch(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_cardMatch(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JournalEntry",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardMatch(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _JournalEntry_kindLabel(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2328,6 +3690,38 @@ func (ec *executionContext) _JournalEntry_kindLabel(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_JournalEntry_kindLabel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JournalEntry", field, true, true, "String")
+}
+
+func (ec *executionContext) _JournalEntry_picture(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalEntry_picture(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.JournalEntry().Picture(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntryPicture) graphql.Marshaler {
+			return ec.marshalOEntryPicture2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐEntryPicture(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JournalEntry_picture(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JournalEntry",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntryPicture(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _JournalEntryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.JournalEntryConnection) (ret graphql.Marshaler) {
@@ -2485,7 +3879,7 @@ func (ec *executionContext) _Link_id(ctx context.Context, field graphql.Collecte
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -2508,7 +3902,7 @@ func (ec *executionContext) _Link_terminalID(ctx context.Context, field graphql.
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -2531,7 +3925,7 @@ func (ec *executionContext) _Link_cameraID(ctx context.Context, field graphql.Co
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -2898,7 +4292,7 @@ func (ec *executionContext) _PosConnection_id(ctx context.Context, field graphql
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3223,6 +4617,61 @@ func (ec *executionContext) fieldContext_PosConnection_backfill(_ context.Contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _PosConnection_reconciliation(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnection_reconciliation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PosConnection().Reconciliation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Reconciliation) graphql.Marshaler {
+			return ec.marshalNReconciliation2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐReconciliation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnection_reconciliation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PosConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Reconciliation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PosConnection_missingReceipts(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PosConnection_missingReceipts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PosConnection().MissingReceipts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PosConnection_missingReceipts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PosConnection", field, true, true, "Int")
 }
 
 func (ec *executionContext) _PosConnection_defaultShop(ctx context.Context, field graphql.CollectedField, obj *ent.PosConnection) (ret graphql.Marshaler) {
@@ -3739,6 +5188,82 @@ func (ec *executionContext) fieldContext_Query_alertRules(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_alertRulePresets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_alertRulePresets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AlertRulePresets(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AlertRulePreset) graphql.Marshaler {
+			return ec.marshalNAlertRulePreset2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐAlertRulePresetᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_alertRulePresets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertRulePreset(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_previewAlertRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_previewAlertRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PreviewAlertRule(ctx, fc.Args["input"].(model.AlertRuleInput), fc.Args["days"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertRulePreview) graphql.Marshaler {
+			return ec.marshalNAlertRulePreview2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐAlertRulePreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_previewAlertRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertRulePreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_previewAlertRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_alerts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3917,6 +5442,333 @@ func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_auditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_cameraCloudConnections(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_cameraCloudConnections(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().CameraCloudConnections(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CameraCloudConnection) graphql.Marshaler {
+			return ec.marshalNCameraCloudConnection2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCameraCloudConnectionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_cameraCloudConnections(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CameraCloudConnection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_cameraCloudOAuthAvailable(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_cameraCloudOAuthAvailable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().CameraCloudOAuthAvailable(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_cameraCloudOAuthAvailable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Query_cases(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_cases(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Cases(ctx, fc.Args["where"].(*ent.CaseWhereInput), fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CaseConnection) graphql.Marshaler {
+			return ec.marshalNCaseConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_cases(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CaseConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_cases_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_mailSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_mailSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().MailSettings(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.MailSettings) graphql.Marshaler {
+			return ec.marshalOMailSettings2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐMailSettings(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_mailSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MailSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_digestRules(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_digestRules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().DigestRules(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.DigestRule) graphql.Marshaler {
+			return ec.marshalNDigestRule2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐDigestRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_digestRules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DigestRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_shareLinks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_shareLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ShareLinks(ctx, fc.Args["entryID"].(*pulid.ID), fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ShareLinkConnection) graphql.Marshaler {
+			return ec.marshalNShareLinkConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_shareLinks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShareLinkConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_shareLinks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_recordingSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_recordingSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().RecordingSettings(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RecordingSettings) graphql.Marshaler {
+			return ec.marshalNRecordingSettings2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐRecordingSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_recordingSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RecordingSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_staffOutliers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_staffOutliers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().StaffOutliers(ctx, fc.Args["input"].(model.StaffOutlierInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StaffOutlierReport) graphql.Marshaler {
+			return ec.marshalNStaffOutlierReport2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐStaffOutlierReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_staffOutliers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StaffOutlierReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_staffOutliers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_cardMatches(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_cardMatches(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().CardMatches(ctx, fc.Args["state"].(*cardmatch.State), fc.Args["shopIDs"].([]pulid.ID), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CardMatch) graphql.Marshaler {
+			return ec.marshalNCardMatch2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCardMatchᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_cardMatches(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardMatch(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_cardMatches_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4338,6 +6190,479 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _ShareLink_id(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ShareLink_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShareLink_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShareLink_clipFrom(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_clipFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClipFrom, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_clipFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShareLink_clipTo(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_clipTo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClipTo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_clipTo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShareLink_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShareLink_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShareLink_createdByID(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_createdByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_createdByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ShareLink_createdByName(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_createdByName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedByName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_createdByName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "String")
+}
+
+func (ec *executionContext) _ShareLink_note(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "String")
+}
+
+func (ec *executionContext) _ShareLink_views(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_views(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Views, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_views(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ShareLink_lastViewedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_lastViewedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastViewedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_lastViewedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ShareLink_entry(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_entry(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ShareLink().Entry(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.JournalEntry) graphql.Marshaler {
+			return ec.marshalOJournalEntry2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐJournalEntry(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_entry(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ShareLink",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JournalEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ShareLink_active(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLink_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ShareLink().Active(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLink_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLink", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _ShareLinkConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLinkConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLinkConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ShareLinkEdge) graphql.Marshaler {
+			return ec.marshalOShareLinkEdge2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLinkConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ShareLinkConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShareLinkEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ShareLinkConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLinkConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLinkConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLinkConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ShareLinkConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ShareLinkConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLinkConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLinkConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLinkConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLinkConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ShareLinkEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLinkEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLinkEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ShareLink) graphql.Marshaler {
+			return ec.marshalOShareLink2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLink(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLinkEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ShareLinkEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ShareLink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ShareLinkEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ShareLinkEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ShareLinkEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ShareLinkEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ShareLinkEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _Shop_id(ctx context.Context, field graphql.CollectedField, obj *ent.Shop) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4351,7 +6676,7 @@ func (ec *executionContext) _Shop_id(ctx context.Context, field graphql.Collecte
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4704,7 +7029,7 @@ func (ec *executionContext) _ShopGroup_id(ctx context.Context, field graphql.Col
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4860,7 +7185,7 @@ func (ec *executionContext) _Terminal_id(ctx context.Context, field graphql.Coll
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4929,7 +7254,7 @@ func (ec *executionContext) _Terminal_connectionID(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4952,7 +7277,7 @@ func (ec *executionContext) _Terminal_shopID(ctx context.Context, field graphql.
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5150,6 +7475,70 @@ func (ec *executionContext) fieldContext_Terminal_links(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Terminal_clockOffset(ctx context.Context, field graphql.CollectedField, obj *ent.Terminal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Terminal_clockOffset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Terminal().ClockOffset(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ClockOffset) graphql.Marshaler {
+			return ec.marshalOClockOffset2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐClockOffset(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Terminal_clockOffset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Terminal",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ClockOffset(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Terminal_feedHealth(ctx context.Context, field graphql.CollectedField, obj *ent.Terminal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Terminal_feedHealth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Terminal().FeedHealth(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TerminalFeedHealth) graphql.Marshaler {
+			return ec.marshalNTerminalFeedHealth2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐTerminalFeedHealth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Terminal_feedHealth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Terminal",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TerminalFeedHealth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Terminal_activeLink(ctx context.Context, field graphql.CollectedField, obj *ent.Terminal) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5337,7 +7726,7 @@ func (ec *executionContext) _Thumbnail_id(ctx context.Context, field graphql.Col
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5360,7 +7749,7 @@ func (ec *executionContext) _Thumbnail_entryID(ctx context.Context, field graphq
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5383,7 +7772,7 @@ func (ec *executionContext) _Thumbnail_cameraID(ctx context.Context, field graph
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5460,6 +7849,29 @@ func (ec *executionContext) _Thumbnail_skewMs(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Thumbnail_skewMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Thumbnail", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Thumbnail_skewKnown(ctx context.Context, field graphql.CollectedField, obj *ent.Thumbnail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Thumbnail_skewKnown(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SkewKnown, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Thumbnail_skewKnown(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Thumbnail", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Thumbnail_width(ctx context.Context, field graphql.CollectedField, obj *ent.Thumbnail) (ret graphql.Marshaler) {
@@ -5668,7 +8080,7 @@ func (ec *executionContext) _User_id(ctx context.Context, field graphql.Collecte
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6001,56 +8413,56 @@ func (ec *executionContext) unmarshalInputAccountWhereInput(ctx context.Context,
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -6313,133 +8725,133 @@ func (ec *executionContext) unmarshalInputAuditLogWhereInput(ctx context.Context
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLTE = data
 		case "actorUserID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserID = data
 		case "actorUserIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDNEQ = data
 		case "actorUserIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDIn = data
 		case "actorUserIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDNotIn = data
 		case "actorUserIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDGT = data
 		case "actorUserIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDGTE = data
 		case "actorUserIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDLT = data
 		case "actorUserIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDLTE = data
 		case "actorUserIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDContains = data
 		case "actorUserIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDHasPrefix = data
 		case "actorUserIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -6460,91 +8872,91 @@ func (ec *executionContext) unmarshalInputAuditLogWhereInput(ctx context.Context
 			it.ActorUserIDNotNil = data
 		case "actorUserIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDEqualFold = data
 		case "actorUserIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorUserIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorUserIDContainsFold = data
 		case "actorKeyID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyID = data
 		case "actorKeyIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDNEQ = data
 		case "actorKeyIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDIn = data
 		case "actorKeyIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDNotIn = data
 		case "actorKeyIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDGT = data
 		case "actorKeyIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDGTE = data
 		case "actorKeyIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDLT = data
 		case "actorKeyIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDLTE = data
 		case "actorKeyIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDContains = data
 		case "actorKeyIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDHasPrefix = data
 		case "actorKeyIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -6565,14 +8977,14 @@ func (ec *executionContext) unmarshalInputAuditLogWhereInput(ctx context.Context
 			it.ActorKeyIDNotNil = data
 		case "actorKeyIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorKeyIDEqualFold = data
 		case "actorKeyIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorKeyIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -7108,56 +9520,56 @@ func (ec *executionContext) unmarshalInputCameraWhereInput(ctx context.Context, 
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -7809,6 +10221,717 @@ func UnmarshalCameraWhereInput(ctx context.Context, raw any) (ent.CameraWhereInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCaseOrder(ctx context.Context, obj any) (ent.CaseOrder, error) {
+	var it ent.CaseOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNCaseOrderField2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCaseOrder unmarshals raw into the CaseOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCaseOrder(ctx context.Context, raw any) (ent.CaseOrder, error) {
+	var out ent.CaseOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CaseOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCaseWhereInput(ctx context.Context, obj any) (ent.CaseWhereInput, error) {
+	var it ent.CaseWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleEqualFold", "titleContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "resolution", "resolutionNEQ", "resolutionIn", "resolutionNotIn", "resolutionGT", "resolutionGTE", "resolutionLT", "resolutionLTE", "resolutionContains", "resolutionHasPrefix", "resolutionHasSuffix", "resolutionEqualFold", "resolutionContainsFold", "assigneeID", "assigneeIDNEQ", "assigneeIDIn", "assigneeIDNotIn", "assigneeIDGT", "assigneeIDGTE", "assigneeIDLT", "assigneeIDLTE", "assigneeIDContains", "assigneeIDHasPrefix", "assigneeIDHasSuffix", "assigneeIDIsNil", "assigneeIDNotNil", "assigneeIDEqualFold", "assigneeIDContainsFold", "createdByID", "createdByIDNEQ", "createdByIDIn", "createdByIDNotIn", "createdByIDGT", "createdByIDGTE", "createdByIDLT", "createdByIDLTE", "createdByIDContains", "createdByIDHasPrefix", "createdByIDHasSuffix", "createdByIDIsNil", "createdByIDNotNil", "createdByIDEqualFold", "createdByIDContainsFold", "closedAt", "closedAtNEQ", "closedAtIn", "closedAtNotIn", "closedAtGT", "closedAtGTE", "closedAtLT", "closedAtLTE", "closedAtIsNil", "closedAtNotNil"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOCaseWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOCaseWhereInput2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOCaseWhereInput2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "titleNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleNEQ = data
+		case "titleIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleIn = data
+		case "titleNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleNotIn = data
+		case "titleGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleGT = data
+		case "titleGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleGTE = data
+		case "titleLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleLT = data
+		case "titleLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleLTE = data
+		case "titleContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleContains = data
+		case "titleHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleHasPrefix = data
+		case "titleHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleHasSuffix = data
+		case "titleEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleEqualFold = data
+		case "titleContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("titleContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TitleContainsFold = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOCaseStatus2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOCaseStatus2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOCaseStatus2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOCaseStatus2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "resolution":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolution"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Resolution = data
+		case "resolutionNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionNEQ = data
+		case "resolutionIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionIn = data
+		case "resolutionNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionNotIn = data
+		case "resolutionGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionGT = data
+		case "resolutionGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionGTE = data
+		case "resolutionLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionLT = data
+		case "resolutionLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionLTE = data
+		case "resolutionContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionContains = data
+		case "resolutionHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionHasPrefix = data
+		case "resolutionHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionHasSuffix = data
+		case "resolutionEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionEqualFold = data
+		case "resolutionContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionContainsFold = data
+		case "assigneeID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeID"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeID = data
+		case "assigneeIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDNEQ = data
+		case "assigneeIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDIn = data
+		case "assigneeIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDNotIn = data
+		case "assigneeIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDGT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDGT = data
+		case "assigneeIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDGTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDGTE = data
+		case "assigneeIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDLT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDLT = data
+		case "assigneeIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDLTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDLTE = data
+		case "assigneeIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDContains"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDContains = data
+		case "assigneeIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDHasPrefix = data
+		case "assigneeIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDHasSuffix = data
+		case "assigneeIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDIsNil = data
+		case "assigneeIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDNotNil = data
+		case "assigneeIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDEqualFold = data
+		case "assigneeIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeIDContainsFold = data
+		case "createdByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByID"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByID = data
+		case "createdByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDNEQ = data
+		case "createdByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDIn = data
+		case "createdByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDNotIn = data
+		case "createdByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDGT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDGT = data
+		case "createdByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDGTE = data
+		case "createdByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDLT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDLT = data
+		case "createdByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDLTE = data
+		case "createdByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDContains"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDContains = data
+		case "createdByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDHasPrefix = data
+		case "createdByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDHasSuffix = data
+		case "createdByIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDIsNil = data
+		case "createdByIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDNotNil = data
+		case "createdByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDEqualFold = data
+		case "createdByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDContainsFold = data
+		case "closedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAt = data
+		case "closedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAtNEQ = data
+		case "closedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAtIn = data
+		case "closedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAtNotIn = data
+		case "closedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAtGT = data
+		case "closedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAtGTE = data
+		case "closedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAtLT = data
+		case "closedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAtLTE = data
+		case "closedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAtIsNil = data
+		case "closedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClosedAtNotNil = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCaseWhereInput unmarshals raw into the CaseWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCaseWhereInput(ctx context.Context, raw any) (ent.CaseWhereInput, error) {
+	var out ent.CaseWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CaseWhereInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputJournalEntryOrder(ctx context.Context, obj any) (ent.JournalEntryOrder, error) {
 	var it ent.JournalEntryOrder
 	if obj == nil {
@@ -7903,315 +11026,315 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLTE = data
 		case "terminalID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalID = data
 		case "terminalIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDNEQ = data
 		case "terminalIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDIn = data
 		case "terminalIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDNotIn = data
 		case "terminalIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDGT = data
 		case "terminalIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDGTE = data
 		case "terminalIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDLT = data
 		case "terminalIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDLTE = data
 		case "terminalIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDContains = data
 		case "terminalIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDHasPrefix = data
 		case "terminalIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDHasSuffix = data
 		case "terminalIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDEqualFold = data
 		case "terminalIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDContainsFold = data
 		case "shopID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopID = data
 		case "shopIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDNEQ = data
 		case "shopIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDIn = data
 		case "shopIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDNotIn = data
 		case "shopIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDGT = data
 		case "shopIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDGTE = data
 		case "shopIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDLT = data
 		case "shopIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDLTE = data
 		case "shopIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDContains = data
 		case "shopIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDHasPrefix = data
 		case "shopIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDHasSuffix = data
 		case "shopIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDEqualFold = data
 		case "shopIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDContainsFold = data
 		case "cameraID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraID = data
 		case "cameraIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDNEQ = data
 		case "cameraIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDIn = data
 		case "cameraIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDNotIn = data
 		case "cameraIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDGT = data
 		case "cameraIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDGTE = data
 		case "cameraIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDLT = data
 		case "cameraIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDLTE = data
 		case "cameraIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDContains = data
 		case "cameraIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDHasPrefix = data
 		case "cameraIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -8232,14 +11355,14 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 			it.CameraIDNotNil = data
 		case "cameraIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDEqualFold = data
 		case "cameraIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -9261,77 +12384,77 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 			it.MaskedCardContainsFold = data
 		case "relatedID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedID = data
 		case "relatedIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDNEQ = data
 		case "relatedIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDIn = data
 		case "relatedIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDNotIn = data
 		case "relatedIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDGT = data
 		case "relatedIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDGTE = data
 		case "relatedIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDLT = data
 		case "relatedIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDLTE = data
 		case "relatedIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDContains = data
 		case "relatedIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDHasPrefix = data
 		case "relatedIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -9352,14 +12475,14 @@ func (ec *executionContext) unmarshalInputJournalEntryWhereInput(ctx context.Con
 			it.RelatedIDNotNil = data
 		case "relatedIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.RelatedIDEqualFold = data
 		case "relatedIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relatedIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -9860,238 +12983,238 @@ func (ec *executionContext) unmarshalInputLinkWhereInput(ctx context.Context, ob
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLTE = data
 		case "terminalID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalID = data
 		case "terminalIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDNEQ = data
 		case "terminalIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDIn = data
 		case "terminalIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDNotIn = data
 		case "terminalIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDGT = data
 		case "terminalIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDGTE = data
 		case "terminalIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDLT = data
 		case "terminalIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDLTE = data
 		case "terminalIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDContains = data
 		case "terminalIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDHasPrefix = data
 		case "terminalIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDHasSuffix = data
 		case "terminalIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDEqualFold = data
 		case "terminalIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDContainsFold = data
 		case "cameraID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraID = data
 		case "cameraIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDNEQ = data
 		case "cameraIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDIn = data
 		case "cameraIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDNotIn = data
 		case "cameraIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDGT = data
 		case "cameraIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDGTE = data
 		case "cameraIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDLT = data
 		case "cameraIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDLTE = data
 		case "cameraIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDContains = data
 		case "cameraIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDHasPrefix = data
 		case "cameraIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDHasSuffix = data
 		case "cameraIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDEqualFold = data
 		case "cameraIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -10361,56 +13484,56 @@ func (ec *executionContext) unmarshalInputPosConnectionWhereInput(ctx context.Co
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -11153,6 +14276,878 @@ func UnmarshalPosConnectionWhereInput(ctx context.Context, raw any) (ent.PosConn
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputShareLinkOrder(ctx context.Context, obj any) (ent.ShareLinkOrder, error) {
+	var it ent.ShareLinkOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNShareLinkOrderField2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalShareLinkOrder unmarshals raw into the ShareLinkOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalShareLinkOrder(ctx context.Context, raw any) (ent.ShareLinkOrder, error) {
+	var out ent.ShareLinkOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ShareLinkOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputShareLinkWhereInput(ctx context.Context, obj any) (ent.ShareLinkWhereInput, error) {
+	var it ent.ShareLinkWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "clipFrom", "clipFromNEQ", "clipFromIn", "clipFromNotIn", "clipFromGT", "clipFromGTE", "clipFromLT", "clipFromLTE", "clipTo", "clipToNEQ", "clipToIn", "clipToNotIn", "clipToGT", "clipToGTE", "clipToLT", "clipToLTE", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "createdByID", "createdByIDNEQ", "createdByIDIn", "createdByIDNotIn", "createdByIDGT", "createdByIDGTE", "createdByIDLT", "createdByIDLTE", "createdByIDContains", "createdByIDHasPrefix", "createdByIDHasSuffix", "createdByIDIsNil", "createdByIDNotNil", "createdByIDEqualFold", "createdByIDContainsFold", "createdByName", "createdByNameNEQ", "createdByNameIn", "createdByNameNotIn", "createdByNameGT", "createdByNameGTE", "createdByNameLT", "createdByNameLTE", "createdByNameContains", "createdByNameHasPrefix", "createdByNameHasSuffix", "createdByNameEqualFold", "createdByNameContainsFold", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteEqualFold", "noteContainsFold", "views", "viewsNEQ", "viewsIn", "viewsNotIn", "viewsGT", "viewsGTE", "viewsLT", "viewsLTE", "lastViewedAt", "lastViewedAtNEQ", "lastViewedAtIn", "lastViewedAtNotIn", "lastViewedAtGT", "lastViewedAtGTE", "lastViewedAtLT", "lastViewedAtLTE", "lastViewedAtIsNil", "lastViewedAtNotNil"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOShareLinkWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOShareLinkWhereInput2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOShareLinkWhereInput2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "clipFrom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipFrom"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipFrom = data
+		case "clipFromNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipFromNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipFromNEQ = data
+		case "clipFromIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipFromIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipFromIn = data
+		case "clipFromNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipFromNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipFromNotIn = data
+		case "clipFromGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipFromGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipFromGT = data
+		case "clipFromGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipFromGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipFromGTE = data
+		case "clipFromLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipFromLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipFromLT = data
+		case "clipFromLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipFromLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipFromLTE = data
+		case "clipTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipTo"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipTo = data
+		case "clipToNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipToNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipToNEQ = data
+		case "clipToIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipToIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipToIn = data
+		case "clipToNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipToNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipToNotIn = data
+		case "clipToGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipToGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipToGT = data
+		case "clipToGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipToGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipToGTE = data
+		case "clipToLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipToLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipToLT = data
+		case "clipToLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clipToLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClipToLTE = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "expiresAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNEQ = data
+		case "expiresAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtIn = data
+		case "expiresAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNotIn = data
+		case "expiresAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtGT = data
+		case "expiresAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtGTE = data
+		case "expiresAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtLT = data
+		case "expiresAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtLTE = data
+		case "revokedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAt = data
+		case "revokedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtNEQ = data
+		case "revokedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtIn = data
+		case "revokedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtNotIn = data
+		case "revokedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtGT = data
+		case "revokedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtGTE = data
+		case "revokedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtLT = data
+		case "revokedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtLTE = data
+		case "revokedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtIsNil = data
+		case "revokedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokedAtNotNil = data
+		case "createdByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByID"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByID = data
+		case "createdByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDNEQ = data
+		case "createdByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDIn = data
+		case "createdByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDNotIn = data
+		case "createdByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDGT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDGT = data
+		case "createdByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDGTE = data
+		case "createdByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDLT"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDLT = data
+		case "createdByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDLTE = data
+		case "createdByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDContains"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDContains = data
+		case "createdByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDHasPrefix = data
+		case "createdByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDHasSuffix = data
+		case "createdByIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDIsNil = data
+		case "createdByIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDNotNil = data
+		case "createdByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDEqualFold = data
+		case "createdByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDContainsFold = data
+		case "createdByName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByName = data
+		case "createdByNameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameNEQ = data
+		case "createdByNameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameIn = data
+		case "createdByNameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameNotIn = data
+		case "createdByNameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameGT = data
+		case "createdByNameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameGTE = data
+		case "createdByNameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameLT = data
+		case "createdByNameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameLTE = data
+		case "createdByNameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameContains = data
+		case "createdByNameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameHasPrefix = data
+		case "createdByNameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameHasSuffix = data
+		case "createdByNameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameEqualFold = data
+		case "createdByNameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByNameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByNameContainsFold = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		case "noteNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNEQ = data
+		case "noteIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteIn = data
+		case "noteNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNotIn = data
+		case "noteGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteGT = data
+		case "noteGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteGTE = data
+		case "noteLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteLT = data
+		case "noteLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteLTE = data
+		case "noteContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteContains = data
+		case "noteHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteHasPrefix = data
+		case "noteHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteHasSuffix = data
+		case "noteEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteEqualFold = data
+		case "noteContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteContainsFold = data
+		case "views":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("views"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Views = data
+		case "viewsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("viewsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ViewsNEQ = data
+		case "viewsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("viewsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ViewsIn = data
+		case "viewsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("viewsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ViewsNotIn = data
+		case "viewsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("viewsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ViewsGT = data
+		case "viewsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("viewsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ViewsGTE = data
+		case "viewsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("viewsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ViewsLT = data
+		case "viewsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("viewsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ViewsLTE = data
+		case "lastViewedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAt = data
+		case "lastViewedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAtNEQ = data
+		case "lastViewedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAtIn = data
+		case "lastViewedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAtNotIn = data
+		case "lastViewedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAtGT = data
+		case "lastViewedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAtGTE = data
+		case "lastViewedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAtLT = data
+		case "lastViewedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAtLTE = data
+		case "lastViewedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAtIsNil = data
+		case "lastViewedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastViewedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastViewedAtNotNil = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalShareLinkWhereInput unmarshals raw into the ShareLinkWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalShareLinkWhereInput(ctx context.Context, raw any) (ent.ShareLinkWhereInput, error) {
+	var out ent.ShareLinkWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ShareLinkWhereInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputShopGroupOrder(ctx context.Context, obj any) (ent.ShopGroupOrder, error) {
 	var it ent.ShopGroupOrder
 	if obj == nil {
@@ -11247,56 +15242,56 @@ func (ec *executionContext) unmarshalInputShopGroupWhereInput(ctx context.Contex
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -11573,56 +15568,56 @@ func (ec *executionContext) unmarshalInputShopWhereInput(ctx context.Context, ob
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -12004,56 +15999,56 @@ func (ec *executionContext) unmarshalInputTerminalWhereInput(ctx context.Context
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -12116,182 +16111,182 @@ func (ec *executionContext) unmarshalInputTerminalWhereInput(ctx context.Context
 			it.CreatedAtLTE = data
 		case "connectionID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionID = data
 		case "connectionIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDNEQ = data
 		case "connectionIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDIn = data
 		case "connectionIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDNotIn = data
 		case "connectionIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDGT = data
 		case "connectionIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDGTE = data
 		case "connectionIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDLT = data
 		case "connectionIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDLTE = data
 		case "connectionIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDContains = data
 		case "connectionIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDHasPrefix = data
 		case "connectionIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDHasSuffix = data
 		case "connectionIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDEqualFold = data
 		case "connectionIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ConnectionIDContainsFold = data
 		case "shopID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopID = data
 		case "shopIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDNEQ = data
 		case "shopIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDIn = data
 		case "shopIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDNotIn = data
 		case "shopIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDGT = data
 		case "shopIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDGTE = data
 		case "shopIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDLT = data
 		case "shopIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDLTE = data
 		case "shopIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDContains = data
 		case "shopIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDHasPrefix = data
 		case "shopIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDHasSuffix = data
 		case "shopIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ShopIDEqualFold = data
 		case "shopIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -12730,7 +16725,7 @@ func (ec *executionContext) unmarshalInputThumbnailWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "entryID", "entryIDNEQ", "entryIDIn", "entryIDNotIn", "entryIDGT", "entryIDGTE", "entryIDLT", "entryIDLTE", "entryIDContains", "entryIDHasPrefix", "entryIDHasSuffix", "entryIDEqualFold", "entryIDContainsFold", "cameraID", "cameraIDNEQ", "cameraIDIn", "cameraIDNotIn", "cameraIDGT", "cameraIDGTE", "cameraIDLT", "cameraIDLTE", "cameraIDContains", "cameraIDHasPrefix", "cameraIDHasSuffix", "cameraIDEqualFold", "cameraIDContainsFold", "requestedAt", "requestedAtNEQ", "requestedAtIn", "requestedAtNotIn", "requestedAtGT", "requestedAtGTE", "requestedAtLT", "requestedAtLTE", "capturedAt", "capturedAtNEQ", "capturedAtIn", "capturedAtNotIn", "capturedAtGT", "capturedAtGTE", "capturedAtLT", "capturedAtLTE", "skewMs", "skewMsNEQ", "skewMsIn", "skewMsNotIn", "skewMsGT", "skewMsGTE", "skewMsLT", "skewMsLTE", "width", "widthNEQ", "widthIn", "widthNotIn", "widthGT", "widthGTE", "widthLT", "widthLTE", "height", "heightNEQ", "heightIn", "heightNotIn", "heightGT", "heightGTE", "heightLT", "heightLTE", "bytes", "bytesNEQ", "bytesIn", "bytesNotIn", "bytesGT", "bytesGTE", "bytesLT", "bytesLTE", "contentType", "contentTypeNEQ", "contentTypeIn", "contentTypeNotIn", "contentTypeGT", "contentTypeGTE", "contentTypeLT", "contentTypeLTE", "contentTypeContains", "contentTypeHasPrefix", "contentTypeHasSuffix", "contentTypeEqualFold", "contentTypeContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "hasEntry", "hasEntryWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "entryID", "entryIDNEQ", "entryIDIn", "entryIDNotIn", "entryIDGT", "entryIDGTE", "entryIDLT", "entryIDLTE", "entryIDContains", "entryIDHasPrefix", "entryIDHasSuffix", "entryIDEqualFold", "entryIDContainsFold", "cameraID", "cameraIDNEQ", "cameraIDIn", "cameraIDNotIn", "cameraIDGT", "cameraIDGTE", "cameraIDLT", "cameraIDLTE", "cameraIDContains", "cameraIDHasPrefix", "cameraIDHasSuffix", "cameraIDEqualFold", "cameraIDContainsFold", "requestedAt", "requestedAtNEQ", "requestedAtIn", "requestedAtNotIn", "requestedAtGT", "requestedAtGTE", "requestedAtLT", "requestedAtLTE", "capturedAt", "capturedAtNEQ", "capturedAtIn", "capturedAtNotIn", "capturedAtGT", "capturedAtGTE", "capturedAtLT", "capturedAtLTE", "skewMs", "skewMsNEQ", "skewMsIn", "skewMsNotIn", "skewMsGT", "skewMsGTE", "skewMsLT", "skewMsLTE", "skewKnown", "skewKnownNEQ", "width", "widthNEQ", "widthIn", "widthNotIn", "widthGT", "widthGTE", "widthLT", "widthLTE", "height", "heightNEQ", "heightIn", "heightNotIn", "heightGT", "heightGTE", "heightLT", "heightLTE", "bytes", "bytesNEQ", "bytesIn", "bytesNotIn", "bytesGT", "bytesGTE", "bytesLT", "bytesLTE", "contentType", "contentTypeNEQ", "contentTypeIn", "contentTypeNotIn", "contentTypeGT", "contentTypeGTE", "contentTypeLT", "contentTypeLTE", "contentTypeContains", "contentTypeHasPrefix", "contentTypeHasSuffix", "contentTypeEqualFold", "contentTypeContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "hasEntry", "hasEntryWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12760,238 +16755,238 @@ func (ec *executionContext) unmarshalInputThumbnailWhereInput(ctx context.Contex
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLTE = data
 		case "entryID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryID = data
 		case "entryIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDNEQ = data
 		case "entryIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDIn = data
 		case "entryIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDNotIn = data
 		case "entryIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDGT = data
 		case "entryIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDGTE = data
 		case "entryIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDLT = data
 		case "entryIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDLTE = data
 		case "entryIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDContains = data
 		case "entryIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDHasPrefix = data
 		case "entryIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDHasSuffix = data
 		case "entryIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDEqualFold = data
 		case "entryIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entryIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.EntryIDContainsFold = data
 		case "cameraID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraID = data
 		case "cameraIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDNEQ = data
 		case "cameraIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDIn = data
 		case "cameraIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDNotIn = data
 		case "cameraIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDGT = data
 		case "cameraIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDGTE = data
 		case "cameraIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDLT = data
 		case "cameraIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDLTE = data
 		case "cameraIDContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDContains = data
 		case "cameraIDHasPrefix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDHasPrefix = data
 		case "cameraIDHasSuffix":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDHasSuffix = data
 		case "cameraIDEqualFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDEqualFold = data
 		case "cameraIDContainsFold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -13164,6 +17159,20 @@ func (ec *executionContext) unmarshalInputThumbnailWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.SkewMsLTE = data
+		case "skewKnown":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("skewKnown"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SkewKnown = data
+		case "skewKnownNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("skewKnownNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SkewKnownNEQ = data
 		case "width":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("width"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -13604,56 +17613,56 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 			it.Or = data
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ID = data
 		case "idNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNEQ = data
 		case "idIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDIn = data
 		case "idNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDNotIn = data
 		case "idGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGT = data
 		case "idGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDGTE = data
 		case "idLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.IDLT = data
 		case "idLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -14002,6 +18011,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Shop(ctx, sel, obj)
+	case *ent.ShareLink:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ShareLink(ctx, sel, obj)
 	case *ent.PosConnection:
 		if obj == nil {
 			return graphql.Null
@@ -14017,6 +18031,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._JournalEntry(ctx, sel, obj)
+	case *ent.Investigation:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Case(ctx, sel, obj)
+	case *ent.CameraCloudConnection:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._CameraCloudConnection(ctx, sel, obj)
 	case *ent.Camera:
 		if obj == nil {
 			return graphql.Null
@@ -14308,11 +18332,33 @@ func (ec *executionContext) _Camera(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "streaming":
+			out.Values[i] = ec._Camera_streaming(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "notRecordingSince":
+			out.Values[i] = ec._Camera_notRecordingSince(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "links":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Camera_links(ctx, field, obj)
+				})
+		case "cloudConnection":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Camera_cloudConnection(ctx, field, obj)
+				})
+		case "recordings":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Camera_recordings(ctx, field, obj)
 				})
 		case "sourceURL":
 			out.Values[i] = ec._Camera_sourceURL(ctx, field, obj)
@@ -14325,6 +18371,12 @@ func (ec *executionContext) _Camera(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Camera_hasSourceCredentials(ctx, field, obj)
 				})
+		case "recordingStatus":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Camera_recordingStatus(ctx, field, obj)
+				})
 		case "label":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -14336,6 +18388,106 @@ func (ec *executionContext) _Camera(ctx context.Context, sel ast.SelectionSet, o
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Camera_status(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var cameraCloudConnectionImplementors = []string{"CameraCloudConnection", "Node"}
+
+func (ec *executionContext) _CameraCloudConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.CameraCloudConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cameraCloudConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CameraCloudConnection")
+		case "id":
+			out.Values[i] = ec._CameraCloudConnection_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._CameraCloudConnection_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._CameraCloudConnection_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "provider":
+			out.Values[i] = ec._CameraCloudConnection_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._CameraCloudConnection_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "authKind":
+			out.Values[i] = ec._CameraCloudConnection_authKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "secretHint":
+			out.Values[i] = ec._CameraCloudConnection_secretHint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "optionItemID":
+			out.Values[i] = ec._CameraCloudConnection_optionItemID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "retentionDays":
+			out.Values[i] = ec._CameraCloudConnection_retentionDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._CameraCloudConnection_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.Values[i] = ec._CameraCloudConnection_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastSyncAt":
+			out.Values[i] = ec._CameraCloudConnection_lastSyncAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cameras":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CameraCloudConnection_cameras(ctx, field, obj)
+				})
+		case "deviceCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CameraCloudConnection_deviceCount(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14435,6 +18587,201 @@ func (ec *executionContext) _CameraEdge(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var caseImplementors = []string{"Case", "Node"}
+
+func (ec *executionContext) _Case(ctx context.Context, sel ast.SelectionSet, obj *ent.Investigation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, caseImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Case")
+		case "id":
+			out.Values[i] = ec._Case_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Case_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Case_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "title":
+			out.Values[i] = ec._Case_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Case_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resolution":
+			out.Values[i] = ec._Case_resolution(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "assigneeID":
+			out.Values[i] = ec._Case_assigneeID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tags":
+			out.Values[i] = ec._Case_tags(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdByID":
+			out.Values[i] = ec._Case_createdByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "closedAt":
+			out.Values[i] = ec._Case_closedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entries":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Case_entries(ctx, field, obj)
+				})
+		case "alerts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Case_alerts(ctx, field, obj)
+				})
+		case "notes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Case_notes(ctx, field, obj)
+				})
+		case "history":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Case_history(ctx, field, obj)
+				})
+		case "assignee":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Case_assignee(ctx, field, obj)
+				})
+		case "evidenceURL":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Case_evidenceURL(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var caseConnectionImplementors = []string{"CaseConnection"}
+
+func (ec *executionContext) _CaseConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.CaseConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, caseConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CaseConnection")
+		case "edges":
+			out.Values[i] = ec._CaseConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._CaseConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._CaseConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var caseEdgeImplementors = []string{"CaseEdge"}
+
+func (ec *executionContext) _CaseEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.CaseEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, caseEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CaseEdge")
+		case "node":
+			out.Values[i] = ec._CaseEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._CaseEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var journalEntryImplementors = []string{"JournalEntry", "Node"}
 
 func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.SelectionSet, obj *ent.JournalEntry) graphql.Marshaler {
@@ -14479,6 +18826,11 @@ func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.Selection
 		case "receivedAt":
 			out.Values[i] = ec._JournalEntry_receivedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "correctedAt":
+			out.Values[i] = ec._JournalEntry_correctedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "externalID":
@@ -14566,6 +18918,16 @@ func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "personsNearby":
+			out.Values[i] = ec._JournalEntry_personsNearby(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "personsCheckedAt":
+			out.Values[i] = ec._JournalEntry_personsCheckedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "terminal":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -14602,11 +18964,29 @@ func (ec *executionContext) _JournalEntry(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._JournalEntry_thumbnail(ctx, field, obj)
 				})
+		case "clip":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._JournalEntry_clip(ctx, field, obj)
+				})
+		case "cardMatch":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._JournalEntry_cardMatch(ctx, field, obj)
+				})
 		case "kindLabel":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._JournalEntry_kindLabel(ctx, field, obj)
+				})
+		case "picture":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._JournalEntry_picture(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14983,6 +19363,18 @@ func (ec *executionContext) _PosConnection(ctx context.Context, sel ast.Selectio
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._PosConnection_backfill(ctx, field, obj)
 				})
+		case "reconciliation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PosConnection_reconciliation(ctx, field, obj)
+				})
+		case "missingReceipts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PosConnection_missingReceipts(ctx, field, obj)
+				})
 		case "defaultShop":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -15154,6 +19546,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_alertRules(ctx, field)
 				})
+		case "alertRulePresets":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_alertRulePresets(ctx, field)
+				})
+		case "previewAlertRule":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_previewAlertRule(ctx, field)
+				})
 		case "alerts":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -15183,6 +19587,60 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditLog(ctx, field)
+				})
+		case "cameraCloudConnections":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_cameraCloudConnections(ctx, field)
+				})
+		case "cameraCloudOAuthAvailable":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_cameraCloudOAuthAvailable(ctx, field)
+				})
+		case "cases":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_cases(ctx, field)
+				})
+		case "mailSettings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_mailSettings(ctx, field)
+				})
+		case "digestRules":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_digestRules(ctx, field)
+				})
+		case "shareLinks":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_shareLinks(ctx, field)
+				})
+		case "recordingSettings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_recordingSettings(ctx, field)
+				})
+		case "staffOutliers":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_staffOutliers(ctx, field)
+				})
+		case "cardMatches":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_cardMatches(ctx, field)
 				})
 		case "journal":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -15251,6 +19709,187 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var shareLinkImplementors = []string{"ShareLink", "Node"}
+
+func (ec *executionContext) _ShareLink(ctx context.Context, sel ast.SelectionSet, obj *ent.ShareLink) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, shareLinkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ShareLink")
+		case "id":
+			out.Values[i] = ec._ShareLink_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ShareLink_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ShareLink_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clipFrom":
+			out.Values[i] = ec._ShareLink_clipFrom(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clipTo":
+			out.Values[i] = ec._ShareLink_clipTo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ShareLink_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revokedAt":
+			out.Values[i] = ec._ShareLink_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdByID":
+			out.Values[i] = ec._ShareLink_createdByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdByName":
+			out.Values[i] = ec._ShareLink_createdByName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "note":
+			out.Values[i] = ec._ShareLink_note(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "views":
+			out.Values[i] = ec._ShareLink_views(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastViewedAt":
+			out.Values[i] = ec._ShareLink_lastViewedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entry":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ShareLink_entry(ctx, field, obj)
+				})
+		case "active":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ShareLink_active(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var shareLinkConnectionImplementors = []string{"ShareLinkConnection"}
+
+func (ec *executionContext) _ShareLinkConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ShareLinkConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, shareLinkConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ShareLinkConnection")
+		case "edges":
+			out.Values[i] = ec._ShareLinkConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ShareLinkConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ShareLinkConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var shareLinkEdgeImplementors = []string{"ShareLinkEdge"}
+
+func (ec *executionContext) _ShareLinkEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ShareLinkEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, shareLinkEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ShareLinkEdge")
+		case "node":
+			out.Values[i] = ec._ShareLinkEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ShareLinkEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15555,6 +20194,18 @@ func (ec *executionContext) _Terminal(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Terminal_links(ctx, field, obj)
 				})
+		case "clockOffset":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Terminal_clockOffset(ctx, field, obj)
+				})
+		case "feedHealth":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Terminal_feedHealth(ctx, field, obj)
+				})
 		case "activeLink":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -15697,6 +20348,11 @@ func (ec *executionContext) _Thumbnail(ctx context.Context, sel ast.SelectionSet
 			}
 		case "skewMs":
 			out.Values[i] = ec._Thumbnail_skewMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "skewKnown":
+			out.Values[i] = ec._Thumbnail_skewKnown(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -15914,6 +20570,60 @@ func (ec *executionContext) marshalNCamera2ᚖgithubᚗcomᚋregicamᚋregicam�
 	return ec._Camera(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNCameraCloudConnection2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCameraCloudConnectionᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.CameraCloudConnection) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCameraCloudConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCameraCloudConnection(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCameraCloudConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCameraCloudConnection(ctx context.Context, sel ast.SelectionSet, v *ent.CameraCloudConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CameraCloudConnection!")
+		return graphql.Null
+	}
+	return ec._CameraCloudConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCameraCloudConnectionAuthKind2githubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐAuthKind(ctx context.Context, v any) (cameracloudconnection.AuthKind, error) {
+	var res cameracloudconnection.AuthKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCameraCloudConnectionAuthKind2githubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐAuthKind(ctx context.Context, sel ast.SelectionSet, v cameracloudconnection.AuthKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNCameraCloudConnectionProvider2githubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐProvider(ctx context.Context, v any) (cameracloudconnection.Provider, error) {
+	var res cameracloudconnection.Provider
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCameraCloudConnectionProvider2githubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐProvider(ctx context.Context, sel ast.SelectionSet, v cameracloudconnection.Provider) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNCameraCloudConnectionStatus2githubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐStatus(ctx context.Context, v any) (cameracloudconnection.Status, error) {
+	var res cameracloudconnection.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCameraCloudConnectionStatus2githubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐStatus(ctx context.Context, sel ast.SelectionSet, v cameracloudconnection.Status) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNCameraConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCameraConnection(ctx context.Context, sel ast.SelectionSet, v *ent.CameraConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CameraConnection!")
@@ -15951,6 +20661,51 @@ func (ec *executionContext) unmarshalNCameraWhereInput2ᚖgithubᚗcomᚋregicam
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNCase2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐInvestigation(ctx context.Context, sel ast.SelectionSet, v *ent.Investigation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Case!")
+		return graphql.Null
+	}
+	return ec._Case(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCaseConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseConnection(ctx context.Context, sel ast.SelectionSet, v *ent.CaseConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CaseConnection!")
+		return graphql.Null
+	}
+	return ec._CaseConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCaseOrderField2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseOrderField(ctx context.Context, v any) (*ent.CaseOrderField, error) {
+	var res = new(ent.CaseOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCaseOrderField2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.CaseOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CaseOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNCaseStatus2githubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatus(ctx context.Context, v any) (investigation.Status, error) {
+	var res investigation.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCaseStatus2githubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatus(ctx context.Context, sel ast.SelectionSet, v investigation.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNCaseWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseWhereInput(ctx context.Context, v any) (*ent.CaseWhereInput, error) {
+	res, err := ec.unmarshalInputCaseWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[pulid.ID], error) {
 	var res entgql.Cursor[pulid.ID]
 	err := res.UnmarshalGQL(v)
@@ -15959,6 +20714,22 @@ func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCur
 
 func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNJournalEntry2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐJournalEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.JournalEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNJournalEntry2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐJournalEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNJournalEntry2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐJournalEntry(ctx context.Context, sel ast.SelectionSet, v *ent.JournalEntry) graphql.Marshaler {
@@ -16156,6 +20927,57 @@ func (ec *executionContext) marshalNPosConnectionStatus2githubᚗcomᚋregicam�
 func (ec *executionContext) unmarshalNPosConnectionWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐPosConnectionWhereInput(ctx context.Context, v any) (*ent.PosConnectionWhereInput, error) {
 	res, err := ec.unmarshalInputPosConnectionWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNShareLink2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLink(ctx context.Context, sel ast.SelectionSet, v *ent.ShareLink) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ShareLink!")
+		return graphql.Null
+	}
+	return ec._ShareLink(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNShareLinkConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ShareLinkConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ShareLinkConnection!")
+		return graphql.Null
+	}
+	return ec._ShareLinkConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNShareLinkOrderField2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkOrderField(ctx context.Context, v any) (*ent.ShareLinkOrderField, error) {
+	var res = new(ent.ShareLinkOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNShareLinkOrderField2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ShareLinkOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ShareLinkOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNShareLinkWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkWhereInput(ctx context.Context, v any) (*ent.ShareLinkWhereInput, error) {
+	res, err := ec.unmarshalInputShareLinkWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNShop2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShopᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Shop) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNShop2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShop(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNShop2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShop(ctx context.Context, sel ast.SelectionSet, v *ent.Shop) graphql.Marshaler {
@@ -16443,6 +21265,29 @@ func (ec *executionContext) marshalOCamera2ᚖgithubᚗcomᚋregicamᚋregicam�
 	return ec._Camera(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOCameraCloudConnection2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCameraCloudConnection(ctx context.Context, sel ast.SelectionSet, v *ent.CameraCloudConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CameraCloudConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCameraCloudConnectionProvider2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐProvider(ctx context.Context, v any) (*cameracloudconnection.Provider, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(cameracloudconnection.Provider)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCameraCloudConnectionProvider2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋcameracloudconnectionᚐProvider(ctx context.Context, sel ast.SelectionSet, v *cameracloudconnection.Provider) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalOCameraEdge2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCameraEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.CameraEdge) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -16545,6 +21390,110 @@ func (ec *executionContext) unmarshalOCameraWhereInput2ᚖgithubᚗcomᚋregicam
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputCameraWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCase2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐInvestigation(ctx context.Context, sel ast.SelectionSet, v *ent.Investigation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Case(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOCaseEdge2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.CaseEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOCaseEdge2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOCaseEdge2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseEdge(ctx context.Context, sel ast.SelectionSet, v *ent.CaseEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CaseEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCaseStatus2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatusᚄ(ctx context.Context, v any) ([]investigation.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]investigation.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCaseStatus2githubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOCaseStatus2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []investigation.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCaseStatus2githubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOCaseStatus2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatus(ctx context.Context, v any) (*investigation.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(investigation.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCaseStatus2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋinvestigationᚐStatus(ctx context.Context, sel ast.SelectionSet, v *investigation.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOCaseWhereInput2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseWhereInputᚄ(ctx context.Context, v any) ([]*ent.CaseWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.CaseWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCaseWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOCaseWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐCaseWhereInput(ctx context.Context, v any) (*ent.CaseWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputCaseWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -16934,6 +21883,58 @@ func (ec *executionContext) unmarshalOPosConnectionWhereInput2ᚖgithubᚗcomᚋ
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputPosConnectionWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOShareLink2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLink(ctx context.Context, sel ast.SelectionSet, v *ent.ShareLink) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ShareLink(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOShareLinkEdge2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ShareLinkEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOShareLinkEdge2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOShareLinkEdge2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ShareLinkEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ShareLinkEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOShareLinkWhereInput2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkWhereInputᚄ(ctx context.Context, v any) ([]*ent.ShareLinkWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.ShareLinkWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNShareLinkWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOShareLinkWhereInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚐShareLinkWhereInput(ctx context.Context, v any) (*ent.ShareLinkWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputShareLinkWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -314,6 +314,84 @@ func (ec *executionContext) fieldContext_JournalConnection_pageInfo(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _JournalConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.JournalConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.JournalCount) graphql.Marshaler {
+			return ec.marshalNJournalCount2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐJournalCount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JournalConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JournalConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JournalCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _JournalCount_count(ctx context.Context, field graphql.CollectedField, obj *model.JournalCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JournalCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JournalCount_more(ctx context.Context, field graphql.CollectedField, obj *model.JournalCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JournalCount_more(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.More, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JournalCount_more(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JournalCount", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _JournalEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.JournalEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -835,7 +913,7 @@ func (ec *executionContext) unmarshalInputJournalInput(ctx context.Context, obj 
 		switch k {
 		case "terminalID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalID"))
-			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -1052,21 +1130,21 @@ func (ec *executionContext) unmarshalInputJournalWhere(ctx context.Context, obj 
 		switch k {
 		case "cameraIDs":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraIDs"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CameraIDs = data
 		case "terminalIDs":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalIDs"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalIDs = data
 		case "shopIDs":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDs"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -1282,6 +1360,49 @@ func (ec *executionContext) _JournalConnection(ctx context.Context, sel ast.Sele
 			}
 		case "pageInfo":
 			out.Values[i] = ec._JournalConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._JournalConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var journalCountImplementors = []string{"JournalCount"}
+
+func (ec *executionContext) _JournalCount(ctx context.Context, sel ast.SelectionSet, obj *model.JournalCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, journalCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("JournalCount")
+		case "count":
+			out.Values[i] = ec._JournalCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "more":
+			out.Values[i] = ec._JournalCount_more(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -1594,6 +1715,14 @@ func (ec *executionContext) marshalNJournalConnection2ᚖgithubᚗcomᚋregicam�
 		return graphql.Null
 	}
 	return ec._JournalConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNJournalCount2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐJournalCount(ctx context.Context, sel ast.SelectionSet, v *model.JournalCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "JournalCount!")
+		return graphql.Null
+	}
+	return ec._JournalCount(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNJournalEdge2ᚕᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐJournalEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.JournalEdge) graphql.Marshaler {

@@ -12,8 +12,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/portal"
+	"github.com/regicam/regicam/pulid"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -40,7 +40,7 @@ func (ec *executionContext) _LinkSetting_id(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
-			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		true,
@@ -483,7 +483,7 @@ func (ec *executionContext) unmarshalInputAddSmaregiLinkInput(ctx context.Contex
 			it.TerminalID = data
 		case "cameraID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraID"))
-			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -525,14 +525,14 @@ func (ec *executionContext) unmarshalInputTerminalCameraInput(ctx context.Contex
 		switch k {
 		case "terminalID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("terminalID"))
-			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TerminalID = data
 		case "cameraID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cameraID"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}

@@ -12,11 +12,12 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/regicam/regicam/ent"
+	"github.com/regicam/regicam/ent/cardmatch"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/ent/user"
 	"github.com/regicam/regicam/graph/model"
 	"github.com/regicam/regicam/portal"
+	"github.com/regicam/regicam/pulid"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -32,11 +33,18 @@ type ResolverRoot interface {
 	Alert() AlertResolver
 	AlertRule() AlertRuleResolver
 	Camera() CameraResolver
+	CameraCloudConnection() CameraCloudConnectionResolver
+	CardMatch() CardMatchResolver
+	Case() CaseResolver
+	DigestRule() DigestRuleResolver
 	JournalEntry() JournalEntryResolver
 	JournalEvent() JournalEventResolver
+	MailSettings() MailSettingsResolver
 	Mutation() MutationResolver
 	PosConnection() PosConnectionResolver
 	Query() QueryResolver
+	RuleConditions() RuleConditionsResolver
+	ShareLink() ShareLinkResolver
 	Shop() ShopResolver
 	ShopGroup() ShopGroupResolver
 	Subscription() SubscriptionResolver
@@ -65,6 +73,7 @@ type ComplexityRoot struct {
 		ID              func(childComplexity int) int
 		Message         func(childComplexity int) int
 		OccurredAt      func(childComplexity int) int
+		ResolvedAt      func(childComplexity int) int
 		Rule            func(childComplexity int) int
 		RuleKind        func(childComplexity int) int
 		Shop            func(childComplexity int) int
@@ -88,6 +97,7 @@ type ComplexityRoot struct {
 	AlertRule struct {
 		Amount        func(childComplexity int) int
 		ClosesAt      func(childComplexity int) int
+		Conditions    func(childComplexity int) int
 		Count         func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
 		Enabled       func(childComplexity int) int
@@ -96,6 +106,7 @@ type ComplexityRoot struct {
 		Kind          func(childComplexity int) int
 		Name          func(childComplexity int) int
 		OpensAt       func(childComplexity int) int
+		Preset        func(childComplexity int) int
 		Scope         func(childComplexity int) int
 		WebhookURL    func(childComplexity int) int
 		WindowSeconds func(childComplexity int) int
@@ -104,6 +115,20 @@ type ComplexityRoot struct {
 	AlertRulePayload struct {
 		Rule          func(childComplexity int) int
 		WebhookSecret func(childComplexity int) int
+	}
+
+	AlertRulePreset struct {
+		Conditions func(childComplexity int) int
+		Label      func(childComplexity int) int
+		Name       func(childComplexity int) int
+	}
+
+	AlertRulePreview struct {
+		Days     func(childComplexity int) int
+		Examples func(childComplexity int) int
+		Hits     func(childComplexity int) int
+		PerDay   func(childComplexity int) int
+		Scanned  func(childComplexity int) int
 	}
 
 	ApiKey struct {
@@ -158,6 +183,7 @@ type ComplexityRoot struct {
 	}
 
 	Camera struct {
+		CloudConnection      func(childComplexity int) int
 		CreatedAt            func(childComplexity int) int
 		DeviceID             func(childComplexity int) int
 		HasSourceCredentials func(childComplexity int) int
@@ -167,13 +193,38 @@ type ComplexityRoot struct {
 		Links                func(childComplexity int) int
 		Model                func(childComplexity int) int
 		Name                 func(childComplexity int) int
+		NotRecordingSince    func(childComplexity int) int
 		PosOption            func(childComplexity int) int
+		RecordingStatus      func(childComplexity int) int
+		Recordings           func(childComplexity int, from time.Time, to time.Time) int
 		RetiredAt            func(childComplexity int) int
 		SourceKind           func(childComplexity int) int
 		SourceStatus         func(childComplexity int) int
 		SourceURL            func(childComplexity int) int
 		Status               func(childComplexity int) int
+		Streaming            func(childComplexity int) int
 		UpdatedAt            func(childComplexity int) int
+	}
+
+	CameraCloudConnection struct {
+		AuthKind      func(childComplexity int) int
+		Cameras       func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		DeviceCount   func(childComplexity int) int
+		ID            func(childComplexity int) int
+		LastError     func(childComplexity int) int
+		LastSyncAt    func(childComplexity int) int
+		Name          func(childComplexity int) int
+		OptionItemID  func(childComplexity int) int
+		Provider      func(childComplexity int) int
+		RetentionDays func(childComplexity int) int
+		SecretHint    func(childComplexity int) int
+		Status        func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+	}
+
+	CameraCloudOAuthStart struct {
+		AuthorizeURL func(childComplexity int) int
 	}
 
 	CameraConnection struct {
@@ -185,6 +236,22 @@ type ComplexityRoot struct {
 	CameraEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	CameraRecordingStatus struct {
+		Bytes  func(childComplexity int) int
+		Newest func(childComplexity int) int
+		Oldest func(childComplexity int) int
+		Reason func(childComplexity int) int
+		Since  func(childComplexity int) int
+		State  func(childComplexity int) int
+	}
+
+	CameraRecordings struct {
+		Gaps    func(childComplexity int) int
+		Message func(childComplexity int) int
+		Source  func(childComplexity int) int
+		Spans   func(childComplexity int) int
 	}
 
 	CameraSourceTest struct {
@@ -205,6 +272,80 @@ type ComplexityRoot struct {
 		Recording    func(childComplexity int) int
 	}
 
+	CardMatch struct {
+		Amount      func(childComplexity int) int
+		Counterpart func(childComplexity int) int
+		DecidedAt   func(childComplexity int) int
+		Entry       func(childComplexity int) int
+		ID          func(childComplexity int) int
+		OccurredAt  func(childComplexity int) int
+		Side        func(childComplexity int) int
+		State       func(childComplexity int) int
+	}
+
+	Case struct {
+		Alerts      func(childComplexity int) int
+		Assignee    func(childComplexity int) int
+		AssigneeID  func(childComplexity int) int
+		ClosedAt    func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		CreatedByID func(childComplexity int) int
+		Entries     func(childComplexity int) int
+		EvidenceURL func(childComplexity int) int
+		History     func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Notes       func(childComplexity int) int
+		Resolution  func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Tags        func(childComplexity int) int
+		Title       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	CaseConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	CaseEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	CaseEvent struct {
+		Action    func(childComplexity int) int
+		ActorName func(childComplexity int) int
+		At        func(childComplexity int) int
+		Detail    func(childComplexity int) int
+		ID        func(childComplexity int) int
+	}
+
+	CaseNote struct {
+		AuthorName func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Text       func(childComplexity int) int
+	}
+
+	Clip struct {
+		ContentType       func(childComplexity int) int
+		DownloadURL       func(childComplexity int) int
+		From              func(childComplexity int) int
+		Mark              func(childComplexity int) int
+		To                func(childComplexity int) int
+		URL               func(childComplexity int) int
+		UnavailableReason func(childComplexity int) int
+	}
+
+	ClockOffset struct {
+		Correcting    func(childComplexity int) int
+		OffsetMs      func(childComplexity int) int
+		Samples       func(childComplexity int) int
+		UncertaintyMs func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+	}
+
 	CreateApiKeyPayload struct {
 		APIKey func(childComplexity int) int
 		Key    func(childComplexity int) int
@@ -213,6 +354,30 @@ type ComplexityRoot struct {
 	CreatePosConnectionPayload struct {
 		Connection func(childComplexity int) int
 		Webhook    func(childComplexity int) int
+	}
+
+	CreatedShareLink struct {
+		Link func(childComplexity int) int
+		URL  func(childComplexity int) int
+	}
+
+	DigestRule struct {
+		Enabled    func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastError  func(childComplexity int) int
+		LastSentAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Recipients func(childComplexity int) int
+		SendAt     func(childComplexity int) int
+		Shops      func(childComplexity int) int
+		Status     func(childComplexity int) int
+	}
+
+	EntryPicture struct {
+		CapturedAt func(childComplexity int) int
+		Height     func(childComplexity int) int
+		URL        func(childComplexity int) int
+		Width      func(childComplexity int) int
 	}
 
 	IngestError struct {
@@ -228,9 +393,23 @@ type ComplexityRoot struct {
 		Status func(childComplexity int) int
 	}
 
+	ItemCondition struct {
+		LineAmountMax func(childComplexity int) int
+		LineAmountMin func(childComplexity int) int
+		NameContains  func(childComplexity int) int
+		QuantityMax   func(childComplexity int) int
+		QuantityMin   func(childComplexity int) int
+	}
+
 	JournalConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	JournalCount struct {
+		Count func(childComplexity int) int
+		More  func(childComplexity int) int
 	}
 
 	JournalEdge struct {
@@ -239,37 +418,43 @@ type ComplexityRoot struct {
 	}
 
 	JournalEntry struct {
-		Camera          func(childComplexity int) int
-		CameraID        func(childComplexity int) int
-		CanceledAt      func(childComplexity int) int
-		Change          func(childComplexity int) int
-		Changes         func(childComplexity int) int
-		DeletedAt       func(childComplexity int) int
-		Deposit         func(childComplexity int) int
-		EnteredAt       func(childComplexity int) int
-		ExternalID      func(childComplexity int) int
-		ID              func(childComplexity int) int
-		Items           func(childComplexity int) int
-		Kind            func(childComplexity int) int
-		KindLabel       func(childComplexity int) int
-		MaskedCard      func(childComplexity int) int
-		ModifiedAt      func(childComplexity int) int
-		OccurredAt      func(childComplexity int) int
-		PaymentMethod   func(childComplexity int) int
-		ReceiptNo       func(childComplexity int) int
-		ReceivedAt      func(childComplexity int) int
-		RegisterNo      func(childComplexity int) int
-		Related         func(childComplexity int) int
-		RelatedID       func(childComplexity int) int
-		Shop            func(childComplexity int) int
-		ShopID          func(childComplexity int) int
-		StaffID         func(childComplexity int) int
-		StaffName       func(childComplexity int) int
-		Terminal        func(childComplexity int) int
-		TerminalID      func(childComplexity int) int
-		Thumbnail       func(childComplexity int) int
-		ThumbnailReason func(childComplexity int) int
-		Total           func(childComplexity int) int
+		Camera           func(childComplexity int) int
+		CameraID         func(childComplexity int) int
+		CanceledAt       func(childComplexity int) int
+		CardMatch        func(childComplexity int) int
+		Change           func(childComplexity int) int
+		Changes          func(childComplexity int) int
+		Clip             func(childComplexity int) int
+		CorrectedAt      func(childComplexity int) int
+		DeletedAt        func(childComplexity int) int
+		Deposit          func(childComplexity int) int
+		EnteredAt        func(childComplexity int) int
+		ExternalID       func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Items            func(childComplexity int) int
+		Kind             func(childComplexity int) int
+		KindLabel        func(childComplexity int) int
+		MaskedCard       func(childComplexity int) int
+		ModifiedAt       func(childComplexity int) int
+		OccurredAt       func(childComplexity int) int
+		PaymentMethod    func(childComplexity int) int
+		PersonsCheckedAt func(childComplexity int) int
+		PersonsNearby    func(childComplexity int) int
+		Picture          func(childComplexity int) int
+		ReceiptNo        func(childComplexity int) int
+		ReceivedAt       func(childComplexity int) int
+		RegisterNo       func(childComplexity int) int
+		Related          func(childComplexity int) int
+		RelatedID        func(childComplexity int) int
+		Shop             func(childComplexity int) int
+		ShopID           func(childComplexity int) int
+		StaffID          func(childComplexity int) int
+		StaffName        func(childComplexity int) int
+		Terminal         func(childComplexity int) int
+		TerminalID       func(childComplexity int) int
+		Thumbnail        func(childComplexity int) int
+		ThumbnailReason  func(childComplexity int) int
+		Total            func(childComplexity int) int
 	}
 
 	JournalEntryConnection struct {
@@ -351,46 +536,86 @@ type ComplexityRoot struct {
 		User      func(childComplexity int) int
 	}
 
+	MailSettings struct {
+		FromAddress func(childComplexity int) int
+		FromName    func(childComplexity int) int
+		HasPassword func(childComplexity int) int
+		Host        func(childComplexity int) int
+		Port        func(childComplexity int) int
+		Security    func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Username    func(childComplexity int) int
+	}
+
+	MissingReceiptRange struct {
+		Checks         func(childComplexity int) int
+		Count          func(childComplexity int) int
+		FirstNoticedAt func(childComplexity int) int
+		From           func(childComplexity int) int
+		Lost           func(childComplexity int) int
+		To             func(childComplexity int) int
+	}
+
 	Mutation struct {
 		AcknowledgeAlert         func(childComplexity int, id pulid.ID) int
+		AddCaseEntries           func(childComplexity int, id pulid.ID, entryIDs []pulid.ID, alertIDs []pulid.ID) int
+		AddCaseNote              func(childComplexity int, caseID pulid.ID, text string) int
 		AddSmaregiLink           func(childComplexity int, input portal.AddSmaregiLinkInput) int
 		BackfillConnection       func(childComplexity int, id pulid.ID, from time.Time, to time.Time) int
 		ChangePassword           func(childComplexity int, currentPassword string, newPassword string) int
+		ConnectCameraCloud       func(childComplexity int, input model.ConnectCameraCloudInput) int
 		ConnectSmaregi           func(childComplexity int, input model.SmaregiCredentialsInput) int
 		CreateAPIKey             func(childComplexity int, name string, scopes []string, expiresAt *time.Time) int
 		CreateAlertRule          func(childComplexity int, input model.AlertRuleInput) int
 		CreateCamera             func(childComplexity int, input model.CreateCameraInput) int
+		CreateCase               func(childComplexity int, input model.CreateCaseInput) int
+		CreateDigestRule         func(childComplexity int, input model.DigestRuleInput) int
 		CreatePosConnection      func(childComplexity int, input model.CreatePosConnectionInput) int
+		CreateShareLink          func(childComplexity int, input model.CreateShareLinkInput) int
 		CreateShop               func(childComplexity int, input model.CreateShopInput) int
 		CreateShopGroup          func(childComplexity int, input model.CreateShopGroupInput) int
 		CreateTerminal           func(childComplexity int, input model.CreateTerminalInput) int
 		CreateUser               func(childComplexity int, input model.CreateUserInput) int
 		CreateWebhookSecret      func(childComplexity int, id pulid.ID) int
 		DeleteAlertRule          func(childComplexity int, id pulid.ID) int
+		DeleteDigestRule         func(childComplexity int, id pulid.ID) int
 		DeleteLinks              func(childComplexity int, ids []pulid.ID) int
 		DeleteShopGroup          func(childComplexity int, id pulid.ID) int
 		DeleteUser               func(childComplexity int, id pulid.ID) int
+		DisconnectCameraCloud    func(childComplexity int, id pulid.ID) int
 		IngestJournal            func(childComplexity int, input []*model.JournalInput) int
 		LinkTerminal             func(childComplexity int, terminalID pulid.ID, cameraID pulid.ID) int
 		Login                    func(childComplexity int, email string, password string) int
 		Logout                   func(childComplexity int) int
 		RebindTerminal           func(childComplexity int, terminalID pulid.ID, cameraID pulid.ID) int
+		ReconcileConnection      func(childComplexity int, id pulid.ID) int
+		RemoveCaseEntries        func(childComplexity int, id pulid.ID, entryIDs []pulid.ID, alertIDs []pulid.ID) int
 		RenameShopGroup          func(childComplexity int, id pulid.ID, name string) int
 		RetireCamera             func(childComplexity int, id pulid.ID, force *bool) int
 		RevokeAPIKey             func(childComplexity int, id pulid.ID) int
+		RevokeShareLink          func(childComplexity int, id pulid.ID) int
 		RotateAlertWebhookSecret func(childComplexity int, id pulid.ID) int
+		SendDigestNow            func(childComplexity int, id pulid.ID, day *string) int
+		SetMailSettings          func(childComplexity int, input model.MailSettingsInput) int
 		SetShopGroupMembers      func(childComplexity int, id pulid.ID, userIDs []pulid.ID) int
 		SetShopGroupShops        func(childComplexity int, id pulid.ID, shopIDs []pulid.ID) int
 		SetTerminalCameras       func(childComplexity int, input []*portal.TerminalCameraInput) int
 		SetUserIPAllowlist       func(childComplexity int, id pulid.ID, ipAllowlist []string) int
 		SetUserShops             func(childComplexity int, id pulid.ID, shopIDs []pulid.ID, shopGroupIDs []pulid.ID) int
+		StartCameraCloudOAuth    func(childComplexity int, input model.StartCameraCloudOAuthInput) int
 		StartUbiregiOAuth        func(childComplexity int, returnTo *string) int
+		SyncCameraCloud          func(childComplexity int, id pulid.ID) int
 		SyncConnection           func(childComplexity int, id pulid.ID) int
 		TestCameraSource         func(childComplexity int, input model.CameraSourceInput) int
 		TestCameraSourceOf       func(childComplexity int, id pulid.ID) int
+		TestMailSettings         func(childComplexity int, to string) int
 		UnlockUser               func(childComplexity int, id pulid.ID) int
 		UpdateAlertRule          func(childComplexity int, id pulid.ID, input model.AlertRuleInput) int
 		UpdateCamera             func(childComplexity int, id pulid.ID, input model.UpdateCameraInput) int
+		UpdateCameraCloud        func(childComplexity int, id pulid.ID, input model.UpdateCameraCloudInput) int
+		UpdateCase               func(childComplexity int, id pulid.ID, input model.UpdateCaseInput) int
+		UpdateDigestRule         func(childComplexity int, id pulid.ID, input model.DigestRuleInput) int
+		UpdateRecordingSettings  func(childComplexity int, input model.UpdateRecordingSettingsInput) int
 		UpdateShop               func(childComplexity int, id pulid.ID, input model.UpdateShopInput) int
 		UpdateUserRole           func(childComplexity int, id pulid.ID, role user.Role) int
 	}
@@ -403,21 +628,23 @@ type ComplexityRoot struct {
 	}
 
 	PosConnection struct {
-		Backfill    func(childComplexity int) int
-		ContractID  func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		DefaultShop func(childComplexity int) int
-		ID          func(childComplexity int) int
-		LastError   func(childComplexity int) int
-		LastSyncAt  func(childComplexity int) int
-		Memo        func(childComplexity int) int
-		Name        func(childComplexity int) int
-		NextRetryAt func(childComplexity int) int
-		Provider    func(childComplexity int) int
-		SecretHint  func(childComplexity int) int
-		Status      func(childComplexity int) int
-		Terminals   func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		Backfill        func(childComplexity int) int
+		ContractID      func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		DefaultShop     func(childComplexity int) int
+		ID              func(childComplexity int) int
+		LastError       func(childComplexity int) int
+		LastSyncAt      func(childComplexity int) int
+		Memo            func(childComplexity int) int
+		MissingReceipts func(childComplexity int) int
+		Name            func(childComplexity int) int
+		NextRetryAt     func(childComplexity int) int
+		Provider        func(childComplexity int) int
+		Reconciliation  func(childComplexity int) int
+		SecretHint      func(childComplexity int) int
+		Status          func(childComplexity int) int
+		Terminals       func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
 	}
 
 	PosConnectionConnection struct {
@@ -432,33 +659,83 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys               func(childComplexity int) int
-		AlertRules            func(childComplexity int) int
-		Alerts                func(childComplexity int, acknowledged *bool, first *int, after *string) int
-		AuditLog              func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], action *string) int
-		Cameras               func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CameraOrder, where *ent.CameraWhereInput) int
-		Journal               func(childComplexity int, where *model.JournalWhere, first *int, after *string) int
-		JournalExportProgress func(childComplexity int, id string) int
-		LinkSettings          func(childComplexity int, provider *posconnection.Provider) int
-		LinkableCameras       func(childComplexity int) int
-		Links                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.LinkOrder, where *ent.LinkWhereInput) int
-		Me                    func(childComplexity int) int
-		Node                  func(childComplexity int, id pulid.ID) int
-		Nodes                 func(childComplexity int, ids []pulid.ID) int
-		PosConnections        func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.PosConnectionOrder, where *ent.PosConnectionWhereInput) int
-		SalesSummary          func(childComplexity int, where *model.JournalWhere, from *time.Time, to *time.Time, period *model.SummaryPeriod, groupBy model.SummaryGroupBy, shopGroupID *pulid.ID) int
-		SetupProgress         func(childComplexity int) int
-		ShopGroups            func(childComplexity int) int
-		Shops                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) int
-		Terminals             func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) int
-		TimelineBuckets       func(childComplexity int, cameraID pulid.ID, from time.Time, to time.Time, bucket *model.BucketSize) int
-		UbiregiAvailable      func(childComplexity int) int
-		Users                 func(childComplexity int) int
+		APIKeys                   func(childComplexity int) int
+		AlertRulePresets          func(childComplexity int) int
+		AlertRules                func(childComplexity int) int
+		Alerts                    func(childComplexity int, acknowledged *bool, first *int, after *string) int
+		AuditLog                  func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], action *string) int
+		CameraCloudConnections    func(childComplexity int) int
+		CameraCloudOAuthAvailable func(childComplexity int) int
+		Cameras                   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CameraOrder, where *ent.CameraWhereInput) int
+		CardMatches               func(childComplexity int, state *cardmatch.State, shopIDs []pulid.ID, first *int) int
+		Cases                     func(childComplexity int, where *ent.CaseWhereInput, first *int, after *entgql.Cursor[pulid.ID]) int
+		DigestRules               func(childComplexity int) int
+		Journal                   func(childComplexity int, where *model.JournalWhere, first *int, after *string) int
+		JournalExportProgress     func(childComplexity int, id string) int
+		LinkSettings              func(childComplexity int, provider *posconnection.Provider) int
+		LinkableCameras           func(childComplexity int) int
+		Links                     func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.LinkOrder, where *ent.LinkWhereInput) int
+		MailSettings              func(childComplexity int) int
+		Me                        func(childComplexity int) int
+		Node                      func(childComplexity int, id pulid.ID) int
+		Nodes                     func(childComplexity int, ids []pulid.ID) int
+		PosConnections            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.PosConnectionOrder, where *ent.PosConnectionWhereInput) int
+		PreviewAlertRule          func(childComplexity int, input model.AlertRuleInput, days *int) int
+		RecordingSettings         func(childComplexity int) int
+		SalesSummary              func(childComplexity int, where *model.JournalWhere, from *time.Time, to *time.Time, period *model.SummaryPeriod, groupBy model.SummaryGroupBy, shopGroupID *pulid.ID) int
+		SetupProgress             func(childComplexity int) int
+		ShareLinks                func(childComplexity int, entryID *pulid.ID, after *entgql.Cursor[pulid.ID], first *int) int
+		ShopGroups                func(childComplexity int) int
+		Shops                     func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ShopOrder, where *ent.ShopWhereInput) int
+		StaffOutliers             func(childComplexity int, input model.StaffOutlierInput) int
+		Terminals                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.TerminalOrder, where *ent.TerminalWhereInput) int
+		TimelineBuckets           func(childComplexity int, cameraID pulid.ID, from time.Time, to time.Time, bucket *model.BucketSize) int
+		UbiregiAvailable          func(childComplexity int) int
+		Users                     func(childComplexity int) int
+	}
+
+	Reconciliation struct {
+		Changed     func(childComplexity int) int
+		Checked     func(childComplexity int) int
+		LastAt      func(childComplexity int) int
+		LastError   func(childComplexity int) int
+		NextAt      func(childComplexity int) int
+		Vanished    func(childComplexity int) int
+		WindowHours func(childComplexity int) int
+	}
+
+	RecordingSettings struct {
+		BudgetBytes        func(childComplexity int) int
+		ClipLeadInSeconds  func(childComplexity int) int
+		ClipLeadOutSeconds func(childComplexity int) int
+		RecordingEnabled   func(childComplexity int) int
+		RetentionHours     func(childComplexity int) int
+		UsedBytes          func(childComplexity int) int
 	}
 
 	RetireCameraPayload struct {
 		Camera           func(childComplexity int) int
 		WatchedTerminals func(childComplexity int) int
+	}
+
+	RuleConditions struct {
+		AmountMax        func(childComplexity int) int
+		AmountMin        func(childComplexity int) int
+		Burst            func(childComplexity int) int
+		Item             func(childComplexity int) int
+		Kinds            func(childComplexity int) int
+		OutsideHours     func(childComplexity int) int
+		PaymentMethods   func(childComplexity int) int
+		QuickCancel      func(childComplexity int) int
+		ShopIDs          func(childComplexity int) int
+		Staff            func(childComplexity int) int
+		StaySecondsMax   func(childComplexity int) int
+		StaySecondsMin   func(childComplexity int) int
+		TerminalIDs      func(childComplexity int) int
+		TimeFrom         func(childComplexity int) int
+		TimeTo           func(childComplexity int) int
+		UnlinkedTerminal func(childComplexity int) int
+		Weekdays         func(childComplexity int) int
 	}
 
 	SalesSummary struct {
@@ -492,6 +769,34 @@ type ComplexityRoot struct {
 		HasShop       func(childComplexity int) int
 	}
 
+	ShareLink struct {
+		Active        func(childComplexity int) int
+		ClipFrom      func(childComplexity int) int
+		ClipTo        func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		CreatedByID   func(childComplexity int) int
+		CreatedByName func(childComplexity int) int
+		Entry         func(childComplexity int) int
+		ExpiresAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		LastViewedAt  func(childComplexity int) int
+		Note          func(childComplexity int) int
+		RevokedAt     func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+		Views         func(childComplexity int) int
+	}
+
+	ShareLinkConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ShareLinkEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Shop struct {
 		BusinessHours func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
@@ -523,6 +828,36 @@ type ComplexityRoot struct {
 		UpdatedAt func(childComplexity int) int
 	}
 
+	StaffOutlier struct {
+		EntriesWhere func(childComplexity int) int
+		Flagged      func(childComplexity int) int
+		Rates        func(childComplexity int) int
+		Sales        func(childComplexity int) int
+		StaffName    func(childComplexity int) int
+	}
+
+	StaffOutlierReport struct {
+		From      func(childComplexity int) int
+		Peers     func(childComplexity int) int
+		Staff     func(childComplexity int) int
+		Threshold func(childComplexity int) int
+		To        func(childComplexity int) int
+	}
+
+	StaffPeerStats struct {
+		Mad    func(childComplexity int) int
+		Median func(childComplexity int) int
+		Metric func(childComplexity int) int
+	}
+
+	StaffRate struct {
+		Count   func(childComplexity int) int
+		Flagged func(childComplexity int) int
+		Metric  func(childComplexity int) int
+		Per100  func(childComplexity int) int
+		Score   func(childComplexity int) int
+	}
+
 	Subscription struct {
 		Alerts  func(childComplexity int, after *string) int
 		Journal func(childComplexity int, where *model.JournalWhere, after *string) int
@@ -531,10 +866,12 @@ type ComplexityRoot struct {
 	Terminal struct {
 		ActiveLink   func(childComplexity int) int
 		AppVersion   func(childComplexity int) int
+		ClockOffset  func(childComplexity int) int
 		Connection   func(childComplexity int) int
 		ConnectionID func(childComplexity int) int
 		CreatedAt    func(childComplexity int) int
 		ExternalID   func(childComplexity int) int
+		FeedHealth   func(childComplexity int) int
 		ID           func(childComplexity int) int
 		Identifier   func(childComplexity int) int
 		Links        func(childComplexity int) int
@@ -555,6 +892,13 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	TerminalFeedHealth struct {
+		LastReceiptAt   func(childComplexity int) int
+		MissingCount    func(childComplexity int) int
+		MissingRanges   func(childComplexity int) int
+		ReceiptsLast24h func(childComplexity int) int
+	}
+
 	Thumbnail struct {
 		Bytes       func(childComplexity int) int
 		CameraID    func(childComplexity int) int
@@ -567,9 +911,15 @@ type ComplexityRoot struct {
 		Height      func(childComplexity int) int
 		ID          func(childComplexity int) int
 		RequestedAt func(childComplexity int) int
+		SkewKnown   func(childComplexity int) int
 		SkewMs      func(childComplexity int) int
 		URL         func(childComplexity int) int
 		Width       func(childComplexity int) int
+	}
+
+	TimeSpan struct {
+		From func(childComplexity int) int
+		To   func(childComplexity int) int
 	}
 
 	TimelineBucket struct {
@@ -603,6 +953,11 @@ type ComplexityRoot struct {
 	WebhookEndpoint struct {
 		Path   func(childComplexity int) int
 		Secret func(childComplexity int) int
+	}
+
+	WindowCondition struct {
+		Count         func(childComplexity int) int
+		WindowSeconds func(childComplexity int) int
 	}
 }
 
@@ -699,6 +1054,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.OccurredAt(childComplexity), true
+	case "Alert.resolvedAt":
+		if e.ComplexityRoot.Alert.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.ResolvedAt(childComplexity), true
 	case "Alert.rule":
 		if e.ComplexityRoot.Alert.Rule == nil {
 			break
@@ -786,6 +1147,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AlertRule.ClosesAt(childComplexity), true
+	case "AlertRule.conditions":
+		if e.ComplexityRoot.AlertRule.Conditions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.Conditions(childComplexity), true
 	case "AlertRule.count":
 		if e.ComplexityRoot.AlertRule.Count == nil {
 			break
@@ -834,6 +1201,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AlertRule.OpensAt(childComplexity), true
+	case "AlertRule.preset":
+		if e.ComplexityRoot.AlertRule.Preset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRule.Preset(childComplexity), true
 	case "AlertRule.scope":
 		if e.ComplexityRoot.AlertRule.Scope == nil {
 			break
@@ -865,6 +1238,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AlertRulePayload.WebhookSecret(childComplexity), true
+
+	case "AlertRulePreset.conditions":
+		if e.ComplexityRoot.AlertRulePreset.Conditions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePreset.Conditions(childComplexity), true
+	case "AlertRulePreset.label":
+		if e.ComplexityRoot.AlertRulePreset.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePreset.Label(childComplexity), true
+	case "AlertRulePreset.name":
+		if e.ComplexityRoot.AlertRulePreset.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePreset.Name(childComplexity), true
+
+	case "AlertRulePreview.days":
+		if e.ComplexityRoot.AlertRulePreview.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePreview.Days(childComplexity), true
+	case "AlertRulePreview.examples":
+		if e.ComplexityRoot.AlertRulePreview.Examples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePreview.Examples(childComplexity), true
+	case "AlertRulePreview.hits":
+		if e.ComplexityRoot.AlertRulePreview.Hits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePreview.Hits(childComplexity), true
+	case "AlertRulePreview.perDay":
+		if e.ComplexityRoot.AlertRulePreview.PerDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePreview.PerDay(childComplexity), true
+	case "AlertRulePreview.scanned":
+		if e.ComplexityRoot.AlertRulePreview.Scanned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRulePreview.Scanned(childComplexity), true
 
 	case "ApiKey.createdAt":
 		if e.ComplexityRoot.ApiKey.CreatedAt == nil {
@@ -1070,6 +1493,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BusinessDay.Weekday(childComplexity), true
 
+	case "Camera.cloudConnection":
+		if e.ComplexityRoot.Camera.CloudConnection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.CloudConnection(childComplexity), true
 	case "Camera.createdAt":
 		if e.ComplexityRoot.Camera.CreatedAt == nil {
 			break
@@ -1124,12 +1553,35 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Camera.Name(childComplexity), true
+	case "Camera.notRecordingSince":
+		if e.ComplexityRoot.Camera.NotRecordingSince == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.NotRecordingSince(childComplexity), true
 	case "Camera.posOption":
 		if e.ComplexityRoot.Camera.PosOption == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Camera.PosOption(childComplexity), true
+	case "Camera.recordingStatus":
+		if e.ComplexityRoot.Camera.RecordingStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.RecordingStatus(childComplexity), true
+	case "Camera.recordings":
+		if e.ComplexityRoot.Camera.Recordings == nil {
+			break
+		}
+
+		args, err := ec.field_Camera_recordings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Camera.Recordings(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Camera.retiredAt":
 		if e.ComplexityRoot.Camera.RetiredAt == nil {
 			break
@@ -1160,12 +1612,110 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Camera.Status(childComplexity), true
+	case "Camera.streaming":
+		if e.ComplexityRoot.Camera.Streaming == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.Streaming(childComplexity), true
 	case "Camera.updatedAt":
 		if e.ComplexityRoot.Camera.UpdatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Camera.UpdatedAt(childComplexity), true
+
+	case "CameraCloudConnection.authKind":
+		if e.ComplexityRoot.CameraCloudConnection.AuthKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.AuthKind(childComplexity), true
+	case "CameraCloudConnection.cameras":
+		if e.ComplexityRoot.CameraCloudConnection.Cameras == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.Cameras(childComplexity), true
+	case "CameraCloudConnection.createdAt":
+		if e.ComplexityRoot.CameraCloudConnection.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.CreatedAt(childComplexity), true
+	case "CameraCloudConnection.deviceCount":
+		if e.ComplexityRoot.CameraCloudConnection.DeviceCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.DeviceCount(childComplexity), true
+	case "CameraCloudConnection.id":
+		if e.ComplexityRoot.CameraCloudConnection.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.ID(childComplexity), true
+	case "CameraCloudConnection.lastError":
+		if e.ComplexityRoot.CameraCloudConnection.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.LastError(childComplexity), true
+	case "CameraCloudConnection.lastSyncAt":
+		if e.ComplexityRoot.CameraCloudConnection.LastSyncAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.LastSyncAt(childComplexity), true
+	case "CameraCloudConnection.name":
+		if e.ComplexityRoot.CameraCloudConnection.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.Name(childComplexity), true
+	case "CameraCloudConnection.optionItemID":
+		if e.ComplexityRoot.CameraCloudConnection.OptionItemID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.OptionItemID(childComplexity), true
+	case "CameraCloudConnection.provider":
+		if e.ComplexityRoot.CameraCloudConnection.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.Provider(childComplexity), true
+	case "CameraCloudConnection.retentionDays":
+		if e.ComplexityRoot.CameraCloudConnection.RetentionDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.RetentionDays(childComplexity), true
+	case "CameraCloudConnection.secretHint":
+		if e.ComplexityRoot.CameraCloudConnection.SecretHint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.SecretHint(childComplexity), true
+	case "CameraCloudConnection.status":
+		if e.ComplexityRoot.CameraCloudConnection.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.Status(childComplexity), true
+	case "CameraCloudConnection.updatedAt":
+		if e.ComplexityRoot.CameraCloudConnection.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudConnection.UpdatedAt(childComplexity), true
+
+	case "CameraCloudOAuthStart.authorizeURL":
+		if e.ComplexityRoot.CameraCloudOAuthStart.AuthorizeURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraCloudOAuthStart.AuthorizeURL(childComplexity), true
 
 	case "CameraConnection.edges":
 		if e.ComplexityRoot.CameraConnection.Edges == nil {
@@ -1198,6 +1748,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CameraEdge.Node(childComplexity), true
+
+	case "CameraRecordingStatus.bytes":
+		if e.ComplexityRoot.CameraRecordingStatus.Bytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordingStatus.Bytes(childComplexity), true
+	case "CameraRecordingStatus.newest":
+		if e.ComplexityRoot.CameraRecordingStatus.Newest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordingStatus.Newest(childComplexity), true
+	case "CameraRecordingStatus.oldest":
+		if e.ComplexityRoot.CameraRecordingStatus.Oldest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordingStatus.Oldest(childComplexity), true
+	case "CameraRecordingStatus.reason":
+		if e.ComplexityRoot.CameraRecordingStatus.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordingStatus.Reason(childComplexity), true
+	case "CameraRecordingStatus.since":
+		if e.ComplexityRoot.CameraRecordingStatus.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordingStatus.Since(childComplexity), true
+	case "CameraRecordingStatus.state":
+		if e.ComplexityRoot.CameraRecordingStatus.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordingStatus.State(childComplexity), true
+
+	case "CameraRecordings.gaps":
+		if e.ComplexityRoot.CameraRecordings.Gaps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordings.Gaps(childComplexity), true
+	case "CameraRecordings.message":
+		if e.ComplexityRoot.CameraRecordings.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordings.Message(childComplexity), true
+	case "CameraRecordings.source":
+		if e.ComplexityRoot.CameraRecordings.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordings.Source(childComplexity), true
+	case "CameraRecordings.spans":
+		if e.ComplexityRoot.CameraRecordings.Spans == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CameraRecordings.Spans(childComplexity), true
 
 	case "CameraSourceTest.elapsedMs":
 		if e.ComplexityRoot.CameraSourceTest.ElapsedMs == nil {
@@ -1273,6 +1885,314 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CameraStatus.Recording(childComplexity), true
 
+	case "CardMatch.amount":
+		if e.ComplexityRoot.CardMatch.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardMatch.Amount(childComplexity), true
+	case "CardMatch.counterpart":
+		if e.ComplexityRoot.CardMatch.Counterpart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardMatch.Counterpart(childComplexity), true
+	case "CardMatch.decidedAt":
+		if e.ComplexityRoot.CardMatch.DecidedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardMatch.DecidedAt(childComplexity), true
+	case "CardMatch.entry":
+		if e.ComplexityRoot.CardMatch.Entry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardMatch.Entry(childComplexity), true
+	case "CardMatch.id":
+		if e.ComplexityRoot.CardMatch.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardMatch.ID(childComplexity), true
+	case "CardMatch.occurredAt":
+		if e.ComplexityRoot.CardMatch.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardMatch.OccurredAt(childComplexity), true
+	case "CardMatch.side":
+		if e.ComplexityRoot.CardMatch.Side == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardMatch.Side(childComplexity), true
+	case "CardMatch.state":
+		if e.ComplexityRoot.CardMatch.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardMatch.State(childComplexity), true
+
+	case "Case.alerts":
+		if e.ComplexityRoot.Case.Alerts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.Alerts(childComplexity), true
+	case "Case.assignee":
+		if e.ComplexityRoot.Case.Assignee == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.Assignee(childComplexity), true
+	case "Case.assigneeID":
+		if e.ComplexityRoot.Case.AssigneeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.AssigneeID(childComplexity), true
+	case "Case.closedAt":
+		if e.ComplexityRoot.Case.ClosedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.ClosedAt(childComplexity), true
+	case "Case.createdAt":
+		if e.ComplexityRoot.Case.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.CreatedAt(childComplexity), true
+	case "Case.createdByID":
+		if e.ComplexityRoot.Case.CreatedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.CreatedByID(childComplexity), true
+	case "Case.entries":
+		if e.ComplexityRoot.Case.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.Entries(childComplexity), true
+	case "Case.evidenceURL":
+		if e.ComplexityRoot.Case.EvidenceURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.EvidenceURL(childComplexity), true
+	case "Case.history":
+		if e.ComplexityRoot.Case.History == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.History(childComplexity), true
+	case "Case.id":
+		if e.ComplexityRoot.Case.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.ID(childComplexity), true
+	case "Case.notes":
+		if e.ComplexityRoot.Case.Notes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.Notes(childComplexity), true
+	case "Case.resolution":
+		if e.ComplexityRoot.Case.Resolution == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.Resolution(childComplexity), true
+	case "Case.status":
+		if e.ComplexityRoot.Case.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.Status(childComplexity), true
+	case "Case.tags":
+		if e.ComplexityRoot.Case.Tags == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.Tags(childComplexity), true
+	case "Case.title":
+		if e.ComplexityRoot.Case.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.Title(childComplexity), true
+	case "Case.updatedAt":
+		if e.ComplexityRoot.Case.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Case.UpdatedAt(childComplexity), true
+
+	case "CaseConnection.edges":
+		if e.ComplexityRoot.CaseConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseConnection.Edges(childComplexity), true
+	case "CaseConnection.pageInfo":
+		if e.ComplexityRoot.CaseConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseConnection.PageInfo(childComplexity), true
+	case "CaseConnection.totalCount":
+		if e.ComplexityRoot.CaseConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseConnection.TotalCount(childComplexity), true
+
+	case "CaseEdge.cursor":
+		if e.ComplexityRoot.CaseEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseEdge.Cursor(childComplexity), true
+	case "CaseEdge.node":
+		if e.ComplexityRoot.CaseEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseEdge.Node(childComplexity), true
+
+	case "CaseEvent.action":
+		if e.ComplexityRoot.CaseEvent.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseEvent.Action(childComplexity), true
+	case "CaseEvent.actorName":
+		if e.ComplexityRoot.CaseEvent.ActorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseEvent.ActorName(childComplexity), true
+	case "CaseEvent.at":
+		if e.ComplexityRoot.CaseEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseEvent.At(childComplexity), true
+	case "CaseEvent.detail":
+		if e.ComplexityRoot.CaseEvent.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseEvent.Detail(childComplexity), true
+	case "CaseEvent.id":
+		if e.ComplexityRoot.CaseEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseEvent.ID(childComplexity), true
+
+	case "CaseNote.authorName":
+		if e.ComplexityRoot.CaseNote.AuthorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseNote.AuthorName(childComplexity), true
+	case "CaseNote.createdAt":
+		if e.ComplexityRoot.CaseNote.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseNote.CreatedAt(childComplexity), true
+	case "CaseNote.id":
+		if e.ComplexityRoot.CaseNote.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseNote.ID(childComplexity), true
+	case "CaseNote.text":
+		if e.ComplexityRoot.CaseNote.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaseNote.Text(childComplexity), true
+
+	case "Clip.contentType":
+		if e.ComplexityRoot.Clip.ContentType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Clip.ContentType(childComplexity), true
+	case "Clip.downloadURL":
+		if e.ComplexityRoot.Clip.DownloadURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Clip.DownloadURL(childComplexity), true
+	case "Clip.from":
+		if e.ComplexityRoot.Clip.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Clip.From(childComplexity), true
+	case "Clip.mark":
+		if e.ComplexityRoot.Clip.Mark == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Clip.Mark(childComplexity), true
+	case "Clip.to":
+		if e.ComplexityRoot.Clip.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Clip.To(childComplexity), true
+	case "Clip.url":
+		if e.ComplexityRoot.Clip.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Clip.URL(childComplexity), true
+	case "Clip.unavailableReason":
+		if e.ComplexityRoot.Clip.UnavailableReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Clip.UnavailableReason(childComplexity), true
+
+	case "ClockOffset.correcting":
+		if e.ComplexityRoot.ClockOffset.Correcting == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClockOffset.Correcting(childComplexity), true
+	case "ClockOffset.offsetMs":
+		if e.ComplexityRoot.ClockOffset.OffsetMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClockOffset.OffsetMs(childComplexity), true
+	case "ClockOffset.samples":
+		if e.ComplexityRoot.ClockOffset.Samples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClockOffset.Samples(childComplexity), true
+	case "ClockOffset.uncertaintyMs":
+		if e.ComplexityRoot.ClockOffset.UncertaintyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClockOffset.UncertaintyMs(childComplexity), true
+	case "ClockOffset.updatedAt":
+		if e.ComplexityRoot.ClockOffset.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClockOffset.UpdatedAt(childComplexity), true
+
 	case "CreateApiKeyPayload.apiKey":
 		if e.ComplexityRoot.CreateApiKeyPayload.APIKey == nil {
 			break
@@ -1298,6 +2218,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreatePosConnectionPayload.Webhook(childComplexity), true
+
+	case "CreatedShareLink.link":
+		if e.ComplexityRoot.CreatedShareLink.Link == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatedShareLink.Link(childComplexity), true
+	case "CreatedShareLink.url":
+		if e.ComplexityRoot.CreatedShareLink.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatedShareLink.URL(childComplexity), true
+
+	case "DigestRule.enabled":
+		if e.ComplexityRoot.DigestRule.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DigestRule.Enabled(childComplexity), true
+	case "DigestRule.id":
+		if e.ComplexityRoot.DigestRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DigestRule.ID(childComplexity), true
+	case "DigestRule.lastError":
+		if e.ComplexityRoot.DigestRule.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DigestRule.LastError(childComplexity), true
+	case "DigestRule.lastSentAt":
+		if e.ComplexityRoot.DigestRule.LastSentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DigestRule.LastSentAt(childComplexity), true
+	case "DigestRule.name":
+		if e.ComplexityRoot.DigestRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DigestRule.Name(childComplexity), true
+	case "DigestRule.recipients":
+		if e.ComplexityRoot.DigestRule.Recipients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DigestRule.Recipients(childComplexity), true
+	case "DigestRule.sendAt":
+		if e.ComplexityRoot.DigestRule.SendAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DigestRule.SendAt(childComplexity), true
+	case "DigestRule.shops":
+		if e.ComplexityRoot.DigestRule.Shops == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DigestRule.Shops(childComplexity), true
+	case "DigestRule.status":
+		if e.ComplexityRoot.DigestRule.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DigestRule.Status(childComplexity), true
+
+	case "EntryPicture.capturedAt":
+		if e.ComplexityRoot.EntryPicture.CapturedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryPicture.CapturedAt(childComplexity), true
+	case "EntryPicture.height":
+		if e.ComplexityRoot.EntryPicture.Height == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryPicture.Height(childComplexity), true
+	case "EntryPicture.url":
+		if e.ComplexityRoot.EntryPicture.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryPicture.URL(childComplexity), true
+	case "EntryPicture.width":
+		if e.ComplexityRoot.EntryPicture.Width == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryPicture.Width(childComplexity), true
 
 	case "IngestError.code":
 		if e.ComplexityRoot.IngestError.Code == nil {
@@ -1343,6 +2356,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IngestResult.Status(childComplexity), true
 
+	case "ItemCondition.lineAmountMax":
+		if e.ComplexityRoot.ItemCondition.LineAmountMax == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ItemCondition.LineAmountMax(childComplexity), true
+	case "ItemCondition.lineAmountMin":
+		if e.ComplexityRoot.ItemCondition.LineAmountMin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ItemCondition.LineAmountMin(childComplexity), true
+	case "ItemCondition.nameContains":
+		if e.ComplexityRoot.ItemCondition.NameContains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ItemCondition.NameContains(childComplexity), true
+	case "ItemCondition.quantityMax":
+		if e.ComplexityRoot.ItemCondition.QuantityMax == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ItemCondition.QuantityMax(childComplexity), true
+	case "ItemCondition.quantityMin":
+		if e.ComplexityRoot.ItemCondition.QuantityMin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ItemCondition.QuantityMin(childComplexity), true
+
 	case "JournalConnection.edges":
 		if e.ComplexityRoot.JournalConnection.Edges == nil {
 			break
@@ -1355,6 +2399,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JournalConnection.PageInfo(childComplexity), true
+	case "JournalConnection.totalCount":
+		if e.ComplexityRoot.JournalConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalConnection.TotalCount(childComplexity), true
+
+	case "JournalCount.count":
+		if e.ComplexityRoot.JournalCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalCount.Count(childComplexity), true
+	case "JournalCount.more":
+		if e.ComplexityRoot.JournalCount.More == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalCount.More(childComplexity), true
 
 	case "JournalEdge.cursor":
 		if e.ComplexityRoot.JournalEdge.Cursor == nil {
@@ -1387,6 +2450,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JournalEntry.CanceledAt(childComplexity), true
+	case "JournalEntry.cardMatch":
+		if e.ComplexityRoot.JournalEntry.CardMatch == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalEntry.CardMatch(childComplexity), true
 	case "JournalEntry.change":
 		if e.ComplexityRoot.JournalEntry.Change == nil {
 			break
@@ -1399,6 +2468,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JournalEntry.Changes(childComplexity), true
+	case "JournalEntry.clip":
+		if e.ComplexityRoot.JournalEntry.Clip == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalEntry.Clip(childComplexity), true
+	case "JournalEntry.correctedAt":
+		if e.ComplexityRoot.JournalEntry.CorrectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalEntry.CorrectedAt(childComplexity), true
 	case "JournalEntry.deletedAt":
 		if e.ComplexityRoot.JournalEntry.DeletedAt == nil {
 			break
@@ -1471,6 +2552,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JournalEntry.PaymentMethod(childComplexity), true
+	case "JournalEntry.personsCheckedAt":
+		if e.ComplexityRoot.JournalEntry.PersonsCheckedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalEntry.PersonsCheckedAt(childComplexity), true
+	case "JournalEntry.personsNearby":
+		if e.ComplexityRoot.JournalEntry.PersonsNearby == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalEntry.PersonsNearby(childComplexity), true
+	case "JournalEntry.picture":
+		if e.ComplexityRoot.JournalEntry.Picture == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JournalEntry.Picture(childComplexity), true
 	case "JournalEntry.receiptNo":
 		if e.ComplexityRoot.JournalEntry.ReceiptNo == nil {
 			break
@@ -1843,6 +2942,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LoginPayload.User(childComplexity), true
 
+	case "MailSettings.fromAddress":
+		if e.ComplexityRoot.MailSettings.FromAddress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSettings.FromAddress(childComplexity), true
+	case "MailSettings.fromName":
+		if e.ComplexityRoot.MailSettings.FromName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSettings.FromName(childComplexity), true
+	case "MailSettings.hasPassword":
+		if e.ComplexityRoot.MailSettings.HasPassword == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSettings.HasPassword(childComplexity), true
+	case "MailSettings.host":
+		if e.ComplexityRoot.MailSettings.Host == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSettings.Host(childComplexity), true
+	case "MailSettings.port":
+		if e.ComplexityRoot.MailSettings.Port == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSettings.Port(childComplexity), true
+	case "MailSettings.security":
+		if e.ComplexityRoot.MailSettings.Security == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSettings.Security(childComplexity), true
+	case "MailSettings.updatedAt":
+		if e.ComplexityRoot.MailSettings.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSettings.UpdatedAt(childComplexity), true
+	case "MailSettings.username":
+		if e.ComplexityRoot.MailSettings.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailSettings.Username(childComplexity), true
+
+	case "MissingReceiptRange.checks":
+		if e.ComplexityRoot.MissingReceiptRange.Checks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingReceiptRange.Checks(childComplexity), true
+	case "MissingReceiptRange.count":
+		if e.ComplexityRoot.MissingReceiptRange.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingReceiptRange.Count(childComplexity), true
+	case "MissingReceiptRange.firstNoticedAt":
+		if e.ComplexityRoot.MissingReceiptRange.FirstNoticedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingReceiptRange.FirstNoticedAt(childComplexity), true
+	case "MissingReceiptRange.from":
+		if e.ComplexityRoot.MissingReceiptRange.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingReceiptRange.From(childComplexity), true
+	case "MissingReceiptRange.lost":
+		if e.ComplexityRoot.MissingReceiptRange.Lost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingReceiptRange.Lost(childComplexity), true
+	case "MissingReceiptRange.to":
+		if e.ComplexityRoot.MissingReceiptRange.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MissingReceiptRange.To(childComplexity), true
+
 	case "Mutation.acknowledgeAlert":
 		if e.ComplexityRoot.Mutation.AcknowledgeAlert == nil {
 			break
@@ -1854,6 +3039,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AcknowledgeAlert(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.addCaseEntries":
+		if e.ComplexityRoot.Mutation.AddCaseEntries == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addCaseEntries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddCaseEntries(childComplexity, args["id"].(pulid.ID), args["entryIDs"].([]pulid.ID), args["alertIDs"].([]pulid.ID)), true
+	case "Mutation.addCaseNote":
+		if e.ComplexityRoot.Mutation.AddCaseNote == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addCaseNote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddCaseNote(childComplexity, args["caseID"].(pulid.ID), args["text"].(string)), true
 	case "Mutation.addSmaregiLink":
 		if e.ComplexityRoot.Mutation.AddSmaregiLink == nil {
 			break
@@ -1887,6 +3094,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["currentPassword"].(string), args["newPassword"].(string)), true
+	case "Mutation.connectCameraCloud":
+		if e.ComplexityRoot.Mutation.ConnectCameraCloud == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_connectCameraCloud_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConnectCameraCloud(childComplexity, args["input"].(model.ConnectCameraCloudInput)), true
 	case "Mutation.connectSmaregi":
 		if e.ComplexityRoot.Mutation.ConnectSmaregi == nil {
 			break
@@ -1931,6 +3149,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCamera(childComplexity, args["input"].(model.CreateCameraInput)), true
+	case "Mutation.createCase":
+		if e.ComplexityRoot.Mutation.CreateCase == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createCase_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateCase(childComplexity, args["input"].(model.CreateCaseInput)), true
+	case "Mutation.createDigestRule":
+		if e.ComplexityRoot.Mutation.CreateDigestRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createDigestRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateDigestRule(childComplexity, args["input"].(model.DigestRuleInput)), true
 	case "Mutation.createPosConnection":
 		if e.ComplexityRoot.Mutation.CreatePosConnection == nil {
 			break
@@ -1942,6 +3182,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreatePosConnection(childComplexity, args["input"].(model.CreatePosConnectionInput)), true
+	case "Mutation.createShareLink":
+		if e.ComplexityRoot.Mutation.CreateShareLink == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createShareLink_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateShareLink(childComplexity, args["input"].(model.CreateShareLinkInput)), true
 	case "Mutation.createShop":
 		if e.ComplexityRoot.Mutation.CreateShop == nil {
 			break
@@ -2008,6 +3259,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteAlertRule(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.deleteDigestRule":
+		if e.ComplexityRoot.Mutation.DeleteDigestRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteDigestRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteDigestRule(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.deleteLinks":
 		if e.ComplexityRoot.Mutation.DeleteLinks == nil {
 			break
@@ -2041,6 +3303,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteUser(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.disconnectCameraCloud":
+		if e.ComplexityRoot.Mutation.DisconnectCameraCloud == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disconnectCameraCloud_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisconnectCameraCloud(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.ingestJournal":
 		if e.ComplexityRoot.Mutation.IngestJournal == nil {
 			break
@@ -2091,6 +3364,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RebindTerminal(childComplexity, args["terminalID"].(pulid.ID), args["cameraID"].(pulid.ID)), true
+	case "Mutation.reconcileConnection":
+		if e.ComplexityRoot.Mutation.ReconcileConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reconcileConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReconcileConnection(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.removeCaseEntries":
+		if e.ComplexityRoot.Mutation.RemoveCaseEntries == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeCaseEntries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveCaseEntries(childComplexity, args["id"].(pulid.ID), args["entryIDs"].([]pulid.ID), args["alertIDs"].([]pulid.ID)), true
 	case "Mutation.renameShopGroup":
 		if e.ComplexityRoot.Mutation.RenameShopGroup == nil {
 			break
@@ -2124,6 +3419,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.revokeShareLink":
+		if e.ComplexityRoot.Mutation.RevokeShareLink == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeShareLink_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeShareLink(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.rotateAlertWebhookSecret":
 		if e.ComplexityRoot.Mutation.RotateAlertWebhookSecret == nil {
 			break
@@ -2135,6 +3441,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateAlertWebhookSecret(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.sendDigestNow":
+		if e.ComplexityRoot.Mutation.SendDigestNow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendDigestNow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendDigestNow(childComplexity, args["id"].(pulid.ID), args["day"].(*string)), true
+	case "Mutation.setMailSettings":
+		if e.ComplexityRoot.Mutation.SetMailSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMailSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMailSettings(childComplexity, args["input"].(model.MailSettingsInput)), true
 	case "Mutation.setShopGroupMembers":
 		if e.ComplexityRoot.Mutation.SetShopGroupMembers == nil {
 			break
@@ -2190,6 +3518,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserShops(childComplexity, args["id"].(pulid.ID), args["shopIDs"].([]pulid.ID), args["shopGroupIDs"].([]pulid.ID)), true
+	case "Mutation.startCameraCloudOAuth":
+		if e.ComplexityRoot.Mutation.StartCameraCloudOAuth == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startCameraCloudOAuth_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartCameraCloudOAuth(childComplexity, args["input"].(model.StartCameraCloudOAuthInput)), true
 	case "Mutation.startUbiregiOAuth":
 		if e.ComplexityRoot.Mutation.StartUbiregiOAuth == nil {
 			break
@@ -2201,6 +3540,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartUbiregiOAuth(childComplexity, args["returnTo"].(*string)), true
+	case "Mutation.syncCameraCloud":
+		if e.ComplexityRoot.Mutation.SyncCameraCloud == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_syncCameraCloud_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SyncCameraCloud(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.syncConnection":
 		if e.ComplexityRoot.Mutation.SyncConnection == nil {
 			break
@@ -2234,6 +3584,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TestCameraSourceOf(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.testMailSettings":
+		if e.ComplexityRoot.Mutation.TestMailSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testMailSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestMailSettings(childComplexity, args["to"].(string)), true
 	case "Mutation.unlockUser":
 		if e.ComplexityRoot.Mutation.UnlockUser == nil {
 			break
@@ -2267,6 +3628,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateCamera(childComplexity, args["id"].(pulid.ID), args["input"].(model.UpdateCameraInput)), true
+	case "Mutation.updateCameraCloud":
+		if e.ComplexityRoot.Mutation.UpdateCameraCloud == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateCameraCloud_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateCameraCloud(childComplexity, args["id"].(pulid.ID), args["input"].(model.UpdateCameraCloudInput)), true
+	case "Mutation.updateCase":
+		if e.ComplexityRoot.Mutation.UpdateCase == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateCase_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateCase(childComplexity, args["id"].(pulid.ID), args["input"].(model.UpdateCaseInput)), true
+	case "Mutation.updateDigestRule":
+		if e.ComplexityRoot.Mutation.UpdateDigestRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateDigestRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateDigestRule(childComplexity, args["id"].(pulid.ID), args["input"].(model.DigestRuleInput)), true
+	case "Mutation.updateRecordingSettings":
+		if e.ComplexityRoot.Mutation.UpdateRecordingSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateRecordingSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateRecordingSettings(childComplexity, args["input"].(model.UpdateRecordingSettingsInput)), true
 	case "Mutation.updateShop":
 		if e.ComplexityRoot.Mutation.UpdateShop == nil {
 			break
@@ -2363,6 +3768,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PosConnection.Memo(childComplexity), true
+	case "PosConnection.missingReceipts":
+		if e.ComplexityRoot.PosConnection.MissingReceipts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnection.MissingReceipts(childComplexity), true
 	case "PosConnection.name":
 		if e.ComplexityRoot.PosConnection.Name == nil {
 			break
@@ -2381,6 +3792,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PosConnection.Provider(childComplexity), true
+	case "PosConnection.reconciliation":
+		if e.ComplexityRoot.PosConnection.Reconciliation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PosConnection.Reconciliation(childComplexity), true
 	case "PosConnection.secretHint":
 		if e.ComplexityRoot.PosConnection.SecretHint == nil {
 			break
@@ -2444,6 +3861,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.APIKeys(childComplexity), true
+	case "Query.alertRulePresets":
+		if e.ComplexityRoot.Query.AlertRulePresets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AlertRulePresets(childComplexity), true
 	case "Query.alertRules":
 		if e.ComplexityRoot.Query.AlertRules == nil {
 			break
@@ -2472,6 +3895,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID]), args["action"].(*string)), true
+	case "Query.cameraCloudConnections":
+		if e.ComplexityRoot.Query.CameraCloudConnections == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.CameraCloudConnections(childComplexity), true
+	case "Query.cameraCloudOAuthAvailable":
+		if e.ComplexityRoot.Query.CameraCloudOAuthAvailable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.CameraCloudOAuthAvailable(childComplexity), true
 	case "Query.cameras":
 		if e.ComplexityRoot.Query.Cameras == nil {
 			break
@@ -2483,6 +3918,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Cameras(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.CameraOrder), args["where"].(*ent.CameraWhereInput)), true
+	case "Query.cardMatches":
+		if e.ComplexityRoot.Query.CardMatches == nil {
+			break
+		}
+
+		args, err := ec.field_Query_cardMatches_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CardMatches(childComplexity, args["state"].(*cardmatch.State), args["shopIDs"].([]pulid.ID), args["first"].(*int)), true
+	case "Query.cases":
+		if e.ComplexityRoot.Query.Cases == nil {
+			break
+		}
+
+		args, err := ec.field_Query_cases_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Cases(childComplexity, args["where"].(*ent.CaseWhereInput), args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
+	case "Query.digestRules":
+		if e.ComplexityRoot.Query.DigestRules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.DigestRules(childComplexity), true
 
 	case "Query.journal":
 		if e.ComplexityRoot.Query.Journal == nil {
@@ -2534,6 +3997,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Links(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.LinkOrder), args["where"].(*ent.LinkWhereInput)), true
+	case "Query.mailSettings":
+		if e.ComplexityRoot.Query.MailSettings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.MailSettings(childComplexity), true
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
@@ -2573,6 +4042,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PosConnections(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.PosConnectionOrder), args["where"].(*ent.PosConnectionWhereInput)), true
+	case "Query.previewAlertRule":
+		if e.ComplexityRoot.Query.PreviewAlertRule == nil {
+			break
+		}
+
+		args, err := ec.field_Query_previewAlertRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PreviewAlertRule(childComplexity, args["input"].(model.AlertRuleInput), args["days"].(*int)), true
+	case "Query.recordingSettings":
+		if e.ComplexityRoot.Query.RecordingSettings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.RecordingSettings(childComplexity), true
 	case "Query.salesSummary":
 		if e.ComplexityRoot.Query.SalesSummary == nil {
 			break
@@ -2590,6 +4076,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SetupProgress(childComplexity), true
+	case "Query.shareLinks":
+		if e.ComplexityRoot.Query.ShareLinks == nil {
+			break
+		}
+
+		args, err := ec.field_Query_shareLinks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ShareLinks(childComplexity, args["entryID"].(*pulid.ID), args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int)), true
 	case "Query.shopGroups":
 		if e.ComplexityRoot.Query.ShopGroups == nil {
 			break
@@ -2607,6 +4104,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Shops(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.ShopOrder), args["where"].(*ent.ShopWhereInput)), true
+	case "Query.staffOutliers":
+		if e.ComplexityRoot.Query.StaffOutliers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_staffOutliers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.StaffOutliers(childComplexity, args["input"].(model.StaffOutlierInput)), true
 	case "Query.terminals":
 		if e.ComplexityRoot.Query.Terminals == nil {
 			break
@@ -2642,6 +4150,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Users(childComplexity), true
 
+	case "Reconciliation.changed":
+		if e.ComplexityRoot.Reconciliation.Changed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.Changed(childComplexity), true
+	case "Reconciliation.checked":
+		if e.ComplexityRoot.Reconciliation.Checked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.Checked(childComplexity), true
+	case "Reconciliation.lastAt":
+		if e.ComplexityRoot.Reconciliation.LastAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.LastAt(childComplexity), true
+	case "Reconciliation.lastError":
+		if e.ComplexityRoot.Reconciliation.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.LastError(childComplexity), true
+	case "Reconciliation.nextAt":
+		if e.ComplexityRoot.Reconciliation.NextAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.NextAt(childComplexity), true
+	case "Reconciliation.vanished":
+		if e.ComplexityRoot.Reconciliation.Vanished == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.Vanished(childComplexity), true
+	case "Reconciliation.windowHours":
+		if e.ComplexityRoot.Reconciliation.WindowHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.WindowHours(childComplexity), true
+
+	case "RecordingSettings.budgetBytes":
+		if e.ComplexityRoot.RecordingSettings.BudgetBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordingSettings.BudgetBytes(childComplexity), true
+	case "RecordingSettings.clipLeadInSeconds":
+		if e.ComplexityRoot.RecordingSettings.ClipLeadInSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordingSettings.ClipLeadInSeconds(childComplexity), true
+	case "RecordingSettings.clipLeadOutSeconds":
+		if e.ComplexityRoot.RecordingSettings.ClipLeadOutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordingSettings.ClipLeadOutSeconds(childComplexity), true
+	case "RecordingSettings.recordingEnabled":
+		if e.ComplexityRoot.RecordingSettings.RecordingEnabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordingSettings.RecordingEnabled(childComplexity), true
+	case "RecordingSettings.retentionHours":
+		if e.ComplexityRoot.RecordingSettings.RetentionHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordingSettings.RetentionHours(childComplexity), true
+	case "RecordingSettings.usedBytes":
+		if e.ComplexityRoot.RecordingSettings.UsedBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordingSettings.UsedBytes(childComplexity), true
+
 	case "RetireCameraPayload.camera":
 		if e.ComplexityRoot.RetireCameraPayload.Camera == nil {
 			break
@@ -2654,6 +4242,109 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RetireCameraPayload.WatchedTerminals(childComplexity), true
+
+	case "RuleConditions.amountMax":
+		if e.ComplexityRoot.RuleConditions.AmountMax == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.AmountMax(childComplexity), true
+	case "RuleConditions.amountMin":
+		if e.ComplexityRoot.RuleConditions.AmountMin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.AmountMin(childComplexity), true
+	case "RuleConditions.burst":
+		if e.ComplexityRoot.RuleConditions.Burst == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.Burst(childComplexity), true
+	case "RuleConditions.item":
+		if e.ComplexityRoot.RuleConditions.Item == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.Item(childComplexity), true
+	case "RuleConditions.kinds":
+		if e.ComplexityRoot.RuleConditions.Kinds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.Kinds(childComplexity), true
+	case "RuleConditions.outsideHours":
+		if e.ComplexityRoot.RuleConditions.OutsideHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.OutsideHours(childComplexity), true
+	case "RuleConditions.paymentMethods":
+		if e.ComplexityRoot.RuleConditions.PaymentMethods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.PaymentMethods(childComplexity), true
+	case "RuleConditions.quickCancel":
+		if e.ComplexityRoot.RuleConditions.QuickCancel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.QuickCancel(childComplexity), true
+	case "RuleConditions.shopIDs":
+		if e.ComplexityRoot.RuleConditions.ShopIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.ShopIDs(childComplexity), true
+	case "RuleConditions.staff":
+		if e.ComplexityRoot.RuleConditions.Staff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.Staff(childComplexity), true
+	case "RuleConditions.staySecondsMax":
+		if e.ComplexityRoot.RuleConditions.StaySecondsMax == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.StaySecondsMax(childComplexity), true
+	case "RuleConditions.staySecondsMin":
+		if e.ComplexityRoot.RuleConditions.StaySecondsMin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.StaySecondsMin(childComplexity), true
+	case "RuleConditions.terminalIDs":
+		if e.ComplexityRoot.RuleConditions.TerminalIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.TerminalIDs(childComplexity), true
+	case "RuleConditions.timeFrom":
+		if e.ComplexityRoot.RuleConditions.TimeFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.TimeFrom(childComplexity), true
+	case "RuleConditions.timeTo":
+		if e.ComplexityRoot.RuleConditions.TimeTo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.TimeTo(childComplexity), true
+	case "RuleConditions.unlinkedTerminal":
+		if e.ComplexityRoot.RuleConditions.UnlinkedTerminal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.UnlinkedTerminal(childComplexity), true
+	case "RuleConditions.weekdays":
+		if e.ComplexityRoot.RuleConditions.Weekdays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.Weekdays(childComplexity), true
 
 	case "SalesSummary.from":
 		if e.ComplexityRoot.SalesSummary.From == nil {
@@ -2790,6 +4481,123 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetupProgress.HasShop(childComplexity), true
 
+	case "ShareLink.active":
+		if e.ComplexityRoot.ShareLink.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.Active(childComplexity), true
+	case "ShareLink.clipFrom":
+		if e.ComplexityRoot.ShareLink.ClipFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.ClipFrom(childComplexity), true
+	case "ShareLink.clipTo":
+		if e.ComplexityRoot.ShareLink.ClipTo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.ClipTo(childComplexity), true
+	case "ShareLink.createdAt":
+		if e.ComplexityRoot.ShareLink.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.CreatedAt(childComplexity), true
+	case "ShareLink.createdByID":
+		if e.ComplexityRoot.ShareLink.CreatedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.CreatedByID(childComplexity), true
+	case "ShareLink.createdByName":
+		if e.ComplexityRoot.ShareLink.CreatedByName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.CreatedByName(childComplexity), true
+	case "ShareLink.entry":
+		if e.ComplexityRoot.ShareLink.Entry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.Entry(childComplexity), true
+	case "ShareLink.expiresAt":
+		if e.ComplexityRoot.ShareLink.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.ExpiresAt(childComplexity), true
+	case "ShareLink.id":
+		if e.ComplexityRoot.ShareLink.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.ID(childComplexity), true
+	case "ShareLink.lastViewedAt":
+		if e.ComplexityRoot.ShareLink.LastViewedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.LastViewedAt(childComplexity), true
+	case "ShareLink.note":
+		if e.ComplexityRoot.ShareLink.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.Note(childComplexity), true
+	case "ShareLink.revokedAt":
+		if e.ComplexityRoot.ShareLink.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.RevokedAt(childComplexity), true
+	case "ShareLink.updatedAt":
+		if e.ComplexityRoot.ShareLink.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.UpdatedAt(childComplexity), true
+	case "ShareLink.views":
+		if e.ComplexityRoot.ShareLink.Views == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLink.Views(childComplexity), true
+
+	case "ShareLinkConnection.edges":
+		if e.ComplexityRoot.ShareLinkConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLinkConnection.Edges(childComplexity), true
+	case "ShareLinkConnection.pageInfo":
+		if e.ComplexityRoot.ShareLinkConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLinkConnection.PageInfo(childComplexity), true
+	case "ShareLinkConnection.totalCount":
+		if e.ComplexityRoot.ShareLinkConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLinkConnection.TotalCount(childComplexity), true
+
+	case "ShareLinkEdge.cursor":
+		if e.ComplexityRoot.ShareLinkEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLinkEdge.Cursor(childComplexity), true
+	case "ShareLinkEdge.node":
+		if e.ComplexityRoot.ShareLinkEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ShareLinkEdge.Node(childComplexity), true
+
 	case "Shop.businessHours":
 		if e.ComplexityRoot.Shop.BusinessHours == nil {
 			break
@@ -2908,6 +4716,118 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ShopGroup.UpdatedAt(childComplexity), true
 
+	case "StaffOutlier.entriesWhere":
+		if e.ComplexityRoot.StaffOutlier.EntriesWhere == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlier.EntriesWhere(childComplexity), true
+	case "StaffOutlier.flagged":
+		if e.ComplexityRoot.StaffOutlier.Flagged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlier.Flagged(childComplexity), true
+	case "StaffOutlier.rates":
+		if e.ComplexityRoot.StaffOutlier.Rates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlier.Rates(childComplexity), true
+	case "StaffOutlier.sales":
+		if e.ComplexityRoot.StaffOutlier.Sales == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlier.Sales(childComplexity), true
+	case "StaffOutlier.staffName":
+		if e.ComplexityRoot.StaffOutlier.StaffName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlier.StaffName(childComplexity), true
+
+	case "StaffOutlierReport.from":
+		if e.ComplexityRoot.StaffOutlierReport.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlierReport.From(childComplexity), true
+	case "StaffOutlierReport.peers":
+		if e.ComplexityRoot.StaffOutlierReport.Peers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlierReport.Peers(childComplexity), true
+	case "StaffOutlierReport.staff":
+		if e.ComplexityRoot.StaffOutlierReport.Staff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlierReport.Staff(childComplexity), true
+	case "StaffOutlierReport.threshold":
+		if e.ComplexityRoot.StaffOutlierReport.Threshold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlierReport.Threshold(childComplexity), true
+	case "StaffOutlierReport.to":
+		if e.ComplexityRoot.StaffOutlierReport.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffOutlierReport.To(childComplexity), true
+
+	case "StaffPeerStats.mad":
+		if e.ComplexityRoot.StaffPeerStats.Mad == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffPeerStats.Mad(childComplexity), true
+	case "StaffPeerStats.median":
+		if e.ComplexityRoot.StaffPeerStats.Median == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffPeerStats.Median(childComplexity), true
+	case "StaffPeerStats.metric":
+		if e.ComplexityRoot.StaffPeerStats.Metric == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffPeerStats.Metric(childComplexity), true
+
+	case "StaffRate.count":
+		if e.ComplexityRoot.StaffRate.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffRate.Count(childComplexity), true
+	case "StaffRate.flagged":
+		if e.ComplexityRoot.StaffRate.Flagged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffRate.Flagged(childComplexity), true
+	case "StaffRate.metric":
+		if e.ComplexityRoot.StaffRate.Metric == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffRate.Metric(childComplexity), true
+	case "StaffRate.per100":
+		if e.ComplexityRoot.StaffRate.Per100 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffRate.Per100(childComplexity), true
+	case "StaffRate.score":
+		if e.ComplexityRoot.StaffRate.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StaffRate.Score(childComplexity), true
+
 	case "Subscription.alerts":
 		if e.ComplexityRoot.Subscription.Alerts == nil {
 			break
@@ -2943,6 +4863,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Terminal.AppVersion(childComplexity), true
+	case "Terminal.clockOffset":
+		if e.ComplexityRoot.Terminal.ClockOffset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Terminal.ClockOffset(childComplexity), true
 	case "Terminal.connection":
 		if e.ComplexityRoot.Terminal.Connection == nil {
 			break
@@ -2967,6 +4893,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Terminal.ExternalID(childComplexity), true
+	case "Terminal.feedHealth":
+		if e.ComplexityRoot.Terminal.FeedHealth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Terminal.FeedHealth(childComplexity), true
 	case "Terminal.id":
 		if e.ComplexityRoot.Terminal.ID == nil {
 			break
@@ -3042,6 +4974,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TerminalEdge.Node(childComplexity), true
 
+	case "TerminalFeedHealth.lastReceiptAt":
+		if e.ComplexityRoot.TerminalFeedHealth.LastReceiptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFeedHealth.LastReceiptAt(childComplexity), true
+	case "TerminalFeedHealth.missingCount":
+		if e.ComplexityRoot.TerminalFeedHealth.MissingCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFeedHealth.MissingCount(childComplexity), true
+	case "TerminalFeedHealth.missingRanges":
+		if e.ComplexityRoot.TerminalFeedHealth.MissingRanges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFeedHealth.MissingRanges(childComplexity), true
+	case "TerminalFeedHealth.receiptsLast24h":
+		if e.ComplexityRoot.TerminalFeedHealth.ReceiptsLast24h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFeedHealth.ReceiptsLast24h(childComplexity), true
+
 	case "Thumbnail.bytes":
 		if e.ComplexityRoot.Thumbnail.Bytes == nil {
 			break
@@ -3108,6 +5065,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Thumbnail.RequestedAt(childComplexity), true
+	case "Thumbnail.skewKnown":
+		if e.ComplexityRoot.Thumbnail.SkewKnown == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Thumbnail.SkewKnown(childComplexity), true
 	case "Thumbnail.skewMs":
 		if e.ComplexityRoot.Thumbnail.SkewMs == nil {
 			break
@@ -3126,6 +5089,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Thumbnail.Width(childComplexity), true
+
+	case "TimeSpan.from":
+		if e.ComplexityRoot.TimeSpan.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimeSpan.From(childComplexity), true
+	case "TimeSpan.to":
+		if e.ComplexityRoot.TimeSpan.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimeSpan.To(childComplexity), true
 
 	case "TimelineBucket.cancel":
 		if e.ComplexityRoot.TimelineBucket.Cancel == nil {
@@ -3257,6 +5233,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.WebhookEndpoint.Secret(childComplexity), true
 
+	case "WindowCondition.count":
+		if e.ComplexityRoot.WindowCondition.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WindowCondition.Count(childComplexity), true
+	case "WindowCondition.windowSeconds":
+		if e.ComplexityRoot.WindowCondition.WindowSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WindowCondition.WindowSeconds(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -3276,12 +5265,19 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CameraOrder", ec.unmarshalInputCameraOrder),
 			graphql.NewInputUnmarshaler("CameraSourceInput", ec.unmarshalInputCameraSourceInput),
 			graphql.NewInputUnmarshaler("CameraWhereInput", ec.unmarshalInputCameraWhereInput),
+			graphql.NewInputUnmarshaler("CaseOrder", ec.unmarshalInputCaseOrder),
+			graphql.NewInputUnmarshaler("CaseWhereInput", ec.unmarshalInputCaseWhereInput),
+			graphql.NewInputUnmarshaler("ConnectCameraCloudInput", ec.unmarshalInputConnectCameraCloudInput),
 			graphql.NewInputUnmarshaler("CreateCameraInput", ec.unmarshalInputCreateCameraInput),
+			graphql.NewInputUnmarshaler("CreateCaseInput", ec.unmarshalInputCreateCaseInput),
 			graphql.NewInputUnmarshaler("CreatePosConnectionInput", ec.unmarshalInputCreatePosConnectionInput),
+			graphql.NewInputUnmarshaler("CreateShareLinkInput", ec.unmarshalInputCreateShareLinkInput),
 			graphql.NewInputUnmarshaler("CreateShopGroupInput", ec.unmarshalInputCreateShopGroupInput),
 			graphql.NewInputUnmarshaler("CreateShopInput", ec.unmarshalInputCreateShopInput),
 			graphql.NewInputUnmarshaler("CreateTerminalInput", ec.unmarshalInputCreateTerminalInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
+			graphql.NewInputUnmarshaler("DigestRuleInput", ec.unmarshalInputDigestRuleInput),
+			graphql.NewInputUnmarshaler("ItemConditionInput", ec.unmarshalInputItemConditionInput),
 			graphql.NewInputUnmarshaler("JournalEntryOrder", ec.unmarshalInputJournalEntryOrder),
 			graphql.NewInputUnmarshaler("JournalEntryWhereInput", ec.unmarshalInputJournalEntryWhereInput),
 			graphql.NewInputUnmarshaler("JournalInput", ec.unmarshalInputJournalInput),
@@ -3289,21 +5285,31 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("JournalWhere", ec.unmarshalInputJournalWhere),
 			graphql.NewInputUnmarshaler("LinkOrder", ec.unmarshalInputLinkOrder),
 			graphql.NewInputUnmarshaler("LinkWhereInput", ec.unmarshalInputLinkWhereInput),
+			graphql.NewInputUnmarshaler("MailSettingsInput", ec.unmarshalInputMailSettingsInput),
 			graphql.NewInputUnmarshaler("PosConnectionOrder", ec.unmarshalInputPosConnectionOrder),
 			graphql.NewInputUnmarshaler("PosConnectionWhereInput", ec.unmarshalInputPosConnectionWhereInput),
+			graphql.NewInputUnmarshaler("RuleConditionsInput", ec.unmarshalInputRuleConditionsInput),
+			graphql.NewInputUnmarshaler("ShareLinkOrder", ec.unmarshalInputShareLinkOrder),
+			graphql.NewInputUnmarshaler("ShareLinkWhereInput", ec.unmarshalInputShareLinkWhereInput),
 			graphql.NewInputUnmarshaler("ShopGroupOrder", ec.unmarshalInputShopGroupOrder),
 			graphql.NewInputUnmarshaler("ShopGroupWhereInput", ec.unmarshalInputShopGroupWhereInput),
 			graphql.NewInputUnmarshaler("ShopOrder", ec.unmarshalInputShopOrder),
 			graphql.NewInputUnmarshaler("ShopWhereInput", ec.unmarshalInputShopWhereInput),
 			graphql.NewInputUnmarshaler("SmaregiCredentialsInput", ec.unmarshalInputSmaregiCredentialsInput),
+			graphql.NewInputUnmarshaler("StaffOutlierInput", ec.unmarshalInputStaffOutlierInput),
+			graphql.NewInputUnmarshaler("StartCameraCloudOAuthInput", ec.unmarshalInputStartCameraCloudOAuthInput),
 			graphql.NewInputUnmarshaler("TerminalCameraInput", ec.unmarshalInputTerminalCameraInput),
 			graphql.NewInputUnmarshaler("TerminalOrder", ec.unmarshalInputTerminalOrder),
 			graphql.NewInputUnmarshaler("TerminalWhereInput", ec.unmarshalInputTerminalWhereInput),
 			graphql.NewInputUnmarshaler("ThumbnailWhereInput", ec.unmarshalInputThumbnailWhereInput),
+			graphql.NewInputUnmarshaler("UpdateCameraCloudInput", ec.unmarshalInputUpdateCameraCloudInput),
 			graphql.NewInputUnmarshaler("UpdateCameraInput", ec.unmarshalInputUpdateCameraInput),
+			graphql.NewInputUnmarshaler("UpdateCaseInput", ec.unmarshalInputUpdateCaseInput),
+			graphql.NewInputUnmarshaler("UpdateRecordingSettingsInput", ec.unmarshalInputUpdateRecordingSettingsInput),
 			graphql.NewInputUnmarshaler("UpdateShopInput", ec.unmarshalInputUpdateShopInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
+			graphql.NewInputUnmarshaler("WindowConditionInput", ec.unmarshalInputWindowConditionInput),
 		)
 	}
 	first := true
@@ -3400,6 +5406,13 @@ var sources = []*ast.Source{
 	{Name: "../../schema/alerts.graphql", Input: `# Exception rules and the alerts they raise.
 
 enum AlertRuleKind {
+  """The rule builder: every condition in conditions holds."""
+  CUSTOM
+  """
+  A card terminal's refund with no register cancel, or a register cancel
+  paid by card with no card refund, once windowSeconds (default 600) passed.
+  """
+  CARD_MISMATCH
   """A CANCEL / DELETE / MODIFY (entryKinds) whose total exceeds amount."""
   AMOUNT_OVER
   """A cancel within windowSeconds of its sale, by the sale's staff."""
@@ -3416,6 +5429,32 @@ enum AlertRuleKind {
   FEED_SILENT
   """An entry from a terminal no camera watches."""
   UNLINKED_TERMINAL
+  """
+  An entry of entryKinds (default CANCEL) with no person detected by its
+  camera within windowSeconds (default 30) either side: the customer was
+  not at the counter. Checked once the camera's person events are in
+  (cloud cameras report them a minute or more later).
+  """
+  NO_PERSON
+  """
+  A camera linked to a register that stopped recording (the cloud reports
+  it not streaming, or disconnected); one alert per episode, resolved when
+  it records again.
+  """
+  CAMERA_NOT_RECORDING
+  """
+  A register whose clock is off true time by more than windowSeconds
+  (default 30) by the estimate of Terminal.clockOffset; one alert per
+  episode, resolved when the offset is back under it.
+  """
+  REGISTER_CLOCK_OFF
+  """
+  Receipts arrive from a register while its linked camera is not recording
+  (offline, no frame near the receipt's second, or no recorded span); one
+  alert per camera and episode, resolved when a receipt gets its picture
+  again.
+  """
+  RECEIPTS_NOT_RECORDED
 }
 
 type AlertRule {
@@ -3432,6 +5471,10 @@ type AlertRule {
   opensAt: String!
   closesAt: String!
   webhookURL: String!
+  """CUSTOM rules: the builder's conditions; the presets' rules show theirs too."""
+  conditions: RuleConditions
+  """The preset a rule was made from, or empty."""
+  preset: String!
   createdAt: Time!
 }
 
@@ -3454,6 +5497,97 @@ input AlertRuleInput {
   closesAt: String
   """POST each alert here (HMAC-SHA256 signed); empty for none."""
   webhookURL: String
+  """CUSTOM: the rule builder's conditions, all of which must hold."""
+  conditions: RuleConditionsInput
+}
+
+"""The rule builder's conditions; every one set must hold (AND)."""
+type RuleConditions {
+  kinds: [JournalEntryKind!]!
+  amountMin: Int
+  amountMax: Int
+  item: ItemCondition
+  paymentMethods: [String!]!
+  staff: [String!]!
+  shopIDs: [ID!]!
+  terminalIDs: [ID!]!
+  staySecondsMin: Int
+  staySecondsMax: Int
+  """Local "HH:MM" in the shop's timezone; timeFrom after timeTo spans midnight."""
+  timeFrom: String!
+  timeTo: String!
+  """0 = Sunday … 6 = Saturday, in the shop's timezone."""
+  weekdays: [Int!]!
+  outsideHours: Boolean!
+  unlinkedTerminal: Boolean!
+  burst: WindowCondition
+  quickCancel: WindowCondition
+}
+
+type ItemCondition {
+  nameContains: String!
+  quantityMin: Int
+  quantityMax: Int
+  lineAmountMin: Int
+  lineAmountMax: Int
+}
+
+type WindowCondition {
+  count: Int!
+  windowSeconds: Int!
+}
+
+input RuleConditionsInput {
+  kinds: [JournalEntryKind!]
+  amountMin: Int
+  amountMax: Int
+  item: ItemConditionInput
+  paymentMethods: [String!]
+  staff: [String!]
+  shopIDs: [ID!]
+  terminalIDs: [ID!]
+  staySecondsMin: Int
+  staySecondsMax: Int
+  timeFrom: String
+  timeTo: String
+  weekdays: [Int!]
+  outsideHours: Boolean
+  unlinkedTerminal: Boolean
+  burst: WindowConditionInput
+  quickCancel: WindowConditionInput
+}
+
+input ItemConditionInput {
+  nameContains: String
+  quantityMin: Int
+  quantityMax: Int
+  lineAmountMin: Int
+  lineAmountMax: Int
+}
+
+input WindowConditionInput {
+  count: Int
+  windowSeconds: Int!
+}
+
+"""How often a rule would have fired over stored history, before it is saved."""
+type AlertRulePreview {
+  days: Int!
+  """Entries it would have fired on (each entry at most once)."""
+  hits: Int!
+  """Hits per day, oldest first, in the account's first shop's timezone."""
+  perDay: [Int!]!
+  """Up to 20 of the newest hits."""
+  examples: [JournalEntry!]!
+  """Entries looked at."""
+  scanned: Int!
+}
+
+"""A starting point of the rule builder: one of the fixed kinds as conditions."""
+type AlertRulePreset {
+  name: String!
+  label: String!
+  conditions: RuleConditions!
 }
 
 type AlertRulePayload {
@@ -3490,6 +5624,8 @@ type Alert {
   amount: Int!
   acknowledgedAt: Time
   acknowledgedBy: User
+  """When what an episode alert (CAMERA_NOT_RECORDING, REGISTER_CLOCK_OFF, RECEIPTS_NOT_RECORDED) reports recovered; null while it lasts and for one-off alerts."""
+  resolvedAt: Time
   webhookState: AlertWebhookState!
   webhookAttempts: Int!
 }
@@ -3506,6 +5642,9 @@ type AlertConnection {
 
 extend type Query {
   alertRules: [AlertRule!]!
+  alertRulePresets: [AlertRulePreset!]!
+  """How often the rule would have fired over the last ` + "`" + `days` + "`" + ` (7 or 30) of stored history."""
+  previewAlertRule(input: AlertRuleInput!, days: Int): AlertRulePreview!
   """Alerts, newest first."""
   alerts(acknowledged: Boolean, first: Int, after: String): AlertConnection!
 }
@@ -3606,6 +5745,117 @@ extend type Mutation {
   revokeApiKey(id: ID!): ApiKey!
 }
 `, BuiltIn: false},
+	{Name: "../../schema/cameracloud.graphql", Input: `# Camera-cloud connections (Safie API v2): the cloud's POS-option devices
+# become cameras; their pictures of any past second come from its recording.
+
+input ConnectCameraCloudInput {
+  """Only SAFIE today (default)."""
+  provider: CameraCloudConnectionProvider
+  """The owner's name for this connection (default 「Safie」); unique per account."""
+  name: String
+  """The Safie API key (Safie Developers: APIキー認証アプリケーション). Sealed at rest, never returned."""
+  apiKey: String!
+  """The option id that marks a device as contracted for POS (Safie item_id); default: the server's --safie-pos-item-id."""
+  optionItemID: Int
+  """How many days the cloud keeps recordings (the plan's retention), 1–365; default 7."""
+  retentionDays: Int
+}
+
+input UpdateCameraCloudInput {
+  name: String
+  """A new API key replaces the stored one (checked first; the old one stays when it is refused)."""
+  apiKey: String
+  optionItemID: Int
+  retentionDays: Int
+}
+
+"""Where to send the owner to grant regicam access by OAuth2 (when the server has a Safie OAuth client)."""
+type CameraCloudOAuthStart {
+  authorizeURL: String!
+}
+
+input StartCameraCloudOAuthInput {
+  name: String
+  optionItemID: Int
+  retentionDays: Int
+}
+
+extend type CameraCloudConnection {
+  """The regicam cameras made from this connection's POS-option devices (retired ones included)."""
+  cameras: [Camera!]!
+  """How many of its devices carry the POS option now (from the last sync)."""
+  deviceCount: Int!
+}
+
+extend type Camera {
+  """The camera-cloud connection of a CLOUD camera; null for others."""
+  cloudConnection: CameraCloudConnection
+  """
+  What was recorded between from and to (at most 72 h): spans and gaps.
+  CLOUD cameras answer from the cloud's recording list; cameras regicam
+  does not record answer source NONE with no spans.
+  """
+  recordings(from: Time!, to: Time!): CameraRecordings!
+}
+
+enum RecordingSource {
+  """The camera cloud's own recording."""
+  CLOUD
+  """Nothing is recorded for this camera (only the short live buffer)."""
+  NONE
+}
+
+type TimeSpan {
+  from: Time!
+  to: Time!
+}
+
+type CameraRecordings {
+  source: RecordingSource!
+  """Recorded spans inside [from, to], oldest first, adjacent ones merged."""
+  spans: [TimeSpan!]!
+  """The parts of [from, to] with no recording (what the timeline marks 録画なし)."""
+  gaps: [TimeSpan!]!
+  """Why nothing can be said (「この期間はクラウドの保存期間外です」…); null when spans/gaps are complete."""
+  message: String
+}
+
+"""The seconds around a receipt as video, where its camera's recording offers it."""
+type Clip {
+  from: Time!
+  to: Time!
+  """Where to play it; null when no video can be played (unavailableReason says why)."""
+  url: String
+  contentType: String
+  """A sentence for the owner when url is null (「クラウドカメラの動画は Safie Viewer でご覧ください」…)."""
+  unavailableReason: String
+}
+
+extend type JournalEntry {
+  """The clip of this receipt (10 s before to 20 s after); url null with the reason when there is no playable video."""
+  clip: Clip!
+}
+
+
+extend type Query {
+  """The account's camera-cloud connections (OWNER / ADMIN)."""
+  cameraCloudConnections: [CameraCloudConnection!]!
+  """Whether the server has a Safie OAuth2 client (then startCameraCloudOAuth works)."""
+  cameraCloudOAuthAvailable: Boolean!
+}
+
+extend type Mutation {
+  """Check the API key against the cloud (its device list), seal it, and sync the POS-option devices as cameras now."""
+  connectCameraCloud(input: ConnectCameraCloudInput!): CameraCloudConnection!
+  updateCameraCloud(id: ID!, input: UpdateCameraCloudInput!): CameraCloudConnection!
+  """Sync the devices now (rename, new, removed → retired)."""
+  syncCameraCloud(id: ID!): CameraCloudConnection!
+  """Remove the connection: its cameras are retired (links end, history stays) and the sealed key is deleted."""
+  disconnectCameraCloud(id: ID!): Boolean!
+  """Begin the OAuth2 grant; the browser goes to authorizeURL and comes back to /oauth/safie/callback."""
+  startCameraCloudOAuth(input: StartCameraCloudOAuthInput!): CameraCloudOAuthStart!
+}
+`, BuiltIn: false},
 	{Name: "../../schema/cameras.graphql", Input: `# Cameras an owner adds, tests and retires (設定 › カメラ).
 
 """
@@ -3648,13 +5898,14 @@ type CameraSourceTest {
   ok: Boolean!
   """
   Why it failed: UNREACHABLE, TIMEOUT, AUTH_REFUSED, NOT_JPEG, TLS,
-  URL_REFUSED (the URL policy), BAD_URL, HTTP_STATUS, RTSP (RTSP is
-  stored but not yet read: see status); null when ok.
+  URL_REFUSED (the URL policy), BAD_URL, HTTP_STATUS, RTSP (the RTSP
+  stream has no H.264 video); null when ok. An RTSP source is played
+  (DESCRIBE, SETUP, PLAY) until its H.264 parameters arrive.
   """
   reason: String
   """A sentence for the owner (Japanese)."""
   message: String!
-  """A small JPEG preview (≤ 320 px wide) as a data: URL when ok."""
+  """A small JPEG preview (≤ 320 px wide) as a data: URL when ok (of an RTSP camera: its first keyframe, when the server has ffmpeg)."""
   previewDataURL: String
   width: Int
   height: Int
@@ -3688,6 +5939,73 @@ extend type Mutation {
   testCameraSource(input: CameraSourceInput!): CameraSourceTest!
   """Test the stored source of a camera (its sealed credentials included)."""
   testCameraSourceOf(id: ID!): CameraSourceTest!
+}
+`, BuiltIn: false},
+	{Name: "../../schema/cases.graphql", Input: `# Investigations: cases collect suspicious receipts and alerts, with notes
+# and a history; the evidence bundle downloads all of it as a ZIP.
+
+extend type Case {
+  """The case's receipts, oldest first."""
+  entries: [JournalEntry!]!
+  alerts: [Alert!]!
+  """Notes, oldest first. Notes are never edited or deleted."""
+  notes: [CaseNote!]!
+  """Everything that happened to the case, oldest first."""
+  history: [CaseEvent!]!
+  assignee: User
+  """
+  Where to download the evidence bundle (a ZIP with the receipts, their
+  pictures and clips, the notes, the history and manifest.json with the
+  SHA-256 of every file). Same cookie or API key; every download is audited.
+  """
+  evidenceURL: String!
+}
+
+type CaseNote {
+  id: ID!
+  text: String!
+  authorName: String!
+  createdAt: Time!
+}
+
+type CaseEvent {
+  id: ID!
+  """CREATED, STATUS, ENTRIES_ADDED, ENTRIES_REMOVED, NOTE, ASSIGNED, TAGS, TITLE, EVIDENCE_DOWNLOADED"""
+  action: String!
+  detail: String!
+  actorName: String!
+  at: Time!
+}
+
+input CreateCaseInput {
+  title: String!
+  entryIDs: [ID!]
+  alertIDs: [ID!]
+  assigneeID: ID
+  tags: [String!]
+}
+
+input UpdateCaseInput {
+  title: String
+  status: CaseStatus
+  """Required when status becomes CLOSED."""
+  resolution: String
+  assigneeID: ID
+  clearAssignee: Boolean
+  tags: [String!]
+}
+
+extend type Query {
+  """Cases, most recently updated first. STAFF see the cases whose receipts are all in their shops."""
+  cases(where: CaseWhereInput, first: Int, after: Cursor): CaseConnection!
+}
+
+extend type Mutation {
+  createCase(input: CreateCaseInput!): Case!
+  updateCase(id: ID!, input: UpdateCaseInput!): Case!
+  addCaseEntries(id: ID!, entryIDs: [ID!], alertIDs: [ID!]): Case!
+  removeCaseEntries(id: ID!, entryIDs: [ID!], alertIDs: [ID!]): Case!
+  addCaseNote(caseID: ID!, text: String!): CaseNote!
 }
 `, BuiltIn: false},
 	{Name: "../../schema/connectors.graphql", Input: `# POS connections: polling and webhooks that bring receipts in by themselves.
@@ -3760,6 +6078,82 @@ extend type Mutation {
   Terminals, links and history of the contract stay.
   """
   connectSmaregi(input: SmaregiCredentialsInput!): PosConnection!
+}
+`, BuiltIn: false},
+	{Name: "../../schema/digest.graphql", Input: `# The daily digest by email: the account's mail server and who gets which
+# shops' day at which local time.
+
+enum MailSecurity {
+  """Submission with STARTTLS (usually port 587)."""
+  STARTTLS
+  """Implicit TLS (usually port 465)."""
+  TLS
+}
+
+type MailSettings {
+  host: String!
+  port: Int!
+  security: MailSecurity!
+  username: String!
+  """Whether a password is stored; the password itself is never returned."""
+  hasPassword: Boolean!
+  fromAddress: String!
+  fromName: String!
+  updatedAt: Time!
+}
+
+input MailSettingsInput {
+  host: String!
+  port: Int
+  security: MailSecurity
+  username: String
+  """Omit to keep the stored password; empty string removes it."""
+  password: String
+  fromAddress: String!
+  fromName: String
+}
+
+enum DigestStatus {
+  OK
+  ERROR
+}
+
+type DigestRule {
+  id: ID!
+  name: String!
+  recipients: [String!]!
+  """The shops it covers; empty means every shop."""
+  shops: [Shop!]!
+  """Local "HH:MM" in each shop's timezone."""
+  sendAt: String!
+  enabled: Boolean!
+  status: DigestStatus!
+  lastError: String!
+  lastSentAt: Time
+}
+
+input DigestRuleInput {
+  name: String!
+  recipients: [String!]!
+  shopIDs: [ID!]
+  sendAt: String
+  enabled: Boolean
+}
+
+extend type Query {
+  mailSettings: MailSettings
+  digestRules: [DigestRule!]!
+}
+
+extend type Mutation {
+  setMailSettings(input: MailSettingsInput!): MailSettings!
+  """Sends one test message to ` + "`" + `to` + "`" + ` through the stored settings; the error in plain words when it fails."""
+  testMailSettings(to: String!): Boolean!
+  createDigestRule(input: DigestRuleInput!): DigestRule!
+  updateDigestRule(id: ID!, input: DigestRuleInput!): DigestRule!
+  deleteDigestRule(id: ID!): ID!
+  """Queues the digest of ` + "`" + `day` + "`" + ` (YYYY-MM-DD, default yesterday in each shop's timezone) now; sent at most once per shop-day and recipient."""
+  sendDigestNow(id: ID!, day: String): DigestRule!
 }
 `, BuiltIn: false},
 	{Name: "../../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -4038,7 +6432,44 @@ type Camera implements Node {
   lastSeenAt: Time
   retiredAt: Time
   sourceStatus: String!
+  streaming: Boolean
+  notRecordingSince: Time
   links: [Link!]
+}
+type CameraCloudConnection implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  provider: CameraCloudConnectionProvider!
+  name: String!
+  authKind: CameraCloudConnectionAuthKind!
+  secretHint: String!
+  optionItemID: Int
+  retentionDays: Int!
+  status: CameraCloudConnectionStatus!
+  lastError: String!
+  lastSyncAt: Time
+}
+"""
+CameraCloudConnectionAuthKind is enum for the field auth_kind
+"""
+enum CameraCloudConnectionAuthKind @goModel(model: "github.com/regicam/regicam/ent/cameracloudconnection.AuthKind") {
+  API_KEY
+  OAUTH
+}
+"""
+CameraCloudConnectionProvider is enum for the field provider
+"""
+enum CameraCloudConnectionProvider @goModel(model: "github.com/regicam/regicam/ent/cameracloudconnection.Provider") {
+  SAFIE
+}
+"""
+CameraCloudConnectionStatus is enum for the field status
+"""
+enum CameraCloudConnectionStatus @goModel(model: "github.com/regicam/regicam/ent/cameracloudconnection.Status") {
+  OK
+  NEEDS_REAUTH
+  ERROR
 }
 """
 A connection to a list of items.
@@ -4098,6 +6529,7 @@ enum CameraSourceKind @goModel(model: "github.com/regicam/regicam/ent/camera.Sou
   SNAPSHOT
   MJPEG
   RTSP
+  CLOUD
 }
 """
 CameraWhereInput is used for filtering Camera objects.
@@ -4239,6 +6671,194 @@ input CameraWhereInput {
   hasLinks: Boolean
   hasLinksWith: [LinkWhereInput!]
 }
+type Case implements Node @goModel(model: "github.com/regicam/regicam/ent.Investigation") {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  title: String!
+  status: CaseStatus!
+  resolution: String!
+  assigneeID: ID
+  tags: [String!]
+  createdByID: ID
+  closedAt: Time
+}
+"""
+A connection to a list of items.
+"""
+type CaseConnection {
+  """
+  A list of edges.
+  """
+  edges: [CaseEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type CaseEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Case
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for Case connections
+"""
+input CaseOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Cases.
+  """
+  field: CaseOrderField!
+}
+"""
+Properties by which Case connections can be ordered.
+"""
+enum CaseOrderField {
+  CREATED_AT
+}
+"""
+CaseStatus is enum for the field status
+"""
+enum CaseStatus @goModel(model: "github.com/regicam/regicam/ent/investigation.Status") {
+  OPEN
+  INVESTIGATING
+  CLOSED
+}
+"""
+CaseWhereInput is used for filtering Investigation objects.
+Input was generated by ent.
+"""
+input CaseWhereInput {
+  not: CaseWhereInput
+  and: [CaseWhereInput!]
+  or: [CaseWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  title field predicates
+  """
+  title: String
+  titleNEQ: String
+  titleIn: [String!]
+  titleNotIn: [String!]
+  titleGT: String
+  titleGTE: String
+  titleLT: String
+  titleLTE: String
+  titleContains: String
+  titleHasPrefix: String
+  titleHasSuffix: String
+  titleEqualFold: String
+  titleContainsFold: String
+  """
+  status field predicates
+  """
+  status: CaseStatus
+  statusNEQ: CaseStatus
+  statusIn: [CaseStatus!]
+  statusNotIn: [CaseStatus!]
+  """
+  resolution field predicates
+  """
+  resolution: String
+  resolutionNEQ: String
+  resolutionIn: [String!]
+  resolutionNotIn: [String!]
+  resolutionGT: String
+  resolutionGTE: String
+  resolutionLT: String
+  resolutionLTE: String
+  resolutionContains: String
+  resolutionHasPrefix: String
+  resolutionHasSuffix: String
+  resolutionEqualFold: String
+  resolutionContainsFold: String
+  """
+  assignee_id field predicates
+  """
+  assigneeID: ID
+  assigneeIDNEQ: ID
+  assigneeIDIn: [ID!]
+  assigneeIDNotIn: [ID!]
+  assigneeIDGT: ID
+  assigneeIDGTE: ID
+  assigneeIDLT: ID
+  assigneeIDLTE: ID
+  assigneeIDContains: ID
+  assigneeIDHasPrefix: ID
+  assigneeIDHasSuffix: ID
+  assigneeIDIsNil: Boolean
+  assigneeIDNotNil: Boolean
+  assigneeIDEqualFold: ID
+  assigneeIDContainsFold: ID
+  """
+  created_by_id field predicates
+  """
+  createdByID: ID
+  createdByIDNEQ: ID
+  createdByIDIn: [ID!]
+  createdByIDNotIn: [ID!]
+  createdByIDGT: ID
+  createdByIDGTE: ID
+  createdByIDLT: ID
+  createdByIDLTE: ID
+  createdByIDContains: ID
+  createdByIDHasPrefix: ID
+  createdByIDHasSuffix: ID
+  createdByIDIsNil: Boolean
+  createdByIDNotNil: Boolean
+  createdByIDEqualFold: ID
+  createdByIDContainsFold: ID
+  """
+  closed_at field predicates
+  """
+  closedAt: Time
+  closedAtNEQ: Time
+  closedAtIn: [Time!]
+  closedAtNotIn: [Time!]
+  closedAtGT: Time
+  closedAtGTE: Time
+  closedAtLT: Time
+  closedAtLTE: Time
+  closedAtIsNil: Boolean
+  closedAtNotNil: Boolean
+}
 """
 Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
@@ -4252,6 +6872,7 @@ type JournalEntry implements Node {
   kind: JournalEntryKind!
   occurredAt: Time!
   receivedAt: Time!
+  correctedAt: Time
   externalID: String!
   receiptNo: String!
   registerNo: String!
@@ -4269,6 +6890,8 @@ type JournalEntry implements Node {
   modifiedAt: Time
   deletedAt: Time
   thumbnailReason: String!
+  personsNearby: Int
+  personsCheckedAt: Time
   terminal: Terminal!
   shop: Shop!
   camera: Camera
@@ -5296,6 +7919,220 @@ type Query {
     where: TerminalWhereInput
   ): TerminalConnection!
 }
+type ShareLink implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  clipFrom: Time!
+  clipTo: Time!
+  expiresAt: Time!
+  revokedAt: Time
+  createdByID: ID
+  createdByName: String!
+  note: String!
+  views: Int!
+  lastViewedAt: Time
+}
+"""
+A connection to a list of items.
+"""
+type ShareLinkConnection {
+  """
+  A list of edges.
+  """
+  edges: [ShareLinkEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ShareLinkEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: ShareLink
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for ShareLink connections
+"""
+input ShareLinkOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order ShareLinks.
+  """
+  field: ShareLinkOrderField!
+}
+"""
+Properties by which ShareLink connections can be ordered.
+"""
+enum ShareLinkOrderField {
+  CREATED_AT
+}
+"""
+ShareLinkWhereInput is used for filtering ShareLink objects.
+Input was generated by ent.
+"""
+input ShareLinkWhereInput {
+  not: ShareLinkWhereInput
+  and: [ShareLinkWhereInput!]
+  or: [ShareLinkWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  clip_from field predicates
+  """
+  clipFrom: Time
+  clipFromNEQ: Time
+  clipFromIn: [Time!]
+  clipFromNotIn: [Time!]
+  clipFromGT: Time
+  clipFromGTE: Time
+  clipFromLT: Time
+  clipFromLTE: Time
+  """
+  clip_to field predicates
+  """
+  clipTo: Time
+  clipToNEQ: Time
+  clipToIn: [Time!]
+  clipToNotIn: [Time!]
+  clipToGT: Time
+  clipToGTE: Time
+  clipToLT: Time
+  clipToLTE: Time
+  """
+  expires_at field predicates
+  """
+  expiresAt: Time
+  expiresAtNEQ: Time
+  expiresAtIn: [Time!]
+  expiresAtNotIn: [Time!]
+  expiresAtGT: Time
+  expiresAtGTE: Time
+  expiresAtLT: Time
+  expiresAtLTE: Time
+  """
+  revoked_at field predicates
+  """
+  revokedAt: Time
+  revokedAtNEQ: Time
+  revokedAtIn: [Time!]
+  revokedAtNotIn: [Time!]
+  revokedAtGT: Time
+  revokedAtGTE: Time
+  revokedAtLT: Time
+  revokedAtLTE: Time
+  revokedAtIsNil: Boolean
+  revokedAtNotNil: Boolean
+  """
+  created_by_id field predicates
+  """
+  createdByID: ID
+  createdByIDNEQ: ID
+  createdByIDIn: [ID!]
+  createdByIDNotIn: [ID!]
+  createdByIDGT: ID
+  createdByIDGTE: ID
+  createdByIDLT: ID
+  createdByIDLTE: ID
+  createdByIDContains: ID
+  createdByIDHasPrefix: ID
+  createdByIDHasSuffix: ID
+  createdByIDIsNil: Boolean
+  createdByIDNotNil: Boolean
+  createdByIDEqualFold: ID
+  createdByIDContainsFold: ID
+  """
+  created_by_name field predicates
+  """
+  createdByName: String
+  createdByNameNEQ: String
+  createdByNameIn: [String!]
+  createdByNameNotIn: [String!]
+  createdByNameGT: String
+  createdByNameGTE: String
+  createdByNameLT: String
+  createdByNameLTE: String
+  createdByNameContains: String
+  createdByNameHasPrefix: String
+  createdByNameHasSuffix: String
+  createdByNameEqualFold: String
+  createdByNameContainsFold: String
+  """
+  note field predicates
+  """
+  note: String
+  noteNEQ: String
+  noteIn: [String!]
+  noteNotIn: [String!]
+  noteGT: String
+  noteGTE: String
+  noteLT: String
+  noteLTE: String
+  noteContains: String
+  noteHasPrefix: String
+  noteHasSuffix: String
+  noteEqualFold: String
+  noteContainsFold: String
+  """
+  views field predicates
+  """
+  views: Int
+  viewsNEQ: Int
+  viewsIn: [Int!]
+  viewsNotIn: [Int!]
+  viewsGT: Int
+  viewsGTE: Int
+  viewsLT: Int
+  viewsLTE: Int
+  """
+  last_viewed_at field predicates
+  """
+  lastViewedAt: Time
+  lastViewedAtNEQ: Time
+  lastViewedAtIn: [Time!]
+  lastViewedAtNotIn: [Time!]
+  lastViewedAtGT: Time
+  lastViewedAtGTE: Time
+  lastViewedAtLT: Time
+  lastViewedAtLTE: Time
+  lastViewedAtIsNil: Boolean
+  lastViewedAtNotNil: Boolean
+}
 type Shop implements Node {
   id: ID!
   createdAt: Time!
@@ -5719,6 +8556,7 @@ type Thumbnail implements Node {
   requestedAt: Time!
   capturedAt: Time!
   skewMs: Int!
+  skewKnown: Boolean!
   width: Int!
   height: Int!
   bytes: Int!
@@ -5810,6 +8648,11 @@ input ThumbnailWhereInput {
   skewMsGTE: Int
   skewMsLT: Int
   skewMsLTE: Int
+  """
+  skew_known field predicates
+  """
+  skewKnown: Boolean
+  skewKnownNEQ: Boolean
   """
   width field predicates
   """
@@ -6001,6 +8844,287 @@ input UserWhereInput {
   hasShopsWith: [ShopWhereInput!]
 }
 `, BuiltIn: false},
+	{Name: "../../schema/feedtruth.graphql", Input: `# Feed truth: register clocks, completeness (reconciliation, missing
+# receipts). docs/ARCHITECTURE.md, "Feed truth".
+
+"""
+The estimated offset of a register's clock from true time: positive when the
+register runs ahead (its receipts say a later time than the moment they were
+rung up). Estimated from the provider's times (the lower envelope of server
+time − register time over a sliding window, so upload delay does not count).
+"""
+type ClockOffset {
+  """Register clock − true time, in milliseconds."""
+  offsetMs: Int!
+  """± bound of the estimate, in milliseconds."""
+  uncertaintyMs: Int!
+  """Samples in the estimator's window."""
+  samples: Int!
+  """Whether receipts of this register are being corrected by offsetMs (false inside the dead band: the clock is right)."""
+  correcting: Boolean!
+  updatedAt: Time!
+}
+
+"""A range of a register's own receipt numbers (Smaregi terminalTranId) that never arrived."""
+type MissingReceiptRange {
+  """First and last missing sequence number, inclusive."""
+  from: String!
+  to: String!
+  """How many numbers the range holds."""
+  count: Int!
+  firstNoticedAt: Time!
+  """How often the reconciliation looked for them."""
+  checks: Int!
+  """True when they were looked for long enough and declared lost."""
+  lost: Boolean!
+}
+
+"""How complete one register's feed is."""
+type TerminalFeedHealth {
+  """The newest receipt's time (register time); null before the first."""
+  lastReceiptAt: Time
+  """Receipts stored from this register in the last 24 hours."""
+  receiptsLast24h: Int!
+  """Gaps in the register's own sequence, newest first (at most 50)."""
+  missingRanges: [MissingReceiptRange!]!
+  """Receipts in the open (not lost) ranges."""
+  missingCount: Int!
+}
+
+extend type Terminal {
+  """Null while unknown (too few samples): then no correction is made."""
+  clockOffset: ClockOffset
+  feedHealth: TerminalFeedHealth!
+}
+
+"""The last reconciliation sweep of a connection (re-reading a recent window from the provider)."""
+type Reconciliation {
+  """When the last sweep finished; null before the first."""
+  lastAt: Time
+  nextAt: Time
+  """How far back each sweep reads, in hours."""
+  windowHours: Int!
+  """Records the last sweep read from the provider."""
+  checked: Int!
+  """Sales that had vanished from the provider (each became a DELETE entry)."""
+  vanished: Int!
+  """Changes the poller had missed (each became a MODIFY or CANCEL entry)."""
+  changed: Int!
+  """The last sweep's error (plain Japanese), empty when it went through."""
+  lastError: String!
+}
+
+extend type PosConnection {
+  reconciliation: Reconciliation!
+  """Receipts in open missing ranges over all registers of the connection."""
+  missingReceipts: Int!
+}
+
+extend type Mutation {
+  """
+  Run the reconciliation sweep of a connection now and wait for it (bounded
+  by the provider's pacing); the result is the connection's reconciliation.
+  """
+  reconcileConnection(id: ID!): PosConnection!
+}
+`, BuiltIn: false},
+	{Name: "../../schema/footage.graphql", Input: `# Recorded moments (package footage): regicam's own recording of a camera
+# to disk, playback of any recorded span, a receipt's clip, share links.
+
+extend enum RecordingSource {
+  """regicam's own recording on disk (RTSP, snapshot, MJPEG and simulated cameras)."""
+  LOCAL
+}
+
+extend type Clip {
+  """The receipt's second (its corrected time): where the player marks the scrub bar."""
+  mark: Time!
+  """
+  The clip as a file to save: MP4 (H.264 remuxed without transcoding; JPEG
+  cameras encoded with ffmpeg), or a ZIP of timestamped JPEGs where the
+  server has no ffmpeg. Null when url is null.
+  """
+  downloadURL: String
+}
+
+enum CameraRecordingState {
+  """Frames are being written to disk."""
+  RECORDING
+  """The recorder is connecting (no frame yet)."""
+  STARTING
+  """The camera does not answer; the recorder retries with backoff (a gap is recorded)."""
+  OFFLINE
+  """The camera refused the stored credentials."""
+  AUTH_FAILED
+  """The recordings directory is full; recording pauses until space is freed."""
+  DISK_FULL
+  """Recording failed for another reason (reason says which)."""
+  ERROR
+  """No replica records this camera (no source, retired, CLOUD, or every replica runs with --record=false)."""
+  OFF
+}
+
+type CameraRecordingStatus {
+  state: CameraRecordingState!
+  """A sentence for the owner (Japanese); null while RECORDING."""
+  reason: String
+  """Since when the state holds."""
+  since: Time
+  """Bytes of this camera's recording on disk (all segments)."""
+  bytes: Float!
+  """The oldest and newest recorded moments; null when nothing is recorded."""
+  oldest: Time
+  newest: Time
+}
+
+extend type Camera {
+  """regicam's own recording of this camera (state, disk use, reach back)."""
+  recordingStatus: CameraRecordingStatus!
+}
+
+"""How long a receipt's clip is (per account) and how recordings are kept (per server)."""
+type RecordingSettings {
+  """Seconds before the receipt's second, 0–300; default 10."""
+  clipLeadInSeconds: Int!
+  """Seconds after the receipt's second, 0–300; default 20."""
+  clipLeadOutSeconds: Int!
+  """Whether this server records cameras (false on replicas run with --record=false)."""
+  recordingEnabled: Boolean!
+  """How long recordings are kept (hours, server flag --recording-retention); a clip held by a share link or an open case is kept longer."""
+  retentionHours: Int!
+  """The disk budget for all recordings in bytes (--recording-budget); the oldest segments go first when it is reached."""
+  budgetBytes: Float!
+  """Bytes recorded on disk now, all cameras of this account."""
+  usedBytes: Float!
+}
+
+input UpdateRecordingSettingsInput {
+  clipLeadInSeconds: Int
+  clipLeadOutSeconds: Int
+}
+
+extend type ShareLink {
+  """The receipt it shows."""
+  entry: JournalEntry
+  """Whether it still opens (not expired, not revoked)."""
+  active: Boolean!
+}
+
+type CreatedShareLink {
+  link: ShareLink!
+  """The address to give; shown only now (only its hash is stored)."""
+  url: String!
+}
+
+input CreateShareLinkInput {
+  entryID: ID!
+  """How long it opens, 1–720 hours; default 72."""
+  expiresInHours: Int
+  """A note for the account's own list (who it was given to); at most 500 characters."""
+  note: String
+}
+
+extend type Query {
+  """The account's share links, newest first; entryID narrows to one receipt's."""
+  shareLinks(entryID: ID, after: Cursor, first: Int): ShareLinkConnection!
+  recordingSettings: RecordingSettings!
+}
+
+extend type Mutation {
+  """Make a share link for a receipt's clip (default 72 h). Audited."""
+  createShareLink(input: CreateShareLinkInput!): CreatedShareLink!
+  """Revoke a share link: it answers 410 from now on. Audited."""
+  revokeShareLink(id: ID!): ShareLink!
+  updateRecordingSettings(input: UpdateRecordingSettingsInput!): RecordingSettings!
+}
+`, BuiltIn: false},
+	{Name: "../../schema/investigate.graphql", Input: `# Staff outliers and card ↔ register matching.
+
+type StaffRate {
+  """cancels, corrections, deletions, refunds and discounts per 100 sales"""
+  metric: StaffMetric!
+  count: Int!
+  per100: Float!
+  """Robust score against the peers: (rate − median) / (1.4826 × MAD)."""
+  score: Float!
+  flagged: Boolean!
+}
+
+enum StaffMetric {
+  CANCEL
+  MODIFY
+  DELETE
+  REFUND
+  DISCOUNT
+}
+
+type StaffOutlier {
+  staffName: String!
+  sales: Int!
+  rates: [StaffRate!]!
+  """Whether any rate is flagged."""
+  flagged: Boolean!
+  """The filter that lists this staff member's entries of the period."""
+  entriesWhere: Map!
+}
+
+type StaffPeerStats {
+  metric: StaffMetric!
+  median: Float!
+  mad: Float!
+}
+
+type StaffOutlierReport {
+  from: Time!
+  to: Time!
+  threshold: Float!
+  staff: [StaffOutlier!]!
+  peers: [StaffPeerStats!]!
+}
+
+input StaffOutlierInput {
+  from: Time!
+  to: Time!
+  shopIDs: [ID!]
+  """Score above which a rate is flagged (default 3.5)."""
+  threshold: Float
+  """Staff with fewer sales are listed but never flagged (default 20)."""
+  minSales: Int
+}
+
+enum CardMatchState {
+  PENDING
+  MATCHED
+  UNMATCHED
+}
+
+enum CardMatchSide {
+  CARD
+  REGISTER
+}
+
+type CardMatch {
+  id: ID!
+  side: CardMatchSide!
+  state: CardMatchState!
+  entry: JournalEntry!
+  counterpart: JournalEntry
+  occurredAt: Time!
+  amount: Int!
+  decidedAt: Time
+}
+
+extend type JournalEntry {
+  """The card ↔ register match of this entry, when it takes part in one."""
+  cardMatch: CardMatch
+}
+
+extend type Query {
+  staffOutliers(input: StaffOutlierInput!): StaffOutlierReport!
+  """Card ↔ register matches, newest first; state UNMATCHED lists the mismatches."""
+  cardMatches(state: CardMatchState, shopIDs: [ID!], first: Int): [CardMatch!]!
+}
+`, BuiltIn: false},
 	{Name: "../../schema/journal.graphql", Input: `# The journal: POS receipts beside the camera picture of their second.
 
 """One line of a receipt. Amount is integer yen for the whole line."""
@@ -6061,6 +9185,20 @@ type JournalPageInfo {
 type JournalConnection {
   edges: [JournalEdge!]!
   pageInfo: JournalPageInfo!
+  """
+  How many entries match ` + "`" + `where` + "`" + ` over all pages, counted up to 1,000. It
+  costs one more query, so ask for it only where it is shown (the dashboard
+  does for a search).
+  """
+  totalCount: JournalCount!
+}
+
+"""A count that stops at a bound, so counting stays cheap on a long history."""
+type JournalCount {
+  """The entries counted: all of them when ` + "`" + `more` + "`" + ` is false."""
+  count: Int!
+  """True when more entries match than were counted."""
+  more: Boolean!
 }
 
 """Bucket width of the timeline bar."""
@@ -6565,6 +9703,26 @@ extend type Thumbnail {
   dataURL: String
 }
 
+"""
+The camera's own frame of a receipt's second at its full resolution, kept
+with the receipt (same store, same retention as its thumbnail). The
+thumbnail is for lists; this is the evidence.
+"""
+type EntryPicture {
+  """Where to GET the JPEG (same authentication as /graphql; immutable, cache it)."""
+  url: String!
+  """Pixels as the camera sent them."""
+  width: Int!
+  height: Int!
+  """When the camera took it (may differ from occurredAt by the skew of its thumbnail)."""
+  capturedAt: Time!
+}
+
+extend type JournalEntry {
+  """The full-resolution frame of the receipt's second; null when none was kept or it has expired."""
+  picture: EntryPicture
+}
+
 """What the server's recorder knows about a camera right now."""
 type CameraStatus {
   """The server records this camera (it has a frame source)."""
@@ -6622,6 +9780,8 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_acknowledgedAt(ctx, field)
 	case "acknowledgedBy":
 		return ec.fieldContext_Alert_acknowledgedBy(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_Alert_resolvedAt(ctx, field)
 	case "webhookState":
 		return ec.fieldContext_Alert_webhookState(ctx, field)
 	case "webhookAttempts":
@@ -6676,6 +9836,10 @@ func (ec *executionContext) childFields_AlertRule(ctx context.Context, field gra
 		return ec.fieldContext_AlertRule_closesAt(ctx, field)
 	case "webhookURL":
 		return ec.fieldContext_AlertRule_webhookURL(ctx, field)
+	case "conditions":
+		return ec.fieldContext_AlertRule_conditions(ctx, field)
+	case "preset":
+		return ec.fieldContext_AlertRule_preset(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_AlertRule_createdAt(ctx, field)
 	}
@@ -6690,6 +9854,34 @@ func (ec *executionContext) childFields_AlertRulePayload(ctx context.Context, fi
 		return ec.fieldContext_AlertRulePayload_webhookSecret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AlertRulePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertRulePreset(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_AlertRulePreset_name(ctx, field)
+	case "label":
+		return ec.fieldContext_AlertRulePreset_label(ctx, field)
+	case "conditions":
+		return ec.fieldContext_AlertRulePreset_conditions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertRulePreset", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertRulePreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "days":
+		return ec.fieldContext_AlertRulePreview_days(ctx, field)
+	case "hits":
+		return ec.fieldContext_AlertRulePreview_hits(ctx, field)
+	case "perDay":
+		return ec.fieldContext_AlertRulePreview_perDay(ctx, field)
+	case "examples":
+		return ec.fieldContext_AlertRulePreview_examples(ctx, field)
+	case "scanned":
+		return ec.fieldContext_AlertRulePreview_scanned(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertRulePreview", field.Name)
 }
 
 func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6818,18 +10010,70 @@ func (ec *executionContext) childFields_Camera(ctx context.Context, field graphq
 		return ec.fieldContext_Camera_retiredAt(ctx, field)
 	case "sourceStatus":
 		return ec.fieldContext_Camera_sourceStatus(ctx, field)
+	case "streaming":
+		return ec.fieldContext_Camera_streaming(ctx, field)
+	case "notRecordingSince":
+		return ec.fieldContext_Camera_notRecordingSince(ctx, field)
 	case "links":
 		return ec.fieldContext_Camera_links(ctx, field)
+	case "cloudConnection":
+		return ec.fieldContext_Camera_cloudConnection(ctx, field)
+	case "recordings":
+		return ec.fieldContext_Camera_recordings(ctx, field)
 	case "sourceURL":
 		return ec.fieldContext_Camera_sourceURL(ctx, field)
 	case "hasSourceCredentials":
 		return ec.fieldContext_Camera_hasSourceCredentials(ctx, field)
+	case "recordingStatus":
+		return ec.fieldContext_Camera_recordingStatus(ctx, field)
 	case "label":
 		return ec.fieldContext_Camera_label(ctx, field)
 	case "status":
 		return ec.fieldContext_Camera_status(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Camera", field.Name)
+}
+
+func (ec *executionContext) childFields_CameraCloudConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_CameraCloudConnection_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_CameraCloudConnection_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_CameraCloudConnection_updatedAt(ctx, field)
+	case "provider":
+		return ec.fieldContext_CameraCloudConnection_provider(ctx, field)
+	case "name":
+		return ec.fieldContext_CameraCloudConnection_name(ctx, field)
+	case "authKind":
+		return ec.fieldContext_CameraCloudConnection_authKind(ctx, field)
+	case "secretHint":
+		return ec.fieldContext_CameraCloudConnection_secretHint(ctx, field)
+	case "optionItemID":
+		return ec.fieldContext_CameraCloudConnection_optionItemID(ctx, field)
+	case "retentionDays":
+		return ec.fieldContext_CameraCloudConnection_retentionDays(ctx, field)
+	case "status":
+		return ec.fieldContext_CameraCloudConnection_status(ctx, field)
+	case "lastError":
+		return ec.fieldContext_CameraCloudConnection_lastError(ctx, field)
+	case "lastSyncAt":
+		return ec.fieldContext_CameraCloudConnection_lastSyncAt(ctx, field)
+	case "cameras":
+		return ec.fieldContext_CameraCloudConnection_cameras(ctx, field)
+	case "deviceCount":
+		return ec.fieldContext_CameraCloudConnection_deviceCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CameraCloudConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CameraCloudOAuthStart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "authorizeURL":
+		return ec.fieldContext_CameraCloudOAuthStart_authorizeURL(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CameraCloudOAuthStart", field.Name)
 }
 
 func (ec *executionContext) childFields_CameraConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6852,6 +10096,38 @@ func (ec *executionContext) childFields_CameraEdge(ctx context.Context, field gr
 		return ec.fieldContext_CameraEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CameraEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CameraRecordingStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "state":
+		return ec.fieldContext_CameraRecordingStatus_state(ctx, field)
+	case "reason":
+		return ec.fieldContext_CameraRecordingStatus_reason(ctx, field)
+	case "since":
+		return ec.fieldContext_CameraRecordingStatus_since(ctx, field)
+	case "bytes":
+		return ec.fieldContext_CameraRecordingStatus_bytes(ctx, field)
+	case "oldest":
+		return ec.fieldContext_CameraRecordingStatus_oldest(ctx, field)
+	case "newest":
+		return ec.fieldContext_CameraRecordingStatus_newest(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CameraRecordingStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_CameraRecordings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_CameraRecordings_source(ctx, field)
+	case "spans":
+		return ec.fieldContext_CameraRecordings_spans(ctx, field)
+	case "gaps":
+		return ec.fieldContext_CameraRecordings_gaps(ctx, field)
+	case "message":
+		return ec.fieldContext_CameraRecordings_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CameraRecordings", field.Name)
 }
 
 func (ec *executionContext) childFields_CameraSourceTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6890,6 +10166,154 @@ func (ec *executionContext) childFields_CameraStatus(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type CameraStatus", field.Name)
 }
 
+func (ec *executionContext) childFields_CardMatch(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_CardMatch_id(ctx, field)
+	case "side":
+		return ec.fieldContext_CardMatch_side(ctx, field)
+	case "state":
+		return ec.fieldContext_CardMatch_state(ctx, field)
+	case "entry":
+		return ec.fieldContext_CardMatch_entry(ctx, field)
+	case "counterpart":
+		return ec.fieldContext_CardMatch_counterpart(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_CardMatch_occurredAt(ctx, field)
+	case "amount":
+		return ec.fieldContext_CardMatch_amount(ctx, field)
+	case "decidedAt":
+		return ec.fieldContext_CardMatch_decidedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CardMatch", field.Name)
+}
+
+func (ec *executionContext) childFields_Case(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Case_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Case_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Case_updatedAt(ctx, field)
+	case "title":
+		return ec.fieldContext_Case_title(ctx, field)
+	case "status":
+		return ec.fieldContext_Case_status(ctx, field)
+	case "resolution":
+		return ec.fieldContext_Case_resolution(ctx, field)
+	case "assigneeID":
+		return ec.fieldContext_Case_assigneeID(ctx, field)
+	case "tags":
+		return ec.fieldContext_Case_tags(ctx, field)
+	case "createdByID":
+		return ec.fieldContext_Case_createdByID(ctx, field)
+	case "closedAt":
+		return ec.fieldContext_Case_closedAt(ctx, field)
+	case "entries":
+		return ec.fieldContext_Case_entries(ctx, field)
+	case "alerts":
+		return ec.fieldContext_Case_alerts(ctx, field)
+	case "notes":
+		return ec.fieldContext_Case_notes(ctx, field)
+	case "history":
+		return ec.fieldContext_Case_history(ctx, field)
+	case "assignee":
+		return ec.fieldContext_Case_assignee(ctx, field)
+	case "evidenceURL":
+		return ec.fieldContext_Case_evidenceURL(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Case", field.Name)
+}
+
+func (ec *executionContext) childFields_CaseConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_CaseConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CaseConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CaseConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CaseConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CaseEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_CaseEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_CaseEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CaseEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CaseEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_CaseEvent_id(ctx, field)
+	case "action":
+		return ec.fieldContext_CaseEvent_action(ctx, field)
+	case "detail":
+		return ec.fieldContext_CaseEvent_detail(ctx, field)
+	case "actorName":
+		return ec.fieldContext_CaseEvent_actorName(ctx, field)
+	case "at":
+		return ec.fieldContext_CaseEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CaseEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_CaseNote(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_CaseNote_id(ctx, field)
+	case "text":
+		return ec.fieldContext_CaseNote_text(ctx, field)
+	case "authorName":
+		return ec.fieldContext_CaseNote_authorName(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_CaseNote_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CaseNote", field.Name)
+}
+
+func (ec *executionContext) childFields_Clip(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_Clip_from(ctx, field)
+	case "to":
+		return ec.fieldContext_Clip_to(ctx, field)
+	case "url":
+		return ec.fieldContext_Clip_url(ctx, field)
+	case "contentType":
+		return ec.fieldContext_Clip_contentType(ctx, field)
+	case "unavailableReason":
+		return ec.fieldContext_Clip_unavailableReason(ctx, field)
+	case "mark":
+		return ec.fieldContext_Clip_mark(ctx, field)
+	case "downloadURL":
+		return ec.fieldContext_Clip_downloadURL(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Clip", field.Name)
+}
+
+func (ec *executionContext) childFields_ClockOffset(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "offsetMs":
+		return ec.fieldContext_ClockOffset_offsetMs(ctx, field)
+	case "uncertaintyMs":
+		return ec.fieldContext_ClockOffset_uncertaintyMs(ctx, field)
+	case "samples":
+		return ec.fieldContext_ClockOffset_samples(ctx, field)
+	case "correcting":
+		return ec.fieldContext_ClockOffset_correcting(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ClockOffset_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ClockOffset", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateApiKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "apiKey":
@@ -6908,6 +10332,54 @@ func (ec *executionContext) childFields_CreatePosConnectionPayload(ctx context.C
 		return ec.fieldContext_CreatePosConnectionPayload_webhook(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreatePosConnectionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreatedShareLink(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "link":
+		return ec.fieldContext_CreatedShareLink_link(ctx, field)
+	case "url":
+		return ec.fieldContext_CreatedShareLink_url(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreatedShareLink", field.Name)
+}
+
+func (ec *executionContext) childFields_DigestRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DigestRule_id(ctx, field)
+	case "name":
+		return ec.fieldContext_DigestRule_name(ctx, field)
+	case "recipients":
+		return ec.fieldContext_DigestRule_recipients(ctx, field)
+	case "shops":
+		return ec.fieldContext_DigestRule_shops(ctx, field)
+	case "sendAt":
+		return ec.fieldContext_DigestRule_sendAt(ctx, field)
+	case "enabled":
+		return ec.fieldContext_DigestRule_enabled(ctx, field)
+	case "status":
+		return ec.fieldContext_DigestRule_status(ctx, field)
+	case "lastError":
+		return ec.fieldContext_DigestRule_lastError(ctx, field)
+	case "lastSentAt":
+		return ec.fieldContext_DigestRule_lastSentAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DigestRule", field.Name)
+}
+
+func (ec *executionContext) childFields_EntryPicture(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "url":
+		return ec.fieldContext_EntryPicture_url(ctx, field)
+	case "width":
+		return ec.fieldContext_EntryPicture_width(ctx, field)
+	case "height":
+		return ec.fieldContext_EntryPicture_height(ctx, field)
+	case "capturedAt":
+		return ec.fieldContext_EntryPicture_capturedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EntryPicture", field.Name)
 }
 
 func (ec *executionContext) childFields_IngestError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6936,14 +10408,42 @@ func (ec *executionContext) childFields_IngestResult(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type IngestResult", field.Name)
 }
 
+func (ec *executionContext) childFields_ItemCondition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nameContains":
+		return ec.fieldContext_ItemCondition_nameContains(ctx, field)
+	case "quantityMin":
+		return ec.fieldContext_ItemCondition_quantityMin(ctx, field)
+	case "quantityMax":
+		return ec.fieldContext_ItemCondition_quantityMax(ctx, field)
+	case "lineAmountMin":
+		return ec.fieldContext_ItemCondition_lineAmountMin(ctx, field)
+	case "lineAmountMax":
+		return ec.fieldContext_ItemCondition_lineAmountMax(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ItemCondition", field.Name)
+}
+
 func (ec *executionContext) childFields_JournalConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "edges":
 		return ec.fieldContext_JournalConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_JournalConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_JournalConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JournalConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_JournalCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_JournalCount_count(ctx, field)
+	case "more":
+		return ec.fieldContext_JournalCount_more(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JournalCount", field.Name)
 }
 
 func (ec *executionContext) childFields_JournalEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6972,6 +10472,8 @@ func (ec *executionContext) childFields_JournalEntry(ctx context.Context, field 
 		return ec.fieldContext_JournalEntry_occurredAt(ctx, field)
 	case "receivedAt":
 		return ec.fieldContext_JournalEntry_receivedAt(ctx, field)
+	case "correctedAt":
+		return ec.fieldContext_JournalEntry_correctedAt(ctx, field)
 	case "externalID":
 		return ec.fieldContext_JournalEntry_externalID(ctx, field)
 	case "receiptNo":
@@ -7006,6 +10508,10 @@ func (ec *executionContext) childFields_JournalEntry(ctx context.Context, field 
 		return ec.fieldContext_JournalEntry_deletedAt(ctx, field)
 	case "thumbnailReason":
 		return ec.fieldContext_JournalEntry_thumbnailReason(ctx, field)
+	case "personsNearby":
+		return ec.fieldContext_JournalEntry_personsNearby(ctx, field)
+	case "personsCheckedAt":
+		return ec.fieldContext_JournalEntry_personsCheckedAt(ctx, field)
 	case "terminal":
 		return ec.fieldContext_JournalEntry_terminal(ctx, field)
 	case "shop":
@@ -7018,8 +10524,14 @@ func (ec *executionContext) childFields_JournalEntry(ctx context.Context, field 
 		return ec.fieldContext_JournalEntry_changes(ctx, field)
 	case "thumbnail":
 		return ec.fieldContext_JournalEntry_thumbnail(ctx, field)
+	case "clip":
+		return ec.fieldContext_JournalEntry_clip(ctx, field)
+	case "cardMatch":
+		return ec.fieldContext_JournalEntry_cardMatch(ctx, field)
 	case "kindLabel":
 		return ec.fieldContext_JournalEntry_kindLabel(ctx, field)
+	case "picture":
+		return ec.fieldContext_JournalEntry_picture(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JournalEntry", field.Name)
 }
@@ -7170,6 +10682,46 @@ func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type LoginPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_MailSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "host":
+		return ec.fieldContext_MailSettings_host(ctx, field)
+	case "port":
+		return ec.fieldContext_MailSettings_port(ctx, field)
+	case "security":
+		return ec.fieldContext_MailSettings_security(ctx, field)
+	case "username":
+		return ec.fieldContext_MailSettings_username(ctx, field)
+	case "hasPassword":
+		return ec.fieldContext_MailSettings_hasPassword(ctx, field)
+	case "fromAddress":
+		return ec.fieldContext_MailSettings_fromAddress(ctx, field)
+	case "fromName":
+		return ec.fieldContext_MailSettings_fromName(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_MailSettings_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MailSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_MissingReceiptRange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_MissingReceiptRange_from(ctx, field)
+	case "to":
+		return ec.fieldContext_MissingReceiptRange_to(ctx, field)
+	case "count":
+		return ec.fieldContext_MissingReceiptRange_count(ctx, field)
+	case "firstNoticedAt":
+		return ec.fieldContext_MissingReceiptRange_firstNoticedAt(ctx, field)
+	case "checks":
+		return ec.fieldContext_MissingReceiptRange_checks(ctx, field)
+	case "lost":
+		return ec.fieldContext_MissingReceiptRange_lost(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MissingReceiptRange", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -7214,6 +10766,10 @@ func (ec *executionContext) childFields_PosConnection(ctx context.Context, field
 		return ec.fieldContext_PosConnection_terminals(ctx, field)
 	case "backfill":
 		return ec.fieldContext_PosConnection_backfill(ctx, field)
+	case "reconciliation":
+		return ec.fieldContext_PosConnection_reconciliation(ctx, field)
+	case "missingReceipts":
+		return ec.fieldContext_PosConnection_missingReceipts(ctx, field)
 	case "defaultShop":
 		return ec.fieldContext_PosConnection_defaultShop(ctx, field)
 	}
@@ -7242,6 +10798,44 @@ func (ec *executionContext) childFields_PosConnectionEdge(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type PosConnectionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Reconciliation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "lastAt":
+		return ec.fieldContext_Reconciliation_lastAt(ctx, field)
+	case "nextAt":
+		return ec.fieldContext_Reconciliation_nextAt(ctx, field)
+	case "windowHours":
+		return ec.fieldContext_Reconciliation_windowHours(ctx, field)
+	case "checked":
+		return ec.fieldContext_Reconciliation_checked(ctx, field)
+	case "vanished":
+		return ec.fieldContext_Reconciliation_vanished(ctx, field)
+	case "changed":
+		return ec.fieldContext_Reconciliation_changed(ctx, field)
+	case "lastError":
+		return ec.fieldContext_Reconciliation_lastError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Reconciliation", field.Name)
+}
+
+func (ec *executionContext) childFields_RecordingSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clipLeadInSeconds":
+		return ec.fieldContext_RecordingSettings_clipLeadInSeconds(ctx, field)
+	case "clipLeadOutSeconds":
+		return ec.fieldContext_RecordingSettings_clipLeadOutSeconds(ctx, field)
+	case "recordingEnabled":
+		return ec.fieldContext_RecordingSettings_recordingEnabled(ctx, field)
+	case "retentionHours":
+		return ec.fieldContext_RecordingSettings_retentionHours(ctx, field)
+	case "budgetBytes":
+		return ec.fieldContext_RecordingSettings_budgetBytes(ctx, field)
+	case "usedBytes":
+		return ec.fieldContext_RecordingSettings_usedBytes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RecordingSettings", field.Name)
+}
+
 func (ec *executionContext) childFields_RetireCameraPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "camera":
@@ -7250,6 +10844,46 @@ func (ec *executionContext) childFields_RetireCameraPayload(ctx context.Context,
 		return ec.fieldContext_RetireCameraPayload_watchedTerminals(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RetireCameraPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RuleConditions(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kinds":
+		return ec.fieldContext_RuleConditions_kinds(ctx, field)
+	case "amountMin":
+		return ec.fieldContext_RuleConditions_amountMin(ctx, field)
+	case "amountMax":
+		return ec.fieldContext_RuleConditions_amountMax(ctx, field)
+	case "item":
+		return ec.fieldContext_RuleConditions_item(ctx, field)
+	case "paymentMethods":
+		return ec.fieldContext_RuleConditions_paymentMethods(ctx, field)
+	case "staff":
+		return ec.fieldContext_RuleConditions_staff(ctx, field)
+	case "shopIDs":
+		return ec.fieldContext_RuleConditions_shopIDs(ctx, field)
+	case "terminalIDs":
+		return ec.fieldContext_RuleConditions_terminalIDs(ctx, field)
+	case "staySecondsMin":
+		return ec.fieldContext_RuleConditions_staySecondsMin(ctx, field)
+	case "staySecondsMax":
+		return ec.fieldContext_RuleConditions_staySecondsMax(ctx, field)
+	case "timeFrom":
+		return ec.fieldContext_RuleConditions_timeFrom(ctx, field)
+	case "timeTo":
+		return ec.fieldContext_RuleConditions_timeTo(ctx, field)
+	case "weekdays":
+		return ec.fieldContext_RuleConditions_weekdays(ctx, field)
+	case "outsideHours":
+		return ec.fieldContext_RuleConditions_outsideHours(ctx, field)
+	case "unlinkedTerminal":
+		return ec.fieldContext_RuleConditions_unlinkedTerminal(ctx, field)
+	case "burst":
+		return ec.fieldContext_RuleConditions_burst(ctx, field)
+	case "quickCancel":
+		return ec.fieldContext_RuleConditions_quickCancel(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RuleConditions", field.Name)
 }
 
 func (ec *executionContext) childFields_SalesSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7314,6 +10948,62 @@ func (ec *executionContext) childFields_SetupProgress(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type SetupProgress", field.Name)
 }
 
+func (ec *executionContext) childFields_ShareLink(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ShareLink_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ShareLink_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ShareLink_updatedAt(ctx, field)
+	case "clipFrom":
+		return ec.fieldContext_ShareLink_clipFrom(ctx, field)
+	case "clipTo":
+		return ec.fieldContext_ShareLink_clipTo(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ShareLink_expiresAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_ShareLink_revokedAt(ctx, field)
+	case "createdByID":
+		return ec.fieldContext_ShareLink_createdByID(ctx, field)
+	case "createdByName":
+		return ec.fieldContext_ShareLink_createdByName(ctx, field)
+	case "note":
+		return ec.fieldContext_ShareLink_note(ctx, field)
+	case "views":
+		return ec.fieldContext_ShareLink_views(ctx, field)
+	case "lastViewedAt":
+		return ec.fieldContext_ShareLink_lastViewedAt(ctx, field)
+	case "entry":
+		return ec.fieldContext_ShareLink_entry(ctx, field)
+	case "active":
+		return ec.fieldContext_ShareLink_active(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ShareLink", field.Name)
+}
+
+func (ec *executionContext) childFields_ShareLinkConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ShareLinkConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ShareLinkConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ShareLinkConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ShareLinkConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ShareLinkEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ShareLinkEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ShareLinkEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ShareLinkEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Shop(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7376,6 +11066,66 @@ func (ec *executionContext) childFields_ShopGroup(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type ShopGroup", field.Name)
 }
 
+func (ec *executionContext) childFields_StaffOutlier(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "staffName":
+		return ec.fieldContext_StaffOutlier_staffName(ctx, field)
+	case "sales":
+		return ec.fieldContext_StaffOutlier_sales(ctx, field)
+	case "rates":
+		return ec.fieldContext_StaffOutlier_rates(ctx, field)
+	case "flagged":
+		return ec.fieldContext_StaffOutlier_flagged(ctx, field)
+	case "entriesWhere":
+		return ec.fieldContext_StaffOutlier_entriesWhere(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StaffOutlier", field.Name)
+}
+
+func (ec *executionContext) childFields_StaffOutlierReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_StaffOutlierReport_from(ctx, field)
+	case "to":
+		return ec.fieldContext_StaffOutlierReport_to(ctx, field)
+	case "threshold":
+		return ec.fieldContext_StaffOutlierReport_threshold(ctx, field)
+	case "staff":
+		return ec.fieldContext_StaffOutlierReport_staff(ctx, field)
+	case "peers":
+		return ec.fieldContext_StaffOutlierReport_peers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StaffOutlierReport", field.Name)
+}
+
+func (ec *executionContext) childFields_StaffPeerStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "metric":
+		return ec.fieldContext_StaffPeerStats_metric(ctx, field)
+	case "median":
+		return ec.fieldContext_StaffPeerStats_median(ctx, field)
+	case "mad":
+		return ec.fieldContext_StaffPeerStats_mad(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StaffPeerStats", field.Name)
+}
+
+func (ec *executionContext) childFields_StaffRate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "metric":
+		return ec.fieldContext_StaffRate_metric(ctx, field)
+	case "count":
+		return ec.fieldContext_StaffRate_count(ctx, field)
+	case "per100":
+		return ec.fieldContext_StaffRate_per100(ctx, field)
+	case "score":
+		return ec.fieldContext_StaffRate_score(ctx, field)
+	case "flagged":
+		return ec.fieldContext_StaffRate_flagged(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StaffRate", field.Name)
+}
+
 func (ec *executionContext) childFields_Terminal(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7402,6 +11152,10 @@ func (ec *executionContext) childFields_Terminal(ctx context.Context, field grap
 		return ec.fieldContext_Terminal_shop(ctx, field)
 	case "links":
 		return ec.fieldContext_Terminal_links(ctx, field)
+	case "clockOffset":
+		return ec.fieldContext_Terminal_clockOffset(ctx, field)
+	case "feedHealth":
+		return ec.fieldContext_Terminal_feedHealth(ctx, field)
 	case "activeLink":
 		return ec.fieldContext_Terminal_activeLink(ctx, field)
 	}
@@ -7430,6 +11184,20 @@ func (ec *executionContext) childFields_TerminalEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type TerminalEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_TerminalFeedHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "lastReceiptAt":
+		return ec.fieldContext_TerminalFeedHealth_lastReceiptAt(ctx, field)
+	case "receiptsLast24h":
+		return ec.fieldContext_TerminalFeedHealth_receiptsLast24h(ctx, field)
+	case "missingRanges":
+		return ec.fieldContext_TerminalFeedHealth_missingRanges(ctx, field)
+	case "missingCount":
+		return ec.fieldContext_TerminalFeedHealth_missingCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TerminalFeedHealth", field.Name)
+}
+
 func (ec *executionContext) childFields_Thumbnail(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7444,6 +11212,8 @@ func (ec *executionContext) childFields_Thumbnail(ctx context.Context, field gra
 		return ec.fieldContext_Thumbnail_capturedAt(ctx, field)
 	case "skewMs":
 		return ec.fieldContext_Thumbnail_skewMs(ctx, field)
+	case "skewKnown":
+		return ec.fieldContext_Thumbnail_skewKnown(ctx, field)
 	case "width":
 		return ec.fieldContext_Thumbnail_width(ctx, field)
 	case "height":
@@ -7462,6 +11232,16 @@ func (ec *executionContext) childFields_Thumbnail(ctx context.Context, field gra
 		return ec.fieldContext_Thumbnail_dataURL(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Thumbnail", field.Name)
+}
+
+func (ec *executionContext) childFields_TimeSpan(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_TimeSpan_from(ctx, field)
+	case "to":
+		return ec.fieldContext_TimeSpan_to(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TimeSpan", field.Name)
 }
 
 func (ec *executionContext) childFields_TimelineBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7528,6 +11308,16 @@ func (ec *executionContext) childFields_WebhookEndpoint(ctx context.Context, fie
 		return ec.fieldContext_WebhookEndpoint_secret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WebhookEndpoint", field.Name)
+}
+
+func (ec *executionContext) childFields_WindowCondition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_WindowCondition_count(ctx, field)
+	case "windowSeconds":
+		return ec.fieldContext_WindowCondition_windowSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WindowCondition", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -389,7 +389,7 @@ func (ec *executionContext) unmarshalInputCreatePosConnectionInput(ctx context.C
 			it.Name = data
 		case "shopID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopID"))
-			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -438,7 +438,7 @@ func (ec *executionContext) unmarshalInputCreateShopGroupInput(ctx context.Conte
 			it.Name = data
 		case "shopIDs":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopIDs"))
-			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋregicamᚋregicamᚋpulidᚐIDᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -536,7 +536,7 @@ func (ec *executionContext) unmarshalInputCreateTerminalInput(ctx context.Contex
 		switch k {
 		case "connectionID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionID"))
-			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -557,7 +557,7 @@ func (ec *executionContext) unmarshalInputCreateTerminalInput(ctx context.Contex
 			it.Name = data
 		case "shopID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shopID"))
-			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			data, err := ec.unmarshalNID2githubᚗcomᚋregicamᚋregicamᚋpulidᚐID(ctx, v)
 			if err != nil {
 				return it, err
 			}

@@ -139,6 +139,98 @@ func (ec *executionContext) fieldContext_CameraStatus_bufferedFrom(_ context.Con
 	return graphql.NewScalarFieldContext("CameraStatus", field, false, false, "Time")
 }
 
+func (ec *executionContext) _EntryPicture_url(ctx context.Context, field graphql.CollectedField, obj *model.EntryPicture) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryPicture_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryPicture_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryPicture", field, false, false, "String")
+}
+
+func (ec *executionContext) _EntryPicture_width(ctx context.Context, field graphql.CollectedField, obj *model.EntryPicture) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryPicture_width(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Width, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryPicture_width(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryPicture", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EntryPicture_height(ctx context.Context, field graphql.CollectedField, obj *model.EntryPicture) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryPicture_height(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Height, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryPicture_height(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryPicture", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EntryPicture_capturedAt(ctx context.Context, field graphql.CollectedField, obj *model.EntryPicture) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryPicture_capturedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CapturedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryPicture_capturedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryPicture", field, false, false, "Time")
+}
+
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
@@ -204,6 +296,54 @@ func (ec *executionContext) _CameraStatus(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var entryPictureImplementors = []string{"EntryPicture"}
+
+func (ec *executionContext) _EntryPicture(ctx context.Context, sel ast.SelectionSet, obj *model.EntryPicture) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entryPictureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EntryPicture")
+		case "url":
+			out.Values[i] = ec._EntryPicture_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "width":
+			out.Values[i] = ec._EntryPicture_width(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "height":
+			out.Values[i] = ec._EntryPicture_height(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "capturedAt":
+			out.Values[i] = ec._EntryPicture_capturedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
@@ -214,6 +354,13 @@ func (ec *executionContext) marshalNCameraStatus2ᚖgithubᚗcomᚋregicamᚋreg
 		return graphql.Null
 	}
 	return ec._CameraStatus(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOEntryPicture2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐEntryPicture(ctx context.Context, sel ast.SelectionSet, v *model.EntryPicture) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._EntryPicture(ctx, sel, v)
 }
 
 // endregion ***************************** type.gotpl *****************************

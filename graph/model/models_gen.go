@@ -11,9 +11,13 @@ import (
 
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/investigation"
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/ent/mailsettings"
+	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/user"
+	"github.com/regicam/regicam/pulid"
 )
 
 type AlertConnection struct {
@@ -45,6 +49,8 @@ type AlertRuleInput struct {
 	ClosesAt *string `json:"closesAt,omitempty"`
 	// POST each alert here (HMAC-SHA256 signed); empty for none.
 	WebhookURL *string `json:"webhookURL,omitempty"`
+	// CUSTOM: the rule builder's conditions, all of which must hold.
+	Conditions *RuleConditionsInput `json:"conditions,omitempty"`
 }
 
 type AlertRulePayload struct {
@@ -52,6 +58,26 @@ type AlertRulePayload struct {
 	// The webhook signing key, shown only when it is created or rotated.
 	// Verify X-Regicam-Signature: sha256=hex(HMAC-SHA256(key, timestamp + "." + body)).
 	WebhookSecret *string `json:"webhookSecret,omitempty"`
+}
+
+// A starting point of the rule builder: one of the fixed kinds as conditions.
+type AlertRulePreset struct {
+	Name       string                     `json:"name"`
+	Label      string                     `json:"label"`
+	Conditions *schematype.RuleConditions `json:"conditions"`
+}
+
+// How often a rule would have fired over stored history, before it is saved.
+type AlertRulePreview struct {
+	Days int `json:"days"`
+	// Entries it would have fired on (each entry at most once).
+	Hits int `json:"hits"`
+	// Hits per day, oldest first, in the account's first shop's timezone.
+	PerDay []int `json:"perDay"`
+	// Up to 20 of the newest hits.
+	Examples []*ent.JournalEntry `json:"examples"`
+	// Entries looked at.
+	Scanned int `json:"scanned"`
 }
 
 // Progress of a backfill of a past range.
@@ -85,6 +111,34 @@ type BusinessDayInput struct {
 	Close   string `json:"close"`
 }
 
+// Where to send the owner to grant regicam access by OAuth2 (when the server has a Safie OAuth client).
+type CameraCloudOAuthStart struct {
+	AuthorizeURL string `json:"authorizeURL"`
+}
+
+type CameraRecordingStatus struct {
+	State CameraRecordingState `json:"state"`
+	// A sentence for the owner (Japanese); null while RECORDING.
+	Reason *string `json:"reason,omitempty"`
+	// Since when the state holds.
+	Since *time.Time `json:"since,omitempty"`
+	// Bytes of this camera's recording on disk (all segments).
+	Bytes float64 `json:"bytes"`
+	// The oldest and newest recorded moments; null when nothing is recorded.
+	Oldest *time.Time `json:"oldest,omitempty"`
+	Newest *time.Time `json:"newest,omitempty"`
+}
+
+type CameraRecordings struct {
+	Source RecordingSource `json:"source"`
+	// Recorded spans inside [from, to], oldest first, adjacent ones merged.
+	Spans []*TimeSpan `json:"spans"`
+	// The parts of [from, to] with no recording (what the timeline marks 録画なし).
+	Gaps []*TimeSpan `json:"gaps"`
+	// Why nothing can be said (「この期間はクラウドの保存期間外です」…); null when spans/gaps are complete.
+	Message *string `json:"message,omitempty"`
+}
+
 // Where the server reads a camera's picture. The URL's scheme must fit the
 // kind: http/https for SNAPSHOT and MJPEG, rtsp/rtsps for RTSP; SIMULATED has
 // no URL. Credentials are sealed at rest and never returned.
@@ -99,12 +153,13 @@ type CameraSourceInput struct {
 type CameraSourceTest struct {
 	Ok bool `json:"ok"`
 	// Why it failed: UNREACHABLE, TIMEOUT, AUTH_REFUSED, NOT_JPEG, TLS,
-	// URL_REFUSED (the URL policy), BAD_URL, HTTP_STATUS, RTSP (RTSP is
-	// stored but not yet read: see status); null when ok.
+	// URL_REFUSED (the URL policy), BAD_URL, HTTP_STATUS, RTSP (the RTSP
+	// stream has no H.264 video); null when ok. An RTSP source is played
+	// (DESCRIBE, SETUP, PLAY) until its H.264 parameters arrive.
 	Reason *string `json:"reason,omitempty"`
 	// A sentence for the owner (Japanese).
 	Message string `json:"message"`
-	// A small JPEG preview (≤ 320 px wide) as a data: URL when ok.
+	// A small JPEG preview (≤ 320 px wide) as a data: URL when ok (of an RTSP camera: its first keyframe, when the server has ffmpeg).
 	PreviewDataURL *string `json:"previewDataURL,omitempty"`
 	Width          *int    `json:"width,omitempty"`
 	Height         *int    `json:"height,omitempty"`
@@ -126,6 +181,52 @@ type CameraStatus struct {
 	BufferedFrom *time.Time `json:"bufferedFrom,omitempty"`
 }
 
+// The seconds around a receipt as video, where its camera's recording offers it.
+type Clip struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Where to play it; null when no video can be played (unavailableReason says why).
+	URL         *string `json:"url,omitempty"`
+	ContentType *string `json:"contentType,omitempty"`
+	// A sentence for the owner when url is null (「クラウドカメラの動画は Safie Viewer でご覧ください」…).
+	UnavailableReason *string `json:"unavailableReason,omitempty"`
+	// The receipt's second (its corrected time): where the player marks the scrub bar.
+	Mark time.Time `json:"mark"`
+	// The clip as a file to save: MP4 (H.264 remuxed without transcoding; JPEG
+	// cameras encoded with ffmpeg), or a ZIP of timestamped JPEGs where the
+	// server has no ffmpeg. Null when url is null.
+	DownloadURL *string `json:"downloadURL,omitempty"`
+}
+
+// The estimated offset of a register's clock from true time: positive when the
+// register runs ahead (its receipts say a later time than the moment they were
+// rung up). Estimated from the provider's times (the lower envelope of server
+// time − register time over a sliding window, so upload delay does not count).
+type ClockOffset struct {
+	// Register clock − true time, in milliseconds.
+	OffsetMs int `json:"offsetMs"`
+	// ± bound of the estimate, in milliseconds.
+	UncertaintyMs int `json:"uncertaintyMs"`
+	// Samples in the estimator's window.
+	Samples int `json:"samples"`
+	// Whether receipts of this register are being corrected by offsetMs (false inside the dead band: the clock is right).
+	Correcting bool      `json:"correcting"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+type ConnectCameraCloudInput struct {
+	// Only SAFIE today (default).
+	Provider *cameracloudconnection.Provider `json:"provider,omitempty"`
+	// The owner's name for this connection (default 「Safie」); unique per account.
+	Name *string `json:"name,omitempty"`
+	// The Safie API key (Safie Developers: APIキー認証アプリケーション). Sealed at rest, never returned.
+	APIKey string `json:"apiKey"`
+	// The option id that marks a device as contracted for POS (Safie item_id); default: the server's --safie-pos-item-id.
+	OptionItemID *int `json:"optionItemID,omitempty"`
+	// How many days the cloud keeps recordings (the plan's retention), 1–365; default 7.
+	RetentionDays *int `json:"retentionDays,omitempty"`
+}
+
 type CreateAPIKeyPayload struct {
 	APIKey *ent.ApiKey `json:"apiKey"`
 	// The key to send as Authorization: Bearer …; shown only this once.
@@ -144,6 +245,14 @@ type CreateCameraInput struct {
 	RequireSourceOk *bool `json:"requireSourceOK,omitempty"`
 }
 
+type CreateCaseInput struct {
+	Title      string     `json:"title"`
+	EntryIDs   []pulid.ID `json:"entryIDs,omitempty"`
+	AlertIDs   []pulid.ID `json:"alertIDs,omitempty"`
+	AssigneeID *pulid.ID  `json:"assigneeID,omitempty"`
+	Tags       []string   `json:"tags,omitempty"`
+}
+
 type CreatePosConnectionInput struct {
 	Provider ManualPosProvider `json:"provider"`
 	Name     string            `json:"name"`
@@ -155,6 +264,14 @@ type CreatePosConnectionInput struct {
 type CreatePosConnectionPayload struct {
 	Connection *ent.PosConnection `json:"connection"`
 	Webhook    *WebhookEndpoint   `json:"webhook"`
+}
+
+type CreateShareLinkInput struct {
+	EntryID pulid.ID `json:"entryID"`
+	// How long it opens, 1–720 hours; default 72.
+	ExpiresInHours *int `json:"expiresInHours,omitempty"`
+	// A note for the account's own list (who it was given to); at most 500 characters.
+	Note *string `json:"note,omitempty"`
 }
 
 type CreateShopGroupInput struct {
@@ -188,6 +305,33 @@ type CreateUserInput struct {
 	IPAllowlist  []string   `json:"ipAllowlist,omitempty"`
 }
 
+type CreatedShareLink struct {
+	Link *ent.ShareLink `json:"link"`
+	// The address to give; shown only now (only its hash is stored).
+	URL string `json:"url"`
+}
+
+type DigestRuleInput struct {
+	Name       string     `json:"name"`
+	Recipients []string   `json:"recipients"`
+	ShopIDs    []pulid.ID `json:"shopIDs,omitempty"`
+	SendAt     *string    `json:"sendAt,omitempty"`
+	Enabled    *bool      `json:"enabled,omitempty"`
+}
+
+// The camera's own frame of a receipt's second at its full resolution, kept
+// with the receipt (same store, same retention as its thumbnail). The
+// thumbnail is for lists; this is the evidence.
+type EntryPicture struct {
+	// Where to GET the JPEG (same authentication as /graphql; immutable, cache it).
+	URL string `json:"url"`
+	// Pixels as the camera sent them.
+	Width  int `json:"width"`
+	Height int `json:"height"`
+	// When the camera took it (may differ from occurredAt by the skew of its thumbnail).
+	CapturedAt time.Time `json:"capturedAt"`
+}
+
 type IngestError struct {
 	Code string `json:"code"`
 	// The input field at fault, e.g. total or items[2].amount.
@@ -203,10 +347,30 @@ type IngestResult struct {
 	Error  *IngestError      `json:"error,omitempty"`
 }
 
+type ItemConditionInput struct {
+	NameContains  *string `json:"nameContains,omitempty"`
+	QuantityMin   *int    `json:"quantityMin,omitempty"`
+	QuantityMax   *int    `json:"quantityMax,omitempty"`
+	LineAmountMin *int    `json:"lineAmountMin,omitempty"`
+	LineAmountMax *int    `json:"lineAmountMax,omitempty"`
+}
+
 // A page of the journal, newest first.
 type JournalConnection struct {
 	Edges    []*JournalEdge   `json:"edges"`
 	PageInfo *JournalPageInfo `json:"pageInfo"`
+	// How many entries match `where` over all pages, counted up to 1,000. It
+	// costs one more query, so ask for it only where it is shown (the dashboard
+	// does for a search).
+	TotalCount *JournalCount `json:"totalCount"`
+}
+
+// A count that stops at a bound, so counting stays cheap on a long history.
+type JournalCount struct {
+	// The entries counted: all of them when `more` is false.
+	Count int `json:"count"`
+	// True when more entries match than were counted.
+	More bool `json:"more"`
 }
 
 type JournalEdge struct {
@@ -301,11 +465,89 @@ type LoginPayload struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+type MailSettingsInput struct {
+	Host     string                 `json:"host"`
+	Port     *int                   `json:"port,omitempty"`
+	Security *mailsettings.Security `json:"security,omitempty"`
+	Username *string                `json:"username,omitempty"`
+	// Omit to keep the stored password; empty string removes it.
+	Password    *string `json:"password,omitempty"`
+	FromAddress string  `json:"fromAddress"`
+	FromName    *string `json:"fromName,omitempty"`
+}
+
+// A range of a register's own receipt numbers (Smaregi terminalTranId) that never arrived.
+type MissingReceiptRange struct {
+	// First and last missing sequence number, inclusive.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// How many numbers the range holds.
+	Count          int       `json:"count"`
+	FirstNoticedAt time.Time `json:"firstNoticedAt"`
+	// How often the reconciliation looked for them.
+	Checks int `json:"checks"`
+	// True when they were looked for long enough and declared lost.
+	Lost bool `json:"lost"`
+}
+
+// The last reconciliation sweep of a connection (re-reading a recent window from the provider).
+type Reconciliation struct {
+	// When the last sweep finished; null before the first.
+	LastAt *time.Time `json:"lastAt,omitempty"`
+	NextAt *time.Time `json:"nextAt,omitempty"`
+	// How far back each sweep reads, in hours.
+	WindowHours int `json:"windowHours"`
+	// Records the last sweep read from the provider.
+	Checked int `json:"checked"`
+	// Sales that had vanished from the provider (each became a DELETE entry).
+	Vanished int `json:"vanished"`
+	// Changes the poller had missed (each became a MODIFY or CANCEL entry).
+	Changed int `json:"changed"`
+	// The last sweep's error (plain Japanese), empty when it went through.
+	LastError string `json:"lastError"`
+}
+
+// How long a receipt's clip is (per account) and how recordings are kept (per server).
+type RecordingSettings struct {
+	// Seconds before the receipt's second, 0–300; default 10.
+	ClipLeadInSeconds int `json:"clipLeadInSeconds"`
+	// Seconds after the receipt's second, 0–300; default 20.
+	ClipLeadOutSeconds int `json:"clipLeadOutSeconds"`
+	// Whether this server records cameras (false on replicas run with --record=false).
+	RecordingEnabled bool `json:"recordingEnabled"`
+	// How long recordings are kept (hours, server flag --recording-retention); a clip held by a share link or an open case is kept longer.
+	RetentionHours int `json:"retentionHours"`
+	// The disk budget for all recordings in bytes (--recording-budget); the oldest segments go first when it is reached.
+	BudgetBytes float64 `json:"budgetBytes"`
+	// Bytes recorded on disk now, all cameras of this account.
+	UsedBytes float64 `json:"usedBytes"`
+}
+
 type RetireCameraPayload struct {
 	// The camera, retired; null when retirement was refused.
 	Camera *ent.Camera `json:"camera,omitempty"`
 	// Registers still watched by the camera when retirement was refused (retry with force: true to end those links).
 	WatchedTerminals []*ent.Terminal `json:"watchedTerminals"`
+}
+
+type RuleConditionsInput struct {
+	Kinds            []journalentry.Kind   `json:"kinds,omitempty"`
+	AmountMin        *int                  `json:"amountMin,omitempty"`
+	AmountMax        *int                  `json:"amountMax,omitempty"`
+	Item             *ItemConditionInput   `json:"item,omitempty"`
+	PaymentMethods   []string              `json:"paymentMethods,omitempty"`
+	Staff            []string              `json:"staff,omitempty"`
+	ShopIDs          []pulid.ID            `json:"shopIDs,omitempty"`
+	TerminalIDs      []pulid.ID            `json:"terminalIDs,omitempty"`
+	StaySecondsMin   *int                  `json:"staySecondsMin,omitempty"`
+	StaySecondsMax   *int                  `json:"staySecondsMax,omitempty"`
+	TimeFrom         *string               `json:"timeFrom,omitempty"`
+	TimeTo           *string               `json:"timeTo,omitempty"`
+	Weekdays         []int                 `json:"weekdays,omitempty"`
+	OutsideHours     *bool                 `json:"outsideHours,omitempty"`
+	UnlinkedTerminal *bool                 `json:"unlinkedTerminal,omitempty"`
+	Burst            *WindowConditionInput `json:"burst,omitempty"`
+	QuickCancel      *WindowConditionInput `json:"quickCancel,omitempty"`
 }
 
 type SalesSummary struct {
@@ -361,7 +603,74 @@ type SmaregiCredentialsInput struct {
 	ClientSecret string `json:"clientSecret"`
 }
 
+type StaffOutlier struct {
+	StaffName string       `json:"staffName"`
+	Sales     int          `json:"sales"`
+	Rates     []*StaffRate `json:"rates"`
+	// Whether any rate is flagged.
+	Flagged bool `json:"flagged"`
+	// The filter that lists this staff member's entries of the period.
+	EntriesWhere map[string]any `json:"entriesWhere"`
+}
+
+type StaffOutlierInput struct {
+	From    time.Time  `json:"from"`
+	To      time.Time  `json:"to"`
+	ShopIDs []pulid.ID `json:"shopIDs,omitempty"`
+	// Score above which a rate is flagged (default 3.5).
+	Threshold *float64 `json:"threshold,omitempty"`
+	// Staff with fewer sales are listed but never flagged (default 20).
+	MinSales *int `json:"minSales,omitempty"`
+}
+
+type StaffOutlierReport struct {
+	From      time.Time         `json:"from"`
+	To        time.Time         `json:"to"`
+	Threshold float64           `json:"threshold"`
+	Staff     []*StaffOutlier   `json:"staff"`
+	Peers     []*StaffPeerStats `json:"peers"`
+}
+
+type StaffPeerStats struct {
+	Metric StaffMetric `json:"metric"`
+	Median float64     `json:"median"`
+	Mad    float64     `json:"mad"`
+}
+
+type StaffRate struct {
+	// cancels, corrections, deletions, refunds and discounts per 100 sales
+	Metric StaffMetric `json:"metric"`
+	Count  int         `json:"count"`
+	Per100 float64     `json:"per100"`
+	// Robust score against the peers: (rate − median) / (1.4826 × MAD).
+	Score   float64 `json:"score"`
+	Flagged bool    `json:"flagged"`
+}
+
+type StartCameraCloudOAuthInput struct {
+	Name          *string `json:"name,omitempty"`
+	OptionItemID  *int    `json:"optionItemID,omitempty"`
+	RetentionDays *int    `json:"retentionDays,omitempty"`
+}
+
 type Subscription struct {
+}
+
+// How complete one register's feed is.
+type TerminalFeedHealth struct {
+	// The newest receipt's time (register time); null before the first.
+	LastReceiptAt *time.Time `json:"lastReceiptAt,omitempty"`
+	// Receipts stored from this register in the last 24 hours.
+	ReceiptsLast24h int `json:"receiptsLast24h"`
+	// Gaps in the register's own sequence, newest first (at most 50).
+	MissingRanges []*MissingReceiptRange `json:"missingRanges"`
+	// Receipts in the open (not lost) ranges.
+	MissingCount int `json:"missingCount"`
+}
+
+type TimeSpan struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
 }
 
 // Counts of entries per kind within [start, start + bucket).
@@ -375,6 +684,14 @@ type TimelineBucket struct {
 	Total   int       `json:"total"`
 }
 
+type UpdateCameraCloudInput struct {
+	Name *string `json:"name,omitempty"`
+	// A new API key replaces the stored one (checked first; the old one stays when it is refused).
+	APIKey        *string `json:"apiKey,omitempty"`
+	OptionItemID  *int    `json:"optionItemID,omitempty"`
+	RetentionDays *int    `json:"retentionDays,omitempty"`
+}
+
 type UpdateCameraInput struct {
 	Name      *string `json:"name,omitempty"`
 	Model     *string `json:"model,omitempty"`
@@ -384,6 +701,21 @@ type UpdateCameraInput struct {
 	Source *CameraSourceInput `json:"source,omitempty"`
 	// Remove the picture source (the camera is no longer recorded).
 	ClearSource *bool `json:"clearSource,omitempty"`
+}
+
+type UpdateCaseInput struct {
+	Title  *string               `json:"title,omitempty"`
+	Status *investigation.Status `json:"status,omitempty"`
+	// Required when status becomes CLOSED.
+	Resolution    *string   `json:"resolution,omitempty"`
+	AssigneeID    *pulid.ID `json:"assigneeID,omitempty"`
+	ClearAssignee *bool     `json:"clearAssignee,omitempty"`
+	Tags          []string  `json:"tags,omitempty"`
+}
+
+type UpdateRecordingSettingsInput struct {
+	ClipLeadInSeconds  *int `json:"clipLeadInSeconds,omitempty"`
+	ClipLeadOutSeconds *int `json:"clipLeadOutSeconds,omitempty"`
 }
 
 type UpdateShopInput struct {
@@ -403,9 +735,19 @@ type WebhookEndpoint struct {
 	Secret string `json:"secret"`
 }
 
+type WindowConditionInput struct {
+	Count         *int `json:"count,omitempty"`
+	WindowSeconds int  `json:"windowSeconds"`
+}
+
 type AlertRuleKind string
 
 const (
+	// The rule builder: every condition in conditions holds.
+	AlertRuleKindCustom AlertRuleKind = "CUSTOM"
+	// A card terminal's refund with no register cancel, or a register cancel
+	// paid by card with no card refund, once windowSeconds (default 600) passed.
+	AlertRuleKindCardMismatch AlertRuleKind = "CARD_MISMATCH"
 	// A CANCEL / DELETE / MODIFY (entryKinds) whose total exceeds amount.
 	AlertRuleKindAmountOver AlertRuleKind = "AMOUNT_OVER"
 	// A cancel within windowSeconds of its sale, by the sale's staff.
@@ -420,20 +762,44 @@ const (
 	AlertRuleKindFeedSilent AlertRuleKind = "FEED_SILENT"
 	// An entry from a terminal no camera watches.
 	AlertRuleKindUnlinkedTerminal AlertRuleKind = "UNLINKED_TERMINAL"
+	// An entry of entryKinds (default CANCEL) with no person detected by its
+	// camera within windowSeconds (default 30) either side: the customer was
+	// not at the counter. Checked once the camera's person events are in
+	// (cloud cameras report them a minute or more later).
+	AlertRuleKindNoPerson AlertRuleKind = "NO_PERSON"
+	// A camera linked to a register that stopped recording (the cloud reports
+	// it not streaming, or disconnected); one alert per episode, resolved when
+	// it records again.
+	AlertRuleKindCameraNotRecording AlertRuleKind = "CAMERA_NOT_RECORDING"
+	// A register whose clock is off true time by more than windowSeconds
+	// (default 30) by the estimate of Terminal.clockOffset; one alert per
+	// episode, resolved when the offset is back under it.
+	AlertRuleKindRegisterClockOff AlertRuleKind = "REGISTER_CLOCK_OFF"
+	// Receipts arrive from a register while its linked camera is not recording
+	// (offline, no frame near the receipt's second, or no recorded span); one
+	// alert per camera and episode, resolved when a receipt gets its picture
+	// again.
+	AlertRuleKindReceiptsNotRecorded AlertRuleKind = "RECEIPTS_NOT_RECORDED"
 )
 
 var AllAlertRuleKind = []AlertRuleKind{
+	AlertRuleKindCustom,
+	AlertRuleKindCardMismatch,
 	AlertRuleKindAmountOver,
 	AlertRuleKindQuickCancel,
 	AlertRuleKindCancelBurst,
 	AlertRuleKindOutsideHours,
 	AlertRuleKindFeedSilent,
 	AlertRuleKindUnlinkedTerminal,
+	AlertRuleKindNoPerson,
+	AlertRuleKindCameraNotRecording,
+	AlertRuleKindRegisterClockOff,
+	AlertRuleKindReceiptsNotRecorded,
 }
 
 func (e AlertRuleKind) IsValid() bool {
 	switch e {
-	case AlertRuleKindAmountOver, AlertRuleKindQuickCancel, AlertRuleKindCancelBurst, AlertRuleKindOutsideHours, AlertRuleKindFeedSilent, AlertRuleKindUnlinkedTerminal:
+	case AlertRuleKindCustom, AlertRuleKindCardMismatch, AlertRuleKindAmountOver, AlertRuleKindQuickCancel, AlertRuleKindCancelBurst, AlertRuleKindOutsideHours, AlertRuleKindFeedSilent, AlertRuleKindUnlinkedTerminal, AlertRuleKindNoPerson, AlertRuleKindCameraNotRecording, AlertRuleKindRegisterClockOff, AlertRuleKindReceiptsNotRecorded:
 		return true
 	}
 	return false
@@ -650,6 +1016,78 @@ func (e BucketSize) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type CameraRecordingState string
+
+const (
+	// Frames are being written to disk.
+	CameraRecordingStateRecording CameraRecordingState = "RECORDING"
+	// The recorder is connecting (no frame yet).
+	CameraRecordingStateStarting CameraRecordingState = "STARTING"
+	// The camera does not answer; the recorder retries with backoff (a gap is recorded).
+	CameraRecordingStateOffline CameraRecordingState = "OFFLINE"
+	// The camera refused the stored credentials.
+	CameraRecordingStateAuthFailed CameraRecordingState = "AUTH_FAILED"
+	// The recordings directory is full; recording pauses until space is freed.
+	CameraRecordingStateDiskFull CameraRecordingState = "DISK_FULL"
+	// Recording failed for another reason (reason says which).
+	CameraRecordingStateError CameraRecordingState = "ERROR"
+	// No replica records this camera (no source, retired, CLOUD, or every replica runs with --record=false).
+	CameraRecordingStateOff CameraRecordingState = "OFF"
+)
+
+var AllCameraRecordingState = []CameraRecordingState{
+	CameraRecordingStateRecording,
+	CameraRecordingStateStarting,
+	CameraRecordingStateOffline,
+	CameraRecordingStateAuthFailed,
+	CameraRecordingStateDiskFull,
+	CameraRecordingStateError,
+	CameraRecordingStateOff,
+}
+
+func (e CameraRecordingState) IsValid() bool {
+	switch e {
+	case CameraRecordingStateRecording, CameraRecordingStateStarting, CameraRecordingStateOffline, CameraRecordingStateAuthFailed, CameraRecordingStateDiskFull, CameraRecordingStateError, CameraRecordingStateOff:
+		return true
+	}
+	return false
+}
+
+func (e CameraRecordingState) String() string {
+	return string(e)
+}
+
+func (e *CameraRecordingState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CameraRecordingState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CameraRecordingState", str)
+	}
+	return nil
+}
+
+func (e CameraRecordingState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CameraRecordingState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CameraRecordingState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type IngestStatus string
 
 const (
@@ -819,6 +1257,127 @@ func (e *ManualPosProvider) UnmarshalJSON(b []byte) error {
 }
 
 func (e ManualPosProvider) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RecordingSource string
+
+const (
+	// The camera cloud's own recording.
+	RecordingSourceCloud RecordingSource = "CLOUD"
+	// Nothing is recorded for this camera (only the short live buffer).
+	RecordingSourceNone RecordingSource = "NONE"
+	// regicam's own recording on disk (RTSP, snapshot, MJPEG and simulated cameras).
+	RecordingSourceLocal RecordingSource = "LOCAL"
+)
+
+var AllRecordingSource = []RecordingSource{
+	RecordingSourceCloud,
+	RecordingSourceNone,
+	RecordingSourceLocal,
+}
+
+func (e RecordingSource) IsValid() bool {
+	switch e {
+	case RecordingSourceCloud, RecordingSourceNone, RecordingSourceLocal:
+		return true
+	}
+	return false
+}
+
+func (e RecordingSource) String() string {
+	return string(e)
+}
+
+func (e *RecordingSource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RecordingSource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RecordingSource", str)
+	}
+	return nil
+}
+
+func (e RecordingSource) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RecordingSource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RecordingSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type StaffMetric string
+
+const (
+	StaffMetricCancel   StaffMetric = "CANCEL"
+	StaffMetricModify   StaffMetric = "MODIFY"
+	StaffMetricDelete   StaffMetric = "DELETE"
+	StaffMetricRefund   StaffMetric = "REFUND"
+	StaffMetricDiscount StaffMetric = "DISCOUNT"
+)
+
+var AllStaffMetric = []StaffMetric{
+	StaffMetricCancel,
+	StaffMetricModify,
+	StaffMetricDelete,
+	StaffMetricRefund,
+	StaffMetricDiscount,
+}
+
+func (e StaffMetric) IsValid() bool {
+	switch e {
+	case StaffMetricCancel, StaffMetricModify, StaffMetricDelete, StaffMetricRefund, StaffMetricDiscount:
+		return true
+	}
+	return false
+}
+
+func (e StaffMetric) String() string {
+	return string(e)
+}
+
+func (e *StaffMetric) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StaffMetric(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StaffMetric", str)
+	}
+	return nil
+}
+
+func (e StaffMetric) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StaffMetric) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StaffMetric) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

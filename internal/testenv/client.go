@@ -80,11 +80,24 @@ func (s *Server) Get(t testing.TB, path string) *http.Response {
 	return resp
 }
 
+// Querier is a client that runs GraphQL operations: a Server, or graph's
+// in-process schema.
+type Querier interface {
+	Query(t testing.TB, query string, vars map[string]any) Response
+}
+
 // MustQuery is Query that fails the test on any GraphQL error and decodes
 // data into out.
 func (s *Server) MustQuery(t testing.TB, query string, vars map[string]any, out any) {
 	t.Helper()
-	r := s.Query(t, query, vars)
+	MustQuery(t, s, query, vars, out)
+}
+
+// MustQuery runs query through q, fails the test on any GraphQL error and
+// decodes data into out (nil: data is not read).
+func MustQuery(t testing.TB, q Querier, query string, vars map[string]any, out any) {
+	t.Helper()
+	r := q.Query(t, query, vars)
 	if len(r.Errors) > 0 {
 		t.Fatalf("graphql errors: %+v", r.Errors)
 	}

@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/ent"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/internal/pgtest"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/server"
 	"github.com/regicam/regicam/viewer"
 )
@@ -42,7 +43,7 @@ func Postgres(t testing.TB) Backend {
 // OWNER session of App.AccountID. As, NewUser, NewAccount, NewAPIKey and
 // LoginAs give clients with other identities.
 type Server struct {
-	*server.App
+	*app.App
 	URL string
 	// Owner is the default client's user.
 	Owner *ent.User
@@ -61,16 +62,16 @@ func Start(t testing.TB, b Backend, dataDir string) *Server {
 
 // StartWith is Start with a chance to change the configuration; it is told
 // the server's URL first (for settings such as PublicURL).
-func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *server.Config, url string)) *Server {
+func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *app.Config, url string)) *Server {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	hs := httptest.NewUnstartedServer(nil)
 	url := "http://" + hs.Listener.Addr().String()
-	cfg := server.Config{
+	cfg := app.Config{
 		DataDir: dataDir, DatabaseURL: b.DatabaseURL, Demo: "false",
-		CORSOrigins: []string{"http://allowed.example"}, Introspection: true,
+		Config:    server.Config{CORSOrigins: []string{"http://allowed.example"}, Introspection: true},
 		PublicURL: url, PollInterval: time.Hour,
 		// Test binaries run side by side against one max_connections.
 		DBMaxConns: 8,
@@ -86,7 +87,7 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 	if b.Log != nil {
 		log = withCapture(b.Log)
 	}
-	app, err := server.Start(ctx, cfg, log)
+	a, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		hs.Listener.Close()
 		t.Fatalf("start server on %s: %v", b.Name, err)
@@ -95,8 +96,8 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 	t.Cleanup(func() { CheckLogs(t) })
 	// The production server's timeouts (server.HTTPServer), so tests see
 	// what clients see.
-	edge := server.HTTPServer(cfg, app.Handler, log)
-	hs.Config.Handler = app.Handler
+	edge := server.HTTPServer(cfg.Config, a.Handler, log)
+	hs.Config.Handler = a.Handler
 	hs.Config.ReadHeaderTimeout, hs.Config.ReadTimeout = edge.ReadHeaderTimeout, edge.ReadTimeout
 	hs.Config.WriteTimeout, hs.Config.IdleTimeout = edge.WriteTimeout, edge.IdleTimeout
 	hs.Config.ErrorLog = edge.ErrorLog
@@ -104,18 +105,18 @@ func StartWith(t testing.TB, b Backend, dataDir string, configure func(cfg *serv
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()
-		app.Close()
+		a.Close()
 	})
-	s := Wrap(t, app, hs.URL)
+	s := Wrap(t, a, hs.URL)
 	s.DemoLogin = demoLine
 	return s
 }
 
 // Wrap makes a client for an App a test started itself, signed in as a
-// new OWNER of app.AccountID like Start's.
-func Wrap(t testing.TB, app *server.App, url string) *Server {
+// new OWNER of a.AccountID like Start's.
+func Wrap(t testing.TB, a *app.App, url string) *Server {
 	t.Helper()
-	owner, s := (&Server{App: app, URL: url}).NewUser(t, app.AccountID, viewer.RoleOwner)
+	owner, s := (&Server{App: a, URL: url}).NewUser(t, a.AccountID, viewer.RoleOwner)
 	// NewUser returns a copy, so the owner is set on that copy, not on the
 	// receiver (which the copy was made from before the owner existed).
 	s.Owner = owner

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/pos"
 	"github.com/regicam/regicam/pos/signedhook"
+	"github.com/regicam/regicam/pulid"
 )
 
 var (

@@ -1,7 +1,8 @@
 // Package smaregi is the client of the Smaregi Platform API (the only
 // Smaregi API since 2026-01-24): app access tokens by client credentials,
 // the POS transactions and stores endpoints, the pos:transactions webhook,
-// and the mapping of a transaction head onto journal records (DESIGN §2).
+// and the mapping of a transaction head onto journal records (kinds:
+// docs/ARCHITECTURE.md §3).
 //
 // Base URLs are configuration so the same client talks to the fake in
 // pos/smaregi/fake during tests and demos and to id.smaregi.jp /
@@ -24,7 +25,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/regicam/regicam/metrics"
 	"github.com/regicam/regicam/pos"
+	"github.com/regicam/regicam/retry"
 )
 
 // Production and sandbox hosts.
@@ -239,6 +242,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 			r.Header.Set("Authorization", "Basic "+basic)
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		})
+		metrics.ProviderRequest("smaregi", outcome(status, err))
 		if err != nil {
 			if ctx.Err() != nil {
 				return "", 0, ctx.Err()
@@ -356,6 +360,7 @@ func (c *Client) get(ctx context.Context, target string, allow404 bool, decode f
 		status, header, body, err := c.roundTrip(ctx, http.MethodGet, target, "", func(r *http.Request) {
 			r.Header.Set("Authorization", "Bearer "+tok)
 		})
+		metrics.ProviderRequest("smaregi", outcome(status, err))
 		if err != nil {
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
@@ -422,11 +427,7 @@ func (c *Client) sameOrigin(target string) error {
 // backoff is exponential with jitter, at least Retry-After, capped by
 // MaxWait; jitter keeps the connections of one server from retrying in step.
 func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := c.cfg.MinBackoff << min(attempt-1, 20)
-	if d > c.cfg.MaxBackoff || d <= 0 {
-		d = c.cfg.MaxBackoff
-	}
-	d = d/2 + rand.N(d/2+1)
+	d := retry.Jitter(retry.Exp(c.cfg.MinBackoff, c.cfg.MaxBackoff, attempt-1))
 	if retryAfter > d {
 		d = retryAfter + rand.N(c.cfg.MinBackoff/2+1)
 	}

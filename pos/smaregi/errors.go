@@ -3,6 +3,7 @@ package smaregi
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"unicode/utf8"
 
@@ -34,6 +35,14 @@ func (e *AuthError) Error() string {
 }
 
 func (e *AuthError) Unwrap() error { return pos.ErrAuth }
+
+// ContractNotFound: the token endpoint does not know the contract id (the
+// path segment), so the id, not the app's credentials, needs checking.
+func (e *AuthError) ContractNotFound() bool { return e.Status == http.StatusNotFound }
+
+// ScopeMissing: the app's credentials are right but it may not read what
+// regicam asks for; the owner turns the scopes on for the app.
+func (e *AuthError) ScopeMissing() bool { return e.Code == "invalid_scope" }
 
 func newAuthError(status int, body []byte) *AuthError {
 	e := &AuthError{Status: status}

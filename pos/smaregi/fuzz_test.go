@@ -8,8 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/pos/smaregi"
+	"github.com/regicam/regicam/pulid"
 )
 
 // sample is a transaction head as the Smaregi sandbox sends it.

@@ -33,9 +33,9 @@ type PollerOptions struct {
 	Now      func() time.Time
 }
 
-// Poller turns a Client into what the connector runtime needs: Poll with a
-// cursor, Backfill in windows with progress, and webhook handling. Its
-// method sets match connector.Source and connector.Backfiller.
+// Poller turns a Client into what the poll runtime (pos/polling) needs:
+// Poll with a cursor, Backfill in windows with progress, and webhook
+// handling. Its method sets match pos.Source and pos.Backfiller.
 type Poller struct {
 	c   *Client
 	opt PollerOptions

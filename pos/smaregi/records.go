@@ -13,6 +13,7 @@ import (
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/pos"
+	"github.com/regicam/regicam/regclock"
 )
 
 // Records maps a transaction to its journal records; see MapTransaction.
@@ -21,8 +22,8 @@ func Records(t Transaction) []pos.Record {
 	return recs
 }
 
-// MapTransaction maps a transaction head to journal records exactly as
-// DESIGN §2 says:
+// MapTransaction maps a transaction head to journal records (the kinds
+// table of docs/ARCHITECTURE.md §3):
 //
 //   - transactionHeadDivision=1, not a reversal or return → PAYMENT at
 //     terminalTranDateTime (fallback transactionDateTime), ExternalID =
@@ -59,16 +60,28 @@ func MapTransaction(t Transaction) ([]pos.Record, error) {
 	}
 	server := timeField(t.TransactionDateTime, "transactionDateTime", note)
 	register := timeField(t.TerminalTranDateTime, "terminalTranDateTime", note)
+	// The entry keeps the register's own time; the server's time beside it
+	// is one sample of the register's clock offset, from which ingest
+	// corrects the time the picture is taken at (regclock). With one of
+	// the two only, that one is the sale's time and there is no sample. A
+	// register time no clock could be off by (before regclock.MinYear, or
+	// more than regclock.MaxOffset ahead of the server's) is not used: the
+	// sale is at the server's time, and the register's goes to the
+	// estimator as RegisterAt, which refuses and counts it. A register
+	// more than that behind is an offline register uploading days later:
+	// its time stands, and a delay that long says nothing of its clock.
 	occurred := register
-	// A register clock ahead of the server is wrong (a sale cannot be rung
-	// after Smaregi received it), and ingest refuses future times; the
-	// receipt time is the better truth. A register behind the server is
-	// normal: offline registers upload later.
-	if !server.IsZero() && (occurred.IsZero() || occurred.Sub(server) > 10*time.Minute) {
-		if !occurred.IsZero() {
-			note("terminalTranDateTime %s is after the server time %s; using the server time", t.TerminalTranDateTime, t.TransactionDateTime)
-		}
+	var serverAt, registerAt *time.Time
+	switch {
+	case register.IsZero():
 		occurred = server
+	case server.IsZero():
+	case register.Year() < regclock.MinYear || register.Sub(server) > regclock.MaxOffset:
+		note("terminalTranDateTime %s is far from the server time %s; using the server time", t.TerminalTranDateTime, t.TransactionDateTime)
+		occurred, serverAt, registerAt = server, &server, &register
+	case server.Sub(register) > regclock.MaxOffset:
+	default:
+		serverAt = &server
 	}
 	if occurred.IsZero() {
 		return nil, fmt.Errorf("smaregi: transaction %s has no usable time", id)
@@ -109,6 +122,8 @@ func MapTransaction(t Transaction) ([]pos.Record, error) {
 	r := ingest.Receipt{
 		ExternalID:    id,
 		OccurredAt:    occurred,
+		ServerAt:      serverAt,
+		RegisterAt:    registerAt,
 		ReceiptNo:     clip(firstNonEmpty(t.TransactionUUID, t.TerminalTranID), 100),
 		RegisterNo:    clip(t.TerminalID, 100),
 		StaffID:       clip(t.StaffID, 100),
@@ -119,6 +134,7 @@ func MapTransaction(t Transaction) ([]pos.Record, error) {
 		PaymentMethod: clip(paymentMethod(t, note), 100),
 		Items:         items(t, note),
 		Raw:           rawFor(t),
+		Sequence:      sequenceOf(t.TerminalTranID),
 	}
 	if !updated.IsZero() {
 		u := updated
@@ -164,6 +180,9 @@ func MapTransaction(t Transaction) ([]pos.Record, error) {
 			at = occurred
 		}
 		c.Receipt.OccurredAt = at
+		// The cancel's time has no server time of its own: no clock
+		// sample (the sale's record gives it), but it is corrected.
+		c.Receipt.ServerAt, c.Receipt.RegisterAt = nil, nil
 		c.Receipt.EnteredAt = nil // 入店時間 belongs to the sale
 		recs = append(recs, c)
 	}

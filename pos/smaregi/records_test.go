@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/pos"
 	"github.com/regicam/regicam/pos/smaregi"
 	"github.com/regicam/regicam/pos/smaregi/fake"
+	"github.com/regicam/regicam/pulid"
 )
 
 // validate checks that ingest would accept every record as it is.
@@ -164,8 +164,18 @@ func TestMapTransactionEdgeCases(t *testing.T) {
 	}{
 		{"register clock ahead of the server", func(x *smaregi.Transaction) { x.TerminalTranDateTime = ts(now.Add(3 * time.Hour)) }, "PAYMENT",
 			func(t *testing.T, r []pos.Record, err error) {
-				if !r[0].Receipt.OccurredAt.Equal(now) || err == nil {
-					t.Errorf("occurred %s, err %v", r[0].Receipt.OccurredAt, err)
+				// The register's own time, and the server's beside it for
+				// the clock estimate (regclock corrects the picture's time).
+				sv := r[0].Receipt.ServerAt
+				if !r[0].Receipt.OccurredAt.Equal(now.Add(3*time.Hour)) || sv == nil || !sv.Equal(now) || err != nil {
+					t.Errorf("occurred %s, server %v, err %v", r[0].Receipt.OccurredAt, sv, err)
+				}
+			}},
+		{"register clock in the year 2000", func(x *smaregi.Transaction) { x.TerminalTranDateTime = "2000-01-01T00:00:00+09:00" }, "PAYMENT",
+			func(t *testing.T, r []pos.Record, err error) {
+				rc := r[0].Receipt
+				if !rc.OccurredAt.Equal(now) || rc.RegisterAt == nil || rc.RegisterAt.Year() != 2000 || err == nil {
+					t.Errorf("occurred %s, register %v, err %v", rc.OccurredAt, rc.RegisterAt, err)
 				}
 			}},
 		{"offline register behind the server", func(x *smaregi.Transaction) { x.TerminalTranDateTime = ts(now.Add(-48 * time.Hour)) }, "PAYMENT",

@@ -13,13 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/regicam/regicam/metrics"
 	"github.com/regicam/regicam/pos"
+	"github.com/regicam/regicam/retry"
 )
 
 // Production endpoints.
@@ -173,8 +174,10 @@ func (c *Client) getOnce(ctx context.Context, tok Token, u string) ([]byte, time
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
+		metrics.ProviderRequest("ubiregi", metrics.OutcomeError)
 		return nil, 0, err
 	}
+	metrics.ProviderRequest("ubiregi", outcome(resp.StatusCode))
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
@@ -211,11 +214,9 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return min(retryAfter, c.cfg.MaxBackoff)
 	}
-	d := c.cfg.BaseBackoff << min(attempt, 16)
-	d = min(d, c.cfg.MaxBackoff)
-	// Full jitter: many connections hitting one 429 must not come back in
+	// Jitter: many connections hitting one 429 must not come back in
 	// lockstep.
-	return d/2 + rand.N(d/2+1)
+	return retry.Jitter(retry.Exp(c.cfg.BaseBackoff, c.cfg.MaxBackoff, attempt))
 }
 
 // reason extracts the provider's message from an error body: Ubiregi

@@ -10,6 +10,7 @@ import (
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/pos"
+	"github.com/regicam/regicam/regclock"
 )
 
 // Names turns Ubiregi ids into display names. Any map may be nil; an
@@ -30,7 +31,8 @@ type Names struct {
 // Records maps a checkout with no names known; see Names.Records.
 func Records(accountID string, c Checkout) []pos.Record { return Names{}.Records(accountID, c) }
 
-// Records maps one checkout onto journal records (DESIGN §2, Ubiregi):
+// Records maps one checkout onto journal records (docs/ARCHITECTURE.md §3,
+// the kinds table):
 //
 //   - close: PAYMENT at paid_at, UpdatedAt = updated_at, so a closed
 //     checkout edited later reaches ingest again with new content and
@@ -77,6 +79,7 @@ func (n Names) Records(accountID string, c Checkout) []pos.Record {
 		pay := rec(journalentry.KindPAYMENT, saleTime(c, updated), true)
 		u := updated
 		pay.Receipt.UpdatedAt = &u
+		pay.Receipt.ServerAt, pay.Receipt.RegisterAt = clockSample(c, updated)
 		if c.Status == StatusClose {
 			return []pos.Record{pay}
 		}
@@ -95,16 +98,43 @@ func (n Names) Records(accountID string, c Checkout) []pos.Record {
 	}
 }
 
-// saleTime is paid_at, unless the register's clock put it after the moment
-// the server stored the bill: updated_at is the server's clock, and a sale
-// cannot be paid after it was stored, so a skewed iPad does not push the
-// entry into the future (where ingest would refuse it).
+// saleTime is paid_at, the register's own time (an iPad whose clock may be
+// off: ingest corrects the picture's time from the clock samples, see
+// clockSample), unless it is absent or no clock could be off by it (before
+// regclock.MinYear, more than regclock.MaxOffset ahead of the server's
+// updated_at): then updated_at, the server's time.
 func saleTime(c Checkout, updated time.Time) time.Time {
 	t := c.PaidAt
-	if t.IsZero() || t.After(updated) {
+	if t.IsZero() || absurd(t, updated) {
 		return updated
 	}
 	return t
+}
+
+func absurd(register, server time.Time) bool {
+	return register.Year() < regclock.MinYear || register.Sub(server) > regclock.MaxOffset
+}
+
+// clockSample is the pair of times of a closed bill that says something of
+// the iPad's clock: paid_at (register) against updated_at (the server's
+// clock when it stored the bill). A bill edited or canceled later has a
+// later updated_at, which only adds delay (the estimator keeps the least
+// delayed samples); one updated more than regclock.Window after it was
+// paid says nothing of the clock now and gives no sample. An absurd
+// paid_at goes as register (the estimator refuses and counts it) while the
+// sale is at updated_at.
+func clockSample(c Checkout, updated time.Time) (server, register *time.Time) {
+	if c.PaidAt.IsZero() || updated.IsZero() {
+		return nil, nil
+	}
+	u, p := updated, c.PaidAt
+	if absurd(p, u) {
+		return &u, &p
+	}
+	if u.Sub(p) > regclock.Window {
+		return nil, nil
+	}
+	return &u, nil
 }
 
 func firstSet(ts ...time.Time) time.Time {

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/ent/journalentry"
-	"github.com/regicam/regicam/ent/schema/pulid"
 	"github.com/regicam/regicam/pos"
 	"github.com/regicam/regicam/pos/ubiregi"
 	"github.com/regicam/regicam/pos/ubiregi/fake"
+	"github.com/regicam/regicam/pulid"
 )
 
 type clock struct {
@@ -532,11 +532,21 @@ func TestRecordsEdgeCases(t *testing.T) {
 		}
 		return c
 	}
-	// The iPad's clock ran ahead: paid_at after the server stored it.
+	// The iPad's clock ran ahead: paid_at after the server stored it. The
+	// entry keeps the iPad's time; the server's goes beside it, a clock
+	// sample (ingest corrects the picture's time from them).
 	c := parse(`{"id":1,"status":"close","paid_at":"2026-03-01T10:00:00Z","updated_at":"2026-03-01T09:00:00Z","price":"100.0","change":"0.0"}`)
 	recs := ubiregi.Records("A", c)
-	if len(recs) != 1 || !recs[0].Receipt.OccurredAt.Equal(updated) {
+	if len(recs) != 1 || !recs[0].Receipt.OccurredAt.Equal(updated.Add(time.Hour)) ||
+		recs[0].Receipt.ServerAt == nil || !recs[0].Receipt.ServerAt.Equal(updated) {
 		t.Fatalf("skewed paid_at: %+v", recs)
+	}
+	// A paid_at of the year 2000: the sale is at the server's time, the
+	// iPad's goes to the estimator to be refused and counted.
+	c = parse(`{"id":6,"status":"close","paid_at":"2000-01-01T00:00:00Z","updated_at":"2026-03-01T09:00:00Z","price":"100"}`)
+	if recs := ubiregi.Records("A", c); len(recs) != 1 || !recs[0].Receipt.OccurredAt.Equal(updated) ||
+		recs[0].Receipt.RegisterAt == nil || recs[0].Receipt.RegisterAt.Year() != 2000 {
+		t.Fatalf("year-2000 paid_at: %+v", recs)
 	}
 	// A paid_at that cannot be a time: the sale still counts, at upload time.
 	c = parse(`{"id":5,"status":"close","paid_at":"0001-01-01T00:00:00Z","updated_at":"2026-03-01T09:00:00Z","price":"100"}`)

@@ -8,10 +8,10 @@ import (
 
 	entsql "entgo.io/ent/dialect/sql"
 
-	"github.com/regicam/regicam/internal/pgtest"
+	"github.com/regicam/regicam/db"
+	"github.com/regicam/regicam/internal/dbtest"
 	"github.com/regicam/regicam/secrets"
 	"github.com/regicam/regicam/secrets/rotation"
-	"github.com/regicam/regicam/store"
 )
 
 // BenchmarkRotate re-encrypts 5,000 connections' credentials (plus their
@@ -19,47 +19,36 @@ import (
 // measured in the same run: rewriting the same rows with their own bytes
 // in the same batches, i.e. the database's share of the work.
 func BenchmarkRotate(b *testing.B) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		b.Run(backend, func(b *testing.B) {
-			url := ""
-			if backend == "postgres" {
-				url = pgtest.New(b)
-			}
-			db, err := store.Open(context.Background(), url, b.TempDir())
-			if err != nil {
+	dbtest.EachB(b, func(b *testing.B, db *db.DB) {
+		keys := []secrets.Key{secrets.NewKey("k1")}
+		box, _ := secrets.New(keys...)
+		rows := seed(b, db.Client, box, 5000)
+		rdb := rotation.DB{SQL: db.SQL, Dialect: db.Dialect}
+		ctx := context.Background()
+		var rotate, baseline time.Duration
+		b.ResetTimer()
+		for range b.N {
+			keys = append([]secrets.Key{secrets.NewKey(secrets.NextKeyID(keys))}, keys...)
+			box, _ = secrets.New(keys...)
+			start := time.Now()
+			if _, err := rotation.Rotate(ctx, rdb, box, rotation.Sealed(), rotation.Options{}); err != nil {
 				b.Fatal(err)
 			}
-			b.Cleanup(func() { db.Close() })
-			keys := []secrets.Key{secrets.NewKey("k1")}
-			box, _ := secrets.New(keys...)
-			rows := seed(b, db.Client, box, 5000)
-			rdb := rotation.DB{SQL: db.SQL, Dialect: db.Dialect}
-			ctx := context.Background()
-			var rotate, baseline time.Duration
-			b.ResetTimer()
-			for range b.N {
-				keys = append([]secrets.Key{secrets.NewKey(secrets.NextKeyID(keys))}, keys...)
-				box, _ = secrets.New(keys...)
-				start := time.Now()
-				if _, err := rotation.Rotate(ctx, rdb, box, rotation.Sealed(), rotation.Options{}); err != nil {
-					b.Fatal(err)
-				}
-				rotate += time.Since(start)
-				start = time.Now()
-				rewrite(b, db, 200)
-				baseline += time.Since(start)
-			}
-			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N*len(rows)) }
-			b.ReportMetric(per(rotate), "µs/value")
-			b.ReportMetric(per(baseline), "baseline-µs/value")
-			b.ReportMetric(float64(rotate)/float64(baseline), "ratio")
-		})
-	}
+			rotate += time.Since(start)
+			start = time.Now()
+			rewrite(b, db, 200)
+			baseline += time.Since(start)
+		}
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N*len(rows)) }
+		b.ReportMetric(per(rotate), "µs/value")
+		b.ReportMetric(per(baseline), "baseline-µs/value")
+		b.ReportMetric(float64(rotate)/float64(baseline), "ratio")
+	})
 }
 
 // rewrite stores every sealed value again unchanged, batch by batch, the
 // way Rotate does minus the cryptography and the final check.
-func rewrite(b *testing.B, db *store.DB, batch int) {
+func rewrite(b *testing.B, db *db.DB, batch int) {
 	ctx := context.Background()
 	for _, c := range rotation.Sealed() {
 		after := ""

@@ -17,15 +17,13 @@ import (
 
 	entsql "entgo.io/ent/dialect/sql"
 
-	"github.com/regicam/regicam/alerts"
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/ent/cameracloudconnection"
+	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/posconnection"
-	"github.com/regicam/regicam/ent/schema/pulid"
-	smaregiconnect "github.com/regicam/regicam/pos/smaregi/connect"
-	"github.com/regicam/regicam/recording"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/secrets"
-	"github.com/regicam/regicam/webhook"
 )
 
 // Column is one database column holding sealed values, and how a value is
@@ -40,13 +38,15 @@ func (c Column) String() string { return c.Table + "." + c.Column }
 // Sealed lists every column that holds values sealed by secrets.Box. A new
 // sealed column must be added here, or rotation leaves it on the old key.
 func Sealed() []Column {
-	// Smaregi and Ubiregi seal a connection's credentials with the same
-	// binding (a test holds them to it); a connection is one or the other.
+	// Bindings come from secrets/bindings.go, the same functions the
+	// columns' owners seal with.
 	return []Column{
-		{Table: posconnection.Table, Column: posconnection.FieldSecrets, AAD: smaregiconnect.SecretsAAD},
-		{Table: posconnection.Table, Column: posconnection.FieldWebhookSecret, AAD: webhook.SecretAAD},
-		{Table: camera.Table, Column: camera.FieldSourceCredentials, AAD: recording.CredentialsAAD},
-		{Table: alertrule.Table, Column: alertrule.FieldWebhookSecret, AAD: alerts.SecretAAD},
+		{Table: posconnection.Table, Column: posconnection.FieldSecrets, AAD: secrets.POSConnectionSecretsAAD},
+		{Table: posconnection.Table, Column: posconnection.FieldWebhookSecret, AAD: secrets.POSWebhookSecretAAD},
+		{Table: camera.Table, Column: camera.FieldSourceCredentials, AAD: secrets.CameraCredentialsAAD},
+		{Table: alertrule.Table, Column: alertrule.FieldWebhookSecret, AAD: secrets.AlertWebhookSecretAAD},
+		{Table: cameracloudconnection.Table, Column: cameracloudconnection.FieldSecrets, AAD: secrets.CameraCloudSecretsAAD},
+		{Table: mailsettings.Table, Column: mailsettings.FieldPassword, AAD: secrets.MailPasswordAAD},
 	}
 }
 

@@ -12,11 +12,11 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/regicam/regicam/ent/schema/pulid"
+	"github.com/regicam/regicam/app"
 	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/internal/testenv"
-	"github.com/regicam/regicam/server"
+	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/viewer"
 )
 
@@ -65,7 +65,7 @@ func ingestHeavy(ctx context.Context, srv *testenv.Server, fx testenv.Fixture, p
 // detector on a busy machine.
 func TestSlowConsumerBytes(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
-		srv := testenv.StartWith(t, b, "", func(cfg *server.Config, _ string) { cfg.WSQueueBytes = 1 << 20 })
+		srv := testenv.StartWith(t, b, "", func(cfg *app.Config, _ string) { cfg.WSQueueBytes = 1 << 20 })
 		fx := testenv.NewFixture(t, srv.DB.Client, srv.AccountID)
 		ctx := context.Background()
 		slow, fast := dialWith(t, srv, tinyBuffer), dial(t, srv)

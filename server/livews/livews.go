@@ -33,6 +33,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/metrics"
 )
 
 const (
@@ -119,6 +120,7 @@ type Transport struct {
 	reg    *registry
 	creds  *credentials
 	queued *atomic.Int64 // bytes waiting across all connections
+	slow   *atomic.Int64 // connections closed for not reading
 }
 
 // New returns a Transport with its shared state.
@@ -146,6 +148,7 @@ func New(t Transport) *Transport {
 	t.reg = &registry{conns: map[*conn]struct{}{}}
 	t.creds = &credentials{m: map[string]*credential{}}
 	t.queued = new(atomic.Int64)
+	t.slow = new(atomic.Int64)
 	return &t
 }
 
@@ -177,6 +180,10 @@ func (t *Transport) Groups() (groups, members int) { return t.groups.stats() }
 // QueuedBytes reports the bytes waiting in the send queues of every
 // connection, counted as the queues are bounded (tests, metrics).
 func (t *Transport) QueuedBytes() int64 { return t.queued.Load() }
+
+// SlowClosed reports how many connections were closed for not reading
+// (tests; the process-wide count is regicam_live_slow_closes_total).
+func (t *Transport) SlowClosed() int64 { return t.slow.Load() }
 
 // Do implements graphql.Transport. It returns as soon as the connection is
 // upgraded and runs it on goroutines of its own: an idle live view left on
@@ -631,9 +638,13 @@ func (c *conn) dropQueue() bool {
 
 // abort closes a connection for being too slow. Its queue is freed at
 // once; the close handshake, which can wait WriteTimeout on a stalled
-// socket, runs on a goroutine of its own so the sender never waits.
+// socket, runs on a goroutine of its own so the sender never waits. When
+// the socket stays stalled that long the close frame never goes out and
+// the client sees the connection drop instead of 1008.
 func (c *conn) abort(reason string) {
 	if c.dropQueue() {
+		c.t.slow.Add(1)
+		metrics.LiveSlowClosed()
 		go c.close(CloseSlowConsumer, reason)
 	}
 }
@@ -766,7 +777,7 @@ func operationGate(ctx context.Context) OperationGate {
 func (c *conn) refuseOperation(id string, err error) {
 	e := &gqlerror.Error{Message: err.Error()}
 	if ae, ok := apperr.As(err); ok {
-		e = &gqlerror.Error{Message: ae.Message, Extensions: map[string]any{"code": ae.Code}}
+		e = &gqlerror.Error{Message: ae.Message, Extensions: map[string]any{"code": ae.Code, "reason": apperr.ReasonOf(ae)}}
 	}
 	c.sendErrors(id, e)
 }
@@ -782,8 +793,8 @@ func (c *conn) subscribe(id string, payload json.RawMessage) {
 	}
 	if len(c.subs) >= c.t.OperationsPerConn {
 		c.mu.Unlock()
-		c.refuseOperation(id, &apperr.Error{Code: apperr.RateLimited, Message: fmt.Sprintf(
-			"この接続の同時実行オペレーションが多すぎます (more than %d active operations on this connection)", c.t.OperationsPerConn)})
+		c.refuseOperation(id, apperr.RateLimitedf(
+			"この接続の同時実行オペレーションが多すぎます (more than %d active operations on this connection)", c.t.OperationsPerConn).Because(apperr.RATE_LIMITED))
 		return
 	}
 	c.subs[id] = &sub{} // reserved while starting

@@ -102,7 +102,7 @@ func TestOperationGate(t *testing.T) {
 	calls := 0
 	ctx := WithOperationGate(context.Background(), func(context.Context) error {
 		calls++
-		return &apperr.Error{Code: apperr.RateLimited, Message: "slow down"}
+		return apperr.RateLimitedf("slow down")
 	})
 	c, ws := openRec(t, tr, ctx)
 	c.subscribe("x", []byte(`{"query":"{ __typename }"}`))

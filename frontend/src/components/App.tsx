@@ -11,6 +11,8 @@ import { lazy } from './Lazy';
 const Portal = lazy(() => import('./Portal').then((m) => m.Portal));
 const Settings = lazy(() => import('./Settings').then((m) => m.Settings));
 const Setup = lazy(() => import('./Setup').then((m) => m.Setup));
+const Cases = lazy(() => import('./Cases').then((m) => m.Cases));
+const StaffOutliers = lazy(() => import('./StaffOutliers').then((m) => m.StaffOutliers));
 
 /** A new account (nothing linked yet, so the dashboard could show nothing)
  *  lands on the setup checklist instead of the dashboard, once per sign-in. */
@@ -34,32 +36,36 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    const title = { portal: '連携ポータル', settings: '設定', setup: '初期設定' }[route.page] ?? 'ダッシュボード';
+    const title = { portal: '連携ポータル', settings: '設定', setup: '初期設定', cases: 'ケース', staff: 'スタッフ分析' }[route.page] ?? 'ダッシュボード';
     document.title = session === null ? 'ログイン - regicam' : `${title} - regicam`;
   }, [route.page, session]);
 
-  if (session === undefined) return <div class="loading"><span class="spinner" />読み込み中…</div>;
+  if (session === undefined) return <main class="loading"><span class="spinner" />読み込み中…</main>;
   if (session === null) return <Login onLoggedIn={(s) => { setSession(s); landOnSetup(s); }} />;
 
   const page = route.page === 'camera' ? '' : route.page;
-  const nav: [string, string][] = [['', 'ダッシュボード'], ['portal', '連携ポータル'], ['settings', '設定']];
+  const nav: [string, string][] = [['', 'ダッシュボード'], ['cases', 'ケース'], ['staff', 'スタッフ分析'], ['portal', '連携ポータル'], ['settings', '設定']];
   return (
     <>
       <header class="topbar">
-        <span class="brand">regicam</span>
+        {/* Portal, settings and setup head their own page; the dashboard's
+            heading is the product's name with the screen's, in the bar. */}
+        {page === '' ? <h1 class="brand">regicam<span class="sr-only"> ダッシュボード</span></h1> : <span class="brand">regicam</span>}
         <nav aria-label="メニュー">
           {nav.map(([p, label]) => <a href={'#/' + p} aria-current={page === p ? 'page' : undefined}>{label}</a>)}
         </nav>
         <span class="spacer" />
         <span class="user">
           <span data-testid="me">{session.user.name || session.user.email}</span>
-          <button class="btn" onClick={() => logout().finally(() => setSession(null))}>ログアウト</button>
+          <button class="btn" type="button" onClick={() => logout().finally(() => setSession(null))}>ログアウト</button>
         </span>
       </header>
       <main class="page">
         {page === 'portal' ? <Portal /> :
          page === 'settings' ? <Settings session={session} /> :
          page === 'setup' ? <Setup /> :
+         page === 'staff' ? <StaffOutliers /> :
+         page === 'cases' ? <Cases id={route.rest[0]} query={route.query} session={session} /> :
          <Dashboard cameraID={route.page === 'camera' ? route.rest[0] : undefined} onUnauthenticated={() => setSession(null)} />}
       </main>
     </>

@@ -6,7 +6,7 @@ import { useState } from 'preact/hooks';
 import { ApiError, forOwner, gql } from '../api';
 import { CreateCamera, TestCameraSource, UpdateCamera } from '../gql/ops';
 import type { CameraRowFragment, CameraSourceInput, CameraSourceKind, SourceTestFragment } from '../gql/types';
-import { Field } from './Field';
+import { Field, FieldError, useRequired } from './Field';
 
 export const SOURCE_KINDS: [CameraSourceKind, string, string][] = [
   ['SNAPSHOT', 'JPEG 静止画の URL', 'http://192.168.1.20/snapshot.jpg'],
@@ -59,8 +59,17 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
     const t = e.target as HTMLInputElement;
     setV((o) => ({ ...o, [k]: t.type === 'checkbox' ? t.checked : t.value }));
     if (k === 'kind' || k === 'url' || k === 'username' || k === 'password') { setTest(null); setTestErr(null); }
+    if (k === 'kind' || k === 'url') setURLMissing(false);
   };
   const needsURL = v.kind !== 'SIMULATED';
+  const req = useRequired({
+    name: !v.name.trim() && 'カメラ名を入力してください',
+    deviceID: !v.deviceID.trim() && 'デバイスID・シリアル番号を入力してください',
+    url: needsURL && !v.url.trim() && 'カメラの映像の URL を入力してください',
+  });
+  const fieldID: Record<string, string> = { name: 'name', deviceID: 'device', url: 'url' };
+  // 接続テスト needs only the URL; its message sits at the URL field too.
+  const [urlMissing, setURLMissing] = useState(false);
   const source = (): CameraSourceInput => {
     const s: CameraSourceInput = { kind: v.kind };
     if (needsURL) s.url = v.url.trim();
@@ -69,6 +78,11 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
   };
 
   const runTest = async () => {
+    if (needsURL && !v.url.trim()) {
+      setURLMissing(true);
+      document.getElementById(`${idPrefix}-url`)?.focus();
+      return;
+    }
     setTesting(true); setTest(null); setTestErr(null);
     try {
       const d = await gql(TestCameraSource, { input: source() });
@@ -80,6 +94,7 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
 
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked((f) => `${idPrefix}-${fieldID[f]}`)) return;
     setBusy(true); setErr(null);
     try {
       if (camera) {
@@ -93,9 +108,11 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
           input.source = s;
         }
         const d = await gql(UpdateCamera, { id: camera.id, input });
+        req.reset();
         onSaved(d.updateCamera);
       } else {
         const d = await gql(CreateCamera, { input: { name: v.name.trim(), model: v.model.trim() || null, deviceID: v.deviceID.trim(), posOption: v.posOption, source: source() } });
+        req.reset();
         onSaved(d.createCamera);
       }
     } catch (x) {
@@ -103,7 +120,8 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
     } finally { setBusy(false); }
   };
 
-  const fe = (f: string) => err?.fieldError(f) ?? testErr?.fieldError(f);
+  const fe = (f: string) => req.error(f) ?? err?.fieldError(f) ?? testErr?.fieldError(f);
+  const urlError = fe('url') ?? fe('source') ?? (urlMissing && needsURL && !v.url.trim() ? '接続テストの前に、カメラの映像の URL を入力してください' : undefined);
   const general = [...(err?.generalErrors(FIELDS) ?? [])];
   const testGeneral = testErr?.generalErrors(FIELDS) ?? [];
   const id = (s: string) => `${idPrefix}-${s}`;
@@ -125,10 +143,10 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
         </Field>
       </div>
       <label class="check">
-        <input type="checkbox" checked={v.posOption} onChange={set('posOption')} />
+        <input type="checkbox" checked={v.posOption} onChange={set('posOption')} aria-describedby={fe('posOption') ? id('pos-err') : undefined} />
         POS オプションあり（レジと紐づけて、レシートの瞬間の画像を残します）
       </label>
-      {fe('posOption') && <span class="field-error" role="alert">{fe('posOption')}</span>}
+      {fe('posOption') && <FieldError id={id('pos-err')}>{fe('posOption')}</FieldError>}
 
       <fieldset class="source">
         <legend>映像の取得元</legend>
@@ -141,7 +159,7 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
         </Field>
         {needsURL && (
           <>
-            <Field id={id('url')} label="URL" error={fe('url') ?? fe('source')} hint={v.kind === 'RTSP' ? 'RTSP は保存のみで、映像の取り込みは今後対応します' : undefined}>
+            <Field id={id('url')} label="URL" error={urlError} hint={v.kind === 'RTSP' ? 'RTSP は保存のみで、映像の取り込みは今後対応します' : undefined}>
               {(a) => <input {...a} type="url" value={v.url} onInput={set('url')} placeholder={kindInfo[2]} autoComplete="off" spellcheck={false} />}
             </Field>
             <div class="form-grid">
@@ -156,7 +174,7 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
           </>
         )}
         <div class="test-row">
-          <button type="button" class="btn" onClick={runTest} disabled={testing || (needsURL && !v.url.trim())} data-testid="camera-test">
+          <button type="button" class="btn" onClick={runTest} disabled={testing} data-testid="camera-test">
             {testing ? <><span class="spinner" />接続テスト中…</> : '接続テスト'}
           </button>
           {!testing && !test && !testErr && <span class="hint">保存の前に、1枚の画像を取得して確かめます</span>}
@@ -176,7 +194,7 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
 
       <div class="actions">
         {onCancel && <button type="button" class="btn" onClick={onCancel}>キャンセル</button>}
-        <button type="submit" class="btn primary" disabled={busy || !v.name.trim() || !v.deviceID.trim()}>
+        <button type="submit" class="btn primary" disabled={busy}>
           {busy ? '保存中…' : camera ? '保存' : 'カメラを追加'}
         </button>
       </div>
@@ -185,8 +203,16 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
 }
 
 /** 録画中 / オンライン / 最終確認 / why not, from Camera.status. */
-export function CameraStatusText({ c, tz }: { c: Pick<CameraRowFragment, 'status' | 'sourceStatus' | 'sourceKind'>; tz: string }) {
+export function CameraStatusText({ c, tz }: { c: Pick<CameraRowFragment, 'status' | 'sourceStatus' | 'sourceKind'> & { streaming?: boolean | null }; tz: string }) {
   const s = c.status;
+  // The cloud records a cloud camera; regicam only asks it for pictures.
+  if (c.sourceKind === 'CLOUD') {
+    return (
+      <span class="cam-status">
+        {c.streaming === false ? <span class="status-bad">録画停止中（クラウド）</span> : c.streaming ? <span class="status-ok">クラウドで録画中</span> : <span class="hint">クラウドの録画状態は次の同期で分かります</span>}
+      </span>
+    );
+  }
   const last = s.lastSeenAt ? new Date(s.lastSeenAt) : null;
   const lastText = last ? last.toLocaleString('ja-JP', { timeZone: tz, month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' }) : 'まだありません';
   return (

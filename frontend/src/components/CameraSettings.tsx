@@ -2,7 +2,7 @@
 // (recording, online, last seen, why not), add / edit / test, and retire —
 // refused while a camera still watches registers, which the dialog lists
 // before the owner ends those links with it.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, forOwner, gql } from '../api';
 import { CameraList, RetireCamera, TestCameraSourceOf } from '../gql/ops';
 import type { CameraRowFragment, RetireCameraMutation, SourceTestFragment } from '../gql/types';
@@ -36,7 +36,7 @@ export function CameraSettings({ tz = DEFAULT_TZ }: { tz?: string }) {
   return (
     <section class="panel" aria-labelledby="cams-h" data-testid="cameras">
       <div class="panel-head">
-        <h2 id="cams-h" style="margin:0;font-size:15px">カメラ</h2>
+        <h2 id="cams-h">カメラ</h2>
         <div class="toolbar">
           <button class="btn primary" onClick={() => setEditing('new')}><PlusIcon /> カメラを追加</button>
         </div>
@@ -48,21 +48,27 @@ export function CameraSettings({ tz = DEFAULT_TZ }: { tz?: string }) {
           <tbody>
             {cams.map((c) => {
               const t = tests[c.id];
+              // A cloud camera is kept in step with the cloud: changed there, not here.
+              const cloud = c.sourceKind === 'CLOUD';
               return (
                 <tr data-camera={c.deviceID}>
-                  <td><b>{c.name}</b><div class="hint">{c.model || '機種未設定'} : {c.deviceID}</div></td>
-                  <td>{SOURCE_KINDS.find((k) => k[0] === c.sourceKind)?.[1] ?? '未設定'}{c.sourceURL && <div class="hint mono" style="word-break:break-all">{c.sourceURL}</div>}{c.hasSourceCredentials && <div class="hint">認証情報あり</div>}</td>
-                  <td>{c.posOption ? 'あり' : 'なし'}</td>
-                  <td>
+                  <td data-label="カメラ"><b>{c.name}</b>{cloud ? <div class="cloud-marks"><span class="badge cloud">クラウド</span>{c.streaming === false && <span class="badge warn">録画停止中</span>}</div> : <div class="hint">{c.model || '機種未設定'} : {c.deviceID}</div>}</td>
+                  <td data-label="映像の取得元">{cloud ? 'カメラクラウド（Safie）の録画' : SOURCE_KINDS.find((k) => k[0] === c.sourceKind)?.[1] ?? '未設定'}{c.sourceURL && <div class="hint mono" style="word-break:break-all">{c.sourceURL}</div>}{c.hasSourceCredentials && <div class="hint">認証情報あり</div>}</td>
+                  <td data-label="POS">{c.posOption ? 'あり' : 'なし'}</td>
+                  <td data-label="状態">
                     <CameraStatusText c={c} tz={tz} />
                     {t === 'busy' && <div class="hint"><span class="spinner" />テスト中…</div>}
                     {t && typeof t === 'object' && (t.ok ? <div class="status-ok">接続できました（{t.elapsedMs} ミリ秒）</div> : <div class="field-error" role="alert">{forOwner(t.message) || TEST_REASONS[t.reason ?? ''] || '接続できませんでした'}</div>)}
                     {typeof t === 'string' && t !== 'busy' && <div class="field-error" role="alert">{t}</div>}
                   </td>
                   <td class="row-actions">
-                    <button class="btn small" onClick={() => setEditing(c)}>編集</button>
-                    <button class="btn small" disabled={!c.sourceKind || t === 'busy'} onClick={() => void test(c)}>接続テスト</button>
-                    <button class="btn small danger" onClick={() => setRetiring(c)}>撤去</button>
+                    {cloud ? <span class="hint">Safie で管理（カメラクラウドの接続から同期）</span> : (
+                      <>
+                        <button class="btn small" onClick={() => setEditing(c)}>編集</button>
+                        <button class="btn small" disabled={!c.sourceKind || t === 'busy'} onClick={() => void test(c)}>接続テスト</button>
+                        <button class="btn small danger" onClick={() => setRetiring(c)}>撤去</button>
+                      </>
+                    )}
                   </td>
                 </tr>
               );
@@ -87,6 +93,9 @@ function RetireDialog({ camera, onClose, onDone }: { camera: CameraRowFragment; 
   const [watched, setWatched] = useState<Watched | null>(null);
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<string | null>(null);
+  // The second question replaces the first: its キャンセル takes the focus.
+  const keep = useRef<HTMLButtonElement>(null);
+  useEffect(() => { if (watched) keep.current?.focus(); }, [watched]);
   const retire = async (force: boolean) => {
     setBusy(true); setErr(null);
     try {
@@ -106,7 +115,7 @@ function RetireDialog({ camera, onClose, onDone }: { camera: CameraRowFragment; 
             <p>「{camera.label}」を撤去しますか？</p>
             <p class="hint">録画を止めて一覧から外します。これまでのレシート、画像、紐づけの履歴は削除されず、そのまま見られます。</p>
             <div class="actions">
-              <button class="btn" autoFocus onClick={onClose}>キャンセル</button>
+              <button class="btn" data-autofocus onClick={onClose}>キャンセル</button>
               <button class="btn danger-solid" disabled={busy} onClick={() => void retire(false)}>撤去する</button>
             </div>
           </>
@@ -117,7 +126,7 @@ function RetireDialog({ camera, onClose, onDone }: { camera: CameraRowFragment; 
               {watched.map((t) => <li>端末ID {t.externalID}{t.name && t.name !== t.externalID ? `（${t.name}）` : ''}</li>)}
             </ul>
             <div class="actions">
-              <button class="btn" autoFocus onClick={onClose}>キャンセル</button>
+              <button class="btn" ref={keep} onClick={onClose}>キャンセル</button>
               <button class="btn danger-solid" disabled={busy} onClick={() => void retire(true)}>紐づけを終了して撤去する</button>
             </div>
           </>

@@ -6,11 +6,13 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, gql } from '../api';
 import { AddSmaregiLink, ConnectSmaregi, DeleteLinks, Portal as PortalOp, SetTerminalCameras, StartUbiregiOAuth } from '../gql/ops';
 import type { LinkRowFragment, PortalQuery } from '../gql/types';
-import { ago, dateTime, DEFAULT_TZ } from '../format';
+import { ago, cameraChoice, dateTime, DEFAULT_TZ } from '../format';
+import { japanesePart, knownReason, messages } from '../errors/messages';
 import { useRoute } from '../router';
-import { Field } from './Field';
-import { Modal } from './Modal';
+import { Field, FieldError, useRequired } from './Field';
+import { ConfirmDialog, Modal } from './Modal';
 import { PlusIcon, TrashIcon } from './Icons';
+import { FeedHealth } from './FeedHealth';
 
 type Row = LinkRowFragment;
 type Camera = PortalQuery['linkableCameras'][number];
@@ -32,19 +34,29 @@ export function Portal() {
   // (read once, then dropped from the address so a reload does not repeat it).
   const [back] = useState(() => {
     const q = new URLSearchParams(location.search);
-    const r = { connected: route.query.get('connected') ?? q.get('connected'), error: route.query.get('error') ?? q.get('error') };
+    const r = {
+      connected: route.query.get('connected') ?? q.get('connected'),
+      error: route.query.get('error') ?? q.get('error'),
+      reason: route.query.get('reason') ?? q.get('reason') ?? undefined,
+    };
     if (location.search) history.replaceState(null, '', location.pathname + location.hash);
     return r;
   });
-  const connected = back.connected, oauthError = back.error;
+  const connected = back.connected;
+  // The way back from Ubiregi names its failure by reason. The words come
+  // only from our own table: ?error= is part of an address anyone can
+  // write, so showing its text would let a crafted link speak in our alert.
+  const oauthError = back.error || back.reason
+    ? (back.reason && knownReason(back.reason) ? messages[back.reason] : messages.UBIREGI_TOKEN_FAILED)
+    : null;
 
   if (error && !data) return <div class="alert" role="alert">{error}</div>;
   if (!data) return <div class="loading"><span class="spinner" />読み込み中…</div>;
   return (
     <div class="stack">
-      <h1 style="margin:0;font-size:18px">カメラ - POS 認証連携ポータル</h1>
+      <h1 class="page-h">カメラ - POS 認証連携ポータル</h1>
       {connected && <div class="alert success" role="status">ユビレジと連携しました。端末ごとにカメラを選んで「更新」してください。</div>}
-      {oauthError && <div class="alert" role="alert">ユビレジ連携に失敗しました: {oauthError}</div>}
+      {oauthError && <div class="alert" role="alert">ユビレジ連携に失敗しました。{oauthError}</div>}
       {error && <div class="alert" role="alert">{error}</div>}
       <LinkTable
         key={'s' + version}
@@ -66,6 +78,7 @@ export function Portal() {
         onReauth={() => void startUbiregi()}
         actions={<UbiregiButton available={data.ubiregiAvailable} />}
       />
+      <FeedHealth key={'f' + version} />
       {adding && (
         <AddSmaregiDialog
           cameras={data.linkableCameras}
@@ -81,7 +94,7 @@ export function Portal() {
         <Modal title="完了" onClose={() => setNotice(null)} testid="success">
           <div class="body">
             <p role="status">{notice}</p>
-            <div class="actions"><button class="btn primary" autoFocus onClick={() => setNotice(null)}>OK</button></div>
+            <div class="actions"><button class="btn primary" data-autofocus onClick={() => setNotice(null)}>OK</button></div>
           </div>
         </Modal>
       )}
@@ -103,7 +116,7 @@ export function UbiregiButton({ available, returnTo }: { available: boolean; ret
   const [err, setErr] = useState<string | null>(null);
   return (
     <>
-      {err && <span class="field-error">{err}</span>}
+      {err && <FieldError>{err}</FieldError>}
       <button class="btn primary" disabled={!available} title={available ? undefined : 'このサーバーにはユビレジの OAuth クライアントが設定されていません'}
         onClick={async () => setErr(await startUbiregi(returnTo))}>Ubiregi OAuth2 連携</button>
     </>
@@ -165,7 +178,7 @@ function LinkTable({ title, provider, rows, cameras, actions, onChanged, onReaut
   return (
     <section class="panel" aria-labelledby={headId} data-testid={`table-${provider}`}>
       <div class="panel-head">
-        <h2 id={headId} style="margin:0;font-size:15px">{title}</h2>
+        <h2 id={headId}>{title}</h2>
         <div class="toolbar">
           <button class="btn danger icon" aria-label="選択した連携を削除" title="選択した連携を削除" disabled={checked.size === 0 || busy}
             onClick={() => setConfirming(true)}><TrashIcon /></button>
@@ -176,11 +189,12 @@ function LinkTable({ title, provider, rows, cameras, actions, onChanged, onReaut
       {rows.length === 0 ? (
         <div class="empty">{provider === 'SMAREGI' ? '設定がありません。「＋」(新規設定追加) から追加してください。' : '連携しているユビレジのアカウントはありません。'}</div>
       ) : (
+        <div class="grid-scroll">
         <table class="grid">
           <thead>
             <tr>
-              <th style="width:36px"><input type="checkbox" aria-label="すべて選択" checked={allChecked} disabled={linkIDs.length === 0}
-                onClick={() => setChecked(allChecked ? new Set() : new Set(linkIDs))} /></th>
+              <th class="pick"><label class="tap"><input type="checkbox" aria-label="すべて選択" checked={allChecked} disabled={linkIDs.length === 0}
+                onClick={() => setChecked(allChecked ? new Set() : new Set(linkIDs))} /></label></th>
               <th>{provider === 'SMAREGI' ? '契約ID' : 'アカウント'}</th>
               {provider === 'SMAREGI' && <th>クライアントシークレット</th>}
               <th>端末ID</th>
@@ -195,68 +209,86 @@ function LinkTable({ title, provider, rows, cameras, actions, onChanged, onReaut
               const sel = choice[r.id] ?? r.camera?.id ?? '';
               return (
                 <tr data-terminal={r.terminalExternalID} data-row={r.id}>
-                  <td>{r.link && <input type="checkbox" aria-label={`端末 ${r.terminalExternalID} の連携を選択`} checked={checked.has(r.link.id)} onClick={() => toggle(r.link!.id)} />}</td>
-                  <td class="mono">{r.contractID}</td>
-                  {provider === 'SMAREGI' && <td class="mono">{r.secretHint || '—'}</td>}
-                  <td class="mono">{r.terminal ? <>{r.terminalExternalID}{r.terminalName && !r.terminalName.endsWith(r.terminalExternalID) ? <span class="hint"> {r.terminalName}</span> : null}</> : <span class="hint">端末なし</span>}</td>
-                  <td>
+                  <td class="pick" data-label="選択">{r.link && <label class="tap"><input type="checkbox" aria-label={`端末 ${r.terminalExternalID} の連携を選択`} checked={checked.has(r.link.id)} onClick={() => toggle(r.link!.id)} /></label>}</td>
+                  <td data-label={provider === 'SMAREGI' ? '契約ID' : 'アカウント'} class="mono">{r.contractID}</td>
+                  {provider === 'SMAREGI' && <td data-label="クライアントシークレット" class="mono">{r.secretHint || '—'}</td>}
+                  <td data-label="端末ID" class="mono">{r.terminal ? <>{r.terminalExternalID}{r.terminalName && !r.terminalName.endsWith(r.terminalExternalID) ? <span class="hint"> {r.terminalName}</span> : null}</> : <span class="hint">端末なし</span>}</td>
+                  <td data-label="カメラ">
                     {r.terminal ? (
                       <>
-                        <select class="input" aria-label={`端末 ${r.terminalExternalID} のカメラ`} aria-invalid={!!rerr} value={sel}
+                        <select class="input" aria-label={`端末 ${r.terminalExternalID} のカメラ`} aria-invalid={!!rerr} aria-describedby={rerr ? `row-err-${r.id}` : undefined} value={sel}
                           onChange={(e) => setChoice((c) => ({ ...c, [r.id]: (e.target as HTMLSelectElement).value }))}>
                           <option value="">（未連携）</option>
-                          {cameras.map((c) => <option value={c.id}>{c.label}</option>)}
+                          {cameras.map((c) => <option value={c.id}>{cameraChoice(c)}</option>)}
                           {r.camera && !cameras.some((c) => c.id === r.camera!.id) && <option value={r.camera.id}>{r.cameraLabel}</option>}
                         </select>
-                        {rerr && <div class="field-error" role="alert">{rerr}</div>}
+                        <ChosenCloud camera={cameras.find((c) => c.id === sel)} />
+                        {rerr && <div><FieldError id={`row-err-${r.id}`}>{rerr}</FieldError></div>}
                       </>
                     ) : '—'}
                   </td>
-                  <td>
+                  <td data-label="状態">
                     {r.status === 'OK' ? <span class="status-ok">OK</span> : (
-                      <span class="status-bad" title={r.lastError}>{r.status === 'NEEDS_REAUTH' ? '要再設定' : 'エラー'} </span>
+                      <span class="status-bad" title={japanesePart(r.lastError) || undefined}>{r.status === 'NEEDS_REAUTH' ? '要再設定' : 'エラー'} </span>
                     )}
                     {r.status !== 'OK' && <button class="btn small" onClick={() => onReauth(r)}>{provider === 'SMAREGI' ? '認証情報を更新' : '再連携'}</button>}
-                    {r.status === 'ERROR' && r.lastError && <div class="hint">{r.lastError}</div>}
+                    {r.status === 'ERROR' && japanesePart(r.lastError) && <div class="hint">{japanesePart(r.lastError)}</div>}
                   </td>
-                  <td title={r.lastSyncAt ? dateTime(r.lastSyncAt, DEFAULT_TZ) : undefined}>{ago(r.lastSyncAt)}</td>
+                  <td data-label="最終同期" title={r.lastSyncAt ? dateTime(r.lastSyncAt, DEFAULT_TZ) : undefined}>{ago(r.lastSyncAt)}</td>
                 </tr>
               );
             })}
           </tbody>
         </table>
+        </div>
       )}
       {rowsByTerminal.length > 0 && (
-        <div style="padding:10px 14px;display:flex;justify-content:flex-end;gap:8px;align-items:center;border-top:1px solid var(--line)">
+        <div class="table-foot">
           {changed.length > 0 && <span class="hint">{changed.length} 件の変更</span>}
           <button class="btn primary" disabled={changed.length === 0 || busy} onClick={save}>更新</button>
         </div>
       )}
       {confirming && (
-        <Modal title="連携の削除" onClose={() => setConfirming(false)} testid="confirm-delete">
-          <div class="body">
-            <p>選択した {checked.size} 件の連携を削除しますか？</p>
-            <p class="hint">カメラとレジの紐付けだけを終了します。POS の契約、端末、これまでのジャーナルと画像は残ります。</p>
-            <div class="actions">
-              <button class="btn" onClick={() => setConfirming(false)}>キャンセル</button>
-              <button class="btn primary" disabled={busy} onClick={remove} autoFocus>削除する</button>
-            </div>
-          </div>
-        </Modal>
+        <ConfirmDialog title="連携の削除" action="削除する" busy={busy} onConfirm={remove} onClose={() => setConfirming(false)} testid="confirm-delete">
+          <p>選択した {checked.size} 件の連携を削除しますか？</p>
+          <p class="hint">カメラとレジの紐付けだけを終了します。POS の契約、端末、これまでのジャーナルと画像は残ります。</p>
+        </ConfirmDialog>
       )}
     </section>
   );
 }
 
+/** The marks of a cloud camera chosen for a register: クラウド, and
+ *  録画停止中 while the cloud says it does not record (its pictures then
+ *  have gaps). */
+function ChosenCloud({ camera }: { camera?: Camera }) {
+  if (camera?.sourceKind !== 'CLOUD') return null;
+  return (
+    <div class="cloud-marks" data-testid="chosen-cloud">
+      <span class="badge cloud">クラウド</span>
+      {camera.streaming === false && <span class="badge warn">録画停止中</span>}
+    </div>
+  );
+}
+
 const ADD_FIELDS = ['contractID', 'clientID', 'clientSecret', 'terminalID', 'cameraID'] as const;
+const ADD_IDS: Record<(typeof ADD_FIELDS)[number], string> = { contractID: 'add-contract', clientID: 'add-client', clientSecret: 'add-secret', terminalID: 'add-terminal', cameraID: 'add-camera' };
 
 export function AddSmaregiDialog({ cameras, onClose, onAdded }: { cameras: Camera[]; onClose: () => void; onAdded: () => void }) {
   const [v, setV] = useState<Record<(typeof ADD_FIELDS)[number], string>>({ contractID: '', clientID: '', clientSecret: '', terminalID: '', cameraID: cameras[0]?.id ?? '' });
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<ApiError | null>(null);
   const set = (k: keyof typeof v) => (e: Event) => setV((o) => ({ ...o, [k]: (e.target as HTMLInputElement).value }));
+  const req = useRequired({
+    contractID: !v.contractID.trim() && '契約IDを入力してください（スマレジの管理画面の右上に表示されています）',
+    clientID: !v.clientID.trim() && 'クライアントIDを入力してください',
+    clientSecret: !v.clientSecret && 'クライアントシークレットを入力してください',
+    terminalID: !v.terminalID.trim() && '端末IDを入力してください（スマレジの「端末」一覧の番号です）',
+    cameraID: !v.cameraID && (cameras.length ? 'カメラを選んでください' : 'POS オプションのあるカメラを先に追加してください'),
+  });
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked((f) => ADD_IDS[f as (typeof ADD_FIELDS)[number]])) return;
     setBusy(true); setErr(null);
     try {
       await gql(AddSmaregiLink, { input: { contractID: v.contractID.trim(), clientID: v.clientID.trim(), clientSecret: v.clientSecret, terminalID: v.terminalID.trim(), cameraID: v.cameraID } });
@@ -271,28 +303,28 @@ export function AddSmaregiDialog({ cameras, onClose, onAdded }: { cameras: Camer
     <Modal title="新規設定追加" onClose={onClose} testid="add-smaregi">
       <form onSubmit={submit} noValidate>
         {general.map((m) => <div class="alert" role="alert">{m}</div>)}
-        <Field id="add-contract" label={<>{num('1')}契約ID</>} error={err?.fieldError('contractID')}>
+        <Field id="add-contract" label={<>{num('1')}契約ID</>} error={req.error('contractID') ?? err?.fieldError('contractID')}>
           {(a) => <input {...a} value={v.contractID} onInput={set('contractID')} autoComplete="off" autoFocus required />}
         </Field>
-        <Field id="add-client" label={<>{num('2')}クライアントID</>} error={err?.fieldError('clientID')}>
+        <Field id="add-client" label={<>{num('2')}クライアントID</>} error={req.error('clientID') ?? err?.fieldError('clientID')}>
           {(a) => <input {...a} value={v.clientID} onInput={set('clientID')} autoComplete="off" required />}
         </Field>
-        <Field id="add-secret" label={<>{num('3')}クライアントシークレット</>} error={err?.fieldError('clientSecret')} hint="暗号化して保存し、以後は末尾4文字だけを表示します">
+        <Field id="add-secret" label={<>{num('3')}クライアントシークレット</>} error={req.error('clientSecret') ?? err?.fieldError('clientSecret')} hint="暗号化して保存し、以後は末尾4文字だけを表示します">
           {(a) => <input {...a} type="password" value={v.clientSecret} onInput={set('clientSecret')} autoComplete="new-password" required />}
         </Field>
-        <Field id="add-terminal" label={<>{num('4')}端末ID</>} error={err?.fieldError('terminalID')}>
+        <Field id="add-terminal" label={<>{num('4')}端末ID</>} error={req.error('terminalID') ?? err?.fieldError('terminalID')}>
           {(a) => <input {...a} value={v.terminalID} onInput={set('terminalID')} autoComplete="off" inputMode="numeric" required />}
         </Field>
-        <Field id="add-camera" label={<>{num('5')}カメラ</>} error={err?.fieldError('cameraID')} hint={cameras.length ? undefined : 'POS オプションのあるカメラがありません'}>
+        <Field id="add-camera" label={<>{num('5')}カメラ</>} error={req.error('cameraID') ?? err?.fieldError('cameraID')} hint={cameras.length ? undefined : 'POS オプションのあるカメラがありません'}>
           {(a) => (
             <select {...a} value={v.cameraID} onChange={set('cameraID')} required>
-              {cameras.map((c) => <option value={c.id}>{c.label}</option>)}
+              {cameras.map((c) => <option value={c.id}>{cameraChoice(c)}</option>)}
             </select>
           )}
         </Field>
         <div class="actions">
           <button type="button" class="btn" onClick={onClose}>キャンセル</button>
-          <button type="submit" class="btn primary" disabled={busy || ADD_FIELDS.some((k) => !v[k])}>{busy ? '確認中…' : '追加'}</button>
+          <button type="submit" class="btn primary" disabled={busy}>{busy ? '確認中…' : '追加'}</button>
         </div>
       </form>
     </Modal>
@@ -304,8 +336,13 @@ function ReauthDialog({ row, onClose, onDone }: { row: Row; onClose: () => void;
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<ApiError | null>(null);
+  const req = useRequired({
+    clientID: !clientID.trim() && 'クライアントIDを入力してください',
+    clientSecret: !secret && 'クライアントシークレットを入力してください',
+  });
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked((f) => (f === 'clientID' ? 're-client' : 're-secret'))) return;
     setBusy(true); setErr(null);
     try {
       await gql(ConnectSmaregi, { input: { contractID: row.contractID, clientID: clientID.trim(), clientSecret: secret } });
@@ -323,15 +360,15 @@ function ReauthDialog({ row, onClose, onDone }: { row: Row; onClose: () => void;
         <Field id="re-contract" label="契約ID" error={err?.fieldError('contractID')}>
           {(a) => <input {...a} value={row.contractID} readOnly />}
         </Field>
-        <Field id="re-client" label="クライアントID" error={err?.fieldError('clientID')}>
+        <Field id="re-client" label="クライアントID" error={req.error('clientID') ?? err?.fieldError('clientID')}>
           {(a) => <input {...a} value={clientID} onInput={(e) => setClientID((e.target as HTMLInputElement).value)} autoFocus autoComplete="off" />}
         </Field>
-        <Field id="re-secret" label="クライアントシークレット" error={err?.fieldError('clientSecret')}>
+        <Field id="re-secret" label="クライアントシークレット" error={req.error('clientSecret') ?? err?.fieldError('clientSecret')}>
           {(a) => <input {...a} type="password" value={secret} onInput={(e) => setSecret((e.target as HTMLInputElement).value)} autoComplete="new-password" />}
         </Field>
         <div class="actions">
           <button type="button" class="btn" onClick={onClose}>キャンセル</button>
-          <button type="submit" class="btn primary" disabled={busy || !clientID || !secret}>{busy ? '確認中…' : '更新'}</button>
+          <button type="submit" class="btn primary" disabled={busy}>{busy ? '確認中…' : '更新'}</button>
         </div>
       </form>
     </Modal>

@@ -1,38 +1,52 @@
 // The receipt list beside the camera: one shop day, a tab per kind, one
-// search box, pages by keyset cursor as you scroll, and new receipts that
-// match sliding in from the live subscription.
+// search box (this day, or every day), pages by keyset cursor as you scroll,
+// and new receipts that match sliding in from the live subscription — or,
+// while the owner looks at a receipt or down the list, waiting behind a
+// 「新着 N 件」 bar so nothing moves under their eyes.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, gql } from '../api';
 import { Journal } from '../gql/ops';
 import type { JournalEntryKind, JournalWhere } from '../gql/types';
 import { addDays, dayHeader, hm, isoDay, parseIsoDay, startOfDay } from '../format';
-import { addPage, applyEvent, emptyList, type Entry, type ListData } from '../journalList';
-import { LiveFeed, type LiveState, type LiveOptions } from '../live';
-import { ReceiptCard } from './ReceiptCard';
+import { addPage, applyEvent, clearFresh, emptyList, type Entry, type ListData } from '../journalList';
+import { LiveFeed, type LiveEvent, type LiveState, type LiveOptions } from '../live';
+import { OTHER_EXPLAINED, ReceiptCard } from './ReceiptCard';
 import { CalendarIcon } from './Icons';
+import '../styles/list.css';
 
 export const TABS: [JournalEntryKind | '', string][] = [
   ['', 'すべて'], ['PAYMENT', '支払い'], ['CANCEL', 'キャンセル'], ['MODIFY', '修正'], ['DELETE', '削除'],
 ];
 const PAGE = 30;
+/** How long a live receipt wears its 新着 badge. */
+const FRESH_MS = 6_000;
+/** Scrolled this far down the list, the owner is reading: arrivals wait. */
+const READING_PX = 80;
 
 interface Props {
   cameraID: string;
   tz: string;
   /** Start of the shown shop day. */
   day: number;
-  /** Show receipts up to this instant (picked on the timeline), or the whole day. */
+  /** A moment picked on the timeline: the list starts there (receipts up to
+   *  it, newest first) and offers the newer ones above; null: the newest. */
   until: number | null;
   selectedID: string | null;
   onSelect: (e: Entry) => void;
   onDay: (dayStart: number) => void;
+  /** Leave the picked moment: show the newest receipts again. */
   onClearUntil: () => void;
   /** A live event arrived (the timeline refreshes its counts; a selected
    *  receipt gets its late picture or its canceled mark). */
   onLive?: (e: Entry) => void;
+  /** The entries in list order, whenever they change (the phone sheet's
+   *  previous/next walks them). */
+  onEntries?: (entries: Entry[]) => void;
   onUnauthenticated?: () => void;
   now?: () => number;
   liveOptions?: LiveOptions;
+  /** How long 新着 stays (tests shorten it). */
+  freshMs?: number;
 }
 
 export function ReceiptList(p: Props) {
@@ -41,9 +55,16 @@ export function ReceiptList(p: Props) {
   const [tab, setTab] = useState<JournalEntryKind | ''>('');
   const [input, setInput] = useState('');
   const [search, setSearch] = useState('');
+  const [allDays, setAllDays] = useState(false);
+  /** Live arrivals held back while the owner looks at a receipt or reads
+   *  down the list, in arrival order. */
+  const [pending, setPending] = useState<LiveEvent[]>([]);
+  const [reading, setReading] = useState(false);
   const [data, setData] = useState<ListData>(emptyList);
   const [loading, setLoading] = useState<'first' | 'more' | null>('first');
   const [error, setError] = useState<string | null>(null);
+  // The server's count of a search's matches over all its pages.
+  const [total, setTotal] = useState<{ count: number; more: boolean } | null>(null);
   const [live, setLive] = useState<LiveState>({ kind: 'connecting' });
   const listRef = useRef<HTMLUListElement>(null);
   const sentinelRef = useRef<HTMLLIElement>(null);
@@ -58,13 +79,21 @@ export function ReceiptList(p: Props) {
   }, [input]);
 
   const dayEnd = addDays(day, 1, tz);
+  // A search over every day drops the day and the picked moment.
+  const everyDay = allDays && search !== '';
   const where: JournalWhere = {
     cameraIDs: [cameraID],
     ...(tab ? { kinds: [tab] } : {}),
     ...(search ? { search } : {}),
-    from: new Date(day).toISOString(),
-    to: new Date(until !== null ? Math.min(until + 1, dayEnd) : dayEnd).toISOString(),
+    ...(everyDay ? {} : {
+      from: new Date(day).toISOString(),
+      to: new Date(until !== null ? Math.min(until + 1, dayEnd) : dayEnd).toISOString(),
+    }),
   };
+  const jumped = until !== null && !everyDay;
+  const hold = p.selectedID !== null || reading;
+  const holdRef = useRef(hold);
+  holdRef.current = hold;
   const key = JSON.stringify(where);
   const whereRef = useRef(where);
   whereRef.current = where;
@@ -76,12 +105,15 @@ export function ReceiptList(p: Props) {
   useEffect(() => {
     const ctl = new AbortController();
     setData(emptyList);
+    setPending([]);
     setError(null);
     setLoading('first');
+    setTotal(null);
     const w = whereRef.current;
     const loadFirst = (initial: boolean, missedBefore = 0) =>
-      gql(Journal, { where: w, first: PAGE }, ctl.signal)
+      gql(Journal, { where: w, first: PAGE, withCount: !!w.search }, ctl.signal)
         .then((d) => {
+          setTotal(d.journal.totalCount ?? null);
           setData((l) => addPage(l, d.journal.edges, d.journal.pageInfo, true, missedBefore));
           if (initial) setLoading(null);
         })
@@ -93,8 +125,15 @@ export function ReceiptList(p: Props) {
     // through one of them, and the list holds each entry once.
     const feed = new LiveFeed(w, {
       event: (ev, wasMissed) => {
-        setData((l) => applyEvent(l, ev.type, ev.entry, wasMissed));
         cb.current.onLive?.(ev.entry);
+        // A new receipt waits while the owner is looking; news about one
+        // already shown (its picture, a cancel mark) changes it in place.
+        const shown = dataRef.current.entries.some((e) => e.id === ev.entry.id);
+        if (holdRef.current && !shown && !wasMissed) {
+          setPending((q) => [...q.filter((x) => x.entry.id !== ev.entry.id), ev]);
+          return;
+        }
+        setData((l) => applyEvent(l, ev.type, ev.entry, wasMissed));
       },
       state: (s) => {
         setLive(s);
@@ -129,6 +168,34 @@ export function ReceiptList(p: Props) {
     io.observe(el);
     return () => io.disconnect();
   }, [data.hasNextPage, data.endCursor]);
+
+  useEffect(() => { cb.current.onEntries?.(data.entries); }, [data.entries]);
+
+  // 新着 leaves by itself: each fresh entry gets one timer, so a burst
+  // clears card by card and nothing depends on an animation running.
+  const freshTimers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
+  useEffect(() => {
+    const timers = freshTimers.current;
+    for (const id of data.fresh) {
+      if (timers.has(id)) continue;
+      timers.set(id, setTimeout(() => {
+        timers.delete(id);
+        setData((l) => clearFresh(l, [id]));
+      }, p.freshMs ?? FRESH_MS));
+    }
+  }, [data.fresh]);
+  useEffect(() => () => { for (const t of freshTimers.current.values()) clearTimeout(t); }, []);
+
+  const showPending = () => {
+    const q = pending;
+    setPending([]);
+    setData((l) => q.reduce((acc, ev) => applyEvent(acc, ev.type, ev.entry, false), l));
+    if (listRef.current) listRef.current.scrollTop = 0;
+    setReading(false);
+  };
+  // Nothing to look at any more (no selection, back at the top): the
+  // waiting receipts come in by themselves.
+  useEffect(() => { if (!hold && pending.length > 0) showPending(); }, [hold, pending.length]);
 
   // Entries a drop kept from us, replayed on resume (not ones already shown).
   const missed = data.missed.size;
@@ -166,11 +233,23 @@ export function ReceiptList(p: Props) {
         <input id="rl-search" class="input" type="search" placeholder="レシートNo / レジNo / 担当" value={input}
           onInput={(e) => setInput((e.target as HTMLInputElement).value)} />
       </div>
-      {(until !== null || missed > 0) && (
-        <div class="chips">
-          {until !== null && (
-            <span class="badge mark">{hm(until, tz)} までを表示 <button class="btn small" aria-label="時刻指定を解除" onClick={p.onClearUntil}>×</button></span>
+      {search && (
+        <div class="search-where">
+          <span data-testid="search-scope">{everyDay ? '全期間から検索しています' : 'この日の中から検索しています'}</span>
+          <button type="button" class="btn small all-days" role="switch" aria-checked={allDays} data-testid="search-all-days"
+            onClick={() => setAllDays((v) => !v)}>{allDays ? '✓ ' : ''}全期間で検索</button>
+          {loading !== 'first' && !error && (
+            <span class="count" role="status" data-testid="search-count">
+              {countText(total, data.entries.length, data.hasNextPage)}
+            </span>
           )}
+        </div>
+      )}
+      {!search && (
+        <div class="search-where"><span data-testid="search-scope">レシートNo・レジNo・担当をこの日の中から検索します</span></div>
+      )}
+      {missed > 0 && (
+        <div class="chips">
           {missed > 0 && (
             <span class="badge missed" role="status" data-testid="missed">接続が切れていた間の {missed} 件を表示しました
               <button class="btn small" aria-label="閉じる" onClick={() => setData((l) => ({ ...l, missed: new Set() }))}>×</button></span>
@@ -178,14 +257,30 @@ export function ReceiptList(p: Props) {
         </div>
       )}
       {error && <div class="alert" role="alert">{error}</div>}
-      <ul class="cards" ref={listRef} aria-busy={loading !== null} data-testid="receipts" role="list">
+      {jumped && (
+        <button class="btn jump-newer" data-testid="show-newer" onClick={p.onClearUntil}>
+          {hm(until!, tz)} より新しいレシートを表示
+        </button>
+      )}
+      {tab === '' && data.entries.some((e) => e.kind === 'OTHER') && (
+        <p class="other-explained" data-testid="other-explained">その他＝{OTHER_EXPLAINED}</p>
+      )}
+      <ul class="cards" ref={listRef} aria-busy={loading !== null} data-testid="receipts" role="list"
+        onScroll={(e) => setReading((e.currentTarget as HTMLElement).scrollTop > READING_PX)}>
+        {/* Floats over the top card: the bar taking room would push the
+            selected card down, which is what it is there to prevent. */}
+        {pending.length > 0 && (
+          <li class="arrivals-slot">
+            <button class="btn primary arrivals" data-testid="new-arrivals" onClick={showPending}>新着 {pending.length} 件</button>
+          </li>
+        )}
         {loading === 'first' && data.entries.length === 0 && <li class="loading"><span class="spinner" />読み込み中…</li>}
         {loading !== 'first' && !error && data.entries.length === 0 && (
-          <li class="empty">{search ? `「${search}」に一致するレシートはありません` : 'この日のレシートはありません'}</li>
+          <li class="empty" data-testid="empty">{emptyText({ search, everyDay, tab, until: jumped ? hm(until!, tz) : null })}</li>
         )}
         {data.entries.map((e) => (
           <li key={e.id}>
-            <ReceiptCard entry={e} tz={tz} selected={p.selectedID === e.id} fresh={data.fresh.has(e.id)} missed={data.missed.has(e.id)} onSelect={p.onSelect} />
+            <ReceiptCard entry={e} tz={tz} selected={p.selectedID === e.id} fresh={data.fresh.has(e.id)} missed={data.missed.has(e.id)} onSelect={p.onSelect} highlight={search || undefined} />
           </li>
         ))}
         {data.hasNextPage && (
@@ -196,6 +291,21 @@ export function ReceiptList(p: Props) {
       </ul>
     </section>
   );
+}
+
+/** The search's count: the server's over all pages (live arrivals since
+ *  can only add to it), else what is loaded. */
+export function countText(total: { count: number; more: boolean } | null, loaded: number, hasNext: boolean): string {
+  if (total) return total.more ? `${total.count.toLocaleString('ja-JP')} 件以上` : `${Math.max(total.count, loaded).toLocaleString('ja-JP')} 件`;
+  return hasNext ? `${loaded} 件以上` : `${loaded} 件`;
+}
+
+/** Says exactly what is empty: the day, the tab, the search, the moment. */
+export function emptyText(o: { search: string; everyDay: boolean; tab: JournalEntryKind | ''; until: string | null }): string {
+  const what = o.tab ? `${TABS.find(([k]) => k === o.tab)![1]}のレシート` : 'レシート';
+  const when = o.everyDay ? '全期間' : o.until ? `この日の ${o.until} まで` : 'この日';
+  if (o.search) return `${when}に「${o.search}」に一致する${what}はありません`;
+  return `${when}の${what}はありません`;
 }
 
 function ConnState({ s }: { s: LiveState }) {

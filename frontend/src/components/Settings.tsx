@@ -1,14 +1,19 @@
-// 設定: your password; for OWNER/ADMIN also API keys for partners (shown
-// once, revocable) and the account's users.
+// 設定: your password; for OWNER/ADMIN also cameras, recording, camera clouds, shops,
+// alert rules, API keys for partners (shown once, revocable) and the
+// account's users.
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, gql } from '../api';
 import { ApiKeys, ChangePassword, CreateApiKey, CreateUser, DeleteUser, RevokeApiKey, UnlockUser, UpdateUserRole, Users } from '../gql/ops';
 import type { ApiKeyRowFragment, UserRole, UserRowFragment } from '../gql/types';
 import { dateTime, DEFAULT_TZ } from '../format';
 import { isAdmin, type Session } from '../session';
-import { Field } from './Field';
-import { Modal } from './Modal';
+import { Field, FieldError, useRequired } from './Field';
+import { ConfirmDialog } from './Modal';
 import { CameraSettings } from './CameraSettings';
+import { RecordingSettings } from './RecordingSettings';
+import { CameraCloudSettings } from './CameraCloud';
+import { AlertSettings } from './AlertSettings';
+import { DigestSettings } from './DigestSettings';
 import { ShopSettings } from './ShopSettings';
 import { SetupReminder } from './Setup';
 import { SetupProgress } from '../gql/ops';
@@ -21,17 +26,23 @@ const SCOPES: [string, string][] = [['journal:read', 'ジャーナル閲覧'], [
 
 export function Settings({ session }: { session: Session }) {
   const [progress, setProgress] = useState<ProgressFragment | null>(null);
+  // A camera-cloud sync adds, renames or retires cameras: the camera list reads them again.
+  const [camerasVersion, setCamerasVersion] = useState(0);
   useEffect(() => {
     if (isAdmin(session)) gql(SetupProgress).then((d) => setProgress(d.setupProgress), () => {});
   }, []);
   return (
     <div class="stack">
-      <h1 style="margin:0;font-size:18px">設定</h1>
+      <h1 class="page-h">設定</h1>
       {progress && <SetupReminder progress={progress} />}
       {isAdmin(session) && (
         <>
-          <CameraSettings />
+          <CameraSettings key={camerasVersion} />
+          <RecordingSettings key={camerasVersion} />
+          <CameraCloudSettings onCamerasChanged={() => setCamerasVersion((v) => v + 1)} />
           <ShopSettings />
+          <AlertSettings />
+          <DigestSettings />
         </>
       )}
       <PasswordPanel />
@@ -53,12 +64,17 @@ function PasswordPanel() {
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<ApiError | null>(null);
   const [done, setDone] = useState(false);
+  const req = useRequired({
+    currentPassword: !cur && '現在のパスワードを入力してください',
+    newPassword: !next && '新しいパスワードを入力してください',
+  });
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked((f) => (f === 'currentPassword' ? 'pw-cur' : 'pw-new'))) return;
     setBusy(true); setErr(null); setDone(false);
     try {
       await gql(ChangePassword, { currentPassword: cur, newPassword: next });
-      setCur(''); setNext(''); setDone(true);
+      setCur(''); setNext(''); setDone(true); req.reset();
     } catch (x) { setErr(asApiError(x)); } finally { setBusy(false); }
   };
   const general = err?.generalErrors(['currentPassword', 'newPassword']) ?? [];
@@ -68,13 +84,13 @@ function PasswordPanel() {
       <form class="panel-body" onSubmit={submit} noValidate style="max-width:420px">
         {done && <div class="alert success" role="status">パスワードを変更しました</div>}
         {general.map((m) => <div class="alert" role="alert">{m}</div>)}
-        <Field id="pw-cur" label="現在のパスワード" error={err?.fieldError('currentPassword')}>
+        <Field id="pw-cur" label="現在のパスワード" error={req.error('currentPassword') ?? err?.fieldError('currentPassword')}>
           {(a) => <input {...a} type="password" autoComplete="current-password" value={cur} onInput={(e) => setCur((e.target as HTMLInputElement).value)} />}
         </Field>
-        <Field id="pw-new" label="新しいパスワード" error={err?.fieldError('newPassword')} hint="8文字以上で、数字・英大文字・英小文字を含めてください。直近4回と同じものは使えません。">
+        <Field id="pw-new" label="新しいパスワード" error={req.error('newPassword') ?? err?.fieldError('newPassword')} hint="8文字以上で、数字・英大文字・英小文字を含めてください。直近4回と同じものは使えません。">
           {(a) => <input {...a} type="password" autoComplete="new-password" value={next} onInput={(e) => setNext((e.target as HTMLInputElement).value)} />}
         </Field>
-        <button class="btn primary" type="submit" disabled={busy || !cur || !next}>変更</button>
+        <button class="btn primary" type="submit" disabled={busy}>変更</button>
       </form>
     </section>
   );
@@ -90,17 +106,22 @@ function ApiKeysPanel() {
   const [created, setCreated] = useState<{ key: string; name: string } | null>(null);
   const [copied, setCopied] = useState(false);
   const [revoking, setRevoking] = useState<ApiKeyRowFragment | null>(null);
+  const req = useRequired({
+    name: !name.trim() && 'キーの名前を入力してください（どの連携に使うか分かる名前）',
+    scopes: scopes.length === 0 && '権限を1つ以上選んでください',
+  });
 
   const load = () => gql(ApiKeys).then((d) => setKeys(d.apiKeys), (e) => setLoadErr(e.message));
   useEffect(() => { void load(); }, []);
 
   const create = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked((f) => (f === 'name' ? 'key-name' : 'key-scope-0'))) return;
     setBusy(true); setErr(null); setCopied(false);
     try {
       const d = await gql(CreateApiKey, { name: name.trim(), scopes });
       setCreated({ key: d.createApiKey.key, name: d.createApiKey.apiKey.name });
-      setName('');
+      setName(''); req.reset();
       void load();
     } catch (x) { setErr(asApiError(x)); } finally { setBusy(false); }
   };
@@ -114,28 +135,29 @@ function ApiKeysPanel() {
     setRevoking(null);
   };
   const general = err?.generalErrors(['name', 'scopes']) ?? [];
+  const scopesErr = req.error('scopes') ?? err?.fieldError('scopes');
 
   return (
     <section class="panel" aria-labelledby="keys-h" data-testid="api-keys">
       <h2 id="keys-h">API キー</h2>
       <div class="panel-body">
         <form onSubmit={create} noValidate style="display:flex;gap:14px;align-items:flex-end;flex-wrap:wrap">
-          <Field id="key-name" label="名前" error={err?.fieldError('name')}>
+          <Field id="key-name" label="名前" error={req.error('name') ?? err?.fieldError('name')}>
             {(a) => <input {...a} value={name} placeholder="例: 決済端末連携" onInput={(e) => setName((e.target as HTMLInputElement).value)} />}
           </Field>
-          <fieldset class="field" style="border:0;padding:0;margin:0 0 14px">
-            <legend style="font-weight:600;font-size:13px;margin-bottom:4px">権限</legend>
-            <div style="display:flex;gap:12px;flex-wrap:wrap">
-              {SCOPES.map(([s, label]) => (
-                <label style="display:flex;gap:4px;align-items:center;font-weight:400">
-                  <input type="checkbox" checked={scopes.includes(s)} onChange={() => setScopes((x) => (x.includes(s) ? x.filter((y) => y !== s) : [...x, s]))} />
+          <fieldset class="field checks" aria-describedby={scopesErr ? 'key-scopes-err' : undefined}>
+            <legend>権限</legend>
+            <div class="check-row">
+              {SCOPES.map(([s, label], i) => (
+                <label class="check">
+                  <input type="checkbox" id={'key-scope-' + i} aria-invalid={!!scopesErr} checked={scopes.includes(s)} onChange={() => setScopes((x) => (x.includes(s) ? x.filter((y) => y !== s) : [...x, s]))} />
                   {label} <span class="hint mono">{s}</span>
                 </label>
               ))}
             </div>
-            {err?.fieldError('scopes') && <span class="field-error" role="alert">{err.fieldError('scopes')}</span>}
+            {scopesErr && <FieldError id="key-scopes-err">{scopesErr}</FieldError>}
           </fieldset>
-          <button class="btn primary" type="submit" style="margin-bottom:14px" disabled={busy || !name.trim() || scopes.length === 0}>キーを作成</button>
+          <button class="btn primary" type="submit" style="margin-bottom:14px" disabled={busy}>キーを作成</button>
         </form>
         {general.map((m) => <div class="alert" role="alert">{m}</div>)}
         {created && (
@@ -152,19 +174,19 @@ function ApiKeysPanel() {
       {loadErr && <div class="alert" role="alert">{loadErr}</div>}
       {!keys ? <div class="loading"><span class="spinner" />読み込み中…</div> : keys.length === 0 ? <div class="empty">API キーはまだありません</div> : (
         <table class="grid">
-          <thead><tr><th>名前</th><th>キー</th><th>権限</th><th>作成</th><th>最終利用</th><th>状態</th><th /></tr></thead>
+          <thead><tr><th>名前</th><th>キー</th><th>権限</th><th>作成</th><th>最終利用</th><th>状態</th><th><span class="sr-only">操作</span></th></tr></thead>
           <tbody>
             {keys.map((k) => {
               const expired = !!k.expiresAt && Date.parse(k.expiresAt) < Date.now();
               return (
                 <tr>
-                  <td>{k.name}</td>
-                  <td class="mono">rk_{k.prefix}_…</td>
-                  <td class="mono">{k.scopes.join(', ')}</td>
-                  <td>{when(k.createdAt)}</td>
-                  <td>{when(k.lastUsedAt)}</td>
-                  <td>{k.revokedAt ? <span class="status-bad">失効 {when(k.revokedAt)}</span> : expired ? <span class="status-bad">期限切れ</span> : <span class="status-ok">有効</span>}</td>
-                  <td>{!k.revokedAt && <button class="btn small danger" onClick={() => setRevoking(k)}>失効させる</button>}</td>
+                  <td data-label="名前">{k.name}</td>
+                  <td data-label="キー" class="mono">rk_{k.prefix}_…</td>
+                  <td data-label="権限" class="mono">{k.scopes.join(', ')}</td>
+                  <td data-label="作成">{when(k.createdAt)}</td>
+                  <td data-label="最終利用">{when(k.lastUsedAt)}</td>
+                  <td data-label="状態">{k.revokedAt ? <span class="status-bad">失効 {when(k.revokedAt)}</span> : expired ? <span class="status-bad">期限切れ</span> : <span class="status-ok">有効</span>}</td>
+                  <td class="row-actions">{!k.revokedAt && <button class="btn small danger" onClick={() => setRevoking(k)}>失効させる</button>}</td>
                 </tr>
               );
             })}
@@ -172,15 +194,9 @@ function ApiKeysPanel() {
         </table>
       )}
       {revoking && (
-        <Modal title="API キーの失効" onClose={() => setRevoking(null)}>
-          <div class="body">
-            <p>「{revoking.name}」({revoking.prefix}…) を失効させますか？ このキーを使う連携はすぐに使えなくなります。</p>
-            <div class="actions">
-              <button class="btn" onClick={() => setRevoking(null)}>キャンセル</button>
-              <button class="btn primary" onClick={revoke}>失効させる</button>
-            </div>
-          </div>
-        </Modal>
+        <ConfirmDialog title="API キーの失効" action="失効させる" onConfirm={revoke} onClose={() => setRevoking(null)} testid="confirm-revoke">
+          <p>「{revoking.name}」({revoking.prefix}…) を失効させますか？ このキーを使う連携はすぐに使えなくなります。</p>
+        </ConfirmDialog>
       )}
     </section>
   );
@@ -194,6 +210,10 @@ function UsersPanel({ me }: { me: string }) {
   const [err, setErr] = useState<ApiError | null>(null);
   const [rowErr, setRowErr] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<UserRowFragment | null>(null);
+  const req = useRequired({
+    email: !form.email.trim() && 'メールアドレスを入力してください',
+    password: !form.password && '初期パスワードを入力してください',
+  });
 
   const load = () => gql(Users).then((d) => setUsers(d.users), (e) => setLoadErr(e.message));
   useEffect(() => { void load(); }, []);
@@ -201,10 +221,11 @@ function UsersPanel({ me }: { me: string }) {
 
   const create = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked((f) => 'u-' + f)) return;
     setBusy(true); setErr(null);
     try {
       await gql(CreateUser, { input: { email: form.email.trim(), name: form.name.trim() || null, password: form.password, role: form.role } });
-      setForm({ email: '', name: '', password: '', role: 'STAFF' });
+      setForm({ email: '', name: '', password: '', role: 'STAFF' }); req.reset();
       void load();
     } catch (x) { setErr(asApiError(x)); } finally { setBusy(false); }
   };
@@ -221,22 +242,22 @@ function UsersPanel({ me }: { me: string }) {
       {rowErr && <div class="alert" role="alert" style="margin:8px 14px">{rowErr}</div>}
       {!users ? <div class="loading"><span class="spinner" />読み込み中…</div> : (
         <table class="grid">
-          <thead><tr><th>メールアドレス</th><th>名前</th><th>権限</th><th>状態</th><th /></tr></thead>
+          <thead><tr><th>メールアドレス</th><th>名前</th><th>権限</th><th>状態</th><th><span class="sr-only">操作</span></th></tr></thead>
           <tbody>
             {users.map((u) => {
               const locked = !!u.lockedUntil && Date.parse(u.lockedUntil) > Date.now();
               return (
                 <tr>
-                  <td>{u.email}{u.id === me && <span class="hint">（あなた）</span>}</td>
-                  <td>{u.name || '—'}</td>
-                  <td>
+                  <td data-label="メールアドレス">{u.email}{u.id === me && <span class="hint">（あなた）</span>}</td>
+                  <td data-label="名前">{u.name || '—'}</td>
+                  <td data-label="権限">
                     <select class="input" aria-label={`${u.email} の権限`} value={u.role} disabled={u.id === me}
                       onChange={(e) => act(() => gql(UpdateUserRole, { id: u.id, role: (e.target as HTMLSelectElement).value as UserRole }))}>
                       {ROLES.map(([r, label]) => <option value={r}>{label}</option>)}
                     </select>
                   </td>
-                  <td>{locked ? <><span class="status-bad">ロック中 ({when(u.lockedUntil)} まで)</span> <button class="btn small" onClick={() => act(() => gql(UnlockUser, { id: u.id }))}>ロック解除</button></> : <span class="status-ok">有効</span>}</td>
-                  <td>{u.id !== me && <button class="btn small danger" onClick={() => setDeleting(u)}>削除</button>}</td>
+                  <td data-label="状態">{locked ? <><span class="status-bad">ロック中 ({when(u.lockedUntil)} まで)</span> <button class="btn small" onClick={() => act(() => gql(UnlockUser, { id: u.id }))}>ロック解除</button></> : <span class="status-ok">有効</span>}</td>
+                  <td class="row-actions">{u.id !== me && <button class="btn small danger" onClick={() => setDeleting(u)}>削除</button>}</td>
                 </tr>
               );
             })}
@@ -244,34 +265,29 @@ function UsersPanel({ me }: { me: string }) {
         </table>
       )}
       <form class="panel-body" onSubmit={create} noValidate style="border-top:1px solid var(--line)">
-        <h3 style="margin:0 0 10px;font-size:14px">ユーザーを追加</h3>
+        <h3 class="sub-h">ユーザーを追加</h3>
         {general.map((m) => <div class="alert" role="alert">{m}</div>)}
-        <div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:0 14px">
-          <Field id="u-email" label="メールアドレス" error={err?.fieldError('email')}>
+        <div class="form-grid">
+          <Field id="u-email" label="メールアドレス" error={req.error('email') ?? err?.fieldError('email')}>
             {(a) => <input {...a} type="email" value={form.email} onInput={set('email')} autoComplete="off" />}
           </Field>
           <Field id="u-name" label="名前" error={err?.fieldError('name')}>
             {(a) => <input {...a} value={form.name} onInput={set('name')} autoComplete="off" />}
           </Field>
-          <Field id="u-password" label="初期パスワード" error={err?.fieldError('password')} hint="8文字以上・数字/英大文字/英小文字を含む">
+          <Field id="u-password" label="初期パスワード" error={req.error('password') ?? err?.fieldError('password')} hint="8文字以上・数字/英大文字/英小文字を含む">
             {(a) => <input {...a} type="password" value={form.password} onInput={set('password')} autoComplete="new-password" />}
           </Field>
           <Field id="u-role" label="権限" error={err?.fieldError('role')}>
             {(a) => <select {...a} value={form.role} onChange={set('role')}>{ROLES.map(([r, label]) => <option value={r}>{label}</option>)}</select>}
           </Field>
         </div>
-        <button class="btn primary" type="submit" disabled={busy || !form.email || !form.password}>追加</button>
+        <button class="btn primary" type="submit" disabled={busy}>追加</button>
       </form>
       {deleting && (
-        <Modal title="ユーザーの削除" onClose={() => setDeleting(null)}>
-          <div class="body">
-            <p>{deleting.email} を削除しますか？ ログイン中のセッションも終了します。</p>
-            <div class="actions">
-              <button class="btn" onClick={() => setDeleting(null)}>キャンセル</button>
-              <button class="btn primary" onClick={() => { const u = deleting; setDeleting(null); void act(() => gql(DeleteUser, { id: u.id })); }}>削除する</button>
-            </div>
-          </div>
-        </Modal>
+        <ConfirmDialog title="ユーザーの削除" action="削除する" testid="confirm-delete-user" onClose={() => setDeleting(null)}
+          onConfirm={() => { const u = deleting; setDeleting(null); void act(() => gql(DeleteUser, { id: u.id })); }}>
+          <p>{deleting.email} を削除しますか？ ログイン中のセッションも終了します。</p>
+        </ConfirmDialog>
       )}
     </section>
   );

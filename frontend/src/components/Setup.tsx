@@ -7,10 +7,11 @@ import type { ComponentChildren } from 'preact';
 import { ApiError, gql } from '../api';
 import { FirstReceipt as FirstReceiptOp, LinkTerminal, SetupData } from '../gql/ops';
 import type { EntryCardFragment, LinkRowFragment, ProgressFragment, SetupDataQuery } from '../gql/types';
-import { DEFAULT_TZ, dateTime, hms, skew, yen } from '../format';
+import { cameraChoice, DEFAULT_TZ, dateTime, hms, reasonCode, reasonText, skewOf, yen } from '../format';
 import { LiveFeed, type LiveOptions } from '../live';
 import { navigate } from '../router';
 import { CameraForm, CameraStatusText } from './CameraForm';
+import { FieldError } from './Field';
 import { ShopForm, hoursSummary } from './ShopForm';
 import { AddSmaregiDialog, UbiregiButton } from './Portal';
 import { SigningKeyOnce, TerminalForm, WebhookConnectionForm, type CreatedConnection } from './WebhookConnection';
@@ -100,7 +101,7 @@ export function Setup({ onProgress, pollMs = 3000, live }: Props) {
   return (
     <div class="stack setup">
       <div>
-        <h1 style="margin:0 0 4px;font-size:18px">初期設定</h1>
+        <h1 class="page-h">初期設定</h1>
         <p class="hint" style="margin:0" data-testid="setup-count">
           {p.complete ? 'すべて完了しました。ダッシュボードにレシートと画像が届きます。' : `5 ステップ中 ${done} ステップ完了。上から順に進めてください。`}
         </p>
@@ -112,7 +113,7 @@ export function Setup({ onProgress, pollMs = 3000, live }: Props) {
           <>
             {cams.length > 0 && (
               <ul class="mini-list" aria-label="登録済みのカメラ">
-                {cams.map((c) => <li><b>{c.label}</b> <CameraStatusText c={c} tz={tz} /></li>)}
+                {cams.map((c) => <li><b>{cameraChoice(c)}</b> <CameraStatusText c={c} tz={tz} /></li>)}
               </ul>
             )}
             <p class="hint">お店のカメラを登録します。カメラの管理画面で「静止画（スナップショット）の URL」を確認して入力し、「接続テスト」で画像が出ることを確かめてください。</p>
@@ -230,17 +231,17 @@ function RegisterRow({ row, cameras, onChanged }: { row: LinkRowFragment; camera
   };
   return (
     <tr data-terminal={row.terminalExternalID}>
-      <td>{PROVIDER_LABEL[row.provider] ?? row.provider} <span class="hint">{row.connection.name || row.contractID}</span></td>
-      <td class="mono">{row.terminalExternalID}{row.terminalName && row.terminalName !== row.terminalExternalID && <span class="hint"> {row.terminalName}</span>}</td>
-      <td>
+      <td data-label="POS">{PROVIDER_LABEL[row.provider] ?? row.provider} <span class="hint">{row.connection.name || row.contractID}</span></td>
+      <td data-label="端末ID" class="mono">{row.terminalExternalID}{row.terminalName && row.terminalName !== row.terminalExternalID && <span class="hint"> {row.terminalName}</span>}</td>
+      <td data-label="カメラ">
         {row.link ? <span class="status-ok">{row.cameraLabel}</span> : (
-          <select class="input" aria-label={`端末 ${row.terminalExternalID} のカメラ`} value={cam} onChange={(e) => setCam((e.target as HTMLSelectElement).value)}>
-            {cameras.map((c) => <option value={c.id}>{c.label}</option>)}
+          <select class="input" aria-label={`端末 ${row.terminalExternalID} のカメラ`} aria-invalid={!!err} aria-describedby={err ? `reg-err-${row.id}` : undefined} value={cam} onChange={(e) => setCam((e.target as HTMLSelectElement).value)}>
+            {cameras.map((c) => <option value={c.id}>{cameraChoice(c)}</option>)}
           </select>
         )}
-        {err && <div class="field-error" role="alert">{err}</div>}
+        {err && <div><FieldError id={`reg-err-${row.id}`}>{err}</FieldError></div>}
       </td>
-      <td>{row.link ? <span class="hint">紐づけ済み</span> : <button class="btn primary small" disabled={busy || !cam} onClick={link}>紐づける</button>}</td>
+      <td class="row-actions">{row.link ? <span class="hint">紐づけ済み</span> : <button class="btn primary small" disabled={busy || !cam} onClick={link}>紐づける</button>}</td>
     </tr>
   );
 }
@@ -289,7 +290,7 @@ export function FirstReceiptStep({ tz, cameraIDs, hasReceipt, live, onArrived }:
       <div class="first-receipt-body">
         {th ? (
           <img class="first-pic" src={th.url} alt={`レシート ${entry.receiptNo} の撮影画像`} width={th.width} height={th.height} data-thumbnail={th.id} />
-        ) : <div class="first-pic nopic">{entry.thumbnailReason ? `画像なし: ${entry.thumbnailReason}` : <><span class="spinner" />画像を撮影中…</>}</div>}
+        ) : <div class="first-pic nopic">{entry.thumbnailReason && reasonCode(entry.thumbnailReason) !== 'PENDING' ? `画像なし: ${reasonText(entry.thumbnailReason)}` : <><span class="spinner" />画像を撮影中…</>}</div>}
         <dl class="kv-list">
           <div><dt>日時</dt><dd>{dateTime(entry.occurredAt, tz)}</dd></div>
           <div><dt>種類</dt><dd>{entry.kindLabel}</dd></div>
@@ -297,7 +298,7 @@ export function FirstReceiptStep({ tz, cameraIDs, hasReceipt, live, onArrived }:
           <div><dt>レジNo.</dt><dd>{entry.registerNo || '—'}</dd></div>
           <div><dt>合計</dt><dd>{yen(entry.total)}</dd></div>
           <div><dt>支払い方法</dt><dd>{entry.paymentMethod || '—'}</dd></div>
-          {th && <div><dt>撮影</dt><dd>{hms(th.capturedAt, tz)}（ずれ {skew(th.skewMs)}）</dd></div>}
+          {th && <div><dt>撮影</dt><dd>{hms(th.capturedAt, tz)}（ずれ{th.skewKnown === false ? ': ' : ' '}{skewOf(th)}）</dd></div>}
         </dl>
       </div>
     </div>

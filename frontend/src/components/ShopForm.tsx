@@ -6,7 +6,7 @@ import { ApiError, gql } from '../api';
 import { CreateShop, UpdateShop } from '../gql/ops';
 import type { BusinessDayInput, ShopRowFragment } from '../gql/types';
 import { DEFAULT_TZ } from '../format';
-import { Field } from './Field';
+import { Field, FieldError, useRequired } from './Field';
 
 export const WEEKDAYS = ['日', '月', '火', '水', '木', '金', '土'];
 const ZONES = ['Asia/Tokyo', 'Asia/Seoul', 'Asia/Shanghai', 'Asia/Taipei', 'Asia/Singapore', 'America/Los_Angeles', 'Europe/London', 'UTC'];
@@ -51,6 +51,7 @@ export function ShopForm({ shop, onSaved, onCancel, idPrefix = 'shop' }: Props) 
   const [days, setDays] = useState<Day[]>(init.days);
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<ApiError | null>(null);
+  const req = useRequired({ name: !name.trim() && '店舗名を入力してください' });
   const setDay = (i: number, p: Partial<Day>) => setDays((ds) => ds.map((d, j) => (j === i ? { ...d, ...p } : d)));
 
   const sent: number[] = []; // input index → weekday, for the errors
@@ -62,10 +63,12 @@ export function ShopForm({ shop, onSaved, onCancel, idPrefix = 'shop' }: Props) 
 
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked((f) => `${idPrefix}-${f}`)) return;
     setBusy(true); setErr(null);
     try {
       const input = { name: name.trim(), timezone: tz.trim() || DEFAULT_TZ, businessHours: hours() };
       const saved = shop ? (await gql(UpdateShop, { id: shop.id, input })).updateShop : (await gql(CreateShop, { input })).createShop;
+      req.reset();
       onSaved(saved);
     } catch (x) {
       setErr(x instanceof ApiError ? x : new ApiError([{ message: String(x) }]));
@@ -90,7 +93,7 @@ export function ShopForm({ shop, onSaved, onCancel, idPrefix = 'shop' }: Props) 
     <form onSubmit={submit} noValidate data-testid="shop-form">
       {general.filter((m) => m !== hoursErr).map((m) => <div class="alert" role="alert">{m}</div>)}
       <div class="form-grid">
-        <Field id={id('name')} label="店舗名" error={err?.fieldError('name')} hint="例: 渋谷店">
+        <Field id={id('name')} label="店舗名" error={req.error('name') ?? err?.fieldError('name')} hint="例: 渋谷店">
           {(a) => <input {...a} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} autoComplete="off" required />}
         </Field>
         <Field id={id('tz')} label="タイムゾーン" error={err?.fieldError('timezone')} hint="日本の店舗は Asia/Tokyo のままで大丈夫です">
@@ -108,7 +111,7 @@ export function ShopForm({ shop, onSaved, onCancel, idPrefix = 'shop' }: Props) 
           <input type="checkbox" checked={useHours} onChange={(e) => setUseHours((e.target as HTMLInputElement).checked)} />
           曜日ごとに営業時間を設定する（アラートと集計で営業時間外を区別します）
         </label>
-        {hoursErr && <span class="field-error" role="alert">{hoursErr}</span>}
+        {hoursErr && <FieldError>{hoursErr}</FieldError>}
         {useHours && (
           <table class="hours-table">
             <tbody>
@@ -117,17 +120,17 @@ export function ShopForm({ shop, onSaved, onCancel, idPrefix = 'shop' }: Props) 
                 return (
                   <tr data-weekday={wd}>
                     <th scope="row">{WEEKDAYS[wd]}曜</th>
-                    <td><label class="check"><input type="checkbox" checked={d.open} onChange={(ev) => setDay(wd, { open: (ev.target as HTMLInputElement).checked })} />営業</label></td>
+                    <td><label class="check"><input type="checkbox" aria-label={`${WEEKDAYS[wd]}曜は営業`} checked={d.open} onChange={(ev) => setDay(wd, { open: (ev.target as HTMLInputElement).checked })} />営業</label></td>
                     <td>
                       {d.open ? (
                         <span class="hours-times">
-                          <input class="input" type="time" aria-label={`${WEEKDAYS[wd]}曜の開店`} value={d.from} aria-invalid={!!e} onInput={(ev) => setDay(wd, { from: (ev.target as HTMLInputElement).value })} />
+                          <input class="input" type="time" aria-label={`${WEEKDAYS[wd]}曜の開店`} value={d.from} aria-invalid={!!e} aria-describedby={e ? id(`day${wd}-err`) : undefined} onInput={(ev) => setDay(wd, { from: (ev.target as HTMLInputElement).value })} />
                           〜
-                          <input class="input" type="time" aria-label={`${WEEKDAYS[wd]}曜の閉店`} value={d.to} aria-invalid={!!e} onInput={(ev) => setDay(wd, { to: (ev.target as HTMLInputElement).value })} />
+                          <input class="input" type="time" aria-label={`${WEEKDAYS[wd]}曜の閉店`} value={d.to} aria-invalid={!!e} aria-describedby={e ? id(`day${wd}-err`) : undefined} onInput={(ev) => setDay(wd, { to: (ev.target as HTMLInputElement).value })} />
                           {d.to < d.from && <span class="hint">翌日まで</span>}
                         </span>
                       ) : <span class="hint">定休日</span>}
-                      {e && <div class="field-error" role="alert">{e}</div>}
+                      {e && <div><FieldError id={id(`day${wd}-err`)}>{e}</FieldError></div>}
                     </td>
                   </tr>
                 );
@@ -138,7 +141,7 @@ export function ShopForm({ shop, onSaved, onCancel, idPrefix = 'shop' }: Props) 
       </fieldset>
       <div class="actions">
         {onCancel && <button type="button" class="btn" onClick={onCancel}>キャンセル</button>}
-        <button type="submit" class="btn primary" disabled={busy || !name.trim()}>{busy ? '保存中…' : shop ? '保存' : '店舗を追加'}</button>
+        <button type="submit" class="btn primary" disabled={busy}>{busy ? '保存中…' : shop ? '保存' : '店舗を追加'}</button>
       </div>
     </form>
   );

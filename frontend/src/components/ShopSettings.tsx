@@ -1,10 +1,10 @@
 // 設定 › 店舗: the shops (name, timezone, opening hours) and shop groups
 // (their shops and the STAFF users who see every shop of the group).
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, gql } from '../api';
 import { CreateShopGroup, DeleteShopGroup, RenameShopGroup, SetShopGroupMembers, SetShopGroupShops, ShopList, Users } from '../gql/ops';
 import type { ShopGroupRowFragment, ShopListQuery, ShopRowFragment, UserRowFragment } from '../gql/types';
-import { Field } from './Field';
+import { Field, FieldError, useRequired } from './Field';
 import { Modal } from './Modal';
 import { PlusIcon } from './Icons';
 import { ShopForm, hoursSummary } from './ShopForm';
@@ -26,7 +26,7 @@ export function ShopSettings() {
   return (
     <section class="panel" aria-labelledby="shops-h" data-testid="shops">
       <div class="panel-head">
-        <h2 id="shops-h" style="margin:0;font-size:15px">店舗</h2>
+        <h2 id="shops-h">店舗</h2>
         <div class="toolbar"><button class="btn primary" onClick={() => setEditing('new')}><PlusIcon /> 店舗を追加</button></div>
       </div>
       {loadErr && <div class="alert" role="alert">{loadErr}</div>}
@@ -36,17 +36,17 @@ export function ShopSettings() {
           <tbody>
             {shops.map((s) => (
               <tr data-shop={s.name}>
-                <td><b>{s.name}</b></td>
-                <td class="mono">{s.timezone}</td>
-                <td>{hoursSummary(s.businessHours)}</td>
-                <td><button class="btn small" onClick={() => setEditing(s)}>編集</button></td>
+                <td data-label="店舗名"><b>{s.name}</b></td>
+                <td data-label="タイムゾーン" class="mono">{s.timezone}</td>
+                <td data-label="営業時間">{hoursSummary(s.businessHours)}</td>
+                <td class="row-actions"><button class="btn small" onClick={() => setEditing(s)}>編集</button></td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
-      <div class="panel-head" style="border-top:1px solid var(--line)">
-        <h3 style="margin:0;font-size:14px">店舗グループ</h3>
+      <div class="panel-head sub">
+        <h3 id="groups-h">店舗グループ</h3>
         <div class="toolbar"><button class="btn" disabled={shops.length === 0} onClick={() => setGroup('new')}><PlusIcon /> グループを追加</button></div>
       </div>
       {data && (data.shopGroups.length === 0 ? <div class="empty">グループはまだありません。複数の店舗をまとめて、スタッフに見せる範囲を決められます。</div> : (
@@ -55,10 +55,10 @@ export function ShopSettings() {
           <tbody>
             {data.shopGroups.map((g) => (
               <tr>
-                <td><b>{g.name}</b></td>
-                <td>{(g.shops ?? []).map((s) => s.name).join('、') || '—'}</td>
-                <td>{g.members.map((u) => u.name || u.email).join('、') || '—'}</td>
-                <td><button class="btn small" onClick={() => setGroup(g)}>編集</button></td>
+                <td data-label="グループ名"><b>{g.name}</b></td>
+                <td data-label="店舗">{(g.shops ?? []).map((s) => s.name).join('、') || '—'}</td>
+                <td data-label="閲覧できるスタッフ">{g.members.map((u) => u.name || u.email).join('、') || '—'}</td>
+                <td class="row-actions"><button class="btn small" onClick={() => setGroup(g)}>編集</button></td>
               </tr>
             ))}
           </tbody>
@@ -86,11 +86,21 @@ function GroupDialog({ group, shops, users, onClose, onDone }: {
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<ApiError | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
+  // The question replaces the button that asked it: focus goes to its
+  // キャンセル (not lost to the page), and back to that button after.
+  const keep = useRef<HTMLButtonElement>(null);
+  const ask = useRef<HTMLButtonElement>(null);
+  const asked = useRef(false);
+  useEffect(() => {
+    if (confirmDelete) { keep.current?.focus(); asked.current = true; } else if (asked.current) ask.current?.focus();
+  }, [confirmDelete]);
+  const req = useRequired({ name: !name.trim() && 'グループ名を入力してください' });
   const toggle = (set: (f: (s: Set<string>) => Set<string>) => void, id: string) => set((s) => { const n = new Set(s); if (n.has(id)) n.delete(id); else n.add(id); return n; });
   const same = (a: Set<string>, b: string[]) => a.size === b.length && b.every((x) => a.has(x));
 
   const save = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked(() => 'grp-name')) return;
     setBusy(true); setErr(null);
     try {
       if (!group) {
@@ -115,32 +125,32 @@ function GroupDialog({ group, shops, users, onClose, onDone }: {
     <Modal title={group ? 'グループを編集' : 'グループを追加'} onClose={onClose} testid="group-dialog">
       <form onSubmit={save} noValidate>
         {general.map((m) => <div class="alert" role="alert">{m}</div>)}
-        <Field id="grp-name" label="グループ名" error={err?.fieldError('name')} hint="例: 東京エリア">
+        <Field id="grp-name" label="グループ名" error={req.error('name') ?? err?.fieldError('name')} hint="例: 東京エリア">
           {(a) => <input {...a} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} autoComplete="off" />}
         </Field>
-        <fieldset class="field checks">
+        <fieldset class="field checks" aria-describedby={err?.fieldError('shopIDs') ? 'grp-shops-err' : undefined}>
           <legend>店舗</legend>
           {shops.map((s) => <label class="check"><input type="checkbox" checked={shopIDs.has(s.id)} onChange={() => toggle(setShopIDs, s.id)} />{s.name}</label>)}
-          {err?.fieldError('shopIDs') && <span class="field-error" role="alert">{err.fieldError('shopIDs')}</span>}
+          {err?.fieldError('shopIDs') && <FieldError id="grp-shops-err">{err.fieldError('shopIDs')}</FieldError>}
         </fieldset>
-        <fieldset class="field checks">
+        <fieldset class="field checks" aria-describedby={err?.fieldError('userIDs') ? 'grp-users-err' : undefined}>
           <legend>閲覧できるスタッフ</legend>
           {users.length === 0 ? <span class="hint">スタッフの権限のユーザーがいません</span> : users.map((u) => <label class="check"><input type="checkbox" checked={memberIDs.has(u.id)} onChange={() => toggle(setMemberIDs, u.id)} />{u.name || u.email}</label>)}
-          {err?.fieldError('userIDs') && <span class="field-error" role="alert">{err.fieldError('userIDs')}</span>}
+          {err?.fieldError('userIDs') && <FieldError id="grp-users-err">{err.fieldError('userIDs')}</FieldError>}
         </fieldset>
         {confirmDelete ? (
-          <div class="alert" role="alert">
+          <div class="alert" role="alert" data-testid="confirm-delete-group">
             グループ「{group!.name}」を削除しますか？ 店舗とスタッフは残ります。
             <div class="actions" style="margin-top:8px">
-              <button type="button" class="btn" autoFocus onClick={() => setConfirmDelete(false)}>キャンセル</button>
+              <button type="button" class="btn" ref={keep} onClick={() => setConfirmDelete(false)}>キャンセル</button>
               <button type="button" class="btn danger-solid" disabled={busy} onClick={remove}>削除する</button>
             </div>
           </div>
         ) : (
           <div class="actions">
-            {group && <button type="button" class="btn danger" style="margin-right:auto" onClick={() => setConfirmDelete(true)}>グループを削除</button>}
+            {group && <button type="button" class="btn danger" style="margin-right:auto" ref={ask} onClick={() => setConfirmDelete(true)}>グループを削除</button>}
             <button type="button" class="btn" onClick={onClose}>キャンセル</button>
-            <button type="submit" class="btn primary" disabled={busy || !name.trim()}>{busy ? '保存中…' : '保存'}</button>
+            <button type="submit" class="btn primary" disabled={busy}>{busy ? '保存中…' : '保存'}</button>
           </div>
         )}
       </form>

@@ -6,7 +6,7 @@ import { useState } from 'preact/hooks';
 import { ApiError, gql } from '../api';
 import { CreatePosConnection, CreateTerminal } from '../gql/ops';
 import type { CreatePosConnectionMutation, ManualPosProvider } from '../gql/types';
-import { Field } from './Field';
+import { Field, useRequired } from './Field';
 
 export type CreatedConnection = CreatePosConnectionMutation['createPosConnection'];
 type Created = CreatedConnection;
@@ -19,13 +19,18 @@ export function WebhookConnectionForm({ shops, onCreated }: { shops: ShopOption[
   const [shopID, setShopID] = useState(shops[0]?.id ?? '');
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<ApiError | null>(null);
+  const req = useRequired({
+    name: !name.trim() && '連携の名前を入力してください',
+    shopID: !shopID && '先に店舗を追加してください（②）',
+  });
 
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked((f) => (f === 'name' ? 'wh-name' : 'wh-shop'))) return;
     setBusy(true); setErr(null);
     try {
       const d = await gql(CreatePosConnection, { input: { provider, name: name.trim(), shopID } });
-      setName('');
+      setName(''); req.reset();
       onCreated(d.createPosConnection);
     } catch (x) {
       setErr(x instanceof ApiError ? x : new ApiError([{ message: String(x) }]));
@@ -37,16 +42,16 @@ export function WebhookConnectionForm({ shops, onCreated }: { shops: ShopOption[
     <div class="stack" style="gap:8px">
       <form onSubmit={submit} noValidate data-testid="webhook-form">
         {general.map((m) => <div class="alert" role="alert">{m}</div>)}
-        <fieldset class="field" style="border:0;padding:0;margin:0 0 14px">
-          <legend style="font-weight:600;font-size:13px;margin-bottom:4px">種類</legend>
+        <fieldset class="field checks">
+          <legend>種類</legend>
           <label class="check"><input type="radio" name="wh-provider" checked={provider === 'WEBHOOK'} onChange={() => setProvider('WEBHOOK')} />カード端末（署名付き Webhook で送信）</label>
           <label class="check"><input type="radio" name="wh-provider" checked={provider === 'PARTNER'} onChange={() => setProvider('PARTNER')} />パートナーのシステム（API キーで送信。Webhook も使えます）</label>
         </fieldset>
         <div class="form-grid">
-          <Field id="wh-name" label="連携の名前" error={err?.fieldError('name')} hint="例: 決済端末 渋谷店">
+          <Field id="wh-name" label="連携の名前" error={req.error('name') ?? err?.fieldError('name')} hint="例: 決済端末 渋谷店">
             {(a) => <input {...a} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} autoComplete="off" />}
           </Field>
-          <Field id="wh-shop" label="店舗" error={err?.fieldError('shopID')} hint={shops.length ? '新しいレジはこの店舗に入ります' : '先に店舗を追加してください'}>
+          <Field id="wh-shop" label="店舗" error={req.error('shopID') ?? err?.fieldError('shopID')} hint={shops.length ? '新しいレジはこの店舗に入ります' : '先に店舗を追加してください'}>
             {(a) => (
               <select {...a} value={shopID} onChange={(e) => setShopID((e.target as HTMLSelectElement).value)}>
                 {shops.map((s) => <option value={s.id}>{s.name}</option>)}
@@ -54,7 +59,7 @@ export function WebhookConnectionForm({ shops, onCreated }: { shops: ShopOption[
             )}
           </Field>
         </div>
-        <button type="submit" class="btn primary" disabled={busy || !name.trim() || !shopID}>{busy ? '作成中…' : '連携を作成'}</button>
+        <button type="submit" class="btn primary" disabled={busy}>{busy ? '作成中…' : '連携を作成'}</button>
       </form>
     </div>
   );
@@ -101,12 +106,18 @@ export function TerminalForm({ connections, shops, onCreated }: { connections: C
   const [shopID, setShopID] = useState(shops[0]?.id ?? '');
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<ApiError | null>(null);
+  const req = useRequired({
+    connectionID: !connectionID && '連携を選んでください',
+    externalID: !externalID.trim() && '端末IDを入力してください',
+    shopID: !shopID && '店舗を選んでください',
+  });
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (req.blocked((f) => ({ connectionID: 'term-conn', externalID: 'term-ext', shopID: 'term-shop' })[f]!)) return;
     setBusy(true); setErr(null);
     try {
       await gql(CreateTerminal, { input: { connectionID, externalID: externalID.trim(), name: name.trim() || null, shopID } });
-      setExternalID(''); setName('');
+      setExternalID(''); setName(''); req.reset();
       onCreated();
     } catch (x) {
       setErr(x instanceof ApiError ? x : new ApiError([{ message: String(x) }]));
@@ -117,20 +128,20 @@ export function TerminalForm({ connections, shops, onCreated }: { connections: C
     <form onSubmit={submit} noValidate data-testid="terminal-form">
       {general.map((m) => <div class="alert" role="alert">{m}</div>)}
       <div class="form-grid">
-        <Field id="term-conn" label="連携" error={err?.fieldError('connectionID')}>
+        <Field id="term-conn" label="連携" error={req.error('connectionID') ?? err?.fieldError('connectionID')}>
           {(a) => <select {...a} value={connectionID} onChange={(e) => setConnectionID((e.target as HTMLSelectElement).value)}>{connections.map((c) => <option value={c.id}>{c.name}</option>)}</select>}
         </Field>
-        <Field id="term-ext" label="端末ID" error={err?.fieldError('externalID')} hint="送信データの terminalId に入る、そのレジの ID">
+        <Field id="term-ext" label="端末ID" error={req.error('externalID') ?? err?.fieldError('externalID')} hint="送信データの terminalId に入る、そのレジの ID">
           {(a) => <input {...a} value={externalID} onInput={(e) => setExternalID((e.target as HTMLInputElement).value)} autoComplete="off" />}
         </Field>
         <Field id="term-name" label="レジの名前" error={err?.fieldError('name')} hint="任意">
           {(a) => <input {...a} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} autoComplete="off" />}
         </Field>
-        <Field id="term-shop" label="店舗" error={err?.fieldError('shopID')}>
+        <Field id="term-shop" label="店舗" error={req.error('shopID') ?? err?.fieldError('shopID')}>
           {(a) => <select {...a} value={shopID} onChange={(e) => setShopID((e.target as HTMLSelectElement).value)}>{shops.map((s) => <option value={s.id}>{s.name}</option>)}</select>}
         </Field>
       </div>
-      <button type="submit" class="btn" disabled={busy || !connectionID || !externalID.trim() || !shopID}>レジを追加</button>
+      <button type="submit" class="btn" disabled={busy}>レジを追加</button>
     </form>
   );
 }

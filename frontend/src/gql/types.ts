@@ -3,6 +3,113 @@
 type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
+export type AlertRuleKind =
+  /** The rule builder: every condition in conditions holds. */
+  | 'CUSTOM'
+  /**
+   * A card terminal's refund with no register cancel, or a register cancel
+   * paid by card with no card refund, once windowSeconds (default 600) passed.
+   */
+  | 'CARD_MISMATCH'
+  /** A CANCEL / DELETE / MODIFY (entryKinds) whose total exceeds amount. */
+  | 'AMOUNT_OVER'
+  /** A cancel within windowSeconds of its sale, by the sale's staff. */
+  | 'QUICK_CANCEL'
+  /** count cancels by one staff within windowSeconds. */
+  | 'CANCEL_BURST'
+  /** An entry outside business hours (opensAt–closesAt, shop time). */
+  | 'OUTSIDE_HOURS'
+  /**
+   * A terminal with no entry for windowSeconds during business hours; without
+   * windowSeconds, for three times its usual gap (mean over the last 7 days'
+   * business hours, 10 min to 4 h).
+   */
+  | 'FEED_SILENT'
+  /** An entry from a terminal no camera watches. */
+  | 'UNLINKED_TERMINAL'
+  /**
+   * An entry of entryKinds (default CANCEL) with no person detected by its
+   * camera within windowSeconds (default 30) either side: the customer was
+   * not at the counter. Checked once the camera's person events are in
+   * (cloud cameras report them a minute or more later).
+   */
+  | 'NO_PERSON'
+  /**
+   * A camera linked to a register that stopped recording (the cloud reports
+   * it not streaming, or disconnected); one alert per episode, resolved when
+   * it records again.
+   */
+  | 'CAMERA_NOT_RECORDING'
+  /**
+   * A register whose clock is off true time by more than windowSeconds
+   * (default 30) by the estimate of Terminal.clockOffset; one alert per
+   * episode, resolved when the offset is back under it.
+   */
+  | 'REGISTER_CLOCK_OFF'
+  /**
+   * Receipts arrive from a register while its linked camera is not recording
+   * (offline, no frame near the receipt's second, or no recorded span); one
+   * alert per camera and episode, resolved when a receipt gets its picture
+   * again.
+   */
+  | 'RECEIPTS_NOT_RECORDED';
+
+export type AlertRuleInput = {
+  name: string;
+  kind: AlertRuleKind;
+  enabled?: boolean | null | undefined;
+  /** Which entries count (shops, terminals, staff, amounts …); omit for all. */
+  scope?: JournalWhere | null | undefined;
+  /** AMOUNT_OVER: kinds that count (CANCEL, DELETE, MODIFY; default all three). */
+  entryKinds?: Array<JournalEntryKind> | null | undefined;
+  /** AMOUNT_OVER: yen a total must exceed. */
+  amount?: number | null | undefined;
+  /** QUICK_CANCEL / CANCEL_BURST / FEED_SILENT: seconds. */
+  windowSeconds?: number | null | undefined;
+  /** CANCEL_BURST: number of cancels. */
+  count?: number | null | undefined;
+  /** OUTSIDE_HOURS / FEED_SILENT: business hours "HH:MM" in shop time. */
+  opensAt?: string | null | undefined;
+  closesAt?: string | null | undefined;
+  /** POST each alert here (HMAC-SHA256 signed); empty for none. */
+  webhookURL?: string | null | undefined;
+  /** CUSTOM: the rule builder's conditions, all of which must hold. */
+  conditions?: RuleConditionsInput | null | undefined;
+};
+
+export type RuleConditionsInput = {
+  kinds?: Array<JournalEntryKind> | null | undefined;
+  amountMin?: number | null | undefined;
+  amountMax?: number | null | undefined;
+  item?: ItemConditionInput | null | undefined;
+  paymentMethods?: Array<string> | null | undefined;
+  staff?: Array<string> | null | undefined;
+  shopIDs?: Array<string> | null | undefined;
+  terminalIDs?: Array<string> | null | undefined;
+  staySecondsMin?: number | null | undefined;
+  staySecondsMax?: number | null | undefined;
+  timeFrom?: string | null | undefined;
+  timeTo?: string | null | undefined;
+  weekdays?: Array<number> | null | undefined;
+  outsideHours?: boolean | null | undefined;
+  unlinkedTerminal?: boolean | null | undefined;
+  burst?: WindowConditionInput | null | undefined;
+  quickCancel?: WindowConditionInput | null | undefined;
+};
+
+export type ItemConditionInput = {
+  nameContains?: string | null | undefined;
+  quantityMin?: number | null | undefined;
+  quantityMax?: number | null | undefined;
+  lineAmountMin?: number | null | undefined;
+  lineAmountMax?: number | null | undefined;
+};
+
+export type WindowConditionInput = {
+  count?: number | null | undefined;
+  windowSeconds: number;
+};
+
 export type CreateUserInput = {
   email: string;
   password: string;
@@ -13,6 +120,41 @@ export type CreateUserInput = {
   shopGroupIDs?: Array<string> | null | undefined;
   ipAllowlist?: Array<string> | null | undefined;
 };
+
+export type ConnectCameraCloudInput = {
+  /** Only SAFIE today (default). */
+  provider?: CameraCloudConnectionProvider | null | undefined;
+  /** The owner's name for this connection (default 「Safie」); unique per account. */
+  name?: string | null | undefined;
+  /** The Safie API key (Safie Developers: APIキー認証アプリケーション). Sealed at rest, never returned. */
+  apiKey: string;
+  /** The option id that marks a device as contracted for POS (Safie item_id); default: the server's --safie-pos-item-id. */
+  optionItemID?: number | null | undefined;
+  /** How many days the cloud keeps recordings (the plan's retention), 1–365; default 7. */
+  retentionDays?: number | null | undefined;
+};
+
+export type UpdateCameraCloudInput = {
+  name?: string | null | undefined;
+  /** A new API key replaces the stored one (checked first; the old one stays when it is refused). */
+  apiKey?: string | null | undefined;
+  optionItemID?: number | null | undefined;
+  retentionDays?: number | null | undefined;
+};
+
+export type StartCameraCloudOAuthInput = {
+  name?: string | null | undefined;
+  optionItemID?: number | null | undefined;
+  retentionDays?: number | null | undefined;
+};
+
+export type RecordingSource =
+  /** regicam's own recording on disk (RTSP, snapshot, MJPEG and simulated cameras). */
+  | 'LOCAL'
+  /** The camera cloud's own recording. */
+  | 'CLOUD'
+  /** Nothing is recorded for this camera (only the short live buffer). */
+  | 'NONE';
 
 /**
  * Where the server reads a camera's picture. The URL's scheme must fit the
@@ -49,6 +191,24 @@ export type UpdateCameraInput = {
   clearSource?: boolean | null | undefined;
 };
 
+export type CreateCaseInput = {
+  title: string;
+  entryIDs?: Array<string> | null | undefined;
+  alertIDs?: Array<string> | null | undefined;
+  assigneeID?: string | null | undefined;
+  tags?: Array<string> | null | undefined;
+};
+
+export type UpdateCaseInput = {
+  title?: string | null | undefined;
+  status?: CaseStatus | null | undefined;
+  /** Required when status becomes CLOSED. */
+  resolution?: string | null | undefined;
+  assigneeID?: string | null | undefined;
+  clearAssignee?: boolean | null | undefined;
+  tags?: Array<string> | null | undefined;
+};
+
 /** スマレジ連携: 契約ID + クライアントID + クライアントシークレット. */
 export type SmaregiCredentialsInput = {
   contractID: string;
@@ -56,12 +216,167 @@ export type SmaregiCredentialsInput = {
   clientSecret: string;
 };
 
+export type MailSecurity =
+  /** Submission with STARTTLS (usually port 587). */
+  | 'STARTTLS'
+  /** Implicit TLS (usually port 465). */
+  | 'TLS';
+
+export type MailSettingsInput = {
+  host: string;
+  port?: number | null | undefined;
+  security?: MailSecurity | null | undefined;
+  username?: string | null | undefined;
+  /** Omit to keep the stored password; empty string removes it. */
+  password?: string | null | undefined;
+  fromAddress: string;
+  fromName?: string | null | undefined;
+};
+
+export type DigestStatus =
+  | 'OK'
+  | 'ERROR';
+
+export type DigestRuleInput = {
+  name: string;
+  recipients: Array<string>;
+  shopIDs?: Array<string> | null | undefined;
+  sendAt?: string | null | undefined;
+  enabled?: boolean | null | undefined;
+};
+
+/** CameraCloudConnectionAuthKind is enum for the field auth_kind */
+export type CameraCloudConnectionAuthKind =
+  | 'API_KEY'
+  | 'OAUTH';
+
+/** CameraCloudConnectionProvider is enum for the field provider */
+export type CameraCloudConnectionProvider =
+  | 'SAFIE';
+
+/** CameraCloudConnectionStatus is enum for the field status */
+export type CameraCloudConnectionStatus =
+  | 'OK'
+  | 'NEEDS_REAUTH'
+  | 'ERROR';
+
 /** CameraSourceKind is enum for the field source_kind */
 export type CameraSourceKind =
   | 'SIMULATED'
   | 'SNAPSHOT'
   | 'MJPEG'
-  | 'RTSP';
+  | 'RTSP'
+  | 'CLOUD';
+
+/** CaseStatus is enum for the field status */
+export type CaseStatus =
+  | 'OPEN'
+  | 'INVESTIGATING'
+  | 'CLOSED';
+
+/**
+ * CaseWhereInput is used for filtering Investigation objects.
+ * Input was generated by ent.
+ */
+export type CaseWhereInput = {
+  not?: CaseWhereInput | null | undefined;
+  and?: Array<CaseWhereInput> | null | undefined;
+  or?: Array<CaseWhereInput> | null | undefined;
+  /** id field predicates */
+  id?: string | null | undefined;
+  idNEQ?: string | null | undefined;
+  idIn?: Array<string> | null | undefined;
+  idNotIn?: Array<string> | null | undefined;
+  idGT?: string | null | undefined;
+  idGTE?: string | null | undefined;
+  idLT?: string | null | undefined;
+  idLTE?: string | null | undefined;
+  /** created_at field predicates */
+  createdAt?: string | null | undefined;
+  createdAtNEQ?: string | null | undefined;
+  createdAtIn?: Array<string> | null | undefined;
+  createdAtNotIn?: Array<string> | null | undefined;
+  createdAtGT?: string | null | undefined;
+  createdAtGTE?: string | null | undefined;
+  createdAtLT?: string | null | undefined;
+  createdAtLTE?: string | null | undefined;
+  /** title field predicates */
+  title?: string | null | undefined;
+  titleNEQ?: string | null | undefined;
+  titleIn?: Array<string> | null | undefined;
+  titleNotIn?: Array<string> | null | undefined;
+  titleGT?: string | null | undefined;
+  titleGTE?: string | null | undefined;
+  titleLT?: string | null | undefined;
+  titleLTE?: string | null | undefined;
+  titleContains?: string | null | undefined;
+  titleHasPrefix?: string | null | undefined;
+  titleHasSuffix?: string | null | undefined;
+  titleEqualFold?: string | null | undefined;
+  titleContainsFold?: string | null | undefined;
+  /** status field predicates */
+  status?: CaseStatus | null | undefined;
+  statusNEQ?: CaseStatus | null | undefined;
+  statusIn?: Array<CaseStatus> | null | undefined;
+  statusNotIn?: Array<CaseStatus> | null | undefined;
+  /** resolution field predicates */
+  resolution?: string | null | undefined;
+  resolutionNEQ?: string | null | undefined;
+  resolutionIn?: Array<string> | null | undefined;
+  resolutionNotIn?: Array<string> | null | undefined;
+  resolutionGT?: string | null | undefined;
+  resolutionGTE?: string | null | undefined;
+  resolutionLT?: string | null | undefined;
+  resolutionLTE?: string | null | undefined;
+  resolutionContains?: string | null | undefined;
+  resolutionHasPrefix?: string | null | undefined;
+  resolutionHasSuffix?: string | null | undefined;
+  resolutionEqualFold?: string | null | undefined;
+  resolutionContainsFold?: string | null | undefined;
+  /** assignee_id field predicates */
+  assigneeID?: string | null | undefined;
+  assigneeIDNEQ?: string | null | undefined;
+  assigneeIDIn?: Array<string> | null | undefined;
+  assigneeIDNotIn?: Array<string> | null | undefined;
+  assigneeIDGT?: string | null | undefined;
+  assigneeIDGTE?: string | null | undefined;
+  assigneeIDLT?: string | null | undefined;
+  assigneeIDLTE?: string | null | undefined;
+  assigneeIDContains?: string | null | undefined;
+  assigneeIDHasPrefix?: string | null | undefined;
+  assigneeIDHasSuffix?: string | null | undefined;
+  assigneeIDIsNil?: boolean | null | undefined;
+  assigneeIDNotNil?: boolean | null | undefined;
+  assigneeIDEqualFold?: string | null | undefined;
+  assigneeIDContainsFold?: string | null | undefined;
+  /** created_by_id field predicates */
+  createdByID?: string | null | undefined;
+  createdByIDNEQ?: string | null | undefined;
+  createdByIDIn?: Array<string> | null | undefined;
+  createdByIDNotIn?: Array<string> | null | undefined;
+  createdByIDGT?: string | null | undefined;
+  createdByIDGTE?: string | null | undefined;
+  createdByIDLT?: string | null | undefined;
+  createdByIDLTE?: string | null | undefined;
+  createdByIDContains?: string | null | undefined;
+  createdByIDHasPrefix?: string | null | undefined;
+  createdByIDHasSuffix?: string | null | undefined;
+  createdByIDIsNil?: boolean | null | undefined;
+  createdByIDNotNil?: boolean | null | undefined;
+  createdByIDEqualFold?: string | null | undefined;
+  createdByIDContainsFold?: string | null | undefined;
+  /** closed_at field predicates */
+  closedAt?: string | null | undefined;
+  closedAtNEQ?: string | null | undefined;
+  closedAtIn?: Array<string> | null | undefined;
+  closedAtNotIn?: Array<string> | null | undefined;
+  closedAtGT?: string | null | undefined;
+  closedAtGTE?: string | null | undefined;
+  closedAtLT?: string | null | undefined;
+  closedAtLTE?: string | null | undefined;
+  closedAtIsNil?: boolean | null | undefined;
+  closedAtNotNil?: boolean | null | undefined;
+};
 
 /** JournalEntryKind is enum for the field kind */
 export type JournalEntryKind =
@@ -89,6 +404,61 @@ export type UserRole =
   | 'OWNER'
   | 'ADMIN'
   | 'STAFF';
+
+export type CameraRecordingState =
+  /** Frames are being written to disk. */
+  | 'RECORDING'
+  /** The recorder is connecting (no frame yet). */
+  | 'STARTING'
+  /** The camera does not answer; the recorder retries with backoff (a gap is recorded). */
+  | 'OFFLINE'
+  /** The camera refused the stored credentials. */
+  | 'AUTH_FAILED'
+  /** The recordings directory is full; recording pauses until space is freed. */
+  | 'DISK_FULL'
+  /** Recording failed for another reason (reason says which). */
+  | 'ERROR'
+  /** No replica records this camera (no source, retired, CLOUD, or every replica runs with --record=false). */
+  | 'OFF';
+
+export type UpdateRecordingSettingsInput = {
+  clipLeadInSeconds?: number | null | undefined;
+  clipLeadOutSeconds?: number | null | undefined;
+};
+
+export type CreateShareLinkInput = {
+  entryID: string;
+  /** How long it opens, 1–720 hours; default 72. */
+  expiresInHours?: number | null | undefined;
+  /** A note for the account's own list (who it was given to); at most 500 characters. */
+  note?: string | null | undefined;
+};
+
+export type StaffMetric =
+  | 'CANCEL'
+  | 'MODIFY'
+  | 'DELETE'
+  | 'REFUND'
+  | 'DISCOUNT';
+
+export type StaffOutlierInput = {
+  from: string;
+  to: string;
+  shopIDs?: Array<string> | null | undefined;
+  /** Score above which a rate is flagged (default 3.5). */
+  threshold?: number | null | undefined;
+  /** Staff with fewer sales are listed but never flagged (default 20). */
+  minSales?: number | null | undefined;
+};
+
+export type CardMatchState =
+  | 'PENDING'
+  | 'MATCHED'
+  | 'UNMATCHED';
+
+export type CardMatchSide =
+  | 'CARD'
+  | 'REGISTER';
 
 /**
  * Filter for the journal list and the live stream. The five dashboard tabs map
@@ -204,6 +574,44 @@ export type CreateTerminalInput = {
   shopID: string;
 };
 
+export type AlertRuleRowFragment = { id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } | null };
+
+export type AlertRowFragment = { id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, createdAt: string, acknowledgedAt: string | null, resolvedAt: string | null, rule: { id: string, name: string } | null };
+
+export type AlertSettingsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type AlertSettingsQuery = { alertRules: Array<{ id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } | null }>, alerts: { edges: Array<{ node: { id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, createdAt: string, acknowledgedAt: string | null, resolvedAt: string | null, rule: { id: string, name: string } | null } }> } };
+
+export type CreateAlertRuleMutationVariables = Exact<{
+  input: AlertRuleInput;
+}>;
+
+
+export type CreateAlertRuleMutation = { createAlertRule: { rule: { id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } | null } } };
+
+export type UpdateAlertRuleMutationVariables = Exact<{
+  id: string;
+  input: AlertRuleInput;
+}>;
+
+
+export type UpdateAlertRuleMutation = { updateAlertRule: { rule: { id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } | null } } };
+
+export type DeleteAlertRuleMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type DeleteAlertRuleMutation = { deleteAlertRule: string };
+
+export type AcknowledgeAlertMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type AcknowledgeAlertMutation = { acknowledgeAlert: { id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, createdAt: string, acknowledgedAt: string | null, resolvedAt: string | null, rule: { id: string, name: string } | null } };
+
 export type MeFragment = { id: string, email: string, name: string, role: UserRole };
 
 export type MeQueryVariables = Exact<{ [key: string]: never; }>;
@@ -291,21 +699,303 @@ export type RevokeApiKeyMutationVariables = Exact<{
 
 export type RevokeApiKeyMutation = { revokeApiKey: { id: string, name: string, prefix: string, scopes: Array<string>, createdAt: string, lastUsedAt: string | null, expiresAt: string | null, revokedAt: string | null } };
 
-export type EntryCardFragment = { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number } | null };
+export type CloudConnectionRowFragment = { id: string, name: string, provider: CameraCloudConnectionProvider, authKind: CameraCloudConnectionAuthKind, secretHint: string, optionItemID: number | null, retentionDays: number, status: CameraCloudConnectionStatus, lastError: string, lastSyncAt: string | null, deviceCount: number, cameras: Array<{ id: string, name: string, label: string, model: string, deviceID: string, retiredAt: string | null, streaming: boolean | null, notRecordingSince: string | null }> };
 
-export type DashboardCamerasQueryVariables = Exact<{ [key: string]: never; }>;
+export type CameraCloudQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type DashboardCamerasQuery = { cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null }, shops: { edges: Array<{ node: { id: string, name: string, timezone: string } | null } | null> | null } };
+export type CameraCloudQuery = { cameraCloudOAuthAvailable: boolean, cameraCloudConnections: Array<{ id: string, name: string, provider: CameraCloudConnectionProvider, authKind: CameraCloudConnectionAuthKind, secretHint: string, optionItemID: number | null, retentionDays: number, status: CameraCloudConnectionStatus, lastError: string, lastSyncAt: string | null, deviceCount: number, cameras: Array<{ id: string, name: string, label: string, model: string, deviceID: string, retiredAt: string | null, streaming: boolean | null, notRecordingSince: string | null }> }> };
 
-export type JournalQueryVariables = Exact<{
-  where?: JournalWhere | null | undefined;
+export type ConnectCameraCloudMutationVariables = Exact<{
+  input: ConnectCameraCloudInput;
+}>;
+
+
+export type ConnectCameraCloudMutation = { connectCameraCloud: { id: string, name: string, provider: CameraCloudConnectionProvider, authKind: CameraCloudConnectionAuthKind, secretHint: string, optionItemID: number | null, retentionDays: number, status: CameraCloudConnectionStatus, lastError: string, lastSyncAt: string | null, deviceCount: number, cameras: Array<{ id: string, name: string, label: string, model: string, deviceID: string, retiredAt: string | null, streaming: boolean | null, notRecordingSince: string | null }> } };
+
+export type UpdateCameraCloudMutationVariables = Exact<{
+  id: string;
+  input: UpdateCameraCloudInput;
+}>;
+
+
+export type UpdateCameraCloudMutation = { updateCameraCloud: { id: string, name: string, provider: CameraCloudConnectionProvider, authKind: CameraCloudConnectionAuthKind, secretHint: string, optionItemID: number | null, retentionDays: number, status: CameraCloudConnectionStatus, lastError: string, lastSyncAt: string | null, deviceCount: number, cameras: Array<{ id: string, name: string, label: string, model: string, deviceID: string, retiredAt: string | null, streaming: boolean | null, notRecordingSince: string | null }> } };
+
+export type SyncCameraCloudMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type SyncCameraCloudMutation = { syncCameraCloud: { id: string, name: string, provider: CameraCloudConnectionProvider, authKind: CameraCloudConnectionAuthKind, secretHint: string, optionItemID: number | null, retentionDays: number, status: CameraCloudConnectionStatus, lastError: string, lastSyncAt: string | null, deviceCount: number, cameras: Array<{ id: string, name: string, label: string, model: string, deviceID: string, retiredAt: string | null, streaming: boolean | null, notRecordingSince: string | null }> } };
+
+export type DisconnectCameraCloudMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type DisconnectCameraCloudMutation = { disconnectCameraCloud: boolean };
+
+export type StartCameraCloudOAuthMutationVariables = Exact<{
+  input: StartCameraCloudOAuthInput;
+}>;
+
+
+export type StartCameraCloudOAuthMutation = { startCameraCloudOAuth: { authorizeURL: string } };
+
+export type CaseRowFragment = { id: string, title: string, status: CaseStatus, updatedAt: string, tags: Array<string> | null, assignee: { id: string, name: string, email: string } | null, entries: Array<{ id: string }> };
+
+export type CaseAlertFragment = { id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, staffName: string, amount: number, rule: { id: string, name: string } | null, thumbnail: { id: string, url: string, width: number, height: number } | null };
+
+export type CaseNoteRowFragment = { id: string, text: string, authorName: string, createdAt: string };
+
+export type CaseEventRowFragment = { id: string, action: string, detail: string, actorName: string, at: string };
+
+export type CaseDetailFragment = { id: string, title: string, status: CaseStatus, resolution: string, tags: Array<string> | null, createdAt: string, updatedAt: string, closedAt: string | null, assigneeID: string | null, evidenceURL: string, assignee: { id: string, name: string, email: string } | null, entries: Array<{ id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, correctedAt: string | null, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, personsNearby: number | null, personsCheckedAt: string | null, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number, skewKnown: boolean } | null, clip: { from: string, to: string, mark: string, url: string | null, downloadURL: string | null, contentType: string | null, unavailableReason: string | null }, picture: { url: string, width: number, height: number, capturedAt: string } | null }>, alerts: Array<{ id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, staffName: string, amount: number, rule: { id: string, name: string } | null, thumbnail: { id: string, url: string, width: number, height: number } | null }>, notes: Array<{ id: string, text: string, authorName: string, createdAt: string }>, history: Array<{ id: string, action: string, detail: string, actorName: string, at: string }> };
+
+export type CasesQueryVariables = Exact<{
+  where?: CaseWhereInput | null | undefined;
   first?: number | null | undefined;
   after?: string | null | undefined;
 }>;
 
 
-export type JournalQuery = { journal: { edges: Array<{ cursor: string, node: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type CasesQuery = { cases: { totalCount: number, edges: Array<{ cursor: string, node: { id: string, title: string, status: CaseStatus, updatedAt: string, tags: Array<string> | null, assignee: { id: string, name: string, email: string } | null, entries: Array<{ id: string }> } | null } | null> | null, pageInfo: { hasNextPage: boolean, endCursor: string | null } }, shops: { edges: Array<{ node: { id: string, timezone: string } | null } | null> | null } };
+
+export type CaseViewQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type CaseViewQuery = { cases: { edges: Array<{ node: { id: string, title: string, status: CaseStatus, resolution: string, tags: Array<string> | null, createdAt: string, updatedAt: string, closedAt: string | null, assigneeID: string | null, evidenceURL: string, assignee: { id: string, name: string, email: string } | null, entries: Array<{ id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, correctedAt: string | null, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, personsNearby: number | null, personsCheckedAt: string | null, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number, skewKnown: boolean } | null, clip: { from: string, to: string, mark: string, url: string | null, downloadURL: string | null, contentType: string | null, unavailableReason: string | null }, picture: { url: string, width: number, height: number, capturedAt: string } | null }>, alerts: Array<{ id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, staffName: string, amount: number, rule: { id: string, name: string } | null, thumbnail: { id: string, url: string, width: number, height: number } | null }>, notes: Array<{ id: string, text: string, authorName: string, createdAt: string }>, history: Array<{ id: string, action: string, detail: string, actorName: string, at: string }> } | null } | null> | null }, shops: { edges: Array<{ node: { id: string, timezone: string } | null } | null> | null } };
+
+export type CaseAssigneesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type CaseAssigneesQuery = { users: Array<{ id: string, name: string, email: string }> };
+
+export type CreateCaseMutationVariables = Exact<{
+  input: CreateCaseInput;
+}>;
+
+
+export type CreateCaseMutation = { createCase: { id: string, title: string, status: CaseStatus, updatedAt: string, tags: Array<string> | null, assignee: { id: string, name: string, email: string } | null, entries: Array<{ id: string }> } };
+
+export type UpdateCaseMutationVariables = Exact<{
+  id: string;
+  input: UpdateCaseInput;
+}>;
+
+
+export type UpdateCaseMutation = { updateCase: { id: string, title: string, status: CaseStatus, resolution: string, tags: Array<string> | null, createdAt: string, updatedAt: string, closedAt: string | null, assigneeID: string | null, evidenceURL: string, assignee: { id: string, name: string, email: string } | null, entries: Array<{ id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, correctedAt: string | null, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, personsNearby: number | null, personsCheckedAt: string | null, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number, skewKnown: boolean } | null, clip: { from: string, to: string, mark: string, url: string | null, downloadURL: string | null, contentType: string | null, unavailableReason: string | null }, picture: { url: string, width: number, height: number, capturedAt: string } | null }>, alerts: Array<{ id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, staffName: string, amount: number, rule: { id: string, name: string } | null, thumbnail: { id: string, url: string, width: number, height: number } | null }>, notes: Array<{ id: string, text: string, authorName: string, createdAt: string }>, history: Array<{ id: string, action: string, detail: string, actorName: string, at: string }> } };
+
+export type AddCaseEntriesMutationVariables = Exact<{
+  id: string;
+  entryIDs?: Array<string> | string | null | undefined;
+  alertIDs?: Array<string> | string | null | undefined;
+}>;
+
+
+export type AddCaseEntriesMutation = { addCaseEntries: { id: string, title: string, status: CaseStatus, updatedAt: string, tags: Array<string> | null, assignee: { id: string, name: string, email: string } | null, entries: Array<{ id: string }> } };
+
+export type RemoveCaseEntriesMutationVariables = Exact<{
+  id: string;
+  entryIDs?: Array<string> | string | null | undefined;
+  alertIDs?: Array<string> | string | null | undefined;
+}>;
+
+
+export type RemoveCaseEntriesMutation = { removeCaseEntries: { id: string, title: string, status: CaseStatus, resolution: string, tags: Array<string> | null, createdAt: string, updatedAt: string, closedAt: string | null, assigneeID: string | null, evidenceURL: string, assignee: { id: string, name: string, email: string } | null, entries: Array<{ id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, correctedAt: string | null, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, personsNearby: number | null, personsCheckedAt: string | null, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number, skewKnown: boolean } | null, clip: { from: string, to: string, mark: string, url: string | null, downloadURL: string | null, contentType: string | null, unavailableReason: string | null }, picture: { url: string, width: number, height: number, capturedAt: string } | null }>, alerts: Array<{ id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, staffName: string, amount: number, rule: { id: string, name: string } | null, thumbnail: { id: string, url: string, width: number, height: number } | null }>, notes: Array<{ id: string, text: string, authorName: string, createdAt: string }>, history: Array<{ id: string, action: string, detail: string, actorName: string, at: string }> } };
+
+export type AddCaseNoteMutationVariables = Exact<{
+  caseID: string;
+  text: string;
+}>;
+
+
+export type AddCaseNoteMutation = { addCaseNote: { id: string, text: string, authorName: string, createdAt: string } };
+
+export type MailSettingsFieldsFragment = { host: string, port: number, security: MailSecurity, username: string, hasPassword: boolean, fromAddress: string, fromName: string, updatedAt: string };
+
+export type DigestRuleRowFragment = { id: string, name: string, recipients: Array<string>, sendAt: string, enabled: boolean, status: DigestStatus, lastError: string, lastSentAt: string | null, shops: Array<{ id: string, name: string }> };
+
+export type DigestSettingsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type DigestSettingsQuery = { mailSettings: { host: string, port: number, security: MailSecurity, username: string, hasPassword: boolean, fromAddress: string, fromName: string, updatedAt: string } | null, digestRules: Array<{ id: string, name: string, recipients: Array<string>, sendAt: string, enabled: boolean, status: DigestStatus, lastError: string, lastSentAt: string | null, shops: Array<{ id: string, name: string }> }>, shops: { edges: Array<{ node: { id: string, name: string } | null } | null> | null } };
+
+export type SetMailSettingsMutationVariables = Exact<{
+  input: MailSettingsInput;
+}>;
+
+
+export type SetMailSettingsMutation = { setMailSettings: { host: string, port: number, security: MailSecurity, username: string, hasPassword: boolean, fromAddress: string, fromName: string, updatedAt: string } };
+
+export type TestMailSettingsMutationVariables = Exact<{
+  to: string;
+}>;
+
+
+export type TestMailSettingsMutation = { testMailSettings: boolean };
+
+export type CreateDigestRuleMutationVariables = Exact<{
+  input: DigestRuleInput;
+}>;
+
+
+export type CreateDigestRuleMutation = { createDigestRule: { id: string, name: string, recipients: Array<string>, sendAt: string, enabled: boolean, status: DigestStatus, lastError: string, lastSentAt: string | null, shops: Array<{ id: string, name: string }> } };
+
+export type UpdateDigestRuleMutationVariables = Exact<{
+  id: string;
+  input: DigestRuleInput;
+}>;
+
+
+export type UpdateDigestRuleMutation = { updateDigestRule: { id: string, name: string, recipients: Array<string>, sendAt: string, enabled: boolean, status: DigestStatus, lastError: string, lastSentAt: string | null, shops: Array<{ id: string, name: string }> } };
+
+export type DeleteDigestRuleMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type DeleteDigestRuleMutation = { deleteDigestRule: string };
+
+export type SendDigestNowMutationVariables = Exact<{
+  id: string;
+  day?: string | null | undefined;
+}>;
+
+
+export type SendDigestNowMutation = { sendDigestNow: { id: string, name: string, recipients: Array<string>, sendAt: string, enabled: boolean, status: DigestStatus, lastError: string, lastSentAt: string | null, shops: Array<{ id: string, name: string }> } };
+
+export type RegisterClockFragment = { offsetMs: number, uncertaintyMs: number, samples: number, correcting: boolean, updatedAt: string };
+
+export type ConnectionCheckFragment = { id: string, missingReceipts: number, reconciliation: { lastAt: string | null, nextAt: string | null, windowHours: number, checked: number, vanished: number, changed: number, lastError: string } };
+
+export type FeedTerminalPageFragment = { pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, name: string, externalID: string, connection: { id: string }, shop: { timezone: string }, clockOffset: { offsetMs: number, uncertaintyMs: number, samples: number, correcting: boolean, updatedAt: string } | null, feedHealth: { lastReceiptAt: string | null, receiptsLast24h: number, missingCount: number, missingRanges: Array<{ from: string, to: string, count: number, firstNoticedAt: string, checks: number, lost: boolean }> } } | null } | null> | null };
+
+export type FeedHealthQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type FeedHealthQuery = { posConnections: { edges: Array<{ node: { provider: PosConnectionProvider, contractID: string, name: string, id: string, missingReceipts: number, reconciliation: { lastAt: string | null, nextAt: string | null, windowHours: number, checked: number, vanished: number, changed: number, lastError: string } } | null } | null> | null }, terminals: { pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, name: string, externalID: string, connection: { id: string }, shop: { timezone: string }, clockOffset: { offsetMs: number, uncertaintyMs: number, samples: number, correcting: boolean, updatedAt: string } | null, feedHealth: { lastReceiptAt: string | null, receiptsLast24h: number, missingCount: number, missingRanges: Array<{ from: string, to: string, count: number, firstNoticedAt: string, checks: number, lost: boolean }> } } | null } | null> | null } };
+
+export type FeedTerminalsQueryVariables = Exact<{
+  after: string;
+}>;
+
+
+export type FeedTerminalsQuery = { terminals: { pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, name: string, externalID: string, connection: { id: string }, shop: { timezone: string }, clockOffset: { offsetMs: number, uncertaintyMs: number, samples: number, correcting: boolean, updatedAt: string } | null, feedHealth: { lastReceiptAt: string | null, receiptsLast24h: number, missingCount: number, missingRanges: Array<{ from: string, to: string, count: number, firstNoticedAt: string, checks: number, lost: boolean }> } } | null } | null> | null } };
+
+export type ReconcileConnectionMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ReconcileConnectionMutation = { reconcileConnection: { id: string, missingReceipts: number, reconciliation: { lastAt: string | null, nextAt: string | null, windowHours: number, checked: number, vanished: number, changed: number, lastError: string } } };
+
+export type RegisterClocksQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type RegisterClocksQuery = { terminals: { edges: Array<{ node: { id: string, name: string, externalID: string, clockOffset: { offsetMs: number, uncertaintyMs: number, samples: number, correcting: boolean, updatedAt: string } | null } | null } | null> | null } };
+
+export type CameraRecordingsQueryVariables = Exact<{
+  cameraID: string;
+  from: string;
+  to: string;
+}>;
+
+
+export type CameraRecordingsQuery = { cameras: { edges: Array<{ node: { id: string, recordings: { source: RecordingSource, message: string | null, spans: Array<{ from: string, to: string }>, gaps: Array<{ from: string, to: string }> } } | null } | null> | null } };
+
+export type ShareLinkRowFragment = { id: string, createdAt: string, expiresAt: string, revokedAt: string | null, createdByName: string, note: string, views: number, lastViewedAt: string | null, active: boolean };
+
+export type ShareLinksQueryVariables = Exact<{
+  entryID?: string | null | undefined;
+}>;
+
+
+export type ShareLinksQuery = { shareLinks: { edges: Array<{ node: { id: string, createdAt: string, expiresAt: string, revokedAt: string | null, createdByName: string, note: string, views: number, lastViewedAt: string | null, active: boolean } | null } | null> | null } };
+
+export type CreateShareLinkMutationVariables = Exact<{
+  input: CreateShareLinkInput;
+}>;
+
+
+export type CreateShareLinkMutation = { createShareLink: { url: string, link: { id: string, createdAt: string, expiresAt: string, revokedAt: string | null, createdByName: string, note: string, views: number, lastViewedAt: string | null, active: boolean } } };
+
+export type RevokeShareLinkMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RevokeShareLinkMutation = { revokeShareLink: { id: string, createdAt: string, expiresAt: string, revokedAt: string | null, createdByName: string, note: string, views: number, lastViewedAt: string | null, active: boolean } };
+
+export type RecordingSettingsFieldsFragment = { clipLeadInSeconds: number, clipLeadOutSeconds: number, recordingEnabled: boolean, retentionHours: number, budgetBytes: number, usedBytes: number };
+
+export type RecordingSettingsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type RecordingSettingsQuery = { recordingSettings: { clipLeadInSeconds: number, clipLeadOutSeconds: number, recordingEnabled: boolean, retentionHours: number, budgetBytes: number, usedBytes: number } };
+
+export type RecordingStatusesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type RecordingStatusesQuery = { cameras: { edges: Array<{ node: { id: string, name: string, sourceKind: CameraSourceKind | null, recordingStatus: { state: CameraRecordingState, reason: string | null, since: string | null, bytes: number, oldest: string | null, newest: string | null } } | null } | null> | null } };
+
+export type UpdateRecordingSettingsMutationVariables = Exact<{
+  input: UpdateRecordingSettingsInput;
+}>;
+
+
+export type UpdateRecordingSettingsMutation = { updateRecordingSettings: { clipLeadInSeconds: number, clipLeadOutSeconds: number, recordingEnabled: boolean, retentionHours: number, budgetBytes: number, usedBytes: number } };
+
+export type StaffRowFragment = { staffName: string, sales: number, flagged: boolean, entriesWhere: Record<string, unknown>, rates: Array<{ metric: StaffMetric, count: number, per100: number, score: number, flagged: boolean }> };
+
+export type CardMatchRowFragment = { id: string, side: CardMatchSide, state: CardMatchState, occurredAt: string, amount: number, decidedAt: string | null, entry: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, paymentMethod: string, thumbnail: { id: string, url: string, width: number, height: number } | null } };
+
+export type AnalysisShopsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type AnalysisShopsQuery = { shops: { edges: Array<{ node: { id: string, name: string, timezone: string } | null } | null> | null } };
+
+export type StaffOutliersQueryVariables = Exact<{
+  input: StaffOutlierInput;
+}>;
+
+
+export type StaffOutliersQuery = { staffOutliers: { from: string, to: string, threshold: number, staff: Array<{ staffName: string, sales: number, flagged: boolean, entriesWhere: Record<string, unknown>, rates: Array<{ metric: StaffMetric, count: number, per100: number, score: number, flagged: boolean }> }>, peers: Array<{ metric: StaffMetric, median: number, mad: number }> } };
+
+export type StaffEntriesQueryVariables = Exact<{
+  where?: JournalWhere | null | undefined;
+  first?: number | null | undefined;
+}>;
+
+
+export type StaffEntriesQuery = { journal: { edges: Array<{ node: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, paymentMethod: string, thumbnail: { id: string, url: string, width: number, height: number } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+
+export type CardMismatchesQueryVariables = Exact<{
+  shopIDs?: Array<string> | string | null | undefined;
+  first?: number | null | undefined;
+}>;
+
+
+export type CardMismatchesQuery = { cardMatches: Array<{ id: string, side: CardMatchSide, state: CardMatchState, occurredAt: string, amount: number, decidedAt: string | null, entry: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, paymentMethod: string, thumbnail: { id: string, url: string, width: number, height: number } | null } }> };
+
+export type EntryCardFragment = { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, correctedAt: string | null, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, personsNearby: number | null, personsCheckedAt: string | null, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number, skewKnown: boolean } | null, clip: { from: string, to: string, mark: string, url: string | null, downloadURL: string | null, contentType: string | null, unavailableReason: string | null }, picture: { url: string, width: number, height: number, capturedAt: string } | null };
+
+export type DashboardCamerasQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type DashboardCamerasQuery = { cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, sourceKind: CameraSourceKind | null, streaming: boolean | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null }, shops: { edges: Array<{ node: { id: string, name: string, timezone: string } | null } | null> | null } };
+
+export type JournalQueryVariables = Exact<{
+  where?: JournalWhere | null | undefined;
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+  withCount?: boolean | null | undefined;
+}>;
+
+
+export type JournalQuery = { journal: { totalCount?: { count: number, more: boolean }, edges: Array<{ cursor: string, node: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, correctedAt: string | null, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, personsNearby: number | null, personsCheckedAt: string | null, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number, skewKnown: boolean } | null, clip: { from: string, to: string, mark: string, url: string | null, downloadURL: string | null, contentType: string | null, unavailableReason: string | null }, picture: { url: string, width: number, height: number, capturedAt: string } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type TimelineQueryVariables = Exact<{
   cameraID: string;
@@ -323,14 +1013,14 @@ export type JournalLiveSubscriptionVariables = Exact<{
 }>;
 
 
-export type JournalLiveSubscription = { journal: { cursor: string, type: JournalEventType, entry: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number } | null } } };
+export type JournalLiveSubscription = { journal: { cursor: string, type: JournalEventType, entry: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, correctedAt: string | null, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, personsNearby: number | null, personsCheckedAt: string | null, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number, skewKnown: boolean } | null, clip: { from: string, to: string, mark: string, url: string | null, downloadURL: string | null, contentType: string | null, unavailableReason: string | null }, picture: { url: string, width: number, height: number, capturedAt: string } | null } } };
 
 export type LinkRowFragment = { id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null };
 
 export type PortalQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type PortalQuery = { ubiregiAvailable: boolean, linkableCameras: Array<{ id: string, label: string }>, smaregi: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, ubiregi: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }> };
+export type PortalQuery = { ubiregiAvailable: boolean, linkableCameras: Array<{ id: string, name: string, label: string, sourceKind: CameraSourceKind | null, streaming: boolean | null }>, smaregi: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, ubiregi: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }> };
 
 export type AddSmaregiLinkMutationVariables = Exact<{
   input: AddSmaregiLinkInput;
@@ -375,6 +1065,25 @@ export type StartUbiregiOAuthMutationVariables = Exact<{
 
 export type StartUbiregiOAuthMutation = { startUbiregiOAuth: { authorizeURL: string, expiresAt: string } };
 
+export type RuleConditionsFieldsFragment = { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null };
+
+export type PreviewExampleFragment = { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, paymentMethod: string, thumbnail: { id: string, url: string, width: number, height: number } | null };
+
+export type RuleBuilderDataQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type RuleBuilderDataQuery = { alertRulePresets: Array<{ name: string, label: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } }>, shops: { edges: Array<{ node: { id: string, name: string } | null } | null> | null }, terminals: { edges: Array<{ node: { id: string, name: string, externalID: string, shopID: string } | null } | null> | null } };
+
+export type PreviewAlertRuleQueryVariables = Exact<{
+  input: AlertRuleInput;
+  days?: number | null | undefined;
+}>;
+
+
+export type PreviewAlertRuleQuery = { previewAlertRule: { days: number, hits: number, perDay: Array<number>, scanned: number, examples: Array<{ id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, paymentMethod: string, thumbnail: { id: string, url: string, width: number, height: number } | null }> } };
+
+export type AlertRulePreviewFragment = { days: number, hits: number, perDay: Array<number>, scanned: number, examples: Array<{ id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, paymentMethod: string, thumbnail: { id: string, url: string, width: number, height: number } | null }> };
+
 export type ProgressFragment = { hasCamera: boolean, hasShop: boolean, hasConnection: boolean, hasLink: boolean, hasReceipt: boolean, complete: boolean };
 
 export type SetupProgressQueryVariables = Exact<{ [key: string]: never; }>;
@@ -385,21 +1094,21 @@ export type SetupProgressQuery = { setupProgress: { hasCamera: boolean, hasShop:
 export type SetupDataQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SetupDataQuery = { ubiregiAvailable: boolean, setupProgress: { hasCamera: boolean, hasShop: boolean, hasConnection: boolean, hasLink: boolean, hasReceipt: boolean, complete: boolean }, cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null }, shops: { edges: Array<{ node: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } | null } | null> | null }, links: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, linkableCameras: Array<{ id: string, label: string }> };
+export type SetupDataQuery = { ubiregiAvailable: boolean, setupProgress: { hasCamera: boolean, hasShop: boolean, hasConnection: boolean, hasLink: boolean, hasReceipt: boolean, complete: boolean }, cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null }, shops: { edges: Array<{ node: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } | null } | null> | null }, links: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, linkableCameras: Array<{ id: string, name: string, label: string, sourceKind: CameraSourceKind | null, streaming: boolean | null }> };
 
-export type CameraRowFragment = { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } };
+export type CameraRowFragment = { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } };
 
 export type CameraListQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type CameraListQuery = { cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null } };
+export type CameraListQuery = { cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null } };
 
 export type CreateCameraMutationVariables = Exact<{
   input: CreateCameraInput;
 }>;
 
 
-export type CreateCameraMutation = { createCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
+export type CreateCameraMutation = { createCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
 
 export type UpdateCameraMutationVariables = Exact<{
   id: string;
@@ -407,7 +1116,7 @@ export type UpdateCameraMutationVariables = Exact<{
 }>;
 
 
-export type UpdateCameraMutation = { updateCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
+export type UpdateCameraMutation = { updateCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
 
 export type RetireCameraMutationVariables = Exact<{
   id: string;
@@ -435,12 +1144,12 @@ export type TestCameraSourceOfMutation = { testCameraSourceOf: { ok: boolean, re
 
 export type ShopRowFragment = { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> };
 
-export type ShopGroupRowFragment = { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> };
+export type ShopGroupRowFragment = { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, name: string, email: string }> };
 
 export type ShopListQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ShopListQuery = { shops: { edges: Array<{ node: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } | null } | null> | null }, shopGroups: Array<{ id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> }> };
+export type ShopListQuery = { shops: { edges: Array<{ node: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } | null } | null> | null }, shopGroups: Array<{ id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, name: string, email: string }> }> };
 
 export type CreateShopMutationVariables = Exact<{
   input: CreateShopInput;
@@ -462,7 +1171,7 @@ export type CreateShopGroupMutationVariables = Exact<{
 }>;
 
 
-export type CreateShopGroupMutation = { createShopGroup: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> } };
+export type CreateShopGroupMutation = { createShopGroup: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, name: string, email: string }> } };
 
 export type RenameShopGroupMutationVariables = Exact<{
   id: string;
@@ -470,7 +1179,7 @@ export type RenameShopGroupMutationVariables = Exact<{
 }>;
 
 
-export type RenameShopGroupMutation = { renameShopGroup: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> } };
+export type RenameShopGroupMutation = { renameShopGroup: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, name: string, email: string }> } };
 
 export type SetShopGroupShopsMutationVariables = Exact<{
   id: string;
@@ -478,7 +1187,7 @@ export type SetShopGroupShopsMutationVariables = Exact<{
 }>;
 
 
-export type SetShopGroupShopsMutation = { setShopGroupShops: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> } };
+export type SetShopGroupShopsMutation = { setShopGroupShops: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, name: string, email: string }> } };
 
 export type SetShopGroupMembersMutationVariables = Exact<{
   id: string;
@@ -486,7 +1195,7 @@ export type SetShopGroupMembersMutationVariables = Exact<{
 }>;
 
 
-export type SetShopGroupMembersMutation = { setShopGroupMembers: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, email: string, name: string }> } };
+export type SetShopGroupMembersMutation = { setShopGroupMembers: { id: string, name: string, shops: Array<{ id: string, name: string }> | null, members: Array<{ id: string, name: string, email: string }> } };
 
 export type DeleteShopGroupMutationVariables = Exact<{
   id: string;
@@ -498,7 +1207,7 @@ export type DeleteShopGroupMutation = { deleteShopGroup: string };
 export type ManualConnectionsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ManualConnectionsQuery = { webhook: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, partner: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, linkableCameras: Array<{ id: string, label: string }>, shops: { edges: Array<{ node: { id: string, name: string } | null } | null> | null } };
+export type ManualConnectionsQuery = { webhook: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, partner: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, linkableCameras: Array<{ id: string, name: string, label: string, sourceKind: CameraSourceKind | null, streaming: boolean | null }>, shops: { edges: Array<{ node: { id: string, name: string } | null } | null> | null } };
 
 export type CreatePosConnectionMutationVariables = Exact<{
   input: CreatePosConnectionInput;
@@ -527,4 +1236,4 @@ export type FirstReceiptQueryVariables = Exact<{
 }>;
 
 
-export type FirstReceiptQuery = { journal: { edges: Array<{ node: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number } | null } }> } };
+export type FirstReceiptQuery = { journal: { edges: Array<{ node: { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receivedAt: string, correctedAt: string | null, receiptNo: string, registerNo: string, staffName: string, total: number, deposit: number, change: number, enteredAt: string | null, paymentMethod: string, canceledAt: string | null, modifiedAt: string | null, deletedAt: string | null, thumbnailReason: string, personsNearby: number | null, personsCheckedAt: string | null, thumbnail: { id: string, url: string, width: number, height: number, capturedAt: string, skewMs: number, skewKnown: boolean } | null, clip: { from: string, to: string, mark: string, url: string | null, downloadURL: string | null, contentType: string | null, unavailableReason: string | null }, picture: { url: string, width: number, height: number, capturedAt: string } | null } }> } };

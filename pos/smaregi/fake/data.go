@@ -247,14 +247,7 @@ func (c *Contract) build(spec TransactionSpec, now time.Time) *Transaction {
 	id := strconv.Itoa(c.seq)
 	store, term := orDefault(spec.StoreID, "1"), orDefault(spec.TerminalID, "1")
 	c.termSeq[term]++
-	at := spec.At
-	if at.IsZero() {
-		at = now
-	}
-	server := spec.ServerAt
-	if server.IsZero() {
-		server = now
-	}
+	at, server := c.clocks.times(term, spec.At, spec.ServerAt, now) // clock.go
 	cash, credit := spec.Cash, spec.Credit
 	var others int64
 	for _, o := range spec.Others {

@@ -114,6 +114,7 @@ type Contract struct {
 	termSeq  map[string]int
 	second   int64 // rate-limit window (unix second)
 	inSecond int
+	clocks   registerClocks // skewed registers (clock.go)
 }
 
 // New starts a fake on 127.0.0.1. Close it when done.
@@ -272,7 +273,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.contracts[r.PathValue("contract")]
-	if !ok || c == nil || id != c.clientID || secret != c.secret {
+	if c == nil {
+		// Smaregi's documentation does not say how an unknown contract id
+		// is answered; the fake answers 404 so regicam's "契約IDがありません"
+		// path is exercised. A real invalid_client for it reads as refused
+		// client credentials, which is still true of that contract.
+		s.stats.Unauthorized++
+		problem(w, http.StatusNotFound, "契約が見つかりません")
+		return
+	}
+	if !ok || id != c.clientID || secret != c.secret {
 		s.stats.Unauthorized++
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 		return

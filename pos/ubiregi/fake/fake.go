@@ -46,6 +46,9 @@ type Options struct {
 	RateLimit    int
 	PaymentTypes []PaymentType // default 現金 (1), クレジットカード (2)
 	Cashiers     []Cashier     // default 山田 (11), 佐藤 (12)
+	// Consent makes the authorize endpoint show a consent page with
+	// 許可する / 拒否する (consent.go) instead of granting at once.
+	Consent bool
 }
 
 // PaymentType is a tender the account accepts.
@@ -154,6 +157,7 @@ type Server struct {
 	tokenCalls int
 	window     time.Time
 	inWindow   int
+	clock      RegisterClock // the register's clock (clock.go)
 }
 
 // New starts a fake on 127.0.0.1.
@@ -235,7 +239,7 @@ func (s *Server) add(c Checkout, status string) string {
 		c.GUID = randomString()
 	}
 	if c.PaidAt.IsZero() && status == "close" {
-		c.PaidAt = now
+		c.PaidAt = s.clock.paidAt(now) // the register's clock (clock.go)
 	}
 	if !c.PaidAt.IsZero() {
 		c.PaidAt = c.PaidAt.UTC().Truncate(time.Second)
@@ -470,6 +474,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if err != nil || !ru.IsAbs() || len(s.opts.RedirectURIs) > 0 && !slices.Contains(s.opts.RedirectURIs, redirect) {
 		http.Error(w, "redirect_uri not registered", http.StatusBadRequest)
 		return
+	}
+	if s.opts.Consent {
+		refused, decided := s.consent(w, r)
+		if !decided {
+			return
+		}
+		deny = deny || refused
 	}
 	back := ru.Query()
 	if st := q.Get("state"); st != "" {

@@ -1,0 +1,241 @@
+package playback_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regicam/regicam/camera"
+	entcamera "github.com/regicam/regicam/ent/camera"
+	"github.com/regicam/regicam/footage/playback"
+	"github.com/regicam/regicam/internal/testenv"
+	"github.com/regicam/regicam/pulid"
+)
+
+// base is a recent minute: the fixtures' footage is within retention.
+func base() time.Time { return time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute) }
+
+func playbackPath(cam pulid.ID, from, to time.Time, extra string) string {
+	return fmt.Sprintf("/cameras/%s/playback?from=%s&to=%s%s", cam, rfc(from), rfc(to), extra)
+}
+
+// errorBody is the JSON of an error answer.
+type errorBody struct {
+	Errors []struct {
+		Message    string `json:"message"`
+		Extensions struct {
+			Code    string          `json:"code"`
+			Reason  string          `json:"reason"`
+			Field   string          `json:"field"`
+			Nearest []playback.Span `json:"nearest"`
+		} `json:"extensions"`
+	} `json:"errors"`
+}
+
+func decodeError(t testing.TB, b []byte) errorBody {
+	t.Helper()
+	var e errorBody
+	if err := json.Unmarshal(b, &e); err != nil || len(e.Errors) != 1 {
+		t.Fatalf("error body %q: %v", b, err)
+	}
+	return e
+}
+
+// An H.264 camera's span across two segments plays as one MP4: the
+// picture at (asked moment − X-Recording-Start) shows the asked moment,
+// on both sides of the segments' boundary; Range requests read the same
+// bytes as the whole answer.
+func TestPlaybackH264(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		r := newRig(t, b, playback.Options{})
+		cam := r.fx.CameraIDs[0]
+		r.setKind(t, cam, entcamera.SourceKindRTSP)
+		t0 := base()
+		r.h264Segment(t, cam, t0, 30*time.Second)
+		r.h264Segment(t, cam, t0.Add(30*time.Second), 30*time.Second)
+
+		from, to := t0.Add(20*time.Second), t0.Add(40*time.Second)
+		resp, body := get(t, r.c, playbackPath(cam, from, to, ""))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "video/mp4" {
+			t.Errorf("Content-Type %q", ct)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("missing nosniff/CSP: %v", resp.Header)
+		}
+		if resp.Header.Get("Accept-Ranges") != "bytes" {
+			t.Errorf("Accept-Ranges %q", resp.Header.Get("Accept-Ranges"))
+		}
+		start, err := time.Parse(time.RFC3339Nano, resp.Header.Get(playback.HeaderStart))
+		if err != nil {
+			t.Fatalf("%s: %v", playback.HeaderStart, err)
+		}
+		if start.After(from) || from.Sub(start) > 2*time.Second {
+			t.Errorf("video starts at %v, want the keyframe at or before %v", start, from)
+		}
+		for _, at := range []time.Time{from.Add(time.Second), t0.Add(29 * time.Second), t0.Add(31 * time.Second), to.Add(-time.Second)} {
+			within(t, "frame at "+at.Format("15:04:05"), frameTime(t, body, at.Sub(start)), at, time.Second)
+		}
+
+		// A player's Range requests: the answers are slices of the whole.
+		resp, part := get(t, r.c, playbackPath(cam, from, to, ""), "Range", "bytes=100-1099")
+		if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, body[100:1100]) {
+			t.Errorf("Range 100-1099: status %d, %d bytes, equal %v", resp.StatusCode, len(part), bytes.Equal(part, body[100:1100]))
+		}
+		if cr := resp.Header.Get("Content-Range"); cr != fmt.Sprintf("bytes 100-1099/%d", len(body)) {
+			t.Errorf("Content-Range %q", cr)
+		}
+		resp, tail := get(t, r.c, playbackPath(cam, from, to, ""), "Range", fmt.Sprintf("bytes=%d-", len(body)-500))
+		if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(tail, body[len(body)-500:]) {
+			t.Errorf("open Range: status %d, equal %v", resp.StatusCode, bytes.Equal(tail, body[len(body)-500:]))
+		}
+
+		// The download is the same MP4, named.
+		resp, dl := get(t, r.c, playbackPath(cam, from, to, "&download=1"))
+		if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment;") || !strings.Contains(cd, ".mp4") {
+			t.Errorf("Content-Disposition %q", cd)
+		}
+		if !bytes.Equal(dl, body) {
+			t.Errorf("download differs from the played bytes (%d vs %d)", len(dl), len(body))
+		}
+	})
+}
+
+// A JPEG camera's span: an H.264 MP4 encoded by ffmpeg, whose pictures
+// show their moments; on a server without ffmpeg playing it says why and
+// the download is a ZIP of the frames named by their capture times.
+func TestPlaybackJPEG(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		r := newRig(t, b, playback.Options{})
+		cam := r.fx.CameraIDs[1]
+		r.setKind(t, cam, entcamera.SourceKindSIMULATED)
+		t0 := base()
+		r.jpegSegment(t, cam, t0, 20*time.Second)
+		from, to := t0.Add(5*time.Second), t0.Add(15*time.Second)
+
+		resp, body := get(t, r.c, playbackPath(cam, from, to, ""))
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp4" {
+			t.Fatalf("status %d %s: %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		start, err := time.Parse(time.RFC3339Nano, resp.Header.Get(playback.HeaderStart))
+		if err != nil {
+			t.Fatal(err)
+		}
+		within(t, "video start", start, from, 200*time.Millisecond)
+		for _, at := range []time.Time{from.Add(time.Second), from.Add(7 * time.Second)} {
+			within(t, "frame", frameTime(t, body, at.Sub(start)), at, time.Second)
+		}
+
+		off := false
+		r2 := newRig(t, b, playback.Options{FFmpeg: &off})
+		cam2 := r2.fx.CameraIDs[1]
+		r2.setKind(t, cam2, entcamera.SourceKindSIMULATED)
+		r2.jpegSegment(t, cam2, t0, 20*time.Second)
+		resp, body = get(t, r2.c, playbackPath(cam2, from, to, ""))
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "ffmpeg") {
+			t.Errorf("play without ffmpeg: %d %s", resp.StatusCode, body)
+		}
+		resp, body = get(t, r2.c, playbackPath(cam2, from, to, "&download=1"))
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" {
+			t.Fatalf("download without ffmpeg: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, ".zip") {
+			t.Errorf("Content-Disposition %q", cd)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(zr.File); n < 10*fps || n > 10*fps+1 {
+			t.Errorf("%d frames in the ZIP, want the %d of 10 s", n, 10*fps)
+		}
+		for i, f := range zr.File {
+			if i%10 != 0 {
+				continue
+			}
+			named, err := time.Parse(playback.ZIPNameLayout, strings.TrimSuffix(f.Name, ".jpg"))
+			if err != nil {
+				t.Fatalf("name %q: %v", f.Name, err)
+			}
+			rc, _ := f.Open()
+			var jpeg bytes.Buffer
+			_, _ = jpeg.ReadFrom(rc)
+			rc.Close()
+			shown, err := camera.DecodeTime(jpeg.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			within(t, f.Name, shown, named, time.Millisecond)
+		}
+	})
+}
+
+// Builds too large for memory go to temporary files: requests at once
+// for one span share one build and get the same bytes, and the files are
+// gone once the cache lets go (Close) and no answer reads them.
+func TestBuildFiles(t *testing.T) {
+	b := testenv.Backend{Name: "sqlite"}
+	tmp := t.TempDir()
+	r := newRig(t, b, playback.Options{TempDir: tmp, MemoryBytes: 4 << 10})
+	cam := r.fx.CameraIDs[0]
+	r.setKind(t, cam, entcamera.SourceKindRTSP)
+	t0 := base()
+	r.h264Segment(t, cam, t0, 20*time.Second)
+	path := playbackPath(cam, t0.Add(2*time.Second), t0.Add(18*time.Second), "")
+
+	const n = 4
+	bodies := make(chan []byte, n)
+	for range n {
+		go func() {
+			resp, body := get(t, r.c, path)
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+			bodies <- body
+		}()
+	}
+	first := <-bodies
+	for range n - 1 {
+		if other := <-bodies; !bytes.Equal(other, first) {
+			t.Errorf("concurrent answers differ (%d vs %d bytes)", len(other), len(first))
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(tmp, "regicam-playback-*")); len(files) != 1 {
+		t.Errorf("%d build files for one span, want the one cached", len(files))
+	}
+	r.player.Close()
+	if files, _ := filepath.Glob(filepath.Join(tmp, "regicam-playback-*")); len(files) != 0 {
+		t.Errorf("build files left after Close: %v", files)
+	}
+	// Built again after the cache let go: the same bytes.
+	if _, again := get(t, r.c, path); !bytes.Equal(again, first) {
+		t.Errorf("rebuild differs (%d vs %d bytes)", len(again), len(first))
+	}
+}
+
+// A JPEG span whose frames pass the encoder's memory bound is thinned
+// evenly, said in the answer, and still shows its moments.
+func TestPlaybackJPEGThinned(t *testing.T) {
+	r := newRig(t, testenv.Backend{Name: "sqlite"}, playback.Options{MaxJPEGBytes: 200 << 10})
+	cam := r.fx.CameraIDs[1]
+	r.setKind(t, cam, entcamera.SourceKindSIMULATED)
+	t0 := base()
+	r.jpegSegment(t, cam, t0, 20*time.Second)
+	resp, body := get(t, r.c, playbackPath(cam, t0, t0.Add(20*time.Second), ""))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(playback.HeaderThinned) != "1" {
+		t.Fatalf("status %d, %s %q", resp.StatusCode, playback.HeaderThinned, resp.Header.Get(playback.HeaderThinned))
+	}
+	start, _ := time.Parse(time.RFC3339Nano, resp.Header.Get(playback.HeaderStart))
+	// One frame in n is kept, so the picture shown may be up to one kept
+	// interval old (a few hundred ms each at these sizes).
+	at := t0.Add(12*time.Second + 500*time.Millisecond)
+	within(t, "thinned frame", frameTime(t, body, at.Sub(start)), at, 2*time.Second)
+}

@@ -228,14 +228,23 @@ func TestPlaybackJPEGThinned(t *testing.T) {
 	cam := r.fx.CameraIDs[1]
 	r.setKind(t, cam, entcamera.SourceKindSIMULATED)
 	t0 := base()
-	r.jpegSegment(t, cam, t0, 20*time.Second)
+	seg := r.jpegSegment(t, cam, t0, 20*time.Second)
 	resp, body := get(t, r.c, playbackPath(cam, t0, t0.Add(20*time.Second), ""))
 	if resp.StatusCode != http.StatusOK || resp.Header.Get(playback.HeaderThinned) != "1" {
 		t.Fatalf("status %d, %s %q", resp.StatusCode, playback.HeaderThinned, resp.Header.Get(playback.HeaderThinned))
 	}
 	start, _ := time.Parse(time.RFC3339Nano, resp.Header.Get(playback.HeaderStart))
-	// One frame in n is kept, so the picture shown may be up to one kept
-	// interval old (a few hundred ms each at these sizes).
+	// One frame in n is kept, n = ceil(bytes / bound); the pictures' sizes
+	// vary with what the clock draws, so the kept interval does too. The
+	// picture shown at a moment is the last kept frame at or before it: no
+	// later, and less than one kept interval earlier.
+	step := (seg.Bytes + 200<<10 - 1) / (200 << 10)
+	kept := time.Duration(step) * time.Second / fps
 	at := t0.Add(12*time.Second + 500*time.Millisecond)
-	within(t, "thinned frame", frameTime(t, body, at.Sub(start)), at, 2*time.Second)
+	got := frameTime(t, body, at.Sub(start))
+	const slack = 250 * time.Millisecond
+	if got.After(at.Add(slack)) || got.Before(at.Add(-kept-slack)) {
+		t.Errorf("thinned frame at %s shows %s; want the last kept frame (one in %d, every %v) at or before it",
+			at.Format(playback.TimeLayout), got.Format(playback.TimeLayout), step, kept)
+	}
 }

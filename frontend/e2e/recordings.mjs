@@ -189,16 +189,26 @@ export async function runRecordingsE2E(page, { browser, base, direct, cam, api, 
     const lastFrom = Date.parse(last.from), lastTo = Date.parse(last.to);
     const moments = [Math.max(lastFrom + 8000, lastTo - 60_000), Math.max(lastFrom + 20_000, lastTo - 25_000)];
     for (const t of moments) {
+      // What the panel says before the click, read without waiting (a
+      // locator would wait for a player that is not there yet, and the bar
+      // moves on meanwhile).
+      const before = await page.evaluate(() => document.querySelector('.camview .picbar .bar-time')?.textContent ?? null);
+      // The window as drawn (it follows the clock in 10 s steps), read just
+      // before the click.
       const box = await svg.boundingBox();
-      // The window as drawn (it follows the clock in 10 s steps).
       const now = await page.evaluate(() => Date.now());
       const drawn = await svg.getAttribute('data-from');
       const from = drawn ? Date.parse(drawn) : Math.floor(now / 10_000) * 10_000 + 10_000 - 600_000;
       const ago = now - t;
-      const before = await page.locator('video[data-testid=player]').getAttribute('data-from').catch(() => null);
       await page.mouse.click(box.x + ((t - from) / 600_000) * box.width, box.y + box.height / 2);
-      // A JPEG camera's window is encoded with ffmpeg on the server first.
-      await page.waitForFunction((b) => { const v = document.querySelector('video[data-testid=player]'); return v && v.dataset.ready === 'true' && v.dataset.from !== b; }, before, { timeout: 60_000 });
+      // The panel names the new pick and the video shows it: a new window
+      // (a JPEG camera's is encoded with ffmpeg on the server first) or a
+      // seek inside the one already loaded.
+      await page.waitForFunction((b) => {
+        const p = document.querySelector('.camview .picbar .bar-time');
+        const v = document.querySelector('video[data-testid=player]');
+        return p && p.textContent !== b && v && v.dataset.ready === 'true' && !v.seeking && v.readyState >= 2;
+      }, before, { timeout: 60_000 });
       const head = Date.parse(await page.locator('[data-testid=player-time]').getAttribute('data-at'));
       const got = await page.evaluate(() => { const v = document.querySelector('video[data-testid=player]'); v.pause(); return new Promise((r) => setTimeout(() => r({ ...window.__readFrame(v), start: Date.parse(v.dataset.start), ct: v.currentTime }), 150)); });
       assert.ok('ms' in got, `time code after the timeline click: ${got.error}`);
@@ -212,10 +222,10 @@ export async function runRecordingsE2E(page, { browser, base, direct, cam, api, 
       const pm = /(\d+)\/(\d+)\/(\d+) (\d+):(\d+):(\d+)/.exec(picked);
       const pickedAt = Date.parse(`${pm[1]}-${pm[2]}-${pm[3]}T${pm[4]}:${pm[5]}:${pm[6]}+09:00`) + 500;
       assert.ok(Math.abs(got.ms - pickedAt) <= 3000, `the picture (${new Date(got.ms).toISOString()}) is the picked moment (${new Date(pickedAt).toISOString()})`);
-      // … and that is near where the bar was clicked. Under load the bar
-      // has been seen to resolve a click up to 20 s (25 px) later than the
-      // window it had drawn: allowed here, and named in the log above.
-      assert.ok(Math.abs(got.ms - t) <= 30_000, `the picture (${new Date(got.ms).toISOString()}) is the clicked moment (${new Date(t).toISOString()})`);
+      // … and that is where the bar was clicked: one pixel is 10 min / width
+      // (under a second here), the window may have stepped 10 s on between
+      // reading it and the click, and the picture plays on a little.
+      assert.ok(Math.abs(got.ms - t) <= 12_000, `the picture (${new Date(got.ms).toISOString()}) is the clicked moment (${new Date(t).toISOString()})`);
       assert.ok(Math.abs(head - shown) <= 1500, 'the time under the video follows');
       await page.locator('[data-testid=playhead]').waitFor();
     }

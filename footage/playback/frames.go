@@ -18,8 +18,7 @@ import (
 
 // Frames serves thumbs.Frames for RTSP cameras: the picture of a second
 // is decoded with ffmpeg from the camera's recorded H.264. A camera of
-// any other source, and an RTSP camera whose frames Next can give (a
-// snapshot URL beside the stream), go to Next.
+// any other source goes to Next.
 type Frames struct {
 	p    *Player
 	Next thumbs.Frames
@@ -35,11 +34,11 @@ func (p *Player) Frames(next thumbs.Frames) *Frames {
 	return &Frames{p: p, Next: next, Poll: 500 * time.Millisecond}
 }
 
-// NoFFmpegReason is an RTSP camera's thumbnail reason on a server that can
-// neither ask the camera for a still (no snapshot URL) nor decode one
-// from its recording (no ffmpeg).
+// NoFFmpegReason is an RTSP camera's thumbnail reason on a server that
+// cannot decode a still from its recording (no ffmpeg): an RTSP camera has
+// one source URL, the stream, and no still to ask for.
 var NoFFmpegReason = thumbs.Reason(thumbs.NotRecorded,
-	"RTSP カメラの静止画を取り出せません（スナップショット URL が未設定で、サーバーに ffmpeg もありません）")
+	"RTSP カメラの静止画を取り出せません（サーバーに ffmpeg がありません）")
 
 // noFrame is a thumbs.Frames answer with its reason.
 type noFrame struct{ reason string }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -253,9 +254,9 @@ func runClients(a childArgs, in io.Reader, out io.Writer) error {
 
 func (cs *clientSet) dial(d *websocket.Dialer, a childArgs, i int, hdr http.Header) (*websocket.Conn, error) {
 	u := a.URLs[i%len(a.URLs)]
-	c, _, err := d.Dial(u, hdr)
+	c, resp, err := d.Dial(u, hdr)
 	if err != nil {
-		return nil, err
+		return nil, refusal(err, resp)
 	}
 	if a.Raw {
 		return c, nil
@@ -287,6 +288,25 @@ func (cs *clientSet) dial(d *websocket.Dialer, a childArgs, i int, hdr http.Head
 		return nil, err
 	}
 	return c, nil
+}
+
+// refusal names why a handshake failed: for an answer other than 101 the
+// status, Retry-After and the start of the body the server gave (gorilla
+// says only "bad handshake").
+func refusal(err error, resp *http.Response) error {
+	if resp == nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	msg := fmt.Sprintf("%v: HTTP %s", err, resp.Status)
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		msg += ", Retry-After " + ra
+	}
+	if b := strings.TrimSpace(string(body)); b != "" {
+		msg += ": " + b
+	}
+	return errors.New(msg)
 }
 
 // wsMessage is a graphql-transport-ws frame.

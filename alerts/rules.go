@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -477,5 +478,16 @@ func (s *Service) Preview(ctx context.Context, in Input, days *int) (builder.Pre
 			return builder.PreviewResult{}, apperr.Invalid("input.kind", "この種類のルールは過去の記録で試せません。条件を組み合わせるルールか、そのひな形で試してください").Because(apperr.INVALID_CHOICE)
 		}
 	}
-	return builder.Preview(ctx, s.Client, builder.PreviewInput{Account: v.AccountID, Conditions: c, Scope: in.Scope, Days: d, Now: s.Now()})
+	// The preview reads up to builder's row cap; on a busy chain a rule that
+	// matches little may still walk it all, so it gets a time bound too.
+	pctx, cancel := context.WithTimeout(ctx, PreviewTimeout)
+	defer cancel()
+	res, err := builder.Preview(pctx, s.Client, builder.PreviewInput{Account: v.AccountID, Conditions: c, Scope: in.Scope, Days: d, Now: s.Now()})
+	if err != nil && ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
+		return builder.PreviewResult{}, apperr.Invalid("days", "%d 秒で試し終わりませんでした。期間を 7 日にするか、条件や店舗を絞ってください", int(PreviewTimeout/time.Second)).Because(apperr.RANGE_TOO_LONG)
+	}
+	return res, err
 }
+
+// PreviewTimeout bounds one preview's reading of the history.
+const PreviewTimeout = 20 * time.Second

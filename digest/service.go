@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/regicam/regicam/apperr"
+	"github.com/regicam/regicam/audit"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/digestrule"
 	"github.com/regicam/regicam/ent/digestsend"
@@ -260,18 +261,49 @@ func (s *Service) SetSettings(ctx context.Context, in SettingsInput) (*ent.MailS
 		if ent.IsConstraintError(err) {
 			return nil, apperr.Conflictf("input", "ほかの操作と同時に保存されました。もう一度保存してください").Because(apperr.CHANGED_CONCURRENTLY)
 		}
-		return m, err
+		if err != nil {
+			return nil, err
+		}
+		pw := "none"
+		if sealed != nil {
+			pw = "set"
+		}
+		return m, s.audit(ctx, "mail_settings.created", m.ID, fmt.Sprintf("host=%s port=%d user=%s password=%s", m.Host, m.Port, m.Username, pw))
+	}
+	// The stored password is for the server it was given for: another host,
+	// port or login must come with its own, so whoever may change the
+	// settings cannot send the kept one to a server of theirs.
+	if len(old.Password) > 0 && in.Password == nil &&
+		(!strings.EqualFold(old.Host, in.Host) || old.Port != port || old.Username != username) {
+		return nil, apperr.Invalid("password", "送信サーバー・ポート・ユーザー名を変えるときは、パスワードも入力し直してください").Because(apperr.REQUIRED)
 	}
 	u := old.Update().SetHost(in.Host).SetPort(port).SetSecurity(mailsettings.Security(security)).
 		SetUsername(username).SetFromAddress(from).SetFromName(fromName)
+	pw := "kept"
 	switch {
 	case sealed != nil:
 		u.SetPassword(sealed)
+		pw = "changed"
 	case in.Password != nil: // "": remove
 		u.ClearPassword()
+		pw = "removed"
 	}
-	return u.Save(ctx)
+	m, err := u.Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m, s.audit(ctx, "mail_settings.updated", m.ID, fmt.Sprintf("host=%s port=%d user=%s password=%s", m.Host, m.Port, m.Username, pw))
 }
+
+// audit records a change of the mail settings or a digest rule: where the
+// account's figures and pictures are mailed is worth a trace.
+func (s *Service) audit(ctx context.Context, action string, id pulid.ID, detail string) error {
+	return audit.Record(ctx, s.Client, audit.Entry{Action: action, TargetID: string(id), Detail: detail})
+}
+
+// MaxRules is how many digest rules one account may have: each sends to up
+// to MaxRecipients every day.
+const MaxRules = 20
 
 // server opens the stored settings into what Send needs.
 func (s *Service) server(m *ent.MailSettings) (Server, error) {
@@ -443,6 +475,11 @@ func (s *Service) CreateRule(ctx context.Context, in RuleInput) (*ent.DigestRule
 	if err := s.checkRule(ctx, v.AccountID, &in); err != nil {
 		return nil, err
 	}
+	if n, err := s.Client.DigestRule.Query().Where(digestrule.AccountID(v.AccountID)).Count(ctx); err != nil {
+		return nil, err
+	} else if n >= MaxRules {
+		return nil, apperr.Invalid("input", "日報メールのルールは %d 件までです。使っていないルールを削除してください", MaxRules).Because(apperr.TOO_MANY_ITEMS)
+	}
 	// On the scheduler's clock: a rule is not owed the digests of days
 	// whose send time passed before it existed.
 	c := s.Client.DigestRule.Create().SetAccountID(v.AccountID).SetName(in.Name).SetRecipients(in.Recipients).
@@ -454,10 +491,16 @@ func (s *Service) CreateRule(ctx context.Context, in RuleInput) (*ent.DigestRule
 		c.SetEnabled(*in.Enabled)
 	}
 	r, err := c.Save(ctx)
-	if err == nil {
-		s.Kick()
+	if err != nil {
+		return nil, err
 	}
-	return r, err
+	s.Kick()
+	return r, s.audit(ctx, "digest_rule.created", r.ID, ruleDetail(r))
+}
+
+// ruleDetail is a rule's audit detail: its name, recipients and shops.
+func ruleDetail(r *ent.DigestRule) string {
+	return fmt.Sprintf("name=%s recipients=%s shops=%s", r.Name, strings.Join(r.Recipients, ","), strings.Join(r.ShopIds, ","))
 }
 
 func (s *Service) rule(ctx context.Context, id pulid.ID) (*ent.DigestRule, error) {
@@ -489,10 +532,11 @@ func (s *Service) UpdateRule(ctx context.Context, id pulid.ID, in RuleInput) (*e
 		u.SetEnabled(*in.Enabled)
 	}
 	r, err = u.Save(ctx)
-	if err == nil {
-		s.Kick()
+	if err != nil {
+		return nil, err
 	}
-	return r, err
+	s.Kick()
+	return r, s.audit(ctx, "digest_rule.updated", r.ID, ruleDetail(r))
 }
 
 // DeleteRule removes a rule and its queue (mails not sent yet are not
@@ -508,7 +552,7 @@ func (s *Service) DeleteRule(ctx context.Context, id pulid.ID) (pulid.ID, error)
 	if err := s.Client.DigestRule.DeleteOne(r).Exec(ctx); err != nil {
 		return "", err
 	}
-	return r.ID, nil
+	return r.ID, s.audit(ctx, "digest_rule.deleted", r.ID, ruleDetail(r))
 }
 
 // RuleShops are the shops a rule covers (all of the account's when it
@@ -564,7 +608,11 @@ func (s *Service) SendNow(ctx context.Context, id pulid.ID, day *string) (*ent.D
 		}
 	}
 	s.Kick()
-	return r, nil
+	d := "yesterday"
+	if day != nil {
+		d = *day
+	}
+	return r, s.audit(ctx, "digest_rule.sent_now", r.ID, "day="+d+" "+ruleDetail(r))
 }
 
 // Kick wakes the scheduler (a rule was saved or a digest queued).

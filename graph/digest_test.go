@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -491,6 +492,59 @@ func TestDigestBadInput(t *testing.T) {
 		}
 		if !limited {
 			t.Error("test mails are not rate limited")
+		}
+		// The kept password never follows the settings to another server,
+		// port or login: those need it typed again, and nothing changes.
+		moved := map[string]any{"host": "localhost", "port": mailSrv.port(), "security": "STARTTLS", "username": "digest", "fromAddress": "report@example.jp"}
+		wantErr(set, map[string]any{"in": moved}, "BAD_USER_INPUT", "password")
+		moved["host"], moved["username"] = "127.0.0.1", "other"
+		wantErr(set, map[string]any{"in": moved}, "BAD_USER_INPUT", "password")
+		var kept struct {
+			MailSettings struct {
+				Host, Username string
+				HasPassword    bool
+			}
+		}
+		srv.MustQuery(t, `{ mailSettings { host username hasPassword } }`, nil, &kept)
+		if kept.MailSettings.Host != "127.0.0.1" || kept.MailSettings.Username != "digest" || !kept.MailSettings.HasPassword {
+			t.Errorf("refused change stored something: %+v", kept.MailSettings)
+		}
+		// The same server keeps it (a new sender name needs no password).
+		moved["username"], moved["fromName"] = "digest", "本部"
+		srv.MustQuery(t, set, map[string]any{"in": moved}, nil)
+		srv.MustQuery(t, `{ mailSettings { host username hasPassword } }`, nil, &kept)
+		if !kept.MailSettings.HasPassword {
+			t.Error("password dropped by a change of the sender name")
+		}
+		// Where the account's figures are mailed leaves a trace, never the password.
+		var log struct {
+			AuditLog struct {
+				Edges []struct {
+					Node struct{ Action, Detail string }
+				}
+			}
+		}
+		srv.MustQuery(t, `{ auditLog(first: 100) { edges { node { action detail } } } }`, nil, &log)
+		seen := map[string]bool{}
+		for _, e := range log.AuditLog.Edges {
+			seen[e.Node.Action] = true
+			if strings.Contains(e.Node.Detail, password) {
+				t.Errorf("audit detail holds the mail password: %q", e.Node.Detail)
+			}
+		}
+		for _, a := range []string{"mail_settings.created", "mail_settings.updated"} {
+			if !seen[a] {
+				t.Errorf("no %s audit row (%v)", a, seen)
+			}
+		}
+		// Rules per account are capped.
+		for i := range digest.MaxRules {
+			srv.MustQuery(t, rule, map[string]any{"in": map[string]any{"name": fmt.Sprintf("r%d", i), "recipients": []string{"a@example.jp"}}}, nil)
+		}
+		wantErr(rule, map[string]any{"in": map[string]any{"name": "one too many", "recipients": []string{"a@example.jp"}}}, "BAD_USER_INPUT", "input")
+		srv.MustQuery(t, `{ auditLog(first: 100, action: "digest_rule.created") { edges { node { action detail } } } }`, nil, &log)
+		if len(log.AuditLog.Edges) != digest.MaxRules {
+			t.Errorf("%d digest_rule.created audit rows, want %d", len(log.AuditLog.Edges), digest.MaxRules)
 		}
 		_ = fx
 	})

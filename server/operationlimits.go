@@ -54,6 +54,13 @@ var operationCosts = oplimit.Costs{
 		// The viewer's own cloud budget (camcloud/pictures/budget.go)
 		// bounds them across requests.
 		"Camera.recordings": 500,
+		// Each reads history in bulk (a preview up to 200,000 entries, the
+		// outlier report one aggregate over up to 400 days): with their
+		// selections at most two or three fit in one request under the
+		// default limit, so aliases cannot run hundreds at once. Each is
+		// also bounded in time by its package.
+		"Query.previewAlertRule": 6000,
+		"Query.staffOutliers":    6000,
 	},
 	// Lists of objects whose length no argument states; the others are
 	// priced as oplimit.DefaultListLength (50), so lists nested in lists

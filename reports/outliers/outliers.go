@@ -25,6 +25,7 @@ package outliers
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -118,6 +119,9 @@ type Service struct {
 	Dialect string
 }
 
+// Timeout bounds the report's one aggregate query.
+const Timeout = 20 * time.Second
+
 // Report checks the request against what v may see and computes it.
 func (s *Service) Report(ctx context.Context, v viewer.Viewer, req Request) (*Report, error) {
 	threshold, minSales, err := check(&req)
@@ -132,7 +136,14 @@ func (s *Service) Report(ctx context.Context, v viewer.Viewer, req Request) (*Re
 	if shops != nil && len(shops) == 0 {
 		return rep, nil // a STAFF without shops sees nothing
 	}
-	counts, err := s.count(ctx, v.AccountID, shops, rep.From, rep.To)
+	// One aggregate over up to 400 days of a chain: bounded in time, so a
+	// report cannot hold a database connection for minutes.
+	cctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	counts, err := s.count(cctx, v.AccountID, shops, rep.From, rep.To)
+	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		return nil, apperr.Invalid("input.to", "%d 秒で集計し終わりませんでした。期間を短くするか、店舗を絞ってください", int(Timeout/time.Second)).Because(apperr.RANGE_TOO_LONG)
+	}
 	if err != nil {
 		return nil, err
 	}

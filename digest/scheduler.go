@@ -150,13 +150,14 @@ func (s *Service) sendDue(ctx context.Context) int {
 		digestsend.And(digestsend.StateEQ(digestsend.StateSENDING), digestsend.ClaimedUntilLT(now)),
 	)}
 	due, err := s.Client.DigestSend.Query().Where(dueP...).Order(ent.Asc(digestsend.FieldNextAt), ent.Asc(digestsend.FieldID)).
-		Limit(10).All(ctx)
+		Limit(100).All(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.Log.WarnContext(ctx, "digest: load due mails", "err", err)
 		}
 		return 0
 	}
+	due = fairShare(due, 10, 2)
 	claimed := 0
 	for _, d := range due {
 		n, err := s.Client.DigestSend.Update().Where(append(dueP, digestsend.ID(d.ID))...).
@@ -168,6 +169,26 @@ func (s *Service) sendDue(ctx context.Context) int {
 		s.deliver(ctx, d)
 	}
 	return claimed
+}
+
+// fairShare keeps up to n of the due rows, oldest first, at most perAccount
+// of one account: sends go one at a time and a send to a server that never
+// answers takes the whole send timeout, so one account's many recipients
+// (or a mail server of theirs that hangs) cannot hold up everyone else's.
+func fairShare(due []*ent.DigestSend, n, perAccount int) []*ent.DigestSend {
+	out := make([]*ent.DigestSend, 0, n)
+	taken := map[pulid.ID]int{}
+	for _, d := range due {
+		if len(out) == n {
+			break
+		}
+		if taken[d.AccountID] == perAccount {
+			continue
+		}
+		taken[d.AccountID]++
+		out = append(out, d)
+	}
+	return out
 }
 
 // failure is a send that did not go, in words for the owner.

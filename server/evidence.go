@@ -37,11 +37,7 @@ func (s *Server) evidenceHandler() http.Handler {
 			return
 		}
 		// Per credential: a person's sessions share one budget.
-		key := "key:" + string(v.APIKeyID)
-		if v.UserID != "" {
-			key = "user:" + string(v.UserID)
-		}
-		release, ok := slots.take(key)
+		release, ok := slots.take(credentialKey(v))
 		if !ok {
 			w.Header().Set("Retry-After", "10")
 			s.writeError(w, r, apperr.RateLimitedf("証拠一式のダウンロードは同時に %d 件までです。しばらくしてからもう一度お試しください", EvidenceDownloadsPerCredential).Because(apperr.RATE_LIMITED), "")

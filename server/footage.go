@@ -18,6 +18,31 @@ import (
 // the player marks it on the scrub bar at mark − X-Recording-Start.
 const HeaderMark = "X-Recording-Mark"
 
+// PlaybacksPerCredential bounds the recorded spans and clips one person
+// (all their sessions) or one API key asks at once: each may hold a build
+// slot, which every account shares, for as long as its client waits. The
+// dashboard asks one at a time (a new pick drops the one before).
+const PlaybacksPerCredential = 4
+
+// credentialKey is the budget a viewer's requests count against: a person's
+// sessions share one, an API key has its own.
+func credentialKey(v viewer.Viewer) string {
+	if v.UserID != "" {
+		return "user:" + string(v.UserID)
+	}
+	return "key:" + string(v.APIKeyID)
+}
+
+// takePlayback claims one of v's playback slots, or answers 429.
+func (s *Server) takePlayback(w http.ResponseWriter, r *http.Request, v viewer.Viewer) (release func(), ok bool) {
+	release, ok = s.playbacks.take(credentialKey(v))
+	if !ok {
+		w.Header().Set("Retry-After", "5")
+		s.writeError(w, r, apperr.RateLimitedf("録画の再生は同時に %d 件までです。しばらくしてからもう一度お試しください", PlaybacksPerCredential).Because(apperr.RATE_LIMITED), "")
+	}
+	return release, ok
+}
+
 // playbackHandler serves GET /cameras/{id}/playback?from=…&to=…[&download=1]:
 // a recorded span of one of the viewer's cameras (package footage/playback
 // says the formats). Same rules as /cameras/{id}/live.jpg: journal:read,
@@ -58,6 +83,11 @@ func (s *Server) playbackHandler() http.Handler {
 			s.writeError(w, r, errNoPlayback, "")
 			return
 		}
+		release, ok := s.takePlayback(w, r, v)
+		if !ok {
+			return
+		}
+		defer release()
 		s.d.Player.Serve(w, r, pulid.ID(id), from, to, isDownload(r))
 	})
 }
@@ -100,6 +130,11 @@ func (s *Server) clipHandler() http.Handler {
 			s.writeError(w, r, errNoPlayback, "")
 			return
 		}
+		release, ok := s.takePlayback(w, r, v)
+		if !ok {
+			return
+		}
+		defer release()
 		w.Header().Set(HeaderMark, mark.UTC().Format(playback.TimeLayout))
 		r = r.WithContext(playback.WithName(ctx, clipName(e, mark)))
 		s.d.Player.Serve(w, r, *e.CameraID, from, to, isDownload(r))

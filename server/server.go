@@ -113,11 +113,14 @@ type Server struct {
 	// rtspLive shares the live picture decoded from an RTSP camera's
 	// recording (server/camera_live.go).
 	rtspLive rtspLiveCache
+	// playbacks counts each credential's playback and clip requests
+	// (server/footage.go).
+	playbacks *credentialSlots
 }
 
 // New builds the handler over d. Close ends its websockets.
 func New(d Deps, cfg Config) *Server {
-	s := &Server{d: d, log: d.Log}
+	s := &Server{d: d, log: d.Log, playbacks: &credentialSlots{max: PlaybacksPerCredential, running: map[string]int{}}}
 	s.Handler = s.routes(cfg)
 	return s
 }

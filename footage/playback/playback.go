@@ -126,6 +126,14 @@ func New(client *ent.Client, rec Recordings, log *slog.Logger, opt Options) *Pla
 		flight: map[string]*call{}}
 }
 
+// InFlight reports the builds running or waiting for a build slot (tests,
+// metrics).
+func (p *Player) InFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.flight)
+}
+
 // Close drops the cached builds (their files go once no answer reads them).
 func (p *Player) Close() { p.cache.clear() }
 
@@ -421,6 +429,7 @@ type call struct {
 	err      error
 	waiters  int  // requests waiting; the builder holds the body for each
 	finished bool // under Player.mu
+	cancel   context.CancelFunc
 }
 
 // once runs build for key unless one is running, and shares its result.
@@ -430,9 +439,12 @@ func (p *Player) once(ctx context.Context, key string, build func(context.Contex
 	p.mu.Lock()
 	c, running := p.flight[key]
 	if !running {
-		c = &call{done: make(chan struct{})}
+		// Its own context: the first asker leaving must not fail the
+		// others; the last one leaving ends it (below).
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		c = &call{done: make(chan struct{}), cancel: cancel}
 		p.flight[key] = c
-		go p.run(ctx, key, c, build)
+		go p.run(bctx, key, c, build)
 	}
 	c.waiters++
 	p.mu.Unlock()
@@ -443,6 +455,15 @@ func (p *Player) once(ctx context.Context, key string, build func(context.Contex
 		held := c.finished
 		if !held {
 			c.waiters--
+			// Nobody waits any more: stop building (or waiting for a build
+			// slot), so asks dropped at once cannot queue work for everyone.
+			// A new ask for the key starts afresh.
+			if c.waiters == 0 {
+				c.cancel()
+				if p.flight[key] == c {
+					delete(p.flight, key)
+				}
+			}
 		}
 		p.mu.Unlock()
 		if held && c.err == nil {
@@ -462,14 +483,15 @@ func (p *Player) once(ctx context.Context, key string, build func(context.Contex
 // builder); the cache and every waiter take their own hold before the
 // builder lets go, so the file outlives whoever still reads it.
 func (p *Player) run(ctx context.Context, key string, c *call, build func(context.Context) (*cached, error)) {
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
-	defer cancel()
-	v, err := build(bctx)
+	defer c.cancel()
+	v, err := build(ctx)
 	if err == nil {
 		p.cache.put(key, v)
 	}
 	p.mu.Lock()
-	delete(p.flight, key)
+	if p.flight[key] == c {
+		delete(p.flight, key)
+	}
 	c.c, c.err, c.finished = v, err, true
 	if err == nil {
 		v.body.holdN(c.waiters)

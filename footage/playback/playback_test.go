@@ -3,11 +3,15 @@ package playback_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +20,7 @@ import (
 	"github.com/regicam/regicam/footage/playback"
 	"github.com/regicam/regicam/internal/testenv"
 	"github.com/regicam/regicam/pulid"
+	"github.com/regicam/regicam/server"
 )
 
 // base is a recent minute: the fixtures' footage is within retention.
@@ -246,5 +251,85 @@ func TestPlaybackJPEGThinned(t *testing.T) {
 	if got.After(at.Add(slack)) || got.Before(at.Add(-kept-slack)) {
 		t.Errorf("thinned frame at %s shows %s; want the last kept frame (one in %d, every %v) at or before it",
 			at.Format(playback.TimeLayout), got.Format(playback.TimeLayout), step, kept)
+	}
+}
+
+// A build nobody waits for any more stops: asks dropped at once (a client
+// that hangs up, a player that moves on) leave no build behind, and the
+// build slot they held goes to the next ask.
+func TestAbandonedBuildStops(t *testing.T) {
+	r := newRig(t, testenv.Backend{Name: "sqlite"}, playback.Options{Builds: 1})
+	cam := r.fx.CameraIDs[1]
+	r.setKind(t, cam, entcamera.SourceKindSIMULATED)
+	t0 := base()
+	r.jpegSegment(t, cam, t0, 60*time.Second)
+	for i := range 3 {
+		ctx, cancel := context.WithCancel(sys())
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.player.Build(ctx, playback.Request{CameraID: cam, From: t0.Add(time.Duration(i) * time.Second), To: t0.Add(60 * time.Second)})
+			done <- err
+		}()
+		for r.player.InFlight() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("ask %d: %v, want context.Canceled", i, err)
+		}
+		if n := r.player.InFlight(); n != 0 {
+			t.Fatalf("ask %d dropped: %d builds still in flight", i, n)
+		}
+	}
+	c, err := r.player.Build(sys(), playback.Request{CameraID: cam, From: t0, To: t0.Add(10 * time.Second)})
+	if err != nil {
+		t.Fatalf("the next ask: %v", err)
+	}
+	c.Close()
+}
+
+// One credential asks at most server.PlaybacksPerCredential spans at once;
+// the next is a 429 with Retry-After, and the slots come back when the
+// asks end.
+func TestPlaybacksPerCredential(t *testing.T) {
+	r := newRig(t, testenv.Backend{Name: "sqlite"}, playback.Options{Builds: 1})
+	cam := r.fx.CameraIDs[1]
+	r.setKind(t, cam, entcamera.SourceKindSIMULATED)
+	t0 := base()
+	r.jpegSegment(t, cam, t0, 60*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range server.PlaybacksPerCredential {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.c.URL+playbackPath(cam, t0.Add(time.Duration(i)*time.Second), t0.Add(60*time.Second), ""), nil)
+		r.c.Credential().Apply(req.Header)
+		wg.Go(func() {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	for r.player.InFlight() < server.PlaybacksPerCredential {
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, body := get(t, r.c, playbackPath(cam, t0.Add(30*time.Second), t0.Add(60*time.Second), ""))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "同時に") {
+		t.Errorf("ask over the budget: %d (Retry-After %q) %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	cancel()
+	wg.Wait()
+	for r.player.InFlight() > 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The handlers give their slots back as they return, just after.
+	for try := 0; ; try++ {
+		resp, _ := get(t, r.c, playbackPath(cam, t0, t0.Add(5*time.Second), ""))
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || try == 50 {
+			t.Fatalf("after the asks ended: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

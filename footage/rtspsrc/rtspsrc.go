@@ -166,13 +166,18 @@ func dial(ctx context.Context, u *base.URL, opt Options, secret []string, tr gor
 	if err := c.Start(u.Scheme, u.Host); err != nil {
 		return nil, s.classify(err)
 	}
-	// A cancelled ctx aborts a dial that hangs inside gortsplib.
-	stop := context.AfterFunc(ctx, c.Close)
+	// A cancelled ctx aborts a dial that hangs inside gortsplib, and the
+	// setup (DESCRIBE to PLAY) has a deadline of its own: gortsplib follows
+	// DESCRIBE redirects without counting them, so a server that redirects
+	// to itself would otherwise hold the recorder for ever.
+	sctx, cancelSetup := context.WithTimeout(ctx, opt.DialTimeout+3*opt.ReadTimeout)
+	defer cancelSetup()
+	stop := context.AfterFunc(sctx, c.Close)
 	defer stop()
 	fail := func(err error) (*Session, error) {
 		c.Close()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())
+		if sctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnreachable, sctx.Err())
 		}
 		return nil, s.classify(err)
 	}

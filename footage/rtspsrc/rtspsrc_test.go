@@ -1,9 +1,13 @@
 package rtspsrc_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
 	"os"
 	"strings"
 	"testing"
@@ -289,5 +293,57 @@ func TestDialErrors(t *testing.T) {
 		if err != nil && (strings.Contains(err.Error(), "secret-pw") || strings.Contains(err.Error(), "pa ss")) {
 			t.Errorf("Dial(%q): the error shows the password: %v", c.url, err)
 		}
+	}
+}
+
+// A server that answers every DESCRIBE with a redirect to itself (the
+// RTSP client follows redirects without counting) does not hold Dial: the
+// setup's own deadline ends it as unreachable, and the password stays out
+// of the error.
+func TestRedirectLoopEnds(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	self := "rtsp://" + l.Addr().String() + "/stream"
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				r := textproto.NewReader(bufio.NewReader(conn))
+				for {
+					line, err := r.ReadLine() // METHOD URL RTSP/1.0
+					if err != nil {
+						return
+					}
+					h, err := r.ReadMIMEHeader()
+					if err != nil {
+						return
+					}
+					method, _, _ := strings.Cut(line, " ")
+					cseq := h.Get("CSeq")
+					if method == "OPTIONS" {
+						fmt.Fprintf(conn, "RTSP/1.0 200 OK\r\nCSeq: %s\r\nPublic: DESCRIBE, SETUP, PLAY\r\n\r\n", cseq)
+						continue
+					}
+					fmt.Fprintf(conn, "RTSP/1.0 302 Moved Temporarily\r\nCSeq: %s\r\nLocation: %s\r\n\r\n", cseq, self)
+				}
+			}()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u := strings.Replace(self, "rtsp://", "rtsp://user:secret-pw@", 1)
+	_, err = rtspsrc.Dial(ctx, u, rtspsrc.Options{DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	if !errors.Is(err, rtspsrc.ErrUnreachable) || ctx.Err() != nil {
+		t.Fatalf("Dial of a redirect loop: %v (test deadline passed: %v)", err, ctx.Err() != nil)
+	}
+	if strings.Contains(err.Error(), "secret-pw") {
+		t.Errorf("the error shows the password: %v", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/regicam/regicam/apperr"
 	"github.com/regicam/regicam/camcloud"
 	"github.com/regicam/regicam/camera"
@@ -115,43 +117,81 @@ func (s *Server) cloudLive(w http.ResponseWriter, r *http.Request, cam *ent.Came
 // errCloudNotServed: a CLOUD camera this server cannot show live.
 var errCloudNotServed = apperr.Missing("id", "このカメラの映像はクラウドから取得できません (cloud camera not served)").Because(apperr.CAMERA_NOT_RECORDED)
 
-// rtspLiveCache holds the newest picture decoded per RTSP camera.
+// rtspLiveCache holds the newest picture decoded per RTSP camera, and the
+// decodes in flight.
 type rtspLiveCache struct {
 	mu     sync.Mutex
 	frames map[pulid.ID]rtspLiveFrame
+	flight singleflight.Group
+	// decodes bounds the ffmpeg decodes of the whole server.
+	decodeOnce sync.Once
+	decodes    chan struct{}
 }
 
+// rtspLiveFrame is a camera's newest decode: a picture, or why there is
+// none (a failure is shared for as long as a picture would be).
 type rtspLiveFrame struct {
 	jpeg    []byte
 	taken   time.Time
 	decoded time.Time
+	err     error
 }
 
 // rtspLiveShare: viewers of one RTSP camera within this long share one
 // decode; the picture is a few seconds behind the camera anyway.
 const rtspLiveShare = 2 * time.Second
 
-// rtspLivePicture: an RTSP camera is recorded by footage, not by a fleet
-// recorder, so its live picture is a recent second decoded from its
-// recording (ffmpeg). One decode at a time for the whole server, shared by
-// every viewer for rtspLiveShare, bounds what a wall of live views costs.
-func (s *Server) rtspLivePicture(w http.ResponseWriter, r *http.Request, id pulid.ID) {
-	c := &s.rtspLive
+// rtspLiveDecodes is how many RTSP live pictures the server decodes at once.
+const rtspLiveDecodes = 2
+
+// latest answers a camera's live picture: the shared one while fresh, else
+// one decode per camera however many ask (each asker waits only as long as
+// its own request lives), at most rtspLiveDecodes cameras at a time.
+func (c *rtspLiveCache) latest(ctx context.Context, id pulid.ID, decode func(context.Context) ([]byte, time.Time, error)) rtspLiveFrame {
+	c.decodeOnce.Do(func() { c.decodes = make(chan struct{}, rtspLiveDecodes) })
 	c.mu.Lock()
 	f, ok := c.frames[id]
-	if !ok || time.Since(f.decoded) > rtspLiveShare {
-		ctx, cancel := context.WithTimeout(r.Context(), 4*time.Second)
-		jpeg, taken, err := s.d.Player.Frames(nil).FrameAt(ctx, id, time.Now().Add(-3*time.Second))
-		cancel()
-		if err == nil {
-			if c.frames == nil || len(c.frames) > 10_000 {
-				c.frames = map[pulid.ID]rtspLiveFrame{}
-			}
-			f, ok = rtspLiveFrame{jpeg: jpeg, taken: taken, decoded: time.Now()}, true
-			c.frames[id] = f
-		}
-	}
 	c.mu.Unlock()
+	if ok && time.Since(f.decoded) <= rtspLiveShare {
+		return f
+	}
+	ch := c.flight.DoChan(string(id), func() (any, error) {
+		// Not the first asker's context: its leaving must not fail the rest.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Second)
+		defer cancel()
+		select {
+		case c.decodes <- struct{}{}:
+		case <-dctx.Done():
+			return rtspLiveFrame{err: dctx.Err(), decoded: time.Now()}, nil
+		}
+		jpeg, taken, err := decode(dctx)
+		<-c.decodes
+		f := rtspLiveFrame{jpeg: jpeg, taken: taken, decoded: time.Now(), err: err}
+		c.mu.Lock()
+		if c.frames == nil || len(c.frames) > 10_000 {
+			c.frames = map[pulid.ID]rtspLiveFrame{}
+		}
+		c.frames[id] = f
+		c.mu.Unlock()
+		return f, nil
+	})
+	select {
+	case res := <-ch:
+		return res.Val.(rtspLiveFrame)
+	case <-ctx.Done():
+		return rtspLiveFrame{err: ctx.Err()}
+	}
+}
+
+// rtspLivePicture: an RTSP camera is recorded by footage, not by a fleet
+// recorder, so its live picture is a recent second decoded from its
+// recording (ffmpeg), shared by every viewer for rtspLiveShare: a wall of
+// live views costs one decode per camera every two seconds.
+func (s *Server) rtspLivePicture(w http.ResponseWriter, r *http.Request, id pulid.ID) {
+	f := s.rtspLive.latest(r.Context(), id, func(ctx context.Context) ([]byte, time.Time, error) {
+		return s.d.Player.Frames(nil).FrameAt(ctx, id, time.Now().Add(-3*time.Second))
+	})
+	ok := f.err == nil && len(f.jpeg) > 0
 	if !ok {
 		w.Header().Set("Retry-After", "1")
 		s.writeError(w, r, apperr.Unavailablef("まだ映像がありません (no picture yet)").Because(apperr.CAMERA_NO_PICTURE_YET), "")

@@ -260,6 +260,21 @@ func TestRetention(t *testing.T) {
 		if used, _ := s.UsedBytes(ctx, tn.account); used > s.cfg.Budget {
 			t.Errorf("%d bytes left over a budget of %d", used, s.cfg.Budget)
 		}
+
+		// Holds that outgrow the budget do not keep it from holding: the
+		// unheld go first, then the oldest held.
+		s.cfg.Budget = old[6].Bytes + old[7].Bytes
+		if n, err = s.Sweep(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		ids = ids[:0]
+		for _, sg := range segments(t, d.Client, tn.camera.ID) {
+			ids = append(ids, string(sg.ID))
+		}
+		want = []string{string(old[6].ID), string(old[7].ID)}
+		if n != 3 || strings.Join(ids, " ") != strings.Join(want, " ") {
+			t.Errorf("over-held budget sweep deleted %d, left %v, want 3 and %v", n, ids, want)
+		}
 	})
 }
 

@@ -75,27 +75,52 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 		after = page[len(page)-1]
 	}
-	// By budget: the oldest first until the rest fits.
+	// By budget: the oldest first until the rest fits. What a share link or
+	// an open case holds goes last, but it goes: the budget is a promise
+	// about the disk every account shares, and holds are created by users
+	// (one account's thousand links must not stop everyone's recording).
 	used, err := s.sumBytes(ctx, s.client.RecordingSegment.Query())
 	if err != nil {
 		return deleted, err
 	}
-	after = nil
+	for _, spareHeld := range []bool{true, false} {
+		if used <= s.cfg.Budget {
+			break
+		}
+		n, left, err := s.evictOldest(ctx, used, func(seg *ent.RecordingSegment) bool { return spareHeld && holds.keeps(seg) })
+		deleted += n
+		used = left
+		if err != nil {
+			return deleted, err
+		}
+		if !spareHeld && n > 0 {
+			s.log.Warn("recording budget: held clips deleted (share links and open cases hold more than --recording-budget)", "deleted", n)
+		}
+	}
+	return deleted, nil
+}
+
+// evictOldest deletes finished segments oldest first, except those spare
+// keeps, until used fits the budget; it returns how many went and the
+// bytes left.
+func (s *Service) evictOldest(ctx context.Context, used int64, spare func(*ent.RecordingSegment) bool) (int, int64, error) {
+	deleted := 0
+	var after *ent.RecordingSegment
 	for used > s.cfg.Budget {
 		q := s.client.RecordingSegment.Query().Where(recordingsegment.StateNEQ(recordingsegment.StateWRITING))
 		page, err := pageAfter(q, after).All(ctx)
 		if err != nil {
-			return deleted, fmt.Errorf("oldest segments: %w", err)
+			return deleted, used, fmt.Errorf("oldest segments: %w", err)
 		}
 		for _, seg := range page {
 			if used <= s.cfg.Budget {
 				break
 			}
-			if holds.keeps(seg) {
+			if spare(seg) {
 				continue
 			}
 			if err := s.remove(ctx, seg); err != nil {
-				return deleted, err
+				return deleted, used, err
 			}
 			used -= seg.Bytes
 			deleted++
@@ -105,7 +130,7 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 		after = page[len(page)-1]
 	}
-	return deleted, nil
+	return deleted, used, nil
 }
 
 // pageAfter reads the next page, oldest first, after the last one read.

@@ -100,7 +100,13 @@ func run(ctx context.Context, stdin io.Reader, stdout io.Writer, args ...string)
 	if err != nil {
 		return err
 	}
-	cmd.Stdout = stdout
+	// A refusal of the writer (a size bound) ends ffmpeg with a broken
+	// pipe; keep it, so the caller sees why and not only an exit status.
+	var out *recordingWriter
+	if stdout != nil {
+		out = &recordingWriter{w: stdout}
+		cmd.Stdout = out
+	}
 	var in io.WriteCloser
 	if stdin != nil {
 		// Our own copy, not exec's: Wait must not wait for a reader that
@@ -123,6 +129,9 @@ func run(ctx context.Context, stdin io.Reader, stdout io.Writer, args ...string)
 	err = cmd.Wait()
 	if ctx.Err() != nil {
 		return fmt.Errorf("ffmpeg: %w", ctx.Err())
+	}
+	if out != nil && out.err != nil {
+		return fmt.Errorf("ffmpeg: output: %w", out.err)
 	}
 	if err != nil {
 		var ee *exec.ExitError
@@ -230,4 +239,19 @@ func jpegLen(b []byte) (n int, ok bool, err error) {
 			return 0, false, nil
 		}
 	}
+}
+
+// recordingWriter keeps the first error of the writer it wraps (exec
+// copies to it on a goroutine of its own, done before Wait returns).
+type recordingWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *recordingWriter) Write(p []byte) (int, error) {
+	n, err := r.w.Write(p)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,11 @@ import (
 type body struct {
 	dir             string
 	memLimit, limit int64
+	// onDisk is the Player's count of build-file bytes, bounded by
+	// diskLimit across every body.
+	onDisk    *atomic.Int64
+	diskLimit int64
+	fileBytes int64
 
 	buf  bytes.Buffer
 	f    *os.File // while writing, once spilled
@@ -30,7 +36,8 @@ type body struct {
 const tempPattern = "regicam-playback-*"
 
 func (p *Player) newBody() *body {
-	return &body{dir: p.opt.TempDir, memLimit: p.opt.MemoryBytes, limit: p.opt.MaxOutput, refs: 1}
+	return &body{dir: p.opt.TempDir, memLimit: p.opt.MemoryBytes, limit: p.opt.MaxOutput, refs: 1,
+		onDisk: &p.onDisk, diskLimit: p.opt.MaxTempBytes}
 }
 
 func (b *body) Write(p []byte) (int, error) {
@@ -41,6 +48,16 @@ func (b *body) Write(p []byte) (int, error) {
 		b.size += int64(len(p))
 		return b.buf.Write(p)
 	}
+	// Claimed before it is written: what is spilled now and then p.
+	claim := int64(len(p))
+	if b.f == nil {
+		claim += int64(b.buf.Len())
+	}
+	if b.onDisk.Add(claim) > b.diskLimit {
+		b.onDisk.Add(-claim)
+		return 0, errDiskBusy
+	}
+	b.fileBytes += claim
 	if b.f == nil {
 		f, err := os.CreateTemp(b.dir, tempPattern)
 		if err != nil {
@@ -102,6 +119,10 @@ func (b *body) free() {
 	b.buf = bytes.Buffer{}
 	if b.path != "" {
 		_ = os.Remove(b.path)
+	}
+	if b.fileBytes > 0 {
+		b.onDisk.Add(-b.fileBytes)
+		b.fileBytes = 0
 	}
 }
 

@@ -94,6 +94,10 @@ func (p *Player) writeError(w http.ResponseWriter, r *http.Request, q Request, e
 		writeNoRecording(w, nr)
 		return
 	}
+	if errors.Is(err, errDiskBusy) {
+		w.Header().Set("Retry-After", "30")
+		err = apperr.Unavailablef("録画の書き出しが混み合っています。しばらくしてからもう一度お試しください").Because(apperr.UNAVAILABLE)
+	}
 	if errors.Is(err, errTooLarge) {
 		err = apperr.Invalid("to", "この範囲の録画は大きすぎて書き出せません。to（終了日時）を from に近づけてください (output too large)").Because(apperr.RANGE_TOO_LONG)
 	}

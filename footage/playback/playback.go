@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regicam/regicam/apperr"
@@ -59,6 +60,11 @@ type Options struct {
 	MaxOutput int64
 	// MemoryBytes: a build up to this size stays in memory (default 8 MiB).
 	MemoryBytes int64
+	// MaxTempBytes bounds the bytes of every build file in TempDir together
+	// (default 8 GiB): a file lives while any answer still reads it, and
+	// slow readers must not be able to fill the disk; past it new builds
+	// are refused with 503 until answers end.
+	MaxTempBytes int64
 	// Builds is how many builds run at once (default 2): encoding JPEG
 	// frames with ffmpeg takes a core.
 	Builds int
@@ -88,6 +94,9 @@ func (o Options) withDefaults() Options {
 	if o.MemoryBytes <= 0 {
 		o.MemoryBytes = 8 << 20
 	}
+	if o.MaxTempBytes <= 0 {
+		o.MaxTempBytes = 8 << 30
+	}
 	if o.Builds <= 0 {
 		o.Builds = 2
 	}
@@ -109,6 +118,8 @@ type Player struct {
 
 	cache  *cache
 	builds chan struct{}
+	// onDisk counts the bytes of the build files alive (MaxTempBytes).
+	onDisk atomic.Int64
 
 	mu     sync.Mutex
 	flight map[string]*call
@@ -505,3 +516,9 @@ func (p *Player) run(ctx context.Context, key string, c *call, build func(contex
 
 // errTooLarge: the build would pass MaxOutput.
 var errTooLarge = errors.New("playback: output over the size bound")
+
+// errDiskBusy: the build files alive would pass MaxTempBytes.
+var errDiskBusy = errors.New("playback: build files over their disk bound")
+
+// TempBytes reports the bytes of the build files alive (tests, metrics).
+func (p *Player) TempBytes() int64 { return p.onDisk.Load() }

@@ -333,3 +333,24 @@ func TestPlaybacksPerCredential(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Build files alive together are bounded: a build that would pass the
+// bound is a 503 with Retry-After, leaves no file, and smaller builds go on.
+func TestBuildFilesBounded(t *testing.T) {
+	tmp := t.TempDir()
+	r := newRig(t, testenv.Backend{Name: "sqlite"}, playback.Options{TempDir: tmp, MemoryBytes: 64 << 10, MaxTempBytes: 256 << 10})
+	cam := r.fx.CameraIDs[1]
+	r.setKind(t, cam, entcamera.SourceKindSIMULATED)
+	t0 := base()
+	r.jpegSegment(t, cam, t0, 60*time.Second)
+	resp, body := get(t, r.c, playbackPath(cam, t0, t0.Add(60*time.Second), ""))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "混み合って") {
+		t.Errorf("a build past the bound: %d (Retry-After %q) %.200s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if files, _ := filepath.Glob(filepath.Join(tmp, "regicam-playback-*")); len(files) != 0 || r.player.TempBytes() != 0 {
+		t.Errorf("after the refused build: files %v, %d bytes counted", files, r.player.TempBytes())
+	}
+	if resp, _ := get(t, r.c, playbackPath(cam, t0, t0.Add(2*time.Second), "")); resp.StatusCode != http.StatusOK {
+		t.Errorf("a small build after it: %d", resp.StatusCode)
+	}
+}

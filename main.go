@@ -81,7 +81,7 @@ func parseConfig(args []string, getenv func(string) string) (app.Config, error) 
 	}
 	var cfg app.Config
 	var cors string
-	var cameraAllowPrivate bool
+	var cameraAllowPrivate, mailAllowPrivate bool
 	fs := flag.NewFlagSet("regicam", flag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", env("ADDR", ":8080"), "listen address (REGICAM_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("DATA_DIR", "./data"), "directory for the embedded database and files (REGICAM_DATA_DIR)")
@@ -126,6 +126,7 @@ func parseConfig(args []string, getenv func(string) string) (app.Config, error) 
 	fs.BoolVar(&cfg.Digest.Off, "digest-off", envBool("DIGEST_OFF", false), "do not send daily digests from this process; rules and settings stay editable (REGICAM_DIGEST_OFF)")
 	fs.BoolVar(&cfg.AlertWebhookAllowPrivate, "alert-webhook-allow-private", envBool("ALERT_WEBHOOK_ALLOW_PRIVATE", false), "let alert webhook URLs point at private, loopback or link-local addresses (receivers inside your own network) (REGICAM_ALERT_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cameraAllowPrivate, "camera-allow-private", envBool("CAMERA_ALLOW_PRIVATE", true), "let camera URLs point at loopback and private addresses (cameras on the shop's network); false for multi-tenant hosting. Link-local and cloud metadata addresses are always refused (REGICAM_CAMERA_ALLOW_PRIVATE)")
+	fs.BoolVar(&mailAllowPrivate, "mail-allow-private", envBool("MAIL_ALLOW_PRIVATE", true), "let the daily-digest mail server be on loopback and private addresses (the owner's own network); false for multi-tenant hosting. Link-local and cloud metadata addresses are always refused (REGICAM_MAIL_ALLOW_PRIVATE)")
 	fs.DurationVar(&cfg.CameraTestTimeout, "camera-test-timeout", 5*time.Second, "how long a camera source test (testCameraSource, and the check when a camera is added) waits for one frame")
 	fs.StringVar(&cfg.PublicURL, "public-url", env("PUBLIC_URL", "http://localhost:8080"), "how browsers reach this server (OAuth redirects) (REGICAM_PUBLIC_URL)")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", 30*time.Second, "time between polls of each POS connection (jittered ±20%)")
@@ -153,6 +154,7 @@ func parseConfig(args []string, getenv func(string) string) (app.Config, error) 
 		return cfg, fmt.Errorf("unexpected argument %q (flags take --name=value; a true/false flag is --name or --name=false)", fs.Arg(0))
 	}
 	cfg.CameraDenyPrivate = !cameraAllowPrivate
+	cfg.Digest.DenyPrivate = !mailAllowPrivate
 	if err := checkRecording(); err != nil {
 		return cfg, err
 	}

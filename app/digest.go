@@ -13,6 +13,9 @@ type DigestConfig struct {
 	// Off keeps this process from sending digests (another replica, or
 	// nobody, sends them); the settings and rules stay editable.
 	Off bool
+	// DenyPrivate refuses mail servers on loopback and private addresses
+	// (--mail-allow-private=false, for multi-tenant hosting).
+	DenyPrivate bool
 	// Every is how often the scheduler looks for due digests (0: 30 s).
 	Every time.Duration
 	// Now is the scheduler's clock (tests move it); nil is time.Now.
@@ -27,6 +30,7 @@ type DigestConfig struct {
 func (a *App) startDigest(runCtx context.Context, cfg Config) {
 	svc := digest.New(a.DB.Client, a.Secrets, a.reports, a.Blobs, a.log, digest.Config{
 		PublicURL: cfg.PublicURL, RootCAs: cfg.Digest.RootCAs, Now: cfg.Digest.Now, Every: cfg.Digest.Every,
+		DenyPrivate: cfg.Digest.DenyPrivate,
 	})
 	digest.Register(svc)
 	a.background(func() {

@@ -63,6 +63,9 @@ type Config struct {
 	Instance string
 	// SendTimeout bounds one submission (default 1 min).
 	SendTimeout time.Duration
+	// DenyPrivate refuses mail servers on loopback and private addresses;
+	// link-local and cloud metadata addresses are refused either way.
+	DenyPrivate bool
 }
 
 // Service is the digest of one process: settings, rules and the scheduler.
@@ -307,7 +310,7 @@ const MaxRules = 20
 
 // server opens the stored settings into what Send needs.
 func (s *Service) server(m *ent.MailSettings) (Server, error) {
-	srv := Server{Host: m.Host, Port: m.Port, Security: string(m.Security), Username: m.Username,
+	srv := Server{Host: m.Host, Port: m.Port, Security: string(m.Security), Username: m.Username, DenyPrivate: s.cfg.DenyPrivate,
 		RootCAs: s.cfg.RootCAs, Timeout: s.cfg.SendTimeout}
 	if len(m.Password) > 0 {
 		if s.Box == nil {

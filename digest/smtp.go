@@ -29,6 +29,9 @@ type Server struct {
 	RootCAs *x509.CertPool
 	// Timeout bounds the whole submission (dial to QUIT).
 	Timeout time.Duration
+	// DenyPrivate refuses loopback and private addresses (multi-tenant
+	// hosting: an owner's mail server must not be the host's network).
+	DenyPrivate bool
 }
 
 // Step names the part of a submission that failed.
@@ -132,9 +135,10 @@ func Send(ctx context.Context, srv Server, from, to string, msg []byte) error {
 	if srv.RootCAs != nil {
 		tlsConf.RootCAs = srv.RootCAs
 	}
-	// The owner's own network may hold the mail server; link-local and
-	// cloud metadata addresses stay out of reach (netguard).
-	conn, err := netguard.Policy{AllowPrivate: true}.Dialer(timeout).DialContext(ctx, "tcp", addr)
+	// The owner's own network may hold the mail server unless the operator
+	// says otherwise; link-local and cloud metadata addresses stay out of
+	// reach either way (netguard).
+	conn, err := netguard.Policy{AllowPrivate: !srv.DenyPrivate}.Dialer(timeout).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return fail(StepConnect, err)
 	}

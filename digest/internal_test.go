@@ -1,7 +1,11 @@
 package digest
 
 import (
+	"context"
+	"errors"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/pulid"
@@ -25,5 +29,33 @@ func TestFairShareKeepsOtherAccountsMoving(t *testing.T) {
 	}
 	if got[0].AccountID != "AC-busy" {
 		t.Errorf("oldest first: got %s first", got[0].AccountID)
+	}
+}
+
+// With DenyPrivate a mail server on loopback is never dialled.
+func TestSendDenyPrivate(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			accepted <- struct{}{}
+			c.Close()
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	err = Send(context.Background(), Server{Host: "127.0.0.1", Port: port, Security: "STARTTLS", DenyPrivate: true, Timeout: 5 * time.Second},
+		"a@example.jp", "b@example.jp", []byte("Subject: x\r\n\r\nx"))
+	var se *SendError
+	if !errors.As(err, &se) || se.Step != StepConnect {
+		t.Fatalf("send to loopback with DenyPrivate: %v", err)
+	}
+	select {
+	case <-accepted:
+		t.Error("the loopback server was dialled")
+	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -112,11 +112,19 @@ func (s *Server) metricsAddressAllowed(cfg MetricsConfig, r *http.Request) bool 
 	// A loopback peer that forwards a request for someone else (a reverse
 	// proxy on this host not named in --trusted-proxies) is not a local
 	// client: its client may be anywhere.
-	if ip == auth.ClientIP(r) && (r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "") {
-		return false
+	for _, h := range proxyHeaders {
+		if r.Header.Get(h) != "" && ip == auth.ClientIP(r) {
+			return false
+		}
 	}
 	return true
 }
+
+// proxyHeaders are what reverse proxies add for the client they forward;
+// any one of them on a loopback request means it came through a proxy.
+// (A proxy that adds none cannot be told from a local client: the README
+// says to set --metrics-token or --metrics-allow behind one.)
+var proxyHeaders = []string{"X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host", "X-Forwarded-Proto", "Via"}
 
 // promLog is promhttp's error log on the server's logger.
 type promLog struct{ log *slog.Logger }

@@ -282,6 +282,8 @@ func TestMetricsProtection(t *testing.T) {
 		check(t, srv, "forwarded by an untrusted local proxy", http.MethodGet, from("203.0.113.9"), http.StatusNotFound)
 		check(t, srv, "forwarded, claiming loopback", http.MethodGet, from("127.0.0.1"), http.StatusNotFound)
 		check(t, srv, "Forwarded header", http.MethodGet, http.Header{"Forwarded": {"for=203.0.113.9"}}, http.StatusNotFound)
+		check(t, srv, "X-Real-IP only (nginx's usual)", http.MethodGet, http.Header{"X-Real-Ip": {"203.0.113.9"}}, http.StatusNotFound)
+		check(t, srv, "Via only", http.MethodGet, http.Header{"Via": {"1.1 proxy"}}, http.StatusNotFound)
 	})
 
 	t.Run("default behind a trusted proxy", func(t *testing.T) {

@@ -2,7 +2,8 @@
 // the sealed credential, its status, and the cloud's POS-option devices in
 // step with the account's cameras (new → camera, renamed → renamed,
 // removed or option dropped → retired with history kept). It hands the
-// other camera-cloud parts (pictures, presence) a client per camera.
+// other camera-cloud parts (pictures, presence) the paced client of a
+// camera's connection, one per connection and process.
 //
 // Requests run as their viewer (OWNER and ADMIN only: connections are the
 // administrators' settings); the periodic sync (Run) runs as the system,

@@ -9,9 +9,10 @@
 // H.264 access units written, untranscoded, as FMP4_H264 segments. A
 // segment is a file under Config.Dir (every replica reaches it) and a
 // RecordingSegment row (the index); the time between one segment's end
-// and the next one's start is a gap. Retention deletes the oldest
-// segments by age and by Config.Budget, except what an active share link
-// or an open case holds.
+// and the next one's start is a gap. Retention deletes segments past
+// Config.Retention and the oldest past Config.Budget; what an active share
+// link or an open case holds is spared by age and goes last past the
+// budget, which every account's recording shares.
 package footage
 
 import (

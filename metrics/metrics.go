@@ -1,8 +1,9 @@
 // Package metrics holds regicam's Prometheus metrics: one registry that
-// /metrics serves (server, behind its token or address allowlist), the
-// metric names every dashboard in docs/grafana-regicam.json is built on, and
-// a small function per thing measured, so a package that reports something
-// says what happened, not how Prometheus counts it (docs/ARCHITECTURE.md).
+// /metrics serves (server, behind its token, address allowlist or
+// loopback rule), the metric names every dashboard in
+// docs/grafana-regicam.json is built on, and a small function per thing
+// measured, so a package that reports something says what happened, not
+// how Prometheus counts it (docs/ARCHITECTURE.md).
 //
 // Labels are bounded sets (provider, path, outcome, reason, kind) or ids of
 // rows the operator configured (terminals): never request data, never a

@@ -1,8 +1,8 @@
 // Package netguard decides which addresses the server may connect to when
-// a tenant chose the URL (camera sources, alert webhooks). Such a URL is
-// typed by a shop owner but fetched from inside the server's network, so
-// without a guard it could reach the cloud metadata service or internal
-// admin ports (SSRF).
+// a tenant chose the URL (camera sources, alert webhooks) or the mail
+// server (digests). Such an address is typed by a shop owner but reached
+// from inside the server's network, so without a guard it could reach the
+// cloud metadata service or internal admin ports (SSRF).
 //
 // An address is checked twice: when the URL is validated (an address
 // literal, a well-known internal name, or what a name resolves to now),

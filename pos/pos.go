@@ -1,8 +1,8 @@
 // Package pos is what every POS provider shares: the Record a provider
 // client produces, the errors that mark a connection NEEDS_REAUTH, and the
 // contracts a provider implements for the poll runtime in pos/polling
-// (Source, Backfiller, Factory in source.go), which resolves a record's
-// terminal and shop and hands it to ingest (docs/ARCHITECTURE.md).
+// (Source, Backfiller, Reconciler, Factory in source.go), which resolves a
+// record's terminal and shop and hands it to ingest (docs/ARCHITECTURE.md).
 package pos
 
 import (

@@ -1,6 +1,8 @@
-// Package fleet keeps one camera.Recorder running for every camera that
-// has a frame source, so a receipt's picture can be cut from what the
-// camera saw at its second however late the POS data arrives.
+// Package fleet keeps one camera.Recorder running for every camera with a
+// JPEG source (snapshot, MJPEG, simulated), so a receipt's picture can be
+// cut from what the camera saw at its second however late the POS data
+// arrives. RTSP cameras are recorded by package footage and CLOUD cameras
+// by their cloud (camcloud/pictures), not here.
 package fleet
 
 import (

@@ -1,3 +1,7 @@
+// Package schema is the domain as ent reads it: entities, fields, edges,
+// indexes and privacy policies (the rules themselves are in
+// ent/schema/rule). It is the source of truth: package ent is generated
+// from it by go generate, never edited by hand.
 package schema
 
 import (

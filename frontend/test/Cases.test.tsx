@@ -207,6 +207,29 @@ describe('ケース', () => {
     expect(dl.getAttribute('href')).toBe('/cases/CS1/evidence.zip');
   });
 
+  it('marks each receipt\'s card ↔ register match: a mismatch in red by its side, a match quietly, none when it has none', async () => {
+    caseServer(undefined, detail({
+      entries: [
+        { ...entry({ id: 'JE1', receiptNo: '0042' }), cardMatch: { state: 'UNMATCHED', side: 'CARD' } },
+        { ...entry({ id: 'JE2', receiptNo: '0043' }), cardMatch: { state: 'MATCHED', side: 'REGISTER' } },
+        { ...entry({ id: 'JE3', receiptNo: '0044' }), cardMatch: { state: 'UNMATCHED', side: 'REGISTER' } },
+        { ...entry({ id: 'JE4', receiptNo: '0045' }), cardMatch: null },
+      ],
+    }));
+    render(<Cases id="CS1" session={owner} />);
+    const receipts = await screen.findByTestId('case-receipts');
+    const badgeOf = (no: string) => receipts.querySelector(`.card[data-receipt="${no}"]`)!.closest('li')!.querySelector<HTMLElement>('[data-testid="card-match"]');
+    const card = badgeOf('0042')!;
+    expect(card.textContent).toBe('カード照合: 不一致（カード端末で返金されたのに、レジに取消がありません）');
+    expect(card.classList.contains('unmatched')).toBe(true);
+    const matched = badgeOf('0043')!;
+    expect(matched.textContent).toBe('カード照合: 一致');
+    expect(matched.classList.contains('matched')).toBe(true);
+    expect(badgeOf('0044')!.textContent).toBe('カード照合: 不一致（レジでカード払いを取り消したのに、カード端末の返金がありません）');
+    expect(badgeOf('0045')).toBeNull();
+    expect(within(receipts).getAllByText(/^カード照合:/)).toHaveLength(3);
+  });
+
   it('解決済み asks for the resolution before anything is sent, then sends status and resolution', async () => {
     const calls = caseServer((op, v) => (op === 'UpdateCase' ? { data: { updateCase: detail({ status: 'CLOSED', resolution: v.input.resolution, closedAt: '2030-01-02T00:00:00Z' }) } } : undefined));
     render(<Cases id="CS1" session={owner} />);

@@ -6,6 +6,7 @@ import { ApiError, gql } from '../api';
 import { AddCaseNote, CaseAssignees, CaseView as CaseViewQuery, RemoveCaseEntries, UpdateCase } from '../gql/ops';
 import type { CaseAlertFragment, CaseDetailFragment, CaseStatus, UpdateCaseInput } from '../gql/types';
 import type { Entry } from '../journalList';
+import { cardMatchLabel } from '../cardMatch';
 import { DEFAULT_TZ, dateTime, yen } from '../format';
 import { messages } from '../errors/messages';
 import { isAdmin, type Session } from '../session';
@@ -191,6 +192,7 @@ function Receipts({ c, tz, onChanged }: { c: Case; tz: string; onChanged: (c: Ca
           {c.entries.map((e) => (
             <li>
               <ReceiptCard entry={e} tz={tz} selected={shown?.id === e.id} fresh={false} missed={false} onSelect={setShown} />
+              {e.cardMatch && <CardMatchBadge m={e.cardMatch} />}
               <button type="button" class="btn small danger" data-testid="remove-entry" onClick={() => setRemoving(e)}
                 aria-label={`レシート ${e.receiptNo || '—'} をケースから外す`}>ケースから外す</button>
             </li>
@@ -205,6 +207,13 @@ function Receipts({ c, tz, onChanged }: { c: Case; tz: string; onChanged: (c: Ca
       )}
     </section>
   );
+}
+
+/** A receipt's card ↔ register match: a mismatch in red, saying which side
+ * is missing; a match quietly; 照合待ち while it is still open. */
+export function CardMatchBadge({ m }: { m: NonNullable<Case['entries'][number]['cardMatch']> }) {
+  const cls = m.state === 'UNMATCHED' ? 'unmatched' : m.state === 'MATCHED' ? 'matched' : 'pending';
+  return <span class={`badge card-match ${cls}`} data-testid="card-match" data-state={m.state}>{cardMatchLabel(m)}</span>;
 }
 
 /** The receipt's picture, large: the full frame when it is kept, else the thumbnail. */

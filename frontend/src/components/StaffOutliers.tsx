@@ -7,6 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { gql } from '../api';
 import { AnalysisShops, CardMismatches, StaffEntries, StaffOutliers as StaffOutliersOp } from '../gql/ops';
 import type { CardMatchRowFragment, JournalWhere, PreviewExampleFragment, StaffMetric, StaffOutliersQuery, StaffRowFragment } from '../gql/types';
+import { cardMismatchText } from '../cardMatch';
 import { DEFAULT_TZ, parseIsoDay, isoDay, startOfDay, addDays, dateTime, yen } from '../format';
 import { ExampleRow } from './RuleBuilder';
 import '../styles/rules.css';
@@ -191,11 +192,6 @@ function StaffReceipts({ staff, tz, onClose }: { staff: StaffRowFragment; tz: st
   );
 }
 
-const SIDE: Record<string, string> = {
-  CARD: 'カード端末で返金されたのに、レジに取消がありません',
-  REGISTER: 'レジでカード払いを取り消したのに、カード端末の返金がありません',
-};
-
 /** Card ↔ register mismatches (CardMatch UNMATCHED), newest first. */
 export function CardMismatchList({ tz, shopIDs }: { tz: string; shopIDs: string[] }) {
   const [rows, setRows] = useState<CardMatchRowFragment[] | null>(null);
@@ -215,7 +211,7 @@ export function CardMismatchList({ tz, shopIDs }: { tz: string; shopIDs: string[
               <tr data-match={m.id}>
                 <td data-label="日時">{dateTime(m.occurredAt, tz)}</td>
                 <td data-label="金額">{yen(m.amount)}</td>
-                <td data-label="内容">{SIDE[m.side] ?? m.side}</td>
+                <td data-label="内容">{cardMismatchText(m.side)}</td>
                 <td data-label="取引">No.{m.entry.receiptNo} レジ {m.entry.registerNo}{m.entry.staffName && ` ・ 担当 ${m.entry.staffName}`}</td>
               </tr>
             ))}

@@ -1,0 +1,1 @@
+var e={CARD:`カード端末で返金されたのに、レジに取消がありません`,REGISTER:`レジでカード払いを取り消したのに、カード端末の返金がありません`},t=t=>e[t]??t;function n(e){switch(e.state){case`UNMATCHED`:return`カード照合: 不一致（${t(e.side)}）`;case`MATCHED`:return`カード照合: 一致`;case`PENDING`:return`カード照合: 照合待ち`;default:return`カード照合: ${e.state}`}}export{t as n,n as t};

@@ -71,8 +71,13 @@ func (e *notRecordedError) NoFrameReason() string { return e.reason }
 // (camcloud/pictures answers for it in front of this Manager).
 func (m *Manager) notRecorded(ctx context.Context, id pulid.ID) error {
 	reason := thumbs.Reason(thumbs.NotRecorded, "このカメラはこのサーバーで録画されていません（映像の取得元に接続できないか、準備中です）")
+	// The picture's own wait may be over by now; why there is none is
+	// still worth one quick read (a loaded database must not turn every
+	// reason into the generic one).
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	c, err := m.client.Camera.Query().Where(entcamera.ID(id)).
-		Select(entcamera.FieldSourceKind, entcamera.FieldRetiredAt, entcamera.FieldPosOption).Only(viewer.System(ctx))
+		Select(entcamera.FieldSourceKind, entcamera.FieldRetiredAt, entcamera.FieldPosOption).Only(viewer.System(qctx))
 	switch {
 	case err != nil && !ent.IsNotFound(err):
 		m.log.Warn("camera of a picture", "camera", id, "err", err)
@@ -85,7 +90,7 @@ func (m *Manager) notRecorded(ctx context.Context, id pulid.ID) error {
 	case *c.SourceKind == entcamera.SourceKindCLOUD:
 		return thumbs.ErrNotRecorded
 	case *c.SourceKind == entcamera.SourceKindRTSP:
-		reason = thumbs.Reason(thumbs.NotRecorded, "RTSP の映像はまだ取り込めません（スナップショットか MJPEG の URL を設定してください）")
+		reason = thumbs.Reason(thumbs.NotRecorded, "RTSP カメラの静止画をこのサーバーでは取り出せません（録画が無効か、準備中です）")
 	case !c.PosOption:
 		reason = thumbs.Reason(thumbs.NotRecorded, "このカメラは POS 連携が有効になっていません")
 	}

@@ -380,7 +380,7 @@ func TestFramesRTSP(t *testing.T) {
 		r2 := newRig(t, b, playback.Options{FFmpeg: &off})
 		r2.setKind(t, r2.fx.CameraIDs[0], entcamera.SourceKindRTSP)
 		_, _, err = r2.player.Frames(nil).FrameAt(context.Background(), r2.fx.CameraIDs[0], at)
-		if !errors.As(err, &nf) || !strings.Contains(nf.NoFrameReason(), "ffmpeg") || !strings.Contains(nf.NoFrameReason(), "スナップショット") {
+		if !errors.As(err, &nf) || !strings.Contains(nf.NoFrameReason(), "ffmpeg") || !strings.Contains(nf.NoFrameReason(), "RTSP") {
 			t.Errorf("without ffmpeg: %v", err)
 		}
 	})

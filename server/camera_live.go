@@ -141,6 +141,14 @@ type rtspLiveFrame struct {
 // decode; the picture is a few seconds behind the camera anyway.
 const rtspLiveShare = 2 * time.Second
 
+// rtspLiveFailShare: a failed decode is shared this long (a camera that is
+// not recording is not decoded for every ask, and is tried again soon).
+const rtspLiveFailShare = 500 * time.Millisecond
+
+// rtspLiveKeep: how old the last good picture may be to stand in for a
+// failed decode.
+const rtspLiveKeep = 10 * time.Second
+
 // rtspLiveDecodes is how many RTSP live pictures the server decodes at once.
 const rtspLiveDecodes = 2
 
@@ -152,7 +160,7 @@ func (c *rtspLiveCache) latest(ctx context.Context, id pulid.ID, decode func(con
 	c.mu.Lock()
 	f, ok := c.frames[id]
 	c.mu.Unlock()
-	if ok && time.Since(f.decoded) <= rtspLiveShare {
+	if ok && time.Since(f.decoded) <= rtspLiveShare && (f.err == nil || time.Since(f.decoded) <= rtspLiveFailShare) {
 		return f
 	}
 	ch := c.flight.DoChan(string(id), func() (any, error) {
@@ -168,6 +176,11 @@ func (c *rtspLiveCache) latest(ctx context.Context, id pulid.ID, decode func(con
 		<-c.decodes
 		f := rtspLiveFrame{jpeg: jpeg, taken: taken, decoded: time.Now(), err: err}
 		c.mu.Lock()
+		// One failed decode (the newest seconds not on disk yet) does not
+		// blank a live view: a picture decoded moments ago stays.
+		if prev, had := c.frames[id]; err != nil && had && prev.err == nil && f.decoded.Sub(prev.taken) <= rtspLiveKeep {
+			f = rtspLiveFrame{jpeg: prev.jpeg, taken: prev.taken, decoded: f.decoded}
+		}
 		if c.frames == nil || len(c.frames) > 10_000 {
 			c.frames = map[pulid.ID]rtspLiveFrame{}
 		}

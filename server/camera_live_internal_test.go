@@ -11,9 +11,10 @@ import (
 	"github.com/regicam/regicam/pulid"
 )
 
-// Many viewers of one RTSP camera cost one decode; a failed decode is
-// shared like a picture (a camera that is not recording is not decoded
-// again for every ask); a viewer who leaves does not wait for a decode
+// Many viewers of one RTSP camera cost one decode; a failed decode right
+// after a good one keeps the good picture; a failed decode is shared for a
+// moment (a camera that is not recording is not decoded again for every
+// ask); a viewer who leaves does not wait for a decode
 // stuck on another camera; at most rtspLiveDecodes cameras decode at once.
 func TestRTSPLiveSharesDecodes(t *testing.T) {
 	var c rtspLiveCache
@@ -43,6 +44,19 @@ func TestRTSPLiveSharesDecodes(t *testing.T) {
 	wg.Wait()
 	if n := calls.Load(); n != 1 {
 		t.Errorf("20 viewers of one camera: %d decodes, want 1", n)
+	}
+
+	// A decode that fails moments after a good one keeps the good picture
+	// on the live view instead of blanking it.
+	c.mu.Lock()
+	good := c.frames["CA-one"]
+	good.decoded = time.Now().Add(-3 * time.Second) // past sharing: decoded again
+	c.frames["CA-one"] = good
+	c.mu.Unlock()
+	if f := c.latest(context.Background(), "CA-one", func(context.Context) ([]byte, time.Time, error) {
+		return nil, time.Time{}, errors.New("newest second not on disk yet")
+	}); f.err != nil || len(f.jpeg) != 2 {
+		t.Errorf("a failed decode after a good one: %+v, want the good picture", f)
 	}
 
 	calls.Store(0)

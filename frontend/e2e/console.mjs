@@ -4,9 +4,16 @@
 // started recording); Chromium logs every 4xx fetch as an error, so those
 // two routes' 404s are not counted.
 const noRecording = /\/(entries\/[^/]+\/clip|cameras\/[^/]+\/playback)(\?|$)/;
+// Likewise the live picture answers 503 「まだ映像がありません」 with
+// Retry-After while a camera has no frame yet (a camera just added, an RTSP
+// camera whose newest seconds are not decoded yet); the live view shows that
+// sentence and asks again.
+const noPictureYet = /\/cameras\/[^/]+\/live\.jpg(\?|$)/;
 
 export function countsAsError(m) {
   if (m.type() !== 'error') return false;
-  if (/status of 404/.test(m.text()) && noRecording.test(m.location()?.url ?? '')) return false;
+  const url = m.location()?.url ?? '';
+  if (/status of 404/.test(m.text()) && noRecording.test(url)) return false;
+  if (/status of 503/.test(m.text()) && noPictureYet.test(url)) return false;
   return true;
 }

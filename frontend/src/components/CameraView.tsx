@@ -299,6 +299,12 @@ function LivePicture({ camera, tz, everyMs }: { camera: CameraInfo; tz: string; 
           } else if (res.status === 429) {
             wait = Math.max(period, retryAfterMs(res.headers.get('Retry-After')));
             if (!stopped && !url) setFailed('映像の取得が混み合っています。少し待つと表示されます');
+          } else if (res.status === 503) {
+            // 「まだ映像がありません」: no frame yet (a new camera, an RTSP
+            // camera's newest seconds not decoded yet). A picture already
+            // shown stays; ask again when the server says.
+            wait = Math.max(period, retryAfterMs(res.headers.get('Retry-After')));
+            if (!stopped && !url) setFailed('まだ映像がありません');
           } else if (!stopped) {
             setFailed(res.status === 404 ? 'まだ映像がありません' : `映像を取得できません (HTTP ${res.status})`);
           }

@@ -170,9 +170,14 @@ export async function runScreens({ browser, base, direct, creds, cam, api, artif
       });
       if (w.viewport.width >= 1024) {
         await check('camera picture and a receipt card in view without scrolling', 'C1', async () => {
-          const r = await page.evaluate(() => {
+          const r = await page.evaluate(async () => {
+            // A receipt that just arrived slides in from 40 px to the right
+            // (list.css slidein): measure where it comes to rest.
+            const first = document.querySelector('.card');
+            const finite = (first?.getAnimations?.() ?? []).filter((a) => a.effect?.getTiming?.().iterations !== Infinity);
+            await Promise.race([Promise.all(finite.map((a) => a.finished.catch(() => {}))), new Promise((res) => setTimeout(res, 2000))]);
             const inView = (el) => { if (!el) return null; const b = el.getBoundingClientRect(); return { top: Math.round(b.top), bottom: Math.round(b.bottom), ok: b.top >= 0 && b.left >= 0 && b.bottom <= innerHeight + 1 && b.right <= innerWidth + 1 }; };
-            return { pic: inView(document.querySelector('.camview .stage img')), card: inView(document.querySelector('.card')), h: innerHeight, y: scrollY };
+            return { pic: inView(document.querySelector('.camview .stage img')), card: inView(first), h: innerHeight, y: scrollY };
           });
           if (!r.pic?.ok || !r.card?.ok) throw new Error(`picture ${JSON.stringify(r.pic)}, first card ${JSON.stringify(r.card)}, viewport height ${r.h}, scrollY ${r.y}`);
           return `picture ${r.pic.top}–${r.pic.bottom}, card ${r.card.top}–${r.card.bottom}`;

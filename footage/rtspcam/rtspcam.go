@@ -20,6 +20,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -67,7 +68,16 @@ type Camera struct {
 	publisher *gortsplib.ServerSession
 	pub       *publisher // nil while paused
 	closed    bool
+
+	// stalest is the most a picture sent lagged its slot (ns): a busy
+	// machine makes the camera repeat old pictures, and a test that reads
+	// the drawn clock must not blame the recorder for that lag.
+	stalest atomic.Int64
 }
+
+// MaxStaleness is the most any picture sent so far lagged the moment it
+// was sent for (a repeated picture on a busy machine).
+func (c *Camera) MaxStaleness() time.Duration { return time.Duration(c.stalest.Load()) }
 
 // Start runs the camera until ctx ends or Close; it returns once the
 // stream can be read (ffmpeg has published).
@@ -147,7 +157,7 @@ func (c *Camera) Resume() error {
 		c.mu.Unlock()
 		return nil
 	}
-	p, err := startPublisher(c.ctx, c.opt, "rtsp://"+c.addr+"/"+streamPath)
+	p, err := startPublisher(c.ctx, c.opt, &c.stalest, "rtsp://"+c.addr+"/"+streamPath)
 	if err != nil {
 		c.mu.Unlock()
 		return err
@@ -200,7 +210,7 @@ func (p *publisher) stop() {
 	<-p.done
 }
 
-func startPublisher(parent context.Context, opt Options, target string) (*publisher, error) {
+func startPublisher(parent context.Context, opt Options, stalest *atomic.Int64, target string) (*publisher, error) {
 	ctx, cancel := context.WithCancel(parent)
 	args := []string{
 		// Start at once: no seconds of probing a stream whose format is
@@ -236,7 +246,7 @@ func startPublisher(parent context.Context, opt Options, target string) (*publis
 		return nil, fmt.Errorf("rtspcam: ffmpeg: %w", err)
 	}
 	p := &publisher{cancel: cancel, done: make(chan struct{}), stderr: stderr}
-	go feed(ctx, in, opt)
+	go feed(ctx, in, opt, stalest)
 	go func() {
 		p.err = cmd.Wait()
 		cancel()
@@ -252,7 +262,7 @@ func startPublisher(parent context.Context, opt Options, target string) (*publis
 // T is drawn ahead and written at T: its block code is when it leaves the
 // camera. A slot the drawing could not reach repeats the newest picture
 // drawn, as a busy camera repeats rather than sends the future.
-func feed(ctx context.Context, in io.WriteCloser, opt Options) {
+func feed(ctx context.Context, in io.WriteCloser, opt Options, stalest *atomic.Int64) {
 	defer in.Close()
 	type frame struct {
 		at   time.Time
@@ -324,6 +334,9 @@ func feed(ctx context.Context, in io.WriteCloser, opt Options) {
 				break
 			}
 			cur, next = next, nil
+		}
+		if lag := int64(slot.Sub(cur.at)); lag > stalest.Load() {
+			stalest.Store(lag)
 		}
 		if _, err := in.Write(cur.jpeg); err != nil {
 			return

@@ -187,8 +187,12 @@ func TestRecordRemuxPlay(t *testing.T) {
 		if err != nil {
 			t.Fatalf("frame at %v: %v", mark.Sub(start), err)
 		}
-		if d := shown.Sub(mark); d < -time.Second || d > time.Second {
-			t.Errorf("the frame at the mark shows %v, %v off the mark", shown, d)
+		// The camera repeats an older picture when its machine is too busy
+		// to draw the new one (CI saw 1.2 s); that lag is the camera's, not
+		// the recording's, so it widens only the early side.
+		stale := cam.MaxStaleness()
+		if d := shown.Sub(mark); d < -time.Second-stale || d > time.Second {
+			t.Errorf("the frame at the mark shows %v, %v off the mark (the camera's own lag at most %v)", shown, d, stale)
 		} else {
 			t.Logf("frame at the mark shows %v off", d)
 		}

@@ -6,7 +6,9 @@ cd "$(dirname "$0")"
 export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 
 echo "== go test (race detector; SQLite and PostgreSQL at 127.0.0.1:5432)"
-go test -race -count=1 ./...
+# footage/playback encodes real H.264 with ffmpeg on both backends: on a
+# busy 2-core machine it passed go test's default 10 min per package once.
+go test -race -count=1 -timeout 30m ./...
 
 echo "== dashboard: component tests and end-to-end in Chromium"
 if ! command -v chromium >/dev/null; then

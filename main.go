@@ -123,6 +123,7 @@ func parseConfig(args []string, getenv func(string) string) (app.Config, error) 
 	fs.DurationVar(&cfg.ThumbnailRetention, "thumbnail-retention", durationEnv(env("THUMBNAIL_RETENTION", "0")), "delete thumbnails older than this (0 keeps them; journal entries are never deleted) (REGICAM_THUMBNAIL_RETENTION)")
 	checkRecording := recordingFlags(fs, env, envBool, &cfg.Footage.Record, &cfg.Footage.Dir, &cfg.Footage.Retention,
 		&cfg.Footage.Budget, &cfg.Footage.JPEGFPS, &cfg.DemoRTSP)
+	fs.BoolVar(&cfg.ClipPrewarm, "clip-prewarm", envBool("CLIP_PREWARM", true), "encode the clip of each new receipt of a JPEG-recorded camera once its lead-out is recorded, so a click plays at once (about half a second of one core per receipt; needs ffmpeg) (REGICAM_CLIP_PREWARM)")
 	fs.BoolVar(&cfg.Digest.Off, "digest-off", envBool("DIGEST_OFF", false), "do not send daily digests from this process; rules and settings stay editable (REGICAM_DIGEST_OFF)")
 	fs.BoolVar(&cfg.AlertWebhookAllowPrivate, "alert-webhook-allow-private", envBool("ALERT_WEBHOOK_ALLOW_PRIVATE", false), "let alert webhook URLs point at private, loopback or link-local addresses (receivers inside your own network) (REGICAM_ALERT_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cameraAllowPrivate, "camera-allow-private", envBool("CAMERA_ALLOW_PRIVATE", true), "let camera URLs point at loopback and private addresses (cameras on the shop's network); false for multi-tenant hosting. Link-local and cloud metadata addresses are always refused (REGICAM_CAMERA_ALLOW_PRIVATE)")

@@ -53,6 +53,9 @@ type Config struct {
 	// records, where, for how long and in how many bytes. The zero value
 	// records nothing (tests); main.go's flags turn it on.
 	Footage footage.Config
+	// ClipPrewarm encodes each new receipt's clip of a JPEG-recorded
+	// camera in the background (footage/playback/prewarm.go).
+	ClipPrewarm bool
 	// DemoRTSP also runs an ffmpeg RTSP camera in the demo (when ffmpeg is
 	// installed), a camera of the demo tenant recorded as H.264.
 	DemoRTSP bool

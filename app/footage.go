@@ -9,6 +9,7 @@ import (
 	"github.com/regicam/regicam/footage"
 	"github.com/regicam/regicam/footage/playback"
 	"github.com/regicam/regicam/footage/rtspcam"
+	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/netguard"
 )
 
@@ -44,6 +45,11 @@ func (a *App) newFootage(cfg Config) {
 func (a *App) startFootage(ctx, runCtx context.Context, cfg Config, runDemo bool) {
 	if runDemo {
 		a.startDemoRTSP(ctx, runCtx, cfg)
+	}
+	if cfg.ClipPrewarm {
+		w := a.Player.NewPrewarmer()
+		a.Ingester.Observer = ingest.Observers{a.Ingester.Observer, w}
+		a.background(func() { w.Run(runCtx) })
 	}
 	if fc := a.Footage.Config(); fc.Record {
 		a.Recorders.SetTap(a.Footage.Tap)

@@ -18,3 +18,25 @@ func (in *Ingester) observe(ctx context.Context, e *ent.JournalEntry) {
 		in.Observer.Observe(ctx, e)
 	}
 }
+
+// Observers tells each of its observers in turn (alert rules, clip
+// prewarming); a PictureObserver among them is told of pictures too.
+type Observers []Observer
+
+// Observe tells each observer of e.
+func (os Observers) Observe(ctx context.Context, e *ent.JournalEntry) {
+	for _, o := range os {
+		if o != nil {
+			o.Observe(ctx, e)
+		}
+	}
+}
+
+// ObservePicture tells each observer that is a PictureObserver.
+func (os Observers) ObservePicture(ctx context.Context, e *ent.JournalEntry) {
+	for _, o := range os {
+		if po, ok := o.(PictureObserver); ok {
+			po.ObservePicture(ctx, e)
+		}
+	}
+}

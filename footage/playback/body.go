@@ -149,7 +149,6 @@ func (b *body) open() (readSeekCloser, error) {
 // an encode.
 type cache struct {
 	max int64
-	ttl time.Duration
 	now func() time.Time
 
 	mu    sync.Mutex
@@ -164,8 +163,8 @@ type entry struct {
 	expires time.Time
 }
 
-func newCache(max int64, ttl time.Duration, now func() time.Time) *cache {
-	return &cache{max: max, ttl: ttl, now: now, order: list.New(), items: map[string]*list.Element{}}
+func newCache(max int64, now func() time.Time) *cache {
+	return &cache{max: max, now: now, order: list.New(), items: map[string]*list.Element{}}
 }
 
 // get returns a held clip of key, or nil.
@@ -182,7 +181,7 @@ func (c *cache) get(key string) *Clip {
 }
 
 // put keeps v (holding its body) unless it alone passes the bound.
-func (c *cache) put(key string, v *cached) {
+func (c *cache) put(key string, v *cached, ttl time.Duration) {
 	size := v.body.size
 	if size > c.max {
 		return
@@ -193,7 +192,7 @@ func (c *cache) put(key string, v *cached) {
 		return
 	}
 	v.body.hold()
-	c.items[key] = c.order.PushFront(&entry{key: key, c: v, expires: c.now().Add(c.ttl)})
+	c.items[key] = c.order.PushFront(&entry{key: key, c: v, expires: c.now().Add(ttl)})
 	c.bytes += size
 	c.expire()
 	for c.bytes > c.max {

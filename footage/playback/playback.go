@@ -120,6 +120,7 @@ type Player struct {
 	builds chan struct{}
 	// onDisk counts the bytes of the build files alive (MaxTempBytes).
 	onDisk atomic.Int64
+	built  atomic.Int64
 
 	mu     sync.Mutex
 	flight map[string]*call
@@ -133,7 +134,7 @@ func New(client *ent.Client, rec Recordings, log *slog.Logger, opt Options) *Pla
 	opt = opt.withDefaults()
 	sweepTemp(opt.TempDir, opt.Now(), log)
 	return &Player{client: client, rec: rec, log: log, opt: opt,
-		cache: newCache(opt.CacheBytes, opt.CacheTTL, opt.Now), builds: make(chan struct{}, opt.Builds),
+		cache: newCache(opt.CacheBytes, opt.Now), builds: make(chan struct{}, opt.Builds),
 		flight: map[string]*call{}}
 }
 
@@ -269,6 +270,12 @@ func (c *Clip) Reader() (readSeekCloser, error) { return c.body.open() }
 
 // Build makes (or finds in the cache) the answer to q.
 func (p *Player) Build(ctx context.Context, q Request) (*Clip, error) {
+	return p.build1(ctx, q, p.opt.CacheTTL, nil)
+}
+
+// build1 is Build keeping the result ttl in the cache; accept, when set,
+// sees the plan first and may refuse it with errNotWanted.
+func (p *Player) build1(ctx context.Context, q Request, ttl time.Duration, accept func(plan) bool) (*Clip, error) {
 	if err := CheckSpan(q.From, q.To); err != nil {
 		return nil, err
 	}
@@ -282,6 +289,9 @@ func (p *Player) Build(ctx context.Context, q Request) (*Clip, error) {
 		return nil, err
 	}
 	plan := p.plan(segs, q)
+	if accept != nil && !accept(plan) {
+		return nil, errNotWanted
+	}
 	if len(plan.segs) == 0 && len(plan.skipped) == 0 {
 		return nil, p.noRecording(ctx, q)
 	}
@@ -291,13 +301,14 @@ func (p *Player) Build(ctx context.Context, q Request) (*Clip, error) {
 	key := plan.key(q)
 	c := p.cache.get(key)
 	if c == nil {
-		c, err = p.once(ctx, key, func(ctx context.Context) (*cached, error) {
+		c, err = p.once(ctx, key, ttl, func(ctx context.Context) (*cached, error) {
 			select {
 			case p.builds <- struct{}{}:
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
 			defer func() { <-p.builds }()
+			p.built.Add(1)
 			return p.build(ctx, q, plan)
 		})
 		if err != nil {
@@ -307,6 +318,9 @@ func (p *Player) Build(ctx context.Context, q Request) (*Clip, error) {
 	c.etag = etagOf(key)
 	return c, nil
 }
+
+// Built counts the builds made (a cache hit makes none).
+func (p *Player) Built() int64 { return p.built.Load() }
 
 // CheckSpan refuses a span playback does not serve: reversed, empty, or
 // longer than MaxSpan.
@@ -423,11 +437,19 @@ func (p *Player) plan(segs []*ent.RecordingSegment, q Request) plan {
 func skipNote(id pulid.ID, why string) string { return string(id) + ": " + why }
 
 // key names a build: the span, the answer's kind and every segment's
-// extent, so a segment still being written gives a new build as it grows.
+// extent, so a segment still being written gives a new build as it grows
+// into the span. A segment that is closed, or has recorded past the
+// span's end, cannot change the answer any more: its growth after the
+// span keeps the key, so a receipt's clip built once (Prewarm) is the
+// clip every later ask gets.
 func (pl plan) key(q Request) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s|%d|%d|%t|%s", q.CameraID, q.From.UnixMilli(), q.To.UnixMilli(), q.Download, pl.kind)
 	for _, s := range pl.segs {
+		if s.State != recordingsegment.StateWRITING || !s.EndAt.Before(q.To) {
+			fmt.Fprintf(&b, "|%s:final", s.ID)
+			continue
+		}
 		fmt.Fprintf(&b, "|%s:%d:%d", s.ID, s.Bytes, s.EndAt.UnixMilli())
 	}
 	return b.String()
@@ -446,7 +468,7 @@ type call struct {
 // once runs build for key unless one is running, and shares its result.
 // The build runs on a context of its own: the first asker leaving must
 // not fail the others (a player cancels and re-asks with a Range).
-func (p *Player) once(ctx context.Context, key string, build func(context.Context) (*cached, error)) (*Clip, error) {
+func (p *Player) once(ctx context.Context, key string, ttl time.Duration, build func(context.Context) (*cached, error)) (*Clip, error) {
 	p.mu.Lock()
 	c, running := p.flight[key]
 	if !running {
@@ -455,7 +477,7 @@ func (p *Player) once(ctx context.Context, key string, build func(context.Contex
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 		c = &call{done: make(chan struct{}), cancel: cancel}
 		p.flight[key] = c
-		go p.run(bctx, key, c, build)
+		go p.run(bctx, key, ttl, c, build)
 	}
 	c.waiters++
 	p.mu.Unlock()
@@ -493,11 +515,11 @@ func (p *Player) once(ctx context.Context, key string, build func(context.Contex
 // run builds for a call: the body it makes starts held once (by the
 // builder); the cache and every waiter take their own hold before the
 // builder lets go, so the file outlives whoever still reads it.
-func (p *Player) run(ctx context.Context, key string, c *call, build func(context.Context) (*cached, error)) {
+func (p *Player) run(ctx context.Context, key string, ttl time.Duration, c *call, build func(context.Context) (*cached, error)) {
 	defer c.cancel()
 	v, err := build(ctx)
 	if err == nil {
-		p.cache.put(key, v)
+		p.cache.put(key, v, ttl)
 	}
 	p.mu.Lock()
 	if p.flight[key] == c {

@@ -48,8 +48,8 @@ func matcherOf(r *ent.AlertRule) *builder.Matcher {
 		return c.(compiled).m
 	}
 	c, ok := ConditionsOf(r)
-	if !ok {
-		return nil
+	if !ok || c.Silence != nil {
+		return nil // a silence has no entry to decide: CheckSilent's
 	}
 	m := builder.Compile(c)
 	matchers.Store(r.ID, compiled{src: r, m: m})

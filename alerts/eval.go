@@ -48,7 +48,8 @@ func (s *Service) Evaluate(ctx context.Context, e *ent.JournalEntry) ([]hit, err
 	}
 	var hits []hit
 	for _, r := range rules {
-		// Not entry-time rules: FEED_SILENT is the silence checker's,
+		// Not entry-time rules: FEED_SILENT is the silence checker's (and
+		// so is a builder rule with a silence: matcherOf has none for it),
 		// NO_PERSON waits for the presence check (EvaluatePresence), and
 		// CAMERA_NOT_RECORDING is raised by the camera-cloud sync.
 		if !entryTime(r.Kind) || !r.scope.Match(e) {
@@ -103,16 +104,6 @@ func (s *Service) check(ctx context.Context, r rule, e *ent.JournalEntry) (strin
 		return s.registerClockOff(ctx, r, e) // an episode per register (alerts/clock.go)
 	}
 	return "", false, nil
-}
-
-// openAt reports whether local time t is inside the rule's business hours
-// [opensAt, closesAt); closing before opening spans midnight.
-func openAt(r rule, t time.Time) (bool, error) {
-	o, c, err := hoursOf(&r.OpensAt, &r.ClosesAt)
-	if err != nil {
-		return false, err
-	}
-	return builder.InWindow(o, c, t.Hour()*60+t.Minute()), nil
 }
 
 // shopZone is the shop's timezone and business hours, cached like the

@@ -395,7 +395,7 @@ func apply(m *ent.AlertRuleMutation, in Input) {
 func (s *Service) MigratePresets(ctx context.Context) (int, error) {
 	ctx = viewer.System(ctx)
 	rows, err := s.Client.AlertRule.Query().Where(alertrule.KindIn(alertrule.KindAMOUNT_OVER, alertrule.KindQUICK_CANCEL,
-		alertrule.KindCANCEL_BURST, alertrule.KindOUTSIDE_HOURS, alertrule.KindUNLINKED_TERMINAL)).All(ctx)
+		alertrule.KindCANCEL_BURST, alertrule.KindOUTSIDE_HOURS, alertrule.KindUNLINKED_TERMINAL, alertrule.KindFEED_SILENT)).All(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("rules to migrate: %w", err)
 	}
@@ -477,6 +477,9 @@ func (s *Service) Preview(ctx context.Context, in Input, days *int) (builder.Pre
 		if c, ok = builder.FromRule(fixedOf(r)); !ok {
 			return builder.PreviewResult{}, apperr.Invalid("input.kind", "この種類のルールは過去の記録で試せません。条件を組み合わせるルールか、そのひな形で試してください").Because(apperr.INVALID_CHOICE)
 		}
+	}
+	if c.Silence != nil {
+		return builder.PreviewResult{}, apperr.Invalid("input.conditions.silence", "「記録がない（営業時間中）」のルールは過去の記録で試せません。保存すると、次の確認から働きます").Because(apperr.INVALID_CHOICE)
 	}
 	// The preview reads up to builder's row cap; on a busy chain a rule that
 	// matches little may still walk it all, so it gets a time bound too.

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/regicam/regicam/alerts/builder"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/alertrule"
 	"github.com/regicam/regicam/ent/journalentry"
+	"github.com/regicam/regicam/ent/schema/schematype"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/pulid"
+	shophours "github.com/regicam/regicam/shop"
 )
 
 func (s *Service) silentLoop(ctx context.Context) {
@@ -33,14 +36,22 @@ func (s *Service) silentLoop(ctx context.Context) {
 // open (silence counted from opening time at the earliest, so the quiet
 // night never counts). One alert per silence: its key is the terminal and
 // when the silence began. Every server may run it; the key keeps one alert.
+// The rules are FEED_SILENT ones and builder rules with a silence
+// condition (FEED_SILENT migrated to its preset among them): the same
+// check, so a migrated rule fires on the same silences with the same keys.
 func (s *Service) CheckSilent(ctx context.Context) (int, error) {
-	rules, err := s.Client.AlertRule.Query().Where(alertrule.KindEQ(alertrule.KindFEED_SILENT), alertrule.Enabled(true)).All(ctx)
+	rules, err := s.Client.AlertRule.Query().Where(alertrule.KindIn(alertrule.KindFEED_SILENT, alertrule.KindCUSTOM),
+		alertrule.Enabled(true)).All(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("silent rules: %w", err)
 	}
 	now := s.Now()
 	raised := 0
 	for _, r := range rules {
+		sp, ok := silenceOf(r)
+		if !ok {
+			continue
+		}
 		rs, err := s.enabled(ctx, r.AccountID)
 		if err != nil {
 			return raised, err
@@ -49,7 +60,13 @@ func (s *Service) CheckSilent(ctx context.Context) (int, error) {
 			if cr.ID != r.ID {
 				continue
 			}
-			n, err := s.checkRule(ctx, cr, now)
+			if p := presetOf(cr.AlertRule); p != "" && cr.Kind == alertrule.KindCUSTOM {
+				// A migrated rule's alerts keep the kind they always had.
+				row := *cr.AlertRule
+				row.Kind = alertrule.Kind(p)
+				cr.AlertRule = &row
+			}
+			n, err := s.checkRule(ctx, cr, sp, now)
 			raised += n
 			if err != nil {
 				return raised, err
@@ -59,15 +76,66 @@ func (s *Service) CheckSilent(ctx context.Context) (int, error) {
 	return raised, nil
 }
 
-func (s *Service) checkRule(ctx context.Context, r rule, now time.Time) (int, error) {
+// silence is what the silence check asks of a rule: the quiet that fires
+// (0: learned per terminal), the hours it counts in (from == to: the
+// shop's own business hours) and the builder's shops and terminals.
+type silence struct {
+	window      time.Duration
+	from, to    int // minutes after midnight
+	shopHours   bool
+	shops, term []pulid.ID
+}
+
+// silenceOf reads a FEED_SILENT rule's parameters or a builder rule's
+// silence condition; ok is false for any other rule.
+func silenceOf(r *ent.AlertRule) (silence, bool) {
+	var sp silence
+	switch {
+	case r.Kind == alertrule.KindFEED_SILENT:
+		o, c, err := hoursOf(&r.OpensAt, &r.ClosesAt)
+		if err != nil {
+			return sp, false
+		}
+		sp.window, sp.from, sp.to = time.Duration(r.WindowSeconds)*time.Second, o, c
+	case r.Kind == alertrule.KindCUSTOM && r.Conditions != nil && r.Conditions.Silence != nil:
+		c := r.Conditions
+		sp.window = time.Duration(max(c.Silence.WindowSeconds, 0)) * time.Second
+		if c.TimeFrom != "" && c.TimeTo != "" {
+			o, cl, err := hoursOf(&c.TimeFrom, &c.TimeTo)
+			if err != nil {
+				return sp, false
+			}
+			sp.from, sp.to = o, cl
+		} else {
+			sp.shopHours = true
+		}
+		for _, id := range c.ShopIDs {
+			sp.shops = append(sp.shops, pulid.ID(id))
+		}
+		for _, id := range c.TerminalIDs {
+			sp.term = append(sp.term, pulid.ID(id))
+		}
+	default:
+		return sp, false
+	}
+	return sp, true
+}
+
+func (s *Service) checkRule(ctx context.Context, r rule, sp silence, now time.Time) (int, error) {
 	q := s.Client.Terminal.Query().Where(terminal.AccountID(r.AccountID)).WithShop(func(q *ent.ShopQuery) {
-		q.Select(shop.FieldTimezone)
+		q.Select(shop.FieldTimezone, shop.FieldBusinessHours)
 	})
 	if len(r.scope.TerminalIDs) > 0 {
 		q = q.Where(terminal.IDIn(r.scope.TerminalIDs...))
 	}
 	if len(r.scope.ShopIDs) > 0 {
 		q = q.Where(terminal.ShopIDIn(r.scope.ShopIDs...))
+	}
+	if len(sp.term) > 0 {
+		q = q.Where(terminal.IDIn(sp.term...))
+	}
+	if len(sp.shops) > 0 {
+		q = q.Where(terminal.ShopIDIn(sp.shops...))
 	}
 	terms, err := q.All(ctx)
 	if err != nil {
@@ -76,16 +144,18 @@ func (s *Service) checkRule(ctx context.Context, r rule, now time.Time) (int, er
 	raised := 0
 	for _, t := range terms {
 		loc := zone("")
+		var hours schematype.BusinessHours
 		if t.Edges.Shop != nil {
 			loc = zone(t.Edges.Shop.Timezone)
+			hours = t.Edges.Shop.BusinessHours
 		}
-		opened, ok := openedAt(r, now.In(loc))
+		opened, ok := sp.openedAt(hours, now.In(loc))
 		if !ok {
 			continue
 		}
-		window := time.Duration(r.WindowSeconds) * time.Second
+		window := sp.window
 		if window == 0 {
-			if window, err = s.usualSilence(ctx, r, t.ID, now); err != nil {
+			if window, err = s.usualSilence(ctx, sp, hours, t.ID, now); err != nil {
 				return raised, err
 			}
 			if window == 0 {
@@ -120,14 +190,27 @@ func (s *Service) checkRule(ctx context.Context, r rule, now time.Time) (int, er
 }
 
 // openedAt returns when the current business period began, if the shop is
-// open at local time t.
-func openedAt(r rule, t time.Time) (time.Time, bool) {
-	open, err := openAt(r, t)
-	if err != nil || !open {
+// open at local time t: the rule's hours, or the shop's own business hours
+// (walked back to the minute they opened, at most a day: a shop with no
+// hours is always open, and its silence counts from a day back at most).
+func (sp silence) openedAt(hours schematype.BusinessHours, t time.Time) (time.Time, bool) {
+	if sp.shopHours {
+		if !shophours.OpenAt(hours, t.Location(), t) {
+			return time.Time{}, false
+		}
+		start := t.Truncate(time.Minute)
+		for range 24 * 60 {
+			if !shophours.OpenAt(hours, t.Location(), start.Add(-time.Minute)) {
+				break
+			}
+			start = start.Add(-time.Minute)
+		}
+		return start, true
+	}
+	if !builder.InWindow(sp.from, sp.to, t.Hour()*60+t.Minute()) {
 		return time.Time{}, false
 	}
-	o, _, _ := hoursOf(&r.OpensAt, &r.ClosesAt)
-	start := time.Date(t.Year(), t.Month(), t.Day(), o/60, o%60, 0, 0, t.Location())
+	start := time.Date(t.Year(), t.Month(), t.Day(), sp.from/60, sp.from%60, 0, 0, t.Location())
 	if start.After(t) { // hours spanning midnight, after midnight
 		start = start.AddDate(0, 0, -1)
 	}
@@ -143,20 +226,45 @@ const (
 // usualSilence is "longer than usual" for a terminal: three times its mean
 // gap between entries during business hours over the last seven days,
 // kept within [10 min, 4 h]; zero without any entry in those days.
-func (s *Service) usualSilence(ctx context.Context, r rule, terminalID pulid.ID, now time.Time) (time.Duration, error) {
+func (s *Service) usualSilence(ctx context.Context, sp silence, hours schematype.BusinessHours, terminalID pulid.ID, now time.Time) (time.Duration, error) {
 	n, err := s.Client.JournalEntry.Query().Where(journalentry.TerminalID(terminalID),
 		journalentry.OccurredAtGTE(now.AddDate(0, 0, -7)), journalentry.OccurredAtLT(now)).Count(ctx)
 	if err != nil || n == 0 {
 		return 0, err
 	}
-	o, c, err := hoursOf(&r.OpensAt, &r.ClosesAt)
-	if err != nil {
-		return 0, err
+	week := openMinutes(sp.from, sp.to) * 7
+	if sp.shopHours {
+		week = weekMinutes(hours)
 	}
-	open := c - o
+	if week == 0 {
+		return 0, nil
+	}
+	gap := time.Duration(week) * time.Minute / time.Duration(n)
+	return min(max(3*gap, minUsual), maxUsual), nil
+}
+
+// openMinutes is the length of [from, to) in minutes; to before from
+// spans midnight.
+func openMinutes(from, to int) int {
+	open := to - from
 	if open <= 0 {
 		open += 24 * 60
 	}
-	gap := time.Duration(open) * time.Minute * 7 / time.Duration(n)
-	return min(max(3*gap, minUsual), maxUsual), nil
+	return open
+}
+
+// weekMinutes is how long a shop is open in a week (no hours: always).
+func weekMinutes(h schematype.BusinessHours) int {
+	if len(h) == 0 {
+		return 7 * 24 * 60
+	}
+	total := 0
+	for _, d := range h {
+		o, err1 := time.Parse("15:04", d.Open)
+		c, err2 := time.Parse("15:04", d.Close)
+		if err1 == nil && err2 == nil {
+			total += openMinutes(o.Hour()*60+o.Minute(), c.Hour()*60+c.Minute())
+		}
+	}
+	return total
 }

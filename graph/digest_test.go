@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,10 +9,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"math/big"
+	"mime"
+	"mime/multipart"
 	"net"
+	netmail "net/mail"
 	"strings"
 	"sync"
 	"testing"
@@ -22,9 +28,12 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/regicam/regicam/app"
+	"github.com/regicam/regicam/camcloud/safie/fake"
+	"github.com/regicam/regicam/camera"
 	"github.com/regicam/regicam/digest"
 	"github.com/regicam/regicam/ent"
 	"github.com/regicam/regicam/ent/digestsend"
+	"github.com/regicam/regicam/ent/link"
 	"github.com/regicam/regicam/ent/mailsettings"
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/internal/testclock"
@@ -193,10 +202,14 @@ var jst = time.FixedZone("JST", 9*3600)
 
 // dgStart starts two servers on one database, their digest schedulers on
 // clock (every 10 ms) and trusting smtp's certificate.
-func dgStart(t *testing.T, b testenv.Backend, clock *testclock.Clock, smtpSrv *dgServer) (*testenv.Server, *testenv.Server) {
+// safieURL, when set, is the camera cloud the servers ask for pictures.
+func dgStart(t *testing.T, b testenv.Backend, clock *testclock.Clock, smtpSrv *dgServer, safieURL ...string) (*testenv.Server, *testenv.Server) {
 	dir := t.TempDir()
 	conf := func(cfg *app.Config, _ string) {
 		cfg.Digest = app.DigestConfig{Every: 10 * time.Millisecond, Now: clock.Now, RootCAs: smtpSrv.pool}
+		if len(safieURL) > 0 {
+			cfg.SafieBaseURL = safieURL[0]
+		}
 	}
 	s1 := testenv.StartWith(t, b, dir, conf)
 	s2 := testenv.StartWith(t, b, dir, conf)
@@ -234,19 +247,66 @@ func dgSends(t *testing.T, c *ent.Client) []*ent.DigestSend {
 // TestDigestExactlyOnceAcrossServers: two servers on one database, one
 // controlled clock. Before 22:00 nothing goes; after it each recipient
 // gets the shop's day exactly once, over STARTTLS, with its headers,
-// Japanese subject and figures; later passes of both send nothing more.
+// Japanese subject and figures, and the day's exception with the picture
+// its camera took of it inline; later passes of both send nothing more.
 // The password is in no answer and no log line.
 func TestDigestExactlyOnceAcrossServers(t *testing.T) {
 	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
 		password := testenv.Secret("smtp-pass-" + string(pulid.MustNew("PW")))
 		mailSrv := startSMTP(t, "digest", password)
-		clock := testclock.New(time.Date(2026, 12, 2, 21, 50, 0, 0, jst))
-		s1, s2 := dgStart(t, b, clock, mailSrv)
+		// Yesterday in Japan: every receipt of it is in the past, and well
+		// inside what the camera cloud keeps, whenever the test runs.
+		y := time.Now().In(jst).AddDate(0, 0, -1)
+		day := time.Date(y.Year(), y.Month(), y.Day(), 0, 0, 0, 0, jst)
+		dayStr := day.Format(time.DateOnly)
+		clock := testclock.New(day.Add(21*time.Hour + 50*time.Minute))
+		// The register of D-1 is watched by a cloud camera, which keeps
+		// pictures of past seconds: the late receipt still gets its own.
+		cloud, stopCloud := fake.Start(fake.Options{})
+		t.Cleanup(stopCloud)
+		cloud.AddDevice(fake.Device{ID: "201000192", Serial: "201000192", Name: "レジ前カメラ", Model: "CC-2L_SF", ItemIDs: []int{5}, Streaming: true})
+		s1, s2 := dgStart(t, b, clock, mailSrv, cloud.URL())
 		fx := testenv.NewFixture(t, s1.DB.Client, s1.AccountID)
-		tjMustIngest(t, s1,
-			tjReceipt(fx.TerminalIDs[0], "D-1", "PAYMENT", time.Date(2026, 12, 2, 12, 0, 0, 0, jst), map[string]any{"total": 12800, "deposit": 13000, "change": 200}),
-			tjReceipt(fx.TerminalIDs[1], "D-2", "PAYMENT", time.Date(2026, 12, 2, 13, 0, 0, 0, jst), map[string]any{"total": 3000, "deposit": 3000}),
-			tjReceipt(fx.TerminalIDs[1], "D-3", "CANCEL", time.Date(2026, 12, 2, 14, 0, 0, 0, jst), map[string]any{"total": 3000, "deposit": 3000}))
+		var conn struct {
+			ConnectCameraCloud struct{ Cameras []struct{ ID string } }
+		}
+		s1.MustQuery(t, `mutation($in: ConnectCameraCloudInput!) { connectCameraCloud(input: $in) { cameras { id } } }`,
+			map[string]any{"in": map[string]any{"apiKey": cloud.APIKey(), "optionItemID": 5}}, &conn)
+		if len(conn.ConnectCameraCloud.Cameras) != 1 {
+			t.Fatalf("camera cloud: %+v", conn)
+		}
+		// The register has watched that camera since before the day (the
+		// link portal would link it from now on, after the sale).
+		ctx := viewer.System(t.Context())
+		if _, err := s1.DB.Client.Link.Delete().Where(link.TerminalID(fx.TerminalIDs[0])).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s1.DB.Client.Link.Create().SetAccountID(s1.AccountID).SetTerminalID(fx.TerminalIDs[0]).
+			SetCameraID(pulid.ID(conn.ConnectCameraCloud.Cameras[0].ID)).SetCreatedAt(testenv.LinkedSince).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The exception: a sale over ¥10,000, as the owner sets it up.
+		s1.MustQuery(t, `mutation { createAlertRule(input: {name: "高額の売上", kind: CUSTOM, conditions: {kinds: [PAYMENT], amountMin: 10000}}) { rule { id } } }`, nil, nil)
+		saleAt := day.Add(12*time.Hour + 34*time.Second + 400*time.Millisecond)
+		ing := tjMustIngest(t, s1,
+			tjReceipt(fx.TerminalIDs[0], "D-1", "PAYMENT", saleAt, map[string]any{"total": 12800, "deposit": 13000, "change": 200}),
+			tjReceipt(fx.TerminalIDs[1], "D-2", "PAYMENT", day.Add(13*time.Hour), map[string]any{"total": 3000, "deposit": 3000}),
+			tjReceipt(fx.TerminalIDs[1], "D-3", "CANCEL", day.Add(14*time.Hour), map[string]any{"total": 3000, "deposit": 3000}))
+		// The picture comes from the cloud after the ingest answers; the
+		// digest must not be due before it is stored.
+		waitFor(t, "D-1's picture and alert", func() bool {
+			var e struct {
+				Node struct{ Thumbnail *struct{ URL string } }
+			}
+			s1.MustQuery(t, `query($id: ID!) { node(id: $id) { ... on JournalEntry { thumbnail { url } } } }`, map[string]any{"id": ing[0].Entry.ID}, &e)
+			var a struct {
+				Alerts struct {
+					Edges []struct{ Node struct{ ID string } }
+				}
+			}
+			s1.MustQuery(t, `{ alerts(first: 10) { edges { node { id } } } }`, nil, &a)
+			return e.Node.Thumbnail != nil && len(a.Alerts.Edges) == 1
+		})
 		dgSettings(t, s1, mailSrv.port(), password)
 		res := s2.Query(t, `{ mailSettings { host port security username hasPassword fromAddress fromName } }`, nil)
 		if len(res.Errors) > 0 || strings.Contains(string(res.Data), password) || !strings.Contains(string(res.Data), `"hasPassword":true`) {
@@ -259,7 +319,7 @@ func TestDigestExactlyOnceAcrossServers(t *testing.T) {
 		if n := mailSrv.count(); n != 0 {
 			t.Fatalf("%d mails before 22:00", n)
 		}
-		clock.Set(time.Date(2026, 12, 2, 22, 1, 0, 0, jst))
+		clock.Set(day.Add(22*time.Hour + time.Minute))
 		waitFor(t, "both digests", func() bool { return mailSrv.count() >= 2 })
 		waitPasses(t, 5, s1, s2)
 		clock.Add(3 * time.Hour) // still the same day's digest: nothing new
@@ -290,24 +350,35 @@ func TestDigestExactlyOnceAcrossServers(t *testing.T) {
 			if len(to) != 1 || to[0].Address != rcpt {
 				t.Errorf("To %v, want %s", to, rcpt)
 			}
-			if derr != nil || !date.Equal(clock.Now().Add(-3*time.Hour).Truncate(time.Second)) && date.Before(time.Date(2026, 12, 2, 22, 0, 0, 0, jst)) {
+			if derr != nil || !date.Equal(clock.Now().Add(-3*time.Hour).Truncate(time.Second)) && date.Before(day.Add(22*time.Hour)) {
 				t.Errorf("Date %v %v", date, derr)
 			}
 			if !strings.HasPrefix(id, "digest.DS") || !strings.HasSuffix(id, "@example.jp") {
 				t.Errorf("Message-ID %q", id)
 			}
-			if serr != nil || subj != "【regicam】渋谷店 2026-12-02 の日次レポート" || !strings.Contains(r.Header.Get("Subject"), "=?utf-8?") {
+			if serr != nil || subj != "【regicam】渋谷店 "+dayStr+" の日次レポート" || !strings.Contains(r.Header.Get("Subject"), "=?utf-8?") {
 				t.Errorf("subject %q (raw %q) %v", subj, r.Header.Get("Subject"), serr)
 			}
-			html := ""
-			for {
-				p, err := r.NextPart()
-				if err != nil {
-					break
+			html, images := dgParts(t, got[0].data)
+			// The exception's picture is inline: one JPEG part, named by its
+			// Content-ID from the HTML and nowhere else, showing the sale's
+			// second as the camera drew it.
+			if len(images) != 1 {
+				t.Fatalf("%s: %d inline images, want 1 (the exception's)", rcpt, len(images))
+			}
+			for cid, jpg := range images {
+				if n := strings.Count(html, `src="cid:`); n != 1 || !strings.Contains(html, `src="cid:`+cid+`"`) {
+					t.Errorf("%s: HTML names %d images, want cid:%s", rcpt, n, cid)
 				}
-				if strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
-					b, _ := io.ReadAll(p.Body)
-					html = string(b)
+				if _, err := jpeg.Decode(bytes.NewReader(jpg)); err != nil {
+					t.Errorf("%s: inline image is not a JPEG: %v", rcpt, err)
+				}
+				shown, err := camera.DecodeTime(jpg)
+				if err != nil {
+					t.Fatalf("%s: read the clock in the inline picture: %v", rcpt, err)
+				}
+				if d := shown.Sub(saleAt.Truncate(time.Second)); d < -time.Second || d > time.Second {
+					t.Errorf("%s: the picture shows %s, the sale was at %s", rcpt, shown.In(jst), saleAt)
 				}
 			}
 			// 12,800 + 3,000 sold, 3,000 refunded: 売上額 15,800, 返金額 3,000, 差引額 12,800, 3 件.
@@ -318,7 +389,7 @@ func TestDigestExactlyOnceAcrossServers(t *testing.T) {
 			}
 		}
 		for _, row := range dgSends(t, s1.DB.Client) {
-			if row.State != digestsend.StateSENT || row.MessageID == "" || row.Day != "2026-12-02" || row.Attempts != 1 {
+			if row.State != digestsend.StateSENT || row.MessageID == "" || row.Day != dayStr || row.Attempts != 1 {
 				t.Errorf("send row %s: %s %q day %s attempts %d", row.Recipient, row.State, row.MessageID, row.Day, row.Attempts)
 			}
 		}
@@ -335,7 +406,7 @@ func TestDigestExactlyOnceAcrossServers(t *testing.T) {
 		// Asked again for the same day: queued at most once, nothing new.
 		var now struct{ SendDigestNow struct{ ID string } }
 		ruleID := dgSends(t, s1.DB.Client)[0].DigestRuleID
-		s2.MustQuery(t, `mutation($id: ID!) { sendDigestNow(id: $id, day: "2026-12-02") { id } }`, map[string]any{"id": ruleID}, &now)
+		s2.MustQuery(t, `mutation($id: ID!, $day: String) { sendDigestNow(id: $id, day: $day) { id } }`, map[string]any{"id": ruleID, "day": dayStr}, &now)
 		waitPasses(t, 3, s1, s2)
 		if n := mailSrv.count(); n != 2 {
 			t.Errorf("%d mails after sendDigestNow of a sent day, want 2", n)
@@ -344,6 +415,64 @@ func TestDigestExactlyOnceAcrossServers(t *testing.T) {
 			t.Errorf("password logged: %q", lines)
 		}
 	})
+}
+
+// dgParts reads a received digest as any mail client would (net/mail and
+// mime/multipart, not the library that wrote it): its root must be
+// multipart/related; it returns the HTML body and the image/jpeg parts by
+// Content-ID.
+func dgParts(t *testing.T, raw []byte) (string, map[string][]byte) {
+	t.Helper()
+	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("parse message: %v", err)
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/related" {
+		t.Fatalf("root Content-Type %q (%v), want multipart/related", msg.Header.Get("Content-Type"), err)
+	}
+	html := ""
+	images := map[string][]byte{}
+	var walk func(r *multipart.Reader)
+	walk = func(r *multipart.Reader) {
+		for {
+			p, err := r.NextPart()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatalf("read part: %v", err)
+			}
+			pt, pp, err := mime.ParseMediaType(p.Header.Get("Content-Type"))
+			if err != nil {
+				t.Fatalf("part Content-Type %q: %v", p.Header.Get("Content-Type"), err)
+			}
+			if strings.HasPrefix(pt, "multipart/") {
+				walk(multipart.NewReader(p, pp["boundary"]))
+				continue
+			}
+			var body io.Reader = p
+			if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "base64") {
+				body = base64.NewDecoder(base64.StdEncoding, p)
+			}
+			b, err := io.ReadAll(body)
+			if err != nil {
+				t.Fatalf("read %s part: %v", pt, err)
+			}
+			switch pt {
+			case "text/html":
+				html = string(b)
+			case "image/jpeg":
+				cid := strings.TrimSuffix(strings.TrimPrefix(p.Header.Get("Content-ID"), "<"), ">")
+				if cid == "" {
+					t.Fatalf("image/jpeg part without a Content-ID: %v", p.Header)
+				}
+				images[cid] = b
+			}
+		}
+	}
+	walk(multipart.NewReader(msg.Body, params["boundary"]))
+	return html, images
 }
 
 // TestDigestRefusals: a 4xx on a recipient is retried after the backoff

@@ -61,6 +61,17 @@ func conditionsOf(in *model.RuleConditionsInput) *schematype.RuleConditions {
 		return out
 	}
 	c.Burst, c.QuickCancel = window(in.Burst), window(in.QuickCancel)
+	if in.Silence != nil {
+		c.Silence = &schematype.SilenceCondition{}
+		if w := in.Silence.WindowSeconds; w != nil {
+			if *w == 0 {
+				// 0 is the stored "learn it": a typed 0 is refused, not learned.
+				c.Silence.WindowSeconds = -1
+			} else {
+				c.Silence.WindowSeconds = *w
+			}
+		}
+	}
 	return c
 }
 

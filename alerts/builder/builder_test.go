@@ -310,6 +310,17 @@ func TestBadConditions(t *testing.T) {
 			{"CUSTOM", map[string]any{"burst": map[string]any{"count": 0, "windowSeconds": 60}}, nil, "input.conditions.burst.count", ""},
 			{"CUSTOM", map[string]any{"burst": map[string]any{"count": 3, "windowSeconds": 0}}, nil, "input.conditions.burst.windowSeconds", ""},
 			{"CUSTOM", map[string]any{"quickCancel": map[string]any{"windowSeconds": 60}, "kinds": []string{"PAYMENT"}}, nil, "input.conditions.kinds", ""},
+			// A silence has no entry to ask anything of: each per-entry
+			// condition with it is named, and so is a window out of range.
+			{"CUSTOM", map[string]any{"silence": map[string]any{"windowSeconds": 600}, "kinds": []string{"CANCEL"}}, nil, "input.conditions.kinds", ""},
+			{"CUSTOM", map[string]any{"silence": map[string]any{"windowSeconds": 600}, "amountMin": 1}, nil, "input.conditions.amountMin", ""},
+			{"CUSTOM", map[string]any{"silence": map[string]any{"windowSeconds": 600}, "staff": []string{"山田"}}, nil, "input.conditions.staff", ""},
+			{"CUSTOM", map[string]any{"silence": map[string]any{"windowSeconds": 600}, "weekdays": []int{1}}, nil, "input.conditions.weekdays", ""},
+			{"CUSTOM", map[string]any{"silence": map[string]any{"windowSeconds": 600}, "burst": map[string]any{"count": 3, "windowSeconds": 60}}, nil, "input.conditions.burst", ""},
+			{"CUSTOM", map[string]any{"silence": map[string]any{"windowSeconds": 600}, "outsideHours": true}, nil, "input.conditions.outsideHours", ""},
+			{"CUSTOM", map[string]any{"silence": map[string]any{"windowSeconds": 0}}, nil, "input.conditions.silence.windowSeconds", ""},
+			{"CUSTOM", map[string]any{"silence": map[string]any{"windowSeconds": 7*24*3600 + 1}}, nil, "input.conditions.silence.windowSeconds", ""},
+			{"CUSTOM", map[string]any{"silence": map[string]any{"windowSeconds": 600}, "timeFrom": "10:00", "timeTo": "10:00"}, nil, "input.conditions.timeTo", ""},
 			{"AMOUNT_OVER", map[string]any{"amountMin": 1}, map[string]any{"amount": 1}, "input.conditions", ""},
 			{"CARD_MISMATCH", nil, map[string]any{"windowSeconds": 59}, "input.windowSeconds", ""},
 			{"CARD_MISMATCH", nil, map[string]any{"windowSeconds": 86401}, "input.windowSeconds", ""},
@@ -331,6 +342,12 @@ func TestBadConditions(t *testing.T) {
 			if m := r.Errors[0].Message; !strings.ContainsFunc(m, func(r rune) bool { return r >= 0x3040 && r <= 0x9fff }) || englishInBrackets.MatchString(m) {
 				t.Errorf("%s: message %q is not plain Japanese", c.field, m)
 			}
+		}
+		// A silence cannot be tried on history yet: refused, not answered 0.
+		r := s.Query(t, previewQ, map[string]any{"in": map[string]any{"name": "沈黙", "kind": "CUSTOM",
+			"conditions": map[string]any{"silence": map[string]any{"windowSeconds": 600}}}})
+		if len(r.Errors) != 1 || r.Errors[0].Field() != "input.conditions.silence" || !strings.Contains(r.Errors[0].Message, "試せません") {
+			t.Errorf("preview of a silence: %s %+v", r.Data, r.Errors)
 		}
 		var ok struct {
 			CreateAlertRule struct {
@@ -364,7 +381,7 @@ func TestBadConditions(t *testing.T) {
 		for _, p := range presets.AlertRulePresets {
 			names = append(names, p.Name)
 		}
-		if !slices.Equal(names, []string{"AMOUNT_OVER", "QUICK_CANCEL", "CANCEL_BURST", "OUTSIDE_HOURS", "UNLINKED_TERMINAL"}) {
+		if !slices.Equal(names, []string{"AMOUNT_OVER", "QUICK_CANCEL", "CANCEL_BURST", "OUTSIDE_HOURS", "UNLINKED_TERMINAL", "FEED_SILENT"}) {
 			t.Errorf("presets %v", names)
 		}
 	})
@@ -424,6 +441,7 @@ func TestPresetsMigrated(t *testing.T) {
 			`{name: "連続", kind: CANCEL_BURST, windowSeconds: 600, count: 3}`,
 			`{name: "時間外", kind: OUTSIDE_HOURS, opensAt: "09:00", closesAt: "21:00"}`,
 			`{name: "未連携", kind: UNLINKED_TERMINAL}`,
+			`{name: "無通信", kind: FEED_SILENT, windowSeconds: 1800, opensAt: "10:00", closesAt: "22:00"}`,
 			`{name: "深夜の取消", kind: CUSTOM, conditions: {kinds: [CANCEL], timeFrom: "22:00", timeTo: "06:00"}}`,
 		} {
 			s.MustQuery(t, `mutation { createAlertRule(input: `+in+`) { rule { id } } }`, nil, nil)
@@ -463,7 +481,7 @@ func TestPresetsMigrated(t *testing.T) {
 			t.Fatalf("fixed kinds fired %v\nwant %v", got, want)
 		}
 		n, err := s.Alerts().MigratePresets(context.Background())
-		if err != nil || n != 5 {
+		if err != nil || n != 6 {
 			t.Fatalf("migrated %d: %v", n, err)
 		}
 		if n, err := s.Alerts().MigratePresets(context.Background()); err != nil || n != 0 {
@@ -475,16 +493,19 @@ func TestPresetsMigrated(t *testing.T) {
 				Conditions         *struct {
 					AmountMin        *int
 					TimeFrom, TimeTo string
+					Silence          *struct{ WindowSeconds int }
 				}
 			}
 		}
-		s.MustQuery(t, `{ alertRules { name kind preset conditions { amountMin timeFrom timeTo } } }`, nil, &rules)
+		s.MustQuery(t, `{ alertRules { name kind preset conditions { amountMin timeFrom timeTo silence { windowSeconds } } } }`, nil, &rules)
 		for _, r := range rules.AlertRules {
 			if r.Kind != "CUSTOM" || r.Conditions == nil || (r.Preset == "") != (r.Name == "深夜の取消") {
 				t.Errorf("after migration: %+v", r)
 			}
 			if r.Preset == "AMOUNT_OVER" && (r.Conditions.AmountMin == nil || *r.Conditions.AmountMin != 10001) ||
-				r.Preset == "OUTSIDE_HOURS" && (r.Conditions.TimeFrom != "21:00" || r.Conditions.TimeTo != "09:00") {
+				r.Preset == "OUTSIDE_HOURS" && (r.Conditions.TimeFrom != "21:00" || r.Conditions.TimeTo != "09:00") ||
+				r.Preset == "FEED_SILENT" && (r.Conditions.Silence == nil || r.Conditions.Silence.WindowSeconds != 1800 ||
+					r.Conditions.TimeFrom != "10:00" || r.Conditions.TimeTo != "22:00") {
 				t.Errorf("preset conditions: %+v %+v", r, r.Conditions)
 			}
 		}
@@ -514,21 +535,32 @@ func TestPresetsMigratedAtStart(t *testing.T) {
 		dir := t.TempDir()
 		s := testenv.Start(t, b, dir)
 		s.MustQuery(t, `mutation { createAlertRule(input: {name: "未連携", kind: UNLINKED_TERMINAL}) { rule { id } } }`, nil, nil)
+		s.MustQuery(t, `mutation { createAlertRule(input: {name: "無通信", kind: FEED_SILENT, opensAt: "10:00", closesAt: "22:00"}) { rule { id } } }`, nil, nil)
 		var rules struct {
 			AlertRules []struct {
 				Kind, Preset string
-				Conditions   *struct{ UnlinkedTerminal bool }
+				Conditions   *struct {
+					UnlinkedTerminal bool
+					TimeFrom, TimeTo string
+					Silence          *struct{ WindowSeconds int }
+				}
 			}
 		}
-		q := `{ alertRules { kind preset conditions { unlinkedTerminal } } }`
+		q := `{ alertRules { kind preset conditions { unlinkedTerminal timeFrom timeTo silence { windowSeconds } } } }`
 		s.MustQuery(t, q, nil, &rules)
-		if r := rules.AlertRules; len(r) != 1 || r[0].Kind != "UNLINKED_TERMINAL" || r[0].Conditions == nil || !r[0].Conditions.UnlinkedTerminal {
+		if r := rules.AlertRules; len(r) != 2 || r[0].Kind != "UNLINKED_TERMINAL" || r[0].Conditions == nil || !r[0].Conditions.UnlinkedTerminal ||
+			r[1].Kind != "FEED_SILENT" || r[1].Conditions == nil || r[1].Conditions.Silence == nil {
 			t.Fatalf("before restart: %+v", r)
 		}
 		testenv.Start(t, b, dir)
 		s.MustQuery(t, q, nil, &rules)
-		if r := rules.AlertRules; len(r) != 1 || r[0].Kind != "CUSTOM" || r[0].Preset != "UNLINKED_TERMINAL" || r[0].Conditions == nil || !r[0].Conditions.UnlinkedTerminal {
+		if r := rules.AlertRules; len(r) != 2 || r[0].Kind != "CUSTOM" || r[0].Preset != "UNLINKED_TERMINAL" || r[0].Conditions == nil || !r[0].Conditions.UnlinkedTerminal {
 			t.Fatalf("after restart: %+v", r)
+		}
+		// FEED_SILENT without a window still learns it, within the same hours.
+		if r := rules.AlertRules[1]; r.Kind != "CUSTOM" || r.Preset != "FEED_SILENT" || r.Conditions == nil || r.Conditions.Silence == nil ||
+			r.Conditions.Silence.WindowSeconds != 0 || r.Conditions.TimeFrom != "10:00" || r.Conditions.TimeTo != "22:00" {
+			t.Fatalf("FEED_SILENT after restart: %+v %+v", r, r.Conditions)
 		}
 	})
 }

@@ -12,10 +12,11 @@ type Preset struct {
 	Conditions schematype.RuleConditions
 }
 
-// Presets lists the fixed kinds that are conditions on an entry, with the
-// defaults the dashboard offered for them. FEED_SILENT is not among them:
-// it fires on the absence of entries, which no condition on an entry can
-// say, so it stays a kind of its own (alerts/silent.go).
+// Presets lists the fixed kinds the builder replaces, with the defaults the
+// dashboard offered for them. FEED_SILENT is among them through the silence
+// condition: it fires on the absence of entries, so no entry decides it;
+// package alerts' silence checker reads the condition instead
+// (alerts/silent.go), with the scope and hours as its only companions.
 func Presets() []Preset {
 	return []Preset{
 		{Name: string(alertrule.KindAMOUNT_OVER), Label: "高額の取消・削除・修正",
@@ -28,6 +29,8 @@ func Presets() []Preset {
 			Conditions: schematype.RuleConditions{OutsideHours: true}},
 		{Name: string(alertrule.KindUNLINKED_TERMINAL), Label: "カメラのない端末の記録",
 			Conditions: schematype.RuleConditions{UnlinkedTerminal: true}},
+		{Name: string(alertrule.KindFEED_SILENT), Label: "営業時間中に記録が届かない",
+			Conditions: schematype.RuleConditions{Silence: &schematype.SilenceCondition{WindowSeconds: 1800}}},
 	}
 }
 
@@ -35,7 +38,7 @@ func Presets() []Preset {
 func IsPreset(kind alertrule.Kind) bool {
 	switch kind {
 	case alertrule.KindAMOUNT_OVER, alertrule.KindQUICK_CANCEL, alertrule.KindCANCEL_BURST,
-		alertrule.KindOUTSIDE_HOURS, alertrule.KindUNLINKED_TERMINAL:
+		alertrule.KindOUTSIDE_HOURS, alertrule.KindUNLINKED_TERMINAL, alertrule.KindFEED_SILENT:
 		return true
 	}
 	return false
@@ -44,8 +47,9 @@ func IsPreset(kind alertrule.Kind) bool {
 // FromRule expresses a rule of a fixed kind with its parameters as
 // conditions that fire on exactly the same entries: AMOUNT_OVER's "over
 // amount" is amountMin amount+1 (yen are whole), OUTSIDE_HOURS with hours
-// on the rule is the clock window from closing to opening. ok is false for
-// kinds that are not presets.
+// on the rule is the clock window from closing to opening, FEED_SILENT's
+// hours are the silence's time window (its window 0 still learns). ok is
+// false for kinds that are not presets.
 func FromRule(r Fixed) (schematype.RuleConditions, bool) {
 	var c schematype.RuleConditions
 	switch r.Kind {
@@ -69,6 +73,9 @@ func FromRule(r Fixed) (schematype.RuleConditions, bool) {
 		}
 	case alertrule.KindUNLINKED_TERMINAL:
 		c.UnlinkedTerminal = true
+	case alertrule.KindFEED_SILENT:
+		c.Silence = &schematype.SilenceCondition{WindowSeconds: r.WindowSeconds}
+		c.TimeFrom, c.TimeTo = r.OpensAt, r.ClosesAt
 	default:
 		return c, false
 	}

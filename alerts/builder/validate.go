@@ -93,6 +93,9 @@ func Validate(ctx context.Context, client *ent.Client, account pulid.ID, c *Cond
 			return apperr.Invalid(f("weekdays"), "曜日は 0 (日曜) から 6 (土曜) で指定してください").Because(apperr.VALUE_OUT_OF_RANGE)
 		}
 	}
+	if err := validateSilence(c, f); err != nil {
+		return err
+	}
 	if c.Burst != nil && c.QuickCancel != nil {
 		return apperr.Invalid(f("quickCancel"), "連続の条件と売上直後の取消の条件は同じルールに指定できません").Because(apperr.INVALID_CHOICE)
 	}
@@ -141,13 +144,46 @@ func Validate(ctx context.Context, client *ent.Client, account pulid.ID, c *Cond
 	return nil
 }
 
+// validateSilence refuses a silence combined with a condition on an entry:
+// a silence has no entry to ask it of, so the condition would be ignored
+// silently. The field named is the one to remove.
+func validateSilence(c *Conditions, f func(string) string) error {
+	if c.Silence == nil {
+		return nil
+	}
+	if w := c.Silence.WindowSeconds; w < 0 || w > MaxWindow {
+		return apperr.Invalid(f("silence.windowSeconds"), "記録がない時間は 1〜%d 秒で指定してください (空欄にするとふだんの間隔から決めます)", MaxWindow).Because(apperr.VALUE_OUT_OF_RANGE)
+	}
+	for _, x := range []struct {
+		field, label string
+		set          bool
+	}{
+		{"kinds", "記録の種類", len(c.Kinds) > 0},
+		{"amountMin", "金額", c.AmountMin != nil}, {"amountMax", "金額", c.AmountMax != nil},
+		{"item", "商品", c.Item != nil},
+		{"paymentMethods", "支払方法", len(c.PaymentMethods) > 0},
+		{"staff", "担当者", len(c.Staff) > 0},
+		{"staySecondsMin", "入店から会計までの秒数", c.StaySecondsMin != nil}, {"staySecondsMax", "入店から会計までの秒数", c.StaySecondsMax != nil},
+		{"weekdays", "曜日", len(c.Weekdays) > 0},
+		{"outsideHours", "営業時間外", c.OutsideHours},
+		{"unlinkedTerminal", "カメラのない端末", c.UnlinkedTerminal},
+		{"burst", "短時間の連続", c.Burst != nil},
+		{"quickCancel", "売上直後の取消", c.QuickCancel != nil},
+	} {
+		if x.set {
+			return apperr.Invalid(f(x.field), "「記録がない（営業時間中）」の条件と「%s」は同じルールに指定できません。記録がないときは確かめる記録がないためです。組み合わせられるのは店舗・端末・時間帯（営業時間として使います）だけです", x.label).Because(apperr.INVALID_CHOICE)
+		}
+	}
+	return nil
+}
+
 // Conditions is the stored condition set.
 type Conditions = schematype.RuleConditions
 
 func empty(c *Conditions) bool {
 	return len(c.Kinds) == 0 && c.AmountMin == nil && c.AmountMax == nil && c.Item == nil && len(c.PaymentMethods) == 0 &&
 		len(c.Staff) == 0 && len(c.ShopIDs) == 0 && len(c.TerminalIDs) == 0 && c.StaySecondsMin == nil && c.StaySecondsMax == nil &&
-		c.TimeFrom == "" && c.TimeTo == "" && len(c.Weekdays) == 0 && !c.OutsideHours && !c.UnlinkedTerminal && c.Burst == nil && c.QuickCancel == nil
+		c.TimeFrom == "" && c.TimeTo == "" && len(c.Weekdays) == 0 && !c.OutsideHours && !c.UnlinkedTerminal && c.Burst == nil && c.QuickCancel == nil && c.Silence == nil
 }
 
 // minMax checks an inclusive range: each bound within [lo, hi] and min not

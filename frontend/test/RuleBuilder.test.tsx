@@ -7,12 +7,13 @@ import { AlertSettings } from '../src/components/AlertSettings';
 import { conditionsOf, conditionsSummary, draftOf, emptyDraft } from '../src/components/RuleBuilder';
 import { mockGraphQL } from './helpers';
 
-const none = { kinds: [], amountMin: null, amountMax: null, item: null, paymentMethods: [], staff: [], shopIDs: [], terminalIDs: [], staySecondsMin: null, staySecondsMax: null, timeFrom: '', timeTo: '', weekdays: [], outsideHours: false, unlinkedTerminal: false, burst: null, quickCancel: null };
+const none = { kinds: [], amountMin: null, amountMax: null, item: null, paymentMethods: [], staff: [], shopIDs: [], terminalIDs: [], staySecondsMin: null, staySecondsMax: null, timeFrom: '', timeTo: '', weekdays: [], outsideHours: false, unlinkedTerminal: false, burst: null, quickCancel: null, silence: null };
 const customRule = { id: 'AR9', name: '高額キャンセル', kind: 'CUSTOM', enabled: true, entryKinds: [], amount: 0, windowSeconds: 0, count: 0, opensAt: '', closesAt: '', webhookURL: '', preset: '', createdAt: '2030-01-01T00:00:00Z', conditions: { ...none, kinds: ['CANCEL'], amountMin: 1000 } };
 const builderData = {
   alertRulePresets: [
     { name: 'CANCEL_BURST', label: '短時間の連続取消', conditions: { ...none, kinds: ['CANCEL'], burst: { count: 3, windowSeconds: 600 } } },
     { name: 'OUTSIDE_HOURS', label: '営業時間外の記録', conditions: { ...none, outsideHours: true } },
+    { name: 'FEED_SILENT', label: '営業時間中に記録が届かない', conditions: { ...none, silence: { windowSeconds: 1800 } } },
   ],
   shops: { edges: [{ node: { id: 'SH1', name: '渋谷店' } }] },
   terminals: { edges: [{ node: { id: 'TE1', name: 'レジ1', externalID: '1', shopID: 'SH1' } }] },
@@ -132,5 +133,33 @@ describe('RuleBuilder', () => {
     expect(back.rows).toEqual(['staff', 'stay', 'time', 'weekdays', 'burst']);
     expect(back.burstWindow).toBe('5');
     expect(conditionsSummary({ ...none, timeFrom: '22:00', timeTo: '06:00', weekdays: [0, 6] })).toBe('22:00〜06:00 かつ 日土曜日');
+  });
+  it('「N 分間 記録がない（営業時間中）」: the FEED_SILENT preset fills it, minutes go as seconds, and the server\'s refusal of 種類 shows at 種類', async () => {
+    const calls = setup((op, v) => (op !== 'CreateAlertRule' ? undefined : v.input.conditions.kinds
+      ? { errors: [{ message: '「記録がない（営業時間中）」の条件と「記録の種類」は同じルールに指定できません。', extensions: { code: 'BAD_USER_INPUT', reason: 'INVALID_CHOICE', field: 'input.conditions.kinds' } }] }
+      : { data: { createAlertRule: { rule: { ...customRule, name: 'レジの沈黙', conditions: { ...none, silence: { windowSeconds: 0 } } } } } }));
+    const form = await openBuilder();
+    fireEvent.change(form.getByLabelText('ひな形から始める'), { target: { value: 'FEED_SILENT' } });
+    expect(form.getByRole('button', { name: '条件「N 分間 記録がない（営業時間中）」を外す' })).toBeTruthy();
+    expect((form.getByLabelText('分間 記録がない') as HTMLInputElement).value).toBe('30');
+    expect(form.queryByRole('button', { name: '条件「種類」を外す' })).toBeNull();
+    fireEvent.input(form.getByLabelText('分間 記録がない'), { target: { value: '１５' } });
+    fireEvent.change(form.getByLabelText('追加する条件'), { target: { value: 'kinds' } });
+    fireEvent.click(form.getByRole('button', { name: '条件を追加' }));
+    fireEvent.click(form.getByLabelText('キャンセル'));
+    fireEvent.input(form.getByLabelText('名前'), { target: { value: 'レジの沈黙' } });
+    fireEvent.click(form.getByRole('button', { name: 'ルールを追加' }));
+    expect(await form.findByText(/「記録の種類」は同じルールに指定できません/)).toBeTruthy();
+    expect(calls.find((c) => c.op === 'CreateAlertRule')!.variables.input.conditions).toEqual({ silence: { windowSeconds: 900 }, kinds: ['CANCEL'] });
+
+    // Without 種類 it goes; an empty window asks the server to learn it.
+    fireEvent.click(form.getByRole('button', { name: '条件「種類」を外す' }));
+    fireEvent.input(form.getByLabelText('分間 記録がない'), { target: { value: '' } });
+    fireEvent.click(form.getByRole('button', { name: 'ルールを追加' }));
+    expect(await form.findByText('ルール「レジの沈黙」を追加しました')).toBeTruthy();
+    expect(calls.filter((c) => c.op === 'CreateAlertRule').at(-1)!.variables.input.conditions).toEqual({ silence: {} });
+    expect(conditionsOf({ ...emptyDraft(), rows: ['silence'], silenceWindow: '' }).conditions).toEqual({ silence: {} });
+    expect(conditionsSummary({ ...none, silence: { windowSeconds: 900 } })).toBe('15 分間 記録がない（営業時間中）');
+    expect(draftOf({ ...none, silence: { windowSeconds: 0 } }).silenceWindow).toBe('');
   });
 });

@@ -43,6 +43,21 @@ type RuleConditions struct {
 	// (QUICK_CANCEL).
 	Burst       *WindowCondition `json:"burst,omitempty"`
 	QuickCancel *WindowCondition `json:"quickCancel,omitempty"`
+	// Silence fires on the absence of entries rather than on one: a
+	// terminal in the rule's shops and terminals that sent nothing for a
+	// while during opening hours (the FEED_SILENT preset). Only the scope
+	// and the hours go with it: TimeFrom–TimeTo are then the hours (as
+	// FEED_SILENT's opensAt–closesAt), and without them the shop's own
+	// business hours apply. Package alerts' silence checker decides it,
+	// never an ingested entry.
+	Silence *SilenceCondition `json:"silence,omitempty"`
+}
+
+// SilenceCondition is how long a terminal may stay quiet while open.
+type SilenceCondition struct {
+	// WindowSeconds of quiet that fire; 0 learns what is usual per
+	// terminal (three times its mean gap over the last week, 10 min–4 h).
+	WindowSeconds int `json:"windowSeconds,omitempty"`
 }
 
 // ItemCondition matches one line item.

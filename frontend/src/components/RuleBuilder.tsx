@@ -2,7 +2,9 @@
 // rows combined with AND, a preset to start from, and 「過去 7 日 / 30 日で
 // 試す」, which asks the server how often the rule would have fired before
 // it is saved. The server's field errors (conditions.amountMin …) show at
-// the input they name.
+// the input they name. 「記録がない（営業時間中）」 (silence, the FEED_SILENT
+// preset) fires on the absence of receipts: the server takes it only with
+// 店舗/レジ and 時間帯 (then the hours) and says which row to remove.
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, gql } from '../api';
 import { PreviewAlertRule, RuleBuilderData } from '../gql/ops';
@@ -18,7 +20,7 @@ export const ENTRY_KIND_LABELS: [JournalEntryKind, string][] = [['CANCEL', 'キ�
 export const WEEKDAYS = ['日', '月', '火', '水', '木', '金', '土'];
 
 /** The condition rows, in the order the builder offers them. */
-export type RowKey = 'kinds' | 'amount' | 'item' | 'payment' | 'staff' | 'place' | 'stay' | 'time' | 'weekdays' | 'outsideHours' | 'unlinked' | 'burst' | 'quickCancel';
+export type RowKey = 'kinds' | 'amount' | 'item' | 'payment' | 'staff' | 'place' | 'stay' | 'time' | 'weekdays' | 'outsideHours' | 'unlinked' | 'burst' | 'quickCancel' | 'silence';
 export const ROWS: [RowKey, string][] = [
   ['kinds', '種類'],
   ['amount', '金額'],
@@ -33,6 +35,7 @@ export const ROWS: [RowKey, string][] = [
   ['unlinked', 'カメラのないレジ'],
   ['burst', '短時間の連続取消'],
   ['quickCancel', '販売直後の取消'],
+  ['silence', 'N 分間 記録がない（営業時間中）'],
 ];
 const rowLabel = (k: RowKey) => ROWS.find((r) => r[0] === k)![1];
 
@@ -54,13 +57,15 @@ export interface Draft {
   burstWindow: string;
   /** Seconds. */
   quickWindow: string;
+  /** Minutes; empty: the server learns each register's usual gap. */
+  silenceWindow: string;
 }
 
 export const emptyDraft = (): Draft => ({
   rows: ['kinds'], kinds: ['CANCEL'],
   amountMin: '', amountMax: '', itemName: '', qtyMin: '', qtyMax: '', lineMin: '', lineMax: '',
   payment: '', staff: '', shopIDs: [], terminalIDs: [], stayMin: '', stayMax: '',
-  timeFrom: '22:00', timeTo: '06:00', weekdays: [], burstCount: '3', burstWindow: '10', quickWindow: '120',
+  timeFrom: '22:00', timeTo: '06:00', weekdays: [], burstCount: '3', burstWindow: '10', quickWindow: '120', silenceWindow: '30',
 });
 
 const list = (s: string) => s.split(/[,、，\n]+/).map((x) => x.trim()).filter(Boolean);
@@ -90,6 +95,7 @@ export function draftOf(c: RuleConditionsFieldsFragment): Draft {
   if (c.unlinkedTerminal) rows.push('unlinked');
   if (c.burst) { rows.push('burst'); d.burstCount = str(c.burst.count); d.burstWindow = minutes(c.burst.windowSeconds); }
   if (c.quickCancel) { rows.push('quickCancel'); d.quickWindow = str(c.quickCancel.windowSeconds); }
+  if (c.silence) { rows.push('silence'); d.silenceWindow = c.silence.windowSeconds ? minutes(c.silence.windowSeconds) : ''; }
   d.rows = rows;
   return d;
 }
@@ -172,11 +178,16 @@ export function conditionsOf(d: Draft): { conditions: RuleConditionsInput; probl
     if (windowSeconds === undefined && !problems['quickCancel.windowSeconds']) problems['quickCancel.windowSeconds'] = '秒数を入力してください';
     c.quickCancel = { windowSeconds: windowSeconds ?? 0 };
   }
+  if (on('silence')) {
+    // Empty is meaningful (learn the usual gap), so it is not a problem.
+    c.silence = { windowSeconds: int('silence.windowSeconds', d.silenceWindow, '分数', 60) };
+  }
   // Nothing undefined goes over the wire: an unset bound is left out.
   const clean = (o: Record<string, unknown>) => { for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k]; return o; };
   clean(c as Record<string, unknown>);
   if (c.item) clean(c.item as Record<string, unknown>);
   if (c.burst) clean(c.burst as Record<string, unknown>);
+  if (c.silence) clean(c.silence as Record<string, unknown>);
   return { conditions: c, problems };
 }
 
@@ -195,9 +206,10 @@ const ROW_FIELDS: Record<RowKey, string[]> = {
   unlinked: ['unlinkedTerminal'],
   burst: ['burst.count', 'burst.windowSeconds', 'burst'],
   quickCancel: ['quickCancel.windowSeconds', 'quickCancel'],
+  silence: ['silence.windowSeconds', 'silence'],
 };
 /** The fields an input of the builder shows its server error at. */
-const INPUT_FIELDS = Object.values(ROW_FIELDS).flat().filter((f) => !['item', 'burst', 'quickCancel'].includes(f));
+const INPUT_FIELDS = Object.values(ROW_FIELDS).flat().filter((f) => !['item', 'burst', 'quickCancel', 'silence'].includes(f));
 
 /** The server's message for a field of the conditions (…conditions.item.quantityMin). */
 function serverError(err: ApiError | null, field: string): string | undefined {
@@ -242,6 +254,7 @@ export function conditionsSummary(c: RuleConditionsFieldsFragment | null | undef
   if (c.unlinkedTerminal) p.push('カメラのないレジ');
   if (c.burst) p.push(`${Math.round(c.burst.windowSeconds / 60 * 10) / 10} 分に ${c.burst.count} 回以上の取消`);
   if (c.quickCancel) p.push(`販売から ${c.quickCancel.windowSeconds} 秒以内の取消`);
+  if (c.silence) p.push(c.silence.windowSeconds ? `${Math.round(c.silence.windowSeconds / 60 * 10) / 10} 分間 記録がない（営業時間中）` : 'ふだんより長く記録がない（営業時間中）');
   return p.join(' かつ ') || '条件なし（すべての取引）';
 }
 
@@ -347,6 +360,10 @@ export function ConditionEditor({ draft, onChange, problems, err }: EditorProps)
       case 'quickCancel': return (<>
         {input('cond-quickWindow', 'quickCancel.windowSeconds', '販売から（秒以内）', draft.quickWindow, (quickWindow) => set({ quickWindow }), num)}
         <span class="hint cond-hint">同じ担当者が販売の直後に取り消したとき。</span>
+      </>);
+      case 'silence': return (<>
+        {input('cond-silenceWindow', 'silence.windowSeconds', '分間 記録がない', draft.silenceWindow, (silenceWindow) => set({ silenceWindow }), { inputMode: 'decimal', autoComplete: 'off', placeholder: '空欄: ふだんの間隔から決める' })}
+        <span class="hint cond-hint">営業時間中にレジから記録が届かないとき（開店時刻から数えます）。店舗/レジと時間帯（営業時間として使います）だけと組み合わせられます。時間帯がなければ店舗の営業時間です。</span>
       </>);
     }
   };

@@ -40,6 +40,10 @@ type Camera struct {
 	SourceURL string `json:"source_url,omitempty"`
 	// SourceCredentials holds the value of the "source_credentials" field.
 	SourceCredentials []byte `json:"-"`
+	// SnapshotURL holds the value of the "snapshot_url" field.
+	SnapshotURL string `json:"snapshot_url,omitempty"`
+	// SnapshotCredentials holds the value of the "snapshot_credentials" field.
+	SnapshotCredentials []byte `json:"-"`
 	// LastSeenAt holds the value of the "last_seen_at" field.
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
 	// RetiredAt holds the value of the "retired_at" field.
@@ -147,13 +151,13 @@ func (*Camera) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case camera.FieldCloudConnectionID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
-		case camera.FieldSourceCredentials:
+		case camera.FieldSourceCredentials, camera.FieldSnapshotCredentials:
 			values[i] = new([]byte)
 		case camera.FieldID, camera.FieldAccountID:
 			values[i] = new(pulid.ID)
 		case camera.FieldPosOption, camera.FieldStreaming:
 			values[i] = new(sql.NullBool)
-		case camera.FieldName, camera.FieldModel, camera.FieldDeviceID, camera.FieldSourceKind, camera.FieldSourceURL, camera.FieldSourceStatus, camera.FieldRecordOwner, camera.FieldRecordingState, camera.FieldRecordingReason:
+		case camera.FieldName, camera.FieldModel, camera.FieldDeviceID, camera.FieldSourceKind, camera.FieldSourceURL, camera.FieldSnapshotURL, camera.FieldSourceStatus, camera.FieldRecordOwner, camera.FieldRecordingState, camera.FieldRecordingReason:
 			values[i] = new(sql.NullString)
 		case camera.FieldCreatedAt, camera.FieldUpdatedAt, camera.FieldLastSeenAt, camera.FieldRetiredAt, camera.FieldNotRecordingSince, camera.FieldRecordLeaseUntil, camera.FieldRecordingSince:
 			values[i] = new(sql.NullTime)
@@ -238,6 +242,18 @@ func (_m *Camera) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field source_credentials", values[i])
 			} else if value != nil {
 				_m.SourceCredentials = *value
+			}
+		case camera.FieldSnapshotURL:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field snapshot_url", values[i])
+			} else if value.Valid {
+				_m.SnapshotURL = value.String
+			}
+		case camera.FieldSnapshotCredentials:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field snapshot_credentials", values[i])
+			} else if value != nil {
+				_m.SnapshotCredentials = *value
 			}
 		case camera.FieldLastSeenAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -403,6 +419,11 @@ func (_m *Camera) String() string {
 	builder.WriteString(_m.SourceURL)
 	builder.WriteString(", ")
 	builder.WriteString("source_credentials=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("snapshot_url=")
+	builder.WriteString(_m.SnapshotURL)
+	builder.WriteString(", ")
+	builder.WriteString("snapshot_credentials=<sensitive>")
 	builder.WriteString(", ")
 	if v := _m.LastSeenAt; v != nil {
 		builder.WriteString("last_seen_at=")

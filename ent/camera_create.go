@@ -137,6 +137,26 @@ func (_c *CameraCreate) SetSourceCredentials(v []byte) *CameraCreate {
 	return _c
 }
 
+// SetSnapshotURL sets the "snapshot_url" field.
+func (_c *CameraCreate) SetSnapshotURL(v string) *CameraCreate {
+	_c.mutation.SetSnapshotURL(v)
+	return _c
+}
+
+// SetNillableSnapshotURL sets the "snapshot_url" field if the given value is not nil.
+func (_c *CameraCreate) SetNillableSnapshotURL(v *string) *CameraCreate {
+	if v != nil {
+		_c.SetSnapshotURL(*v)
+	}
+	return _c
+}
+
+// SetSnapshotCredentials sets the "snapshot_credentials" field.
+func (_c *CameraCreate) SetSnapshotCredentials(v []byte) *CameraCreate {
+	_c.mutation.SetSnapshotCredentials(v)
+	return _c
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_c *CameraCreate) SetLastSeenAt(v time.Time) *CameraCreate {
 	_c.mutation.SetLastSeenAt(v)
@@ -488,6 +508,11 @@ func (_c *CameraCreate) check() error {
 			return &ValidationError{Name: "source_kind", err: fmt.Errorf(`ent: validator failed for field "Camera.source_kind": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.SnapshotURL(); ok {
+		if err := camera.SnapshotURLValidator(v); err != nil {
+			return &ValidationError{Name: "snapshot_url", err: fmt.Errorf(`ent: validator failed for field "Camera.snapshot_url": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.SourceStatus(); !ok {
 		return &ValidationError{Name: "source_status", err: errors.New(`ent: missing required field "Camera.source_status"`)}
 	}
@@ -599,6 +624,14 @@ func (_c *CameraCreate) createSpec() (*Camera, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SourceCredentials(); ok {
 		_spec.SetField(camera.FieldSourceCredentials, field.TypeBytes, value)
 		_node.SourceCredentials = value
+	}
+	if value, ok := _c.mutation.SnapshotURL(); ok {
+		_spec.SetField(camera.FieldSnapshotURL, field.TypeString, value)
+		_node.SnapshotURL = value
+	}
+	if value, ok := _c.mutation.SnapshotCredentials(); ok {
+		_spec.SetField(camera.FieldSnapshotCredentials, field.TypeBytes, value)
+		_node.SnapshotCredentials = value
 	}
 	if value, ok := _c.mutation.LastSeenAt(); ok {
 		_spec.SetField(camera.FieldLastSeenAt, field.TypeTime, value)
@@ -885,6 +918,42 @@ func (u *CameraUpsert) UpdateSourceCredentials() *CameraUpsert {
 // ClearSourceCredentials clears the value of the "source_credentials" field.
 func (u *CameraUpsert) ClearSourceCredentials() *CameraUpsert {
 	u.SetNull(camera.FieldSourceCredentials)
+	return u
+}
+
+// SetSnapshotURL sets the "snapshot_url" field.
+func (u *CameraUpsert) SetSnapshotURL(v string) *CameraUpsert {
+	u.Set(camera.FieldSnapshotURL, v)
+	return u
+}
+
+// UpdateSnapshotURL sets the "snapshot_url" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateSnapshotURL() *CameraUpsert {
+	u.SetExcluded(camera.FieldSnapshotURL)
+	return u
+}
+
+// ClearSnapshotURL clears the value of the "snapshot_url" field.
+func (u *CameraUpsert) ClearSnapshotURL() *CameraUpsert {
+	u.SetNull(camera.FieldSnapshotURL)
+	return u
+}
+
+// SetSnapshotCredentials sets the "snapshot_credentials" field.
+func (u *CameraUpsert) SetSnapshotCredentials(v []byte) *CameraUpsert {
+	u.Set(camera.FieldSnapshotCredentials, v)
+	return u
+}
+
+// UpdateSnapshotCredentials sets the "snapshot_credentials" field to the value that was provided on create.
+func (u *CameraUpsert) UpdateSnapshotCredentials() *CameraUpsert {
+	u.SetExcluded(camera.FieldSnapshotCredentials)
+	return u
+}
+
+// ClearSnapshotCredentials clears the value of the "snapshot_credentials" field.
+func (u *CameraUpsert) ClearSnapshotCredentials() *CameraUpsert {
+	u.SetNull(camera.FieldSnapshotCredentials)
 	return u
 }
 
@@ -1246,6 +1315,48 @@ func (u *CameraUpsertOne) UpdateSourceCredentials() *CameraUpsertOne {
 func (u *CameraUpsertOne) ClearSourceCredentials() *CameraUpsertOne {
 	return u.Update(func(s *CameraUpsert) {
 		s.ClearSourceCredentials()
+	})
+}
+
+// SetSnapshotURL sets the "snapshot_url" field.
+func (u *CameraUpsertOne) SetSnapshotURL(v string) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetSnapshotURL(v)
+	})
+}
+
+// UpdateSnapshotURL sets the "snapshot_url" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateSnapshotURL() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateSnapshotURL()
+	})
+}
+
+// ClearSnapshotURL clears the value of the "snapshot_url" field.
+func (u *CameraUpsertOne) ClearSnapshotURL() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearSnapshotURL()
+	})
+}
+
+// SetSnapshotCredentials sets the "snapshot_credentials" field.
+func (u *CameraUpsertOne) SetSnapshotCredentials(v []byte) *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetSnapshotCredentials(v)
+	})
+}
+
+// UpdateSnapshotCredentials sets the "snapshot_credentials" field to the value that was provided on create.
+func (u *CameraUpsertOne) UpdateSnapshotCredentials() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateSnapshotCredentials()
+	})
+}
+
+// ClearSnapshotCredentials clears the value of the "snapshot_credentials" field.
+func (u *CameraUpsertOne) ClearSnapshotCredentials() *CameraUpsertOne {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearSnapshotCredentials()
 	})
 }
 
@@ -1803,6 +1914,48 @@ func (u *CameraUpsertBulk) UpdateSourceCredentials() *CameraUpsertBulk {
 func (u *CameraUpsertBulk) ClearSourceCredentials() *CameraUpsertBulk {
 	return u.Update(func(s *CameraUpsert) {
 		s.ClearSourceCredentials()
+	})
+}
+
+// SetSnapshotURL sets the "snapshot_url" field.
+func (u *CameraUpsertBulk) SetSnapshotURL(v string) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetSnapshotURL(v)
+	})
+}
+
+// UpdateSnapshotURL sets the "snapshot_url" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateSnapshotURL() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateSnapshotURL()
+	})
+}
+
+// ClearSnapshotURL clears the value of the "snapshot_url" field.
+func (u *CameraUpsertBulk) ClearSnapshotURL() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearSnapshotURL()
+	})
+}
+
+// SetSnapshotCredentials sets the "snapshot_credentials" field.
+func (u *CameraUpsertBulk) SetSnapshotCredentials(v []byte) *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.SetSnapshotCredentials(v)
+	})
+}
+
+// UpdateSnapshotCredentials sets the "snapshot_credentials" field to the value that was provided on create.
+func (u *CameraUpsertBulk) UpdateSnapshotCredentials() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.UpdateSnapshotCredentials()
+	})
+}
+
+// ClearSnapshotCredentials clears the value of the "snapshot_credentials" field.
+func (u *CameraUpsertBulk) ClearSnapshotCredentials() *CameraUpsertBulk {
+	return u.Update(func(s *CameraUpsert) {
+		s.ClearSnapshotCredentials()
 	})
 }
 

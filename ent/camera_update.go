@@ -148,6 +148,38 @@ func (_u *CameraUpdate) ClearSourceCredentials() *CameraUpdate {
 	return _u
 }
 
+// SetSnapshotURL sets the "snapshot_url" field.
+func (_u *CameraUpdate) SetSnapshotURL(v string) *CameraUpdate {
+	_u.mutation.SetSnapshotURL(v)
+	return _u
+}
+
+// SetNillableSnapshotURL sets the "snapshot_url" field if the given value is not nil.
+func (_u *CameraUpdate) SetNillableSnapshotURL(v *string) *CameraUpdate {
+	if v != nil {
+		_u.SetSnapshotURL(*v)
+	}
+	return _u
+}
+
+// ClearSnapshotURL clears the value of the "snapshot_url" field.
+func (_u *CameraUpdate) ClearSnapshotURL() *CameraUpdate {
+	_u.mutation.ClearSnapshotURL()
+	return _u
+}
+
+// SetSnapshotCredentials sets the "snapshot_credentials" field.
+func (_u *CameraUpdate) SetSnapshotCredentials(v []byte) *CameraUpdate {
+	_u.mutation.SetSnapshotCredentials(v)
+	return _u
+}
+
+// ClearSnapshotCredentials clears the value of the "snapshot_credentials" field.
+func (_u *CameraUpdate) ClearSnapshotCredentials() *CameraUpdate {
+	_u.mutation.ClearSnapshotCredentials()
+	return _u
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_u *CameraUpdate) SetLastSeenAt(v time.Time) *CameraUpdate {
 	_u.mutation.SetLastSeenAt(v)
@@ -532,6 +564,11 @@ func (_u *CameraUpdate) check() error {
 			return &ValidationError{Name: "source_kind", err: fmt.Errorf(`ent: validator failed for field "Camera.source_kind": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SnapshotURL(); ok {
+		if err := camera.SnapshotURLValidator(v); err != nil {
+			return &ValidationError{Name: "snapshot_url", err: fmt.Errorf(`ent: validator failed for field "Camera.snapshot_url": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SourceStatus(); ok {
 		if err := camera.SourceStatusValidator(v); err != nil {
 			return &ValidationError{Name: "source_status", err: fmt.Errorf(`ent: validator failed for field "Camera.source_status": %w`, err)}
@@ -608,6 +645,18 @@ func (_u *CameraUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.SourceCredentialsCleared() {
 		_spec.ClearField(camera.FieldSourceCredentials, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.SnapshotURL(); ok {
+		_spec.SetField(camera.FieldSnapshotURL, field.TypeString, value)
+	}
+	if _u.mutation.SnapshotURLCleared() {
+		_spec.ClearField(camera.FieldSnapshotURL, field.TypeString)
+	}
+	if value, ok := _u.mutation.SnapshotCredentials(); ok {
+		_spec.SetField(camera.FieldSnapshotCredentials, field.TypeBytes, value)
+	}
+	if _u.mutation.SnapshotCredentialsCleared() {
+		_spec.ClearField(camera.FieldSnapshotCredentials, field.TypeBytes)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(camera.FieldLastSeenAt, field.TypeTime, value)
@@ -954,6 +1003,38 @@ func (_u *CameraUpdateOne) SetSourceCredentials(v []byte) *CameraUpdateOne {
 // ClearSourceCredentials clears the value of the "source_credentials" field.
 func (_u *CameraUpdateOne) ClearSourceCredentials() *CameraUpdateOne {
 	_u.mutation.ClearSourceCredentials()
+	return _u
+}
+
+// SetSnapshotURL sets the "snapshot_url" field.
+func (_u *CameraUpdateOne) SetSnapshotURL(v string) *CameraUpdateOne {
+	_u.mutation.SetSnapshotURL(v)
+	return _u
+}
+
+// SetNillableSnapshotURL sets the "snapshot_url" field if the given value is not nil.
+func (_u *CameraUpdateOne) SetNillableSnapshotURL(v *string) *CameraUpdateOne {
+	if v != nil {
+		_u.SetSnapshotURL(*v)
+	}
+	return _u
+}
+
+// ClearSnapshotURL clears the value of the "snapshot_url" field.
+func (_u *CameraUpdateOne) ClearSnapshotURL() *CameraUpdateOne {
+	_u.mutation.ClearSnapshotURL()
+	return _u
+}
+
+// SetSnapshotCredentials sets the "snapshot_credentials" field.
+func (_u *CameraUpdateOne) SetSnapshotCredentials(v []byte) *CameraUpdateOne {
+	_u.mutation.SetSnapshotCredentials(v)
+	return _u
+}
+
+// ClearSnapshotCredentials clears the value of the "snapshot_credentials" field.
+func (_u *CameraUpdateOne) ClearSnapshotCredentials() *CameraUpdateOne {
+	_u.mutation.ClearSnapshotCredentials()
 	return _u
 }
 
@@ -1354,6 +1435,11 @@ func (_u *CameraUpdateOne) check() error {
 			return &ValidationError{Name: "source_kind", err: fmt.Errorf(`ent: validator failed for field "Camera.source_kind": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SnapshotURL(); ok {
+		if err := camera.SnapshotURLValidator(v); err != nil {
+			return &ValidationError{Name: "snapshot_url", err: fmt.Errorf(`ent: validator failed for field "Camera.snapshot_url": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SourceStatus(); ok {
 		if err := camera.SourceStatusValidator(v); err != nil {
 			return &ValidationError{Name: "source_status", err: fmt.Errorf(`ent: validator failed for field "Camera.source_status": %w`, err)}
@@ -1447,6 +1533,18 @@ func (_u *CameraUpdateOne) sqlSave(ctx context.Context) (_node *Camera, err erro
 	}
 	if _u.mutation.SourceCredentialsCleared() {
 		_spec.ClearField(camera.FieldSourceCredentials, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.SnapshotURL(); ok {
+		_spec.SetField(camera.FieldSnapshotURL, field.TypeString, value)
+	}
+	if _u.mutation.SnapshotURLCleared() {
+		_spec.ClearField(camera.FieldSnapshotURL, field.TypeString)
+	}
+	if value, ok := _u.mutation.SnapshotCredentials(); ok {
+		_spec.SetField(camera.FieldSnapshotCredentials, field.TypeBytes, value)
+	}
+	if _u.mutation.SnapshotCredentialsCleared() {
+		_spec.ClearField(camera.FieldSnapshotCredentials, field.TypeBytes)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(camera.FieldLastSeenAt, field.TypeTime, value)

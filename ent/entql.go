@@ -179,27 +179,29 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Camera",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			camera.FieldCreatedAt:         {Type: field.TypeTime, Column: camera.FieldCreatedAt},
-			camera.FieldUpdatedAt:         {Type: field.TypeTime, Column: camera.FieldUpdatedAt},
-			camera.FieldAccountID:         {Type: field.TypeString, Column: camera.FieldAccountID},
-			camera.FieldName:              {Type: field.TypeString, Column: camera.FieldName},
-			camera.FieldModel:             {Type: field.TypeString, Column: camera.FieldModel},
-			camera.FieldDeviceID:          {Type: field.TypeString, Column: camera.FieldDeviceID},
-			camera.FieldPosOption:         {Type: field.TypeBool, Column: camera.FieldPosOption},
-			camera.FieldSourceKind:        {Type: field.TypeEnum, Column: camera.FieldSourceKind},
-			camera.FieldSourceURL:         {Type: field.TypeString, Column: camera.FieldSourceURL},
-			camera.FieldSourceCredentials: {Type: field.TypeBytes, Column: camera.FieldSourceCredentials},
-			camera.FieldLastSeenAt:        {Type: field.TypeTime, Column: camera.FieldLastSeenAt},
-			camera.FieldRetiredAt:         {Type: field.TypeTime, Column: camera.FieldRetiredAt},
-			camera.FieldSourceStatus:      {Type: field.TypeString, Column: camera.FieldSourceStatus},
-			camera.FieldCloudConnectionID: {Type: field.TypeString, Column: camera.FieldCloudConnectionID},
-			camera.FieldStreaming:         {Type: field.TypeBool, Column: camera.FieldStreaming},
-			camera.FieldNotRecordingSince: {Type: field.TypeTime, Column: camera.FieldNotRecordingSince},
-			camera.FieldRecordOwner:       {Type: field.TypeString, Column: camera.FieldRecordOwner},
-			camera.FieldRecordLeaseUntil:  {Type: field.TypeTime, Column: camera.FieldRecordLeaseUntil},
-			camera.FieldRecordingState:    {Type: field.TypeString, Column: camera.FieldRecordingState},
-			camera.FieldRecordingReason:   {Type: field.TypeString, Column: camera.FieldRecordingReason},
-			camera.FieldRecordingSince:    {Type: field.TypeTime, Column: camera.FieldRecordingSince},
+			camera.FieldCreatedAt:           {Type: field.TypeTime, Column: camera.FieldCreatedAt},
+			camera.FieldUpdatedAt:           {Type: field.TypeTime, Column: camera.FieldUpdatedAt},
+			camera.FieldAccountID:           {Type: field.TypeString, Column: camera.FieldAccountID},
+			camera.FieldName:                {Type: field.TypeString, Column: camera.FieldName},
+			camera.FieldModel:               {Type: field.TypeString, Column: camera.FieldModel},
+			camera.FieldDeviceID:            {Type: field.TypeString, Column: camera.FieldDeviceID},
+			camera.FieldPosOption:           {Type: field.TypeBool, Column: camera.FieldPosOption},
+			camera.FieldSourceKind:          {Type: field.TypeEnum, Column: camera.FieldSourceKind},
+			camera.FieldSourceURL:           {Type: field.TypeString, Column: camera.FieldSourceURL},
+			camera.FieldSourceCredentials:   {Type: field.TypeBytes, Column: camera.FieldSourceCredentials},
+			camera.FieldSnapshotURL:         {Type: field.TypeString, Column: camera.FieldSnapshotURL},
+			camera.FieldSnapshotCredentials: {Type: field.TypeBytes, Column: camera.FieldSnapshotCredentials},
+			camera.FieldLastSeenAt:          {Type: field.TypeTime, Column: camera.FieldLastSeenAt},
+			camera.FieldRetiredAt:           {Type: field.TypeTime, Column: camera.FieldRetiredAt},
+			camera.FieldSourceStatus:        {Type: field.TypeString, Column: camera.FieldSourceStatus},
+			camera.FieldCloudConnectionID:   {Type: field.TypeString, Column: camera.FieldCloudConnectionID},
+			camera.FieldStreaming:           {Type: field.TypeBool, Column: camera.FieldStreaming},
+			camera.FieldNotRecordingSince:   {Type: field.TypeTime, Column: camera.FieldNotRecordingSince},
+			camera.FieldRecordOwner:         {Type: field.TypeString, Column: camera.FieldRecordOwner},
+			camera.FieldRecordLeaseUntil:    {Type: field.TypeTime, Column: camera.FieldRecordLeaseUntil},
+			camera.FieldRecordingState:      {Type: field.TypeString, Column: camera.FieldRecordingState},
+			camera.FieldRecordingReason:     {Type: field.TypeString, Column: camera.FieldRecordingReason},
+			camera.FieldRecordingSince:      {Type: field.TypeTime, Column: camera.FieldRecordingSince},
 		},
 	}
 	graph.Nodes[6] = &sqlgraph.Node{
@@ -2766,6 +2768,16 @@ func (f *CameraFilter) WhereSourceURL(p entql.StringP) {
 // WhereSourceCredentials applies the entql []byte predicate on the source_credentials field.
 func (f *CameraFilter) WhereSourceCredentials(p entql.BytesP) {
 	f.Where(p.Field(camera.FieldSourceCredentials))
+}
+
+// WhereSnapshotURL applies the entql string predicate on the snapshot_url field.
+func (f *CameraFilter) WhereSnapshotURL(p entql.StringP) {
+	f.Where(p.Field(camera.FieldSnapshotURL))
+}
+
+// WhereSnapshotCredentials applies the entql []byte predicate on the snapshot_credentials field.
+func (f *CameraFilter) WhereSnapshotCredentials(p entql.BytesP) {
+	f.Where(p.Field(camera.FieldSnapshotCredentials))
 }
 
 // WhereLastSeenAt applies the entql time.Time predicate on the last_seen_at field.

@@ -7607,6 +7607,8 @@ type CameraMutation struct {
 	source_kind               *camera.SourceKind
 	source_url                *string
 	source_credentials        *[]byte
+	snapshot_url              *string
+	snapshot_credentials      *[]byte
 	last_seen_at              *time.Time
 	retired_at                *time.Time
 	source_status             *string
@@ -8137,6 +8139,104 @@ func (m *CameraMutation) SourceCredentialsCleared() bool {
 func (m *CameraMutation) ResetSourceCredentials() {
 	m.source_credentials = nil
 	delete(m.clearedFields, camera.FieldSourceCredentials)
+}
+
+// SetSnapshotURL sets the "snapshot_url" field.
+func (m *CameraMutation) SetSnapshotURL(s string) {
+	m.snapshot_url = &s
+}
+
+// SnapshotURL returns the value of the "snapshot_url" field in the mutation.
+func (m *CameraMutation) SnapshotURL() (r string, exists bool) {
+	v := m.snapshot_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSnapshotURL returns the old "snapshot_url" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldSnapshotURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSnapshotURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSnapshotURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSnapshotURL: %w", err)
+	}
+	return oldValue.SnapshotURL, nil
+}
+
+// ClearSnapshotURL clears the value of the "snapshot_url" field.
+func (m *CameraMutation) ClearSnapshotURL() {
+	m.snapshot_url = nil
+	m.clearedFields[camera.FieldSnapshotURL] = struct{}{}
+}
+
+// SnapshotURLCleared returns if the "snapshot_url" field was cleared in this mutation.
+func (m *CameraMutation) SnapshotURLCleared() bool {
+	_, ok := m.clearedFields[camera.FieldSnapshotURL]
+	return ok
+}
+
+// ResetSnapshotURL resets all changes to the "snapshot_url" field.
+func (m *CameraMutation) ResetSnapshotURL() {
+	m.snapshot_url = nil
+	delete(m.clearedFields, camera.FieldSnapshotURL)
+}
+
+// SetSnapshotCredentials sets the "snapshot_credentials" field.
+func (m *CameraMutation) SetSnapshotCredentials(b []byte) {
+	m.snapshot_credentials = &b
+}
+
+// SnapshotCredentials returns the value of the "snapshot_credentials" field in the mutation.
+func (m *CameraMutation) SnapshotCredentials() (r []byte, exists bool) {
+	v := m.snapshot_credentials
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSnapshotCredentials returns the old "snapshot_credentials" field's value of the Camera entity.
+// If the Camera object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CameraMutation) OldSnapshotCredentials(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSnapshotCredentials is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSnapshotCredentials requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSnapshotCredentials: %w", err)
+	}
+	return oldValue.SnapshotCredentials, nil
+}
+
+// ClearSnapshotCredentials clears the value of the "snapshot_credentials" field.
+func (m *CameraMutation) ClearSnapshotCredentials() {
+	m.snapshot_credentials = nil
+	m.clearedFields[camera.FieldSnapshotCredentials] = struct{}{}
+}
+
+// SnapshotCredentialsCleared returns if the "snapshot_credentials" field was cleared in this mutation.
+func (m *CameraMutation) SnapshotCredentialsCleared() bool {
+	_, ok := m.clearedFields[camera.FieldSnapshotCredentials]
+	return ok
+}
+
+// ResetSnapshotCredentials resets all changes to the "snapshot_credentials" field.
+func (m *CameraMutation) ResetSnapshotCredentials() {
+	m.snapshot_credentials = nil
+	delete(m.clearedFields, camera.FieldSnapshotCredentials)
 }
 
 // SetLastSeenAt sets the "last_seen_at" field.
@@ -8876,7 +8976,7 @@ func (m *CameraMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CameraMutation) Fields() []string {
-	fields := make([]string, 0, 21)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, camera.FieldCreatedAt)
 	}
@@ -8906,6 +9006,12 @@ func (m *CameraMutation) Fields() []string {
 	}
 	if m.source_credentials != nil {
 		fields = append(fields, camera.FieldSourceCredentials)
+	}
+	if m.snapshot_url != nil {
+		fields = append(fields, camera.FieldSnapshotURL)
+	}
+	if m.snapshot_credentials != nil {
+		fields = append(fields, camera.FieldSnapshotCredentials)
 	}
 	if m.last_seen_at != nil {
 		fields = append(fields, camera.FieldLastSeenAt)
@@ -8968,6 +9074,10 @@ func (m *CameraMutation) Field(name string) (ent.Value, bool) {
 		return m.SourceURL()
 	case camera.FieldSourceCredentials:
 		return m.SourceCredentials()
+	case camera.FieldSnapshotURL:
+		return m.SnapshotURL()
+	case camera.FieldSnapshotCredentials:
+		return m.SnapshotCredentials()
 	case camera.FieldLastSeenAt:
 		return m.LastSeenAt()
 	case camera.FieldRetiredAt:
@@ -9019,6 +9129,10 @@ func (m *CameraMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldSourceURL(ctx)
 	case camera.FieldSourceCredentials:
 		return m.OldSourceCredentials(ctx)
+	case camera.FieldSnapshotURL:
+		return m.OldSnapshotURL(ctx)
+	case camera.FieldSnapshotCredentials:
+		return m.OldSnapshotCredentials(ctx)
 	case camera.FieldLastSeenAt:
 		return m.OldLastSeenAt(ctx)
 	case camera.FieldRetiredAt:
@@ -9119,6 +9233,20 @@ func (m *CameraMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSourceCredentials(v)
+		return nil
+	case camera.FieldSnapshotURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSnapshotURL(v)
+		return nil
+	case camera.FieldSnapshotCredentials:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSnapshotCredentials(v)
 		return nil
 	case camera.FieldLastSeenAt:
 		v, ok := value.(time.Time)
@@ -9236,6 +9364,12 @@ func (m *CameraMutation) ClearedFields() []string {
 	if m.FieldCleared(camera.FieldSourceCredentials) {
 		fields = append(fields, camera.FieldSourceCredentials)
 	}
+	if m.FieldCleared(camera.FieldSnapshotURL) {
+		fields = append(fields, camera.FieldSnapshotURL)
+	}
+	if m.FieldCleared(camera.FieldSnapshotCredentials) {
+		fields = append(fields, camera.FieldSnapshotCredentials)
+	}
 	if m.FieldCleared(camera.FieldLastSeenAt) {
 		fields = append(fields, camera.FieldLastSeenAt)
 	}
@@ -9279,6 +9413,12 @@ func (m *CameraMutation) ClearField(name string) error {
 		return nil
 	case camera.FieldSourceCredentials:
 		m.ClearSourceCredentials()
+		return nil
+	case camera.FieldSnapshotURL:
+		m.ClearSnapshotURL()
+		return nil
+	case camera.FieldSnapshotCredentials:
+		m.ClearSnapshotCredentials()
 		return nil
 	case camera.FieldLastSeenAt:
 		m.ClearLastSeenAt()
@@ -9338,6 +9478,12 @@ func (m *CameraMutation) ResetField(name string) error {
 		return nil
 	case camera.FieldSourceCredentials:
 		m.ResetSourceCredentials()
+		return nil
+	case camera.FieldSnapshotURL:
+		m.ResetSnapshotURL()
+		return nil
+	case camera.FieldSnapshotCredentials:
+		m.ResetSnapshotCredentials()
 		return nil
 	case camera.FieldLastSeenAt:
 		m.ResetLastSeenAt()

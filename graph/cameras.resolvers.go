@@ -19,6 +19,19 @@ func (r *cameraResolver) HasSourceCredentials(ctx context.Context, obj *ent.Came
 	return len(obj.SourceCredentials) > 0, nil
 }
 
+// SnapshotURL is the resolver for the snapshotURL field.
+func (r *cameraResolver) SnapshotURL(ctx context.Context, obj *ent.Camera) (*string, error) {
+	if obj.SnapshotURL == "" {
+		return nil, nil
+	}
+	return &obj.SnapshotURL, nil
+}
+
+// HasSnapshotCredentials is the resolver for the hasSnapshotCredentials field.
+func (r *cameraResolver) HasSnapshotCredentials(ctx context.Context, obj *ent.Camera) (bool, error) {
+	return len(obj.SnapshotCredentials) > 0, nil
+}
+
 // CreateCamera is the resolver for the createCamera field.
 func (r *mutationResolver) CreateCamera(ctx context.Context, input model.CreateCameraInput) (*ent.Camera, error) {
 	acct, err := readerOf(ctx)
@@ -26,13 +39,15 @@ func (r *mutationResolver) CreateCamera(ctx context.Context, input model.CreateC
 		return nil, err
 	}
 	return r.Cameras.Create(ctx, acct, registry.Input{Name: input.Name, Model: optString(input.Model), DeviceID: input.DeviceID,
-		PosOption: input.PosOption, Source: cameraSource(input.Source), RequireSourceOK: input.RequireSourceOk != nil && *input.RequireSourceOk})
+		PosOption: input.PosOption, Source: cameraSource(input.Source), RequireSourceOK: input.RequireSourceOk != nil && *input.RequireSourceOk,
+		SnapshotURL: input.SnapshotURL})
 }
 
 // UpdateCamera is the resolver for the updateCamera field.
 func (r *mutationResolver) UpdateCamera(ctx context.Context, id pulid.ID, input model.UpdateCameraInput) (*ent.Camera, error) {
 	return r.Cameras.Update(ctx, id, registry.Update{Name: input.Name, Model: input.Model, DeviceID: input.DeviceID,
-		PosOption: input.PosOption, Source: cameraSource(input.Source), ClearSource: input.ClearSource != nil && *input.ClearSource})
+		PosOption: input.PosOption, Source: cameraSource(input.Source), ClearSource: input.ClearSource != nil && *input.ClearSource,
+		SnapshotURL: input.SnapshotURL})
 }
 
 // RetireCamera is the resolver for the retireCamera field.

@@ -24,6 +24,12 @@ func CameraCredentialsAAD(id pulid.ID) []byte {
 	return []byte("camera:" + string(id) + ":source_credentials")
 }
 
+// CameraSnapshotCredentialsAAD binds the login of an RTSP camera's snapshot
+// URL (its own column: a copy of the source login must not open there).
+func CameraSnapshotCredentialsAAD(id pulid.ID) []byte {
+	return []byte("camera:" + string(id) + ":snapshot_credentials")
+}
+
 // AlertWebhookSecretAAD binds the secret that signs an alert rule's webhooks.
 func AlertWebhookSecretAAD(rule pulid.ID) []byte {
 	return []byte("alert-webhook:" + string(rule))

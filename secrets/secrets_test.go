@@ -191,6 +191,7 @@ func TestBindingsNeverCoincide(t *testing.T) {
 		"pos_connections.secrets":        POSConnectionSecretsAAD,
 		"pos_connections.webhook_secret": POSWebhookSecretAAD,
 		"cameras.source_credentials":     CameraCredentialsAAD,
+		"cameras.snapshot_credentials":   CameraSnapshotCredentialsAAD,
 		"alert_rules.webhook_secret":     AlertWebhookSecretAAD,
 	}
 	seen := map[string]string{}
@@ -209,10 +210,11 @@ func TestBindingsNeverCoincide(t *testing.T) {
 // with the bytes they were sealed with, so a binding may never change.
 func TestBindingsStayByteForByte(t *testing.T) {
 	for got, want := range map[string]string{
-		string(POSConnectionSecretsAAD("PC1")): "pos_connection:PC1:secrets",
-		string(POSWebhookSecretAAD("PC1")):     "pos_connection:PC1:webhook_secret",
-		string(CameraCredentialsAAD("CA1")):    "camera:CA1:source_credentials",
-		string(AlertWebhookSecretAAD("AR1")):   "alert-webhook:AR1",
+		string(POSConnectionSecretsAAD("PC1")):      "pos_connection:PC1:secrets",
+		string(POSWebhookSecretAAD("PC1")):          "pos_connection:PC1:webhook_secret",
+		string(CameraCredentialsAAD("CA1")):         "camera:CA1:source_credentials",
+		string(CameraSnapshotCredentialsAAD("CA1")): "camera:CA1:snapshot_credentials",
+		string(AlertWebhookSecretAAD("AR1")):        "alert-webhook:AR1",
 	} {
 		if got != want {
 			t.Errorf("binding %q, sealed values expect %q", got, want)

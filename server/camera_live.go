@@ -56,12 +56,20 @@ func (s *Server) cameraLiveHandler() http.Handler {
 			s.cloudLive(w, r, cam)
 			return
 		}
+		src, ok := s.d.Recorders.Source(pulid.ID(id))
+		lf, ok2 := src.(latestFramer)
 		if cam.SourceKind != nil && *cam.SourceKind == entcamera.SourceKindRTSP && s.d.Player != nil {
+			// An RTSP camera's snapshot URL, read into the ring by a
+			// recorder, is its live picture while it answers: no decode.
+			if ok && ok2 {
+				if f, ok := lf.Latest(); ok && time.Since(f.CapturedAt) <= rtspLiveKeep {
+					writeLiveFrame(w, r, f)
+					return
+				}
+			}
 			s.rtspLivePicture(w, r, cam.ID)
 			return
 		}
-		src, ok := s.d.Recorders.Source(pulid.ID(id))
-		lf, ok2 := src.(latestFramer)
 		if !ok || !ok2 {
 			s.writeError(w, r, apperr.Missing("id", "このカメラは録画されていません (camera is not recorded: no frame source)").Because(apperr.CAMERA_NOT_RECORDED), "")
 			return
@@ -73,15 +81,19 @@ func (s *Server) cameraLiveHandler() http.Handler {
 			s.writeError(w, r, apperr.Unavailablef("まだ映像がありません (no picture yet)").Because(apperr.CAMERA_NO_PICTURE_YET), "")
 			return
 		}
-		w.Header().Set("Content-Type", "image/jpeg")
-		w.Header().Set("Content-Length", strconv.Itoa(len(f.JPEG)))
-		w.Header().Set("X-Captured-At", f.CapturedAt.UTC().Format(time.RFC3339Nano))
-		w.Header().Set("Last-Modified", f.CapturedAt.UTC().Format(http.TimeFormat))
-		if r.Method == http.MethodHead {
-			return
-		}
-		_, _ = w.Write(f.JPEG)
+		writeLiveFrame(w, r, f)
 	})
+}
+
+func writeLiveFrame(w http.ResponseWriter, r *http.Request, f camera.Frame) {
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Content-Length", strconv.Itoa(len(f.JPEG)))
+	w.Header().Set("X-Captured-At", f.CapturedAt.UTC().Format(time.RFC3339Nano))
+	w.Header().Set("Last-Modified", f.CapturedAt.UTC().Format(http.TimeFormat))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(f.JPEG)
 }
 
 // errNoCamera is every camera the viewer cannot see: malformed id,

@@ -1,8 +1,10 @@
 // Package fleet keeps one camera.Recorder running for every camera with a
 // JPEG source (snapshot, MJPEG, simulated), so a receipt's picture can be
 // cut from what the camera saw at its second however late the POS data
-// arrives. RTSP cameras are recorded by package footage and CLOUD cameras
-// by their cloud (camcloud/pictures), not here.
+// arrives. An RTSP camera's stream is recorded by package footage; when it
+// has a snapshot URL, a recorder here reads that URL into the short ring
+// its thumbnails and live picture come from. CLOUD cameras are recorded by
+// their cloud (camcloud/pictures), not here.
 package fleet
 
 import (
@@ -14,6 +16,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,12 +120,13 @@ func (m *Manager) Sync(ctx context.Context) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
 	// Retired cameras stop recording; an RTSP camera is recorded to disk
-	// by package footage (its H.264 stream, not JPEG frames); a CLOUD camera's
+	// by package footage (its H.264 stream, not JPEG frames), and only its
+	// snapshot URL, when it has one, is read here; a CLOUD camera's
 	// recording is the cloud's own, asked for by the second
 	// (camcloud/pictures), so no recorder runs for it here.
 	cams, err := m.client.Camera.Query().Where(entcamera.SourceKindNotNil(), entcamera.PosOption(true),
-		entcamera.RetiredAtIsNil(), entcamera.SourceKindNEQ(entcamera.SourceKindRTSP),
-		entcamera.SourceKindNEQ(entcamera.SourceKindCLOUD)).All(ctx)
+		entcamera.RetiredAtIsNil(), entcamera.SourceKindNEQ(entcamera.SourceKindCLOUD),
+		entcamera.Or(entcamera.SourceKindNEQ(entcamera.SourceKindRTSP), entcamera.SnapshotURLNEQ(""))).All(ctx)
 	if err != nil {
 		return fmt.Errorf("load cameras: %w", err)
 	}
@@ -198,8 +203,10 @@ func (m *Manager) saveLastSeen(ctx context.Context, c *ent.Camera, st camera.Sta
 
 func configOf(c *ent.Camera) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", *c.SourceKind, c.SourceURL, c.Name)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", *c.SourceKind, c.SourceURL, c.Name, c.SnapshotURL)
 	h.Write(c.SourceCredentials)
+	h.Write([]byte{0})
+	h.Write(c.SnapshotCredentials)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -219,20 +226,24 @@ func (m *Manager) zoneOf(ctx context.Context, c *ent.Camera) *time.Location {
 }
 
 func (m *Manager) grabber(c *ent.Camera, loc *time.Location) (camera.Grabber, error) {
-	var creds *camera.Credentials
-	if len(c.SourceCredentials) > 0 {
-		if m.box == nil {
-			return nil, fmt.Errorf("camera has credentials but no secret key is configured")
-		}
-		raw, err := m.box.Open(c.SourceCredentials, secrets.CameraCredentialsAAD(c.ID))
+	if *c.SourceKind == entcamera.SourceKindRTSP {
+		creds, err := m.open(c.SnapshotCredentials, secrets.CameraSnapshotCredentialsAAD(c.ID))
 		if err != nil {
-			return nil, fmt.Errorf("open credentials: %w", err)
+			return nil, err
 		}
-		var cr Credentials
-		if err := json.Unmarshal(raw, &cr); err != nil {
-			return nil, fmt.Errorf("decode credentials: %w", err)
+		// A snapshot URL without its own login on the stream's host is the
+		// same camera: it takes the login of the stream, as real IP cameras
+		// do. Another host never sees the stream's password.
+		if creds == nil && SameHost(c.SnapshotURL, c.SourceURL) {
+			if creds, err = m.open(c.SourceCredentials, secrets.CameraCredentialsAAD(c.ID)); err != nil {
+				return nil, err
+			}
 		}
-		creds = &camera.Credentials{Username: cr.Username, Password: cr.Password, Scheme: camera.AuthScheme(cr.Scheme)}
+		return camera.NewSnapshot(c.SnapshotURL, creds, m.http), nil
+	}
+	creds, err := m.open(c.SourceCredentials, secrets.CameraCredentialsAAD(c.ID))
+	if err != nil {
+		return nil, err
 	}
 	switch *c.SourceKind {
 	case entcamera.SourceKindSIMULATED:
@@ -245,6 +256,39 @@ func (m *Manager) grabber(c *ent.Camera, loc *time.Location) (camera.Grabber, er
 		return mj, nil
 	}
 	return nil, fmt.Errorf("unknown source kind %q", *c.SourceKind)
+}
+
+// open unseals stored credentials; nil when none are stored.
+func (m *Manager) open(sealed, aad []byte) (*camera.Credentials, error) {
+	if len(sealed) == 0 {
+		return nil, nil
+	}
+	if m.box == nil {
+		return nil, fmt.Errorf("camera has credentials but no secret key is configured")
+	}
+	raw, err := m.box.Open(sealed, aad)
+	if err != nil {
+		return nil, fmt.Errorf("open credentials: %w", err)
+	}
+	var cr Credentials
+	if err := json.Unmarshal(raw, &cr); err != nil {
+		return nil, fmt.Errorf("decode credentials: %w", err)
+	}
+	return &camera.Credentials{Username: cr.Username, Password: cr.Password, Scheme: camera.AuthScheme(cr.Scheme)}, nil
+}
+
+// SameHost: two camera URLs name the same host (any scheme or port: an
+// RTSP stream and the HTTP snapshot of one camera).
+func SameHost(a, b string) bool {
+	ua, err := url.Parse(a)
+	if err != nil || a == "" {
+		return false
+	}
+	ub, err := url.Parse(b)
+	if err != nil || b == "" {
+		return false
+	}
+	return ua.Hostname() != "" && strings.EqualFold(ua.Hostname(), ub.Hostname())
 }
 
 // FrameAt serves thumbs.Frames from the cameras this process records. A

@@ -103,6 +103,9 @@ type Input struct {
 	// RequireSourceOK refuses to save when one frame cannot be fetched
 	// now (otherwise the failure is saved as the camera's source status).
 	RequireSourceOK bool
+	// SnapshotURL: an RTSP camera's HTTP(S) JPEG snapshot URL (nil or
+	// empty: none); user:password@ in it is lifted out and sealed.
+	SnapshotURL *string
 }
 
 // Update changes a camera; nil fields stay as they are.
@@ -112,6 +115,9 @@ type Update struct {
 	// Source replaces the source; ClearSource removes it (no recording).
 	Source      *Source
 	ClearSource bool
+	// SnapshotURL: nil keeps it (unless the camera stops being RTSP), ""
+	// removes it, anything else replaces it.
+	SnapshotURL *string
 }
 
 // Retirement is the answer of Retire: the retired camera, or nil with the
@@ -166,6 +172,26 @@ func (s *Service) Create(ctx context.Context, accountID pulid.ID, in Input) (*en
 	id := pulid.MustNew("CA")
 	create := s.client.Camera.Create().SetID(id).SetAccountID(accountID).SetName(name).SetModel(model).
 		SetDeviceID(device).SetPosOption(in.PosOption == nil || *in.PosOption)
+	if in.SnapshotURL != nil && strings.TrimSpace(*in.SnapshotURL) != "" {
+		var kind *entcamera.SourceKind
+		if in.Source != nil {
+			kind = &in.Source.Kind
+		}
+		// Checked before the source is tried: a refused snapshot URL saves
+		// nothing, and costs no camera test.
+		sn, err := s.parseSnapshot(ctx, "input.snapshotURL", *in.SnapshotURL, kind)
+		if err != nil {
+			return nil, err
+		}
+		sealed, err := s.sealSnapshot(id, sn.creds, "input.snapshotURL")
+		if err != nil {
+			return nil, err
+		}
+		create.SetSnapshotURL(sn.url)
+		if sealed != nil {
+			create.SetSnapshotCredentials(sealed)
+		}
+	}
 	if in.Source != nil {
 		src, err := s.parseSource(ctx, "input.source", *in.Source)
 		if err != nil {
@@ -192,7 +218,7 @@ func (s *Service) Create(ctx context.Context, accountID pulid.ID, in Input) (*en
 	if err != nil {
 		return nil, err
 	}
-	s.record(ctx, s.client, audit.Entry{Action: "camera.created", TargetID: string(c.ID), Detail: Label(c) + " を追加" + sourceNote(c)})
+	s.record(ctx, s.client, audit.Entry{Action: "camera.created", TargetID: string(c.ID), Detail: Label(c) + " を追加" + sourceNote(c) + snapshotNote(c)})
 	s.sync(ctx)
 	return c, nil
 }
@@ -248,6 +274,13 @@ func (s *Service) Update(ctx context.Context, id pulid.ID, in Update) (*ent.Came
 		}
 		upd.SetPosOption(*in.PosOption)
 	}
+	// The snapshot URL is checked (and its login sealed) before the source
+	// is tried, so a refused one leaves the camera as it was.
+	snap, err := s.planSnapshot(ctx, c, in)
+	if err != nil {
+		return nil, err
+	}
+	snap.apply(upd)
 	switch {
 	case in.Source != nil && in.ClearSource:
 		return nil, apperr.Invalid("input.clearSource", "source と clearSource は同時に指定できません (give either source or clearSource)").Because(apperr.MUTUALLY_EXCLUSIVE)
@@ -295,7 +328,7 @@ func (s *Service) Update(ctx context.Context, id pulid.ID, in Update) (*ent.Came
 	if err != nil {
 		return nil, err
 	}
-	s.record(ctx, s.client, audit.Entry{Action: "camera.updated", TargetID: string(c.ID), Detail: Label(c) + " を変更" + sourceNote(c)})
+	s.record(ctx, s.client, audit.Entry{Action: "camera.updated", TargetID: string(c.ID), Detail: Label(c) + " を変更" + sourceNote(c) + snap.note})
 	s.sync(ctx)
 	return c, nil
 }

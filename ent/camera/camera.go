@@ -39,6 +39,10 @@ const (
 	FieldSourceURL = "source_url"
 	// FieldSourceCredentials holds the string denoting the source_credentials field in the database.
 	FieldSourceCredentials = "source_credentials"
+	// FieldSnapshotURL holds the string denoting the snapshot_url field in the database.
+	FieldSnapshotURL = "snapshot_url"
+	// FieldSnapshotCredentials holds the string denoting the snapshot_credentials field in the database.
+	FieldSnapshotCredentials = "snapshot_credentials"
 	// FieldLastSeenAt holds the string denoting the last_seen_at field in the database.
 	FieldLastSeenAt = "last_seen_at"
 	// FieldRetiredAt holds the string denoting the retired_at field in the database.
@@ -123,6 +127,8 @@ var Columns = []string{
 	FieldSourceKind,
 	FieldSourceURL,
 	FieldSourceCredentials,
+	FieldSnapshotURL,
+	FieldSnapshotCredentials,
 	FieldLastSeenAt,
 	FieldRetiredAt,
 	FieldSourceStatus,
@@ -170,6 +176,8 @@ var (
 	DeviceIDValidator func(string) error
 	// DefaultPosOption holds the default value on creation for the "pos_option" field.
 	DefaultPosOption bool
+	// SnapshotURLValidator is a validator for the "snapshot_url" field. It is called by the builders before save.
+	SnapshotURLValidator func(string) error
 	// DefaultSourceStatus holds the default value on creation for the "source_status" field.
 	DefaultSourceStatus string
 	// SourceStatusValidator is a validator for the "source_status" field. It is called by the builders before save.
@@ -269,6 +277,11 @@ func BySourceKind(opts ...sql.OrderTermOption) OrderOption {
 // BySourceURL orders the results by the source_url field.
 func BySourceURL(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSourceURL, opts...).ToFunc()
+}
+
+// BySnapshotURL orders the results by the snapshot_url field.
+func BySnapshotURL(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSnapshotURL, opts...).ToFunc()
 }
 
 // ByLastSeenAt orders the results by the last_seen_at field.

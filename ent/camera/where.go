@@ -101,6 +101,16 @@ func SourceCredentials(v []byte) predicate.Camera {
 	return predicate.Camera(sql.FieldEQ(FieldSourceCredentials, v))
 }
 
+// SnapshotURL applies equality check predicate on the "snapshot_url" field. It's identical to SnapshotURLEQ.
+func SnapshotURL(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldSnapshotURL, v))
+}
+
+// SnapshotCredentials applies equality check predicate on the "snapshot_credentials" field. It's identical to SnapshotCredentialsEQ.
+func SnapshotCredentials(v []byte) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldSnapshotCredentials, v))
+}
+
 // LastSeenAt applies equality check predicate on the "last_seen_at" field. It's identical to LastSeenAtEQ.
 func LastSeenAt(v time.Time) predicate.Camera {
 	return predicate.Camera(sql.FieldEQ(FieldLastSeenAt, v))
@@ -664,6 +674,131 @@ func SourceCredentialsIsNil() predicate.Camera {
 // SourceCredentialsNotNil applies the NotNil predicate on the "source_credentials" field.
 func SourceCredentialsNotNil() predicate.Camera {
 	return predicate.Camera(sql.FieldNotNull(FieldSourceCredentials))
+}
+
+// SnapshotURLEQ applies the EQ predicate on the "snapshot_url" field.
+func SnapshotURLEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldSnapshotURL, v))
+}
+
+// SnapshotURLNEQ applies the NEQ predicate on the "snapshot_url" field.
+func SnapshotURLNEQ(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldSnapshotURL, v))
+}
+
+// SnapshotURLIn applies the In predicate on the "snapshot_url" field.
+func SnapshotURLIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldSnapshotURL, vs...))
+}
+
+// SnapshotURLNotIn applies the NotIn predicate on the "snapshot_url" field.
+func SnapshotURLNotIn(vs ...string) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldSnapshotURL, vs...))
+}
+
+// SnapshotURLGT applies the GT predicate on the "snapshot_url" field.
+func SnapshotURLGT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldSnapshotURL, v))
+}
+
+// SnapshotURLGTE applies the GTE predicate on the "snapshot_url" field.
+func SnapshotURLGTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldSnapshotURL, v))
+}
+
+// SnapshotURLLT applies the LT predicate on the "snapshot_url" field.
+func SnapshotURLLT(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldSnapshotURL, v))
+}
+
+// SnapshotURLLTE applies the LTE predicate on the "snapshot_url" field.
+func SnapshotURLLTE(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldSnapshotURL, v))
+}
+
+// SnapshotURLContains applies the Contains predicate on the "snapshot_url" field.
+func SnapshotURLContains(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContains(FieldSnapshotURL, v))
+}
+
+// SnapshotURLHasPrefix applies the HasPrefix predicate on the "snapshot_url" field.
+func SnapshotURLHasPrefix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasPrefix(FieldSnapshotURL, v))
+}
+
+// SnapshotURLHasSuffix applies the HasSuffix predicate on the "snapshot_url" field.
+func SnapshotURLHasSuffix(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldHasSuffix(FieldSnapshotURL, v))
+}
+
+// SnapshotURLIsNil applies the IsNil predicate on the "snapshot_url" field.
+func SnapshotURLIsNil() predicate.Camera {
+	return predicate.Camera(sql.FieldIsNull(FieldSnapshotURL))
+}
+
+// SnapshotURLNotNil applies the NotNil predicate on the "snapshot_url" field.
+func SnapshotURLNotNil() predicate.Camera {
+	return predicate.Camera(sql.FieldNotNull(FieldSnapshotURL))
+}
+
+// SnapshotURLEqualFold applies the EqualFold predicate on the "snapshot_url" field.
+func SnapshotURLEqualFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldEqualFold(FieldSnapshotURL, v))
+}
+
+// SnapshotURLContainsFold applies the ContainsFold predicate on the "snapshot_url" field.
+func SnapshotURLContainsFold(v string) predicate.Camera {
+	return predicate.Camera(sql.FieldContainsFold(FieldSnapshotURL, v))
+}
+
+// SnapshotCredentialsEQ applies the EQ predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsEQ(v []byte) predicate.Camera {
+	return predicate.Camera(sql.FieldEQ(FieldSnapshotCredentials, v))
+}
+
+// SnapshotCredentialsNEQ applies the NEQ predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsNEQ(v []byte) predicate.Camera {
+	return predicate.Camera(sql.FieldNEQ(FieldSnapshotCredentials, v))
+}
+
+// SnapshotCredentialsIn applies the In predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsIn(vs ...[]byte) predicate.Camera {
+	return predicate.Camera(sql.FieldIn(FieldSnapshotCredentials, vs...))
+}
+
+// SnapshotCredentialsNotIn applies the NotIn predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsNotIn(vs ...[]byte) predicate.Camera {
+	return predicate.Camera(sql.FieldNotIn(FieldSnapshotCredentials, vs...))
+}
+
+// SnapshotCredentialsGT applies the GT predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsGT(v []byte) predicate.Camera {
+	return predicate.Camera(sql.FieldGT(FieldSnapshotCredentials, v))
+}
+
+// SnapshotCredentialsGTE applies the GTE predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsGTE(v []byte) predicate.Camera {
+	return predicate.Camera(sql.FieldGTE(FieldSnapshotCredentials, v))
+}
+
+// SnapshotCredentialsLT applies the LT predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsLT(v []byte) predicate.Camera {
+	return predicate.Camera(sql.FieldLT(FieldSnapshotCredentials, v))
+}
+
+// SnapshotCredentialsLTE applies the LTE predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsLTE(v []byte) predicate.Camera {
+	return predicate.Camera(sql.FieldLTE(FieldSnapshotCredentials, v))
+}
+
+// SnapshotCredentialsIsNil applies the IsNil predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsIsNil() predicate.Camera {
+	return predicate.Camera(sql.FieldIsNull(FieldSnapshotCredentials))
+}
+
+// SnapshotCredentialsNotNil applies the NotNil predicate on the "snapshot_credentials" field.
+func SnapshotCredentialsNotNil() predicate.Camera {
+	return predicate.Camera(sql.FieldNotNull(FieldSnapshotCredentials))
 }
 
 // LastSeenAtEQ applies the EQ predicate on the "last_seen_at" field.

@@ -192,6 +192,8 @@ var (
 		{Name: "source_kind", Type: field.TypeEnum, Nullable: true, Enums: []string{"SIMULATED", "SNAPSHOT", "MJPEG", "RTSP", "CLOUD"}},
 		{Name: "source_url", Type: field.TypeString, Nullable: true},
 		{Name: "source_credentials", Type: field.TypeBytes, Nullable: true},
+		{Name: "snapshot_url", Type: field.TypeString, Nullable: true, Size: 2000},
+		{Name: "snapshot_credentials", Type: field.TypeBytes, Nullable: true},
 		{Name: "last_seen_at", Type: field.TypeTime, Nullable: true},
 		{Name: "retired_at", Type: field.TypeTime, Nullable: true},
 		{Name: "source_status", Type: field.TypeString, Size: 500, Default: ""},
@@ -213,13 +215,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "cameras_accounts_cameras",
-				Columns:    []*schema.Column{CamerasColumns[20]},
+				Columns:    []*schema.Column{CamerasColumns[22]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "cameras_camera_cloud_connections_cameras",
-				Columns:    []*schema.Column{CamerasColumns[21]},
+				Columns:    []*schema.Column{CamerasColumns[23]},
 				RefColumns: []*schema.Column{CameraCloudConnectionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -228,7 +230,7 @@ var (
 			{
 				Name:    "camera_account_id_device_id",
 				Unique:  true,
-				Columns: []*schema.Column{CamerasColumns[20], CamerasColumns[5]},
+				Columns: []*schema.Column{CamerasColumns[22], CamerasColumns[5]},
 			},
 		},
 	}

@@ -419,26 +419,30 @@ func init() {
 	cameraDescPosOption := cameraFields[4].Descriptor()
 	// camera.DefaultPosOption holds the default value on creation for the pos_option field.
 	camera.DefaultPosOption = cameraDescPosOption.Default.(bool)
+	// cameraDescSnapshotURL is the schema descriptor for snapshot_url field.
+	cameraDescSnapshotURL := cameraFields[8].Descriptor()
+	// camera.SnapshotURLValidator is a validator for the "snapshot_url" field. It is called by the builders before save.
+	camera.SnapshotURLValidator = cameraDescSnapshotURL.Validators[0].(func(string) error)
 	// cameraDescSourceStatus is the schema descriptor for source_status field.
-	cameraDescSourceStatus := cameraFields[10].Descriptor()
+	cameraDescSourceStatus := cameraFields[12].Descriptor()
 	// camera.DefaultSourceStatus holds the default value on creation for the source_status field.
 	camera.DefaultSourceStatus = cameraDescSourceStatus.Default.(string)
 	// camera.SourceStatusValidator is a validator for the "source_status" field. It is called by the builders before save.
 	camera.SourceStatusValidator = cameraDescSourceStatus.Validators[0].(func(string) error)
 	// cameraDescRecordOwner is the schema descriptor for record_owner field.
-	cameraDescRecordOwner := cameraFields[14].Descriptor()
+	cameraDescRecordOwner := cameraFields[16].Descriptor()
 	// camera.DefaultRecordOwner holds the default value on creation for the record_owner field.
 	camera.DefaultRecordOwner = cameraDescRecordOwner.Default.(string)
 	// camera.RecordOwnerValidator is a validator for the "record_owner" field. It is called by the builders before save.
 	camera.RecordOwnerValidator = cameraDescRecordOwner.Validators[0].(func(string) error)
 	// cameraDescRecordingState is the schema descriptor for recording_state field.
-	cameraDescRecordingState := cameraFields[16].Descriptor()
+	cameraDescRecordingState := cameraFields[18].Descriptor()
 	// camera.DefaultRecordingState holds the default value on creation for the recording_state field.
 	camera.DefaultRecordingState = cameraDescRecordingState.Default.(string)
 	// camera.RecordingStateValidator is a validator for the "recording_state" field. It is called by the builders before save.
 	camera.RecordingStateValidator = cameraDescRecordingState.Validators[0].(func(string) error)
 	// cameraDescRecordingReason is the schema descriptor for recording_reason field.
-	cameraDescRecordingReason := cameraFields[17].Descriptor()
+	cameraDescRecordingReason := cameraFields[19].Descriptor()
 	// camera.DefaultRecordingReason holds the default value on creation for the recording_reason field.
 	camera.DefaultRecordingReason = cameraDescRecordingReason.Default.(string)
 	// camera.RecordingReasonValidator is a validator for the "recording_reason" field. It is called by the builders before save.

@@ -29,6 +29,15 @@ func (Camera) Fields() []ent.Field {
 		field.Enum("source_kind").Values("SIMULATED", "SNAPSHOT", "MJPEG", "RTSP", "CLOUD").Optional().Nillable(),
 		field.String("source_url").Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Bytes("source_credentials").Optional().Sensitive().Annotations(entgql.Skip(entgql.SkipAll)),
+		// RTSP cameras: the HTTP JPEG endpoint the camera offers beside its
+		// stream (without userinfo). When set, the short in-memory ring that
+		// thumbnails and the live picture read is fed from it, which costs
+		// no H.264 decode; the stream is still what is recorded to disk.
+		field.String("snapshot_url").Optional().MaxLen(2000).Annotations(entgql.Skip(entgql.SkipAll)),
+		// The snapshot URL's own login, sealed (secrets.CameraSnapshotCredentialsAAD);
+		// empty: none, or the source's login when the snapshot URL is on
+		// the stream's host.
+		field.Bytes("snapshot_credentials").Optional().Sensitive().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("last_seen_at").Optional().Nillable(),
 		// A retired camera keeps its entries, thumbnails and links readable
 		// but leaves the lists and is no longer recorded.

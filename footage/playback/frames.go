@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/regicam/regicam/ent"
@@ -11,14 +12,17 @@ import (
 	"github.com/regicam/regicam/ent/recordingsegment"
 	"github.com/regicam/regicam/footage/ffmpeg"
 	"github.com/regicam/regicam/footage/segment"
+	"github.com/regicam/regicam/ingest"
 	"github.com/regicam/regicam/pulid"
 	"github.com/regicam/regicam/thumbs"
 	"github.com/regicam/regicam/viewer"
 )
 
 // Frames serves thumbs.Frames for RTSP cameras: the picture of a second
-// is decoded with ffmpeg from the camera's recorded H.264. A camera of
-// any other source goes to Next.
+// is the frame its snapshot URL gave nearest that second (Next, the
+// recorders of camera/fleet, read it) when it has one, else it is decoded
+// with ffmpeg from the camera's recorded H.264. A camera of any other
+// source goes to Next.
 type Frames struct {
 	p    *Player
 	Next thumbs.Frames
@@ -34,11 +38,20 @@ func (p *Player) Frames(next thumbs.Frames) *Frames {
 	return &Frames{p: p, Next: next, Poll: 500 * time.Millisecond}
 }
 
-// NoFFmpegReason is an RTSP camera's thumbnail reason on a server that
-// cannot decode a still from its recording (no ffmpeg): an RTSP camera has
-// one source URL, the stream, and no still to ask for.
+// NoFFmpegReason is the thumbnail reason of an RTSP camera without a
+// snapshot URL on a server that cannot decode a still from its recording
+// (no ffmpeg).
 var NoFFmpegReason = thumbs.Reason(thumbs.NotRecorded,
-	"RTSP カメラの静止画を取り出せません（サーバーに ffmpeg がありません）")
+	"RTSP カメラの静止画を取り出せません（静止画URLが設定されておらず、サーバーに ffmpeg がありません）")
+
+// SnapshotNoFFmpegReason: the snapshot URL gave no frame near the second,
+// and without ffmpeg the recording cannot stand in for it.
+var SnapshotNoFFmpegReason = thumbs.Reason(thumbs.NoFrame,
+	"静止画URLから該当時刻の画像が取れず、サーバーに ffmpeg がないため録画からも取り出せません")
+
+// snapshotMissed begins the reason of a second neither the snapshot URL
+// nor the recording gave a picture of.
+const snapshotMissed = "静止画URLから該当時刻の画像が取れず、"
 
 // noFrame is a thumbs.Frames answer with its reason.
 type noFrame struct{ reason string }
@@ -53,28 +66,43 @@ const recordingReach = 30 * time.Second
 // FrameAt implements thumbs.Frames.
 func (f *Frames) FrameAt(ctx context.Context, cameraID pulid.ID, at time.Time) ([]byte, time.Time, error) {
 	sys := viewer.System(ctx)
-	cam, err := f.p.client.Camera.Query().Where(entcamera.ID(cameraID)).Select(entcamera.FieldSourceKind).Only(sys)
+	cam, err := f.p.client.Camera.Query().Where(entcamera.ID(cameraID)).Select(entcamera.FieldSourceKind, entcamera.FieldSnapshotURL).Only(sys)
 	if err != nil && !ent.IsNotFound(err) {
 		return nil, time.Time{}, err
 	}
 	if err != nil || cam.SourceKind == nil || *cam.SourceKind != entcamera.SourceKindRTSP {
 		return f.next(ctx, cameraID, at)
 	}
+	// The snapshot's frame is the camera's own still, cheaper and sharper
+	// than a decode; the recording stands in when the URL did not answer.
+	snapshot := cam.SnapshotURL != ""
 	if f.Next != nil {
 		if jpeg, taken, err := f.Next.FrameAt(ctx, cameraID, at); err == nil {
 			return jpeg, taken, nil
+		} else if ctx.Err() != nil {
+			return nil, time.Time{}, ctx.Err()
 		}
 	}
 	if !f.p.CanEncode() {
+		if snapshot {
+			return nil, time.Time{}, &noFrame{reason: SnapshotNoFFmpegReason}
+		}
 		return nil, time.Time{}, &noFrame{reason: NoFFmpegReason}
 	}
 	for {
 		jpeg, err := f.decode(sys, cameraID, at)
+		if snapshot {
+			err = afterSnapshot(err)
+		}
 		if !errors.Is(err, errNotYet) {
 			return jpeg, at, err
 		}
 		if f.p.opt.Now().Sub(at) > recordingReach {
-			return nil, time.Time{}, &noFrame{reason: thumbs.Reason(thumbs.NoRecording, "")}
+			reason := thumbs.Reason(thumbs.NoRecording, "")
+			if snapshot {
+				reason = thumbs.Reason(thumbs.NoRecording, snapshotMissed+"この時刻は録画もされていません")
+			}
+			return nil, time.Time{}, &noFrame{reason: reason}
 		}
 		t := time.NewTimer(f.Poll)
 		select {
@@ -99,6 +127,17 @@ func (f *Frames) SourceKind(cameraID pulid.ID) string {
 		return sk.SourceKind(cameraID)
 	}
 	return ""
+}
+
+// afterSnapshot words a failed decode's reason for a camera whose snapshot
+// URL failed first, so the owner reads that both were tried.
+func afterSnapshot(err error) error {
+	var nf *noFrame
+	if !errors.As(err, &nf) {
+		return err
+	}
+	code := ingest.CodeOf(nf.reason)
+	return &noFrame{reason: thumbs.Reason(code, snapshotMissed+"録画からも"+strings.TrimPrefix(ingest.ReasonText(nf.reason), "録画から"))}
 }
 
 // errNotYet: the second is not on disk (yet).

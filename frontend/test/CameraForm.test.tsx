@@ -125,6 +125,52 @@ describe('CameraForm', () => {
     expect(calls[0].variables).toEqual({ id: 'CA1', input: { name: 'レジ前', model: 'CC-2L_SF', deviceID: '201000192', posOption: true } });
   });
 
+  it('takes an RTSP camera\'s snapshot URL, shows its error at the field, and sends it only when changed', async () => {
+    let attempt = 0;
+    const calls = mockGraphQL((op) => {
+      if (op !== 'CreateCamera' && op !== 'UpdateCamera') throw new Error('unexpected ' + op);
+      if (op === 'CreateCamera' && attempt++ === 0) {
+        return { errors: [{ message: '静止画URL のスキーム ftp は使えません。http:// か https:// で始まる URL を入力してください (scheme "ftp" not supported for a snapshot URL)',
+          extensions: { code: 'BAD_USER_INPUT', field: 'input.snapshotURL', reason: 'CAMERA_SNAPSHOT_URL_SCHEME' } }] };
+      }
+      return { data: { [op === 'CreateCamera' ? 'createCamera' : 'updateCamera']: saved({ sourceKind: 'RTSP' }) } };
+    });
+    const { unmount } = render(<CameraForm onSaved={() => {}} />);
+    // Only an RTSP camera has one.
+    expect(screen.queryByLabelText('静止画URL（任意）')).toBeNull();
+    fireEvent.change(screen.getByLabelText('種類'), { target: { value: 'RTSP' } });
+    const field = screen.getByLabelText('静止画URL（任意）');
+    expect(field.getAttribute('aria-describedby')).toContain(screen.getByText(/サムネイルとライブ映像をここから取得します/).id);
+    fill('カメラ名', 'レジ前');
+    fill('デバイスID・シリアル番号', 'rtsp-1');
+    fill('URL', 'rtsp://192.168.1.20:554/stream1');
+    fill('静止画URL（任意）', 'ftp://192.168.1.20/picture');
+    fireEvent.click(screen.getByRole('button', { name: 'カメラを追加' }));
+    const err = await screen.findByText(/静止画URLは「http:\/\/」か「https:\/\/」で始まる/);
+    expect(field.getAttribute('aria-invalid')).toBe('true');
+    expect(field.getAttribute('aria-describedby')).toContain(err.id);
+    fill('静止画URL（任意）', ' http://192.168.1.20/ISAPI/Streaming/channels/101/picture ');
+    fireEvent.click(screen.getByRole('button', { name: 'カメラを追加' }));
+    await waitFor(() => expect(calls).toHaveLength(2));
+    expect(calls[1].variables).toEqual({ input: { name: 'レジ前', model: null, deviceID: 'rtsp-1', posOption: true,
+      source: { kind: 'RTSP', url: 'rtsp://192.168.1.20:554/stream1' }, snapshotURL: 'http://192.168.1.20/ISAPI/Streaming/channels/101/picture' } });
+    unmount();
+
+    // Editing: the stored URL (never its login) is shown; unchanged it is
+    // not sent, emptied it is sent as '' (removed).
+    const cam = saved({ sourceKind: 'RTSP', sourceURL: 'rtsp://192.168.1.20:554/stream1', snapshotURL: 'http://192.168.1.20/cgi-bin/snapshot.cgi', hasSnapshotCredentials: true });
+    render(<CameraForm camera={cam as any} onSaved={() => {}} />);
+    expect((screen.getByLabelText('静止画URL（任意）') as HTMLInputElement).value).toBe('http://192.168.1.20/cgi-bin/snapshot.cgi');
+    expect(screen.getByText(/静止画URLのログインは保存済みです/)).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: '保存' }));
+    await waitFor(() => expect(calls).toHaveLength(3));
+    expect(calls[2].variables).toEqual({ id: 'CA1', input: { name: '自宅カメラ', model: 'CC-2L_SF', deviceID: '201000192', posOption: true } });
+    fill('静止画URL（任意）', '');
+    fireEvent.click(await screen.findByRole('button', { name: '保存' }));
+    await waitFor(() => expect(calls).toHaveLength(4));
+    expect(calls[3].variables).toEqual({ id: 'CA1', input: { name: '自宅カメラ', model: 'CC-2L_SF', deviceID: '201000192', posOption: true, snapshotURL: '' } });
+  });
+
   it('needs no URL for the simulated camera', () => {
     mockGraphQL(() => ({}));
     render(<CameraForm onSaved={() => {}} />);

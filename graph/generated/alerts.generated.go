@@ -1784,6 +1784,61 @@ func (ec *executionContext) fieldContext_RuleConditions_quickCancel(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _RuleConditions_silence(ctx context.Context, field graphql.CollectedField, obj *schematype.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleConditions_silence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Silence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.SilenceCondition) graphql.Marshaler {
+			return ec.marshalOSilenceCondition2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐSilenceCondition(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleConditions_silence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuleConditions",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SilenceCondition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SilenceCondition_windowSeconds(ctx context.Context, field graphql.CollectedField, obj *schematype.SilenceCondition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SilenceCondition_windowSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WindowSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SilenceCondition_windowSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SilenceCondition", field, false, false, "Int")
+}
+
 func (ec *executionContext) _WindowCondition_count(ctx context.Context, field graphql.CollectedField, obj *schematype.WindowCondition) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2034,7 +2089,7 @@ func (ec *executionContext) unmarshalInputRuleConditionsInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"kinds", "amountMin", "amountMax", "item", "paymentMethods", "staff", "shopIDs", "terminalIDs", "staySecondsMin", "staySecondsMax", "timeFrom", "timeTo", "weekdays", "outsideHours", "unlinkedTerminal", "burst", "quickCancel"}
+	fieldsInOrder := [...]string{"kinds", "amountMin", "amountMax", "item", "paymentMethods", "staff", "shopIDs", "terminalIDs", "staySecondsMin", "staySecondsMax", "timeFrom", "timeTo", "weekdays", "outsideHours", "unlinkedTerminal", "burst", "quickCancel", "silence"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -2160,6 +2215,13 @@ func (ec *executionContext) unmarshalInputRuleConditionsInput(ctx context.Contex
 				return it, err
 			}
 			it.QuickCancel = data
+		case "silence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("silence"))
+			data, err := ec.unmarshalOSilenceConditionInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐSilenceConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Silence = data
 		}
 	}
 	return it, nil
@@ -2174,6 +2236,48 @@ func (ec *executionContext) unmarshalInputRuleConditionsInput(ctx context.Contex
 func UnmarshalRuleConditionsInput(ctx context.Context, raw any) (model.RuleConditionsInput, error) {
 	var out model.RuleConditionsInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RuleConditionsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSilenceConditionInput(ctx context.Context, obj any) (model.SilenceConditionInput, error) {
+	var it model.SilenceConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"windowSeconds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "windowSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("windowSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WindowSeconds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSilenceConditionInput unmarshals raw into the SilenceConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSilenceConditionInput(ctx context.Context, raw any) (model.SilenceConditionInput, error) {
+	var out model.SilenceConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SilenceConditionInput", raw, &out)
 	return out, err
 }
 
@@ -2827,6 +2931,44 @@ func (ec *executionContext) _RuleConditions(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "silence":
+			out.Values[i] = ec._RuleConditions_silence(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var silenceConditionImplementors = []string{"SilenceCondition"}
+
+func (ec *executionContext) _SilenceCondition(ctx context.Context, sel ast.SelectionSet, obj *schematype.SilenceCondition) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, silenceConditionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SilenceCondition")
+		case "windowSeconds":
+			out.Values[i] = ec._SilenceCondition_windowSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -3083,6 +3225,21 @@ func (ec *executionContext) unmarshalORuleConditionsInput2ᚖgithubᚗcomᚋregi
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputRuleConditionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSilenceCondition2ᚖgithubᚗcomᚋregicamᚋregicamᚋentᚋschemaᚋschematypeᚐSilenceCondition(ctx context.Context, sel ast.SelectionSet, v *schematype.SilenceCondition) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SilenceCondition(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSilenceConditionInput2ᚖgithubᚗcomᚋregicamᚋregicamᚋgraphᚋmodelᚐSilenceConditionInput(ctx context.Context, v any) (*model.SilenceConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSilenceConditionInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -327,7 +327,7 @@ func (ec *executionContext) unmarshalInputCreateCameraInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "model", "deviceID", "posOption", "source", "requireSourceOK"}
+	fieldsInOrder := [...]string{"name", "model", "deviceID", "posOption", "source", "requireSourceOK", "snapshotURL"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -376,6 +376,13 @@ func (ec *executionContext) unmarshalInputCreateCameraInput(ctx context.Context,
 				return it, err
 			}
 			it.RequireSourceOk = data
+		case "snapshotURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotURL = data
 		}
 	}
 	return it, nil
@@ -404,7 +411,7 @@ func (ec *executionContext) unmarshalInputUpdateCameraInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "model", "deviceID", "posOption", "source", "clearSource"}
+	fieldsInOrder := [...]string{"name", "model", "deviceID", "posOption", "source", "clearSource", "snapshotURL"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -453,6 +460,13 @@ func (ec *executionContext) unmarshalInputUpdateCameraInput(ctx context.Context,
 				return it, err
 			}
 			it.ClearSource = data
+		case "snapshotURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotURL = data
 		}
 	}
 	return it, nil

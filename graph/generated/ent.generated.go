@@ -36,6 +36,8 @@ type CameraResolver interface {
 	Recordings(ctx context.Context, obj *ent.Camera, from time.Time, to time.Time) (*model.CameraRecordings, error)
 
 	HasSourceCredentials(ctx context.Context, obj *ent.Camera) (bool, error)
+	SnapshotURL(ctx context.Context, obj *ent.Camera) (*string, error)
+	HasSnapshotCredentials(ctx context.Context, obj *ent.Camera) (bool, error)
 	RecordingStatus(ctx context.Context, obj *ent.Camera) (*model.CameraRecordingStatus, error)
 	Label(ctx context.Context, obj *ent.Camera) (string, error)
 	Status(ctx context.Context, obj *ent.Camera) (*model.CameraStatus, error)
@@ -1665,6 +1667,52 @@ func (ec *executionContext) _Camera_hasSourceCredentials(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_Camera_hasSourceCredentials(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Camera", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Camera_snapshotURL(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Camera_snapshotURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Camera().SnapshotURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Camera_snapshotURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Camera", field, true, true, "String")
+}
+
+func (ec *executionContext) _Camera_hasSnapshotCredentials(ctx context.Context, field graphql.CollectedField, obj *ent.Camera) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Camera_hasSnapshotCredentials(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Camera().HasSnapshotCredentials(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Camera_hasSnapshotCredentials(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Camera", field, true, true, "Boolean")
 }
 
@@ -18370,6 +18418,18 @@ func (ec *executionContext) _Camera(ctx context.Context, sel ast.SelectionSet, o
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Camera_hasSourceCredentials(ctx, field, obj)
+				})
+		case "snapshotURL":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Camera_snapshotURL(ctx, field, obj)
+				})
+		case "hasSnapshotCredentials":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Camera_hasSnapshotCredentials(ctx, field, obj)
 				})
 		case "recordingStatus":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

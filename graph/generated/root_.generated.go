@@ -183,27 +183,29 @@ type ComplexityRoot struct {
 	}
 
 	Camera struct {
-		CloudConnection      func(childComplexity int) int
-		CreatedAt            func(childComplexity int) int
-		DeviceID             func(childComplexity int) int
-		HasSourceCredentials func(childComplexity int) int
-		ID                   func(childComplexity int) int
-		Label                func(childComplexity int) int
-		LastSeenAt           func(childComplexity int) int
-		Links                func(childComplexity int) int
-		Model                func(childComplexity int) int
-		Name                 func(childComplexity int) int
-		NotRecordingSince    func(childComplexity int) int
-		PosOption            func(childComplexity int) int
-		RecordingStatus      func(childComplexity int) int
-		Recordings           func(childComplexity int, from time.Time, to time.Time) int
-		RetiredAt            func(childComplexity int) int
-		SourceKind           func(childComplexity int) int
-		SourceStatus         func(childComplexity int) int
-		SourceURL            func(childComplexity int) int
-		Status               func(childComplexity int) int
-		Streaming            func(childComplexity int) int
-		UpdatedAt            func(childComplexity int) int
+		CloudConnection        func(childComplexity int) int
+		CreatedAt              func(childComplexity int) int
+		DeviceID               func(childComplexity int) int
+		HasSnapshotCredentials func(childComplexity int) int
+		HasSourceCredentials   func(childComplexity int) int
+		ID                     func(childComplexity int) int
+		Label                  func(childComplexity int) int
+		LastSeenAt             func(childComplexity int) int
+		Links                  func(childComplexity int) int
+		Model                  func(childComplexity int) int
+		Name                   func(childComplexity int) int
+		NotRecordingSince      func(childComplexity int) int
+		PosOption              func(childComplexity int) int
+		RecordingStatus        func(childComplexity int) int
+		Recordings             func(childComplexity int, from time.Time, to time.Time) int
+		RetiredAt              func(childComplexity int) int
+		SnapshotURL            func(childComplexity int) int
+		SourceKind             func(childComplexity int) int
+		SourceStatus           func(childComplexity int) int
+		SourceURL              func(childComplexity int) int
+		Status                 func(childComplexity int) int
+		Streaming              func(childComplexity int) int
+		UpdatedAt              func(childComplexity int) int
 	}
 
 	CameraCloudConnection struct {
@@ -728,6 +730,7 @@ type ComplexityRoot struct {
 		PaymentMethods   func(childComplexity int) int
 		QuickCancel      func(childComplexity int) int
 		ShopIDs          func(childComplexity int) int
+		Silence          func(childComplexity int) int
 		Staff            func(childComplexity int) int
 		StaySecondsMax   func(childComplexity int) int
 		StaySecondsMin   func(childComplexity int) int
@@ -826,6 +829,10 @@ type ComplexityRoot struct {
 		Name      func(childComplexity int) int
 		Shops     func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
+	}
+
+	SilenceCondition struct {
+		WindowSeconds func(childComplexity int) int
 	}
 
 	StaffOutlier struct {
@@ -1511,6 +1518,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Camera.DeviceID(childComplexity), true
+	case "Camera.hasSnapshotCredentials":
+		if e.ComplexityRoot.Camera.HasSnapshotCredentials == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.HasSnapshotCredentials(childComplexity), true
 	case "Camera.hasSourceCredentials":
 		if e.ComplexityRoot.Camera.HasSourceCredentials == nil {
 			break
@@ -1588,6 +1601,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Camera.RetiredAt(childComplexity), true
+	case "Camera.snapshotURL":
+		if e.ComplexityRoot.Camera.SnapshotURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Camera.SnapshotURL(childComplexity), true
 	case "Camera.sourceKind":
 		if e.ComplexityRoot.Camera.SourceKind == nil {
 			break
@@ -4297,6 +4316,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RuleConditions.ShopIDs(childComplexity), true
+	case "RuleConditions.silence":
+		if e.ComplexityRoot.RuleConditions.Silence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleConditions.Silence(childComplexity), true
 	case "RuleConditions.staff":
 		if e.ComplexityRoot.RuleConditions.Staff == nil {
 			break
@@ -4715,6 +4740,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ShopGroup.UpdatedAt(childComplexity), true
+
+	case "SilenceCondition.windowSeconds":
+		if e.ComplexityRoot.SilenceCondition.WindowSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SilenceCondition.WindowSeconds(childComplexity), true
 
 	case "StaffOutlier.entriesWhere":
 		if e.ComplexityRoot.StaffOutlier.EntriesWhere == nil {
@@ -5295,6 +5327,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ShopGroupWhereInput", ec.unmarshalInputShopGroupWhereInput),
 			graphql.NewInputUnmarshaler("ShopOrder", ec.unmarshalInputShopOrder),
 			graphql.NewInputUnmarshaler("ShopWhereInput", ec.unmarshalInputShopWhereInput),
+			graphql.NewInputUnmarshaler("SilenceConditionInput", ec.unmarshalInputSilenceConditionInput),
 			graphql.NewInputUnmarshaler("SmaregiCredentialsInput", ec.unmarshalInputSmaregiCredentialsInput),
 			graphql.NewInputUnmarshaler("StaffOutlierInput", ec.unmarshalInputStaffOutlierInput),
 			graphql.NewInputUnmarshaler("StartCameraCloudOAuthInput", ec.unmarshalInputStartCameraCloudOAuthInput),
@@ -5522,6 +5555,17 @@ type RuleConditions {
   unlinkedTerminal: Boolean!
   burst: WindowCondition
   quickCancel: WindowCondition
+  """
+  No entry from a terminal for a while during opening hours (FEED_SILENT):
+  decided by the silence check, not per entry; combines only with shopIDs,
+  terminalIDs and timeFrom/timeTo (then the hours; else the shop's own).
+  """
+  silence: SilenceCondition
+}
+
+type SilenceCondition {
+  """Seconds of quiet that fire; 0 learns what is usual per terminal."""
+  windowSeconds: Int!
 }
 
 type ItemCondition {
@@ -5555,6 +5599,12 @@ input RuleConditionsInput {
   unlinkedTerminal: Boolean
   burst: WindowConditionInput
   quickCancel: WindowConditionInput
+  silence: SilenceConditionInput
+}
+
+input SilenceConditionInput {
+  """Seconds of quiet that fire (1 … 604800); absent learns what is usual per terminal."""
+  windowSeconds: Int
 }
 
 input ItemConditionInput {
@@ -5880,6 +5930,15 @@ input CreateCameraInput {
   source: CameraSourceInput
   """Fetch one frame first and refuse to save when it fails (default: save with the failure as its status)."""
   requireSourceOK: Boolean
+  """
+  RTSP cameras only: the camera's HTTP(S) JPEG snapshot URL
+  (` + "`" + `http://cam/ISAPI/Streaming/channels/101/picture` + "`" + `,
+  ` + "`" + `http://cam/cgi-bin/snapshot.cgi` + "`" + `). Thumbnails and the live picture are
+  taken from it; the RTSP stream is still recorded for clips. A login in
+  the URL (` + "`" + `http://user:pass@cam/…` + "`" + `) is sealed at rest and never returned;
+  without one, a snapshot URL on the stream's host uses the stream's login.
+  """
+  snapshotURL: String
 }
 
 input UpdateCameraInput {
@@ -5891,6 +5950,12 @@ input UpdateCameraInput {
   source: CameraSourceInput
   """Remove the picture source (the camera is no longer recorded)."""
   clearSource: Boolean
+  """
+  RTSP cameras only: a new snapshot URL (as in CreateCameraInput), or ""
+  to remove it; omitted keeps it. A login stored for it stays while the
+  new URL names the same server and carries no login of its own.
+  """
+  snapshotURL: String
 }
 
 """What one frame fetch found."""
@@ -5918,6 +5983,10 @@ extend type Camera {
   sourceURL: String
   """Whether credentials are stored for the source (they are never returned)."""
   hasSourceCredentials: Boolean!
+  """An RTSP camera's snapshot URL, without its login; null when none is set."""
+  snapshotURL: String
+  """Whether a login is stored for the snapshot URL (it is never returned)."""
+  hasSnapshotCredentials: Boolean!
 }
 
 type RetireCameraPayload {
@@ -10024,6 +10093,10 @@ func (ec *executionContext) childFields_Camera(ctx context.Context, field graphq
 		return ec.fieldContext_Camera_sourceURL(ctx, field)
 	case "hasSourceCredentials":
 		return ec.fieldContext_Camera_hasSourceCredentials(ctx, field)
+	case "snapshotURL":
+		return ec.fieldContext_Camera_snapshotURL(ctx, field)
+	case "hasSnapshotCredentials":
+		return ec.fieldContext_Camera_hasSnapshotCredentials(ctx, field)
 	case "recordingStatus":
 		return ec.fieldContext_Camera_recordingStatus(ctx, field)
 	case "label":
@@ -10882,6 +10955,8 @@ func (ec *executionContext) childFields_RuleConditions(ctx context.Context, fiel
 		return ec.fieldContext_RuleConditions_burst(ctx, field)
 	case "quickCancel":
 		return ec.fieldContext_RuleConditions_quickCancel(ctx, field)
+	case "silence":
+		return ec.fieldContext_RuleConditions_silence(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RuleConditions", field.Name)
 }
@@ -11064,6 +11139,14 @@ func (ec *executionContext) childFields_ShopGroup(ctx context.Context, field gra
 		return ec.fieldContext_ShopGroup_members(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ShopGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_SilenceCondition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "windowSeconds":
+		return ec.fieldContext_SilenceCondition_windowSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SilenceCondition", field.Name)
 }
 
 func (ec *executionContext) childFields_StaffOutlier(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -243,6 +243,13 @@ type CreateCameraInput struct {
 	Source    *CameraSourceInput `json:"source,omitempty"`
 	// Fetch one frame first and refuse to save when it fails (default: save with the failure as its status).
 	RequireSourceOk *bool `json:"requireSourceOK,omitempty"`
+	// RTSP cameras only: the camera's HTTP(S) JPEG snapshot URL
+	// (`http://cam/ISAPI/Streaming/channels/101/picture`,
+	// `http://cam/cgi-bin/snapshot.cgi`). Thumbnails and the live picture are
+	// taken from it; the RTSP stream is still recorded for clips. A login in
+	// the URL (`http://user:pass@cam/…`) is sealed at rest and never returned;
+	// without one, a snapshot URL on the stream's host uses the stream's login.
+	SnapshotURL *string `json:"snapshotURL,omitempty"`
 }
 
 type CreateCaseInput struct {
@@ -531,23 +538,24 @@ type RetireCameraPayload struct {
 }
 
 type RuleConditionsInput struct {
-	Kinds            []journalentry.Kind   `json:"kinds,omitempty"`
-	AmountMin        *int                  `json:"amountMin,omitempty"`
-	AmountMax        *int                  `json:"amountMax,omitempty"`
-	Item             *ItemConditionInput   `json:"item,omitempty"`
-	PaymentMethods   []string              `json:"paymentMethods,omitempty"`
-	Staff            []string              `json:"staff,omitempty"`
-	ShopIDs          []pulid.ID            `json:"shopIDs,omitempty"`
-	TerminalIDs      []pulid.ID            `json:"terminalIDs,omitempty"`
-	StaySecondsMin   *int                  `json:"staySecondsMin,omitempty"`
-	StaySecondsMax   *int                  `json:"staySecondsMax,omitempty"`
-	TimeFrom         *string               `json:"timeFrom,omitempty"`
-	TimeTo           *string               `json:"timeTo,omitempty"`
-	Weekdays         []int                 `json:"weekdays,omitempty"`
-	OutsideHours     *bool                 `json:"outsideHours,omitempty"`
-	UnlinkedTerminal *bool                 `json:"unlinkedTerminal,omitempty"`
-	Burst            *WindowConditionInput `json:"burst,omitempty"`
-	QuickCancel      *WindowConditionInput `json:"quickCancel,omitempty"`
+	Kinds            []journalentry.Kind    `json:"kinds,omitempty"`
+	AmountMin        *int                   `json:"amountMin,omitempty"`
+	AmountMax        *int                   `json:"amountMax,omitempty"`
+	Item             *ItemConditionInput    `json:"item,omitempty"`
+	PaymentMethods   []string               `json:"paymentMethods,omitempty"`
+	Staff            []string               `json:"staff,omitempty"`
+	ShopIDs          []pulid.ID             `json:"shopIDs,omitempty"`
+	TerminalIDs      []pulid.ID             `json:"terminalIDs,omitempty"`
+	StaySecondsMin   *int                   `json:"staySecondsMin,omitempty"`
+	StaySecondsMax   *int                   `json:"staySecondsMax,omitempty"`
+	TimeFrom         *string                `json:"timeFrom,omitempty"`
+	TimeTo           *string                `json:"timeTo,omitempty"`
+	Weekdays         []int                  `json:"weekdays,omitempty"`
+	OutsideHours     *bool                  `json:"outsideHours,omitempty"`
+	UnlinkedTerminal *bool                  `json:"unlinkedTerminal,omitempty"`
+	Burst            *WindowConditionInput  `json:"burst,omitempty"`
+	QuickCancel      *WindowConditionInput  `json:"quickCancel,omitempty"`
+	Silence          *SilenceConditionInput `json:"silence,omitempty"`
 }
 
 type SalesSummary struct {
@@ -594,6 +602,11 @@ type SetupProgress struct {
 	HasReceipt    bool `json:"hasReceipt"`
 	// All five done.
 	Complete bool `json:"complete"`
+}
+
+type SilenceConditionInput struct {
+	// Seconds of quiet that fire (1 … 604800); absent learns what is usual per terminal.
+	WindowSeconds *int `json:"windowSeconds,omitempty"`
 }
 
 // スマレジ連携: 契約ID + クライアントID + クライアントシークレット.
@@ -701,6 +714,10 @@ type UpdateCameraInput struct {
 	Source *CameraSourceInput `json:"source,omitempty"`
 	// Remove the picture source (the camera is no longer recorded).
 	ClearSource *bool `json:"clearSource,omitempty"`
+	// RTSP cameras only: a new snapshot URL (as in CreateCameraInput), or ""
+	// to remove it; omitted keeps it. A login stored for it stays while the
+	// new URL names the same server and carries no login of its own.
+	SnapshotURL *string `json:"snapshotURL,omitempty"`
 }
 
 type UpdateCaseInput struct {

@@ -47,6 +47,7 @@ func Sealed() []Column {
 		{Table: alertrule.Table, Column: alertrule.FieldWebhookSecret, AAD: secrets.AlertWebhookSecretAAD},
 		{Table: cameracloudconnection.Table, Column: cameracloudconnection.FieldSecrets, AAD: secrets.CameraCloudSecretsAAD},
 		{Table: mailsettings.Table, Column: mailsettings.FieldPassword, AAD: secrets.MailPasswordAAD},
+		{Table: camera.Table, Column: camera.FieldSnapshotCredentials, AAD: secrets.CameraSnapshotCredentialsAAD},
 	}
 }
 

@@ -28,7 +28,7 @@ type sealedRow struct {
 
 // seed stores n connections (credentials sealed, every third with a
 // webhook secret too, one with nothing sealed), a camera with sealed
-// credentials, an alert rule's webhook secret, a camera-cloud
+// source and snapshot credentials, an alert rule's webhook secret, a camera-cloud
 // connection's key and a mail server's password, all under box.
 func seed(t testing.TB, c *ent.Client, box *secrets.Box, n int) []sealedRow {
 	t.Helper()
@@ -59,8 +59,10 @@ func seed(t testing.TB, c *ent.Client, box *secrets.Box, n int) []sealedRow {
 	c.PosConnection.Create().SetAccountID(acc.ID).SetProvider("PARTNER").SetContractID("nothing-sealed").ExecX(ctx)
 	cam := pulid.MustNew("CA")
 	pw := `{"username":"admin","password":"cam-pass"}`
+	snapPW := `{"username":"viewer","password":"snap-pass"}`
 	c.Camera.Create().SetID(cam).SetAccountID(acc.ID).SetName("cam").SetDeviceID(string(cam)).
-		SetSourceCredentials(seal(pw, secrets.CameraCredentialsAAD(cam))).ExecX(ctx)
+		SetSourceCredentials(seal(pw, secrets.CameraCredentialsAAD(cam))).
+		SetSnapshotURL("http://cam.local/picture").SetSnapshotCredentials(seal(snapPW, secrets.CameraSnapshotCredentialsAAD(cam))).ExecX(ctx)
 	rule := pulid.MustNew("AR")
 	c.AlertRule.Create().SetID(rule).SetAccountID(acc.ID).SetName("高額キャンセル").SetKind("AMOUNT_OVER").
 		SetWebhookURL("https://hooks.example/x").SetWebhookSecret(seal("alert-hook", secrets.AlertWebhookSecretAAD(rule))).ExecX(ctx)
@@ -72,7 +74,7 @@ func seed(t testing.TB, c *ent.Client, box *secrets.Box, n int) []sealedRow {
 	c.MailSettings.Create().SetID(ms).SetAccountID(acc.ID).SetHost("smtp.example.jp").SetFromAddress("digest@example.jp").
 		SetPassword(seal("mail-pass", secrets.MailPasswordAAD(ms))).ExecX(ctx)
 	return append(out, sealedRow{cols[2], cam, pw}, sealedRow{cols[3], rule, "alert-hook"}, sealedRow{cols[4], cc, key},
-		sealedRow{cols[5], ms, "mail-pass"})
+		sealedRow{cols[5], ms, "mail-pass"}, sealedRow{cols[6], cam, snapPW})
 }
 
 // opens checks that every seeded value opens with box to its plaintext.
@@ -117,7 +119,7 @@ func TestRotate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]int{"pos_connections.secrets": 250, "pos_connections.webhook_secret": 84, "cameras.source_credentials": 1,
+		want := map[string]int{"pos_connections.secrets": 250, "pos_connections.webhook_secret": 84, "cameras.source_credentials": 1, "cameras.snapshot_credentials": 1,
 			"alert_rules.webhook_secret": 1, "camera_cloud_connections.secrets": 1,
 			"mail_settings.password": 1}
 		for _, r := range reports {

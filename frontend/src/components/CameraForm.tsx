@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, forOwner, gql } from '../api';
 import { CreateCamera, TestCameraSource, UpdateCamera } from '../gql/ops';
-import type { CameraRowFragment, CameraSourceInput, CameraSourceKind, SourceTestFragment } from '../gql/types';
+import type { CameraRowFragment, CameraSourceInput, CameraSourceKind, CreateCameraInput, SourceTestFragment } from '../gql/types';
 import { Field, FieldError, useRequired } from './Field';
 
 export const SOURCE_KINDS: [CameraSourceKind, string, string][] = [
@@ -25,10 +25,10 @@ export const TEST_REASONS: Record<string, string> = {
   URL_REFUSED: 'この URL は安全のため、サーバーから接続できない決まりになっています。',
   BAD_URL: 'URL の形式が正しくありません。',
   HTTP_STATUS: 'カメラがエラーを返しました。',
-  RTSP: 'RTSP の URL は保存できますが、まだ映像の取り込みには対応していません。',
+  RTSP: 'RTSP の映像を読み取れませんでした。URL と、カメラが H.264 で配信しているかを確認してください。',
 };
 
-const FIELDS = ['name', 'model', 'deviceID', 'posOption', 'kind', 'url', 'username', 'password', 'source'];
+const FIELDS = ['name', 'model', 'deviceID', 'posOption', 'kind', 'url', 'username', 'password', 'source', 'snapshotURL'];
 
 interface Props {
   /** The camera to edit; omitted to add one. */
@@ -49,6 +49,7 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
     url: camera?.sourceURL ?? '',
     username: '',
     password: '',
+    snapshotURL: camera?.snapshotURL ?? '',
   });
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<ApiError | null>(null);
@@ -107,11 +108,16 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
           if (needsURL && v.password) { s.username = v.username; s.password = v.password; }
           input.source = s;
         }
+        // Sent only when changed: '' removes it, omitted keeps it (and the
+        // login stored for it).
+        if (v.kind === 'RTSP' && v.snapshotURL.trim() !== (camera.snapshotURL ?? '')) input.snapshotURL = v.snapshotURL.trim();
         const d = await gql(UpdateCamera, { id: camera.id, input });
         req.reset();
         onSaved(d.updateCamera);
       } else {
-        const d = await gql(CreateCamera, { input: { name: v.name.trim(), model: v.model.trim() || null, deviceID: v.deviceID.trim(), posOption: v.posOption, source: source() } });
+        const input: CreateCameraInput = { name: v.name.trim(), model: v.model.trim() || null, deviceID: v.deviceID.trim(), posOption: v.posOption, source: source() };
+        if (v.kind === 'RTSP' && v.snapshotURL.trim()) input.snapshotURL = v.snapshotURL.trim();
+        const d = await gql(CreateCamera, { input });
         req.reset();
         onSaved(d.createCamera);
       }
@@ -159,7 +165,7 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
         </Field>
         {needsURL && (
           <>
-            <Field id={id('url')} label="URL" error={urlError} hint={v.kind === 'RTSP' ? 'RTSP は保存のみで、映像の取り込みは今後対応します' : undefined}>
+            <Field id={id('url')} label="URL" error={urlError} hint={v.kind === 'RTSP' ? 'RTSP の映像をそのまま録画し、クリップの再生に使います' : undefined}>
               {(a) => <input {...a} type="url" value={v.url} onInput={set('url')} placeholder={kindInfo[2]} autoComplete="off" spellcheck={false} />}
             </Field>
             <div class="form-grid">
@@ -171,6 +177,13 @@ export function CameraForm({ camera, onSaved, onCancel, idPrefix = 'cam' }: Prop
                 {(a) => <input {...a} type="password" value={v.password} onInput={set('password')} autoComplete="new-password" />}
               </Field>
             </div>
+            {v.kind === 'RTSP' && (
+              <Field id={id('snapshot')} label="静止画URL（任意）" error={fe('snapshotURL')}
+                hint={'カメラの JPEG 静止画の URL（例: http://192.168.1.20/ISAPI/Streaming/channels/101/picture）。設定すると、サムネイルとライブ映像をここから取得します（録画は RTSP のままです）。同じカメラなら上のユーザー名・パスワードを使います。別のログインは http://ユーザー名:パスワード@… の形で入力してください'
+                  + (camera?.hasSnapshotCredentials ? '（静止画URLのログインは保存済みです）' : '')}>
+                {(a) => <input {...a} type="url" value={v.snapshotURL} onInput={set('snapshotURL')} placeholder="http://192.168.1.20/cgi-bin/snapshot.cgi" autoComplete="off" spellcheck={false} />}
+              </Field>
+            )}
           </>
         )}
         <div class="test-row">

@@ -90,6 +90,8 @@ export const messages: Record<string, string> = {
   CAMERA_URL_SCHEME: 'この種類のカメラには使えない URL です。「http://」などで始まる、種類に合った URL を入力してください。',
   CAMERA_URL_NO_HOST: 'URL にカメラのアドレスがありません。「http://カメラのアドレス/パス」の形で入力してください。',
   CAMERA_URL_REFUSED: 'この URL はこのサーバーからは接続できない設定です。サーバーの管理者に確認してください。',
+  CAMERA_SNAPSHOT_URL_NOT_RTSP: '静止画URLは、映像の種類が RTSP のカメラにだけ設定できます。静止画URLの欄を空にしてください。',
+  CAMERA_SNAPSHOT_URL_SCHEME: '静止画URLは「http://」か「https://」で始まる、カメラの JPEG 静止画の URL を入力してください。',
   CAMERA_UNREACHABLE: 'カメラに接続できませんでした。カメラの電源とネットワーク、URL のアドレスを確認してください。',
   CAMERA_TIMEOUT: 'カメラから時間内に映像が届きませんでした。カメラの電源とネットワークを確認して、もう一度テストしてください。',
   CAMERA_AUTH_REFUSED: 'カメラがユーザー名またはパスワードを受け付けませんでした。カメラに設定したログイン情報を入力してください。',

@@ -95,6 +95,12 @@ export type RuleConditionsInput = {
   unlinkedTerminal?: boolean | null | undefined;
   burst?: WindowConditionInput | null | undefined;
   quickCancel?: WindowConditionInput | null | undefined;
+  silence?: SilenceConditionInput | null | undefined;
+};
+
+export type SilenceConditionInput = {
+  /** Seconds of quiet that fire (1 … 604800); absent learns what is usual per terminal. */
+  windowSeconds?: number | null | undefined;
 };
 
 export type ItemConditionInput = {
@@ -178,6 +184,15 @@ export type CreateCameraInput = {
   source?: CameraSourceInput | null | undefined;
   /** Fetch one frame first and refuse to save when it fails (default: save with the failure as its status). */
   requireSourceOK?: boolean | null | undefined;
+  /**
+   * RTSP cameras only: the camera's HTTP(S) JPEG snapshot URL
+   * (`http://cam/ISAPI/Streaming/channels/101/picture`,
+   * `http://cam/cgi-bin/snapshot.cgi`). Thumbnails and the live picture are
+   * taken from it; the RTSP stream is still recorded for clips. A login in
+   * the URL (`http://user:pass@cam/…`) is sealed at rest and never returned;
+   * without one, a snapshot URL on the stream's host uses the stream's login.
+   */
+  snapshotURL?: string | null | undefined;
 };
 
 export type UpdateCameraInput = {
@@ -189,6 +204,12 @@ export type UpdateCameraInput = {
   source?: CameraSourceInput | null | undefined;
   /** Remove the picture source (the camera is no longer recorded). */
   clearSource?: boolean | null | undefined;
+  /**
+   * RTSP cameras only: a new snapshot URL (as in CreateCameraInput), or ""
+   * to remove it; omitted keeps it. A login stored for it stays while the
+   * new URL names the same server and carries no login of its own.
+   */
+  snapshotURL?: string | null | undefined;
 };
 
 export type CreateCaseInput = {
@@ -574,21 +595,21 @@ export type CreateTerminalInput = {
   shopID: string;
 };
 
-export type AlertRuleRowFragment = { id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } | null };
+export type AlertRuleRowFragment = { id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null, silence: { windowSeconds: number } | null } | null };
 
 export type AlertRowFragment = { id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, createdAt: string, acknowledgedAt: string | null, resolvedAt: string | null, rule: { id: string, name: string } | null };
 
 export type AlertSettingsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type AlertSettingsQuery = { alertRules: Array<{ id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } | null }>, alerts: { edges: Array<{ node: { id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, createdAt: string, acknowledgedAt: string | null, resolvedAt: string | null, rule: { id: string, name: string } | null } }> } };
+export type AlertSettingsQuery = { alertRules: Array<{ id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null, silence: { windowSeconds: number } | null } | null }>, alerts: { edges: Array<{ node: { id: string, ruleKind: AlertRuleKind, message: string, occurredAt: string, createdAt: string, acknowledgedAt: string | null, resolvedAt: string | null, rule: { id: string, name: string } | null } }> } };
 
 export type CreateAlertRuleMutationVariables = Exact<{
   input: AlertRuleInput;
 }>;
 
 
-export type CreateAlertRuleMutation = { createAlertRule: { rule: { id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } | null } } };
+export type CreateAlertRuleMutation = { createAlertRule: { rule: { id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null, silence: { windowSeconds: number } | null } | null } } };
 
 export type UpdateAlertRuleMutationVariables = Exact<{
   id: string;
@@ -596,7 +617,7 @@ export type UpdateAlertRuleMutationVariables = Exact<{
 }>;
 
 
-export type UpdateAlertRuleMutation = { updateAlertRule: { rule: { id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } | null } } };
+export type UpdateAlertRuleMutation = { updateAlertRule: { rule: { id: string, name: string, kind: AlertRuleKind, enabled: boolean, entryKinds: Array<JournalEntryKind>, amount: number, windowSeconds: number, count: number, opensAt: string, closesAt: string, webhookURL: string, preset: string, createdAt: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null, silence: { windowSeconds: number } | null } | null } } };
 
 export type DeleteAlertRuleMutationVariables = Exact<{
   id: string;
@@ -1065,14 +1086,14 @@ export type StartUbiregiOAuthMutationVariables = Exact<{
 
 export type StartUbiregiOAuthMutation = { startUbiregiOAuth: { authorizeURL: string, expiresAt: string } };
 
-export type RuleConditionsFieldsFragment = { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null };
+export type RuleConditionsFieldsFragment = { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null, silence: { windowSeconds: number } | null };
 
 export type PreviewExampleFragment = { id: string, kind: JournalEntryKind, kindLabel: string, occurredAt: string, receiptNo: string, registerNo: string, staffName: string, total: number, paymentMethod: string, thumbnail: { id: string, url: string, width: number, height: number } | null };
 
 export type RuleBuilderDataQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type RuleBuilderDataQuery = { alertRulePresets: Array<{ name: string, label: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null } }>, shops: { edges: Array<{ node: { id: string, name: string } | null } | null> | null }, terminals: { edges: Array<{ node: { id: string, name: string, externalID: string, shopID: string } | null } | null> | null } };
+export type RuleBuilderDataQuery = { alertRulePresets: Array<{ name: string, label: string, conditions: { kinds: Array<JournalEntryKind>, amountMin: number | null, amountMax: number | null, paymentMethods: Array<string>, staff: Array<string>, shopIDs: Array<string>, terminalIDs: Array<string>, staySecondsMin: number | null, staySecondsMax: number | null, timeFrom: string, timeTo: string, weekdays: Array<number>, outsideHours: boolean, unlinkedTerminal: boolean, item: { nameContains: string, quantityMin: number | null, quantityMax: number | null, lineAmountMin: number | null, lineAmountMax: number | null } | null, burst: { count: number, windowSeconds: number } | null, quickCancel: { count: number, windowSeconds: number } | null, silence: { windowSeconds: number } | null } }>, shops: { edges: Array<{ node: { id: string, name: string } | null } | null> | null }, terminals: { edges: Array<{ node: { id: string, name: string, externalID: string, shopID: string } | null } | null> | null } };
 
 export type PreviewAlertRuleQueryVariables = Exact<{
   input: AlertRuleInput;
@@ -1094,21 +1115,21 @@ export type SetupProgressQuery = { setupProgress: { hasCamera: boolean, hasShop:
 export type SetupDataQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SetupDataQuery = { ubiregiAvailable: boolean, setupProgress: { hasCamera: boolean, hasShop: boolean, hasConnection: boolean, hasLink: boolean, hasReceipt: boolean, complete: boolean }, cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null }, shops: { edges: Array<{ node: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } | null } | null> | null }, links: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, linkableCameras: Array<{ id: string, name: string, label: string, sourceKind: CameraSourceKind | null, streaming: boolean | null }> };
+export type SetupDataQuery = { ubiregiAvailable: boolean, setupProgress: { hasCamera: boolean, hasShop: boolean, hasConnection: boolean, hasLink: boolean, hasReceipt: boolean, complete: boolean }, cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, snapshotURL: string | null, hasSnapshotCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null }, shops: { edges: Array<{ node: { id: string, name: string, timezone: string, businessHours: Array<{ weekday: number, open: string, close: string }> } | null } | null> | null }, links: Array<{ id: string, provider: PosConnectionProvider, contractID: string, secretHint: string, terminalExternalID: string, terminalName: string, status: PosConnectionStatus, lastSyncAt: string | null, lastError: string, cameraLabel: string, connection: { id: string, name: string }, terminal: { id: string } | null, link: { id: string } | null, camera: { id: string } | null }>, linkableCameras: Array<{ id: string, name: string, label: string, sourceKind: CameraSourceKind | null, streaming: boolean | null }> };
 
-export type CameraRowFragment = { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } };
+export type CameraRowFragment = { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, snapshotURL: string | null, hasSnapshotCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } };
 
 export type CameraListQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type CameraListQuery = { cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null } };
+export type CameraListQuery = { cameras: { edges: Array<{ node: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, snapshotURL: string | null, hasSnapshotCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } | null } | null> | null } };
 
 export type CreateCameraMutationVariables = Exact<{
   input: CreateCameraInput;
 }>;
 
 
-export type CreateCameraMutation = { createCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
+export type CreateCameraMutation = { createCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, snapshotURL: string | null, hasSnapshotCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
 
 export type UpdateCameraMutationVariables = Exact<{
   id: string;
@@ -1116,7 +1137,7 @@ export type UpdateCameraMutationVariables = Exact<{
 }>;
 
 
-export type UpdateCameraMutation = { updateCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
+export type UpdateCameraMutation = { updateCamera: { id: string, name: string, model: string, deviceID: string, posOption: boolean, label: string, sourceKind: CameraSourceKind | null, sourceURL: string | null, hasSourceCredentials: boolean, snapshotURL: string | null, hasSnapshotCredentials: boolean, sourceStatus: string, streaming: boolean | null, retiredAt: string | null, status: { recording: boolean, online: boolean, lastSeenAt: string | null, lastError: string | null } } };
 
 export type RetireCameraMutationVariables = Exact<{
   id: string;

@@ -48,7 +48,11 @@ func EncodeJPEGs(ctx context.Context, frames []segment.JPEGFrameData, w io.Write
 		"-f", "mp4", "-i", "pipe:0",
 		"-an", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
 		"-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-		"-fps_mode", "passthrough",
+		// The input's millisecond time base, not libx264's default
+		// 1/frame rate: in that one uneven frame times (a recording's
+		// jitter) are rounded to the average interval, two frames can
+		// share a time, and a picture plays up to a few hundred ms off.
+		"-fps_mode", "passthrough", "-enc_time_base", "-1",
 		"-force_key_frames", "expr:gte(t,n_forced*1)",
 		"-movflags", "frag_keyframe+empty_moov+default_base_moof",
 		"-f", "mp4", "pipe:1")

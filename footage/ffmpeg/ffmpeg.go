@@ -163,7 +163,11 @@ func FrameAt(ctx context.Context, mp4 io.Reader, offset time.Duration) ([]byte, 
 	err := run(ctx, mp4, last,
 		"-i", "pipe:0", "-an",
 		"-vf", fmt.Sprintf("select='between(t,%.3f,%.3f)'", lo.Seconds(), offset.Seconds()),
-		"-fps_mode", "passthrough",
+		// The frames keep their own times in the source's time base: in
+		// the encoder's default one (1/frame rate) two frames closer than
+		// the average interval (a recording's jitter) or a repeated time
+		// fail the encode ("Invalid pts"); vfr drops only a repeated time.
+		"-fps_mode", "vfr", "-enc_time_base", "-1",
 		"-c:v", "mjpeg", "-q:v", "3", "-f", "image2pipe", "pipe:1")
 	if err != nil {
 		return nil, err

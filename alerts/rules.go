@@ -478,9 +478,6 @@ func (s *Service) Preview(ctx context.Context, in Input, days *int) (builder.Pre
 			return builder.PreviewResult{}, apperr.Invalid("input.kind", "この種類のルールは過去の記録で試せません。条件を組み合わせるルールか、そのひな形で試してください").Because(apperr.INVALID_CHOICE)
 		}
 	}
-	if c.Silence != nil {
-		return builder.PreviewResult{}, apperr.Invalid("input.conditions.silence", "「記録がない（営業時間中）」のルールは過去の記録で試せません。保存すると、次の確認から働きます").Because(apperr.INVALID_CHOICE)
-	}
 	// The preview reads up to builder's row cap; on a busy chain a rule that
 	// matches little may still walk it all, so it gets a time bound too.
 	pctx, cancel := context.WithTimeout(ctx, PreviewTimeout)

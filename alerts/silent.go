@@ -13,7 +13,6 @@ import (
 	"github.com/regicam/regicam/ent/shop"
 	"github.com/regicam/regicam/ent/terminal"
 	"github.com/regicam/regicam/pulid"
-	shophours "github.com/regicam/regicam/shop"
 )
 
 func (s *Service) silentLoop(ctx context.Context) {
@@ -77,12 +76,11 @@ func (s *Service) CheckSilent(ctx context.Context) (int, error) {
 }
 
 // silence is what the silence check asks of a rule: the quiet that fires
-// (0: learned per terminal), the hours it counts in (from == to: the
-// shop's own business hours) and the builder's shops and terminals.
+// (0: learned per terminal), the hours it counts in and the builder's shops
+// and terminals.
 type silence struct {
 	window      time.Duration
-	from, to    int // minutes after midnight
-	shopHours   bool
+	hours       builder.SilenceHours
 	shops, term []pulid.ID
 }
 
@@ -96,18 +94,13 @@ func silenceOf(r *ent.AlertRule) (silence, bool) {
 		if err != nil {
 			return sp, false
 		}
-		sp.window, sp.from, sp.to = time.Duration(r.WindowSeconds)*time.Second, o, c
+		sp.window, sp.hours = time.Duration(r.WindowSeconds)*time.Second, builder.SilenceHours{From: o, To: c}
 	case r.Kind == alertrule.KindCUSTOM && r.Conditions != nil && r.Conditions.Silence != nil:
 		c := r.Conditions
 		sp.window = time.Duration(max(c.Silence.WindowSeconds, 0)) * time.Second
-		if c.TimeFrom != "" && c.TimeTo != "" {
-			o, cl, err := hoursOf(&c.TimeFrom, &c.TimeTo)
-			if err != nil {
-				return sp, false
-			}
-			sp.from, sp.to = o, cl
-		} else {
-			sp.shopHours = true
+		var ok bool
+		if sp.hours, ok = builder.SilenceHoursOf(c); !ok {
+			return sp, false
 		}
 		for _, id := range c.ShopIDs {
 			sp.shops = append(sp.shops, pulid.ID(id))
@@ -149,7 +142,7 @@ func (s *Service) checkRule(ctx context.Context, r rule, sp silence, now time.Ti
 			loc = zone(t.Edges.Shop.Timezone)
 			hours = t.Edges.Shop.BusinessHours
 		}
-		opened, ok := sp.openedAt(hours, now.In(loc))
+		opened, ok := sp.hours.OpenedAt(hours, now.In(loc))
 		if !ok {
 			continue
 		}
@@ -189,82 +182,13 @@ func (s *Service) checkRule(ctx context.Context, r rule, sp silence, now time.Ti
 	return raised, nil
 }
 
-// openedAt returns when the current business period began, if the shop is
-// open at local time t: the rule's hours, or the shop's own business hours
-// (walked back to the minute they opened, at most a day: a shop with no
-// hours is always open, and its silence counts from a day back at most).
-func (sp silence) openedAt(hours schematype.BusinessHours, t time.Time) (time.Time, bool) {
-	if sp.shopHours {
-		if !shophours.OpenAt(hours, t.Location(), t) {
-			return time.Time{}, false
-		}
-		start := t.Truncate(time.Minute)
-		for range 24 * 60 {
-			if !shophours.OpenAt(hours, t.Location(), start.Add(-time.Minute)) {
-				break
-			}
-			start = start.Add(-time.Minute)
-		}
-		return start, true
-	}
-	if !builder.InWindow(sp.from, sp.to, t.Hour()*60+t.Minute()) {
-		return time.Time{}, false
-	}
-	start := time.Date(t.Year(), t.Month(), t.Day(), sp.from/60, sp.from%60, 0, 0, t.Location())
-	if start.After(t) { // hours spanning midnight, after midnight
-		start = start.AddDate(0, 0, -1)
-	}
-	return start, true
-}
-
-// Bounds of a learned silence threshold.
-const (
-	minUsual = 10 * time.Minute
-	maxUsual = 4 * time.Hour
-)
-
-// usualSilence is "longer than usual" for a terminal: three times its mean
-// gap between entries during business hours over the last seven days,
-// kept within [10 min, 4 h]; zero without any entry in those days.
+// usualSilence is "longer than usual" for a terminal (builder.UsualSilence)
+// from its entries over the last seven days; zero without any.
 func (s *Service) usualSilence(ctx context.Context, sp silence, hours schematype.BusinessHours, terminalID pulid.ID, now time.Time) (time.Duration, error) {
 	n, err := s.Client.JournalEntry.Query().Where(journalentry.TerminalID(terminalID),
-		journalentry.OccurredAtGTE(now.AddDate(0, 0, -7)), journalentry.OccurredAtLT(now)).Count(ctx)
-	if err != nil || n == 0 {
+		journalentry.OccurredAtGTE(now.Add(-builder.UsualSilenceOf)), journalentry.OccurredAtLT(now)).Count(ctx)
+	if err != nil {
 		return 0, err
 	}
-	week := openMinutes(sp.from, sp.to) * 7
-	if sp.shopHours {
-		week = weekMinutes(hours)
-	}
-	if week == 0 {
-		return 0, nil
-	}
-	gap := time.Duration(week) * time.Minute / time.Duration(n)
-	return min(max(3*gap, minUsual), maxUsual), nil
-}
-
-// openMinutes is the length of [from, to) in minutes; to before from
-// spans midnight.
-func openMinutes(from, to int) int {
-	open := to - from
-	if open <= 0 {
-		open += 24 * 60
-	}
-	return open
-}
-
-// weekMinutes is how long a shop is open in a week (no hours: always).
-func weekMinutes(h schematype.BusinessHours) int {
-	if len(h) == 0 {
-		return 7 * 24 * 60
-	}
-	total := 0
-	for _, d := range h {
-		o, err1 := time.Parse("15:04", d.Open)
-		c, err2 := time.Parse("15:04", d.Close)
-		if err1 == nil && err2 == nil {
-			total += openMinutes(o.Hour()*60+o.Minute(), c.Hour()*60+c.Minute())
-		}
-	}
-	return total
+	return builder.UsualSilence(n, sp.hours.WeekMinutes(hours)), nil
 }

@@ -48,7 +48,10 @@ type PreviewResult struct {
 // each candidate is decided here oldest first, a page at a time, at most
 // MaxScan entries. Window rules are replayed in memory: a burst per staff
 // with the same one-alert-per-window rule as at ingest, a quick cancel
-// against its sale read in one query per page.
+// against its sale read in one query per page. A silence is replayed per
+// register from its entry times instead (previewSilence): its hits are the
+// silences that began in the range, its examples the entries that ended
+// them.
 func Preview(ctx context.Context, client *ent.Client, in PreviewInput) (PreviewResult, error) {
 	res := PreviewResult{Days: in.Days, PerDay: make([]int, in.Days)}
 	limit := in.MaxScan
@@ -80,6 +83,19 @@ func Preview(ctx context.Context, client *ent.Client, in PreviewInput) (PreviewR
 			n++
 		}
 		return n
+	}
+
+	if in.Conditions.Silence != nil {
+		r := &silenceReplay{in: in, limit: limit, zones: zones, start: start, now: in.Now, dayOf: dayOf, res: &res}
+		if err := previewSilence(ctx, client, r); err != nil {
+			return res, err
+		}
+		ids := make([]pulid.ID, len(r.newest))
+		for i, x := range r.newest {
+			ids[i] = x.id
+		}
+		res.Examples, err = previewExamples(ctx, client, in.Account, ids)
+		return res, err
 	}
 
 	m := Compile(in.Conditions)
@@ -193,21 +209,27 @@ func Preview(ctx context.Context, client *ent.Client, in PreviewInput) (PreviewR
 		}
 	}
 	res.Capped = res.Scanned >= limit
-	if len(newest) > 0 {
-		ex, err := client.JournalEntry.Query().Where(journalentry.AccountID(in.Account), journalentry.IDIn(newest...)).
-			Select(journal.ListColumns...).All(ctx)
-		if err != nil {
-			return res, fmt.Errorf("preview examples: %w", err)
-		}
-		slices.SortFunc(ex, func(a, b *ent.JournalEntry) int {
-			if c := b.OccurredAt.Compare(a.OccurredAt); c != 0 {
-				return c
-			}
-			return strings.Compare(string(b.ID), string(a.ID))
-		})
-		res.Examples = ex
+	res.Examples, err = previewExamples(ctx, client, in.Account, newest)
+	return res, err
+}
+
+// previewExamples reads the example entries whole, newest first.
+func previewExamples(ctx context.Context, client *ent.Client, account pulid.ID, ids []pulid.ID) ([]*ent.JournalEntry, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
-	return res, nil
+	ex, err := client.JournalEntry.Query().Where(journalentry.AccountID(account), journalentry.IDIn(ids...)).
+		Select(journal.ListColumns...).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preview examples: %w", err)
+	}
+	slices.SortFunc(ex, func(a, b *ent.JournalEntry) int {
+		if c := b.OccurredAt.Compare(a.OccurredAt); c != 0 {
+			return c
+		}
+		return strings.Compare(string(b.ID), string(a.ID))
+	})
+	return ex, nil
 }
 
 // decideColumns are what Entry, the window rules and a scope read: the

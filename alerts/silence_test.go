@@ -140,3 +140,35 @@ func TestSilenceConditionShopHours(t *testing.T) {
 		}
 	})
 }
+
+// A shop without business hours is always open, and a register quiet for
+// more than a day is one silence, raised once, not once per check (the
+// silence's start is capped at a day back and moves with the clock).
+func TestSilenceLongerThanADayOnce(t *testing.T) {
+	testenv.Backends(t, func(t *testing.T, b testenv.Backend) {
+		e := open(t, b)
+		e.rule(t, alerts.Input{Name: "一日以上", Kind: "CUSTOM", Conditions: &schematype.RuleConditions{
+			TerminalIDs: []string{string(e.fx.TerminalIDs[0])}, Silence: &schematype.SilenceCondition{WindowSeconds: 1800}}})
+		_, as := e.ring(t, rec{kind: journalentry.KindPAYMENT, at: tokyo("2026-11-20 09:00:00"), total: 100})
+		fires(t, "an entry", as, false)
+		for _, c := range []struct {
+			at   string
+			want int
+		}{
+			{"2026-11-20 09:29:59", 0},
+			{"2026-11-20 09:30:00", 1},
+			{"2026-11-21 12:00:00", 0}, // 27 h quiet: the same silence
+			{"2026-11-21 12:01:00", 0},
+			{"2026-11-22 08:00:00", 0},
+		} {
+			if n := e.silentAt(t, c.at); n != c.want {
+				t.Errorf("%s JST: %d alerts, want %d", c.at, n, c.want)
+			}
+		}
+		_, as = e.ring(t, rec{kind: journalentry.KindPAYMENT, at: tokyo("2026-11-22 09:00:00"), total: 100})
+		fires(t, "an entry", as, false)
+		if n := e.silentAt(t, "2026-11-22 09:30:00"); n != 1 {
+			t.Errorf("a new silence after an entry: %d alerts, want 1", n)
+		}
+	})
+}

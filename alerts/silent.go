@@ -167,8 +167,18 @@ func (s *Service) checkRule(ctx context.Context, r rule, sp silence, now time.Ti
 		if now.Sub(start) < window {
 			continue
 		}
+		// A shop open round the clock counts a silence from a day back at
+		// most, and that cap moves with the clock: a register quiet for
+		// longer is one silence, named by its last entry (or by none).
+		keyAt := start.UnixMicro()
+		if start.Equal(opened) && now.Truncate(time.Minute).Sub(opened) >= 24*time.Hour {
+			keyAt = 0
+			if last != nil {
+				keyAt = last.OccurredAt.UnixMicro()
+			}
+		}
 		term, shopID := t.ID, t.ShopID
-		h := hit{rule: r, dedupe: fmt.Sprintf("%s|%d", t.ID, start.UnixMicro()), term: &term, shop: &shopID,
+		h := hit{rule: r, dedupe: fmt.Sprintf("%s|%d", t.ID, keyAt), term: &term, shop: &shopID,
 			at:      start.Add(window),
 			message: fmt.Sprintf("端末 %s から %s 以降データが届いていません (%d 分以上)", t.Name, start.In(loc).Format("15:04"), int(window.Minutes()))}
 		a, err := s.save(ctx, h)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/regicam/regicam/apperr"
@@ -31,35 +30,22 @@ func (s *Service) parseSnapshot(ctx context.Context, field, raw string, kind *en
 		return snapshotURL{}, apperr.Invalid(field, "静止画URL は映像の種類が RTSP のカメラにだけ設定できます (snapshotURL is for RTSP cameras only)").
 			Because(apperr.CAMERA_SNAPSHOT_URL_NOT_RTSP)
 	}
-	if len(raw) > maxURL {
-		return snapshotURL{}, apperr.Invalid(field, "静止画URL は %d 文字以内で入力してください (URL too long)", maxURL).Because(apperr.VALUE_TOO_LONG)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return snapshotURL{}, apperr.Invalid(field, "静止画URL の形式が正しくありません (%s)", redactParseError(err)).Because(apperr.CAMERA_URL_INVALID)
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		got := scheme
-		if got == "" {
-			got = "(なし)"
+	u, creds, err := liftURL(field, "静止画URL", raw, func(scheme, got string) error {
+		if scheme == "http" || scheme == "https" {
+			return nil
 		}
-		return snapshotURL{}, apperr.Invalid(field, "静止画URL のスキーム %s は使えません。http:// か https:// で始まる URL を入力してください (scheme %q not supported for a snapshot URL)",
+		return apperr.Invalid(field, "静止画URL のスキーム %s は使えません。http:// か https:// で始まる URL を入力してください (scheme %q not supported for a snapshot URL)",
 			got, scheme).Because(apperr.CAMERA_SNAPSHOT_URL_SCHEME)
+	})
+	if err != nil {
+		return snapshotURL{}, err
 	}
-	if u.Hostname() == "" || u.Opaque != "" {
-		return snapshotURL{}, apperr.Invalid(field, "静止画URL にホスト名がありません (%s://ホスト/パス の形で入力してください)", scheme).Because(apperr.CAMERA_URL_NO_HOST)
-	}
-	u.Scheme = scheme
-	var out snapshotURL
-	if u.User != nil {
-		p, _ := u.User.Password()
-		out.creds = &fleet.Credentials{Username: u.User.Username(), Password: p}
-		u.User = nil
-		if len(out.creds.Username) > maxCred || len(out.creds.Password) > maxCred {
+	out := snapshotURL{creds: creds}
+	if creds != nil {
+		if len(creds.Username) > maxCred || len(creds.Password) > maxCred {
 			return snapshotURL{}, apperr.Invalid(field, "静止画URL のユーザー名とパスワードは %d バイト以内にしてください (credentials too long)", maxCred).Because(apperr.VALUE_TOO_LONG)
 		}
-		if out.creds.Username == "" && out.creds.Password == "" {
+		if creds.Username == "" && creds.Password == "" {
 			out.creds = nil
 		}
 	}

@@ -53,35 +53,19 @@ func (s *Service) parseSource(ctx context.Context, field string, in Source) (sou
 	if raw == "" {
 		return source{}, apperr.Invalid(field+".url", "%s のカメラには %s:// の URL を入力してください (url is required)", in.Kind, strings.Join(want, ":// または ")).Because(apperr.CAMERA_URL_REQUIRED)
 	}
-	if len(raw) > maxURL {
-		return source{}, apperr.Invalid(field+".url", "URL は %d 文字以内で入力してください (URL too long)", maxURL).Because(apperr.VALUE_TOO_LONG)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return source{}, apperr.Invalid(field+".url", "URL の形式が正しくありません (%s)", redactParseError(err)).Because(apperr.CAMERA_URL_INVALID)
-	}
-	scheme := strings.ToLower(u.Scheme)
-	ok := false
-	for _, w := range want {
-		ok = ok || scheme == w
-	}
-	if !ok {
-		got := scheme
-		if got == "" {
-			got = "(なし)"
+	u, creds, err := liftURL(field+".url", "URL", raw, func(scheme, got string) error {
+		for _, w := range want {
+			if scheme == w {
+				return nil
+			}
 		}
-		return source{}, apperr.Invalid(field+".url", "スキーム %s は %s のカメラには使えません。%s:// で始まる URL を入力してください (scheme %q not supported for %s)",
+		return apperr.Invalid(field+".url", "スキーム %s は %s のカメラには使えません。%s:// で始まる URL を入力してください (scheme %q not supported for %s)",
 			got, in.Kind, strings.Join(want, ":// か "), scheme, in.Kind).Because(apperr.CAMERA_URL_SCHEME)
+	})
+	if err != nil {
+		return source{}, err
 	}
-	if u.Hostname() == "" || u.Opaque != "" {
-		return source{}, apperr.Invalid(field+".url", "URL にホスト名がありません (%s://ホスト/パス の形で入力してください)", scheme).Because(apperr.CAMERA_URL_NO_HOST)
-	}
-	u.Scheme = scheme
-	if u.User != nil {
-		p, _ := u.User.Password()
-		out.creds = &fleet.Credentials{Username: u.User.Username(), Password: p}
-		u.User = nil
-	}
+	out.creds = creds
 	if in.Username != nil || in.Password != nil {
 		// Fields given beside the URL win over userinfo in it.
 		out.creds = &fleet.Credentials{Username: deref(in.Username), Password: deref(in.Password)}
@@ -99,6 +83,39 @@ func (s *Service) parseSource(ctx context.Context, field string, in Source) (sou
 		return source{}, apperr.Invalid(field+".url", "%s", refusedMessage(err)).Because(apperr.CAMERA_URL_REFUSED)
 	}
 	return out, nil
+}
+
+// liftURL checks a camera URL's length, form, scheme and host, with
+// messages on field that start with label ("URL", "静止画URL"); schemeErr
+// refuses a scheme (given as is and as a message shows it). The login
+// typed into the URL is lifted out: a login never stays in a stored URL.
+func liftURL(field, label, raw string, schemeErr func(scheme, shown string) error) (*url.URL, *fleet.Credentials, error) {
+	if len(raw) > maxURL {
+		return nil, nil, apperr.Invalid(field, "%s は %d 文字以内で入力してください (URL too long)", label, maxURL).Because(apperr.VALUE_TOO_LONG)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, nil, apperr.Invalid(field, "%s の形式が正しくありません (%s)", label, redactParseError(err)).Because(apperr.CAMERA_URL_INVALID)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	shown := scheme
+	if shown == "" {
+		shown = "(なし)"
+	}
+	if err := schemeErr(scheme, shown); err != nil {
+		return nil, nil, err
+	}
+	if u.Hostname() == "" || u.Opaque != "" {
+		return nil, nil, apperr.Invalid(field, "%s にホスト名がありません (%s://ホスト/パス の形で入力してください)", label, scheme).Because(apperr.CAMERA_URL_NO_HOST)
+	}
+	u.Scheme = scheme
+	var creds *fleet.Credentials
+	if u.User != nil {
+		p, _ := u.User.Password()
+		creds = &fleet.Credentials{Username: u.User.Username(), Password: p}
+		u.User = nil
+	}
+	return u, creds, nil
 }
 
 // refusedMessage says which rule of the URL policy refused an address.

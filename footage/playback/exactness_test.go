@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -660,50 +659,7 @@ func (s *exSetup) writePastH264(t *testing.T, cam pulid.ID, from, to time.Time) 
 // units at each delimiter.
 func encodeLikeRTSPCam(t *testing.T, times []time.Time, fps int) [][][]byte {
 	t.Helper()
-	var in bytes.Buffer
-	cfg := camera.SimulatedConfig{Name: "RTSP"}
-	for _, at := range times {
-		jpeg, err := camera.RenderAt(cfg, at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.Write(jpeg)
-	}
-	path, _ := ffmpeg.Path()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, "-hide_banner", "-loglevel", "error",
-		"-f", "image2pipe", "-framerate", strconv.Itoa(fps), "-c:v", "mjpeg", "-i", "-",
-		"-vf", "scale=640:360", "-fps_mode", "passthrough",
+	return encodeAUs(t, "RTSP", times, fps, "-vf", "scale=640:360", "-fps_mode", "passthrough",
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-bf", "0",
-		"-g", strconv.Itoa(fps*10), "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0",
-		"-x264-params", "aud=1:repeat-headers=1", "-f", "h264", "-")
-	cmd.Stdin = &in
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, stderr.String())
-	}
-	nalus, err := h264.AnnexBUnmarshal(out.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var aus [][][]byte
-	for _, n := range nalus {
-		if len(n) == 0 {
-			continue
-		}
-		if h264.NALUType(n[0]&0x1f) == h264.NALUTypeAccessUnitDelimiter {
-			aus = append(aus, nil)
-			continue
-		}
-		if len(aus) == 0 {
-			aus = append(aus, nil)
-		}
-		aus[len(aus)-1] = append(aus[len(aus)-1], n)
-	}
-	if len(aus) != len(times) {
-		t.Fatalf("ffmpeg gave %d pictures for %d frames", len(aus), len(times))
-	}
-	return aus
+		"-g", strconv.Itoa(fps*10), "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0")
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -204,22 +205,30 @@ func (r *rig) h264Segment(t testing.TB, cam pulid.ID, start time.Time, d time.Du
 // output into access units (at each delimiter, which is dropped).
 func encodeH264(t testing.TB, times []time.Time) [][][]byte {
 	t.Helper()
+	return encodeAUs(t, "fixture", times, 5, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+		"-pix_fmt", "yuv420p", "-g", "10", "-bf", "0")
+}
+
+// encodeAUs draws the simulated camera (named name) at times, feeds the
+// pictures to ffmpeg at fps with the encoder arguments enc, and splits
+// its Annex-B H.264 into access units at each delimiter (dropped).
+func encodeAUs(t testing.TB, name string, times []time.Time, fps int, enc ...string) [][][]byte {
+	t.Helper()
 	var in bytes.Buffer
 	for _, at := range times {
-		jpeg, err := camera.RenderAt(camera.SimulatedConfig{Name: "fixture"}, at)
+		jpeg, err := camera.RenderAt(camera.SimulatedConfig{Name: name}, at)
 		if err != nil {
 			t.Fatal(err)
 		}
 		in.Write(jpeg)
 	}
 	path, _ := ffmpeg.Path()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, "-hide_banner", "-loglevel", "error",
-		"-f", "image2pipe", "-c:v", "mjpeg", "-framerate", "5", "-i", "-",
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-		"-g", "10", "-bf", "0", "-x264-params", "aud=1:repeat-headers=1",
-		"-f", "h264", "-")
+	args := append([]string{"-hide_banner", "-loglevel", "error",
+		"-f", "image2pipe", "-c:v", "mjpeg", "-framerate", strconv.Itoa(fps), "-i", "-"}, enc...)
+	args = append(args, "-x264-params", "aud=1:repeat-headers=1", "-f", "h264", "-")
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stdin = &in
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr

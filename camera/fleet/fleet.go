@@ -234,7 +234,7 @@ func (m *Manager) grabber(c *ent.Camera, loc *time.Location) (camera.Grabber, er
 		// A snapshot URL without its own login on the stream's host is the
 		// same camera: it takes the login of the stream, as real IP cameras
 		// do. Another host never sees the stream's password.
-		if creds == nil && SameHost(c.SnapshotURL, c.SourceURL) {
+		if creds == nil && sameHost(c.SnapshotURL, c.SourceURL) {
 			if creds, err = m.open(c.SourceCredentials, secrets.CameraCredentialsAAD(c.ID)); err != nil {
 				return nil, err
 			}
@@ -277,9 +277,9 @@ func (m *Manager) open(sealed, aad []byte) (*camera.Credentials, error) {
 	return &camera.Credentials{Username: cr.Username, Password: cr.Password, Scheme: camera.AuthScheme(cr.Scheme)}, nil
 }
 
-// SameHost: two camera URLs name the same host (any scheme or port: an
+// sameHost: two camera URLs name the same host (any scheme or port: an
 // RTSP stream and the HTTP snapshot of one camera).
-func SameHost(a, b string) bool {
+func sameHost(a, b string) bool {
 	ua, err := url.Parse(a)
 	if err != nil || a == "" {
 		return false
